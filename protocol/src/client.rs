@@ -1,0 +1,255 @@
+//! The async client: connect, handshake, call with a timeout, subscribe to events.
+//!
+//! One background task reads the socket and routes each response to the call waiting for
+//! it (by id) and each notification to the [`EventStream`]; calls can run concurrently
+//! on one connection. When the daemon goes away every waiting call fails with
+//! [`ClientError::Disconnected`] and the event stream ends.
+
+use crate::codec::{Frame, LineFrames};
+use crate::error::{ErrorCode, RpcError};
+use crate::events::{EventMessage, Topic};
+use crate::jsonrpc::{Id, RequestFrame, ServerMessage};
+use crate::methods::{method, HelloParams, HelloResult, Method, SubscribeParams, SubscribeResult};
+use crate::PROTOCOL_VERSION;
+use futures::StreamExt;
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::traits::tokio::Stream as _;
+use interprocess::local_socket::{GenericFilePath, ToFsName};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::FramedRead;
+
+/// Largest line the client accepts from the daemon (a list of 100,000 strategies is big).
+const MAX_RESPONSE_BYTES: usize = 512 * 1024 * 1024;
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Sent in `hello`, shows in the daemon's log.
+    pub client_name: String,
+    /// Ask for view-only access.
+    pub read_only: bool,
+    /// Default time a call waits for its answer.
+    pub call_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            client_name: format!("mem-protocol {}", env!("CARGO_PKG_VERSION")),
+            read_only: false,
+            call_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no daemon answering at {}: {source}", path.display())]
+    Connect { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Rpc(RpcError),
+    #[error("`{method}` got no answer within {} s", after.as_secs_f64())]
+    Timeout { method: String, after: Duration },
+    #[error("the daemon closed the connection")]
+    Disconnected,
+    #[error("could not read the daemon's answer to `{method}`: {detail}")]
+    Decode { method: String, detail: String },
+    #[error("already subscribed on this connection")]
+    AlreadySubscribed,
+}
+
+impl ClientError {
+    /// The protocol error code, when the daemon answered with an error.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Rpc(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>>;
+
+/// A connection to memd that has completed the handshake.
+pub struct Client {
+    writer: tokio::sync::Mutex<WriteHalf<Stream>>,
+    pending: Pending,
+    next_id: AtomicI64,
+    closed: Arc<AtomicBool>,
+    events: Mutex<Option<mpsc::UnboundedReceiver<EventMessage>>>,
+    hello: HelloResult,
+    socket: PathBuf,
+    call_timeout: Duration,
+}
+
+/// Events received after [`Client::subscribe`], in the order the daemon sent them.
+pub struct EventStream {
+    rx: mpsc::UnboundedReceiver<EventMessage>,
+}
+
+impl EventStream {
+    /// The next event; `None` once the connection is closed.
+    pub async fn next(&mut self) -> Option<EventMessage> {
+        self.rx.recv().await
+    }
+}
+
+impl Client {
+    /// Connects to the socket at `path` and says hello.
+    pub async fn connect(path: &Path, options: ClientOptions) -> Result<Client, ClientError> {
+        let connect_err = |source: io::Error| ClientError::Connect { path: path.to_path_buf(), source };
+        let name = path.to_fs_name::<GenericFilePath>().map_err(connect_err)?;
+        let stream = tokio::time::timeout(options.connect_timeout, Stream::connect(name))
+            .await
+            .map_err(|_| connect_err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))?
+            .map_err(connect_err)?;
+        let (recv, send) = tokio::io::split(stream);
+        let pending: Pending = Arc::default();
+        let closed = Arc::new(AtomicBool::new(false));
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        tokio::spawn(read_loop(recv, pending.clone(), closed.clone(), events_tx));
+        let mut client = Client {
+            writer: tokio::sync::Mutex::new(send),
+            pending,
+            next_id: AtomicI64::new(1),
+            closed,
+            events: Mutex::new(Some(events_rx)),
+            hello: HelloResult {
+                protocol_version: 0,
+                server: String::new(),
+                server_version: String::new(),
+                pid: 0,
+                access: crate::Access::View,
+            },
+            socket: path.to_path_buf(),
+            call_timeout: options.call_timeout,
+        };
+        client.hello = client
+            .call::<method::Hello>(HelloParams {
+                protocol_version: PROTOCOL_VERSION,
+                client: Some(options.client_name),
+                read_only: options.read_only,
+            })
+            .await?;
+        Ok(client)
+    }
+
+    /// What the daemon said in the handshake (its version, pid, our access level).
+    pub fn hello(&self) -> &HelloResult {
+        &self.hello
+    }
+
+    /// The socket this client is connected to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Whether the daemon has closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Calls a method with typed params and result, waiting the default timeout.
+    pub async fn call<M: Method>(&self, params: M::Params) -> Result<M::Result, ClientError> {
+        self.call_with_timeout::<M>(params, self.call_timeout).await
+    }
+
+    /// Calls a method, waiting at most `timeout` for the answer.
+    pub async fn call_with_timeout<M: Method>(&self, params: M::Params, timeout: Duration) -> Result<M::Result, ClientError> {
+        let params = serde_json::to_value(params).map_err(|e| ClientError::Decode { method: M::NAME.into(), detail: e.to_string() })?;
+        let value = self.call_value_with_timeout(M::NAME, params, timeout).await?;
+        serde_json::from_value(value).map_err(|e| ClientError::Decode { method: M::NAME.into(), detail: e.to_string() })
+    }
+
+    /// Calls a method by name with untyped params (for scripts and tests).
+    pub async fn call_value(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.call_value_with_timeout(method, params, self.call_timeout).await
+    }
+
+    async fn call_value_with_timeout(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, ClientError> {
+        if self.is_closed() {
+            return Err(ClientError::Disconnected);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        let line = RequestFrame { id: Some(Id::Number(id)), method: method.into(), params: Some(params) }.to_line();
+        let written = {
+            let mut writer = self.writer.lock().await;
+            writer.write_all(&line).await
+        };
+        if written.is_err() {
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(ClientError::Disconnected);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(rpc))) => Err(ClientError::Rpc(rpc)),
+            Ok(Err(_)) => Err(ClientError::Disconnected),
+            Err(_) => {
+                self.pending.lock().expect("pending lock").remove(&id);
+                Err(ClientError::Timeout { method: method.into(), after: timeout })
+            }
+        }
+    }
+
+    /// Subscribes to `topics` (empty: all). Returns the snapshot and the stream of events
+    /// that follow it. Once per connection.
+    pub async fn subscribe(&self, topics: Vec<Topic>) -> Result<(SubscribeResult, EventStream), ClientError> {
+        let rx = self.events.lock().expect("events lock").take().ok_or(ClientError::AlreadySubscribed)?;
+        let result = self.call::<method::EventsSubscribe>(SubscribeParams { topics }).await?;
+        Ok((result, EventStream { rx }))
+    }
+}
+
+/// Reads everything the daemon sends until the connection closes.
+async fn read_loop(
+    recv: ReadHalf<Stream>,
+    pending: Pending,
+    closed: Arc<AtomicBool>,
+    events: mpsc::UnboundedSender<EventMessage>,
+) {
+    let mut frames = FramedRead::new(recv, LineFrames::new(MAX_RESPONSE_BYTES));
+    while let Some(Ok(frame)) = frames.next().await {
+        let Frame::Line(line) = frame else { continue };
+        match ServerMessage::parse(&line) {
+            Ok(ServerMessage::Response(response)) => {
+                let waiter = match response.id {
+                    Id::Number(id) => pending.lock().expect("pending lock").remove(&id),
+                    _ => None,
+                };
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(response.outcome);
+                } else if let Err(error) = response.outcome {
+                    // An error the daemon could not tie to a request (a frame it could not
+                    // read): fail the oldest waiting call rather than hang it.
+                    let oldest = pending.lock().expect("pending lock").keys().min().copied();
+                    if let Some(id) = oldest {
+                        if let Some(waiter) = pending.lock().expect("pending lock").remove(&id) {
+                            let _ = waiter.send(Err(error));
+                        }
+                    }
+                }
+            }
+            Ok(ServerMessage::Notification(notification)) => {
+                if let Ok(event) = EventMessage::from_notification(&notification) {
+                    let _ = events.send(event);
+                }
+            }
+            Err(_) => {} // not ours to fix; the call waiting for it times out
+        }
+    }
+    closed.store(true, Ordering::Release);
+    pending.lock().expect("pending lock").clear(); // dropping the senders fails the waiting calls
+}

@@ -1,0 +1,155 @@
+//! Events the daemon pushes to subscribers, as JSON-RPC notifications.
+//!
+//! The notification's `method` is the event name (`registry.changed`); its `params` are
+//! `{"seq": n, "at": time, "data": {...}}`. `seq` grows by one for every event the daemon
+//! publishes, so a subscriber can check it received every event of its topics in order.
+
+use crate::jsonrpc::NotificationFrame;
+use crate::strategy::{StrategyId, StrategySummary};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A family of events a client can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topic {
+    /// The daemon itself (shutting down, ...).
+    Daemon,
+    /// Strategies added, changed or removed.
+    Registry,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 2] = [Topic::Daemon, Topic::Registry];
+}
+
+/// Something that happened in the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The daemon is shutting down; the connection will close.
+    DaemonStopping(DaemonStopping),
+    /// A strategy's metadata changed.
+    RegistryChanged(RegistryChanged),
+}
+
+/// `daemon.stopping` data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStopping {
+    /// Why: `SIGTERM`, `SIGINT`, ...
+    pub reason: String,
+}
+
+/// `registry.changed` data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryChanged {
+    pub strategy_id: StrategyId,
+    pub change: RegistryChange,
+    /// The strategy as it is now; absent when it was removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<StrategySummary>,
+}
+
+/// What happened to a strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryChange {
+    Added,
+    Updated,
+    Removed,
+}
+
+impl Event {
+    /// The notification method name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::DaemonStopping(_) => "daemon.stopping",
+            Event::RegistryChanged(_) => "registry.changed",
+        }
+    }
+
+    pub fn topic(&self) -> Topic {
+        match self {
+            Event::DaemonStopping(_) => Topic::Daemon,
+            Event::RegistryChanged(_) => Topic::Registry,
+        }
+    }
+
+    fn data(&self) -> Value {
+        match self {
+            Event::DaemonStopping(d) => serde_json::to_value(d),
+            Event::RegistryChanged(d) => serde_json::to_value(d),
+        }
+        .expect("event data always serializes")
+    }
+
+    /// Reads an event from its name and data.
+    pub fn from_parts(name: &str, data: Value) -> Result<Event, String> {
+        let bad = |e: serde_json::Error| format!("malformed `{name}` event: {e}");
+        match name {
+            "daemon.stopping" => serde_json::from_value(data).map(Event::DaemonStopping).map_err(bad),
+            "registry.changed" => serde_json::from_value(data).map(Event::RegistryChanged).map_err(bad),
+            other => Err(format!("unknown event `{other}`")),
+        }
+    }
+}
+
+/// An event as delivered: its place on the bus, its time, and the event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventMessage {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub event: Event,
+}
+
+impl EventMessage {
+    pub fn to_notification(&self) -> NotificationFrame {
+        NotificationFrame::new(self.event.name(), json!({ "seq": self.seq, "at": self.at, "data": self.event.data() }))
+    }
+
+    pub fn from_notification(n: &NotificationFrame) -> Result<EventMessage, String> {
+        #[derive(Deserialize)]
+        struct Params {
+            seq: u64,
+            at: DateTime<Utc>,
+            data: Value,
+        }
+        let p: Params = serde_json::from_value(n.params.clone())
+            .map_err(|e| format!("malformed `{}` notification: {e}", n.method))?;
+        Ok(EventMessage { seq: p.seq, at: p.at, event: Event::from_parts(&n.method, p.data)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonrpc::ServerMessage;
+
+    #[test]
+    fn every_event_round_trips_through_a_notification_line() {
+        let summary = crate::strategy::tests::sample_summary();
+        let events = [
+            Event::DaemonStopping(DaemonStopping { reason: "SIGTERM".into() }),
+            Event::RegistryChanged(RegistryChanged {
+                strategy_id: summary.id,
+                change: RegistryChange::Updated,
+                strategy: Some(summary.clone()),
+            }),
+            Event::RegistryChanged(RegistryChanged { strategy_id: summary.id, change: RegistryChange::Removed, strategy: None }),
+        ];
+        for (i, event) in events.into_iter().enumerate() {
+            let msg = EventMessage { seq: i as u64 + 1, at: "2026-11-22T01:02:03Z".parse().unwrap(), event };
+            let line = msg.to_notification().to_line();
+            let ServerMessage::Notification(n) = ServerMessage::parse(&line).unwrap() else { panic!("not a notification") };
+            assert_eq!(EventMessage::from_notification(&n).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn unknown_topic_lists_the_accepted_ones() {
+        let err = serde_json::from_value::<Topic>(json!("weather")).unwrap_err().to_string();
+        assert!(err.contains("daemon") && err.contains("registry"), "{err}");
+    }
+}

@@ -1,0 +1,32 @@
+//! mem-protocol: everything that crosses memd's Unix socket.
+//!
+//! The wire format is JSON-RPC 2.0, one UTF-8 JSON message per `\n`-terminated line.
+//! A client first calls `hello` with [`PROTOCOL_VERSION`]; every other method, its
+//! parameters and its result are Rust types in [`methods`]; pushed notifications are
+//! [`events::Event`]s; errors are [`error::RpcError`] with an [`error::ErrorCode`].
+//! The async [`client::Client`] is shared by the CLI, the TUI and the tests.
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod codec;
+pub mod error;
+pub mod events;
+pub mod jsonrpc;
+pub mod methods;
+pub mod paths;
+pub mod strategy;
+
+pub use client::{Client, ClientError, ClientOptions, EventStream};
+pub use error::{ErrorCode, RpcError};
+pub use events::{Event, EventMessage, Topic};
+pub use methods::{Access, Method, Request};
+
+/// The protocol version this crate speaks. A client and a daemon must agree on it exactly.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame (one line, without its newline) the daemon accepts after the handshake.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+/// Largest frame accepted before the peer has completed `hello`: an untrusted peer gets
+/// little room.
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 64 * 1024;

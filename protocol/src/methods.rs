@@ -1,0 +1,447 @@
+//! Every method of the protocol: its name, the access level it needs, its params and result.
+//!
+//! Params structs deny unknown fields, so a typo (`minsharpe`) is an error naming the field
+//! rather than a filter silently ignored. Methods that later subsystems will provide are
+//! listed in [`PLANNED`]: calling one gets [`ErrorCode::NotImplemented`](crate::ErrorCode),
+//! not "method not found", so a script can tell "not yet" from "never".
+
+use crate::error::RpcError;
+use crate::events::Topic;
+use crate::strategy::{StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// What a peer may do: look, or also change things (deploy, stop, register, train, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    View,
+    Control,
+}
+
+/// A method of the protocol, as a type: `client.call::<method::StrategiesGet>(params)`.
+pub trait Method {
+    const NAME: &'static str;
+    /// The least access a peer needs to call it.
+    const ACCESS: Access;
+    type Params: Serialize + DeserializeOwned + Send + 'static;
+    type Result: Serialize + DeserializeOwned + Send + 'static;
+}
+
+macro_rules! methods {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $access:ident, $params:ty => $result:ty; )*) => {
+        /// One marker type per method, for [`Client::call`](crate::Client::call).
+        pub mod method {
+            use super::*;
+            $(
+                $(#[$doc])*
+                #[derive(Debug, Clone, Copy)]
+                pub struct $variant;
+                impl Method for $variant {
+                    const NAME: &'static str = $name;
+                    const ACCESS: Access = Access::$access;
+                    type Params = $params;
+                    type Result = $result;
+                }
+            )*
+        }
+
+        /// A request the daemon has parsed and checked, one variant per method.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Request {
+            $( $(#[$doc])* $variant($params), )*
+        }
+
+        impl Request {
+            /// Reads a method name and its params; unknown and not-yet-built methods are errors.
+            pub fn parse(method: &str, params: Option<Value>) -> Result<Request, RpcError> {
+                match method {
+                    $( $name => Ok(Request::$variant(parse_params($name, params)?)), )*
+                    other => Err(match planned_in(other) {
+                        Some(area) => RpcError::not_implemented(other, area),
+                        None => RpcError::method_not_found(other),
+                    }),
+                }
+            }
+
+            /// The method's wire name.
+            pub fn method(&self) -> &'static str {
+                match self { $( Request::$variant(_) => $name, )* }
+            }
+
+            /// The least access needed to call it.
+            pub fn access(&self) -> Access {
+                match self { $( Request::$variant(_) => Access::$access, )* }
+            }
+        }
+
+        /// The names of every method the daemon answers today.
+        pub const METHODS: &[&str] = &[$($name),*];
+    };
+}
+
+methods! {
+    /// The handshake: must be the first request on a connection.
+    Hello = "hello", View, HelloParams => HelloResult;
+    /// Daemon and host health: version, uptime, paths, counts, CPU, memory, load.
+    DaemonStatus = "daemon.status", View, NoParams => StatusReport;
+    /// Start receiving events; the result carries a snapshot of the topics asked for.
+    EventsSubscribe = "events.subscribe", View, SubscribeParams => SubscribeResult;
+    /// Strategies of the registry, filtered.
+    StrategiesList = "strategies.list", View, ListStrategiesParams => StrategyList;
+    /// One strategy, with its whole metadata document.
+    StrategiesGet = "strategies.get", View, GetStrategyParams => StrategyDetail;
+}
+
+/// Methods of the protocol whose subsystems are not built yet, with where they are planned.
+pub const PLANNED: &[(&str, &str)] = &[
+    ("strategies.register", "strategy registry"),
+    ("strategies.update", "strategy registry"),
+    ("strategies.deprecate", "strategy registry"),
+    ("strategies.status", "strategy registry"),
+    ("strategies.tags", "strategy registry"),
+    ("strategies.related", "strategy registry"),
+    ("strategies.link", "strategy registry"),
+    ("strategies.import", "strategy registry"),
+    ("strategies.versions.create", "strategy registry"),
+    ("strategies.versions.list", "strategy registry"),
+    ("strategies.versions.get", "strategy registry"),
+    ("strategies.trades.record", "strategy registry"),
+    ("strategies.performance", "strategy registry"),
+    ("strategies.compare", "strategy registry"),
+    ("strategies.parameters.update", "strategy registry"),
+    ("strategies.deploy", "bot deployment"),
+    ("strategies.stop", "bot deployment"),
+    ("strategies.restart", "bot deployment"),
+    ("strategies.deployed", "bot deployment"),
+    ("deployments.logs", "bot deployment"),
+    ("deployments.stop_all", "bot deployment"),
+    ("ml.train", "trend-reversal model"),
+    ("ml.status", "trend-reversal model"),
+    ("ml.history", "trend-reversal model"),
+    ("ml.promote", "trend-reversal model"),
+    ("ml.rollback", "trend-reversal model"),
+    ("ml.predict", "trend-reversal model"),
+    ("market.conditions", "MEM intelligence"),
+    ("strategies.recommendations", "MEM intelligence"),
+    ("strategies.recommendations.quick", "MEM intelligence"),
+    ("mem.enhance", "MEM intelligence"),
+    ("mem.decisions", "MEM intelligence"),
+    ("mem.patterns", "MEM intelligence"),
+    ("mem.parameters", "MEM intelligence"),
+    ("jobs.list", "scheduled jobs"),
+    ("jobs.run", "scheduled jobs"),
+    ("jobs.history", "scheduled jobs"),
+];
+
+fn planned_in(method: &str) -> Option<&'static str> {
+    PLANNED.iter().find(|(name, _)| *name == method).map(|(_, area)| *area)
+}
+
+/// Reads params into the method's type; the error names the field at fault.
+fn parse_params<T: DeserializeOwned>(method: &str, params: Option<Value>) -> Result<T, RpcError> {
+    let value = match params {
+        None => Value::Object(Map::new()),
+        Some(Value::Array(items)) if items.is_empty() => Value::Object(Map::new()),
+        Some(Value::Array(_)) => {
+            return Err(RpcError::invalid_params(method, "positional params are not supported; pass an object of named fields"));
+        }
+        Some(value) => value,
+    };
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." {
+            RpcError::invalid_params(method, inner)
+        } else {
+            RpcError::invalid_params(method, format!("field `{path}`: {inner}"))
+        }
+    })
+}
+
+/// Params of a method that takes none.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+/// `hello` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelloParams {
+    pub protocol_version: u32,
+    /// Who is calling, for the daemon's log (`memctl 0.1.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Ask for view-only access even when the peer would be granted control.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// `hello` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelloResult {
+    pub protocol_version: u32,
+    /// Always `memd`.
+    pub server: String,
+    pub server_version: String,
+    pub pid: u32,
+    /// What this connection may do.
+    pub access: Access,
+}
+
+/// `daemon.status` result: the daemon and host at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    pub version: String,
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    pub uptime_secs: u64,
+    pub data_dir: String,
+    pub registry_dir: String,
+    pub socket: String,
+    pub log_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
+    /// `system` under systemd (or `--system`), `user` otherwise.
+    pub mode: String,
+    pub counts: Counts,
+    pub host: HostStatus,
+    pub process: ProcessStatus,
+    /// The caller's access level.
+    pub access: Access,
+}
+
+/// How many of each thing the daemon holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub strategies: usize,
+    pub strategies_by_status: BTreeMap<String, usize>,
+    /// Metadata files that could not be read at the last load.
+    pub registry_errors: usize,
+    pub connections: usize,
+    pub subscribers: usize,
+}
+
+/// The host the daemon runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub cpu_count: usize,
+    /// Average over all CPUs, 0-100, over the last sampling interval.
+    pub cpu_percent: f32,
+    pub memory_total_bytes: u64,
+    pub memory_used_bytes: u64,
+    /// 1, 5 and 15 minute load averages.
+    pub load_average: [f64; 3],
+}
+
+/// The daemon's own process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessStatus {
+    pub rss_bytes: u64,
+    /// Percent of one core, over the last sampling interval.
+    pub cpu_percent: f32,
+}
+
+/// `events.subscribe` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscribeParams {
+    /// Topics to receive; empty means all.
+    #[serde(default)]
+    pub topics: Vec<Topic>,
+}
+
+/// `events.subscribe` result: what is now subscribed, and the state to apply deltas to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribeResult {
+    pub topics: Vec<Topic>,
+    pub snapshot: Snapshot,
+    /// Sequence number of the last event published before the snapshot was taken; the
+    /// first event this subscriber receives has a larger one.
+    pub last_seq: u64,
+}
+
+/// State at the moment of subscription, one member per topic asked for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<StatusReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategies: Option<Vec<StrategySummary>>,
+}
+
+/// `strategies.list` params: every filter is optional and they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListStrategiesParams {
+    /// Exact category, case-insensitive (`momentum`, `mean_reversion`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StrategyStatus>,
+    /// A tag the strategy must carry, case-insensitive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Sharpe ratio at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sharpe: Option<f64>,
+    /// Words that must all appear in the name, display name, description, tags or keywords.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+}
+
+/// `strategies.list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyList {
+    pub strategies: Vec<StrategySummary>,
+    /// How many matched before `offset`/`limit` were applied.
+    pub total: usize,
+}
+
+/// `strategies.get` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetStrategyParams {
+    pub id: StrategyId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use serde_json::json;
+
+    #[test]
+    fn wrong_params_name_the_field() {
+        let err = Request::parse("strategies.list", Some(json!({"minSharpe": "high"}))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidParams);
+        assert!(err.message.contains("minSharpe"), "{}", err.message);
+
+        let err = Request::parse("strategies.list", Some(json!({"minsharpe": 1.0}))).unwrap_err();
+        assert!(err.message.contains("unknown field `minsharpe`"), "{}", err.message);
+
+        let err = Request::parse("strategies.list", Some(json!({"status": "live"}))).unwrap_err();
+        assert!(err.message.contains("status") && err.message.contains("experimental"), "{}", err.message);
+
+        let err = Request::parse("strategies.get", Some(json!({}))).unwrap_err();
+        assert!(err.message.contains("missing field `id`"), "{}", err.message);
+
+        let err = Request::parse("strategies.get", Some(json!({"id": "../../etc/passwd"}))).unwrap_err();
+        assert!(err.message.contains("UUID") && err.message.contains("../../etc/passwd"), "{}", err.message);
+
+        let err = Request::parse("hello", Some(json!([1]))).unwrap_err();
+        assert!(err.message.contains("positional"), "{}", err.message);
+    }
+
+    #[test]
+    fn unknown_and_planned_methods_differ() {
+        assert_eq!(Request::parse("nope", None).unwrap_err().code, ErrorCode::MethodNotFound);
+        let err = Request::parse("strategies.deploy", None).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotImplemented);
+        assert!(err.message.contains("not implemented yet"), "{}", err.message);
+    }
+
+    #[test]
+    fn absent_params_mean_empty() {
+        assert_eq!(Request::parse("daemon.status", None).unwrap(), Request::DaemonStatus(NoParams {}));
+        assert_eq!(
+            Request::parse("strategies.list", Some(json!([]))).unwrap(),
+            Request::StrategiesList(ListStrategiesParams::default())
+        );
+    }
+
+    #[test]
+    fn no_method_is_both_built_and_planned() {
+        for name in METHODS {
+            assert!(planned_in(name).is_none(), "{name}");
+        }
+    }
+
+    /// Serializes a value, reads it back, and checks it is unchanged.
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) {
+        let json = serde_json::to_value(&value).unwrap();
+        let back: T = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, value, "{json}");
+    }
+
+    pub(crate) fn sample_status() -> StatusReport {
+        StatusReport {
+            version: "0.1.0".into(),
+            pid: 42,
+            started_at: "2026-11-22T01:00:00Z".parse().unwrap(),
+            uptime_secs: 5,
+            data_dir: "/var/lib/memd".into(),
+            registry_dir: "/var/lib/memd/strategy_registry".into(),
+            socket: "/run/memd/memd.sock".into(),
+            log_dir: "/var/log/memd".into(),
+            config_file: Some("/etc/memd/memd.toml".into()),
+            mode: "system".into(),
+            counts: Counts {
+                strategies: 11,
+                strategies_by_status: BTreeMap::from([("active".into(), 8)]),
+                registry_errors: 0,
+                connections: 1,
+                subscribers: 0,
+            },
+            host: HostStatus {
+                hostname: Some("box".into()),
+                cpu_count: 2,
+                cpu_percent: 12.5,
+                memory_total_bytes: 1 << 34,
+                memory_used_bytes: 1 << 30,
+                load_average: [0.5, 0.25, 0.125],
+            },
+            process: ProcessStatus { rss_bytes: 1 << 24, cpu_percent: 0.5 },
+            access: Access::Control,
+        }
+    }
+
+    #[test]
+    fn every_params_and_result_type_round_trips() {
+        round_trip(NoParams {});
+        round_trip(HelloParams { protocol_version: 1, client: Some("memctl".into()), read_only: true });
+        round_trip(HelloResult {
+            protocol_version: 1,
+            server: "memd".into(),
+            server_version: "0.1.0".into(),
+            pid: 1,
+            access: Access::View,
+        });
+        round_trip(sample_status());
+        round_trip(SubscribeParams { topics: vec![Topic::Daemon, Topic::Registry] });
+        round_trip(SubscribeResult {
+            topics: vec![Topic::Daemon],
+            snapshot: Snapshot { daemon: Some(sample_status()), strategies: Some(vec![]) },
+            last_seq: 3,
+        });
+        round_trip(ListStrategiesParams {
+            category: Some("momentum".into()),
+            status: Some(StrategyStatus::Active),
+            tag: Some("freqtrade".into()),
+            min_sharpe: Some(1.2),
+            query: Some("rsi".into()),
+            limit: Some(10),
+            offset: Some(2),
+        });
+        round_trip(StrategyList { strategies: vec![crate::strategy::tests::sample_summary()], total: 1 });
+        round_trip(GetStrategyParams { id: crate::strategy::tests::sample_summary().id });
+        round_trip(crate::strategy::tests::sample_detail());
+    }
+}
