@@ -1,1 +1,82 @@
-fn main() {}
+//! `memd`: parse the command line, resolve the settings, start logging, run the daemon.
+
+use clap::Parser;
+use memd::config::{Overrides, Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// memd: runs trading strategies and Freqtrade bots on this server; memctl attaches to it.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML config file (default /etc/memd/memd.toml with --system, else
+    /// $XDG_CONFIG_HOME/memd/memd.toml, each only if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (registry, deployments, models, memory). Env: MEMD_DATA_DIR.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Unix socket to listen on. Env: MEMD_SOCKET.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Run as the system service: /var/lib/memd, /run/memd/memd.sock, /var/log/memd
+    /// (or systemd's StateDirectory, RuntimeDirectory and LogsDirectory).
+    #[arg(long)]
+    system: bool,
+    /// Do not copy the built-in strategies into a new data directory.
+    #[arg(long)]
+    no_seed: bool,
+    /// Print the resolved settings and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let overrides = Overrides {
+        config: args.config,
+        data_dir: args.data_dir,
+        socket: args.socket,
+        system: args.system,
+        no_seed: args.no_seed,
+    };
+    let settings = match Settings::resolve(&overrides) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("memd: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("mode          {}", settings.mode.as_str());
+        println!("config file   {}", settings.config_file.as_ref().map_or("(none)".into(), |p| p.display().to_string()));
+        println!("data dir      {}", settings.data_dir.display());
+        println!("registry dir  {}", settings.registry_dir.display());
+        println!("socket        {}", settings.socket.display());
+        println!("log dir       {}", settings.log_dir.display());
+        println!("log level     {}", settings.log_level);
+        return ExitCode::SUCCESS;
+    }
+    let _log_guard = match memd::logging::init(&settings.log_level, &settings.log_dir, settings.log_keep_files) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("memd: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("memd: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(memd::run(settings, memd::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line on stderr (the journal) and in the log file.
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Configuration: the TOML file, environment overrides, command-line flags, defaults.
+//!
+//! Precedence, highest first: command-line flag, environment variable, config file,
+//! default. Unknown keys in the file are an error naming the key, so a typo never turns
+//! into a silently ignored setting.
+//!
+//! | setting | flag | environment | file key | default (system / user) |
+//! |---|---|---|---|---|
+//! | config file | `--config` | `MEMD_CONFIG` | | `/etc/memd/memd.toml` / `$XDG_CONFIG_HOME/memd/memd.toml`, if present |
+//! | data directory | `--data-dir` | `MEMD_DATA_DIR` | `data_dir` | `$STATE_DIRECTORY` or `/var/lib/memd` / `$XDG_DATA_HOME/memd` |
+//! | registry directory | | `STRATEGY_REGISTRY_PATH` | `registry_dir` | `{data_dir}/strategy_registry` |
+//! | socket | `--socket` | `MEMD_SOCKET` | `socket` | `$RUNTIME_DIRECTORY/memd.sock` or `/run/memd/memd.sock` / `$XDG_RUNTIME_DIR/memd/memd.sock` |
+//! | log directory | | `MEMD_LOG_DIR` | `log.dir` | `$LOGS_DIRECTORY` or `/var/log/memd` / `{data_dir}/logs` |
+//! | log level | | `MEMD_LOG` (an `EnvFilter`) | `log.level` | `info` |
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The config file as written by the operator; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub data_dir: Option<PathBuf>,
+    pub registry_dir: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
+    /// Copy the built-in strategies into a new data directory (default true).
+    pub seed_default_data: Option<bool>,
+    #[serde(default)]
+    pub access: AccessConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// Who may connect, beyond the daemon's own user and root (who always have control).
+/// Entries are user or group names, or numeric ids.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    #[serde(default)]
+    pub control_users: Vec<String>,
+    #[serde(default)]
+    pub control_groups: Vec<String>,
+    #[serde(default)]
+    pub view_users: Vec<String>,
+    #[serde(default)]
+    pub view_groups: Vec<String>,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: Option<String>,
+    pub dir: Option<PathBuf>,
+    /// Daily log files kept (default 14).
+    pub keep_files: Option<usize>,
+}
+
+/// What the command line says (filled by `main` from clap).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
+    /// Run as the system service: system paths and systemd's directories.
+    pub system: bool,
+    pub no_seed: bool,
+}
+
+/// Whether the daemon is the system service or a user's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    System,
+    User,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::System => "system",
+            Mode::User => "user",
+        }
+    }
+}
+
+/// Everything resolved: the daemon runs on this.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode: Mode,
+    pub config_file: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub registry_dir: PathBuf,
+    pub socket: PathBuf,
+    pub log_dir: PathBuf,
+    pub log_level: String,
+    pub log_keep_files: usize,
+    pub seed_default_data: bool,
+    pub access: AccessConfig,
+}
+
+/// Reads an environment variable, treating empty as unset.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// systemd's `*_DIRECTORY` variables may hold several colon-separated paths; the first is ours.
+fn systemd_dir(name: &str) -> Option<PathBuf> {
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty())?;
+    value.split(':').next().map(PathBuf::from)
+}
+
+impl Settings {
+    /// Resolves the settings from flags, environment, the config file and defaults.
+    pub fn resolve(overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mode = if overrides.system { Mode::System } else { Mode::User };
+        let explicit_config = overrides.config.clone().or_else(|| env_path("MEMD_CONFIG"));
+        let config_file = match explicit_config {
+            Some(path) => {
+                if !path.is_file() {
+                    bail!("config file {} does not exist", path.display());
+                }
+                Some(path)
+            }
+            None => {
+                let default = match mode {
+                    Mode::System => Some(PathBuf::from("/etc/memd/memd.toml")),
+                    Mode::User => dirs::config_dir().map(|d| d.join("memd/memd.toml")),
+                };
+                default.filter(|p| p.is_file())
+            }
+        };
+        let file = match &config_file {
+            Some(path) => load_file(path)?,
+            None => ConfigFile::default(),
+        };
+
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env_path("MEMD_DATA_DIR"))
+            .or_else(|| file.data_dir.clone())
+            .or_else(|| match mode {
+                Mode::System => Some(systemd_dir("STATE_DIRECTORY").unwrap_or_else(|| PathBuf::from("/var/lib/memd"))),
+                Mode::User => dirs::data_dir().map(|d| d.join("memd")),
+            })
+            .context("no data directory: set --data-dir or MEMD_DATA_DIR (no XDG data directory was found)")?;
+        let data_dir = absolute(&data_dir)?;
+        let registry_dir = env_path("STRATEGY_REGISTRY_PATH")
+            .or_else(|| file.registry_dir.clone())
+            .map(|p| absolute(&p))
+            .transpose()?
+            .unwrap_or_else(|| data_dir.join("strategy_registry"));
+        let socket = overrides
+            .socket
+            .clone()
+            .or_else(|| env_path("MEMD_SOCKET"))
+            .or_else(|| file.socket.clone())
+            .unwrap_or_else(|| match mode {
+                Mode::System => systemd_dir("RUNTIME_DIRECTORY")
+                    .map(|d| d.join("memd.sock"))
+                    .unwrap_or_else(mem_protocol::paths::system_socket_path),
+                Mode::User => mem_protocol::paths::user_socket_path(),
+            });
+        let socket = absolute(&socket)?;
+        let log_dir = env_path("MEMD_LOG_DIR")
+            .or_else(|| file.log.dir.clone())
+            .unwrap_or_else(|| match mode {
+                Mode::System => systemd_dir("LOGS_DIRECTORY").unwrap_or_else(|| PathBuf::from("/var/log/memd")),
+                Mode::User => data_dir.join("logs"),
+            });
+        let log_dir = absolute(&log_dir)?;
+        Ok(Settings {
+            mode,
+            config_file,
+            data_dir,
+            registry_dir,
+            socket,
+            log_dir,
+            log_level: file.log.level.clone().unwrap_or_else(|| "info".into()),
+            log_keep_files: file.log.keep_files.unwrap_or(14),
+            seed_default_data: !overrides.no_seed && file.seed_default_data.unwrap_or(true),
+            access: file.access,
+        })
+    }
+}
+
+/// Reads and checks the TOML config file.
+pub fn load_file(path: &Path) -> anyhow::Result<ConfigFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot make {} absolute", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = toml::from_str::<ConfigFile>("data_dri = \"/x\"").unwrap_err().to_string();
+        assert!(err.contains("data_dri"), "{err}");
+        let err = toml::from_str::<ConfigFile>("[access]\ncontrol_group = []").unwrap_err().to_string();
+        assert!(err.contains("control_group"), "{err}");
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let file: ConfigFile = toml::from_str(
+            r#"
+            data_dir = "/srv/memd"
+            registry_dir = "/srv/registry"
+            socket = "/run/memd/memd.sock"
+            seed_default_data = false
+            [access]
+            control_groups = ["memd", "1001"]
+            view_users = ["grafana"]
+            [log]
+            level = "debug"
+            dir = "/var/log/memd"
+            keep_files = 7
+            "#,
+        )
+        .unwrap();
+        assert_eq!(file.access.control_groups, ["memd", "1001"]);
+        assert_eq!(file.log.keep_files, Some(7));
+    }
+}

@@ -1,0 +1,150 @@
+//! The data directory: creating it, locking it against a second daemon, and seeding a
+//! new one with the built-in strategies.
+//!
+//! The default data of the repository's `data/` directory is embedded in the binary, so
+//! an installed `memd` needs no checkout and a checkout is never written into: on the
+//! first start with an empty registry, its files are copied into the chosen directory.
+
+use anyhow::{Context, bail};
+use include_dir::{Dir, include_dir};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The repository's `data/` directory, as it was at build time.
+pub static DEFAULT_DATA: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../data");
+
+/// Creates `dir` (and its parents) if missing; a directory created here gets `mode`.
+pub fn ensure_dir(dir: &Path, mode: u32) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    // The umask may have removed bits; set exactly what was asked.
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", dir.display()))
+}
+
+/// An exclusive `flock` held for the life of the daemon. The file stays on disk (removing
+/// lock files races); the kernel releases the lock when the process dies, even by SIGKILL.
+#[derive(Debug)]
+pub struct LockFile {
+    _lock: Flock<File>,
+    pub path: PathBuf,
+}
+
+/// Why a lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{} is locked by another memd (pid {pid})", path.display())]
+    Held { path: PathBuf, pid: String },
+    #[error("cannot lock {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl LockFile {
+    /// Takes the lock at `path` without waiting, and writes our pid into it.
+    pub fn acquire(path: &Path) -> Result<LockFile, LockError> {
+        let io_err = |source| LockError::Io { path: path.to_path_buf(), source };
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err)?;
+        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((mut file, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim().to_string();
+                return Err(LockError::Held { path: path.to_path_buf(), pid: if pid.is_empty() { "unknown".into() } else { pid } });
+            }
+            Err((_, errno)) => return Err(io_err(errno.into())),
+        };
+        lock.set_len(0).map_err(io_err)?;
+        lock.rewind().map_err(io_err)?;
+        writeln!(lock, "{}", std::process::id()).map_err(io_err)?;
+        Ok(LockFile { _lock: lock, path: path.to_path_buf() })
+    }
+}
+
+/// Copies the built-in registry into `registry_dir` when it has no `metadata/` yet.
+/// Returns how many files were written.
+pub fn seed_registry(registry_dir: &Path) -> anyhow::Result<usize> {
+    if registry_dir.join("metadata").exists() {
+        return Ok(0);
+    }
+    let Some(template) = DEFAULT_DATA.get_dir("strategy_registry") else {
+        bail!("this memd binary was built without default registry data");
+    };
+    let mut written = 0;
+    copy_tree(template, Path::new("strategy_registry"), registry_dir, &mut written)?;
+    Ok(written)
+}
+
+fn copy_tree(dir: &Dir<'_>, strip: &Path, dest_root: &Path, written: &mut usize) -> anyhow::Result<()> {
+    for file in dir.files() {
+        let relative = file.path().strip_prefix(strip).expect("files live under their directory");
+        let dest = dest_root.join(relative);
+        if let Some(parent) = dest.parent() {
+            ensure_dir(parent, 0o750)?;
+        }
+        write_atomic(&dest, file.contents(), 0o640)?;
+        *written += 1;
+    }
+    for sub in dir.dirs() {
+        copy_tree(sub, strip, dest_root, written)?;
+    }
+    Ok(())
+}
+
+/// Writes a whole file crash-safely: a temporary file in the same directory, fsync,
+/// rename over the target, fsync the directory.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    let dir = path.parent().context("a file to write has a parent directory")?;
+    let name = path.file_name().context("a file to write has a name")?.to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let _first = LockFile::acquire(&path).unwrap();
+        // flock locks belong to the open file description, so a second open in the same
+        // process conflicts just like another process would.
+        match LockFile::acquire(&path) {
+            Err(LockError::Held { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+            other => panic!("expected Held, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn seeding_copies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = dir.path().join("reg");
+        let n = seed_registry(&registry).unwrap();
+        assert_eq!(n, fs::read_dir(registry.join("metadata")).unwrap().count());
+        assert!(n >= 11);
+        fs::remove_file(fs::read_dir(registry.join("metadata")).unwrap().next().unwrap().unwrap().path()).unwrap();
+        assert_eq!(seed_registry(&registry).unwrap(), 0, "an existing registry is never re-seeded");
+    }
+}
