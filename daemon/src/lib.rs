@@ -129,6 +129,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         other => other.into(),
     })?;
     let access = AccessPolicy::from_config(&settings.access)?;
+    // Claim the socket before touching any data: a second daemon must change nothing.
+    // Clients that connect before the registry is loaded wait in the listen backlog.
+    let socket = server::bind(&settings.socket)?;
     if settings.seed_default_data {
         let written = datadir::seed_registry(&settings.registry_dir)?;
         if written > 0 {
@@ -141,7 +144,6 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     }
     info!(strategies = registry.len(), skipped = registry.issues().len(), dir = %settings.registry_dir.display(), "registry loaded");
 
-    let socket = server::bind(&settings.socket)?;
     let daemon = Arc::new(Daemon {
         settings,
         registry: RwLock::new(registry),

@@ -32,7 +32,7 @@ use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 /// Lines queued for one connection before a subscriber counts as not reading.
 pub const OUTBOX_FRAMES: usize = 1024;
@@ -296,7 +296,7 @@ impl Session {
         }
         let access = if params.read_only { Access::View } else { self.granted };
         self.access = Some(access);
-        info!(
+        debug!(
             uid = self.peer.uid,
             pid = ?self.peer.pid,
             client = params.client.as_deref().unwrap_or("unnamed"),

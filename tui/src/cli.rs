@@ -1,0 +1,209 @@
+//! The scriptable commands: aligned tables for people, `--json` (the protocol's data) for
+//! scripts.
+
+use anyhow::Context;
+use comfy_table::{Cell, CellAlignment, Table, presets};
+use mem_protocol::methods::{ListStrategiesParams, NoParams, method};
+use mem_protocol::strategy::{StrategyDetail, StrategyId};
+use mem_protocol::{Client, ClientError};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The exit code for an error of a command.
+pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<ClientError>() {
+        Some(ClientError::Rpc(_)) => crate::exit::DAEMON_ERROR,
+        Some(_) => crate::exit::UNREACHABLE,
+        None => crate::exit::USAGE,
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A borderless table whose columns line up.
+fn table(headers: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING).set_header(headers.iter().map(|h| Cell::new(h)));
+    table
+}
+
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// `memctl status`.
+pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
+    let status = client.call::<method::DaemonStatus>(NoParams {}).await?;
+    if json {
+        return print_json(&status);
+    }
+    let by_status: Vec<String> = status.counts.strategies_by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let host = &status.host;
+    println!(
+        "memd {} (pid {}, up {}, {} mode)",
+        status.version,
+        status.pid,
+        duration(status.uptime_secs),
+        status.mode
+    );
+    println!("socket      {}", status.socket);
+    println!("data dir    {}", status.data_dir);
+    println!("registry    {}", status.registry_dir);
+    println!("logs        {}", status.log_dir);
+    if let Some(config) = &status.config_file {
+        println!("config      {config}");
+    }
+    println!(
+        "strategies  {} ({}){}",
+        status.counts.strategies,
+        by_status.join(", "),
+        match status.counts.registry_errors {
+            0 => String::new(),
+            n => format!(", {n} unreadable metadata files (see the daemon log)"),
+        }
+    );
+    println!("clients     {} connected, {} subscribed", status.counts.connections, status.counts.subscribers);
+    println!(
+        "host        {}: {} CPUs at {:.1}%, memory {} of {}, load {:.2} {:.2} {:.2}",
+        host.hostname.as_deref().unwrap_or("?"),
+        host.cpu_count,
+        host.cpu_percent,
+        bytes(host.memory_used_bytes),
+        bytes(host.memory_total_bytes),
+        host.load_average[0],
+        host.load_average[1],
+        host.load_average[2]
+    );
+    println!("memd        {} resident, {:.1}% CPU", bytes(status.process.rss_bytes), status.process.cpu_percent);
+    println!("access      {}", serde_json::to_value(status.access)?.as_str().unwrap_or("?"));
+    Ok(())
+}
+
+/// `memctl strategies list`.
+pub async fn strategies_list(client: &Client, params: ListStrategiesParams, json: bool) -> anyhow::Result<()> {
+    let list = client.call::<method::StrategiesList>(params).await?;
+    if json {
+        return print_json(&list);
+    }
+    if list.strategies.is_empty() {
+        println!("No strategy matches (the registry holds none with these filters).");
+        return Ok(());
+    }
+    let mut t = table(&["ID", "NAME", "CATEGORY", "STATUS", "LANGUAGE", "SHARPE", "WIN RATE", "MEM"]);
+    for s in &list.strategies {
+        t.add_row(vec![
+            Cell::new(s.id),
+            Cell::new(&s.display_name),
+            Cell::new(&s.category),
+            Cell::new(s.status),
+            Cell::new(&s.language),
+            Cell::new(number(s.sharpe_ratio)).set_alignment(CellAlignment::Right),
+            Cell::new(percent(s.win_rate)).set_alignment(CellAlignment::Right),
+            Cell::new(if s.mem_enabled { "yes" } else { "no" }),
+        ]);
+    }
+    println!("{t}");
+    if list.total != list.strategies.len() {
+        println!("({} of {} matching strategies shown)", list.strategies.len(), list.total);
+    }
+    Ok(())
+}
+
+/// `memctl strategies show ID`.
+pub async fn strategies_show(client: &Client, id: &str, json: bool) -> anyhow::Result<()> {
+    let id: StrategyId = id.parse().map_err(anyhow::Error::msg)?;
+    let detail = client
+        .call::<method::StrategiesGet>(mem_protocol::methods::GetStrategyParams { id })
+        .await
+        .context(format!("cannot show strategy {id}"))?;
+    if json {
+        return print_json(&detail);
+    }
+    print_detail(&detail)
+}
+
+fn print_detail(d: &StrategyDetail) -> anyhow::Result<()> {
+    let s = &d.summary;
+    let meta = &d.metadata.strategy;
+    let bt = &meta.performance.backtest;
+    println!("{} ({})", s.display_name, s.name);
+    println!("id           {}", s.id);
+    println!("status       {}", s.status);
+    println!("version      {}", s.version);
+    println!("origin       {}", serde_json::to_value(s.origin)?.as_str().unwrap_or("?"));
+    println!(
+        "category     {}{}",
+        s.category,
+        if s.sub_category.is_empty() { String::new() } else { format!(" / {}", s.sub_category) }
+    );
+    println!("language     {}", s.language);
+    if let Some(class) = &meta.implementation.class_name {
+        println!("class        {class}");
+    }
+    println!("tags         {}", s.tags.join(", "));
+    println!("risk         {}", s.risk_level.as_deref().unwrap_or("-"));
+    println!("MEM          {}", if s.mem_enabled { "enabled" } else { "disabled" });
+    println!(
+        "backtest     Sharpe {}, win rate {}, trades {}, total return {}, max drawdown {}",
+        number(bt.sharpe_ratio),
+        percent(bt.win_rate),
+        bt.num_trades.map_or("-".into(), |n| n.to_string()),
+        percent(bt.total_return),
+        percent(bt.max_drawdown)
+    );
+    if !s.description.is_empty() {
+        println!("\n{}", s.description);
+    }
+    if !meta.parameters.is_empty() {
+        println!();
+        let mut t = table(&["PARAMETER", "VALUE", "TYPE", "RANGE", "DESCRIPTION"]);
+        for (name, value) in &meta.parameters {
+            let declared = value.as_object().filter(|o| o.contains_key("value"));
+            let field = |key: &str| declared.and_then(|o| o.get(key)).map(compact).unwrap_or_default();
+            let shown = declared.and_then(|o| o.get("value")).unwrap_or(value);
+            let range = match (declared.and_then(|o| o.get("min")), declared.and_then(|o| o.get("max"))) {
+                (Some(lo), Some(hi)) => format!("{} .. {}", compact(lo), compact(hi)),
+                _ => String::new(),
+            };
+            t.add_row(vec![Cell::new(name), Cell::new(compact(shown)), Cell::new(field("type")), Cell::new(range), Cell::new(field("description"))]);
+        }
+        println!("{t}");
+    }
+    Ok(())
+}
+
+/// A JSON value on one line, strings without quotes.
+fn compact(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,114 @@
+//! Reaching the daemon: connect, and with `--spawn` start a user daemon first when none
+//! answers, so one command brings the whole system up.
+
+use mem_protocol::{Client, ClientError, ClientOptions};
+use std::fmt;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a spawned daemon has to start answering.
+const SPAWN_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Why memctl could not reach a daemon.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Nothing answers on the socket.
+    NoDaemon { socket: PathBuf, cause: io::Error },
+    /// Something answered but the handshake failed (wrong version, refused peer, ...).
+    Handshake { socket: PathBuf, error: ClientError },
+    /// `--spawn` could not start a daemon.
+    Spawn { socket: PathBuf, detail: String },
+}
+
+impl ConnectError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ConnectError::Handshake { .. } => crate::exit::DAEMON_ERROR,
+            _ => crate::exit::UNREACHABLE,
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::NoDaemon { socket, cause } => write!(
+                f,
+                "no memd is answering at {} ({cause}); start one with `memctl --spawn` (a user daemon in the background), `memd` (in the foreground) or `sudo systemctl start memd` (the system service)",
+                socket.display()
+            ),
+            ConnectError::Handshake { socket, error } => write!(f, "memd at {} refused the connection: {error}", socket.display()),
+            ConnectError::Spawn { socket, detail } => write!(f, "could not start memd for {}: {detail}", socket.display()),
+        }
+    }
+}
+
+fn options(read_only: bool) -> ClientOptions {
+    ClientOptions { client_name: format!("memctl {}", env!("CARGO_PKG_VERSION")), read_only, ..ClientOptions::default() }
+}
+
+/// Connects to `socket`; with `spawn`, starts a daemon first if none answers.
+pub async fn connect(socket: &Path, read_only: bool, spawn: bool) -> Result<Client, ConnectError> {
+    match Client::connect(socket, options(read_only)).await {
+        Ok(client) => Ok(client),
+        Err(ClientError::Connect { source, .. }) if spawn && is_absent(&source) => spawn_and_connect(socket, read_only).await,
+        Err(ClientError::Connect { source, .. }) => Err(ConnectError::NoDaemon { socket: socket.to_path_buf(), cause: source }),
+        Err(error) => Err(ConnectError::Handshake { socket: socket.to_path_buf(), error }),
+    }
+}
+
+fn is_absent(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused)
+}
+
+/// The memd binary: next to this memctl (a build tree, an install prefix), else on PATH.
+fn memd_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("memd")))
+        .filter(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from("memd"))
+}
+
+async fn spawn_and_connect(socket: &Path, read_only: bool) -> Result<Client, ConnectError> {
+    let fail = |detail: String| ConnectError::Spawn { socket: socket.to_path_buf(), detail };
+    let binary = memd_binary();
+    let socket_dir = socket.parent().unwrap_or(Path::new("/tmp"));
+    std::fs::create_dir_all(socket_dir).map_err(|e| fail(format!("cannot create {}: {e}", socket_dir.display())))?;
+    let stderr_path = socket_dir.join("memd.spawn.log");
+    let stderr = std::fs::File::create(&stderr_path).map_err(|e| fail(format!("cannot create {}: {e}", stderr_path.display())))?;
+    eprintln!("memctl: starting a user daemon: {} --socket {}", binary.display(), socket.display());
+    let mut child = Command::new(&binary)
+        .arg("--socket")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .process_group(0) // its own group: a Ctrl-C in this terminal does not reach it
+        .spawn()
+        .map_err(|e| fail(format!("cannot run {}: {e}", binary.display())))?;
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(fail(format!("memd exited ({status}): {}", tail.join(" | "))));
+        }
+        match Client::connect(socket, options(read_only)).await {
+            Ok(client) => {
+                eprintln!("memctl: memd is up (pid {}); its log: {}", client.hello().pid, stderr_path.display());
+                return Ok(client);
+            }
+            Err(ClientError::Connect { .. }) if started.elapsed() < SPAWN_DEADLINE => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(ClientError::Connect { source, .. }) => {
+                return Err(fail(format!("memd did not answer within {} s: {source}", SPAWN_DEADLINE.as_secs())));
+            }
+            Err(error) => return Err(ConnectError::Handshake { socket: socket.to_path_buf(), error }),
+        }
+    }
+}
