@@ -26,7 +26,10 @@ impl PeerIdentity {
         if let Some(pid) = self.pid {
             if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
                 if let Some(line) = status.lines().find(|l| l.starts_with("Groups:")) {
-                    self.groups = line["Groups:".len()..].split_whitespace().filter_map(|g| g.parse().ok()).collect();
+                    self.groups = line["Groups:".len()..]
+                        .split_whitespace()
+                        .filter_map(|g| g.parse().ok())
+                        .collect();
                 }
             }
         }
@@ -58,8 +61,14 @@ impl AccessPolicy {
 
     /// What `peer` may do, or `None` if it may not connect at all.
     pub fn classify(&self, peer: &PeerIdentity) -> Option<Access> {
-        let in_groups = |gids: &HashSet<u32>| gids.contains(&peer.gid) || peer.groups.iter().any(|g| gids.contains(g));
-        if peer.uid == 0 || peer.uid == self.daemon_uid || self.control_uids.contains(&peer.uid) || in_groups(&self.control_gids) {
+        let in_groups = |gids: &HashSet<u32>| {
+            gids.contains(&peer.gid) || peer.groups.iter().any(|g| gids.contains(g))
+        };
+        if peer.uid == 0
+            || peer.uid == self.daemon_uid
+            || self.control_uids.contains(&peer.uid)
+            || in_groups(&self.control_gids)
+        {
             Some(Access::Control)
         } else if self.view_uids.contains(&peer.uid) || in_groups(&self.view_gids) {
             Some(Access::View)
@@ -76,7 +85,9 @@ fn resolve_users(names: &[String], key: &str) -> anyhow::Result<HashSet<u32>> {
             if let Ok(uid) = name.parse::<u32>() {
                 return Ok(uid);
             }
-            match User::from_name(name).with_context(|| format!("{key}: cannot look up user {name:?}"))? {
+            match User::from_name(name)
+                .with_context(|| format!("{key}: cannot look up user {name:?}"))?
+            {
                 Some(user) => Ok(user.uid.as_raw()),
                 None => bail!("{key}: no such user {name:?}"),
             }
@@ -91,7 +102,9 @@ fn resolve_groups(names: &[String], key: &str) -> anyhow::Result<HashSet<u32>> {
             if let Ok(gid) = name.parse::<u32>() {
                 return Ok(gid);
             }
-            match Group::from_name(name).with_context(|| format!("{key}: cannot look up group {name:?}"))? {
+            match Group::from_name(name)
+                .with_context(|| format!("{key}: cannot look up group {name:?}"))?
+            {
                 Some(group) => Ok(group.gid.as_raw()),
                 None => bail!("{key}: no such group {name:?}"),
             }
@@ -114,28 +127,63 @@ mod tests {
     }
 
     fn peer(uid: u32, gid: u32, groups: &[u32]) -> PeerIdentity {
-        PeerIdentity { uid, gid, pid: None, groups: groups.to_vec() }
+        PeerIdentity {
+            uid,
+            gid,
+            pid: None,
+            groups: groups.to_vec(),
+        }
     }
 
     #[test]
     fn levels_by_uid_and_group() {
         let p = policy();
         assert_eq!(p.classify(&peer(0, 0, &[])), Some(Access::Control), "root");
-        assert_eq!(p.classify(&peer(1000, 9, &[])), Some(Access::Control), "the daemon's user");
+        assert_eq!(
+            p.classify(&peer(1000, 9, &[])),
+            Some(Access::Control),
+            "the daemon's user"
+        );
         assert_eq!(p.classify(&peer(1001, 9, &[])), Some(Access::Control));
-        assert_eq!(p.classify(&peer(2000, 500, &[])), Some(Access::Control), "primary group");
-        assert_eq!(p.classify(&peer(2000, 9, &[7, 500])), Some(Access::Control), "supplementary group");
+        assert_eq!(
+            p.classify(&peer(2000, 500, &[])),
+            Some(Access::Control),
+            "primary group"
+        );
+        assert_eq!(
+            p.classify(&peer(2000, 9, &[7, 500])),
+            Some(Access::Control),
+            "supplementary group"
+        );
         assert_eq!(p.classify(&peer(1002, 9, &[])), Some(Access::View));
         assert_eq!(p.classify(&peer(2000, 600, &[])), Some(Access::View));
-        assert_eq!(p.classify(&peer(2000, 9, &[601])), None, "a stranger is refused");
+        assert_eq!(
+            p.classify(&peer(2000, 9, &[601])),
+            None,
+            "a stranger is refused"
+        );
     }
 
     #[test]
     fn unknown_names_are_errors_naming_them() {
-        let config = AccessConfig { control_groups: vec!["no-such-group-xyz".into()], ..Default::default() };
+        let config = AccessConfig {
+            control_groups: vec!["no-such-group-xyz".into()],
+            ..Default::default()
+        };
         let err = AccessPolicy::from_config(&config).unwrap_err().to_string();
-        assert!(err.contains("access.control_groups") && err.contains("no-such-group-xyz"), "{err}");
-        let config = AccessConfig { view_users: vec!["0".into(), "root".into()], ..Default::default() };
-        assert!(AccessPolicy::from_config(&config).unwrap().view_uids.contains(&0));
+        assert!(
+            err.contains("access.control_groups") && err.contains("no-such-group-xyz"),
+            "{err}"
+        );
+        let config = AccessConfig {
+            view_users: vec!["0".into(), "root".into()],
+            ..Default::default()
+        };
+        assert!(
+            AccessPolicy::from_config(&config)
+                .unwrap()
+                .view_uids
+                .contains(&0)
+        );
     }
 }

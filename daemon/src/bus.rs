@@ -28,16 +28,26 @@ pub struct EventBus {
 impl EventBus {
     /// A bus that holds up to `capacity` events for a subscriber that is behind.
     pub fn new(capacity: usize) -> Self {
-        EventBus { tx: broadcast::channel(capacity).0, last_seq: Mutex::new(0) }
+        EventBus {
+            tx: broadcast::channel(capacity).0,
+            last_seq: Mutex::new(0),
+        }
     }
 
     /// Announces an event; returns its sequence number.
     pub fn publish(&self, event: Event) -> u64 {
         let mut last = self.last_seq.lock().expect("bus lock");
         *last += 1;
-        let message = EventMessage { seq: *last, at: Utc::now(), event };
-        let published =
-            Published { seq: *last, topic: message.event.topic(), line: Bytes::from(message.to_notification().to_line()) };
+        let message = EventMessage {
+            seq: *last,
+            at: Utc::now(),
+            event,
+        };
+        let published = Published {
+            seq: *last,
+            topic: message.event.topic(),
+            line: Bytes::from(message.to_notification().to_line()),
+        };
         let _ = self.tx.send(Arc::new(published)); // no subscriber is fine
         *last
     }

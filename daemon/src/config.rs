@@ -101,7 +101,9 @@ pub struct Settings {
 
 /// Reads an environment variable, treating empty as unset.
 fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// systemd's `*_DIRECTORY` variables may hold several colon-separated paths; the first is ours.
@@ -113,7 +115,11 @@ fn systemd_dir(name: &str) -> Option<PathBuf> {
 impl Settings {
     /// Resolves the settings from flags, environment, the config file and defaults.
     pub fn resolve(overrides: &Overrides) -> anyhow::Result<Settings> {
-        let mode = if overrides.system { Mode::System } else { Mode::User };
+        let mode = if overrides.system {
+            Mode::System
+        } else {
+            Mode::User
+        };
         let explicit_config = overrides.config.clone().or_else(|| env_path("MEMD_CONFIG"));
         let config_file = match explicit_config {
             Some(path) => {
@@ -166,7 +172,9 @@ impl Settings {
         let log_dir = env_path("MEMD_LOG_DIR")
             .or_else(|| file.log.dir.clone())
             .unwrap_or_else(|| match mode {
-                Mode::System => systemd_dir("LOGS_DIRECTORY").unwrap_or_else(|| PathBuf::from("/var/log/memd")),
+                Mode::System => {
+                    systemd_dir("LOGS_DIRECTORY").unwrap_or_else(|| PathBuf::from("/var/log/memd"))
+                }
                 Mode::User => data_dir.join("logs"),
             });
         let log_dir = absolute(&log_dir)?;
@@ -187,7 +195,8 @@ impl Settings {
 
 /// Reads and checks the TOML config file.
 pub fn load_file(path: &Path) -> anyhow::Result<ConfigFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
 }
 
@@ -201,9 +210,13 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = toml::from_str::<ConfigFile>("data_dri = \"/x\"").unwrap_err().to_string();
+        let err = toml::from_str::<ConfigFile>("data_dri = \"/x\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("data_dri"), "{err}");
-        let err = toml::from_str::<ConfigFile>("[access]\ncontrol_group = []").unwrap_err().to_string();
+        let err = toml::from_str::<ConfigFile>("[access]\ncontrol_group = []")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("control_group"), "{err}");
     }
 

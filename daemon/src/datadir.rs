@@ -45,28 +45,50 @@ pub enum LockError {
     #[error("{} is locked by another memd (pid {pid})", path.display())]
     Held { path: PathBuf, pid: String },
     #[error("cannot lock {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl LockFile {
     /// Takes the lock at `path` without waiting, and writes our pid into it.
     pub fn acquire(path: &Path) -> Result<LockFile, LockError> {
-        let io_err = |source| LockError::Io { path: path.to_path_buf(), source };
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err)?;
+        let io_err = |source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io_err)?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((mut file, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
                 let pid = pid.trim().to_string();
-                return Err(LockError::Held { path: path.to_path_buf(), pid: if pid.is_empty() { "unknown".into() } else { pid } });
+                return Err(LockError::Held {
+                    path: path.to_path_buf(),
+                    pid: if pid.is_empty() {
+                        "unknown".into()
+                    } else {
+                        pid
+                    },
+                });
             }
             Err((_, errno)) => return Err(io_err(errno.into())),
         };
         lock.set_len(0).map_err(io_err)?;
         lock.rewind().map_err(io_err)?;
         writeln!(lock, "{}", std::process::id()).map_err(io_err)?;
-        Ok(LockFile { _lock: lock, path: path.to_path_buf() })
+        Ok(LockFile {
+            _lock: lock,
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -80,13 +102,26 @@ pub fn seed_registry(registry_dir: &Path) -> anyhow::Result<usize> {
         bail!("this memd binary was built without default registry data");
     };
     let mut written = 0;
-    copy_tree(template, Path::new("strategy_registry"), registry_dir, &mut written)?;
+    copy_tree(
+        template,
+        Path::new("strategy_registry"),
+        registry_dir,
+        &mut written,
+    )?;
     Ok(written)
 }
 
-fn copy_tree(dir: &Dir<'_>, strip: &Path, dest_root: &Path, written: &mut usize) -> anyhow::Result<()> {
+fn copy_tree(
+    dir: &Dir<'_>,
+    strip: &Path,
+    dest_root: &Path,
+    written: &mut usize,
+) -> anyhow::Result<()> {
     for file in dir.files() {
-        let relative = file.path().strip_prefix(strip).expect("files live under their directory");
+        let relative = file
+            .path()
+            .strip_prefix(strip)
+            .expect("files live under their directory");
         let dest = dest_root.join(relative);
         if let Some(parent) = dest.parent() {
             ensure_dir(parent, 0o750)?;
@@ -103,11 +138,20 @@ fn copy_tree(dir: &Dir<'_>, strip: &Path, dest_root: &Path, written: &mut usize)
 /// Writes a whole file crash-safely: a temporary file in the same directory, fsync,
 /// rename over the target, fsync the directory.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    let dir = path.parent().context("a file to write has a parent directory")?;
-    let name = path.file_name().context("a file to write has a name")?.to_string_lossy();
+    let dir = path
+        .parent()
+        .context("a file to write has a parent directory")?;
+    let name = path
+        .file_name()
+        .context("a file to write has a name")?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(contents)?;
         file.sync_all()?;
@@ -144,7 +188,19 @@ mod tests {
         let n = seed_registry(&registry).unwrap();
         assert_eq!(n, fs::read_dir(registry.join("metadata")).unwrap().count());
         assert!(n >= 11);
-        fs::remove_file(fs::read_dir(registry.join("metadata")).unwrap().next().unwrap().unwrap().path()).unwrap();
-        assert_eq!(seed_registry(&registry).unwrap(), 0, "an existing registry is never re-seeded");
+        fs::remove_file(
+            fs::read_dir(registry.join("metadata"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path(),
+        )
+        .unwrap();
+        assert_eq!(
+            seed_registry(&registry).unwrap(),
+            0,
+            "an existing registry is never re-seeded"
+        );
     }
 }

@@ -24,7 +24,9 @@ struct Sampler {
 
 impl Sampler {
     fn sample(&mut self) -> (HostStatus, ProcessStatus) {
-        let load = System::load_average().map(|l| [l.one, l.five, l.fifteen]).unwrap_or([0.0; 3]);
+        let load = System::load_average()
+            .map(|l| [l.one, l.five, l.fifteen])
+            .unwrap_or([0.0; 3]);
         let Some(system) = self.system.as_mut() else {
             let host = HostStatus {
                 hostname: self.hostname.clone(),
@@ -34,7 +36,13 @@ impl Sampler {
                 memory_used_bytes: 0,
                 load_average: load,
             };
-            return (host, ProcessStatus { rss_bytes: 0, cpu_percent: 0.0 });
+            return (
+                host,
+                ProcessStatus {
+                    rss_bytes: 0,
+                    cpu_percent: 0.0,
+                },
+            );
         };
         system.refresh_cpu_usage();
         system.refresh_memory();
@@ -53,8 +61,14 @@ impl Sampler {
         };
         let process = system
             .process(self.pid)
-            .map(|p| ProcessStatus { rss_bytes: p.memory(), cpu_percent: p.cpu_usage() })
-            .unwrap_or(ProcessStatus { rss_bytes: 0, cpu_percent: 0.0 });
+            .map(|p| ProcessStatus {
+                rss_bytes: p.memory(),
+                cpu_percent: p.cpu_usage(),
+            })
+            .unwrap_or(ProcessStatus {
+                rss_bytes: 0,
+                cpu_percent: 0.0,
+            });
         (host, process)
     }
 }

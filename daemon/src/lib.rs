@@ -57,7 +57,10 @@ impl Daemon {
             Request::DaemonStatus(_) => serde_json::to_value(self.status(access)),
             Request::StrategiesList(params) => {
                 if params.min_sharpe.is_some_and(|v| !v.is_finite()) {
-                    return Err(RpcError::invalid_params("strategies.list", "field `minSharpe`: must be a finite number"));
+                    return Err(RpcError::invalid_params(
+                        "strategies.list",
+                        "field `minSharpe`: must be a finite number",
+                    ));
                 }
                 serde_json::to_value(self.registry.read().expect("registry lock").list(&params))
             }
@@ -66,13 +69,19 @@ impl Daemon {
                 match detail {
                     Some(detail) => serde_json::to_value(detail),
                     None => {
-                        return Err(RpcError::not_found(format!("strategy {} not found in registry", params.id))
-                            .with_data(serde_json::json!({ "id": params.id })));
+                        return Err(RpcError::not_found(format!(
+                            "strategy {} not found in registry",
+                            params.id
+                        ))
+                        .with_data(serde_json::json!({ "id": params.id })));
                     }
                 }
             }
             Request::Hello(_) | Request::EventsSubscribe(_) => {
-                return Err(RpcError::internal(format!("`{}` is answered by the connection, not here", request.method())));
+                return Err(RpcError::internal(format!(
+                    "`{}` is answered by the connection, not here",
+                    request.method()
+                )));
             }
         };
         value.map_err(|e| RpcError::internal(format!("cannot encode the result: {e}")))
@@ -159,7 +168,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     systemd::spawn_watchdog(Arc::new(move || watched.registry.read().is_ok()));
 
     info!(socket = %socket.path.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "memd is ready");
-    systemd::notify_ready(&format!("serving {} strategies on {}", daemon.registry.read().expect("registry lock").len(), socket.path.display()));
+    systemd::notify_ready(&format!(
+        "serving {} strategies on {}",
+        daemon.registry.read().expect("registry lock").len(),
+        socket.path.display()
+    ));
 
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -171,11 +184,16 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
 
     info!(%reason, "shutting down");
     systemd::notify_stopping();
-    daemon.bus.publish(Event::DaemonStopping(DaemonStopping { reason }));
+    daemon
+        .bus
+        .publish(Event::DaemonStopping(DaemonStopping { reason }));
     drop(socket); // no new clients: the socket file is removed now
     stop.cancel();
     tracker.close();
-    if tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(3), tracker.wait())
+        .await
+        .is_err()
+    {
         warn!("some connections did not close in time");
     }
     info!("stopped");

@@ -12,8 +12,10 @@ use tracing_subscriber::{EnvFilter, fmt};
 pub fn init(level: &str, log_dir: &Path, keep_files: usize) -> anyhow::Result<WorkerGuard> {
     crate::datadir::ensure_dir(log_dir, 0o750)?;
     let filter = match std::env::var("MEMD_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec).with_context(|| format!("MEMD_LOG={spec:?} is not a valid filter"))?,
-        _ => EnvFilter::try_new(level).with_context(|| format!("log.level {level:?} is not a valid filter"))?,
+        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec)
+            .with_context(|| format!("MEMD_LOG={spec:?} is not a valid filter"))?,
+        _ => EnvFilter::try_new(level)
+            .with_context(|| format!("log.level {level:?} is not a valid filter"))?,
     };
     let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
@@ -24,9 +26,21 @@ pub fn init(level: &str, log_dir: &Path, keep_files: usize) -> anyhow::Result<Wo
         .with_context(|| format!("cannot open a log file in {}", log_dir.display()))?;
     let (file_writer, guard) = tracing_appender::non_blocking(appender);
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let stderr_layer = fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(false);
-    let stderr_layer = if under_journald { stderr_layer.without_time().boxed() } else { stderr_layer.boxed() };
+    let stderr_layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false);
+    let stderr_layer = if under_journald {
+        stderr_layer.without_time().boxed()
+    } else {
+        stderr_layer.boxed()
+    };
     let file_layer = fmt::layer().with_writer(file_writer).with_ansi(false);
-    tracing_subscriber::registry().with(filter).with(stderr_layer).with(file_layer).try_init().ok();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr_layer)
+        .with(file_layer)
+        .try_init()
+        .ok();
     Ok(guard)
 }

@@ -49,7 +49,13 @@ fn main() -> ExitCode {
     };
     if args.check_config {
         println!("mode          {}", settings.mode.as_str());
-        println!("config file   {}", settings.config_file.as_ref().map_or("(none)".into(), |p| p.display().to_string()));
+        println!(
+            "config file   {}",
+            settings
+                .config_file
+                .as_ref()
+                .map_or("(none)".into(), |p| p.display().to_string())
+        );
         println!("data dir      {}", settings.data_dir.display());
         println!("registry dir  {}", settings.registry_dir.display());
         println!("socket        {}", settings.socket.display());
@@ -57,14 +63,21 @@ fn main() -> ExitCode {
         println!("log level     {}", settings.log_level);
         return ExitCode::SUCCESS;
     }
-    let _log_guard = match memd::logging::init(&settings.log_level, &settings.log_dir, settings.log_keep_files) {
+    let _log_guard = match memd::logging::init(
+        &settings.log_level,
+        &settings.log_dir,
+        settings.log_keep_files,
+    ) {
         Ok(guard) => guard,
         Err(err) => {
             eprintln!("memd: {err:#}");
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("memd: cannot start the async runtime: {err}");

@@ -32,7 +32,8 @@ impl Registry {
     pub fn load(registry_dir: &Path) -> anyhow::Result<Registry> {
         let metadata_dir = registry_dir.join("metadata");
         crate::datadir::ensure_dir(&metadata_dir, 0o750)?;
-        let entries = fs::read_dir(&metadata_dir).with_context(|| format!("cannot list {}", metadata_dir.display()))?;
+        let entries = fs::read_dir(&metadata_dir)
+            .with_context(|| format!("cannot list {}", metadata_dir.display()))?;
         let mut registry = Registry::default();
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot list {}", metadata_dir.display()))?;
@@ -82,10 +83,17 @@ impl Registry {
     /// The strategies matching every given filter, ordered by display name, then paged.
     pub fn list(&self, params: &ListStrategiesParams) -> StrategyList {
         let filter = Filter::new(params);
-        let mut matches: Vec<StrategySummary> =
-            self.strategies.values().filter(|doc| filter.matches(doc)).map(|doc| doc.summary(false)).collect();
+        let mut matches: Vec<StrategySummary> = self
+            .strategies
+            .values()
+            .filter(|doc| filter.matches(doc))
+            .map(|doc| doc.summary(false))
+            .collect();
         matches.sort_by(|a, b| {
-            a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()).then_with(|| a.id.cmp(&b.id))
+            a.display_name
+                .to_lowercase()
+                .cmp(&b.display_name.to_lowercase())
+                .then_with(|| a.id.cmp(&b.id))
         });
         let total = matches.len();
         let offset = params.offset.unwrap_or(0).min(total);
@@ -96,7 +104,10 @@ impl Registry {
 
     /// One strategy in full.
     pub fn get(&self, id: StrategyId) -> Option<StrategyDetail> {
-        self.strategies.get(&id).map(|doc| StrategyDetail { summary: doc.summary(false), metadata: doc.clone() })
+        self.strategies.get(&id).map(|doc| StrategyDetail {
+            summary: doc.summary(false),
+            metadata: doc.clone(),
+        })
     }
 }
 
@@ -107,9 +118,13 @@ fn load_file(path: &Path, name: &str) -> Result<StrategyDocument, String> {
     };
     let file_id: StrategyId = stem.parse().map_err(|e| format!("bad file name: {e}"))?;
     let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let doc: StrategyDocument = serde_json::from_slice(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
+    let doc: StrategyDocument =
+        serde_json::from_slice(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
     if doc.strategy.id != file_id {
-        return Err(format!("the file is named {file_id} but holds strategy {}", doc.strategy.id));
+        return Err(format!(
+            "the file is named {file_id} but holds strategy {}",
+            doc.strategy.id
+        ));
     }
     Ok(doc)
 }
@@ -128,7 +143,13 @@ impl<'a> Filter<'a> {
             params,
             category: params.category.as_deref().map(str::to_lowercase),
             tag: params.tag.as_deref().map(str::to_lowercase),
-            words: params.query.as_deref().unwrap_or("").split_whitespace().map(str::to_lowercase).collect(),
+            words: params
+                .query
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_lowercase)
+                .collect(),
         }
     }
 
@@ -145,12 +166,22 @@ impl<'a> Filter<'a> {
             }
         }
         if let Some(tag) = &self.tag {
-            if !s.classification.tags.iter().any(|t| t.to_lowercase() == *tag) {
+            if !s
+                .classification
+                .tags
+                .iter()
+                .any(|t| t.to_lowercase() == *tag)
+            {
                 return false;
             }
         }
         if let Some(min) = self.params.min_sharpe {
-            if !s.performance.backtest.sharpe_ratio.is_some_and(|sharpe| sharpe >= min) {
+            if !s
+                .performance
+                .backtest
+                .sharpe_ratio
+                .is_some_and(|sharpe| sharpe >= min)
+            {
                 return false;
             }
         }
@@ -194,17 +225,41 @@ mod tests {
     #[test]
     fn filters_combine() {
         let (_dir, registry) = seeded();
-        let list = |p: ListStrategiesParams| registry.list(&p).strategies.into_iter().map(|s| s.display_name).collect::<Vec<_>>();
+        let list = |p: ListStrategiesParams| {
+            registry
+                .list(&p)
+                .strategies
+                .into_iter()
+                .map(|s| s.display_name)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            list(ListStrategiesParams { tag: Some("FREQTRADE".into()), min_sharpe: Some(1.2), ..Default::default() }),
+            list(ListStrategiesParams {
+                tag: Some("FREQTRADE".into()),
+                min_sharpe: Some(1.2),
+                ..Default::default()
+            }),
             ["Freqtrade Aggressive RSI", "Freqtrade MACD Hunter"]
         );
         assert_eq!(
-            list(ListStrategiesParams { category: Some("carry".into()), ..Default::default() }),
+            list(ListStrategiesParams {
+                category: Some("carry".into()),
+                ..Default::default()
+            }),
             ["Currency Carry Trade"]
         );
-        assert_eq!(list(ListStrategiesParams { query: Some("macd hunter".into()), ..Default::default() }), ["Freqtrade MACD Hunter"]);
-        let page = registry.list(&ListStrategiesParams { limit: Some(2), offset: Some(10), ..Default::default() });
+        assert_eq!(
+            list(ListStrategiesParams {
+                query: Some("macd hunter".into()),
+                ..Default::default()
+            }),
+            ["Freqtrade MACD Hunter"]
+        );
+        let page = registry.list(&ListStrategiesParams {
+            limit: Some(2),
+            offset: Some(10),
+            ..Default::default()
+        });
         assert_eq!((page.total, page.strategies.len()), (11, 1));
     }
 
@@ -213,15 +268,36 @@ mod tests {
         let (dir, _) = seeded();
         let meta = dir.path().join("metadata");
         fs::write(meta.join("notes.txt"), "x").unwrap();
-        fs::write(meta.join("00000000-0000-4000-8000-000000000000.json"), "{ torn").unwrap();
-        let other = fs::read_dir(&meta).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with("0.json") == false && p.extension().is_some_and(|e| e == "json")).unwrap();
-        fs::copy(&other, meta.join("11111111-1111-4111-8111-111111111111.json")).unwrap();
+        fs::write(
+            meta.join("00000000-0000-4000-8000-000000000000.json"),
+            "{ torn",
+        )
+        .unwrap();
+        // A good document under another strategy's name.
+        fs::copy(
+            meta.join("4ce3a79b-c22b-4b42-9d87-3a58052a9eec.json"),
+            meta.join("11111111-1111-4111-8111-111111111111.json"),
+        )
+        .unwrap();
         let registry = Registry::load(dir.path()).unwrap();
         assert_eq!(registry.len(), 11);
-        let problems: Vec<_> = registry.issues().iter().map(|i| i.problem.clone()).collect();
+        let problems: Vec<_> = registry
+            .issues()
+            .iter()
+            .map(|i| i.problem.clone())
+            .collect();
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("invalid metadata")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("{uuid}.json")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("holds strategy")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("invalid metadata")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("{uuid}.json")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("holds strategy")),
+            "{problems:?}"
+        );
     }
 }

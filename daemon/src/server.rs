@@ -19,7 +19,9 @@ use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use mem_protocol::codec::{Frame, LineFrames};
 use mem_protocol::jsonrpc::{Id, RequestFrame, ResponseFrame};
 use mem_protocol::methods::{HelloParams, HelloResult, SubscribeParams, SubscribeResult};
-use mem_protocol::{Access, MAX_FRAME_BYTES, MAX_HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION, Request, RpcError, Topic};
+use mem_protocol::{
+    Access, MAX_FRAME_BYTES, MAX_HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION, Request, RpcError, Topic,
+};
 use serde_json::Value;
 use std::fs;
 use std::io;
@@ -72,20 +74,34 @@ impl Drop for BoundSocket {
 /// Opens the socket at `path`, mode 0660 in a 0750 directory. A socket file left by a
 /// dead daemon is replaced; a live daemon on it is an error.
 pub fn bind(path: &Path) -> Result<BoundSocket, BindError> {
-    let io_err = |source| BindError::Io { socket: path.to_path_buf(), source };
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io_err = |source| BindError::Io {
+        socket: path.to_path_buf(),
+        source,
+    };
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     ensure_dir(parent, 0o750)?;
     let lock_path = PathBuf::from(format!("{}.lock", path.display()));
     let lock = LockFile::acquire(&lock_path).map_err(|err| match err {
-        LockError::Held { pid, .. } => BindError::AlreadyRunning { socket: path.to_path_buf(), pid },
+        LockError::Held { pid, .. } => BindError::AlreadyRunning {
+            socket: path.to_path_buf(),
+            pid,
+        },
         LockError::Io { source, .. } => io_err(source),
     })?;
     match fs::symlink_metadata(path) {
-        Ok(meta) if !meta.file_type().is_socket() => return Err(BindError::NotASocket(path.to_path_buf())),
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(BindError::NotASocket(path.to_path_buf()));
+        }
         Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => {
                 // Something listens without holding our lock (another build, another tool).
-                return Err(BindError::AlreadyRunning { socket: path.to_path_buf(), pid: "unknown".into() });
+                return Err(BindError::AlreadyRunning {
+                    socket: path.to_path_buf(),
+                    pid: "unknown".into(),
+                });
             }
             Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
                 warn!(socket = %path.display(), "replacing a stale socket left by a daemon that is gone");
@@ -97,14 +113,28 @@ pub fn bind(path: &Path) -> Result<BoundSocket, BindError> {
         Err(err) => return Err(io_err(err)),
     }
     let name = path.to_fs_name::<GenericFilePath>().map_err(io_err)?;
-    let listener = ListenerOptions::new().name(name).mode(0o660).reclaim_name(false).create_tokio().map_err(io_err)?;
+    let listener = ListenerOptions::new()
+        .name(name)
+        .mode(0o660)
+        .reclaim_name(false)
+        .create_tokio()
+        .map_err(io_err)?;
     // bind() applies the umask to the mode; set it exactly.
     fs::set_permissions(path, fs::Permissions::from_mode(0o660)).map_err(io_err)?;
-    Ok(BoundSocket { listener, path: path.to_path_buf(), _lock: lock })
+    Ok(BoundSocket {
+        listener,
+        path: path.to_path_buf(),
+        _lock: lock,
+    })
 }
 
 /// Accepts connections until `stop` is cancelled, serving each on its own task.
-pub async fn accept_loop(daemon: Arc<Daemon>, socket: &BoundSocket, stop: CancellationToken, tracker: tokio_util::task::TaskTracker) {
+pub async fn accept_loop(
+    daemon: Arc<Daemon>,
+    socket: &BoundSocket,
+    stop: CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -161,7 +191,9 @@ async fn serve_connection(daemon: Arc<Daemon>, stream: Stream, cancel: Cancellat
             "uid {} (gid {}) may not use this memd; an administrator can allow it in the [access] section of memd.toml",
             peer.uid, peer.gid
         ));
-        let _ = out.send(Bytes::from(ResponseFrame::err(Id::Null, error).to_line())).await;
+        let _ = out
+            .send(Bytes::from(ResponseFrame::err(Id::Null, error).to_line()))
+            .await;
         drop(out);
         let _ = tokio::time::timeout(FLUSH_GRACE, writer_task).await;
         return;
@@ -199,7 +231,12 @@ async fn serve_connection(daemon: Arc<Daemon>, stream: Stream, cancel: Cancellat
             }
             Some(Ok(Frame::TooLarge { bytes_seen })) => {
                 let max = frames.decoder().max();
-                session.reply(Some(Id::Null), Err(RpcError::frame_too_large(bytes_seen, max))).await;
+                session
+                    .reply(
+                        Some(Id::Null),
+                        Err(RpcError::frame_too_large(bytes_seen, max)),
+                    )
+                    .await;
             }
             Some(Ok(Frame::Line(line))) => {
                 if session.handle_line(&line).await {
@@ -212,7 +249,10 @@ async fn serve_connection(daemon: Arc<Daemon>, stream: Stream, cancel: Cancellat
     // not read.
     cancel.cancel();
     drop(session);
-    if tokio::time::timeout(FLUSH_GRACE, &mut writer_task).await.is_err() {
+    if tokio::time::timeout(FLUSH_GRACE, &mut writer_task)
+        .await
+        .is_err()
+    {
         writer_task.abort();
     }
     daemon.connections.fetch_sub(1, Ordering::Relaxed);
@@ -251,7 +291,11 @@ impl Session {
             return false;
         };
         if request.access() > access {
-            let why = if self.granted > access { " (the client asked for read-only access)" } else { "" };
+            let why = if self.granted > access {
+                " (the client asked for read-only access)"
+            } else {
+                ""
+            };
             let error = RpcError::permission_denied(format!(
                 "`{}` needs control access; this connection has view access{why}",
                 request.method()
@@ -268,7 +312,9 @@ impl Session {
             request => {
                 // Answer on a task of its own so one slow request does not hold up the
                 // next; the semaphore bounds how many run per connection.
-                let Ok(permit) = self.in_flight.clone().acquire_owned().await else { return false };
+                let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                    return false;
+                };
                 let daemon = self.daemon.clone();
                 let out = self.out.clone();
                 let cancel = self.cancel.clone();
@@ -294,7 +340,11 @@ impl Session {
             )
             .with_data(serde_json::json!({ "serverProtocolVersion": PROTOCOL_VERSION })));
         }
-        let access = if params.read_only { Access::View } else { self.granted };
+        let access = if params.read_only {
+            Access::View
+        } else {
+            self.granted
+        };
         self.access = Some(access);
         debug!(
             uid = self.peer.uid,
@@ -314,19 +364,38 @@ impl Session {
     }
 
     /// Sends the snapshot, then starts forwarding the events that follow it.
-    async fn subscribe(&mut self, id: Option<Id>, params: SubscribeParams, access: Access) -> Result<(), RpcError> {
+    async fn subscribe(
+        &mut self,
+        id: Option<Id>,
+        params: SubscribeParams,
+        access: Access,
+    ) -> Result<(), RpcError> {
         if self.subscribed {
-            return Err(RpcError::invalid_request("already subscribed on this connection; open another connection for other topics"));
+            return Err(RpcError::invalid_request(
+                "already subscribed on this connection; open another connection for other topics",
+            ));
         }
-        let mut topics = if params.topics.is_empty() { Topic::ALL.to_vec() } else { params.topics };
+        let mut topics = if params.topics.is_empty() {
+            Topic::ALL.to_vec()
+        } else {
+            params.topics
+        };
         topics.sort();
         topics.dedup();
         let (rx, last_seq) = self.daemon.bus.subscribe();
         let snapshot = self.daemon.snapshot(&topics, access);
-        let result = SubscribeResult { topics: topics.clone(), snapshot, last_seq };
+        let result = SubscribeResult {
+            topics: topics.clone(),
+            snapshot,
+            last_seq,
+        };
         self.subscribed = true;
         // The response is queued before the first event: same outbox, in order.
-        self.reply(id, Ok(serde_json::to_value(result).expect("subscribe result serializes"))).await;
+        self.reply(
+            id,
+            Ok(serde_json::to_value(result).expect("subscribe result serializes")),
+        )
+        .await;
         self.daemon.subscribers.fetch_add(1, Ordering::Relaxed);
         let daemon = self.daemon.clone();
         let out = self.out.clone();
@@ -345,7 +414,12 @@ impl Session {
 }
 
 /// Queues a response (none for a notification), giving up if the connection is closing.
-async fn send_reply(out: &mpsc::Sender<Bytes>, cancel: &CancellationToken, id: Option<Id>, outcome: Result<Value, RpcError>) {
+async fn send_reply(
+    out: &mpsc::Sender<Bytes>,
+    cancel: &CancellationToken,
+    id: Option<Id>,
+    outcome: Result<Value, RpcError>,
+) {
     let Some(id) = id else { return };
     let line = Bytes::from(ResponseFrame { id, outcome }.to_line());
     tokio::select! {
@@ -379,7 +453,10 @@ async fn forward_events(
                 match out.try_send(event.line.clone()) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        warn!(?pid, "dropping a subscriber that stopped reading (its outbox of {OUTBOX_FRAMES} messages is full)");
+                        warn!(
+                            ?pid,
+                            "dropping a subscriber that stopped reading (its outbox of {OUTBOX_FRAMES} messages is full)"
+                        );
                         cancel.cancel();
                         return;
                     }
@@ -387,7 +464,10 @@ async fn forward_events(
                 }
             }
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                warn!(?pid, missed, "dropping a subscriber that fell behind the event bus");
+                warn!(
+                    ?pid,
+                    missed, "dropping a subscriber that fell behind the event bus"
+                );
                 cancel.cancel();
                 return;
             }

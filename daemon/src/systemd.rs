@@ -7,11 +7,17 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 pub fn notify_ready(status: &str) {
-    notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(status)]);
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(status),
+    ]);
 }
 
 pub fn notify_stopping() {
-    notify(&[sd_notify::NotifyState::Stopping, sd_notify::NotifyState::Status("stopping")]);
+    notify(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("stopping"),
+    ]);
 }
 
 fn notify(states: &[sd_notify::NotifyState<'_>]) {
@@ -30,7 +36,9 @@ pub fn spawn_watchdog<F>(healthy: Arc<F>)
 where
     F: Fn() -> bool + Send + Sync + 'static,
 {
-    let Some(interval) = sd_notify::watchdog_enabled() else { return };
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
     let period = interval / 2;
     debug!(?interval, "systemd watchdog enabled");
     tokio::spawn(async move {
@@ -38,7 +46,8 @@ where
         loop {
             tick.tick().await;
             let check = healthy.clone();
-            let answered = tokio::time::timeout(period, tokio::task::spawn_blocking(move || check())).await;
+            let answered =
+                tokio::time::timeout(period, tokio::task::spawn_blocking(move || check())).await;
             match answered {
                 Ok(Ok(true)) => notify(&[sd_notify::NotifyState::Watchdog]),
                 _ => warn!("health check failed or hung; not pinging the systemd watchdog"),

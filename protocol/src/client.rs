@@ -5,12 +5,12 @@
 //! on one connection. When the daemon goes away every waiting call fails with
 //! [`ClientError::Disconnected`] and the event stream ends.
 
+use crate::PROTOCOL_VERSION;
 use crate::codec::{Frame, LineFrames};
 use crate::error::{ErrorCode, RpcError};
 use crate::events::{EventMessage, Topic};
 use crate::jsonrpc::{Id, RequestFrame, ServerMessage};
-use crate::methods::{method, HelloParams, HelloResult, Method, SubscribeParams, SubscribeResult};
-use crate::PROTOCOL_VERSION;
+use crate::methods::{HelloParams, HelloResult, Method, SubscribeParams, SubscribeResult, method};
 use futures::StreamExt;
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
@@ -108,7 +108,10 @@ impl EventStream {
 impl Client {
     /// Connects to the socket at `path` and says hello.
     pub async fn connect(path: &Path, options: ClientOptions) -> Result<Client, ClientError> {
-        let connect_err = |source: io::Error| ClientError::Connect { path: path.to_path_buf(), source };
+        let connect_err = |source: io::Error| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        };
         let name = path.to_fs_name::<GenericFilePath>().map_err(connect_err)?;
         let stream = tokio::time::timeout(options.connect_timeout, Stream::connect(name))
             .await
@@ -166,25 +169,48 @@ impl Client {
     }
 
     /// Calls a method, waiting at most `timeout` for the answer.
-    pub async fn call_with_timeout<M: Method>(&self, params: M::Params, timeout: Duration) -> Result<M::Result, ClientError> {
-        let params = serde_json::to_value(params).map_err(|e| ClientError::Decode { method: M::NAME.into(), detail: e.to_string() })?;
-        let value = self.call_value_with_timeout(M::NAME, params, timeout).await?;
-        serde_json::from_value(value).map_err(|e| ClientError::Decode { method: M::NAME.into(), detail: e.to_string() })
+    pub async fn call_with_timeout<M: Method>(
+        &self,
+        params: M::Params,
+        timeout: Duration,
+    ) -> Result<M::Result, ClientError> {
+        let params = serde_json::to_value(params).map_err(|e| ClientError::Decode {
+            method: M::NAME.into(),
+            detail: e.to_string(),
+        })?;
+        let value = self
+            .call_value_with_timeout(M::NAME, params, timeout)
+            .await?;
+        serde_json::from_value(value).map_err(|e| ClientError::Decode {
+            method: M::NAME.into(),
+            detail: e.to_string(),
+        })
     }
 
     /// Calls a method by name with untyped params (for scripts and tests).
     pub async fn call_value(&self, method: &str, params: Value) -> Result<Value, ClientError> {
-        self.call_value_with_timeout(method, params, self.call_timeout).await
+        self.call_value_with_timeout(method, params, self.call_timeout)
+            .await
     }
 
-    async fn call_value_with_timeout(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, ClientError> {
+    async fn call_value_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
         if self.is_closed() {
             return Err(ClientError::Disconnected);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(id, tx);
-        let line = RequestFrame { id: Some(Id::Number(id)), method: method.into(), params: Some(params) }.to_line();
+        let line = RequestFrame {
+            id: Some(Id::Number(id)),
+            method: method.into(),
+            params: Some(params),
+        }
+        .to_line();
         let written = {
             let mut writer = self.writer.lock().await;
             writer.write_all(&line).await
@@ -199,16 +225,29 @@ impl Client {
             Ok(Err(_)) => Err(ClientError::Disconnected),
             Err(_) => {
                 self.pending.lock().expect("pending lock").remove(&id);
-                Err(ClientError::Timeout { method: method.into(), after: timeout })
+                Err(ClientError::Timeout {
+                    method: method.into(),
+                    after: timeout,
+                })
             }
         }
     }
 
     /// Subscribes to `topics` (empty: all). Returns the snapshot and the stream of events
     /// that follow it. Once per connection.
-    pub async fn subscribe(&self, topics: Vec<Topic>) -> Result<(SubscribeResult, EventStream), ClientError> {
-        let rx = self.events.lock().expect("events lock").take().ok_or(ClientError::AlreadySubscribed)?;
-        let result = self.call::<method::EventsSubscribe>(SubscribeParams { topics }).await?;
+    pub async fn subscribe(
+        &self,
+        topics: Vec<Topic>,
+    ) -> Result<(SubscribeResult, EventStream), ClientError> {
+        let rx = self
+            .events
+            .lock()
+            .expect("events lock")
+            .take()
+            .ok_or(ClientError::AlreadySubscribed)?;
+        let result = self
+            .call::<method::EventsSubscribe>(SubscribeParams { topics })
+            .await?;
         Ok((result, EventStream { rx }))
     }
 }

@@ -29,7 +29,11 @@ pub struct LineFrames {
 
 impl LineFrames {
     pub fn new(max: usize) -> Self {
-        LineFrames { max, discarding: false, scanned: 0 }
+        LineFrames {
+            max,
+            discarding: false,
+            scanned: 0,
+        }
     }
 
     /// The current limit.
@@ -49,7 +53,10 @@ impl Decoder for LineFrames {
 
     fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Option<Frame>> {
         loop {
-            let newline = buf[self.scanned..].iter().position(|b| *b == b'\n').map(|i| i + self.scanned);
+            let newline = buf[self.scanned..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|i| i + self.scanned);
             match newline {
                 Some(end) if self.discarding => {
                     buf.advance(end + 1);
@@ -123,7 +130,10 @@ mod tests {
             while let Some(frame) = codec.decode(&mut buf).unwrap() {
                 out.push(frame);
             }
-            assert!(buf.len() <= max + chunk.len(), "never holds more than one limit plus one read");
+            assert!(
+                buf.len() <= max + chunk.len(),
+                "never holds more than one limit plus one read"
+            );
         }
         while let Some(frame) = codec.decode_eof(&mut buf).unwrap() {
             out.push(frame);
@@ -143,7 +153,7 @@ mod tests {
 
     #[test]
     fn oversized_line_is_reported_once_and_the_next_line_survives() {
-        let big = vec![b'x'; 50];
+        let big = [b'x'; 50];
         let frames = decode_all(10, &[&big[..20], &big[20..], b"xx\nok\n"]);
         assert_eq!(frames, vec![Frame::TooLarge { bytes_seen: 20 }, line("ok")]);
     }
@@ -152,7 +162,10 @@ mod tests {
     fn oversized_line_arriving_whole() {
         let mut data = vec![b'y'; 30];
         data.extend_from_slice(b"\nnext\n");
-        assert_eq!(decode_all(10, &[&data]), vec![Frame::TooLarge { bytes_seen: 30 }, line("next")]);
+        assert_eq!(
+            decode_all(10, &[&data]),
+            vec![Frame::TooLarge { bytes_seen: 30 }, line("next")]
+        );
     }
 
     #[test]

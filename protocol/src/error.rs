@@ -115,7 +115,11 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        RpcError { code, message: message.into(), data: None }
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// Attaches machine-readable details.
@@ -133,11 +137,17 @@ impl RpcError {
     }
 
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(ErrorCode::MethodNotFound, format!("unknown method `{method}`"))
+        Self::new(
+            ErrorCode::MethodNotFound,
+            format!("unknown method `{method}`"),
+        )
     }
 
     pub fn invalid_params(method: &str, detail: impl fmt::Display) -> Self {
-        Self::new(ErrorCode::InvalidParams, format!("invalid params for `{method}`: {detail}"))
+        Self::new(
+            ErrorCode::InvalidParams,
+            format!("invalid params for `{method}`: {detail}"),
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -170,7 +180,13 @@ impl RpcError {
 
 impl fmt::Display for RpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.code.name(), self.code.code(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code.name(),
+            self.code.code(),
+            self.message
+        )
     }
 }
 

@@ -49,7 +49,7 @@ pub struct RegistryChanged {
     pub change: RegistryChange,
     /// The strategy as it is now; absent when it was removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strategy: Option<StrategySummary>,
+    pub strategy: Option<Box<StrategySummary>>,
 }
 
 /// What happened to a strategy.
@@ -89,8 +89,12 @@ impl Event {
     pub fn from_parts(name: &str, data: Value) -> Result<Event, String> {
         let bad = |e: serde_json::Error| format!("malformed `{name}` event: {e}");
         match name {
-            "daemon.stopping" => serde_json::from_value(data).map(Event::DaemonStopping).map_err(bad),
-            "registry.changed" => serde_json::from_value(data).map(Event::RegistryChanged).map_err(bad),
+            "daemon.stopping" => serde_json::from_value(data)
+                .map(Event::DaemonStopping)
+                .map_err(bad),
+            "registry.changed" => serde_json::from_value(data)
+                .map(Event::RegistryChanged)
+                .map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }
     }
@@ -106,7 +110,10 @@ pub struct EventMessage {
 
 impl EventMessage {
     pub fn to_notification(&self) -> NotificationFrame {
-        NotificationFrame::new(self.event.name(), json!({ "seq": self.seq, "at": self.at, "data": self.event.data() }))
+        NotificationFrame::new(
+            self.event.name(),
+            json!({ "seq": self.seq, "at": self.at, "data": self.event.data() }),
+        )
     }
 
     pub fn from_notification(n: &NotificationFrame) -> Result<EventMessage, String> {
@@ -118,7 +125,11 @@ impl EventMessage {
         }
         let p: Params = serde_json::from_value(n.params.clone())
             .map_err(|e| format!("malformed `{}` notification: {e}", n.method))?;
-        Ok(EventMessage { seq: p.seq, at: p.at, event: Event::from_parts(&n.method, p.data)? })
+        Ok(EventMessage {
+            seq: p.seq,
+            at: p.at,
+            event: Event::from_parts(&n.method, p.data)?,
+        })
     }
 }
 
@@ -131,25 +142,39 @@ mod tests {
     fn every_event_round_trips_through_a_notification_line() {
         let summary = crate::strategy::tests::sample_summary();
         let events = [
-            Event::DaemonStopping(DaemonStopping { reason: "SIGTERM".into() }),
+            Event::DaemonStopping(DaemonStopping {
+                reason: "SIGTERM".into(),
+            }),
             Event::RegistryChanged(RegistryChanged {
                 strategy_id: summary.id,
                 change: RegistryChange::Updated,
-                strategy: Some(summary.clone()),
+                strategy: Some(Box::new(summary.clone())),
             }),
-            Event::RegistryChanged(RegistryChanged { strategy_id: summary.id, change: RegistryChange::Removed, strategy: None }),
+            Event::RegistryChanged(RegistryChanged {
+                strategy_id: summary.id,
+                change: RegistryChange::Removed,
+                strategy: None,
+            }),
         ];
         for (i, event) in events.into_iter().enumerate() {
-            let msg = EventMessage { seq: i as u64 + 1, at: "2026-11-22T01:02:03Z".parse().unwrap(), event };
+            let msg = EventMessage {
+                seq: i as u64 + 1,
+                at: "2026-11-22T01:02:03Z".parse().unwrap(),
+                event,
+            };
             let line = msg.to_notification().to_line();
-            let ServerMessage::Notification(n) = ServerMessage::parse(&line).unwrap() else { panic!("not a notification") };
+            let ServerMessage::Notification(n) = ServerMessage::parse(&line).unwrap() else {
+                panic!("not a notification")
+            };
             assert_eq!(EventMessage::from_notification(&n).unwrap(), msg);
         }
     }
 
     #[test]
     fn unknown_topic_lists_the_accepted_ones() {
-        let err = serde_json::from_value::<Topic>(json!("weather")).unwrap_err().to_string();
+        let err = serde_json::from_value::<Topic>(json!("weather"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("daemon") && err.contains("registry"), "{err}");
     }
 }

@@ -32,7 +32,10 @@ impl RequestFrame {
         let mut obj = Map::new();
         obj.insert("jsonrpc".into(), Value::from("2.0"));
         if let Some(id) = &self.id {
-            obj.insert("id".into(), serde_json::to_value(id).expect("ids serialize"));
+            obj.insert(
+                "id".into(),
+                serde_json::to_value(id).expect("ids serialize"),
+            );
         }
         obj.insert("method".into(), Value::from(self.method.clone()));
         if let Some(params) = &self.params {
@@ -53,8 +56,12 @@ impl RequestFrame {
                 )),
             )
         })?;
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| (Id::Null, RpcError::parse_error(format!("frame is not valid JSON: {e}"))))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            (
+                Id::Null,
+                RpcError::parse_error(format!("frame is not valid JSON: {e}")),
+            )
+        })?;
         Self::from_value(value)
     }
 
@@ -63,12 +70,20 @@ impl RequestFrame {
         let mut obj = match value {
             Value::Object(obj) => obj,
             Value::Array(_) => {
-                return Err((Id::Null, RpcError::invalid_request("batch requests (JSON arrays) are not supported; send one request per line")));
+                return Err((
+                    Id::Null,
+                    RpcError::invalid_request(
+                        "batch requests (JSON arrays) are not supported; send one request per line",
+                    ),
+                ));
             }
             other => {
                 return Err((
                     Id::Null,
-                    RpcError::invalid_request(format!("a request must be a JSON object, got {}", kind(&other))),
+                    RpcError::invalid_request(format!(
+                        "a request must be a JSON object, got {}",
+                        kind(&other)
+                    )),
                 ));
             }
         };
@@ -79,13 +94,21 @@ impl RequestFrame {
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(n) => Some(Id::Number(n)),
                 None => {
-                    return Err((Id::Null, RpcError::invalid_request(format!("`id` must be an integer or a string, got {n}"))));
+                    return Err((
+                        Id::Null,
+                        RpcError::invalid_request(format!(
+                            "`id` must be an integer or a string, got {n}"
+                        )),
+                    ));
                 }
             },
             Some(other) => {
                 return Err((
                     Id::Null,
-                    RpcError::invalid_request(format!("`id` must be an integer or a string, got {}", kind(&other))),
+                    RpcError::invalid_request(format!(
+                        "`id` must be an integer or a string, got {}",
+                        kind(&other)
+                    )),
                 ));
             }
         };
@@ -93,14 +116,28 @@ impl RequestFrame {
         match obj.remove("jsonrpc") {
             Some(Value::String(v)) if v == "2.0" => {}
             Some(other) => {
-                return Err((reply_id, RpcError::invalid_request(format!("`jsonrpc` must be \"2.0\", got {other}"))));
+                return Err((
+                    reply_id,
+                    RpcError::invalid_request(format!("`jsonrpc` must be \"2.0\", got {other}")),
+                ));
             }
-            None => return Err((reply_id, RpcError::invalid_request("missing `jsonrpc`: \"2.0\""))),
+            None => {
+                return Err((
+                    reply_id,
+                    RpcError::invalid_request("missing `jsonrpc`: \"2.0\""),
+                ));
+            }
         }
         let method = match obj.remove("method") {
             Some(Value::String(m)) => m,
             Some(other) => {
-                return Err((reply_id, RpcError::invalid_request(format!("`method` must be a string, got {}", kind(&other)))));
+                return Err((
+                    reply_id,
+                    RpcError::invalid_request(format!(
+                        "`method` must be a string, got {}",
+                        kind(&other)
+                    )),
+                ));
             }
             None => return Err((reply_id, RpcError::invalid_request("missing `method`"))),
         };
@@ -110,12 +147,18 @@ impl RequestFrame {
             Some(other) => {
                 return Err((
                     reply_id,
-                    RpcError::invalid_request(format!("`params` must be an object or an array, got {}", kind(&other))),
+                    RpcError::invalid_request(format!(
+                        "`params` must be an object or an array, got {}",
+                        kind(&other)
+                    )),
                 ));
             }
         };
         if let Some(extra) = obj.keys().next() {
-            return Err((reply_id, RpcError::invalid_request(format!("unexpected member `{extra}` in request"))));
+            return Err((
+                reply_id,
+                RpcError::invalid_request(format!("unexpected member `{extra}` in request")),
+            ));
         }
         Ok(RequestFrame { id, method, params })
     }
@@ -140,11 +183,17 @@ struct ResponseWire {
 
 impl ResponseFrame {
     pub fn ok(id: Id, result: Value) -> Self {
-        ResponseFrame { id, outcome: Ok(result) }
+        ResponseFrame {
+            id,
+            outcome: Ok(result),
+        }
     }
 
     pub fn err(id: Id, error: RpcError) -> Self {
-        ResponseFrame { id, outcome: Err(error) }
+        ResponseFrame {
+            id,
+            outcome: Err(error),
+        }
     }
 
     /// Encodes the response as one line, newline included.
@@ -153,7 +202,12 @@ impl ResponseFrame {
             Ok(v) => (Some(v.clone()), None),
             Err(e) => (None, Some(e.clone())),
         };
-        let wire = ResponseWire { jsonrpc: "2.0".into(), id: self.id.clone(), result, error };
+        let wire = ResponseWire {
+            jsonrpc: "2.0".into(),
+            id: self.id.clone(),
+            result,
+            error,
+        };
         to_line(&wire)
     }
 }
@@ -168,7 +222,11 @@ pub struct NotificationFrame {
 
 impl NotificationFrame {
     pub fn new(method: impl Into<String>, params: Value) -> Self {
-        NotificationFrame { jsonrpc: "2.0".into(), method: method.into(), params }
+        NotificationFrame {
+            jsonrpc: "2.0".into(),
+            method: method.into(),
+            params,
+        }
     }
 
     /// Encodes the notification as one line, newline included.
@@ -187,20 +245,24 @@ pub enum ServerMessage {
 impl ServerMessage {
     /// Reads one line sent by the daemon.
     pub fn parse(bytes: &[u8]) -> Result<ServerMessage, String> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("daemon sent invalid JSON: {e}"))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("daemon sent invalid JSON: {e}"))?;
         if value.get("method").is_some() {
-            let n: NotificationFrame =
-                serde_json::from_value(value).map_err(|e| format!("daemon sent a malformed notification: {e}"))?;
+            let n: NotificationFrame = serde_json::from_value(value)
+                .map_err(|e| format!("daemon sent a malformed notification: {e}"))?;
             return Ok(ServerMessage::Notification(n));
         }
-        let wire: ResponseWire =
-            serde_json::from_value(value).map_err(|e| format!("daemon sent a malformed response: {e}"))?;
+        let wire: ResponseWire = serde_json::from_value(value)
+            .map_err(|e| format!("daemon sent a malformed response: {e}"))?;
         let outcome = match (wire.result, wire.error) {
             (_, Some(e)) => Err(e),
             (Some(r), None) => Ok(r),
             (None, None) => Ok(Value::Null),
         };
-        Ok(ServerMessage::Response(ResponseFrame { id: wire.id, outcome }))
+        Ok(ServerMessage::Response(ResponseFrame {
+            id: wire.id,
+            outcome,
+        }))
     }
 }
 
@@ -230,10 +292,26 @@ mod tests {
     #[test]
     fn request_round_trips() {
         for frame in [
-            RequestFrame { id: Some(Id::Number(7)), method: "hello".into(), params: Some(json!({"protocolVersion": 1})) },
-            RequestFrame { id: Some(Id::String("a".into())), method: "daemon.status".into(), params: None },
-            RequestFrame { id: None, method: "x".into(), params: Some(json!([1, 2])) },
-            RequestFrame { id: Some(Id::Null), method: "x".into(), params: None },
+            RequestFrame {
+                id: Some(Id::Number(7)),
+                method: "hello".into(),
+                params: Some(json!({"protocolVersion": 1})),
+            },
+            RequestFrame {
+                id: Some(Id::String("a".into())),
+                method: "daemon.status".into(),
+                params: None,
+            },
+            RequestFrame {
+                id: None,
+                method: "x".into(),
+                params: Some(json!([1, 2])),
+            },
+            RequestFrame {
+                id: Some(Id::Null),
+                method: "x".into(),
+                params: None,
+            },
         ] {
             let line = frame.to_line();
             assert_eq!(line.last(), Some(&b'\n'));
@@ -246,7 +324,10 @@ mod tests {
         for frame in [
             ResponseFrame::ok(Id::Number(1), json!({"a": 1})),
             ResponseFrame::err(Id::Null, RpcError::parse_error("bad")),
-            ResponseFrame::err(Id::String("x".into()), RpcError::not_found("no").with_data(json!({"id": "x"}))),
+            ResponseFrame::err(
+                Id::String("x".into()),
+                RpcError::not_found("no").with_data(json!({"id": "x"})),
+            ),
         ] {
             let line = frame.to_line();
             match ServerMessage::parse(&line).unwrap() {
@@ -259,7 +340,10 @@ mod tests {
     #[test]
     fn notification_round_trips() {
         let n = NotificationFrame::new("daemon.stopping", json!({"seq": 1}));
-        assert_eq!(ServerMessage::parse(&n.to_line()).unwrap(), ServerMessage::Notification(n));
+        assert_eq!(
+            ServerMessage::parse(&n.to_line()).unwrap(),
+            ServerMessage::Notification(n)
+        );
     }
 
     fn parse_err(text: &str) -> (Id, RpcError) {
@@ -272,13 +356,41 @@ mod tests {
             ("{", ErrorCode::ParseError, "not valid JSON"),
             ("[1]", ErrorCode::InvalidRequest, "batch"),
             ("3", ErrorCode::InvalidRequest, "must be a JSON object"),
-            (r#"{"id":1,"method":"x"}"#, ErrorCode::InvalidRequest, "missing `jsonrpc`"),
-            (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, ErrorCode::InvalidRequest, "`jsonrpc` must be"),
-            (r#"{"jsonrpc":"2.0","id":1}"#, ErrorCode::InvalidRequest, "missing `method`"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":5}"#, ErrorCode::InvalidRequest, "`method` must be a string"),
-            (r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#, ErrorCode::InvalidRequest, "`id` must be"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#, ErrorCode::InvalidRequest, "`params` must be"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":"x","extra":3}"#, ErrorCode::InvalidRequest, "unexpected member `extra`"),
+            (
+                r#"{"id":1,"method":"x"}"#,
+                ErrorCode::InvalidRequest,
+                "missing `jsonrpc`",
+            ),
+            (
+                r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+                ErrorCode::InvalidRequest,
+                "`jsonrpc` must be",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1}"#,
+                ErrorCode::InvalidRequest,
+                "missing `method`",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":5}"#,
+                ErrorCode::InvalidRequest,
+                "`method` must be a string",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#,
+                ErrorCode::InvalidRequest,
+                "`id` must be",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#,
+                ErrorCode::InvalidRequest,
+                "`params` must be",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","extra":3}"#,
+                ErrorCode::InvalidRequest,
+                "unexpected member `extra`",
+            ),
         ];
         for (text, code, needle) in cases {
             let (_, err) = parse_err(text);
@@ -293,6 +405,10 @@ mod tests {
     fn invalid_utf8_is_a_parse_error_with_its_offset() {
         let (_, err) = RequestFrame::parse(b"{\"a\":\"\xff\"}").unwrap_err();
         assert_eq!(err.code, ErrorCode::ParseError);
-        assert!(err.message.contains("UTF-8") && err.message.contains("offset 6"), "{}", err.message);
+        assert!(
+            err.message.contains("UTF-8") && err.message.contains("offset 6"),
+            "{}",
+            err.message
+        );
     }
 }

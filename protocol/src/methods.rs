@@ -138,7 +138,10 @@ pub const PLANNED: &[(&str, &str)] = &[
 ];
 
 fn planned_in(method: &str) -> Option<&'static str> {
-    PLANNED.iter().find(|(name, _)| *name == method).map(|(_, area)| *area)
+    PLANNED
+        .iter()
+        .find(|(name, _)| *name == method)
+        .map(|(_, area)| *area)
 }
 
 /// Reads params into the method's type; the error names the field at fault.
@@ -147,7 +150,10 @@ fn parse_params<T: DeserializeOwned>(method: &str, params: Option<Value>) -> Res
         None => Value::Object(Map::new()),
         Some(Value::Array(items)) if items.is_empty() => Value::Object(Map::new()),
         Some(Value::Array(_)) => {
-            return Err(RpcError::invalid_params(method, "positional params are not supported; pass an object of named fields"));
+            return Err(RpcError::invalid_params(
+                method,
+                "positional params are not supported; pass an object of named fields",
+            ));
         }
         Some(value) => value,
     };
@@ -330,21 +336,39 @@ mod tests {
 
     #[test]
     fn wrong_params_name_the_field() {
-        let err = Request::parse("strategies.list", Some(json!({"minSharpe": "high"}))).unwrap_err();
+        let err =
+            Request::parse("strategies.list", Some(json!({"minSharpe": "high"}))).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidParams);
         assert!(err.message.contains("minSharpe"), "{}", err.message);
 
         let err = Request::parse("strategies.list", Some(json!({"minsharpe": 1.0}))).unwrap_err();
-        assert!(err.message.contains("unknown field `minsharpe`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `minsharpe`"),
+            "{}",
+            err.message
+        );
 
         let err = Request::parse("strategies.list", Some(json!({"status": "live"}))).unwrap_err();
-        assert!(err.message.contains("status") && err.message.contains("experimental"), "{}", err.message);
+        assert!(
+            err.message.contains("status") && err.message.contains("experimental"),
+            "{}",
+            err.message
+        );
 
         let err = Request::parse("strategies.get", Some(json!({}))).unwrap_err();
-        assert!(err.message.contains("missing field `id`"), "{}", err.message);
+        assert!(
+            err.message.contains("missing field `id`"),
+            "{}",
+            err.message
+        );
 
-        let err = Request::parse("strategies.get", Some(json!({"id": "../../etc/passwd"}))).unwrap_err();
-        assert!(err.message.contains("UUID") && err.message.contains("../../etc/passwd"), "{}", err.message);
+        let err =
+            Request::parse("strategies.get", Some(json!({"id": "../../etc/passwd"}))).unwrap_err();
+        assert!(
+            err.message.contains("UUID") && err.message.contains("../../etc/passwd"),
+            "{}",
+            err.message
+        );
 
         let err = Request::parse("hello", Some(json!([1]))).unwrap_err();
         assert!(err.message.contains("positional"), "{}", err.message);
@@ -352,15 +376,25 @@ mod tests {
 
     #[test]
     fn unknown_and_planned_methods_differ() {
-        assert_eq!(Request::parse("nope", None).unwrap_err().code, ErrorCode::MethodNotFound);
+        assert_eq!(
+            Request::parse("nope", None).unwrap_err().code,
+            ErrorCode::MethodNotFound
+        );
         let err = Request::parse("strategies.deploy", None).unwrap_err();
         assert_eq!(err.code, ErrorCode::NotImplemented);
-        assert!(err.message.contains("not implemented yet"), "{}", err.message);
+        assert!(
+            err.message.contains("not implemented yet"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn absent_params_mean_empty() {
-        assert_eq!(Request::parse("daemon.status", None).unwrap(), Request::DaemonStatus(NoParams {}));
+        assert_eq!(
+            Request::parse("daemon.status", None).unwrap(),
+            Request::DaemonStatus(NoParams {})
+        );
         assert_eq!(
             Request::parse("strategies.list", Some(json!([]))).unwrap(),
             Request::StrategiesList(ListStrategiesParams::default())
@@ -408,7 +442,10 @@ mod tests {
                 memory_used_bytes: 1 << 30,
                 load_average: [0.5, 0.25, 0.125],
             },
-            process: ProcessStatus { rss_bytes: 1 << 24, cpu_percent: 0.5 },
+            process: ProcessStatus {
+                rss_bytes: 1 << 24,
+                cpu_percent: 0.5,
+            },
             access: Access::Control,
         }
     }
@@ -416,7 +453,11 @@ mod tests {
     #[test]
     fn every_params_and_result_type_round_trips() {
         round_trip(NoParams {});
-        round_trip(HelloParams { protocol_version: 1, client: Some("memctl".into()), read_only: true });
+        round_trip(HelloParams {
+            protocol_version: 1,
+            client: Some("memctl".into()),
+            read_only: true,
+        });
         round_trip(HelloResult {
             protocol_version: 1,
             server: "memd".into(),
@@ -425,10 +466,15 @@ mod tests {
             access: Access::View,
         });
         round_trip(sample_status());
-        round_trip(SubscribeParams { topics: vec![Topic::Daemon, Topic::Registry] });
+        round_trip(SubscribeParams {
+            topics: vec![Topic::Daemon, Topic::Registry],
+        });
         round_trip(SubscribeResult {
             topics: vec![Topic::Daemon],
-            snapshot: Snapshot { daemon: Some(sample_status()), strategies: Some(vec![]) },
+            snapshot: Snapshot {
+                daemon: Some(sample_status()),
+                strategies: Some(vec![]),
+            },
             last_seq: 3,
         });
         round_trip(ListStrategiesParams {
@@ -440,8 +486,13 @@ mod tests {
             limit: Some(10),
             offset: Some(2),
         });
-        round_trip(StrategyList { strategies: vec![crate::strategy::tests::sample_summary()], total: 1 });
-        round_trip(GetStrategyParams { id: crate::strategy::tests::sample_summary().id });
+        round_trip(StrategyList {
+            strategies: vec![crate::strategy::tests::sample_summary()],
+            total: 1,
+        });
+        round_trip(GetStrategyParams {
+            id: crate::strategy::tests::sample_summary().id,
+        });
         round_trip(crate::strategy::tests::sample_detail());
     }
 }

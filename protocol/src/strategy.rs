@@ -70,8 +70,12 @@ pub enum StrategyStatus {
 }
 
 impl StrategyStatus {
-    pub const ALL: [StrategyStatus; 4] =
-        [StrategyStatus::Active, StrategyStatus::Experimental, StrategyStatus::Deprecated, StrategyStatus::Archived];
+    pub const ALL: [StrategyStatus; 4] = [
+        StrategyStatus::Active,
+        StrategyStatus::Experimental,
+        StrategyStatus::Deprecated,
+        StrategyStatus::Archived,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -351,7 +355,11 @@ impl StrategyDocument {
         StrategySummary {
             id: s.id,
             name: s.name.clone(),
-            display_name: if s.display_name.is_empty() { s.name.clone() } else { s.display_name.clone() },
+            display_name: if s.display_name.is_empty() {
+                s.name.clone()
+            } else {
+                s.display_name.clone()
+            },
             description: s.description.clone(),
             category: s.classification.category.clone(),
             sub_category: s.classification.sub_category.clone(),
@@ -400,7 +408,10 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn sample_detail() -> StrategyDetail {
-        StrategyDetail { summary: sample_summary(), metadata: sample_document() }
+        StrategyDetail {
+            summary: sample_summary(),
+            metadata: sample_document(),
+        }
     }
 
     #[test]
@@ -409,7 +420,10 @@ pub(crate) mod tests {
         let text = serde_json::to_value(&doc).unwrap();
         assert_eq!(text["strategy"]["future_section"], json!({"kept": true}));
         assert_eq!(text["strategy"]["classification"]["style"], json!("x"));
-        assert_eq!(text["strategy"]["performance"]["backtest"]["best_pair"], json!("ETH/USDT"));
+        assert_eq!(
+            text["strategy"]["performance"]["backtest"]["best_pair"],
+            json!("ETH/USDT")
+        );
         assert_eq!(text["top_level_extra"], json!(1));
         let back: StrategyDocument = serde_json::from_value(text).unwrap();
         assert_eq!(back, doc);
@@ -418,17 +432,44 @@ pub(crate) mod tests {
     #[test]
     fn summary_is_the_seed_flat_entry() {
         let v = serde_json::to_value(sample_summary()).unwrap();
-        for key in ["id", "name", "displayName", "description", "category", "status", "language", "memEnabled", "sharpeRatio", "winRate", "isDeployed"] {
+        for key in [
+            "id",
+            "name",
+            "displayName",
+            "description",
+            "category",
+            "status",
+            "language",
+            "memEnabled",
+            "sharpeRatio",
+            "winRate",
+            "isDeployed",
+        ] {
             assert!(v.get(key).is_some(), "missing {key} in {v}");
         }
         assert_eq!(v["sharpeRatio"], json!(1.45));
-        assert_eq!(v["origin"], json!("imported"), "seed files without origin read as imported");
+        assert_eq!(
+            v["origin"],
+            json!("imported"),
+            "seed files without origin read as imported"
+        );
     }
 
     #[test]
     fn ids_are_canonical_uuids_only() {
-        assert!("4ce3a79b-c22b-4b42-9d87-3a58052a9eec".parse::<StrategyId>().is_ok());
-        for bad in ["", "..", "../x", "4ce3a79bc22b4b429d873a58052a9eec", "{4ce3a79b-c22b-4b42-9d87-3a58052a9eec}", "4ce3a79b-c22b-4b42-9d87-3a58052a9eeg"] {
+        assert!(
+            "4ce3a79b-c22b-4b42-9d87-3a58052a9eec"
+                .parse::<StrategyId>()
+                .is_ok()
+        );
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "4ce3a79bc22b4b429d873a58052a9eec",
+            "{4ce3a79b-c22b-4b42-9d87-3a58052a9eec}",
+            "4ce3a79b-c22b-4b42-9d87-3a58052a9eeg",
+        ] {
             let err = bad.parse::<StrategyId>().unwrap_err();
             assert!(err.contains("UUID"), "{bad}: {err}");
         }

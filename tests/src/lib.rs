@@ -1,0 +1,227 @@
+//! Test harness: start the real `memd` on a temporary data directory and socket, talk to
+//! it with mem-protocol's client or the real `memctl`, and stop it.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to the test executables
+//! (`target/<profile>/memd`, `target/<profile>/memctl`).
+
+use mem_protocol::{Client, ClientOptions};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The path of a binary of this workspace.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// A command with an environment that cannot leak the host's memd settings.
+pub fn isolated_command(program: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    for var in [
+        "MEMD_SOCKET",
+        "MEMD_DATA_DIR",
+        "MEMD_CONFIG",
+        "MEMD_LOG",
+        "MEMD_LOG_DIR",
+        "STRATEGY_REGISTRY_PATH",
+        "NOTIFY_SOCKET",
+        "STATE_DIRECTORY",
+        "RUNTIME_DIRECTORY",
+        "LOGS_DIRECTORY",
+        "JOURNAL_STREAM",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("XDG_DATA_HOME", home.join("xdg-data"))
+        .env("XDG_CONFIG_HOME", home.join("xdg-config"))
+        .env("XDG_RUNTIME_DIR", home.join("xdg-runtime"))
+        .env("HOME", home);
+    cmd
+}
+
+/// A running `memd` on its own temporary directory. Killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    /// Holds everything: data dir, socket dir, logs.
+    pub root: TempDir,
+    pub socket: PathBuf,
+    pub data_dir: PathBuf,
+    pub stderr_path: PathBuf,
+}
+
+impl Daemon {
+    /// Starts memd on `<root>/data` and `<root>/run/memd.sock` and waits until it answers.
+    pub fn start() -> Daemon {
+        Self::start_with(|_| {})
+    }
+
+    /// Like [`Daemon::start`], letting the test add arguments or environment.
+    pub fn start_with(configure: impl FnOnce(&mut Command)) -> Daemon {
+        let root = tempfile::tempdir().expect("temp dir");
+        let socket = root.path().join("run/memd.sock");
+        let data_dir = root.path().join("data");
+        Self::start_in(root, socket, data_dir, configure)
+    }
+
+    /// Starts memd with a given root, socket and data dir.
+    pub fn start_in(
+        root: TempDir,
+        socket: PathBuf,
+        data_dir: PathBuf,
+        configure: impl FnOnce(&mut Command),
+    ) -> Daemon {
+        let child = Self::spawn_raw(root.path(), &socket, &data_dir, configure);
+        Self::adopt(child, root, socket, data_dir)
+    }
+
+    /// Spawns memd with `--socket` and `--data-dir`, without waiting.
+    pub fn spawn_raw(
+        root: &Path,
+        socket: &Path,
+        data_dir: &Path,
+        configure: impl FnOnce(&mut Command),
+    ) -> Child {
+        Self::spawn_bare(root, |cmd| {
+            cmd.arg("--socket")
+                .arg(socket)
+                .arg("--data-dir")
+                .arg(data_dir);
+            configure(cmd);
+        })
+    }
+
+    /// Spawns memd with only what `configure` adds; stderr goes to `<root>/memd.stderr`.
+    pub fn spawn_bare(root: &Path, configure: impl FnOnce(&mut Command)) -> Child {
+        let stderr = std::fs::File::create(root.join("memd.stderr")).expect("stderr file");
+        let mut cmd = isolated_command(&bin("memd"), root);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        configure(&mut cmd);
+        cmd.spawn().expect("spawn memd")
+    }
+
+    /// Takes charge of a spawned memd and waits until it answers on `socket`.
+    pub fn adopt(child: Child, root: TempDir, socket: PathBuf, data_dir: PathBuf) -> Daemon {
+        let stderr_path = root.path().join("memd.stderr");
+        let mut daemon = Daemon {
+            child,
+            root,
+            socket,
+            data_dir,
+            stderr_path,
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// Waits until the socket accepts connections (or the daemon dies).
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!(
+                    "memd exited before it was ready ({status}):\n{}",
+                    self.stderr()
+                );
+            }
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "memd did not open {} in time:\n{}",
+                self.socket.display(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// What memd wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// A connected client.
+    pub async fn client(&self) -> Client {
+        Client::connect(
+            &self.socket,
+            ClientOptions {
+                client_name: "e2e".into(),
+                ..ClientOptions::default()
+            },
+        )
+        .await
+        .expect("connect to memd")
+    }
+
+    /// Runs the real memctl against this daemon.
+    pub fn memctl(&self, args: &[&str]) -> Output {
+        isolated_command(&bin("memctl"), self.root.path())
+            .env("MEMD_SOCKET", &self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run memctl")
+    }
+
+    /// Sends `signal` and waits for the exit (at most 10 s).
+    pub fn stop_with(&mut self, signal: Signal) -> ExitStatus {
+        kill(Pid::from_raw(self.pid()), signal).expect("signal memd");
+        self.wait_exit(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("memd did not exit after {signal}:\n{}", self.stderr()))
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Text of a process's stdout and stderr, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -26,7 +26,9 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 /// A borderless table whose columns line up.
 fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_style(presets::NOTHING).set_header(headers.iter().map(|h| Cell::new(h)));
+    table
+        .load_style(presets::NOTHING)
+        .set_header(headers.iter().map(Cell::new));
     table
 }
 
@@ -65,7 +67,12 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&status);
     }
-    let by_status: Vec<String> = status.counts.strategies_by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let by_status: Vec<String> = status
+        .counts
+        .strategies_by_status
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
     let host = &status.host;
     println!(
         "memd {} (pid {}, up {}, {} mode)",
@@ -90,7 +97,10 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
             n => format!(", {n} unreadable metadata files (see the daemon log)"),
         }
     );
-    println!("clients     {} connected, {} subscribed", status.counts.connections, status.counts.subscribers);
+    println!(
+        "clients     {} connected, {} subscribed",
+        status.counts.connections, status.counts.subscribers
+    );
     println!(
         "host        {}: {} CPUs at {:.1}%, memory {} of {}, load {:.2} {:.2} {:.2}",
         host.hostname.as_deref().unwrap_or("?"),
@@ -102,13 +112,24 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         host.load_average[1],
         host.load_average[2]
     );
-    println!("memd        {} resident, {:.1}% CPU", bytes(status.process.rss_bytes), status.process.cpu_percent);
-    println!("access      {}", serde_json::to_value(status.access)?.as_str().unwrap_or("?"));
+    println!(
+        "memd        {} resident, {:.1}% CPU",
+        bytes(status.process.rss_bytes),
+        status.process.cpu_percent
+    );
+    println!(
+        "access      {}",
+        serde_json::to_value(status.access)?.as_str().unwrap_or("?")
+    );
     Ok(())
 }
 
 /// `memctl strategies list`.
-pub async fn strategies_list(client: &Client, params: ListStrategiesParams, json: bool) -> anyhow::Result<()> {
+pub async fn strategies_list(
+    client: &Client,
+    params: ListStrategiesParams,
+    json: bool,
+) -> anyhow::Result<()> {
     let list = client.call::<method::StrategiesList>(params).await?;
     if json {
         return print_json(&list);
@@ -117,7 +138,9 @@ pub async fn strategies_list(client: &Client, params: ListStrategiesParams, json
         println!("No strategy matches (the registry holds none with these filters).");
         return Ok(());
     }
-    let mut t = table(&["ID", "NAME", "CATEGORY", "STATUS", "LANGUAGE", "SHARPE", "WIN RATE", "MEM"]);
+    let mut t = table(&[
+        "ID", "NAME", "CATEGORY", "STATUS", "LANGUAGE", "SHARPE", "WIN RATE", "MEM",
+    ]);
     for s in &list.strategies {
         t.add_row(vec![
             Cell::new(s.id),
@@ -132,7 +155,11 @@ pub async fn strategies_list(client: &Client, params: ListStrategiesParams, json
     }
     println!("{t}");
     if list.total != list.strategies.len() {
-        println!("({} of {} matching strategies shown)", list.strategies.len(), list.total);
+        println!(
+            "({} of {} matching strategies shown)",
+            list.strategies.len(),
+            list.total
+        );
     }
     Ok(())
 }
@@ -158,11 +185,18 @@ fn print_detail(d: &StrategyDetail) -> anyhow::Result<()> {
     println!("id           {}", s.id);
     println!("status       {}", s.status);
     println!("version      {}", s.version);
-    println!("origin       {}", serde_json::to_value(s.origin)?.as_str().unwrap_or("?"));
+    println!(
+        "origin       {}",
+        serde_json::to_value(s.origin)?.as_str().unwrap_or("?")
+    );
     println!(
         "category     {}{}",
         s.category,
-        if s.sub_category.is_empty() { String::new() } else { format!(" / {}", s.sub_category) }
+        if s.sub_category.is_empty() {
+            String::new()
+        } else {
+            format!(" / {}", s.sub_category)
+        }
     );
     println!("language     {}", s.language);
     if let Some(class) = &meta.implementation.class_name {
@@ -170,7 +204,10 @@ fn print_detail(d: &StrategyDetail) -> anyhow::Result<()> {
     }
     println!("tags         {}", s.tags.join(", "));
     println!("risk         {}", s.risk_level.as_deref().unwrap_or("-"));
-    println!("MEM          {}", if s.mem_enabled { "enabled" } else { "disabled" });
+    println!(
+        "MEM          {}",
+        if s.mem_enabled { "enabled" } else { "disabled" }
+    );
     println!(
         "backtest     Sharpe {}, win rate {}, trades {}, total return {}, max drawdown {}",
         number(bt.sharpe_ratio),
@@ -187,13 +224,27 @@ fn print_detail(d: &StrategyDetail) -> anyhow::Result<()> {
         let mut t = table(&["PARAMETER", "VALUE", "TYPE", "RANGE", "DESCRIPTION"]);
         for (name, value) in &meta.parameters {
             let declared = value.as_object().filter(|o| o.contains_key("value"));
-            let field = |key: &str| declared.and_then(|o| o.get(key)).map(compact).unwrap_or_default();
+            let field = |key: &str| {
+                declared
+                    .and_then(|o| o.get(key))
+                    .map(compact)
+                    .unwrap_or_default()
+            };
             let shown = declared.and_then(|o| o.get("value")).unwrap_or(value);
-            let range = match (declared.and_then(|o| o.get("min")), declared.and_then(|o| o.get("max"))) {
+            let range = match (
+                declared.and_then(|o| o.get("min")),
+                declared.and_then(|o| o.get("max")),
+            ) {
                 (Some(lo), Some(hi)) => format!("{} .. {}", compact(lo), compact(hi)),
                 _ => String::new(),
             };
-            t.add_row(vec![Cell::new(name), Cell::new(compact(shown)), Cell::new(field("type")), Cell::new(range), Cell::new(field("description"))]);
+            t.add_row(vec![
+                Cell::new(name),
+                Cell::new(compact(shown)),
+                Cell::new(field("type")),
+                Cell::new(range),
+                Cell::new(field("description")),
+            ]);
         }
         println!("{t}");
     }

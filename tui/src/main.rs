@@ -13,7 +13,11 @@ use std::process::ExitCode;
 
 /// memctl: watch and control memd, the strategy daemon, from a terminal or a script.
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = "Run without a command for the terminal UI.")]
+#[command(
+    version,
+    about,
+    after_help = "Run without a command for the terminal UI."
+)]
 struct Args {
     /// memd's socket (default: the user daemon's, else the system service's).
     #[arg(long, global = true, env = "MEMD_SOCKET", value_name = "PATH")]
@@ -93,7 +97,11 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("memctl: cannot start the async runtime: {err}");
@@ -104,7 +112,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
-    let socket = args.socket.clone().unwrap_or_else(mem_protocol::paths::default_client_socket);
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(mem_protocol::paths::default_client_socket);
     let client = match spawn::connect(&socket, args.read_only, args.spawn).await {
         Ok(client) => client,
         Err(err) => {
@@ -127,7 +138,9 @@ async fn run(args: Args) -> ExitCode {
             };
             cli::strategies_list(&client, params, args.json).await
         }
-        Some(Command::Strategies(StrategiesCommand::Show { id })) => cli::strategies_show(&client, &id, args.json).await,
+        Some(Command::Strategies(StrategiesCommand::Show { id })) => {
+            cli::strategies_show(&client, &id, args.json).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,28 +40,49 @@ impl fmt::Display for ConnectError {
                 "no memd is answering at {} ({cause}); start one with `memctl --spawn` (a user daemon in the background), `memd` (in the foreground) or `sudo systemctl start memd` (the system service)",
                 socket.display()
             ),
-            ConnectError::Handshake { socket, error } => write!(f, "memd at {} refused the connection: {error}", socket.display()),
-            ConnectError::Spawn { socket, detail } => write!(f, "could not start memd for {}: {detail}", socket.display()),
+            ConnectError::Handshake { socket, error } => write!(
+                f,
+                "memd at {} refused the connection: {error}",
+                socket.display()
+            ),
+            ConnectError::Spawn { socket, detail } => {
+                write!(f, "could not start memd for {}: {detail}", socket.display())
+            }
         }
     }
 }
 
 fn options(read_only: bool) -> ClientOptions {
-    ClientOptions { client_name: format!("memctl {}", env!("CARGO_PKG_VERSION")), read_only, ..ClientOptions::default() }
+    ClientOptions {
+        client_name: format!("memctl {}", env!("CARGO_PKG_VERSION")),
+        read_only,
+        ..ClientOptions::default()
+    }
 }
 
 /// Connects to `socket`; with `spawn`, starts a daemon first if none answers.
 pub async fn connect(socket: &Path, read_only: bool, spawn: bool) -> Result<Client, ConnectError> {
     match Client::connect(socket, options(read_only)).await {
         Ok(client) => Ok(client),
-        Err(ClientError::Connect { source, .. }) if spawn && is_absent(&source) => spawn_and_connect(socket, read_only).await,
-        Err(ClientError::Connect { source, .. }) => Err(ConnectError::NoDaemon { socket: socket.to_path_buf(), cause: source }),
-        Err(error) => Err(ConnectError::Handshake { socket: socket.to_path_buf(), error }),
+        Err(ClientError::Connect { source, .. }) if spawn && is_absent(&source) => {
+            spawn_and_connect(socket, read_only).await
+        }
+        Err(ClientError::Connect { source, .. }) => Err(ConnectError::NoDaemon {
+            socket: socket.to_path_buf(),
+            cause: source,
+        }),
+        Err(error) => Err(ConnectError::Handshake {
+            socket: socket.to_path_buf(),
+            error,
+        }),
     }
 }
 
 fn is_absent(err: &io::Error) -> bool {
-    matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused)
+    matches!(
+        err.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// The memd binary: next to this memctl (a build tree, an install prefix), else on PATH.
@@ -74,13 +95,22 @@ fn memd_binary() -> PathBuf {
 }
 
 async fn spawn_and_connect(socket: &Path, read_only: bool) -> Result<Client, ConnectError> {
-    let fail = |detail: String| ConnectError::Spawn { socket: socket.to_path_buf(), detail };
+    let fail = |detail: String| ConnectError::Spawn {
+        socket: socket.to_path_buf(),
+        detail,
+    };
     let binary = memd_binary();
     let socket_dir = socket.parent().unwrap_or(Path::new("/tmp"));
-    std::fs::create_dir_all(socket_dir).map_err(|e| fail(format!("cannot create {}: {e}", socket_dir.display())))?;
+    std::fs::create_dir_all(socket_dir)
+        .map_err(|e| fail(format!("cannot create {}: {e}", socket_dir.display())))?;
     let stderr_path = socket_dir.join("memd.spawn.log");
-    let stderr = std::fs::File::create(&stderr_path).map_err(|e| fail(format!("cannot create {}: {e}", stderr_path.display())))?;
-    eprintln!("memctl: starting a user daemon: {} --socket {}", binary.display(), socket.display());
+    let stderr = std::fs::File::create(&stderr_path)
+        .map_err(|e| fail(format!("cannot create {}: {e}", stderr_path.display())))?;
+    eprintln!(
+        "memctl: starting a user daemon: {} --socket {}",
+        binary.display(),
+        socket.display()
+    );
     let mut child = Command::new(&binary)
         .arg("--socket")
         .arg(socket)
@@ -94,21 +124,43 @@ async fn spawn_and_connect(socket: &Path, read_only: bool) -> Result<Client, Con
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
-            return Err(fail(format!("memd exited ({status}): {}", tail.join(" | "))));
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            return Err(fail(format!(
+                "memd exited ({status}): {}",
+                tail.join(" | ")
+            )));
         }
         match Client::connect(socket, options(read_only)).await {
             Ok(client) => {
-                eprintln!("memctl: memd is up (pid {}); its log: {}", client.hello().pid, stderr_path.display());
+                eprintln!(
+                    "memctl: memd is up (pid {}); its log: {}",
+                    client.hello().pid,
+                    stderr_path.display()
+                );
                 return Ok(client);
             }
             Err(ClientError::Connect { .. }) if started.elapsed() < SPAWN_DEADLINE => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(ClientError::Connect { source, .. }) => {
-                return Err(fail(format!("memd did not answer within {} s: {source}", SPAWN_DEADLINE.as_secs())));
+                return Err(fail(format!(
+                    "memd did not answer within {} s: {source}",
+                    SPAWN_DEADLINE.as_secs()
+                )));
             }
-            Err(error) => return Err(ConnectError::Handshake { socket: socket.to_path_buf(), error }),
+            Err(error) => {
+                return Err(ConnectError::Handshake {
+                    socket: socket.to_path_buf(),
+                    error,
+                });
+            }
         }
     }
 }

@@ -27,11 +27,18 @@ struct Screen {
 /// Runs the UI until the operator quits.
 pub async fn run(client: Client) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
-        anyhow::bail!("the terminal UI needs a terminal; for scripts use a subcommand (memctl --help)");
+        anyhow::bail!(
+            "the terminal UI needs a terminal; for scripts use a subcommand (memctl --help)"
+        );
     }
-    let (subscribed, mut events) = client.subscribe(vec![Topic::Daemon, Topic::Registry]).await?;
+    let (subscribed, mut events) = client
+        .subscribe(vec![Topic::Daemon, Topic::Registry])
+        .await?;
     let mut screen = Screen {
-        status: subscribed.snapshot.daemon.expect("asked for the daemon topic"),
+        status: subscribed
+            .snapshot
+            .daemon
+            .expect("asked for the daemon topic"),
         strategies: subscribed.snapshot.strategies.unwrap_or_default(),
         gone: None,
     };
@@ -89,29 +96,43 @@ async fn event_loop(
 
 fn apply(screen: &mut Screen, event: Event) {
     match event {
-        Event::DaemonStopping(stopping) => screen.gone = Some(format!("the daemon is stopping ({})", stopping.reason)),
+        Event::DaemonStopping(stopping) => {
+            screen.gone = Some(format!("the daemon is stopping ({})", stopping.reason))
+        }
         Event::RegistryChanged(changed) => {
             screen.strategies.retain(|s| s.id != changed.strategy_id);
             if changed.change != RegistryChange::Removed {
                 if let Some(strategy) = changed.strategy {
-                    screen.strategies.push(strategy);
+                    screen.strategies.push(*strategy);
                 }
             }
-            screen.strategies.sort_by_key(|s| s.display_name.to_lowercase());
+            screen
+                .strategies
+                .sort_by_key(|s| s.display_name.to_lowercase());
         }
     }
 }
 
 fn draw(frame: &mut Frame, screen: &Screen) {
-    let [header, body, footer] =
-        Layout::vertical([Constraint::Length(3), Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
     let s = &screen.status;
     let state = match &screen.gone {
         Some(why) => format!("DISCONNECTED: {why}"),
         None => format!("up {} s, {} clients", s.uptime_secs, s.counts.connections),
     };
     let header_text = vec![
-        Line::from(format!("memd {} · pid {} · {} mode · {} access · {state}", s.version, s.pid, s.mode, format!("{:?}", s.access).to_lowercase())),
+        Line::from(format!(
+            "memd {} · pid {} · {} mode · {} access · {state}",
+            s.version,
+            s.pid,
+            s.mode,
+            format!("{:?}", s.access).to_lowercase()
+        )),
         Line::from(format!(
             "host {} · {} CPUs {:.0}% · load {:.2} · socket {}",
             s.host.hostname.as_deref().unwrap_or("?"),
@@ -121,7 +142,10 @@ fn draw(frame: &mut Frame, screen: &Screen) {
             s.socket
         )),
     ];
-    frame.render_widget(Paragraph::new(header_text).block(Block::bordered().title(" memctl ")), header);
+    frame.render_widget(
+        Paragraph::new(header_text).block(Block::bordered().title(" memctl ")),
+        header,
+    );
 
     let rows = screen.strategies.iter().map(|st| {
         Row::new(vec![
@@ -130,7 +154,10 @@ fn draw(frame: &mut Frame, screen: &Screen) {
             Cell::from(st.status.to_string()),
             Cell::from(st.language.clone()),
             Cell::from(st.sharpe_ratio.map_or("-".into(), |v| format!("{v:.2}"))),
-            Cell::from(st.win_rate.map_or("-".into(), |v| format!("{:.0}%", v * 100.0))),
+            Cell::from(
+                st.win_rate
+                    .map_or("-".into(), |v| format!("{:.0}%", v * 100.0)),
+            ),
         ])
     });
     let widths = [
@@ -142,8 +169,18 @@ fn draw(frame: &mut Frame, screen: &Screen) {
         Constraint::Length(8),
     ];
     let table = Table::new(rows, widths)
-        .header(Row::new(["STRATEGY", "CATEGORY", "STATUS", "LANGUAGE", "SHARPE", "WIN"]).style(Style::new().add_modifier(Modifier::BOLD)))
+        .header(
+            Row::new([
+                "STRATEGY", "CATEGORY", "STATUS", "LANGUAGE", "SHARPE", "WIN",
+            ])
+            .style(Style::new().add_modifier(Modifier::BOLD)),
+        )
         .block(Block::bordered().title(format!(" strategies ({}) ", screen.strategies.len())));
     frame.render_widget(table, body);
-    frame.render_widget(Paragraph::new("q quit · this is the first screen of the UI; views, deploy and logs are not built yet"), footer);
+    frame.render_widget(
+        Paragraph::new(
+            "q quit · this is the first screen of the UI; views, deploy and logs are not built yet",
+        ),
+        footer,
+    );
 }

@@ -1,0 +1,56 @@
+//! The `memd` binary's command line (this also makes `cargo test` build the binary that
+//! the end-to-end tests in tests/ start).
+
+use std::process::Command;
+
+#[test]
+fn version_and_help() {
+    let out = Command::new(env!("CARGO_BIN_EXE_memd"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let out = Command::new(env!("CARGO_BIN_EXE_memd"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--config",
+        "--data-dir",
+        "--socket",
+        "--system",
+        "--check-config",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
+
+#[test]
+fn system_mode_uses_systemd_directories() {
+    let out = Command::new(env!("CARGO_BIN_EXE_memd"))
+        .args(["--system", "--check-config"])
+        .env_remove("MEMD_DATA_DIR")
+        .env_remove("MEMD_SOCKET")
+        .env_remove("MEMD_CONFIG")
+        .env_remove("MEMD_LOG_DIR")
+        .env_remove("STRATEGY_REGISTRY_PATH")
+        .env("STATE_DIRECTORY", "/var/lib/memd-test")
+        .env("RUNTIME_DIRECTORY", "/run/memd-test")
+        .env("LOGS_DIRECTORY", "/var/log/memd-test")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("data dir      /var/lib/memd-test"), "{text}");
+    assert!(
+        text.contains("socket        /run/memd-test/memd.sock"),
+        "{text}"
+    );
+    assert!(text.contains("log dir       /var/log/memd-test"), "{text}");
+    assert!(
+        text.contains("registry dir  /var/lib/memd-test/strategy_registry"),
+        "{text}"
+    );
+}

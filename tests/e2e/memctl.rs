@@ -1,0 +1,227 @@
+//! The real memctl binary against the real daemon.
+
+use mem_e2e::{Daemon, bin, describe, isolated_command};
+use serde_json::Value;
+use std::process::Stdio;
+
+const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn strategies_list_shows_the_eleven_in_an_aligned_table() {
+    let daemon = Daemon::start();
+    let out = daemon.memctl(&["strategies", "list"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 12, "a header and 11 rows:\n{text}");
+    assert!(
+        lines[0].contains("ID") && lines[0].contains("NAME") && lines[0].contains("SHARPE"),
+        "{text}"
+    );
+    // Columns line up: every row has its STATUS column where the header has it.
+    let status_col = lines[0].find("STATUS").unwrap();
+    for line in &lines[1..] {
+        let cell = &line[status_col..];
+        assert!(
+            cell.starts_with("active") || cell.starts_with("experimental"),
+            "misaligned row {line:?}"
+        );
+    }
+    assert!(
+        text.contains("Freqtrade MACD Hunter") && text.contains("1.45") && text.contains("58.0%"),
+        "{text}"
+    );
+}
+
+#[test]
+fn list_filters_and_json() {
+    let daemon = Daemon::start();
+    let out = daemon.memctl(&["strategies", "list", "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["total"], 11);
+    assert_eq!(json["strategies"].as_array().unwrap().len(), 11);
+
+    let names = |args: &[&str]| {
+        let mut full = vec!["strategies", "list", "--json"];
+        full.extend_from_slice(args);
+        let out = daemon.memctl(&full);
+        assert!(out.status.success(), "{}", describe(&out));
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["strategies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["displayName"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&["--category", "momentum", "--status", "active"]),
+        ["Freqtrade MACD Hunter"]
+    );
+    assert_eq!(
+        names(&["--tag", "freqtrade", "--min-sharpe", "1.2"]),
+        ["Freqtrade Aggressive RSI", "Freqtrade MACD Hunter"]
+    );
+    assert_eq!(names(&["--query", "carry"]), ["Currency Carry Trade"]);
+    assert_eq!(names(&["--status", "deprecated"]), Vec::<String>::new());
+
+    let out = daemon.memctl(&["strategies", "list", "--status", "deprecated"]);
+    assert!(
+        stdout(&out).contains("No strategy matches"),
+        "{}",
+        describe(&out)
+    );
+    let out = daemon.memctl(&["strategies", "list", "--status", "live"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("experimental"),
+        "lists the accepted values: {}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn show_one_strategy() {
+    let daemon = Daemon::start();
+    let out = daemon.memctl(&["strategies", "show", MACD_HUNTER]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    for needle in [
+        "Freqtrade MACD Hunter",
+        MACD_HUNTER,
+        "momentum / macd_momentum",
+        "Sharpe 1.45",
+        "win rate 58.0%",
+        "macd_fast",
+        "2 .. 50",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    let out = daemon.memctl(&["strategies", "show", MACD_HUNTER, "--json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["metadata"]["strategy"]["implementation"]["class_name"],
+        "MACD_Aggressive"
+    );
+
+    let out = daemon.memctl(&["strategies", "show", "00000000-0000-4000-8000-000000000000"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        describe(&out)
+    );
+    let out = daemon.memctl(&["strategies", "show", "../etc/passwd"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("UUID"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn status_human_and_json() {
+    let daemon = Daemon::start();
+    let out = daemon.memctl(&["status"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("pid {}", daemon.pid()))
+            && text.contains("11 (3 active, 8 experimental)"),
+        "{text}"
+    );
+    let out = daemon.memctl(&["status", "--json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["counts"]["strategies"], 11);
+    assert_eq!(json["socket"], daemon.socket.display().to_string());
+    let out = daemon.memctl(&["--read-only", "status", "--json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["access"], "view");
+}
+
+#[test]
+fn no_daemon_is_one_clear_line_and_a_nonzero_exit() {
+    let root = tempfile::tempdir().unwrap();
+    let socket = root.path().join("nobody-here.sock");
+    let out = isolated_command(&bin("memctl"), root.path())
+        .env("MEMD_SOCKET", &socket)
+        .args(["strategies", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&socket.display().to_string()) && stderr.contains("memctl --spawn"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn spawn_brings_a_user_daemon_up_on_the_default_paths() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        isolated_command(&bin("memctl"), root.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--spawn", "strategies", "list", "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["total"], 11);
+    // The daemon uses XDG paths (isolated to the temp root) and is still there afterwards.
+    let out = run(&["status", "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["dataDir"],
+        root.path().join("xdg-data/memd").display().to_string()
+    );
+    assert_eq!(
+        status["socket"],
+        root.path()
+            .join("xdg-runtime/memd/memd.sock")
+            .display()
+            .to_string()
+    );
+    assert_eq!(status["mode"], "user");
+    // A second --spawn reuses it.
+    let out = run(&["--spawn", "status", "--json"]);
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["pid"], status["pid"]);
+    let pid = status["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while root.path().join("xdg-runtime/memd/memd.sock").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the spawned daemon did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bare_memctl_without_a_terminal_says_what_to_do() {
+    let daemon = Daemon::start();
+    let out = daemon.memctl(&[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs a terminal"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -1,0 +1,407 @@
+//! The socket protocol through the real daemon: handshake, methods, malformed input,
+//! events.
+
+use mem_e2e::Daemon;
+use mem_protocol::methods::{GetStrategyParams, ListStrategiesParams, NoParams, method};
+use mem_protocol::strategy::{StrategyId, StrategyStatus};
+use mem_protocol::{Access, Client, ClientError, ClientOptions, ErrorCode, Event, Topic};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+
+/// A connection speaking raw bytes, to send what a well-behaved client never would.
+struct Raw {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Raw {
+    fn connect(daemon: &Daemon) -> Raw {
+        let stream = UnixStream::connect(&daemon.socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Raw {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Value {
+        self.writer.write_all(bytes).unwrap();
+        self.writer.write_all(b"\n").unwrap();
+        self.read()
+    }
+
+    fn read(&mut self) -> Value {
+        let mut line = String::new();
+        self.reader
+            .read_line(&mut line)
+            .expect("an answer within 10 s");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("daemon sent invalid JSON {line:?}: {e}"))
+    }
+
+    fn hello(&mut self) {
+        let answer = self
+            .send(br#"{"jsonrpc":"2.0","id":0,"method":"hello","params":{"protocolVersion":1}}"#);
+        assert_eq!(answer["result"]["server"], "memd", "{answer}");
+    }
+
+    fn list_count(&mut self) -> usize {
+        let answer = self.send(br#"{"jsonrpc":"2.0","id":99,"method":"strategies.list"}"#);
+        assert_eq!(answer["id"], 99, "{answer}");
+        answer["result"]["strategies"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no list in {answer}"))
+            .len()
+    }
+}
+
+fn error_of(answer: &Value) -> (i64, String) {
+    let error = answer
+        .get("error")
+        .unwrap_or_else(|| panic!("expected an error, got {answer}"));
+    (
+        error["code"].as_i64().unwrap(),
+        error["message"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn hello_status_list_and_show() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    assert_eq!(client.hello().access, Access::Control);
+    assert_eq!(client.hello().pid as i32, daemon.pid());
+
+    let status = client
+        .call::<method::DaemonStatus>(NoParams {})
+        .await
+        .unwrap();
+    assert_eq!(status.counts.strategies, 11);
+    assert_eq!(status.counts.registry_errors, 0);
+    assert_eq!(status.counts.strategies_by_status.get("active"), Some(&3));
+    assert_eq!(status.data_dir, daemon.data_dir.display().to_string());
+    assert_eq!(status.socket, daemon.socket.display().to_string());
+    assert_eq!(status.pid as i32, daemon.pid());
+    assert!(
+        status.host.cpu_count >= 1 && status.host.memory_total_bytes > 0,
+        "{:?}",
+        status.host
+    );
+    assert!(status.process.rss_bytes > 0);
+
+    let all = client
+        .call::<method::StrategiesList>(ListStrategiesParams::default())
+        .await
+        .unwrap();
+    assert_eq!(all.total, 11);
+    let names: Vec<_> = all
+        .strategies
+        .iter()
+        .map(|s| s.display_name.as_str())
+        .collect();
+    for expected in [
+        "Freqtrade Conservative RSI",
+        "Freqtrade MACD Hunter",
+        "Freqtrade Aggressive RSI",
+        "Momentum",
+        "RSI",
+        "MACD",
+        "MFI",
+        "VWAP",
+        "Volatility-Managed Momentum",
+        "Statistical Arbitrage Pairs Trading",
+        "Currency Carry Trade",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+
+    let filtered = |params: ListStrategiesParams| {
+        let client = &client;
+        async move {
+            let list = client.call::<method::StrategiesList>(params).await.unwrap();
+            list.strategies
+                .into_iter()
+                .map(|s| s.display_name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        filtered(ListStrategiesParams {
+            category: Some("momentum".into()),
+            status: Some(StrategyStatus::Active),
+            ..Default::default()
+        })
+        .await,
+        ["Freqtrade MACD Hunter"]
+    );
+    assert_eq!(
+        filtered(ListStrategiesParams {
+            tag: Some("rsi".into()),
+            min_sharpe: Some(1.2),
+            ..Default::default()
+        })
+        .await,
+        ["Freqtrade Aggressive RSI"]
+    );
+    assert_eq!(
+        filtered(ListStrategiesParams {
+            query: Some("Barroso".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Volatility-Managed Momentum"]
+    );
+    assert!(
+        filtered(ListStrategiesParams {
+            min_sharpe: Some(5.0),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+
+    let id: StrategyId = MACD_HUNTER.parse().unwrap();
+    let detail = client
+        .call::<method::StrategiesGet>(GetStrategyParams { id })
+        .await
+        .unwrap();
+    assert_eq!(detail.summary.display_name, "Freqtrade MACD Hunter");
+    assert_eq!(detail.summary.sharpe_ratio, Some(1.45));
+    assert_eq!(detail.summary.win_rate, Some(0.58));
+    assert_eq!(detail.metadata.strategy.classification.category, "momentum");
+    assert_eq!(
+        detail.metadata.strategy.parameters["macd_fast"]["value"],
+        json!(12)
+    );
+
+    let missing: StrategyId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
+    let err = client
+        .call::<method::StrategiesGet>(GetStrategyParams { id: missing })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
+    assert!(
+        err.to_string()
+            .contains("00000000-0000-4000-8000-000000000000"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn every_malformed_frame_gets_a_clear_error_and_the_connection_survives() {
+    let daemon = Daemon::start();
+    let mut raw = Raw::connect(&daemon);
+
+    // Before the handshake.
+    let (code, message) =
+        error_of(&raw.send(br#"{"jsonrpc":"2.0","id":1,"method":"strategies.list"}"#));
+    assert_eq!(code, -32002);
+    assert!(message.contains("hello"), "{message}");
+    raw.hello();
+
+    let oversized = {
+        let mut frame =
+            br#"{"jsonrpc":"2.0","id":2,"method":"strategies.list","params":{"query":""#.to_vec();
+        frame.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+        frame.extend_from_slice(br#""}}"#);
+        frame
+    };
+    let cases: Vec<(&str, Vec<u8>, i64, &str)> = vec![
+        ("over 1 MiB", oversized, -32000, "1048576 bytes"),
+        ("invalid UTF-8", b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"\xc3\x28\"}".to_vec(), -32700, "UTF-8"),
+        ("invalid JSON", br#"{"jsonrpc":"2.0","id":4,"method":"#.to_vec(), -32700, "not valid JSON"),
+        ("not an object", b"42".to_vec(), -32600, "JSON object"),
+        ("batch", br#"[{"jsonrpc":"2.0","id":5,"method":"hello"}]"#.to_vec(), -32600, "batch"),
+        ("no method", br#"{"jsonrpc":"2.0","id":6}"#.to_vec(), -32600, "missing `method`"),
+        ("wrong version", br#"{"jsonrpc":"1.0","id":7,"method":"daemon.status"}"#.to_vec(), -32600, "\"2.0\""),
+        ("unknown method", br#"{"jsonrpc":"2.0","id":8,"method":"strategies.explode"}"#.to_vec(), -32601, "strategies.explode"),
+        ("wrong param type", br#"{"jsonrpc":"2.0","id":9,"method":"strategies.list","params":{"minSharpe":"high"}}"#.to_vec(), -32602, "minSharpe"),
+        ("unknown param", br#"{"jsonrpc":"2.0","id":10,"method":"strategies.list","params":{"catgory":"x"}}"#.to_vec(), -32602, "catgory"),
+        ("bad enum", br#"{"jsonrpc":"2.0","id":11,"method":"strategies.list","params":{"status":"live"}}"#.to_vec(), -32602, "active"),
+        ("path as id", br#"{"jsonrpc":"2.0","id":12,"method":"strategies.get","params":{"id":"../../etc/passwd"}}"#.to_vec(), -32602, "UUID"),
+        ("missing param", br#"{"jsonrpc":"2.0","id":13,"method":"strategies.get","params":{}}"#.to_vec(), -32602, "missing field `id`"),
+        ("positional params", br#"{"jsonrpc":"2.0","id":14,"method":"strategies.get","params":["x"]}"#.to_vec(), -32602, "positional"),
+        ("not built yet", br#"{"jsonrpc":"2.0","id":15,"method":"strategies.deploy","params":{}}"#.to_vec(), -32001, "not implemented yet"),
+    ];
+    let mut other = daemon.client().await;
+    for (what, frame, expected_code, needle) in cases {
+        let answer = raw.send(&frame);
+        let (code, message) = error_of(&answer);
+        assert_eq!(code, expected_code, "{what}: {answer}");
+        assert!(
+            message.contains(needle),
+            "{what}: {message:?} should contain {needle:?}"
+        );
+        // The same connection still works, and so does every other client.
+        assert_eq!(raw.list_count(), 11, "after {what}");
+        let status = other.call::<method::DaemonStatus>(NoParams {}).await;
+        assert!(status.is_ok(), "another client after {what}: {status:?}");
+        if what == "over 1 MiB" {
+            other = daemon.client().await; // and new clients can connect
+        }
+    }
+    // The id comes back when it could be read.
+    let answer = raw.send(br#"{"jsonrpc":"2.0","id":"abc","method":"nope"}"#);
+    assert_eq!(answer["id"], "abc", "{answer}");
+    // A notification (no id) gets no answer, even when wrong: the next answer is for id 16.
+    raw.writer
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"nope\"}\n")
+        .unwrap();
+    let answer = raw.send(br#"{"jsonrpc":"2.0","id":16,"method":"daemon.status"}"#);
+    assert_eq!(answer["id"], 16, "{answer}");
+    assert!(
+        daemon.stderr().find("panicked").is_none(),
+        "{}",
+        daemon.stderr()
+    );
+}
+
+#[tokio::test]
+async fn incompatible_protocol_version_is_refused_clearly() {
+    let daemon = Daemon::start();
+    let mut raw = Raw::connect(&daemon);
+    let (code, message) = error_of(
+        &raw.send(br#"{"jsonrpc":"2.0","id":1,"method":"hello","params":{"protocolVersion":99}}"#),
+    );
+    assert_eq!(code, -32003);
+    assert!(
+        message.contains("protocol version 1") && message.contains("99"),
+        "{message}"
+    );
+    // Still not handshaken: other methods are refused until a good hello.
+    let (code, _) = error_of(&raw.send(br#"{"jsonrpc":"2.0","id":2,"method":"daemon.status"}"#));
+    assert_eq!(code, -32002);
+    raw.hello();
+    assert_eq!(raw.list_count(), 11);
+}
+
+#[tokio::test]
+async fn read_only_clients_get_view_access() {
+    let daemon = Daemon::start();
+    let client = Client::connect(
+        &daemon.socket,
+        ClientOptions {
+            read_only: true,
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.hello().access, Access::View);
+    let status = client
+        .call::<method::DaemonStatus>(NoParams {})
+        .await
+        .unwrap();
+    assert_eq!(status.access, Access::View);
+}
+
+#[tokio::test]
+async fn subscribers_get_a_snapshot_then_the_shutdown_event() {
+    let mut daemon = Daemon::start();
+    let client = daemon.client().await;
+    let (subscribed, mut events) = client.subscribe(vec![]).await.unwrap();
+    assert_eq!(subscribed.topics, [Topic::Daemon, Topic::Registry]);
+    assert_eq!(
+        subscribed.snapshot.strategies.as_ref().map(Vec::len),
+        Some(11)
+    );
+    assert_eq!(
+        subscribed
+            .snapshot
+            .daemon
+            .as_ref()
+            .map(|d| d.counts.subscribers),
+        Some(0),
+        "counted after the snapshot"
+    );
+    let second = daemon.client().await;
+    let (_, mut registry_only) = second.subscribe(vec![Topic::Registry]).await.unwrap();
+    let again = client.subscribe(vec![]).await;
+    assert!(
+        matches!(again, Err(ClientError::AlreadySubscribed)),
+        "a second subscribe on one connection is refused"
+    );
+
+    let status = daemon.stop_with(Signal::SIGTERM);
+    assert!(
+        status.success(),
+        "SIGTERM is a clean exit: {status}\n{}",
+        daemon.stderr()
+    );
+    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("an event in time")
+        .expect("the stopping event");
+    assert!(event.seq > subscribed.last_seq);
+    match event.event {
+        Event::DaemonStopping(stopping) => assert_eq!(stopping.reason, "SIGTERM"),
+        other => panic!("expected daemon.stopping, got {other:?}"),
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap()
+            .is_none(),
+        "then the stream ends"
+    );
+    // A registry-only subscriber does not get daemon events.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), registry_only.next())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !daemon.socket.exists(),
+        "the socket file is removed on shutdown"
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_does_not_stall_the_others() {
+    let daemon = Daemon::start();
+    // Subscribe on a raw connection and never read again.
+    let mut stalled = Raw::connect(&daemon);
+    stalled.hello();
+    let answer =
+        stalled.send(br#"{"jsonrpc":"2.0","id":1,"method":"events.subscribe","params":{}}"#);
+    assert!(
+        answer["result"]["snapshot"]["strategies"].is_array(),
+        "{answer}"
+    );
+    // Fill its socket with answers it never reads; the daemon must keep serving others.
+    stalled
+        .writer
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let big_request = br#"{"jsonrpc":"2.0","id":2,"method":"strategies.list"}"#;
+    for _ in 0..2000 {
+        if stalled
+            .writer
+            .write_all(big_request)
+            .and_then(|_| stalled.writer.write_all(b"\n"))
+            .is_err()
+        {
+            break;
+        }
+    }
+    let client = daemon.client().await;
+    for _ in 0..20 {
+        let status = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.call::<method::DaemonStatus>(NoParams {}),
+        )
+        .await;
+        assert!(matches!(status, Ok(Ok(_))), "{status:?}");
+    }
+}
