@@ -339,3 +339,42 @@ async fn a_peer_of_another_uid_is_refused_unless_the_config_allows_it() {
         assert_eq!(status["access"], "view", "a view user gets view access");
     }
 }
+
+#[tokio::test]
+async fn tells_systemd_ready_then_pings_the_watchdog_then_stopping() {
+    let root = tempfile::tempdir().unwrap();
+    let notify_path = root.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (socket, data_dir) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    let mut daemon = Daemon::start_in(root, socket, data_dir, |cmd| {
+        cmd.env("NOTIFY_SOCKET", &notify_path)
+            .env("WATCHDOG_USEC", "400000");
+    });
+    let mut next = || {
+        let mut buf = [0u8; 4096];
+        let n = notify
+            .recv(&mut buf)
+            .expect("a notification from memd within 10 s");
+        String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
+    };
+    let first = next();
+    assert!(
+        first.contains("READY=1") && first.contains("STATUS=serving 11 strategies"),
+        "{first}"
+    );
+    for _ in 0..3 {
+        assert_eq!(next(), "WATCHDOG=1");
+    }
+    assert!(daemon.stop_with(Signal::SIGTERM).success());
+    let mut stopping = String::new();
+    for _ in 0..10 {
+        stopping = next();
+        if stopping != "WATCHDOG=1" {
+            break;
+        }
+    }
+    assert!(stopping.contains("STOPPING=1"), "{stopping}");
+}

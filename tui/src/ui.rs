@@ -115,7 +115,7 @@ fn apply(screen: &mut Screen, event: Event) {
 
 fn draw(frame: &mut Frame, screen: &Screen) {
     let [header, body, footer] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(4),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
@@ -123,7 +123,7 @@ fn draw(frame: &mut Frame, screen: &Screen) {
     let s = &screen.status;
     let state = match &screen.gone {
         Some(why) => format!("DISCONNECTED: {why}"),
-        None => format!("up {} s, {} clients", s.uptime_secs, s.counts.connections),
+        None => format!("up {} s · clients {}", s.uptime_secs, s.counts.connections),
     };
     let header_text = vec![
         Line::from(format!(
