@@ -353,7 +353,7 @@ async fn tells_systemd_ready_then_pings_the_watchdog_then_stopping() {
         cmd.env("NOTIFY_SOCKET", &notify_path)
             .env("WATCHDOG_USEC", "400000");
     });
-    let mut next = || {
+    let next = || {
         let mut buf = [0u8; 4096];
         let n = notify
             .recv(&mut buf)
