@@ -14,20 +14,21 @@ pub mod logging;
 pub mod registry;
 pub mod server;
 pub mod systemd;
+pub mod watch;
 
 use crate::access::AccessPolicy;
 use crate::bus::EventBus;
 use crate::config::Settings;
 use crate::health::HealthMonitor;
-use crate::registry::Registry;
+use crate::registry::{Caller, Registry};
 use chrono::{DateTime, Utc};
 use mem_protocol::events::DaemonStopping;
 use mem_protocol::methods::{Counts, Snapshot, StatusReport};
 use mem_protocol::{Access, Event, Request, RpcError, Topic};
 use serde_json::Value;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -39,8 +40,8 @@ const BUS_CAPACITY: usize = 4096;
 /// The daemon's shared state: what every request handler can reach.
 pub struct Daemon {
     pub settings: Settings,
-    pub registry: RwLock<Registry>,
-    pub bus: EventBus,
+    pub registry: Arc<Registry>,
+    pub bus: Arc<EventBus>,
     pub health: HealthMonitor,
     pub access: AccessPolicy,
     pub started_at: DateTime<Utc>,
@@ -51,46 +52,28 @@ pub struct Daemon {
 
 impl Daemon {
     /// Answers a request that does not need the connection (everything but `hello` and
-    /// `events.subscribe`, which the server handles).
-    pub async fn handle(&self, request: Request, access: Access) -> Result<Value, RpcError> {
-        let value = match request {
-            Request::DaemonStatus(_) => serde_json::to_value(self.status(access)),
-            Request::StrategiesList(params) => {
-                if params.min_sharpe.is_some_and(|v| !v.is_finite()) {
-                    return Err(RpcError::invalid_params(
-                        "strategies.list",
-                        "field `minSharpe`: must be a finite number",
-                    ));
-                }
-                serde_json::to_value(self.registry.read().expect("registry lock").list(&params))
-            }
-            Request::StrategiesGet(params) => {
-                let detail = self.registry.read().expect("registry lock").get(params.id);
-                match detail {
-                    Some(detail) => serde_json::to_value(detail),
-                    None => {
-                        return Err(RpcError::not_found(format!(
-                            "strategy {} not found in registry",
-                            params.id
-                        ))
-                        .with_data(serde_json::json!({ "id": params.id })));
-                    }
-                }
-            }
-            Request::Hello(_) | Request::EventsSubscribe(_) => {
-                return Err(RpcError::internal(format!(
-                    "`{}` is answered by the connection, not here",
-                    request.method()
-                )));
-            }
-        };
-        value.map_err(|e| RpcError::internal(format!("cannot encode the result: {e}")))
+    /// `events.subscribe`, which the server handles). Registry work touches the disk, so it
+    /// runs on a blocking thread.
+    pub async fn handle(
+        self: &Arc<Self>,
+        request: Request,
+        access: Access,
+        caller: Caller,
+    ) -> Result<Value, RpcError> {
+        let method = request.method();
+        if let Request::DaemonStatus(_) = request {
+            return encode(self.status(access));
+        }
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || dispatch_registry(&registry, request, &caller))
+            .await
+            .unwrap_or_else(|e| Err(RpcError::internal(format!("`{method}` failed: {e}"))))
     }
 
     /// `daemon.status` for a caller with `access`.
     pub fn status(&self, access: Access) -> StatusReport {
         let (host, process) = self.health.latest();
-        let registry = self.registry.read().expect("registry lock");
+        let registry = &self.registry;
         let s = &self.settings;
         StatusReport {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -122,7 +105,7 @@ impl Daemon {
             daemon: topics.contains(&Topic::Daemon).then(|| self.status(access)),
             strategies: topics
                 .contains(&Topic::Registry)
-                .then(|| self.registry.read().expect("registry lock").summaries()),
+                .then(|| self.registry.summaries()),
         }
     }
 }
@@ -147,16 +130,29 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
             info!(files = written, dir = %settings.registry_dir.display(), "new registry: copied the built-in strategies");
         }
     }
-    let registry = Registry::load(&settings.registry_dir)?;
-    for issue in registry.issues() {
-        warn!(file = %issue.path.display(), problem = %issue.problem, "skipped a metadata file");
-    }
-    info!(strategies = registry.len(), skipped = registry.issues().len(), dir = %settings.registry_dir.display(), "registry loaded");
+    let bus = Arc::new(EventBus::new(BUS_CAPACITY));
+    let started = Instant::now();
+    let registry = Arc::new(Registry::open(&settings.registry_dir, bus.clone())?);
+    info!(
+        strategies = registry.len(),
+        skipped = registry.issues().len(),
+        dir = %settings.registry_dir.display(),
+        millis = started.elapsed().as_millis() as u64,
+        "registry loaded"
+    );
+    let _watcher = match watch::watch_registry(registry.clone()) {
+        Ok(watcher) => Some(watcher),
+        Err(err) => {
+            warn!(%err, "cannot watch the registry's metadata directory; hand edits need a restart");
+            None
+        }
+    };
+    spawn_live_summary_flusher(registry.clone());
 
     let daemon = Arc::new(Daemon {
         settings,
-        registry: RwLock::new(registry),
-        bus: EventBus::new(BUS_CAPACITY),
+        registry,
+        bus,
         health: HealthMonitor::start(),
         access,
         started_at: Utc::now(),
@@ -165,12 +161,15 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         subscribers: AtomicUsize::new(0),
     });
     let watched = daemon.clone();
-    systemd::spawn_watchdog(Arc::new(move || watched.registry.read().is_ok()));
+    systemd::spawn_watchdog(Arc::new(move || {
+        let _ = watched.registry.len(); // takes the index lock: a hung writer shows here
+        true
+    }));
 
     info!(socket = %socket.path.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "memd is ready");
     systemd::notify_ready(&format!(
         "serving {} strategies on {}",
-        daemon.registry.read().expect("registry lock").len(),
+        daemon.registry.len(),
         socket.path.display()
     ));
 
@@ -196,8 +195,82 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     {
         warn!("some connections did not close in time");
     }
+    let registry = daemon.registry.clone();
+    let _ = tokio::task::spawn_blocking(move || registry.flush_live_summaries()).await;
     info!("stopped");
     Ok(())
+}
+
+/// How often the live-trading summaries in the metadata catch up with the trade logs.
+const LIVE_SUMMARY_INTERVAL: Duration = Duration::from_secs(2);
+
+fn spawn_live_summary_flusher(registry: Arc<Registry>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LIVE_SUMMARY_INTERVAL);
+        loop {
+            tick.tick().await;
+            let registry = registry.clone();
+            let _ = tokio::task::spawn_blocking(move || registry.flush_live_summaries()).await;
+        }
+    });
+}
+
+fn encode<T: serde::Serialize>(value: T) -> Result<Value, RpcError> {
+    serde_json::to_value(value)
+        .map_err(|e| RpcError::internal(format!("cannot encode the result: {e}")))
+}
+
+/// Runs one registry request.
+fn dispatch_registry(
+    registry: &Registry,
+    request: Request,
+    caller: &Caller,
+) -> Result<Value, RpcError> {
+    let method = request.method();
+    let fail = |e: registry::RegistryError| e.into_rpc(method);
+    match request {
+        Request::StrategiesList(params) => {
+            for (field, value) in [
+                ("minSharpe", params.min_sharpe),
+                ("minWinRate", params.min_win_rate),
+            ] {
+                if value.is_some_and(|v| !v.is_finite()) {
+                    return Err(RpcError::invalid_params(
+                        method,
+                        format!("field `{field}`: must be a finite number"),
+                    ));
+                }
+            }
+            encode(registry.list(&params))
+        }
+        Request::StrategiesGet(p) => encode(registry.get(p.id).map_err(fail)?),
+        Request::StrategiesRegister(p) => encode(registry.register(p, caller).map_err(fail)?),
+        Request::StrategiesUpdate(p) => encode(registry.update(p, caller).map_err(fail)?),
+        Request::StrategiesDeprecate(p) => encode(registry.deprecate(p, caller).map_err(fail)?),
+        Request::StrategiesSetStatus(p) => encode(registry.set_status(p, caller).map_err(fail)?),
+        Request::StrategiesTags(p) => encode(registry.tags(p, caller).map_err(fail)?),
+        Request::StrategiesRelated(p) => encode(registry.related(p).map_err(fail)?),
+        Request::StrategiesLink(p) => encode(registry.link(p, caller).map_err(fail)?),
+        Request::StrategiesUnlink(p) => encode(registry.unlink(p, caller).map_err(fail)?),
+        Request::VersionsCreate(p) => encode(registry.create_version(p, caller).map_err(fail)?),
+        Request::VersionsList(p) => encode(registry.versions(p.id).map_err(fail)?),
+        Request::VersionsGet(p) => encode(registry.version(p).map_err(fail)?),
+        Request::TradesRecord(p) => encode(registry.record_trades(p, caller).map_err(fail)?),
+        Request::TradesList(p) => encode(registry.list_trades(p).map_err(fail)?),
+        Request::Performance(p) => encode(registry.performance(p).map_err(fail)?),
+        Request::Compare(p) => encode(registry.compare(p).map_err(fail)?),
+        Request::ParametersUpdate(p) => encode(registry.update_parameter(p, caller).map_err(fail)?),
+        Request::ParametersHistory(p) => encode(registry.parameter_history(p).map_err(fail)?),
+        Request::MemMarkEnhanced(p) => encode(registry.mark_enhanced(p, caller).map_err(fail)?),
+        Request::MemLearnedPatterns(p) => {
+            encode(registry.learned_patterns(p, caller).map_err(fail)?)
+        }
+        Request::Import(p) => encode(registry.import(p, caller)),
+        Request::Audit(p) => encode(registry.audit_tail(p).map_err(fail)?),
+        Request::Hello(_) | Request::EventsSubscribe(_) | Request::DaemonStatus(_) => Err(
+            RpcError::internal(format!("`{method}` is answered elsewhere")),
+        ),
+    }
 }
 
 /// Resolves when SIGTERM or SIGINT arrives, with the signal's name.

@@ -160,6 +160,8 @@ struct Session {
     granted: Access,
     /// Set by `hello`: `granted`, or less if the client asked for read-only.
     access: Option<Access>,
+    /// The client's name from `hello`, for the audit log.
+    client: Option<String>,
     subscribed: bool,
     out: mpsc::Sender<Bytes>,
     cancel: CancellationToken,
@@ -206,6 +208,7 @@ async fn serve_connection(daemon: Arc<Daemon>, stream: Stream, cancel: Cancellat
         peer,
         granted,
         access: None,
+        client: None,
         subscribed: false,
         out,
         cancel: cancel.clone(),
@@ -318,8 +321,12 @@ impl Session {
                 let daemon = self.daemon.clone();
                 let out = self.out.clone();
                 let cancel = self.cancel.clone();
+                let caller = crate::registry::Caller {
+                    uid: Some(self.peer.uid),
+                    client: self.client.clone(),
+                };
                 tokio::spawn(async move {
-                    let outcome = daemon.handle(request, access).await;
+                    let outcome = daemon.handle(request, access, caller).await;
                     send_reply(&out, &cancel, id, outcome).await;
                     drop(permit);
                 });

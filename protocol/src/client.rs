@@ -87,6 +87,11 @@ pub struct Client {
     pending: Pending,
     next_id: AtomicI64,
     closed: Arc<AtomicBool>,
+    /// Becomes true when the read loop has read everything the daemon sent.
+    read_done: tokio::sync::watch::Receiver<bool>,
+    /// An error the daemon sent without tying it to a request (a refused peer, a frame it
+    /// could not read) when no call was waiting: the reason the connection ended.
+    closing_error: Arc<Mutex<Option<RpcError>>>,
     events: Mutex<Option<mpsc::UnboundedReceiver<EventMessage>>>,
     hello: HelloResult,
     socket: PathBuf,
@@ -120,13 +125,29 @@ impl Client {
         let (recv, send) = tokio::io::split(stream);
         let pending: Pending = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
+        let closing_error = Arc::new(Mutex::new(None));
+        let (pending_for_reader, closed_for_reader, closing_for_reader) =
+            (pending.clone(), closed.clone(), closing_error.clone());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(recv, pending.clone(), closed.clone(), events_tx));
+        let (done_tx, read_done) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            read_loop(
+                recv,
+                pending_for_reader,
+                closed_for_reader,
+                closing_for_reader,
+                events_tx,
+            )
+            .await;
+            let _ = done_tx.send(true);
+        });
         let mut client = Client {
             writer: tokio::sync::Mutex::new(send),
             pending,
             next_id: AtomicI64::new(1),
             closed,
+            read_done,
+            closing_error,
             events: Mutex::new(Some(events_rx)),
             hello: HelloResult {
                 protocol_version: 0,
@@ -200,7 +221,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Value, ClientError> {
         if self.is_closed() {
-            return Err(ClientError::Disconnected);
+            return Err(self.disconnected().await);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -217,12 +238,12 @@ impl Client {
         };
         if written.is_err() {
             self.pending.lock().expect("pending lock").remove(&id);
-            return Err(ClientError::Disconnected);
+            return Err(self.disconnected().await);
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(rpc))) => Err(ClientError::Rpc(rpc)),
-            Ok(Err(_)) => Err(ClientError::Disconnected),
+            Ok(Err(_)) => Err(self.disconnected().await),
             Err(_) => {
                 self.pending.lock().expect("pending lock").remove(&id);
                 Err(ClientError::Timeout {
@@ -230,6 +251,22 @@ impl Client {
                     after: timeout,
                 })
             }
+        }
+    }
+
+    /// Why the connection is gone: the daemon's last unsolicited error, if it sent one.
+    async fn disconnected(&self) -> ClientError {
+        // The daemon's last words may still be in the socket: let the reader finish.
+        let mut done = self.read_done.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(1), done.wait_for(|d| *d)).await;
+        match self
+            .closing_error
+            .lock()
+            .expect("closing error lock")
+            .clone()
+        {
+            Some(error) => ClientError::Rpc(error),
+            None => ClientError::Disconnected,
         }
     }
 
@@ -257,6 +294,7 @@ async fn read_loop(
     recv: ReadHalf<Stream>,
     pending: Pending,
     closed: Arc<AtomicBool>,
+    closing_error: Arc<Mutex<Option<RpcError>>>,
     events: mpsc::UnboundedSender<EventMessage>,
 ) {
     let mut frames = FramedRead::new(recv, LineFrames::new(MAX_RESPONSE_BYTES));
@@ -271,13 +309,19 @@ async fn read_loop(
                 if let Some(waiter) = waiter {
                     let _ = waiter.send(response.outcome);
                 } else if let Err(error) = response.outcome {
-                    // An error the daemon could not tie to a request (a frame it could not
-                    // read): fail the oldest waiting call rather than hang it.
-                    let oldest = pending.lock().expect("pending lock").keys().min().copied();
-                    if let Some(id) = oldest {
-                        if let Some(waiter) = pending.lock().expect("pending lock").remove(&id) {
+                    // An error the daemon could not tie to a request: fail the oldest
+                    // waiting call rather than hang it, or keep it as the reason the
+                    // connection is about to end.
+                    let oldest = {
+                        let mut pending = pending.lock().expect("pending lock");
+                        let id = pending.keys().min().copied();
+                        id.and_then(|id| pending.remove(&id))
+                    };
+                    match oldest {
+                        Some(waiter) => {
                             let _ = waiter.send(Err(error));
                         }
+                        None => *closing_error.lock().expect("closing error lock") = Some(error),
                     }
                 }
             }

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     NotFound,
     /// The peer is not allowed this method (view-only access, or not allowed at all).
     PermissionDenied,
+    /// The request conflicts with the current state (already exists, already deployed).
+    Conflict,
     /// A code this version does not know (from a newer daemon).
     Other(i32),
 }
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::IncompatibleVersion => -32003,
             ErrorCode::NotFound => -32004,
             ErrorCode::PermissionDenied => -32005,
+            ErrorCode::Conflict => -32006,
             ErrorCode::Other(code) => code,
         }
     }
@@ -69,6 +72,7 @@ impl ErrorCode {
             -32003 => ErrorCode::IncompatibleVersion,
             -32004 => ErrorCode::NotFound,
             -32005 => ErrorCode::PermissionDenied,
+            -32006 => ErrorCode::Conflict,
             other => ErrorCode::Other(other),
         }
     }
@@ -87,6 +91,7 @@ impl ErrorCode {
             ErrorCode::IncompatibleVersion => "incompatible protocol version",
             ErrorCode::NotFound => "not found",
             ErrorCode::PermissionDenied => "permission denied",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Other(_) => "error",
         }
     }

@@ -31,6 +31,19 @@ pub enum Event {
     DaemonStopping(DaemonStopping),
     /// A strategy's metadata changed.
     RegistryChanged(RegistryChanged),
+    /// A metadata file edited outside the daemon could not be read; the last good
+    /// version is kept.
+    RegistryInvalid(RegistryInvalid),
+}
+
+/// `registry.invalid` data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryInvalid {
+    pub path: String,
+    pub problem: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<StrategyId>,
 }
 
 /// `daemon.stopping` data.
@@ -67,13 +80,14 @@ impl Event {
         match self {
             Event::DaemonStopping(_) => "daemon.stopping",
             Event::RegistryChanged(_) => "registry.changed",
+            Event::RegistryInvalid(_) => "registry.invalid",
         }
     }
 
     pub fn topic(&self) -> Topic {
         match self {
             Event::DaemonStopping(_) => Topic::Daemon,
-            Event::RegistryChanged(_) => Topic::Registry,
+            Event::RegistryChanged(_) | Event::RegistryInvalid(_) => Topic::Registry,
         }
     }
 
@@ -81,6 +95,7 @@ impl Event {
         match self {
             Event::DaemonStopping(d) => serde_json::to_value(d),
             Event::RegistryChanged(d) => serde_json::to_value(d),
+            Event::RegistryInvalid(d) => serde_json::to_value(d),
         }
         .expect("event data always serializes")
     }
@@ -94,6 +109,9 @@ impl Event {
                 .map_err(bad),
             "registry.changed" => serde_json::from_value(data)
                 .map(Event::RegistryChanged)
+                .map_err(bad),
+            "registry.invalid" => serde_json::from_value(data)
+                .map(Event::RegistryInvalid)
                 .map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }
@@ -154,6 +172,11 @@ mod tests {
                 strategy_id: summary.id,
                 change: RegistryChange::Removed,
                 strategy: None,
+            }),
+            Event::RegistryInvalid(RegistryInvalid {
+                path: "/x.json".into(),
+                problem: "bad".into(),
+                strategy_id: Some(summary.id),
             }),
         ];
         for (i, event) in events.into_iter().enumerate() {

@@ -14,6 +14,7 @@ pub mod events;
 pub mod jsonrpc;
 pub mod methods;
 pub mod paths;
+pub mod registry;
 pub mod strategy;
 
 pub use client::{Client, ClientError, ClientOptions, EventStream};

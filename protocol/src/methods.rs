@@ -7,7 +7,8 @@
 
 use crate::error::RpcError;
 use crate::events::Topic;
-use crate::strategy::{StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
+use crate::registry::*;
+use crate::strategy::{Origin, StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -94,25 +95,52 @@ methods! {
     StrategiesList = "strategies.list", View, ListStrategiesParams => StrategyList;
     /// One strategy, with its whole metadata document.
     StrategiesGet = "strategies.get", View, GetStrategyParams => StrategyDetail;
+    /// A new strategy (either seed shape); it gets a new id.
+    StrategiesRegister = "strategies.register", Control, RegisterParams => StrategyDetail;
+    /// A merge patch over a strategy's metadata.
+    StrategiesUpdate = "strategies.update", Control, UpdateParams => StrategyDetail;
+    /// Deprecate, with a reason, a date and maybe a replacement.
+    StrategiesDeprecate = "strategies.deprecate", Control, DeprecateParams => StrategyDetail;
+    /// Change the status (active, experimental, archived).
+    StrategiesSetStatus = "strategies.status", Control, SetStatusParams => StrategyDetail;
+    /// Add and remove tags.
+    StrategiesTags = "strategies.tags", Control, TagsParams => StrategyDetail;
+    /// Strategies reachable through relationships.
+    StrategiesRelated = "strategies.related", View, RelatedParams => RelatedList;
+    /// Link two strategies.
+    StrategiesLink = "strategies.link", Control, LinkParams => Relationship;
+    /// Remove a link.
+    StrategiesUnlink = "strategies.unlink", Control, LinkParams => Unlinked;
+    /// A new version (semver bump or explicit), with changelog and parameters.
+    VersionsCreate = "strategies.versions.create", Control, CreateVersionParams => VersionRecord;
+    /// Every version of a strategy, oldest first.
+    VersionsList = "strategies.versions.list", View, IdParams => VersionList;
+    /// One version.
+    VersionsGet = "strategies.versions.get", View, GetVersionParams => VersionRecord;
+    /// Append closed trades to a strategy's performance log.
+    TradesRecord = "strategies.trades.record", Control, RecordTradesParams => RecordedTrades;
+    /// Closed trades, newest first.
+    TradesList = "strategies.trades.list", View, ListTradesParams => TradeList;
+    /// Metrics over a time range, with MEM-enhanced and other trades apart.
+    Performance = "strategies.performance", View, PerformanceParams => PerformanceReport;
+    /// Several strategies' metrics side by side.
+    Compare = "strategies.compare", View, CompareParams => Comparison;
+    /// Change one parameter, type-checked against its declaration.
+    ParametersUpdate = "strategies.parameters.update", Control, UpdateParameterParams => ParameterChange;
+    /// Parameter changes, oldest first.
+    ParametersHistory = "strategies.parameters.history", View, ParameterHistoryParams => ParameterHistory;
+    /// Mark a strategy as the MEM-enhanced version of another.
+    MemMarkEnhanced = "strategies.mem.mark_enhanced", Control, MarkEnhancedParams => StrategyDetail;
+    /// Set a strategy's learned-pattern count.
+    MemLearnedPatterns = "strategies.mem.learned_patterns", Control, LearnedPatternsParams => StrategyDetail;
+    /// Validate and register documents in either seed shape, keeping their ids.
+    Import = "strategies.import", Control, ImportParams => ImportReport;
+    /// The newest registry mutations.
+    Audit = "strategies.audit", View, AuditParams => AuditLog;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
 pub const PLANNED: &[(&str, &str)] = &[
-    ("strategies.register", "strategy registry"),
-    ("strategies.update", "strategy registry"),
-    ("strategies.deprecate", "strategy registry"),
-    ("strategies.status", "strategy registry"),
-    ("strategies.tags", "strategy registry"),
-    ("strategies.related", "strategy registry"),
-    ("strategies.link", "strategy registry"),
-    ("strategies.import", "strategy registry"),
-    ("strategies.versions.create", "strategy registry"),
-    ("strategies.versions.list", "strategy registry"),
-    ("strategies.versions.get", "strategy registry"),
-    ("strategies.trades.record", "strategy registry"),
-    ("strategies.performance", "strategy registry"),
-    ("strategies.compare", "strategy registry"),
-    ("strategies.parameters.update", "strategy registry"),
     ("strategies.deploy", "bot deployment"),
     ("strategies.stop", "bot deployment"),
     ("strategies.restart", "bot deployment"),
@@ -296,20 +324,66 @@ pub struct ListStrategiesParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_category: Option<String>,
+    /// `freqtrade`, `rust`, `python`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StrategyStatus>,
-    /// A tag the strategy must carry, case-insensitive.
+    /// A tag the strategy must carry, case-insensitive (same as a one-element `tags`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// Tags the strategy must all carry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Tags of which the strategy must carry at least one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags_any: Vec<String>,
     /// Sharpe ratio at least this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_sharpe: Option<f64>,
+    /// Win rate (a fraction) at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_win_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_enabled: Option<bool>,
+    /// An asset class the strategy supports (`crypto`, `equities`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_class: Option<String>,
     /// Words that must all appear in the name, display name, description, tags or keywords.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// Default: `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<SortKey>,
+    /// Default: ascending for `name`, descending for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<SortOrder>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<usize>,
+}
+
+/// What `strategies.list` sorts by. Strategies without the value sort last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SortKey {
+    Name,
+    Sharpe,
+    WinRate,
+    TotalPnl,
+    LastUsed,
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    Asc,
+    Desc,
 }
 
 /// `strategies.list` result.
@@ -479,10 +553,20 @@ mod tests {
         });
         round_trip(ListStrategiesParams {
             category: Some("momentum".into()),
+            sub_category: Some("macd".into()),
+            language: Some("freqtrade".into()),
+            origin: Some(Origin::BuiltIn),
             status: Some(StrategyStatus::Active),
             tag: Some("freqtrade".into()),
+            tags: vec!["a".into()],
+            tags_any: vec!["b".into(), "c".into()],
             min_sharpe: Some(1.2),
+            min_win_rate: Some(0.5),
+            mem_enabled: Some(true),
+            asset_class: Some("crypto".into()),
             query: Some("rsi".into()),
+            sort: Some(SortKey::WinRate),
+            order: Some(SortOrder::Asc),
             limit: Some(10),
             offset: Some(2),
         });

@@ -108,7 +108,9 @@ impl FromStr for StrategyStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    Builtin,
+    /// Shipped with memd (`built_in`, as in the seed design; `builtin` is read too).
+    #[serde(rename = "built_in", alias = "builtin")]
+    BuiltIn,
     Imported,
     Research,
     Learned,
@@ -134,6 +136,12 @@ pub struct StrategySummary {
     pub sharpe_ratio: Option<f64>,
     pub win_rate: Option<f64>,
     pub risk_level: Option<String>,
+    /// Closed trades in the performance log.
+    pub live_trades: u64,
+    /// Total P&L of those trades.
+    pub total_pnl: Option<f64>,
+    /// When the strategy last traded.
+    pub last_used_at: Option<String>,
     /// Whether a deployment of this strategy is running. Always false until the
     /// supervisor exists.
     pub is_deployed: bool,
@@ -211,6 +219,9 @@ pub struct Classification {
     pub tags: Vec<String>,
     #[serde(default)]
     pub asset_classes: Vec<String>,
+    /// Extra words for search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -268,6 +279,8 @@ pub struct LiveTrading {
     #[serde(default)]
     pub total_trades: u64,
     #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
     pub live_sharpe: Option<f64>,
     #[serde(default)]
     pub live_win_rate: Option<f64>,
@@ -288,6 +301,9 @@ pub struct MemIntegration {
     pub learned_patterns_count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_version: Option<String>,
+    /// For a MEM-enhanced version: the strategy it enhances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_strategy_id: Option<StrategyId>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -299,6 +315,7 @@ impl Default for MemIntegration {
             enhancement_type: None,
             learned_patterns_count: 0,
             mem_version: None,
+            base_strategy_id: None,
             extra: Map::new(),
         }
     }
@@ -328,6 +345,11 @@ pub struct Provenance {
     pub deprecation_date: Option<String>,
     #[serde(default)]
     pub replacement_strategy_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecation_reason: Option<String>,
+    /// When the strategy last traded (the newest exit in its performance log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -372,6 +394,9 @@ impl StrategyDocument {
             sharpe_ratio: s.performance.backtest.sharpe_ratio,
             win_rate: s.performance.backtest.win_rate,
             risk_level: s.risk_profile.risk_level.clone(),
+            live_trades: s.performance.live_trading.total_trades,
+            total_pnl: s.performance.live_trading.total_pnl,
+            last_used_at: s.metadata.last_used_at.clone(),
             is_deployed,
         }
     }

@@ -18,13 +18,13 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     }
 }
 
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// A borderless table whose columns line up.
-fn table(headers: &[&str]) -> Table {
+pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::NOTHING)
@@ -32,11 +32,11 @@ fn table(headers: &[&str]) -> Table {
     table
 }
 
-fn percent(ratio: Option<f64>) -> String {
+pub fn percent(ratio: Option<f64>) -> String {
     ratio.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
-fn number(value: Option<f64>) -> String {
+pub fn number(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{v:.2}"))
 }
 
@@ -252,7 +252,7 @@ fn print_detail(d: &StrategyDetail) -> anyhow::Result<()> {
 }
 
 /// A JSON value on one line, strings without quotes.
-fn compact(value: &Value) -> String {
+pub fn compact(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),

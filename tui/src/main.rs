@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod registry_cli;
 mod spawn;
 mod ui;
 
@@ -41,12 +42,12 @@ enum Command {
     Status,
     /// The strategy registry.
     #[command(subcommand, visible_alias = "s")]
-    Strategies(StrategiesCommand),
+    Strategies(Box<StrategiesCommand>),
 }
 
 #[derive(Debug, Subcommand)]
 enum StrategiesCommand {
-    /// List strategies, filtered.
+    /// List strategies, filtered and sorted.
     #[command(visible_alias = "ls")]
     List(ListArgs),
     /// One strategy in full.
@@ -54,6 +55,192 @@ enum StrategiesCommand {
         /// The strategy's id (a UUID).
         id: String,
     },
+    /// Register a new strategy from a JSON file (either seed shape; `-` reads stdin).
+    Register {
+        file: PathBuf,
+        /// Status to register it with (default: the file's, else experimental).
+        #[arg(long, value_parser = parse_status)]
+        status: Option<StrategyStatus>,
+    },
+    /// Validate and register metadata files, or every .json file of directories, keeping their ids.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Change a strategy with a JSON merge patch over its metadata (`{"display_name": "X"}`).
+    Update {
+        id: String,
+        /// The patch, as JSON text or @FILE.
+        #[arg(long)]
+        patch: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deprecate a strategy.
+    Deprecate {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        /// YYYY-MM-DD (default today).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// The strategy that replaces it.
+        #[arg(long)]
+        replacement: Option<String>,
+    },
+    /// Set the status: active, experimental or archived.
+    Status {
+        id: String,
+        #[arg(value_parser = parse_status)]
+        status: StrategyStatus,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Add or remove tags.
+    Tag {
+        id: String,
+        #[arg(long = "add", value_name = "TAG")]
+        add: Vec<String>,
+        #[arg(long = "remove", value_name = "TAG")]
+        remove: Vec<String>,
+    },
+    /// Link two strategies: FROM RELATIONSHIP TO (derived_from, mem_enhanced_version,
+    /// combined_with, alternative_to, replaces, portfolio_component).
+    Link {
+        from: String,
+        relationship: String,
+        to: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Remove a link: FROM RELATIONSHIP TO.
+    Unlink {
+        from: String,
+        relationship: String,
+        to: String,
+    },
+    /// Strategies reachable through relationships.
+    Related {
+        id: String,
+        /// Only this relationship (repeatable).
+        #[arg(long = "type", value_name = "RELATIONSHIP")]
+        types: Vec<String>,
+        #[arg(long)]
+        depth: Option<u32>,
+    },
+    /// Versions: list, show, create.
+    #[command(subcommand)]
+    Versions(VersionsCommand),
+    /// Closed trades: record, list.
+    #[command(subcommand)]
+    Trades(TradesCommand),
+    /// Performance metrics over a time range, MEM-enhanced trades beside the others.
+    Performance {
+        id: String,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Several strategies' metrics side by side.
+    Compare {
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<String>,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Parameters: set one, or show the history.
+    #[command(subcommand, visible_alias = "params")]
+    Parameters(ParametersCommand),
+    /// MEM marks: the enhanced version of a base strategy, the learned-pattern count.
+    #[command(subcommand)]
+    Mem(MemCommand),
+    /// The newest registry mutations (of one strategy if given).
+    Audit {
+        id: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VersionsCommand {
+    /// Every version of a strategy.
+    List { id: String },
+    /// One version.
+    Show { id: String, version: String },
+    /// A new version: --bump major|minor|patch or --version X.Y.Z.
+    Create {
+        id: String,
+        #[arg(long, value_parser = ["major", "minor", "patch"])]
+        bump: Option<String>,
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        changelog: String,
+        #[arg(long)]
+        git_hash: Option<String>,
+        /// A file whose content is kept as the code snapshot.
+        #[arg(long, value_name = "FILE")]
+        code: Option<PathBuf>,
+        /// A JSON file of the version's parameters.
+        #[arg(long, value_name = "FILE")]
+        parameters: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TradesCommand {
+    /// Record closed trades from a JSON file: an array, or one trade per line (`-` stdin).
+    Record { id: String, file: PathBuf },
+    /// Closed trades, newest first.
+    List {
+        id: String,
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        offset: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ParametersCommand {
+    /// Set one parameter (VALUE is JSON if it parses as JSON, else a string).
+    Set {
+        id: String,
+        name: String,
+        value: String,
+        #[arg(long)]
+        reason: String,
+        /// manual, mem_learning or optimisation.
+        #[arg(long, default_value = "manual")]
+        by: String,
+    },
+    /// Parameter changes, oldest first.
+    History { id: String, name: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+enum MemCommand {
+    /// Mark ID as the MEM-enhanced version of BASE.
+    Enhanced {
+        id: String,
+        #[arg(long)]
+        base: String,
+    },
+    /// Set the learned-pattern count.
+    Patterns { id: String, count: u64 },
+}
+
+/// A time range.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RangeArgs {
+    /// From this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Until this time.
+    #[arg(long)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,18 +248,47 @@ struct ListArgs {
     /// Only this category (momentum, mean_reversion, carry, ...).
     #[arg(long)]
     category: Option<String>,
+    #[arg(long)]
+    sub_category: Option<String>,
+    /// freqtrade, rust, python, ...
+    #[arg(long)]
+    language: Option<String>,
+    /// built_in, imported, research or learned.
+    #[arg(long)]
+    origin: Option<String>,
     /// Only this status.
     #[arg(long, value_parser = parse_status)]
     status: Option<StrategyStatus>,
-    /// Only strategies with this tag.
+    /// Only strategies with this tag (repeatable: all of them).
     #[arg(long)]
-    tag: Option<String>,
+    tag: Vec<String>,
+    /// Strategies with at least one of these tags (repeatable).
+    #[arg(long)]
+    any_tag: Vec<String>,
     /// Only strategies whose Sharpe ratio is at least this.
     #[arg(long, value_name = "X")]
     min_sharpe: Option<f64>,
-    /// Words that must all appear in the name, description or tags.
+    /// Only strategies whose win rate is at least this fraction (0.55).
+    #[arg(long, value_name = "X")]
+    min_win_rate: Option<f64>,
+    /// Only MEM-enabled (true) or not (false).
+    #[arg(long)]
+    mem_enabled: Option<bool>,
+    /// Only strategies for this asset class (crypto, equities, fx, ...).
+    #[arg(long)]
+    asset_class: Option<String>,
+    /// Words that must all appear in the name, description, tags or keywords.
     #[arg(long, short)]
     query: Option<String>,
+    /// name, sharpe, win-rate, total-pnl or last-used.
+    #[arg(long, value_parser = ["name", "sharpe", "win-rate", "total-pnl", "last-used"])]
+    sort: Option<String>,
+    /// Ascending order (the default for name).
+    #[arg(long, conflicts_with = "desc")]
+    asc: bool,
+    /// Descending order (the default for the others).
+    #[arg(long)]
+    desc: bool,
     /// At most this many rows.
     #[arg(long)]
     limit: Option<usize>,
@@ -83,6 +299,157 @@ struct ListArgs {
 
 fn parse_status(s: &str) -> Result<StrategyStatus, String> {
     s.parse()
+}
+
+/// Reads a JSON value from a string of "snake" or "kebab" words.
+fn enum_value<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> anyhow::Result<T> {
+    serde_json::from_value(serde_json::Value::from(text.replace('-', "_")))
+        .or_else(|_| serde_json::from_value(serde_json::Value::from(to_camel(text))))
+        .map_err(|e| anyhow::anyhow!("bad {what} {text:?}: {e}"))
+}
+
+fn to_camel(text: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in text.chars() {
+        if c == '-' || c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+async fn strategies(
+    client: &mem_protocol::Client,
+    command: StrategiesCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    use registry_cli as r;
+    match command {
+        StrategiesCommand::List(list) => {
+            let params = mem_protocol::methods::ListStrategiesParams {
+                category: list.category,
+                sub_category: list.sub_category,
+                language: list.language,
+                origin: list
+                    .origin
+                    .as_deref()
+                    .map(|o| enum_value("origin", o))
+                    .transpose()?,
+                status: list.status,
+                tag: None,
+                tags: list.tag,
+                tags_any: list.any_tag,
+                min_sharpe: list.min_sharpe,
+                min_win_rate: list.min_win_rate,
+                mem_enabled: list.mem_enabled,
+                asset_class: list.asset_class,
+                query: list.query,
+                sort: list
+                    .sort
+                    .as_deref()
+                    .map(|s| enum_value("sort", s))
+                    .transpose()?,
+                order: if list.asc {
+                    Some(mem_protocol::methods::SortOrder::Asc)
+                } else if list.desc {
+                    Some(mem_protocol::methods::SortOrder::Desc)
+                } else {
+                    None
+                },
+                limit: list.limit,
+                offset: list.offset,
+            };
+            cli::strategies_list(client, params, json).await
+        }
+        StrategiesCommand::Show { id } => cli::strategies_show(client, &id, json).await,
+        StrategiesCommand::Register { file, status } => {
+            r::register(client, &file, status, json).await
+        }
+        StrategiesCommand::Import { paths } => r::import(client, &paths, json).await,
+        StrategiesCommand::Update { id, patch, reason } => {
+            r::update(client, &id, &patch, reason, json).await
+        }
+        StrategiesCommand::Deprecate {
+            id,
+            reason,
+            date,
+            replacement,
+        } => r::deprecate(client, &id, reason, date, replacement, json).await,
+        StrategiesCommand::Status { id, status, reason } => {
+            r::set_status(client, &id, status, reason, json).await
+        }
+        StrategiesCommand::Tag { id, add, remove } => r::tag(client, &id, add, remove, json).await,
+        StrategiesCommand::Link {
+            from,
+            relationship,
+            to,
+            note,
+        } => r::link(client, &from, &relationship, &to, note, json).await,
+        StrategiesCommand::Unlink {
+            from,
+            relationship,
+            to,
+        } => r::unlink(client, &from, &relationship, &to, json).await,
+        StrategiesCommand::Related { id, types, depth } => {
+            r::related(client, &id, types, depth, json).await
+        }
+        StrategiesCommand::Versions(VersionsCommand::List { id }) => {
+            r::versions(client, &id, json).await
+        }
+        StrategiesCommand::Versions(VersionsCommand::Show { id, version }) => {
+            r::version(client, &id, &version, json).await
+        }
+        StrategiesCommand::Versions(VersionsCommand::Create {
+            id,
+            bump,
+            version,
+            changelog,
+            git_hash,
+            code,
+            parameters,
+        }) => {
+            r::create_version(
+                client, &id, bump, version, changelog, git_hash, code, parameters, json,
+            )
+            .await
+        }
+        StrategiesCommand::Trades(TradesCommand::Record { id, file }) => {
+            r::record_trades(client, &id, &file, json).await
+        }
+        StrategiesCommand::Trades(TradesCommand::List {
+            id,
+            range,
+            limit,
+            offset,
+        }) => r::list_trades(client, &id, range, limit, offset, json).await,
+        StrategiesCommand::Performance { id, range } => {
+            r::performance(client, &id, range, json).await
+        }
+        StrategiesCommand::Compare { ids, range } => r::compare(client, &ids, range, json).await,
+        StrategiesCommand::Parameters(ParametersCommand::Set {
+            id,
+            name,
+            value,
+            reason,
+            by,
+        }) => r::set_parameter(client, &id, name, &value, reason, &by, json).await,
+        StrategiesCommand::Parameters(ParametersCommand::History { id, name }) => {
+            r::parameter_history(client, &id, name, json).await
+        }
+        StrategiesCommand::Mem(MemCommand::Enhanced { id, base }) => {
+            r::mark_enhanced(client, &id, &base, json).await
+        }
+        StrategiesCommand::Mem(MemCommand::Patterns { id, count }) => {
+            r::learned_patterns(client, &id, count, json).await
+        }
+        StrategiesCommand::Audit { id, limit } => r::audit(client, id, limit, json).await,
+    }
 }
 
 /// Exit codes scripts can rely on.
@@ -126,21 +493,7 @@ async fn run(args: Args) -> ExitCode {
     let result = match args.command {
         None => ui::run(client).await,
         Some(Command::Status) => cli::status(&client, args.json).await,
-        Some(Command::Strategies(StrategiesCommand::List(list))) => {
-            let params = mem_protocol::methods::ListStrategiesParams {
-                category: list.category,
-                status: list.status,
-                tag: list.tag,
-                min_sharpe: list.min_sharpe,
-                query: list.query,
-                limit: list.limit,
-                offset: list.offset,
-            };
-            cli::strategies_list(&client, params, args.json).await
-        }
-        Some(Command::Strategies(StrategiesCommand::Show { id })) => {
-            cli::strategies_show(&client, &id, args.json).await
-        }
+        Some(Command::Strategies(command)) => strategies(&client, *command, args.json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

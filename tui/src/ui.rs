@@ -110,6 +110,7 @@ fn apply(screen: &mut Screen, event: Event) {
                 .strategies
                 .sort_by_key(|s| s.display_name.to_lowercase());
         }
+        Event::RegistryInvalid(_) => {} // the full UI shows these in its status line
     }
 }
 

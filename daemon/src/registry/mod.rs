@@ -1,0 +1,1374 @@
+//! The strategy registry: every strategy's metadata, versions, parameter history,
+//! relationships, closed trades and the metrics computed from them, and the audit log.
+//!
+//! Invariants:
+//! - A strategy id is a UUID and nothing else reaches a path; version strings are
+//!   checked as semver before they name a file.
+//! - Metadata files are rewritten whole and atomically; log files only grow by whole
+//!   lines, fsynced before the caller is answered. A crash leaves either the old or the
+//!   new file, and never loses an acknowledged trade.
+//! - Members of a document this version does not know are kept on rewrite.
+//! - Every mutation is validated first (nothing is written when any field is wrong),
+//!   then written, then appended to `audit.jsonl` with the caller's uid, then announced
+//!   as a `registry.changed` event.
+//! - One writer at a time (`writer` lock) for metadata; readers use the in-memory
+//!   [`index::Index`] and never wait on the disk.
+
+mod history;
+pub mod index;
+pub mod metrics;
+pub mod shapes;
+pub mod store;
+pub mod trades;
+pub mod validate;
+
+use crate::bus::EventBus;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use index::{Index, Record};
+use mem_protocol::events::{RegistryChange, RegistryChanged, RegistryInvalid};
+use mem_protocol::methods::{ListStrategiesParams, StrategyList};
+use mem_protocol::registry::*;
+use mem_protocol::strategy::{
+    StrategyDetail, StrategyDocument, StrategyId, StrategyStatus, StrategySummary,
+};
+use mem_protocol::{ErrorCode, Event, RpcError};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use store::Paths;
+use tracing::{info, warn};
+use validate::FieldError;
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("strategy {0} not found in registry")]
+    NotFound(StrategyId),
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    Invalid(FieldError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0:#}")]
+    Io(anyhow::Error),
+}
+
+impl RegistryError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        RegistryError::Invalid(FieldError {
+            field: field.into(),
+            message: message.into(),
+        })
+    }
+
+    /// The protocol error for `method`.
+    pub fn into_rpc(self, method: &str) -> RpcError {
+        match self {
+            RegistryError::NotFound(id) => {
+                RpcError::not_found(format!("strategy {id} not found in registry"))
+                    .with_data(json!({ "id": id }))
+            }
+            RegistryError::Missing(what) => RpcError::not_found(what),
+            RegistryError::Invalid(e) => RpcError::invalid_params(method, e),
+            RegistryError::Conflict(what) => RpcError::new(ErrorCode::Conflict, what),
+            RegistryError::Io(e) => RpcError::internal(format!("{e:#}")),
+        }
+    }
+}
+
+impl From<anyhow::Error> for RegistryError {
+    fn from(e: anyhow::Error) -> Self {
+        RegistryError::Io(e)
+    }
+}
+
+impl From<FieldError> for RegistryError {
+    fn from(e: FieldError) -> Self {
+        RegistryError::Invalid(e)
+    }
+}
+
+type Result<T> = std::result::Result<T, RegistryError>;
+
+/// Who asked for a change, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// `None` for the daemon itself (a reload, a summary refresh).
+    pub uid: Option<u32>,
+    pub client: Option<String>,
+}
+
+/// A metadata file that cannot be used, and why.
+#[derive(Debug, Clone)]
+pub struct LoadIssue {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+/// The registry. All methods are synchronous (they may touch the disk): call them from a
+/// blocking task.
+pub struct Registry {
+    paths: Paths,
+    index: RwLock<Index>,
+    issues: Mutex<BTreeMap<PathBuf, String>>,
+    writer: Mutex<()>,
+    trades: trades::TradeStore,
+    relations: history::Relations,
+    audit: history::Audit,
+    bus: Arc<EventBus>,
+    /// Strategies whose live summary in the metadata is behind their trade log.
+    dirty_live: Mutex<HashSet<StrategyId>>,
+}
+
+/// Reads and checks one metadata file into an index record.
+fn load_record(path: &Path) -> std::result::Result<Record, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(stem) = name.strip_suffix(".json") else {
+        return Err("not a metadata file: names must be {uuid}.json".into());
+    };
+    let file_id: StrategyId = stem.parse().map_err(|e| format!("bad file name: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() > validate::MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "{} bytes; the limit is {}",
+            bytes.len(),
+            validate::MAX_DOCUMENT_BYTES
+        ));
+    }
+    let doc = shapes::parse_bytes(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
+    validate::document(&doc).map_err(|e| format!("invalid metadata: {e}"))?;
+    if doc.strategy.id != file_id {
+        return Err(format!(
+            "the file is named {file_id} but holds strategy {}",
+            doc.strategy.id
+        ));
+    }
+    Ok(Record::from_doc(&doc, store::content_hash(&bytes)))
+}
+
+fn now_text(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl Registry {
+    /// Opens the registry at `root` (creating its directories) and loads every strategy.
+    pub fn open(root: &Path, bus: Arc<EventBus>) -> anyhow::Result<Registry> {
+        let paths = Paths::new(root);
+        paths.create_dirs()?;
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&paths.metadata)
+            .with_context(|| format!("cannot list {}", paths.metadata.display()))?
+        {
+            let entry = entry?;
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                files.push(entry.path());
+            }
+        }
+        let loaded: Vec<(PathBuf, std::result::Result<Record, String>)> = files
+            .into_par_iter()
+            .map(|p| {
+                let r = load_record(&p);
+                (p, r)
+            })
+            .collect();
+        let mut records = Vec::with_capacity(loaded.len());
+        let mut issues = BTreeMap::new();
+        for (path, result) in loaded {
+            match result {
+                Ok(record) => records.push(record),
+                Err(problem) => {
+                    warn!(file = %path.display(), %problem, "skipped a metadata file");
+                    issues.insert(path, problem);
+                }
+            }
+        }
+        let registry = Registry {
+            relations: history::Relations::open(&paths)?,
+            audit: history::Audit::open(&paths)?,
+            trades: trades::TradeStore::new(paths.clone()),
+            paths,
+            index: RwLock::new(Index::from_records(records)),
+            issues: Mutex::new(issues),
+            writer: Mutex::new(()),
+            bus,
+            dirty_live: Mutex::new(HashSet::new()),
+        };
+        Ok(registry)
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.read().expect("index lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Metadata files that cannot be used right now.
+    pub fn issues(&self) -> Vec<LoadIssue> {
+        self.issues
+            .lock()
+            .expect("issues lock")
+            .iter()
+            .map(|(path, problem)| LoadIssue {
+                path: path.clone(),
+                problem: problem.clone(),
+            })
+            .collect()
+    }
+
+    pub fn count_by_status(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for r in self.index.read().expect("index lock").records() {
+            *counts.entry(r.status.to_string()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    pub fn list(&self, params: &ListStrategiesParams) -> StrategyList {
+        self.index.read().expect("index lock").list(params)
+    }
+
+    pub fn summaries(&self) -> Vec<StrategySummary> {
+        self.list(&ListStrategiesParams::default()).strategies
+    }
+
+    pub fn summary(&self, id: StrategyId) -> Option<StrategySummary> {
+        self.index
+            .read()
+            .expect("index lock")
+            .get(id)
+            .map(Record::summary)
+    }
+
+    fn exists(&self, id: StrategyId) -> Result<()> {
+        if self.index.read().expect("index lock").get(id).is_some() {
+            Ok(())
+        } else {
+            Err(RegistryError::NotFound(id))
+        }
+    }
+
+    /// Reads a strategy's document from its file.
+    fn read_document(&self, id: StrategyId) -> Result<StrategyDocument> {
+        self.exists(id)?;
+        let path = self.paths.metadata_file(id);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RegistryError::NotFound(id));
+            }
+            Err(e) => {
+                return Err(RegistryError::Io(
+                    anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+                ));
+            }
+        };
+        shapes::parse_bytes(&bytes).map_err(|e| {
+            RegistryError::Conflict(format!(
+                "the metadata file {} is unreadable ({e}); lists keep its last good version until it is fixed",
+                path.display()
+            ))
+        })
+    }
+
+    /// One strategy in full.
+    pub fn get(&self, id: StrategyId) -> Result<StrategyDetail> {
+        let doc = self.read_document(id)?;
+        let summary = self.summary(id).ok_or(RegistryError::NotFound(id))?;
+        Ok(StrategyDetail {
+            summary,
+            metadata: doc,
+        })
+    }
+
+    fn audit(
+        &self,
+        caller: &Caller,
+        action: &str,
+        id: Option<StrategyId>,
+        changes: Value,
+    ) -> Result<()> {
+        let entry = AuditEntry {
+            at: Utc::now(),
+            uid: caller.uid,
+            client: caller.client.clone(),
+            action: action.into(),
+            strategy_id: id,
+            changes,
+        };
+        self.audit.append(&entry).map_err(RegistryError::Io)
+    }
+
+    /// Reads, changes, checks, writes, indexes, audits and announces one document.
+    /// `change` returns what to record in the audit log (`None`: not a client's mutation).
+    fn mutate(
+        &self,
+        id: StrategyId,
+        caller: &Caller,
+        action: &str,
+        change: impl FnOnce(&mut StrategyDocument) -> Result<Option<Value>>,
+    ) -> Result<StrategyDetail> {
+        let _writer = self.writer.lock().expect("writer lock");
+        let mut doc = self.read_document(id)?;
+        let audit = change(&mut doc)?;
+        doc.strategy.metadata.last_updated = Some(now_text(Utc::now()));
+        validate::document(&doc)?;
+        let size = store::document_bytes(&doc).len();
+        if size > validate::MAX_DOCUMENT_BYTES {
+            return Err(RegistryError::invalid(
+                "strategy",
+                format!(
+                    "the document would be {size} bytes; the limit is {}",
+                    validate::MAX_DOCUMENT_BYTES
+                ),
+            ));
+        }
+        let hash = store::write_document(&self.paths.metadata_file(id), &doc)?;
+        let record = Record::from_doc(&doc, hash);
+        let summary = record.summary();
+        self.index.write().expect("index lock").upsert(record);
+        if let Some(changes) = audit {
+            self.audit(caller, action, Some(id), changes)?;
+        }
+        self.announce(id, RegistryChange::Updated, Some(summary.clone()));
+        Ok(StrategyDetail {
+            summary,
+            metadata: doc,
+        })
+    }
+
+    fn announce(&self, id: StrategyId, change: RegistryChange, summary: Option<StrategySummary>) {
+        self.bus.publish(Event::RegistryChanged(RegistryChanged {
+            strategy_id: id,
+            change,
+            strategy: summary.map(Box::new),
+        }));
+    }
+
+    /// Writes a new strategy (its id must be free, its name unique).
+    fn create(
+        &self,
+        mut doc: StrategyDocument,
+        caller: &Caller,
+        action: &str,
+        source: Value,
+    ) -> Result<StrategyDetail> {
+        let now = now_text(Utc::now());
+        let meta = &mut doc.strategy.metadata;
+        meta.created_at.get_or_insert_with(|| now.clone());
+        meta.last_updated = Some(now);
+        if meta.created_by.is_none() {
+            meta.created_by = Some(
+                caller
+                    .client
+                    .clone()
+                    .unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
+            );
+        }
+        validate::document(&doc)?;
+        let size = store::document_bytes(&doc).len();
+        if size > validate::MAX_DOCUMENT_BYTES {
+            return Err(RegistryError::invalid(
+                "strategy",
+                format!(
+                    "the document is {size} bytes; the limit is {}",
+                    validate::MAX_DOCUMENT_BYTES
+                ),
+            ));
+        }
+        let id = doc.strategy.id;
+        let _writer = self.writer.lock().expect("writer lock");
+        {
+            let index = self.index.read().expect("index lock");
+            if index.get(id).is_some() {
+                return Err(RegistryError::Conflict(format!(
+                    "strategy {id} is already registered"
+                )));
+            }
+            if let Some(other) = index
+                .records()
+                .iter()
+                .find(|r| *r.name == *doc.strategy.name)
+            {
+                return Err(RegistryError::Conflict(format!(
+                    "a strategy named {:?} is already registered ({})",
+                    doc.strategy.name, other.id
+                )));
+            }
+        }
+        let path = self.paths.metadata_file(id);
+        if path.exists() {
+            return Err(RegistryError::Conflict(format!(
+                "{} exists but is not a usable strategy; move it away first",
+                path.display()
+            )));
+        }
+        let hash = store::write_document(&path, &doc)?;
+        let record = Record::from_doc(&doc, hash);
+        let summary = record.summary();
+        self.index.write().expect("index lock").upsert(record);
+        self.audit(
+            caller,
+            action,
+            Some(id),
+            json!({ "name": doc.strategy.name, "source": source }),
+        )?;
+        self.announce(id, RegistryChange::Added, Some(summary.clone()));
+        Ok(StrategyDetail {
+            summary,
+            metadata: doc,
+        })
+    }
+
+    /// `strategies.register`.
+    pub fn register(&self, params: RegisterParams, caller: &Caller) -> Result<StrategyDetail> {
+        let (mut doc, _) = shapes::to_document(&params.strategy)?;
+        doc.strategy.id = StrategyId::new_random();
+        if let Some(status) = params.status {
+            doc.strategy.status = status;
+        }
+        self.create(doc, caller, "register", json!("strategies.register"))
+    }
+
+    /// `strategies.import`: each document on its own; one bad document does not stop the others.
+    pub fn import(&self, params: ImportParams, caller: &Caller) -> ImportReport {
+        let mut results = Vec::new();
+        for item in params.documents {
+            let outcome = shapes::to_document(&item.document)
+                .map_err(RegistryError::from)
+                .and_then(|(mut doc, had_id)| {
+                    if !had_id {
+                        doc.strategy.id = StrategyId::new_random();
+                    }
+                    self.create(doc, caller, "import", json!(item.source))
+                });
+            results.push(match outcome {
+                Ok(detail) => ImportResult {
+                    source: item.source,
+                    id: Some(detail.summary.id),
+                    name: Some(detail.summary.name),
+                    error: None,
+                },
+                Err(e) => ImportResult {
+                    source: item.source,
+                    id: None,
+                    name: None,
+                    error: Some(e.to_string()),
+                },
+            });
+        }
+        let failed = results.iter().filter(|r| r.error.is_some()).count();
+        ImportReport {
+            imported: results.len() - failed,
+            failed,
+            results,
+        }
+    }
+
+    /// `strategies.update`: a merge patch over the `strategy` object.
+    pub fn update(&self, params: UpdateParams, caller: &Caller) -> Result<StrategyDetail> {
+        let Some(patch) = params.patch.as_object() else {
+            return Err(RegistryError::invalid(
+                "patch",
+                "must be a JSON object (a merge patch over the strategy)",
+            ));
+        };
+        if patch.contains_key("id") {
+            return Err(RegistryError::invalid(
+                "patch.id",
+                "a strategy's id never changes",
+            ));
+        }
+        if patch.contains_key("status") {
+            return Err(RegistryError::invalid(
+                "patch.status",
+                "use strategies.status or strategies.deprecate to change the status",
+            ));
+        }
+        if patch.is_empty() {
+            return Err(RegistryError::invalid(
+                "patch",
+                "is empty: nothing to change",
+            ));
+        }
+        if let Some(reason) = &params.reason {
+            validate_text("reason", reason, 2_000)?;
+        }
+        let patch_value = params.patch.clone();
+        self.mutate(params.id, caller, "update", |doc| {
+            let mut value = serde_json::to_value(&doc.strategy).map_err(anyhow::Error::from)?;
+            json_patch::merge(&mut value, &patch_value);
+            doc.strategy = serde_path_to_error::deserialize(value).map_err(|e| {
+                RegistryError::invalid(format!("strategy.{}", e.path()), e.into_inner().to_string())
+            })?;
+            Ok(Some(
+                json!({ "patch": patch_value, "reason": params.reason }),
+            ))
+        })
+    }
+
+    /// `strategies.status` (not to deprecated: that needs `strategies.deprecate`).
+    pub fn set_status(&self, params: SetStatusParams, caller: &Caller) -> Result<StrategyDetail> {
+        if params.status == StrategyStatus::Deprecated {
+            return Err(RegistryError::invalid(
+                "status",
+                "use strategies.deprecate, which records a reason and a date",
+            ));
+        }
+        if let Some(reason) = &params.reason {
+            validate_text("reason", reason, 2_000)?;
+        }
+        self.mutate(params.id, caller, "status", |doc| {
+            let old = doc.strategy.status;
+            doc.strategy.status = params.status;
+            if old == StrategyStatus::Deprecated {
+                doc.strategy.metadata.deprecation_date = None;
+                doc.strategy.metadata.deprecation_reason = None;
+            }
+            Ok(Some(
+                json!({ "from": old, "to": params.status, "reason": params.reason }),
+            ))
+        })
+    }
+
+    /// `strategies.deprecate`.
+    pub fn deprecate(&self, params: DeprecateParams, caller: &Caller) -> Result<StrategyDetail> {
+        validate_text("reason", &params.reason, 2_000)?;
+        if params.reason.trim().is_empty() {
+            return Err(RegistryError::invalid(
+                "reason",
+                "must say why the strategy is deprecated",
+            ));
+        }
+        if let Some(replacement) = params.replacement_id {
+            if replacement == params.id {
+                return Err(RegistryError::invalid(
+                    "replacementId",
+                    "a strategy cannot replace itself",
+                ));
+            }
+            self.exists(replacement).map_err(|_| {
+                RegistryError::invalid(
+                    "replacementId",
+                    format!("strategy {replacement} not found in registry"),
+                )
+            })?;
+        }
+        let date = params.date.unwrap_or_else(|| Utc::now().date_naive());
+        let detail = self.mutate(params.id, caller, "deprecate", |doc| {
+            let old = doc.strategy.status;
+            doc.strategy.status = StrategyStatus::Deprecated;
+            let meta = &mut doc.strategy.metadata;
+            meta.deprecation_date = Some(date.to_string());
+            meta.deprecation_reason = Some(params.reason.clone());
+            meta.replacement_strategy_id = params.replacement_id.map(|r| r.to_string());
+            Ok(Some(json!({ "from": old, "reason": params.reason, "date": date, "replacementId": params.replacement_id })))
+        })?;
+        if let Some(replacement) = params.replacement_id {
+            self.link(
+                LinkParams {
+                    from: replacement,
+                    to: params.id,
+                    relationship: RelationshipType::Replaces,
+                    note: Some(params.reason),
+                },
+                caller,
+            )?;
+        }
+        Ok(detail)
+    }
+
+    /// `strategies.tags`.
+    pub fn tags(&self, params: TagsParams, caller: &Caller) -> Result<StrategyDetail> {
+        if params.add.is_empty() && params.remove.is_empty() {
+            return Err(RegistryError::invalid(
+                "add",
+                "give tags to add or to remove",
+            ));
+        }
+        self.mutate(params.id, caller, "tags", |doc| {
+            let tags = &mut doc.strategy.classification.tags;
+            let before = tags.clone();
+            tags.retain(|t| !params.remove.iter().any(|r| r.eq_ignore_ascii_case(t)));
+            for tag in &params.add {
+                if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+                    tags.push(tag.clone());
+                }
+            }
+            Ok(Some(json!({ "before": before, "after": tags.clone() })))
+        })
+    }
+
+    /// `strategies.mem.mark_enhanced`: `id` is the MEM-enhanced version of `base_id`.
+    pub fn mark_enhanced(
+        &self,
+        params: MarkEnhancedParams,
+        caller: &Caller,
+    ) -> Result<StrategyDetail> {
+        if params.id == params.base_id {
+            return Err(RegistryError::invalid(
+                "baseId",
+                "a strategy cannot be the MEM-enhanced version of itself",
+            ));
+        }
+        self.exists(params.base_id).map_err(|_| {
+            RegistryError::invalid(
+                "baseId",
+                format!("strategy {} not found in registry", params.base_id),
+            )
+        })?;
+        let detail = self.mutate(params.id, caller, "mem.mark_enhanced", |doc| {
+            let mem = &mut doc.strategy.mem_integration;
+            mem.enabled = true;
+            mem.enhancement_type = Some("full".into());
+            mem.base_strategy_id = Some(params.base_id);
+            Ok(Some(json!({ "baseId": params.base_id })))
+        })?;
+        self.link(
+            LinkParams {
+                from: params.id,
+                to: params.base_id,
+                relationship: RelationshipType::MemEnhancedVersion,
+                note: None,
+            },
+            caller,
+        )?;
+        Ok(detail)
+    }
+
+    /// `strategies.mem.learned_patterns`.
+    pub fn learned_patterns(
+        &self,
+        params: LearnedPatternsParams,
+        caller: &Caller,
+    ) -> Result<StrategyDetail> {
+        self.mutate(params.id, caller, "mem.learned_patterns", |doc| {
+            let old = doc.strategy.mem_integration.learned_patterns_count;
+            doc.strategy.mem_integration.learned_patterns_count = params.count;
+            Ok(Some(json!({ "from": old, "to": params.count })))
+        })
+    }
+
+    /// `strategies.link`.
+    pub fn link(&self, params: LinkParams, caller: &Caller) -> Result<Relationship> {
+        if params.from == params.to {
+            return Err(RegistryError::invalid(
+                "to",
+                "a strategy cannot be linked to itself",
+            ));
+        }
+        self.exists(params.from).map_err(|_| {
+            RegistryError::invalid(
+                "from",
+                format!("strategy {} not found in registry", params.from),
+            )
+        })?;
+        self.exists(params.to).map_err(|_| {
+            RegistryError::invalid(
+                "to",
+                format!("strategy {} not found in registry", params.to),
+            )
+        })?;
+        if let Some(note) = &params.note {
+            validate_text("note", note, 2_000)?;
+        }
+        let (link, created) =
+            self.relations
+                .link(params.from, params.to, params.relationship, params.note)?;
+        if created {
+            self.audit(
+                caller,
+                "link",
+                Some(params.from),
+                json!({ "to": params.to, "relationship": params.relationship }),
+            )?;
+        }
+        Ok(link)
+    }
+
+    /// `strategies.unlink`.
+    pub fn unlink(&self, params: LinkParams, caller: &Caller) -> Result<Unlinked> {
+        let removed = self
+            .relations
+            .unlink(params.from, params.to, params.relationship)?;
+        if removed {
+            self.audit(
+                caller,
+                "unlink",
+                Some(params.from),
+                json!({ "to": params.to, "relationship": params.relationship }),
+            )?;
+        }
+        Ok(Unlinked { removed })
+    }
+
+    /// `strategies.related`: breadth-first over links in both directions.
+    pub fn related(&self, params: RelatedParams) -> Result<RelatedList> {
+        self.exists(params.id)?;
+        let depth_limit = params.depth.unwrap_or(1);
+        if !(1..=10).contains(&depth_limit) {
+            return Err(RegistryError::invalid(
+                "depth",
+                format!("is {depth_limit}; it must be between 1 and 10"),
+            ));
+        }
+        let mut seen = HashSet::from([params.id]);
+        let mut queue = VecDeque::from([(params.id, 0u32)]);
+        let mut related = Vec::new();
+        while let Some((current, depth)) = queue.pop_front() {
+            if depth >= depth_limit {
+                continue;
+            }
+            for link in self.relations.touching(current) {
+                if !params.types.is_empty() && !params.types.contains(&link.relationship) {
+                    continue;
+                }
+                let (other, direction) = if link.from == current {
+                    (link.to, Direction::Outgoing)
+                } else {
+                    (link.from, Direction::Incoming)
+                };
+                if !seen.insert(other) {
+                    continue;
+                }
+                if let Some(strategy) = self.summary(other) {
+                    related.push(RelatedStrategy {
+                        relationship: link.relationship,
+                        direction,
+                        depth: depth + 1,
+                        via: current,
+                        strategy,
+                    });
+                    queue.push_back((other, depth + 1));
+                }
+            }
+        }
+        Ok(RelatedList {
+            strategy_id: params.id,
+            related,
+        })
+    }
+
+    /// `strategies.versions.create`.
+    pub fn create_version(
+        &self,
+        params: CreateVersionParams,
+        caller: &Caller,
+    ) -> Result<VersionRecord> {
+        validate_text("changelog", &params.changelog, 20_000)?;
+        if params.changelog.trim().is_empty() {
+            return Err(RegistryError::invalid("changelog", "must say what changed"));
+        }
+        if let Some(hash) = &params.git_hash {
+            if !(7..=64).contains(&hash.len()) || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(RegistryError::invalid(
+                    "gitHash",
+                    format!("{hash:?} is not a git commit hash (7 to 64 hex digits)"),
+                ));
+            }
+        }
+        if let Some(code) = &params.code_snapshot {
+            if code.len() > 512 * 1024 {
+                return Err(RegistryError::invalid(
+                    "codeSnapshot",
+                    format!("is {} bytes; the limit is {}", code.len(), 512 * 1024),
+                ));
+            }
+        }
+        if let Some(parameters) = &params.parameters {
+            for (name, value) in parameters {
+                validate::parameter_declaration(name, value)?;
+            }
+        }
+        let existing = history::versions(&self.paths, params.id)?;
+        let mut created = None;
+        self.mutate(params.id, caller, "versions.create", |doc| {
+            let current = history::parse_version("version", &doc.strategy.version)?;
+            let latest = existing.iter().filter_map(|v| semver::Version::parse(&v.version_number).ok()).max().map_or(current.clone(), |v| v.max(current.clone()));
+            let (version, version_type) = match (&params.version, params.bump) {
+                (Some(_), Some(_)) => return Err(RegistryError::invalid("version", "give either `version` or `bump`, not both")),
+                (None, None) => return Err(RegistryError::invalid("bump", "give `bump` (major, minor, patch) or an explicit `version`")),
+                (None, Some(bump)) => (bumped(&latest, bump), Some(bump)),
+                (Some(text), None) => {
+                    let v = history::parse_version("version", text)?;
+                    if v <= latest {
+                        return Err(RegistryError::invalid("version", format!("{v} is not above the latest version {latest}")));
+                    }
+                    let kind = if v.major != latest.major { VersionBump::Major } else if v.minor != latest.minor { VersionBump::Minor } else { VersionBump::Patch };
+                    (v, Some(kind))
+                }
+            };
+            let record = VersionRecord {
+                strategy_id: params.id,
+                version_number: version.to_string(),
+                version_type,
+                changelog: params.changelog.clone(),
+                parameters: params.parameters.clone().unwrap_or_else(|| doc.strategy.parameters.clone()),
+                backtest_results: params.backtest.clone().unwrap_or_default(),
+                code_snapshot: params.code_snapshot.clone(),
+                git_commit_hash: params.git_hash.clone(),
+                created_by: caller.client.clone().unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
+                created_at: Utc::now(),
+                extra: Default::default(),
+            };
+            history::write_version(&self.paths, &record)?;
+            doc.strategy.version = record.version_number.clone();
+            if let Some(parameters) = &params.parameters {
+                doc.strategy.parameters = parameters.clone();
+            }
+            let audit = json!({ "version": record.version_number, "type": version_type, "changelog": params.changelog });
+            created = Some(record);
+            Ok(Some(audit))
+        })?;
+        Ok(created.expect("set by the mutation"))
+    }
+
+    /// `strategies.versions.list`.
+    pub fn versions(&self, id: StrategyId) -> Result<VersionList> {
+        let current = self
+            .index
+            .read()
+            .expect("index lock")
+            .get(id)
+            .map(|r| r.version.to_string())
+            .ok_or(RegistryError::NotFound(id))?;
+        Ok(VersionList {
+            strategy_id: id,
+            current_version: current,
+            versions: history::versions(&self.paths, id)?,
+        })
+    }
+
+    /// `strategies.versions.get`.
+    pub fn version(&self, params: GetVersionParams) -> Result<VersionRecord> {
+        self.exists(params.id)?;
+        let wanted = history::parse_version("version", &params.version)?;
+        history::versions(&self.paths, params.id)?
+            .into_iter()
+            .find(|v| semver::Version::parse(&v.version_number).ok().as_ref() == Some(&wanted))
+            .ok_or_else(|| {
+                RegistryError::Missing(format!("strategy {} has no version {wanted}", params.id))
+            })
+    }
+
+    /// `strategies.parameters.update`.
+    pub fn update_parameter(
+        &self,
+        params: UpdateParameterParams,
+        caller: &Caller,
+    ) -> Result<ParameterChange> {
+        validate_text("reason", &params.reason, 2_000)?;
+        if params.reason.trim().is_empty() {
+            return Err(RegistryError::invalid(
+                "reason",
+                "must say why the parameter changes",
+            ));
+        }
+        let mut change = None;
+        self.mutate(params.id, caller, "parameters.update", |doc| {
+            let names: Vec<String> = doc.strategy.parameters.keys().cloned().collect();
+            let Some(slot) = doc.strategy.parameters.get_mut(&params.name) else {
+                return Err(RegistryError::invalid("name", format!("strategy has no parameter {:?}; it has: {}", params.name, names.join(", "))));
+            };
+            let field = format!("value (parameter {})", params.name);
+            let declared = slot.as_object().filter(|o| o.contains_key("value") && o.contains_key("type")).is_some();
+            let old = if declared {
+                let decl = slot.as_object_mut().expect("checked");
+                let kind = decl["type"].as_str().unwrap_or("").to_string();
+                let min = decl.get("min").and_then(Value::as_f64);
+                let max = decl.get("max").and_then(Value::as_f64);
+                validate::check_value(&field, &kind, min, max, &params.value)?;
+                std::mem::replace(decl.get_mut("value").expect("checked"), params.value.clone())
+            } else {
+                if !same_json_type(slot, &params.value) {
+                    return Err(RegistryError::invalid(field, format!("{} is not of the same type as the current value {}", params.value, slot)));
+                }
+                std::mem::replace(slot, params.value.clone())
+            };
+            let record = ParameterChange {
+                strategy_id: params.id,
+                parameter_name: params.name.clone(),
+                old_value: old.clone(),
+                new_value: params.value.clone(),
+                change_reason: params.reason.clone(),
+                changed_by: params.changed_by,
+                client_uid: caller.uid,
+                changed_at: Utc::now(),
+            };
+            history::append_parameter_change(&self.paths, &record)?;
+            change = Some(record);
+            Ok(Some(json!({ "parameter": params.name, "from": old, "to": params.value, "reason": params.reason, "changedBy": params.changed_by })))
+        })?;
+        Ok(change.expect("set by the mutation"))
+    }
+
+    /// `strategies.parameters.history`.
+    pub fn parameter_history(&self, params: ParameterHistoryParams) -> Result<ParameterHistory> {
+        self.exists(params.id)?;
+        Ok(ParameterHistory {
+            changes: history::parameter_history(&self.paths, params.id, params.name.as_deref())?,
+        })
+    }
+
+    /// `strategies.trades.record`: all trades are checked first; nothing is written when
+    /// one is wrong. The answer comes after the new lines are on disk.
+    pub fn record_trades(
+        &self,
+        params: RecordTradesParams,
+        caller: &Caller,
+    ) -> Result<RecordedTrades> {
+        self.exists(params.id)?;
+        if params.trades.len() > validate::MAX_TRADES_PER_BATCH {
+            return Err(RegistryError::invalid(
+                "trades",
+                format!(
+                    "{} trades in one call; the limit is {}",
+                    params.trades.len(),
+                    validate::MAX_TRADES_PER_BATCH
+                ),
+            ));
+        }
+        for (i, trade) in params.trades.iter().enumerate() {
+            validate::trade(i, trade)?;
+        }
+        let log = self.trades.log(params.id)?;
+        let (duplicates, totals) = {
+            let mut log = log.lock().expect("trade log lock");
+            let duplicates = log.append(&params.trades, Utc::now())?;
+            (duplicates, log.totals())
+        };
+        let recorded = params.trades.len() - duplicates.len();
+        if recorded > 0 {
+            if let Some(record) = self.index.write().expect("index lock").get_mut(params.id) {
+                record.live_trades = totals.trades;
+                record.total_pnl = Some(totals.total_pnl);
+                record.last_used_at = totals
+                    .last_exit_ms
+                    .and_then(DateTime::from_timestamp_millis)
+                    .map(|t| now_text(t).into());
+            }
+            self.dirty_live
+                .lock()
+                .expect("dirty lock")
+                .insert(params.id);
+            self.audit(
+                caller,
+                "trades.record",
+                Some(params.id),
+                json!({ "recorded": recorded, "duplicates": duplicates.len() }),
+            )?;
+        }
+        Ok(RecordedTrades {
+            recorded,
+            duplicates,
+            total_trades: totals.trades,
+        })
+    }
+
+    /// `strategies.trades.list`.
+    pub fn list_trades(&self, params: ListTradesParams) -> Result<TradeList> {
+        self.exists(params.id)?;
+        let log = self.trades.log(params.id)?;
+        let log = log.lock().expect("trade log lock");
+        let (trades, total) = log.list(
+            params.from.map(|t| t.timestamp_millis()),
+            params.to.map(|t| t.timestamp_millis()),
+            params.offset.unwrap_or(0),
+            params.limit.unwrap_or(1000),
+        )?;
+        Ok(TradeList { trades, total })
+    }
+
+    /// `strategies.performance`.
+    pub fn performance(&self, params: PerformanceParams) -> Result<PerformanceReport> {
+        let name = self
+            .index
+            .read()
+            .expect("index lock")
+            .get(params.id)
+            .map(|r| r.display_name.to_string())
+            .ok_or(RegistryError::NotFound(params.id))?;
+        if let (Some(from), Some(to)) = (params.from, params.to) {
+            if to < from {
+                return Err(RegistryError::invalid(
+                    "to",
+                    "the range ends before it starts",
+                ));
+            }
+        }
+        let points = {
+            let log = self.trades.log(params.id)?;
+            let log = log.lock().expect("trade log lock");
+            log.points_in(
+                params.from.map(|t| t.timestamp_millis()),
+                params.to.map(|t| t.timestamp_millis()),
+            )
+        };
+        let (mem, other): (Vec<_>, Vec<_>) = points.iter().partition(|p| p.mem_enhanced);
+        Ok(PerformanceReport {
+            strategy_id: params.id,
+            strategy_name: name,
+            from: params.from,
+            to: params.to,
+            convention: metrics::CONVENTION.to_string(),
+            all: metrics::compute(&points),
+            mem_enhanced: metrics::compute(&mem),
+            not_mem_enhanced: metrics::compute(&other),
+        })
+    }
+
+    /// `strategies.compare`.
+    pub fn compare(&self, params: CompareParams) -> Result<Comparison> {
+        if params.ids.is_empty() || params.ids.len() > 50 {
+            return Err(RegistryError::invalid("ids", "give 1 to 50 strategy ids"));
+        }
+        let reports = params
+            .ids
+            .iter()
+            .map(|&id| {
+                self.performance(PerformanceParams {
+                    id,
+                    from: params.from,
+                    to: params.to,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Comparison { reports })
+    }
+
+    /// `strategies.audit`.
+    pub fn audit_tail(&self, params: AuditParams) -> Result<AuditLog> {
+        let limit = params.limit.unwrap_or(100).min(10_000);
+        Ok(AuditLog {
+            entries: self.audit.tail(&self.paths, params.id, limit)?,
+        })
+    }
+
+    /// Writes the live-trading summary of strategies that traded since the last call into
+    /// their metadata (`performance.live_trading`, `metadata.last_used_at`).
+    pub fn flush_live_summaries(&self) {
+        let dirty: Vec<StrategyId> = self
+            .dirty_live
+            .lock()
+            .expect("dirty lock")
+            .drain()
+            .collect();
+        for id in dirty {
+            let result = self
+                .trades
+                .log(id)
+                .map_err(RegistryError::Io)
+                .and_then(|log| {
+                    let (m, totals) = {
+                        let log = log.lock().expect("trade log lock");
+                        (metrics::compute(&log.points), log.totals())
+                    };
+                    self.mutate(id, &Caller::default(), "live summary", |doc| {
+                        let live = &mut doc.strategy.performance.live_trading;
+                        live.total_trades = m.total_trades;
+                        live.live_sharpe = m.sharpe_ratio;
+                        live.live_win_rate = m.win_rate;
+                        live.total_pnl = Some(m.total_pnl);
+                        live.start_date = totals
+                            .first_exit_ms
+                            .and_then(DateTime::from_timestamp_millis)
+                            .map(|t| t.date_naive().to_string());
+                        doc.strategy.metadata.last_used_at = totals
+                            .last_exit_ms
+                            .and_then(DateTime::from_timestamp_millis)
+                            .map(now_text);
+                        Ok(None)
+                    })
+                });
+            if let Err(e) = result {
+                warn!(%id, error = %e, "cannot update the live summary");
+            }
+        }
+    }
+
+    /// Re-reads a metadata file that changed on disk (the `watch` module calls this).
+    /// Our own writes are recognised by their content hash and ignored.
+    pub fn reload_file(&self, path: &Path) {
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return;
+        };
+        if name.starts_with('.') || !name.ends_with(".json") {
+            return;
+        }
+        let _writer = self.writer.lock().expect("writer lock");
+        let stem = name.trim_end_matches(".json");
+        let Ok(id) = stem.parse::<StrategyId>() else {
+            self.report_invalid(
+                path,
+                "not a metadata file: names must be {uuid}.json".into(),
+                None,
+            );
+            return;
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.issues.lock().expect("issues lock").remove(path);
+                if self.index.write().expect("index lock").remove(id).is_some() {
+                    info!(%id, file = %path.display(), "metadata file removed; strategy dropped from the registry");
+                    let _ = self.audit(
+                        &Caller::default(),
+                        "file removed",
+                        Some(id),
+                        json!({ "file": path.display().to_string() }),
+                    );
+                    self.announce(id, RegistryChange::Removed, None);
+                }
+                return;
+            }
+            Err(e) => {
+                self.report_invalid(path, format!("cannot read: {e}"), Some(id));
+                return;
+            }
+        };
+        let hash = store::content_hash(&bytes);
+        if self
+            .index
+            .read()
+            .expect("index lock")
+            .get(id)
+            .is_some_and(|r| r.content_hash == hash)
+        {
+            self.issues.lock().expect("issues lock").remove(path);
+            return;
+        }
+        match load_record(path) {
+            Ok(record) if record.content_hash == hash => {
+                self.issues.lock().expect("issues lock").remove(path);
+                let summary = record.summary();
+                let added = self.index.write().expect("index lock").upsert(record);
+                info!(%id, file = %path.display(), "metadata file changed on disk; reloaded");
+                let _ = self.audit(
+                    &Caller::default(),
+                    "file reloaded",
+                    Some(id),
+                    json!({ "file": path.display().to_string() }),
+                );
+                self.announce(
+                    id,
+                    if added {
+                        RegistryChange::Added
+                    } else {
+                        RegistryChange::Updated
+                    },
+                    Some(summary),
+                );
+            }
+            Ok(_) => {} // changed again while we read it: the next event will bring it
+            Err(problem) => self.report_invalid(path, problem, Some(id)),
+        }
+    }
+
+    fn report_invalid(&self, path: &Path, problem: String, id: Option<StrategyId>) {
+        warn!(file = %path.display(), %problem, "a metadata file changed on disk is unusable; keeping the last good version");
+        self.issues
+            .lock()
+            .expect("issues lock")
+            .insert(path.to_path_buf(), problem.clone());
+        self.bus.publish(Event::RegistryInvalid(RegistryInvalid {
+            path: path.display().to_string(),
+            problem,
+            strategy_id: id,
+        }));
+    }
+}
+
+fn validate_text(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.chars().count() > max {
+        return Err(RegistryError::invalid(
+            field,
+            format!(
+                "is {} characters long; the limit is {max}",
+                value.chars().count()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn bumped(v: &semver::Version, bump: VersionBump) -> semver::Version {
+    match bump {
+        VersionBump::Major => semver::Version::new(v.major + 1, 0, 0),
+        VersionBump::Minor => semver::Version::new(v.major, v.minor + 1, 0),
+        VersionBump::Patch => semver::Version::new(v.major, v.minor, v.patch + 1),
+    }
+}
+
+fn same_json_type(a: &Value, b: &Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mem_protocol::methods::SortKey;
+
+    fn seeded() -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::datadir::seed_registry(dir.path()).unwrap();
+        let registry = Registry::open(dir.path(), Arc::new(EventBus::new(64))).unwrap();
+        (dir, registry)
+    }
+
+    fn names(registry: &Registry, p: ListStrategiesParams) -> Vec<String> {
+        registry
+            .list(&p)
+            .strategies
+            .into_iter()
+            .map(|s| s.display_name)
+            .collect()
+    }
+
+    #[test]
+    fn default_data_has_the_eleven_seed_strategies() {
+        let (_dir, registry) = seeded();
+        assert_eq!(registry.len(), 11, "issues: {:?}", registry.issues());
+        assert!(registry.issues().is_empty());
+    }
+
+    #[test]
+    fn filters_sorts_and_pages() {
+        let (_dir, registry) = seeded();
+        assert_eq!(
+            names(
+                &registry,
+                ListStrategiesParams {
+                    tag: Some("FREQTRADE".into()),
+                    min_sharpe: Some(1.2),
+                    ..Default::default()
+                }
+            ),
+            ["Freqtrade Aggressive RSI", "Freqtrade MACD Hunter"]
+        );
+        assert_eq!(
+            names(
+                &registry,
+                ListStrategiesParams {
+                    tags_any: vec!["carry".into(), "cointegration".into()],
+                    ..Default::default()
+                }
+            ),
+            [
+                "Currency Carry Trade",
+                "Statistical Arbitrage Pairs Trading"
+            ]
+        );
+        assert_eq!(
+            names(
+                &registry,
+                ListStrategiesParams {
+                    sort: Some(SortKey::Sharpe),
+                    limit: Some(3),
+                    ..Default::default()
+                }
+            ),
+            [
+                "Freqtrade MACD Hunter",
+                "Freqtrade Aggressive RSI",
+                "Volatility-Managed Momentum"
+            ]
+        );
+        assert_eq!(
+            names(
+                &registry,
+                ListStrategiesParams {
+                    min_win_rate: Some(0.6),
+                    sort: Some(SortKey::WinRate),
+                    ..Default::default()
+                }
+            ),
+            ["Freqtrade Aggressive RSI", "Freqtrade Conservative RSI"]
+        );
+        assert_eq!(
+            names(
+                &registry,
+                ListStrategiesParams {
+                    query: Some("macd hunter".into()),
+                    ..Default::default()
+                }
+            ),
+            ["Freqtrade MACD Hunter"]
+        );
+        assert_eq!(
+            names(
+                &registry,
+                ListStrategiesParams {
+                    asset_class: Some("FX".into()),
+                    ..Default::default()
+                }
+            ),
+            ["Currency Carry Trade"]
+        );
+        let page = registry.list(&ListStrategiesParams {
+            limit: Some(2),
+            offset: Some(10),
+            ..Default::default()
+        });
+        assert_eq!((page.total, page.strategies.len()), (11, 1));
+        // Paging through a sorted list visits every strategy once.
+        let mut seen = Vec::new();
+        for offset in (0..11).step_by(4) {
+            let p = ListStrategiesParams {
+                sort: Some(SortKey::Sharpe),
+                limit: Some(4),
+                offset: Some(offset),
+                ..Default::default()
+            };
+            seen.extend(registry.list(&p).strategies.into_iter().map(|s| s.id));
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 11);
+    }
+
+    #[test]
+    fn bad_files_are_reported_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::datadir::seed_registry(dir.path()).unwrap();
+        let meta = dir.path().join("metadata");
+        std::fs::write(meta.join("notes.txt"), "x").unwrap();
+        std::fs::write(
+            meta.join("00000000-0000-4000-8000-000000000000.json"),
+            "{ torn",
+        )
+        .unwrap();
+        std::fs::copy(
+            meta.join("4ce3a79b-c22b-4b42-9d87-3a58052a9eec.json"),
+            meta.join("11111111-1111-4111-8111-111111111111.json"),
+        )
+        .unwrap();
+        let registry = Registry::open(dir.path(), Arc::new(EventBus::new(64))).unwrap();
+        assert_eq!(registry.len(), 11);
+        let problems: Vec<_> = registry.issues().into_iter().map(|i| i.problem).collect();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("invalid metadata")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("{uuid}.json")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("holds strategy")),
+            "{problems:?}"
+        );
+    }
+}

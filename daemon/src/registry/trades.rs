@@ -1,0 +1,411 @@
+//! Closed trades: one JSON line per trade in `performance/{id}.jsonl` (the seed's
+//! TradePerformance field names), appended durably, deduplicated by trade id.
+//!
+//! A strategy's log is loaded on first use into compact columns ([`TradePoint`] plus the
+//! byte span of each line), so metrics over a million trades never re-read the file, and
+//! `strategies.trades.list` reads only the lines it returns.
+
+use super::metrics::TradePoint;
+use super::store::{AppendFile, Paths};
+use anyhow::Context;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use mem_protocol::registry::{TradeAction, TradeRecord};
+use mem_protocol::strategy::StrategyId;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tracing::warn;
+
+/// One line of the performance log (the seed's names, snake_case).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TradeLine {
+    trade_id: String,
+    symbol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeframe: Option<String>,
+    signal_action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signal_confidence: Option<f64>,
+    entry_price: f64,
+    exit_price: f64,
+    entry_timestamp: String,
+    exit_timestamp: String,
+    pnl: f64,
+    pnl_pct: f64,
+    is_win: bool,
+    #[serde(default)]
+    was_mem_enhanced: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mem_confidence_boost: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    learned_pattern_applied: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    market_regime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    volatility: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    broker: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slippage: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commission: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recorded_at: Option<String>,
+}
+
+/// Reads a timestamp as RFC 3339, or as the seed's naive ISO form (taken as UTC).
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+impl TradeLine {
+    fn from_record(t: &TradeRecord, now: DateTime<Utc>) -> TradeLine {
+        TradeLine {
+            trade_id: t.trade_id.clone(),
+            symbol: t.symbol.clone(),
+            timeframe: t.timeframe.clone(),
+            signal_action: serde_json::to_value(t.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            signal_confidence: t.confidence,
+            entry_price: t.entry_price,
+            exit_price: t.exit_price,
+            entry_timestamp: t
+                .entry_time
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            exit_timestamp: t
+                .exit_time
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            pnl: t.pnl,
+            pnl_pct: t.pnl_pct,
+            is_win: t.is_win.unwrap_or(t.pnl > 0.0),
+            was_mem_enhanced: t.mem_enhanced,
+            mem_confidence_boost: t.mem_confidence_boost,
+            learned_pattern_applied: t.learned_pattern.clone(),
+            market_regime: t.market_regime.clone(),
+            volatility: t.volatility,
+            broker: t.broker.clone(),
+            slippage: t.slippage,
+            commission: t.commission,
+            recorded_at: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        }
+    }
+
+    fn point(&self) -> Option<TradePoint> {
+        let entry = parse_time(&self.entry_timestamp)?;
+        let exit = parse_time(&self.exit_timestamp)?;
+        Some(TradePoint {
+            entry_ms: entry.timestamp_millis(),
+            exit_ms: exit.timestamp_millis(),
+            pnl: self.pnl,
+            pnl_pct: self.pnl_pct,
+            is_win: self.is_win,
+            mem_enhanced: self.was_mem_enhanced,
+        })
+    }
+
+    fn to_record(&self) -> Option<TradeRecord> {
+        let action: TradeAction =
+            serde_json::from_value(serde_json::Value::from(self.signal_action.as_str())).ok()?;
+        Some(TradeRecord {
+            trade_id: self.trade_id.clone(),
+            symbol: self.symbol.clone(),
+            timeframe: self.timeframe.clone(),
+            action,
+            confidence: self.signal_confidence,
+            entry_price: self.entry_price,
+            exit_price: self.exit_price,
+            entry_time: parse_time(&self.entry_timestamp)?,
+            exit_time: parse_time(&self.exit_timestamp)?,
+            pnl: self.pnl,
+            pnl_pct: self.pnl_pct,
+            is_win: Some(self.is_win),
+            mem_enhanced: self.was_mem_enhanced,
+            mem_confidence_boost: self.mem_confidence_boost,
+            learned_pattern: self.learned_pattern_applied.clone(),
+            market_regime: self.market_regime.clone(),
+            volatility: self.volatility,
+            broker: self.broker.clone(),
+            slippage: self.slippage,
+            commission: self.commission,
+        })
+    }
+}
+
+/// Where a trade's line is.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    legacy: bool,
+    offset: u64,
+    len: u32,
+}
+
+/// One strategy's trades in memory.
+pub struct TradeLog {
+    pub points: Vec<TradePoint>,
+    spans: Vec<Span>,
+    ids: HashSet<Box<str>>,
+    file: AppendFile,
+    legacy_path: PathBuf,
+    pub total_pnl: f64,
+    pub last_exit_ms: Option<i64>,
+    pub first_exit_ms: Option<i64>,
+}
+
+/// Running totals a strategy's index record shows.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveTotals {
+    pub trades: u64,
+    pub total_pnl: f64,
+    pub first_exit_ms: Option<i64>,
+    pub last_exit_ms: Option<i64>,
+}
+
+impl TradeLog {
+    fn load(paths: &Paths, id: StrategyId) -> anyhow::Result<TradeLog> {
+        let legacy_path = paths.legacy_trades_file(id);
+        let file = AppendFile::open(&paths.trades_file(id), 0o640)?;
+        let mut log = TradeLog {
+            points: Vec::new(),
+            spans: Vec::new(),
+            ids: HashSet::new(),
+            file,
+            legacy_path: legacy_path.clone(),
+            total_pnl: 0.0,
+            last_exit_ms: None,
+            first_exit_ms: None,
+        };
+        if legacy_path.exists() {
+            log.ingest(
+                &std::fs::read(&legacy_path)
+                    .with_context(|| format!("cannot read {}", legacy_path.display()))?,
+                true,
+                &legacy_path,
+            );
+        }
+        let main_path = log.file.path.clone();
+        let bytes = std::fs::read(&main_path)
+            .with_context(|| format!("cannot read {}", main_path.display()))?;
+        log.ingest(&bytes, false, &main_path);
+        Ok(log)
+    }
+
+    /// Reads the lines of one file into the columns (in parallel: a log can be large).
+    fn ingest(&mut self, bytes: &[u8], legacy: bool, path: &std::path::Path) {
+        let mut lines = Vec::new();
+        let mut start = 0usize;
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'\n' {
+                if i > start {
+                    lines.push((start, i));
+                }
+                start = i + 1;
+            }
+        }
+        let parsed: Vec<Option<TradeLine>> = lines
+            .par_iter()
+            .map(|&(s, e)| serde_json::from_slice(&bytes[s..e]).ok())
+            .collect();
+        let mut bad = 0usize;
+        for ((s, e), line) in lines.into_iter().zip(parsed) {
+            let Some((line, point)) = line.and_then(|l| l.point().map(|p| (l, p))) else {
+                bad += 1;
+                continue;
+            };
+            if !self.ids.insert(line.trade_id.into_boxed_str()) {
+                continue; // the same trade in the legacy and the current log
+            }
+            self.push(
+                point,
+                Span {
+                    legacy,
+                    offset: s as u64,
+                    len: (e - s) as u32,
+                },
+            );
+        }
+        if bad > 0 {
+            warn!(file = %path.display(), lines = bad, "skipped unreadable trade lines");
+        }
+    }
+
+    fn push(&mut self, point: TradePoint, span: Span) {
+        self.total_pnl += point.pnl;
+        self.last_exit_ms = Some(
+            self.last_exit_ms
+                .map_or(point.exit_ms, |m| m.max(point.exit_ms)),
+        );
+        self.first_exit_ms = Some(
+            self.first_exit_ms
+                .map_or(point.exit_ms, |m| m.min(point.exit_ms)),
+        );
+        self.points.push(point);
+        self.spans.push(span);
+    }
+
+    pub fn totals(&self) -> LiveTotals {
+        LiveTotals {
+            trades: self.points.len() as u64,
+            total_pnl: self.total_pnl,
+            first_exit_ms: self.first_exit_ms,
+            last_exit_ms: self.last_exit_ms,
+        }
+    }
+
+    /// Appends the trades not seen before; returns the ids skipped as duplicates.
+    /// Every appended line is on disk when this returns.
+    pub fn append(
+        &mut self,
+        trades: &[TradeRecord],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut duplicates = Vec::new();
+        let mut batch_ids: HashSet<&str> = HashSet::new();
+        let mut buf = Vec::with_capacity(trades.len() * 320);
+        let mut pending = Vec::with_capacity(trades.len());
+        for t in trades {
+            if self.ids.contains(t.trade_id.as_str()) || !batch_ids.insert(t.trade_id.as_str()) {
+                duplicates.push(t.trade_id.clone());
+                continue;
+            }
+            let line = TradeLine::from_record(t, now);
+            let point = line.point().expect("validated trades have valid times");
+            let start = buf.len();
+            serde_json::to_writer(&mut buf, &line).expect("trade lines serialize");
+            let len = buf.len() - start;
+            buf.push(b'\n');
+            pending.push((t.trade_id.as_str(), point, start, len));
+        }
+        if pending.is_empty() {
+            return Ok(duplicates);
+        }
+        let base = self.file.append_durable(&buf)?;
+        for (id, point, start, len) in pending {
+            self.ids.insert(id.into());
+            self.push(
+                point,
+                Span {
+                    legacy: false,
+                    offset: base + start as u64,
+                    len: len as u32,
+                },
+            );
+        }
+        Ok(duplicates)
+    }
+
+    /// Trades with an exit in `[from, to]`, newest exit first, paged; and how many matched.
+    pub fn list(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        offset: usize,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<TradeRecord>, usize)> {
+        let mut matching: Vec<usize> = (0..self.points.len())
+            .filter(|&i| in_range(self.points[i].exit_ms, from_ms, to_ms))
+            .collect();
+        let total = matching.len();
+        matching.sort_unstable_by_key(|&i| std::cmp::Reverse((self.points[i].exit_ms, i)));
+        let main = File::open(&self.file.path)?;
+        let legacy = if self.legacy_path.exists() {
+            Some(File::open(&self.legacy_path)?)
+        } else {
+            None
+        };
+        let mut out = Vec::new();
+        for &i in matching.iter().skip(offset).take(limit) {
+            let span = self.spans[i];
+            let mut buf = vec![0u8; span.len as usize];
+            let file = if span.legacy {
+                legacy.as_ref().context("legacy trade log vanished")?
+            } else {
+                &main
+            };
+            file.read_exact_at(&mut buf, span.offset)?;
+            let line: TradeLine =
+                serde_json::from_slice(&buf).context("a trade line changed on disk")?;
+            out.extend(line.to_record());
+        }
+        Ok((out, total))
+    }
+
+    /// The points with an exit in `[from, to]`.
+    pub fn points_in(&self, from_ms: Option<i64>, to_ms: Option<i64>) -> Vec<TradePoint> {
+        if from_ms.is_none() && to_ms.is_none() {
+            return self.points.clone();
+        }
+        self.points
+            .iter()
+            .copied()
+            .filter(|p| in_range(p.exit_ms, from_ms, to_ms))
+            .collect()
+    }
+}
+
+fn in_range(t: i64, from: Option<i64>, to: Option<i64>) -> bool {
+    from.is_none_or(|f| t >= f) && to.is_none_or(|e| t <= e)
+}
+
+/// Every strategy's trade log, loaded on first use.
+pub struct TradeStore {
+    paths: Paths,
+    logs: Mutex<HashMap<StrategyId, Arc<Mutex<TradeLog>>>>,
+}
+
+impl TradeStore {
+    pub fn new(paths: Paths) -> TradeStore {
+        TradeStore {
+            paths,
+            logs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The log of `id`, loading it if needed.
+    pub fn log(&self, id: StrategyId) -> anyhow::Result<Arc<Mutex<TradeLog>>> {
+        if let Some(log) = self.logs.lock().expect("trade store lock").get(&id) {
+            return Ok(log.clone());
+        }
+        // Load outside the map lock so other strategies are not held up; if two loads
+        // race, the first inserted wins.
+        let loaded = Arc::new(Mutex::new(TradeLog::load(&self.paths, id)?));
+        let mut logs = self.logs.lock().expect("trade store lock");
+        Ok(logs.entry(id).or_insert(loaded).clone())
+    }
+
+    /// Whether the strategy has any trade log on disk (without loading it).
+    pub fn exists_on_disk(&self, id: StrategyId) -> bool {
+        self.paths.trades_file(id).exists() || self.paths.legacy_trades_file(id).exists()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lines_with_naive_timestamps_are_read() {
+        let line = r#"{"trade_id": "test-trade-001", "symbol": "BTC/USD", "signal_action": "BUY", "signal_confidence": 0.85, "entry_price": 50000.0, "exit_price": 52000.0, "entry_timestamp": "2025-10-21T05:11:50.590225", "exit_timestamp": "2025-10-21T05:11:50.590252", "pnl": 200.0, "pnl_pct": 0.04, "is_win": true, "was_mem_enhanced": false, "mem_confidence_boost": 0.0, "learned_pattern_applied": null}"#;
+        let parsed: TradeLine = serde_json::from_str(line).unwrap();
+        let point = parsed.point().unwrap();
+        assert_eq!(point.pnl, 200.0);
+        let record = parsed.to_record().unwrap();
+        assert_eq!(record.action, TradeAction::Buy);
+        assert_eq!(
+            record.entry_time.to_rfc3339(),
+            "2025-10-21T05:11:50.590225+00:00"
+        );
+    }
+}

@@ -1,0 +1,413 @@
+//! Validation of metadata documents and trades. Every error names the field at fault
+//! (`strategy.classification.category: ...`) so a person can fix the input.
+
+use mem_protocol::registry::TradeRecord;
+use mem_protocol::strategy::StrategyDocument;
+use serde_json::Value;
+
+/// Largest metadata document accepted, in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+/// Largest number of trades in one `strategies.trades.record` call.
+pub const MAX_TRADES_PER_BATCH: usize = 100_000;
+
+/// A field that is wrong, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A string of at most `max` characters, no control characters, non-empty if `required`.
+fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), FieldError> {
+    if required && value.trim().is_empty() {
+        return Err(err(field, "must not be empty"));
+    }
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(err(
+            field,
+            format!("is {chars} characters long; the limit is {max}"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(err(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// A short identifier-like word: lowercase letters, digits, `_`, `-`, `.`.
+fn word(field: &str, value: &str, max: usize, required: bool) -> Result<(), FieldError> {
+    text(field, value, max, required)?;
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(*c)))
+    {
+        return Err(err(
+            field,
+            format!("may hold only lowercase letters, digits, `_`, `-` and `.`; found {bad:?}"),
+        ));
+    }
+    Ok(())
+}
+
+fn list(
+    field: &str,
+    values: &[String],
+    max_items: usize,
+    max_len: usize,
+) -> Result<(), FieldError> {
+    if values.len() > max_items {
+        return Err(err(
+            field,
+            format!("has {} entries; the limit is {max_items}", values.len()),
+        ));
+    }
+    for (i, v) in values.iter().enumerate() {
+        text(&format!("{field}[{i}]"), v, max_len, true)?;
+    }
+    Ok(())
+}
+
+fn number_in(field: &str, value: Option<f64>, lo: f64, hi: f64) -> Result<(), FieldError> {
+    match value {
+        Some(v) if !v.is_finite() => Err(err(field, "must be a finite number")),
+        Some(v) if v < lo || v > hi => Err(err(
+            field,
+            format!("is {v}; it must be between {lo} and {hi}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a whole metadata document.
+pub fn document(doc: &StrategyDocument) -> Result<(), FieldError> {
+    text("schema_version", &doc.schema_version, 16, true)?;
+    if !doc.schema_version.starts_with("1.") {
+        return Err(err(
+            "schema_version",
+            format!(
+                "{:?} is not supported; this memd reads 1.x",
+                doc.schema_version
+            ),
+        ));
+    }
+    let s = &doc.strategy;
+    text("strategy.name", &s.name, 128, true)?;
+    if s.name.contains('/') {
+        return Err(err("strategy.name", "must not contain `/`"));
+    }
+    text("strategy.display_name", &s.display_name, 200, false)?;
+    text("strategy.description", &s.description, 10_000, false)?;
+    semver::Version::parse(&s.version).map_err(|e| {
+        err(
+            "strategy.version",
+            format!(
+                "{:?} is not a semantic version (like 1.2.0): {e}",
+                s.version
+            ),
+        )
+    })?;
+    let c = &s.classification;
+    word("strategy.classification.category", &c.category, 64, true)?;
+    word(
+        "strategy.classification.sub_category",
+        &c.sub_category,
+        64,
+        false,
+    )?;
+    if let Some(complexity) = &c.complexity {
+        word("strategy.classification.complexity", complexity, 32, false)?;
+    }
+    list("strategy.classification.tags", &c.tags, 64, 64)?;
+    list(
+        "strategy.classification.asset_classes",
+        &c.asset_classes,
+        32,
+        64,
+    )?;
+    list("strategy.classification.keywords", &c.keywords, 128, 64)?;
+    let i = &s.implementation;
+    text("strategy.implementation.language", &i.language, 32, true)?;
+    for (name, value) in [
+        ("file_path", &i.file_path),
+        ("class_name", &i.class_name),
+        ("entry_point", &i.entry_point),
+    ] {
+        if let Some(value) = value {
+            text(
+                &format!("strategy.implementation.{name}"),
+                value,
+                1024,
+                false,
+            )?;
+        }
+    }
+    list(
+        "strategy.implementation.dependencies",
+        &i.dependencies,
+        128,
+        256,
+    )?;
+    if s.parameters.len() > 256 {
+        return Err(err(
+            "strategy.parameters",
+            format!("has {} parameters; the limit is 256", s.parameters.len()),
+        ));
+    }
+    for (name, value) in &s.parameters {
+        parameter_declaration(name, value)?;
+    }
+    let b = &s.performance.backtest;
+    number_in(
+        "strategy.performance.backtest.sharpe_ratio",
+        b.sharpe_ratio,
+        -100.0,
+        100.0,
+    )?;
+    number_in(
+        "strategy.performance.backtest.win_rate",
+        b.win_rate,
+        0.0,
+        1.0,
+    )?;
+    number_in(
+        "strategy.performance.backtest.total_return",
+        b.total_return,
+        -1.0,
+        1e6,
+    )?;
+    number_in(
+        "strategy.performance.backtest.max_drawdown",
+        b.max_drawdown,
+        -1.0,
+        1.0,
+    )?;
+    let l = &s.performance.live_trading;
+    number_in(
+        "strategy.performance.live_trading.live_sharpe",
+        l.live_sharpe,
+        -1e6,
+        1e6,
+    )?;
+    number_in(
+        "strategy.performance.live_trading.live_win_rate",
+        l.live_win_rate,
+        0.0,
+        1.0,
+    )?;
+    number_in(
+        "strategy.performance.live_trading.total_pnl",
+        l.total_pnl,
+        -1e15,
+        1e15,
+    )?;
+    if let Some(risk) = &s.risk_profile.risk_level {
+        word("strategy.risk_profile.risk_level", risk, 32, false)?;
+    }
+    if let Some(by) = &s.metadata.created_by {
+        text("strategy.metadata.created_by", by, 128, false)?;
+    }
+    if let Some(reason) = &s.metadata.deprecation_reason {
+        text("strategy.metadata.deprecation_reason", reason, 2_000, false)?;
+    }
+    Ok(())
+}
+
+/// The types a declared parameter may have.
+pub const PARAMETER_TYPES: &[&str] = &[
+    "integer", "float", "decimal", "number", "boolean", "string", "object", "array",
+];
+
+/// A parameter is a plain value, or a declaration `{value, type, min?, max?, ...}`.
+pub fn parameter_declaration(name: &str, value: &Value) -> Result<(), FieldError> {
+    let field = format!("strategy.parameters.{name}");
+    if name.is_empty()
+        || name.len() > 128
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(err(
+            &field,
+            "a parameter name is 1 to 128 letters, digits or `_`",
+        ));
+    }
+    let Some(decl) = value
+        .as_object()
+        .filter(|o| o.contains_key("value") && o.contains_key("type"))
+    else {
+        return Ok(()); // a plain value: nothing declared to check against
+    };
+    let kind = decl["type"]
+        .as_str()
+        .ok_or_else(|| err(format!("{field}.type"), "must be a string"))?;
+    if !PARAMETER_TYPES.contains(&kind) {
+        return Err(err(
+            format!("{field}.type"),
+            format!("{kind:?} is not one of {}", PARAMETER_TYPES.join(", ")),
+        ));
+    }
+    let bound = |key: &str| -> Result<Option<f64>, FieldError> {
+        match decl.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| err(format!("{field}.{key}"), "must be a number")),
+        }
+    };
+    let (min, max) = (bound("min")?, bound("max")?);
+    if let (Some(lo), Some(hi)) = (min, max) {
+        if lo > hi {
+            return Err(err(&field, format!("min {lo} is above max {hi}")));
+        }
+    }
+    check_value(&format!("{field}.value"), kind, min, max, &decl["value"])
+}
+
+/// Checks `value` against a declared type and bounds.
+pub fn check_value(
+    field: &str,
+    kind: &str,
+    min: Option<f64>,
+    max: Option<f64>,
+    value: &Value,
+) -> Result<(), FieldError> {
+    let type_ok = match kind {
+        "integer" => value.as_i64().is_some() || value.as_u64().is_some(),
+        "float" | "decimal" | "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "string" => value.is_string(),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        _ => false,
+    };
+    if !type_ok {
+        return Err(err(
+            field,
+            format!("{value} is not of the declared type `{kind}`"),
+        ));
+    }
+    if let Some(v) = value.as_f64() {
+        if min.is_some_and(|lo| v < lo) || max.is_some_and(|hi| v > hi) {
+            let range = format!(
+                "{} .. {}",
+                min.map_or("-inf".into(), |m| m.to_string()),
+                max.map_or("+inf".into(), |m| m.to_string())
+            );
+            return Err(err(
+                field,
+                format!("{v} is outside the declared range {range}"),
+            ));
+        }
+    }
+    if let Some(s) = value.as_str() {
+        text(field, s, 10_000, false)?;
+    }
+    Ok(())
+}
+
+/// Checks one trade of a batch; `index` and the trade id locate it in messages.
+pub fn trade(index: usize, t: &TradeRecord) -> Result<(), FieldError> {
+    let field = |name: &str| format!("trades[{index}].{name}");
+    text(&field("tradeId"), &t.trade_id, 128, true)?;
+    if t.trade_id.contains('\n') {
+        return Err(err(field("tradeId"), "must not contain a newline"));
+    }
+    text(&field("symbol"), &t.symbol, 32, true)?;
+    if let Some(tf) = &t.timeframe {
+        text(&field("timeframe"), tf, 16, true)?;
+    }
+    for (name, value) in [("entryPrice", t.entry_price), ("exitPrice", t.exit_price)] {
+        if !value.is_finite() || value <= 0.0 {
+            return Err(err(
+                field(name),
+                format!("must be a finite price above 0, got {value}"),
+            ));
+        }
+    }
+    if t.exit_time < t.entry_time {
+        return Err(err(
+            field("exitTime"),
+            format!(
+                "trade {:?} exits ({}) before it enters ({})",
+                t.trade_id,
+                t.exit_time.to_rfc3339(),
+                t.entry_time.to_rfc3339()
+            ),
+        ));
+    }
+    number_in(&field("pnl"), Some(t.pnl), -1e15, 1e15)?;
+    number_in(&field("pnlPct"), Some(t.pnl_pct), -1e3, 1e6)?;
+    number_in(&field("confidence"), t.confidence, 0.0, 1.0)?;
+    number_in(
+        &field("memConfidenceBoost"),
+        t.mem_confidence_boost,
+        -1.0,
+        1.0,
+    )?;
+    number_in(&field("volatility"), t.volatility, 0.0, 1e6)?;
+    number_in(&field("slippage"), t.slippage, -1e9, 1e9)?;
+    number_in(&field("commission"), t.commission, 0.0, 1e12)?;
+    for (name, value) in [
+        ("learnedPattern", &t.learned_pattern),
+        ("marketRegime", &t.market_regime),
+        ("broker", &t.broker),
+    ] {
+        if let Some(value) = value {
+            text(&field(name), value, 128, false)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parameter_declarations_are_checked() {
+        let ok = json!({"value": 14, "type": "integer", "min": 2, "max": 50});
+        assert!(parameter_declaration("rsi_period", &ok).is_ok());
+        let e = parameter_declaration("rsi_period", &json!({"value": 1.5, "type": "integer"}))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("strategy.parameters.rsi_period.value")
+                && e.message.contains("integer"),
+            "{e}"
+        );
+        let e = parameter_declaration(
+            "rsi_period",
+            &json!({"value": 99, "type": "integer", "min": 2, "max": 50}),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("outside the declared range 2 .. 50"),
+            "{e}"
+        );
+        let e = parameter_declaration("x", &json!({"value": 1, "type": "complex"})).unwrap_err();
+        assert!(e.field.ends_with(".type"), "{e}");
+        let e = parameter_declaration("../x", &json!(1)).unwrap_err();
+        assert!(e.message.contains("letters"), "{e}");
+        assert!(
+            parameter_declaration("plain", &json!({"0": 0.1})).is_ok(),
+            "a plain value is not a declaration"
+        );
+    }
+}

@@ -1,0 +1,576 @@
+//! Params and results of the registry's methods: registration and change, versions,
+//! trades and performance, parameters, relationships, MEM marks, import, audit.
+//!
+//! Field names are camelCase on the wire. Documents (`strategy`, `patch`) are in the
+//! metadata file's own snake_case shape, so what a person reads in a file is what they
+//! send.
+
+use crate::strategy::{StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `strategies.register`: a new strategy, in either seed shape (the nested metadata
+/// document or the flat camelCase entry). It gets a new id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterParams {
+    pub strategy: Value,
+    /// Overrides the document's status; `experimental` when neither says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StrategyStatus>,
+}
+
+/// `strategies.update`: a JSON merge patch (RFC 7396) over the `strategy` object of the
+/// metadata document. `id` and `status` cannot be patched (status has its own methods).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateParams {
+    pub id: StrategyId,
+    pub patch: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `strategies.deprecate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeprecateParams {
+    pub id: StrategyId,
+    pub reason: String,
+    /// Defaults to today (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// The strategy that replaces it; linked with `replaces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement_id: Option<StrategyId>,
+}
+
+/// `strategies.status`: active, experimental, archived (deprecated goes through
+/// `strategies.deprecate`, which needs a reason).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetStatusParams {
+    pub id: StrategyId,
+    pub status: StrategyStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `strategies.tags`: tags to add and to remove.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TagsParams {
+    pub id: StrategyId,
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// Params naming one strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdParams {
+    pub id: StrategyId,
+}
+
+/// How two strategies relate. `from` is the subject: `from derived_from to`,
+/// `from replaces to`, `from mem_enhanced_version to` (from is the MEM-enhanced version of to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationshipType {
+    DerivedFrom,
+    MemEnhancedVersion,
+    CombinedWith,
+    AlternativeTo,
+    Replaces,
+    PortfolioComponent,
+}
+
+/// A link between two strategies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Relationship {
+    pub from: StrategyId,
+    pub to: StrategyId,
+    pub relationship: RelationshipType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `strategies.link` and `strategies.unlink`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkParams {
+    pub from: StrategyId,
+    pub to: StrategyId,
+    pub relationship: RelationshipType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `strategies.unlink` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unlinked {
+    pub removed: bool,
+}
+
+/// `strategies.related`: strategies reachable through relationships.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RelatedParams {
+    pub id: StrategyId,
+    /// Only these types; empty means all.
+    #[serde(default)]
+    pub types: Vec<RelationshipType>,
+    /// How many links to follow (default 1, at most 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+}
+
+/// Which way a relationship points, seen from the strategy asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The asked-about side is the subject (`from`).
+    Outgoing,
+    Incoming,
+}
+
+/// One strategy found by `strategies.related`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedStrategy {
+    pub relationship: RelationshipType,
+    pub direction: Direction,
+    /// 1 for a direct link.
+    pub depth: u32,
+    /// The strategy this one was reached from.
+    pub via: StrategyId,
+    pub strategy: StrategySummary,
+}
+
+/// `strategies.related` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedList {
+    pub strategy_id: StrategyId,
+    pub related: Vec<RelatedStrategy>,
+}
+
+/// Which part of a semantic version to increase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionBump {
+    Major,
+    Minor,
+    Patch,
+}
+
+/// `strategies.versions.create`: either `bump` from the current version or an explicit
+/// `version` (greater than every existing one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateVersionParams {
+    pub id: StrategyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bump: Option<VersionBump>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub changelog: String,
+    /// The parameters of this version; the strategy's current ones when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtest: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_snapshot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_hash: Option<String>,
+}
+
+/// One version of a strategy, as kept in `versions/{id}/{version}.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub strategy_id: StrategyId,
+    pub version_number: String,
+    /// major, minor or patch, relative to the version before it; absent for the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_type: Option<VersionBump>,
+    pub changelog: String,
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    #[serde(default)]
+    pub backtest_results: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_snapshot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit_hash: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `strategies.versions.get`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetVersionParams {
+    pub id: StrategyId,
+    pub version: String,
+}
+
+/// `strategies.versions.list` result, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionList {
+    pub strategy_id: StrategyId,
+    pub current_version: String,
+    pub versions: Vec<VersionRecord>,
+}
+
+/// What a signal said: buy, sell or hold (case-insensitive on input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TradeAction {
+    #[serde(alias = "buy", alias = "Buy", alias = "long", alias = "LONG")]
+    Buy,
+    #[serde(alias = "sell", alias = "Sell", alias = "short", alias = "SHORT")]
+    Sell,
+    #[serde(alias = "hold", alias = "Hold")]
+    Hold,
+}
+
+/// One closed trade: the seed's TradePerformance fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TradeRecord {
+    /// Unique per strategy; a trade id seen before is not counted twice.
+    pub trade_id: String,
+    pub symbol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeframe: Option<String>,
+    pub action: TradeAction,
+    /// The signal's confidence, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    pub entry_price: f64,
+    pub exit_price: f64,
+    pub entry_time: DateTime<Utc>,
+    pub exit_time: DateTime<Utc>,
+    pub pnl: f64,
+    /// The trade's return as a fraction: 0.04 is +4%.
+    pub pnl_pct: f64,
+    /// Defaults to `pnl > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_win: Option<bool>,
+    #[serde(default)]
+    pub mem_enhanced: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_confidence_boost: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market_regime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatility: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slippage: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission: Option<f64>,
+}
+
+/// `strategies.trades.record`: closed trades of one strategy, appended in one batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordTradesParams {
+    pub id: StrategyId,
+    pub trades: Vec<TradeRecord>,
+}
+
+/// `strategies.trades.record` result. Every recorded trade is on disk (fsynced) when this
+/// arrives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedTrades {
+    pub recorded: usize,
+    /// Trade ids already in the log (or repeated in the batch), skipped.
+    pub duplicates: Vec<String>,
+    pub total_trades: u64,
+}
+
+/// A time range; either end open.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// `strategies.trades.list`: closed trades by exit time, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListTradesParams {
+    pub id: StrategyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+}
+
+/// `strategies.trades.list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TradeList {
+    pub trades: Vec<TradeRecord>,
+    pub total: usize,
+}
+
+/// `strategies.performance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PerformanceParams {
+    pub id: StrategyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Performance metrics over a set of closed trades (see `convention` in the report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metrics {
+    /// Number of trades.
+    pub total_trades: u64,
+    /// Trades with `is_win`.
+    pub wins: u64,
+    /// Trades without `is_win`.
+    pub losses: u64,
+    /// `wins / total_trades` as a fraction; `None` with no trades.
+    pub win_rate: Option<f64>,
+    /// Sum of the trades' `pnl`.
+    pub total_pnl: f64,
+    /// Mean `pnl` per trade; `None` with no trades.
+    pub average_pnl: Option<f64>,
+    /// Compounded daily returns, `prod(1 + r) - 1`.
+    pub total_return: f64,
+    /// Gross profit / gross loss; `None` when there is no losing trade (gross loss 0).
+    pub profit_factor: Option<f64>,
+    /// Annualized Sharpe ratio of the daily returns.
+    pub sharpe_ratio: Option<f64>,
+    /// Annualized Sortino ratio of the daily returns.
+    pub sortino_ratio: Option<f64>,
+    /// Maximum drawdown of the daily equity curve, <= 0.
+    pub max_drawdown: f64,
+    /// Compound annual growth rate over the day count.
+    pub cagr: Option<f64>,
+    /// Annualized volatility of the daily returns.
+    pub annual_volatility: Option<f64>,
+    /// Mean `exit - entry` in seconds; `None` with no trades.
+    pub average_duration_secs: Option<f64>,
+    /// Largest `pnl`; `None` with no trades.
+    pub best_trade_pnl: Option<f64>,
+    /// Smallest `pnl`; `None` with no trades.
+    pub worst_trade_pnl: Option<f64>,
+    /// Earliest exit, epoch ms; `None` with no trades.
+    pub first_exit_ms: Option<i64>,
+    /// Latest exit, epoch ms; `None` with no trades.
+    pub last_exit_ms: Option<i64>,
+}
+
+/// `strategies.performance` result: all trades in the range, and the MEM-enhanced ones
+/// beside the others (the seed's before/after comparison).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceReport {
+    pub strategy_id: StrategyId,
+    pub strategy_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    /// How the ratios are computed (periods, annualisation, risk-free rate).
+    pub convention: String,
+    pub all: Metrics,
+    pub mem_enhanced: Metrics,
+    pub not_mem_enhanced: Metrics,
+}
+
+/// `strategies.compare`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompareParams {
+    pub ids: Vec<StrategyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// `strategies.compare` result, in the order asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comparison {
+    pub reports: Vec<PerformanceReport>,
+}
+
+/// Who changed a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangedBy {
+    Manual,
+    MemLearning,
+    #[serde(alias = "optimization", alias = "backtest_optimization")]
+    Optimisation,
+}
+
+/// `strategies.parameters.update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateParameterParams {
+    pub id: StrategyId,
+    pub name: String,
+    pub value: Value,
+    pub reason: String,
+    #[serde(default = "manual")]
+    pub changed_by: ChangedBy,
+}
+
+fn manual() -> ChangedBy {
+    ChangedBy::Manual
+}
+
+/// One parameter change, as kept in `parameters/{id}.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterChange {
+    pub strategy_id: StrategyId,
+    pub parameter_name: String,
+    pub old_value: Value,
+    pub new_value: Value,
+    pub change_reason: String,
+    pub changed_by: ChangedBy,
+    /// The uid of the client that asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uid: Option<u32>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// `strategies.parameters.history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ParameterHistoryParams {
+    pub id: StrategyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `strategies.parameters.history` result, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParameterHistory {
+    pub changes: Vec<ParameterChange>,
+}
+
+/// `strategies.mem.mark_enhanced`: `id` is the MEM-enhanced version of `baseId`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MarkEnhancedParams {
+    pub id: StrategyId,
+    pub base_id: StrategyId,
+}
+
+/// `strategies.mem.learned_patterns`: set the learned-pattern count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LearnedPatternsParams {
+    pub id: StrategyId,
+    pub count: u64,
+}
+
+/// One document to import, with where it came from (for messages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportDocument {
+    pub source: String,
+    pub document: Value,
+}
+
+/// `strategies.import`: documents in either seed shape. Ids in them are kept (a new id
+/// is given to a document without one); an id already registered is an error for that
+/// document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportParams {
+    pub documents: Vec<ImportDocument>,
+}
+
+/// What became of one imported document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportResult {
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<StrategyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `strategies.import` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    pub imported: usize,
+    pub failed: usize,
+    pub results: Vec<ImportResult>,
+}
+
+/// `strategies.audit`: the newest entries, optionally of one strategy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<StrategyId>,
+    /// Default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// One mutation of the registry, as kept in `audit.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// The uid of the client that asked, or absent for the daemon itself (reload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<StrategyId>,
+    /// What changed: the patch, the old and new status, ...
+    pub changes: Value,
+}
+
+/// `strategies.audit` result, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// Results that are one strategy in full.
+pub type StrategyResult = StrategyDetail;

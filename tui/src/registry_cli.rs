@@ -1,0 +1,725 @@
+//! memctl commands that change or inspect the registry beyond list and show.
+
+use crate::RangeArgs;
+use crate::cli::{number, percent, print_json, table};
+use anyhow::{Context, bail};
+use comfy_table::{Cell, CellAlignment};
+use mem_protocol::Client;
+use mem_protocol::methods::method;
+use mem_protocol::registry::*;
+use mem_protocol::strategy::{StrategyDetail, StrategyId, StrategyStatus};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn id(text: &str) -> anyhow::Result<StrategyId> {
+    text.parse().map_err(anyhow::Error::msg)
+}
+
+/// Reads a file, or stdin for `-`.
+fn read_input(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        return std::io::read_to_string(std::io::stdin()).context("cannot read stdin");
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn parse_json(text: &str, source: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).with_context(|| format!("{source} is not valid JSON"))
+}
+
+/// Prints a changed strategy: one line for people, the detail for scripts.
+fn changed(detail: &StrategyDetail, what: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(detail);
+    }
+    println!(
+        "{what}: {} ({})",
+        detail.summary.display_name, detail.summary.id
+    );
+    Ok(())
+}
+
+pub async fn register(
+    client: &Client,
+    file: &Path,
+    status: Option<StrategyStatus>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let strategy = parse_json(&read_input(file)?, &file.display().to_string())?;
+    let detail = client
+        .call::<method::StrategiesRegister>(RegisterParams { strategy, status })
+        .await?;
+    if json {
+        return print_json(&detail);
+    }
+    println!(
+        "registered {} ({}) as {}",
+        detail.summary.display_name, detail.summary.id, detail.summary.status
+    );
+    Ok(())
+}
+
+/// The .json files of `paths` (directories are searched one level deep).
+fn json_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot list {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+pub async fn import(client: &Client, paths: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    let mut documents = Vec::new();
+    for file in json_files(paths)? {
+        let source = file.display().to_string();
+        let value = parse_json(&read_input(&file)?, &source)?;
+        match value {
+            // A JSON array: several documents in one file (an API response's `data`, say).
+            Value::Array(items) => {
+                for (i, document) in items.into_iter().enumerate() {
+                    documents.push(ImportDocument {
+                        source: format!("{source}[{i}]"),
+                        document,
+                    });
+                }
+            }
+            document => documents.push(ImportDocument { source, document }),
+        }
+    }
+    if documents.is_empty() {
+        bail!(
+            "no .json files found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let report = client
+        .call::<method::Import>(ImportParams { documents })
+        .await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        for r in &report.results {
+            match (&r.id, &r.error) {
+                (Some(id), _) => println!(
+                    "imported  {}  {}  ({})",
+                    id,
+                    r.name.as_deref().unwrap_or(""),
+                    r.source
+                ),
+                (None, Some(error)) => println!("FAILED    {}: {error}", r.source),
+                _ => {}
+            }
+        }
+        println!("{} imported, {} failed", report.imported, report.failed);
+    }
+    if report.failed > 0 {
+        bail!(
+            "{} of {} documents were not imported",
+            report.failed,
+            report.results.len()
+        );
+    }
+    Ok(())
+}
+
+pub async fn update(
+    client: &Client,
+    strategy: &str,
+    patch: &str,
+    reason: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let patch = match patch.strip_prefix('@') {
+        Some(file) => parse_json(&read_input(Path::new(file))?, file)?,
+        None => parse_json(patch, "--patch")?,
+    };
+    let detail = client
+        .call::<method::StrategiesUpdate>(UpdateParams {
+            id: id(strategy)?,
+            patch,
+            reason,
+        })
+        .await?;
+    changed(&detail, "updated", json)
+}
+
+pub async fn deprecate(
+    client: &Client,
+    strategy: &str,
+    reason: String,
+    date: Option<chrono::NaiveDate>,
+    replacement: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let replacement_id = replacement.as_deref().map(id).transpose()?;
+    let detail = client
+        .call::<method::StrategiesDeprecate>(DeprecateParams {
+            id: id(strategy)?,
+            reason,
+            date,
+            replacement_id,
+        })
+        .await?;
+    changed(&detail, "deprecated", json)
+}
+
+pub async fn set_status(
+    client: &Client,
+    strategy: &str,
+    status: StrategyStatus,
+    reason: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let detail = client
+        .call::<method::StrategiesSetStatus>(SetStatusParams {
+            id: id(strategy)?,
+            status,
+            reason,
+        })
+        .await?;
+    changed(&detail, &format!("now {status}"), json)
+}
+
+pub async fn tag(
+    client: &Client,
+    strategy: &str,
+    add: Vec<String>,
+    remove: Vec<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let detail = client
+        .call::<method::StrategiesTags>(TagsParams {
+            id: id(strategy)?,
+            add,
+            remove,
+        })
+        .await?;
+    if json {
+        return print_json(&detail);
+    }
+    println!(
+        "tags of {}: {}",
+        detail.summary.display_name,
+        detail.summary.tags.join(", ")
+    );
+    Ok(())
+}
+
+fn relationship(text: &str) -> anyhow::Result<RelationshipType> {
+    crate::enum_value("relationship", text)
+}
+
+pub async fn link(
+    client: &Client,
+    from: &str,
+    rel: &str,
+    to: &str,
+    note: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let params = LinkParams {
+        from: id(from)?,
+        to: id(to)?,
+        relationship: relationship(rel)?,
+        note,
+    };
+    let link = client.call::<method::StrategiesLink>(params).await?;
+    if json {
+        return print_json(&link);
+    }
+    println!("linked {} {} {}", link.from, rel, link.to);
+    Ok(())
+}
+
+pub async fn unlink(
+    client: &Client,
+    from: &str,
+    rel: &str,
+    to: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let params = LinkParams {
+        from: id(from)?,
+        to: id(to)?,
+        relationship: relationship(rel)?,
+        note: None,
+    };
+    let result = client.call::<method::StrategiesUnlink>(params).await?;
+    if json {
+        return print_json(&result);
+    }
+    println!(
+        "{}",
+        if result.removed {
+            "link removed"
+        } else {
+            "there was no such link"
+        }
+    );
+    Ok(())
+}
+
+pub async fn related(
+    client: &Client,
+    strategy: &str,
+    types: Vec<String>,
+    depth: Option<u32>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let types = types
+        .iter()
+        .map(|t| relationship(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let list = client
+        .call::<method::StrategiesRelated>(RelatedParams {
+            id: id(strategy)?,
+            types,
+            depth,
+        })
+        .await?;
+    if json {
+        return print_json(&list);
+    }
+    if list.related.is_empty() {
+        println!("no related strategies");
+        return Ok(());
+    }
+    let mut t = table(&["RELATIONSHIP", "DIRECTION", "DEPTH", "ID", "NAME"]);
+    for r in &list.related {
+        t.add_row(vec![
+            Cell::new(
+                serde_json::to_value(r.relationship)?
+                    .as_str()
+                    .unwrap_or("?"),
+            ),
+            Cell::new(serde_json::to_value(r.direction)?.as_str().unwrap_or("?")),
+            Cell::new(r.depth),
+            Cell::new(r.strategy.id),
+            Cell::new(&r.strategy.display_name),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub async fn versions(client: &Client, strategy: &str, json: bool) -> anyhow::Result<()> {
+    let list = client
+        .call::<method::VersionsList>(IdParams { id: id(strategy)? })
+        .await?;
+    if json {
+        return print_json(&list);
+    }
+    println!("current version {}", list.current_version);
+    let mut t = table(&["VERSION", "TYPE", "CREATED", "BY", "CHANGELOG"]);
+    for v in &list.versions {
+        t.add_row(vec![
+            Cell::new(&v.version_number),
+            Cell::new(
+                v.version_type
+                    .map_or("-".into(), |k| format!("{k:?}").to_lowercase()),
+            ),
+            Cell::new(v.created_at.format("%Y-%m-%d %H:%M")),
+            Cell::new(&v.created_by),
+            Cell::new(v.changelog.lines().next().unwrap_or("")),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub async fn version(
+    client: &Client,
+    strategy: &str,
+    version: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let v = client
+        .call::<method::VersionsGet>(GetVersionParams {
+            id: id(strategy)?,
+            version: version.into(),
+        })
+        .await?;
+    if json {
+        return print_json(&v);
+    }
+    println!(
+        "version {} of {} ({})",
+        v.version_number,
+        v.strategy_id,
+        v.created_at.to_rfc3339()
+    );
+    println!(
+        "by {}{}",
+        v.created_by,
+        v.git_commit_hash
+            .as_deref()
+            .map(|h| format!(", commit {h}"))
+            .unwrap_or_default()
+    );
+    println!("\n{}\n", v.changelog);
+    println!("parameters: {}", serde_json::to_string(&v.parameters)?);
+    if !v.backtest_results.is_empty() {
+        println!("backtest: {}", serde_json::to_string(&v.backtest_results)?);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn create_version(
+    client: &Client,
+    strategy: &str,
+    bump: Option<String>,
+    version: Option<String>,
+    changelog: String,
+    git_hash: Option<String>,
+    code: Option<PathBuf>,
+    parameters: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let parameters = match parameters {
+        Some(file) => match parse_json(&read_input(&file)?, &file.display().to_string())? {
+            Value::Object(map) => Some(map),
+            _ => bail!("{} must hold a JSON object of parameters", file.display()),
+        },
+        None => None,
+    };
+    let params = CreateVersionParams {
+        id: id(strategy)?,
+        bump: bump
+            .as_deref()
+            .map(|b| crate::enum_value("bump", b))
+            .transpose()?,
+        version,
+        changelog,
+        parameters,
+        backtest: None,
+        code_snapshot: code.map(|f| read_input(&f)).transpose()?,
+        git_hash,
+    };
+    let v = client.call::<method::VersionsCreate>(params).await?;
+    if json {
+        return print_json(&v);
+    }
+    println!("created version {} of {}", v.version_number, v.strategy_id);
+    Ok(())
+}
+
+pub async fn record_trades(
+    client: &Client,
+    strategy: &str,
+    file: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let text = read_input(file)?;
+    let trades: Vec<TradeRecord> = match serde_json::from_str(&text) {
+        Ok(trades) => trades,
+        Err(_) => text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(n, l)| {
+                serde_json::from_str(l)
+                    .with_context(|| format!("{} line {}: not a trade", file.display(), n + 1))
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let result = client
+        .call::<method::TradesRecord>(RecordTradesParams {
+            id: id(strategy)?,
+            trades,
+        })
+        .await?;
+    if json {
+        return print_json(&result);
+    }
+    println!(
+        "recorded {} trades ({} duplicates skipped); {} in total",
+        result.recorded,
+        result.duplicates.len(),
+        result.total_trades
+    );
+    Ok(())
+}
+
+pub async fn list_trades(
+    client: &Client,
+    strategy: &str,
+    range: RangeArgs,
+    limit: usize,
+    offset: Option<usize>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let params = ListTradesParams {
+        id: id(strategy)?,
+        from: range.from,
+        to: range.to,
+        limit: Some(limit),
+        offset,
+    };
+    let list = client.call::<method::TradesList>(params).await?;
+    if json {
+        return print_json(&list);
+    }
+    let mut t = table(&[
+        "EXIT",
+        "TRADE",
+        "SYMBOL",
+        "ACTION",
+        "ENTRY",
+        "EXIT PRICE",
+        "P&L",
+        "P&L %",
+        "MEM",
+    ]);
+    for tr in &list.trades {
+        t.add_row(vec![
+            Cell::new(tr.exit_time.format("%Y-%m-%d %H:%M")),
+            Cell::new(&tr.trade_id),
+            Cell::new(&tr.symbol),
+            Cell::new(format!("{:?}", tr.action).to_uppercase()),
+            Cell::new(tr.entry_price).set_alignment(CellAlignment::Right),
+            Cell::new(tr.exit_price).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.2}", tr.pnl)).set_alignment(CellAlignment::Right),
+            Cell::new(percent(Some(tr.pnl_pct))).set_alignment(CellAlignment::Right),
+            Cell::new(if tr.mem_enhanced { "yes" } else { "" }),
+        ]);
+    }
+    println!("{t}");
+    println!("({} of {} trades)", list.trades.len(), list.total);
+    Ok(())
+}
+
+fn metric_rows(t: &mut comfy_table::Table, label: &str, m: &Metrics) {
+    let secs = |s: Option<f64>| s.map_or("-".into(), |s| format!("{:.1} h", s / 3600.0));
+    t.add_row(vec![
+        Cell::new(label),
+        Cell::new(m.total_trades).set_alignment(CellAlignment::Right),
+        Cell::new(percent(m.win_rate)).set_alignment(CellAlignment::Right),
+        Cell::new(format!("{:.2}", m.total_pnl)).set_alignment(CellAlignment::Right),
+        Cell::new(percent(Some(m.total_return))).set_alignment(CellAlignment::Right),
+        Cell::new(number(m.profit_factor)).set_alignment(CellAlignment::Right),
+        Cell::new(number(m.sharpe_ratio)).set_alignment(CellAlignment::Right),
+        Cell::new(number(m.sortino_ratio)).set_alignment(CellAlignment::Right),
+        Cell::new(percent(Some(m.max_drawdown))).set_alignment(CellAlignment::Right),
+        Cell::new(secs(m.average_duration_secs)).set_alignment(CellAlignment::Right),
+    ]);
+}
+
+const METRIC_HEADERS: [&str; 10] = [
+    "",
+    "TRADES",
+    "WIN RATE",
+    "P&L",
+    "RETURN",
+    "PROFIT F.",
+    "SHARPE",
+    "SORTINO",
+    "MAX DD",
+    "AVG HOLD",
+];
+
+pub async fn performance(
+    client: &Client,
+    strategy: &str,
+    range: RangeArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let report = client
+        .call::<method::Performance>(PerformanceParams {
+            id: id(strategy)?,
+            from: range.from,
+            to: range.to,
+        })
+        .await?;
+    if json {
+        return print_json(&report);
+    }
+    println!("{} ({})", report.strategy_name, report.strategy_id);
+    let mut t = table(&METRIC_HEADERS);
+    metric_rows(&mut t, "all", &report.all);
+    metric_rows(&mut t, "MEM-enhanced", &report.mem_enhanced);
+    metric_rows(&mut t, "not enhanced", &report.not_mem_enhanced);
+    println!("{t}");
+    let m = &report.all;
+    println!(
+        "best trade {}, worst {}, CAGR {}",
+        number(m.best_trade_pnl),
+        number(m.worst_trade_pnl),
+        percent(m.cagr)
+    );
+    println!("conventions: {}", report.convention);
+    Ok(())
+}
+
+pub async fn compare(
+    client: &Client,
+    ids: &[String],
+    range: RangeArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let ids = ids
+        .iter()
+        .map(|s| id(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let result = client
+        .call::<method::Compare>(CompareParams {
+            ids,
+            from: range.from,
+            to: range.to,
+        })
+        .await?;
+    if json {
+        return print_json(&result);
+    }
+    let mut t = table(&METRIC_HEADERS);
+    for report in &result.reports {
+        metric_rows(&mut t, &report.strategy_name, &report.all);
+    }
+    println!("{t}");
+    if let Some(first) = result.reports.first() {
+        println!("conventions: {}", first.convention);
+    }
+    Ok(())
+}
+
+pub async fn set_parameter(
+    client: &Client,
+    strategy: &str,
+    name: String,
+    value: &str,
+    reason: String,
+    by: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
+    let changed_by = crate::enum_value("--by", by)?;
+    let change = client
+        .call::<method::ParametersUpdate>(UpdateParameterParams {
+            id: id(strategy)?,
+            name,
+            value,
+            reason,
+            changed_by,
+        })
+        .await?;
+    if json {
+        return print_json(&change);
+    }
+    println!(
+        "{}: {} -> {}",
+        change.parameter_name, change.old_value, change.new_value
+    );
+    Ok(())
+}
+
+pub async fn parameter_history(
+    client: &Client,
+    strategy: &str,
+    name: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let history = client
+        .call::<method::ParametersHistory>(ParameterHistoryParams {
+            id: id(strategy)?,
+            name,
+        })
+        .await?;
+    if json {
+        return print_json(&history);
+    }
+    let mut t = table(&["WHEN", "PARAMETER", "FROM", "TO", "BY", "REASON"]);
+    for c in &history.changes {
+        t.add_row(vec![
+            Cell::new(c.changed_at.format("%Y-%m-%d %H:%M:%S")),
+            Cell::new(&c.parameter_name),
+            Cell::new(crate::cli::compact(&c.old_value)),
+            Cell::new(crate::cli::compact(&c.new_value)),
+            Cell::new(serde_json::to_value(c.changed_by)?.as_str().unwrap_or("?")),
+            Cell::new(&c.change_reason),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub async fn mark_enhanced(
+    client: &Client,
+    strategy: &str,
+    base: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let detail = client
+        .call::<method::MemMarkEnhanced>(MarkEnhancedParams {
+            id: id(strategy)?,
+            base_id: id(base)?,
+        })
+        .await?;
+    changed(&detail, "marked MEM-enhanced", json)
+}
+
+pub async fn learned_patterns(
+    client: &Client,
+    strategy: &str,
+    count: u64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let detail = client
+        .call::<method::MemLearnedPatterns>(LearnedPatternsParams {
+            id: id(strategy)?,
+            count,
+        })
+        .await?;
+    changed(&detail, &format!("{count} learned patterns"), json)
+}
+
+pub async fn audit(
+    client: &Client,
+    strategy: Option<String>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let params = AuditParams {
+        id: strategy.as_deref().map(id).transpose()?,
+        limit: Some(limit),
+    };
+    let log = client.call::<method::Audit>(params).await?;
+    if json {
+        return print_json(&log);
+    }
+    let mut t = table(&["WHEN", "UID", "ACTION", "STRATEGY", "CHANGES"]);
+    for e in &log.entries {
+        let mut changes = e.changes.to_string();
+        if changes.len() > 80 {
+            changes.truncate(
+                changes
+                    .char_indices()
+                    .nth(77)
+                    .map_or(changes.len(), |(i, _)| i),
+            );
+            changes.push_str("...");
+        }
+        t.add_row(vec![
+            Cell::new(e.at.format("%Y-%m-%d %H:%M:%S")),
+            Cell::new(e.uid.map_or("memd".into(), |u| u.to_string())),
+            Cell::new(&e.action),
+            Cell::new(e.strategy_id.map_or("-".into(), |i| i.to_string())),
+            Cell::new(changes),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
