@@ -1,0 +1,1254 @@
+//! The registry through the real daemon: every method, validation, reload of hand-edited
+//! files, import of both seed shapes, the audit log.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use mem_e2e::{Daemon, describe};
+use mem_protocol::events::RegistryChange;
+use mem_protocol::methods::{ListStrategiesParams, SortKey, method};
+use mem_protocol::registry::*;
+use mem_protocol::strategy::{StrategyId, StrategyStatus};
+use mem_protocol::{Access, Client, ClientError, ClientOptions, ErrorCode, Event, Topic};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
+const AGGRESSIVE_RSI: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
+
+fn sid(s: &str) -> StrategyId {
+    s.parse().unwrap()
+}
+
+fn new_strategy(name: &str) -> Value {
+    json!({
+        "schema_version": "1.0.0",
+        "strategy": {
+            "name": name,
+            "display_name": format!("Test {name}"),
+            "description": "A strategy made by the end-to-end tests",
+            "classification": {"category": "momentum", "sub_category": "breakout", "tags": ["test", "breakout"], "asset_classes": ["crypto"]},
+            "implementation": {"language": "python", "class_name": "Breakout"},
+            "parameters": {
+                "lookback": {"value": 20, "type": "integer", "min": 5, "max": 200, "description": "candles"},
+                "threshold": {"value": 0.02, "type": "float", "min": 0.0, "max": 0.5},
+                "mode": "fast"
+            },
+            "performance": {"backtest": {"sharpe_ratio": 0.9, "win_rate": 0.51, "num_trades": 40}},
+            "future_section": {"kept": [1, 2, 3]}
+        }
+    })
+}
+
+async fn register(client: &Client, name: &str) -> StrategyId {
+    let detail = client
+        .call::<method::StrategiesRegister>(RegisterParams {
+            strategy: new_strategy(name),
+            status: None,
+        })
+        .await
+        .unwrap();
+    detail.summary.id
+}
+
+fn code(err: &ClientError) -> Option<ErrorCode> {
+    err.code()
+}
+
+fn trade(id: &str, exit: DateTime<Utc>, pnl: f64, pnl_pct: f64, mem: bool) -> TradeRecord {
+    TradeRecord {
+        trade_id: id.into(),
+        symbol: "BTC/USDT".into(),
+        timeframe: Some("5m".into()),
+        action: TradeAction::Buy,
+        confidence: Some(0.8),
+        entry_price: 65000.0,
+        exit_price: 65000.0 * (1.0 + pnl_pct),
+        entry_time: exit - ChronoDuration::hours(2),
+        exit_time: exit,
+        pnl,
+        pnl_pct,
+        is_win: None,
+        mem_enhanced: mem,
+        mem_confidence_boost: mem.then_some(0.05),
+        learned_pattern: None,
+        market_regime: Some("bullish".into()),
+        volatility: Some(0.02),
+        broker: Some("binance".into()),
+        slippage: Some(0.0),
+        commission: Some(0.1),
+    }
+}
+
+fn metadata_files(daemon: &Daemon) -> usize {
+    std::fs::read_dir(daemon.data_dir.join("strategy_registry/metadata"))
+        .unwrap()
+        .count()
+}
+
+fn audit_lines(daemon: &Daemon) -> usize {
+    std::fs::read_to_string(daemon.data_dir.join("strategy_registry/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+fn read_metadata(daemon: &Daemon, id: StrategyId) -> Value {
+    let text = std::fs::read_to_string(
+        daemon
+            .data_dir
+            .join(format!("strategy_registry/metadata/{id}.json")),
+    )
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn register_update_status_tags_and_the_audit_log() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let (_, mut events) = daemon
+        .client()
+        .await
+        .subscribe(vec![Topic::Registry])
+        .await
+        .map(|(s, e)| (s, e))
+        .unwrap();
+
+    let id = register(&client, "breakout_one").await;
+    let added = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(added.event, Event::RegistryChanged(ref c) if c.change == RegistryChange::Added && c.strategy_id == id),
+        "{added:?}"
+    );
+    let detail = client
+        .call::<method::StrategiesGet>(mem_protocol::methods::GetStrategyParams { id })
+        .await
+        .unwrap();
+    assert_eq!(
+        detail.summary.status,
+        StrategyStatus::Experimental,
+        "experimental unless given"
+    );
+    assert_eq!(metadata_files(&daemon), 12);
+
+    // A merge patch; members memd does not know survive the rewrite.
+    let updated = client
+        .call::<method::StrategiesUpdate>(UpdateParams {
+            id,
+            patch: json!({"display_name": "Breakout One", "classification": {"keywords": ["donchian"]}}),
+            reason: Some("clearer name".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(updated.summary.display_name, "Breakout One");
+    let on_disk = read_metadata(&daemon, id);
+    assert_eq!(
+        on_disk["strategy"]["future_section"],
+        json!({"kept": [1, 2, 3]})
+    );
+    assert_eq!(
+        on_disk["strategy"]["classification"]["tags"],
+        json!(["test", "breakout"]),
+        "untouched members stay"
+    );
+    let found = client
+        .call::<method::StrategiesList>(ListStrategiesParams {
+            query: Some("donchian".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1, "keywords are searched");
+
+    let err = client
+        .call::<method::StrategiesUpdate>(UpdateParams {
+            id,
+            patch: json!({"status": "active"}),
+            reason: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("strategies.status"), "{err}");
+    let err = client
+        .call::<method::StrategiesUpdate>(UpdateParams {
+            id,
+            patch: json!({"classification": {"category": "Bad Category!"}}),
+            reason: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("strategy.classification.category"),
+        "{err}"
+    );
+
+    let active = client
+        .call::<method::StrategiesSetStatus>(SetStatusParams {
+            id,
+            status: StrategyStatus::Active,
+            reason: Some("ready".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(active.summary.status, StrategyStatus::Active);
+    let err = client
+        .call::<method::StrategiesSetStatus>(SetStatusParams {
+            id,
+            status: StrategyStatus::Deprecated,
+            reason: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("strategies.deprecate"), "{err}");
+
+    let tagged = client
+        .call::<method::StrategiesTags>(TagsParams {
+            id,
+            add: vec!["trend".into(), "TEST".into()],
+            remove: vec!["breakout".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(tagged.summary.tags, ["test", "trend"]);
+
+    let log = client
+        .call::<method::Audit>(AuditParams {
+            id: Some(id),
+            limit: None,
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["register", "update", "status", "tags"]);
+    let me = nix::unistd::Uid::effective().as_raw();
+    assert!(
+        log.entries.iter().all(|e| e.uid == Some(me)),
+        "the client's uid is recorded"
+    );
+    assert_eq!(
+        log.entries[1].changes["patch"]["display_name"], "Breakout One",
+        "what changed is recorded"
+    );
+
+    // A name already taken.
+    let err = client
+        .call::<method::StrategiesRegister>(RegisterParams {
+            strategy: new_strategy("breakout_one"),
+            status: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some(ErrorCode::Conflict), "{err}");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let id = register(&client, "victim").await;
+    let (files, audits) = (metadata_files(&daemon), audit_lines(&daemon));
+
+    let mut long_description = new_strategy("too_long");
+    long_description["strategy"]["description"] = json!("x".repeat(20_000));
+    let mut negative_trades = new_strategy("negative");
+    negative_trades["strategy"]["performance"]["backtest"]["num_trades"] = json!(-5);
+    let mut bad_win_rate = new_strategy("bad_win_rate");
+    bad_win_rate["strategy"]["performance"]["backtest"]["win_rate"] = json!(1.7);
+    let mut bad_param = new_strategy("bad_param");
+    bad_param["strategy"]["parameters"]["lookback"]["value"] = json!(1000);
+    let mut path_name = new_strategy("x");
+    path_name["strategy"]["name"] = json!("../../etc/passwd");
+    let mut huge_number = new_strategy("huge");
+    huge_number["strategy"]["performance"]["backtest"]["sharpe_ratio"] = json!(1e300);
+    let cases = [
+        (long_description, "strategy.description"),
+        (negative_trades, "strategy.performance.backtest.num_trades"),
+        (bad_win_rate, "strategy.performance.backtest.win_rate"),
+        (bad_param, "strategy.parameters.lookback.value"),
+        (path_name, "strategy.name"),
+        (huge_number, "strategy.performance.backtest.sharpe_ratio"),
+        (json!("a string"), "strategy"),
+        (
+            json!({"strategy": {"name": "no_category"}}),
+            "strategy.classification.category",
+        ),
+    ];
+    for (document, field) in cases {
+        let err = client
+            .call::<method::StrategiesRegister>(RegisterParams {
+                strategy: document,
+                status: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), Some(ErrorCode::InvalidParams), "{field}: {err}");
+        assert!(
+            err.to_string().contains(field),
+            "{field} not named in: {err}"
+        );
+    }
+
+    // Trades: an exit before its entry, NaN-free but absurd numbers, a path-like id.
+    let now = Utc::now();
+    let mut backwards = trade("t-back", now, 1.0, 0.01, false);
+    backwards.entry_time = now + ChronoDuration::hours(1);
+    let mut zero_price = trade("t-zero", now, 1.0, 0.01, false);
+    zero_price.entry_price = 0.0;
+    for (bad, needle) in [(backwards, "exits"), (zero_price, "entryPrice")] {
+        let batch = vec![trade("t-good", now, 1.0, 0.01, false), bad];
+        let err = client
+            .call::<method::TradesRecord>(RecordTradesParams { id, trades: batch })
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), Some(ErrorCode::InvalidParams), "{err}");
+        assert!(
+            err.to_string().contains("trades[1]") && err.to_string().contains(needle),
+            "{err}"
+        );
+    }
+    let raw = client
+        .call_value(
+            "strategies.trades.record",
+            json!({"id": "../../../tmp/x", "trades": []}),
+        )
+        .await
+        .unwrap_err();
+    assert!(raw.to_string().contains("UUID"), "{raw}");
+    let raw = client
+        .call_value(
+            "strategies.parameters.update",
+            json!({"id": id, "name": "lookback", "value": "twenty", "reason": "x"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(raw.to_string().contains("integer"), "{raw}");
+    let raw = client
+        .call_value(
+            "strategies.mem.learned_patterns",
+            json!({"id": id, "count": -1}),
+        )
+        .await
+        .unwrap_err();
+    assert!(raw.to_string().contains("count"), "{raw}");
+
+    assert_eq!(metadata_files(&daemon), files, "no file was written");
+    assert_eq!(audit_lines(&daemon), audits, "no mutation was audited");
+    assert!(
+        !daemon
+            .data_dir
+            .join(format!("strategy_registry/performance/{id}.jsonl"))
+            .exists()
+            || std::fs::read_to_string(
+                daemon
+                    .data_dir
+                    .join(format!("strategy_registry/performance/{id}.jsonl"))
+            )
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn list_filters_sorts_and_pages() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let names = |p: ListStrategiesParams| {
+        let client = &client;
+        async move {
+            client
+                .call::<method::StrategiesList>(p)
+                .await
+                .unwrap()
+                .strategies
+                .into_iter()
+                .map(|s| s.display_name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        names(ListStrategiesParams {
+            sort: Some(SortKey::Sharpe),
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await,
+        ["Freqtrade MACD Hunter", "Freqtrade Aggressive RSI"]
+    );
+    assert_eq!(
+        names(ListStrategiesParams {
+            language: Some("freqtrade".into()),
+            min_win_rate: Some(0.6),
+            ..Default::default()
+        })
+        .await,
+        ["Freqtrade Aggressive RSI", "Freqtrade Conservative RSI"]
+    );
+    assert_eq!(
+        names(ListStrategiesParams {
+            origin: Some(mem_protocol::strategy::Origin::Research),
+            sub_category: Some("fx_carry".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Currency Carry Trade"]
+    );
+    assert_eq!(
+        names(ListStrategiesParams {
+            tags: vec!["rsi".into(), "scalping".into()],
+            ..Default::default()
+        })
+        .await,
+        ["Freqtrade Aggressive RSI"]
+    );
+    assert_eq!(
+        names(ListStrategiesParams {
+            tags_any: vec!["vwap".into(), "mfi".into()],
+            ..Default::default()
+        })
+        .await,
+        ["MFI", "VWAP"]
+    );
+    assert_eq!(
+        names(ListStrategiesParams {
+            asset_class: Some("equities".into()),
+            ..Default::default()
+        })
+        .await,
+        [
+            "Statistical Arbitrage Pairs Trading",
+            "Volatility-Managed Momentum"
+        ]
+    );
+    assert_eq!(
+        names(ListStrategiesParams {
+            mem_enabled: Some(false),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    let out = daemon.memctl(&[
+        "strategies",
+        "list",
+        "--sort",
+        "win-rate",
+        "--limit",
+        "1",
+        "--json",
+    ]);
+    let json: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(&out)));
+    assert_eq!(
+        json["strategies"][0]["displayName"],
+        "Freqtrade Aggressive RSI"
+    );
+}
+
+#[tokio::test]
+async fn versions_follow_semver_and_the_strategy() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let id = sid(MACD_HUNTER);
+    let v = client
+        .call::<method::VersionsCreate>(CreateVersionParams {
+            id,
+            bump: Some(VersionBump::Minor),
+            version: None,
+            changelog: "Faster signal line".into(),
+            parameters: None,
+            backtest: Some(serde_json::from_value(json!({"sharpe_ratio": 1.5})).unwrap()),
+            code_snapshot: Some("class MACD_Aggressive: ...".into()),
+            git_hash: Some("0123abcd".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(v.version_number, "1.1.0");
+    let out = daemon.memctl(&[
+        "strategies",
+        "versions",
+        "create",
+        MACD_HUNTER,
+        "--bump",
+        "major",
+        "--changelog",
+        "New exits",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let list = client
+        .call::<method::VersionsList>(IdParams { id })
+        .await
+        .unwrap();
+    assert_eq!(
+        list.current_version, "2.0.0",
+        "the strategy's version follows"
+    );
+    assert_eq!(
+        list.versions
+            .iter()
+            .map(|v| v.version_number.as_str())
+            .collect::<Vec<_>>(),
+        ["1.1.0", "2.0.0"]
+    );
+    let one = client
+        .call::<method::VersionsGet>(GetVersionParams {
+            id,
+            version: "1.1.0".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        one.code_snapshot.as_deref(),
+        Some("class MACD_Aggressive: ...")
+    );
+    assert_eq!(one.parameters["macd_fast"]["value"], 12);
+
+    let explicit = |version: &str| CreateVersionParams {
+        id,
+        bump: None,
+        version: Some(version.into()),
+        changelog: "x".into(),
+        parameters: None,
+        backtest: None,
+        code_snapshot: None,
+        git_hash: None,
+    };
+    let err = client
+        .call::<method::VersionsCreate>(explicit("1.5.0"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not above the latest version 2.0.0"),
+        "{err}"
+    );
+    let err = client
+        .call::<method::VersionsCreate>(explicit("../../x"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("semantic version"), "{err}");
+    let err = client
+        .call::<method::VersionsGet>(GetVersionParams {
+            id,
+            version: "9.9.9".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some(ErrorCode::NotFound), "{err}");
+    assert_eq!(read_metadata(&daemon, id)["strategy"]["version"], "2.0.0");
+}
+
+#[tokio::test]
+async fn trades_metrics_comparison_and_the_live_summary() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let id = sid(CONSERVATIVE_RSI);
+    let day =
+        |d: i64| "2026-11-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap() + ChronoDuration::days(d);
+    let trades = vec![
+        trade("t1", day(0), 40.0, 0.04, false),
+        trade("t2", day(1), -20.0, -0.02, true),
+        trade("t3", day(1), 10.0, 0.01, true),
+        trade("t4", day(3), 30.0, 0.03, false),
+    ];
+    let result = client
+        .call::<method::TradesRecord>(RecordTradesParams {
+            id,
+            trades: trades.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!((result.recorded, result.total_trades), (4, 4));
+    // The same ids again, and a repeat inside one batch: counted once.
+    let again = client
+        .call::<method::TradesRecord>(RecordTradesParams {
+            id,
+            trades: vec![
+                trades[0].clone(),
+                trade("t5", day(4), 5.0, 0.005, false),
+                trade("t5", day(4), 5.0, 0.005, false),
+            ],
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.recorded, 1);
+    assert_eq!(again.duplicates, ["t1", "t5"]);
+    assert_eq!(again.total_trades, 5);
+
+    let report = client
+        .call::<method::Performance>(PerformanceParams {
+            id,
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap();
+    let all = &report.all;
+    assert_eq!(all.total_trades, 5);
+    assert_eq!(all.wins, 4);
+    assert_eq!(all.win_rate, Some(0.8));
+    assert!((all.total_pnl - 65.0).abs() < 1e-9);
+    assert!(
+        (all.profit_factor.unwrap() - 85.0 / 20.0).abs() < 1e-9,
+        "gross profit / gross loss"
+    );
+    assert_eq!(all.best_trade_pnl, Some(40.0));
+    assert_eq!(all.worst_trade_pnl, Some(-20.0));
+    assert_eq!(all.average_duration_secs, Some(7200.0));
+    assert_eq!(report.mem_enhanced.total_trades, 2);
+    assert_eq!(report.not_mem_enhanced.total_trades, 3);
+    assert!(report.convention.contains("365"), "{}", report.convention);
+    // Daily returns: 0.04, (1-0.02)*(1+0.01)-1, 0 (a day without trades), 0.03, 0.005.
+    let expected_total = 1.04 * (0.98 * 1.01) * 1.0 * 1.03 * 1.005 - 1.0;
+    assert!(
+        (all.total_return - expected_total).abs() < 1e-12,
+        "{} vs {expected_total}",
+        all.total_return
+    );
+    let ranged = client
+        .call::<method::Performance>(PerformanceParams {
+            id,
+            from: Some(day(1)),
+            to: Some(day(2)),
+        })
+        .await
+        .unwrap();
+    assert_eq!(ranged.all.total_trades, 2);
+
+    let listed = client
+        .call::<method::TradesList>(ListTradesParams {
+            id,
+            from: None,
+            to: None,
+            limit: Some(2),
+            offset: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 5);
+    assert_eq!(
+        listed
+            .trades
+            .iter()
+            .map(|t| t.trade_id.as_str())
+            .collect::<Vec<_>>(),
+        ["t5", "t4"],
+        "newest exit first"
+    );
+    assert_eq!(
+        listed.trades[1].market_regime.as_deref(),
+        Some("bullish"),
+        "every field comes back"
+    );
+
+    let other = sid(AGGRESSIVE_RSI);
+    client
+        .call::<method::TradesRecord>(RecordTradesParams {
+            id: other,
+            trades: vec![trade("a1", day(0), -5.0, -0.005, false)],
+        })
+        .await
+        .unwrap();
+    let comparison = client
+        .call::<method::Compare>(CompareParams {
+            ids: vec![id, other],
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        comparison
+            .reports
+            .iter()
+            .map(|r| r.all.total_trades)
+            .collect::<Vec<_>>(),
+        [5, 1]
+    );
+
+    // The lifetime summary in the metadata catches up within a few seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let live = &read_metadata(&daemon, id)["strategy"]["performance"]["live_trading"];
+        if live["total_trades"] == 5 {
+            assert_eq!(live["live_win_rate"], json!(0.8));
+            assert_eq!(live["total_pnl"], json!(65.0));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "live summary not updated: {live}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sorted = client
+        .call::<method::StrategiesList>(ListStrategiesParams {
+            sort: Some(SortKey::TotalPnl),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(sorted.strategies[0].id, id);
+    // memctl shows the same numbers.
+    let out = daemon.memctl(&["strategies", "performance", CONSERVATIVE_RSI]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("80.0%"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test]
+async fn trades_survive_a_restart_and_duplicates_stay_out() {
+    let mut daemon = Daemon::start();
+    let id = sid(MACD_HUNTER);
+    let now = Utc::now();
+    {
+        let client = daemon.client().await;
+        let batch: Vec<_> = (0..500)
+            .map(|i| {
+                trade(
+                    &format!("r{i}"),
+                    now - ChronoDuration::minutes(i),
+                    1.0,
+                    0.001,
+                    i % 2 == 0,
+                )
+            })
+            .collect();
+        client
+            .call::<method::TradesRecord>(RecordTradesParams { id, trades: batch })
+            .await
+            .unwrap();
+    }
+    daemon.stop_with(nix::sys::signal::Signal::SIGKILL);
+    let root = std::mem::replace(&mut daemon.root, tempfile::tempdir().unwrap());
+    let daemon = Daemon::start_in(root, daemon.socket.clone(), daemon.data_dir.clone(), |_| {});
+    let client = daemon.client().await;
+    let again = client
+        .call::<method::TradesRecord>(RecordTradesParams {
+            id,
+            trades: vec![
+                trade("r7", now, 1.0, 0.001, false),
+                trade("new", now, 1.0, 0.001, false),
+            ],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.recorded, again.duplicates.len(), again.total_trades),
+        (1, 1, 501)
+    );
+}
+
+#[tokio::test]
+async fn parameters_are_type_checked_and_have_a_history() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let id = register(&client, "params").await;
+    let change = client
+        .call::<method::ParametersUpdate>(UpdateParameterParams {
+            id,
+            name: "lookback".into(),
+            value: json!(30),
+            reason: "slower market".into(),
+            changed_by: ChangedBy::MemLearning,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (change.old_value.clone(), change.new_value.clone()),
+        (json!(20), json!(30))
+    );
+    let out = daemon.memctl(&[
+        "strategies",
+        "params",
+        "set",
+        &id.to_string(),
+        "mode",
+        "slow",
+        "--reason",
+        "test",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let cases = [
+        ("lookback", json!(2), "outside the declared range 5 .. 200"),
+        ("lookback", json!(25.5), "integer"),
+        ("threshold", json!("high"), "float"),
+        ("mode", json!(3), "same type"),
+        ("nope", json!(1), "has no parameter"),
+    ];
+    for (name, value, needle) in cases {
+        let err = client
+            .call::<method::ParametersUpdate>(UpdateParameterParams {
+                id,
+                name: name.into(),
+                value,
+                reason: "x".into(),
+                changed_by: ChangedBy::Manual,
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{name}: {err}");
+    }
+    let history = client
+        .call::<method::ParametersHistory>(ParameterHistoryParams { id, name: None })
+        .await
+        .unwrap();
+    assert_eq!(history.changes.len(), 2);
+    assert_eq!(history.changes[0].changed_by, ChangedBy::MemLearning);
+    assert_eq!(history.changes[1].new_value, json!("slow"));
+    let only = client
+        .call::<method::ParametersHistory>(ParameterHistoryParams {
+            id,
+            name: Some("lookback".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(only.changes.len(), 1);
+    assert_eq!(
+        read_metadata(&daemon, id)["strategy"]["parameters"]["lookback"]["value"],
+        30
+    );
+}
+
+#[tokio::test]
+async fn relationships_deprecation_and_mem_marks() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let base = sid(CONSERVATIVE_RSI);
+    let enhanced = register(&client, "rsi_mem").await;
+    let learned = register(&client, "rsi_learned").await;
+    let marked = client
+        .call::<method::MemMarkEnhanced>(MarkEnhancedParams {
+            id: enhanced,
+            base_id: base,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        marked.metadata.strategy.mem_integration.base_strategy_id,
+        Some(base)
+    );
+    assert_eq!(
+        marked
+            .metadata
+            .strategy
+            .mem_integration
+            .enhancement_type
+            .as_deref(),
+        Some("full")
+    );
+    client
+        .call::<method::StrategiesLink>(LinkParams {
+            from: learned,
+            to: enhanced,
+            relationship: RelationshipType::DerivedFrom,
+            note: None,
+        })
+        .await
+        .unwrap();
+    let patterns = client
+        .call::<method::MemLearnedPatterns>(LearnedPatternsParams {
+            id: learned,
+            count: 7,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        patterns
+            .metadata
+            .strategy
+            .mem_integration
+            .learned_patterns_count,
+        7
+    );
+
+    let err = client
+        .call::<method::StrategiesLink>(LinkParams {
+            from: base,
+            to: base,
+            relationship: RelationshipType::AlternativeTo,
+            note: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("itself"), "{err}");
+
+    let direct = client
+        .call::<method::StrategiesRelated>(RelatedParams {
+            id: base,
+            types: vec![],
+            depth: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(direct.related.len(), 1);
+    assert_eq!(direct.related[0].strategy.id, enhanced);
+    assert_eq!(
+        direct.related[0].relationship,
+        RelationshipType::MemEnhancedVersion
+    );
+    assert_eq!(direct.related[0].direction, Direction::Incoming);
+    let two = client
+        .call::<method::StrategiesRelated>(RelatedParams {
+            id: base,
+            types: vec![],
+            depth: Some(2),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        two.related
+            .iter()
+            .map(|r| (r.strategy.id, r.depth))
+            .collect::<Vec<_>>(),
+        [(enhanced, 1), (learned, 2)]
+    );
+
+    let deprecated = client
+        .call::<method::StrategiesDeprecate>(DeprecateParams {
+            id: base,
+            reason: "superseded by the MEM version".into(),
+            date: None,
+            replacement_id: Some(enhanced),
+        })
+        .await
+        .unwrap();
+    assert_eq!(deprecated.summary.status, StrategyStatus::Deprecated);
+    let meta = &deprecated.metadata.strategy.metadata;
+    assert_eq!(
+        meta.replacement_strategy_id.as_deref(),
+        Some(enhanced.to_string().as_str())
+    );
+    assert_eq!(
+        meta.deprecation_date.as_deref(),
+        Some(Utc::now().date_naive().to_string().as_str())
+    );
+    let replaced = client
+        .call::<method::StrategiesRelated>(RelatedParams {
+            id: base,
+            types: vec![RelationshipType::Replaces],
+            depth: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(replaced.related.len(), 1);
+
+    let out = daemon.memctl(&[
+        "strategies",
+        "unlink",
+        &learned.to_string(),
+        "derived-from",
+        &enhanced.to_string(),
+    ]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("removed"),
+        "{}",
+        describe(&out)
+    );
+    let two = client
+        .call::<method::StrategiesRelated>(RelatedParams {
+            id: base,
+            types: vec![],
+            depth: Some(2),
+        })
+        .await
+        .unwrap();
+    assert!(two.related.iter().all(|r| r.strategy.id != learned));
+}
+
+#[tokio::test]
+async fn import_reads_both_seed_shapes() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    // The seed's nested registry file, as the Python registry wrote it.
+    std::fs::write(
+        dir.path().join("nested.json"),
+        serde_json::to_string_pretty(&json!({
+            "schema_version": "1.0.0",
+            "strategy": {
+                "id": "12df8565-1c13-4f7c-9662-9510ddf664f4",
+                "name": "volatility_managed_momentum_copy",
+                "display_name": "Volatility-Managed Momentum (copy)",
+                "description": "Academic momentum strategy with volatility scaling from Barroso & Santa-Clara (2015)",
+                "version": "1.0.0",
+                "status": "experimental",
+                "classification": {"category": "momentum", "sub_category": "", "complexity": "moderate", "tags": ["momentum", "volatility_scaling", "academic", "published"], "asset_classes": []},
+                "implementation": {"language": "python", "file_path": "/x/strategy1.py", "class_name": "VolatilityManagedMomentum", "entry_point": "VolatilityManagedMomentum.generate_signal", "dependencies": [], "minimum_python_version": "3.10"},
+                "academic_foundation": {"paper_title": "Momentum has its moments", "year": 2015},
+                "parameters": {"momentum_lookback": 252, "skip_period": 21},
+                "performance": {"backtest": {"sharpe_ratio": 1.197, "win_rate": 0.472, "num_trades": 106}, "live_trading": {"start_date": null, "total_trades": 0, "live_sharpe": null, "live_win_rate": null}},
+                "mem_integration": {"enabled": true, "enhancement_type": "full", "learned_patterns_count": 0, "mem_version": "baseline_1.0", "estimated_improvement": {}},
+                "requirements": {}, "risk_profile": {},
+                "metadata": {"created_by": "system", "created_at": "2025-10-21T05:11:50.588396Z", "last_updated": "2025-10-21T05:11:50.590601Z", "last_backtest": null, "deprecation_date": null, "replacement_strategy_id": null}
+            }
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    // The flat camelCase entries of the orchestration guide's API response, in one array.
+    std::fs::write(
+        dir.path().join("api.json"),
+        serde_json::to_string(&json!([
+            {"id": "aaaaaaaa-0000-4000-8000-000000000001", "name": "flat_rsi", "displayName": "Flat RSI", "description": "From the API", "category": "mean_reversion", "status": "active", "language": "freqtrade", "memEnabled": true, "sharpeRatio": 1.1, "winRate": 0.6, "isDeployed": false},
+            {"name": "flat_without_id", "displayName": "No Id", "category": "carry", "language": "python"},
+            {"id": MACD_HUNTER, "name": "dup", "category": "momentum", "language": "x"},
+            {"name": "broken", "category": "momentum", "language": "x", "winRate": 3}
+        ]))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = daemon.memctl(&[
+        "strategies",
+        "import",
+        dir.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        !out.status.success(),
+        "one document failed, so the command fails: {}",
+        describe(&out)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["imported"], 3, "{report}");
+    assert_eq!(report["failed"], 2, "{report}");
+    let results = report["results"].as_array().unwrap();
+    let error_of = |source_end: &str| {
+        results
+            .iter()
+            .find(|r| r["source"].as_str().unwrap().ends_with(source_end))
+            .unwrap()["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        error_of("api.json[2]").contains("already registered"),
+        "{report}"
+    );
+    assert!(
+        error_of("api.json[3]").contains("strategy.performance.backtest.win_rate"),
+        "{report}"
+    );
+
+    let client = daemon.client().await;
+    let flat = client
+        .call::<method::StrategiesGet>(mem_protocol::methods::GetStrategyParams {
+            id: sid("aaaaaaaa-0000-4000-8000-000000000001"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            flat.summary.display_name.as_str(),
+            flat.summary.sharpe_ratio,
+            flat.summary.status
+        ),
+        ("Flat RSI", Some(1.1), StrategyStatus::Active)
+    );
+    let nested = client
+        .call::<method::StrategiesGet>(mem_protocol::methods::GetStrategyParams {
+            id: sid("12df8565-1c13-4f7c-9662-9510ddf664f4"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        nested.metadata.strategy.extra.get("academic_foundation"),
+        None,
+        "a known member"
+    );
+    assert_eq!(
+        nested.metadata.strategy.academic_foundation["paper_title"],
+        "Momentum has its moments"
+    );
+    let all = client
+        .call::<method::StrategiesList>(ListStrategiesParams::default())
+        .await
+        .unwrap();
+    assert_eq!(all.total, 14);
+    assert!(all.strategies.iter().any(|s| s.display_name == "No Id"));
+}
+
+async fn next_event(events: &mut mem_protocol::EventStream) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream is open")
+        .event
+}
+
+#[tokio::test]
+async fn hand_edits_are_reloaded_and_broken_ones_reported() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let (_, mut events) = client.subscribe(vec![Topic::Registry]).await.unwrap();
+    let id = sid(AGGRESSIVE_RSI);
+    let path = daemon
+        .data_dir
+        .join(format!("strategy_registry/metadata/{id}.json"));
+
+    // A hand edit: reloaded, announced, audited as the daemon's own reload.
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["strategy"]["display_name"] = json!("Aggressive RSI (edited)");
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    match next_event(&mut events).await {
+        Event::RegistryChanged(c) => {
+            assert_eq!((c.strategy_id, c.change), (id, RegistryChange::Updated));
+            assert_eq!(c.strategy.unwrap().display_name, "Aggressive RSI (edited)");
+        }
+        other => panic!("expected registry.changed, got {other:?}"),
+    }
+    let listed = client
+        .call::<method::StrategiesList>(ListStrategiesParams {
+            query: Some("edited".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 1);
+
+    // A broken edit: reported, and the last good version stays listed.
+    std::fs::write(
+        &path,
+        b"{ \"schema_version\": \"1.0.0\", \"strategy\": { oops",
+    )
+    .unwrap();
+    match next_event(&mut events).await {
+        Event::RegistryInvalid(i) => {
+            assert_eq!(i.strategy_id, Some(id));
+            assert!(i.problem.contains("invalid metadata"), "{}", i.problem);
+        }
+        other => panic!("expected registry.invalid, got {other:?}"),
+    }
+    let listed = client
+        .call::<method::StrategiesList>(ListStrategiesParams {
+            query: Some("edited".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 1, "the last good version is kept");
+    let status = client
+        .call::<method::DaemonStatus>(mem_protocol::methods::NoParams {})
+        .await
+        .unwrap();
+    assert_eq!(status.counts.registry_errors, 1);
+    assert!(
+        daemon.stderr().contains("keeping the last good version"),
+        "{}",
+        daemon.stderr()
+    );
+    // Changing it while broken is refused with the reason, not a silent overwrite.
+    let err = client
+        .call::<method::StrategiesTags>(TagsParams {
+            id,
+            add: vec!["x".into()],
+            remove: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unreadable"), "{err}");
+
+    // Fixed by hand: reloaded.
+    doc["strategy"]["display_name"] = json!("Aggressive RSI (fixed)");
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    assert!(
+        matches!(next_event(&mut events).await, Event::RegistryChanged(c) if c.change == RegistryChange::Updated)
+    );
+    let status = client
+        .call::<method::DaemonStatus>(mem_protocol::methods::NoParams {})
+        .await
+        .unwrap();
+    assert_eq!(status.counts.registry_errors, 0);
+
+    // A file dropped in by another program is added; one removed is dropped.
+    let mut copy = doc.clone();
+    let new_id = "bbbbbbbb-0000-4000-8000-000000000002";
+    copy["strategy"]["id"] = json!(new_id);
+    copy["strategy"]["name"] = json!("dropped_in");
+    std::fs::write(
+        daemon
+            .data_dir
+            .join(format!("strategy_registry/metadata/{new_id}.json")),
+        serde_json::to_string(&copy).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        matches!(next_event(&mut events).await, Event::RegistryChanged(c) if c.change == RegistryChange::Added && c.strategy_id == sid(new_id))
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        matches!(next_event(&mut events).await, Event::RegistryChanged(c) if c.change == RegistryChange::Removed && c.strategy_id == id)
+    );
+    let total = client
+        .call::<method::StrategiesList>(ListStrategiesParams::default())
+        .await
+        .unwrap()
+        .total;
+    assert_eq!(total, 11);
+
+    // The daemon's own writes cause no reload event: one change, one event.
+    client
+        .call::<method::StrategiesTags>(TagsParams {
+            id: sid(MACD_HUNTER),
+            add: vec!["own".into()],
+            remove: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(next_event(&mut events).await, Event::RegistryChanged(c) if c.strategy_id == sid(MACD_HUNTER))
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), events.next())
+            .await
+            .is_err(),
+        "no second event for our own write"
+    );
+}
+
+#[tokio::test]
+async fn view_only_clients_cannot_change_the_registry() {
+    let daemon = Daemon::start();
+    let client = Client::connect(
+        &daemon.socket,
+        ClientOptions {
+            read_only: true,
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.hello().access, Access::View);
+    let err = client
+        .call::<method::StrategiesRegister>(RegisterParams {
+            strategy: new_strategy("nope"),
+            status: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some(ErrorCode::PermissionDenied), "{err}");
+    assert!(err.to_string().contains("needs control access"), "{err}");
+    let out = daemon.memctl(&[
+        "--read-only",
+        "strategies",
+        "tag",
+        MACD_HUNTER,
+        "--add",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    // Reading works.
+    client
+        .call::<method::Performance>(PerformanceParams {
+            id: sid(MACD_HUNTER),
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap();
+}
