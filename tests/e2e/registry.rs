@@ -111,7 +111,6 @@ async fn register_update_status_tags_and_the_audit_log() {
         .await
         .subscribe(vec![Topic::Registry])
         .await
-        .map(|(s, e)| (s, e))
         .unwrap();
 
     let id = register(&client, "breakout_one").await;
@@ -1156,8 +1155,10 @@ async fn hand_edits_are_reloaded_and_broken_ones_reported() {
     // Fixed by hand: reloaded.
     doc["strategy"]["display_name"] = json!("Aggressive RSI (fixed)");
     std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let fixed = next_event(&mut events).await;
     assert!(
-        matches!(next_event(&mut events).await, Event::RegistryChanged(c) if c.change == RegistryChange::Updated)
+        matches!(fixed, Event::RegistryChanged(ref c) if c.change == RegistryChange::Updated),
+        "{fixed:?}"
     );
     let status = client
         .call::<method::DaemonStatus>(mem_protocol::methods::NoParams {})

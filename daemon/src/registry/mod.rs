@@ -153,6 +153,26 @@ fn load_record(path: &Path) -> std::result::Result<Record, String> {
     Ok(Record::from_doc(&doc, store::content_hash(&bytes)))
 }
 
+/// Loads a file that just changed on disk. One that fails is read again until its bytes
+/// stop changing: an editor or `cp` may be half-way through writing it (a truncated,
+/// empty file is the usual sight), and only a file that stays broken is reported.
+fn load_settled(path: &Path) -> std::result::Result<Record, String> {
+    let mut previous: Option<Vec<u8>> = None;
+    for _ in 0..10 {
+        let problem = match load_record(path) {
+            Ok(record) => return Ok(record),
+            Err(problem) => problem,
+        };
+        let bytes = std::fs::read(path).ok();
+        if bytes.is_some() && bytes == previous {
+            return Err(problem);
+        }
+        previous = bytes;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    load_record(path)
+}
+
 fn now_text(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -1149,8 +1169,8 @@ impl Registry {
             self.issues.lock().expect("issues lock").remove(path);
             return;
         }
-        match load_record(path) {
-            Ok(record) if record.content_hash == hash => {
+        match load_settled(path) {
+            Ok(record) => {
                 self.issues.lock().expect("issues lock").remove(path);
                 let summary = record.summary();
                 let added = self.index.write().expect("index lock").upsert(record);
@@ -1171,17 +1191,20 @@ impl Registry {
                     Some(summary),
                 );
             }
-            Ok(_) => {} // changed again while we read it: the next event will bring it
             Err(problem) => self.report_invalid(path, problem, Some(id)),
         }
     }
 
     fn report_invalid(&self, path: &Path, problem: String, id: Option<StrategyId>) {
-        warn!(file = %path.display(), %problem, "a metadata file changed on disk is unusable; keeping the last good version");
-        self.issues
+        let previous = self
+            .issues
             .lock()
             .expect("issues lock")
             .insert(path.to_path_buf(), problem.clone());
+        if previous.as_deref() == Some(problem.as_str()) {
+            return; // already reported: the watcher saw the same broken file again
+        }
+        warn!(file = %path.display(), %problem, "a metadata file changed on disk is unusable; keeping the last good version");
         self.bus.publish(Event::RegistryInvalid(RegistryInvalid {
             path: path.display().to_string(),
             problem,
