@@ -187,7 +187,12 @@ impl Registry {
             .with_context(|| format!("cannot list {}", paths.metadata.display()))?
         {
             let entry = entry?;
-            if !entry.file_name().to_string_lossy().starts_with('.') {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.contains(".tmp-") {
+                // A write cut short by a crash: the real file is intact, this is debris.
+                let _ = std::fs::remove_file(entry.path());
+                info!(file = %entry.path().display(), "removed the temporary file of an interrupted write");
+            } else if !name.starts_with('.') {
                 files.push(entry.path());
             }
         }
