@@ -1,0 +1,716 @@
+//! `trade-load`: sustained trade recording through the socket of a real memd, and a check
+//! that no acknowledged trade is lost.
+//!
+//! It starts memd on a temporary data directory, registers a strategy, and records trades
+//! with `strategies.trades.record` from several connections at once, in batches as large
+//! as the 1 MiB request frame allows, for a bounded time. Then it prints the rate (overall
+//! and the median of the per-second rates), the batch latencies, the CPU time of memd and
+//! of this tool, and verifies that:
+//!
+//! 1. `strategies.performance` reports exactly the acknowledged number of trades;
+//! 2. after memd is killed with SIGKILL, every acknowledged trade id is in the strategy's
+//!    log file `performance/{id}.jsonl` (and the file holds no other lines);
+//! 3. a memd restarted on the same data reports the same total again.
+//!
+//! Build and run (release; memd is looked up next to this executable):
+//!
+//! ```text
+//! cargo build --release -p memd --bin memd
+//! cargo build --release -p mem-e2e --bin trade-load
+//! target/release/trade-load --seconds 20 --connections 4
+//! ```
+//!
+//! Options: `--seconds S` (20), `--connections N` (4), `--batch N` (the largest that fits
+//! the frame limit, about 3,000), `--memd PATH` (or `MEMD_BIN`; default: `memd` next to this
+//! executable, then one directory up), `--keep` (keep the data directory and print it),
+//! `--raw` (see below). Exit status 1 when a check fails.
+//!
+//! By default every batch goes through `mem_protocol::Client::call` (params turned into a
+//! `serde_json::Value`, then into a line), as a client of the crate would send it. On a
+//! machine with few cores that client's CPU competes with memd's; `--raw` writes the same
+//! requests to the socket serialized straight from the typed params (and reads the answers
+//! as plain lines), so the figure shows more of what memd itself can take.
+
+use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use mem_e2e::{Daemon, isolated_command};
+use mem_protocol::methods::method;
+use mem_protocol::registry::{
+    PerformanceParams, RecordTradesParams, RegisterParams, TradeAction, TradeRecord,
+};
+use mem_protocol::strategy::StrategyId;
+use mem_protocol::{Client, ClientOptions, MAX_FRAME_BYTES};
+use serde_json::json;
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+struct Options {
+    seconds: f64,
+    connections: usize,
+    batch: Option<usize>,
+    memd: Option<PathBuf>,
+    keep: bool,
+    raw: bool,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: trade-load [--seconds S] [--connections N] [--batch N] [--memd PATH] [--keep] [--raw]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Options {
+    let mut options = Options {
+        seconds: 20.0,
+        connections: 4,
+        batch: None,
+        memd: std::env::var_os("MEMD_BIN").map(PathBuf::from),
+        keep: false,
+        raw: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| usage());
+        match arg.as_str() {
+            "--seconds" => options.seconds = value().parse().unwrap_or_else(|_| usage()),
+            "--connections" => options.connections = value().parse().unwrap_or_else(|_| usage()),
+            "--batch" => options.batch = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--memd" => options.memd = Some(PathBuf::from(value())),
+            "--keep" => options.keep = true,
+            "--raw" => options.raw = true,
+            "-h" | "--help" => usage(),
+            _ => usage(),
+        }
+    }
+    if options.connections == 0 || options.seconds <= 0.0 || options.batch == Some(0) {
+        usage();
+    }
+    options
+}
+
+/// The memd binary: `--memd`/`MEMD_BIN`, else `memd` beside this executable
+/// (`target/release/trade-load` -> `target/release/memd`), else one directory up (the
+/// layout `mem_e2e::bin` expects for test executables in `target/<profile>/deps`).
+fn find_memd(given: Option<PathBuf>) -> PathBuf {
+    if let Some(path) = given {
+        assert!(path.is_file(), "{} is not a file", path.display());
+        return path;
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let dir = exe.parent().expect("exe dir");
+    for candidate in [dir.join("memd"), dir.join("../memd")] {
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "no memd next to {}: build it with `cargo build --release -p memd --bin memd`, or pass --memd PATH",
+        exe.display()
+    );
+}
+
+/// Starts memd on `data_dir`, with its socket and stderr in a fresh directory under `work`.
+fn start_memd(memd: &Path, work: &Path, data_dir: &Path) -> (Daemon, Duration) {
+    let root = tempfile::Builder::new()
+        .prefix("memd-")
+        .tempdir_in(work)
+        .expect("daemon dir");
+    let socket = root.path().join("run/memd.sock");
+    let stderr = std::fs::File::create(root.path().join("memd.stderr")).expect("stderr file");
+    let started = Instant::now();
+    let child = isolated_command(memd, root.path())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn memd");
+    let daemon = Daemon::adopt(child, root, socket, data_dir.to_path_buf());
+    (daemon, started.elapsed())
+}
+
+async fn connect(daemon: &Daemon) -> Client {
+    Client::connect(
+        &daemon.socket,
+        ClientOptions {
+            client_name: "trade-load".into(),
+            call_timeout: Duration::from_secs(60),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .expect("connect to memd")
+}
+
+/// A load connection: the protocol crate's client, or a raw line writer (`--raw`).
+enum Conn {
+    Client(Client),
+    Raw {
+        reader: BufReader<OwnedReadHalf>,
+        writer: OwnedWriteHalf,
+        buf: Vec<u8>,
+        line: String,
+        next_id: u64,
+    },
+}
+
+impl Conn {
+    async fn open(daemon: &Daemon, raw: bool) -> Conn {
+        if !raw {
+            return Conn::Client(connect(daemon).await);
+        }
+        let stream = UnixStream::connect(&daemon.socket)
+            .await
+            .expect("connect to memd");
+        let (reader, writer) = stream.into_split();
+        let mut conn = Conn::Raw {
+            reader: BufReader::new(reader),
+            writer,
+            buf: Vec::with_capacity(MAX_FRAME_BYTES),
+            line: String::new(),
+            next_id: 1,
+        };
+        let hello = json!({"protocolVersion": mem_protocol::PROTOCOL_VERSION, "client": "trade-load --raw"});
+        conn.raw_call("hello", &hello).await.expect("hello");
+        conn
+    }
+
+    /// Sends one request as a line serialized straight from `params`; the `result` member
+    /// of the answer.
+    async fn raw_call<P: serde::Serialize>(
+        &mut self,
+        method: &str,
+        params: &P,
+    ) -> Result<serde_json::Value, String> {
+        let Conn::Raw {
+            reader,
+            writer,
+            buf,
+            line,
+            next_id,
+        } = self
+        else {
+            unreachable!("raw_call on a client connection")
+        };
+        let id = *next_id;
+        *next_id += 1;
+        buf.clear();
+        write!(
+            buf,
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":"#
+        )
+        .expect("write to a vec");
+        serde_json::to_writer(&mut *buf, params).map_err(|e| e.to_string())?;
+        buf.extend_from_slice(b"}\n");
+        if buf.len() > MAX_FRAME_BYTES {
+            return Err(format!(
+                "request of {} bytes exceeds the frame limit",
+                buf.len()
+            ));
+        }
+        writer.write_all(buf).await.map_err(|e| e.to_string())?;
+        line.clear();
+        if reader.read_line(line).await.map_err(|e| e.to_string())? == 0 {
+            return Err("memd closed the connection".into());
+        }
+        let mut answer: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("bad answer: {e}"))?;
+        if answer["id"] != json!(id) {
+            return Err(format!("answer to another request: {line}"));
+        }
+        match answer.get_mut("result") {
+            Some(result) => Ok(result.take()),
+            None => Err(format!("error: {}", answer["error"])),
+        }
+    }
+
+    /// Records one batch; the number recorded.
+    async fn record(&mut self, params: RecordTradesParams) -> Result<u64, String> {
+        let recorded = match self {
+            Conn::Client(client) => client
+                .call::<method::TradesRecord>(params)
+                .await
+                .map_err(|e| e.to_string())?,
+            Conn::Raw { .. } => {
+                serde_json::from_value(self.raw_call("strategies.trades.record", &params).await?)
+                    .map_err(|e| format!("bad result: {e}"))?
+            }
+        };
+        assert!(
+            recorded.duplicates.is_empty(),
+            "fresh ids reported as duplicates"
+        );
+        Ok(recorded.recorded as u64)
+    }
+}
+
+/// A small deterministic generator for the trades' varying fields.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 16
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 37) as f64
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+fn round_to(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+fn trade_id(connection: usize, seq: u64) -> String {
+    format!("load-c{connection}-{seq:010}")
+}
+
+/// A realistic closed trade; `n` (unique across connections) spaces the exits a minute
+/// apart from 2020-01-01.
+fn trade(rng: &mut Lcg, id: String, n: u64) -> TradeRecord {
+    const SYMBOLS: &[(&str, f64)] = &[
+        ("BTC/USDT", 43_000.0),
+        ("ETH/USDT", 2_300.0),
+        ("SOL/USDT", 95.0),
+        ("BNB/USDT", 310.0),
+        ("XRP/USDT", 0.62),
+        ("AAPL", 189.0),
+        ("EUR/USD", 1.09),
+    ];
+    const TIMEFRAMES: &[&str] = &["5m", "15m", "1h", "4h"];
+    const REGIMES: &[&str] = &["trending", "ranging", "volatile", "quiet"];
+    const PATTERNS: &[&str] = &[
+        "rsi_divergence_v2",
+        "volume_spike_reversal",
+        "macd_cross_confirmed",
+    ];
+    let (symbol, base) = *rng.pick(SYMBOLS);
+    let action = if rng.unit() < 0.55 {
+        TradeAction::Buy
+    } else {
+        TradeAction::Sell
+    };
+    let entry_price = round_to(base * (0.8 + 0.4 * rng.unit()), 6);
+    let exit_price = round_to(entry_price * (1.0 + (rng.unit() - 0.47) * 0.04), 6);
+    let direction = if action == TradeAction::Buy {
+        1.0
+    } else {
+        -1.0
+    };
+    let pnl_pct = round_to(direction * (exit_price - entry_price) / entry_price, 6);
+    let notional = 500.0 + 9_500.0 * rng.unit();
+    let pnl = round_to(notional * pnl_pct, 2);
+    let exit_time: DateTime<Utc> =
+        Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap() + ChronoDuration::seconds(60 * n as i64);
+    let entry_time = exit_time - ChronoDuration::seconds(300 + (rng.next() % 21_600) as i64);
+    let mem_enhanced = rng.unit() < 0.3;
+    TradeRecord {
+        trade_id: id,
+        symbol: symbol.into(),
+        timeframe: Some(rng.pick(TIMEFRAMES).to_string()),
+        action,
+        confidence: Some(round_to(0.5 + 0.45 * rng.unit(), 3)),
+        entry_price,
+        exit_price,
+        entry_time,
+        exit_time,
+        pnl,
+        pnl_pct,
+        is_win: Some(pnl > 0.0),
+        mem_enhanced,
+        mem_confidence_boost: mem_enhanced.then(|| round_to(0.2 * rng.unit(), 3)),
+        learned_pattern: (mem_enhanced && rng.unit() < 0.5).then(|| rng.pick(PATTERNS).to_string()),
+        market_regime: Some(rng.pick(REGIMES).to_string()),
+        volatility: Some(round_to(0.01 + 0.2 * rng.unit(), 4)),
+        broker: Some("binance".into()),
+        slippage: Some(round_to(0.0005 * rng.unit(), 6)),
+        commission: Some(round_to(notional * 0.001, 4)),
+    }
+}
+
+/// The largest batch whose request stays under the frame limit, with a margin: measured
+/// on the longest of a few thousand sample trades.
+fn max_batch(id: StrategyId) -> usize {
+    let mut rng = Lcg(7);
+    let longest = (0..5_000u64)
+        .map(|n| {
+            let t = trade(&mut rng, trade_id(99, 9_999_999_999), n + 99_999_999);
+            serde_json::to_vec(&t).expect("serialize").len()
+        })
+        .max()
+        .expect("samples");
+    let envelope = serde_json::to_vec(&json!({
+        "jsonrpc": "2.0", "id": i64::MAX, "method": "strategies.trades.record",
+        "params": RecordTradesParams { id, trades: vec![] },
+    }))
+    .expect("serialize")
+    .len();
+    // Each trade adds its JSON and a comma; keep 2% spare.
+    (MAX_FRAME_BYTES * 98 / 100 - envelope) / (longest + 1)
+}
+
+/// One answered (or failed) batch.
+struct BatchResult {
+    connection: usize,
+    first_seq: u64,
+    len: usize,
+    /// When the answer came, since the start.
+    done_at: Duration,
+    latency: Duration,
+    outcome: Result<u64, String>,
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses): state is field 3; utime 14, stime 15.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    (ticks(11) + ticks(12)) / per_second
+}
+
+fn rss_mb(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+        / 1024.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let options = parse_args();
+    let memd = find_memd(options.memd.clone());
+    let work = tempfile::Builder::new()
+        .prefix("trade-load-")
+        .tempdir()
+        .expect("temp dir");
+    let data_dir = work.path().join("data");
+    println!("memd:        {}", memd.display());
+    println!("data dir:    {}", data_dir.display());
+
+    let (daemon, ready_after) = start_memd(&memd, work.path(), &data_dir);
+    let memd_pid = daemon.pid().to_string();
+    println!(
+        "memd ready:  {:.0} ms after spawn (pid {memd_pid})",
+        ready_after.as_secs_f64() * 1e3
+    );
+
+    let admin = connect(&daemon).await;
+    let id = admin
+        .call::<method::StrategiesRegister>(RegisterParams {
+            strategy: json!({
+                "schema_version": "1.0.0",
+                "strategy": {
+                    "name": "trade_load_target",
+                    "display_name": "Trade load target",
+                    "description": "Receives the trades of the trade-load tool.",
+                    "version": "1.0.0",
+                    "classification": {"category": "momentum", "tags": ["load"]},
+                    "implementation": {"language": "rust"}
+                }
+            }),
+            status: None,
+        })
+        .await
+        .expect("register the target strategy")
+        .summary
+        .id;
+    let batch = options.batch.unwrap_or_else(|| max_batch(id));
+    println!("strategy:    {id}");
+    println!(
+        "load:        {} connections ({}), {batch} trades per batch, {} s",
+        options.connections,
+        if options.raw {
+            "raw lines serialized from the typed params"
+        } else {
+            "mem_protocol::Client"
+        },
+        options.seconds
+    );
+
+    let cpu_memd_before = cpu_seconds(&memd_pid);
+    let cpu_self_before = cpu_seconds("self");
+    let clients: Vec<Conn> = {
+        let mut v = Vec::new();
+        for _ in 0..options.connections {
+            v.push(Conn::open(&daemon, options.raw).await);
+        }
+        v
+    };
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(options.seconds);
+    let time_axis = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (connection, mut conn) in clients.into_iter().enumerate() {
+        let time_axis = time_axis.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Lcg(connection as u64 + 1);
+            let mut seq = 0u64;
+            let mut results = Vec::new();
+            while Instant::now() < deadline {
+                let n0 = time_axis.fetch_add(batch as u64, Ordering::Relaxed);
+                let trades: Vec<TradeRecord> = (0..batch as u64)
+                    .map(|k| trade(&mut rng, trade_id(connection, seq + k), n0 + k))
+                    .collect();
+                let sent = Instant::now();
+                let outcome = conn.record(RecordTradesParams { id, trades }).await;
+                let now = Instant::now();
+                results.push(BatchResult {
+                    connection,
+                    first_seq: seq,
+                    len: batch,
+                    done_at: now - start,
+                    latency: now - sent,
+                    outcome,
+                });
+                seq += batch as u64;
+            }
+            results
+        }));
+    }
+    let mut results: Vec<BatchResult> = Vec::new();
+    for task in tasks {
+        results.extend(task.await.expect("load task"));
+    }
+    let elapsed = start.elapsed();
+    let cpu_memd = cpu_seconds(&memd_pid) - cpu_memd_before;
+    let cpu_self = cpu_seconds("self") - cpu_self_before;
+
+    // --- rates and latencies
+    let acked: u64 = results.iter().filter_map(|r| r.outcome.as_ref().ok()).sum();
+    let failed: Vec<&BatchResult> = results.iter().filter(|r| r.outcome.is_err()).collect();
+    let last_ack = results
+        .iter()
+        .filter(|r| r.outcome.is_ok())
+        .map(|r| r.done_at)
+        .max()
+        .unwrap_or(elapsed);
+    let full_seconds = last_ack.as_secs() as usize;
+    let mut per_second = vec![0u64; full_seconds.max(1)];
+    for r in &results {
+        if let Ok(n) = r.outcome {
+            let s = r.done_at.as_secs() as usize;
+            if s < full_seconds {
+                per_second[s] += n;
+            }
+        }
+    }
+    let mut rates: Vec<f64> = per_second.iter().map(|&n| n as f64).collect();
+    rates.sort_by(f64::total_cmp);
+    let mut latencies: Vec<f64> = results
+        .iter()
+        .filter(|r| r.outcome.is_ok())
+        .map(|r| r.latency.as_secs_f64() * 1e3)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    println!();
+    println!(
+        "acknowledged {acked} trades in {} batches over {:.2} s; {} batches failed",
+        results.len() - failed.len(),
+        last_ack.as_secs_f64(),
+        failed.len()
+    );
+    for f in failed.iter().take(5) {
+        println!(
+            "  failed: connection {} from seq {}: {}",
+            f.connection,
+            f.first_seq,
+            f.outcome.as_ref().err().unwrap()
+        );
+    }
+    println!(
+        "throughput:  overall {:.0} trades/s; per-second median {:.0} (min {:.0}, max {:.0}) over {} full seconds",
+        acked as f64 / last_ack.as_secs_f64(),
+        median(&rates),
+        rates.first().copied().unwrap_or(f64::NAN),
+        rates.last().copied().unwrap_or(f64::NAN),
+        rates.len()
+    );
+    println!(
+        "per second:  {}",
+        per_second
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "batch latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} batches of {batch})",
+        median(&latencies),
+        percentile(&latencies, 99.0),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        latencies.len()
+    );
+    println!(
+        "cpu:         memd {cpu_memd:.1} s, trade-load {cpu_self:.1} s in {:.1} s wall ({} cores); memd rss {:.0} MB",
+        elapsed.as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        rss_mb(&memd_pid)
+    );
+
+    // --- verification
+    let mut ok = true;
+    let report = admin
+        .call::<method::Performance>(PerformanceParams {
+            id,
+            from: None,
+            to: None,
+        })
+        .await
+        .expect("strategies.performance");
+    let check = |ok: &mut bool, pass: bool, what: String| {
+        println!("{} {what}", if pass { "PASS" } else { "FAIL" });
+        *ok &= pass;
+    };
+    check(
+        &mut ok,
+        report.all.total_trades == acked,
+        format!(
+            "strategies.performance reports {} trades; {acked} were acknowledged",
+            report.all.total_trades
+        ),
+    );
+    drop(admin);
+
+    // Kill without warning: nothing the daemon holds in memory may be needed.
+    let registry_dir = data_dir.join("strategy_registry");
+    let log_path = registry_dir.join(format!("performance/{id}.jsonl"));
+    let root = {
+        let mut daemon = daemon;
+        daemon.child.kill().expect("SIGKILL memd");
+        daemon.child.wait().expect("reap memd");
+        std::mem::replace(&mut daemon.root, tempfile::tempdir().expect("temp dir"))
+    };
+    let text = std::fs::read_to_string(&log_path).expect("read the trade log");
+    let mut in_file: HashSet<&str> = HashSet::new();
+    let mut lines = 0usize;
+    let mut unreadable = 0usize;
+    let mut repeated = 0usize;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        lines += 1;
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) => match v.get("trade_id").and_then(|t| t.as_str()) {
+                Some(tid) => {
+                    // Borrow the id from `text`: find it in the line.
+                    let start = line.find(tid).expect("id in its line");
+                    if !in_file.insert(&line[start..start + tid.len()]) {
+                        repeated += 1;
+                    }
+                }
+                None => unreadable += 1,
+            },
+            Err(_) => unreadable += 1,
+        }
+    }
+    let mut missing = 0u64;
+    let mut first_missing = None;
+    for r in results.iter().filter(|r| r.outcome.is_ok()) {
+        for seq in r.first_seq..r.first_seq + r.len as u64 {
+            let tid = trade_id(r.connection, seq);
+            if !in_file.contains(tid.as_str()) {
+                missing += 1;
+                first_missing.get_or_insert(tid);
+            }
+        }
+    }
+    check(
+        &mut ok,
+        missing == 0,
+        format!(
+            "after SIGKILL, every acknowledged trade is in {}: {missing} missing{}",
+            log_path.display(),
+            first_missing.map_or(String::new(), |t| format!(" (first: {t})"))
+        ),
+    );
+    let unacked_attempted: u64 = failed.iter().map(|r| r.len as u64).sum();
+    check(
+        &mut ok,
+        unreadable == 0 && repeated == 0 && lines as u64 <= acked + unacked_attempted,
+        format!(
+            "the log has {lines} lines ({unreadable} unreadable, {repeated} repeated ids) for {acked} acknowledged trades"
+        ),
+    );
+    drop(root);
+
+    let (daemon, ready_after) = start_memd(&memd, work.path(), &data_dir);
+    let client = connect(&daemon).await;
+    let load_started = Instant::now();
+    let report = client
+        .call::<method::Performance>(PerformanceParams {
+            id,
+            from: None,
+            to: None,
+        })
+        .await
+        .expect("strategies.performance after restart");
+    check(
+        &mut ok,
+        report.all.total_trades == acked,
+        format!(
+            "after a restart (ready in {:.0} ms) strategies.performance reports {} trades (first call, loading the log: {:.0} ms)",
+            ready_after.as_secs_f64() * 1e3,
+            report.all.total_trades,
+            load_started.elapsed().as_secs_f64() * 1e3
+        ),
+    );
+    drop(client);
+    drop(daemon);
+
+    if options.keep {
+        let kept = work.keep();
+        println!("kept:        {}", kept.display());
+    }
+    if !ok {
+        std::process::exit(1);
+    }
+}
