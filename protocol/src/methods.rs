@@ -313,7 +313,7 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strategies: Option<Vec<StrategySummary>>,
+    pub strategies: Option<Vec<std::sync::Arc<StrategySummary>>>,
 }
 
 /// `strategies.list` params: every filter is optional and they combine with AND.
@@ -390,7 +390,8 @@ pub enum SortOrder {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StrategyList {
-    pub strategies: Vec<StrategySummary>,
+    /// Shared with the daemon's index: a page of a list costs a few pointer copies.
+    pub strategies: Vec<std::sync::Arc<StrategySummary>>,
     /// How many matched before `offset`/`limit` were applied.
     pub total: usize,
 }
@@ -571,7 +572,7 @@ mod tests {
             offset: Some(2),
         });
         round_trip(StrategyList {
-            strategies: vec![crate::strategy::tests::sample_summary()],
+            strategies: vec![std::sync::Arc::new(crate::strategy::tests::sample_summary())],
             total: 1,
         });
         round_trip(GetStrategyParams {

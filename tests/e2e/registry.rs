@@ -363,7 +363,7 @@ async fn list_filters_sorts_and_pages() {
                 .unwrap()
                 .strategies
                 .into_iter()
-                .map(|s| s.display_name)
+                .map(|s| s.display_name.clone())
                 .collect::<Vec<_>>()
         }
     };

@@ -131,7 +131,7 @@ async fn hello_status_list_and_show() {
             let list = client.call::<method::StrategiesList>(params).await.unwrap();
             list.strategies
                 .into_iter()
-                .map(|s| s.display_name)
+                .map(|s| s.display_name.clone())
                 .collect::<Vec<_>>()
         }
     };

@@ -19,7 +19,7 @@ use std::time::Duration;
 /// What the screen shows.
 struct Screen {
     status: StatusReport,
-    strategies: Vec<StrategySummary>,
+    strategies: Vec<std::sync::Arc<StrategySummary>>,
     /// Set when the daemon went away.
     gone: Option<String>,
 }
@@ -103,7 +103,7 @@ fn apply(screen: &mut Screen, event: Event) {
             screen.strategies.retain(|s| s.id != changed.strategy_id);
             if changed.change != RegistryChange::Removed {
                 if let Some(strategy) = changed.strategy {
-                    screen.strategies.push(*strategy);
+                    screen.strategies.push(std::sync::Arc::new(*strategy));
                 }
             }
             screen

@@ -1,136 +1,293 @@
-//! The in-memory index of the registry: one compact [`Record`] per strategy, enough to
-//! filter, sort, search and list without touching the disk. The full document stays in
-//! its file and is read when one strategy is asked for.
+//! The in-memory index of the registry: what lists, filters, sorts and searches need,
+//! without touching the disk. The full document stays in its file.
 //!
-//! Search lowercases once, at indexing time: each record keeps one haystack of its name,
-//! display name, description, tags and keywords, scanned with `memchr::memmem`.
+//! Layout, chosen for 100,000 strategies (see BENCHMARKS.md):
+//! - `records[i]`: the strategy's list entry, built once and shared (`Arc`), so a page of
+//!   results is a few pointer copies;
+//! - `keys[i]`: compact filter and sort keys (interned lowercase words, plain numbers), so
+//!   a filter scans a few megabytes instead of chasing strings;
+//! - `name_order`/`name_rank`: strategies in display-name order, kept up to date on every
+//!   change, so a name sort is a walk and ties break on one integer;
+//! - `chunks`: the lowercase search text of 1,024 strategies per buffer, scanned with
+//!   `memchr::memmem` at full speed; a changed strategy rebuilds only its chunk.
+//!
+//! Search semantics: every query word must occur (case-insensitively, as a substring) in
+//! the name, display name, description, tags or keywords.
 
 use mem_protocol::methods::{ListStrategiesParams, SortKey, SortOrder, StrategyList};
 use mem_protocol::strategy::{
     Origin, StrategyDocument, StrategyId, StrategyStatus, StrategySummary,
 };
 use memchr::memmem;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-/// What the index keeps of one strategy.
+/// Strategies per search-text buffer.
+const CHUNK: usize = 1024;
+
+/// The fields of a strategy the index needs, borrowed from a document or from a file's
+/// bytes (start-up reads only these; see `registry::load_index_record`).
 #[derive(Debug, Clone)]
-pub struct Record {
+pub struct IndexFields<'a> {
     pub id: StrategyId,
-    pub name: Box<str>,
-    pub display_name: Box<str>,
-    pub description: Box<str>,
-    pub category: Box<str>,
-    pub sub_category: Box<str>,
-    pub language: Box<str>,
+    pub name: Cow<'a, str>,
+    pub display_name: Cow<'a, str>,
+    pub description: Cow<'a, str>,
+    pub version: Cow<'a, str>,
     pub status: StrategyStatus,
-    pub origin: Origin,
-    pub version: Box<str>,
-    pub tags: Box<[Box<str>]>,
-    pub asset_classes: Box<[Box<str>]>,
+    pub origin: Option<Origin>,
+    pub category: Cow<'a, str>,
+    pub sub_category: Cow<'a, str>,
+    pub tags: Vec<Cow<'a, str>>,
+    pub asset_classes: Vec<Cow<'a, str>>,
+    pub keywords: Vec<Cow<'a, str>>,
+    pub language: Cow<'a, str>,
     pub mem_enabled: bool,
     pub sharpe: Option<f64>,
     pub win_rate: Option<f64>,
-    pub risk_level: Option<Box<str>>,
+    pub risk_level: Option<Cow<'a, str>>,
     pub live_trades: u64,
     pub total_pnl: Option<f64>,
-    pub last_used_at: Option<Box<str>>,
-    /// Lowercased name, display name, description, tags and keywords, space separated.
+    pub last_used_at: Option<Cow<'a, str>>,
+}
+
+impl<'a> IndexFields<'a> {
+    /// The fields of a parsed document.
+    pub fn of(doc: &'a StrategyDocument) -> IndexFields<'a> {
+        let s = &doc.strategy;
+        let c = &s.classification;
+        let b = |v: &'a String| Cow::Borrowed(v.as_str());
+        IndexFields {
+            id: s.id,
+            name: b(&s.name),
+            display_name: b(&s.display_name),
+            description: b(&s.description),
+            version: b(&s.version),
+            status: s.status,
+            origin: s.origin,
+            category: b(&c.category),
+            sub_category: b(&c.sub_category),
+            tags: c.tags.iter().map(b).collect(),
+            asset_classes: c.asset_classes.iter().map(b).collect(),
+            keywords: c.keywords.iter().map(b).collect(),
+            language: b(&s.implementation.language),
+            mem_enabled: s.mem_integration.enabled,
+            sharpe: s.performance.backtest.sharpe_ratio,
+            win_rate: s.performance.backtest.win_rate,
+            risk_level: s.risk_profile.risk_level.as_ref().map(b),
+            live_trades: s.performance.live_trading.total_trades,
+            total_pnl: s.performance.live_trading.total_pnl,
+            last_used_at: s.metadata.last_used_at.as_ref().map(b),
+        }
+    }
+}
+
+/// What the index keeps of one strategy, besides its compact keys.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The list entry, shared with every list result that includes it.
+    pub summary: Arc<StrategySummary>,
+    /// Lowercase name, display name, description, tags and keywords, space separated.
     haystack: Box<str>,
+    /// Lowercase display name, the name order's key.
+    sort_name: Box<str>,
+    tags_lower: Box<[Box<str>]>,
+    asset_classes_lower: Box<[Box<str>]>,
     /// Hash of the file's bytes as last read or written, to tell our own writes from
     /// edits made by someone else.
     pub content_hash: u64,
 }
 
-fn boxed(s: &str) -> Box<str> {
-    s.into()
-}
-
 impl Record {
-    /// The record of a document whose file bytes hash to `content_hash`.
-    pub fn from_doc(doc: &StrategyDocument, content_hash: u64) -> Record {
-        let s = &doc.strategy;
-        let c = &s.classification;
+    pub fn new(f: IndexFields<'_>, content_hash: u64) -> Record {
+        let display_name = if f.display_name.is_empty() {
+            f.name.to_string()
+        } else {
+            f.display_name.to_string()
+        };
         let mut haystack =
-            String::with_capacity(s.name.len() + s.display_name.len() + s.description.len() + 64);
-        for part in [
-            s.name.as_str(),
-            s.display_name.as_str(),
-            s.description.as_str(),
-        ] {
-            haystack.push_str(part);
+            String::with_capacity(f.name.len() + display_name.len() + f.description.len() + 64);
+        for part in [&*f.name, &display_name, &*f.description]
+            .into_iter()
+            .chain(f.tags.iter().map(|t| &**t))
+            .chain(f.keywords.iter().map(|k| &**k))
+        {
+            haystack.extend(part.chars().map(|c| if c.is_control() { ' ' } else { c }));
             haystack.push(' ');
         }
-        for word in c.tags.iter().chain(&c.keywords) {
-            haystack.push_str(word);
-            haystack.push(' ');
-        }
+        let lower = |v: &[Cow<'_, str>]| {
+            v.iter()
+                .map(|t| t.to_lowercase().into_boxed_str())
+                .collect()
+        };
+        let summary = StrategySummary {
+            id: f.id,
+            name: f.name.to_string(),
+            display_name: display_name.clone(),
+            description: f.description.to_string(),
+            category: f.category.to_string(),
+            sub_category: f.sub_category.to_string(),
+            status: f.status,
+            language: f.language.to_string(),
+            origin: f.origin.unwrap_or(Origin::Imported),
+            version: f.version.to_string(),
+            tags: f.tags.iter().map(|t| t.to_string()).collect(),
+            mem_enabled: f.mem_enabled,
+            sharpe_ratio: f.sharpe,
+            win_rate: f.win_rate,
+            risk_level: f.risk_level.as_deref().map(str::to_string),
+            live_trades: f.live_trades,
+            total_pnl: f.total_pnl,
+            last_used_at: f.last_used_at.as_deref().map(str::to_string),
+            is_deployed: false,
+        };
         Record {
-            id: s.id,
-            name: boxed(&s.name),
-            display_name: boxed(if s.display_name.is_empty() {
-                &s.name
-            } else {
-                &s.display_name
-            }),
-            description: boxed(&s.description),
-            category: boxed(&c.category),
-            sub_category: boxed(&c.sub_category),
-            language: boxed(&s.implementation.language),
-            status: s.status,
-            origin: s.origin.unwrap_or(Origin::Imported),
-            version: boxed(&s.version),
-            tags: c.tags.iter().map(|t| boxed(t)).collect(),
-            asset_classes: c.asset_classes.iter().map(|t| boxed(t)).collect(),
-            mem_enabled: s.mem_integration.enabled,
-            sharpe: s.performance.backtest.sharpe_ratio,
-            win_rate: s.performance.backtest.win_rate,
-            risk_level: s.risk_profile.risk_level.as_deref().map(boxed),
-            live_trades: s.performance.live_trading.total_trades,
-            total_pnl: s.performance.live_trading.total_pnl,
-            last_used_at: s.metadata.last_used_at.as_deref().map(boxed),
+            summary: Arc::new(summary),
             haystack: haystack.to_lowercase().into_boxed_str(),
+            sort_name: display_name.to_lowercase().into_boxed_str(),
+            tags_lower: lower(&f.tags),
+            asset_classes_lower: lower(&f.asset_classes),
             content_hash,
         }
     }
 
-    /// The flat list entry.
-    pub fn summary(&self) -> StrategySummary {
-        StrategySummary {
-            id: self.id,
-            name: self.name.to_string(),
-            display_name: self.display_name.to_string(),
-            description: self.description.to_string(),
-            category: self.category.to_string(),
-            sub_category: self.sub_category.to_string(),
-            status: self.status,
-            language: self.language.to_string(),
-            origin: self.origin,
-            version: self.version.to_string(),
-            tags: self.tags.iter().map(|t| t.to_string()).collect(),
-            mem_enabled: self.mem_enabled,
-            sharpe_ratio: self.sharpe,
-            win_rate: self.win_rate,
-            risk_level: self.risk_level.as_deref().map(str::to_string),
-            live_trades: self.live_trades,
-            total_pnl: self.total_pnl,
-            last_used_at: self.last_used_at.as_deref().map(str::to_string),
-            is_deployed: false,
-        }
+    /// The record of a parsed document whose file bytes hash to `content_hash`.
+    pub fn from_doc(doc: &StrategyDocument, content_hash: u64) -> Record {
+        Record::new(IndexFields::of(doc), content_hash)
+    }
+
+    pub fn id(&self) -> StrategyId {
+        self.summary.id
     }
 }
 
-/// All records, by id, in a vector for fast scans.
+/// Lowercase words (categories, languages, tags, ...) as small integers.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, word: &str) -> u32 {
+        let lower = word.to_lowercase();
+        let next = self.ids.len() as u32;
+        *self.ids.entry(lower.into_boxed_str()).or_insert(next)
+    }
+
+    /// The id of a word already seen; `None` means no strategy can carry it.
+    fn find(&self, word: &str) -> Option<u32> {
+        self.ids.get(word.to_lowercase().as_str()).copied()
+    }
+}
+
+/// Compact filter and sort keys of one record.
+#[derive(Debug, Clone)]
+struct Keys {
+    category: u32,
+    sub_category: u32,
+    language: u32,
+    status: StrategyStatus,
+    origin: Origin,
+    mem_enabled: bool,
+    /// NaN when absent.
+    sharpe: f64,
+    win_rate: f64,
+    total_pnl: f64,
+    /// Epoch ms; `i64::MIN` when absent.
+    last_used: i64,
+    tags: Box<[u32]>,
+    asset_classes: Box<[u32]>,
+}
+
+/// One buffer of search text for `CHUNK` consecutive records.
+#[derive(Debug, Default)]
+struct TextChunk {
+    text: Vec<u8>,
+    /// Where each record's text starts in `text`.
+    starts: Vec<u32>,
+    dirty: bool,
+}
+
+/// All records, with their keys, name order and search text.
 #[derive(Debug, Default)]
 pub struct Index {
     records: Vec<Record>,
+    keys: Vec<Keys>,
     position: HashMap<StrategyId, usize>,
+    interner: Interner,
+    /// Record indices in (display name, id) order.
+    name_order: Vec<u32>,
+    /// `name_rank[i]` is where record `i` stands in `name_order`.
+    name_rank: Vec<u32>,
+    chunks: Vec<TextChunk>,
+}
+
+fn nan_if_none(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
 }
 
 impl Index {
     pub fn from_records(records: Vec<Record>) -> Index {
-        let position = records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-        Index { records, position }
+        let mut index = Index::default();
+        for record in records {
+            let keys = index.keys_of(&record);
+            index.position.insert(record.id(), index.records.len());
+            index.records.push(record);
+            index.keys.push(keys);
+        }
+        let mut order: Vec<u32> = (0..index.records.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| index.name_cmp(a as usize, b as usize));
+        index.name_rank = vec![0; order.len()];
+        for (rank, &i) in order.iter().enumerate() {
+            index.name_rank[i as usize] = rank as u32;
+        }
+        index.name_order = order;
+        index.chunks = (0..index.records.len().div_ceil(CHUNK))
+            .map(|_| TextChunk {
+                dirty: true,
+                ..Default::default()
+            })
+            .collect();
+        index
+    }
+
+    fn keys_of(&mut self, r: &Record) -> Keys {
+        let s = &r.summary;
+        Keys {
+            category: self.interner.intern(&s.category),
+            sub_category: self.interner.intern(&s.sub_category),
+            language: self.interner.intern(&s.language),
+            status: s.status,
+            origin: s.origin,
+            mem_enabled: s.mem_enabled,
+            sharpe: nan_if_none(s.sharpe_ratio),
+            win_rate: nan_if_none(s.win_rate),
+            total_pnl: nan_if_none(s.total_pnl),
+            last_used: s
+                .last_used_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or(i64::MIN, |t| t.timestamp_millis()),
+            tags: r
+                .tags_lower
+                .iter()
+                .map(|t| self.interner.intern(t))
+                .collect(),
+            asset_classes: r
+                .asset_classes_lower
+                .iter()
+                .map(|t| self.interner.intern(t))
+                .collect(),
+        }
+    }
+
+    fn name_cmp(&self, a: usize, b: usize) -> Ordering {
+        let (ra, rb) = (&self.records[a], &self.records[b]);
+        ra.sort_name
+            .cmp(&rb.sort_name)
+            .then_with(|| ra.id().cmp(&rb.id()))
     }
 
     pub fn len(&self) -> usize {
@@ -145,24 +302,63 @@ impl Index {
         self.position.get(&id).map(|&i| &self.records[i])
     }
 
-    pub fn get_mut(&mut self, id: StrategyId) -> Option<&mut Record> {
-        self.position.get(&id).map(|&i| &mut self.records[i])
-    }
-
     pub fn records(&self) -> &[Record] {
         &self.records
     }
 
+    /// Changes a record's live-trading figures (after trades are recorded).
+    pub fn set_live(
+        &mut self,
+        id: StrategyId,
+        trades: u64,
+        total_pnl: f64,
+        last_used_at: Option<String>,
+    ) {
+        let Some(&i) = self.position.get(&id) else {
+            return;
+        };
+        let mut summary = (*self.records[i].summary).clone();
+        summary.live_trades = trades;
+        summary.total_pnl = Some(total_pnl);
+        summary.last_used_at = last_used_at;
+        let keys = &mut self.keys[i];
+        keys.total_pnl = total_pnl;
+        keys.last_used = summary
+            .last_used_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(i64::MIN, |t| t.timestamp_millis());
+        self.records[i].summary = Arc::new(summary);
+    }
+
     /// Adds or replaces a record; returns true when it was new.
     pub fn upsert(&mut self, record: Record) -> bool {
-        match self.position.get(&record.id) {
-            Some(&i) => {
+        let keys = self.keys_of(&record);
+        match self.position.get(&record.id()).copied() {
+            Some(i) => {
+                let renamed = self.records[i].sort_name != record.sort_name;
+                if renamed {
+                    self.unrank(i);
+                }
                 self.records[i] = record;
+                self.keys[i] = keys;
+                if renamed {
+                    self.rank(i);
+                }
+                self.mark_dirty(i);
                 false
             }
             None => {
-                self.position.insert(record.id, self.records.len());
+                let i = self.records.len();
+                self.position.insert(record.id(), i);
                 self.records.push(record);
+                self.keys.push(keys);
+                self.name_rank.push(0);
+                self.rank(i);
+                if self.chunks.len() < self.records.len().div_ceil(CHUNK) {
+                    self.chunks.push(TextChunk::default());
+                }
+                self.mark_dirty(i);
                 true
             }
         }
@@ -171,141 +367,398 @@ impl Index {
     /// Removes a record; returns it if it was there.
     pub fn remove(&mut self, id: StrategyId) -> Option<Record> {
         let i = self.position.remove(&id)?;
+        self.unrank(i);
+        let last = self.records.len() - 1;
         let removed = self.records.swap_remove(i);
-        if let Some(moved) = self.records.get(i) {
-            self.position.insert(moved.id, i);
+        self.keys.swap_remove(i);
+        if i != last {
+            // The last record moved to `i`: point its name-order entry there.
+            let rank = self.name_rank[last];
+            self.name_order[rank as usize] = i as u32;
+            self.name_rank[i] = rank;
+            self.position.insert(self.records[i].id(), i);
+            self.mark_dirty(i);
         }
+        self.name_rank.truncate(last);
+        self.mark_dirty(last);
+        self.chunks.truncate(self.records.len().div_ceil(CHUNK));
         Some(removed)
     }
 
-    /// Strategies matching every filter, sorted, paged.
+    /// Puts record `i` into the name order.
+    fn rank(&mut self, i: usize) {
+        let pos = self
+            .name_order
+            .partition_point(|&j| self.name_cmp(j as usize, i) == Ordering::Less);
+        self.name_order.insert(pos, i as u32);
+        for (rank, &j) in self.name_order.iter().enumerate().skip(pos) {
+            self.name_rank[j as usize] = rank as u32;
+        }
+    }
+
+    /// Takes record `i` out of the name order.
+    fn unrank(&mut self, i: usize) {
+        let pos = self.name_rank[i] as usize;
+        self.name_order.remove(pos);
+        for (rank, &j) in self.name_order.iter().enumerate().skip(pos) {
+            self.name_rank[j as usize] = rank as u32;
+        }
+    }
+
+    fn mark_dirty(&mut self, i: usize) {
+        if let Some(chunk) = self.chunks.get_mut(i / CHUNK) {
+            chunk.dirty = true;
+        }
+    }
+
+    /// Whether some search text is behind its records (call `refresh_chunks` first).
+    pub fn has_dirty_chunks(&self) -> bool {
+        self.chunks.iter().any(|c| c.dirty)
+    }
+
+    /// Rebuilds the search text of chunks changed since the last search.
+    pub fn refresh_chunks(&mut self) {
+        for (c, chunk) in self.chunks.iter_mut().enumerate() {
+            if !chunk.dirty {
+                continue;
+            }
+            chunk.text.clear();
+            chunk.starts.clear();
+            for record in self.records.iter().skip(c * CHUNK).take(CHUNK) {
+                chunk.starts.push(chunk.text.len() as u32);
+                chunk.text.extend_from_slice(record.haystack.as_bytes());
+                chunk.text.push(b'\n');
+            }
+            chunk.dirty = false;
+        }
+    }
+
+    /// Which records contain every word, as a bitset; `None` when there are no words.
+    fn search(&self, words: &[String]) -> Option<Vec<u64>> {
+        if words.is_empty() {
+            return None;
+        }
+        let n = self.records.len();
+        let mut all = vec![u64::MAX; n.div_ceil(64)];
+        for word in words {
+            let finder = memmem::Finder::new(word.as_bytes());
+            let mut hits = vec![0u64; n.div_ceil(64)];
+            for (c, chunk) in self.chunks.iter().enumerate() {
+                let mut from = 0usize;
+                while let Some(found) = finder.find(&chunk.text[from..]) {
+                    let at = from + found;
+                    let local = chunk.starts.partition_point(|&s| s as usize <= at) - 1;
+                    let i = c * CHUNK + local;
+                    hits[i / 64] |= 1 << (i % 64);
+                    // Skip to the next record: one hit per record is enough.
+                    from = chunk
+                        .starts
+                        .get(local + 1)
+                        .map_or(chunk.text.len(), |&s| s as usize);
+                    if from >= chunk.text.len() {
+                        break;
+                    }
+                }
+            }
+            for (a, h) in all.iter_mut().zip(hits) {
+                *a &= h;
+            }
+        }
+        Some(all)
+    }
+
+    /// Strategies matching every filter, sorted, paged. Searching needs the text
+    /// refreshed first (`refresh_chunks`) when `has_dirty_chunks`.
     pub fn list(&self, params: &ListStrategiesParams) -> StrategyList {
-        let filter = Filter::new(params);
-        let mut matches: Vec<&Record> = self.records.iter().filter(|r| filter.matches(r)).collect();
-        let total = matches.len();
+        let words: Vec<String> = params
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let words = &words;
+        let empty = StrategyList {
+            strategies: Vec::new(),
+            total: 0,
+        };
+        let Some(filter) = Filter::new(params, &self.interner) else {
+            return empty;
+        };
+        let hits = self.search(words);
+        let matches = |i: usize| {
+            hits.as_ref()
+                .is_none_or(|h| h[i / 64] & (1 << (i % 64)) != 0)
+                && filter.matches(&self.keys[i])
+        };
         let key = params.sort.unwrap_or(SortKey::Name);
         let descending = match params.order {
             Some(order) => order == SortOrder::Desc,
             None => key != SortKey::Name,
         };
-        let compare = |a: &&Record, b: &&Record| compare_records(a, b, key, descending);
-        let offset = params.offset.unwrap_or(0).min(total);
-        let end = params
-            .limit
-            .map_or(total, |limit| offset.saturating_add(limit).min(total));
-        // Only the first `end` need to be in order: select them, then sort just those.
-        if end < total && end > 0 {
-            matches.select_nth_unstable_by(end - 1, compare);
-            matches.truncate(end);
+        let offset = params.offset.unwrap_or(0);
+        let limit = params.limit.unwrap_or(usize::MAX);
+        let page = |indices: &mut dyn Iterator<Item = usize>| -> Vec<Arc<StrategySummary>> {
+            indices
+                .skip(offset)
+                .take(limit)
+                .map(|i| self.records[i].summary.clone())
+                .collect()
+        };
+        if key == SortKey::Name {
+            // Walk the name order: no sort at all.
+            let order = self.name_order.iter().map(|&i| i as usize);
+            let mut selected: Vec<usize> = if descending {
+                order.rev().filter(|&i| matches(i)).collect()
+            } else {
+                order.filter(|&i| matches(i)).collect()
+            };
+            let total = selected.len();
+            let strategies = page(&mut selected.drain(..));
+            return StrategyList { strategies, total };
         }
-        matches.sort_unstable_by(compare);
-        let strategies = matches[offset..end.min(matches.len())]
-            .iter()
-            .map(|r| r.summary())
+        let value = |i: usize| -> f64 {
+            let k = &self.keys[i];
+            match key {
+                SortKey::Sharpe => k.sharpe,
+                SortKey::WinRate => k.win_rate,
+                SortKey::TotalPnl => k.total_pnl,
+                SortKey::LastUsed => {
+                    if k.last_used == i64::MIN {
+                        f64::NAN
+                    } else {
+                        k.last_used as f64
+                    }
+                }
+                SortKey::Name => unreachable!("handled above"),
+            }
+        };
+        let mut selected: Vec<(f64, u32, u32)> = (0..self.records.len())
+            .filter(|&i| matches(i))
+            .map(|i| (value(i), self.name_rank[i], i as u32))
             .collect();
+        let total = selected.len();
+        // Missing values last in both directions; ties by name.
+        let compare = |a: &(f64, u32, u32), b: &(f64, u32, u32)| -> Ordering {
+            let by_value = match (a.0.is_nan(), b.0.is_nan()) {
+                (false, false) => {
+                    let o = a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal);
+                    if descending { o.reverse() } else { o }
+                }
+                (false, true) => Ordering::Less,
+                (true, false) => Ordering::Greater,
+                (true, true) => Ordering::Equal,
+            };
+            by_value.then(a.1.cmp(&b.1))
+        };
+        let end = offset.saturating_add(limit).min(total);
+        if end == 0 {
+            return StrategyList {
+                strategies: Vec::new(),
+                total,
+            };
+        }
+        if end < total {
+            selected.select_nth_unstable_by(end - 1, compare);
+            selected.truncate(end);
+        }
+        selected.sort_unstable_by(compare);
+        let strategies = page(&mut selected.iter().map(|&(_, _, i)| i as usize));
         StrategyList { strategies, total }
     }
 }
 
-/// Orders two records by `key`; records without a value go last in both directions; ties
-/// break by name then id so that paging is stable.
-fn compare_records(a: &Record, b: &Record, key: SortKey, descending: bool) -> Ordering {
-    fn by_option<T: PartialOrd>(a: Option<T>, b: Option<T>, descending: bool) -> Ordering {
-        match (a, b) {
-            (Some(x), Some(y)) => {
-                let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
-                if descending { o.reverse() } else { o }
-            }
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        }
-    }
-    let primary = match key {
-        SortKey::Name => {
-            let o = cmp_ignore_case(&a.display_name, &b.display_name);
-            if descending { o.reverse() } else { o }
-        }
-        SortKey::Sharpe => by_option(a.sharpe, b.sharpe, descending),
-        SortKey::WinRate => by_option(a.win_rate, b.win_rate, descending),
-        SortKey::TotalPnl => by_option(a.total_pnl, b.total_pnl, descending),
-        SortKey::LastUsed => by_option(
-            a.last_used_at.as_deref(),
-            b.last_used_at.as_deref(),
-            descending,
-        ),
-    };
-    primary
-        .then_with(|| cmp_ignore_case(&a.display_name, &b.display_name))
-        .then_with(|| a.id.cmp(&b.id))
-}
-
-fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
-}
-
-/// The filters of one `strategies.list` call, prepared once.
+/// The filters of one `strategies.list` call, as interned ids.
 struct Filter<'a> {
     params: &'a ListStrategiesParams,
-    category: Option<String>,
-    sub_category: Option<String>,
-    language: Option<String>,
-    asset_class: Option<String>,
-    all_tags: Vec<String>,
-    any_tags: Vec<String>,
-    words: Vec<memmem::Finder<'static>>,
+    category: Option<u32>,
+    sub_category: Option<u32>,
+    language: Option<u32>,
+    asset_class: Option<u32>,
+    all_tags: Vec<u32>,
+    any_tags: Vec<u32>,
 }
 
 impl<'a> Filter<'a> {
-    fn new(params: &'a ListStrategiesParams) -> Self {
-        let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
-        let mut all_tags: Vec<String> = params.tags.iter().map(|t| t.to_lowercase()).collect();
-        all_tags.extend(lower(&params.tag));
-        Filter {
-            params,
-            category: lower(&params.category),
-            sub_category: lower(&params.sub_category),
-            language: lower(&params.language),
-            asset_class: lower(&params.asset_class),
-            all_tags,
-            any_tags: params.tags_any.iter().map(|t| t.to_lowercase()).collect(),
-            words: params
-                .query
-                .as_deref()
-                .unwrap_or("")
-                .split_whitespace()
-                .map(|w| memmem::Finder::new(w.to_lowercase().as_bytes()).into_owned())
-                .collect(),
+    /// `None` when a wanted word is carried by no strategy: nothing can match.
+    fn new(params: &'a ListStrategiesParams, interner: &Interner) -> Option<Filter<'a>> {
+        let want = |v: &Option<String>| -> Option<Option<u32>> {
+            match v {
+                None => Some(None),
+                Some(word) => interner.find(word).map(Some),
+            }
+        };
+        let mut all_tags = Vec::new();
+        for tag in params.tags.iter().chain(params.tag.iter()) {
+            all_tags.push(interner.find(tag)?);
         }
+        let any_tags: Vec<u32> = params
+            .tags_any
+            .iter()
+            .filter_map(|t| interner.find(t))
+            .collect();
+        if !params.tags_any.is_empty() && any_tags.is_empty() {
+            return None;
+        }
+        Some(Filter {
+            params,
+            category: want(&params.category)?,
+            sub_category: want(&params.sub_category)?,
+            language: want(&params.language)?,
+            asset_class: want(&params.asset_class)?,
+            all_tags,
+            any_tags,
+        })
     }
 
-    fn matches(&self, r: &Record) -> bool {
+    fn matches(&self, k: &Keys) -> bool {
         let p = self.params;
-        let eq = |want: &Option<String>, have: &str| {
-            want.as_deref().is_none_or(|w| have.eq_ignore_ascii_case(w))
-        };
-        let has_tag = |tag: &str| r.tags.iter().any(|t| t.eq_ignore_ascii_case(tag));
-        eq(&self.category, &r.category)
-            && eq(&self.sub_category, &r.sub_category)
-            && eq(&self.language, &r.language)
-            && p.status.is_none_or(|s| s == r.status)
-            && p.origin.is_none_or(|o| o == r.origin)
-            && p.mem_enabled.is_none_or(|m| m == r.mem_enabled)
-            && p.min_sharpe
-                .is_none_or(|min| r.sharpe.is_some_and(|v| v >= min))
-            && p.min_win_rate
-                .is_none_or(|min| r.win_rate.is_some_and(|v| v >= min))
+        self.category.is_none_or(|c| c == k.category)
+            && self.sub_category.is_none_or(|c| c == k.sub_category)
+            && self.language.is_none_or(|c| c == k.language)
+            && p.status.is_none_or(|s| s == k.status)
+            && p.origin.is_none_or(|o| o == k.origin)
+            && p.mem_enabled.is_none_or(|m| m == k.mem_enabled)
+            && p.min_sharpe.is_none_or(|min| k.sharpe >= min)
+            && p.min_win_rate.is_none_or(|min| k.win_rate >= min)
             && self
                 .asset_class
-                .as_deref()
-                .is_none_or(|a| r.asset_classes.iter().any(|c| c.eq_ignore_ascii_case(a)))
-            && self.all_tags.iter().all(|t| has_tag(t))
-            && (self.any_tags.is_empty() || self.any_tags.iter().any(|t| has_tag(t)))
-            && self
-                .words
+                .is_none_or(|a| k.asset_classes.contains(&a))
+            && self.all_tags.iter().all(|t| k.tags.contains(t))
+            && (self.any_tags.is_empty() || self.any_tags.iter().any(|t| k.tags.contains(t)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(id: u32, name: &str, sharpe: Option<f64>) -> StrategyDocument {
+        serde_json::from_value(json!({
+            "schema_version": "1.0.0",
+            "strategy": {
+                "id": format!("00000000-0000-4000-8000-{id:012}"),
+                "name": name,
+                "display_name": name,
+                "classification": {"category": "momentum", "tags": ["t"]},
+                "implementation": {"language": "rust"},
+                "performance": {"backtest": {"sharpe_ratio": sharpe}}
+            }
+        }))
+        .unwrap()
+    }
+
+    fn names(index: &mut Index, p: ListStrategiesParams) -> Vec<String> {
+        index.refresh_chunks();
+        index
+            .list(&p)
+            .strategies
+            .iter()
+            .map(|s| s.display_name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn name_order_survives_inserts_renames_and_removals() {
+        let mut index = Index::from_records(vec![
+            Record::from_doc(&doc(1, "b", None), 0),
+            Record::from_doc(&doc(2, "d", Some(1.0)), 0),
+        ]);
+        index.upsert(Record::from_doc(&doc(3, "a", Some(2.0)), 0));
+        index.upsert(Record::from_doc(&doc(4, "c", None), 0));
+        assert_eq!(
+            names(&mut index, ListStrategiesParams::default()),
+            ["a", "b", "c", "d"]
+        );
+        index.upsert(Record::from_doc(&doc(1, "e", Some(0.5)), 0)); // rename b -> e
+        assert_eq!(
+            names(&mut index, ListStrategiesParams::default()),
+            ["a", "c", "d", "e"]
+        );
+        index.remove(doc(3, "a", None).strategy.id);
+        assert_eq!(
+            names(&mut index, ListStrategiesParams::default()),
+            ["c", "d", "e"]
+        );
+        let by_sharpe = ListStrategiesParams {
+            sort: Some(SortKey::Sharpe),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&mut index, by_sharpe),
+            ["d", "e", "c"],
+            "missing values last"
+        );
+        let search = ListStrategiesParams {
+            query: Some("E".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&mut index, search),
+            ["e"],
+            "search text follows renames"
+        );
+        let desc = ListStrategiesParams {
+            order: Some(SortOrder::Desc),
+            limit: Some(2),
+            offset: Some(1),
+            ..Default::default()
+        };
+        let list = index.list(&desc);
+        assert_eq!(list.total, 3);
+        assert_eq!(
+            list.strategies
                 .iter()
-                .all(|w| w.find(r.haystack.as_bytes()).is_some())
+                .map(|s| s.display_name.as_str())
+                .collect::<Vec<_>>(),
+            ["d", "c"]
+        );
+    }
+
+    #[test]
+    fn search_spans_chunks_and_unknown_words_match_nothing() {
+        let records: Vec<Record> = (0..3000)
+            .map(|i| Record::from_doc(&doc(i, &format!("s{i:05}"), None), 0))
+            .collect();
+        let mut index = Index::from_records(records);
+        let hit = ListStrategiesParams {
+            query: Some("s02999".into()),
+            ..Default::default()
+        };
+        assert_eq!(names(&mut index, hit), ["s02999"]);
+        let many = ListStrategiesParams {
+            query: Some("s01".into()),
+            limit: Some(3),
+            ..Default::default()
+        };
+        index.refresh_chunks();
+        let list = index.list(&many);
+        assert_eq!(list.total, 1000);
+        let none = ListStrategiesParams {
+            category: Some("nope".into()),
+            ..Default::default()
+        };
+        assert_eq!(index.list(&none).total, 0);
+        index.remove(doc(2999, "", None).strategy.id);
+        index.refresh_chunks();
+        assert_eq!(
+            index
+                .list(&ListStrategiesParams {
+                    query: Some("s02999".into()),
+                    ..Default::default()
+                })
+                .total,
+            0
+        );
+        assert_eq!(
+            index
+                .list(&ListStrategiesParams {
+                    query: Some("s02998".into()),
+                    ..Default::default()
+                })
+                .total,
+            1
+        );
     }
 }

@@ -256,16 +256,24 @@ impl Registry {
     pub fn count_by_status(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
         for r in self.index.read().expect("index lock").records() {
-            *counts.entry(r.status.to_string()).or_insert(0) += 1;
+            *counts.entry(r.summary.status.to_string()).or_insert(0) += 1;
         }
         counts
     }
 
     pub fn list(&self, params: &ListStrategiesParams) -> StrategyList {
+        if params
+            .query
+            .as_deref()
+            .is_some_and(|q| !q.trim().is_empty())
+            && self.index.read().expect("index lock").has_dirty_chunks()
+        {
+            self.index.write().expect("index lock").refresh_chunks();
+        }
         self.index.read().expect("index lock").list(params)
     }
 
-    pub fn summaries(&self) -> Vec<StrategySummary> {
+    pub fn summaries(&self) -> Vec<Arc<StrategySummary>> {
         self.list(&ListStrategiesParams::default()).strategies
     }
 
@@ -274,7 +282,7 @@ impl Registry {
             .read()
             .expect("index lock")
             .get(id)
-            .map(Record::summary)
+            .map(|r| (*r.summary).clone())
     }
 
     fn exists(&self, id: StrategyId) -> Result<()> {
@@ -362,7 +370,7 @@ impl Registry {
         }
         let hash = store::write_document(&self.paths.metadata_file(id), &doc)?;
         let record = Record::from_doc(&doc, hash);
-        let summary = record.summary();
+        let summary = (*record.summary).clone();
         self.index.write().expect("index lock").upsert(record);
         if let Some(changes) = audit {
             self.audit(caller, action, Some(id), changes)?;
@@ -425,11 +433,12 @@ impl Registry {
             if let Some(other) = index
                 .records()
                 .iter()
-                .find(|r| *r.name == *doc.strategy.name)
+                .find(|r| r.summary.name == doc.strategy.name)
             {
                 return Err(RegistryError::Conflict(format!(
                     "a strategy named {:?} is already registered ({})",
-                    doc.strategy.name, other.id
+                    doc.strategy.name,
+                    other.id()
                 )));
             }
         }
@@ -442,7 +451,7 @@ impl Registry {
         }
         let hash = store::write_document(&path, &doc)?;
         let record = Record::from_doc(&doc, hash);
-        let summary = record.summary();
+        let summary = (*record.summary).clone();
         self.index.write().expect("index lock").upsert(record);
         self.audit(
             caller,
@@ -867,7 +876,7 @@ impl Registry {
             .read()
             .expect("index lock")
             .get(id)
-            .map(|r| r.version.to_string())
+            .map(|r| r.summary.version.clone())
             .ok_or(RegistryError::NotFound(id))?;
         Ok(VersionList {
             strategy_id: id,
@@ -976,14 +985,16 @@ impl Registry {
         };
         let recorded = params.trades.len() - duplicates.len();
         if recorded > 0 {
-            if let Some(record) = self.index.write().expect("index lock").get_mut(params.id) {
-                record.live_trades = totals.trades;
-                record.total_pnl = Some(totals.total_pnl);
-                record.last_used_at = totals
-                    .last_exit_ms
-                    .and_then(DateTime::from_timestamp_millis)
-                    .map(|t| now_text(t).into());
-            }
+            let last_used = totals
+                .last_exit_ms
+                .and_then(DateTime::from_timestamp_millis)
+                .map(now_text);
+            self.index.write().expect("index lock").set_live(
+                params.id,
+                totals.trades,
+                totals.total_pnl,
+                last_used,
+            );
             self.dirty_live
                 .lock()
                 .expect("dirty lock")
@@ -1023,7 +1034,7 @@ impl Registry {
             .read()
             .expect("index lock")
             .get(params.id)
-            .map(|r| r.display_name.to_string())
+            .map(|r| r.summary.display_name.clone())
             .ok_or(RegistryError::NotFound(params.id))?;
         if let (Some(from), Some(to)) = (params.from, params.to) {
             if to < from {
@@ -1177,7 +1188,7 @@ impl Registry {
         match load_settled(path) {
             Ok(record) => {
                 self.issues.lock().expect("issues lock").remove(path);
-                let summary = record.summary();
+                let summary = (*record.summary).clone();
                 let added = self.index.write().expect("index lock").upsert(record);
                 info!(%id, file = %path.display(), "metadata file changed on disk; reloaded");
                 let _ = self.audit(
@@ -1260,7 +1271,7 @@ mod tests {
             .list(&p)
             .strategies
             .into_iter()
-            .map(|s| s.display_name)
+            .map(|s| s.display_name.clone())
             .collect()
     }
 
