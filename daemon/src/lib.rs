@@ -148,6 +148,19 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         }
     };
     spawn_live_summary_flusher(registry.clone());
+    // Start-up read only what the index needs; check every file in full now, in the
+    // background, and drop what fails.
+    let checked = registry.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let (files, failed) = checked.validate_all();
+        info!(
+            files,
+            failed,
+            millis = started.elapsed().as_millis() as u64,
+            "metadata files checked in full"
+        );
+    });
 
     let daemon = Arc::new(Daemon {
         settings,

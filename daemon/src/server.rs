@@ -17,7 +17,7 @@ use interprocess::local_socket::traits::tokio::Listener as _;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use mem_protocol::codec::{Frame, LineFrames};
-use mem_protocol::jsonrpc::{Id, RequestFrame, ResponseFrame};
+use mem_protocol::jsonrpc::{FastFrame, Id, RequestFrame, ResponseFrame};
 use mem_protocol::methods::{HelloParams, HelloResult, SubscribeParams, SubscribeResult};
 use mem_protocol::{
     Access, MAX_FRAME_BYTES, MAX_HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION, Request, RpcError, Topic,
@@ -264,15 +264,20 @@ async fn serve_connection(daemon: Arc<Daemon>, stream: Stream, cancel: Cancellat
 impl Session {
     /// Answers one frame. Returns true when it completed the handshake.
     async fn handle_line(&mut self, line: &[u8]) -> bool {
-        let frame = match RequestFrame::parse(line) {
-            Ok(frame) => frame,
-            Err((id, error)) => {
-                self.reply(Some(id), Err(error)).await;
-                return false;
-            }
+        // The common case reads params straight from the frame's bytes; anything unusual
+        // goes the slow way, which words every error precisely.
+        let (id, parsed) = match FastFrame::parse(line) {
+            Some(fast) => (Some(fast.id), Request::parse_raw(fast.method, fast.params)),
+            None => match RequestFrame::parse(line) {
+                Ok(frame) => (frame.id, Request::parse(&frame.method, frame.params)),
+                Err((id, error)) => {
+                    self.reply(Some(id), Err(error)).await;
+                    return false;
+                }
+            },
         };
-        let id = frame.id; // None: a notification, which gets no answer
-        let request = match Request::parse(&frame.method, frame.params) {
+        // `id` None: a notification, which gets no answer.
+        let request = match parsed {
             Ok(request) => request,
             Err(error) => {
                 self.reply(id, Err(error)).await;

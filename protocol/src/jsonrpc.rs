@@ -164,6 +164,35 @@ impl RequestFrame {
     }
 }
 
+/// A well-formed request read straight from its bytes, its params left unparsed: the
+/// fast path for the common case. Anything unusual (no id, escapes in the method name,
+/// extra members, a malformed frame) returns `None`, and [`RequestFrame::parse`] then
+/// reads the frame slowly and words the error.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FastFrame<'a> {
+    jsonrpc: &'a str,
+    pub id: Id,
+    pub method: &'a str,
+    #[serde(default, borrow)]
+    pub params: Option<&'a serde_json::value::RawValue>,
+}
+
+impl<'a> FastFrame<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Option<FastFrame<'a>> {
+        let frame: FastFrame<'a> = serde_json::from_slice(bytes).ok()?;
+        if frame.jsonrpc != "2.0" {
+            return None;
+        }
+        if let Some(params) = frame.params {
+            if !matches!(params.get().as_bytes().first(), Some(b'{' | b'[')) {
+                return None;
+            }
+        }
+        Some(frame)
+    }
+}
+
 /// The daemon's answer to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponseFrame {

@@ -68,6 +68,14 @@ macro_rules! methods {
                 }
             }
 
+            /// Like [`Request::parse`], from params still in their raw bytes (the fast path).
+            pub fn parse_raw(method: &str, params: Option<&serde_json::value::RawValue>) -> Result<Request, RpcError> {
+                match method {
+                    $( $name => Ok(Request::$variant(parse_params_raw($name, params)?)), )*
+                    other => Request::parse(other, None),
+                }
+            }
+
             /// The method's wire name.
             pub fn method(&self) -> &'static str {
                 match self { $( Request::$variant(_) => $name, )* }
@@ -170,6 +178,23 @@ fn planned_in(method: &str) -> Option<&'static str> {
         .iter()
         .find(|(name, _)| *name == method)
         .map(|(_, area)| *area)
+}
+
+/// Reads params straight from their bytes; on failure, reads them again the slow way to
+/// name the field at fault.
+fn parse_params_raw<T: DeserializeOwned>(
+    method: &str,
+    params: Option<&serde_json::value::RawValue>,
+) -> Result<T, RpcError> {
+    let text = params.map_or("{}", |p| p.get());
+    if !text.starts_with('[') {
+        if let Ok(value) = serde_json::from_str(text) {
+            return Ok(value);
+        }
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| RpcError::invalid_params(method, e))?;
+    parse_params(method, Some(value))
 }
 
 /// Reads params into the method's type; the error names the field at fault.
@@ -447,6 +472,38 @@ mod tests {
 
         let err = Request::parse("hello", Some(json!([1]))).unwrap_err();
         assert!(err.message.contains("positional"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_the_slow_path_reads() {
+        let frames: &[&[u8]] = &[
+            br#"{"jsonrpc":"2.0","id":1,"method":"strategies.list","params":{"minSharpe":1.5,"tags":["a"]}}"#,
+            br#"{"jsonrpc":"2.0","id":"x","method":"daemon.status"}"#,
+            br#"{"jsonrpc":"2.0","id":2,"method":"strategies.list","params":{"minSharpe":"high"}}"#,
+            br#"{"jsonrpc":"2.0","id":3,"method":"strategies.get","params":[]}"#,
+            br#"{"jsonrpc":"2.0","id":4,"method":"nope"}"#,
+            br#"{"jsonrpc":"2.0","id":5,"method":"strategies.deploy"}"#,
+        ];
+        for frame in frames {
+            let fast = crate::jsonrpc::FastFrame::parse(frame).expect("well-formed");
+            let slow = crate::jsonrpc::RequestFrame::parse(frame).unwrap();
+            assert_eq!(Some(fast.id.clone()), slow.id);
+            let a = Request::parse_raw(fast.method, fast.params);
+            let b = Request::parse(&slow.method, slow.params.clone());
+            assert_eq!(a, b, "{}", String::from_utf8_lossy(frame));
+        }
+        for odd in [
+            &br#"{"jsonrpc":"2.0","method":"x"}"#[..],
+            br#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"x","extra":1}"#,
+        ] {
+            assert!(
+                crate::jsonrpc::FastFrame::parse(odd).is_none(),
+                "{}",
+                String::from_utf8_lossy(odd)
+            );
+        }
     }
 
     #[test]

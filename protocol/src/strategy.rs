@@ -54,8 +54,19 @@ impl Serialize for StrategyId {
 
 impl<'de> Deserialize<'de> for StrategyId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        struct IdVisitor;
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = StrategyId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a strategy id (a UUID)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<StrategyId, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(IdVisitor)
     }
 }
 

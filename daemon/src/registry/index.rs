@@ -89,12 +89,11 @@ impl<'a> IndexFields<'a> {
 pub struct Record {
     /// The list entry, shared with every list result that includes it.
     pub summary: Arc<StrategySummary>,
-    /// Lowercase name, display name, description, tags and keywords, space separated.
-    haystack: Box<str>,
+    /// Extra search words (not part of the list entry).
+    keywords: Box<[Box<str>]>,
+    asset_classes: Box<[Box<str>]>,
     /// Lowercase display name, the name order's key.
     sort_name: Box<str>,
-    tags_lower: Box<[Box<str>]>,
-    asset_classes_lower: Box<[Box<str>]>,
     /// Hash of the file's bytes as last read or written, to tell our own writes from
     /// edits made by someone else.
     pub content_hash: u64,
@@ -107,25 +106,11 @@ impl Record {
         } else {
             f.display_name.to_string()
         };
-        let mut haystack =
-            String::with_capacity(f.name.len() + display_name.len() + f.description.len() + 64);
-        for part in [&*f.name, &display_name, &*f.description]
-            .into_iter()
-            .chain(f.tags.iter().map(|t| &**t))
-            .chain(f.keywords.iter().map(|k| &**k))
-        {
-            haystack.extend(part.chars().map(|c| if c.is_control() { ' ' } else { c }));
-            haystack.push(' ');
-        }
-        let lower = |v: &[Cow<'_, str>]| {
-            v.iter()
-                .map(|t| t.to_lowercase().into_boxed_str())
-                .collect()
-        };
+        let boxed = |v: &[Cow<'_, str>]| v.iter().map(|t| Box::<str>::from(&**t)).collect();
         let summary = StrategySummary {
             id: f.id,
             name: f.name.to_string(),
-            display_name: display_name.clone(),
+            display_name,
             description: f.description.to_string(),
             category: f.category.to_string(),
             sub_category: f.sub_category.to_string(),
@@ -144,12 +129,43 @@ impl Record {
             is_deployed: false,
         };
         Record {
+            sort_name: summary.display_name.to_lowercase().into_boxed_str(),
             summary: Arc::new(summary),
-            haystack: haystack.to_lowercase().into_boxed_str(),
-            sort_name: display_name.to_lowercase().into_boxed_str(),
-            tags_lower: lower(&f.tags),
-            asset_classes_lower: lower(&f.asset_classes),
+            keywords: boxed(&f.keywords),
+            asset_classes: boxed(&f.asset_classes),
             content_hash,
+        }
+    }
+
+    /// Appends this record's search text, lowercased: name, display name, description,
+    /// tags and keywords, space separated, control characters as spaces.
+    fn push_search_text(&self, out: &mut Vec<u8>) {
+        let s = &self.summary;
+        let parts = [
+            s.name.as_str(),
+            s.display_name.as_str(),
+            s.description.as_str(),
+        ]
+        .into_iter()
+        .chain(s.tags.iter().map(String::as_str))
+        .chain(self.keywords.iter().map(|k| &**k));
+        for part in parts {
+            if part.is_ascii() {
+                out.extend(part.bytes().map(|b| {
+                    if b.is_ascii_control() {
+                        b' '
+                    } else {
+                        b.to_ascii_lowercase()
+                    }
+                }));
+            } else {
+                let mut buf = [0u8; 4];
+                for c in part.chars().flat_map(char::to_lowercase) {
+                    let c = if c.is_control() { ' ' } else { c };
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+            out.push(b' ');
         }
     }
 
@@ -171,6 +187,14 @@ struct Interner {
 
 impl Interner {
     fn intern(&mut self, word: &str) -> u32 {
+        if !word
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+        {
+            if let Some(&id) = self.ids.get(word) {
+                return id; // the usual case: a known lowercase word, no allocation
+            }
+        }
         let lower = word.to_lowercase();
         let next = self.ids.len() as u32;
         *self.ids.entry(lower.into_boxed_str()).or_insert(next)
@@ -270,13 +294,9 @@ impl Index {
                 .as_deref()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                 .map_or(i64::MIN, |t| t.timestamp_millis()),
-            tags: r
-                .tags_lower
-                .iter()
-                .map(|t| self.interner.intern(t))
-                .collect(),
+            tags: s.tags.iter().map(|t| self.interner.intern(t)).collect(),
             asset_classes: r
-                .asset_classes_lower
+                .asset_classes
                 .iter()
                 .map(|t| self.interner.intern(t))
                 .collect(),
@@ -426,7 +446,7 @@ impl Index {
             chunk.starts.clear();
             for record in self.records.iter().skip(c * CHUNK).take(CHUNK) {
                 chunk.starts.push(chunk.text.len() as u32);
-                chunk.text.extend_from_slice(record.haystack.as_bytes());
+                record.push_search_text(&mut chunk.text);
                 chunk.text.push(b'\n');
             }
             chunk.dirty = false;

@@ -173,6 +173,41 @@ fn load_settled(path: &Path) -> std::result::Result<Record, String> {
     load_record(path)
 }
 
+/// Reads one metadata file into an index record, quickly: only the members the index
+/// needs are read, and only the file name and id are checked. The full check
+/// ([`load_record`]) runs in the background after start-up ([`Registry::validate_all`]).
+fn load_index_record(path: &Path) -> std::result::Result<Record, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(stem) = name.strip_suffix(".json") else {
+        return Err("not a metadata file: names must be {uuid}.json".into());
+    };
+    let file_id: StrategyId = stem.parse().map_err(|e| format!("bad file name: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() > validate::MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "{} bytes; the limit is {}",
+            bytes.len(),
+            validate::MAX_DOCUMENT_BYTES
+        ));
+    }
+    let fields =
+        shapes::view::index_fields(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
+    if fields.id != file_id {
+        return Err(format!(
+            "the file is named {file_id} but holds strategy {}",
+            fields.id
+        ));
+    }
+    Ok(Record::new(fields, store::content_hash(&bytes)))
+}
+
+/// Threads reading metadata files at start-up: more than the cores, since a cold start
+/// waits on the disk.
+const LOAD_THREADS: usize = 8;
+
 fn now_text(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -196,13 +231,19 @@ impl Registry {
                 files.push(entry.path());
             }
         }
-        let loaded: Vec<(PathBuf, std::result::Result<Record, String>)> = files
-            .into_par_iter()
-            .map(|p| {
-                let r = load_record(&p);
-                (p, r)
-            })
-            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(LOAD_THREADS)
+            .build()
+            .context("cannot start the loading threads")?;
+        let loaded: Vec<(PathBuf, std::result::Result<Record, String>)> = pool.install(|| {
+            files
+                .into_par_iter()
+                .map(|p| {
+                    let r = load_index_record(&p);
+                    (p, r)
+                })
+                .collect()
+        });
         let mut records = Vec::with_capacity(loaded.len());
         let mut issues = BTreeMap::new();
         for (path, result) in loaded {
@@ -1107,10 +1148,12 @@ impl Registry {
                 .log(id)
                 .map_err(RegistryError::Io)
                 .and_then(|log| {
-                    let (m, totals) = {
+                    // Copy under the lock (a memcpy), compute outside it: recording goes on.
+                    let (points, totals) = {
                         let log = log.lock().expect("trade log lock");
-                        (metrics::compute(&log.points), log.totals())
+                        (log.points.clone(), log.totals())
                     };
+                    let m = metrics::compute(&points);
                     self.mutate(id, &Caller::default(), "live summary", |doc| {
                         let live = &mut doc.strategy.performance.live_trading;
                         live.total_trades = m.total_trades;
@@ -1132,6 +1175,45 @@ impl Registry {
                 warn!(%id, error = %e, "cannot update the live summary");
             }
         }
+    }
+
+    /// Checks every metadata file in full (the start-up load only read what the index
+    /// needs). A file that fails is dropped from the lists and reported like a broken hand
+    /// edit. Returns how many files were checked and how many failed.
+    pub fn validate_all(&self) -> (usize, usize) {
+        let files: Vec<PathBuf> = match std::fs::read_dir(&self.paths.metadata) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path())
+                .collect(),
+            Err(e) => {
+                warn!(error = %e, "cannot list the metadata directory to check it");
+                return (0, 0);
+            }
+        };
+        let failures: Vec<(PathBuf, String)> = files
+            .par_iter()
+            .filter_map(|p| load_record(p).err().map(|problem| (p.clone(), problem)))
+            .collect();
+        for (path, problem) in &failures {
+            let _writer = self.writer.lock().expect("writer lock");
+            let id = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<StrategyId>().ok());
+            // Checked again under the lock: a client may have fixed it meanwhile.
+            if load_record(path).is_ok() {
+                continue;
+            }
+            if let Some(id) = id {
+                if self.index.write().expect("index lock").remove(id).is_some() {
+                    self.announce(id, RegistryChange::Removed, None);
+                }
+            }
+            self.report_invalid(path, problem.clone(), id);
+        }
+        (files.len(), failures.len())
     }
 
     /// Re-reads a metadata file that changed on disk (the `watch` module calls this).
@@ -1408,6 +1490,42 @@ mod tests {
         assert!(
             problems.iter().any(|p| p.contains("holds strategy")),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn the_background_check_drops_what_the_quick_load_let_through() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::datadir::seed_registry(dir.path()).unwrap();
+        let path = dir
+            .path()
+            .join("metadata/4ce3a79b-c22b-4b42-9d87-3a58052a9eec.json");
+        let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        doc["strategy"]["performance"]["backtest"]["num_trades"] = json!(-3);
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let bus = Arc::new(EventBus::new(64));
+        let registry = Registry::open(dir.path(), bus.clone()).unwrap();
+        assert_eq!(
+            registry.len(),
+            11,
+            "the quick load reads only the index fields"
+        );
+        let (mut rx, _) = bus.subscribe();
+        assert_eq!(registry.validate_all(), (11, 1));
+        assert_eq!(registry.len(), 10);
+        let problems: Vec<_> = registry.issues().into_iter().map(|i| i.problem).collect();
+        assert!(problems[0].contains("num_trades"), "{problems:?}");
+        let removed = rx.try_recv().unwrap();
+        assert!(
+            std::str::from_utf8(&removed.line)
+                .unwrap()
+                .contains("removed")
+        );
+        let invalid = rx.try_recv().unwrap();
+        assert!(
+            std::str::from_utf8(&invalid.line)
+                .unwrap()
+                .contains("registry.invalid")
         );
     }
 }

@@ -75,10 +75,12 @@ impl TradeLine {
             trade_id: t.trade_id.clone(),
             symbol: t.symbol.clone(),
             timeframe: t.timeframe.clone(),
-            signal_action: serde_json::to_value(t.action)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            signal_action: match t.action {
+                TradeAction::Buy => "BUY",
+                TradeAction::Sell => "SELL",
+                TradeAction::Hold => "HOLD",
+            }
+            .to_string(),
             signal_confidence: t.confidence,
             entry_price: t.entry_price,
             exit_price: t.exit_price,
@@ -101,19 +103,6 @@ impl TradeLine {
             commission: t.commission,
             recorded_at: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         }
-    }
-
-    fn point(&self) -> Option<TradePoint> {
-        let entry = parse_time(&self.entry_timestamp)?;
-        let exit = parse_time(&self.exit_timestamp)?;
-        Some(TradePoint {
-            entry_ms: entry.timestamp_millis(),
-            exit_ms: exit.timestamp_millis(),
-            pnl: self.pnl,
-            pnl_pct: self.pnl_pct,
-            is_win: self.is_win,
-            mem_enhanced: self.was_mem_enhanced,
-        })
     }
 
     fn to_record(&self) -> Option<TradeRecord> {
@@ -144,6 +133,71 @@ impl TradeLine {
     }
 }
 
+/// A trade id's 128-bit fingerprint: two independent 64-bit SipHashes. A set of these
+/// costs 16 bytes a trade and no allocation; two distinct ids collide with a probability
+/// around 2^-128 per pair, far below any disk's error rate.
+fn fingerprint(trade_id: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::hash::DefaultHasher::new();
+    (0u8, trade_id).hash(&mut a);
+    let mut b = std::hash::DefaultHasher::new();
+    (1u8, trade_id).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+/// Hashes a fingerprint by taking its low bits: it is already a hash.
+#[derive(Default)]
+struct FingerprintHasher(u64);
+
+impl std::hash::Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+type IdSet = HashSet<u128, std::hash::BuildHasherDefault<FingerprintHasher>>;
+
+/// The members of a trade line that loading needs, borrowed from the file's bytes.
+#[derive(Deserialize)]
+struct LineView<'a> {
+    #[serde(borrow)]
+    trade_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    entry_timestamp: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    exit_timestamp: std::borrow::Cow<'a, str>,
+    pnl: f64,
+    pnl_pct: f64,
+    is_win: bool,
+    #[serde(default)]
+    was_mem_enhanced: bool,
+}
+
+impl LineView<'_> {
+    fn point(&self) -> Option<TradePoint> {
+        Some(TradePoint {
+            entry_ms: parse_time(&self.entry_timestamp)?.timestamp_millis(),
+            exit_ms: parse_time(&self.exit_timestamp)?.timestamp_millis(),
+            pnl: self.pnl,
+            pnl_pct: self.pnl_pct,
+            is_win: self.is_win,
+            mem_enhanced: self.was_mem_enhanced,
+        })
+    }
+}
+
 /// Where a trade's line is.
 #[derive(Debug, Clone, Copy)]
 struct Span {
@@ -156,7 +210,7 @@ struct Span {
 pub struct TradeLog {
     pub points: Vec<TradePoint>,
     spans: Vec<Span>,
-    ids: HashSet<Box<str>>,
+    ids: IdSet,
     file: AppendFile,
     legacy_path: PathBuf,
     pub total_pnl: f64,
@@ -180,7 +234,7 @@ impl TradeLog {
         let mut log = TradeLog {
             points: Vec::new(),
             spans: Vec::new(),
-            ids: HashSet::new(),
+            ids: IdSet::default(),
             file,
             legacy_path: legacy_path.clone(),
             total_pnl: 0.0,
@@ -214,17 +268,23 @@ impl TradeLog {
                 start = i + 1;
             }
         }
-        let parsed: Vec<Option<TradeLine>> = lines
+        let parsed: Vec<Option<(u128, TradePoint)>> = lines
             .par_iter()
-            .map(|&(s, e)| serde_json::from_slice(&bytes[s..e]).ok())
+            .map(|&(s, e)| {
+                let line: LineView<'_> = serde_json::from_slice(&bytes[s..e]).ok()?;
+                Some((fingerprint(&line.trade_id), line.point()?))
+            })
             .collect();
+        self.ids.reserve(parsed.len());
+        self.points.reserve(parsed.len());
+        self.spans.reserve(parsed.len());
         let mut bad = 0usize;
         for ((s, e), line) in lines.into_iter().zip(parsed) {
-            let Some((line, point)) = line.and_then(|l| l.point().map(|p| (l, p))) else {
+            let Some((id, point)) = line else {
                 bad += 1;
                 continue;
             };
-            if !self.ids.insert(line.trade_id.into_boxed_str()) {
+            if !self.ids.insert(id) {
                 continue; // the same trade in the legacy and the current log
             }
             self.push(
@@ -272,28 +332,40 @@ impl TradeLog {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<String>> {
         let mut duplicates = Vec::new();
-        let mut batch_ids: HashSet<&str> = HashSet::new();
+        let mut batch_ids = IdSet::default();
         let mut buf = Vec::with_capacity(trades.len() * 320);
         let mut pending = Vec::with_capacity(trades.len());
         for t in trades {
-            if self.ids.contains(t.trade_id.as_str()) || !batch_ids.insert(t.trade_id.as_str()) {
+            let id = fingerprint(&t.trade_id);
+            if self.ids.contains(&id) || !batch_ids.insert(id) {
                 duplicates.push(t.trade_id.clone());
                 continue;
             }
-            let line = TradeLine::from_record(t, now);
-            let point = line.point().expect("validated trades have valid times");
+            let point = TradePoint {
+                entry_ms: t.entry_time.timestamp_millis(),
+                exit_ms: t.exit_time.timestamp_millis(),
+                pnl: t.pnl,
+                pnl_pct: t.pnl_pct,
+                is_win: t.is_win.unwrap_or(t.pnl > 0.0),
+                mem_enhanced: t.mem_enhanced,
+            };
             let start = buf.len();
-            serde_json::to_writer(&mut buf, &line).expect("trade lines serialize");
+            serde_json::to_writer(&mut buf, &TradeLine::from_record(t, now))
+                .expect("trade lines serialize");
             let len = buf.len() - start;
             buf.push(b'\n');
-            pending.push((t.trade_id.as_str(), point, start, len));
+            pending.push((id, point, start, len));
         }
         if pending.is_empty() {
             return Ok(duplicates);
         }
         let base = self.file.append_durable(&buf)?;
+        // Grow ahead of need, so that the rehash of a large set is rare.
+        if self.ids.capacity() - self.ids.len() < pending.len() {
+            self.ids.reserve(self.ids.len().max(pending.len()));
+        }
         for (id, point, start, len) in pending {
-            self.ids.insert(id.into());
+            self.ids.insert(id);
             self.push(
                 point,
                 Span {
@@ -398,9 +470,11 @@ mod tests {
     #[test]
     fn seed_lines_with_naive_timestamps_are_read() {
         let line = r#"{"trade_id": "test-trade-001", "symbol": "BTC/USD", "signal_action": "BUY", "signal_confidence": 0.85, "entry_price": 50000.0, "exit_price": 52000.0, "entry_timestamp": "2025-10-21T05:11:50.590225", "exit_timestamp": "2025-10-21T05:11:50.590252", "pnl": 200.0, "pnl_pct": 0.04, "is_win": true, "was_mem_enhanced": false, "mem_confidence_boost": 0.0, "learned_pattern_applied": null}"#;
-        let parsed: TradeLine = serde_json::from_str(line).unwrap();
-        let point = parsed.point().unwrap();
+        let view: LineView<'_> = serde_json::from_str(line).unwrap();
+        let point = view.point().unwrap();
         assert_eq!(point.pnl, 200.0);
+        assert_eq!(point.exit_ms - point.entry_ms, 0, "microseconds apart");
+        let parsed: TradeLine = serde_json::from_str(line).unwrap();
         let record = parsed.to_record().unwrap();
         assert_eq!(record.action, TradeAction::Buy);
         assert_eq!(

@@ -321,8 +321,50 @@ pub fn check_value(
     Ok(())
 }
 
-/// Checks one trade of a batch; `index` and the trade id locate it in messages.
+/// Whether a string passes [`text`] (without building a message).
+fn text_ok(value: &str, max: usize, required: bool) -> bool {
+    !(required && value.trim().is_empty())
+        && value.len() <= max // bytes >= chars: a quick upper bound, exact below when needed
+        && !value.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+fn in_range(value: Option<f64>, lo: f64, hi: f64) -> bool {
+    value.is_none_or(|v| v.is_finite() && v >= lo && v <= hi)
+}
+
+/// Checks one trade of a batch; `index` and the trade id locate it in messages. The
+/// usual, valid trade is checked without building any message; a failing one is checked
+/// again by [`trade_detailed`], which says what is wrong.
 pub fn trade(index: usize, t: &TradeRecord) -> Result<(), FieldError> {
+    let opt_text =
+        |v: &Option<String>, max: usize| v.as_deref().is_none_or(|v| text_ok(v, max, false));
+    let ok = text_ok(&t.trade_id, 128, true)
+        && !t.trade_id.contains('\n')
+        && text_ok(&t.symbol, 32, true)
+        && t.timeframe.as_deref().is_none_or(|v| text_ok(v, 16, true))
+        && t.entry_price.is_finite()
+        && t.entry_price > 0.0
+        && t.exit_price.is_finite()
+        && t.exit_price > 0.0
+        && t.exit_time >= t.entry_time
+        && in_range(Some(t.pnl), -1e15, 1e15)
+        && in_range(Some(t.pnl_pct), -1e3, 1e6)
+        && in_range(t.confidence, 0.0, 1.0)
+        && in_range(t.mem_confidence_boost, -1.0, 1.0)
+        && in_range(t.volatility, 0.0, 1e6)
+        && in_range(t.slippage, -1e9, 1e9)
+        && in_range(t.commission, 0.0, 1e12)
+        && opt_text(&t.learned_pattern, 128)
+        && opt_text(&t.market_regime, 128)
+        && opt_text(&t.broker, 128);
+    if ok {
+        return Ok(());
+    }
+    trade_detailed(index, t)
+}
+
+/// [`trade`], building the message that names the field at fault.
+fn trade_detailed(index: usize, t: &TradeRecord) -> Result<(), FieldError> {
     let field = |name: &str| format!("trades[{index}].{name}");
     text(&field("tradeId"), &t.trade_id, 128, true)?;
     if t.trade_id.contains('\n') {
@@ -379,6 +421,41 @@ pub fn trade(index: usize, t: &TradeRecord) -> Result<(), FieldError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_quick_trade_check_never_passes_what_the_detailed_one_refuses() {
+        let good: TradeRecord = serde_json::from_value(json!({
+            "tradeId": "t1", "symbol": "BTC/USDT", "action": "BUY", "entryPrice": 1.0, "exitPrice": 2.0,
+            "entryTime": "2026-01-01T00:00:00Z", "exitTime": "2026-01-01T01:00:00Z", "pnl": 1.0, "pnlPct": 0.01
+        }))
+        .unwrap();
+        assert!(trade(0, &good).is_ok());
+        let mutations: Vec<Box<dyn Fn(&mut TradeRecord)>> = vec![
+            Box::new(|t| t.trade_id = String::new()),
+            Box::new(|t| t.trade_id = "a\nb".into()),
+            Box::new(|t| t.trade_id = "x".repeat(200)),
+            Box::new(|t| t.symbol = "\u{7}".into()),
+            Box::new(|t| t.entry_price = 0.0),
+            Box::new(|t| t.exit_price = f64::INFINITY),
+            Box::new(|t| t.exit_time = t.entry_time - chrono::Duration::seconds(1)),
+            Box::new(|t| t.pnl = f64::NAN),
+            Box::new(|t| t.confidence = Some(1.5)),
+            Box::new(|t| t.commission = Some(-1.0)),
+            Box::new(|t| t.broker = Some("b".repeat(300))),
+        ];
+        for (i, mutate) in mutations.iter().enumerate() {
+            let mut bad = good.clone();
+            mutate(&mut bad);
+            assert!(
+                trade_detailed(0, &bad).is_err(),
+                "case {i} should be refused"
+            );
+            assert!(
+                trade(0, &bad).is_err(),
+                "case {i}: the quick check let it through"
+            );
+        }
+    }
 
     #[test]
     fn parameter_declarations_are_checked() {
