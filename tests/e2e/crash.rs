@@ -214,7 +214,7 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
         })
         .await
         .unwrap();
-    let acked = acked.lock().unwrap();
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(
         report.all.total_trades as usize >= acked.trades.len(),
         "{} < {}",
