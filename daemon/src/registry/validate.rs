@@ -430,18 +430,18 @@ mod tests {
         }))
         .unwrap();
         assert!(trade(0, &good).is_ok());
-        let mutations: Vec<Box<dyn Fn(&mut TradeRecord)>> = vec![
-            Box::new(|t| t.trade_id = String::new()),
-            Box::new(|t| t.trade_id = "a\nb".into()),
-            Box::new(|t| t.trade_id = "x".repeat(200)),
-            Box::new(|t| t.symbol = "\u{7}".into()),
-            Box::new(|t| t.entry_price = 0.0),
-            Box::new(|t| t.exit_price = f64::INFINITY),
-            Box::new(|t| t.exit_time = t.entry_time - chrono::Duration::seconds(1)),
-            Box::new(|t| t.pnl = f64::NAN),
-            Box::new(|t| t.confidence = Some(1.5)),
-            Box::new(|t| t.commission = Some(-1.0)),
-            Box::new(|t| t.broker = Some("b".repeat(300))),
+        let mutations: Vec<fn(&mut TradeRecord)> = vec![
+            |t| t.trade_id = String::new(),
+            |t| t.trade_id = "a\nb".into(),
+            |t| t.trade_id = "x".repeat(200),
+            |t| t.symbol = "\u{7}".into(),
+            |t| t.entry_price = 0.0,
+            |t| t.exit_price = f64::INFINITY,
+            |t| t.exit_time = t.entry_time - chrono::Duration::seconds(1),
+            |t| t.pnl = f64::NAN,
+            |t| t.confidence = Some(1.5),
+            |t| t.commission = Some(-1.0),
+            |t| t.broker = Some("b".repeat(300)),
         ];
         for (i, mutate) in mutations.iter().enumerate() {
             let mut bad = good.clone();
