@@ -124,8 +124,8 @@ pub struct Registry {
     dirty_live: Mutex<HashSet<StrategyId>>,
 }
 
-/// Reads and checks one metadata file into an index record.
-fn load_record(path: &Path) -> std::result::Result<Record, String> {
+/// Reads a metadata file whose name must be `{uuid}.json`, within the size limit.
+fn read_metadata_file(path: &Path) -> std::result::Result<(StrategyId, Vec<u8>), String> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -142,14 +142,24 @@ fn load_record(path: &Path) -> std::result::Result<Record, String> {
             validate::MAX_DOCUMENT_BYTES
         ));
     }
-    let doc = shapes::parse_bytes(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
-    validate::document(&doc).map_err(|e| format!("invalid metadata: {e}"))?;
-    if doc.strategy.id != file_id {
+    Ok((file_id, bytes))
+}
+
+fn check_id(file_id: StrategyId, inside: StrategyId) -> std::result::Result<(), String> {
+    if inside != file_id {
         return Err(format!(
-            "the file is named {file_id} but holds strategy {}",
-            doc.strategy.id
+            "the file is named {file_id} but holds strategy {inside}"
         ));
     }
+    Ok(())
+}
+
+/// Reads and checks one metadata file in full into an index record.
+fn load_record(path: &Path) -> std::result::Result<Record, String> {
+    let (file_id, bytes) = read_metadata_file(path)?;
+    let doc = shapes::parse_bytes(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
+    validate::document(&doc).map_err(|e| format!("invalid metadata: {e}"))?;
+    check_id(file_id, doc.strategy.id)?;
     Ok(Record::from_doc(&doc, store::content_hash(&bytes)))
 }
 
@@ -177,30 +187,10 @@ fn load_settled(path: &Path) -> std::result::Result<Record, String> {
 /// needs are read, and only the file name and id are checked. The full check
 /// ([`load_record`]) runs in the background after start-up ([`Registry::validate_all`]).
 fn load_index_record(path: &Path) -> std::result::Result<Record, String> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Some(stem) = name.strip_suffix(".json") else {
-        return Err("not a metadata file: names must be {uuid}.json".into());
-    };
-    let file_id: StrategyId = stem.parse().map_err(|e| format!("bad file name: {e}"))?;
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() > validate::MAX_DOCUMENT_BYTES {
-        return Err(format!(
-            "{} bytes; the limit is {}",
-            bytes.len(),
-            validate::MAX_DOCUMENT_BYTES
-        ));
-    }
+    let (file_id, bytes) = read_metadata_file(path)?;
     let fields =
         shapes::view::index_fields(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
-    if fields.id != file_id {
-        return Err(format!(
-            "the file is named {file_id} but holds strategy {}",
-            fields.id
-        ));
-    }
+    check_id(file_id, fields.id)?;
     Ok(Record::new(fields, store::content_hash(&bytes)))
 }
 
