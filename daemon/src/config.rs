@@ -30,6 +30,55 @@ pub struct ConfigFile {
     pub access: AccessConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub freqtrade: FreqtradeConfig,
+}
+
+/// `[freqtrade]`: where Freqtrade is, and how bots are supervised.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreqtradeConfig {
+    /// The `freqtrade` binary (default: the data dir's virtualenv, else PATH).
+    pub bin: Option<PathBuf>,
+    /// A JSON file merged into every bot's config: exchange keys, a test exchange's URLs.
+    pub config_overrides: Option<PathBuf>,
+    pub ready_timeout_secs: Option<u64>,
+    pub stop_timeout_secs: Option<u64>,
+    pub poll_interval_secs: Option<f64>,
+    pub idle_limit_secs: Option<u64>,
+    pub unresponsive_limit_secs: Option<u64>,
+    pub max_restarts: Option<u32>,
+    /// `[first, last]` ports handed out when a strategy names none.
+    pub port_range: Option<[u16; 2]>,
+}
+
+impl FreqtradeConfig {
+    /// The supervisor's settings: these values over the defaults.
+    pub fn supervisor_settings(&self) -> crate::supervisor::SupervisorSettings {
+        use std::time::Duration;
+        let d = crate::supervisor::SupervisorSettings::default();
+        crate::supervisor::SupervisorSettings {
+            freqtrade_bin: self.bin.clone(),
+            config_overrides: self.config_overrides.clone(),
+            ready_timeout: self
+                .ready_timeout_secs
+                .map_or(d.ready_timeout, Duration::from_secs),
+            stop_timeout: self
+                .stop_timeout_secs
+                .map_or(d.stop_timeout, Duration::from_secs),
+            poll_interval: self
+                .poll_interval_secs
+                .map_or(d.poll_interval, Duration::from_secs_f64),
+            idle_limit: self
+                .idle_limit_secs
+                .map_or(d.idle_limit, Duration::from_secs),
+            unresponsive_limit: self
+                .unresponsive_limit_secs
+                .map_or(d.unresponsive_limit, Duration::from_secs),
+            max_restarts: self.max_restarts.unwrap_or(d.max_restarts),
+            port_range: self.port_range.map_or(d.port_range, |[a, b]| (a, b)),
+        }
+    }
 }
 
 /// Who may connect, beyond the daemon's own user and root (who always have control).
@@ -97,6 +146,7 @@ pub struct Settings {
     pub log_keep_files: usize,
     pub seed_default_data: bool,
     pub access: AccessConfig,
+    pub freqtrade: FreqtradeConfig,
 }
 
 /// Reads an environment variable, treating empty as unset.
@@ -189,6 +239,7 @@ impl Settings {
             log_keep_files: file.log.keep_files.unwrap_or(14),
             seed_default_data: !overrides.no_seed && file.seed_default_data.unwrap_or(true),
             access: file.access,
+            freqtrade: file.freqtrade,
         })
     }
 }

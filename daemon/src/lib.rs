@@ -9,10 +9,12 @@ pub mod access;
 pub mod bus;
 pub mod config;
 pub mod datadir;
+pub mod freqtrade;
 pub mod health;
 pub mod logging;
 pub mod registry;
 pub mod server;
+pub mod supervisor;
 pub mod systemd;
 pub mod watch;
 
@@ -41,6 +43,7 @@ const BUS_CAPACITY: usize = 4096;
 pub struct Daemon {
     pub settings: Settings,
     pub registry: Arc<Registry>,
+    pub supervisor: Arc<supervisor::Supervisor>,
     pub bus: Arc<EventBus>,
     pub health: HealthMonitor,
     pub access: AccessPolicy,
@@ -61,8 +64,21 @@ impl Daemon {
         caller: Caller,
     ) -> Result<Value, RpcError> {
         let method = request.method();
-        if let Request::DaemonStatus(_) = request {
-            return encode(self.status(access));
+        match request {
+            Request::DaemonStatus(_) => return encode(self.status(access)),
+            Request::Deploy(p) => {
+                return encode(
+                    self.supervisor
+                        .deploy(p, mem_protocol::deploy::StartedBy::Manual)
+                        .await?,
+                );
+            }
+            Request::Stop(p) => return encode(self.supervisor.stop(p).await?),
+            Request::Restart(p) => return encode(self.supervisor.restart(p).await?),
+            Request::Deployed(_) => return encode(self.supervisor.deployed()),
+            Request::Logs(p) => return encode(self.supervisor.logs(p)?),
+            Request::StopAll(p) => return encode(self.supervisor.stop_all(p).await),
+            _ => {}
         }
         let registry = self.registry.clone();
         tokio::task::spawn_blocking(move || dispatch_registry(&registry, request, &caller))
@@ -125,6 +141,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     // Clients that connect before the registry is loaded wait in the listen backlog.
     let socket = server::bind(&settings.socket)?;
     if settings.seed_default_data {
+        datadir::seed_freqtrade(&settings.data_dir)?;
         let written = datadir::seed_registry(&settings.registry_dir)?;
         if written > 0 {
             info!(files = written, dir = %settings.registry_dir.display(), "new registry: copied the built-in strategies");
@@ -162,9 +179,17 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         );
     });
 
+    let supervisor = supervisor::Supervisor::open(
+        &settings.data_dir,
+        settings.freqtrade.supervisor_settings(),
+        registry.clone(),
+        bus.clone(),
+    )
+    .await?;
     let daemon = Arc::new(Daemon {
         settings,
         registry,
+        supervisor,
         bus,
         health: HealthMonitor::start(),
         access,
@@ -280,9 +305,17 @@ fn dispatch_registry(
         }
         Request::Import(p) => encode(registry.import(p, caller)),
         Request::Audit(p) => encode(registry.audit_tail(p).map_err(fail)?),
-        Request::Hello(_) | Request::EventsSubscribe(_) | Request::DaemonStatus(_) => Err(
-            RpcError::internal(format!("`{method}` is answered elsewhere")),
-        ),
+        Request::Hello(_)
+        | Request::EventsSubscribe(_)
+        | Request::DaemonStatus(_)
+        | Request::Deploy(_)
+        | Request::Stop(_)
+        | Request::Restart(_)
+        | Request::Deployed(_)
+        | Request::Logs(_)
+        | Request::StopAll(_) => Err(RpcError::internal(format!(
+            "`{method}` is answered elsewhere"
+        ))),
     }
 }
 

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The request conflicts with the current state (already exists, already deployed).
     Conflict,
+    /// Something the daemon needs is missing (Freqtrade not installed, ...).
+    Unavailable,
     /// A code this version does not know (from a newer daemon).
     Other(i32),
 }
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::NotFound => -32004,
             ErrorCode::PermissionDenied => -32005,
             ErrorCode::Conflict => -32006,
+            ErrorCode::Unavailable => -32007,
             ErrorCode::Other(code) => code,
         }
     }
@@ -73,6 +76,7 @@ impl ErrorCode {
             -32004 => ErrorCode::NotFound,
             -32005 => ErrorCode::PermissionDenied,
             -32006 => ErrorCode::Conflict,
+            -32007 => ErrorCode::Unavailable,
             other => ErrorCode::Other(other),
         }
     }
@@ -92,6 +96,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not found",
             ErrorCode::PermissionDenied => "permission denied",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Other(_) => "error",
         }
     }

@@ -18,10 +18,19 @@ pub enum Topic {
     Daemon,
     /// Strategies added, changed or removed.
     Registry,
+    /// Deployments started, changed, stopped.
+    Deployments,
+    /// New lines of bots' logs (for following them).
+    Logs,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 2] = [Topic::Daemon, Topic::Registry];
+    pub const ALL: [Topic; 4] = [
+        Topic::Daemon,
+        Topic::Registry,
+        Topic::Deployments,
+        Topic::Logs,
+    ];
 }
 
 /// Something that happened in the daemon.
@@ -34,6 +43,10 @@ pub enum Event {
     /// A metadata file edited outside the daemon could not be read; the last good
     /// version is kept.
     RegistryInvalid(RegistryInvalid),
+    /// A deployment changed status or stats.
+    DeploymentChanged(Box<crate::deploy::DeploymentChanged>),
+    /// New lines in a bot's log.
+    BotLog(crate::deploy::BotLog),
 }
 
 /// `registry.invalid` data.
@@ -81,6 +94,8 @@ impl Event {
             Event::DaemonStopping(_) => "daemon.stopping",
             Event::RegistryChanged(_) => "registry.changed",
             Event::RegistryInvalid(_) => "registry.invalid",
+            Event::DeploymentChanged(_) => "deployment.changed",
+            Event::BotLog(_) => "bot.log",
         }
     }
 
@@ -88,6 +103,8 @@ impl Event {
         match self {
             Event::DaemonStopping(_) => Topic::Daemon,
             Event::RegistryChanged(_) | Event::RegistryInvalid(_) => Topic::Registry,
+            Event::DeploymentChanged(_) => Topic::Deployments,
+            Event::BotLog(_) => Topic::Logs,
         }
     }
 
@@ -96,6 +113,8 @@ impl Event {
             Event::DaemonStopping(d) => serde_json::to_value(d),
             Event::RegistryChanged(d) => serde_json::to_value(d),
             Event::RegistryInvalid(d) => serde_json::to_value(d),
+            Event::DeploymentChanged(d) => serde_json::to_value(d),
+            Event::BotLog(d) => serde_json::to_value(d),
         }
         .expect("event data always serializes")
     }
@@ -113,6 +132,10 @@ impl Event {
             "registry.invalid" => serde_json::from_value(data)
                 .map(Event::RegistryInvalid)
                 .map_err(bad),
+            "deployment.changed" => serde_json::from_value(data)
+                .map(|d| Event::DeploymentChanged(Box::new(d)))
+                .map_err(bad),
+            "bot.log" => serde_json::from_value(data).map(Event::BotLog).map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }
     }
@@ -177,6 +200,14 @@ mod tests {
                 path: "/x.json".into(),
                 problem: "bad".into(),
                 strategy_id: Some(summary.id),
+            }),
+            Event::DeploymentChanged(Box::new(crate::deploy::DeploymentChanged {
+                deployment: crate::deploy::tests::sample_deployed(),
+            })),
+            Event::BotLog(crate::deploy::BotLog {
+                deployment_id: crate::deploy::DeploymentId::new_random(),
+                strategy_id: summary.id,
+                lines: vec!["2026-11-22 01:00:00 - freqtrade - INFO - Bot heartbeat".into()],
             }),
         ];
         for (i, event) in events.into_iter().enumerate() {

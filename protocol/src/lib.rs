@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod deploy;
 pub mod error;
 pub mod events;
 pub mod jsonrpc;

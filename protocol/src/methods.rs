@@ -5,6 +5,7 @@
 //! listed in [`PLANNED`]: calling one gets [`ErrorCode::NotImplemented`](crate::ErrorCode),
 //! not "method not found", so a script can tell "not yet" from "never".
 
+use crate::deploy::*;
 use crate::error::RpcError;
 use crate::events::Topic;
 use crate::registry::*;
@@ -145,16 +146,22 @@ methods! {
     Import = "strategies.import", Control, ImportParams => ImportReport;
     /// The newest registry mutations.
     Audit = "strategies.audit", View, AuditParams => AuditLog;
+    /// Run a strategy as a bot (dry-run unless asked, allowed and possible).
+    Deploy = "strategies.deploy", Control, DeployParams => DeployedStrategy;
+    /// Stop a strategy's bot, now or after draining its open trades.
+    Stop = "strategies.stop", Control, StopParams => DeployedStrategy;
+    /// Stop and start a strategy's bot again.
+    Restart = "strategies.restart", Control, StopParams => DeployedStrategy;
+    /// Every deployment that holds or will hold a process.
+    Deployed = "strategies.deployed", View, NoParams => DeployedList;
+    /// The last lines of a strategy's bot log.
+    Logs = "deployments.logs", View, LogsParams => LogTail;
+    /// Stop every deployment (an emergency brake).
+    StopAll = "deployments.stop_all", Control, StopAllParams => DeployedList;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
 pub const PLANNED: &[(&str, &str)] = &[
-    ("strategies.deploy", "bot deployment"),
-    ("strategies.stop", "bot deployment"),
-    ("strategies.restart", "bot deployment"),
-    ("strategies.deployed", "bot deployment"),
-    ("deployments.logs", "bot deployment"),
-    ("deployments.stop_all", "bot deployment"),
     ("ml.train", "trend-reversal model"),
     ("ml.status", "trend-reversal model"),
     ("ml.history", "trend-reversal model"),
@@ -482,7 +489,7 @@ mod tests {
             br#"{"jsonrpc":"2.0","id":2,"method":"strategies.list","params":{"minSharpe":"high"}}"#,
             br#"{"jsonrpc":"2.0","id":3,"method":"strategies.get","params":[]}"#,
             br#"{"jsonrpc":"2.0","id":4,"method":"nope"}"#,
-            br#"{"jsonrpc":"2.0","id":5,"method":"strategies.deploy"}"#,
+            br#"{"jsonrpc":"2.0","id":5,"method":"ml.train"}"#,
         ];
         for frame in frames {
             let fast = crate::jsonrpc::FastFrame::parse(frame).expect("well-formed");
@@ -512,7 +519,7 @@ mod tests {
             Request::parse("nope", None).unwrap_err().code,
             ErrorCode::MethodNotFound
         );
-        let err = Request::parse("strategies.deploy", None).unwrap_err();
+        let err = Request::parse("ml.train", None).unwrap_err();
         assert_eq!(err.code, ErrorCode::NotImplemented);
         assert!(
             err.message.contains("not implemented yet"),

@@ -110,7 +110,8 @@ fn apply(screen: &mut Screen, event: Event) {
                 .strategies
                 .sort_by_key(|s| s.display_name.to_lowercase());
         }
-        Event::RegistryInvalid(_) => {} // the full UI shows these in its status line
+        // The full UI shows these (status line, Deployed view, log pane).
+        Event::RegistryInvalid(_) | Event::DeploymentChanged(_) | Event::BotLog(_) => {}
     }
 }
 

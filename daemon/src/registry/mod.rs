@@ -304,6 +304,14 @@ impl Registry {
         self.index.read().expect("index lock").list(params)
     }
 
+    /// Marks whether a strategy has a running deployment.
+    pub fn set_deployed(&self, id: StrategyId, deployed: bool) {
+        self.index
+            .write()
+            .expect("index lock")
+            .set_deployed(id, deployed);
+    }
+
     pub fn summaries(&self) -> Vec<Arc<StrategySummary>> {
         self.list(&ListStrategiesParams::default()).strategies
     }

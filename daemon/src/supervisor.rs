@@ -1,0 +1,1127 @@
+//! Deployments: Freqtrade bot processes started, watched, restarted and stopped.
+//!
+//! Invariants and choices:
+//! - Each bot runs in its own process group (signals go to the group, so grandchildren
+//!   die too), with an explicit environment, and writes its log to files in its
+//!   deployment directory, never to a pipe of ours: a bot outlives a daemon restart.
+//! - `deployments/state.json` (0600: it holds the bots' API credentials) records every
+//!   deployment with its pid and process start time; after a daemon restart (or SIGKILL)
+//!   a bot that is still alive, is the same process and answers its API is re-adopted,
+//!   never started twice; a dead one goes through the restart policy.
+//! - Readiness is the bot's `/api/v1/ping` answering, never its exit code (Freqtrade
+//!   exits 0 on a configuration error).
+//! - A bot that exits, stops answering, or stops looping (`/health` last process time too
+//!   old) is restarted with exponential backoff up to a limit, then marked failed with
+//!   the reason. Every change is a `deployment.changed` event.
+
+use crate::bus::EventBus;
+use crate::freqtrade::{self, BotClient, Credentials};
+use crate::registry::{Caller, Registry};
+use chrono::{DateTime, Utc};
+use mem_protocol::deploy::*;
+use mem_protocol::registry::{RecordTradesParams, TradeAction, TradeRecord};
+use mem_protocol::strategy::{StrategyId, StrategyStatus};
+use mem_protocol::{ErrorCode, Event, RpcError};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// How deployments behave; `[freqtrade]` in the config.
+#[derive(Debug, Clone)]
+pub struct SupervisorSettings {
+    pub freqtrade_bin: Option<PathBuf>,
+    /// JSON merged into every rendered config (exchange keys, a test exchange's URLs).
+    pub config_overrides: Option<PathBuf>,
+    pub ready_timeout: Duration,
+    pub stop_timeout: Duration,
+    pub poll_interval: Duration,
+    /// A bot whose last loop is older than this is restarted.
+    pub idle_limit: Duration,
+    /// A bot whose API does not answer for this long is restarted.
+    pub unresponsive_limit: Duration,
+    pub max_restarts: u32,
+    /// Ports handed out when neither the request nor the strategy names one.
+    pub port_range: (u16, u16),
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        SupervisorSettings {
+            freqtrade_bin: None,
+            config_overrides: None,
+            ready_timeout: Duration::from_secs(60),
+            stop_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(5),
+            idle_limit: Duration::from_secs(180),
+            unresponsive_limit: Duration::from_secs(60),
+            max_restarts: 5,
+            port_range: (18080, 18999),
+        }
+    }
+}
+
+/// What `state.json` keeps of one deployment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    public: DeployedStrategy,
+    credentials: Credentials,
+    dir: PathBuf,
+    strategy_class: String,
+    /// Process start time (clock ticks after boot): a pid alone can be reused.
+    pid_start_ticks: Option<u64>,
+    /// The newest Freqtrade trade id already copied to the registry.
+    last_synced_trade: i64,
+}
+
+/// One deployment in memory.
+struct Slot {
+    saved: Mutex<Saved>,
+    /// Stops the supervision task.
+    cancel: Mutex<CancellationToken>,
+    /// The supervision task; it hands back the child process (if it is ours) when it ends.
+    task: Mutex<Option<tokio::task::JoinHandle<Option<Child>>>>,
+    /// One stop or restart at a time.
+    op: tokio::sync::Mutex<()>,
+}
+
+/// The supervisor of every deployment.
+pub struct Supervisor {
+    data_dir: PathBuf,
+    root: PathBuf,
+    settings: SupervisorSettings,
+    registry: Arc<Registry>,
+    bus: Arc<EventBus>,
+    slots: Mutex<BTreeMap<DeploymentId, Arc<Slot>>>,
+    save_lock: Mutex<()>,
+    system: Mutex<sysinfo::System>,
+}
+
+fn unavailable(message: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorCode::Unavailable, message)
+}
+
+fn conflict(message: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorCode::Conflict, message)
+}
+
+fn internal(e: impl std::fmt::Display) -> RpcError {
+    RpcError::internal(e.to_string())
+}
+
+/// A process's start time in clock ticks since boot, from `/proc/{pid}/stat`.
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `pid` is still the process that was started (and not a zombie).
+fn same_process_alive(pid: u32, ticks: Option<u64>) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rfind(')').and_then(|i| stat[i + 2..].chars().next());
+    if state == Some('Z') {
+        return false;
+    }
+    ticks.is_none_or(|t| start_ticks(pid) == Some(t))
+}
+
+fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// The last `n` lines of a file.
+fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+impl Supervisor {
+    /// Opens the supervisor on `data_dir/deployments`, re-adopting the bots of a previous
+    /// daemon that are still alive and restarting the others.
+    pub async fn open(
+        data_dir: &Path,
+        settings: SupervisorSettings,
+        registry: Arc<Registry>,
+        bus: Arc<EventBus>,
+    ) -> anyhow::Result<Arc<Supervisor>> {
+        let root = data_dir.join("deployments");
+        crate::datadir::ensure_dir(&root, 0o750)?;
+        let supervisor = Arc::new(Supervisor {
+            data_dir: data_dir.to_path_buf(),
+            root,
+            settings,
+            registry,
+            bus,
+            slots: Mutex::new(BTreeMap::new()),
+            save_lock: Mutex::new(()),
+            system: Mutex::new(
+                sysinfo::System::new()
+                    .map_err(|e| anyhow::anyhow!("cannot read process information: {e}"))?,
+            ),
+        });
+        for saved in supervisor.load_state() {
+            let active = saved.public.status.is_active();
+            let slot = Arc::new(Slot {
+                saved: Mutex::new(saved),
+                cancel: Mutex::new(CancellationToken::new()),
+                task: Mutex::new(None),
+                op: tokio::sync::Mutex::new(()),
+            });
+            let id = slot.saved.lock().expect("slot lock").public.deployment_id;
+            supervisor
+                .slots
+                .lock()
+                .expect("slots lock")
+                .insert(id, slot.clone());
+            if active {
+                supervisor.clone().adopt_or_restart(slot).await;
+            }
+        }
+        supervisor.save_state();
+        Ok(supervisor)
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    fn load_state(&self) -> Vec<Saved> {
+        let path = self.state_path();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(_) => return Vec::new(),
+        };
+        match serde_json::from_slice::<Vec<Saved>>(&bytes) {
+            Ok(saved) => saved,
+            Err(e) => {
+                let aside = self.root.join(format!(
+                    "state.json.unreadable-{}",
+                    Utc::now().format("%Y%m%dT%H%M%S")
+                ));
+                let _ = std::fs::rename(&path, &aside);
+                warn!(error = %e, moved_to = %aside.display(), "deployments/state.json is unreadable; moved aside, starting with no deployments");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Writes `state.json` atomically (0600: it holds credentials).
+    fn save_state(&self) {
+        let _guard = self.save_lock.lock().expect("save lock");
+        let all: Vec<Saved> = self
+            .slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .map(|s| s.saved.lock().expect("slot lock").clone())
+            .collect();
+        let bytes = serde_json::to_vec_pretty(&all).expect("state serializes");
+        if let Err(e) = crate::datadir::write_atomic(&self.state_path(), &bytes, 0o600) {
+            warn!(error = %e, "cannot save deployments/state.json");
+        }
+    }
+
+    fn announce(&self, slot: &Slot) {
+        let deployment = slot.saved.lock().expect("slot lock").public.clone();
+        self.registry
+            .set_deployed(deployment.strategy_id, deployment.status.is_active());
+        self.bus
+            .publish(Event::DeploymentChanged(Box::new(DeploymentChanged { deployment })));
+    }
+
+    fn update(&self, slot: &Slot, change: impl FnOnce(&mut Saved)) {
+        change(&mut slot.saved.lock().expect("slot lock"));
+        self.save_state();
+        self.announce(slot);
+    }
+
+    fn active_slot_of(&self, strategy: StrategyId) -> Option<Arc<Slot>> {
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .find(|s| {
+                let saved = s.saved.lock().expect("slot lock");
+                saved.public.strategy_id == strategy && saved.public.status.is_active()
+            })
+            .cloned()
+    }
+
+    /// Every deployment that holds or will hold a process, with fresh CPU and memory.
+    pub fn deployed(&self) -> DeployedList {
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut system = self.system.lock().expect("system lock");
+        let pids: Vec<sysinfo::Pid> = slots
+            .iter()
+            .filter_map(|s| {
+                s.saved
+                    .lock()
+                    .expect("slot lock")
+                    .public
+                    .process_id
+                    .map(sysinfo::Pid::from_u32)
+            })
+            .collect();
+        system.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&pids),
+            true,
+            sysinfo::ProcessRefreshKind::nothing()
+                .with_memory()
+                .with_cpu(),
+        );
+        let mut deployments = Vec::new();
+        for slot in slots {
+            let mut d = slot.saved.lock().expect("slot lock").public.clone();
+            if !d.status.is_active() {
+                continue;
+            }
+            if let Some(p) = d
+                .process_id
+                .and_then(|pid| system.process(sysinfo::Pid::from_u32(pid)))
+            {
+                d.cpu_percent = Some(p.cpu_usage());
+                d.rss_bytes = Some(p.memory());
+            }
+            deployments.push(d);
+        }
+        deployments.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        DeployedList { deployments }
+    }
+
+    /// `strategies.deploy`.
+    pub async fn deploy(
+        self: &Arc<Self>,
+        params: DeployParams,
+        started_by: StartedBy,
+    ) -> Result<DeployedStrategy, RpcError> {
+        let detail = self
+            .registry
+            .get(params.id)
+            .map_err(|e| e.into_rpc("strategies.deploy"))?;
+        let strategy = &detail.metadata.strategy;
+        if matches!(
+            strategy.status,
+            StrategyStatus::Deprecated | StrategyStatus::Archived
+        ) {
+            return Err(conflict(format!(
+                "strategy {} ({}) is {}; it cannot be deployed",
+                params.id, detail.summary.display_name, strategy.status
+            )));
+        }
+        if let Some(existing) = self.active_slot_of(params.id) {
+            let d = existing.saved.lock().expect("slot lock").public.clone();
+            return Err(conflict(format!(
+                "strategy {} is already deployed (deployment {}, {:?}, port {:?})",
+                params.id, d.deployment_id, d.status, d.port
+            )));
+        }
+        let section = strategy
+            .extra
+            .get("deployment")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let kind = section.get("type").and_then(Value::as_str).unwrap_or(
+            if strategy.implementation.language == "freqtrade" {
+                "freqtrade"
+            } else {
+                ""
+            },
+        );
+        if kind == "native" || strategy.implementation.language == "rust" {
+            return Err(RpcError::not_implemented(
+                "strategies.deploy (native strategies)",
+                "native strategies, with MEM intelligence",
+            ));
+        }
+        if kind != "freqtrade" {
+            return Err(RpcError::invalid_params(
+                "strategies.deploy",
+                format!(
+                    "strategy {} has no deployment section (strategy.deployment with type \"freqtrade\"): it cannot be deployed",
+                    params.id
+                ),
+            ));
+        }
+        let class = section
+            .get("strategy_name")
+            .and_then(Value::as_str)
+            .or(strategy.implementation.class_name.as_deref())
+            .ok_or_else(|| {
+                RpcError::invalid_params(
+                    "strategies.deploy",
+                    "the deployment section names no strategy class (strategy_name)",
+                )
+            })?
+            .to_string();
+        let base_path = section
+            .get("config_file")
+            .and_then(Value::as_str)
+            .map(|p| self.data_dir.join(p));
+        let Some(base_path) = base_path.filter(|p| p.is_file()) else {
+            return Err(unavailable(format!(
+                "the base config of strategy {} (deployment.config_file) is missing in {}",
+                params.id,
+                self.data_dir.display()
+            )));
+        };
+        let base: Value = serde_json::from_slice(&std::fs::read(&base_path).map_err(internal)?)
+            .map_err(|e| {
+                RpcError::invalid_params(
+                    "strategies.deploy",
+                    format!("{} is not valid JSON: {e}", base_path.display()),
+                )
+            })?;
+        let overrides: Option<Value> = match &self.settings.config_overrides {
+            Some(path) => Some(
+                serde_json::from_slice(&std::fs::read(path).map_err(|e| {
+                    unavailable(format!(
+                        "cannot read [freqtrade] config_overrides {}: {e}",
+                        path.display()
+                    ))
+                })?)
+                .map_err(|e| {
+                    unavailable(format!(
+                        "[freqtrade] config_overrides {} is not valid JSON: {e}",
+                        path.display()
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        if !params.dry_run {
+            let allowed = section
+                .get("allow_live")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !allowed {
+                return Err(RpcError::permission_denied(format!(
+                    "live trading refused: strategy {} does not allow it (deployment.allow_live is not true); deploy in dry-run",
+                    params.id
+                )));
+            }
+            let mut merged = base.clone();
+            if let Some(o) = &overrides {
+                freqtrade::deep_merge(&mut merged, o);
+            }
+            if !freqtrade::has_exchange_keys(&merged) {
+                return Err(RpcError::permission_denied(
+                    "live trading refused: no exchange key and secret are configured (set them in the [freqtrade] config_overrides file)",
+                ));
+            }
+        }
+        let bin = freqtrade::find_binary(self.settings.freqtrade_bin.as_deref(), &self.data_dir)
+            .map_err(unavailable)?;
+        let port = self.choose_port(
+            params.port,
+            section
+                .get("port")
+                .and_then(Value::as_u64)
+                .map(|p| p as u16),
+        )?;
+
+        let deployment_id = DeploymentId::new_random();
+        let dir = self.root.join(deployment_id.to_string());
+        crate::datadir::ensure_dir(&dir.join("user_data"), 0o750).map_err(internal)?;
+        let credentials = Credentials::generate();
+        let pairs: Vec<String> = section
+            .get("pairs")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let owned = freqtrade::Owned {
+            dry_run: params.dry_run,
+            port,
+            credentials: &credentials,
+            bot_name: format!("memd-{}", detail.summary.name),
+            db_path: dir.join("tradesv3.sqlite"),
+            pairs,
+            timeframe: section
+                .get("timeframe")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        let config =
+            freqtrade::render_config(&base, overrides.as_ref(), &owned).map_err(internal)?;
+        let config_path = dir.join("config.json");
+        crate::datadir::write_atomic(
+            &config_path,
+            &serde_json::to_vec_pretty(&config).expect("configs serialize"),
+            0o600,
+        )
+        .map_err(internal)?;
+
+        let saved = Saved {
+            public: DeployedStrategy {
+                deployment_id,
+                strategy_id: params.id,
+                strategy_name: detail.summary.display_name.clone(),
+                deployment_type: DeploymentType::Freqtrade,
+                process_id: None,
+                port: Some(port),
+                started_at: Utc::now(),
+                status: DeploymentStatus::Starting,
+                dry_run: params.dry_run,
+                config_file: Some(config_path.display().to_string()),
+                started_by,
+                restarts: 0,
+                last_error: None,
+                stats: BotStats::default(),
+                warnings: 0,
+                errors: 0,
+                cpu_percent: None,
+                rss_bytes: None,
+            },
+            credentials,
+            dir,
+            strategy_class: class,
+            pid_start_ticks: None,
+            last_synced_trade: 0,
+        };
+        let slot = Arc::new(Slot {
+            saved: Mutex::new(saved),
+            cancel: Mutex::new(CancellationToken::new()),
+            task: Mutex::new(None),
+            op: tokio::sync::Mutex::new(()),
+        });
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .insert(deployment_id, slot.clone());
+        info!(%deployment_id, strategy = %params.id, port, dry_run = params.dry_run, "deploying");
+        match self.start_process(&slot, &bin).await {
+            Ok(child) => {
+                self.update(&slot, |s| s.public.status = DeploymentStatus::Running);
+                self.supervise(slot.clone(), Some(child));
+                Ok(slot.saved.lock().expect("slot lock").public.clone())
+            }
+            Err(reason) => {
+                self.update(&slot, |s| {
+                    s.public.status = DeploymentStatus::Failed;
+                    s.public.last_error = Some(reason.clone());
+                });
+                Err(unavailable(format!("the bot did not start: {reason}")))
+            }
+        }
+    }
+
+    fn choose_port(&self, requested: Option<u16>, preferred: Option<u16>) -> Result<u16, RpcError> {
+        let taken: Vec<u16> = self
+            .slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .filter_map(|s| {
+                let saved = s.saved.lock().expect("slot lock");
+                saved
+                    .public
+                    .status
+                    .is_active()
+                    .then_some(saved.public.port)
+                    .flatten()
+            })
+            .collect();
+        if let Some(port) = requested.or(preferred) {
+            if taken.contains(&port) || !port_is_free(port) {
+                return Err(conflict(format!(
+                    "port {port} is busy on 127.0.0.1; free it or deploy with another port"
+                )));
+            }
+            return Ok(port);
+        }
+        let (lo, hi) = self.settings.port_range;
+        (lo..=hi)
+            .find(|p| !taken.contains(p) && port_is_free(*p))
+            .ok_or_else(|| conflict(format!("no free port between {lo} and {hi}")))
+    }
+
+    /// Spawns the bot and waits for its API; on failure the process is gone and the error
+    /// carries the last lines of its log.
+    async fn start_process(&self, slot: &Slot, bin: &Path) -> Result<Child, String> {
+        let saved = slot.saved.lock().expect("slot lock").clone();
+        let console = saved.dir.join("console.log");
+        if console.exists() {
+            let _ = std::fs::rename(&console, saved.dir.join("console.log.1"));
+        }
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&console)
+            .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut command = Command::new(bin);
+        command
+            .arg("trade")
+            .arg("--config")
+            .arg(saved.dir.join("config.json"))
+            .arg("--strategy")
+            .arg(&saved.strategy_class)
+            .arg("--strategy-path")
+            .arg(self.data_dir.join("freqtrade/strategies"))
+            .arg("--userdir")
+            .arg(saved.dir.join("user_data"))
+            .arg("--logfile")
+            .arg(saved.dir.join("freqtrade.log"))
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
+            .env("HOME", &saved.dir)
+            .env("LANG", "C.UTF-8")
+            .env("TZ", "UTC")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+        let pid = child.id().ok_or("the bot exited at once")?;
+        let ticks = start_ticks(pid);
+        self.update(slot, |s| {
+            s.public.process_id = Some(pid);
+            s.pid_start_ticks = ticks;
+        });
+        let client = BotClient::new(
+            saved
+                .public
+                .port
+                .expect("freqtrade deployments have a port"),
+            &saved.credentials,
+        );
+        let deadline = Instant::now() + self.settings.ready_timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut lines = tail_lines(&console, 10);
+                lines.extend(tail_lines(&saved.dir.join("freqtrade.log"), 10));
+                return Err(format!(
+                    "it exited ({status}) before its API answered; last log lines: {}",
+                    lines.join(" | ")
+                ));
+            }
+            if client.ping().await {
+                info!(deployment = %saved.public.deployment_id, pid, "bot is ready");
+                return Ok(child);
+            }
+            if Instant::now() >= deadline {
+                terminate_group(pid, &mut Some(child), self.settings.stop_timeout).await;
+                let lines = tail_lines(&saved.dir.join("freqtrade.log"), 10);
+                return Err(format!(
+                    "its API did not answer within {} s; stopped it; last log lines: {}",
+                    self.settings.ready_timeout.as_secs(),
+                    lines.join(" | ")
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// After a daemon restart: adopt a bot that is alive, ours and answering; else restart it.
+    async fn adopt_or_restart(self: Arc<Self>, slot: Arc<Slot>) {
+        let saved = slot.saved.lock().expect("slot lock").clone();
+        let alive = saved
+            .public
+            .process_id
+            .is_some_and(|pid| same_process_alive(pid, saved.pid_start_ticks));
+        let answering = match saved.public.port {
+            Some(port) if alive => BotClient::new(port, &saved.credentials).ping().await,
+            _ => false,
+        };
+        if alive && answering {
+            info!(deployment = %saved.public.deployment_id, pid = ?saved.public.process_id, "re-adopted a running bot");
+            self.update(&slot, |s| s.public.status = DeploymentStatus::Running);
+            self.supervise(slot, None);
+            return;
+        }
+        if alive {
+            // Ours but not answering: stop it rather than start a twin next to it.
+            let pid = saved.public.process_id.expect("alive means a pid");
+            terminate_group(pid, &mut None, self.settings.stop_timeout).await;
+        }
+        warn!(deployment = %saved.public.deployment_id, "a bot of the previous daemon is gone; restarting it");
+        self.update(&slot, |s| {
+            s.public.status = DeploymentStatus::Crashed;
+            s.public.last_error = Some("not running after the daemon restarted".into());
+        });
+        self.supervise(slot, None);
+    }
+
+    /// Starts the supervision task of a deployment.
+    fn supervise(self: &Arc<Self>, slot: Arc<Slot>, child: Option<Child>) {
+        let cancel = CancellationToken::new();
+        *slot.cancel.lock().expect("cancel lock") = cancel.clone();
+        let this = self.clone();
+        let task_slot = slot.clone();
+        let handle =
+            tokio::spawn(async move { this.supervision_loop(task_slot, child, cancel).await });
+        *slot.task.lock().expect("task lock") = Some(handle);
+    }
+
+    /// Watches one bot until cancelled; returns its child process (if it is ours).
+    async fn supervision_loop(
+        self: Arc<Self>,
+        slot: Arc<Slot>,
+        mut child: Option<Child>,
+        cancel: CancellationToken,
+    ) -> Option<Child> {
+        let mut unanswered_since: Option<Instant> = None;
+        let mut log_offset = 0u64;
+        loop {
+            // A crashed deployment (from adoption or below) is restarted first.
+            let status = slot.saved.lock().expect("slot lock").public.status;
+            if status == DeploymentStatus::Crashed {
+                match self.restart_after_crash(&slot, &cancel).await {
+                    Some(new_child) => {
+                        child = Some(new_child);
+                        unanswered_since = None;
+                    }
+                    None => return child, // failed for good, or cancelled
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return child,
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+            let saved = slot.saved.lock().expect("slot lock").clone();
+            let Some(pid) = saved.public.process_id else {
+                continue;
+            };
+            self.count_log_levels(&slot, &mut log_offset);
+            let exited = match child.as_mut() {
+                Some(c) => match c.try_wait() {
+                    Ok(Some(status)) => Some(format!("exited ({status})")),
+                    _ => None,
+                },
+                None => (!same_process_alive(pid, saved.pid_start_ticks))
+                    .then(|| "the process is gone".to_string()),
+            };
+            if let Some(reason) = exited {
+                self.crashed(&slot, &mut child, reason).await;
+                continue;
+            }
+            let client = BotClient::new(saved.public.port.expect("a port"), &saved.credentials);
+            match client.health().await {
+                Ok(health) => {
+                    unanswered_since = None;
+                    if let Some(last) = health.last_process_ts {
+                        let age = Utc::now().timestamp() - last;
+                        if age > self.settings.idle_limit.as_secs() as i64 {
+                            self.crashed(
+                                &slot,
+                                &mut child,
+                                format!("idle: its last loop was {age} s ago"),
+                            )
+                            .await;
+                            continue;
+                        }
+                    }
+                }
+                Err(_) => {
+                    let since = *unanswered_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > self.settings.unresponsive_limit {
+                        self.crashed(
+                            &slot,
+                            &mut child,
+                            format!(
+                                "its API has not answered for {} s",
+                                since.elapsed().as_secs()
+                            ),
+                        )
+                        .await;
+                    }
+                    continue;
+                }
+            }
+            self.poll_stats(&slot, &client).await;
+        }
+    }
+
+    /// Marks a deployment crashed and makes sure its process is gone.
+    async fn crashed(&self, slot: &Slot, child: &mut Option<Child>, reason: String) {
+        warn!(deployment = %slot.saved.lock().expect("slot lock").public.deployment_id, %reason, "bot crashed");
+        let pid = slot.saved.lock().expect("slot lock").public.process_id;
+        if let Some(pid) = pid {
+            terminate_group(pid, child, self.settings.stop_timeout).await;
+        }
+        *child = None;
+        self.update(slot, |s| {
+            s.public.status = DeploymentStatus::Crashed;
+            s.public.last_error = Some(reason);
+            s.public.process_id = None;
+        });
+    }
+
+    /// Waits the backoff, then starts the bot again; `None` when it gave up or was cancelled.
+    async fn restart_after_crash(&self, slot: &Slot, cancel: &CancellationToken) -> Option<Child> {
+        let restarts = slot.saved.lock().expect("slot lock").public.restarts;
+        if restarts >= self.settings.max_restarts {
+            let last = slot
+                .saved
+                .lock()
+                .expect("slot lock")
+                .public
+                .last_error
+                .clone()
+                .unwrap_or_default();
+            self.update(slot, |s| {
+                s.public.status = DeploymentStatus::Failed;
+                s.public.last_error =
+                    Some(format!("gave up after {restarts} restarts; last: {last}"));
+            });
+            return None;
+        }
+        let backoff = Duration::from_secs(2u64.pow(restarts.min(6))).min(Duration::from_secs(60));
+        self.update(slot, |s| {
+            s.public.status = DeploymentStatus::Restarting;
+            s.public.restarts += 1;
+        });
+        tokio::select! {
+            _ = cancel.cancelled() => return None,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        let bin =
+            match freqtrade::find_binary(self.settings.freqtrade_bin.as_deref(), &self.data_dir) {
+                Ok(bin) => bin,
+                Err(e) => {
+                    self.update(slot, |s| {
+                        s.public.status = DeploymentStatus::Crashed;
+                        s.public.last_error = Some(e);
+                    });
+                    return None;
+                }
+            };
+        match self.start_process(slot, &bin).await {
+            Ok(child) => {
+                self.update(slot, |s| s.public.status = DeploymentStatus::Running);
+                Some(child)
+            }
+            Err(reason) => {
+                self.update(slot, |s| {
+                    s.public.status = DeploymentStatus::Crashed;
+                    s.public.last_error = Some(reason);
+                });
+                Box::pin(self.restart_after_crash(slot, cancel)).await
+            }
+        }
+    }
+
+    /// Counts warning and error lines added to the bot's log since the last look.
+    fn count_log_levels(&self, slot: &Slot, offset: &mut u64) {
+        let path = slot
+            .saved
+            .lock()
+            .expect("slot lock")
+            .dir
+            .join("freqtrade.log");
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        if (bytes.len() as u64) < *offset {
+            *offset = 0; // rotated
+        }
+        let new = &bytes[*offset as usize..];
+        *offset = bytes.len() as u64;
+        if new.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(new);
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let warnings = lines.iter().filter(|l| l.contains(" - WARNING - ")).count() as u64;
+        let errors = lines
+            .iter()
+            .filter(|l| l.contains(" - ERROR - ") || l.contains(" - CRITICAL - "))
+            .count() as u64;
+        let (deployment_id, strategy_id) = {
+            let mut saved = slot.saved.lock().expect("slot lock");
+            saved.public.warnings += warnings;
+            saved.public.errors += errors;
+            (saved.public.deployment_id, saved.public.strategy_id)
+        };
+        self.bus.publish(Event::BotLog(BotLog {
+            deployment_id,
+            strategy_id,
+            lines,
+        }));
+    }
+
+    /// Reads status, profit, balance and new closed trades from the bot.
+    async fn poll_stats(&self, slot: &Slot, client: &BotClient) {
+        let open = client.open_trades().await.map(|t| t.len() as u64).ok();
+        let profit = client.profit().await.ok();
+        let balance = client.balance().await.ok();
+        let state = client.state().await.ok();
+        let last_synced = slot.saved.lock().expect("slot lock").last_synced_trade;
+        let mut new_trades = Vec::new();
+        if let Ok(page) = client.closed_trades(500, 0).await {
+            new_trades = page
+                .trades
+                .into_iter()
+                .filter(|t| t.trade_id > last_synced)
+                .collect();
+        }
+        let (deployment_id, strategy_id) = {
+            let s = slot.saved.lock().expect("slot lock");
+            (s.public.deployment_id, s.public.strategy_id)
+        };
+        if !new_trades.is_empty() {
+            let newest = new_trades
+                .iter()
+                .map(|t| t.trade_id)
+                .max()
+                .unwrap_or(last_synced);
+            let records: Vec<TradeRecord> = new_trades
+                .iter()
+                .filter_map(|t| to_trade_record(deployment_id, t))
+                .collect();
+            let registry = self.registry.clone();
+            let recorded = tokio::task::spawn_blocking(move || {
+                registry.record_trades(
+                    RecordTradesParams {
+                        id: strategy_id,
+                        trades: records,
+                    },
+                    &Caller {
+                        uid: None,
+                        client: Some("memd supervisor".into()),
+                    },
+                )
+            })
+            .await;
+            match recorded {
+                Ok(Ok(_)) => slot.saved.lock().expect("slot lock").last_synced_trade = newest,
+                Ok(Err(e)) => {
+                    warn!(%deployment_id, error = %e, "cannot record the bot's closed trades")
+                }
+                Err(e) => {
+                    warn!(%deployment_id, error = %e, "cannot record the bot's closed trades")
+                }
+            }
+        }
+        self.update(slot, |s| {
+            let stats = &mut s.public.stats;
+            if let Some(open) = open {
+                stats.open_trades = open;
+            }
+            if let Some(p) = profit {
+                stats.profit_closed = p.profit_closed_coin;
+                stats.profit_all = p.profit_all_coin;
+                stats.closed_trades = p.closed_trade_count;
+            }
+            if let Some(b) = balance {
+                stats.balance = b.total;
+                stats.stake_currency = b.stake;
+            }
+            if let Some(state) = state {
+                stats.bot_state = Some(state);
+            }
+            stats.polled_at = Some(Utc::now());
+        });
+    }
+
+    /// `strategies.stop`.
+    pub async fn stop(self: &Arc<Self>, params: StopParams) -> Result<DeployedStrategy, RpcError> {
+        let slot = self.active_slot_of(params.id).ok_or_else(|| {
+            RpcError::not_found(format!("strategy {} is not deployed", params.id))
+        })?;
+        self.stop_slot(&slot, params.mode, params.deadline_secs)
+            .await;
+        Ok(slot.saved.lock().expect("slot lock").public.clone())
+    }
+
+    async fn stop_slot(&self, slot: &Slot, mode: StopMode, deadline_secs: Option<u64>) {
+        let _op = slot.op.lock().await;
+        slot.cancel.lock().expect("cancel lock").cancel();
+        let task = slot.task.lock().expect("task lock").take();
+        let mut child = match task {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        self.update(slot, |s| s.public.status = DeploymentStatus::Stopping);
+        let saved = slot.saved.lock().expect("slot lock").clone();
+        if mode == StopMode::Drain {
+            if let Some(port) = saved.public.port {
+                let client = BotClient::new(port, &saved.credentials);
+                let deadline = Instant::now() + Duration::from_secs(deadline_secs.unwrap_or(300));
+                if client.stop_entries().await.is_ok() {
+                    info!(deployment = %saved.public.deployment_id, "draining: no new entries; waiting for open trades to close");
+                    while Instant::now() < deadline {
+                        match client.open_trades().await {
+                            Ok(open) if open.is_empty() => break,
+                            _ => tokio::time::sleep(Duration::from_secs(1)).await,
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(pid) = saved.public.process_id {
+            terminate_group(pid, &mut child, self.settings.stop_timeout).await;
+        }
+        self.update(slot, |s| {
+            s.public.status = DeploymentStatus::Stopped;
+            s.public.process_id = None;
+        });
+        info!(deployment = %saved.public.deployment_id, "stopped");
+    }
+
+    /// `strategies.restart`: stop, then deploy again with the same settings.
+    pub async fn restart(
+        self: &Arc<Self>,
+        params: StopParams,
+    ) -> Result<DeployedStrategy, RpcError> {
+        let slot = self.active_slot_of(params.id).ok_or_else(|| {
+            RpcError::not_found(format!("strategy {} is not deployed", params.id))
+        })?;
+        let (dry_run, port, started_by) = {
+            let s = slot.saved.lock().expect("slot lock");
+            (s.public.dry_run, s.public.port, s.public.started_by)
+        };
+        self.stop_slot(&slot, params.mode, params.deadline_secs)
+            .await;
+        self.deploy(
+            DeployParams {
+                id: params.id,
+                dry_run,
+                port,
+                parameters: None,
+            },
+            started_by,
+        )
+        .await
+    }
+
+    /// `deployments.stop_all`.
+    pub async fn stop_all(self: &Arc<Self>, params: StopAllParams) -> DeployedList {
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .filter(|s| s.saved.lock().expect("slot lock").public.status.is_active())
+            .cloned()
+            .collect();
+        let stops = slots
+            .iter()
+            .map(|slot| self.stop_slot(slot, params.mode, params.deadline_secs));
+        futures::future::join_all(stops).await;
+        DeployedList {
+            deployments: slots
+                .iter()
+                .map(|s| s.saved.lock().expect("slot lock").public.clone())
+                .collect(),
+        }
+    }
+
+    /// `deployments.logs`: the last lines of the strategy's newest deployment.
+    pub fn logs(&self, params: LogsParams) -> Result<LogTail, RpcError> {
+        let slots = self.slots.lock().expect("slots lock");
+        let newest = slots
+            .values()
+            .filter(|s| s.saved.lock().expect("slot lock").public.strategy_id == params.id)
+            .max_by_key(|s| s.saved.lock().expect("slot lock").public.started_at)
+            .ok_or_else(|| {
+                RpcError::not_found(format!("strategy {} has never been deployed", params.id))
+            })?;
+        let saved = newest.saved.lock().expect("slot lock").clone();
+        let n = params.lines.unwrap_or(100).min(10_000);
+        let mut lines = tail_lines(&saved.dir.join("freqtrade.log"), n);
+        if lines.is_empty() {
+            lines = tail_lines(&saved.dir.join("console.log"), n);
+        }
+        Ok(LogTail {
+            deployment_id: saved.public.deployment_id,
+            lines,
+        })
+    }
+}
+
+/// A Freqtrade closed trade as a registry trade; its id is unique across deployments.
+fn to_trade_record(deployment: DeploymentId, t: &freqtrade::ClosedTrade) -> Option<TradeRecord> {
+    let exit = DateTime::from_timestamp_millis(t.close_timestamp?)?;
+    let entry = DateTime::from_timestamp_millis(t.open_timestamp)?;
+    let pnl = t.close_profit_abs.or(t.profit_abs)?;
+    Some(TradeRecord {
+        trade_id: format!("{deployment}:{}", t.trade_id),
+        symbol: t.pair.clone(),
+        timeframe: t
+            .timeframe
+            .as_ref()
+            .map(|v| v.to_string().trim_matches('"').to_string()),
+        action: if t.is_short {
+            TradeAction::Sell
+        } else {
+            TradeAction::Buy
+        },
+        confidence: None,
+        entry_price: t.open_rate,
+        exit_price: t.close_rate?,
+        entry_time: entry,
+        exit_time: exit.max(entry),
+        pnl,
+        pnl_pct: t.close_profit.or(t.profit_ratio).unwrap_or(0.0),
+        is_win: Some(pnl > 0.0),
+        mem_enhanced: false,
+        mem_confidence_boost: None,
+        learned_pattern: None,
+        market_regime: None,
+        volatility: None,
+        broker: Some("freqtrade".into()),
+        slippage: None,
+        commission: t
+            .fee_open
+            .zip(t.stake_amount)
+            .map(|(fee, stake)| fee * stake * 2.0),
+    })
+}
+
+/// SIGTERM to the process group, wait, then SIGKILL; reaps our own child.
+async fn terminate_group(pid: u32, child: &mut Option<Child>, grace: Duration) {
+    let group = Pid::from_raw(pid as i32);
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    loop {
+        let gone = match child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => !same_process_alive(pid, None),
+        };
+        if gone {
+            break;
+        }
+        if Instant::now() >= deadline {
+            warn!(pid, "the bot ignored SIGTERM; killing its process group");
+            let _ = killpg(group, Signal::SIGKILL);
+            if let Some(c) = child.as_mut() {
+                let _ = c.wait().await;
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Whatever else is left in the group (grandchildren) goes too.
+    let _ = killpg(group, Signal::SIGKILL);
+}

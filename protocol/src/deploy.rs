@@ -1,0 +1,329 @@
+//! Params and results of deployment: running a registry strategy as a Freqtrade bot,
+//! watching it, and stopping it. Field names follow the seed API's deploy response
+//! (`strategyId`, `strategyName`, `deploymentType`, `processId`, `port`, `startedAt`,
+//! `status`, `dryRun`, `configFile`); bot API credentials never appear here.
+
+use crate::strategy::StrategyId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// A deployment's id: a UUID, like a strategy's, so it can name its directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DeploymentId(pub Uuid);
+
+impl DeploymentId {
+    pub fn new_random() -> Self {
+        DeploymentId(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for DeploymentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for DeploymentId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Uuid::parse_str(s)
+            .map(DeploymentId)
+            .map_err(|_| format!("deployment id must be a UUID, got {s:?}"))
+    }
+}
+
+/// How a strategy runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentType {
+    Freqtrade,
+    Native,
+}
+
+/// Where a deployment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentStatus {
+    /// Spawned, waiting for its API to answer.
+    Starting,
+    Running,
+    /// Being stopped (draining or terminating).
+    Stopping,
+    Stopped,
+    /// Exited or stopped answering; a restart is scheduled.
+    Crashed,
+    Restarting,
+    /// Gave up: restarts exhausted, or it never became ready.
+    Failed,
+}
+
+impl DeploymentStatus {
+    /// Whether the deployment holds (or will hold again) a process.
+    pub fn is_active(self) -> bool {
+        !matches!(self, DeploymentStatus::Stopped | DeploymentStatus::Failed)
+    }
+}
+
+/// Who started a deployment: rotation never touches what a person started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartedBy {
+    Manual,
+    Rotation,
+}
+
+/// What the daemon read from a running bot at its last poll.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BotStats {
+    pub open_trades: u64,
+    pub closed_trades: u64,
+    /// Realised profit in the stake currency.
+    pub profit_closed: f64,
+    /// Profit of all trades, open ones at the current rate.
+    pub profit_all: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stake_currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polled_at: Option<DateTime<Utc>>,
+}
+
+/// One deployment, as `strategies.deployed` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployedStrategy {
+    pub deployment_id: DeploymentId,
+    pub strategy_id: StrategyId,
+    pub strategy_name: String,
+    pub deployment_type: DeploymentType,
+    pub process_id: Option<u32>,
+    pub port: Option<u16>,
+    pub started_at: DateTime<Utc>,
+    pub status: DeploymentStatus,
+    pub dry_run: bool,
+    pub config_file: Option<String>,
+    pub started_by: StartedBy,
+    #[serde(default)]
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub stats: BotStats,
+    /// Warning and error lines in the bot's log since it started.
+    #[serde(default)]
+    pub warnings: u64,
+    #[serde(default)]
+    pub errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+}
+
+/// `strategies.deploy`: the seed's `{dryRun, parameters}` plus a port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployParams {
+    pub id: StrategyId,
+    /// Default true: live trading only when asked, allowed by the strategy, and the
+    /// daemon has exchange keys.
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    /// The bot API's port; default the strategy's preferred one, else a free one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Accepted for the seed API's sake; strategy parameters live in the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How to stop: `now` (terminate) or `drain` (no new entries, wait for open trades to
+/// close or the deadline, then terminate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopMode {
+    #[default]
+    Now,
+    Drain,
+}
+
+/// `strategies.stop` and `strategies.restart`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StopParams {
+    pub id: StrategyId,
+    #[serde(default)]
+    pub mode: StopMode,
+    /// For `drain`: how long to wait for open trades (default 300 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_secs: Option<u64>,
+}
+
+/// `deployments.stop_all`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StopAllParams {
+    #[serde(default)]
+    pub mode: StopMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_secs: Option<u64>,
+}
+
+/// `strategies.deployed` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployedList {
+    pub deployments: Vec<DeployedStrategy>,
+}
+
+/// `deployments.logs`: the last lines of a deployment's log (of a strategy's current
+/// deployment, or of a given deployment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogsParams {
+    pub id: StrategyId,
+    /// Default 100, at most 10,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<usize>,
+}
+
+/// `deployments.logs` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogTail {
+    pub deployment_id: DeploymentId,
+    pub lines: Vec<String>,
+}
+
+/// `deployment.changed` data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentChanged {
+    pub deployment: DeployedStrategy,
+}
+
+/// `bot.log` data: new lines of a bot's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BotLog {
+    pub deployment_id: DeploymentId,
+    pub strategy_id: StrategyId,
+    pub lines: Vec<String>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+
+    pub(crate) fn sample_deployed() -> DeployedStrategy {
+        DeployedStrategy {
+            deployment_id: DeploymentId::new_random(),
+            strategy_id: "4ce3a79b-c22b-4b42-9d87-3a58052a9eec".parse().unwrap(),
+            strategy_name: "Freqtrade MACD Hunter".into(),
+            deployment_type: DeploymentType::Freqtrade,
+            process_id: Some(4242),
+            port: Some(8083),
+            started_at: "2026-11-22T01:00:00Z".parse().unwrap(),
+            status: DeploymentStatus::Running,
+            dry_run: true,
+            config_file: Some("/var/lib/memd/deployments/x/config.json".into()),
+            started_by: StartedBy::Manual,
+            restarts: 1,
+            last_error: Some("exited with code 2".into()),
+            stats: BotStats {
+                open_trades: 2,
+                closed_trades: 5,
+                profit_closed: 1.5,
+                profit_all: 2.0,
+                balance: Some(999.0),
+                stake_currency: Some("USDT".into()),
+                bot_state: Some("running".into()),
+                polled_at: None,
+            },
+            warnings: 3,
+            errors: 0,
+            cpu_percent: Some(1.5),
+            rss_bytes: Some(320 << 20),
+        }
+    }
+
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) {
+        let json = serde_json::to_value(&value).unwrap();
+        assert_eq!(
+            serde_json::from_value::<T>(json.clone()).unwrap(),
+            value,
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn every_deployment_message_round_trips() {
+        let d = sample_deployed();
+        round_trip(d.clone());
+        round_trip(DeployParams {
+            id: d.strategy_id,
+            dry_run: false,
+            port: Some(8083),
+            parameters: Some(Map::new()),
+        });
+        round_trip(StopParams {
+            id: d.strategy_id,
+            mode: StopMode::Drain,
+            deadline_secs: Some(60),
+        });
+        round_trip(StopAllParams {
+            mode: StopMode::Now,
+            deadline_secs: None,
+        });
+        round_trip(DeployedList {
+            deployments: vec![d.clone()],
+        });
+        round_trip(LogsParams {
+            id: d.strategy_id,
+            lines: Some(10),
+        });
+        round_trip(LogTail {
+            deployment_id: d.deployment_id,
+            lines: vec!["a".into()],
+        });
+        let json = serde_json::to_value(&d).unwrap();
+        for key in [
+            "strategyId",
+            "strategyName",
+            "deploymentType",
+            "processId",
+            "port",
+            "startedAt",
+            "status",
+            "dryRun",
+            "configFile",
+        ] {
+            assert!(json.get(key).is_some(), "the seed's field {key} is missing");
+        }
+    }
+
+    #[test]
+    fn seed_deploy_body_is_accepted() {
+        let p: DeployParams = serde_json::from_value(serde_json::json!({"id": "4ce3a79b-c22b-4b42-9d87-3a58052a9eec", "dryRun": true, "parameters": {"customParam": "value"}})).unwrap();
+        assert!(p.dry_run);
+        let p: DeployParams = serde_json::from_value(
+            serde_json::json!({"id": "4ce3a79b-c22b-4b42-9d87-3a58052a9eec"}),
+        )
+        .unwrap();
+        assert!(p.dry_run, "dry-run unless asked");
+    }
+}
