@@ -305,7 +305,7 @@ impl Supervisor {
             }
             deployments.push(d);
         }
-        deployments.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        deployments.sort_by_key(|d| d.started_at);
         DeployedList { deployments }
     }
 
