@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod deploy_cli;
 mod registry_cli;
 mod spawn;
 mod ui;
@@ -43,6 +44,48 @@ enum Command {
     /// The strategy registry.
     #[command(subcommand, visible_alias = "s")]
     Strategies(Box<StrategiesCommand>),
+    /// Run a strategy as a bot (dry-run unless --live).
+    Deploy {
+        /// The strategy's id.
+        id: String,
+        /// Trade for real: needs the strategy's permission and exchange keys in the daemon's config.
+        #[arg(long)]
+        live: bool,
+        /// The bot API's port (default: the strategy's, else a free one).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Stop a strategy's bot.
+    Stop {
+        id: String,
+        /// Stop new entries, wait for open trades to close (or the deadline), then stop.
+        #[arg(long)]
+        drain: bool,
+        /// For --drain: seconds to wait for open trades (default 300).
+        #[arg(long)]
+        deadline: Option<u64>,
+    },
+    /// Stop and start a strategy's bot again.
+    Restart { id: String },
+    /// Running deployments: status, pid, port, uptime, CPU, memory, trades, profit.
+    Deployed,
+    /// A strategy's bot log.
+    Logs {
+        id: String,
+        /// Lines to show (default 100).
+        #[arg(long, short = 'n', default_value_t = 100)]
+        lines: usize,
+        /// Keep printing new lines as they come.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Stop every deployment (an emergency brake).
+    StopAll {
+        #[arg(long)]
+        drain: bool,
+        #[arg(long)]
+        deadline: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -494,6 +537,12 @@ async fn run(args: Args) -> ExitCode {
         None => ui::run(client).await,
         Some(Command::Status) => cli::status(&client, args.json).await,
         Some(Command::Strategies(command)) => strategies(&client, *command, args.json).await,
+        Some(Command::Deploy { id, live, port }) => deploy_cli::deploy(&client, &id, live, port, args.json).await,
+        Some(Command::Stop { id, drain, deadline }) => deploy_cli::stop(&client, &id, drain, deadline, args.json).await,
+        Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
+        Some(Command::Deployed) => deploy_cli::deployed(&client, args.json).await,
+        Some(Command::Logs { id, lines, follow }) => deploy_cli::logs(&client, &id, lines, follow).await,
+        Some(Command::StopAll { drain, deadline }) => deploy_cli::stop_all(&client, drain, deadline, args.json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,147 @@
+//! memctl commands for deployments.
+
+use crate::cli::{print_json, table};
+use anyhow::Context;
+use comfy_table::{Cell, CellAlignment};
+use mem_protocol::deploy::*;
+use mem_protocol::methods::{NoParams, method};
+use mem_protocol::strategy::StrategyId;
+use mem_protocol::{Client, Event, Topic};
+use std::time::Duration;
+
+/// Deploying waits for the bot's API (Freqtrade takes a few seconds to start).
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
+/// A drain waits for open trades to close.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3600);
+
+fn id(text: &str) -> anyhow::Result<StrategyId> {
+    text.parse().map_err(anyhow::Error::msg)
+}
+
+fn mode(drain: bool) -> StopMode {
+    if drain { StopMode::Drain } else { StopMode::Now }
+}
+
+fn describe(d: &DeployedStrategy) -> String {
+    format!(
+        "{} ({}) {}, pid {}, port {}, {}",
+        d.strategy_name,
+        d.strategy_id,
+        format!("{:?}", d.status).to_lowercase(),
+        d.process_id.map_or("-".into(), |p| p.to_string()),
+        d.port.map_or("-".into(), |p| p.to_string()),
+        if d.dry_run { "dry-run" } else { "LIVE" }
+    )
+}
+
+pub async fn deploy(client: &Client, strategy: &str, live: bool, port: Option<u16>, json: bool) -> anyhow::Result<()> {
+    let params = DeployParams { id: id(strategy)?, dry_run: !live, port, parameters: None };
+    let d = client.call_with_timeout::<method::Deploy>(params, DEPLOY_TIMEOUT).await?;
+    if json {
+        return print_json(&d);
+    }
+    println!("deployed {}", describe(&d));
+    if let Some(config) = &d.config_file {
+        println!("config {config}");
+    }
+    Ok(())
+}
+
+pub async fn stop(client: &Client, strategy: &str, drain: bool, deadline: Option<u64>, json: bool) -> anyhow::Result<()> {
+    let params = StopParams { id: id(strategy)?, mode: mode(drain), deadline_secs: deadline };
+    let d = client.call_with_timeout::<method::Stop>(params, STOP_TIMEOUT).await?;
+    if json {
+        return print_json(&d);
+    }
+    println!("stopped {}", describe(&d));
+    Ok(())
+}
+
+pub async fn restart(client: &Client, strategy: &str, json: bool) -> anyhow::Result<()> {
+    let params = StopParams { id: id(strategy)?, mode: StopMode::Now, deadline_secs: None };
+    let d = client.call_with_timeout::<method::Restart>(params, DEPLOY_TIMEOUT).await?;
+    if json {
+        return print_json(&d);
+    }
+    println!("restarted {}", describe(&d));
+    Ok(())
+}
+
+pub async fn stop_all(client: &Client, drain: bool, deadline: Option<u64>, json: bool) -> anyhow::Result<()> {
+    let list = client.call_with_timeout::<method::StopAll>(StopAllParams { mode: mode(drain), deadline_secs: deadline }, STOP_TIMEOUT).await?;
+    if json {
+        return print_json(&list);
+    }
+    println!("stopped {} deployments", list.deployments.len());
+    Ok(())
+}
+
+fn uptime(since: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (chrono::Utc::now() - since).num_seconds().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 => format!("{}h {}m", s / 3600, s / 60 % 60),
+        s => format!("{}d {}h", s / 86400, s / 3600 % 24),
+    }
+}
+
+pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
+    let list = client.call::<method::Deployed>(NoParams {}).await?;
+    if json {
+        return print_json(&list);
+    }
+    if list.deployments.is_empty() {
+        println!("Nothing is deployed.");
+        return Ok(());
+    }
+    let mut t = table(&["STRATEGY", "STATUS", "MODE", "PID", "PORT", "UP", "CPU", "MEM", "OPEN", "CLOSED", "PROFIT", "WARN", "ERR"]);
+    for d in &list.deployments {
+        let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+        t.add_row(vec![
+            Cell::new(&d.strategy_name),
+            Cell::new(format!("{:?}", d.status).to_lowercase()),
+            Cell::new(if d.dry_run { "dry-run" } else { "LIVE" }),
+            right(d.process_id.map_or("-".into(), |p| p.to_string())),
+            right(d.port.map_or("-".into(), |p| p.to_string())),
+            right(uptime(d.started_at)),
+            right(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))),
+            right(d.rss_bytes.map_or("-".into(), |b| format!("{} MiB", b >> 20))),
+            right(d.stats.open_trades.to_string()),
+            right(d.stats.closed_trades.to_string()),
+            right(format!("{:.2} {}", d.stats.profit_all, d.stats.stake_currency.as_deref().unwrap_or(""))),
+            right(d.warnings.to_string()),
+            right(d.errors.to_string()),
+        ]);
+    }
+    println!("{t}");
+    for d in list.deployments.iter().filter(|d| d.last_error.is_some()) {
+        println!("{}: {}", d.strategy_name, d.last_error.as_deref().unwrap_or(""));
+    }
+    Ok(())
+}
+
+pub async fn logs(client: &Client, strategy: &str, lines: usize, follow: bool) -> anyhow::Result<()> {
+    let strategy = id(strategy)?;
+    // Subscribe first, so no line falls between the tail and the stream.
+    let events = if follow { Some(client.subscribe(vec![Topic::Logs, Topic::Daemon]).await?.1) } else { None };
+    let tail = client.call::<method::Logs>(LogsParams { id: strategy, lines: Some(lines) }).await?;
+    for line in &tail.lines {
+        println!("{line}");
+    }
+    let Some(mut events) = events else { return Ok(()) };
+    while let Some(message) = events.next().await {
+        match message.event {
+            Event::BotLog(log) if log.strategy_id == strategy => {
+                for line in log.lines {
+                    println!("{line}");
+                }
+            }
+            Event::DaemonStopping(s) => {
+                anyhow::bail!("the daemon stopped ({})", s.reason);
+            }
+            _ => {}
+        }
+    }
+    Err(anyhow::anyhow!("the daemon closed the connection")).context("following the log")
+}
