@@ -241,7 +241,9 @@ impl Supervisor {
         self.registry
             .set_deployed(deployment.strategy_id, deployment.status.is_active());
         self.bus
-            .publish(Event::DeploymentChanged(Box::new(DeploymentChanged { deployment })));
+            .publish(Event::DeploymentChanged(Box::new(DeploymentChanged {
+                deployment,
+            })));
     }
 
     fn update(&self, slot: &Slot, change: impl FnOnce(&mut Saved)) {

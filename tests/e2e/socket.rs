@@ -231,7 +231,7 @@ async fn every_malformed_frame_gets_a_clear_error_and_the_connection_survives() 
         ("path as id", br#"{"jsonrpc":"2.0","id":12,"method":"strategies.get","params":{"id":"../../etc/passwd"}}"#.to_vec(), -32602, "UUID"),
         ("missing param", br#"{"jsonrpc":"2.0","id":13,"method":"strategies.get","params":{}}"#.to_vec(), -32602, "missing field `id`"),
         ("positional params", br#"{"jsonrpc":"2.0","id":14,"method":"strategies.get","params":["x"]}"#.to_vec(), -32602, "positional"),
-        ("not built yet", br#"{"jsonrpc":"2.0","id":15,"method":"strategies.deploy","params":{}}"#.to_vec(), -32001, "not implemented yet"),
+        ("not built yet", br#"{"jsonrpc":"2.0","id":15,"method":"ml.train","params":{}}"#.to_vec(), -32001, "not implemented yet"),
     ];
     let mut other = daemon.client().await;
     for (what, frame, expected_code, needle) in cases {
@@ -310,7 +310,15 @@ async fn subscribers_get_a_snapshot_then_the_shutdown_event() {
     let mut daemon = Daemon::start();
     let client = daemon.client().await;
     let (subscribed, mut events) = client.subscribe(vec![]).await.unwrap();
-    assert_eq!(subscribed.topics, [Topic::Daemon, Topic::Registry]);
+    assert_eq!(
+        subscribed.topics,
+        [
+            Topic::Daemon,
+            Topic::Registry,
+            Topic::Deployments,
+            Topic::Logs
+        ]
+    );
     assert_eq!(
         subscribed.snapshot.strategies.as_ref().map(Vec::len),
         Some(11)

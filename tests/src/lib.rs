@@ -4,6 +4,8 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test executables
 //! (`target/<profile>/memd`, `target/<profile>/memctl`).
 
+pub mod mock_exchange;
+
 use mem_protocol::{Client, ClientOptions};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -140,7 +142,7 @@ impl Daemon {
                     self.stderr()
                 );
             }
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+            if answers_hello(&self.socket) {
                 return;
             }
             assert!(
@@ -214,6 +216,25 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Whether a daemon answers `hello` on `socket` (the socket is bound before the data is
+/// loaded, so a connection alone does not mean ready).
+fn answers_hello(socket: &Path) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+    let hello = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{{\"protocolVersion\":{}}}}}\n",
+        mem_protocol::PROTOCOL_VERSION
+    );
+    if stream.write_all(hello.as_bytes()).is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).is_ok() && line.contains("\"result\"")
 }
 
 /// Text of a process's stdout and stderr, for assertion messages.

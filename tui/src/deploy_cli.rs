@@ -19,7 +19,11 @@ fn id(text: &str) -> anyhow::Result<StrategyId> {
 }
 
 fn mode(drain: bool) -> StopMode {
-    if drain { StopMode::Drain } else { StopMode::Now }
+    if drain {
+        StopMode::Drain
+    } else {
+        StopMode::Now
+    }
 }
 
 fn describe(d: &DeployedStrategy) -> String {
@@ -34,9 +38,22 @@ fn describe(d: &DeployedStrategy) -> String {
     )
 }
 
-pub async fn deploy(client: &Client, strategy: &str, live: bool, port: Option<u16>, json: bool) -> anyhow::Result<()> {
-    let params = DeployParams { id: id(strategy)?, dry_run: !live, port, parameters: None };
-    let d = client.call_with_timeout::<method::Deploy>(params, DEPLOY_TIMEOUT).await?;
+pub async fn deploy(
+    client: &Client,
+    strategy: &str,
+    live: bool,
+    port: Option<u16>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let params = DeployParams {
+        id: id(strategy)?,
+        dry_run: !live,
+        port,
+        parameters: None,
+    };
+    let d = client
+        .call_with_timeout::<method::Deploy>(params, DEPLOY_TIMEOUT)
+        .await?;
     if json {
         return print_json(&d);
     }
@@ -47,9 +64,21 @@ pub async fn deploy(client: &Client, strategy: &str, live: bool, port: Option<u1
     Ok(())
 }
 
-pub async fn stop(client: &Client, strategy: &str, drain: bool, deadline: Option<u64>, json: bool) -> anyhow::Result<()> {
-    let params = StopParams { id: id(strategy)?, mode: mode(drain), deadline_secs: deadline };
-    let d = client.call_with_timeout::<method::Stop>(params, STOP_TIMEOUT).await?;
+pub async fn stop(
+    client: &Client,
+    strategy: &str,
+    drain: bool,
+    deadline: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let params = StopParams {
+        id: id(strategy)?,
+        mode: mode(drain),
+        deadline_secs: deadline,
+    };
+    let d = client
+        .call_with_timeout::<method::Stop>(params, STOP_TIMEOUT)
+        .await?;
     if json {
         return print_json(&d);
     }
@@ -58,8 +87,14 @@ pub async fn stop(client: &Client, strategy: &str, drain: bool, deadline: Option
 }
 
 pub async fn restart(client: &Client, strategy: &str, json: bool) -> anyhow::Result<()> {
-    let params = StopParams { id: id(strategy)?, mode: StopMode::Now, deadline_secs: None };
-    let d = client.call_with_timeout::<method::Restart>(params, DEPLOY_TIMEOUT).await?;
+    let params = StopParams {
+        id: id(strategy)?,
+        mode: StopMode::Now,
+        deadline_secs: None,
+    };
+    let d = client
+        .call_with_timeout::<method::Restart>(params, DEPLOY_TIMEOUT)
+        .await?;
     if json {
         return print_json(&d);
     }
@@ -67,8 +102,21 @@ pub async fn restart(client: &Client, strategy: &str, json: bool) -> anyhow::Res
     Ok(())
 }
 
-pub async fn stop_all(client: &Client, drain: bool, deadline: Option<u64>, json: bool) -> anyhow::Result<()> {
-    let list = client.call_with_timeout::<method::StopAll>(StopAllParams { mode: mode(drain), deadline_secs: deadline }, STOP_TIMEOUT).await?;
+pub async fn stop_all(
+    client: &Client,
+    drain: bool,
+    deadline: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let list = client
+        .call_with_timeout::<method::StopAll>(
+            StopAllParams {
+                mode: mode(drain),
+                deadline_secs: deadline,
+            },
+            STOP_TIMEOUT,
+        )
+        .await?;
     if json {
         return print_json(&list);
     }
@@ -95,7 +143,10 @@ pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
         println!("Nothing is deployed.");
         return Ok(());
     }
-    let mut t = table(&["STRATEGY", "STATUS", "MODE", "PID", "PORT", "UP", "CPU", "MEM", "OPEN", "CLOSED", "PROFIT", "WARN", "ERR"]);
+    let mut t = table(&[
+        "STRATEGY", "STATUS", "MODE", "PID", "PORT", "UP", "CPU", "MEM", "OPEN", "CLOSED",
+        "PROFIT", "WARN", "ERR",
+    ]);
     for d in &list.deployments {
         let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
         t.add_row(vec![
@@ -106,30 +157,57 @@ pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
             right(d.port.map_or("-".into(), |p| p.to_string())),
             right(uptime(d.started_at)),
             right(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))),
-            right(d.rss_bytes.map_or("-".into(), |b| format!("{} MiB", b >> 20))),
+            right(
+                d.rss_bytes
+                    .map_or("-".into(), |b| format!("{} MiB", b >> 20)),
+            ),
             right(d.stats.open_trades.to_string()),
             right(d.stats.closed_trades.to_string()),
-            right(format!("{:.2} {}", d.stats.profit_all, d.stats.stake_currency.as_deref().unwrap_or(""))),
+            right(format!(
+                "{:.2} {}",
+                d.stats.profit_all,
+                d.stats.stake_currency.as_deref().unwrap_or("")
+            )),
             right(d.warnings.to_string()),
             right(d.errors.to_string()),
         ]);
     }
     println!("{t}");
     for d in list.deployments.iter().filter(|d| d.last_error.is_some()) {
-        println!("{}: {}", d.strategy_name, d.last_error.as_deref().unwrap_or(""));
+        println!(
+            "{}: {}",
+            d.strategy_name,
+            d.last_error.as_deref().unwrap_or("")
+        );
     }
     Ok(())
 }
 
-pub async fn logs(client: &Client, strategy: &str, lines: usize, follow: bool) -> anyhow::Result<()> {
+pub async fn logs(
+    client: &Client,
+    strategy: &str,
+    lines: usize,
+    follow: bool,
+) -> anyhow::Result<()> {
     let strategy = id(strategy)?;
     // Subscribe first, so no line falls between the tail and the stream.
-    let events = if follow { Some(client.subscribe(vec![Topic::Logs, Topic::Daemon]).await?.1) } else { None };
-    let tail = client.call::<method::Logs>(LogsParams { id: strategy, lines: Some(lines) }).await?;
+    let events = if follow {
+        Some(client.subscribe(vec![Topic::Logs, Topic::Daemon]).await?.1)
+    } else {
+        None
+    };
+    let tail = client
+        .call::<method::Logs>(LogsParams {
+            id: strategy,
+            lines: Some(lines),
+        })
+        .await?;
     for line in &tail.lines {
         println!("{line}");
     }
-    let Some(mut events) = events else { return Ok(()) };
+    let Some(mut events) = events else {
+        return Ok(());
+    };
     while let Some(message) = events.next().await {
         match message.event {
             Event::BotLog(log) if log.strategy_id == strategy => {

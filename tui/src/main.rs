@@ -537,12 +537,22 @@ async fn run(args: Args) -> ExitCode {
         None => ui::run(client).await,
         Some(Command::Status) => cli::status(&client, args.json).await,
         Some(Command::Strategies(command)) => strategies(&client, *command, args.json).await,
-        Some(Command::Deploy { id, live, port }) => deploy_cli::deploy(&client, &id, live, port, args.json).await,
-        Some(Command::Stop { id, drain, deadline }) => deploy_cli::stop(&client, &id, drain, deadline, args.json).await,
+        Some(Command::Deploy { id, live, port }) => {
+            deploy_cli::deploy(&client, &id, live, port, args.json).await
+        }
+        Some(Command::Stop {
+            id,
+            drain,
+            deadline,
+        }) => deploy_cli::stop(&client, &id, drain, deadline, args.json).await,
         Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
         Some(Command::Deployed) => deploy_cli::deployed(&client, args.json).await,
-        Some(Command::Logs { id, lines, follow }) => deploy_cli::logs(&client, &id, lines, follow).await,
-        Some(Command::StopAll { drain, deadline }) => deploy_cli::stop_all(&client, drain, deadline, args.json).await,
+        Some(Command::Logs { id, lines, follow }) => {
+            deploy_cli::logs(&client, &id, lines, follow).await
+        }
+        Some(Command::StopAll { drain, deadline }) => {
+            deploy_cli::stop_all(&client, drain, deadline, args.json).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

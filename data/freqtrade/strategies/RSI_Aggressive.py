@@ -1,0 +1,72 @@
+"""RSI_Aggressive: memd's "Freqtrade Aggressive RSI" seed bot.
+
+RSI scalping on 1-minute candles: a fast 9-period RSI with wider thresholds (enter long
+below 25, leave above 75), tight ROI targets that decay within half an hour, and a 6%
+stoploss.
+
+Indicators are computed with pandas only, so the file has no dependency beyond what
+Freqtrade itself imports.
+"""
+
+from pandas import DataFrame, Series
+
+from freqtrade.strategy import IStrategy
+
+
+def wilder_rsi(close: Series, period: int) -> Series:
+    """Relative Strength Index with Wilder's smoothing (an EMA with alpha = 1 / period)."""
+    change = close.diff()
+    gain = change.clip(lower=0.0)
+    loss = -change.clip(upper=0.0)
+    avg_gain = gain.ewm(alpha=1.0 / period, adjust=False, min_periods=period).mean()
+    avg_loss = loss.ewm(alpha=1.0 / period, adjust=False, min_periods=period).mean()
+    rs = avg_gain / avg_loss
+    rsi = 100.0 - 100.0 / (1.0 + rs)
+    rsi = rsi.where(avg_loss != 0.0, 100.0)
+    rsi = rsi.where((avg_gain != 0.0) | (avg_loss != 0.0), 50.0)
+    return rsi.where(avg_gain.notna())
+
+
+class RSI_Aggressive(IStrategy):
+    INTERFACE_VERSION = 3
+
+    timeframe = "1m"
+    can_short = False
+
+    # ROI by trade age in minutes: 8% at once, 4% after 15 min, 1% after 30 min.
+    minimal_roi = {"0": 0.08, "15": 0.04, "30": 0.01}
+    stoploss = -0.06
+    trailing_stop = False
+
+    process_only_new_candles = True
+    use_exit_signal = True
+    exit_profit_only = False
+    ignore_roi_if_entry_signal = False
+
+    rsi_period = 9
+    rsi_entry = 25
+    rsi_exit = 75
+
+    startup_candle_count = 60
+
+    order_types = {
+        "entry": "limit",
+        "exit": "limit",
+        "stoploss": "market",
+        "stoploss_on_exchange": False,
+    }
+    order_time_in_force = {"entry": "GTC", "exit": "GTC"}
+
+    def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        dataframe["rsi"] = wilder_rsi(dataframe["close"], self.rsi_period)
+        return dataframe
+
+    def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        oversold = (dataframe["rsi"] < self.rsi_entry) & (dataframe["volume"] > 0)
+        dataframe.loc[oversold, ["enter_long", "enter_tag"]] = (1, "rsi_oversold")
+        return dataframe
+
+    def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        overbought = (dataframe["rsi"] > self.rsi_exit) & (dataframe["volume"] > 0)
+        dataframe.loc[overbought, ["exit_long", "exit_tag"]] = (1, "rsi_overbought")
+        return dataframe

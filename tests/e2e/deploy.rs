@@ -1,0 +1,447 @@
+//! Deployments through the real daemon, with the fake bot (`fake_freqtrade`) standing in
+//! for Freqtrade where a fault must be injected: crash at start, crash later, hang on
+//! stop, re-adoption after the daemon is killed. The same paths against the real
+//! Freqtrade are in `freqtrade_bots.rs`.
+
+use mem_e2e::{Daemon, bin, describe};
+use mem_protocol::deploy::*;
+use mem_protocol::methods::{ListStrategiesParams, NoParams, method};
+use mem_protocol::registry::PerformanceParams;
+use mem_protocol::strategy::StrategyId;
+use mem_protocol::{Client, ErrorCode};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
+const AGGRESSIVE_RSI: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
+const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
+
+fn sid(s: &str) -> StrategyId {
+    s.parse().unwrap()
+}
+
+/// A daemon whose `freqtrade` is the fake, told to behave as `fake_bot` says.
+fn daemon_with_fake(fake_bot: Value, extra: &str) -> Daemon {
+    let root = tempfile::tempdir().unwrap();
+    let overrides = root.path().join("overrides.json");
+    std::fs::write(&overrides, json!({ "fake_bot": fake_bot }).to_string()).unwrap();
+    let config = root.path().join("memd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nunresponsive_limit_secs = 3\nidle_limit_secs = 2\nmax_restarts = 2\nport_range = [19400, 19499]\n{extra}",
+            bin("fake_freqtrade").display().to_string(),
+            overrides.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    Daemon::start_in(root, socket, data, |cmd| {
+        cmd.arg("--config").arg(&config);
+    })
+}
+
+/// Deploys on a free port of its own (tests run in parallel; the seed bots' preferred
+/// ports would collide).
+async fn deploy(client: &Client, id: &str) -> Result<DeployedStrategy, mem_protocol::ClientError> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    client
+        .call::<method::Deploy>(DeployParams {
+            id: sid(id),
+            dry_run: true,
+            port: Some(port),
+            parameters: None,
+        })
+        .await
+}
+
+/// Deploys on the strategy's preferred port.
+async fn deploy_preferred(
+    client: &Client,
+    id: &str,
+) -> Result<DeployedStrategy, mem_protocol::ClientError> {
+    client
+        .call::<method::Deploy>(DeployParams {
+            id: sid(id),
+            dry_run: true,
+            port: None,
+            parameters: None,
+        })
+        .await
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    !stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .trim_start()
+        .starts_with('Z')
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
+    let list = client.call::<method::Deployed>(NoParams {}).await.unwrap();
+    list.deployments
+        .into_iter()
+        .find(|d| d.strategy_id == sid(id))
+}
+
+#[tokio::test]
+async fn deploy_watch_and_stop_a_bot() {
+    let daemon = daemon_with_fake(json!({"closed_trades": 3}), "");
+    let client = daemon.client().await;
+    let d = deploy_preferred(&client, AGGRESSIVE_RSI).await.unwrap();
+    assert_eq!(d.status, DeploymentStatus::Running);
+    assert!(d.dry_run, "dry-run unless asked");
+    assert_eq!(d.port, Some(8084), "the strategy's preferred port");
+    assert_eq!(d.strategy_name, "Freqtrade Aggressive RSI");
+    let pid = d.process_id.unwrap();
+    assert!(alive(pid));
+    let config = Path::new(d.config_file.as_deref().unwrap());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(config).unwrap().permissions())
+            & 0o777;
+    assert_eq!(mode, 0o600, "the rendered config holds secrets");
+    let rendered: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+    assert_eq!(rendered["api_server"]["listen_ip_address"], "127.0.0.1");
+    assert_eq!(rendered["dry_run"], true);
+    let password = rendered["api_server"]["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(password, "trading123");
+
+    // Polled: stats, and the bot's closed trades land in the registry.
+    wait_for(
+        "the closed trades to be synced",
+        Duration::from_secs(10),
+        async || {
+            let report = client
+                .call::<method::Performance>(PerformanceParams {
+                    id: sid(AGGRESSIVE_RSI),
+                    from: None,
+                    to: None,
+                })
+                .await
+                .unwrap();
+            report.all.total_trades == 3
+        },
+    )
+    .await;
+    let polled = deployment_of(&client, AGGRESSIVE_RSI).await.unwrap();
+    assert_eq!(polled.stats.closed_trades, 3);
+    assert_eq!(polled.stats.balance, Some(1000.0));
+    assert!(polled.warnings >= 1, "warnings counted from the log");
+    assert!(polled.rss_bytes.is_some_and(|b| b > 0));
+    let listed = client
+        .call::<method::StrategiesList>(ListStrategiesParams {
+            query: Some("aggressive rsi".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.strategies[0].is_deployed);
+
+    // Deploying it again: a clear error, nothing started.
+    let err = deploy(&client, AGGRESSIVE_RSI).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    assert!(err.to_string().contains("already deployed"), "{err}");
+
+    let logs = client
+        .call::<method::Logs>(LogsParams {
+            id: sid(AGGRESSIVE_RSI),
+            lines: Some(5),
+        })
+        .await
+        .unwrap();
+    assert!(
+        logs.lines.iter().any(|l| l.contains("Bot heartbeat")),
+        "{:?}",
+        logs.lines
+    );
+
+    let out = daemon.memctl(&["deployed"]);
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("Freqtrade Aggressive RSI"),
+        "{}",
+        describe(&out)
+    );
+    let out = daemon.memctl(&["deployed", "--json"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&password),
+        "no credential in CLI output"
+    );
+
+    let stopped = client
+        .call::<method::Stop>(StopParams {
+            id: sid(AGGRESSIVE_RSI),
+            mode: StopMode::Now,
+            deadline_secs: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, DeploymentStatus::Stopped);
+    wait_for("the bot to be gone", Duration::from_secs(5), async || {
+        !alive(pid)
+    })
+    .await;
+    assert!(deployment_of(&client, AGGRESSIVE_RSI).await.is_none());
+    let listed = client
+        .call::<method::StrategiesList>(ListStrategiesParams {
+            query: Some("aggressive rsi".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!listed.strategies[0].is_deployed);
+    assert!(
+        !daemon.stderr().contains(&password),
+        "no credential in the daemon's log"
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_clear_and_start_nothing() {
+    let daemon = daemon_with_fake(json!({}), "");
+    let client = daemon.client().await;
+    let err = deploy(&client, "00000000-0000-4000-8000-000000000000")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
+    let err = deploy(&client, NATIVE_RSI).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotImplemented), "{err}");
+    let err = client
+        .call::<method::Deploy>(DeployParams {
+            id: sid(MACD_HUNTER),
+            dry_run: false,
+            port: None,
+            parameters: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::PermissionDenied), "{err}");
+    assert!(err.to_string().contains("allow_live"), "{err}");
+    let busy = std::net::TcpListener::bind(("127.0.0.1", 8082)).unwrap();
+    let err = deploy_preferred(&client, CONSERVATIVE_RSI)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    assert!(err.to_string().contains("port 8082 is busy"), "{err}");
+    drop(busy);
+    client
+        .call::<method::StrategiesDeprecate>(mem_protocol::registry::DeprecateParams {
+            id: sid(CONSERVATIVE_RSI),
+            reason: "old".into(),
+            date: None,
+            replacement_id: None,
+        })
+        .await
+        .unwrap();
+    let err = deploy(&client, CONSERVATIVE_RSI).await.unwrap_err();
+    assert!(err.to_string().contains("deprecated"), "{err}");
+    assert!(
+        client
+            .call::<method::Deployed>(NoParams {})
+            .await
+            .unwrap()
+            .deployments
+            .is_empty()
+    );
+
+    // A daemon told to use a Freqtrade that is not there.
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("memd.toml");
+    std::fs::write(&config, "[freqtrade]\nbin = \"/nonexistent/freqtrade\"\n").unwrap();
+    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    let no_freqtrade = Daemon::start_in(root, socket, data, |cmd| {
+        cmd.arg("--config").arg(&config);
+    });
+    let err = deploy(&no_freqtrade.client().await, MACD_HUNTER)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unavailable), "{err}");
+    assert!(err.to_string().contains("/nonexistent/freqtrade"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bot_that_fails_at_start_is_reported_with_its_log() {
+    let daemon = daemon_with_fake(json!({"exit_at_start": 0}), "");
+    let client = daemon.client().await;
+    let err = deploy(&client, MACD_HUNTER).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unavailable), "{err}");
+    assert!(
+        err.to_string().contains("Configuration error"),
+        "the log lines are in the error: {err}"
+    );
+    assert!(
+        deployment_of(&client, MACD_HUNTER).await.is_none(),
+        "failed deployments are not listed as running"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_bot_is_restarted_and_one_that_keeps_dying_is_marked_failed() {
+    let daemon = daemon_with_fake(json!({}), "");
+    let client = daemon.client().await;
+    let first = deploy(&client, MACD_HUNTER).await.unwrap();
+    let pid = first.process_id.unwrap();
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    wait_for("a restart", Duration::from_secs(15), async || {
+        deployment_of(&client, MACD_HUNTER).await.is_some_and(|d| {
+            d.status == DeploymentStatus::Running && d.restarts == 1 && d.process_id != Some(pid)
+        })
+    })
+    .await;
+
+    let flaky = daemon_with_fake(json!({"crash_after_secs": 0.5}), "");
+    let client = flaky.client().await;
+    deploy(&client, MACD_HUNTER).await.unwrap();
+    wait_for(
+        "the deployment to be marked failed",
+        Duration::from_secs(30),
+        async || {
+            let all = client.call::<method::Deployed>(NoParams {}).await.unwrap();
+            all.deployments
+                .iter()
+                .all(|d| d.strategy_id != sid(MACD_HUNTER))
+        },
+    )
+    .await;
+    let events_log = flaky.stderr();
+    assert!(events_log.contains("bot crashed"), "{events_log}");
+}
+
+#[tokio::test]
+async fn a_bot_that_stops_looping_is_restarted() {
+    let daemon = daemon_with_fake(json!({"idle": true}), "");
+    let client = daemon.client().await;
+    let first = deploy(&client, MACD_HUNTER).await.unwrap();
+    wait_for("an idle restart", Duration::from_secs(15), async || {
+        deployment_of(&client, MACD_HUNTER)
+            .await
+            .is_some_and(|d| d.restarts >= 1 && d.process_id != first.process_id)
+    })
+    .await;
+    assert!(daemon.stderr().contains("idle"), "{}", daemon.stderr());
+}
+
+#[tokio::test]
+async fn a_bot_that_ignores_sigterm_is_killed_after_the_grace() {
+    let daemon = daemon_with_fake(json!({"ignore_sigterm": true}), "");
+    let client = daemon.client().await;
+    let d = deploy(&client, MACD_HUNTER).await.unwrap();
+    let started = Instant::now();
+    client
+        .call::<method::Stop>(StopParams {
+            id: sid(MACD_HUNTER),
+            mode: StopMode::Now,
+            deadline_secs: None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "SIGTERM first, then the grace period"
+    );
+    assert!(!alive(d.process_id.unwrap()));
+}
+
+#[tokio::test]
+async fn drain_waits_for_open_trades_then_stops() {
+    let daemon = daemon_with_fake(json!({"open_trade_secs_after_stopentry": 1.5}), "");
+    let client = daemon.client().await;
+    let d = deploy(&client, MACD_HUNTER).await.unwrap();
+    let started = Instant::now();
+    let stopped = client
+        .call::<method::Stop>(StopParams {
+            id: sid(MACD_HUNTER),
+            mode: StopMode::Drain,
+            deadline_secs: Some(20),
+        })
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, DeploymentStatus::Stopped);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "it waited for the open trade: {:?}",
+        started.elapsed()
+    );
+    assert!(!alive(d.process_id.unwrap()));
+    let log = std::fs::read_to_string(
+        Path::new(d.config_file.as_deref().unwrap()).with_file_name("freqtrade.log"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("Entries stopped by the API"),
+        "drain called stopentry first"
+    );
+}
+
+#[tokio::test]
+async fn after_a_daemon_crash_running_bots_are_adopted_not_duplicated() {
+    let mut daemon = daemon_with_fake(json!({}), "");
+    let d = {
+        let client = daemon.client().await;
+        deploy(&client, MACD_HUNTER).await.unwrap()
+    };
+    let pid = d.process_id.unwrap();
+    daemon.stop_with(Signal::SIGKILL);
+    assert!(alive(pid), "the bot outlives its daemon");
+    let root = std::mem::replace(&mut daemon.root, tempfile::tempdir().unwrap());
+    let config = root.path().join("memd.toml");
+    let restarted = Daemon::start_in(
+        root,
+        daemon.socket.clone(),
+        daemon.data_dir.clone(),
+        |cmd| {
+            cmd.arg("--config").arg(&config);
+        },
+    );
+    let client = restarted.client().await;
+    let adopted = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    assert_eq!(adopted.process_id, Some(pid), "the same process");
+    assert_eq!(adopted.status, DeploymentStatus::Running);
+    assert_eq!(adopted.restarts, 0);
+    assert!(
+        restarted.stderr().contains("re-adopted"),
+        "{}",
+        restarted.stderr()
+    );
+    // No twin: exactly one fake bot runs with this deployment's config.
+    let twins = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmd| String::from_utf8_lossy(cmd).contains(&d.deployment_id.to_string()))
+        .count();
+    assert_eq!(twins, 1);
+    client
+        .call::<method::Stop>(StopParams {
+            id: sid(MACD_HUNTER),
+            mode: StopMode::Now,
+            deadline_secs: None,
+        })
+        .await
+        .unwrap();
+    assert!(!alive(pid));
+}
