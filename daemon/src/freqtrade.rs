@@ -85,6 +85,87 @@ pub fn venv_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("freqtrade-venv")
 }
 
+/// The Freqtrade version `setup-freqtrade` installs (the one the tests run against).
+pub const PINNED_VERSION: &str = "2026.9";
+
+/// Creates the virtualenv under the data directory and installs Freqtrade from PyPI into
+/// it, showing pip's progress; returns the `freqtrade` binary. The dependency versions
+/// known to work are constraints (`freqtrade/requirements-lock.txt`); if pip cannot
+/// satisfy them with this Python, Freqtrade's own requirements are used.
+pub fn setup(data_dir: &Path, version: &str) -> anyhow::Result<PathBuf> {
+    use std::process::Command;
+    let venv = venv_dir(data_dir);
+    let python = ["python3.13", "python3.12", "python3.11", "python3"]
+        .into_iter()
+        .find(|py| {
+            Command::new(py)
+                .args(["-c", "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)"])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .context("Freqtrade needs Python 3.11 or newer; none was found (apt-get install python3 python3-venv)")?;
+    eprintln!(
+        "[1/3] creating the virtualenv {} with {python}",
+        venv.display()
+    );
+    let status = Command::new(python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .context("cannot run python")?;
+    if !status.success() {
+        bail!(
+            "`{python} -m venv {}` failed ({status}); on Debian, apt-get install python3-venv",
+            venv.display()
+        );
+    }
+    let pip = venv.join("bin/pip");
+    eprintln!(
+        "[2/3] installing freqtrade=={version} from PyPI (a few hundred MB; this takes minutes)"
+    );
+    let lock = data_dir.join("freqtrade/requirements-lock.txt");
+    let spec = format!("freqtrade=={version}");
+    let mut install = Command::new(&pip);
+    install.args([
+        "install",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "on",
+        &spec,
+    ]);
+    if lock.is_file() {
+        install.arg("--constraint").arg(&lock);
+    }
+    let mut ok = install.status().context("cannot run pip")?.success();
+    if !ok && lock.is_file() {
+        eprintln!(
+            "[2/3] the known-good versions do not fit this Python; trying Freqtrade's own requirements"
+        );
+        ok = Command::new(&pip)
+            .args(["install", "--disable-pip-version-check", &spec])
+            .status()
+            .context("cannot run pip")?
+            .success();
+    }
+    if !ok {
+        bail!("pip could not install {spec} (see its output above)");
+    }
+    let bin = venv.join("bin/freqtrade");
+    eprintln!("[3/3] checking {}", bin.display());
+    let out = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .context("cannot run the installed freqtrade")?;
+    if !out.status.success() {
+        bail!(
+            "the installed freqtrade does not run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
+    Ok(bin)
+}
+
 /// Merges `overlay` into `base`: objects member by member, anything else replaced.
 pub fn deep_merge(base: &mut Value, overlay: &Value) {
     match (base, overlay) {

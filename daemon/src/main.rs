@@ -1,6 +1,6 @@
 //! `memd`: parse the command line, resolve the settings, start logging, run the daemon.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use memd::config::{Overrides, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,17 @@ struct Args {
     /// Print the resolved settings and exit.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<MemdCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum MemdCommand {
+    /// Install Freqtrade from PyPI into a virtualenv under the data directory.
+    SetupFreqtrade {
+        #[arg(long, default_value = memd::freqtrade::PINNED_VERSION)]
+        version: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +58,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(MemdCommand::SetupFreqtrade { version }) = &args.command {
+        return match memd::freqtrade::setup(&settings.data_dir, version) {
+            Ok(bin) => {
+                println!("{}", bin.display());
+                eprintln!(
+                    "Freqtrade is ready; memd uses {} (no restart needed).",
+                    bin.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("memd setup-freqtrade: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.check_config {
         println!("mode          {}", settings.mode.as_str());
         println!(

@@ -79,12 +79,24 @@ enum Command {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Install what memd needs: `memctl setup freqtrade`.
+    #[command(subcommand)]
+    Setup(SetupCommand),
     /// Stop every deployment (an emergency brake).
     StopAll {
         #[arg(long)]
         drain: bool,
         #[arg(long)]
         deadline: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SetupCommand {
+    /// Install Freqtrade into a virtualenv under the daemon's data directory (runs `memd setup-freqtrade`).
+    Freqtrade {
+        #[arg(long)]
+        version: Option<String>,
     },
 }
 
@@ -340,6 +352,49 @@ struct ListArgs {
     offset: Option<usize>,
 }
 
+/// Runs `memd setup-freqtrade` for the daemon's data directory (asked of the daemon when
+/// one answers, else memd's own default).
+async fn setup_freqtrade(args: &Args, version: Option<&str>) -> ExitCode {
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(mem_protocol::paths::default_client_socket);
+    let data_dir = match mem_protocol::Client::connect(
+        &socket,
+        mem_protocol::ClientOptions::default(),
+    )
+    .await
+    {
+        Ok(client) => client
+            .call::<mem_protocol::methods::method::DaemonStatus>(mem_protocol::methods::NoParams {})
+            .await
+            .ok()
+            .map(|s| s.data_dir),
+        Err(_) => None,
+    };
+    let memd = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("memd")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("memd"));
+    let mut command = std::process::Command::new(memd);
+    if let Some(dir) = &data_dir {
+        command.arg("--data-dir").arg(dir);
+    }
+    command.arg("setup-freqtrade");
+    if let Some(version) = version {
+        command.arg("--version").arg(version);
+    }
+    match command.status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("memctl: cannot run memd setup-freqtrade: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn parse_status(s: &str) -> Result<StrategyStatus, String> {
     s.parse()
 }
@@ -522,6 +577,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
+    if let Some(Command::Setup(SetupCommand::Freqtrade { version })) = &args.command {
+        return setup_freqtrade(&args, version.as_deref()).await;
+    }
     let socket = args
         .socket
         .clone()
@@ -547,6 +605,7 @@ async fn run(args: Args) -> ExitCode {
         }) => deploy_cli::stop(&client, &id, drain, deadline, args.json).await,
         Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
         Some(Command::Deployed) => deploy_cli::deployed(&client, args.json).await,
+        Some(Command::Setup(_)) => unreachable!("handled before connecting"),
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await
         }
