@@ -246,9 +246,16 @@ impl Supervisor {
             })));
     }
 
+    /// Changes what is persisted (status, pid, ...): saved, then announced.
     fn update(&self, slot: &Slot, change: impl FnOnce(&mut Saved)) {
         change(&mut slot.saved.lock().expect("slot lock"));
         self.save_state();
+        self.announce(slot);
+    }
+
+    /// Changes what is only observed (stats): announced, not saved.
+    fn refresh(&self, slot: &Slot, change: impl FnOnce(&mut Saved)) {
+        change(&mut slot.saved.lock().expect("slot lock"));
         self.announce(slot);
     }
 
@@ -833,43 +840,36 @@ impl Supervisor {
         }
     }
 
-    /// Counts warning and error lines added to the bot's log since the last look.
+    /// Counts warning and error lines added to the bot's log since the last look, and
+    /// publishes them for followers. Reads only the new bytes.
     fn count_log_levels(&self, slot: &Slot, offset: &mut u64) {
-        let path = slot
-            .saved
-            .lock()
-            .expect("slot lock")
-            .dir
-            .join("freqtrade.log");
-        let Ok(bytes) = std::fs::read(&path) else {
-            return;
-        };
-        if (bytes.len() as u64) < *offset {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = slot.saved.lock().expect("slot lock").dir.join("freqtrade.log");
+        let Ok(mut file) = std::fs::File::open(&path) else { return };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < *offset {
             *offset = 0; // rotated
         }
-        let new = &bytes[*offset as usize..];
-        *offset = bytes.len() as u64;
-        if new.is_empty() {
+        // At most 1 MiB a look: a bot that floods its log is not read whole.
+        let start = (*offset).max(len.saturating_sub(1 << 20));
+        let mut new = Vec::new();
+        if file.seek(SeekFrom::Start(start)).is_err() || file.take(len - start).read_to_end(&mut new).is_err() {
             return;
         }
-        let text = String::from_utf8_lossy(new);
+        // Only whole lines; a partial last line is read next time.
+        let Some(end) = new.iter().rposition(|b| *b == b'\n') else { return };
+        *offset = start + end as u64 + 1;
+        let text = String::from_utf8_lossy(&new[..end]);
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
         let warnings = lines.iter().filter(|l| l.contains(" - WARNING - ")).count() as u64;
-        let errors = lines
-            .iter()
-            .filter(|l| l.contains(" - ERROR - ") || l.contains(" - CRITICAL - "))
-            .count() as u64;
+        let errors = lines.iter().filter(|l| l.contains(" - ERROR - ") || l.contains(" - CRITICAL - ")).count() as u64;
         let (deployment_id, strategy_id) = {
             let mut saved = slot.saved.lock().expect("slot lock");
             saved.public.warnings += warnings;
             saved.public.errors += errors;
             (saved.public.deployment_id, saved.public.strategy_id)
         };
-        self.bus.publish(Event::BotLog(BotLog {
-            deployment_id,
-            strategy_id,
-            lines,
-        }));
+        self.bus.publish(Event::BotLog(BotLog { deployment_id, strategy_id, lines }));
     }
 
     /// Reads status, profit, balance and new closed trades from the bot.
@@ -925,7 +925,7 @@ impl Supervisor {
                 }
             }
         }
-        self.update(slot, |s| {
+        self.refresh(slot, |s| {
             let stats = &mut s.public.stats;
             if let Some(open) = open {
                 stats.open_trades = open;
