@@ -701,6 +701,7 @@ impl Supervisor {
     ) -> Option<Child> {
         let mut unanswered_since: Option<Instant> = None;
         let mut log_offset = 0u64;
+        let mut polls = 0u64;
         loop {
             // A crashed deployment (from adoption or below) is restarted first.
             let status = slot.saved.lock().expect("slot lock").public.status;
@@ -767,7 +768,8 @@ impl Supervisor {
                     continue;
                 }
             }
-            self.poll_stats(&slot, &client).await;
+            self.poll_stats(&slot, &client, polls).await;
+            polls += 1;
         }
     }
 
@@ -844,8 +846,15 @@ impl Supervisor {
     /// publishes them for followers. Reads only the new bytes.
     fn count_log_levels(&self, slot: &Slot, offset: &mut u64) {
         use std::io::{Read, Seek, SeekFrom};
-        let path = slot.saved.lock().expect("slot lock").dir.join("freqtrade.log");
-        let Ok(mut file) = std::fs::File::open(&path) else { return };
+        let path = slot
+            .saved
+            .lock()
+            .expect("slot lock")
+            .dir
+            .join("freqtrade.log");
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            return;
+        };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len < *offset {
             *offset = 0; // rotated
@@ -853,75 +862,72 @@ impl Supervisor {
         // At most 1 MiB a look: a bot that floods its log is not read whole.
         let start = (*offset).max(len.saturating_sub(1 << 20));
         let mut new = Vec::new();
-        if file.seek(SeekFrom::Start(start)).is_err() || file.take(len - start).read_to_end(&mut new).is_err() {
+        if file.seek(SeekFrom::Start(start)).is_err()
+            || file.take(len - start).read_to_end(&mut new).is_err()
+        {
             return;
         }
         // Only whole lines; a partial last line is read next time.
-        let Some(end) = new.iter().rposition(|b| *b == b'\n') else { return };
+        let Some(end) = new.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
         *offset = start + end as u64 + 1;
         let text = String::from_utf8_lossy(&new[..end]);
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
         let warnings = lines.iter().filter(|l| l.contains(" - WARNING - ")).count() as u64;
-        let errors = lines.iter().filter(|l| l.contains(" - ERROR - ") || l.contains(" - CRITICAL - ")).count() as u64;
+        let errors = lines
+            .iter()
+            .filter(|l| l.contains(" - ERROR - ") || l.contains(" - CRITICAL - "))
+            .count() as u64;
         let (deployment_id, strategy_id) = {
             let mut saved = slot.saved.lock().expect("slot lock");
             saved.public.warnings += warnings;
             saved.public.errors += errors;
             (saved.public.deployment_id, saved.public.strategy_id)
         };
-        self.bus.publish(Event::BotLog(BotLog { deployment_id, strategy_id, lines }));
+        self.bus.publish(Event::BotLog(BotLog {
+            deployment_id,
+            strategy_id,
+            lines,
+        }));
     }
 
-    /// Reads status, profit, balance and new closed trades from the bot.
-    async fn poll_stats(&self, slot: &Slot, client: &BotClient) {
+    /// Reads status, profit and balance from the bot, and its new closed trades when its
+    /// closed-trade count has grown; the bot's state about once a minute.
+    async fn poll_stats(&self, slot: &Slot, client: &BotClient, poll: u64) {
         let open = client.open_trades().await.map(|t| t.len() as u64).ok();
         let profit = client.profit().await.ok();
         let balance = client.balance().await.ok();
-        let state = client.state().await.ok();
-        let last_synced = slot.saved.lock().expect("slot lock").last_synced_trade;
-        let mut new_trades = Vec::new();
-        if let Ok(page) = client.closed_trades(500, 0).await {
-            new_trades = page
-                .trades
-                .into_iter()
-                .filter(|t| t.trade_id > last_synced)
-                .collect();
-        }
-        let (deployment_id, strategy_id) = {
-            let s = slot.saved.lock().expect("slot lock");
-            (s.public.deployment_id, s.public.strategy_id)
+        let state_every = (60.0 / self.settings.poll_interval.as_secs_f64())
+            .ceil()
+            .max(1.0) as u64;
+        let state = if poll % state_every == 0 {
+            client.state().await.ok()
+        } else {
+            None
         };
-        if !new_trades.is_empty() {
-            let newest = new_trades
-                .iter()
-                .map(|t| t.trade_id)
-                .max()
-                .unwrap_or(last_synced);
-            let records: Vec<TradeRecord> = new_trades
-                .iter()
-                .filter_map(|t| to_trade_record(deployment_id, t))
-                .collect();
-            let registry = self.registry.clone();
-            let recorded = tokio::task::spawn_blocking(move || {
-                registry.record_trades(
-                    RecordTradesParams {
-                        id: strategy_id,
-                        trades: records,
-                    },
-                    &Caller {
-                        uid: None,
-                        client: Some("memd supervisor".into()),
-                    },
-                )
-            })
-            .await;
-            match recorded {
-                Ok(Ok(_)) => slot.saved.lock().expect("slot lock").last_synced_trade = newest,
-                Ok(Err(e)) => {
-                    warn!(%deployment_id, error = %e, "cannot record the bot's closed trades")
-                }
-                Err(e) => {
-                    warn!(%deployment_id, error = %e, "cannot record the bot's closed trades")
+        let (deployment_id, strategy_id, last_synced, known_closed) = {
+            let s = slot.saved.lock().expect("slot lock");
+            (
+                s.public.deployment_id,
+                s.public.strategy_id,
+                s.last_synced_trade,
+                s.public.stats.closed_trades,
+            )
+        };
+        let closed_now = profit.as_ref().map(|p| p.closed_trade_count);
+        if closed_now.is_some_and(|n| n > known_closed || (n > 0 && last_synced == 0)) {
+            let wanted =
+                (closed_now.unwrap_or(0).saturating_sub(known_closed) as usize + 10).min(500);
+            if let Ok(page) = client.closed_trades(wanted, 0).await {
+                let new_trades: Vec<_> = page
+                    .trades
+                    .into_iter()
+                    .filter(|t| t.trade_id > last_synced)
+                    .collect();
+                if !new_trades.is_empty() {
+                    self.sync_trades(slot, deployment_id, strategy_id, last_synced, new_trades)
+                        .await;
                 }
             }
         }
@@ -944,6 +950,47 @@ impl Supervisor {
             }
             stats.polled_at = Some(Utc::now());
         });
+    }
+
+    /// Copies a bot's newly closed trades into the strategy's performance log.
+    async fn sync_trades(
+        &self,
+        slot: &Slot,
+        deployment_id: DeploymentId,
+        strategy_id: StrategyId,
+        last_synced: i64,
+        trades: Vec<freqtrade::ClosedTrade>,
+    ) {
+        let newest = trades
+            .iter()
+            .map(|t| t.trade_id)
+            .max()
+            .unwrap_or(last_synced);
+        let records: Vec<TradeRecord> = trades
+            .iter()
+            .filter_map(|t| to_trade_record(deployment_id, t))
+            .collect();
+        let registry = self.registry.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            registry.record_trades(
+                RecordTradesParams {
+                    id: strategy_id,
+                    trades: records,
+                },
+                &Caller {
+                    uid: None,
+                    client: Some("memd supervisor".into()),
+                },
+            )
+        })
+        .await;
+        match recorded {
+            Ok(Ok(_)) => slot.saved.lock().expect("slot lock").last_synced_trade = newest,
+            Ok(Err(e)) => {
+                warn!(%deployment_id, error = %e, "cannot record the bot's closed trades")
+            }
+            Err(e) => warn!(%deployment_id, error = %e, "cannot record the bot's closed trades"),
+        }
     }
 
     /// `strategies.stop`.

@@ -677,7 +677,10 @@ async fn all_seed_strategies_load_and_analyse() {
             .and_then(Value::as_f64)
             .unwrap_or_else(|| panic!("{strategy}: no rsi in {candle:?}"));
         assert!((0.0..=100.0).contains(&rsi), "{strategy}: rsi {rsi}");
-        eprintln!("freqtrade {strategy}: {pair} {timeframe} rsi {rsi:.1}");
+        eprintln!(
+            "freqtrade {strategy}: {pair} {timeframe} candle {} close {} rsi {rsi:.2}",
+            candle["date"], candle["close"]
+        );
         let (status, _) = bot.terminate().await;
         assert_eq!(
             status.code(),

@@ -586,12 +586,34 @@ type Shared = State<Arc<MockState>>;
 type Params = Query<HashMap<String, String>>;
 
 /// A Binance-style error: `{"code": -1121, "msg": "Invalid symbol."}`.
-fn error(status: StatusCode, code: i64, msg: impl Into<String>) -> Response {
-    (status, axum::Json(json!({"code": code, "msg": msg.into()}))).into_response()
+struct ApiError {
+    status: StatusCode,
+    code: i64,
+    msg: String,
 }
 
-fn ok(value: Value) -> Response {
-    axum::Json(value).into_response()
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({"code": self.code, "msg": self.msg})),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+fn error(status: StatusCode, code: i64, msg: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        code,
+        msg: msg.into(),
+    }
+}
+
+fn ok(value: Value) -> ApiResult {
+    Ok(axum::Json(value).into_response())
 }
 
 async fn count_requests(State(state): Shared, request: Request, next: Next) -> Response {
@@ -612,18 +634,19 @@ async fn unknown(State(state): Shared, method: axum::http::Method, uri: Uri) -> 
         -1000,
         format!("mock exchange does not serve {what}"),
     )
+    .into_response()
 }
 
-async fn ping() -> Response {
+async fn ping() -> ApiResult {
     ok(json!({}))
 }
 
-async fn time() -> Response {
+async fn time() -> ApiResult {
     ok(json!({"serverTime": now_ms()}))
 }
 
 impl MockState {
-    fn market(&self, symbol: &str) -> Result<&Market, Response> {
+    fn market(&self, symbol: &str) -> ApiResult<&Market> {
         self.by_symbol
             .get(symbol)
             .map(|&i| &self.markets[i])
@@ -632,7 +655,7 @@ impl MockState {
 
     /// The markets a ticker request names: `symbol=X`, `symbols=["X","Y"]`, or all of them.
     /// The second value tells whether the answer is a single object (`symbol=`).
-    fn selected(&self, params: &HashMap<String, String>) -> Result<(Vec<&Market>, bool), Response> {
+    fn selected(&self, params: &HashMap<String, String>) -> ApiResult<(Vec<&Market>, bool)> {
         if let Some(symbol) = params.get("symbol") {
             return Ok((vec![self.market(symbol)?], true));
         }
@@ -654,7 +677,7 @@ impl MockState {
     }
 }
 
-fn one_or_list(values: Vec<Value>, single: bool) -> Response {
+fn one_or_list(values: Vec<Value>, single: bool) -> ApiResult {
     if single {
         ok(values.into_iter().next().unwrap_or(Value::Null))
     } else {
@@ -662,7 +685,7 @@ fn one_or_list(values: Vec<Value>, single: bool) -> Response {
     }
 }
 
-fn int_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Response> {
+fn int_param(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<i64>> {
     match params.get(name) {
         None => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| {
@@ -675,7 +698,7 @@ fn int_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>
     }
 }
 
-fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Response> {
+fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> ApiResult<&'a str> {
     params.get(name).map(String::as_str).ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
@@ -685,7 +708,7 @@ fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a s
     })
 }
 
-async fn exchange_info(State(state): Shared) -> Response {
+async fn exchange_info(State(state): Shared) -> ApiResult {
     let symbols: Vec<Value> = state
         .markets
         .iter()
@@ -782,20 +805,14 @@ fn sub_secs(len_ms: i64) -> i64 {
     (minutes / 240).max(1) * 60
 }
 
-async fn klines(State(state): Shared, Query(params): Params) -> Response {
-    match klines_inner(&state, &params) {
-        Ok(v) | Err(v) => v,
-    }
-}
-
-fn klines_inner(state: &MockState, params: &HashMap<String, String>) -> Result<Response, Response> {
-    let market = state.market(required(params, "symbol")?)?;
-    let interval = required(params, "interval")?;
+async fn klines(State(state): Shared, Query(params): Params) -> ApiResult {
+    let market = state.market(required(&params, "symbol")?)?;
+    let interval = required(&params, "interval")?;
     let (len, offset) = interval_ms(interval)
         .ok_or_else(|| error(StatusCode::BAD_REQUEST, -1120, "Invalid interval."))?;
-    let limit = int_param(params, "limit")?.unwrap_or(500).clamp(1, 1000);
-    let start = int_param(params, "startTime")?;
-    let end = int_param(params, "endTime")?;
+    let limit = int_param(&params, "limit")?.unwrap_or(500).clamp(1, 1000);
+    let start = int_param(&params, "startTime")?;
+    let end = int_param(&params, "endTime")?;
     let now = now_ms();
     let align = |t: i64| (t - offset).div_euclid(len) * len + offset;
     let current = align(now);
@@ -829,14 +846,11 @@ fn klines_inner(state: &MockState, params: &HashMap<String, String>) -> Result<R
         }
         open += len;
     }
-    Ok(ok(Value::Array(rows)))
+    ok(Value::Array(rows))
 }
 
-async fn ticker_24hr(State(state): Shared, Query(params): Params) -> Response {
-    let (markets, single) = match state.selected(&params) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
+async fn ticker_24hr(State(state): Shared, Query(params): Params) -> ApiResult {
+    let (markets, single) = state.selected(&params)?;
     let now = now_ms();
     let now_s = now as f64 / 1000.0;
     let open_time = now - 86_400_000;
@@ -892,11 +906,8 @@ async fn ticker_24hr(State(state): Shared, Query(params): Params) -> Response {
     one_or_list(values, single)
 }
 
-async fn book_ticker(State(state): Shared, Query(params): Params) -> Response {
-    let (markets, single) = match state.selected(&params) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
+async fn book_ticker(State(state): Shared, Query(params): Params) -> ApiResult {
+    let (markets, single) = state.selected(&params)?;
     let now_s = now_ms() as f64 / 1000.0;
     let values = markets
         .iter()
@@ -914,11 +925,8 @@ async fn book_ticker(State(state): Shared, Query(params): Params) -> Response {
     one_or_list(values, single)
 }
 
-async fn ticker_price(State(state): Shared, Query(params): Params) -> Response {
-    let (markets, single) = match state.selected(&params) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
+async fn ticker_price(State(state): Shared, Query(params): Params) -> ApiResult {
+    let (markets, single) = state.selected(&params)?;
     let now_s = now_ms() as f64 / 1000.0;
     let values = markets
         .iter()
@@ -927,11 +935,8 @@ async fn ticker_price(State(state): Shared, Query(params): Params) -> Response {
     one_or_list(values, single)
 }
 
-async fn avg_price(State(state): Shared, Query(params): Params) -> Response {
-    let market = match required(&params, "symbol").and_then(|s| state.market(s)) {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
+async fn avg_price(State(state): Shared, Query(params): Params) -> ApiResult {
+    let market = state.market(required(&params, "symbol")?)?;
     let now = now_ms();
     let c = market
         .candle(now / 1000 - 300, 300, 60, now as f64 / 1000.0)
@@ -943,15 +948,9 @@ async fn avg_price(State(state): Shared, Query(params): Params) -> Response {
     }))
 }
 
-async fn depth(State(state): Shared, Query(params): Params) -> Response {
-    let market = match required(&params, "symbol").and_then(|s| state.market(s)) {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
-    let limit = match int_param(&params, "limit") {
-        Ok(l) => l.unwrap_or(100).clamp(1, 5000) as usize,
-        Err(e) => return e,
-    };
+async fn depth(State(state): Shared, Query(params): Params) -> ApiResult {
+    let market = state.market(required(&params, "symbol")?)?;
+    let limit = int_param(&params, "limit")?.unwrap_or(100).clamp(1, 5000) as usize;
     let now = now_ms();
     let now_s = now as f64 / 1000.0;
     let (bid, ask) = market.book_top(now_s, &state.options);
@@ -977,11 +976,20 @@ async fn depth(State(state): Shared, Query(params): Params) -> Response {
     ok(json!({"lastUpdateId": now, "bids": bids, "asks": asks}))
 }
 
+/// One synthetic trade.
+struct Trade {
+    id: i64,
+    ms: i64,
+    price: f64,
+    qty: f64,
+    buyer_maker: bool,
+}
+
 /// Synthetic trades, one per second (its id is the Unix second), for aggTrades and trades.
 fn synthetic_trades<'a>(
     state: &'a MockState,
     params: &HashMap<String, String>,
-) -> Result<(Vec<(i64, i64, f64, f64, bool)>, &'a Market), Response> {
+) -> ApiResult<(Vec<Trade>, &'a Market)> {
     let market = state.market(required(params, "symbol")?)?;
     let limit = int_param(params, "limit")?.unwrap_or(500).clamp(1, 1000);
     let now = now_ms();
@@ -1007,40 +1015,40 @@ fn synthetic_trades<'a>(
             let price = market.price_at(ms as f64 / 1000.0);
             let qty = 200.0 / price * (0.2 + 1.6 * market.hashed(id, 7));
             let buyer_maker = market.hashed(id, 8) < 0.5;
-            (id, ms, price, qty, buyer_maker)
+            Trade {
+                id,
+                ms,
+                price,
+                qty,
+                buyer_maker,
+            }
         })
         .collect();
     Ok((trades, market))
 }
 
-async fn agg_trades(State(state): Shared, Query(params): Params) -> Response {
-    let (trades, m) = match synthetic_trades(&state, &params) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
+async fn agg_trades(State(state): Shared, Query(params): Params) -> ApiResult {
+    let (trades, m) = synthetic_trades(&state, &params)?;
     ok(Value::Array(
         trades
             .into_iter()
-            .map(|(id, ms, price, qty, maker)| {
-                json!({"a": id, "p": m.price_str(price), "q": m.amount_str(qty),
-                       "f": id, "l": id, "T": ms, "m": maker, "M": true})
+            .map(|t| {
+                json!({"a": t.id, "p": m.price_str(t.price), "q": m.amount_str(t.qty),
+                       "f": t.id, "l": t.id, "T": t.ms, "m": t.buyer_maker, "M": true})
             })
             .collect(),
     ))
 }
 
-async fn trades(State(state): Shared, Query(params): Params) -> Response {
-    let (trades, m) = match synthetic_trades(&state, &params) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
+async fn trades(State(state): Shared, Query(params): Params) -> ApiResult {
+    let (trades, m) = synthetic_trades(&state, &params)?;
     ok(Value::Array(
         trades
             .into_iter()
-            .map(|(id, ms, price, qty, maker)| {
-                json!({"id": id, "price": m.price_str(price), "qty": m.amount_str(qty),
-                       "quoteQty": format!("{:.8}", m.round_price(price) * m.round_amount(qty)),
-                       "time": ms, "isBuyerMaker": maker, "isBestMatch": true})
+            .map(|t| {
+                json!({"id": t.id, "price": m.price_str(t.price), "qty": m.amount_str(t.qty),
+                       "quoteQty": format!("{:.8}", m.round_price(t.price) * m.round_amount(t.qty)),
+                       "time": t.ms, "isBuyerMaker": t.buyer_maker, "isBestMatch": true})
             })
             .collect(),
     ))
