@@ -603,6 +603,8 @@ impl Supervisor {
             .env("HOME", &saved.dir)
             .env("LANG", "C.UTF-8")
             .env("TZ", "UTC")
+            // No __pycache__ in the shared strategies directory.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
