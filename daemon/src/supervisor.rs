@@ -34,6 +34,9 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+/// How often a bot's log is read for new lines (what `memctl logs -f` shows).
+const LOG_TAIL_INTERVAL: Duration = Duration::from_millis(500);
+
 /// How deployments behave; `[freqtrade]` in the config.
 #[derive(Debug, Clone)]
 pub struct SupervisorSettings {
@@ -716,15 +719,24 @@ impl Supervisor {
                     None => return child, // failed for good, or cancelled
                 }
             }
-            tokio::select! {
-                _ = cancel.cancelled() => return child,
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            // Until the next poll, follow the log closely (for `memctl logs -f`).
+            let next_poll = Instant::now() + self.settings.poll_interval;
+            loop {
+                let wait =
+                    LOG_TAIL_INTERVAL.min(next_poll.saturating_duration_since(Instant::now()));
+                tokio::select! {
+                    _ = cancel.cancelled() => return child,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                self.count_log_levels(&slot, &mut log_offset);
+                if Instant::now() >= next_poll {
+                    break;
+                }
             }
             let saved = slot.saved.lock().expect("slot lock").clone();
             let Some(pid) = saved.public.process_id else {
                 continue;
             };
-            self.count_log_levels(&slot, &mut log_offset);
             let exited = match child.as_mut() {
                 Some(c) => match c.try_wait() {
                     Ok(Some(status)) => Some(format!("exited ({status})")),

@@ -445,3 +445,38 @@ async fn after_a_daemon_crash_running_bots_are_adopted_not_duplicated() {
         .unwrap();
     assert!(!alive(pid));
 }
+
+#[tokio::test]
+async fn restart_gives_a_new_process_and_logs_can_be_followed() {
+    let daemon = daemon_with_fake(json!({}), "");
+    let client = daemon.client().await;
+    let first = deploy(&client, MACD_HUNTER).await.unwrap();
+    let (_, mut events) = daemon
+        .client()
+        .await
+        .subscribe(vec![mem_protocol::Topic::Logs])
+        .await
+        .unwrap();
+    let line = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("log lines within 5 s")
+        .unwrap();
+    assert!(
+        matches!(line.event, mem_protocol::Event::BotLog(ref l) if l.strategy_id == sid(MACD_HUNTER) && !l.lines.is_empty())
+    );
+    let again = client
+        .call::<method::Restart>(StopParams {
+            id: sid(MACD_HUNTER),
+            mode: StopMode::Now,
+            deadline_secs: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.status, DeploymentStatus::Running);
+    assert_eq!(again.port, first.port, "same port");
+    assert_ne!(again.deployment_id, first.deployment_id);
+    assert!(!alive(first.process_id.unwrap()));
+    assert!(alive(again.process_id.unwrap()));
+    let all = client.call::<method::Deployed>(NoParams {}).await.unwrap();
+    assert_eq!(all.deployments.len(), 1, "no twin after a restart");
+}

@@ -7,11 +7,11 @@
 
 use mem_e2e::Daemon;
 use mem_e2e::mock_exchange::{self, MockOptions};
+use mem_protocol::Client;
 use mem_protocol::deploy::*;
 use mem_protocol::methods::{NoParams, method};
 use mem_protocol::registry::PerformanceParams;
 use mem_protocol::strategy::StrategyId;
-use mem_protocol::Client;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
@@ -25,7 +25,9 @@ fn freqtrade() -> Option<PathBuf> {
     match std::env::var_os("MEMD_TEST_FREQTRADE") {
         Some(path) => Some(PathBuf::from(path)),
         None => {
-            eprintln!("SKIPPED: MEMD_TEST_FREQTRADE is not set (MEMD_TEST_FREQTRADE=$(.ci/install-freqtrade | tail -n1))");
+            eprintln!(
+                "SKIPPED: MEMD_TEST_FREQTRADE is not set (MEMD_TEST_FREQTRADE=$(.ci/install-freqtrade | tail -n1))"
+            );
             None
         }
     }
@@ -36,12 +38,23 @@ fn sid(s: &str) -> StrategyId {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z')
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    !stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .trim_start()
+        .starts_with('Z')
 }
 
 /// Processes whose command line mentions `needle`.
@@ -63,13 +76,20 @@ async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() ->
 }
 
 async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
-    client.call::<method::Deployed>(NoParams {}).await.unwrap().deployments.into_iter().find(|d| d.strategy_id == sid(id))
+    client
+        .call::<method::Deployed>(NoParams {})
+        .await
+        .unwrap()
+        .deployments
+        .into_iter()
+        .find(|d| d.strategy_id == sid(id))
 }
 
 /// The bot's own API, with the credentials of its rendered config (the test reads it as
 /// the daemon's user may).
 async fn bot_api(d: &DeployedStrategy, method: &str, path: &str, body: Option<Value>) -> Value {
-    let config: Value = serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
     let api = &config["api_server"];
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("http://127.0.0.1:{}/api/v1/{path}", d.port.unwrap());
@@ -77,7 +97,11 @@ async fn bot_api(d: &DeployedStrategy, method: &str, path: &str, body: Option<Va
         "POST" => http.post(url).json(&body.unwrap_or(json!({}))),
         _ => http.get(url),
     };
-    let response = request.basic_auth(api["username"].as_str().unwrap(), api["password"].as_str()).send().await.unwrap();
+    let response = request
+        .basic_auth(api["username"].as_str().unwrap(), api["password"].as_str())
+        .send()
+        .await
+        .unwrap();
     response.json().await.unwrap_or(Value::Null)
 }
 
@@ -91,12 +115,21 @@ fn start_daemon(root: &Path, config: &Path) -> Daemon {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     let Some(freqtrade) = freqtrade() else { return };
-    let mock = mock_exchange::start_with(MockOptions { instant_fills: true, ..MockOptions::default() }).await.unwrap();
+    let mock = mock_exchange::start_with(MockOptions {
+        instant_fills: true,
+        ..MockOptions::default()
+    })
+    .await
+    .unwrap();
     let root = tempfile::tempdir().unwrap();
     let mut exchange = mock.ccxt_config();
     exchange.as_object_mut().unwrap().remove("pair_whitelist"); // the daemon sets each bot's pairs
     let overrides = root.path().join("overrides.json");
-    std::fs::write(&overrides, json!({ "exchange": exchange, "force_entry_enable": true }).to_string()).unwrap();
+    std::fs::write(
+        &overrides,
+        json!({ "exchange": exchange, "force_entry_enable": true }).to_string(),
+    )
+    .unwrap();
     let config = root.path().join("memd.toml");
     std::fs::write(
         &config,
@@ -112,50 +145,124 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
 
     // Two bots at once.
     let (macd, rsi) = tokio::join!(
-        client.call_with_timeout::<method::Deploy>(DeployParams { id: sid(MACD_HUNTER), dry_run: true, port: Some(free_port()), parameters: None }, Duration::from_secs(150)),
-        client.call_with_timeout::<method::Deploy>(DeployParams { id: sid(CONSERVATIVE_RSI), dry_run: true, port: Some(free_port()), parameters: None }, Duration::from_secs(150)),
+        client.call_with_timeout::<method::Deploy>(
+            DeployParams {
+                id: sid(MACD_HUNTER),
+                dry_run: true,
+                port: Some(free_port()),
+                parameters: None
+            },
+            Duration::from_secs(150)
+        ),
+        client.call_with_timeout::<method::Deploy>(
+            DeployParams {
+                id: sid(CONSERVATIVE_RSI),
+                dry_run: true,
+                port: Some(free_port()),
+                parameters: None
+            },
+            Duration::from_secs(150)
+        ),
     );
     let (macd, rsi) = (macd.unwrap(), rsi.unwrap());
     for d in [&macd, &rsi] {
         assert_eq!(d.status, DeploymentStatus::Running);
         assert!(d.dry_run);
-        let ping = reqwest::get(format!("http://127.0.0.1:{}/api/v1/ping", d.port.unwrap())).await.unwrap().text().await.unwrap();
+        let ping = reqwest::get(format!("http://127.0.0.1:{}/api/v1/ping", d.port.unwrap()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(ping.contains("pong"), "{ping}");
         let shown = bot_api(d, "GET", "show_config", None).await;
         assert_eq!(shown["dry_run"], true);
     }
 
     // Status and profit come back through the daemon; a closed trade reaches the registry.
-    wait_for("the first poll of both bots", Duration::from_secs(30), async || {
-        let all = client.call::<method::Deployed>(NoParams {}).await.unwrap();
-        all.deployments.len() == 2 && all.deployments.iter().all(|d| d.stats.polled_at.is_some() && d.stats.balance.is_some())
-    })
+    wait_for(
+        "the first poll of both bots",
+        Duration::from_secs(30),
+        async || {
+            let all = client.call::<method::Deployed>(NoParams {}).await.unwrap();
+            all.deployments.len() == 2
+                && all
+                    .deployments
+                    .iter()
+                    .all(|d| d.stats.polled_at.is_some() && d.stats.balance.is_some())
+        },
+    )
     .await;
-    let entered = bot_api(&macd, "POST", "forceenter", Some(json!({"pair": "ETH/USDT"}))).await;
+    let entered = bot_api(
+        &macd,
+        "POST",
+        "forceenter",
+        Some(json!({"pair": "ETH/USDT"})),
+    )
+    .await;
     let trade_id = entered["trade_id"].as_i64().unwrap_or(0);
     if trade_id > 0 {
-        wait_for("the forced entry to fill", Duration::from_secs(60), async || {
-            let open = bot_api(&macd, "GET", "status", None).await;
-            open.as_array().is_some_and(|t| t.iter().any(|t| t["trade_id"] == trade_id && t["amount"].as_f64().unwrap_or(0.0) > 0.0))
-        })
+        wait_for(
+            "the forced entry to fill",
+            Duration::from_secs(60),
+            async || {
+                let open = bot_api(&macd, "GET", "status", None).await;
+                open.as_array().is_some_and(|t| {
+                    t.iter().any(|t| {
+                        t["trade_id"] == trade_id && t["amount"].as_f64().unwrap_or(0.0) > 0.0
+                    })
+                })
+            },
+        )
         .await;
-        bot_api(&macd, "POST", "forceexit", Some(json!({"tradeid": trade_id.to_string(), "ordertype": "market"}))).await;
+        bot_api(
+            &macd,
+            "POST",
+            "forceexit",
+            Some(json!({"tradeid": trade_id.to_string(), "ordertype": "market"})),
+        )
+        .await;
     }
-    wait_for("a closed trade in the registry", Duration::from_secs(90), async || {
-        let report = client.call::<method::Performance>(PerformanceParams { id: sid(MACD_HUNTER), from: None, to: None }).await.unwrap();
-        report.all.total_trades >= 1
-    })
+    wait_for(
+        "a closed trade in the registry",
+        Duration::from_secs(90),
+        async || {
+            let report = client
+                .call::<method::Performance>(PerformanceParams {
+                    id: sid(MACD_HUNTER),
+                    from: None,
+                    to: None,
+                })
+                .await
+                .unwrap();
+            report.all.total_trades >= 1
+        },
+    )
     .await;
     let polled = deployment_of(&client, MACD_HUNTER).await.unwrap();
     assert!(polled.stats.closed_trades >= 1, "{:?}", polled.stats);
-    assert!(polled.rss_bytes.is_some_and(|b| b > 50 << 20), "a real bot's memory: {:?}", polled.rss_bytes);
+    assert!(
+        polled.rss_bytes.is_some_and(|b| b > 50 << 20),
+        "a real bot's memory: {:?}",
+        polled.rss_bytes
+    );
 
     // A bot killed by someone is restarted.
     let rsi_pid = rsi.process_id.unwrap();
     kill(Pid::from_raw(rsi_pid as i32), Signal::SIGKILL).unwrap();
-    wait_for("the killed bot to be restarted", Duration::from_secs(120), async || {
-        deployment_of(&client, CONSERVATIVE_RSI).await.is_some_and(|d| d.status == DeploymentStatus::Running && d.restarts == 1 && d.process_id != Some(rsi_pid))
-    })
+    wait_for(
+        "the killed bot to be restarted",
+        Duration::from_secs(120),
+        async || {
+            deployment_of(&client, CONSERVATIVE_RSI)
+                .await
+                .is_some_and(|d| {
+                    d.status == DeploymentStatus::Running
+                        && d.restarts == 1
+                        && d.process_id != Some(rsi_pid)
+                })
+        },
+    )
     .await;
 
     // The daemon killed: its bots keep running and are re-adopted, not duplicated.
@@ -167,16 +274,47 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     let daemon = start_daemon(root.path(), &config);
     let client = daemon.client().await;
     let adopted = deployment_of(&client, MACD_HUNTER).await.unwrap();
-    assert_eq!((adopted.process_id, adopted.status), (Some(macd_pid), DeploymentStatus::Running), "same process, no twin");
+    assert_eq!(
+        (adopted.process_id, adopted.status),
+        (Some(macd_pid), DeploymentStatus::Running),
+        "same process, no twin"
+    );
     assert_eq!(processes_with(&macd.deployment_id.to_string()), 1);
-    assert_eq!(deployment_of(&client, CONSERVATIVE_RSI).await.unwrap().process_id, rsi_now.process_id);
+    assert_eq!(
+        deployment_of(&client, CONSERVATIVE_RSI)
+            .await
+            .unwrap()
+            .process_id,
+        rsi_now.process_id
+    );
 
     // Stop both: nothing of theirs is left.
     for id in [MACD_HUNTER, CONSERVATIVE_RSI] {
-        let stopped = client.call_with_timeout::<method::Stop>(StopParams { id: sid(id), mode: StopMode::Now, deadline_secs: None }, Duration::from_secs(60)).await.unwrap();
+        let stopped = client
+            .call_with_timeout::<method::Stop>(
+                StopParams {
+                    id: sid(id),
+                    mode: StopMode::Now,
+                    deadline_secs: None,
+                },
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
         assert_eq!(stopped.status, DeploymentStatus::Stopped);
     }
     assert!(!alive(macd_pid) && !alive(rsi_now.process_id.unwrap()));
-    assert_eq!(processes_with(&macd.deployment_id.to_string()) + processes_with(&rsi.deployment_id.to_string()), 0);
-    assert!(client.call::<method::Deployed>(NoParams {}).await.unwrap().deployments.is_empty());
+    assert_eq!(
+        processes_with(&macd.deployment_id.to_string())
+            + processes_with(&rsi.deployment_id.to_string()),
+        0
+    );
+    assert!(
+        client
+            .call::<method::Deployed>(NoParams {})
+            .await
+            .unwrap()
+            .deployments
+            .is_empty()
+    );
 }
