@@ -389,6 +389,12 @@ impl BotClient {
         self.get("status").await
     }
 
+    /// How many trades are open (`/count`: smaller than `/status`).
+    pub async fn open_trade_count(&self) -> anyhow::Result<u64> {
+        let count: Map<String, Value> = self.get("count").await?;
+        Ok(count.get("current").and_then(Value::as_u64).unwrap_or(0))
+    }
+
     pub async fn profit(&self) -> anyhow::Result<Profit> {
         self.get("profit").await
     }

@@ -196,7 +196,37 @@ impl Supervisor {
             }
         }
         supervisor.save_state();
+        supervisor.clone().spawn_log_tailer();
         Ok(supervisor)
+    }
+
+    /// One task follows every bot's log (one wakeup for all of them, not one each):
+    /// counts warnings and errors and publishes new lines for `memctl logs -f`.
+    fn spawn_log_tailer(self: Arc<Self>) {
+        let weak = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            let mut offsets: std::collections::HashMap<DeploymentId, u64> =
+                std::collections::HashMap::new();
+            let mut tick = tokio::time::interval(LOG_TAIL_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let Some(this) = weak.upgrade() else { return };
+                let active: Vec<(DeploymentId, Arc<Slot>)> = this
+                    .slots
+                    .lock()
+                    .expect("slots lock")
+                    .iter()
+                    .filter(|(_, s)| s.saved.lock().expect("slot lock").public.status.is_active())
+                    .map(|(id, s)| (*id, s.clone()))
+                    .collect();
+                offsets.retain(|id, _| active.iter().any(|(a, _)| a == id));
+                for (id, slot) in active {
+                    this.count_log_levels(&slot, offsets.entry(id).or_insert(0));
+                }
+            }
+        });
     }
 
     fn state_path(&self) -> PathBuf {
@@ -705,7 +735,6 @@ impl Supervisor {
         cancel: CancellationToken,
     ) -> Option<Child> {
         let mut unanswered_since: Option<Instant> = None;
-        let mut log_offset = 0u64;
         let mut polls = 0u64;
         loop {
             // A crashed deployment (from adoption or below) is restarted first.
@@ -719,19 +748,9 @@ impl Supervisor {
                     None => return child, // failed for good, or cancelled
                 }
             }
-            // Until the next poll, follow the log closely (for `memctl logs -f`).
-            let next_poll = Instant::now() + self.settings.poll_interval;
-            loop {
-                let wait =
-                    LOG_TAIL_INTERVAL.min(next_poll.saturating_duration_since(Instant::now()));
-                tokio::select! {
-                    _ = cancel.cancelled() => return child,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                self.count_log_levels(&slot, &mut log_offset);
-                if Instant::now() >= next_poll {
-                    break;
-                }
+            tokio::select! {
+                _ = cancel.cancelled() => return child,
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
             }
             let saved = slot.saved.lock().expect("slot lock").clone();
             let Some(pid) = saved.public.process_id else {
@@ -909,13 +928,18 @@ impl Supervisor {
     /// Reads status, profit and balance from the bot, and its new closed trades when its
     /// closed-trade count has grown; the bot's state about once a minute.
     async fn poll_stats(&self, slot: &Slot, client: &BotClient, poll: u64) {
-        let open = client.open_trades().await.map(|t| t.len() as u64).ok();
+        let open = client.open_trade_count().await.ok();
         let profit = client.profit().await.ok();
-        let balance = client.balance().await.ok();
-        let state_every = (60.0 / self.settings.poll_interval.as_secs_f64())
+        // What changes slowly is read about once a minute.
+        let minute = (60.0 / self.settings.poll_interval.as_secs_f64())
             .ceil()
             .max(1.0) as u64;
-        let state = if poll % state_every == 0 {
+        let balance = if poll % minute == 0 {
+            client.balance().await.ok()
+        } else {
+            None
+        };
+        let state = if poll % minute == 0 {
             client.state().await.ok()
         } else {
             None

@@ -92,6 +92,10 @@ impl Bot {
                 json!({"last_process_ts": self.last_loop.load(Ordering::Relaxed), "bot_start_ts": self.started}),
             ),
             ("GET", "/api/v1/status") => (200, Value::Array(self.open_trades())),
+            ("GET", "/api/v1/count") => (
+                200,
+                json!({"current": self.open_trades().len(), "max": 3, "total_stake": 0.0}),
+            ),
             ("GET", "/api/v1/profit") => {
                 let closed: f64 = (1..=self.closed_trades).map(|i| 0.1 * i as f64).sum();
                 (
@@ -128,46 +132,47 @@ impl Bot {
     }
 }
 
+/// Answers requests on one connection until the client closes it (keep-alive, as
+/// Freqtrade's uvicorn does).
 fn serve(bot: Arc<Bot>, stream: TcpStream) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (
-        parts.next().unwrap_or("").to_string(),
-        parts.next().unwrap_or("").to_string(),
-    );
-    let mut authorized = false;
-    let mut content_length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-            break;
-        }
-        let lower = header.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            content_length = v.trim().parse().unwrap_or(0);
-        }
-        if let Some(v) = header
-            .strip_prefix("authorization: Basic ")
-            .or_else(|| header.strip_prefix("Authorization: Basic "))
-        {
-            let expected = base64(&format!("{}:{}", bot.user, bot.password));
-            authorized = v.trim() == expected;
-        }
-    }
-    let mut body = vec![0u8; content_length];
-    let _ = std::io::Read::read_exact(&mut reader, &mut body);
-    let (status, value) = bot.answer(&method, &path, authorized);
-    let body = value.to_string();
     let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
+        let mut authorized = false;
+        let mut content_length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                break;
+            }
+            let lower = header.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                content_length = v.trim().parse().unwrap_or(0);
+            }
+            if lower.starts_with("authorization: basic ") {
+                let expected = base64(&format!("{}:{}", bot.user, bot.password));
+                authorized = header["authorization: basic ".len()..].trim() == expected;
+            }
+        }
+        let mut body = vec![0u8; content_length];
+        if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+            return;
+        }
+        let (status, value) = bot.answer(&method, &path, authorized);
+        let body = value.to_string();
+        if write!(stream, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).is_err() {
+            return;
+        }
+    }
 }
 
 fn base64(s: &str) -> String {
@@ -244,6 +249,7 @@ fn main() {
     let crash_after = fake["crash_after_secs"].as_f64();
     let started = Instant::now();
     let warned = AtomicBool::new(false);
+    let mut ticks = 0u64;
     loop {
         std::thread::sleep(Duration::from_millis(200));
         if !idle {
@@ -252,7 +258,11 @@ fn main() {
         if !warned.swap(true, Ordering::Relaxed) {
             bot.log("WARNING", "The fake exchange has no real order book");
         }
-        bot.log("INFO", "Bot heartbeat");
+        // Freqtrade logs little while it trades; a heartbeat every 5 s is generous.
+        if ticks % 25 == 0 {
+            bot.log("INFO", "Bot heartbeat");
+        }
+        ticks += 1;
         if crash_after.is_some_and(|s| started.elapsed().as_secs_f64() > s) {
             bot.log("ERROR", "Fatal exception: the fake was told to crash");
             std::process::exit(1);
