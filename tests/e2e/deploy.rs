@@ -480,3 +480,74 @@ async fn restart_gives_a_new_process_and_logs_can_be_followed() {
     let all = client.call::<method::Deployed>(NoParams {}).await.unwrap();
     assert_eq!(all.deployments.len(), 1, "no twin after a restart");
 }
+
+#[tokio::test]
+async fn stop_all_stops_every_bot() {
+    let daemon = daemon_with_fake(json!({}), "");
+    let client = daemon.client().await;
+    let a = deploy(&client, MACD_HUNTER).await.unwrap();
+    let b = deploy(&client, AGGRESSIVE_RSI).await.unwrap();
+    let stopped = client
+        .call::<method::StopAll>(StopAllParams::default())
+        .await
+        .unwrap();
+    assert_eq!(stopped.deployments.len(), 2);
+    assert!(
+        stopped
+            .deployments
+            .iter()
+            .all(|d| d.status == DeploymentStatus::Stopped)
+    );
+    for pid in [a.process_id.unwrap(), b.process_id.unwrap()] {
+        wait_for("the bots to be gone", Duration::from_secs(5), async || {
+            !alive(pid)
+        })
+        .await;
+    }
+    assert!(
+        client
+            .call::<method::Deployed>(NoParams {})
+            .await
+            .unwrap()
+            .deployments
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_bot_whose_api_never_answers_is_stopped_and_reported() {
+    let daemon = daemon_with_fake(json!({"never_ready": true}), "");
+    let client = daemon.client().await;
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = client
+        .call_with_timeout::<method::Deploy>(
+            DeployParams {
+                id: sid(MACD_HUNTER),
+                dry_run: true,
+                port: Some(port),
+                parameters: None,
+            },
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unavailable), "{err}");
+    assert!(
+        err.to_string().contains("did not answer within 10 s"),
+        "{err}"
+    );
+    let leftovers = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmd| {
+            String::from_utf8_lossy(cmd)
+                .contains(&daemon.data_dir.join("deployments").display().to_string())
+        })
+        .count();
+    assert_eq!(leftovers, 0, "the bot that never became ready was stopped");
+}
