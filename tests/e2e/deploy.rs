@@ -3,7 +3,7 @@
 //! stop, re-adoption after the daemon is killed. The same paths against the real
 //! Freqtrade are in `freqtrade_bots.rs`.
 
-use mem_e2e::{Daemon, bin, describe};
+use mem_e2e::{Daemon, alive, bin, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::{ListStrategiesParams, NoParams, method};
 use mem_protocol::registry::PerformanceParams;
@@ -76,26 +76,6 @@ async fn deploy_preferred(
             parameters: None,
         })
         .await
-}
-
-fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    !stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .trim_start()
-        .starts_with('Z')
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {

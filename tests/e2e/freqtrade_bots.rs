@@ -5,8 +5,8 @@
 //! Needs `MEMD_TEST_FREQTRADE` (the path of a `freqtrade` binary; `.ci/run` installs one
 //! with `.ci/install-freqtrade`); without it the test says it is skipped.
 
-use mem_e2e::Daemon;
 use mem_e2e::mock_exchange::{self, MockOptions};
+use mem_e2e::{Daemon, alive, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::*;
 use mem_protocol::methods::{NoParams, method};
@@ -16,7 +16,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
@@ -45,18 +45,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    !stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .trim_start()
-        .starts_with('Z')
-}
-
 /// Processes whose command line mentions `needle`.
 fn processes_with(needle: &str) -> usize {
     std::fs::read_dir("/proc")
@@ -65,14 +53,6 @@ fn processes_with(needle: &str) -> usize {
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
         .count()
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {

@@ -332,6 +332,13 @@ impl Registry {
         }
     }
 
+    /// A strategy named in a request's `field` (a replacement, a base, a link's end) must exist.
+    fn referenced(&self, field: &str, id: StrategyId) -> Result<()> {
+        self.exists(id).map_err(|_| {
+            RegistryError::invalid(field, format!("strategy {id} not found in registry"))
+        })
+    }
+
     /// Reads a strategy's document from its file.
     fn read_document(&self, id: StrategyId) -> Result<StrategyDocument> {
         self.exists(id)?;
@@ -632,12 +639,7 @@ impl Registry {
                     "a strategy cannot replace itself",
                 ));
             }
-            self.exists(replacement).map_err(|_| {
-                RegistryError::invalid(
-                    "replacementId",
-                    format!("strategy {replacement} not found in registry"),
-                )
-            })?;
+            self.referenced("replacementId", replacement)?;
         }
         let date = params.date.unwrap_or_else(|| Utc::now().date_naive());
         let detail = self.mutate(params.id, caller, "deprecate", |doc| {
@@ -696,12 +698,7 @@ impl Registry {
                 "a strategy cannot be the MEM-enhanced version of itself",
             ));
         }
-        self.exists(params.base_id).map_err(|_| {
-            RegistryError::invalid(
-                "baseId",
-                format!("strategy {} not found in registry", params.base_id),
-            )
-        })?;
+        self.referenced("baseId", params.base_id)?;
         let detail = self.mutate(params.id, caller, "mem.mark_enhanced", |doc| {
             let mem = &mut doc.strategy.mem_integration;
             mem.enabled = true;
@@ -742,18 +739,8 @@ impl Registry {
                 "a strategy cannot be linked to itself",
             ));
         }
-        self.exists(params.from).map_err(|_| {
-            RegistryError::invalid(
-                "from",
-                format!("strategy {} not found in registry", params.from),
-            )
-        })?;
-        self.exists(params.to).map_err(|_| {
-            RegistryError::invalid(
-                "to",
-                format!("strategy {} not found in registry", params.to),
-            )
-        })?;
+        self.referenced("from", params.from)?;
+        self.referenced("to", params.to)?;
         if let Some(note) = &params.note {
             validate_text("note", note, 2_000)?;
         }
