@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod freqtrade;
 pub mod health;
 pub mod logging;
+pub mod recommend;
 pub mod registry;
 pub mod server;
 pub mod supervisor;
@@ -26,6 +27,7 @@ use crate::registry::{Caller, Registry};
 use chrono::{DateTime, Utc};
 use mem_protocol::events::DaemonStopping;
 use mem_protocol::methods::{Counts, Snapshot, StatusReport};
+use mem_protocol::recommend::{AppliedConditions, ConditionsSource, Trend, Volatility};
 use mem_protocol::{Access, Event, Request, RpcError, Topic};
 use serde_json::Value;
 use std::future::Future;
@@ -121,7 +123,7 @@ impl Daemon {
             daemon: topics.contains(&Topic::Daemon).then(|| self.status(access)),
             strategies: topics
                 .contains(&Topic::Registry)
-                .then(|| self.registry.summaries()),
+                .then(|| self.registry.list(&Default::default()).strategies),
         }
     }
 }
@@ -305,6 +307,42 @@ fn dispatch_registry(
         }
         Request::Import(p) => encode(registry.import(p, caller)),
         Request::Audit(p) => encode(registry.audit_tail(p).map_err(fail)?),
+        Request::StrategiesRecommendations(p) => {
+            if p.trend.is_none() && p.volatility.is_none() {
+                return Err(RpcError::new(
+                    mem_protocol::ErrorCode::Unavailable,
+                    "no computed market conditions yet (market data is not configured); \
+                     pass `trend` (bullish, bearish, ranging, neutral) and `volatility` \
+                     (low, medium, high)",
+                ));
+            }
+            let conditions = AppliedConditions {
+                trend: p.trend.unwrap_or(Trend::Neutral),
+                volatility: p.volatility.unwrap_or(Volatility::Medium),
+                vix: p.vix,
+                indicators: p.indicators,
+                source: ConditionsSource::Request,
+            };
+            encode(recommend::recommend(
+                &registry.summaries(),
+                conditions,
+                p.limit,
+            ))
+        }
+        Request::StrategiesRecommendationsQuick(p) => {
+            let conditions = AppliedConditions {
+                trend: p.trend.unwrap_or(Trend::Neutral),
+                volatility: p.volatility.unwrap_or(Volatility::Medium),
+                vix: None,
+                indicators: Default::default(),
+                source: ConditionsSource::Request,
+            };
+            encode(recommend::recommend(
+                &registry.summaries(),
+                conditions,
+                p.limit,
+            ))
+        }
         Request::Hello(_)
         | Request::EventsSubscribe(_)
         | Request::DaemonStatus(_)

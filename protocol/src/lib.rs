@@ -15,6 +15,7 @@ pub mod events;
 pub mod jsonrpc;
 pub mod methods;
 pub mod paths;
+pub mod recommend;
 pub mod registry;
 pub mod strategy;
 

@@ -8,6 +8,7 @@
 use crate::deploy::*;
 use crate::error::RpcError;
 use crate::events::Topic;
+use crate::recommend::*;
 use crate::registry::*;
 use crate::strategy::{Origin, StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
 use chrono::{DateTime, Utc};
@@ -158,6 +159,11 @@ methods! {
     Logs = "deployments.logs", View, LogsParams => LogTail;
     /// Stop every deployment (an emergency brake).
     StopAll = "deployments.stop_all", Control, StopAllParams => DeployedList;
+    /// Strategies that suit the given (or computed) market conditions, best first, each
+    /// with its score broken down point by point.
+    StrategiesRecommendations = "strategies.recommendations", View, MarketConditions => Recommendations;
+    /// The same, from a trend and a volatility word (defaults: neutral, medium).
+    StrategiesRecommendationsQuick = "strategies.recommendations.quick", View, QuickConditions => Recommendations;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
@@ -169,8 +175,6 @@ pub const PLANNED: &[(&str, &str)] = &[
     ("ml.rollback", "trend-reversal model"),
     ("ml.predict", "trend-reversal model"),
     ("market.conditions", "MEM intelligence"),
-    ("strategies.recommendations", "MEM intelligence"),
-    ("strategies.recommendations.quick", "MEM intelligence"),
     ("mem.enhance", "MEM intelligence"),
     ("mem.decisions", "MEM intelligence"),
     ("mem.patterns", "MEM intelligence"),

@@ -151,6 +151,12 @@ pub struct StrategySummary {
     pub live_trades: u64,
     /// Total P&L of those trades.
     pub total_pnl: Option<f64>,
+    /// Sharpe ratio of those trades (as last summarised into the metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_sharpe_ratio: Option<f64>,
+    /// Win rate of those trades (as last summarised into the metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_win_rate: Option<f64>,
     /// When the strategy last traded.
     pub last_used_at: Option<String>,
     /// Whether a deployment of this strategy is running. Always false until the
@@ -407,6 +413,8 @@ impl StrategyDocument {
             risk_level: s.risk_profile.risk_level.clone(),
             live_trades: s.performance.live_trading.total_trades,
             total_pnl: s.performance.live_trading.total_pnl,
+            live_sharpe_ratio: s.performance.live_trading.live_sharpe,
+            live_win_rate: s.performance.live_trading.live_win_rate,
             last_used_at: s.metadata.last_used_at.clone(),
             is_deployed,
         }

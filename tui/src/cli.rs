@@ -258,3 +258,66 @@ pub fn compact(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// `memctl recommend`.
+pub async fn recommend(
+    client: &Client,
+    trend: Option<mem_protocol::recommend::Trend>,
+    volatility: Option<mem_protocol::recommend::Volatility>,
+    limit: Option<usize>,
+    explain: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let params = mem_protocol::recommend::MarketConditions {
+        trend,
+        volatility,
+        limit,
+        ..Default::default()
+    };
+    let result = client
+        .call::<method::StrategiesRecommendations>(params)
+        .await?;
+    if json {
+        return print_json(&result);
+    }
+    let c = &result.conditions;
+    println!(
+        "{} ({} trend, {} volatility, {})",
+        result.message,
+        c.trend,
+        c.volatility,
+        match c.source {
+            mem_protocol::recommend::ConditionsSource::Request => "as given",
+            mem_protocol::recommend::ConditionsSource::Computed => "computed from market data",
+        }
+    );
+    if result.recommendations.is_empty() {
+        return Ok(());
+    }
+    let mut t = table(&[
+        "SCORE", "STRATEGY", "CATEGORY", "SHARPE", "WIN", "FROM", "ID",
+    ]);
+    for r in &result.recommendations {
+        t.add_row(vec![
+            Cell::new(format!("{:.2}", r.confidence_score)).set_alignment(CellAlignment::Right),
+            Cell::new(&r.strategy_name),
+            Cell::new(&r.category),
+            Cell::new(number(r.estimated_sharpe)).set_alignment(CellAlignment::Right),
+            Cell::new(percent(r.estimated_win_rate)).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:?}", r.metrics_source).to_lowercase()),
+            Cell::new(r.strategy_id),
+        ]);
+    }
+    println!("{t}");
+    if explain {
+        for r in &result.recommendations {
+            println!();
+            println!("{}: {:.2}", r.strategy_name, r.confidence_score);
+            for p in &r.breakdown {
+                println!("  {:+.2}  {:<10} {}", p.points, p.rule, p.detail);
+            }
+            println!("  reason: {}", r.reason);
+        }
+    }
+    Ok(())
+}

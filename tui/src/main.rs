@@ -79,6 +79,21 @@ enum Command {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Strategies that suit the market, best first, with each score explained.
+    Recommend {
+        /// bullish, bearish, ranging or neutral (default: the daemon's computed conditions).
+        #[arg(long)]
+        trend: Option<mem_protocol::recommend::Trend>,
+        /// low, medium or high (default: the daemon's computed conditions).
+        #[arg(long)]
+        volatility: Option<mem_protocol::recommend::Volatility>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print every rule's points, not only the total.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Install what memd needs: `memctl setup freqtrade`.
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -605,6 +620,12 @@ async fn run(args: Args) -> ExitCode {
         }) => deploy_cli::stop(&client, &id, drain, deadline, args.json).await,
         Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
         Some(Command::Deployed) => deploy_cli::deployed(&client, args.json).await,
+        Some(Command::Recommend {
+            trend,
+            volatility,
+            limit,
+            explain,
+        }) => cli::recommend(&client, trend, volatility, limit, explain, args.json).await,
         Some(Command::Setup(_)) => unreachable!("handled before connecting"),
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await

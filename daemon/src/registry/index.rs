@@ -50,6 +50,8 @@ pub struct IndexFields<'a> {
     pub risk_level: Option<Cow<'a, str>>,
     pub live_trades: u64,
     pub total_pnl: Option<f64>,
+    pub live_sharpe: Option<f64>,
+    pub live_win_rate: Option<f64>,
     pub last_used_at: Option<Cow<'a, str>>,
 }
 
@@ -79,6 +81,8 @@ impl<'a> IndexFields<'a> {
             risk_level: s.risk_profile.risk_level.as_ref().map(b),
             live_trades: s.performance.live_trading.total_trades,
             total_pnl: s.performance.live_trading.total_pnl,
+            live_sharpe: s.performance.live_trading.live_sharpe,
+            live_win_rate: s.performance.live_trading.live_win_rate,
             last_used_at: s.metadata.last_used_at.as_ref().map(b),
         }
     }
@@ -125,6 +129,8 @@ impl Record {
             risk_level: f.risk_level.as_deref().map(str::to_string),
             live_trades: f.live_trades,
             total_pnl: f.total_pnl,
+            live_sharpe_ratio: f.live_sharpe,
+            live_win_rate: f.live_win_rate,
             last_used_at: f.last_used_at.as_deref().map(str::to_string),
             is_deployed: false,
         };

@@ -284,6 +284,17 @@ impl Registry {
             .collect()
     }
 
+    /// Every strategy's list entry (shared, so this is a few pointer copies).
+    pub fn summaries(&self) -> Vec<Arc<StrategySummary>> {
+        self.index
+            .read()
+            .expect("index lock")
+            .records()
+            .iter()
+            .map(|r| r.summary.clone())
+            .collect()
+    }
+
     pub fn count_by_status(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
         for r in self.index.read().expect("index lock").records() {
@@ -310,10 +321,6 @@ impl Registry {
             .write()
             .expect("index lock")
             .set_deployed(id, deployed);
-    }
-
-    pub fn summaries(&self) -> Vec<Arc<StrategySummary>> {
-        self.list(&ListStrategiesParams::default()).strategies
     }
 
     pub fn summary(&self, id: StrategyId) -> Option<StrategySummary> {

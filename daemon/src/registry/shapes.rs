@@ -257,6 +257,10 @@ pub mod view {
         total_trades: u64,
         #[serde(default)]
         total_pnl: Option<f64>,
+        #[serde(default)]
+        live_sharpe: Option<f64>,
+        #[serde(default)]
+        live_win_rate: Option<f64>,
     }
 
     #[derive(Deserialize)]
@@ -308,6 +312,8 @@ pub mod view {
             risk_level: s.risk_profile.risk_level,
             live_trades: s.performance.live_trading.total_trades,
             total_pnl: s.performance.live_trading.total_pnl,
+            live_sharpe: s.performance.live_trading.live_sharpe,
+            live_win_rate: s.performance.live_trading.live_win_rate,
             last_used_at: s.metadata.last_used_at,
         })
     }
