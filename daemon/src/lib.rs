@@ -77,7 +77,7 @@ impl Daemon {
             }
             Request::Stop(p) => return encode(self.supervisor.stop(p).await?),
             Request::Restart(p) => return encode(self.supervisor.restart(p).await?),
-            Request::Deployed(_) => return encode(self.supervisor.deployed()),
+            Request::Deployed(p) => return encode(self.supervisor.deployed(p.all)),
             Request::Logs(p) => return encode(self.supervisor.logs(p)?),
             Request::StopAll(p) => return encode(self.supervisor.stop_all(p).await),
             _ => {}

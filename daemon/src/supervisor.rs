@@ -304,8 +304,9 @@ impl Supervisor {
             .cloned()
     }
 
-    /// Every deployment that holds or will hold a process, with fresh CPU and memory.
-    pub fn deployed(&self) -> DeployedList {
+    /// Every deployment that holds or will hold a process (with `all`, also those that
+    /// ended), with fresh CPU and memory.
+    pub fn deployed(&self, all: bool) -> DeployedList {
         let slots: Vec<Arc<Slot>> = self
             .slots
             .lock()
@@ -335,7 +336,7 @@ impl Supervisor {
         let mut deployments = Vec::new();
         for slot in slots {
             let mut d = slot.saved.lock().expect("slot lock").public.clone();
-            if !d.status.is_active() {
+            if !all && !d.status.is_active() {
                 continue;
             }
             if let Some(p) = d

@@ -173,6 +173,15 @@ pub struct StopParams {
 }
 
 /// `deployments.stop_all`.
+/// `strategies.deployed` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployedParams {
+    /// Also list deployments that ended (stopped or failed) and are still remembered.
+    #[serde(default)]
+    pub all: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StopAllParams {

@@ -153,8 +153,8 @@ methods! {
     Stop = "strategies.stop", Control, StopParams => DeployedStrategy;
     /// Stop and start a strategy's bot again.
     Restart = "strategies.restart", Control, StopParams => DeployedStrategy;
-    /// Every deployment that holds or will hold a process.
-    Deployed = "strategies.deployed", View, NoParams => DeployedList;
+    /// Every deployment that holds or will hold a process (`all`: also the ended ones).
+    Deployed = "strategies.deployed", View, DeployedParams => DeployedList;
     /// The last lines of a strategy's bot log.
     Logs = "deployments.logs", View, LogsParams => LogTail;
     /// Stop every deployment (an emergency brake).

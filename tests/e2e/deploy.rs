@@ -5,7 +5,7 @@
 
 use mem_e2e::{Daemon, alive, bin, describe, wait_for};
 use mem_protocol::deploy::*;
-use mem_protocol::methods::{ListStrategiesParams, NoParams, method};
+use mem_protocol::methods::{ListStrategiesParams, method};
 use mem_protocol::registry::PerformanceParams;
 use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, ErrorCode};
@@ -79,7 +79,7 @@ async fn deploy_preferred(
 }
 
 async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
-    let list = client.call::<method::Deployed>(NoParams {}).await.unwrap();
+    let list = client.call::<method::Deployed>(Default::default()).await.unwrap();
     list.deployments
         .into_iter()
         .find(|d| d.strategy_id == sid(id))
@@ -241,7 +241,7 @@ async fn refusals_are_clear_and_start_nothing() {
     assert!(err.to_string().contains("deprecated"), "{err}");
     assert!(
         client
-            .call::<method::Deployed>(NoParams {})
+            .call::<method::Deployed>(Default::default())
             .await
             .unwrap()
             .deployments
@@ -300,7 +300,7 @@ async fn a_killed_bot_is_restarted_and_one_that_keeps_dying_is_marked_failed() {
         "the deployment to be marked failed",
         Duration::from_secs(30),
         async || {
-            let all = client.call::<method::Deployed>(NoParams {}).await.unwrap();
+            let all = client.call::<method::Deployed>(Default::default()).await.unwrap();
             all.deployments
                 .iter()
                 .all(|d| d.strategy_id != sid(MACD_HUNTER))
@@ -457,7 +457,7 @@ async fn restart_gives_a_new_process_and_logs_can_be_followed() {
     assert_ne!(again.deployment_id, first.deployment_id);
     assert!(!alive(first.process_id.unwrap()));
     assert!(alive(again.process_id.unwrap()));
-    let all = client.call::<method::Deployed>(NoParams {}).await.unwrap();
+    let all = client.call::<method::Deployed>(Default::default()).await.unwrap();
     assert_eq!(all.deployments.len(), 1, "no twin after a restart");
 }
 
@@ -486,7 +486,7 @@ async fn stop_all_stops_every_bot() {
     }
     assert!(
         client
-            .call::<method::Deployed>(NoParams {})
+            .call::<method::Deployed>(Default::default())
             .await
             .unwrap()
             .deployments

@@ -9,7 +9,7 @@ use mem_e2e::mock_exchange::{self, MockOptions};
 use mem_e2e::{Daemon, alive, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::*;
-use mem_protocol::methods::{NoParams, method};
+use mem_protocol::methods::method;
 use mem_protocol::registry::PerformanceParams;
 use mem_protocol::strategy::StrategyId;
 use nix::sys::signal::{Signal, kill};
@@ -57,7 +57,7 @@ fn processes_with(needle: &str) -> usize {
 
 async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
     client
-        .call::<method::Deployed>(NoParams {})
+        .call::<method::Deployed>(Default::default())
         .await
         .unwrap()
         .deployments
@@ -164,7 +164,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "the first poll of both bots",
         Duration::from_secs(30),
         async || {
-            let all = client.call::<method::Deployed>(NoParams {}).await.unwrap();
+            let all = client.call::<method::Deployed>(Default::default()).await.unwrap();
             all.deployments.len() == 2
                 && all
                     .deployments
@@ -291,7 +291,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     );
     assert!(
         client
-            .call::<method::Deployed>(NoParams {})
+            .call::<method::Deployed>(Default::default())
             .await
             .unwrap()
             .deployments

@@ -4,7 +4,7 @@ use crate::cli::{print_json, table};
 use anyhow::Context;
 use comfy_table::{Cell, CellAlignment};
 use mem_protocol::deploy::*;
-use mem_protocol::methods::{NoParams, method};
+use mem_protocol::methods::method;
 use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, Event, Topic};
 use std::time::Duration;
@@ -135,7 +135,7 @@ fn uptime(since: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
-    let list = client.call::<method::Deployed>(NoParams {}).await?;
+    let list = client.call::<method::Deployed>(Default::default()).await?;
     if json {
         return print_json(&list);
     }

@@ -10,7 +10,7 @@
 //! ```
 
 use mem_protocol::deploy::{DeployParams, StopAllParams};
-use mem_protocol::methods::{NoParams, method};
+use mem_protocol::methods::method;
 use mem_protocol::registry::RegisterParams;
 use mem_protocol::{Client, ClientOptions};
 use serde_json::json;
@@ -135,7 +135,7 @@ async fn main() {
             .unwrap();
     }
     let deployed = client
-        .call::<method::Deployed>(NoParams {})
+        .call::<method::Deployed>(Default::default())
         .await
         .unwrap()
         .deployments
@@ -156,7 +156,7 @@ async fn main() {
     let rss_median = rss_samples[rss_samples.len() / 2] as f64 / 1024.0;
     let hwm = status_kb(pid, "VmHWM:") as f64 / 1024.0;
     let running = client
-        .call::<method::Deployed>(NoParams {})
+        .call::<method::Deployed>(Default::default())
         .await
         .unwrap()
         .deployments
