@@ -79,7 +79,10 @@ async fn deploy_preferred(
 }
 
 async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
-    let list = client.call::<method::Deployed>(Default::default()).await.unwrap();
+    let list = client
+        .call::<method::Deployed>(Default::default())
+        .await
+        .unwrap();
     list.deployments
         .into_iter()
         .find(|d| d.strategy_id == sid(id))
@@ -300,7 +303,10 @@ async fn a_killed_bot_is_restarted_and_one_that_keeps_dying_is_marked_failed() {
         "the deployment to be marked failed",
         Duration::from_secs(30),
         async || {
-            let all = client.call::<method::Deployed>(Default::default()).await.unwrap();
+            let all = client
+                .call::<method::Deployed>(Default::default())
+                .await
+                .unwrap();
             all.deployments
                 .iter()
                 .all(|d| d.strategy_id != sid(MACD_HUNTER))
@@ -457,7 +463,10 @@ async fn restart_gives_a_new_process_and_logs_can_be_followed() {
     assert_ne!(again.deployment_id, first.deployment_id);
     assert!(!alive(first.process_id.unwrap()));
     assert!(alive(again.process_id.unwrap()));
-    let all = client.call::<method::Deployed>(Default::default()).await.unwrap();
+    let all = client
+        .call::<method::Deployed>(Default::default())
+        .await
+        .unwrap();
     assert_eq!(all.deployments.len(), 1, "no twin after a restart");
 }
 

@@ -164,7 +164,10 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "the first poll of both bots",
         Duration::from_secs(30),
         async || {
-            let all = client.call::<method::Deployed>(Default::default()).await.unwrap();
+            let all = client
+                .call::<method::Deployed>(Default::default())
+                .await
+                .unwrap();
             all.deployments.len() == 2
                 && all
                     .deployments

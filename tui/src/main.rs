@@ -607,7 +607,13 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     let result = match args.command {
-        None => ui::run(client).await,
+        None => {
+            let target = ui::conn::Target {
+                socket: socket.clone(),
+                read_only: args.read_only,
+            };
+            ui::run(client, target).await
+        }
         Some(Command::Status) => cli::status(&client, args.json).await,
         Some(Command::Strategies(command)) => strategies(&client, *command, args.json).await,
         Some(Command::Deploy { id, live, port }) => {

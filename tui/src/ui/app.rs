@@ -1,0 +1,1347 @@
+//! The UI's state and what keys and daemon updates do to it. No terminal here: a key goes
+//! in, the state changes, and [`Command`]s for the connection task come out, so all of
+//! it is tested with plain values (see the tests at the end, and `view`'s snapshots).
+
+use super::keys::{self, Key};
+use chrono::{DateTime, Utc};
+use mem_protocol::deploy::{
+    DeployParams, DeployedList, DeployedStrategy, DeploymentId, DeploymentStatus, LogTail,
+    StopMode, StopParams,
+};
+use mem_protocol::events::{Event, RegistryChange};
+use mem_protocol::methods::{SortKey, StatusReport};
+use mem_protocol::recommend::{MarketConditions, Recommendations, Trend, Volatility};
+use mem_protocol::registry::{PerformanceReport, VersionList};
+use mem_protocol::strategy::{StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
+use mem_protocol::{Access, ErrorCode};
+use serde_json::Value;
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Log lines kept per deployment.
+pub const LOG_LINES_KEPT: usize = 500;
+
+/// The views, in tab order; the number keys 1-7 pick them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Dashboard,
+    Strategies,
+    Deployed,
+    Recommendations,
+    Memory,
+    Model,
+    Jobs,
+}
+
+impl View {
+    pub const ALL: [View; 7] = [
+        View::Dashboard,
+        View::Strategies,
+        View::Deployed,
+        View::Recommendations,
+        View::Memory,
+        View::Model,
+        View::Jobs,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Dashboard => "Dashboard",
+            View::Strategies => "Strategies",
+            View::Deployed => "Deployed",
+            View::Recommendations => "Recommend",
+            View::Memory => "Memory",
+            View::Model => "Model",
+            View::Jobs => "Jobs",
+        }
+    }
+
+    fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+
+    /// The daemon method a data panel (Memory, Model, Jobs) reads.
+    pub fn panel_method(self) -> Option<&'static str> {
+        match self {
+            View::Memory => Some("mem.decisions"),
+            View::Model => Some("ml.status"),
+            View::Jobs => Some("jobs.list"),
+            _ => None,
+        }
+    }
+}
+
+/// What the connection task is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Deploy(DeployParams),
+    Stop(StopParams),
+    Restart(StopParams),
+    /// Metadata, versions, live metrics and the P&L curve of one strategy.
+    LoadDetail(StrategyId),
+    /// The last lines of a strategy's bot log.
+    LoadLogs(StrategyId),
+    Recommend(MarketConditions),
+    /// Fresh CPU and memory of the deployments.
+    RefreshDeployed,
+    /// Today's P&L of the strategies that trade.
+    LoadTodayPnl(Vec<StrategyId>),
+    /// A data panel's method (Memory, Model, Jobs).
+    LoadPanel(View),
+    RunJob(String),
+}
+
+/// The connection task's news.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Connected {
+        access: Access,
+        status: Box<StatusReport>,
+        strategies: Vec<Arc<StrategySummary>>,
+        deployed: DeployedList,
+    },
+    Disconnected {
+        reason: String,
+        retry_in: Duration,
+    },
+    Event(Box<Event>),
+    Status(Box<StatusReport>),
+    Deployed(DeployedList),
+    Detail(StrategyId, Result<Box<StrategyData>, String>),
+    Logs(StrategyId, Result<LogTail, String>),
+    Recommendations(Result<Recommendations, Failure>),
+    TodayPnl(f64),
+    Panel(View, Result<Value, Failure>),
+    /// The outcome of a deploy, stop, restart or job run.
+    Done(Result<String, String>),
+}
+
+/// A daemon error, with its code when it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub code: Option<ErrorCode>,
+    pub message: String,
+}
+
+/// What the Strategies detail pane shows of one strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyData {
+    pub detail: StrategyDetail,
+    pub versions: Option<VersionList>,
+    pub performance: Option<PerformanceReport>,
+    /// Cumulative P&L after each closed trade, oldest first (the sparkline).
+    pub equity: Vec<f64>,
+}
+
+/// The connection as the header shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    Connecting,
+    Connected,
+    Disconnected {
+        reason: String,
+        retry_at: DateTime<Utc>,
+    },
+}
+
+/// Severity of the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Success,
+    Error,
+}
+
+/// The last action's outcome, at the bottom of the screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusLine {
+    pub text: String,
+    pub tone: Tone,
+    pub at: DateTime<Utc>,
+}
+
+/// Something drawn over the view that takes the keys first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    Help,
+    Confirm(Confirm),
+}
+
+/// A confirmation dialog.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    Deploy {
+        id: StrategyId,
+        display_name: String,
+        /// What the operator must type to deploy live: the strategy's name.
+        name: String,
+        live: bool,
+        typed: String,
+    },
+    Stop {
+        id: StrategyId,
+        display_name: String,
+        drain: bool,
+    },
+    Restart {
+        id: StrategyId,
+        display_name: String,
+    },
+}
+
+/// Which strategies the Strategies table lists (`f` cycles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrategyFilter {
+    All,
+    Active,
+    MemEnabled,
+    Deployed,
+    Experimental,
+    Deprecated,
+    Archived,
+}
+
+impl StrategyFilter {
+    const CYCLE: [StrategyFilter; 7] = [
+        StrategyFilter::All,
+        StrategyFilter::Active,
+        StrategyFilter::MemEnabled,
+        StrategyFilter::Deployed,
+        StrategyFilter::Experimental,
+        StrategyFilter::Deprecated,
+        StrategyFilter::Archived,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StrategyFilter::All => "all",
+            StrategyFilter::Active => "active",
+            StrategyFilter::MemEnabled => "MEM-enabled",
+            StrategyFilter::Deployed => "deployed",
+            StrategyFilter::Experimental => "experimental",
+            StrategyFilter::Deprecated => "deprecated",
+            StrategyFilter::Archived => "archived",
+        }
+    }
+
+    fn keeps(self, s: &StrategySummary) -> bool {
+        match self {
+            StrategyFilter::All => true,
+            StrategyFilter::Active => s.status == StrategyStatus::Active,
+            StrategyFilter::MemEnabled => s.mem_enabled,
+            StrategyFilter::Deployed => s.is_deployed,
+            StrategyFilter::Experimental => s.status == StrategyStatus::Experimental,
+            StrategyFilter::Deprecated => s.status == StrategyStatus::Deprecated,
+            StrategyFilter::Archived => s.status == StrategyStatus::Archived,
+        }
+    }
+}
+
+/// Which deployments the Deployed table lists (`f` cycles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployFilter {
+    /// Everything running or about to run.
+    Active,
+    DryRun,
+    Live,
+    Failed,
+    /// Also the stopped ones.
+    All,
+}
+
+impl DeployFilter {
+    const CYCLE: [DeployFilter; 5] = [
+        DeployFilter::Active,
+        DeployFilter::DryRun,
+        DeployFilter::Live,
+        DeployFilter::Failed,
+        DeployFilter::All,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DeployFilter::Active => "active",
+            DeployFilter::DryRun => "dry-run",
+            DeployFilter::Live => "live",
+            DeployFilter::Failed => "failed",
+            DeployFilter::All => "all",
+        }
+    }
+
+    fn keeps(self, d: &DeployedStrategy) -> bool {
+        let failed = matches!(
+            d.status,
+            DeploymentStatus::Failed | DeploymentStatus::Crashed
+        );
+        match self {
+            DeployFilter::Active => d.status.is_active(),
+            DeployFilter::DryRun => d.status.is_active() && d.dry_run,
+            DeployFilter::Live => d.status.is_active() && !d.dry_run,
+            DeployFilter::Failed => failed || d.last_error.is_some() && !d.status.is_active(),
+            DeployFilter::All => true,
+        }
+    }
+}
+
+/// The sort orders `o` cycles through in the Strategies table.
+pub const SORTS: [SortKey; 5] = [
+    SortKey::Name,
+    SortKey::Sharpe,
+    SortKey::WinRate,
+    SortKey::TotalPnl,
+    SortKey::LastUsed,
+];
+
+pub fn sort_label(key: SortKey) -> &'static str {
+    match key {
+        SortKey::Name => "name",
+        SortKey::Sharpe => "Sharpe",
+        SortKey::WinRate => "win rate",
+        SortKey::TotalPnl => "P&L",
+        SortKey::LastUsed => "last used",
+    }
+}
+
+/// A scrolling list's cursor. The offset is kept between frames (a `Cell`, since drawing
+/// only reads the state) so the selection moves within the page before the page moves.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Cursor {
+    pub selected: usize,
+    pub offset: Cell<usize>,
+}
+
+impl Cursor {
+    /// Applies a movement key to a list of `len` rows; `page` is the last drawn height.
+    fn on_key(&mut self, key: &Key, len: usize, page: usize) -> bool {
+        let last = len.saturating_sub(1);
+        let page = page.max(1);
+        let next = if keys::is_down(key) {
+            (self.selected + 1).min(last)
+        } else if keys::is_up(key) {
+            self.selected.saturating_sub(1)
+        } else if keys::is_page_down(key) {
+            (self.selected + page).min(last)
+        } else if keys::is_page_up(key) {
+            self.selected.saturating_sub(page)
+        } else if keys::is_top(key) {
+            0
+        } else if keys::is_bottom(key) {
+            last
+        } else {
+            return false;
+        };
+        self.selected = next;
+        true
+    }
+
+    fn clamp(&mut self, len: usize) {
+        self.selected = self.selected.min(len.saturating_sub(1));
+    }
+
+    /// The first row to draw so that the selection is visible in `height` rows.
+    pub fn window(&self, len: usize, height: usize) -> usize {
+        let height = height.max(1);
+        let mut offset = self.offset.get().min(len.saturating_sub(height));
+        if self.selected < offset {
+            offset = self.selected;
+        } else if self.selected >= offset + height {
+            offset = self.selected + 1 - height;
+        }
+        self.offset.set(offset);
+        offset
+    }
+}
+
+/// The Strategies view.
+#[derive(Debug, Default)]
+pub struct StrategiesView {
+    /// The registry, in name order, as the daemon announced it.
+    pub all: Vec<Arc<StrategySummary>>,
+    /// Indices into `all` that pass the filter and search, in the chosen order.
+    pub rows: Vec<usize>,
+    pub cursor: Cursor,
+    pub search: String,
+    /// Typing a search: keys go into `search`.
+    pub searching: bool,
+    pub filter: Option<StrategyFilter>,
+    pub sort: Option<SortKey>,
+    /// The detail of the selected strategy, when loaded.
+    pub detail: Option<(StrategyId, Result<Box<StrategyData>, String>)>,
+    /// Enter: the detail takes the whole body (narrow terminals).
+    pub detail_open: bool,
+    /// Lines the open detail is scrolled down.
+    pub detail_scroll: u16,
+}
+
+impl StrategiesView {
+    pub fn filter(&self) -> StrategyFilter {
+        self.filter.unwrap_or(StrategyFilter::All)
+    }
+
+    pub fn sort(&self) -> SortKey {
+        self.sort.unwrap_or(SortKey::Name)
+    }
+
+    pub fn selected(&self) -> Option<&Arc<StrategySummary>> {
+        self.rows.get(self.cursor.selected).map(|&i| &self.all[i])
+    }
+
+    /// Recomputes the rows after a change of data, filter, search or sort, keeping the
+    /// selected strategy selected when it is still listed.
+    pub fn refresh_rows(&mut self) {
+        let keep = self.selected().map(|s| s.id);
+        let words: Vec<String> = self
+            .search
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let filter = self.filter();
+        self.rows = (0..self.all.len())
+            .filter(|&i| {
+                let s = &self.all[i];
+                filter.keeps(s) && (words.is_empty() || matches_words(s, &words))
+            })
+            .collect();
+        let all = &self.all;
+        let sort = self.sort();
+        let key = |i: &usize| -> f64 {
+            let s = &all[*i];
+            match sort {
+                SortKey::Sharpe => s.sharpe_ratio.unwrap_or(f64::NEG_INFINITY),
+                SortKey::WinRate => s.win_rate.unwrap_or(f64::NEG_INFINITY),
+                SortKey::TotalPnl => s.total_pnl.unwrap_or(f64::NEG_INFINITY),
+                SortKey::LastUsed => s
+                    .last_used_at
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map_or(f64::NEG_INFINITY, |t| t.timestamp_millis() as f64),
+                SortKey::Name => 0.0,
+            }
+        };
+        if sort != SortKey::Name {
+            // Best first; a stable sort keeps name order among equals.
+            self.rows.sort_by(|a, b| key(b).total_cmp(&key(a)));
+        }
+        self.cursor.selected = keep
+            .and_then(|id| self.rows.iter().position(|&i| self.all[i].id == id))
+            .unwrap_or(self.cursor.selected);
+        self.cursor.clamp(self.rows.len());
+    }
+}
+
+fn matches_words(s: &StrategySummary, words: &[String]) -> bool {
+    let mut text = format!(
+        "{} {} {} {} {}",
+        s.name, s.display_name, s.description, s.category, s.status
+    );
+    for tag in &s.tags {
+        text.push(' ');
+        text.push_str(tag);
+    }
+    let text = text.to_lowercase();
+    words.iter().all(|w| text.contains(w.as_str()))
+}
+
+/// The Deployed view.
+#[derive(Debug, Default)]
+pub struct DeployedView {
+    /// Every deployment the daemon told of, ended ones included.
+    pub all: Vec<DeployedStrategy>,
+    pub filter: Option<DeployFilter>,
+    pub cursor: Cursor,
+    pub logs: HashMap<DeploymentId, VecDeque<String>>,
+    /// Log lines scrolled back from the newest (0: follow the tail).
+    pub log_scroll: usize,
+    /// `l`: the log pane takes the movement keys.
+    pub log_focus: bool,
+}
+
+impl DeployedView {
+    pub fn filter(&self) -> DeployFilter {
+        self.filter.unwrap_or(DeployFilter::Active)
+    }
+
+    pub fn rows(&self) -> Vec<&DeployedStrategy> {
+        let filter = self.filter();
+        self.all.iter().filter(|d| filter.keeps(d)).collect()
+    }
+
+    pub fn selected(&self) -> Option<&DeployedStrategy> {
+        self.rows().get(self.cursor.selected).copied()
+    }
+
+    fn upsert(&mut self, d: DeployedStrategy) {
+        match self
+            .all
+            .iter_mut()
+            .find(|x| x.deployment_id == d.deployment_id)
+        {
+            Some(x) => {
+                // Events carry no CPU or memory figures: keep the last polled ones.
+                let (cpu, rss) = (x.cpu_percent, x.rss_bytes);
+                *x = d;
+                x.cpu_percent = x.cpu_percent.or(cpu);
+                x.rss_bytes = x.rss_bytes.or(rss);
+            }
+            None => self.all.push(d),
+        }
+        self.all.sort_by_key(|d| d.started_at);
+    }
+
+    fn push_logs(&mut self, deployment: DeploymentId, lines: impl IntoIterator<Item = String>) {
+        let log = self.logs.entry(deployment).or_default();
+        log.extend(lines);
+        while log.len() > LOG_LINES_KEPT {
+            log.pop_front();
+        }
+    }
+}
+
+/// The Recommendations view.
+#[derive(Debug, Default)]
+pub struct RecommendView {
+    /// None: the daemon's computed conditions.
+    pub trend: Option<Trend>,
+    pub volatility: Option<Volatility>,
+    pub result: Option<Result<Recommendations, Failure>>,
+    pub cursor: Cursor,
+    /// A request is under way.
+    pub loading: bool,
+}
+
+impl RecommendView {
+    pub fn conditions(&self) -> MarketConditions {
+        MarketConditions {
+            trend: self.trend,
+            volatility: self.volatility,
+            ..Default::default()
+        }
+    }
+
+    pub fn rows(&self) -> &[mem_protocol::recommend::Recommendation] {
+        match &self.result {
+            Some(Ok(r)) => &r.recommendations,
+            _ => &[],
+        }
+    }
+}
+
+/// A view whose data is one daemon method's answer (Memory, Model, Jobs).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Panel {
+    pub data: Option<Result<Value, Failure>>,
+    pub cursor: Cursor,
+}
+
+/// Everything the screen shows, and the UI's own state.
+#[derive(Debug)]
+pub struct App {
+    pub view: View,
+    pub connection: Connection,
+    /// What the daemon granted; controls are hidden unless `Control`.
+    pub access: Access,
+    /// The clock the screen shows (set on each tick, fixed in tests).
+    pub now: DateTime<Utc>,
+    pub status: Option<StatusReport>,
+    pub strategies: StrategiesView,
+    pub deployed: DeployedView,
+    pub recommend: RecommendView,
+    pub panels: HashMap<View, Panel>,
+    pub today_pnl: Option<f64>,
+    pub overlay: Option<Overlay>,
+    pub status_line: Option<StatusLine>,
+    /// Rows of the last drawn list, for PgUp/PgDn.
+    pub page: Cell<usize>,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(now: DateTime<Utc>) -> App {
+        App {
+            view: View::Dashboard,
+            connection: Connection::Connecting,
+            access: Access::View,
+            now,
+            status: None,
+            strategies: StrategiesView::default(),
+            deployed: DeployedView::default(),
+            recommend: RecommendView::default(),
+            panels: HashMap::new(),
+            today_pnl: None,
+            overlay: None,
+            status_line: None,
+            page: Cell::new(10),
+            quit: false,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connection == Connection::Connected
+    }
+
+    fn say(&mut self, tone: Tone, text: impl Into<String>) {
+        self.status_line = Some(StatusLine {
+            text: text.into(),
+            tone,
+            at: self.now,
+        });
+    }
+
+    /// Applies one update from the connection task; returns follow-up commands.
+    pub fn on_update(&mut self, update: Update) -> Vec<Command> {
+        let mut commands = Vec::new();
+        match update {
+            Update::Connected {
+                access,
+                status,
+                strategies,
+                deployed,
+            } => {
+                let was_down = matches!(self.connection, Connection::Disconnected { .. });
+                self.connection = Connection::Connected;
+                self.access = access;
+                self.status = Some(*status);
+                self.strategies.all = strategies;
+                self.strategies.refresh_rows();
+                self.deployed.all = deployed.deployments;
+                self.deployed.cursor.clamp(self.deployed.rows().len());
+                if was_down {
+                    self.say(Tone::Success, "reconnected to memd");
+                }
+                commands.extend(self.on_enter_view());
+                commands.push(Command::LoadTodayPnl(self.trading_strategies()));
+            }
+            Update::Disconnected { reason, retry_in } => {
+                self.connection = Connection::Disconnected {
+                    reason,
+                    retry_at: self.now + chrono::Duration::from_std(retry_in).unwrap_or_default(),
+                };
+                // A dialog cannot be confirmed without a daemon.
+                if matches!(self.overlay, Some(Overlay::Confirm(_))) {
+                    self.overlay = None;
+                }
+            }
+            Update::Event(event) => commands.extend(self.on_event(*event)),
+            Update::Status(status) => self.status = Some(*status),
+            Update::Deployed(list) => {
+                for fresh in list.deployments {
+                    if let Some(d) = self
+                        .deployed
+                        .all
+                        .iter_mut()
+                        .find(|d| d.deployment_id == fresh.deployment_id)
+                    {
+                        *d = fresh;
+                    } else {
+                        self.deployed.all.push(fresh);
+                    }
+                }
+                self.deployed.all.sort_by_key(|d| d.started_at);
+            }
+            Update::Detail(id, result) => self.strategies.detail = Some((id, result)),
+            Update::Logs(id, result) => match result {
+                Ok(tail) => {
+                    let log = self.deployed.logs.entry(tail.deployment_id).or_default();
+                    log.clear();
+                    self.deployed.push_logs(tail.deployment_id, tail.lines);
+                }
+                Err(e) => self.say(Tone::Error, format!("logs of {id}: {e}")),
+            },
+            Update::Recommendations(result) => {
+                self.recommend.loading = false;
+                match &result {
+                    Err(f) => self.say(Tone::Error, format!("recommendations: {}", f.message)),
+                    Ok(r) => self.say(Tone::Info, r.message.clone()),
+                }
+                self.recommend.result = Some(result);
+                self.recommend.cursor.clamp(self.recommend.rows().len());
+            }
+            Update::TodayPnl(pnl) => self.today_pnl = Some(pnl),
+            Update::Panel(view, result) => {
+                self.panels.entry(view).or_default().data = Some(result);
+            }
+            Update::Done(Ok(text)) => self.say(Tone::Success, text),
+            Update::Done(Err(text)) => self.say(Tone::Error, text),
+        }
+        commands
+    }
+
+    fn trading_strategies(&self) -> Vec<StrategyId> {
+        let mut ids: Vec<StrategyId> = self.deployed.all.iter().map(|d| d.strategy_id).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    fn on_event(&mut self, event: Event) -> Vec<Command> {
+        let mut commands = Vec::new();
+        match event {
+            Event::DaemonStopping(stopping) => {
+                self.say(
+                    Tone::Error,
+                    format!("memd is stopping ({})", stopping.reason),
+                );
+            }
+            Event::RegistryChanged(changed) => {
+                let list = &mut self.strategies.all;
+                list.retain(|s| s.id != changed.strategy_id);
+                if changed.change != RegistryChange::Removed {
+                    if let Some(s) = changed.strategy {
+                        let s = Arc::new(*s);
+                        let key = s.display_name.to_lowercase();
+                        let at = list.partition_point(|x| x.display_name.to_lowercase() < key);
+                        list.insert(at, s);
+                    }
+                }
+                self.strategies.refresh_rows();
+                let selected = self.strategies.selected().map(|s| s.id);
+                if selected == Some(changed.strategy_id) && self.view == View::Strategies {
+                    commands.push(Command::LoadDetail(changed.strategy_id));
+                }
+            }
+            Event::RegistryInvalid(invalid) => {
+                self.say(
+                    Tone::Error,
+                    format!("registry: {} ({})", invalid.problem, invalid.path),
+                );
+            }
+            Event::DeploymentChanged(changed) => {
+                let d = changed.deployment;
+                let closed_before = self
+                    .deployed
+                    .all
+                    .iter()
+                    .find(|x| x.deployment_id == d.deployment_id)
+                    .map(|x| x.stats.closed_trades);
+                if closed_before.is_some_and(|n| n != d.stats.closed_trades) {
+                    commands.push(Command::LoadTodayPnl(self.trading_strategies()));
+                }
+                if let Some(s) = self
+                    .strategies
+                    .all
+                    .iter_mut()
+                    .find(|s| s.id == d.strategy_id)
+                {
+                    if s.is_deployed != d.status.is_active() {
+                        Arc::make_mut(s).is_deployed = d.status.is_active();
+                    }
+                }
+                self.deployed.upsert(d);
+                self.deployed.cursor.clamp(self.deployed.rows().len());
+            }
+            Event::BotLog(log) => self.deployed.push_logs(log.deployment_id, log.lines),
+        }
+        commands
+    }
+
+    /// Data a view needs when it comes on screen.
+    fn on_enter_view(&mut self) -> Vec<Command> {
+        match self.view {
+            View::Strategies => self
+                .strategies
+                .selected()
+                .map(|s| vec![Command::LoadDetail(s.id)])
+                .unwrap_or_default(),
+            View::Deployed => {
+                let mut c = vec![Command::RefreshDeployed];
+                c.extend(self.logs_for_selection());
+                c
+            }
+            View::Recommendations => {
+                self.recommend.loading = true;
+                vec![Command::Recommend(self.recommend.conditions())]
+            }
+            View::Memory | View::Model | View::Jobs => vec![Command::LoadPanel(self.view)],
+            View::Dashboard => vec![
+                Command::RefreshDeployed,
+                Command::LoadPanel(View::Memory),
+                Command::LoadPanel(View::Jobs),
+            ],
+        }
+    }
+
+    fn logs_for_selection(&self) -> Vec<Command> {
+        match self.deployed.selected() {
+            Some(d) if !self.deployed.logs.contains_key(&d.deployment_id) => {
+                vec![Command::LoadLogs(d.strategy_id)]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn switch_to(&mut self, view: View) -> Vec<Command> {
+        if self.view == view {
+            return vec![];
+        }
+        self.view = view;
+        self.strategies.searching = false;
+        if self.is_connected() {
+            self.on_enter_view()
+        } else {
+            vec![]
+        }
+    }
+
+    /// Applies one key press; returns commands for the connection task.
+    pub fn on_key(&mut self, key: Key) -> Vec<Command> {
+        if keys::is_interrupt(&key) {
+            self.quit = true;
+            return vec![];
+        }
+        if let Some(overlay) = self.overlay.take() {
+            return self.on_overlay_key(overlay, key);
+        }
+        if self.view == View::Strategies && self.strategies.searching {
+            return self.on_search_key(key);
+        }
+        if keys::is_help(&key) {
+            self.overlay = Some(Overlay::Help);
+            return vec![];
+        }
+        if keys::is_back(&key) {
+            // Back out of a pane first; quit from the top.
+            if self.view == View::Strategies && self.strategies.detail_open {
+                self.strategies.detail_open = false;
+            } else if self.view == View::Deployed && self.deployed.log_focus {
+                self.deployed.log_focus = false;
+            } else if self.view == View::Strategies && !self.strategies.search.is_empty() {
+                self.strategies.search.clear();
+                self.strategies.refresh_rows();
+            } else {
+                self.quit = true;
+            }
+            return vec![];
+        }
+        if let Some(n) = keys::view_number(&key) {
+            return View::ALL
+                .get(n)
+                .map(|v| self.switch_to(*v))
+                .unwrap_or_default();
+        }
+        if keys::is_next_view(&key) {
+            return self.switch_to(View::ALL[(self.view.index() + 1) % View::ALL.len()]);
+        }
+        if keys::is_prev_view(&key) {
+            return self
+                .switch_to(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()]);
+        }
+        match self.view {
+            View::Dashboard => self.on_dashboard_key(key),
+            View::Strategies => self.on_strategies_key(key),
+            View::Deployed => self.on_deployed_key(key),
+            View::Recommendations => self.on_recommend_key(key),
+            View::Memory | View::Model | View::Jobs => self.on_panel_key(key),
+        }
+    }
+
+    /// A control key in a session that may not control: say so instead of acting.
+    fn refuse_control(&mut self, what: &str) -> bool {
+        if self.access != Access::Control {
+            self.say(
+                Tone::Error,
+                format!("read-only session: {what} is not available"),
+            );
+            return true;
+        }
+        if !self.is_connected() {
+            self.say(Tone::Error, format!("not connected to memd: cannot {what}"));
+            return true;
+        }
+        false
+    }
+
+    fn confirm_deploy(&mut self, s: &StrategySummary) -> Vec<Command> {
+        if self.refuse_control("deploy") {
+            return vec![];
+        }
+        if s.is_deployed {
+            self.say(
+                Tone::Info,
+                format!(
+                    "{} is already deployed (see Deployed, key 3)",
+                    s.display_name
+                ),
+            );
+            return vec![];
+        }
+        self.overlay = Some(Overlay::Confirm(Confirm::Deploy {
+            id: s.id,
+            display_name: s.display_name.clone(),
+            name: s.name.clone(),
+            live: false,
+            typed: String::new(),
+        }));
+        // The dialog shows the strategy's port once its metadata is here.
+        match &self.strategies.detail {
+            Some((id, Ok(_))) if *id == s.id => vec![],
+            _ => vec![Command::LoadDetail(s.id)],
+        }
+    }
+
+    fn confirm_stop(&mut self, id: StrategyId, display_name: String, restart: bool) {
+        let what = if restart { "restart" } else { "stop" };
+        if self.refuse_control(what) {
+            return;
+        }
+        self.overlay = Some(Overlay::Confirm(if restart {
+            Confirm::Restart { id, display_name }
+        } else {
+            Confirm::Stop {
+                id,
+                display_name,
+                drain: false,
+            }
+        }));
+    }
+
+    fn on_overlay_key(&mut self, overlay: Overlay, key: Key) -> Vec<Command> {
+        match overlay {
+            Overlay::Help => {
+                // Any key closes the help; it does nothing else.
+                vec![]
+            }
+            Overlay::Confirm(confirm) => self.on_confirm_key(confirm, key),
+        }
+    }
+
+    fn on_confirm_key(&mut self, mut confirm: Confirm, key: Key) -> Vec<Command> {
+        if keys::is_cancel(&key) {
+            self.say(Tone::Info, "cancelled");
+            return vec![];
+        }
+        match &mut confirm {
+            Confirm::Deploy {
+                id,
+                display_name,
+                name,
+                live,
+                typed,
+            } => {
+                if keys::is_toggle(&key) {
+                    *live = !*live;
+                    typed.clear();
+                } else if keys::is_confirm(&key) {
+                    if *live && typed != name {
+                        self.say(
+                            Tone::Error,
+                            format!("type the strategy's name `{name}` to deploy it live"),
+                        );
+                    } else {
+                        self.say(
+                            Tone::Info,
+                            format!(
+                                "deploying {display_name} ({})...",
+                                if *live { "LIVE" } else { "dry-run" }
+                            ),
+                        );
+                        return vec![Command::Deploy(DeployParams {
+                            id: *id,
+                            dry_run: !*live,
+                            port: None,
+                            parameters: None,
+                        })];
+                    }
+                } else if *live {
+                    if let Some(c) = keys::typed_char(&key) {
+                        typed.push(c);
+                    } else if keys::is_backspace(&key) {
+                        typed.pop();
+                    }
+                }
+            }
+            Confirm::Stop {
+                id,
+                display_name,
+                drain,
+            } => {
+                if keys::is_toggle(&key) {
+                    *drain = !*drain;
+                } else if keys::is_confirm(&key) || keys::is_yes(&key) {
+                    self.say(
+                        Tone::Info,
+                        format!(
+                            "stopping {display_name}{}...",
+                            if *drain { " after its open trades" } else { "" }
+                        ),
+                    );
+                    return vec![Command::Stop(StopParams {
+                        id: *id,
+                        mode: if *drain {
+                            StopMode::Drain
+                        } else {
+                            StopMode::Now
+                        },
+                        deadline_secs: None,
+                    })];
+                }
+            }
+            Confirm::Restart { id, display_name } => {
+                if keys::is_confirm(&key) || keys::is_yes(&key) {
+                    self.say(Tone::Info, format!("restarting {display_name}..."));
+                    return vec![Command::Restart(StopParams {
+                        id: *id,
+                        mode: StopMode::Now,
+                        deadline_secs: None,
+                    })];
+                }
+            }
+        }
+        self.overlay = Some(Overlay::Confirm(confirm));
+        vec![]
+    }
+
+    fn on_search_key(&mut self, key: Key) -> Vec<Command> {
+        let s = &mut self.strategies;
+        if keys::is_cancel(&key) {
+            s.searching = false;
+            s.search.clear();
+        } else if keys::is_confirm(&key) {
+            s.searching = false;
+        } else if keys::is_backspace(&key) {
+            s.search.pop();
+        } else if let Some(c) = keys::typed_char(&key) {
+            s.search.push(c);
+        } else if keys::is_down(&key) || keys::is_up(&key) {
+            s.searching = false;
+            return self.on_strategies_key(key);
+        } else {
+            return vec![];
+        }
+        s.cursor.selected = 0;
+        s.refresh_rows();
+        s.cursor.selected = 0;
+        self.detail_for_selection()
+    }
+
+    fn detail_for_selection(&self) -> Vec<Command> {
+        match self.strategies.selected() {
+            Some(s)
+                if self
+                    .strategies
+                    .detail
+                    .as_ref()
+                    .is_none_or(|(id, _)| *id != s.id) =>
+            {
+                vec![Command::LoadDetail(s.id)]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn on_dashboard_key(&mut self, key: Key) -> Vec<Command> {
+        let rows = self.deployed.rows().len();
+        if self.deployed.cursor.on_key(&key, rows, self.page.get()) {
+            return vec![];
+        }
+        if keys::is_enter(&key) || keys::is_char(&key, 'l') {
+            let mut c = self.switch_to(View::Deployed);
+            if keys::is_char(&key, 'l') {
+                self.deployed.log_focus = true;
+            }
+            c.extend(self.logs_for_selection());
+            return c;
+        }
+        vec![]
+    }
+
+    fn on_strategies_key(&mut self, key: Key) -> Vec<Command> {
+        if self.strategies.detail_open {
+            // The open detail scrolls; Enter or Esc closes it.
+            let v = &mut self.strategies;
+            let page = self.page.get().max(1) as u16;
+            if keys::is_down(&key) {
+                v.detail_scroll = v.detail_scroll.saturating_add(1);
+                return vec![];
+            } else if keys::is_up(&key) {
+                v.detail_scroll = v.detail_scroll.saturating_sub(1);
+                return vec![];
+            } else if keys::is_page_down(&key) {
+                v.detail_scroll = v.detail_scroll.saturating_add(page);
+                return vec![];
+            } else if keys::is_page_up(&key) {
+                v.detail_scroll = v.detail_scroll.saturating_sub(page);
+                return vec![];
+            } else if keys::is_top(&key) {
+                v.detail_scroll = 0;
+                return vec![];
+            }
+        }
+        let len = self.strategies.rows.len();
+        if self.strategies.cursor.on_key(&key, len, self.page.get()) {
+            return self.detail_for_selection();
+        }
+        if keys::is_char(&key, '/') {
+            self.strategies.searching = true;
+            return vec![];
+        }
+        if keys::is_enter(&key) {
+            self.strategies.detail_open = !self.strategies.detail_open;
+            self.strategies.detail_scroll = 0;
+            return self.detail_for_selection();
+        }
+        if keys::is_char(&key, 'f') {
+            let f = self.strategies.filter();
+            let i = StrategyFilter::CYCLE
+                .iter()
+                .position(|x| *x == f)
+                .unwrap_or(0);
+            self.strategies.filter =
+                Some(StrategyFilter::CYCLE[(i + 1) % StrategyFilter::CYCLE.len()]);
+            self.strategies.refresh_rows();
+            return self.detail_for_selection();
+        }
+        if keys::is_char(&key, 'o') {
+            let s = self.strategies.sort();
+            let i = SORTS.iter().position(|x| *x == s).unwrap_or(0);
+            self.strategies.sort = Some(SORTS[(i + 1) % SORTS.len()]);
+            self.strategies.refresh_rows();
+            return self.detail_for_selection();
+        }
+        let Some(s) = self.strategies.selected().cloned() else {
+            return vec![];
+        };
+        if keys::is_char(&key, 'd') {
+            return self.confirm_deploy(&s);
+        }
+        if keys::is_char(&key, 's') || keys::is_char(&key, 'r') || keys::is_char(&key, 'l') {
+            let active = self
+                .deployed
+                .all
+                .iter()
+                .find(|d| d.strategy_id == s.id && d.status.is_active())
+                .map(|d| d.deployment_id);
+            let Some(deployment) = active else {
+                self.say(Tone::Info, format!("{} is not deployed", s.display_name));
+                return vec![];
+            };
+            if keys::is_char(&key, 'l') {
+                return self.show_logs_of(deployment);
+            }
+            self.confirm_stop(s.id, s.display_name.clone(), keys::is_char(&key, 'r'));
+        }
+        vec![]
+    }
+
+    /// Jumps to the Deployed view with this deployment's log in focus.
+    fn show_logs_of(&mut self, deployment: DeploymentId) -> Vec<Command> {
+        let mut commands = self.switch_to(View::Deployed);
+        self.deployed.filter = Some(DeployFilter::All);
+        if let Some(i) = self
+            .deployed
+            .rows()
+            .iter()
+            .position(|d| d.deployment_id == deployment)
+        {
+            self.deployed.cursor.selected = i;
+        }
+        self.deployed.log_focus = true;
+        self.deployed.log_scroll = 0;
+        commands.extend(self.logs_for_selection());
+        commands
+    }
+
+    fn on_deployed_key(&mut self, key: Key) -> Vec<Command> {
+        if self.deployed.log_focus {
+            let lines = self
+                .deployed
+                .selected()
+                .and_then(|d| self.deployed.logs.get(&d.deployment_id))
+                .map_or(0, |l| l.len());
+            let page = self.page.get().max(1);
+            let v = &mut self.deployed;
+            if keys::is_up(&key) {
+                v.log_scroll = (v.log_scroll + 1).min(lines.saturating_sub(1));
+                return vec![];
+            } else if keys::is_down(&key) {
+                v.log_scroll = v.log_scroll.saturating_sub(1);
+                return vec![];
+            } else if keys::is_page_up(&key) {
+                v.log_scroll = (v.log_scroll + page).min(lines.saturating_sub(1));
+                return vec![];
+            } else if keys::is_page_down(&key) {
+                v.log_scroll = v.log_scroll.saturating_sub(page);
+                return vec![];
+            } else if keys::is_top(&key) {
+                v.log_scroll = lines.saturating_sub(1);
+                return vec![];
+            } else if keys::is_bottom(&key) {
+                v.log_scroll = 0;
+                return vec![];
+            } else if keys::is_char(&key, 'l') || keys::is_enter(&key) {
+                v.log_focus = false;
+                return vec![];
+            }
+        } else {
+            let len = self.deployed.rows().len();
+            if self.deployed.cursor.on_key(&key, len, self.page.get()) {
+                self.deployed.log_scroll = 0;
+                return self.logs_for_selection();
+            }
+            if keys::is_char(&key, 'l') || keys::is_enter(&key) {
+                self.deployed.log_focus = true;
+                return self.logs_for_selection();
+            }
+        }
+        if keys::is_char(&key, 'f') {
+            let f = self.deployed.filter();
+            let i = DeployFilter::CYCLE
+                .iter()
+                .position(|x| *x == f)
+                .unwrap_or(0);
+            self.deployed.filter = Some(DeployFilter::CYCLE[(i + 1) % DeployFilter::CYCLE.len()]);
+            self.deployed.cursor.selected = 0;
+            return self.logs_for_selection();
+        }
+        let Some(d) = self.deployed.selected().cloned() else {
+            return vec![];
+        };
+        if keys::is_char(&key, 's') || keys::is_char(&key, 'r') {
+            if !d.status.is_active() {
+                self.say(
+                    Tone::Info,
+                    format!("{} is {}", d.strategy_name, status_word(d.status)),
+                );
+                return vec![];
+            }
+            self.confirm_stop(
+                d.strategy_id,
+                d.strategy_name.clone(),
+                keys::is_char(&key, 'r'),
+            );
+        } else if keys::is_char(&key, 'd') {
+            if let Some(s) = self
+                .strategies
+                .all
+                .iter()
+                .find(|s| s.id == d.strategy_id)
+                .cloned()
+            {
+                return self.confirm_deploy(&s);
+            }
+        }
+        vec![]
+    }
+
+    fn on_recommend_key(&mut self, key: Key) -> Vec<Command> {
+        let len = self.recommend.rows().len();
+        if self.recommend.cursor.on_key(&key, len, self.page.get()) {
+            return vec![];
+        }
+        let r = &mut self.recommend;
+        let changed = if keys::is_char(&key, 't') {
+            r.trend = cycle(r.trend, &Trend::ALL);
+            true
+        } else if keys::is_char(&key, 'v') {
+            r.volatility = cycle(r.volatility, &Volatility::ALL);
+            true
+        } else if keys::is_char(&key, 'c') {
+            r.trend = None;
+            r.volatility = None;
+            true
+        } else {
+            false
+        };
+        if changed {
+            if !self.is_connected() {
+                return vec![];
+            }
+            self.recommend.loading = true;
+            self.recommend.cursor.selected = 0;
+            return vec![Command::Recommend(self.recommend.conditions())];
+        }
+        if keys::is_char(&key, 'd') || keys::is_enter(&key) {
+            let Some(rec) = self.recommend.rows().get(self.recommend.cursor.selected) else {
+                return vec![];
+            };
+            let id = rec.strategy_id;
+            if let Some(s) = self.strategies.all.iter().find(|s| s.id == id).cloned() {
+                return self.confirm_deploy(&s);
+            }
+        }
+        vec![]
+    }
+
+    fn on_panel_key(&mut self, key: Key) -> Vec<Command> {
+        let view = self.view;
+        let page = self.page.get();
+        let len = match self.panels.get(&view).and_then(|p| p.data.as_ref()) {
+            Some(Ok(value)) => panel_items(value).len(),
+            _ => 0,
+        };
+        let panel = self.panels.entry(view).or_default();
+        if panel.cursor.on_key(&key, len, page) {
+            return vec![];
+        }
+        if keys::is_char(&key, 'R') || keys::is_char(&key, 'u') {
+            return vec![Command::LoadPanel(view)];
+        }
+        if view == View::Jobs && keys::is_char(&key, 'x') {
+            if self.refuse_control("running a job") {
+                return vec![];
+            }
+            let selected = self.panels[&view].cursor.selected;
+            let name = match self.panels[&view].data.as_ref() {
+                Some(Ok(value)) => panel_items(value)
+                    .get(selected)
+                    .and_then(|j| j.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                _ => None,
+            };
+            match name {
+                Some(name) => {
+                    self.say(Tone::Info, format!("running job {name}..."));
+                    return vec![Command::RunJob(name)];
+                }
+                None => self.say(Tone::Error, "no job selected"),
+            }
+        }
+        vec![]
+    }
+
+    /// The tick: advances the clock; returns true when something on screen depends on it.
+    pub fn on_tick(&mut self, now: DateTime<Utc>) -> bool {
+        let second_changed = now.timestamp() != self.now.timestamp();
+        self.now = now;
+        second_changed
+    }
+}
+
+/// The rows of a data panel's answer: its first array member, or the answer if it is one.
+pub fn panel_items(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(map) => map
+            .values()
+            .find_map(|v| v.as_array())
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
+        _ => vec![],
+    }
+}
+
+/// None -> first -> ... -> last -> None.
+fn cycle<T: Copy + PartialEq>(current: Option<T>, all: &[T]) -> Option<T> {
+    match current {
+        None => all.first().copied(),
+        Some(c) => all
+            .iter()
+            .position(|x| *x == c)
+            .and_then(|i| all.get(i + 1))
+            .copied(),
+    }
+}
+
+pub fn status_word(status: DeploymentStatus) -> &'static str {
+    match status {
+        DeploymentStatus::Starting => "starting",
+        DeploymentStatus::Running => "running",
+        DeploymentStatus::Stopping => "stopping",
+        DeploymentStatus::Stopped => "stopped",
+        DeploymentStatus::Crashed => "crashed",
+        DeploymentStatus::Restarting => "restarting",
+        DeploymentStatus::Failed => "failed",
+    }
+}

@@ -1,0 +1,108 @@
+//! The terminal UI: `memctl` run bare.
+//!
+//! - [`app`]: the state, and what keys and daemon updates do to it (no terminal);
+//! - [`view`]: drawing the state (a pure function, snapshot-tested);
+//! - [`keys`]: key predicates and each view's help;
+//! - [`conn`]: the connection task, which owns the socket and reconnects.
+//!
+//! One `select!` loop here joins terminal input, the connection's updates, a clock tick
+//! and signals; it redraws only when something changed, so an idle screen writes
+//! almost nothing to an SSH link.
+
+pub mod app;
+pub mod conn;
+pub mod keys;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+use app::{App, Command, Update};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures::StreamExt;
+use mem_protocol::Client;
+use std::io::IsTerminal;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+/// The clock in the header ticks once a second.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Restores the terminal when dropped: on return, on error and on unwinding (the panic
+/// hook of `ratatui::init` covers a panic that aborts).
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Runs the UI until the operator quits or a signal ends it.
+pub async fn run(client: Client, target: conn::Target) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the terminal UI needs a terminal; for scripts use a subcommand (memctl --help)"
+        );
+    }
+    let (update_tx, mut updates) = mpsc::unbounded_channel::<Update>();
+    let (command_tx, command_rx) = mpsc::unbounded_channel::<Command>();
+    let connection = tokio::spawn(conn::run(target, client, update_tx, command_rx));
+
+    let mut terminal = ratatui::init();
+    let _guard = TerminalGuard;
+    let theme = view::Theme::from_env();
+    let mut app = App::new(chrono::Utc::now());
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut dirty = true;
+    let result = loop {
+        if app.quit {
+            break Ok(());
+        }
+        if dirty {
+            terminal.draw(|frame| view::draw(frame, &app, theme))?;
+            dirty = false;
+        }
+        let commands = tokio::select! {
+            input = keys.next() => match input {
+                Some(Ok(TermEvent::Key(key))) if key.kind == KeyEventKind::Press => {
+                    dirty = true;
+                    app.on_key(key)
+                }
+                Some(Ok(TermEvent::Resize(..))) => { dirty = true; vec![] }
+                Some(Ok(_)) => vec![],
+                Some(Err(err)) => break Err(err.into()),
+                None => break Ok(()),
+            },
+            update = updates.recv() => match update {
+                Some(update) => {
+                    dirty = true;
+                    let mut commands = app.on_update(update);
+                    // Take what else is queued before drawing: one frame per burst.
+                    while let Ok(more) = updates.try_recv() {
+                        commands.extend(app.on_update(more));
+                    }
+                    commands
+                }
+                None => break Ok(()),
+            },
+            _ = tick.tick() => {
+                dirty |= app.on_tick(chrono::Utc::now());
+                vec![]
+            }
+            _ = term.recv() => break Ok(()),
+            _ = hup.recv() => break Ok(()),
+        };
+        for command in commands {
+            let _ = command_tx.send(command);
+        }
+    };
+    drop(command_tx);
+    connection.abort();
+    result
+}

@@ -1,0 +1,218 @@
+//! The Dashboard: daemon and host health, the bots at a glance, today's P&L, the last
+//! decisions and the next jobs.
+
+use super::{Theme, bytes, message, since};
+use crate::ui::app::{App, View, status_word};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let [top, bots, bottom] = Layout::vertical([
+        Constraint::Length(6),
+        Constraint::Min(4),
+        Constraint::Length(6),
+    ])
+    .areas(area);
+    let [health, money] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(top);
+    draw_health(frame, health, app, theme);
+    draw_money(frame, money, app, theme);
+    draw_bots(frame, bots, app, theme);
+    let [decisions, jobs] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    super::panel::draw_panel(
+        frame,
+        decisions,
+        app,
+        View::Memory,
+        app.panels.get(&View::Memory),
+        theme,
+    );
+    super::panel::draw_panel(
+        frame,
+        jobs,
+        app,
+        View::Jobs,
+        app.panels.get(&View::Jobs),
+        theme,
+    );
+}
+
+fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let block = Block::bordered().title(" daemon and host ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(s) = &app.status else {
+        message(frame, inner, "waiting for memd...", theme.dim());
+        return;
+    };
+    let h = &s.host;
+    let mem_pct = if h.memory_total_bytes > 0 {
+        h.memory_used_bytes as f64 / h.memory_total_bytes as f64 * 100.0
+    } else {
+        0.0
+    };
+    let cpu_style = if h.cpu_percent > 90.0 {
+        theme.bad()
+    } else {
+        ratatui::style::Style::new()
+    };
+    let lines = vec![
+        Line::raw(format!(
+            "memd {} pid {} · up {} · {} strategies ({} unreadable) · {} clients",
+            s.version,
+            s.pid,
+            since(app.now, s.started_at),
+            s.counts.strategies,
+            s.counts.registry_errors,
+            s.counts.connections
+        )),
+        Line::raw(format!(
+            "memd uses {:.1}% CPU, {}",
+            s.process.cpu_percent,
+            bytes(s.process.rss_bytes)
+        )),
+        Line::from(vec![
+            Span::raw(format!(
+                "{} · {} CPUs ",
+                h.hostname.as_deref().unwrap_or("host"),
+                h.cpu_count
+            )),
+            Span::styled(format!("{:.0}%", h.cpu_percent), cpu_style),
+            Span::raw(format!(
+                " · load {:.2} {:.2} {:.2} · memory {} / {} ({mem_pct:.0}%)",
+                h.load_average[0],
+                h.load_average[1],
+                h.load_average[2],
+                bytes(h.memory_used_bytes),
+                bytes(h.memory_total_bytes)
+            )),
+        ]),
+        Line::styled(format!("data {}", s.data_dir), theme.dim()),
+    ];
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let block = Block::bordered().title(" trading ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let active: Vec<_> = app
+        .deployed
+        .all
+        .iter()
+        .filter(|d| d.status.is_active())
+        .collect();
+    let live = active.iter().filter(|d| !d.dry_run).count();
+    let profit: f64 = active.iter().map(|d| d.stats.profit_all).sum();
+    let open: u64 = active.iter().map(|d| d.stats.open_trades).sum();
+    let failed = app
+        .deployed
+        .all
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.status,
+                mem_protocol::deploy::DeploymentStatus::Failed
+                    | mem_protocol::deploy::DeploymentStatus::Crashed
+            )
+        })
+        .count();
+    let today = app.today_pnl;
+    let lines = vec![
+        Line::from(vec![
+            Span::raw("today's P&L  "),
+            match today {
+                Some(p) => Span::styled(super::money(p), theme.pnl(p)),
+                None => Span::styled("-", theme.dim()),
+            },
+            Span::styled(" (closed trades, UTC day)", theme.dim()),
+        ]),
+        Line::from(vec![
+            Span::raw("bots profit  "),
+            Span::styled(super::money(profit), theme.pnl(profit)),
+            Span::raw(format!(" · {open} open trades")),
+        ]),
+        Line::from(vec![
+            Span::raw(format!("{} running · {live} live · ", active.len())),
+            Span::styled(
+                format!("{failed} failed"),
+                if failed > 0 { theme.bad() } else { theme.dim() },
+            ),
+        ]),
+    ];
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_bots(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let rows = app.deployed.rows();
+    let block = Block::bordered().title(format!(" bots ({}) · Enter opens Deployed ", rows.len()));
+    let inner = block.inner(area);
+    if rows.is_empty() {
+        frame.render_widget(block, area);
+        message(
+            frame,
+            inner,
+            "No bot is running. Find a strategy in Recommend (4) or Strategies (2) and press d.",
+            theme.dim(),
+        );
+        return;
+    }
+    let height = inner.height.saturating_sub(1) as usize;
+    app.page.set(height);
+    let v = &app.deployed;
+    let offset = v.cursor.window(rows.len(), height);
+    let table_rows = rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, d)| {
+            let profit = d.stats.profit_all;
+            let row = Row::new(vec![
+                Cell::from(d.strategy_name.clone()),
+                Cell::from(status_word(d.status)).style(super::deployed::status_style(d, theme)),
+                Cell::from(if d.dry_run { "dry-run" } else { "LIVE" }),
+                Cell::from(if d.status.is_active() {
+                    since(app.now, d.started_at)
+                } else {
+                    "-".into()
+                }),
+                Cell::from(d.stats.open_trades.to_string()),
+                Cell::from(super::money(profit)).style(theme.pnl(profit)),
+                Cell::from(match (d.warnings, d.errors) {
+                    (0, 0) => String::new(),
+                    (w, e) => format!("{w} warn {e} err"),
+                })
+                .style(if d.errors > 0 {
+                    theme.bad()
+                } else {
+                    theme.warn()
+                }),
+            ]);
+            if i == v.cursor.selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        });
+    let widths = [
+        Constraint::Fill(3),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Length(9),
+        Constraint::Fill(1),
+    ];
+    let header = Row::new([
+        "BOT", "STATUS", "MODE", "UPTIME", "OPEN", "PROFIT", "ISSUES",
+    ])
+    .style(theme.bold());
+    frame.render_widget(
+        Table::new(table_rows, widths).header(header).block(block),
+        area,
+    );
+}

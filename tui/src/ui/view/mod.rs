@@ -1,0 +1,467 @@
+//! Drawing: a pure function of the [`App`] state onto a ratatui frame. The frame is the
+//! header (daemon, connection, clock), the view tabs, the view's body, the status line
+//! (the last action's outcome) and the view's key hints; overlays (help, confirmation)
+//! are drawn over the body.
+
+mod dashboard;
+mod deployed;
+mod panel;
+mod recommend;
+mod strategies;
+
+use super::app::{App, Confirm, Connection, Overlay, Tone, View};
+use super::keys::{self, HelpEntry};
+use chrono::{DateTime, Utc};
+use mem_protocol::Access;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+/// The smallest screen the full layout is drawn for; below it, one line says so.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 10;
+
+/// Styles, with or without colour (`NO_COLOR`).
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    /// Colour unless `NO_COLOR` is set to something (https://no-color.org).
+    pub fn from_env() -> Theme {
+        Theme {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    fn fg(self, color: Color) -> Style {
+        if self.color {
+            Style::new().fg(color)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn bold(self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
+    pub fn dim(self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new().add_modifier(Modifier::DIM)
+        }
+    }
+
+    pub fn selected(self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+
+    pub fn good(self) -> Style {
+        self.fg(Color::Green)
+    }
+
+    pub fn bad(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+
+    pub fn warn(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+
+    pub fn accent(self) -> Style {
+        self.fg(Color::Cyan)
+    }
+
+    /// Green for a gain, red for a loss.
+    pub fn pnl(self, value: f64) -> Style {
+        if value > 0.0 {
+            self.good()
+        } else if value < 0.0 {
+            self.fg(Color::Red)
+        } else {
+            Style::new()
+        }
+    }
+
+    fn tone(self, tone: Tone) -> Style {
+        match tone {
+            Tone::Info => self.accent(),
+            Tone::Success => self.good(),
+            Tone::Error => self.bad(),
+        }
+    }
+}
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        frame.render_widget(
+            Paragraph::new(format!(
+                "memctl needs at least {MIN_WIDTH}x{MIN_HEIGHT} (this is {}x{}); q quits",
+                area.width, area.height
+            ))
+            .wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let [header, tabs, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, header, app, theme);
+    draw_tabs(frame, tabs, app, theme);
+    match app.view {
+        View::Dashboard => dashboard::draw(frame, body, app, theme),
+        View::Strategies => strategies::draw(frame, body, app, theme),
+        View::Deployed => deployed::draw(frame, body, app, theme),
+        View::Recommendations => recommend::draw(frame, body, app, theme),
+        View::Memory | View::Model | View::Jobs => panel::draw(frame, body, app, theme),
+    }
+    if !app.is_connected() {
+        // The last data stay on screen, greyed: they may be stale.
+        frame.buffer_mut().set_style(body, theme.dim());
+    }
+    draw_status(frame, status, app, theme);
+    draw_footer(frame, footer, app, theme);
+    match &app.overlay {
+        Some(Overlay::Help) => draw_help(frame, body, app, theme),
+        Some(Overlay::Confirm(confirm)) => draw_confirm(frame, body, app, confirm, theme),
+        None => {}
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let mut spans = vec![Span::styled(" memctl ", theme.bold())];
+    match &app.status {
+        Some(s) => spans.push(Span::raw(format!(
+            "memd {} · pid {} · {} · up {} ",
+            s.version,
+            s.pid,
+            s.mode,
+            duration((app.now - s.started_at).num_seconds().max(0) as u64)
+        ))),
+        None => spans.push(Span::raw("memd ")),
+    }
+    match &app.connection {
+        Connection::Connecting => spans.push(Span::styled("· connecting...", theme.warn())),
+        Connection::Connected => spans.push(Span::styled("· connected", theme.good())),
+        Connection::Disconnected { reason, retry_at } => {
+            let secs = (*retry_at - app.now).num_seconds().max(0);
+            spans.push(Span::styled(
+                format!("· DISCONNECTED, retry in {secs} s: {reason}"),
+                theme.bad(),
+            ));
+        }
+    }
+    if app.access == Access::View {
+        spans.push(Span::styled(" · read-only", theme.warn()));
+    }
+    let clock = format!("{} UTC ", app.now.format("%H:%M:%S"));
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(1), Constraint::Length(clock.len() as u16)])
+            .areas(area);
+    frame.render_widget(Line::from(spans), left);
+    frame.render_widget(Line::from(clock).style(theme.dim()), right);
+}
+
+fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let mut spans = Vec::new();
+    for (i, view) in View::ALL.iter().enumerate() {
+        let label = format!(" {} {} ", i + 1, view.title());
+        spans.push(if *view == app.view {
+            Span::styled(label, theme.selected().add_modifier(Modifier::BOLD))
+        } else {
+            Span::raw(label)
+        });
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let line = match &app.status_line {
+        Some(s) => Line::from(vec![
+            Span::styled(format!(" {} ", s.at.format("%H:%M:%S")), theme.dim()),
+            Span::styled(s.text.clone(), theme.tone(s.tone)),
+        ]),
+        None => Line::from(Span::styled(
+            " ready · ? lists the keys of this view",
+            theme.dim(),
+        )),
+    };
+    frame.render_widget(line, area);
+}
+
+/// The view's main keys, always visible: a newcomer needs no manual.
+fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let control = app.access == Access::Control;
+    let hints: &[(&str, &str, bool)] = match app.view {
+        View::Dashboard => &[("Enter", "bot", false), ("l", "log", false)],
+        View::Strategies if app.strategies.searching => &[
+            ("type", "to search", false),
+            ("Enter", "keep", false),
+            ("Esc", "clear", false),
+        ],
+        View::Strategies => &[
+            ("/", "search", false),
+            ("f", "filter", false),
+            ("o", "sort", false),
+            ("Enter", "detail", false),
+            ("d", "deploy", true),
+            ("s", "stop", true),
+            ("l", "log", false),
+        ],
+        View::Deployed => &[
+            ("f", "filter", false),
+            ("l", "log", false),
+            ("s", "stop", true),
+            ("r", "restart", true),
+        ],
+        View::Recommendations => &[
+            ("t", "trend", false),
+            ("v", "volatility", false),
+            ("c", "computed", false),
+            ("d", "deploy", true),
+        ],
+        View::Memory | View::Model => &[("u", "reload", false)],
+        View::Jobs => &[("u", "reload", false), ("x", "run now", true)],
+    };
+    let bold = theme.accent().add_modifier(Modifier::BOLD);
+    let mut spans = vec![
+        Span::styled(" ?", bold),
+        Span::raw(" help "),
+        Span::styled(" q", bold),
+        Span::raw(" quit "),
+    ];
+    for (key, what, needs_control) in hints {
+        if *needs_control && !control {
+            continue;
+        }
+        spans.push(Span::styled(format!(" {key}"), bold));
+        spans.push(Span::raw(format!(" {what} ")));
+    }
+    spans.push(Span::styled(" 1-7", bold));
+    spans.push(Span::raw(" views"));
+    frame.render_widget(Line::from(spans), area);
+}
+
+/// A rectangle of `width` x `height` centred in `area` (clipped to it).
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+fn help_lines<'a>(entries: &'a [HelpEntry], app: &App, theme: Theme, out: &mut Vec<Line<'a>>) {
+    for e in entries {
+        if e.control && app.access != Access::Control {
+            continue;
+        }
+        out.push(Line::from(vec![
+            Span::styled(
+                format!("  {:<11}", e.keys),
+                theme.accent().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(e.what),
+        ]));
+    }
+}
+
+fn draw_help(frame: &mut Frame, body: Rect, app: &App, theme: Theme) {
+    let mut lines = vec![Line::styled(
+        format!("{} view", app.view.title()),
+        theme.bold(),
+    )];
+    help_lines(keys::help(app.view), app, theme, &mut lines);
+    lines.push(Line::styled("Everywhere", theme.bold()));
+    help_lines(keys::GLOBAL, app, theme, &mut lines);
+    if app.access == Access::Control {
+        lines.push(Line::styled("In a confirmation dialog", theme.bold()));
+        help_lines(keys::DIALOG, app, theme, &mut lines);
+    } else {
+        lines.push(Line::styled(
+            "Read-only session: deploy, stop and restart are hidden.",
+            theme.warn(),
+        ));
+    }
+    let area = centered(body, 72, lines.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" keys (any key closes) ")),
+        area,
+    );
+}
+
+fn draw_confirm(frame: &mut Frame, body: Rect, app: &App, confirm: &Confirm, theme: Theme) {
+    let mut lines: Vec<Line> = Vec::new();
+    let title;
+    match confirm {
+        Confirm::Deploy {
+            id,
+            display_name,
+            name,
+            live,
+            typed,
+        } => {
+            title = " deploy ";
+            let port = app
+                .strategies
+                .detail
+                .as_ref()
+                .filter(|(d, _)| d == id)
+                .and_then(|(_, r)| r.as_ref().ok())
+                .and_then(|d| d.detail.metadata.strategy.extra.get("deployment").cloned())
+                .and_then(|dep| dep.get("port").and_then(|p| p.as_u64()));
+            lines.push(Line::from(vec![
+                Span::raw("Strategy  "),
+                Span::styled(display_name.clone(), theme.bold()),
+            ]));
+            lines.push(Line::from(format!("Id        {id}")));
+            lines.push(Line::from(vec![
+                Span::raw("Mode      "),
+                if *live {
+                    Span::styled("LIVE: real orders with real money", theme.bad())
+                } else {
+                    Span::styled("dry-run (simulated orders)", theme.good())
+                },
+                Span::styled("   Tab switches", theme.dim()),
+            ]));
+            lines.push(Line::from(format!(
+                "Port      {}",
+                match port {
+                    Some(p) => format!("{p} (from the strategy's deployment block)"),
+                    None => "the strategy's, else a free one".into(),
+                }
+            )));
+            lines.push(Line::raw(""));
+            if *live {
+                lines.push(Line::from(format!(
+                    "Type `{name}` to confirm a live deployment:"
+                )));
+                lines.push(Line::from(vec![
+                    Span::raw("> "),
+                    Span::styled(typed.clone(), theme.bold()),
+                    Span::styled("_", theme.dim()),
+                ]));
+                lines.push(Line::styled(
+                    "Enter deploys live · Esc cancels",
+                    theme.dim(),
+                ));
+            } else {
+                lines.push(Line::styled("Enter deploys · Esc cancels", theme.dim()));
+            }
+        }
+        Confirm::Stop {
+            id,
+            display_name,
+            drain,
+        } => {
+            title = " stop ";
+            lines.push(Line::from(vec![
+                Span::raw("Stop      "),
+                Span::styled(display_name.clone(), theme.bold()),
+            ]));
+            lines.push(Line::from(format!("Id        {id}")));
+            lines.push(Line::from(vec![
+                Span::raw("How       "),
+                Span::raw(if *drain {
+                    "drain: no new entries, wait for open trades, then stop"
+                } else {
+                    "now: stop the bot at once"
+                }),
+                Span::styled("   Tab switches", theme.dim()),
+            ]));
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("Enter or y stops · Esc cancels", theme.dim()));
+        }
+        Confirm::Restart { id, display_name } => {
+            title = " restart ";
+            lines.push(Line::from(vec![
+                Span::raw("Restart   "),
+                Span::styled(display_name.clone(), theme.bold()),
+            ]));
+            lines.push(Line::from(format!("Id        {id}")));
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                "Enter or y restarts · Esc cancels",
+                theme.dim(),
+            ));
+        }
+    }
+    let area = centered(body, 76, lines.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title).border_style(theme.warn())),
+        area,
+    );
+}
+
+/// `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
+pub fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+pub fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
+    duration((now - then).num_seconds().max(0) as u64)
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+/// Two decimals, without a negative zero (an empty float sum is -0.0).
+pub fn money(v: f64) -> String {
+    format!("{:.2}", v + 0.0)
+}
+
+pub fn number(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+pub fn percent(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// A one-line message in the middle of an area (empty lists, loading, errors).
+pub fn message(frame: &mut Frame, area: Rect, text: &str, style: Style) {
+    frame.render_widget(
+        Paragraph::new(text.to_string())
+            .style(style)
+            .wrap(Wrap { trim: true }),
+        area,
+    );
+}

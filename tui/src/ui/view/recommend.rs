@@ -1,0 +1,150 @@
+//! The Recommendations view: the conditions, the ranked strategies, and the selected
+//! one's score broken down point by point.
+
+use super::{Theme, message, number, percent};
+use crate::ui::app::App;
+use mem_protocol::ErrorCode;
+use mem_protocol::recommend::{ConditionsSource, MetricsSource};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let v = &app.recommend;
+    let [conditions, table, breakdown] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(4),
+        Constraint::Length(9),
+    ])
+    .areas(area);
+
+    let word = |w: Option<String>| w.unwrap_or_else(|| "computed".into());
+    let mut spans = vec![
+        Span::styled(" trend ", theme.dim()),
+        Span::styled(word(v.trend.map(|t| t.to_string())), theme.bold()),
+        Span::styled(" (t)   volatility ", theme.dim()),
+        Span::styled(word(v.volatility.map(|t| t.to_string())), theme.bold()),
+        Span::styled(" (v)   ", theme.dim()),
+    ];
+    if v.loading {
+        spans.push(Span::styled("loading...", theme.dim()));
+    } else if let Some(Ok(r)) = &v.result {
+        let source = match r.conditions.source {
+            ConditionsSource::Request => "as chosen",
+            ConditionsSource::Computed => "computed from market data",
+        };
+        spans.push(Span::raw(format!(
+            "scored for {} / {} ({source}); {} candidates",
+            r.conditions.trend, r.conditions.volatility, r.candidates
+        )));
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).block(Block::bordered().title(" market conditions ")),
+        conditions,
+    );
+
+    let block = Block::bordered().title(match &v.result {
+        Some(Ok(r)) => format!(" {} ", r.message),
+        _ => " recommendations ".into(),
+    });
+    let inner = block.inner(table);
+    match &v.result {
+        None => {
+            frame.render_widget(block, table);
+            message(
+                frame,
+                inner,
+                "press t and v to choose the conditions",
+                theme.dim(),
+            );
+        }
+        Some(Err(f)) => {
+            frame.render_widget(block, table);
+            let hint = if f.code == Some(ErrorCode::Unavailable) {
+                "\nChoose the conditions yourself: t cycles the trend, v the volatility."
+            } else {
+                ""
+            };
+            message(frame, inner, &format!("{}{hint}", f.message), theme.bad());
+        }
+        Some(Ok(r)) if r.recommendations.is_empty() => {
+            frame.render_widget(block, table);
+            message(frame, inner, &r.message, theme.dim());
+        }
+        Some(Ok(r)) => {
+            let height = inner.height.saturating_sub(1) as usize;
+            app.page.set(height);
+            let offset = v.cursor.window(r.recommendations.len(), height);
+            let rows = r
+                .recommendations
+                .iter()
+                .enumerate()
+                .skip(offset)
+                .take(height)
+                .map(|(i, rec)| {
+                    let row = Row::new(vec![
+                        Cell::from(format!("{:.2}", rec.confidence_score)).style(theme.bold()),
+                        Cell::from(format!("{:.0}%", rec.confidence_score * 100.0)),
+                        Cell::from(rec.strategy_name.clone()),
+                        Cell::from(rec.category.clone()),
+                        Cell::from(Line::from(number(rec.estimated_sharpe)).right_aligned()),
+                        Cell::from(Line::from(percent(rec.estimated_win_rate)).right_aligned()),
+                        Cell::from(match rec.metrics_source {
+                            MetricsSource::Live => format!("live ({})", rec.live_trades),
+                            MetricsSource::Backtest => "backtest".into(),
+                        }),
+                        Cell::from(if rec.is_deployed { "deployed" } else { "" })
+                            .style(theme.good()),
+                    ]);
+                    if i == v.cursor.selected {
+                        row.style(theme.selected())
+                    } else {
+                        row
+                    }
+                });
+            let widths = [
+                Constraint::Length(5),
+                Constraint::Length(5),
+                Constraint::Fill(3),
+                Constraint::Fill(2),
+                Constraint::Length(6),
+                Constraint::Length(6),
+                Constraint::Length(10),
+                Constraint::Length(8),
+            ];
+            let header = Row::new([
+                "SCORE", "CONF", "STRATEGY", "CATEGORY", "SHARPE", "WIN", "FIGURES", "",
+            ])
+            .style(theme.bold());
+            frame.render_widget(Table::new(rows, widths).header(header).block(block), table);
+        }
+    }
+
+    let block = Block::bordered().title(" why: the score, point by point ");
+    let inner = block.inner(breakdown);
+    frame.render_widget(block, breakdown);
+    if let Some(rec) = v.rows().get(v.cursor.selected) {
+        let mut lines: Vec<Line> = rec
+            .breakdown
+            .iter()
+            .map(|p| {
+                let style = if p.points > 0.0 {
+                    theme.good()
+                } else {
+                    theme.dim()
+                };
+                Line::from(vec![
+                    Span::styled(format!(" {:+.2} ", p.points), style),
+                    Span::styled(format!("{:<11}", p.rule), theme.dim()),
+                    Span::raw(p.detail.clone()),
+                ])
+            })
+            .collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!(" ={:.2} ", rec.confidence_score), theme.bold()),
+            Span::raw(rec.reason.clone()),
+        ]));
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    }
+}
