@@ -1,1 +1,791 @@
+//! The UI without a terminal: keys -> commands -> state, and snapshots of every view
+//! drawn on ratatui's `TestBackend` (`cargo insta review` to look at changed ones).
 
+use super::app::*;
+use super::keys::{ch, key};
+use super::view::{self, Theme};
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use mem_protocol::deploy::*;
+use mem_protocol::events::Event;
+use mem_protocol::methods::StatusReport;
+use mem_protocol::recommend::{
+    AppliedConditions, ConditionsSource, MetricsSource, Recommendation, Recommendations,
+    ScorePoint, Trend, Volatility,
+};
+use mem_protocol::registry::{PerformanceReport, VersionList};
+use mem_protocol::strategy::{StrategyDetail, StrategyDocument, StrategyId, StrategySummary};
+use mem_protocol::{Access, ErrorCode};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+const MACD: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+const RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
+
+fn now() -> DateTime<Utc> {
+    "2026-11-22T10:30:00Z".parse().unwrap()
+}
+
+fn id(s: &str) -> StrategyId {
+    s.parse().unwrap()
+}
+
+fn status() -> StatusReport {
+    serde_json::from_value(json!({
+        "version": "0.1.0", "pid": 4242, "startedAt": "2026-11-22T08:00:00Z", "uptimeSecs": 9000,
+        "dataDir": "/var/lib/memd", "registryDir": "/var/lib/memd/strategy_registry",
+        "socket": "/run/memd/memd.sock", "logDir": "/var/log/memd", "mode": "system",
+        "counts": {"strategies": 3, "strategiesByStatus": {"active": 2, "experimental": 1},
+                   "registryErrors": 0, "connections": 2, "subscribers": 1},
+        "host": {"hostname": "trader-01", "cpuCount": 2, "cpuPercent": 12.5,
+                 "memoryTotalBytes": 4294967296u64, "memoryUsedBytes": 1073741824u64,
+                 "loadAverage": [0.25, 0.2, 0.1]},
+        "process": {"rssBytes": 31457280u64, "cpuPercent": 0.4},
+        "access": "control"
+    }))
+    .unwrap()
+}
+
+/// The seed's MACD Hunter, as the registry keeps it.
+fn macd_document() -> StrategyDocument {
+    serde_json::from_str(include_str!(
+        "../../../data/strategy_registry/metadata/4ce3a79b-c22b-4b42-9d87-3a58052a9eec.json"
+    ))
+    .unwrap()
+}
+
+fn summary(
+    id_text: &str,
+    name: &str,
+    display: &str,
+    category: &str,
+    sharpe: f64,
+    win: f64,
+) -> StrategySummary {
+    let mut s = macd_document().summary(false);
+    s.id = id(id_text);
+    s.name = name.into();
+    s.display_name = display.into();
+    s.category = category.into();
+    s.sharpe_ratio = Some(sharpe);
+    s.win_rate = Some(win);
+    s.description = format!("{display}: a {category} strategy");
+    s.tags = vec![category.into()];
+    s
+}
+
+fn strategies() -> Vec<Arc<StrategySummary>> {
+    let mut research = summary(
+        "4fdcbb3a-abea-4662-badd-a6f6886825b0",
+        "volatility_managed_momentum",
+        "Volatility-Managed Momentum",
+        "momentum",
+        1.197,
+        0.472,
+    );
+    research.status = mem_protocol::strategy::StrategyStatus::Experimental;
+    research.language = "python".into();
+    let mut rsi = summary(
+        RSI,
+        "freqtrade_conservative_rsi",
+        "Freqtrade Conservative RSI",
+        "mean_reversion",
+        1.15,
+        0.62,
+    );
+    rsi.live_trades = 42;
+    rsi.total_pnl = Some(-12.5);
+    vec![
+        Arc::new(rsi),
+        Arc::new(summary(
+            MACD,
+            "freqtrade_macd_hunter",
+            "Freqtrade MACD Hunter",
+            "momentum",
+            1.45,
+            0.58,
+        )),
+        Arc::new(research),
+    ]
+}
+
+fn deployment(strategy: &str, name: &str, status: DeploymentStatus) -> DeployedStrategy {
+    serde_json::from_value(json!({
+        "deploymentId": format!("00000000-0000-4000-8000-{}", &strategy[24..]),
+        "strategyId": strategy, "strategyName": name, "deploymentType": "freqtrade",
+        "processId": 31337, "port": 8083, "startedAt": "2026-11-22T10:00:00Z",
+        "status": status, "dryRun": true, "configFile": "/var/lib/memd/deployments/x/config.json",
+        "startedBy": "manual", "restarts": 0,
+        "stats": {"openTrades": 2, "closedTrades": 5, "profitClosed": 12.5, "profitAll": 15.25,
+                  "balance": 1015.25, "stakeCurrency": "USDT", "botState": "running"},
+        "warnings": 3, "errors": 0, "cpuPercent": 1.5, "rssBytes": 335544320u64
+    }))
+    .unwrap()
+}
+
+/// An app connected to a daemon with three strategies and one running bot.
+fn connected() -> App {
+    let mut app = App::new(now());
+    let mut strategies = strategies();
+    Arc::make_mut(&mut strategies[1]).is_deployed = true;
+    let commands = app.on_update(Update::Connected {
+        access: Access::Control,
+        status: Box::new(status()),
+        strategies,
+        deployed: DeployedList {
+            deployments: vec![deployment(
+                MACD,
+                "Freqtrade MACD Hunter",
+                DeploymentStatus::Running,
+            )],
+        },
+    });
+    assert!(
+        commands.contains(&Command::LoadPanel(View::Memory)),
+        "{commands:?}"
+    );
+    app
+}
+
+fn not_built(method: &str, area: &str) -> Failure {
+    Failure {
+        code: Some(ErrorCode::NotImplemented),
+        message: format!("`{method}` is not implemented yet (planned: {area})"),
+    }
+}
+
+fn with_panels(mut app: App) -> App {
+    app.on_update(Update::Panel(
+        View::Memory,
+        Err(not_built("mem.decisions", "MEM intelligence")),
+    ));
+    app.on_update(Update::Panel(
+        View::Jobs,
+        Err(not_built("jobs.list", "scheduled jobs")),
+    ));
+    app.on_update(Update::Panel(
+        View::Model,
+        Err(not_built("ml.status", "trend-reversal model")),
+    ));
+    app
+}
+
+fn macd_data() -> StrategyData {
+    let doc = macd_document();
+    let performance: PerformanceReport = serde_json::from_value(json!({
+        "strategyId": MACD, "strategyName": "Freqtrade MACD Hunter", "convention": "per-trade returns, 365 days",
+        "all": metrics(5, 3, 12.5), "memEnhanced": metrics(0, 0, 0.0), "notMemEnhanced": metrics(5, 3, 12.5)
+    }))
+    .unwrap();
+    let versions: VersionList = serde_json::from_value(json!({
+        "strategyId": MACD, "currentVersion": "1.1.0",
+        "versions": [
+            {"strategy_id": MACD, "version_number": "1.0.0", "changelog": "Initial version",
+             "created_by": "system", "created_at": "2025-10-21T06:30:28Z"},
+            {"strategy_id": MACD, "version_number": "1.1.0", "changelog": "Faster MACD",
+             "created_by": "ops", "created_at": "2026-11-01T09:00:00Z"}
+        ]
+    }))
+    .unwrap();
+    StrategyData {
+        detail: StrategyDetail {
+            summary: doc.summary(true),
+            metadata: doc,
+        },
+        versions: Some(versions),
+        performance: Some(performance),
+        equity: vec![2.0, 5.5, 4.0, 9.0, 12.5],
+    }
+}
+
+fn metrics(trades: u64, wins: u64, pnl: f64) -> serde_json::Value {
+    json!({"totalTrades": trades, "wins": wins, "losses": trades - wins,
+           "winRate": if trades > 0 { Some(wins as f64 / trades as f64) } else { None },
+           "totalPnl": pnl, "averagePnl": null, "totalReturn": 0.0125, "profitFactor": null,
+           "sharpeRatio": if trades > 0 { Some(1.8) } else { None }, "sortinoRatio": null,
+           "maxDrawdown": -0.004, "cagr": null})
+}
+
+fn recommendations() -> Recommendations {
+    let point = |rule: &str, points: f64, detail: &str| ScorePoint {
+        rule: rule.into(),
+        points,
+        detail: detail.into(),
+    };
+    let rec = |sid: &str,
+               name: &str,
+               category: &str,
+               score: f64,
+               breakdown: Vec<ScorePoint>,
+               reason: &str| Recommendation {
+        strategy_id: id(sid),
+        strategy_name: name.into(),
+        category: category.into(),
+        confidence_score: score,
+        reason: reason.into(),
+        estimated_sharpe: Some(1.45),
+        estimated_win_rate: Some(0.58),
+        metrics_source: MetricsSource::Backtest,
+        live_trades: 0,
+        is_deployed: false,
+        breakdown,
+    };
+    Recommendations {
+        conditions: AppliedConditions {
+            trend: Trend::Bullish,
+            volatility: Volatility::Medium,
+            vix: None,
+            indicators: Default::default(),
+            source: ConditionsSource::Request,
+        },
+        recommendations: vec![
+            rec(
+                MACD,
+                "Freqtrade MACD Hunter",
+                "momentum",
+                0.95,
+                vec![
+                    point("base", 0.5, "base score"),
+                    point("trend", 0.2, "momentum strategy suits bullish trend"),
+                    point("sharpe", 0.15, "Sharpe ratio 1.45 > 1.0 (backtest)"),
+                    point("winRate", 0.1, "win rate 58.0% > 55% (backtest)"),
+                    point(
+                        "volatility",
+                        0.0,
+                        "no category is favoured at medium volatility",
+                    ),
+                ],
+                "momentum strategy suits bullish trend, strong Sharpe ratio (1.45), high win rate (58%); figures from the backtest",
+            ),
+            rec(
+                RSI,
+                "Freqtrade Conservative RSI",
+                "mean_reversion",
+                0.75,
+                vec![],
+                "strong Sharpe ratio (1.15)",
+            ),
+        ],
+        candidates: 2,
+        message: "MEM recommends 2 strategies for bullish trend with medium volatility".into(),
+        live_metrics_min_trades: 30,
+    }
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| view::draw(frame, app, Theme { color: true }))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Command> {
+    keys.iter().flat_map(|k| app.on_key(*k)).collect()
+}
+
+// ---- the state machine ----
+
+#[test]
+fn number_keys_and_tab_switch_views_and_load_their_data() {
+    let mut app = connected();
+    assert_eq!(app.view, View::Dashboard);
+    let c = press(&mut app, &[ch('4')]);
+    assert_eq!(app.view, View::Recommendations);
+    assert!(matches!(c.as_slice(), [Command::Recommend(_)]), "{c:?}");
+    press(&mut app, &[key(KeyCode::Tab)]);
+    assert_eq!(app.view, View::Memory);
+    press(&mut app, &[key(KeyCode::BackTab), key(KeyCode::BackTab)]);
+    assert_eq!(app.view, View::Deployed);
+    press(&mut app, &[ch('7'), key(KeyCode::Tab)]);
+    assert_eq!(app.view, View::Dashboard, "Tab wraps around");
+}
+
+#[test]
+fn movement_keys_clamp_to_the_list() {
+    let mut app = connected();
+    press(&mut app, &[ch('2')]);
+    assert_eq!(app.strategies.cursor.selected, 0);
+    press(&mut app, &[ch('j'), key(KeyCode::Down)]);
+    assert_eq!(app.strategies.cursor.selected, 2);
+    press(&mut app, &[ch('j')]);
+    assert_eq!(app.strategies.cursor.selected, 2, "stays on the last row");
+    press(&mut app, &[ch('g')]);
+    assert_eq!(app.strategies.cursor.selected, 0);
+    press(&mut app, &[ch('G'), ch('k'), key(KeyCode::Up)]);
+    assert_eq!(app.strategies.cursor.selected, 0);
+    press(&mut app, &[key(KeyCode::PageDown)]);
+    assert_eq!(app.strategies.cursor.selected, 2);
+    press(&mut app, &[key(KeyCode::PageUp)]);
+    assert_eq!(app.strategies.cursor.selected, 0);
+}
+
+#[test]
+fn search_filters_as_you_type_and_esc_clears() {
+    let mut app = connected();
+    press(&mut app, &[ch('2'), ch('/')]);
+    assert!(app.strategies.searching);
+    let c = press(&mut app, &[ch('m'), ch('a'), ch('c'), ch('d')]);
+    assert_eq!(app.strategies.rows.len(), 1);
+    assert_eq!(app.strategies.selected().unwrap().id, id(MACD));
+    assert!(c.contains(&Command::LoadDetail(id(MACD))));
+    // q is text while searching, not quit.
+    press(&mut app, &[ch('q')]);
+    assert!(!app.quit);
+    assert_eq!(app.strategies.rows.len(), 0);
+    press(&mut app, &[key(KeyCode::Backspace), key(KeyCode::Enter)]);
+    assert!(!app.strategies.searching);
+    assert_eq!(app.strategies.search, "macd");
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert_eq!(app.strategies.rows.len(), 3, "Esc clears the search");
+    assert!(!app.quit);
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(app.quit, "Esc at the top quits");
+}
+
+#[test]
+fn filter_and_sort_cycle() {
+    let mut app = connected();
+    press(&mut app, &[ch('2'), ch('f')]);
+    assert_eq!(app.strategies.filter(), StrategyFilter::Active);
+    assert_eq!(app.strategies.rows.len(), 2);
+    press(&mut app, &[ch('f'), ch('f')]);
+    assert_eq!(app.strategies.filter(), StrategyFilter::Deployed);
+    assert_eq!(app.strategies.rows.len(), 1);
+    press(&mut app, &[ch('f'), ch('f'), ch('f'), ch('f')]);
+    assert_eq!(app.strategies.filter(), StrategyFilter::All);
+    press(&mut app, &[ch('o')]);
+    assert_eq!(
+        app.strategies.sort(),
+        mem_protocol::methods::SortKey::Sharpe
+    );
+    let names: Vec<_> = app
+        .strategies
+        .rows
+        .iter()
+        .map(|&i| app.strategies.all[i].display_name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Freqtrade MACD Hunter",
+            "Volatility-Managed Momentum",
+            "Freqtrade Conservative RSI"
+        ]
+    );
+}
+
+#[test]
+fn deploy_asks_first_then_sends_a_dry_run_deploy() {
+    let mut app = connected();
+    press(&mut app, &[ch('2')]); // Conservative RSI is selected (not deployed)
+    let c = press(&mut app, &[ch('d')]);
+    assert!(matches!(
+        app.overlay,
+        Some(Overlay::Confirm(Confirm::Deploy { live: false, .. }))
+    ));
+    assert_eq!(
+        c,
+        [Command::LoadDetail(id(RSI))],
+        "the dialog loads the strategy's port"
+    );
+    let c = press(&mut app, &[key(KeyCode::Enter)]);
+    assert_eq!(
+        c,
+        [Command::Deploy(DeployParams {
+            id: id(RSI),
+            dry_run: true,
+            port: None,
+            parameters: None
+        })]
+    );
+    assert!(app.overlay.is_none());
+    assert!(app.status_line.as_ref().unwrap().text.contains("deploying"));
+}
+
+#[test]
+fn a_live_deploy_needs_the_strategy_name_typed() {
+    let mut app = connected();
+    press(&mut app, &[ch('2'), ch('d'), key(KeyCode::Tab)]);
+    assert!(matches!(
+        app.overlay,
+        Some(Overlay::Confirm(Confirm::Deploy { live: true, .. }))
+    ));
+    let c = press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(c.is_empty(), "nothing typed: no deploy");
+    assert_eq!(app.status_line.as_ref().unwrap().tone, Tone::Error);
+    assert!(app.overlay.is_some(), "the dialog stays open");
+    let typed: Vec<KeyEvent> = "freqtrade_conservative_rsi".chars().map(ch).collect();
+    press(&mut app, &typed);
+    let c = press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(
+        matches!(
+            c.as_slice(),
+            [Command::Deploy(DeployParams { dry_run: false, .. })]
+        ),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn esc_cancels_a_dialog_and_says_so() {
+    let mut app = connected();
+    press(&mut app, &[ch('2'), ch('d')]);
+    let c = press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(c.is_empty());
+    assert!(app.overlay.is_none());
+    assert!(!app.quit);
+    assert_eq!(app.status_line.as_ref().unwrap().text, "cancelled");
+}
+
+#[test]
+fn stop_and_restart_from_deployed_and_drain_with_tab() {
+    let mut app = connected();
+    press(&mut app, &[ch('3'), ch('s')]);
+    assert!(matches!(
+        app.overlay,
+        Some(Overlay::Confirm(Confirm::Stop { drain: false, .. }))
+    ));
+    let c = press(&mut app, &[key(KeyCode::Tab), ch('y')]);
+    assert_eq!(
+        c,
+        [Command::Stop(StopParams {
+            id: id(MACD),
+            mode: StopMode::Drain,
+            deadline_secs: None
+        })]
+    );
+    let c = press(&mut app, &[ch('r'), key(KeyCode::Enter)]);
+    assert!(matches!(c.as_slice(), [Command::Restart(_)]));
+}
+
+#[test]
+fn stopping_a_strategy_that_is_not_deployed_says_so() {
+    let mut app = connected();
+    press(&mut app, &[ch('2'), ch('s')]);
+    assert!(app.overlay.is_none());
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "Freqtrade Conservative RSI is not deployed"
+    );
+}
+
+#[test]
+fn read_only_sessions_get_no_dialog() {
+    let mut app = connected();
+    app.access = Access::View;
+    for k in ['d', 's', 'r'] {
+        press(&mut app, &[ch('3'), ch(k)]);
+        assert!(app.overlay.is_none());
+        assert!(
+            app.status_line
+                .as_ref()
+                .unwrap()
+                .text
+                .starts_with("read-only session")
+        );
+    }
+}
+
+#[test]
+fn recommendations_cycle_conditions_and_deploy_the_selection() {
+    let mut app = connected();
+    press(&mut app, &[ch('4')]);
+    let c = press(&mut app, &[ch('t')]);
+    assert_eq!(app.recommend.trend, Some(Trend::Bullish));
+    assert!(
+        matches!(&c[..], [Command::Recommend(m)] if m.trend == Some(Trend::Bullish) && m.volatility.is_none())
+    );
+    press(&mut app, &[ch('v'), ch('v')]);
+    assert_eq!(app.recommend.volatility, Some(Volatility::Medium));
+    app.on_update(Update::Recommendations(Ok(recommendations())));
+    // The best one (MACD Hunter) is deployed already: the operator is told so.
+    press(&mut app, &[ch('d')]);
+    assert!(app.overlay.is_none());
+    assert!(
+        app.status_line
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("already deployed")
+    );
+    press(&mut app, &[ch('j'), key(KeyCode::Enter)]);
+    assert!(
+        matches!(&app.overlay, Some(Overlay::Confirm(Confirm::Deploy { id: i, .. })) if *i == id(RSI))
+    );
+    // 't' past the last word goes back to the computed conditions.
+    press(
+        &mut app,
+        &[key(KeyCode::Esc), ch('t'), ch('t'), ch('t'), ch('t')],
+    );
+    assert_eq!(app.recommend.trend, None);
+}
+
+#[test]
+fn events_update_the_tables() {
+    let mut app = connected();
+    let mut d = deployment(
+        RSI,
+        "Freqtrade Conservative RSI",
+        DeploymentStatus::Starting,
+    );
+    d.deployment_id = DeploymentId::new_random();
+    app.on_update(Update::Event(Box::new(Event::DeploymentChanged(Box::new(
+        DeploymentChanged {
+            deployment: d.clone(),
+        },
+    )))));
+    assert_eq!(app.deployed.rows().len(), 2);
+    assert!(
+        app.strategies
+            .all
+            .iter()
+            .find(|s| s.id == id(RSI))
+            .unwrap()
+            .is_deployed
+    );
+    d.status = DeploymentStatus::Failed;
+    d.last_error = Some("exited with code 2".into());
+    app.on_update(Update::Event(Box::new(Event::DeploymentChanged(Box::new(
+        DeploymentChanged {
+            deployment: d.clone(),
+        },
+    )))));
+    assert_eq!(app.deployed.rows().len(), 1, "failed is not active");
+    press(&mut app, &[ch('3'), ch('f'), ch('f'), ch('f')]);
+    assert_eq!(app.deployed.filter(), DeployFilter::Failed);
+    assert_eq!(app.deployed.rows().len(), 1);
+    app.on_update(Update::Event(Box::new(Event::BotLog(BotLog {
+        deployment_id: d.deployment_id,
+        strategy_id: d.strategy_id,
+        lines: (0..600).map(|i| format!("line {i}")).collect(),
+    }))));
+    assert_eq!(app.deployed.logs[&d.deployment_id].len(), LOG_LINES_KEPT);
+    assert_eq!(
+        app.deployed.logs[&d.deployment_id].back().unwrap(),
+        "line 599"
+    );
+}
+
+#[test]
+fn a_lost_connection_closes_dialogs_and_control_keys_say_why() {
+    let mut app = connected();
+    press(&mut app, &[ch('3'), ch('s')]);
+    app.on_update(Update::Disconnected {
+        reason: "the daemon closed the connection".into(),
+        retry_in: Duration::from_secs(2),
+    });
+    assert!(app.overlay.is_none());
+    press(&mut app, &[ch('s')]);
+    assert!(
+        app.status_line
+            .as_ref()
+            .unwrap()
+            .text
+            .starts_with("not connected")
+    );
+    // Back: the old data stay, the status line says so.
+    app.on_update(Update::Connected {
+        access: Access::Control,
+        status: Box::new(status()),
+        strategies: strategies(),
+        deployed: DeployedList {
+            deployments: vec![],
+        },
+    });
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "reconnected to memd"
+    );
+}
+
+#[test]
+fn ctrl_c_quits_from_anywhere() {
+    let mut app = connected();
+    press(&mut app, &[ch('2'), ch('/')]);
+    app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(app.quit);
+}
+
+#[test]
+fn the_tick_asks_for_a_redraw_only_when_the_second_changes() {
+    let mut app = connected();
+    assert!(!app.on_tick(now() + chrono::Duration::milliseconds(400)));
+    assert!(app.on_tick(now() + chrono::Duration::milliseconds(1100)));
+}
+
+// ---- snapshots of every view ----
+
+#[test]
+fn snapshot_dashboard() {
+    let app = with_panels(connected());
+    insta::assert_snapshot!(render(&app, 100, 30));
+}
+
+#[test]
+fn snapshot_strategies_wide_with_detail() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('2'), ch('j')]);
+    app.on_update(Update::Detail(id(MACD), Ok(Box::new(macd_data()))));
+    insta::assert_snapshot!(render(&app, 160, 40));
+}
+
+#[test]
+fn snapshot_strategies_80x24_and_open_detail() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('2'), ch('/'), ch('m'), ch('a'), ch('c')]);
+    insta::assert_snapshot!("strategies_80x24_search", render(&app, 80, 24));
+    press(
+        &mut app,
+        &[key(KeyCode::Enter), ch('g'), key(KeyCode::Enter)],
+    );
+    app.on_update(Update::Detail(id(MACD), Ok(Box::new(macd_data()))));
+    insta::assert_snapshot!("strategies_80x24_detail", render(&app, 80, 24));
+}
+
+#[test]
+fn snapshot_deployed_with_log_and_totals() {
+    let mut app = with_panels(connected());
+    let d = app.deployed.all[0].clone();
+    app.on_update(Update::Event(Box::new(Event::BotLog(BotLog {
+        deployment_id: d.deployment_id,
+        strategy_id: d.strategy_id,
+        lines: vec![
+            "2026-11-22 10:00:01,000 - freqtrade - INFO - Bot heartbeat".into(),
+            "2026-11-22 10:00:02,000 - freqtrade.exchange - WARNING - Rate limit close".into(),
+            "2026-11-22 10:00:03,000 - freqtrade.worker - ERROR - Order rejected".into(),
+        ],
+    }))));
+    let mut failed = deployment(RSI, "Freqtrade Conservative RSI", DeploymentStatus::Failed);
+    failed.errors = 2;
+    failed.last_error = Some("exited with code 2 three times".into());
+    app.on_update(Update::Deployed(DeployedList {
+        deployments: vec![failed],
+    }));
+    press(&mut app, &[ch('3')]);
+    insta::assert_snapshot!("deployed", render(&app, 100, 24));
+    insta::assert_snapshot!("deployed_wide", render(&app, 130, 24));
+    insta::assert_snapshot!("deployed_80x24", render(&app, 80, 24));
+    press(&mut app, &[ch('f'), ch('f'), ch('f'), ch('l')]);
+    insta::assert_snapshot!("deployed_failed_filter", render(&app, 100, 24));
+}
+
+#[test]
+fn snapshot_recommendations_with_breakdown() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('4'), ch('t'), ch('v'), ch('v')]);
+    app.on_update(Update::Recommendations(Ok(recommendations())));
+    insta::assert_snapshot!(render(&app, 100, 30));
+}
+
+#[test]
+fn snapshot_recommendations_without_computed_conditions() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('4')]);
+    app.on_update(Update::Recommendations(Err(Failure {
+        code: Some(ErrorCode::Unavailable),
+        message: "no computed market conditions yet (market data is not configured); pass `trend` and `volatility`".into(),
+    })));
+    insta::assert_snapshot!(render(&app, 100, 24));
+}
+
+#[test]
+fn snapshot_memory_model_jobs_before_their_subsystems() {
+    let mut app = with_panels(connected());
+    for (n, name) in [('5', "memory"), ('6', "model"), ('7', "jobs")] {
+        press(&mut app, &[ch(n)]);
+        insta::assert_snapshot!(name, render(&app, 100, 16));
+    }
+}
+
+#[test]
+fn snapshot_jobs_with_data() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('7')]);
+    app.on_update(Update::Panel(
+        View::Jobs,
+        Ok(json!({"jobs": [
+            {"name": "retrain", "schedule": "0 0 2 * * *", "enabled": true, "lastOutcome": "promoted", "nextRun": "2026-11-23T02:00:00Z"},
+            {"name": "rotation", "schedule": "0 0 3 * * *", "enabled": false, "lastOutcome": null, "nextRun": null}
+        ]})),
+    ));
+    insta::assert_snapshot!(render(&app, 100, 20));
+}
+
+#[test]
+fn snapshot_help_overlay_control_and_read_only() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('2'), ch('?')]);
+    insta::assert_snapshot!("help_strategies", render(&app, 100, 30));
+    app.access = Access::View;
+    insta::assert_snapshot!("help_strategies_read_only", render(&app, 100, 30));
+    press(&mut app, &[ch('x')]);
+    assert!(app.overlay.is_none(), "any key closes the help");
+}
+
+#[test]
+fn snapshot_deploy_confirmation_dry_run_and_live() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('2'), ch('j')]);
+    app.on_update(Update::Detail(id(MACD), Ok(Box::new(macd_data()))));
+    // MACD Hunter is deployed in the fixture: pick the strategy via the Recommend view
+    // would say so; here use Conservative RSI with MACD's metadata loaded elsewhere.
+    press(&mut app, &[ch('k'), ch('d')]);
+    insta::assert_snapshot!("confirm_deploy_dry_run", render(&app, 100, 24));
+    let typed: Vec<KeyEvent> = "freqtrade_cons".chars().map(ch).collect();
+    press(&mut app, &[key(KeyCode::Tab)]);
+    press(&mut app, &typed);
+    insta::assert_snapshot!("confirm_deploy_live", render(&app, 100, 24));
+}
+
+#[test]
+fn snapshot_error_status_line() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('3')]);
+    app.on_update(Update::Done(Err(
+        "deploy failed: Strategy 186062cd-e0f7-45eb-b387-3067360efe34 is already deployed".into(),
+    )));
+    insta::assert_snapshot!(render(&app, 100, 12));
+}
+
+#[test]
+fn snapshot_disconnected_keeps_the_last_data_greyed() {
+    let mut app = with_panels(connected());
+    app.on_update(Update::Disconnected {
+        reason: "the daemon closed the connection".into(),
+        retry_in: Duration::from_secs(4),
+    });
+    insta::assert_snapshot!(render(&app, 100, 16));
+    // Greyed: every cell of the body is drawn dim.
+    let mut terminal = Terminal::new(TestBackend::new(100, 16)).unwrap();
+    terminal
+        .draw(|f| view::draw(f, &app, Theme { color: true }))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let cell = &buffer[(10, 5)];
+    assert_eq!(cell.fg, ratatui::style::Color::DarkGray);
+}
+
+#[test]
+fn snapshot_too_small() {
+    let app = connected();
+    insta::assert_snapshot!(render(&app, 30, 6));
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('3')]);
+    let mut terminal = Terminal::new(TestBackend::new(100, 24)).unwrap();
+    terminal
+        .draw(|f| view::draw(f, &app, Theme { color: false }))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    for cell in buffer.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
+        assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
+    }
+}

@@ -59,38 +59,42 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     } else {
         ratatui::style::Style::new()
     };
+    let mut first = format!(
+        "memd {} · pid {} · up {} · {} strategies",
+        s.version,
+        s.pid,
+        since(app.now, s.started_at),
+        s.counts.strategies
+    );
+    if s.counts.registry_errors > 0 {
+        first.push_str(&format!(" ({} unreadable)", s.counts.registry_errors));
+    }
     let lines = vec![
+        Line::raw(first),
         Line::raw(format!(
-            "memd {} pid {} · up {} · {} strategies ({} unreadable) · {} clients",
-            s.version,
-            s.pid,
-            since(app.now, s.started_at),
-            s.counts.strategies,
-            s.counts.registry_errors,
-            s.counts.connections
-        )),
-        Line::raw(format!(
-            "memd uses {:.1}% CPU, {}",
+            "memd process {:.1}% CPU, {} · {} clients",
             s.process.cpu_percent,
-            bytes(s.process.rss_bytes)
+            bytes(s.process.rss_bytes),
+            s.counts.connections
         )),
         Line::from(vec![
             Span::raw(format!(
-                "{} · {} CPUs ",
+                "{}: {} CPUs at ",
                 h.hostname.as_deref().unwrap_or("host"),
                 h.cpu_count
             )),
             Span::styled(format!("{:.0}%", h.cpu_percent), cpu_style),
             Span::raw(format!(
-                " · load {:.2} {:.2} {:.2} · memory {} / {} ({mem_pct:.0}%)",
-                h.load_average[0],
-                h.load_average[1],
-                h.load_average[2],
-                bytes(h.memory_used_bytes),
-                bytes(h.memory_total_bytes)
+                " · load {:.2} {:.2} {:.2}",
+                h.load_average[0], h.load_average[1], h.load_average[2]
             )),
         ]),
-        Line::styled(format!("data {}", s.data_dir), theme.dim()),
+        Line::raw(format!(
+            "memory {} / {} ({mem_pct:.0}%) · {}",
+            bytes(h.memory_used_bytes),
+            bytes(h.memory_total_bytes),
+            s.data_dir
+        )),
     ];
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -123,15 +127,15 @@ fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let today = app.today_pnl;
     let lines = vec![
         Line::from(vec![
-            Span::raw("today's P&L  "),
+            Span::raw("P&L today   "),
             match today {
                 Some(p) => Span::styled(super::money(p), theme.pnl(p)),
                 None => Span::styled("-", theme.dim()),
             },
-            Span::styled(" (closed trades, UTC day)", theme.dim()),
+            Span::styled(" (closed, UTC)", theme.dim()),
         ]),
         Line::from(vec![
-            Span::raw("bots profit  "),
+            Span::raw("bots profit "),
             Span::styled(super::money(profit), theme.pnl(profit)),
             Span::raw(format!(" · {open} open trades")),
         ]),

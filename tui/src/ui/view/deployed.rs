@@ -63,85 +63,106 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, rows: &[&DeployedStrateg
         app.page.set(height);
     }
     let offset = v.cursor.window(rows.len(), height);
-    let mut table_rows: Vec<Row> = rows
-        .iter()
-        .enumerate()
-        .skip(offset)
-        .take(height)
-        .map(|(i, d)| {
-            let profit = d.stats.profit_all;
-            let r = Row::new(vec![
-                Cell::from(d.strategy_name.clone()),
-                Cell::from(status_word(d.status)).style(status_style(d, theme)),
-                Cell::from(if d.dry_run { "dry-run" } else { "LIVE" }).style(if d.dry_run {
-                    Style::new()
+    // Columns that step aside on narrow screens (the name must stay readable).
+    let width = area.width;
+    let keep = |column: &str| match column {
+        "PID" | "PORT" => width >= 120,
+        "CPU" | "MEM" => width >= 90,
+        _ => true,
+    };
+    let columns: [(&str, Constraint); 11] = [
+        ("BOT", Constraint::Fill(1)),
+        ("STATUS", Constraint::Length(10)),
+        ("MODE", Constraint::Length(7)),
+        ("PID", Constraint::Length(7)),
+        ("PORT", Constraint::Length(5)),
+        ("UPTIME", Constraint::Length(7)),
+        ("CPU", Constraint::Length(6)),
+        ("MEM", Constraint::Length(8)),
+        ("OPEN", Constraint::Length(4)),
+        ("PROFIT", Constraint::Length(9)),
+        ("ISSUES", Constraint::Length(13)),
+    ];
+    let pick = |cells: Vec<Cell<'static>>| -> Row<'static> {
+        Row::new(
+            cells
+                .into_iter()
+                .zip(columns.iter())
+                .filter(|(_, (name, _))| keep(name))
+                .map(|(cell, _)| cell)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let right = |text: String| Cell::from(Line::from(text).right_aligned());
+    let mut table_rows: Vec<Row> =
+        rows.iter()
+            .enumerate()
+            .skip(offset)
+            .take(height)
+            .map(|(i, d)| {
+                let profit = d.stats.profit_all;
+                let r =
+                    pick(vec![
+                        Cell::from(d.strategy_name.clone()),
+                        Cell::from(status_word(d.status)).style(status_style(d, theme)),
+                        Cell::from(if d.dry_run { "dry-run" } else { "LIVE" })
+                            .style(if d.dry_run { Style::new() } else { theme.bad() }),
+                        Cell::from(d.process_id.map_or("-".into(), |p| p.to_string())),
+                        Cell::from(d.port.map_or("-".into(), |p| p.to_string())),
+                        Cell::from(if d.status.is_active() {
+                            since(app.now, d.started_at)
+                        } else {
+                            "-".into()
+                        }),
+                        right(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))),
+                        right(d.rss_bytes.map_or("-".into(), bytes)),
+                        right(d.stats.open_trades.to_string()),
+                        right(super::money(profit)).style(theme.pnl(profit)),
+                        Cell::from(problems(d)).style(if d.errors > 0 {
+                            theme.bad()
+                        } else {
+                            theme.warn()
+                        }),
+                    ]);
+                if i == v.cursor.selected {
+                    r.style(theme.selected())
                 } else {
-                    theme.bad()
-                }),
-                Cell::from(d.process_id.map_or("-".into(), |p| p.to_string())),
-                Cell::from(d.port.map_or("-".into(), |p| p.to_string())),
-                Cell::from(if d.status.is_active() {
-                    since(app.now, d.started_at)
-                } else {
-                    "-".into()
-                }),
-                Cell::from(
-                    Line::from(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")))
-                        .right_aligned(),
-                ),
-                Cell::from(Line::from(d.rss_bytes.map_or("-".into(), bytes)).right_aligned()),
-                Cell::from(Line::from(d.stats.open_trades.to_string()).right_aligned()),
-                Cell::from(Line::from(super::money(profit)).right_aligned())
-                    .style(theme.pnl(profit)),
-                Cell::from(problems(d)).style(if d.errors > 0 {
-                    theme.bad()
-                } else {
-                    theme.warn()
-                }),
-            ]);
-            if i == v.cursor.selected {
-                r.style(theme.selected())
-            } else {
-                r
-            }
-        })
-        .collect();
+                    r
+                }
+            })
+            .collect();
     let active: Vec<&&DeployedStrategy> = rows.iter().filter(|d| d.status.is_active()).collect();
     let profit: f64 = active.iter().map(|d| d.stats.profit_all).sum();
     let open: u64 = active.iter().map(|d| d.stats.open_trades).sum();
     let balance: f64 = active.iter().filter_map(|d| d.stats.balance).sum();
     table_rows.push(
-        Row::new(vec![
-            Cell::from(format!("total ({} active)", active.len())),
+        pick(vec![
+            Cell::from(format!("total, {} active", active.len())),
             Cell::from(""),
             Cell::from(""),
             Cell::from(""),
             Cell::from(""),
             Cell::from(""),
             Cell::from(""),
-            Cell::from(Line::from(format!("bal {balance:.0}")).right_aligned()),
-            Cell::from(Line::from(open.to_string()).right_aligned()),
-            Cell::from(Line::from(super::money(profit)).right_aligned()).style(theme.pnl(profit)),
             Cell::from(""),
+            right(open.to_string()),
+            right(super::money(profit)).style(theme.pnl(profit)),
+            Cell::from(format!("balance {:.0}", balance + 0.0)),
         ])
         .style(theme.bold()),
     );
-    let widths = [
-        Constraint::Fill(3),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(9),
-        Constraint::Length(4),
-        Constraint::Length(9),
-        Constraint::Fill(1),
-    ];
-    let header = Row::new([
-        "BOT", "STATUS", "MODE", "PID", "PORT", "UPTIME", "CPU", "MEM", "OPEN", "PROFIT", "ISSUES",
-    ])
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .filter(|(name, _)| keep(name))
+        .map(|(_, w)| *w)
+        .collect();
+    let header = Row::new(
+        columns
+            .iter()
+            .filter(|(name, _)| keep(name))
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>(),
+    )
     .style(theme.bold());
     frame.render_widget(
         Table::new(table_rows, widths).header(header).block(block),

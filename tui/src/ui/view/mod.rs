@@ -167,7 +167,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     if app.access == Access::View {
         spans.push(Span::styled(" · read-only", theme.warn()));
     }
-    let clock = format!("{} UTC ", app.now.format("%H:%M:%S"));
+    let clock = format!("  {} UTC ", app.now.format("%H:%M:%S"));
     let [left, right] =
         Layout::horizontal([Constraint::Min(1), Constraint::Length(clock.len() as u16)])
             .areas(area);

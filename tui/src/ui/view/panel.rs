@@ -24,7 +24,9 @@ fn what(view: View) -> &'static str {
 pub fn item_line(item: &Value) -> String {
     match item {
         Value::Object(map) => map
-            .iter()
+            .get_key_value("name")
+            .into_iter()
+            .chain(map.iter().filter(|(k, _)| *k != "name"))
             .filter(|(_, v)| !v.is_object() && !v.is_array())
             .map(|(k, v)| match v {
                 Value::String(s) => format!("{k}: {s}"),

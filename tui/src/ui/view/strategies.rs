@@ -116,8 +116,8 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         (
             vec![
                 Constraint::Length(1),
-                Constraint::Fill(3),
-                Constraint::Fill(2),
+                Constraint::Fill(1),
+                Constraint::Length(15),
                 Constraint::Length(12),
                 Constraint::Length(6),
                 Constraint::Length(6),
