@@ -3,7 +3,7 @@
 //! stop, re-adoption after the daemon is killed. The same paths against the real
 //! Freqtrade are in `freqtrade_bots.rs`.
 
-use mem_e2e::{Daemon, alive, bin, describe, wait_for};
+use mem_e2e::{Daemon, alive, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::{ListStrategiesParams, method};
 use mem_protocol::registry::PerformanceParams;
@@ -22,27 +22,6 @@ const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
 
 fn sid(s: &str) -> StrategyId {
     s.parse().unwrap()
-}
-
-/// A daemon whose `freqtrade` is the fake, told to behave as `fake_bot` says.
-fn daemon_with_fake(fake_bot: Value, extra: &str) -> Daemon {
-    let root = tempfile::tempdir().unwrap();
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(&overrides, json!({ "fake_bot": fake_bot }).to_string()).unwrap();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nunresponsive_limit_secs = 3\nidle_limit_secs = 2\nmax_restarts = 2\nport_range = [19400, 19499]\n{extra}",
-            bin("fake_freqtrade").display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    })
 }
 
 /// Deploys on a free port of its own (tests run in parallel; the seed bots' preferred
@@ -90,7 +69,7 @@ async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
 
 #[tokio::test]
 async fn deploy_watch_and_stop_a_bot() {
-    let daemon = daemon_with_fake(json!({"closed_trades": 3}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({"closed_trades": 3}), "");
     let client = daemon.client().await;
     let d = deploy_preferred(&client, AGGRESSIVE_RSI).await.unwrap();
     assert_eq!(d.status, DeploymentStatus::Running);
@@ -205,7 +184,7 @@ async fn deploy_watch_and_stop_a_bot() {
 
 #[tokio::test]
 async fn refusals_are_clear_and_start_nothing() {
-    let daemon = daemon_with_fake(json!({}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
     let client = daemon.client().await;
     let err = deploy(&client, "00000000-0000-4000-8000-000000000000")
         .await
@@ -268,7 +247,7 @@ async fn refusals_are_clear_and_start_nothing() {
 
 #[tokio::test]
 async fn a_bot_that_fails_at_start_is_reported_with_its_log() {
-    let daemon = daemon_with_fake(json!({"exit_at_start": 0}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({"exit_at_start": 0}), "");
     let client = daemon.client().await;
     let err = deploy(&client, MACD_HUNTER).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Unavailable), "{err}");
@@ -284,7 +263,7 @@ async fn a_bot_that_fails_at_start_is_reported_with_its_log() {
 
 #[tokio::test]
 async fn a_killed_bot_is_restarted_and_one_that_keeps_dying_is_marked_failed() {
-    let daemon = daemon_with_fake(json!({}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
     let client = daemon.client().await;
     let first = deploy(&client, MACD_HUNTER).await.unwrap();
     let pid = first.process_id.unwrap();
@@ -296,7 +275,7 @@ async fn a_killed_bot_is_restarted_and_one_that_keeps_dying_is_marked_failed() {
     })
     .await;
 
-    let flaky = daemon_with_fake(json!({"crash_after_secs": 0.5}), "");
+    let flaky = Daemon::with_fake_freqtrade(json!({"crash_after_secs": 0.5}), "");
     let client = flaky.client().await;
     deploy(&client, MACD_HUNTER).await.unwrap();
     wait_for(
@@ -319,7 +298,7 @@ async fn a_killed_bot_is_restarted_and_one_that_keeps_dying_is_marked_failed() {
 
 #[tokio::test]
 async fn a_bot_that_stops_looping_is_restarted() {
-    let daemon = daemon_with_fake(json!({"idle": true}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({"idle": true}), "");
     let client = daemon.client().await;
     let first = deploy(&client, MACD_HUNTER).await.unwrap();
     wait_for("an idle restart", Duration::from_secs(15), async || {
@@ -333,7 +312,7 @@ async fn a_bot_that_stops_looping_is_restarted() {
 
 #[tokio::test]
 async fn a_bot_that_ignores_sigterm_is_killed_after_the_grace() {
-    let daemon = daemon_with_fake(json!({"ignore_sigterm": true}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({"ignore_sigterm": true}), "");
     let client = daemon.client().await;
     let d = deploy(&client, MACD_HUNTER).await.unwrap();
     let started = Instant::now();
@@ -354,7 +333,7 @@ async fn a_bot_that_ignores_sigterm_is_killed_after_the_grace() {
 
 #[tokio::test]
 async fn drain_waits_for_open_trades_then_stops() {
-    let daemon = daemon_with_fake(json!({"open_trade_secs_after_stopentry": 1.5}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({"open_trade_secs_after_stopentry": 1.5}), "");
     let client = daemon.client().await;
     let d = deploy(&client, MACD_HUNTER).await.unwrap();
     let started = Instant::now();
@@ -385,7 +364,7 @@ async fn drain_waits_for_open_trades_then_stops() {
 
 #[tokio::test]
 async fn after_a_daemon_crash_running_bots_are_adopted_not_duplicated() {
-    let mut daemon = daemon_with_fake(json!({}), "");
+    let mut daemon = Daemon::with_fake_freqtrade(json!({}), "");
     let d = {
         let client = daemon.client().await;
         deploy(&client, MACD_HUNTER).await.unwrap()
@@ -434,7 +413,7 @@ async fn after_a_daemon_crash_running_bots_are_adopted_not_duplicated() {
 
 #[tokio::test]
 async fn restart_gives_a_new_process_and_logs_can_be_followed() {
-    let daemon = daemon_with_fake(json!({}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
     let client = daemon.client().await;
     let first = deploy(&client, MACD_HUNTER).await.unwrap();
     let (_, mut events) = daemon
@@ -472,7 +451,7 @@ async fn restart_gives_a_new_process_and_logs_can_be_followed() {
 
 #[tokio::test]
 async fn stop_all_stops_every_bot() {
-    let daemon = daemon_with_fake(json!({}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
     let client = daemon.client().await;
     let a = deploy(&client, MACD_HUNTER).await.unwrap();
     let b = deploy(&client, AGGRESSIVE_RSI).await.unwrap();
@@ -505,7 +484,7 @@ async fn stop_all_stops_every_bot() {
 
 #[tokio::test]
 async fn a_bot_whose_api_never_answers_is_stopped_and_reported() {
-    let daemon = daemon_with_fake(json!({"never_ready": true}), "");
+    let daemon = Daemon::with_fake_freqtrade(json!({"never_ready": true}), "");
     let client = daemon.client().await;
     let port = std::net::TcpListener::bind(("127.0.0.1", 0))
         .unwrap()

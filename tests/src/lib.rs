@@ -5,6 +5,7 @@
 //! (`target/<profile>/memd`, `target/<profile>/memctl`).
 
 pub mod mock_exchange;
+pub mod tmux;
 
 use mem_protocol::{Client, ClientOptions};
 use nix::sys::signal::{Signal, kill};
@@ -78,6 +79,32 @@ impl Daemon {
         let socket = root.path().join("run/memd.sock");
         let data_dir = root.path().join("data");
         Self::start_in(root, socket, data_dir, configure)
+    }
+
+    /// A daemon whose `freqtrade` is the fake bot (`fake_freqtrade`), told to behave as
+    /// `fake_bot` says; `extra` is appended to its `[freqtrade]` config.
+    pub fn with_fake_freqtrade(fake_bot: serde_json::Value, extra: &str) -> Daemon {
+        let root = tempfile::tempdir().unwrap();
+        let overrides = root.path().join("overrides.json");
+        std::fs::write(
+            &overrides,
+            serde_json::json!({ "fake_bot": fake_bot }).to_string(),
+        )
+        .unwrap();
+        let config = root.path().join("memd.toml");
+        std::fs::write(
+        &config,
+        format!(
+            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nunresponsive_limit_secs = 3\nidle_limit_secs = 2\nmax_restarts = 2\nport_range = [19400, 19499]\n{extra}",
+            bin("fake_freqtrade").display().to_string(),
+            overrides.display().to_string()
+        ),
+    )
+    .unwrap();
+        let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+        Daemon::start_in(root, socket, data, |cmd| {
+            cmd.arg("--config").arg(&config);
+        })
     }
 
     /// Starts memd with a given root, socket and data dir.

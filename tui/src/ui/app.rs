@@ -111,7 +111,8 @@ pub enum Update {
     Deployed(DeployedList),
     Detail(StrategyId, Result<Box<StrategyData>, String>),
     Logs(StrategyId, Result<LogTail, String>),
-    Recommendations(Result<Recommendations, Failure>),
+    /// The answer to the conditions asked for (answers can arrive out of order).
+    Recommendations(MarketConditions, Result<Recommendations, Failure>),
     TodayPnl(f64),
     Panel(View, Result<Value, Failure>),
     /// The outcome of a deploy, stop, restart or job run.
@@ -649,7 +650,10 @@ impl App {
                 }
                 Err(e) => self.say(Tone::Error, format!("logs of {id}: {e}")),
             },
-            Update::Recommendations(result) => {
+            Update::Recommendations(asked, _) if asked != self.recommend.conditions() => {
+                // An answer to conditions the operator has since changed.
+            }
+            Update::Recommendations(_, result) => {
                 self.recommend.loading = false;
                 match &result {
                     Err(f) => self.say(Tone::Error, format!("recommendations: {}", f.message)),

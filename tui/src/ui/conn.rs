@@ -261,6 +261,7 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                 .map_err(|e| failure(e).message),
         ),
         Command::Recommend(conditions) => Update::Recommendations(
+            conditions.clone(),
             client
                 .call::<method::StrategiesRecommendations>(conditions)
                 .await

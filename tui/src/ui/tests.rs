@@ -501,7 +501,10 @@ fn recommendations_cycle_conditions_and_deploy_the_selection() {
     );
     press(&mut app, &[ch('v'), ch('v')]);
     assert_eq!(app.recommend.volatility, Some(Volatility::Medium));
-    app.on_update(Update::Recommendations(Ok(recommendations())));
+    app.on_update(Update::Recommendations(
+        app.recommend.conditions(),
+        Ok(recommendations()),
+    ));
     // The best one (MACD Hunter) is deployed already: the operator is told so.
     press(&mut app, &[ch('d')]);
     assert!(app.overlay.is_none());
@@ -522,6 +525,24 @@ fn recommendations_cycle_conditions_and_deploy_the_selection() {
         &[key(KeyCode::Esc), ch('t'), ch('t'), ch('t'), ch('t')],
     );
     assert_eq!(app.recommend.trend, None);
+}
+
+#[test]
+fn a_late_answer_to_older_conditions_is_ignored() {
+    let mut app = connected();
+    press(&mut app, &[ch('4'), ch('t'), ch('v')]);
+    let low = app.recommend.conditions();
+    press(&mut app, &[ch('v')]);
+    let medium = app.recommend.conditions();
+    app.on_update(Update::Recommendations(medium, Ok(recommendations())));
+    let mut stale = recommendations();
+    stale.recommendations.clear();
+    app.on_update(Update::Recommendations(low, Ok(stale)));
+    assert_eq!(
+        app.recommend.rows().len(),
+        2,
+        "the answer for `medium` stays"
+    );
 }
 
 #[test]
@@ -677,7 +698,10 @@ fn snapshot_deployed_with_log_and_totals() {
 fn snapshot_recommendations_with_breakdown() {
     let mut app = with_panels(connected());
     press(&mut app, &[ch('4'), ch('t'), ch('v'), ch('v')]);
-    app.on_update(Update::Recommendations(Ok(recommendations())));
+    app.on_update(Update::Recommendations(
+        app.recommend.conditions(),
+        Ok(recommendations()),
+    ));
     insta::assert_snapshot!(render(&app, 100, 30));
 }
 
@@ -685,7 +709,7 @@ fn snapshot_recommendations_with_breakdown() {
 fn snapshot_recommendations_without_computed_conditions() {
     let mut app = with_panels(connected());
     press(&mut app, &[ch('4')]);
-    app.on_update(Update::Recommendations(Err(Failure {
+    app.on_update(Update::Recommendations(app.recommend.conditions(), Err(Failure {
         code: Some(ErrorCode::Unavailable),
         message: "no computed market conditions yet (market data is not configured); pass `trend` and `volatility`".into(),
     })));

@@ -1,0 +1,262 @@
+//! The real `memctl` terminal UI in a real terminal (tmux) against the real daemon, with
+//! the fake bot standing in for Freqtrade: every step is keys in, screen read back.
+
+use mem_e2e::tmux::{self, Tmux};
+use mem_e2e::{Daemon, bin, wait_for};
+use mem_protocol::methods::method;
+use nix::sys::signal::Signal;
+use serde_json::json;
+use std::time::Duration;
+
+const SCREEN: Duration = Duration::from_secs(10);
+/// Deploying waits for the (fake) bot's API.
+const DEPLOY: Duration = Duration::from_secs(30);
+
+fn memctl_in_tmux(daemon: &Daemon, width: u16, height: u16, extra: &str) -> Tmux {
+    let command = format!(
+        "{} --socket {} {extra}",
+        bin("memctl").display(),
+        daemon.socket.display()
+    );
+    let home = daemon.root.path().display().to_string();
+    Tmux::start(
+        daemon.root.path(),
+        &command,
+        width,
+        height,
+        &[("HOME", &home), ("TERM", "xterm-256color")],
+    )
+}
+
+/// The row of the screen that mentions `text`.
+fn line_with<'a>(screen: &'a str, text: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(text)).unwrap_or("")
+}
+
+fn skip() -> bool {
+    if tmux::available() {
+        return false;
+    }
+    // .ci/run installs tmux (and says so); a developer machine without it skips.
+    assert!(
+        std::env::var_os("MEMD_REQUIRE_TMUX").is_none(),
+        "tmux is required here (MEMD_REQUIRE_TMUX) but not installed"
+    );
+    eprintln!("tmux is not installed: skipping the terminal test");
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let t = memctl_in_tmux(&daemon, 100, 30, "");
+    t.wait_for("connected", SCREEN);
+
+    // Strategies, search, the detail loads.
+    t.keys(&["2"]);
+    let screen = t.wait_for("strategies 11/11", SCREEN);
+    assert!(screen.contains("Freqtrade MACD Hunter"), "{screen}");
+    t.keys(&["/"]);
+    t.type_text("conservative");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("strategies 1/11", SCREEN);
+    assert!(screen.contains("Freqtrade Conservative RSI"), "{screen}");
+
+    // d: the confirmation shows the strategy, the mode and the port.
+    t.keys(&["d"]);
+    let screen = t.wait_for("Port      8082", SCREEN);
+    assert!(screen.contains("dry-run (simulated orders)"), "{screen}");
+    assert!(screen.contains("Enter deploys"), "{screen}");
+    t.keys(&["Enter"]);
+    t.wait_for("deployed Freqtrade Conservative RSI (dry-run", DEPLOY);
+
+    // The daemon agrees: one dry-run deployment.
+    let client = daemon.client().await;
+    let list = client
+        .call::<method::Deployed>(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(list.deployments.len(), 1);
+    assert!(list.deployments[0].dry_run);
+
+    // Deployed: running, and its log follows.
+    t.keys(&["3"]);
+    let screen = t.wait_until("the bot running", SCREEN, |s| {
+        line_with(s, "Freqtrade Conservative RSI").contains("running")
+    });
+    assert!(screen.contains("dry-run"), "{screen}");
+    t.wait_for("Bot heartbeat", SCREEN);
+    t.keys(&["l"]);
+    t.wait_for("G follows", SCREEN);
+    t.keys(&["l"]);
+
+    // s: confirm, then the bot stops.
+    t.keys(&["s"]);
+    t.wait_for("Enter or y stops", SCREEN);
+    t.keys(&["y"]);
+    t.wait_for("stopped Freqtrade Conservative RSI", DEPLOY);
+    wait_for("the daemon to list no deployment", SCREEN, async || {
+        client
+            .call::<method::Deployed>(Default::default())
+            .await
+            .unwrap()
+            .deployments
+            .is_empty()
+    })
+    .await;
+
+    // q quits with status 0; the terminal is left as it was (no alternate screen).
+    t.keys(&["q"]);
+    let deadline = std::time::Instant::now() + SCREEN;
+    while t.exit_status().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "memctl did not quit:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(t.exit_status(), Some(0));
+    // The terminal is back to the shell's screen: the UI's is gone.
+    assert!(
+        !t.screen().contains("1 Dashboard"),
+        "the UI's screen was left:\n{}",
+        t.screen()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_best_recommendation_for_bullish_medium_is_deployed_from_its_view() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let t = memctl_in_tmux(&daemon, 100, 30, "");
+    t.wait_for("connected", SCREEN);
+    t.keys(&["4"]);
+    // No market data yet: the view says how to choose the conditions.
+    t.wait_for("t cycles the trend", SCREEN);
+    t.keys(&["t"]);
+    t.wait_for("trend bullish", SCREEN);
+    t.keys(&["v", "v"]);
+    let screen = t.wait_for("for bullish trend with medium volatility", SCREEN);
+    // The best first, with its breakdown point by point.
+    let best = screen
+        .lines()
+        .find(|l| l.contains("0.95"))
+        .unwrap_or_else(|| panic!("no 0.95 row:\n{screen}"));
+    assert!(best.contains("Freqtrade MACD Hunter"), "{screen}");
+    for part in [
+        "+0.50 base",
+        "+0.20 trend",
+        "+0.15 sharpe",
+        "+0.10 winRate",
+        "=0.95",
+    ] {
+        assert!(screen.contains(part), "missing {part:?}:\n{screen}");
+    }
+    t.keys(&["d"]);
+    t.wait_for("Freqtrade MACD Hunter", SCREEN);
+    // The dialog shows the strategy's port once its metadata has arrived.
+    t.wait_for("Port      8083", SCREEN);
+    t.keys(&["Enter"]);
+    t.wait_for("deployed Freqtrade MACD Hunter (dry-run", DEPLOY);
+    t.keys(&["3"]);
+    t.wait_until("MACD Hunter running", SCREEN, |s| {
+        line_with(s, "Freqtrade MACD Hunter").contains("running")
+    });
+    t.keys(&["s", "Enter"]);
+    t.wait_for("stopped Freqtrade MACD Hunter", DEPLOY);
+    t.keys(&["q"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_survives_the_daemon_going_away_and_reconnects() {
+    if skip() {
+        return;
+    }
+    let mut daemon = Daemon::start();
+    let t = memctl_in_tmux(&daemon, 80, 24, "");
+    t.wait_for("connected", SCREEN);
+    t.keys(&["2"]);
+    t.wait_for("strategies 11/11", SCREEN);
+
+    daemon.stop_with(Signal::SIGTERM);
+    let screen = t.wait_for("DISCONNECTED", SCREEN);
+    // The last data stay on screen.
+    assert!(screen.contains("Freqtrade MACD Hunter"), "{screen}");
+    // A control key says why it cannot act.
+    t.keys(&["d"]);
+    t.wait_for("not connected to memd", SCREEN);
+
+    // The daemon comes back on the same socket and data: the UI reconnects by itself.
+    let child = Daemon::spawn_raw(daemon.root.path(), &daemon.socket, &daemon.data_dir, |_| {});
+    daemon.child = child;
+    daemon.wait_ready();
+    t.wait_for("reconnected to memd", Duration::from_secs(15));
+    t.keys(&["q"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_hides_every_control_and_the_daemon_enforces_it() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::start();
+    let t = memctl_in_tmux(&daemon, 100, 30, "--read-only");
+    t.wait_for("read-only", SCREEN);
+    t.keys(&["2"]);
+    let screen = t.wait_for("strategies 11/11", SCREEN);
+    let footer = screen.lines().last().unwrap_or("");
+    assert!(!footer.contains("deploy"), "{footer}");
+    t.keys(&["?"]);
+    let screen = t.wait_for("Read-only session", SCREEN);
+    assert!(!screen.contains("deploy (dry-run"), "{screen}");
+    t.keys(&["x", "d"]);
+    t.wait_for("read-only session: deploy is not available", SCREEN);
+    t.keys(&["q"]);
+    let client = daemon.client().await;
+    let none = client
+        .call::<method::Deployed>(Default::default())
+        .await
+        .unwrap();
+    assert!(none.deployments.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sighup_restore_the_terminal() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::start();
+    for signal in [Signal::SIGTERM, Signal::SIGHUP] {
+        let t = memctl_in_tmux(&daemon, 80, 24, "");
+        t.wait_for("connected", SCREEN);
+        let pid = t.program_pid();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+        let deadline = std::time::Instant::now() + SCREEN;
+        while t.exit_status().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "memctl ignored {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(t.exit_status(), Some(0), "{signal}");
+        assert!(
+            !t.screen().contains("1 Dashboard"),
+            "{signal}: the UI's screen was left"
+        );
+        drop(t);
+    }
+    // Nothing changed in the daemon.
+    let client = daemon.client().await;
+    let list = client
+        .call::<method::Deployed>(Default::default())
+        .await
+        .unwrap();
+    assert!(list.deployments.is_empty());
+}
