@@ -6,7 +6,8 @@ mod cli;
 mod deploy_cli;
 mod registry_cli;
 mod spawn;
-mod ui;
+
+use memctl::ui;
 
 use clap::{Parser, Subcommand};
 use mem_protocol::strategy::StrategyStatus;

@@ -360,6 +360,9 @@ impl Cursor {
 pub struct StrategiesView {
     /// The registry, in name order, as the daemon announced it.
     pub all: Vec<Arc<StrategySummary>>,
+    /// The lowercase search text of each of `all` (same order), so that a keystroke in
+    /// the search scans prepared text instead of formatting 10,000 strings.
+    haystack: Vec<Box<str>>,
     /// Indices into `all` that pass the filter and search, in the chosen order.
     pub rows: Vec<usize>,
     pub cursor: Cursor,
@@ -389,6 +392,31 @@ impl StrategiesView {
         self.rows.get(self.cursor.selected).map(|&i| &self.all[i])
     }
 
+    /// Replaces the whole list (a new session's snapshot).
+    pub fn replace_all(&mut self, all: Vec<Arc<StrategySummary>>) {
+        self.haystack = all.iter().map(|s| search_text(s)).collect();
+        self.all = all;
+        self.refresh_rows();
+    }
+
+    /// Removes a strategy and, unless it was removed for good, puts its new entry in name
+    /// order.
+    fn replace_one(&mut self, id: StrategyId, new: Option<Arc<StrategySummary>>) {
+        if let Some(i) = self.all.iter().position(|s| s.id == id) {
+            self.all.remove(i);
+            self.haystack.remove(i);
+        }
+        if let Some(s) = new {
+            let key = s.display_name.to_lowercase();
+            let at = self
+                .all
+                .partition_point(|x| x.display_name.to_lowercase() < key);
+            self.haystack.insert(at, search_text(&s));
+            self.all.insert(at, s);
+        }
+        self.refresh_rows();
+    }
+
     /// Recomputes the rows after a change of data, filter, search or sort, keeping the
     /// selected strategy selected when it is still listed.
     pub fn refresh_rows(&mut self) {
@@ -402,7 +430,10 @@ impl StrategiesView {
         self.rows = (0..self.all.len())
             .filter(|&i| {
                 let s = &self.all[i];
-                filter.keeps(s) && (words.is_empty() || matches_words(s, &words))
+                filter.keeps(s)
+                    && words
+                        .iter()
+                        .all(|w| self.haystack[i].contains(w.as_str()))
             })
             .collect();
         let all = &self.all;
@@ -432,7 +463,8 @@ impl StrategiesView {
     }
 }
 
-fn matches_words(s: &StrategySummary, words: &[String]) -> bool {
+/// What a search looks in: names, description, category, status and tags, lowercase.
+fn search_text(s: &StrategySummary) -> Box<str> {
     let mut text = format!(
         "{} {} {} {} {}",
         s.name, s.display_name, s.description, s.category, s.status
@@ -441,8 +473,7 @@ fn matches_words(s: &StrategySummary, words: &[String]) -> bool {
         text.push(' ');
         text.push_str(tag);
     }
-    let text = text.to_lowercase();
-    words.iter().all(|w| text.contains(w.as_str()))
+    text.to_lowercase().into_boxed_str()
 }
 
 /// The Deployed view.
@@ -604,8 +635,7 @@ impl App {
                 self.connection = Connection::Connected;
                 self.access = access;
                 self.status = Some(*status);
-                self.strategies.all = strategies;
-                self.strategies.refresh_rows();
+                self.strategies.replace_all(strategies);
                 self.deployed.all = deployed.deployments;
                 self.deployed.cursor.clamp(self.deployed.rows().len());
                 if was_down {
@@ -689,17 +719,11 @@ impl App {
                 );
             }
             Event::RegistryChanged(changed) => {
-                let list = &mut self.strategies.all;
-                list.retain(|s| s.id != changed.strategy_id);
-                if changed.change != RegistryChange::Removed {
-                    if let Some(s) = changed.strategy {
-                        let s = Arc::new(*s);
-                        let key = s.display_name.to_lowercase();
-                        let at = list.partition_point(|x| x.display_name.to_lowercase() < key);
-                        list.insert(at, s);
-                    }
-                }
-                self.strategies.refresh_rows();
+                let new = match changed.change {
+                    RegistryChange::Removed => None,
+                    _ => changed.strategy.map(|s| Arc::new(*s)),
+                };
+                self.strategies.replace_one(changed.strategy_id, new);
                 let selected = self.strategies.selected().map(|s| s.id);
                 if selected == Some(changed.strategy_id) && self.view == View::Strategies {
                     commands.push(Command::LoadDetail(changed.strategy_id));
