@@ -225,3 +225,46 @@ fn bare_memctl_without_a_terminal_says_what_to_do() {
         describe(&out)
     );
 }
+
+#[test]
+fn recommend_gives_the_seed_worked_example_with_its_breakdown() {
+    let daemon = Daemon::start();
+    let out = daemon.memctl(&[
+        "recommend",
+        "--trend",
+        "bullish",
+        "--volatility",
+        "medium",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let best = &v["recommendations"][0];
+    assert_eq!(best["strategyId"], MACD_HUNTER);
+    assert_eq!(best["confidenceScore"], 0.95);
+    assert_eq!(best["metricsSource"], "backtest");
+    let points: Vec<(String, f64)> = best["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["rule"].as_str().unwrap().to_string(), p["points"].as_f64().unwrap()))
+        .collect();
+    let sum: f64 = points.iter().map(|(_, p)| p).sum();
+    assert!((sum - 0.95).abs() < 1e-9, "{points:?}");
+    assert_eq!(v["candidates"], 3, "the three active MEM-enabled bots");
+    // The other two are mean-reversion strategies: 0.75 each, below the best.
+    assert_eq!(v["recommendations"][1]["confidenceScore"], 0.75);
+    assert_eq!(v["recommendations"].as_array().unwrap().len(), 3);
+
+    // A word that is not a trend: exit 2 with the accepted words.
+    let out = daemon.memctl(&["recommend", "--trend", "sideways"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bullish, bearish, ranging, neutral"), "{err}");
+
+    // Without conditions and without market data, the daemon says what to pass.
+    let out = daemon.memctl(&["recommend"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pass `trend`"), "{err}");
+}
