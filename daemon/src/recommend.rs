@@ -32,6 +32,9 @@ const WIN_RATE_BONUS: u32 = 10;
 const VOLATILITY_MATCH: u32 = 15;
 /// Recommended only above this (strictly).
 const THRESHOLD: u32 = 50;
+/// Recommendations explained when the request sets no limit: a registry of thousands
+/// would otherwise answer with thousands (the message gives the full count).
+pub const DEFAULT_LIMIT: usize = 100;
 
 /// The category that suits a trend, and the seed's phrase for the match.
 fn trend_match(trend: Trend) -> Option<(&'static str, &'static str)> {
@@ -87,9 +90,9 @@ fn is_candidate(s: &StrategySummary) -> bool {
 /// candidate).
 fn points(s: &StrategySummary, trend: Trend, volatility: Volatility) -> u32 {
     let f = figures(s);
-    let category = s.category.to_ascii_lowercase();
+    let category = s.category.as_str();
     let mut total = BASE;
-    if trend_match(trend).is_some_and(|(c, _)| c == category) {
+    if trend_match(trend).is_some_and(|(c, _)| c.eq_ignore_ascii_case(category)) {
         total += TREND_MATCH;
     }
     if f.sharpe.is_some_and(|v| v > 1.0) {
@@ -98,7 +101,7 @@ fn points(s: &StrategySummary, trend: Trend, volatility: Volatility) -> u32 {
     if f.win_rate.is_some_and(|v| v > 0.55) {
         total += WIN_RATE_BONUS;
     }
-    if volatility_match(volatility).is_some_and(|(c, _)| c == category) {
+    if volatility_match(volatility).is_some_and(|(c, _)| c.eq_ignore_ascii_case(category)) {
         total += VOLATILITY_MATCH;
     }
     total.min(100)
@@ -256,7 +259,7 @@ pub fn recommend<'a>(
             .then_with(|| a.id.cmp(&b.id))
     });
     let total = scored.len();
-    scored.truncate(limit.unwrap_or(usize::MAX));
+    scored.truncate(limit.unwrap_or(DEFAULT_LIMIT));
     let recommendations: Vec<Recommendation> = scored
         .into_iter()
         .map(|(_, s)| explain(s, trend, volatility))

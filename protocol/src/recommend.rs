@@ -107,7 +107,7 @@ pub struct MarketConditions {
     /// Informational: kept in the answer, not scored (as in the seed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub indicators: BTreeMap<String, f64>,
-    /// At most this many recommendations (default: all).
+    /// At most this many recommendations (default 100; the message gives the full count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
 }

@@ -247,7 +247,12 @@ fn recommend_gives_the_seed_worked_example_with_its_breakdown() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["rule"].as_str().unwrap().to_string(), p["points"].as_f64().unwrap()))
+        .map(|p| {
+            (
+                p["rule"].as_str().unwrap().to_string(),
+                p["points"].as_f64().unwrap(),
+            )
+        })
         .collect();
     let sum: f64 = points.iter().map(|(_, p)| p).sum();
     assert!((sum - 0.95).abs() < 1e-9, "{points:?}");

@@ -14,7 +14,13 @@ use serde_json::json;
 use std::hint::black_box;
 use std::sync::Arc;
 
-const CATEGORIES: [&str; 5] = ["momentum", "mean_reversion", "carry", "volatility", "arbitrage"];
+const CATEGORIES: [&str; 5] = [
+    "momentum",
+    "mean_reversion",
+    "carry",
+    "volatility",
+    "arbitrage",
+];
 
 fn app_with(n: usize) -> App {
     let doc: StrategyDocument = serde_json::from_str(include_str!(
@@ -50,7 +56,9 @@ fn app_with(n: usize) -> App {
         access: Access::Control,
         status: Box::new(status),
         strategies,
-        deployed: DeployedList { deployments: vec![] },
+        deployed: DeployedList {
+            deployments: vec![],
+        },
     });
     app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::NONE));
     app
@@ -62,15 +70,20 @@ fn bench(c: &mut Criterion) {
     for (w, h) in [(100u16, 30u16), (200, 60)] {
         let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
         // Each frame moves the selection, so every frame has something new to draw.
-        c.bench_function(&format!("strategies view, 10k rows, {w}x{h}, one frame"), |b| {
-            let mut down = true;
-            b.iter(|| {
-                let code = if down { KeyCode::Down } else { KeyCode::Up };
-                down = !down;
-                app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
-                terminal.draw(|f| view::draw(f, black_box(&app), theme)).unwrap();
-            })
-        });
+        c.bench_function(
+            &format!("strategies view, 10k rows, {w}x{h}, one frame"),
+            |b| {
+                let mut down = true;
+                b.iter(|| {
+                    let code = if down { KeyCode::Down } else { KeyCode::Up };
+                    down = !down;
+                    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+                    terminal
+                        .draw(|f| view::draw(f, black_box(&app), theme))
+                        .unwrap();
+                })
+            },
+        );
     }
     app.on_key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE));
     app.on_key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE));

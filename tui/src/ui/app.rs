@@ -430,10 +430,7 @@ impl StrategiesView {
         self.rows = (0..self.all.len())
             .filter(|&i| {
                 let s = &self.all[i];
-                filter.keeps(s)
-                    && words
-                        .iter()
-                        .all(|w| self.haystack[i].contains(w.as_str()))
+                filter.keeps(s) && words.iter().all(|w| self.haystack[i].contains(w.as_str()))
             })
             .collect();
         let all = &self.all;
