@@ -72,10 +72,11 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let lines = vec![
         Line::raw(first),
         Line::raw(format!(
-            "memd process {:.1}% CPU, {} · {} clients",
+            "memd process {:.1}% CPU, {} · {} client{}",
             s.process.cpu_percent,
             bytes(s.process.rss_bytes),
-            s.counts.connections
+            s.counts.connections,
+            if s.counts.connections == 1 { "" } else { "s" }
         )),
         Line::from(vec![
             Span::raw(format!(
