@@ -32,6 +32,40 @@ pub struct ConfigFile {
     pub log: LogConfig,
     #[serde(default)]
     pub freqtrade: FreqtradeConfig,
+    #[serde(default)]
+    pub market: MarketConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+}
+
+/// `[market]`: where candles are read from, and which ones the model trains on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketConfig {
+    /// A directory in Freqtrade's data layout (default: `{data_dir}/market`, seeded with
+    /// the shipped candles).
+    pub data_dir: Option<PathBuf>,
+    /// Pairs to train on, as Freqtrade names them (`ETH/BTC`); default: every pair found
+    /// for the timeframe.
+    #[serde(default)]
+    pub pairs: Vec<String>,
+    /// Default `5m`.
+    pub timeframe: Option<String>,
+}
+
+/// `[model]`: the trend-reversal model's hyper-parameters and promotion rule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub n_trees: Option<usize>,
+    pub max_depth: Option<usize>,
+    pub learning_rate: Option<f64>,
+    pub min_samples_split: Option<usize>,
+    pub seed: Option<u64>,
+    /// `accuracy` (the seed's), `roc_auc` or `log_loss`.
+    pub promotion_metric: Option<mem_protocol::ml::PromotionMetric>,
+    /// How much better a new model must be (default 0.02: the seed's 2 points).
+    pub promotion_margin: Option<f64>,
 }
 
 /// `[freqtrade]`: where Freqtrade is, and how bots are supervised.
@@ -147,6 +181,8 @@ pub struct Settings {
     pub seed_default_data: bool,
     pub access: AccessConfig,
     pub freqtrade: FreqtradeConfig,
+    pub market: MarketConfig,
+    pub model: ModelConfig,
 }
 
 /// Reads an environment variable, treating empty as unset.
@@ -240,6 +276,8 @@ impl Settings {
             seed_default_data: !overrides.no_seed && file.seed_default_data.unwrap_or(true),
             access: file.access,
             freqtrade: file.freqtrade,
+            market: file.market,
+            model: file.model,
         })
     }
 }

@@ -150,6 +150,21 @@ pub fn seed_freqtrade(data_dir: &Path) -> anyhow::Result<usize> {
     Ok(written)
 }
 
+/// Copies the shipped candles into `data_dir/market` when that directory does not exist
+/// yet. Returns how many files were written.
+pub fn seed_market(data_dir: &Path) -> anyhow::Result<usize> {
+    let dest = data_dir.join("market");
+    if dest.exists() {
+        return Ok(0);
+    }
+    let Some(template) = DEFAULT_DATA.get_dir("market") else {
+        return Ok(0);
+    };
+    let mut written = 0;
+    copy_tree(template, Path::new("market"), &dest, &mut written)?;
+    Ok(written)
+}
+
 /// Writes a whole file crash-safely: a temporary file in the same directory, fsync,
 /// rename over the target, fsync the directory.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {

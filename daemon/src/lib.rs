@@ -12,6 +12,8 @@ pub mod datadir;
 pub mod freqtrade;
 pub mod health;
 pub mod logging;
+pub mod market;
+pub mod ml;
 pub mod recommend;
 pub mod registry;
 pub mod server;
@@ -46,6 +48,7 @@ pub struct Daemon {
     pub settings: Settings,
     pub registry: Arc<Registry>,
     pub supervisor: Arc<supervisor::Supervisor>,
+    pub ml: Arc<ml::service::MlService>,
     pub bus: Arc<EventBus>,
     pub health: HealthMonitor,
     pub access: AccessPolicy,
@@ -80,6 +83,20 @@ impl Daemon {
             Request::Deployed(p) => return encode(self.supervisor.deployed(p.all)),
             Request::Logs(p) => return encode(self.supervisor.logs(p)?),
             Request::StopAll(p) => return encode(self.supervisor.stop_all(p).await),
+            Request::MlTrain(_)
+            | Request::MlStatus(_)
+            | Request::MlHistory(_)
+            | Request::MlPromote(_)
+            | Request::MlRollback(_)
+            | Request::MlPredict(_) => {
+                // Training computes for seconds and the rest reads files: a blocking thread.
+                let ml = self.ml.clone();
+                return tokio::task::spawn_blocking(move || dispatch_ml(&ml, request))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(RpcError::internal(format!("`{method}` failed: {e}")))
+                    });
+            }
             _ => {}
         }
         let registry = self.registry.clone();
@@ -144,6 +161,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     let socket = server::bind(&settings.socket)?;
     if settings.seed_default_data {
         datadir::seed_freqtrade(&settings.data_dir)?;
+        datadir::seed_market(&settings.data_dir)?;
         let written = datadir::seed_registry(&settings.registry_dir)?;
         if written > 0 {
             info!(files = written, dir = %settings.registry_dir.display(), "new registry: copied the built-in strategies");
@@ -188,10 +206,17 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         bus.clone(),
     )
     .await?;
+    let ml = Arc::new(ml::service::MlService::open(
+        &settings.data_dir,
+        &settings.market,
+        &settings.model,
+        bus.clone(),
+    )?);
     let daemon = Arc::new(Daemon {
         settings,
         registry,
         supervisor,
+        ml,
         bus,
         health: HealthMonitor::start(),
         access,
@@ -258,6 +283,22 @@ fn spawn_live_summary_flusher(registry: Arc<Registry>) {
 fn encode<T: serde::Serialize>(value: T) -> Result<Value, RpcError> {
     serde_json::to_value(value)
         .map_err(|e| RpcError::internal(format!("cannot encode the result: {e}")))
+}
+
+/// Runs one model request.
+fn dispatch_ml(ml: &ml::service::MlService, request: Request) -> Result<Value, RpcError> {
+    match request {
+        Request::MlTrain(p) => encode(ml.train(p)?),
+        Request::MlStatus(_) => encode(ml.status()),
+        Request::MlHistory(_) => encode(ml.history()),
+        Request::MlPromote(p) => encode(ml.promote(p)?),
+        Request::MlRollback(p) => encode(ml.rollback(p)?),
+        Request::MlPredict(p) => encode(ml.predict(p)?),
+        other => Err(RpcError::internal(format!(
+            "`{}` is answered elsewhere",
+            other.method()
+        ))),
+    }
 }
 
 /// Runs one registry request.
@@ -351,7 +392,13 @@ fn dispatch_registry(
         | Request::Restart(_)
         | Request::Deployed(_)
         | Request::Logs(_)
-        | Request::StopAll(_) => Err(RpcError::internal(format!(
+        | Request::StopAll(_)
+        | Request::MlTrain(_)
+        | Request::MlStatus(_)
+        | Request::MlHistory(_)
+        | Request::MlPromote(_)
+        | Request::MlRollback(_)
+        | Request::MlPredict(_) => Err(RpcError::internal(format!(
             "`{method}` is answered elsewhere"
         ))),
     }

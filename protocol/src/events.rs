@@ -22,14 +22,17 @@ pub enum Topic {
     Deployments,
     /// New lines of bots' logs (for following them).
     Logs,
+    /// The trend-reversal model: training progress, promotions, rollbacks.
+    Model,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 4] = [
+    pub const ALL: [Topic; 5] = [
         Topic::Daemon,
         Topic::Registry,
         Topic::Deployments,
         Topic::Logs,
+        Topic::Model,
     ];
 }
 
@@ -47,6 +50,10 @@ pub enum Event {
     DeploymentChanged(Box<crate::deploy::DeploymentChanged>),
     /// New lines in a bot's log.
     BotLog(crate::deploy::BotLog),
+    /// A training run moved on.
+    ModelProgress(crate::ml::TrainProgress),
+    /// A model was trained, promoted, rejected or rolled back.
+    ModelChanged(crate::ml::ModelChanged),
 }
 
 /// `registry.invalid` data.
@@ -96,6 +103,8 @@ impl Event {
             Event::RegistryInvalid(_) => "registry.invalid",
             Event::DeploymentChanged(_) => "deployment.changed",
             Event::BotLog(_) => "bot.log",
+            Event::ModelProgress(_) => "model.progress",
+            Event::ModelChanged(_) => "model.changed",
         }
     }
 
@@ -105,6 +114,7 @@ impl Event {
             Event::RegistryChanged(_) | Event::RegistryInvalid(_) => Topic::Registry,
             Event::DeploymentChanged(_) => Topic::Deployments,
             Event::BotLog(_) => Topic::Logs,
+            Event::ModelProgress(_) | Event::ModelChanged(_) => Topic::Model,
         }
     }
 
@@ -115,6 +125,8 @@ impl Event {
             Event::RegistryInvalid(d) => serde_json::to_value(d),
             Event::DeploymentChanged(d) => serde_json::to_value(d),
             Event::BotLog(d) => serde_json::to_value(d),
+            Event::ModelProgress(d) => serde_json::to_value(d),
+            Event::ModelChanged(d) => serde_json::to_value(d),
         }
         .expect("event data always serializes")
     }
@@ -136,6 +148,12 @@ impl Event {
                 .map(|d| Event::DeploymentChanged(Box::new(d)))
                 .map_err(bad),
             "bot.log" => serde_json::from_value(data).map(Event::BotLog).map_err(bad),
+            "model.progress" => serde_json::from_value(data)
+                .map(Event::ModelProgress)
+                .map_err(bad),
+            "model.changed" => serde_json::from_value(data)
+                .map(Event::ModelChanged)
+                .map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }
     }

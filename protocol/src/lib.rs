@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod jsonrpc;
 pub mod methods;
+pub mod ml;
 pub mod paths;
 pub mod recommend;
 pub mod registry;

@@ -8,6 +8,7 @@
 use crate::deploy::*;
 use crate::error::RpcError;
 use crate::events::Topic;
+use crate::ml::*;
 use crate::recommend::*;
 use crate::registry::*;
 use crate::strategy::{Origin, StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
@@ -164,16 +165,22 @@ methods! {
     StrategiesRecommendations = "strategies.recommendations", View, MarketConditions => Recommendations;
     /// The same, from a trend and a volatility word (defaults: neutral, medium).
     StrategiesRecommendationsQuick = "strategies.recommendations.quick", View, QuickConditions => Recommendations;
+    /// Train a new trend-reversal model; it becomes current only if it beats the current one.
+    MlTrain = "ml.train", Control, TrainParams => TrainReport;
+    /// The current model, and where training reads its data.
+    MlStatus = "ml.status", View, NoParams => ModelStatusReport;
+    /// Every model version, newest first.
+    MlHistory = "ml.history", View, NoParams => ModelHistory;
+    /// Make a version current by hand.
+    MlPromote = "ml.promote", Control, PromoteParams => ModelVersion;
+    /// Back to an earlier version.
+    MlRollback = "ml.rollback", Control, RollbackParams => ModelVersion;
+    /// A reversal prediction for a pair's latest candles or for candles given.
+    MlPredict = "ml.predict", View, PredictParams => Prediction;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
 pub const PLANNED: &[(&str, &str)] = &[
-    ("ml.train", "trend-reversal model"),
-    ("ml.status", "trend-reversal model"),
-    ("ml.history", "trend-reversal model"),
-    ("ml.promote", "trend-reversal model"),
-    ("ml.rollback", "trend-reversal model"),
-    ("ml.predict", "trend-reversal model"),
     ("market.conditions", "MEM intelligence"),
     ("mem.enhance", "MEM intelligence"),
     ("mem.decisions", "MEM intelligence"),

@@ -4,6 +4,7 @@
 
 mod cli;
 mod deploy_cli;
+mod model_cli;
 mod registry_cli;
 mod spawn;
 
@@ -95,6 +96,9 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// The trend-reversal model: train, status, history, promote, rollback, predict.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Install what memd needs: `memctl setup freqtrade`.
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -104,6 +108,45 @@ enum Command {
         drain: bool,
         #[arg(long)]
         deadline: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Train a new model on the configured candles; it becomes current only if better.
+    Train {
+        /// Pairs to train on (repeatable; default: the daemon's configured ones).
+        #[arg(long = "pair")]
+        pairs: Vec<String>,
+        /// Candle timeframe (default: the daemon's, 5m).
+        #[arg(long)]
+        timeframe: Option<String>,
+        /// What "better" means: accuracy (the seed's), roc-auc or log-loss.
+        #[arg(long)]
+        metric: Option<String>,
+    },
+    /// The current model, its holdout figures and feature importances.
+    Status,
+    /// Every version, newest first.
+    History,
+    /// Make a version current by hand.
+    Promote {
+        version: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Go back to an earlier version (default: the one before the current).
+    Rollback {
+        version: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Predict a reversal from a pair's latest candles.
+    Predict {
+        /// The pair, as Freqtrade names it (ETH/BTC).
+        pair: String,
+        #[arg(long)]
+        timeframe: Option<String>,
     },
 }
 
@@ -566,6 +609,38 @@ async fn strategies(
     }
 }
 
+async fn model(
+    client: &mem_protocol::Client,
+    command: ModelCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    use model_cli as m;
+    match command {
+        ModelCommand::Train {
+            pairs,
+            timeframe,
+            metric,
+        } => {
+            let metric = metric
+                .as_deref()
+                .map(|m| enum_value("metric", m))
+                .transpose()?;
+            m::train(client, pairs, timeframe, metric, json).await
+        }
+        ModelCommand::Status => m::status(client, json).await,
+        ModelCommand::History => m::history(client, json).await,
+        ModelCommand::Promote { version, reason } => {
+            m::promote(client, version, reason, json).await
+        }
+        ModelCommand::Rollback { version, reason } => {
+            m::rollback(client, version, reason, json).await
+        }
+        ModelCommand::Predict { pair, timeframe } => {
+            m::predict(client, pair, timeframe, json).await
+        }
+    }
+}
+
 /// Exit codes scripts can rely on.
 pub mod exit {
     /// The daemon answered with an error (unknown id, bad input, ...).
@@ -634,6 +709,7 @@ async fn run(args: Args) -> ExitCode {
             explain,
         }) => cli::recommend(&client, trend, volatility, limit, explain, args.json).await,
         Some(Command::Setup(_)) => unreachable!("handled before connecting"),
+        Some(Command::Model(command)) => model(&client, command, args.json).await,
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await
         }

@@ -66,7 +66,7 @@ impl View {
     pub fn panel_method(self) -> Option<&'static str> {
         match self {
             View::Memory => Some("mem.decisions"),
-            View::Model => Some("ml.status"),
+            View::Model => Some("ml.history"),
             View::Jobs => Some("jobs.list"),
             _ => None,
         }
@@ -757,6 +757,26 @@ impl App {
                 self.deployed.cursor.clamp(self.deployed.rows().len());
             }
             Event::BotLog(log) => self.deployed.push_logs(log.deployment_id, log.lines),
+            Event::ModelProgress(p) => {
+                self.say(
+                    Tone::Info,
+                    format!("model training: {} {}", p.stage, p.message),
+                );
+            }
+            Event::ModelChanged(c) => {
+                self.say(
+                    Tone::Info,
+                    format!(
+                        "model {} {}: {}",
+                        c.version,
+                        c.action.replace('_', " "),
+                        c.reason
+                    ),
+                );
+                if self.view == View::Model {
+                    commands.push(Command::LoadPanel(View::Model));
+                }
+            }
         }
         commands
     }

@@ -107,6 +107,7 @@ async fn serve(
             Topic::Registry,
             Topic::Deployments,
             Topic::Logs,
+            Topic::Model,
         ])
         .await;
     let (subscribed, mut events) = match subscribed {

@@ -1,0 +1,7 @@
+//! Market data: candles from Freqtrade's data directory or CSV, indicators (batch and
+//! incremental), the model's features and labels.
+
+pub mod candles;
+pub mod features;
+pub mod indicators;
+pub mod labels;

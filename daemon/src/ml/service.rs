@@ -1,0 +1,579 @@
+//! The model as the daemon serves it: one training run at a time (with progress events),
+//! the current model in memory, promotion and rollback through the store, and cached
+//! predictions.
+//!
+//! The model in memory changes only after the new one has loaded from disk: a corrupt
+//! or missing file is an error for the request that asked for it, and predictions go on
+//! with the model that was serving.
+
+use super::model::{Hyper, Model};
+use super::store::{ModelStore, StoreError};
+use super::train::{self, TrainError};
+use crate::bus::EventBus;
+use crate::config::{MarketConfig, ModelConfig};
+use crate::market::candles::{self, Candle, Timeframe};
+use crate::market::features::{self, FeatureState};
+use chrono::{DateTime, Utc};
+use mem_protocol::events::Event;
+use mem_protocol::ml::*;
+use mem_protocol::{ErrorCode, RpcError};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// Candles read from the end of a pair's file for a prediction: indicators are warm
+/// after 50 and the EMAs of MACD have forgotten their seed long before 1,000.
+pub const PREDICT_CANDLES: usize = 1000;
+
+/// The serving model and its version.
+struct Serving {
+    version: String,
+    model: Arc<Model>,
+}
+
+/// The model subsystem.
+pub struct MlService {
+    store: ModelStore,
+    market_dir: PathBuf,
+    pairs: Vec<String>,
+    timeframe: Timeframe,
+    hyper: Hyper,
+    metric: PromotionMetric,
+    margin: f64,
+    bus: Arc<EventBus>,
+    serving: RwLock<Option<Serving>>,
+    load_error: Mutex<Option<String>>,
+    training: AtomicBool,
+    /// (symbol, timeframe, last candle time, model version) -> prediction.
+    cache: Mutex<HashMap<(String, String, i64, String), Prediction>>,
+}
+
+fn unavailable(message: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorCode::Unavailable, message)
+}
+
+fn invalid(method: &str, message: impl std::fmt::Display) -> RpcError {
+    RpcError::invalid_params(method, message)
+}
+
+fn store_error(e: StoreError) -> RpcError {
+    match e {
+        StoreError::NoSuchVersion(_) => RpcError::not_found(e.to_string()),
+        StoreError::BadVersionName(_) => RpcError::invalid_params("ml", e),
+        StoreError::Nothing(_) => RpcError::new(ErrorCode::Conflict, e.to_string()),
+        other => RpcError::internal(other.to_string()),
+    }
+}
+
+impl MlService {
+    /// Opens the store under `data_dir/models` and loads the current model, if any. A
+    /// model that cannot be loaded is reported (status, log), not fatal.
+    pub fn open(
+        data_dir: &Path,
+        market: &MarketConfig,
+        model: &ModelConfig,
+        bus: Arc<EventBus>,
+    ) -> anyhow::Result<MlService> {
+        let timeframe: Timeframe = market
+            .timeframe
+            .as_deref()
+            .unwrap_or("5m")
+            .parse()
+            .map_err(|e| anyhow::anyhow!("[market] timeframe: {e}"))?;
+        let d = Hyper::default();
+        let hyper = Hyper {
+            n_trees: model.n_trees.unwrap_or(d.n_trees),
+            max_depth: model.max_depth.unwrap_or(d.max_depth),
+            learning_rate: model.learning_rate.unwrap_or(d.learning_rate),
+            min_samples_split: model.min_samples_split.unwrap_or(d.min_samples_split),
+            seed: model.seed.unwrap_or(d.seed),
+        };
+        hyper
+            .validate()
+            .map_err(|e| anyhow::anyhow!("[model] {e}"))?;
+        let service = MlService {
+            store: ModelStore::open(&data_dir.join("models"))?,
+            market_dir: market
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("market")),
+            pairs: market.pairs.clone(),
+            timeframe,
+            hyper,
+            metric: model.promotion_metric.unwrap_or(PromotionMetric::Accuracy),
+            margin: model.promotion_margin.unwrap_or(0.02),
+            bus,
+            serving: RwLock::new(None),
+            load_error: Mutex::new(None),
+            training: AtomicBool::new(false),
+            cache: Mutex::new(HashMap::new()),
+        };
+        match service.store.current() {
+            Ok(Some(version)) => match service.load(&version) {
+                Ok(model) => {
+                    info!(%version, "trend-reversal model loaded");
+                    *service.serving.write().expect("serving lock") = Some(Serving {
+                        version,
+                        model: Arc::new(model),
+                    });
+                }
+                Err(e) => {
+                    warn!(%version, error = %e, "cannot load the current model; predictions are unavailable until one is promoted");
+                    *service.load_error.lock().expect("lock") =
+                        Some(format!("current model {version}: {e}"));
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                *service.load_error.lock().expect("lock") = Some(e.to_string());
+            }
+        }
+        Ok(service)
+    }
+
+    fn load(&self, version: &str) -> Result<Model, String> {
+        let dir = self.store.dir_of(version).map_err(|e| e.to_string())?;
+        if !dir.is_dir() {
+            return Err(format!("no model version `{version}`"));
+        }
+        Model::load(&dir).map_err(|e| e.to_string())
+    }
+
+    fn progress(&self, stage: &str, done: u64, total: u64, message: String) {
+        self.bus.publish(Event::ModelProgress(TrainProgress {
+            stage: stage.into(),
+            done,
+            total,
+            message,
+        }));
+    }
+
+    fn changed(&self, action: &str, version: &str, reason: &str) {
+        let current = self
+            .serving
+            .read()
+            .expect("serving lock")
+            .as_ref()
+            .map(|s| s.version.clone());
+        self.bus.publish(Event::ModelChanged(ModelChanged {
+            action: action.into(),
+            version: version.into(),
+            current,
+            reason: reason.into(),
+        }));
+    }
+
+    /// The pairs training uses by default: the configured ones, else every pair found.
+    pub fn default_pairs(&self, timeframe: Timeframe) -> Vec<String> {
+        if self.pairs.is_empty() {
+            candles::list_pairs(&self.market_dir, timeframe)
+        } else {
+            self.pairs.clone()
+        }
+    }
+
+    pub fn status(&self) -> ModelStatusReport {
+        let current = self
+            .serving
+            .read()
+            .expect("serving lock")
+            .as_ref()
+            .and_then(|s| self.store.read_metrics(&s.version).ok());
+        ModelStatusReport {
+            current,
+            versions: self.store.versions().0.len(),
+            training: self.training.load(Ordering::Acquire),
+            promotion_metric: self.metric,
+            promotion_margin: self.margin,
+            market_data_dir: self.market_dir.display().to_string(),
+            pairs: self.default_pairs(self.timeframe),
+            timeframe: self.timeframe.to_string(),
+            load_error: self.load_error.lock().expect("lock").clone(),
+        }
+    }
+
+    pub fn history(&self) -> ModelHistory {
+        let (versions, bad) = self.store.versions();
+        for e in bad {
+            warn!(error = %e, "unreadable model version");
+        }
+        ModelHistory { versions }
+    }
+
+    /// `ml.train`: runs on the caller's (blocking) thread; one run at a time.
+    pub fn train(&self, params: TrainParams) -> Result<TrainReport, RpcError> {
+        if self.training.swap(true, Ordering::AcqRel) {
+            return Err(RpcError::new(
+                ErrorCode::Conflict,
+                "a training run is already under way; wait for it (memctl model status)",
+            ));
+        }
+        let result = self.train_inner(params);
+        self.training.store(false, Ordering::Release);
+        if let Err(e) = &result {
+            self.progress("failed", 1, 1, e.message.clone());
+        }
+        result
+    }
+
+    fn train_inner(&self, params: TrainParams) -> Result<TrainReport, RpcError> {
+        let method = "ml.train";
+        let timeframe: Timeframe = match &params.timeframe {
+            Some(t) => t
+                .parse()
+                .map_err(|e| invalid(method, format!("field `timeframe`: {e}")))?,
+            None => self.timeframe,
+        };
+        let mut hyper = self.hyper.clone();
+        if let Some(h) = &params.hyper {
+            hyper.n_trees = h.n_trees.unwrap_or(hyper.n_trees);
+            hyper.max_depth = h.max_depth.unwrap_or(hyper.max_depth);
+            hyper.learning_rate = h.learning_rate.unwrap_or(hyper.learning_rate);
+            hyper.min_samples_split = h.min_samples_split.unwrap_or(hyper.min_samples_split);
+            hyper.seed = h.seed.unwrap_or(hyper.seed);
+        }
+        hyper
+            .validate()
+            .map_err(|e| invalid(method, format!("field `hyper`: {e}")))?;
+        let metric = params.promotion_metric.unwrap_or(self.metric);
+        let pairs = if params.pairs.is_empty() {
+            self.default_pairs(timeframe)
+        } else {
+            params.pairs.clone()
+        };
+        if pairs.is_empty() {
+            return Err(unavailable(
+                TrainError::NoPairs {
+                    dir: self.market_dir.display().to_string(),
+                    timeframe,
+                }
+                .to_string(),
+            ));
+        }
+        let started = Instant::now();
+        let mut progress = |done, total, message| self.progress("reading", done, total, message);
+        let data = train::load(&self.market_dir, &pairs, timeframe, &mut progress).map_err(
+            |e| match e {
+                TrainError::Candles(c) => unavailable(c.to_string()),
+                other => invalid(method, other),
+            },
+        )?;
+        let (train_idx, test_idx, split_ts, purged) = train::split(&data);
+        if train_idx.len() + test_idx.len() < train::MIN_ROWS || test_idx.is_empty() {
+            return Err(unavailable(
+                TrainError::TooLittle {
+                    usable: data.rows.len(),
+                    candles: data.candles,
+                    pairs: pairs.join(", "),
+                }
+                .to_string(),
+            ));
+        }
+        self.progress(
+            "training",
+            0,
+            1,
+            format!(
+                "{} trees on {} rows x 12 features",
+                hyper.n_trees,
+                train_idx.len()
+            ),
+        );
+        let fit_started = Instant::now();
+        let model = train::train_model(&data, &train_idx, &hyper).map_err(|e| match e {
+            TrainError::OneClass(_) => unavailable(e.to_string()),
+            other => RpcError::internal(other.to_string()),
+        })?;
+        let training_seconds = fit_started.elapsed().as_secs_f64();
+        self.progress(
+            "evaluating",
+            1,
+            1,
+            format!("{} holdout rows", test_idx.len()),
+        );
+        let test_rows: Vec<_> = test_idx.iter().map(|&i| data.rows[i]).collect();
+        let test_labels: Vec<u8> = test_idx.iter().map(|&i| data.labels[i]).collect();
+        let eval = |m: &Model| {
+            train::evaluate(m, &test_rows, &test_labels)
+                .map_err(|e| RpcError::internal(e.to_string()))
+        };
+        let new_metrics = eval(&model)?;
+        let serving = self
+            .serving
+            .read()
+            .expect("serving lock")
+            .as_ref()
+            .map(|s| (s.version.clone(), s.model.clone()));
+        let current_metrics = match &serving {
+            Some((_, m)) => Some(eval(m)?),
+            None => None,
+        };
+        let (promoted, reason) = train::promotion(
+            &new_metrics,
+            serving
+                .as_ref()
+                .zip(current_metrics.as_ref())
+                .map(|((v, _), m)| (v.as_str(), m)),
+            metric,
+            self.margin,
+        );
+
+        self.progress("saving", 0, 1, "writing the model".into());
+        let now = Utc::now();
+        let (version, dir) = self.store.new_version_dir(now).map_err(store_error)?;
+        model
+            .save(&dir)
+            .map_err(|e| RpcError::internal(format!("saving the model: {e}")))?;
+        let ts = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let first = data.ts.iter().copied().min().unwrap_or(0);
+        let last = data.ts.iter().copied().max().unwrap_or(0);
+        let importances = model.feature_importances();
+        let mut notes = data.notes.clone();
+        notes.push(format!(
+            "{purged} training rows left out: their label window reaches into the holdout"
+        ));
+        let record = ModelVersion {
+            version: version.clone(),
+            trained_at: now,
+            status: if promoted {
+                ModelStatus::Current
+            } else {
+                ModelStatus::Rejected
+            },
+            reason: reason.clone(),
+            metrics: new_metrics.clone(),
+            pairs: pairs.clone(),
+            timeframe: timeframe.to_string(),
+            train_rows: train_idx.len(),
+            test_rows: test_idx.len(),
+            data_from: ts(first),
+            data_to: ts(last),
+            split_at: ts(split_ts),
+            training_seconds,
+            feature_importances: FEATURE_NAMES
+                .iter()
+                .map(|n| n.to_string())
+                .zip(importances)
+                .collect(),
+            hyper: serde_json::to_value(&hyper).unwrap_or_default(),
+        };
+        // The version is complete on disk before the pointer may name it.
+        self.store
+            .write_config(
+                &version,
+                &serde_json::json!({
+                    "version": version,
+                    "features": FEATURE_NAMES,
+                    "feature_formulas": "see daemon/src/market/features.rs",
+                    "label": {
+                        "kind": "zigzag reversal on closes",
+                        "threshold": crate::market::labels::THRESHOLD,
+                        "horizon_candles": crate::market::labels::HORIZON,
+                    },
+                    "hyper": hyper,
+                    "pairs": pairs,
+                    "timeframe": timeframe.to_string(),
+                    "split": {"train_share": train::TRAIN_SHARE, "split_at": ts(split_ts), "purged_rows": purged},
+                    "promotion": {"metric": metric, "margin": self.margin},
+                    "market_data_dir": self.market_dir,
+                    "total_seconds": started.elapsed().as_secs_f64(),
+                }),
+            )
+            .map_err(store_error)?;
+        let mut stored = record.clone();
+        stored.status = ModelStatus::Rejected; // until the pointer names it
+        self.store.write_metrics(&stored).map_err(store_error)?;
+        if promoted {
+            self.store
+                .set_current(&version, "promoted", &reason)
+                .map_err(store_error)?;
+            *self.serving.write().expect("serving lock") = Some(Serving {
+                version: version.clone(),
+                model: Arc::new(model),
+            });
+            *self.load_error.lock().expect("lock") = None;
+            self.cache.lock().expect("cache lock").clear();
+        }
+        info!(%version, promoted, %reason, accuracy = new_metrics.accuracy, roc_auc = new_metrics.roc_auc, "model trained");
+        self.progress("done", 1, 1, reason.clone());
+        self.changed(
+            if promoted { "promoted" } else { "rejected" },
+            &version,
+            &reason,
+        );
+        Ok(TrainReport {
+            model: record,
+            promoted,
+            current_on_same_holdout: current_metrics,
+            previous_version: serving.map(|(v, _)| v),
+            data_notes: notes,
+        })
+    }
+
+    /// Makes `version` current: loaded from disk first, so a broken version changes
+    /// nothing.
+    fn switch_to(
+        &self,
+        version: &str,
+        action: &str,
+        reason: &str,
+    ) -> Result<ModelVersion, RpcError> {
+        self.store.read_metrics(version).map_err(store_error)?;
+        let model = self.load(version).map_err(|e| {
+            unavailable(format!(
+                "cannot load model {version}: {e}; the current model stays"
+            ))
+        })?;
+        self.store
+            .set_current(version, action, reason)
+            .map_err(store_error)?;
+        *self.serving.write().expect("serving lock") = Some(Serving {
+            version: version.into(),
+            model: Arc::new(model),
+        });
+        *self.load_error.lock().expect("lock") = None;
+        self.cache.lock().expect("cache lock").clear();
+        self.changed(action, version, reason);
+        self.store.read_metrics(version).map_err(store_error)
+    }
+
+    pub fn promote(&self, p: PromoteParams) -> Result<ModelVersion, RpcError> {
+        if p.reason.trim().is_empty() {
+            return Err(invalid("ml.promote", "field `reason`: say why"));
+        }
+        self.switch_to(&p.version, "promoted_by_hand", &p.reason)
+    }
+
+    pub fn rollback(&self, p: RollbackParams) -> Result<ModelVersion, RpcError> {
+        let version = match p.version {
+            Some(v) => v,
+            None => self.store.previous().map_err(store_error)?,
+        };
+        let reason = p.reason.unwrap_or_else(|| "rolled back by hand".into());
+        self.switch_to(&version, "rolled_back", &reason)
+    }
+
+    /// `ml.predict`.
+    pub fn predict(&self, p: PredictParams) -> Result<Prediction, RpcError> {
+        let method = "ml.predict";
+        let Some((version, model)) = self
+            .serving
+            .read()
+            .expect("serving lock")
+            .as_ref()
+            .map(|s| (s.version.clone(), s.model.clone()))
+        else {
+            return Err(unavailable(
+                "no current model: train one first (memctl model train)",
+            ));
+        };
+        let timeframe: Timeframe = match &p.timeframe {
+            Some(t) => t
+                .parse()
+                .map_err(|e| invalid(method, format!("field `timeframe`: {e}")))?,
+            None => self.timeframe,
+        };
+        let candles: Vec<Candle> = match (&p.symbol, p.candles.is_empty()) {
+            (Some(_), false) => {
+                return Err(invalid(
+                    method,
+                    "give either `symbol` or `candles`, not both",
+                ));
+            }
+            (None, true) => return Err(invalid(method, "give `symbol` or `candles`")),
+            (None, false) => {
+                let cs: Vec<Candle> = p
+                    .candles
+                    .iter()
+                    .map(|r| Candle {
+                        ts_ms: r[0] as i64,
+                        open: r[1],
+                        high: r[2],
+                        low: r[3],
+                        close: r[4],
+                        volume: r[5],
+                    })
+                    .collect();
+                if let Some((i, why)) = cs
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, c)| c.problem().map(|w| (i, w)))
+                {
+                    return Err(invalid(method, format!("field `candles[{i}]`: {why}")));
+                }
+                if cs.windows(2).any(|w| w[1].ts_ms <= w[0].ts_ms) {
+                    return Err(invalid(
+                        method,
+                        "field `candles`: not in ascending time order",
+                    ));
+                }
+                cs
+            }
+            (Some(symbol), true) => {
+                let raw = candles::read_pair(&self.market_dir, symbol, timeframe)
+                    .map_err(|e| unavailable(e.to_string()))?;
+                let (mut clean, _) = candles::clean(raw);
+                let keep = clean.len().saturating_sub(PREDICT_CANDLES);
+                clean.drain(..keep);
+                clean
+            }
+        };
+        if candles.len() <= features::WARM_UP {
+            return Err(invalid(
+                method,
+                format!(
+                    "{} candles: at least {} are needed (the 50-candle average's warm-up)",
+                    candles.len(),
+                    features::WARM_UP + 1
+                ),
+            ));
+        }
+        let last = candles[candles.len() - 1];
+        let key = (
+            p.symbol.clone().unwrap_or_default(),
+            timeframe.to_string(),
+            last.ts_ms,
+            version.clone(),
+        );
+        if p.symbol.is_some() {
+            if let Some(hit) = self.cache.lock().expect("cache lock").get(&key) {
+                let mut hit = hit.clone();
+                hit.cached = true;
+                return Ok(hit);
+            }
+        }
+        let mut state = FeatureState::new();
+        let mut row = None;
+        for c in &candles {
+            row = state.update(c);
+        }
+        let row = row.expect("warm after 50 candles");
+        let confidence = model.predict_proba(&row);
+        let prediction = Prediction {
+            is_reversal: confidence >= 0.5,
+            confidence,
+            // sma_20 above the close: price is below its mean, a trough is the reversal.
+            direction: if row[1] > 0.0 { "bullish" } else { "bearish" }.into(),
+            model_version: version,
+            features: FEATURE_NAMES
+                .iter()
+                .map(|n| n.to_string())
+                .zip(row)
+                .collect(),
+            candle_ts_ms: last.ts_ms,
+            symbol: p.symbol.clone(),
+            cached: false,
+        };
+        if p.symbol.is_some() {
+            let mut cache = self.cache.lock().expect("cache lock");
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(key, prediction.clone());
+        }
+        Ok(prediction)
+    }
+}
