@@ -1,0 +1,338 @@
+//! The trend-reversal model through the real daemon and the real memctl: train on the
+//! shipped candles, keep the current model when a new one is no better, promote and roll
+//! back, survive a corrupt model file, and refuse bad data with clear errors.
+
+use mem_e2e::{Daemon, describe};
+use mem_protocol::ErrorCode;
+use mem_protocol::methods::{NoParams, method};
+use mem_protocol::ml::*;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const TRAIN: Duration = Duration::from_secs(300);
+
+fn json(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", describe(out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn train_keep_promote_rollback_and_survive_a_corrupt_model() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+
+    // First model: promoted, stored with its files and honest figures.
+    let first = json(&daemon.memctl(&["model", "train", "--json"]));
+    assert_eq!(first["promoted"], true, "{first}");
+    let v1 = first["model"]["version"].as_str().unwrap().to_string();
+    let dir = daemon.data_dir.join("models/trend_reversal").join(&v1);
+    for file in [
+        "model.json",
+        "scaler.json",
+        "config.json",
+        "model_metrics.json",
+    ] {
+        assert!(
+            dir.join(file).is_file(),
+            "{file} missing in {}",
+            dir.display()
+        );
+    }
+    let metrics: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model_metrics.json")).unwrap()).unwrap();
+    for field in [
+        "accuracy",
+        "precision",
+        "recall",
+        "f1_score",
+        "roc_auc",
+        "log_loss",
+        "base_rate",
+        "baseline_accuracy",
+        "train_rows",
+        "test_rows",
+        "data_from",
+        "data_to",
+        "training_seconds",
+    ] {
+        assert!(
+            !metrics[field].is_null(),
+            "model_metrics.json lacks {field}: {metrics}"
+        );
+    }
+    assert_eq!(metrics["status"], "current");
+    let auc = metrics["roc_auc"].as_f64().unwrap();
+    assert!(
+        auc > 0.55,
+        "the model should rank better than chance: {auc}"
+    );
+    assert_eq!(metrics["pairs"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        std::fs::read_to_string(daemon.data_dir.join("models/trend_reversal/current"))
+            .unwrap()
+            .trim(),
+        v1
+    );
+
+    // Same data, same seed: the same model, which is not 2 points better: kept, and why.
+    let second = json(&daemon.memctl(&["model", "train", "--json"]));
+    assert_eq!(second["promoted"], false, "{second}");
+    let v2 = second["model"]["version"].as_str().unwrap().to_string();
+    assert_ne!(v1, v2);
+    let reason = second["model"]["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("{v1} stays current")), "{reason}");
+    assert_eq!(second["model"]["status"], "rejected");
+    let dir2 = daemon.data_dir.join("models/trend_reversal").join(&v2);
+    assert_eq!(
+        std::fs::read(dir.join("model.json")).unwrap(),
+        std::fs::read(dir2.join("model.json")).unwrap(),
+        "determinism: same data and seed give the same model"
+    );
+    let out = daemon.memctl(&["model", "train"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("kept the current model"),
+        "{}",
+        describe(&out)
+    );
+
+    let status = client.call::<method::MlStatus>(NoParams {}).await.unwrap();
+    assert_eq!(status.current.as_ref().unwrap().version, v1);
+    let history = client.call::<method::MlHistory>(NoParams {}).await.unwrap();
+    assert_eq!(history.versions.len(), 3);
+    assert_eq!(history.versions[2].version, v1, "newest first");
+
+    // A prediction, then the same one from the cache.
+    let predict = || {
+        client.call::<method::MlPredict>(PredictParams {
+            symbol: Some("ETH/BTC".into()),
+            ..Default::default()
+        })
+    };
+    let p = predict().await.unwrap();
+    assert_eq!(p.model_version, v1);
+    assert_eq!(p.features.len(), 12);
+    assert!((0.0..=1.0).contains(&p.confidence));
+    assert!(!p.cached);
+    assert!(predict().await.unwrap().cached);
+
+    // Promote the candidate by hand, then roll back to the first.
+    let promoted = client
+        .call::<method::MlPromote>(PromoteParams {
+            version: v2.clone(),
+            reason: "operator check".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(promoted.status, ModelStatus::Current);
+    assert_eq!(predict().await.unwrap().model_version, v2);
+    let back = client
+        .call::<method::MlRollback>(RollbackParams::default())
+        .await
+        .unwrap();
+    assert_eq!(back.version, v1);
+    let old = client.call::<method::MlHistory>(NoParams {}).await.unwrap();
+    let status_of = |v: &str| old.versions.iter().find(|x| x.version == v).unwrap().status;
+    assert_eq!(status_of(&v1), ModelStatus::Current);
+    assert_eq!(status_of(&v2), ModelStatus::Retired);
+
+    // A corrupt model file: promoting it fails with a clear error, v1 keeps serving.
+    std::fs::write(dir2.join("model.json"), b"{\"trees\": [truncated").unwrap();
+    let err = client
+        .call::<method::MlPromote>(PromoteParams {
+            version: v2.clone(),
+            reason: "try the broken one".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unavailable), "{err}");
+    assert!(err.to_string().contains("model.json"), "{err}");
+    assert!(err.to_string().contains("the current model stays"), "{err}");
+    assert_eq!(predict().await.unwrap().model_version, v1);
+
+    // Unknown and malformed versions.
+    let err = client
+        .call::<method::MlRollback>(RollbackParams {
+            version: Some("20990101_000000".into()),
+            reason: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
+    let err = client
+        .call::<method::MlRollback>(RollbackParams {
+            version: Some("../../etc".into()),
+            reason: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidParams), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_current_model_at_start_is_reported_and_the_daemon_serves_on() {
+    let root = tempfile::tempdir().unwrap();
+    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    {
+        let daemon = Daemon::start_in(
+            tempfile::tempdir_in(root.path()).unwrap(),
+            socket.clone(),
+            data.clone(),
+            |_| {},
+        );
+        json(&daemon.memctl(&["model", "train", "--json"]));
+    }
+    let current = std::fs::read_to_string(data.join("models/trend_reversal/current")).unwrap();
+    let model = data
+        .join("models/trend_reversal")
+        .join(current.trim())
+        .join("model.json");
+    std::fs::write(&model, b"\x00\x01garbage").unwrap();
+    let daemon = Daemon::start_in(
+        tempfile::tempdir_in(root.path()).unwrap(),
+        socket,
+        data,
+        |_| {},
+    );
+    let client = daemon.client().await;
+    let status = client.call::<method::MlStatus>(NoParams {}).await.unwrap();
+    let error = status.load_error.expect("a load error is reported");
+    assert!(error.contains("model.json"), "{error}");
+    let err = client
+        .call::<method::MlPredict>(PredictParams {
+            symbol: Some("ETH/BTC".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no current model"), "{err}");
+    // The rest of the daemon is fine.
+    assert!(
+        client
+            .call::<method::DaemonStatus>(NoParams {})
+            .await
+            .is_ok()
+    );
+}
+
+/// Writes `n` 5-minute candles of a zigzagging price as a CSV in Freqtrade's naming.
+fn write_csv(dir: &Path, pair_file: &str, n: usize, edit: impl Fn(usize, &mut [f64; 5])) {
+    let mut text = String::from("date,open,high,low,close,volume\n");
+    for i in 0..n {
+        let x = i as f64;
+        let close = 100.0 * (1.0 + 0.04 * (x * 0.15).sin() + 0.01 * (x * 0.9).sin());
+        let mut v = [
+            close * 0.999,
+            close * 1.003,
+            close * 0.996,
+            close,
+            10.0 + (i % 7) as f64,
+        ];
+        edit(i, &mut v);
+        text.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            1_600_000_000_000i64 + i as i64 * 300_000,
+            v[0],
+            v[1],
+            v[2],
+            v[3],
+            v[4]
+        ));
+    }
+    std::fs::write(dir.join(pair_file), text).unwrap();
+}
+
+fn daemon_on_market(market: &Path) -> Daemon {
+    let config = market.parent().unwrap().join("memd.toml");
+    std::fs::write(
+        &config,
+        format!("[market]\ndata_dir = {:?}\n", market.display().to_string()),
+    )
+    .unwrap();
+    Daemon::start_with(|cmd| {
+        cmd.arg("--config").arg(&config);
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_data_is_refused_or_reported_by_name() {
+    let root = tempfile::tempdir().unwrap();
+    let market = root.path().join("market");
+    std::fs::create_dir(&market).unwrap();
+    // Too short: 40 candles do not even warm the indicators.
+    write_csv(&market, "SHORT_BTC-5m.csv", 40, |_, _| {});
+    let daemon = daemon_on_market(&market);
+    let client = daemon.client().await;
+    let train = |pairs: &[&str]| {
+        client.call_with_timeout::<method::MlTrain>(
+            TrainParams {
+                pairs: pairs.iter().map(|p| p.to_string()).collect(),
+                ..Default::default()
+            },
+            TRAIN,
+        )
+    };
+    let err = train(&["SHORT/BTC"]).await.unwrap_err();
+    assert!(err.to_string().contains("too little data"), "{err}");
+
+    // An empty file is named.
+    std::fs::write(market.join("EMPTY_BTC-5m.csv"), "").unwrap();
+    let err = train(&["EMPTY/BTC"]).await.unwrap_err();
+    assert!(err.to_string().contains("EMPTY_BTC-5m.csv"), "{err}");
+
+    // A pair with no file: every path tried is named.
+    let err = train(&["NOPE/BTC"]).await.unwrap_err();
+    assert!(err.to_string().contains("NOPE_BTC-5m.feather"), "{err}");
+
+    // NaN prices and zero volume: the bad rows are dropped and reported, the rest trains.
+    write_csv(&market, "NANS_BTC-5m.csv", 3000, |i, v| {
+        if i % 500 == 7 {
+            v[3] = f64::NAN;
+        }
+        if i % 50 == 0 {
+            v[4] = 0.0;
+        }
+    });
+    let report = train(&["NANS/BTC"]).await.unwrap();
+    let notes = report.data_notes.join("\n");
+    assert!(notes.contains("6 invalid candles"), "{notes}");
+    assert!(report.model.metrics.roc_auc.is_finite());
+
+    // A bad timeframe word.
+    let err = client
+        .call::<method::MlTrain>(TrainParams {
+            timeframe: Some("7m".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidParams), "{err}");
+    assert!(err.to_string().contains("1m, 3m, 5m"), "{err}");
+
+    // Predictions from given candles: too few, a NaN, out of order.
+    let candles: Vec<CandleRow> = (0..60)
+        .map(|i| {
+            let c = 1.0 + 0.01 * (i as f64 * 0.3).sin();
+            [i as f64 * 300_000.0, c, c * 1.01, c * 0.99, c, 5.0]
+        })
+        .collect();
+    let predict = |candles: Vec<CandleRow>| {
+        client.call::<method::MlPredict>(PredictParams {
+            candles,
+            ..Default::default()
+        })
+    };
+    let ok = predict(candles.clone()).await.unwrap();
+    assert_eq!(ok.features.len(), 12);
+    let err = predict(candles[..30].to_vec()).await.unwrap_err();
+    assert!(err.to_string().contains("at least 50"), "{err}");
+    let mut nan = candles.clone();
+    nan[10][4] = f64::NAN;
+    // JSON has no NaN: the client sends null, which the daemon refuses as a bad field.
+    assert!(predict(nan).await.is_err());
+    let mut unordered = candles.clone();
+    unordered.swap(3, 4);
+    let err = predict(unordered).await.unwrap_err();
+    assert!(err.to_string().contains("ascending"), "{err}");
+}
