@@ -25,7 +25,7 @@
 //! Prices must be positive (`candles::clean` drops other rows).
 
 use super::candles::Candle;
-use super::indicators::{self, Bbands, Macd, Rsi, Sma};
+use super::indicators::{Bbands, Macd, Rsi, Sma};
 
 /// Features per row.
 pub const N_FEATURES: usize = 12;
@@ -144,47 +144,142 @@ fn row(c: &Candle, i: [f64; 10]) -> FeatureRow {
 }
 
 /// The batch form: every candle's features (None during the warm-up), equal bit for bit
-/// to feeding [`FeatureState`] one candle at a time. The indicator columns are computed
-/// on two threads, then combined.
+/// to feeding [`FeatureState`] one candle at a time: the same incremental indicators run
+/// over the series, the averages on one thread and RSI, MACD and Bollinger on another,
+/// then the rows are put together.
 pub fn batch(candles: &[Candle]) -> Vec<Option<FeatureRow>> {
-    let close: Vec<f64> = candles.iter().map(|c| c.close).collect();
-    let volume: Vec<f64> = candles.iter().map(|c| c.volume).collect();
-    let ((sma5, sma20, sma50, vsma), (rsi, macd, bb)) = rayon::join(
+    const NAN: f64 = f64::NAN;
+    let n = candles.len();
+    let mut averages = vec![[NAN; 4]; n]; // sma5, sma20, sma50, volume sma
+    let mut oscillators = vec![[NAN; 6]; n]; // rsi, macd, signal, hist, upper, lower
+    rayon::join(
         || {
-            (
-                indicators::sma(&close, 5),
-                indicators::sma(&close, 20),
-                indicators::sma(&close, 50),
-                indicators::volume_sma(&volume, 20),
-            )
+            let (mut s5, mut s20, mut s50, mut vs) =
+                (Sma::new(5), Sma::new(20), Sma::new(50), Sma::new(20));
+            for (out, c) in averages.iter_mut().zip(candles) {
+                *out = [
+                    s5.update(c.close).unwrap_or(NAN),
+                    s20.update(c.close).unwrap_or(NAN),
+                    s50.update(c.close).unwrap_or(NAN),
+                    vs.update(c.volume).unwrap_or(NAN),
+                ];
+            }
         },
         || {
-            (
-                indicators::rsi(&close, 14),
-                indicators::macd(&close, 12, 26, 9),
-                indicators::bbands(&close, 20, 2.0, 2.0),
-            )
+            let (mut rsi, mut macd, mut bb) = (
+                Rsi::new(14),
+                Macd::new(12, 26, 9),
+                Bbands::new(20, 2.0, 2.0),
+            );
+            for (out, c) in oscillators.iter_mut().zip(candles) {
+                let r = rsi.update(c.close).unwrap_or(NAN);
+                let m = macd.update(c.close);
+                let b = bb.update(c.close);
+                *out = [
+                    r,
+                    m.map_or(NAN, |m| m.macd),
+                    m.map_or(NAN, |m| m.signal),
+                    m.map_or(NAN, |m| m.hist),
+                    b.map_or(NAN, |b| b.upper),
+                    b.map_or(NAN, |b| b.lower),
+                ];
+            }
         },
     );
     candles
         .iter()
-        .enumerate()
-        .map(|(t, c)| {
-            let i = [
-                sma5[t],
-                sma20[t],
-                sma50[t],
-                rsi[t],
-                macd.macd[t],
-                macd.signal[t],
-                macd.hist[t],
-                bb.upper[t],
-                bb.lower[t],
-                vsma[t],
-            ];
+        .zip(averages.iter().zip(&oscillators))
+        .map(|(c, (a, o))| {
+            let i = [a[0], a[1], a[2], o[0], o[1], o[2], o[3], o[4], o[5], a[3]];
             (!i.iter().any(|v| v.is_nan())).then(|| row(c, i))
         })
         .collect()
+}
+
+/// The 12 features as columns (what pandas would hold): `columns[k][t]` is feature `k` of
+/// candle `t`, NaN during the warm-up (before `first_complete`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureColumns {
+    pub first_complete: usize,
+    pub columns: [Vec<f64>; N_FEATURES],
+}
+
+/// The batch form in columns, for long series: the averages and the candle-shape
+/// features on one thread, RSI, MACD and Bollinger on the other, each writing its own
+/// columns. Values equal [`batch`]'s (and so [`FeatureState`]'s) bit for bit.
+pub fn batch_columns(candles: &[Candle]) -> FeatureColumns {
+    let n = candles.len();
+    // Zeroed memory costs no pass over it (fresh pages); every value is written once below.
+    let column = || vec![0.0f64; n];
+    let mut columns: [Vec<f64>; N_FEATURES] = std::array::from_fn(|_| column());
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11] = &mut columns;
+    rayon::join(
+        || {
+            let (mut s5, mut s20, mut s50, mut vs) =
+                (Sma::new(5), Sma::new(20), Sma::new(50), Sma::new(20));
+            for (t, c) in candles.iter().enumerate() {
+                let close = c.close;
+                if let Some(v) = s5.update(close) {
+                    c0[t] = v / close - 1.0;
+                }
+                if let Some(v) = s20.update(close) {
+                    c1[t] = v / close - 1.0;
+                }
+                if let Some(v) = s50.update(close) {
+                    c2[t] = v / close - 1.0;
+                }
+                if let Some(v) = vs.update(c.volume) {
+                    c8[t] = if v > 0.0 { c.volume / v } else { 1.0 };
+                }
+                let range = c.high - c.low;
+                c9[t] = range / close;
+                c10[t] = if range > 0.0 {
+                    (close - c.low) / range
+                } else {
+                    0.5
+                };
+                c11[t] = (close - c.open) / c.open;
+            }
+        },
+        || {
+            let (mut rsi, mut macd, mut bb) = (
+                Rsi::new(14),
+                Macd::new(12, 26, 9),
+                Bbands::new(20, 2.0, 2.0),
+            );
+            for (t, c) in candles.iter().enumerate() {
+                let close = c.close;
+                if let Some(v) = rsi.update(close) {
+                    c3[t] = v;
+                }
+                if let Some(m) = macd.update(close) {
+                    c4[t] = m.macd / close;
+                    c5[t] = m.signal / close;
+                    c6[t] = m.hist / close;
+                }
+                if let Some(b) = bb.update(close) {
+                    let width = b.upper - b.lower;
+                    c7[t] = if width > 0.0 {
+                        (close - b.lower) / width
+                    } else {
+                        0.5
+                    };
+                }
+            }
+        },
+    );
+    // A row is complete once every indicator is warm (SMA 50 is the last): before that,
+    // every column is NaN, as in the rows of `batch`.
+    let first_complete = WARM_UP.min(n);
+    for col in &mut columns {
+        for v in &mut col[..first_complete] {
+            *v = f64::NAN;
+        }
+    }
+    FeatureColumns {
+        first_complete,
+        columns,
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +318,23 @@ mod tests {
         }
         assert!(batch[..WARM_UP].iter().all(Option::is_none));
         assert!(batch[WARM_UP..].iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn columns_equal_rows_bit_for_bit() {
+        let cs = candles(1_500);
+        let rows = batch(&cs);
+        let cols = batch_columns(&cs);
+        assert_eq!(cols.first_complete, WARM_UP);
+        for (t, r) in rows.iter().enumerate() {
+            for k in 0..N_FEATURES {
+                let col = cols.columns[k][t];
+                match r {
+                    Some(r) => assert_eq!(col.to_bits(), r[k].to_bits(), "t={t} k={k}"),
+                    None => assert!(col.is_nan(), "t={t} k={k}"),
+                }
+            }
+        }
     }
 
     #[test]
