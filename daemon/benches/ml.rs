@@ -62,18 +62,6 @@ fn bench(c: &mut Criterion) {
     g.bench_function("12 features, 1M candles, columns (two threads)", |b| {
         b.iter(|| black_box(features::batch_columns(black_box(&candles))))
     });
-    g.bench_function("12 features, 1M candles, incremental into a Vec", |b| {
-        b.iter(|| {
-            let mut state = FeatureState::new();
-            let mut out: Vec<FeatureRow> = Vec::with_capacity(candles.len());
-            for c in &candles {
-                if let Some(r) = state.update(c) {
-                    out.push(r);
-                }
-            }
-            black_box(out)
-        })
-    });
     g.finish();
 
     let (x, y) = dataset();
