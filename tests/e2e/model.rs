@@ -299,6 +299,33 @@ async fn bad_data_is_refused_or_reported_by_name() {
     assert!(notes.contains("6 invalid candles"), "{notes}");
     assert!(report.model.metrics.roc_auc.is_finite());
 
+    // No 15m file: the 5m candles are resampled, and the notes say so.
+    // Calm stretches (no 2% move) between the swings, so both labels occur.
+    write_csv(&market, "LONG_BTC-5m.csv", 9000, |i, v| {
+        if i % 900 < 450 {
+            *v = [100.0, 100.1, 99.9, 100.0, v[4]];
+        }
+    });
+    let report = client
+        .call_with_timeout::<method::MlTrain>(
+            TrainParams {
+                pairs: vec!["LONG/BTC".into()],
+                timeframe: Some("15m".into()),
+                ..Default::default()
+            },
+            TRAIN,
+        )
+        .await
+        .unwrap();
+    let notes = report.data_notes.join("\n");
+    // 3001: the first candle (1,600,000,000,000 ms) is not on a 15-minute boundary, so
+    // the first and last buckets are partial.
+    assert!(
+        notes.contains("9000 5m candles resampled to 3001 15m candles"),
+        "{notes}"
+    );
+    assert_eq!(report.model.timeframe, "15m");
+
     // A bad timeframe word.
     let err = client
         .call::<method::MlTrain>(TrainParams {

@@ -96,8 +96,7 @@ pub fn load(
     let mut data = Dataset::default();
     for (i, pair) in pairs.iter().enumerate() {
         progress(i as u64, pairs.len() as u64, format!("reading {pair}"));
-        let raw = candles::read_pair(data_dir, pair, timeframe)?;
-        let (clean, report) = candles::clean(raw);
+        let (clean, report) = read_resampled(data_dir, pair, timeframe, &mut data.notes)?;
         let check = candles::check(&clean, timeframe);
         if !report.duplicates_dropped.is_empty() || !report.invalid_dropped.is_empty() {
             data.notes.push(format!(
@@ -122,6 +121,41 @@ pub fn load(
     }
     progress(pairs.len() as u64, pairs.len() as u64, "read".into());
     Ok(data)
+}
+
+/// A pair's candles at `timeframe`, cleaned: its own file, else the coarsest finer file
+/// that divides it, resampled (with a note).
+fn read_resampled(
+    data_dir: &Path,
+    pair: &str,
+    timeframe: Timeframe,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<Candle>, candles::CleanReport), TrainError> {
+    let missing = match candles::read_pair(data_dir, pair, timeframe) {
+        Ok(raw) => return Ok(candles::clean(raw)),
+        Err(e @ candles::CandleError::NotFound { .. }) => e,
+        Err(e) => return Err(e.into()),
+    };
+    let finer = Timeframe::ALL
+        .iter()
+        .rev()
+        .filter(|f| f.millis() < timeframe.millis() && timeframe.millis() % f.millis() == 0)
+        .find_map(|f| {
+            candles::read_pair(data_dir, pair, *f)
+                .ok()
+                .map(|raw| (*f, raw))
+        });
+    let Some((from, raw)) = finer else {
+        return Err(missing.into());
+    };
+    let (clean, report) = candles::clean(raw);
+    let resampled = candles::resample(&clean, from, timeframe)?;
+    notes.push(format!(
+        "{pair}: no {timeframe} file; {} {from} candles resampled to {} {timeframe} candles",
+        clean.len(),
+        resampled.len()
+    ));
+    Ok((resampled, report))
 }
 
 /// The chronological split: (train indices, test indices, split time, purged rows).
