@@ -740,6 +740,33 @@ fn snapshot_jobs_with_data() {
 }
 
 #[test]
+fn snapshot_model_with_versions() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('6')]);
+    let version = |v: &str, status: &str, auc: f64, reason: &str| {
+        json!({
+            "version": v, "trained_at": "2026-11-22T05:00:53Z", "status": status, "reason": reason,
+            "accuracy": 0.8861, "precision": 0.4728, "recall": 0.0703, "f1_score": 0.1224,
+            "roc_auc": auc, "log_loss": 0.3301, "base_rate": 0.113, "baseline_accuracy": 0.887,
+            "pairs": ["ETH/BTC", "LTC/BTC"], "timeframe": "5m", "train_rows": 43709, "test_rows": 10955,
+            "data_from": "2018-01-10T09:00:00Z", "data_to": "2018-01-30T02:35:00Z",
+            "split_at": "2018-01-25T14:25:00Z", "training_seconds": 0.38,
+            "feature_importances": [["sma_5", 0.05], ["sma_20", 0.14], ["hl_range", 0.30], ["rsi", 0.05]],
+            "hyper": {"n_trees": 200}
+        })
+    };
+    app.on_update(Update::Panel(
+        View::Model,
+        Ok(json!({"versions": [
+            version("20261122_050145", "rejected", 0.6994, "accuracy 0.8861 vs 0.8861 for 20261122_050053 on the same holdout: not 0.02 higher"),
+            version("20261122_050053", "current", 0.6994, "first model: nothing to compare with"),
+        ]})),
+    ));
+    press(&mut app, &[ch('j')]);
+    insta::assert_snapshot!(render(&app, 120, 30));
+}
+
+#[test]
 fn snapshot_help_overlay_control_and_read_only() {
     let mut app = with_panels(connected());
     press(&mut app, &[ch('2'), ch('?')]);
