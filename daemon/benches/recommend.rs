@@ -50,6 +50,7 @@ fn bench(c: &mut Criterion) {
         vix: None,
         indicators: Default::default(),
         source: ConditionsSource::Request,
+        computed: None,
     };
     let full = recommend(&all, conditions.clone(), Some(usize::MAX));
     println!(

@@ -51,6 +51,11 @@ pub struct MarketConfig {
     pub pairs: Vec<String>,
     /// Default `5m`.
     pub timeframe: Option<String>,
+    /// The pair whose candles give the market conditions (default: BTC/USDT when there
+    /// are candles for it, else the first pair found).
+    pub reference_pair: Option<String>,
+    /// The timeframe conditions are read on (default `1h`, resampled from finer candles).
+    pub conditions_timeframe: Option<String>,
 }
 
 /// `[model]`: the trend-reversal model's hyper-parameters and promotion rule.

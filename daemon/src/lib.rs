@@ -83,7 +83,16 @@ impl Daemon {
             Request::Deployed(p) => return encode(self.supervisor.deployed(p.all)),
             Request::Logs(p) => return encode(self.supervisor.logs(p)?),
             Request::StopAll(p) => return encode(self.supervisor.stop_all(p).await),
-            Request::MlTrain(_)
+            Request::StrategiesRecommendations(p) => {
+                let (ml, registry) = (self.ml.clone(), self.registry.clone());
+                return tokio::task::spawn_blocking(move || recommendations(&ml, &registry, p))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(RpcError::internal(format!("`{method}` failed: {e}")))
+                    });
+            }
+            Request::MarketConditionsNow(_)
+            | Request::MlTrain(_)
             | Request::MlStatus(_)
             | Request::MlHistory(_)
             | Request::MlPromote(_)
@@ -285,9 +294,51 @@ fn encode<T: serde::Serialize>(value: T) -> Result<Value, RpcError> {
         .map_err(|e| RpcError::internal(format!("cannot encode the result: {e}")))
 }
 
+/// `strategies.recommendations`: the conditions given, else the computed ones.
+fn recommendations(
+    ml: &ml::service::MlService,
+    registry: &Registry,
+    p: mem_protocol::recommend::MarketConditions,
+) -> Result<Value, RpcError> {
+    let conditions = if p.trend.is_none() && p.volatility.is_none() {
+        let report = ml.conditions(Default::default()).map_err(|e| {
+            RpcError::new(
+                mem_protocol::ErrorCode::Unavailable,
+                format!(
+                    "cannot compute the market conditions ({}); pass `trend` (bullish, bearish, ranging, neutral) and `volatility` (low, medium, high)",
+                    e.message
+                ),
+            )
+        })?;
+        AppliedConditions {
+            trend: report.trend,
+            volatility: report.volatility,
+            vix: p.vix,
+            indicators: report.indicators.clone(),
+            source: ConditionsSource::Computed,
+            computed: Some(Box::new(report)),
+        }
+    } else {
+        AppliedConditions {
+            trend: p.trend.unwrap_or(Trend::Neutral),
+            volatility: p.volatility.unwrap_or(Volatility::Medium),
+            vix: p.vix,
+            indicators: p.indicators,
+            source: ConditionsSource::Request,
+            computed: None,
+        }
+    };
+    encode(recommend::recommend(
+        &registry.summaries(),
+        conditions,
+        p.limit,
+    ))
+}
+
 /// Runs one model request.
 fn dispatch_ml(ml: &ml::service::MlService, request: Request) -> Result<Value, RpcError> {
     match request {
+        Request::MarketConditionsNow(p) => encode(ml.conditions(p)?),
         Request::MlTrain(p) => encode(ml.train(p)?),
         Request::MlStatus(_) => encode(ml.status()),
         Request::MlHistory(_) => encode(ml.history()),
@@ -348,28 +399,6 @@ fn dispatch_registry(
         }
         Request::Import(p) => encode(registry.import(p, caller)),
         Request::Audit(p) => encode(registry.audit_tail(p).map_err(fail)?),
-        Request::StrategiesRecommendations(p) => {
-            if p.trend.is_none() && p.volatility.is_none() {
-                return Err(RpcError::new(
-                    mem_protocol::ErrorCode::Unavailable,
-                    "no computed market conditions yet (market data is not configured); \
-                     pass `trend` (bullish, bearish, ranging, neutral) and `volatility` \
-                     (low, medium, high)",
-                ));
-            }
-            let conditions = AppliedConditions {
-                trend: p.trend.unwrap_or(Trend::Neutral),
-                volatility: p.volatility.unwrap_or(Volatility::Medium),
-                vix: p.vix,
-                indicators: p.indicators,
-                source: ConditionsSource::Request,
-            };
-            encode(recommend::recommend(
-                &registry.summaries(),
-                conditions,
-                p.limit,
-            ))
-        }
         Request::StrategiesRecommendationsQuick(p) => {
             let conditions = AppliedConditions {
                 trend: p.trend.unwrap_or(Trend::Neutral),
@@ -377,6 +406,7 @@ fn dispatch_registry(
                 vix: None,
                 indicators: Default::default(),
                 source: ConditionsSource::Request,
+                computed: None,
             };
             encode(recommend::recommend(
                 &registry.summaries(),
@@ -393,6 +423,8 @@ fn dispatch_registry(
         | Request::Deployed(_)
         | Request::Logs(_)
         | Request::StopAll(_)
+        | Request::StrategiesRecommendations(_)
+        | Request::MarketConditionsNow(_)
         | Request::MlTrain(_)
         | Request::MlStatus(_)
         | Request::MlHistory(_)

@@ -335,6 +335,7 @@ mod tests {
             vix: None,
             indicators: Default::default(),
             source: ConditionsSource::Request,
+            computed: None,
         }
     }
 

@@ -165,6 +165,8 @@ methods! {
     StrategiesRecommendations = "strategies.recommendations", View, MarketConditions => Recommendations;
     /// The same, from a trend and a volatility word (defaults: neutral, medium).
     StrategiesRecommendationsQuick = "strategies.recommendations.quick", View, QuickConditions => Recommendations;
+    /// Trend and volatility of the reference pair, with the values that decided them.
+    MarketConditionsNow = "market.conditions", View, ConditionsParams => ConditionsReport;
     /// Train a new trend-reversal model; it becomes current only if it beats the current one.
     MlTrain = "ml.train", Control, TrainParams => TrainReport;
     /// The current model, and where training reads its data.
@@ -181,7 +183,6 @@ methods! {
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
 pub const PLANNED: &[(&str, &str)] = &[
-    ("market.conditions", "MEM intelligence"),
     ("mem.enhance", "MEM intelligence"),
     ("mem.decisions", "MEM intelligence"),
     ("mem.patterns", "MEM intelligence"),

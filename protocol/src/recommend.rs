@@ -146,6 +146,9 @@ pub struct AppliedConditions {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub indicators: BTreeMap<String, f64>,
     pub source: ConditionsSource,
+    /// For computed conditions: the pair and why each label (absent when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed: Option<Box<ConditionsReport>>,
 }
 
 /// Which figures a strategy's Sharpe ratio and win rate came from.
@@ -205,4 +208,30 @@ pub struct Recommendations {
     pub message: String,
     /// Closed trades from which live figures replace backtest ones.
     pub live_metrics_min_trades: u64,
+}
+
+/// `market.conditions` params: default the configured reference pair and timeframe.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConditionsParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeframe: Option<String>,
+}
+
+/// `market.conditions` result: the labels, the values that decided them, the snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionsReport {
+    pub pair: String,
+    pub timeframe: String,
+    pub trend: Trend,
+    pub volatility: Volatility,
+    pub trend_reason: String,
+    pub volatility_reason: String,
+    pub indicators: BTreeMap<String, f64>,
+    /// Open time of the last candle, epoch ms.
+    pub candle_ts_ms: i64,
+    pub candles: usize,
 }

@@ -267,9 +267,23 @@ fn recommend_gives_the_seed_worked_example_with_its_breakdown() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bullish, bearish, ranging, neutral"), "{err}");
 
-    // Without conditions and without market data, the daemon says what to pass.
-    let out = daemon.memctl(&["recommend"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pass `trend`"), "{err}");
+    // Without conditions: computed from the shipped candles, with the reasons.
+    let out = daemon.memctl(&["recommend", "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["conditions"]["source"], "computed", "{v}");
+    let computed = &v["conditions"]["computed"];
+    assert_eq!(
+        computed["pair"], "ADA/BTC",
+        "the first pair found: {computed}"
+    );
+    assert_eq!(computed["timeframe"], "1h");
+    assert!(
+        computed["trendReason"].as_str().unwrap().contains("ADX"),
+        "{computed}"
+    );
+    assert_eq!(v["conditions"]["trend"], computed["trend"]);
+    let out = daemon.memctl(&["market"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(stdout(&out).contains("ADA/BTC"), "{}", describe(&out));
 }

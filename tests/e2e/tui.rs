@@ -137,8 +137,8 @@ async fn the_best_recommendation_for_bullish_medium_is_deployed_from_its_view() 
     let t = memctl_in_tmux(&daemon, 100, 30, "");
     t.wait_for("connected", SCREEN);
     t.keys(&["4"]);
-    // No market data yet: the view says how to choose the conditions.
-    t.wait_for("t cycles the trend", SCREEN);
+    // First the daemon's computed conditions (from the shipped candles).
+    t.wait_for("computed: ADA/BTC", SCREEN);
     t.keys(&["t"]);
     t.wait_for("trend bullish", SCREEN);
     t.keys(&["v", "v"]);

@@ -321,3 +321,37 @@ pub async fn recommend(
     }
     Ok(())
 }
+
+/// `memctl market`.
+pub async fn market(
+    client: &Client,
+    pair: Option<String>,
+    timeframe: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let r = client
+        .call::<method::MarketConditionsNow>(mem_protocol::recommend::ConditionsParams {
+            pair,
+            timeframe,
+        })
+        .await?;
+    if json {
+        return print_json(&r);
+    }
+    println!(
+        "{} {} at {}: {} trend, {} volatility",
+        r.pair,
+        r.timeframe,
+        chrono::DateTime::from_timestamp_millis(r.candle_ts_ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default(),
+        r.trend,
+        r.volatility
+    );
+    println!("  trend: {}", r.trend_reason);
+    println!("  volatility: {}", r.volatility_reason);
+    for (name, value) in &r.indicators {
+        println!("  {name:<14} {value:.6}");
+    }
+    Ok(())
+}

@@ -81,6 +81,15 @@ enum Command {
         #[arg(long, short)]
         follow: bool,
     },
+    /// The market now: trend and volatility of the reference pair, and why.
+    Market {
+        /// The pair (default: the daemon's reference pair).
+        #[arg(long)]
+        pair: Option<String>,
+        /// Default: the daemon's conditions timeframe (1h).
+        #[arg(long)]
+        timeframe: Option<String>,
+    },
     /// Strategies that suit the market, best first, with each score explained.
     Recommend {
         /// bullish, bearish, ranging or neutral (default: the daemon's computed conditions).
@@ -702,6 +711,9 @@ async fn run(args: Args) -> ExitCode {
         }) => deploy_cli::stop(&client, &id, drain, deadline, args.json).await,
         Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
         Some(Command::Deployed) => deploy_cli::deployed(&client, args.json).await,
+        Some(Command::Market { pair, timeframe }) => {
+            cli::market(&client, pair, timeframe, args.json).await
+        }
         Some(Command::Recommend {
             trend,
             volatility,

@@ -2,6 +2,7 @@
 //! incremental), the model's features and labels.
 
 pub mod candles;
+pub mod conditions;
 pub mod features;
 pub mod indicators;
 pub mod labels;

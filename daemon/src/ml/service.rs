@@ -40,6 +40,8 @@ pub struct MlService {
     market_dir: PathBuf,
     pairs: Vec<String>,
     timeframe: Timeframe,
+    reference_pair: Option<String>,
+    conditions_timeframe: Timeframe,
     hyper: Hyper,
     metric: PromotionMetric,
     margin: f64,
@@ -83,6 +85,12 @@ impl MlService {
             .unwrap_or("5m")
             .parse()
             .map_err(|e| anyhow::anyhow!("[market] timeframe: {e}"))?;
+        let conditions_timeframe: Timeframe = market
+            .conditions_timeframe
+            .as_deref()
+            .unwrap_or("1h")
+            .parse()
+            .map_err(|e| anyhow::anyhow!("[market] conditions_timeframe: {e}"))?;
         let d = Hyper::default();
         let hyper = Hyper {
             n_trees: model.n_trees.unwrap_or(d.n_trees),
@@ -102,6 +110,8 @@ impl MlService {
                 .unwrap_or_else(|| data_dir.join("market")),
             pairs: market.pairs.clone(),
             timeframe,
+            reference_pair: market.reference_pair.clone(),
+            conditions_timeframe,
             hyper,
             metric: model.promotion_metric.unwrap_or(PromotionMetric::Accuracy),
             margin: model.promotion_margin.unwrap_or(0.02),
@@ -454,6 +464,57 @@ impl MlService {
         };
         let reason = p.reason.unwrap_or_else(|| "rolled back by hand".into());
         self.switch_to(&version, "rolled_back", &reason)
+    }
+
+    /// `market.conditions`: trend and volatility of the reference pair's latest candles.
+    pub fn conditions(
+        &self,
+        p: mem_protocol::recommend::ConditionsParams,
+    ) -> Result<mem_protocol::recommend::ConditionsReport, RpcError> {
+        let method = "market.conditions";
+        let timeframe: Timeframe = match &p.timeframe {
+            Some(t) => t
+                .parse()
+                .map_err(|e| invalid(method, format!("field `timeframe`: {e}")))?,
+            None => self.conditions_timeframe,
+        };
+        let pair = match p.pair.or_else(|| self.reference_pair.clone()) {
+            Some(pair) => pair,
+            None => {
+                let found = candles::list_pairs(&self.market_dir, self.timeframe);
+                if found.iter().any(|p| p == "BTC/USDT") {
+                    "BTC/USDT".to_string()
+                } else {
+                    found.into_iter().next().ok_or_else(|| {
+                        unavailable(format!(
+                            "no candles in {} to read the market from",
+                            self.market_dir.display()
+                        ))
+                    })?
+                }
+            }
+        };
+        let mut notes = Vec::new();
+        let (candles, _) = train::read_resampled(&self.market_dir, &pair, timeframe, &mut notes)
+            .map_err(|e| unavailable(e.to_string()))?;
+        let c = crate::market::conditions::compute(&candles).ok_or_else(|| {
+            unavailable(format!(
+                "{pair}: {} {timeframe} candles; at least {} are needed",
+                candles.len(),
+                crate::market::conditions::MIN_CANDLES
+            ))
+        })?;
+        Ok(mem_protocol::recommend::ConditionsReport {
+            pair,
+            timeframe: timeframe.to_string(),
+            trend: c.trend,
+            volatility: c.volatility,
+            trend_reason: c.trend_reason,
+            volatility_reason: c.volatility_reason,
+            indicators: c.indicators,
+            candle_ts_ms: c.candle_ts_ms,
+            candles: c.candles,
+        })
     }
 
     /// `ml.predict`.

@@ -125,7 +125,7 @@ pub fn load(
 
 /// A pair's candles at `timeframe`, cleaned: its own file, else the coarsest finer file
 /// that divides it, resampled (with a note).
-fn read_resampled(
+pub fn read_resampled(
     data_dir: &Path,
     pair: &str,
     timeframe: Timeframe,

@@ -240,6 +240,7 @@ fn recommendations() -> Recommendations {
             vix: None,
             indicators: Default::default(),
             source: ConditionsSource::Request,
+            computed: None,
         },
         recommendations: vec![
             rec(

@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let v = &app.recommend;
     let [conditions, table, breakdown] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(4),
         Constraint::Min(4),
         Constraint::Length(9),
     ])
@@ -27,20 +27,33 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Span::styled(word(v.volatility.map(|t| t.to_string())), theme.bold()),
         Span::styled(" (v)   ", theme.dim()),
     ];
+    let mut lines = Vec::new();
     if v.loading {
         spans.push(Span::styled("loading...", theme.dim()));
     } else if let Some(Ok(r)) = &v.result {
-        let source = match r.conditions.source {
-            ConditionsSource::Request => "as chosen",
-            ConditionsSource::Computed => "computed from market data",
+        let source = match (&r.conditions.source, &r.conditions.computed) {
+            (ConditionsSource::Computed, Some(c)) => {
+                format!("computed: {} {}", c.pair, c.timeframe)
+            }
+            (ConditionsSource::Computed, None) => "computed from market data".into(),
+            (ConditionsSource::Request, _) => "as chosen".into(),
         };
         spans.push(Span::raw(format!(
-            "scored for {} / {} ({source}); {} candidates",
+            "scored {}/{} ({source}), {} candidates",
             r.conditions.trend, r.conditions.volatility, r.candidates
         )));
+        if let Some(c) = &r.conditions.computed {
+            lines.push(Line::styled(
+                format!(" {} · {}", c.trend_reason, c.volatility_reason),
+                theme.dim(),
+            ));
+        }
     }
+    lines.insert(0, Line::from(spans));
     frame.render_widget(
-        Paragraph::new(Line::from(spans)).block(Block::bordered().title(" market conditions ")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" market conditions ")),
         conditions,
     );
 
