@@ -198,6 +198,19 @@ async fn serve_connection(daemon: Arc<Daemon>, stream: Stream, cancel: Cancellat
             .await;
         drop(out);
         let _ = tokio::time::timeout(FLUSH_GRACE, writer_task).await;
+        // Read what the peer already sent (its hello) until it hangs up: closing a Unix
+        // socket with unread input resets the connection, and the peer could lose the
+        // refusal before reading it.
+        let mut reader = reader;
+        let _ = tokio::time::timeout(FLUSH_GRACE, async {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = tokio::io::AsyncReadExt::read(&mut reader, &mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
         return;
     };
 
