@@ -531,7 +531,7 @@ mod tests {
             Request::parse("nope", None).unwrap_err().code,
             ErrorCode::MethodNotFound
         );
-        let err = Request::parse("ml.train", None).unwrap_err();
+        let err = Request::parse("jobs.list", None).unwrap_err();
         assert_eq!(err.code, ErrorCode::NotImplemented);
         assert!(
             err.message.contains("not implemented yet"),
