@@ -36,6 +36,9 @@ pub struct ConfigFile {
     pub market: MarketConfig,
     #[serde(default)]
     pub model: ModelConfig,
+    /// `[mem]`: signal enhancement weights and sizing.
+    #[serde(default)]
+    pub mem: crate::mem::enhance::EnhanceSettings,
 }
 
 /// `[market]`: where candles are read from, and which ones the model trains on.
@@ -188,6 +191,7 @@ pub struct Settings {
     pub freqtrade: FreqtradeConfig,
     pub market: MarketConfig,
     pub model: ModelConfig,
+    pub mem: crate::mem::enhance::EnhanceSettings,
 }
 
 /// Reads an environment variable, treating empty as unset.
@@ -283,6 +287,7 @@ impl Settings {
             freqtrade: file.freqtrade,
             market: file.market,
             model: file.model,
+            mem: file.mem,
         })
     }
 }

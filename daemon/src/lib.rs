@@ -13,6 +13,7 @@ pub mod freqtrade;
 pub mod health;
 pub mod logging;
 pub mod market;
+pub mod mem;
 pub mod ml;
 pub mod recommend;
 pub mod registry;
@@ -86,6 +87,14 @@ impl Daemon {
             Request::StrategiesRecommendations(p) => {
                 let (ml, registry) = (self.ml.clone(), self.registry.clone());
                 return tokio::task::spawn_blocking(move || recommendations(&ml, &registry, p))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(RpcError::internal(format!("`{method}` failed: {e}")))
+                    });
+            }
+            Request::MemEnhance(p) => {
+                let (ml, settings) = (self.ml.clone(), self.settings.mem.clone());
+                return tokio::task::spawn_blocking(move || enhance_signal(&ml, &settings, p))
                     .await
                     .unwrap_or_else(|e| {
                         Err(RpcError::internal(format!("`{method}` failed: {e}")))
@@ -165,6 +174,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         other => other.into(),
     })?;
     let access = AccessPolicy::from_config(&settings.access)?;
+    settings.mem.validate().map_err(anyhow::Error::msg)?;
     // Claim the socket before touching any data: a second daemon must change nothing.
     // Clients that connect before the registry is loaded wait in the listen backlog.
     let socket = server::bind(&settings.socket)?;
@@ -335,6 +345,79 @@ fn recommendations(
     ))
 }
 
+/// `mem.enhance`: the ML prediction and the volatility come from the symbol's candles
+/// when the caller does not give them.
+fn enhance_signal(
+    ml: &ml::service::MlService,
+    settings: &mem::enhance::EnhanceSettings,
+    p: mem_protocol::mem::EnhanceParams,
+) -> Result<Value, RpcError> {
+    let method = "mem.enhance";
+    let s = &p.signal;
+    if !(0.0..=1.0).contains(&s.confidence) {
+        return Err(RpcError::invalid_params(
+            method,
+            format!(
+                "field `signal.confidence`: must be within 0 and 1, got {}",
+                s.confidence
+            ),
+        ));
+    }
+    let ml_input = match (p.ml_confidence, p.ml_direction.clone()) {
+        (Some(c), Some(d)) if (0.0..=1.0).contains(&c) && (d == "bullish" || d == "bearish") => {
+            Some((c, d))
+        }
+        (Some(_), _) => {
+            return Err(RpcError::invalid_params(
+                method,
+                "fields `mlConfidence` (0 to 1) and `mlDirection` (bullish or bearish) go together",
+            ));
+        }
+        (None, _) => ml
+            .predict(mem_protocol::ml::PredictParams {
+                symbol: Some(s.symbol.clone()),
+                ..Default::default()
+            })
+            .ok()
+            .map(|pr| (pr.confidence, pr.direction)),
+    };
+    if let Some(pattern) = &p.pattern {
+        if !(0.0..=1.0).contains(&pattern.win_rate) {
+            return Err(RpcError::invalid_params(
+                method,
+                "field `pattern.winRate`: must be within 0 and 1",
+            ));
+        }
+    }
+    let volatility_pct = match p.volatility_pct {
+        Some(v) if v.is_finite() && v > 0.0 => v,
+        Some(v) => {
+            return Err(RpcError::invalid_params(
+                method,
+                format!("field `volatilityPct`: must be above 0, got {v}"),
+            ));
+        }
+        None => ml
+            .conditions(mem_protocol::recommend::ConditionsParams {
+                pair: Some(s.symbol.clone()),
+                timeframe: None,
+            })
+            .ok()
+            .and_then(|c| c.indicators.get("atrPct").copied())
+            .unwrap_or(settings.reference_volatility_pct),
+    };
+    let inputs = mem::enhance::Inputs {
+        strategy: s.strategy.clone(),
+        symbol: s.symbol.clone(),
+        action: s.action,
+        base_confidence: s.confidence,
+        ml: ml_input,
+        pattern: p.pattern.clone(),
+        volatility_pct,
+    };
+    encode(mem::enhance::enhance(&inputs, settings))
+}
+
 /// Runs one model request.
 fn dispatch_ml(ml: &ml::service::MlService, request: Request) -> Result<Value, RpcError> {
     match request {
@@ -424,6 +507,7 @@ fn dispatch_registry(
         | Request::Logs(_)
         | Request::StopAll(_)
         | Request::StrategiesRecommendations(_)
+        | Request::MemEnhance(_)
         | Request::MarketConditionsNow(_)
         | Request::MlTrain(_)
         | Request::MlStatus(_)

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod error;
 pub mod events;
 pub mod jsonrpc;
+pub mod mem;
 pub mod methods;
 pub mod ml;
 pub mod paths;

@@ -167,6 +167,8 @@ methods! {
     StrategiesRecommendationsQuick = "strategies.recommendations.quick", View, QuickConditions => Recommendations;
     /// Trend and volatility of the reference pair, with the values that decided them.
     MarketConditionsNow = "market.conditions", View, ConditionsParams => ConditionsReport;
+    /// A base signal enhanced with the model and memory: confidence, size, stop, target, why.
+    MemEnhance = "mem.enhance", View, crate::mem::EnhanceParams => crate::mem::EnhancedSignal;
     /// Train a new trend-reversal model; it becomes current only if it beats the current one.
     MlTrain = "ml.train", Control, TrainParams => TrainReport;
     /// The current model, and where training reads its data.
@@ -183,7 +185,6 @@ methods! {
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
 pub const PLANNED: &[(&str, &str)] = &[
-    ("mem.enhance", "MEM intelligence"),
     ("mem.decisions", "MEM intelligence"),
     ("mem.patterns", "MEM intelligence"),
     ("mem.parameters", "MEM intelligence"),

@@ -117,6 +117,38 @@ async fn train_keep_promote_rollback_and_survive_a_corrupt_model() {
     assert!(!p.cached);
     assert!(predict().await.unwrap().cached);
 
+    // Signal enhancement: the seed's worked example with the inputs given...
+    let enhance = |params: serde_json::Value| client.call_value("mem.enhance", params);
+    let e = enhance(serde_json::json!({
+        "signal": {"strategy": "momentum", "symbol": "BTCUSDT", "action": "BUY", "confidence": 0.65},
+        "mlConfidence": 0.78, "mlDirection": "bullish",
+        "pattern": {"name": "LearnedMomentumRSICombo", "winRate": 0.80},
+        "volatilityPct": 1.0
+    }))
+    .await
+    .unwrap();
+    assert_eq!(e["confidence"], 0.73, "{e}");
+    assert_eq!(e["stop_loss"], -1.5);
+    assert_eq!(e["take_profit"], 2.0);
+    // ...and with the model and the candles of a shipped pair looked up by the daemon.
+    let e = enhance(serde_json::json!({
+        "signal": {"strategy": "rsi", "symbol": "ETH/BTC", "action": "SELL", "confidence": 0.6}
+    }))
+    .await
+    .unwrap();
+    assert!(e["ml_confidence"].is_number(), "{e}");
+    assert!(
+        e["reasoning"].as_str().unwrap().contains("ML reversal"),
+        "{e}"
+    );
+    let err = enhance(serde_json::json!({
+        "signal": {"strategy": "x", "symbol": "ETH/BTC", "action": "JUMP", "confidence": 0.6}
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidParams), "{err}");
+    assert!(err.to_string().contains("signal.action"), "{err}");
+
     // Promote the candidate by hand, then roll back to the first.
     let promoted = client
         .call::<method::MlPromote>(PromoteParams {

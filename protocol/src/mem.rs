@@ -1,0 +1,86 @@
+//! MEM signal enhancement over the socket: a base signal in, an enhanced one out, with
+//! every input and weight that made its confidence.
+
+use crate::recommend::ScorePoint;
+use serde::{Deserialize, Serialize};
+
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SignalAction {
+    #[serde(alias = "buy")]
+    Buy,
+    #[serde(alias = "sell")]
+    Sell,
+    #[serde(alias = "hold")]
+    Hold,
+}
+
+/// A strategy's own signal, before enhancement (the seed's `{action, confidence, symbol}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BaseSignal {
+    /// The strategy's name or id, for the reasoning and (later) its memory.
+    pub strategy: String,
+    pub symbol: String,
+    pub action: SignalAction,
+    /// 0 to 1.
+    pub confidence: f64,
+}
+
+/// A learned pattern that matches now, as memory reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatternMatch {
+    pub name: String,
+    /// Its win rate, 0 to 1.
+    pub win_rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trades: Option<u64>,
+}
+
+/// `mem.enhance` params. ML and memory inputs are looked up when not given: the ML
+/// prediction from the current model and the symbol's candles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnhanceParams {
+    pub signal: BaseSignal,
+    /// The model's reversal probability, if the caller has it (else the daemon asks the
+    /// current model for the symbol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml_confidence: Option<f64>,
+    /// `bullish` or `bearish`, with `mlConfidence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml_direction: Option<String>,
+    /// A matching learned pattern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<PatternMatch>,
+    /// ATR as a percentage of the price (default: from the symbol's candles, else 1%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatility_pct: Option<f64>,
+}
+
+/// The enhanced signal, in the seed's shape plus the breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct EnhancedSignal {
+    pub action: SignalAction,
+    pub symbol: String,
+    /// The weighted confidence, rounded to 2 decimals.
+    pub confidence: f64,
+    /// Fraction of capital.
+    pub position_size: f64,
+    /// Percent, negative: `-1.5` is 1.5% below the entry.
+    pub stop_loss: f64,
+    /// Percent above the entry.
+    pub take_profit: f64,
+    pub reasoning: String,
+    pub base_confidence: f64,
+    pub ml_confidence: Option<f64>,
+    pub memory_confidence: Option<f64>,
+    pub learned_strategy: Option<String>,
+    /// `Low`, `Medium`, `High`.
+    pub risk: String,
+    /// Each input's weighted contribution; they sum to the unrounded confidence.
+    pub breakdown: Vec<ScorePoint>,
+}
