@@ -50,6 +50,7 @@ pub struct Daemon {
     pub registry: Arc<Registry>,
     pub supervisor: Arc<supervisor::Supervisor>,
     pub ml: Arc<ml::service::MlService>,
+    pub memory: Arc<mem::store::MemoryStore>,
     pub bus: Arc<EventBus>,
     pub health: HealthMonitor,
     pub access: AccessPolicy,
@@ -92,9 +93,12 @@ impl Daemon {
                         Err(RpcError::internal(format!("`{method}` failed: {e}")))
                     });
             }
-            Request::MemEnhance(p) => {
-                let (ml, settings) = (self.ml.clone(), self.settings.mem.clone());
-                return tokio::task::spawn_blocking(move || enhance_signal(&ml, &settings, p))
+            Request::MemEnhance(_)
+            | Request::MemDecide(_)
+            | Request::MemOutcome(_)
+            | Request::MemDecisions(_) => {
+                let daemon = self.clone();
+                return tokio::task::spawn_blocking(move || dispatch_mem(&daemon, request))
                     .await
                     .unwrap_or_else(|e| {
                         Err(RpcError::internal(format!("`{method}` failed: {e}")))
@@ -231,11 +235,13 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         &settings.model,
         bus.clone(),
     )?);
+    let memory = Arc::new(mem::store::MemoryStore::open(&settings.data_dir)?);
     let daemon = Arc::new(Daemon {
         settings,
         registry,
         supervisor,
         ml,
+        memory,
         bus,
         health: HealthMonitor::start(),
         access,
@@ -345,13 +351,112 @@ fn recommendations(
     ))
 }
 
+/// Runs one memory request.
+fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
+    let io = |e: std::io::Error| RpcError::internal(format!("memory files: {e}"));
+    match request {
+        Request::MemEnhance(p) => encode(enhance_signal(daemon, p)?),
+        Request::MemDecide(p) => {
+            let method = "mem.decide";
+            if !(p.price.is_finite() && p.price > 0.0) {
+                return Err(RpcError::invalid_params(
+                    method,
+                    format!("field `price`: must be above 0, got {}", p.price),
+                ));
+            }
+            let price = p.price;
+            let e = enhance_signal(daemon, p.enhance.clone())?;
+            let d = mem_protocol::mem::Decision {
+                id: uuid::Uuid::new_v4().to_string(),
+                at: Utc::now(),
+                strategy: p.enhance.signal.strategy.clone(),
+                symbol: e.symbol.clone(),
+                action: e.action,
+                price,
+                base_confidence: e.base_confidence,
+                confidence: e.confidence,
+                ml_confidence: e.ml_confidence,
+                memory_confidence: e.memory_confidence,
+                learned_pattern: e.learned_strategy.clone(),
+                position_size: e.position_size,
+                stop_loss: e.stop_loss,
+                take_profit: e.take_profit,
+                reasoning: e.reasoning.clone(),
+                outcome: None,
+            };
+            daemon.memory.record_decision(&d).map_err(io)?;
+            encode(d)
+        }
+        Request::MemOutcome(p) => {
+            let method = "mem.outcome";
+            for (field, v) in [
+                ("exitPrice", p.exit_price),
+                ("pnl", p.pnl),
+                ("pnlPct", p.pnl_pct),
+            ] {
+                if !v.is_finite() {
+                    return Err(RpcError::invalid_params(
+                        method,
+                        format!("field `{field}`: must be a finite number"),
+                    ));
+                }
+            }
+            let (decisions, _) = daemon.memory.tail().map_err(io)?;
+            match decisions.iter().find(|d| d.id == p.decision_id) {
+                None => {
+                    return Err(RpcError::not_found(format!(
+                        "no decision `{}` in the memory (see mem.decisions)",
+                        p.decision_id
+                    )));
+                }
+                Some(d) if d.outcome.is_some() => {
+                    return Err(RpcError::new(
+                        mem_protocol::ErrorCode::Conflict,
+                        format!("decision `{}` already has an outcome", p.decision_id),
+                    ));
+                }
+                Some(_) => {}
+            }
+            let o = mem_protocol::mem::Outcome {
+                decision_id: p.decision_id,
+                closed_at: p.closed_at.unwrap_or_else(Utc::now),
+                exit_price: p.exit_price,
+                pnl: p.pnl,
+                pnl_pct: p.pnl_pct,
+                win: p.pnl > 0.0,
+            };
+            daemon.memory.record_outcome(&o).map_err(io)?;
+            encode(o)
+        }
+        Request::MemDecisions(p) => {
+            let (decisions, unreadable_lines) = daemon.memory.tail().map_err(io)?;
+            let limit = p.limit.unwrap_or(mem::enhance::LOOKBACK);
+            let decisions = decisions
+                .into_iter()
+                .rev()
+                .filter(|d| p.strategy.as_ref().is_none_or(|s| &d.strategy == s))
+                .filter(|d| p.symbol.as_ref().is_none_or(|s| &d.symbol == s))
+                .take(limit)
+                .collect();
+            encode(mem_protocol::mem::DecisionList {
+                decisions,
+                unreadable_lines,
+            })
+        }
+        other => Err(RpcError::internal(format!(
+            "`{}` is answered elsewhere",
+            other.method()
+        ))),
+    }
+}
+
 /// `mem.enhance`: the ML prediction and the volatility come from the symbol's candles
 /// when the caller does not give them.
 fn enhance_signal(
-    ml: &ml::service::MlService,
-    settings: &mem::enhance::EnhanceSettings,
+    daemon: &Daemon,
     p: mem_protocol::mem::EnhanceParams,
-) -> Result<Value, RpcError> {
+) -> Result<mem_protocol::mem::EnhancedSignal, RpcError> {
+    let (ml, settings) = (&daemon.ml, &daemon.settings.mem);
     let method = "mem.enhance";
     let s = &p.signal;
     if !(0.0..=1.0).contains(&s.confidence) {
@@ -406,6 +511,17 @@ fn enhance_signal(
             .and_then(|c| c.indicators.get("atrPct").copied())
             .unwrap_or(settings.reference_volatility_pct),
     };
+    // This strategy's record on this symbol: its last decisions that closed.
+    let record = daemon.memory.tail().ok().map(|(decisions, _)| {
+        let closed: Vec<bool> = decisions
+            .iter()
+            .rev()
+            .filter(|d| d.strategy == s.strategy && d.symbol == s.symbol)
+            .take(mem::enhance::LOOKBACK)
+            .filter_map(|d| d.outcome.as_ref().map(|o| o.win))
+            .collect();
+        (closed.iter().filter(|w| **w).count(), closed.len())
+    });
     let inputs = mem::enhance::Inputs {
         strategy: s.strategy.clone(),
         symbol: s.symbol.clone(),
@@ -413,9 +529,10 @@ fn enhance_signal(
         base_confidence: s.confidence,
         ml: ml_input,
         pattern: p.pattern.clone(),
+        record,
         volatility_pct,
     };
-    encode(mem::enhance::enhance(&inputs, settings))
+    Ok(mem::enhance::enhance(&inputs, settings))
 }
 
 /// Runs one model request.
@@ -508,6 +625,9 @@ fn dispatch_registry(
         | Request::StopAll(_)
         | Request::StrategiesRecommendations(_)
         | Request::MemEnhance(_)
+        | Request::MemDecide(_)
+        | Request::MemOutcome(_)
+        | Request::MemDecisions(_)
         | Request::MarketConditionsNow(_)
         | Request::MlTrain(_)
         | Request::MlStatus(_)

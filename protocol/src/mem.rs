@@ -83,4 +83,87 @@ pub struct EnhancedSignal {
     pub risk: String,
     /// Each input's weighted contribution; they sum to the unrounded confidence.
     pub breakdown: Vec<ScorePoint>,
+    /// Where the memory confidence came from (a pattern, or the last decisions' record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_basis: Option<String>,
+}
+
+/// A decision as the memory keeps it (`decisions.jsonl`, snake_case like the seed's files).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct Decision {
+    pub id: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub strategy: String,
+    pub symbol: String,
+    pub action: SignalAction,
+    pub price: f64,
+    pub base_confidence: f64,
+    pub confidence: f64,
+    pub ml_confidence: Option<f64>,
+    pub memory_confidence: Option<f64>,
+    pub learned_pattern: Option<String>,
+    pub position_size: f64,
+    pub stop_loss: f64,
+    pub take_profit: f64,
+    pub reasoning: String,
+    /// Filled in when the trade closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+}
+
+/// How a decision's trade ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct Outcome {
+    pub decision_id: String,
+    pub closed_at: chrono::DateTime<chrono::Utc>,
+    pub exit_price: f64,
+    pub pnl: f64,
+    pub pnl_pct: f64,
+    pub win: bool,
+}
+
+/// `mem.decide` params: enhance a signal and log the decision taken at `price`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecideParams {
+    #[serde(flatten)]
+    pub enhance: EnhanceParams,
+    pub price: f64,
+}
+
+/// `mem.outcome` params: the trade of a logged decision closed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutcomeParams {
+    pub decision_id: String,
+    pub exit_price: f64,
+    pub pnl: f64,
+    /// A fraction: 0.0077 is +0.77%.
+    pub pnl_pct: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `mem.decisions` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecisionsParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// Default 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// `mem.decisions` result: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionList {
+    pub decisions: Vec<Decision>,
+    /// Lines of decisions.jsonl that could not be read (a torn last line after a crash).
+    pub unreadable_lines: usize,
 }

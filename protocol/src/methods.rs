@@ -169,6 +169,12 @@ methods! {
     MarketConditionsNow = "market.conditions", View, ConditionsParams => ConditionsReport;
     /// A base signal enhanced with the model and memory: confidence, size, stop, target, why.
     MemEnhance = "mem.enhance", View, crate::mem::EnhanceParams => crate::mem::EnhancedSignal;
+    /// Enhance a signal and log the decision (both memory files).
+    MemDecide = "mem.decide", Control, crate::mem::DecideParams => crate::mem::Decision;
+    /// Record how a logged decision's trade ended.
+    MemOutcome = "mem.outcome", Control, crate::mem::OutcomeParams => crate::mem::Outcome;
+    /// The latest decisions, newest first, with their outcomes.
+    MemDecisions = "mem.decisions", View, crate::mem::DecisionsParams => crate::mem::DecisionList;
     /// Train a new trend-reversal model; it becomes current only if it beats the current one.
     MlTrain = "ml.train", Control, TrainParams => TrainReport;
     /// The current model, and where training reads its data.
@@ -185,7 +191,6 @@ methods! {
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
 pub const PLANNED: &[(&str, &str)] = &[
-    ("mem.decisions", "MEM intelligence"),
     ("mem.patterns", "MEM intelligence"),
     ("mem.parameters", "MEM intelligence"),
     ("jobs.list", "scheduled jobs"),

@@ -395,3 +395,134 @@ async fn bad_data_is_refused_or_reported_by_name() {
     let err = predict(unordered).await.unwrap_err();
     assert!(err.to_string().contains("ascending"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_are_logged_in_both_files_and_their_outcomes_become_memory() {
+    use std::os::unix::fs::PermissionsExt;
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let decide = |confidence: f64| {
+        client.call_value(
+            "mem.decide",
+            serde_json::json!({
+                "signal": {"strategy": "momentum", "symbol": "BTCUSDT", "action": "BUY", "confidence": confidence},
+                "volatilityPct": 1.0,
+                "price": 65000.0
+            }),
+        )
+    };
+    // Four closed decisions (3 won): too little history to count as memory.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let d = decide(0.65).await.unwrap();
+        if i == 0 {
+            assert!(
+                d["reasoning"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too little history"),
+                "{d}"
+            );
+            assert_eq!(d["ml_confidence"], Value::Null, "no model trained: {d}");
+        }
+        ids.push(d["id"].as_str().unwrap().to_string());
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let won = i != 2;
+        client
+            .call_value(
+                "mem.outcome",
+                serde_json::json!({
+                    "decisionId": id, "exitPrice": if won { 66200.0 } else { 64500.0 },
+                    "pnl": if won { 500.0 } else { -200.0 }, "pnlPct": if won { 0.0077 } else { -0.003 }
+                }),
+            )
+            .await
+            .unwrap();
+    }
+    // Five closed, four won: memory now counts (0.4 x 0.65 + 0.6 x ... renormalised).
+    let d = decide(0.65).await.unwrap();
+    assert_eq!(d["memory_confidence"], 0.8, "{d}");
+    assert!(
+        d["reasoning"]
+            .as_str()
+            .unwrap()
+            .contains("4 of the last 5 closed decisions won"),
+        "{d}"
+    );
+
+    // The same outcome twice, and an unknown decision.
+    let again = client
+        .call_value(
+            "mem.outcome",
+            serde_json::json!({"decisionId": ids[0], "exitPrice": 1.0, "pnl": 1.0, "pnlPct": 0.1}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Some(ErrorCode::Conflict), "{again}");
+    let unknown = client
+        .call_value(
+            "mem.outcome",
+            serde_json::json!({"decisionId": "nope", "exitPrice": 1.0, "pnl": 1.0, "pnlPct": 0.1}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Some(ErrorCode::NotFound), "{unknown}");
+
+    // Newest first, with outcomes; both files 0600, the text log in the seed's format.
+    let list = client
+        .call_value("mem.decisions", serde_json::json!({"limit": 3}))
+        .await
+        .unwrap();
+    let decisions = list["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 3);
+    assert!(
+        decisions[0]["outcome"].is_null(),
+        "the newest is still open"
+    );
+    assert_eq!(decisions[1]["id"], ids[4].as_str());
+    assert_eq!(decisions[1]["outcome"]["win"], true);
+    let dir = daemon.data_dir.join("mem_knowledge");
+    for file in ["core_memory_updates.txt", "decisions.jsonl"] {
+        let mode = std::fs::metadata(dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    let log = std::fs::read_to_string(dir.join("core_memory_updates.txt")).unwrap();
+    let first = log.lines().next().unwrap();
+    assert!(
+        first.starts_with('[')
+            && first.contains(
+                "] Strategy: momentum - Decision: BUY BTCUSDT @ 65000 - Confidence: 0.65"
+            ),
+        "{first}"
+    );
+    assert!(
+        log.contains("CLOSED - Exit: 66200 - P&L: +500 (+0.77%)"),
+        "{log}"
+    );
+
+    // A torn last line (a crash mid-write) is skipped and counted, not fatal.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("decisions.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"kind\":\"decision\",\"id\":\"tor").unwrap();
+    let list = client
+        .call_value("mem.decisions", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(list["unreadableLines"], 1);
+    assert_eq!(list["decisions"].as_array().unwrap().len(), 6);
+    // The next decision is whole: the torn line stays alone.
+    decide(0.7).await.unwrap();
+    let list = client
+        .call_value("mem.decisions", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(list["unreadableLines"], 1);
+    assert_eq!(list["decisions"].as_array().unwrap().len(), 7);
+}

@@ -100,9 +100,16 @@ pub struct Inputs {
     /// The model's reversal probability and its direction (`bullish`/`bearish`).
     pub ml: Option<(f64, String)>,
     pub pattern: Option<PatternMatch>,
+    /// The record of this strategy and symbol: (wins, closed) among its last decisions.
+    pub record: Option<(usize, usize)>,
     /// ATR as a percentage of the price.
     pub volatility_pct: f64,
 }
+
+/// Closed decisions needed before their record counts as memory.
+pub const MIN_CLOSED: usize = 5;
+/// Decisions of a strategy and symbol memory looks back over (the seed's 50).
+pub const LOOKBACK: usize = 50;
 
 fn round(v: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
@@ -120,7 +127,15 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
         }
         _ => None,
     };
-    let memory = i.pattern.as_ref().map(|p| p.win_rate);
+    // A matching learned pattern speaks first; else this strategy's record on the symbol.
+    let (memory, memory_basis) = match (&i.pattern, i.record) {
+        (Some(p), _) => (Some(p.win_rate), Some(format!("pattern {}", p.name))),
+        (None, Some((wins, closed))) if closed >= MIN_CLOSED => (
+            Some(wins as f64 / closed as f64),
+            Some(format!("{wins} of the last {closed} closed decisions won")),
+        ),
+        _ => (None, None),
+    };
     let mut parts: Vec<(&str, f64, f64)> = vec![("base", s.base_weight, i.base_confidence)];
     if let Some(m) = ml_support {
         parts.push(("ml", s.ml_weight, m));
@@ -184,7 +199,12 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
                 .map(|t| format!(", {t} trades"))
                 .unwrap_or_default()
         )),
-        None => reasoning.push_str(" No learned pattern matches."),
+        None => match (&memory, &memory_basis) {
+            (Some(m), Some(basis)) => {
+                reasoning.push_str(&format!(" Memory: {basis} ({:.0}%).", m * 100.0))
+            }
+            _ => reasoning.push_str(" No learned pattern matches and too little history."),
+        },
     }
     reasoning.push_str(&format!(" Risk: {risk} (volatility {vol:.2}%)."));
 
@@ -202,6 +222,7 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
         learned_strategy: i.pattern.as_ref().map(|p| p.name.clone()),
         risk: risk.into(),
         breakdown,
+        memory_basis,
     }
 }
 
@@ -221,6 +242,7 @@ mod tests {
                 win_rate: 0.80,
                 trades: None,
             }),
+            record: None,
             volatility_pct: 1.0,
         }
     }
@@ -266,6 +288,29 @@ mod tests {
         i.pattern = seed_example().pattern;
         // 0.4/0.7 * 0.65 + 0.3/0.7 * 0.80 = 0.7143
         assert_eq!(enhance(&i, &EnhanceSettings::default()).confidence, 0.71);
+    }
+
+    #[test]
+    fn the_record_counts_from_five_closed_decisions() {
+        let mut i = seed_example();
+        i.pattern = None;
+        i.record = Some((3, 4));
+        let e = enhance(&i, &EnhanceSettings::default());
+        assert_eq!(e.memory_confidence, None);
+        assert!(
+            e.reasoning.contains("too little history"),
+            "{}",
+            e.reasoning
+        );
+        i.record = Some((4, 5));
+        let e = enhance(&i, &EnhanceSettings::default());
+        assert_eq!(e.memory_confidence, Some(0.8));
+        assert_eq!(e.confidence, 0.73, "the same as a pattern at 80%");
+        assert!(
+            e.reasoning.contains("4 of the last 5 closed decisions won"),
+            "{}",
+            e.reasoning
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! MEM: the cognitive layer. For now, signal enhancement (the seed's step 5); the memory
-//! stores and the learning loop come next.
+//! MEM: the cognitive layer. Signal enhancement (the seed's step 5) and the decision
+//! memory; the learning loop comes next.
 
 pub mod enhance;
+pub mod store;
