@@ -176,36 +176,53 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         },
     )
     .await;
-    let entered = bot_api(
-        &macd,
-        "POST",
-        "forceenter",
-        Some(json!({"pair": "ETH/USDT"})),
+    // The bot takes a forced entry once it has processed its first candles; on a busy
+    // machine that can take a while, so ask until it accepts.
+    let mut trade_id = 0;
+    wait_for(
+        "the bot to accept a forced entry",
+        Duration::from_secs(90),
+        async || {
+            let entered = bot_api(
+                &macd,
+                "POST",
+                "forceenter",
+                Some(json!({"pair": "ETH/USDT"})),
+            )
+            .await;
+            trade_id = entered["trade_id"].as_i64().unwrap_or(0);
+            if trade_id == 0 {
+                // An open trade from an earlier attempt counts too.
+                let open = bot_api(&macd, "GET", "status", None).await;
+                trade_id = open
+                    .as_array()
+                    .and_then(|t| t.first())
+                    .and_then(|t| t["trade_id"].as_i64())
+                    .unwrap_or(0);
+            }
+            trade_id > 0
+        },
     )
     .await;
-    let trade_id = entered["trade_id"].as_i64().unwrap_or(0);
-    if trade_id > 0 {
-        wait_for(
-            "the forced entry to fill",
-            Duration::from_secs(60),
-            async || {
-                let open = bot_api(&macd, "GET", "status", None).await;
-                open.as_array().is_some_and(|t| {
-                    t.iter().any(|t| {
-                        t["trade_id"] == trade_id && t["amount"].as_f64().unwrap_or(0.0) > 0.0
-                    })
-                })
-            },
-        )
-        .await;
-        bot_api(
-            &macd,
-            "POST",
-            "forceexit",
-            Some(json!({"tradeid": trade_id.to_string(), "ordertype": "market"})),
-        )
-        .await;
-    }
+    wait_for(
+        "the forced entry to fill",
+        Duration::from_secs(60),
+        async || {
+            let open = bot_api(&macd, "GET", "status", None).await;
+            open.as_array().is_some_and(|t| {
+                t.iter()
+                    .any(|t| t["trade_id"] == trade_id && t["amount"].as_f64().unwrap_or(0.0) > 0.0)
+            })
+        },
+    )
+    .await;
+    bot_api(
+        &macd,
+        "POST",
+        "forceexit",
+        Some(json!({"tradeid": trade_id.to_string(), "ordertype": "market"})),
+    )
+    .await;
     wait_for(
         "a closed trade in the registry",
         Duration::from_secs(90),
