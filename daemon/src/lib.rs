@@ -426,7 +426,48 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
                 win: p.pnl > 0.0,
             };
             daemon.memory.record_outcome(&o).map_err(io)?;
-            encode(o)
+            // The performance monitor judges the strategy on its last closed decisions.
+            let strategy = decisions
+                .iter()
+                .find(|d| d.id == o.decision_id)
+                .map(|d| d.strategy.clone())
+                .unwrap_or_default();
+            let mut wins: Vec<bool> = decisions
+                .iter()
+                .filter(|d| d.strategy == strategy)
+                .filter_map(|d| d.outcome.as_ref().map(|x| x.win))
+                .collect();
+            wins.push(o.win);
+            let updates = mem::learning::ParameterUpdates::new(daemon.memory.dir());
+            let (adjustments, monitor_error) = match updates.current() {
+                Err(e) => {
+                    warn!(error = %e, "the performance monitor skipped: parameter_updates.json is broken");
+                    (vec![], Some(e))
+                }
+                Ok(mut all) => {
+                    let current = all.get(&strategy).cloned().unwrap_or_default();
+                    let (next, changes) = mem::learning::judge(&strategy, &wins, &current);
+                    if next != current {
+                        let window = &wins[wins.len().saturating_sub(mem::learning::WINDOW)..];
+                        let rate =
+                            window.iter().filter(|w| **w).count() as f64 / window.len() as f64;
+                        all.insert(strategy.clone(), next);
+                        let context = serde_json::json!({ strategy.clone(): {"win_rate": rate, "trades": window.len()} });
+                        if let Err(e) = updates.record(Utc::now(), &all, &changes, context) {
+                            warn!(error = %e, "cannot write parameter_updates.json");
+                        }
+                    }
+                    (changes, None)
+                }
+            };
+            encode(mem_protocol::mem::OutcomeReport {
+                outcome: o,
+                adjustments: adjustments
+                    .iter()
+                    .map(|a| serde_json::to_value(a).unwrap_or_default())
+                    .collect(),
+                monitor_error,
+            })
         }
         Request::MemDecisions(p) => {
             let (decisions, unreadable_lines) = daemon.memory.tail().map_err(io)?;
@@ -522,6 +563,13 @@ fn enhance_signal(
             .collect();
         (closed.iter().filter(|w| **w).count(), closed.len())
     });
+    // What the learning loop set for this strategy; a broken hand edit is ignored (and
+    // reported by mem.outcome).
+    let learned = mem::learning::ParameterUpdates::new(daemon.memory.dir())
+        .current()
+        .ok()
+        .and_then(|all| all.get(&s.strategy).cloned())
+        .unwrap_or_default();
     let inputs = mem::enhance::Inputs {
         strategy: s.strategy.clone(),
         symbol: s.symbol.clone(),
@@ -530,6 +578,7 @@ fn enhance_signal(
         ml: ml_input,
         pattern: p.pattern.clone(),
         record,
+        learned,
         volatility_pct,
     };
     Ok(mem::enhance::enhance(&inputs, settings))

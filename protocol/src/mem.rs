@@ -86,6 +86,14 @@ pub struct EnhancedSignal {
     /// Where the memory confidence came from (a pattern, or the last decisions' record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_basis: Option<String>,
+    /// False when the confidence is below the strategy's threshold (set by the learning
+    /// loop): the signal should not be acted on.
+    #[serde(default = "yes")]
+    pub actionable: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A decision as the memory keeps it (`decisions.jsonl`, snake_case like the seed's files).
@@ -166,4 +174,16 @@ pub struct DecisionList {
     pub decisions: Vec<Decision>,
     /// Lines of decisions.jsonl that could not be read (a torn last line after a crash).
     pub unreadable_lines: usize,
+}
+
+/// `mem.outcome` result: the outcome, and what the performance monitor changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeReport {
+    pub outcome: Outcome,
+    /// Parameter adjustments this outcome triggered (`parameter_updates.json`'s items).
+    pub adjustments: Vec<serde_json::Value>,
+    /// Why the monitor could not run, if it could not (a broken hand edit, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_error: Option<String>,
 }

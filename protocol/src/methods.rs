@@ -172,7 +172,7 @@ methods! {
     /// Enhance a signal and log the decision (both memory files).
     MemDecide = "mem.decide", Control, crate::mem::DecideParams => crate::mem::Decision;
     /// Record how a logged decision's trade ended.
-    MemOutcome = "mem.outcome", Control, crate::mem::OutcomeParams => crate::mem::Outcome;
+    MemOutcome = "mem.outcome", Control, crate::mem::OutcomeParams => crate::mem::OutcomeReport;
     /// The latest decisions, newest first, with their outcomes.
     MemDecisions = "mem.decisions", View, crate::mem::DecisionsParams => crate::mem::DecisionList;
     /// Train a new trend-reversal model; it becomes current only if it beats the current one.

@@ -526,3 +526,95 @@ async fn decisions_are_logged_in_both_files_and_their_outcomes_become_memory() {
     assert_eq!(list["unreadableLines"], 1);
     assert_eq!(list["decisions"].as_array().unwrap().len(), 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_performance_monitor_cuts_risk_after_a_losing_window() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let signal = serde_json::json!({"strategy": "rsi", "symbol": "ETH/BTC", "action": "BUY", "confidence": 0.65});
+    let mut last = Value::Null;
+    // 20 closed decisions, 6 won: 30% < 45%.
+    for i in 0..20 {
+        let d = client
+            .call_value(
+                "mem.decide",
+                serde_json::json!({"signal": signal, "volatilityPct": 1.0, "price": 0.09}),
+            )
+            .await
+            .unwrap();
+        let won = i % 10 < 3;
+        last = client
+            .call_value(
+                "mem.outcome",
+                serde_json::json!({"decisionId": d["id"], "exitPrice": 0.091,
+                    "pnl": if won { 1.0 } else { -1.0 }, "pnlPct": if won { 0.01 } else { -0.01 }}),
+            )
+            .await
+            .unwrap();
+        if i < 19 {
+            assert_eq!(
+                last["adjustments"].as_array().unwrap().len(),
+                0,
+                "trade {i}: {last}"
+            );
+        }
+    }
+    let adjustments = last["adjustments"].as_array().unwrap();
+    assert_eq!(adjustments.len(), 2, "{last}");
+    assert_eq!(adjustments[0]["parameter"], "position_size_multiplier");
+    assert_eq!(adjustments[0]["to"], 0.7);
+    assert_eq!(adjustments[1]["parameter"], "confidence_threshold");
+    assert!(
+        adjustments[0]["reason"].as_str().unwrap().contains("30%"),
+        "{last}"
+    );
+
+    let file = daemon.data_dir.join("mem_knowledge/parameter_updates.json");
+    let updates: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let (_, today) = updates.as_object().unwrap().iter().next_back().unwrap();
+    assert_eq!(today["parameters"]["rsi"]["position_size_multiplier"], 0.7);
+    assert_eq!(
+        today["adjustments"][0]["triggered_by"],
+        "performance_monitor"
+    );
+
+    // The next signal of this strategy is smaller and, at 0.65 < 0.70, not to be acted on.
+    let e = client
+        .call_value(
+            "mem.enhance",
+            serde_json::json!({"signal": signal, "volatilityPct": 1.0, "mlConfidence": 0.5, "mlDirection": "bullish"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(e["actionable"], false, "{e}");
+    assert!(
+        e["reasoning"].as_str().unwrap().contains("Size x0.70"),
+        "{e}"
+    );
+
+    // A broken hand edit: the outcome is still recorded, the monitor says why it skipped,
+    // and enhancement goes on with the defaults.
+    std::fs::write(&file, b"{\"2026-11-22\": [oops").unwrap();
+    let d = client
+        .call_value(
+            "mem.decide",
+            serde_json::json!({"signal": signal, "volatilityPct": 1.0, "price": 0.09}),
+        )
+        .await
+        .unwrap();
+    let report = client
+        .call_value(
+            "mem.outcome",
+            serde_json::json!({"decisionId": d["id"], "exitPrice": 0.091, "pnl": 1.0, "pnlPct": 0.01}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report["outcome"]["win"], true);
+    assert!(
+        report["monitorError"]
+            .as_str()
+            .unwrap()
+            .contains("parameter_updates.json"),
+        "{report}"
+    );
+}

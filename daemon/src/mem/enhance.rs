@@ -102,6 +102,8 @@ pub struct Inputs {
     pub pattern: Option<PatternMatch>,
     /// The record of this strategy and symbol: (wins, closed) among its last decisions.
     pub record: Option<(usize, usize)>,
+    /// What the learning loop has set for this strategy.
+    pub learned: super::learning::StrategyParams,
     /// ATR as a percentage of the price.
     pub volatility_pct: f64,
 }
@@ -159,8 +161,15 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
     let confidence = round(raw, 2);
 
     let vol = i.volatility_pct.max(1e-9);
-    let size = (s.base_size * (raw / s.neutral_confidence) * (s.reference_volatility_pct / vol))
+    let size = (s.base_size
+        * (raw / s.neutral_confidence)
+        * (s.reference_volatility_pct / vol)
+        * i.learned.position_size_multiplier)
         .clamp(s.min_size, s.max_size);
+    let actionable = i
+        .learned
+        .confidence_threshold
+        .is_none_or(|t| confidence >= t);
     let risk = if vol < s.reference_volatility_pct / 2.0 {
         "Low"
     } else if vol > s.reference_volatility_pct * 2.0 {
@@ -207,6 +216,19 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
         },
     }
     reasoning.push_str(&format!(" Risk: {risk} (volatility {vol:.2}%)."));
+    if (i.learned.position_size_multiplier - 1.0).abs() > 1e-12 {
+        reasoning.push_str(&format!(
+            " Size x{:.2} (learning loop).",
+            i.learned.position_size_multiplier
+        ));
+    }
+    if let Some(t) = i.learned.confidence_threshold {
+        if !actionable {
+            reasoning.push_str(&format!(
+                " Below this strategy's confidence threshold {t:.2}: do not act."
+            ));
+        }
+    }
 
     EnhancedSignal {
         action: i.action,
@@ -223,6 +245,7 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
         risk: risk.into(),
         breakdown,
         memory_basis,
+        actionable,
     }
 }
 
@@ -243,6 +266,7 @@ mod tests {
                 trades: None,
             }),
             record: None,
+            learned: Default::default(),
             volatility_pct: 1.0,
         }
     }
@@ -369,6 +393,23 @@ mod tests {
             .risk,
             "Low"
         );
+    }
+
+    #[test]
+    fn the_learning_loop_scales_size_and_gates_on_its_threshold() {
+        let s = EnhanceSettings::default();
+        let plain = enhance(&seed_example(), &s);
+        let mut i = seed_example();
+        i.learned = crate::mem::learning::StrategyParams {
+            position_size_multiplier: 0.7,
+            confidence_threshold: Some(0.75),
+            judged_at_closed: 20,
+        };
+        let e = enhance(&i, &s);
+        assert!((e.position_size - (plain.position_size * 0.7)).abs() < 1e-3);
+        assert!(!e.actionable, "0.73 < 0.75");
+        assert!(e.reasoning.contains("do not act"), "{}", e.reasoning);
+        assert!(plain.actionable);
     }
 
     #[test]

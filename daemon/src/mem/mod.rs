@@ -2,4 +2,5 @@
 //! memory; the learning loop comes next.
 
 pub mod enhance;
+pub mod learning;
 pub mod store;

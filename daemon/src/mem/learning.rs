@@ -1,0 +1,277 @@
+//! The learning loop's performance monitor (the seed's PerformanceMonitor), run on each
+//! outcome: over a strategy's last [`WINDOW`] closed decisions,
+//! - win rate below 45%: position size x0.7 and a confidence threshold of 0.70;
+//! - win rate above 70%: position size x1.2;
+//!
+//! the multiplier kept within [`MIN_MULTIPLIER`, `MAX_MULTIPLIER`]. A strategy is judged
+//! again only after [`WINDOW`] more closed decisions, so one bad window is not punished
+//! twenty times. Adjustments go to `mem_knowledge/parameter_updates.json`, keyed by date
+//! as in the seed: `{date: {timestamp, parameters, adjustments: [{strategy, parameter,
+//! from, to, reason, triggered_by, impact}], performance_context}}`; the newest date's
+//! `parameters` are the ones in force.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Closed decisions a judgement looks at.
+pub const WINDOW: usize = 20;
+pub const LOW_WIN_RATE: f64 = 0.45;
+pub const HIGH_WIN_RATE: f64 = 0.70;
+pub const SHRINK: f64 = 0.7;
+pub const GROW: f64 = 1.2;
+pub const CAUTIOUS_THRESHOLD: f64 = 0.70;
+pub const MIN_MULTIPLIER: f64 = 0.25;
+pub const MAX_MULTIPLIER: f64 = 2.0;
+
+/// What the monitor has set for one strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyParams {
+    pub position_size_multiplier: f64,
+    /// Signals below this confidence are not to be acted on.
+    #[serde(default)]
+    pub confidence_threshold: Option<f64>,
+    /// Closed decisions counted when it was last judged.
+    #[serde(default)]
+    pub judged_at_closed: usize,
+}
+
+impl Default for StrategyParams {
+    fn default() -> Self {
+        StrategyParams {
+            position_size_multiplier: 1.0,
+            confidence_threshold: None,
+            judged_at_closed: 0,
+        }
+    }
+}
+
+/// One adjustment, as `parameter_updates.json` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Adjustment {
+    pub strategy: String,
+    pub parameter: String,
+    pub from: Value,
+    pub to: Value,
+    pub reason: String,
+    pub triggered_by: String,
+    pub impact: Option<String>,
+}
+
+/// Judges a strategy: `wins` are its closed decisions' results, oldest first. Returns the
+/// new parameters and what changed (empty when nothing did).
+pub fn judge(
+    strategy: &str,
+    wins: &[bool],
+    current: &StrategyParams,
+) -> (StrategyParams, Vec<Adjustment>) {
+    let mut next = current.clone();
+    if wins.len() < WINDOW || wins.len() < current.judged_at_closed + WINDOW {
+        return (next, vec![]);
+    }
+    next.judged_at_closed = wins.len();
+    let window = &wins[wins.len() - WINDOW..];
+    let rate = window.iter().filter(|w| **w).count() as f64 / WINDOW as f64;
+    let mut changes = Vec::new();
+    let mut set_size = |next: &mut StrategyParams, factor: f64, why: String| {
+        let to = (next.position_size_multiplier * factor).clamp(MIN_MULTIPLIER, MAX_MULTIPLIER);
+        if (to - next.position_size_multiplier).abs() > 1e-12 {
+            changes.push(Adjustment {
+                strategy: strategy.into(),
+                parameter: "position_size_multiplier".into(),
+                from: json!(next.position_size_multiplier),
+                to: json!(to),
+                reason: why,
+                triggered_by: "performance_monitor".into(),
+                impact: None,
+            });
+            next.position_size_multiplier = to;
+        }
+    };
+    if rate < LOW_WIN_RATE {
+        let why = format!(
+            "Win rate {:.0}% over the last {WINDOW} trades is below {:.0}% - reducing risk",
+            rate * 100.0,
+            LOW_WIN_RATE * 100.0
+        );
+        set_size(&mut next, SHRINK, why.clone());
+        if next.confidence_threshold != Some(CAUTIOUS_THRESHOLD) {
+            changes.push(Adjustment {
+                strategy: strategy.into(),
+                parameter: "confidence_threshold".into(),
+                from: json!(next.confidence_threshold),
+                to: json!(CAUTIOUS_THRESHOLD),
+                reason: why,
+                triggered_by: "performance_monitor".into(),
+                impact: None,
+            });
+            next.confidence_threshold = Some(CAUTIOUS_THRESHOLD);
+        }
+    } else if rate > HIGH_WIN_RATE {
+        set_size(
+            &mut next,
+            GROW,
+            format!(
+                "Win rate {:.0}% over the last {WINDOW} trades is above {:.0}% - increasing position size",
+                rate * 100.0,
+                HIGH_WIN_RATE * 100.0
+            ),
+        );
+    }
+    (next, changes)
+}
+
+/// `mem_knowledge/parameter_updates.json`.
+pub struct ParameterUpdates {
+    path: PathBuf,
+}
+
+impl ParameterUpdates {
+    pub fn new(dir: &Path) -> ParameterUpdates {
+        ParameterUpdates {
+            path: dir.join("parameter_updates.json"),
+        }
+    }
+
+    fn read(&self) -> Result<BTreeMap<String, Value>, String> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", self.path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(format!("{}: {e}", self.path.display())),
+        }
+    }
+
+    /// The parameters in force: the newest date's.
+    pub fn current(&self) -> Result<BTreeMap<String, StrategyParams>, String> {
+        let all = self.read()?;
+        let Some((_, latest)) = all.iter().next_back() else {
+            return Ok(BTreeMap::new());
+        };
+        match latest.get("parameters") {
+            Some(p) => serde_json::from_value(p.clone())
+                .map_err(|e| format!("{}: `parameters`: {e}", self.path.display())),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Records a judgement: today's entry gets the parameters now in force, the
+    /// adjustments appended, and the performance context.
+    pub fn record(
+        &self,
+        now: DateTime<Utc>,
+        parameters: &BTreeMap<String, StrategyParams>,
+        adjustments: &[Adjustment],
+        context: Value,
+    ) -> Result<(), String> {
+        let mut all = self.read()?;
+        let date = now.date_naive().to_string();
+        let mut entry = all
+            .remove(&date)
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_else(Map::new);
+        entry.insert("timestamp".into(), json!(now));
+        entry.insert("parameters".into(), json!(parameters));
+        let mut list = entry
+            .remove("adjustments")
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default();
+        list.extend(adjustments.iter().map(|a| json!(a)));
+        entry.insert("adjustments".into(), Value::Array(list));
+        entry.insert("performance_context".into(), context);
+        all.insert(date, Value::Object(entry));
+        let bytes = serde_json::to_vec_pretty(&all).expect("serializes");
+        crate::datadir::write_atomic(&self.path, &bytes, 0o600).map_err(|e| format!("{e:#}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wins(n: usize, won: usize) -> Vec<bool> {
+        (0..n).map(|i| i < won).rev().collect()
+    }
+
+    #[test]
+    fn a_losing_window_shrinks_size_and_sets_the_threshold() {
+        // 8 of 20 = 40% < 45%.
+        let (p, changes) = judge("momentum", &wins(20, 8), &StrategyParams::default());
+        assert_eq!(p.position_size_multiplier, 0.7);
+        assert_eq!(p.confidence_threshold, Some(0.70));
+        assert_eq!(changes.len(), 2);
+        assert!(changes[0].reason.contains("40%"), "{}", changes[0].reason);
+        assert_eq!(changes[0].triggered_by, "performance_monitor");
+    }
+
+    #[test]
+    fn edges_45_and_70_percent_change_nothing() {
+        assert!(
+            judge("s", &wins(20, 9), &StrategyParams::default())
+                .1
+                .is_empty()
+        ); // 45%
+        assert!(
+            judge("s", &wins(20, 14), &StrategyParams::default())
+                .1
+                .is_empty()
+        ); // 70%
+        let (p, c) = judge("s", &wins(20, 15), &StrategyParams::default()); // 75%
+        assert_eq!(p.position_size_multiplier, 1.2);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn judged_once_per_window_and_within_bounds() {
+        let (p, _) = judge("s", &wins(20, 2), &StrategyParams::default());
+        // One more losing trade: not judged again until 20 more have closed.
+        let mut w = wins(20, 2);
+        w.push(false);
+        assert!(judge("s", &w, &p).1.is_empty());
+        let mut p = p;
+        for _ in 0..10 {
+            let more = wins(p.judged_at_closed + WINDOW, 0);
+            p = judge("s", &more, &p).0;
+        }
+        assert_eq!(p.position_size_multiplier, MIN_MULTIPLIER);
+        assert!(
+            judge("s", &wins(19, 0), &StrategyParams::default())
+                .1
+                .is_empty(),
+            "fewer than 20"
+        );
+    }
+
+    #[test]
+    fn updates_are_kept_by_date_and_the_newest_are_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ParameterUpdates::new(dir.path());
+        assert!(store.current().unwrap().is_empty());
+        let (p, changes) = judge("momentum", &wins(20, 5), &StrategyParams::default());
+        let params = BTreeMap::from([("momentum".to_string(), p.clone())]);
+        let now: DateTime<Utc> = "2026-11-22T10:00:00Z".parse().unwrap();
+        store
+            .record(
+                now,
+                &params,
+                &changes,
+                json!({"momentum": {"win_rate": 0.25}}),
+            )
+            .unwrap();
+        assert_eq!(store.current().unwrap()["momentum"], p);
+        let text: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("parameter_updates.json")).unwrap(),
+        )
+        .unwrap();
+        let day = &text["2026-11-22"];
+        assert_eq!(day["adjustments"].as_array().unwrap().len(), 2);
+        assert_eq!(day["adjustments"][0]["from"], 1.0);
+        assert_eq!(day["adjustments"][0]["to"], 0.7);
+        std::fs::write(dir.path().join("parameter_updates.json"), b"{broken").unwrap();
+        let err = store.current().unwrap_err();
+        assert!(err.contains("parameter_updates.json"), "{err}");
+    }
+}
