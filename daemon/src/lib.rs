@@ -385,6 +385,9 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
                 outcome: None,
             };
             daemon.memory.record_decision(&d).map_err(io)?;
+            daemon
+                .bus
+                .publish(Event::DecisionLogged(Box::new(d.clone())));
             encode(d)
         }
         Request::MemOutcome(p) => {
@@ -426,6 +429,11 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
                 win: p.pnl > 0.0,
             };
             daemon.memory.record_outcome(&o).map_err(io)?;
+            if let Some(d) = decisions.iter().find(|d| d.id == o.decision_id) {
+                let mut closed = d.clone();
+                closed.outcome = Some(o.clone());
+                daemon.bus.publish(Event::DecisionLogged(Box::new(closed)));
+            }
             // The performance monitor judges the strategy on its last closed decisions.
             let strategy = decisions
                 .iter()

@@ -24,15 +24,18 @@ pub enum Topic {
     Logs,
     /// The trend-reversal model: training progress, promotions, rollbacks.
     Model,
+    /// MEM's memory: decisions logged, outcomes, parameter adjustments.
+    Memory,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 5] = [
+    pub const ALL: [Topic; 6] = [
         Topic::Daemon,
         Topic::Registry,
         Topic::Deployments,
         Topic::Logs,
         Topic::Model,
+        Topic::Memory,
     ];
 }
 
@@ -54,6 +57,8 @@ pub enum Event {
     ModelProgress(crate::ml::TrainProgress),
     /// A model was trained, promoted, rejected or rolled back.
     ModelChanged(crate::ml::ModelChanged),
+    /// A decision was logged, or its outcome (with the decision as it now stands).
+    DecisionLogged(Box<crate::mem::Decision>),
 }
 
 /// `registry.invalid` data.
@@ -105,6 +110,7 @@ impl Event {
             Event::BotLog(_) => "bot.log",
             Event::ModelProgress(_) => "model.progress",
             Event::ModelChanged(_) => "model.changed",
+            Event::DecisionLogged(_) => "decision.logged",
         }
     }
 
@@ -115,6 +121,7 @@ impl Event {
             Event::DeploymentChanged(_) => Topic::Deployments,
             Event::BotLog(_) => Topic::Logs,
             Event::ModelProgress(_) | Event::ModelChanged(_) => Topic::Model,
+            Event::DecisionLogged(_) => Topic::Memory,
         }
     }
 
@@ -127,6 +134,7 @@ impl Event {
             Event::BotLog(d) => serde_json::to_value(d),
             Event::ModelProgress(d) => serde_json::to_value(d),
             Event::ModelChanged(d) => serde_json::to_value(d),
+            Event::DecisionLogged(d) => serde_json::to_value(d),
         }
         .expect("event data always serializes")
     }
@@ -153,6 +161,9 @@ impl Event {
                 .map_err(bad),
             "model.changed" => serde_json::from_value(data)
                 .map(Event::ModelChanged)
+                .map_err(bad),
+            "decision.logged" => serde_json::from_value(data)
+                .map(|d| Event::DecisionLogged(Box::new(d)))
                 .map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }

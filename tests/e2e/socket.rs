@@ -317,7 +317,8 @@ async fn subscribers_get_a_snapshot_then_the_shutdown_event() {
             Topic::Registry,
             Topic::Deployments,
             Topic::Logs,
-            Topic::Model
+            Topic::Model,
+            Topic::Memory
         ]
     );
     assert_eq!(

@@ -763,6 +763,22 @@ impl App {
                     format!("model training: {} {}", p.stage, p.message),
                 );
             }
+            Event::DecisionLogged(d) => {
+                // Newest first; an outcome replaces its decision.
+                let panel = self.panels.entry(View::Memory).or_default();
+                if let Some(Ok(value)) = &mut panel.data {
+                    if let Some(list) = value.get_mut("decisions").and_then(|v| v.as_array_mut()) {
+                        let d = serde_json::to_value(&*d).unwrap_or_default();
+                        match list.iter().position(|x| x["id"] == d["id"]) {
+                            Some(i) => list[i] = d,
+                            None => {
+                                list.insert(0, d);
+                                list.truncate(200);
+                            }
+                        }
+                    }
+                }
+            }
             Event::ModelChanged(c) => {
                 self.say(
                     Tone::Info,

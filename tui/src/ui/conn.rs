@@ -108,6 +108,7 @@ async fn serve(
             Topic::Deployments,
             Topic::Logs,
             Topic::Model,
+            Topic::Memory,
         ])
         .await;
     let (subscribed, mut events) = match subscribed {

@@ -768,6 +768,39 @@ fn snapshot_model_with_versions() {
 }
 
 #[test]
+fn snapshot_memory_with_decisions_updated_live() {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('5')]);
+    let decision = |id: &str, outcome: serde_json::Value| {
+        json!({
+            "id": id, "at": "2026-11-22T10:00:00Z", "strategy": "momentum", "symbol": "BTCUSDT",
+            "action": "BUY", "price": 65000.0, "base_confidence": 0.65, "confidence": 0.73,
+            "ml_confidence": 0.78, "memory_confidence": 0.8, "learned_pattern": "LearnedMomentumRSICombo",
+            "position_size": 0.0973, "stop_loss": -1.5, "take_profit": 2.0,
+            "reasoning": "momentum BUY BTCUSDT at base confidence 0.65. ML reversal 78% bullish: confirms (78% support). Pattern match with LearnedMomentumRSICombo (80% WR). Risk: Medium (volatility 1.00%).",
+            "outcome": outcome
+        })
+    };
+    app.on_update(Update::Panel(
+        View::Memory,
+        Ok(json!({"decisions": [decision("d1", serde_json::Value::Null)], "unreadableLines": 0})),
+    ));
+    // A new decision arrives, then the first one's outcome.
+    let d2: mem_protocol::mem::Decision =
+        serde_json::from_value(decision("d2", serde_json::Value::Null)).unwrap();
+    app.on_update(Update::Event(Box::new(Event::DecisionLogged(Box::new(d2)))));
+    let d1: mem_protocol::mem::Decision = serde_json::from_value(decision(
+        "d1",
+        json!({"decision_id": "d1", "closed_at": "2026-11-22T10:15:00Z", "exit_price": 66200.0,
+               "pnl": 500.0, "pnl_pct": 0.0077, "win": true}),
+    ))
+    .unwrap();
+    app.on_update(Update::Event(Box::new(Event::DecisionLogged(Box::new(d1)))));
+    press(&mut app, &[ch('j')]);
+    insta::assert_snapshot!(render(&app, 110, 24));
+}
+
+#[test]
 fn snapshot_help_overlay_control_and_read_only() {
     let mut app = with_panels(connected());
     press(&mut app, &[ch('2'), ch('?')]);

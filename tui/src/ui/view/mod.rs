@@ -5,6 +5,7 @@
 
 mod dashboard;
 mod deployed;
+mod memory;
 mod model;
 mod panel;
 mod recommend;
@@ -128,7 +129,8 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         View::Deployed => deployed::draw(frame, body, app, theme),
         View::Recommendations => recommend::draw(frame, body, app, theme),
         View::Model => model::draw(frame, body, app, theme),
-        View::Memory | View::Jobs => panel::draw(frame, body, app, theme),
+        View::Memory => memory::draw(frame, body, app, theme),
+        View::Jobs => panel::draw(frame, body, app, theme),
     }
     if !app.is_connected() {
         // The last data stay on screen, greyed: they may be stale.
