@@ -96,7 +96,8 @@ impl Daemon {
             Request::MemEnhance(_)
             | Request::MemDecide(_)
             | Request::MemOutcome(_)
-            | Request::MemDecisions(_) => {
+            | Request::MemDecisions(_)
+            | Request::MemParameters(_) => {
                 let daemon = self.clone();
                 return tokio::task::spawn_blocking(move || dispatch_mem(&daemon, request))
                     .await
@@ -477,6 +478,23 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
                 monitor_error,
             })
         }
+        Request::MemParameters(_) => {
+            let updates = mem::learning::ParameterUpdates::new(daemon.memory.dir());
+            let unreadable = |e: String| {
+                RpcError::new(
+                    mem_protocol::ErrorCode::Unavailable,
+                    format!("{e}; fix or move the file (the monitor skips it meanwhile)"),
+                )
+            };
+            let current = updates.current().map_err(unreadable)?;
+            encode(mem_protocol::mem::ParameterState {
+                current: current
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::to_value(v).unwrap_or_default()))
+                    .collect(),
+                history: updates.history().map_err(unreadable)?,
+            })
+        }
         Request::MemDecisions(p) => {
             let (decisions, unreadable_lines) = daemon.memory.tail().map_err(io)?;
             let limit = p.limit.unwrap_or(mem::enhance::LOOKBACK);
@@ -685,6 +703,7 @@ fn dispatch_registry(
         | Request::MemDecide(_)
         | Request::MemOutcome(_)
         | Request::MemDecisions(_)
+        | Request::MemParameters(_)
         | Request::MarketConditionsNow(_)
         | Request::MlTrain(_)
         | Request::MlStatus(_)

@@ -187,3 +187,14 @@ pub struct OutcomeReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor_error: Option<String>,
 }
+
+/// `mem.parameters` result: what the learning loop has set, per strategy, and the dated
+/// history as `parameter_updates.json` holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParameterState {
+    /// Strategy -> `{position_size_multiplier, confidence_threshold, judged_at_closed}`.
+    pub current: serde_json::Map<String, serde_json::Value>,
+    /// The file's content: date -> `{timestamp, parameters, adjustments, performance_context}`.
+    pub history: serde_json::Value,
+}

@@ -175,6 +175,8 @@ methods! {
     MemOutcome = "mem.outcome", Control, crate::mem::OutcomeParams => crate::mem::OutcomeReport;
     /// The latest decisions, newest first, with their outcomes.
     MemDecisions = "mem.decisions", View, crate::mem::DecisionsParams => crate::mem::DecisionList;
+    /// What the learning loop has adjusted, per strategy, and its dated history.
+    MemParameters = "mem.parameters", View, NoParams => crate::mem::ParameterState;
     /// Train a new trend-reversal model; it becomes current only if it beats the current one.
     MlTrain = "ml.train", Control, TrainParams => TrainReport;
     /// The current model, and where training reads its data.
@@ -192,7 +194,6 @@ methods! {
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
 pub const PLANNED: &[(&str, &str)] = &[
     ("mem.patterns", "MEM intelligence"),
-    ("mem.parameters", "MEM intelligence"),
     ("jobs.list", "scheduled jobs"),
     ("jobs.run", "scheduled jobs"),
     ("jobs.history", "scheduled jobs"),

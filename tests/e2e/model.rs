@@ -592,9 +592,28 @@ async fn the_performance_monitor_cuts_risk_after_a_losing_window() {
         "{e}"
     );
 
+    // The same through memctl.
+    let params = json(&daemon.memctl(&["memory", "parameters", "--json"]));
+    assert_eq!(
+        params["current"]["rsi"]["position_size_multiplier"], 0.7,
+        "{params}"
+    );
+    let out = daemon.memctl(&["memory", "decisions", "--strategy", "rsi", "--limit", "3"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 4, "a header and 3 rows:\n{text}");
+    assert!(text.contains("ETH/BTC") && text.contains("BUY"), "{text}");
+
     // A broken hand edit: the outcome is still recorded, the monitor says why it skipped,
     // and enhancement goes on with the defaults.
     std::fs::write(&file, b"{\"2026-11-22\": [oops").unwrap();
+    let out = daemon.memctl(&["memory", "parameters"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("parameter_updates.json"),
+        "{}",
+        describe(&out)
+    );
     let d = client
         .call_value(
             "mem.decide",

@@ -355,3 +355,77 @@ pub async fn market(
     }
     Ok(())
 }
+
+/// `memctl memory decisions`.
+pub async fn decisions(
+    client: &Client,
+    strategy: Option<String>,
+    symbol: Option<String>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let list = client
+        .call::<method::MemDecisions>(mem_protocol::mem::DecisionsParams {
+            strategy,
+            symbol,
+            limit: Some(limit),
+        })
+        .await?;
+    if json {
+        return print_json(&list);
+    }
+    if list.decisions.is_empty() {
+        println!("no decision logged yet");
+    }
+    let mut t = table(&[
+        "TIME", "STRATEGY", "DO", "SYMBOL", "PRICE", "CONF", "SIZE", "OUTCOME", "ID",
+    ]);
+    for d in &list.decisions {
+        t.add_row(vec![
+            Cell::new(d.at.format("%Y-%m-%d %H:%M:%S")),
+            Cell::new(&d.strategy),
+            Cell::new(format!("{:?}", d.action).to_uppercase()),
+            Cell::new(&d.symbol),
+            Cell::new(d.price),
+            Cell::new(format!("{:.2}", d.confidence)),
+            Cell::new(format!("{:.4}", d.position_size)),
+            Cell::new(match &d.outcome {
+                Some(o) => format!("{:+.2} ({:+.2}%)", o.pnl, o.pnl_pct * 100.0),
+                None => "open".into(),
+            }),
+            Cell::new(&d.id),
+        ]);
+    }
+    if !list.decisions.is_empty() {
+        println!("{t}");
+    }
+    if list.unreadable_lines > 0 {
+        eprintln!(
+            "{} unreadable lines in decisions.jsonl were skipped",
+            list.unreadable_lines
+        );
+    }
+    Ok(())
+}
+
+/// `memctl memory parameters`.
+pub async fn parameters(client: &Client, json: bool) -> anyhow::Result<()> {
+    let state = client.call::<method::MemParameters>(NoParams {}).await?;
+    if json {
+        return print_json(&state);
+    }
+    if state.current.is_empty() {
+        println!("the learning loop has adjusted nothing yet");
+        return Ok(());
+    }
+    let mut t = table(&["STRATEGY", "SIZE MULTIPLIER", "CONFIDENCE THRESHOLD"]);
+    for (strategy, p) in &state.current {
+        t.add_row(vec![
+            Cell::new(strategy),
+            Cell::new(p["position_size_multiplier"].to_string()),
+            Cell::new(p["confidence_threshold"].to_string()),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}

@@ -105,6 +105,9 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// MEM's memory: decisions and what the learning loop adjusted.
+    #[command(subcommand)]
+    Memory(MemoryCommand),
     /// The trend-reversal model: train, status, history, promote, rollback, predict.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -118,6 +121,21 @@ enum Command {
         #[arg(long)]
         deadline: Option<u64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum MemoryCommand {
+    /// The latest decisions, newest first, with their outcomes.
+    Decisions {
+        #[arg(long)]
+        strategy: Option<String>,
+        #[arg(long)]
+        symbol: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// What the learning loop has adjusted, per strategy.
+    Parameters,
 }
 
 #[derive(Debug, Subcommand)]
@@ -722,6 +740,14 @@ async fn run(args: Args) -> ExitCode {
         }) => cli::recommend(&client, trend, volatility, limit, explain, args.json).await,
         Some(Command::Setup(_)) => unreachable!("handled before connecting"),
         Some(Command::Model(command)) => model(&client, command, args.json).await,
+        Some(Command::Memory(MemoryCommand::Decisions {
+            strategy,
+            symbol,
+            limit,
+        })) => cli::decisions(&client, strategy, symbol, limit, args.json).await,
+        Some(Command::Memory(MemoryCommand::Parameters)) => {
+            cli::parameters(&client, args.json).await
+        }
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await
         }

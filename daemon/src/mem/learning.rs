@@ -145,6 +145,11 @@ impl ParameterUpdates {
         }
     }
 
+    /// The whole file (empty when absent).
+    pub fn history(&self) -> Result<Value, String> {
+        Ok(json!(self.read()?))
+    }
+
     /// The parameters in force: the newest date's.
     pub fn current(&self) -> Result<BTreeMap<String, StrategyParams>, String> {
         let all = self.read()?;
