@@ -273,6 +273,23 @@ impl Settings {
                 Mode::User => data_dir.join("logs"),
             });
         let log_dir = absolute(&log_dir)?;
+        // Settings of the later subsystems are checked now, so `--check-config` and a
+        // start fail before anything is written, naming the key.
+        for (key, value) in [
+            ("timeframe", &file.market.timeframe),
+            ("conditions_timeframe", &file.market.conditions_timeframe),
+        ] {
+            if let Some(v) = value {
+                v.parse::<crate::market::candles::Timeframe>()
+                    .map_err(|e| anyhow::anyhow!("[market] {key}: {e}"))?;
+            }
+        }
+        file.mem.validate().map_err(anyhow::Error::msg)?;
+        if let Some(m) = file.model.promotion_margin {
+            if !(m.is_finite() && m >= 0.0) {
+                bail!("[model] promotion_margin must be a number >= 0, got {m}");
+            }
+        }
         Ok(Settings {
             mode,
             config_file,

@@ -54,3 +54,39 @@ fn system_mode_uses_systemd_directories() {
         "{text}"
     );
 }
+
+#[test]
+fn check_config_names_bad_market_and_mem_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, expected) in [
+        (
+            "[market]\ntimeframe = \"7m\"\n",
+            "[market] timeframe: unknown timeframe `7m`",
+        ),
+        (
+            "[market]\nconditions_timeframe = \"2d\"\n",
+            "[market] conditions_timeframe",
+        ),
+        ("[mem]\nmin_size = 0.5\n", "[mem] sizes must satisfy"),
+        ("[mem]\nbase_weight = -1\n", "[mem] base_weight"),
+        (
+            "[model]\npromotion_margin = -0.1\n",
+            "[model] promotion_margin",
+        ),
+        ("[model]\npromotion_metric = \"f1\"\n", "promotion_metric"),
+    ] {
+        let config = dir.path().join("memd.toml");
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_memd"))
+            .arg("--check-config")
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+}
