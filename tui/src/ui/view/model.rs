@@ -3,7 +3,6 @@
 
 use super::{Theme, message};
 use crate::ui::app::{App, View};
-use mem_protocol::ErrorCode;
 use mem_protocol::ml::{ModelHistory, ModelStatus};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -14,38 +13,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let panel = app.panels.get(&View::Model);
     let block = Block::bordered().title(" Model · trend-reversal versions (memctl model train) ");
     let inner = block.inner(area);
-    let history: ModelHistory = match panel.and_then(|p| p.data.as_ref()) {
-        None => {
-            frame.render_widget(block, area);
-            message(frame, inner, "loading...", theme.dim());
-            return;
-        }
-        Some(Err(f)) => {
-            frame.render_widget(block, area);
-            let text = if f.code == Some(ErrorCode::NotImplemented) {
-                format!(
-                    "Not available yet: this memd does not provide it.\nmemd said: {}",
-                    f.message
-                )
-            } else {
-                format!("memd said: {}", f.message)
-            };
-            message(frame, inner, &text, theme.bad());
-            return;
-        }
-        Some(Ok(value)) => match serde_json::from_value(value.clone()) {
-            Ok(h) => h,
-            Err(e) => {
-                frame.render_widget(block, area);
-                message(
-                    frame,
-                    inner,
-                    &format!("unexpected answer: {e}"),
-                    theme.bad(),
-                );
-                return;
-            }
-        },
+    let Some((history, panel)) =
+        super::panel::typed::<ModelHistory>(frame, area, block.clone(), panel, theme)
+    else {
+        return;
     };
     if history.versions.is_empty() {
         frame.render_widget(block, area);
@@ -59,7 +30,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     let [list, detail] =
         Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
-    let panel = panel.expect("data came from the panel");
     let height = list.height.saturating_sub(3) as usize;
     app.page.set(height);
     let offset = panel.cursor.window(history.versions.len(), height);

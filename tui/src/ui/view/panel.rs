@@ -3,12 +3,14 @@
 //! with the daemon's own message.
 
 use super::{Theme, message};
-use crate::ui::app::{App, Panel, View, panel_items};
+use crate::ui::app::{App, Failure, Panel, View, panel_items};
 use mem_protocol::ErrorCode;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, List, ListItem, Paragraph, Wrap};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 fn what(view: View) -> &'static str {
@@ -39,6 +41,46 @@ pub fn item_line(item: &Value) -> String {
     }
 }
 
+/// Why a panel has nothing to show, as a message and its style: still loading, not
+/// built in this memd, or the daemon's error.
+pub fn missing(data: Option<&Result<Value, Failure>>, theme: Theme) -> Option<(String, Style)> {
+    match data {
+        None => Some(("loading...".into(), theme.dim())),
+        Some(Err(f)) if f.code == Some(ErrorCode::NotImplemented) => Some((
+            format!(
+                "Not available yet: this memd does not provide it.\nmemd said: {}",
+                f.message
+            ),
+            theme.dim(),
+        )),
+        Some(Err(f)) => Some((format!("memd said: {}", f.message), theme.bad())),
+        Some(Ok(_)) => None,
+    }
+}
+
+/// A panel's answer read as `T`; otherwise draws why there is none inside `block` (in
+/// `area`) and returns None.
+pub fn typed<'a, T: DeserializeOwned>(
+    frame: &mut Frame,
+    area: Rect,
+    block: Block,
+    panel: Option<&'a Panel>,
+    theme: Theme,
+) -> Option<(T, &'a Panel)> {
+    let inner = block.inner(area);
+    let data = panel.and_then(|p| p.data.as_ref());
+    let problem = match missing(data, theme) {
+        Some(problem) => problem,
+        None => match serde_json::from_value(data?.as_ref().ok()?.clone()) {
+            Ok(value) => return Some((value, panel?)),
+            Err(e) => (format!("unexpected answer: {e}"), theme.bad()),
+        },
+    };
+    frame.render_widget(block, area);
+    message(frame, inner, &problem.0, problem.1);
+    None
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let view = app.view;
     draw_panel(frame, area, app, view, app.panels.get(&view), theme);
@@ -56,27 +98,14 @@ pub fn draw_panel(
     let block = Block::bordered().title(format!(" {} · {} ", view.title(), what(view)));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(panel) = panel else {
-        message(frame, inner, "loading...", theme.dim());
+    let data = panel.and_then(|p| p.data.as_ref());
+    if let Some((text, style)) = missing(data, theme) {
+        message(frame, inner, &text, style);
         return;
-    };
+    }
+    let Some(panel) = panel else { return };
     match &panel.data {
-        None => message(frame, inner, "loading...", theme.dim()),
-        Some(Err(f)) if f.code == Some(ErrorCode::NotImplemented) => message(
-            frame,
-            inner,
-            &format!(
-                "Not available yet: this memd does not provide it.\nmemd said: {}",
-                f.message
-            ),
-            theme.dim(),
-        ),
-        Some(Err(f)) => message(
-            frame,
-            inner,
-            &format!("memd said: {}", f.message),
-            theme.bad(),
-        ),
+        None | Some(Err(_)) => {}
         Some(Ok(value)) => {
             let items = panel_items(value);
             if items.is_empty() {
