@@ -406,7 +406,7 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
                 }
             }
             let (decisions, _) = daemon.memory.tail().map_err(io)?;
-            match decisions.iter().find(|d| d.id == p.decision_id) {
+            let decision = match decisions.iter().find(|d| d.id == p.decision_id) {
                 None => {
                     return Err(RpcError::not_found(format!(
                         "no decision `{}` in the memory (see mem.decisions)",
@@ -419,8 +419,8 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
                         format!("decision `{}` already has an outcome", p.decision_id),
                     ));
                 }
-                Some(_) => {}
-            }
+                Some(d) => d.clone(),
+            };
             let o = mem_protocol::mem::Outcome {
                 decision_id: p.decision_id,
                 closed_at: p.closed_at.unwrap_or_else(Utc::now),
@@ -430,17 +430,11 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
                 win: p.pnl > 0.0,
             };
             daemon.memory.record_outcome(&o).map_err(io)?;
-            if let Some(d) = decisions.iter().find(|d| d.id == o.decision_id) {
-                let mut closed = d.clone();
-                closed.outcome = Some(o.clone());
-                daemon.bus.publish(Event::DecisionLogged(Box::new(closed)));
-            }
+            let strategy = decision.strategy.clone();
+            let mut closed = decision;
+            closed.outcome = Some(o.clone());
+            daemon.bus.publish(Event::DecisionLogged(Box::new(closed)));
             // The performance monitor judges the strategy on its last closed decisions.
-            let strategy = decisions
-                .iter()
-                .find(|d| d.id == o.decision_id)
-                .map(|d| d.strategy.clone())
-                .unwrap_or_default();
             let mut wins: Vec<bool> = decisions
                 .iter()
                 .filter(|d| d.strategy == strategy)
@@ -689,28 +683,8 @@ fn dispatch_registry(
                 p.limit,
             ))
         }
-        Request::Hello(_)
-        | Request::EventsSubscribe(_)
-        | Request::DaemonStatus(_)
-        | Request::Deploy(_)
-        | Request::Stop(_)
-        | Request::Restart(_)
-        | Request::Deployed(_)
-        | Request::Logs(_)
-        | Request::StopAll(_)
-        | Request::StrategiesRecommendations(_)
-        | Request::MemEnhance(_)
-        | Request::MemDecide(_)
-        | Request::MemOutcome(_)
-        | Request::MemDecisions(_)
-        | Request::MemParameters(_)
-        | Request::MarketConditionsNow(_)
-        | Request::MlTrain(_)
-        | Request::MlStatus(_)
-        | Request::MlHistory(_)
-        | Request::MlPromote(_)
-        | Request::MlRollback(_)
-        | Request::MlPredict(_) => Err(RpcError::internal(format!(
+        // Everything else is routed in `Daemon::handle` before it gets here.
+        _ => Err(RpcError::internal(format!(
             "`{method}` is answered elsewhere"
         ))),
     }

@@ -70,6 +70,20 @@ fn store_error(e: StoreError) -> RpcError {
     }
 }
 
+/// A request's `timeframe` field, or `default` when absent.
+fn timeframe_param(
+    method: &str,
+    given: &Option<String>,
+    default: Timeframe,
+) -> Result<Timeframe, RpcError> {
+    match given {
+        Some(t) => t
+            .parse()
+            .map_err(|e| invalid(method, format!("field `timeframe`: {e}"))),
+        None => Ok(default),
+    }
+}
+
 impl MlService {
     /// Opens the store under `data_dir/models` and loads the current model, if any. A
     /// model that cannot be loaded is reported (status, log), not fatal.
@@ -231,12 +245,7 @@ impl MlService {
 
     fn train_inner(&self, params: TrainParams) -> Result<TrainReport, RpcError> {
         let method = "ml.train";
-        let timeframe: Timeframe = match &params.timeframe {
-            Some(t) => t
-                .parse()
-                .map_err(|e| invalid(method, format!("field `timeframe`: {e}")))?,
-            None => self.timeframe,
-        };
+        let timeframe = timeframe_param(method, &params.timeframe, self.timeframe)?;
         let mut hyper = self.hyper.clone();
         if let Some(h) = &params.hyper {
             hyper.n_trees = h.n_trees.unwrap_or(hyper.n_trees);
@@ -472,12 +481,7 @@ impl MlService {
         p: mem_protocol::recommend::ConditionsParams,
     ) -> Result<mem_protocol::recommend::ConditionsReport, RpcError> {
         let method = "market.conditions";
-        let timeframe: Timeframe = match &p.timeframe {
-            Some(t) => t
-                .parse()
-                .map_err(|e| invalid(method, format!("field `timeframe`: {e}")))?,
-            None => self.conditions_timeframe,
-        };
+        let timeframe = timeframe_param(method, &p.timeframe, self.conditions_timeframe)?;
         let pair = match p.pair.or_else(|| self.reference_pair.clone()) {
             Some(pair) => pair,
             None => {
@@ -531,12 +535,7 @@ impl MlService {
                 "no current model: train one first (memctl model train)",
             ));
         };
-        let timeframe: Timeframe = match &p.timeframe {
-            Some(t) => t
-                .parse()
-                .map_err(|e| invalid(method, format!("field `timeframe`: {e}")))?,
-            None => self.timeframe,
-        };
+        let timeframe = timeframe_param(method, &p.timeframe, self.timeframe)?;
         let candles: Vec<Candle> = match (&p.symbol, p.candles.is_empty()) {
             (Some(_), false) => {
                 return Err(invalid(
