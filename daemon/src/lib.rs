@@ -50,7 +50,7 @@ pub struct Daemon {
     pub registry: Arc<Registry>,
     pub supervisor: Arc<supervisor::Supervisor>,
     pub ml: Arc<ml::service::MlService>,
-    pub memory: Arc<mem::store::MemoryStore>,
+    pub memory: Arc<mem::service::Memory>,
     pub bus: Arc<EventBus>,
     pub health: HealthMonitor,
     pub access: AccessPolicy,
@@ -97,7 +97,8 @@ impl Daemon {
             | Request::MemDecide(_)
             | Request::MemOutcome(_)
             | Request::MemDecisions(_)
-            | Request::MemParameters(_) => {
+            | Request::MemParameters(_)
+            | Request::MemPatterns(_) => {
                 let daemon = self.clone();
                 return tokio::task::spawn_blocking(move || dispatch_mem(&daemon, request))
                     .await
@@ -236,7 +237,19 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         &settings.model,
         bus.clone(),
     )?);
-    let memory = Arc::new(mem::store::MemoryStore::open(&settings.data_dir)?);
+    let memory = Arc::new(mem::service::Memory::open(
+        &settings.data_dir,
+        settings.mem.clone(),
+        registry.clone(),
+        bus.clone(),
+    )?);
+    let _memory_watcher = match watch::watch_memory(memory.clone()) {
+        Ok(watcher) => Some(watcher),
+        Err(err) => {
+            warn!(%err, "cannot watch mem_knowledge/; hand edits need a restart");
+            None
+        }
+    };
     let daemon = Arc::new(Daemon {
         settings,
         registry,
@@ -356,43 +369,32 @@ fn recommendations(
 fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
     let io = |e: std::io::Error| RpcError::internal(format!("memory files: {e}"));
     match request {
-        Request::MemEnhance(p) => encode(enhance_signal(daemon, p)?),
+        Request::MemEnhance(p) => encode(enhance_signal(daemon, p)?.0),
         Request::MemDecide(p) => {
-            let method = "mem.decide";
             if !(p.price.is_finite() && p.price > 0.0) {
                 return Err(RpcError::invalid_params(
-                    method,
+                    "mem.decide",
                     format!("field `price`: must be above 0, got {}", p.price),
                 ));
             }
-            let price = p.price;
-            let e = enhance_signal(daemon, p.enhance.clone())?;
-            let d = mem_protocol::mem::Decision {
-                id: uuid::Uuid::new_v4().to_string(),
-                at: Utc::now(),
-                strategy: p.enhance.signal.strategy.clone(),
-                symbol: e.symbol.clone(),
-                action: e.action,
-                price,
-                base_confidence: e.base_confidence,
-                confidence: e.confidence,
-                ml_confidence: e.ml_confidence,
-                memory_confidence: e.memory_confidence,
-                learned_pattern: e.learned_strategy.clone(),
-                position_size: e.position_size,
-                stop_loss: e.stop_loss,
-                take_profit: e.take_profit,
-                reasoning: e.reasoning.clone(),
-                outcome: None,
-            };
-            daemon.memory.record_decision(&d).map_err(io)?;
-            daemon
-                .bus
-                .publish(Event::DecisionLogged(Box::new(d.clone())));
+            let (enhanced, signature) = enhance_signal(daemon, p.enhance.clone())?;
+            let d = daemon
+                .memory
+                .decide(
+                    mem::service::NewDecision {
+                        strategy: p.enhance.signal.strategy.clone(),
+                        enhanced,
+                        price: p.price,
+                        at: Utc::now(),
+                        signature,
+                    },
+                    mem::store::Durability::Sync,
+                    true,
+                )
+                .map_err(io)?;
             encode(d)
         }
         Request::MemOutcome(p) => {
-            let method = "mem.outcome";
             for (field, v) in [
                 ("exitPrice", p.exit_price),
                 ("pnl", p.pnl),
@@ -400,110 +402,26 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
             ] {
                 if !v.is_finite() {
                     return Err(RpcError::invalid_params(
-                        method,
+                        "mem.outcome",
                         format!("field `{field}`: must be a finite number"),
                     ));
                 }
             }
-            let (decisions, _) = daemon.memory.tail().map_err(io)?;
-            let decision = match decisions.iter().find(|d| d.id == p.decision_id) {
-                None => {
-                    return Err(RpcError::not_found(format!(
-                        "no decision `{}` in the memory (see mem.decisions)",
-                        p.decision_id
-                    )));
-                }
-                Some(d) if d.outcome.is_some() => {
-                    return Err(RpcError::new(
-                        mem_protocol::ErrorCode::Conflict,
-                        format!("decision `{}` already has an outcome", p.decision_id),
-                    ));
-                }
-                Some(d) => d.clone(),
-            };
-            let o = mem_protocol::mem::Outcome {
-                decision_id: p.decision_id,
-                closed_at: p.closed_at.unwrap_or_else(Utc::now),
-                exit_price: p.exit_price,
-                pnl: p.pnl,
-                pnl_pct: p.pnl_pct,
-                win: p.pnl > 0.0,
-            };
-            daemon.memory.record_outcome(&o).map_err(io)?;
-            let strategy = decision.strategy.clone();
-            let mut closed = decision;
-            closed.outcome = Some(o.clone());
-            daemon.bus.publish(Event::DecisionLogged(Box::new(closed)));
-            // The performance monitor judges the strategy on its last closed decisions.
-            let mut wins: Vec<bool> = decisions
-                .iter()
-                .filter(|d| d.strategy == strategy)
-                .filter_map(|d| d.outcome.as_ref().map(|x| x.win))
-                .collect();
-            wins.push(o.win);
-            let updates = mem::learning::ParameterUpdates::new(daemon.memory.dir());
-            let (adjustments, monitor_error) = match updates.current() {
-                Err(e) => {
-                    warn!(error = %e, "the performance monitor skipped: parameter_updates.json is broken");
-                    (vec![], Some(e))
-                }
-                Ok(mut all) => {
-                    let current = all.get(&strategy).cloned().unwrap_or_default();
-                    let (next, changes) = mem::learning::judge(&strategy, &wins, &current);
-                    if next != current {
-                        let window = &wins[wins.len().saturating_sub(mem::learning::WINDOW)..];
-                        let rate =
-                            window.iter().filter(|w| **w).count() as f64 / window.len() as f64;
-                        all.insert(strategy.clone(), next);
-                        let context = serde_json::json!({ strategy.clone(): {"win_rate": rate, "trades": window.len()} });
-                        if let Err(e) = updates.record(Utc::now(), &all, &changes, context) {
-                            warn!(error = %e, "cannot write parameter_updates.json");
-                        }
-                    }
-                    (changes, None)
-                }
-            };
-            encode(mem_protocol::mem::OutcomeReport {
-                outcome: o,
-                adjustments: adjustments
-                    .iter()
-                    .map(|a| serde_json::to_value(a).unwrap_or_default())
-                    .collect(),
-                monitor_error,
-            })
+            encode(daemon.memory.outcome(
+                mem::service::NewOutcome {
+                    decision_id: p.decision_id,
+                    exit_price: p.exit_price,
+                    pnl: p.pnl,
+                    pnl_pct: p.pnl_pct,
+                    closed_at: p.closed_at.unwrap_or_else(Utc::now),
+                },
+                mem::store::Durability::Sync,
+                true,
+            )?)
         }
-        Request::MemParameters(_) => {
-            let updates = mem::learning::ParameterUpdates::new(daemon.memory.dir());
-            let unreadable = |e: String| {
-                RpcError::new(
-                    mem_protocol::ErrorCode::Unavailable,
-                    format!("{e}; fix or move the file (the monitor skips it meanwhile)"),
-                )
-            };
-            let current = updates.current().map_err(unreadable)?;
-            encode(mem_protocol::mem::ParameterState {
-                current: current
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::to_value(v).unwrap_or_default()))
-                    .collect(),
-                history: updates.history().map_err(unreadable)?,
-            })
-        }
-        Request::MemDecisions(p) => {
-            let (decisions, unreadable_lines) = daemon.memory.tail().map_err(io)?;
-            let limit = p.limit.unwrap_or(mem::enhance::LOOKBACK);
-            let decisions = decisions
-                .into_iter()
-                .rev()
-                .filter(|d| p.strategy.as_ref().is_none_or(|s| &d.strategy == s))
-                .filter(|d| p.symbol.as_ref().is_none_or(|s| &d.symbol == s))
-                .take(limit)
-                .collect();
-            encode(mem_protocol::mem::DecisionList {
-                decisions,
-                unreadable_lines,
-            })
-        }
+        Request::MemParameters(_) => encode(daemon.memory.parameters()?),
+        Request::MemDecisions(p) => encode(daemon.memory.decisions(&p)),
+        Request::MemPatterns(p) => encode(daemon.memory.patterns(&p)),
         other => Err(RpcError::internal(format!(
             "`{}` is answered elsewhere",
             other.method()
@@ -511,13 +429,14 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
     }
 }
 
-/// `mem.enhance`: the ML prediction and the volatility come from the symbol's candles
-/// when the caller does not give them.
+/// `mem.enhance`: the ML prediction, the volatility and the market-state signature come
+/// from the symbol's candles when the caller does not give them. Answers the enhanced
+/// signal and the signature it was matched on.
 fn enhance_signal(
     daemon: &Daemon,
     p: mem_protocol::mem::EnhanceParams,
-) -> Result<mem_protocol::mem::EnhancedSignal, RpcError> {
-    let (ml, settings) = (&daemon.ml, &daemon.settings.mem);
+) -> Result<(mem_protocol::mem::EnhancedSignal, Option<String>), RpcError> {
+    let (ml, settings) = (&daemon.ml, daemon.memory.settings());
     let method = "mem.enhance";
     let s = &p.signal;
     if !(0.0..=1.0).contains(&s.confidence) {
@@ -572,36 +491,30 @@ fn enhance_signal(
             .and_then(|c| c.indicators.get("atrPct").copied())
             .unwrap_or(settings.reference_volatility_pct),
     };
-    // This strategy's record on this symbol: its last decisions that closed.
-    let record = daemon.memory.tail().ok().map(|(decisions, _)| {
-        let closed: Vec<bool> = decisions
-            .iter()
-            .rev()
-            .filter(|d| d.strategy == s.strategy && d.symbol == s.symbol)
-            .take(mem::enhance::LOOKBACK)
-            .filter_map(|d| d.outcome.as_ref().map(|o| o.win))
-            .collect();
-        (closed.iter().filter(|w| **w).count(), closed.len())
-    });
-    // What the learning loop set for this strategy; a broken hand edit is ignored (and
-    // reported by mem.outcome).
-    let learned = mem::learning::ParameterUpdates::new(daemon.memory.dir())
-        .current()
-        .ok()
-        .and_then(|all| all.get(&s.strategy).cloned())
-        .unwrap_or_default();
-    let inputs = mem::enhance::Inputs {
-        strategy: s.strategy.clone(),
-        symbol: s.symbol.clone(),
-        action: s.action,
-        base_confidence: s.confidence,
+    let signature = match p.signature.clone() {
+        Some(sig) if sig.trim().is_empty() => {
+            return Err(RpcError::invalid_params(
+                method,
+                "field `signature`: must not be empty",
+            ));
+        }
+        Some(sig) => Some(sig),
+        None => ml.recent_candles(&s.symbol).and_then(|candles| {
+            mem::patterns::signature_of_candles(
+                s.action,
+                &candles,
+                settings.reference_volatility_pct,
+            )
+        }),
+    };
+    let enhanced = daemon.memory.enhance(&mem::service::EnhanceRequest {
+        signal: s.clone(),
         ml: ml_input,
         pattern: p.pattern.clone(),
-        record,
-        learned,
         volatility_pct,
-    };
-    Ok(mem::enhance::enhance(&inputs, settings))
+        signature: signature.clone(),
+    });
+    Ok((enhanced, signature))
 }
 
 /// Runs one model request.

@@ -1,6 +1,9 @@
-//! Watching the registry's metadata directory: a file added, changed or removed by hand
-//! or by another program is reloaded (debounced), a broken one reported. The daemon's
-//! own atomic writes are recognised by the registry and cause nothing.
+//! Watching files others may edit, debounced:
+//! - the registry's metadata directory: a file added, changed or removed by hand or by
+//!   another program is reloaded, a broken one reported; the daemon's own atomic writes
+//!   are recognised by the registry and cause nothing;
+//! - `mem_knowledge/`: every change is a `memory.changed` event; a parameter or learned
+//!   strategy file edited by hand is checked and applied, or reported and ignored.
 
 use crate::registry::Registry;
 use notify::RecursiveMode;
@@ -39,6 +42,56 @@ pub fn watch_registry(registry: Arc<Registry>) -> anyhow::Result<Watcher> {
             let _ = tokio::task::spawn_blocking(move || {
                 for path in paths {
                     registry.reload_file(&path);
+                }
+            })
+            .await;
+        }
+    });
+    Ok(Watcher {
+        _debouncer: debouncer,
+    })
+}
+
+/// Starts watching the memory's directory.
+pub fn watch_memory(memory: Arc<crate::mem::service::Memory>) -> anyhow::Result<Watcher> {
+    let dir = memory.dir().to_path_buf();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BTreeSet<PathBuf>>();
+    let mut debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| match result {
+        Ok(events) => {
+            let _ = tx.send(events.into_iter().map(|e| e.path).collect());
+        }
+        Err(err) => warn!(%err, "file watching error"),
+    })?;
+    debouncer
+        .watcher()
+        .watch(&dir, RecursiveMode::NonRecursive)?;
+    tokio::spawn(async move {
+        // Reading a file is an event too (inotify's access and close): a file counts as
+        // changed only when its size, time or inode did.
+        let mut seen: std::collections::HashMap<String, (u64, i64, i64, u64)> =
+            std::collections::HashMap::new();
+        while let Some(paths) = rx.recv().await {
+            // Temporary files of atomic writes come and go; only the files themselves count.
+            let files: BTreeSet<String> = paths
+                .iter()
+                .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+                .filter(|name| !name.starts_with('.') && !name.contains(".tmp"))
+                .filter(|name| {
+                    use std::os::unix::fs::MetadataExt;
+                    let Ok(m) = std::fs::metadata(dir.join(name)) else {
+                        return false;
+                    };
+                    let stamp = (m.len(), m.mtime(), m.mtime_nsec(), m.ino());
+                    seen.insert(name.clone(), stamp) != Some(stamp)
+                })
+                .collect();
+            if files.is_empty() {
+                continue;
+            }
+            let memory = memory.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                for file in files {
+                    memory.reload(&file);
                 }
             })
             .await;

@@ -59,6 +59,8 @@ pub enum Event {
     ModelChanged(crate::ml::ModelChanged),
     /// A decision was logged, or its outcome (with the decision as it now stands).
     DecisionLogged(Box<crate::mem::Decision>),
+    /// A memory file changed, by memd or by hand.
+    MemoryChanged(crate::mem::MemoryChanged),
 }
 
 /// `registry.invalid` data.
@@ -111,6 +113,7 @@ impl Event {
             Event::ModelProgress(_) => "model.progress",
             Event::ModelChanged(_) => "model.changed",
             Event::DecisionLogged(_) => "decision.logged",
+            Event::MemoryChanged(_) => "memory.changed",
         }
     }
 
@@ -121,7 +124,7 @@ impl Event {
             Event::DeploymentChanged(_) => Topic::Deployments,
             Event::BotLog(_) => Topic::Logs,
             Event::ModelProgress(_) | Event::ModelChanged(_) => Topic::Model,
-            Event::DecisionLogged(_) => Topic::Memory,
+            Event::DecisionLogged(_) | Event::MemoryChanged(_) => Topic::Memory,
         }
     }
 
@@ -135,6 +138,7 @@ impl Event {
             Event::ModelProgress(d) => serde_json::to_value(d),
             Event::ModelChanged(d) => serde_json::to_value(d),
             Event::DecisionLogged(d) => serde_json::to_value(d),
+            Event::MemoryChanged(d) => serde_json::to_value(d),
         }
         .expect("event data always serializes")
     }
@@ -164,6 +168,9 @@ impl Event {
                 .map_err(bad),
             "decision.logged" => serde_json::from_value(data)
                 .map(|d| Event::DecisionLogged(Box::new(d)))
+                .map_err(bad),
+            "memory.changed" => serde_json::from_value(data)
+                .map(Event::MemoryChanged)
                 .map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }

@@ -58,6 +58,10 @@ pub struct EnhanceParams {
     /// ATR as a percentage of the price (default: from the symbol's candles, else 1%).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volatility_pct: Option<f64>,
+    /// The discretised market state now (`BUY|trend=bullish|volatility=medium|rsi=neutral`),
+    /// what learned patterns are matched on; computed from the symbol's candles when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// The enhanced signal, in the seed's shape plus the breakdown.
@@ -115,6 +119,9 @@ pub struct Decision {
     pub stop_loss: f64,
     pub take_profit: f64,
     pub reasoning: String,
+    /// The discretised market state at entry (see [`EnhanceParams::signature`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// Filled in when the trade closes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
@@ -197,4 +204,108 @@ pub struct ParameterState {
     pub current: serde_json::Map<String, serde_json::Value>,
     /// The file's content: date -> `{timestamp, parameters, adjustments, performance_context}`.
     pub history: serde_json::Value,
+}
+
+/// Whether a learned strategy is still used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LearnedStatus {
+    Active,
+    Deprecated,
+}
+
+/// What made a pattern a learned strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternEvidence {
+    /// Times the signature was seen at entry among the parent's last closed decisions.
+    pub occurrences: u64,
+    pub wins: u64,
+    pub win_rate: f64,
+    /// Closed decisions looked at.
+    pub window: u64,
+}
+
+/// One entry of `mem_knowledge/learned_strategies.json` (snake_case, like the other
+/// memory files): a market-state pattern of a strategy promoted to a strategy of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnedStrategy {
+    pub name: String,
+    /// The registry strategy created for it (origin `learned`).
+    #[serde(default)]
+    pub strategy_id: Option<crate::strategy::StrategyId>,
+    /// The strategy whose decisions it was found in (as decisions name it).
+    pub parent: String,
+    #[serde(default)]
+    pub parent_id: Option<crate::strategy::StrategyId>,
+    pub signature: String,
+    pub discovered_at: chrono::DateTime<chrono::Utc>,
+    pub evidence: PatternEvidence,
+    /// Decisions taken since, on this pattern, that closed.
+    #[serde(default)]
+    pub trades: u64,
+    #[serde(default)]
+    pub wins: u64,
+    pub status: LearnedStatus,
+    #[serde(default)]
+    pub deprecated_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub deprecation_reason: Option<String>,
+}
+
+impl LearnedStrategy {
+    /// The win rate enhancement uses: its own once it has traded enough, else the evidence's.
+    pub fn current_win_rate(&self) -> f64 {
+        if self.trades >= 5 {
+            self.wins as f64 / self.trades as f64
+        } else {
+            self.evidence.win_rate
+        }
+    }
+}
+
+/// `mem.patterns` params: optionally one parent strategy's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatternsParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+}
+
+/// A signature's record among a strategy's recent closed decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatternStat {
+    pub strategy: String,
+    pub signature: String,
+    pub occurrences: u64,
+    pub wins: u64,
+    pub win_rate: f64,
+}
+
+/// `mem.patterns` result: the learned strategies, and the signatures being watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatternList {
+    pub learned: Vec<LearnedStrategy>,
+    /// Each strategy's signatures over its last closed decisions (the discovery window).
+    pub candidates: Vec<PatternStat>,
+    /// Why learned_strategies.json is not in force, when a hand edit broke it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_error: Option<String>,
+}
+
+/// `memory.changed` data: a memory file changed (by memd or by hand) and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryChanged {
+    /// The file's name in `mem_knowledge/`.
+    pub file: String,
+    /// Whether its content is in force (false: a broken edit, ignored).
+    pub applied: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }

@@ -177,6 +177,8 @@ methods! {
     MemDecisions = "mem.decisions", View, crate::mem::DecisionsParams => crate::mem::DecisionList;
     /// What the learning loop has adjusted, per strategy, and its dated history.
     MemParameters = "mem.parameters", View, NoParams => crate::mem::ParameterState;
+    /// Learned strategies (patterns promoted by the learning loop) and the signatures watched.
+    MemPatterns = "mem.patterns", View, crate::mem::PatternsParams => crate::mem::PatternList;
     /// Train a new trend-reversal model; it becomes current only if it beats the current one.
     MlTrain = "ml.train", Control, TrainParams => TrainReport;
     /// The current model, and where training reads its data.
@@ -193,7 +195,6 @@ methods! {
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
 pub const PLANNED: &[(&str, &str)] = &[
-    ("mem.patterns", "MEM intelligence"),
     ("jobs.list", "scheduled jobs"),
     ("jobs.run", "scheduled jobs"),
     ("jobs.history", "scheduled jobs"),

@@ -399,7 +399,7 @@ async fn bad_data_is_refused_or_reported_by_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_are_logged_in_both_files_and_their_outcomes_become_memory() {
     use std::os::unix::fs::PermissionsExt;
-    let daemon = Daemon::start();
+    let mut daemon = Daemon::start();
     let client = daemon.client().await;
     let decide = |confidence: f64| {
         client.call_value(
@@ -511,6 +511,19 @@ async fn decisions_are_logged_in_both_files_and_their_outcomes_become_memory() {
         .open(dir.join("decisions.jsonl"))
         .unwrap();
     std::io::Write::write_all(&mut f, b"{\"kind\":\"decision\",\"id\":\"tor").unwrap();
+    drop(client);
+    daemon.crash_and_restart();
+    let client = daemon.client().await;
+    let decide = |confidence: f64| {
+        client.call_value(
+            "mem.decide",
+            serde_json::json!({
+                "signal": {"strategy": "momentum", "symbol": "BTCUSDT", "action": "BUY", "confidence": confidence},
+                "volatilityPct": 1.0,
+                "price": 65000.0
+            }),
+        )
+    };
     let list = client
         .call_value("mem.decisions", serde_json::json!({}))
         .await
@@ -606,7 +619,33 @@ async fn the_performance_monitor_cuts_risk_after_a_losing_window() {
 
     // A broken hand edit: the outcome is still recorded, the monitor says why it skipped,
     // and enhancement goes on with the defaults.
+    let (_, mut events) = client
+        .subscribe(vec![mem_protocol::Topic::Memory])
+        .await
+        .unwrap();
     std::fs::write(&file, b"{\"2026-11-22\": [oops").unwrap();
+    // The watcher reads the edit after its debounce and says it is ignored.
+    let changed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.next().await.expect("events").event {
+                mem_protocol::Event::MemoryChanged(c) if c.file == "parameter_updates.json" => {
+                    return c;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("a memory.changed event for the broken edit");
+    assert!(!changed.applied, "{changed:?}");
+    assert!(
+        changed
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("parameter_updates.json"),
+        "{changed:?}"
+    );
     let out = daemon.memctl(&["memory", "parameters"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
@@ -632,7 +671,7 @@ async fn the_performance_monitor_cuts_risk_after_a_losing_window() {
     assert!(
         report["monitorError"]
             .as_str()
-            .unwrap()
+            .unwrap_or_else(|| panic!("{report}"))
             .contains("parameter_updates.json"),
         "{report}"
     );

@@ -214,6 +214,14 @@ impl Daemon {
             .expect("run memctl")
     }
 
+    /// Kills memd like a crash (SIGKILL, mid-whatever) and starts it again on the same
+    /// data and socket, with no extra arguments (for daemons from [`Daemon::start`]).
+    pub fn crash_and_restart(&mut self) {
+        self.stop_with(Signal::SIGKILL);
+        self.child = Self::spawn_raw(self.root.path(), &self.socket, &self.data_dir, |_| {});
+        self.wait_ready();
+    }
+
     /// Sends `signal` and waits for the exit (at most 10 s).
     pub fn stop_with(&mut self, signal: Signal) -> ExitStatus {
         kill(Pid::from_raw(self.pid()), signal).expect("signal memd");

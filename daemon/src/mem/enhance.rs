@@ -32,6 +32,8 @@ pub struct EnhanceSettings {
     pub reference_volatility_pct: f64,
     pub stop_atr: f64,
     pub target_atr: f64,
+    /// The human decision log is archived past this size.
+    pub text_log_max_bytes: u64,
 }
 
 impl Default for EnhanceSettings {
@@ -47,6 +49,7 @@ impl Default for EnhanceSettings {
             reference_volatility_pct: 1.0,
             stop_atr: 1.5,
             target_atr: 2.0,
+            text_log_max_bytes: super::store::DEFAULT_TEXT_LOG_MAX_BYTES,
         }
     }
 }
@@ -85,6 +88,12 @@ impl EnhanceSettings {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("[mem] {name} must be above 0, got {v}"));
             }
+        }
+        if self.text_log_max_bytes < 4096 {
+            return Err(format!(
+                "[mem] text_log_max_bytes must be at least 4096, got {}",
+                self.text_log_max_bytes
+            ));
         }
         Ok(())
     }

@@ -16,6 +16,8 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub const PARAMETERS_FILE: &str = "parameter_updates.json";
+
 /// Closed decisions a judgement looks at.
 pub const WINDOW: usize = 20;
 pub const LOW_WIN_RATE: f64 = 0.45;
@@ -60,19 +62,21 @@ pub struct Adjustment {
     pub impact: Option<String>,
 }
 
-/// Judges a strategy: `wins` are its closed decisions' results, oldest first. Returns the
-/// new parameters and what changed (empty when nothing did).
+/// Judges a strategy that has `closed` decisions closed in all, `last` the results of the
+/// latest of them (oldest first, up to [`WINDOW`]). Returns the new parameters and what
+/// changed (empty when nothing did).
 pub fn judge(
     strategy: &str,
-    wins: &[bool],
+    closed: usize,
+    last: &[bool],
     current: &StrategyParams,
 ) -> (StrategyParams, Vec<Adjustment>) {
     let mut next = current.clone();
-    if wins.len() < WINDOW || wins.len() < current.judged_at_closed + WINDOW {
+    if closed < WINDOW || last.len() < WINDOW || closed < current.judged_at_closed + WINDOW {
         return (next, vec![]);
     }
-    next.judged_at_closed = wins.len();
-    let window = &wins[wins.len() - WINDOW..];
+    next.judged_at_closed = closed;
+    let window = &last[last.len() - WINDOW..];
     let rate = window.iter().filter(|w| **w).count() as f64 / WINDOW as f64;
     let mut changes = Vec::new();
     let mut set_size = |next: &mut StrategyParams, factor: f64, why: String| {
@@ -131,7 +135,7 @@ pub struct ParameterUpdates {
 impl ParameterUpdates {
     pub fn new(dir: &Path) -> ParameterUpdates {
         ParameterUpdates {
-            path: dir.join("parameter_updates.json"),
+            path: dir.join(PARAMETERS_FILE),
         }
     }
 
@@ -156,11 +160,30 @@ impl ParameterUpdates {
         let Some((_, latest)) = all.iter().next_back() else {
             return Ok(BTreeMap::new());
         };
-        match latest.get("parameters") {
+        let params: BTreeMap<String, StrategyParams> = match latest.get("parameters") {
             Some(p) => serde_json::from_value(p.clone())
-                .map_err(|e| format!("{}: `parameters`: {e}", self.path.display())),
-            None => Ok(BTreeMap::new()),
+                .map_err(|e| format!("{}: `parameters`: {e}", self.path.display()))?,
+            None => BTreeMap::new(),
+        };
+        // A hand edit must stay within what the monitor itself could set.
+        for (strategy, p) in &params {
+            let m = p.position_size_multiplier;
+            if !(m.is_finite() && (MIN_MULTIPLIER..=MAX_MULTIPLIER).contains(&m)) {
+                return Err(format!(
+                    "{}: `parameters.{strategy}.position_size_multiplier`: {m} is outside {MIN_MULTIPLIER}..={MAX_MULTIPLIER}",
+                    self.path.display()
+                ));
+            }
+            if let Some(t) = p.confidence_threshold {
+                if !(0.0..=1.0).contains(&t) {
+                    return Err(format!(
+                        "{}: `parameters.{strategy}.confidence_threshold`: {t} is outside 0..=1",
+                        self.path.display()
+                    ));
+                }
+            }
         }
+        Ok(params)
     }
 
     /// Records a judgement: today's entry gets the parameters now in force, the
@@ -199,6 +222,10 @@ mod tests {
 
     fn wins(n: usize, won: usize) -> Vec<bool> {
         (0..n).map(|i| i < won).rev().collect()
+    }
+
+    fn judge(s: &str, wins: &[bool], p: &StrategyParams) -> (StrategyParams, Vec<Adjustment>) {
+        super::judge(s, wins.len(), &wins[wins.len().saturating_sub(WINDOW)..], p)
     }
 
     #[test]

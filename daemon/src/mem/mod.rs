@@ -1,6 +1,9 @@
-//! MEM: the cognitive layer. Signal enhancement (the seed's step 5) and the decision
-//! memory; the learning loop comes next.
+//! MEM: the cognitive layer. Signal enhancement (the seed's step 5), the decision
+//! memory, and the learning loop (performance monitor, pattern discovery, learned
+//! strategies); [`service::Memory`] holds them together in the daemon.
 
 pub mod enhance;
 pub mod learning;
+pub mod patterns;
+pub mod service;
 pub mod store;

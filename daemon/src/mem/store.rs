@@ -16,8 +16,24 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Bytes read from the end of `decisions.jsonl` per lookup: a few thousand decisions.
-const TAIL_BYTES: u64 = 4 << 20;
+/// Bytes read from the end of `decisions.jsonl` at start: some 30,000 decisions.
+const TAIL_BYTES: u64 = 16 << 20;
+
+/// The human log is archived when it passes this size (`[mem] text_log_max_bytes`).
+pub const DEFAULT_TEXT_LOG_MAX_BYTES: u64 = 64 << 20;
+
+/// Whether an append waits for the disk. The socket's `mem.decide` answers after its lines
+/// are on disk; a native replay writes thousands a second and syncs in batches
+/// ([`MemoryStore::sync`]), so a crash loses at most the last batch of a replay that can
+/// be run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Sync,
+    Batched,
+}
+
+pub const TEXT_LOG: &str = "core_memory_updates.txt";
+pub const DECISIONS: &str = "decisions.jsonl";
 
 /// One line of `decisions.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,13 +46,14 @@ pub enum Entry {
 /// `mem_knowledge/`.
 pub struct MemoryStore {
     dir: PathBuf,
+    text_log_max_bytes: u64,
     /// Appends are serialised so lines never interleave.
     write: Mutex<()>,
 }
 
 /// Appends whole lines; after a torn last line (a crash mid-write) it first ends that
 /// line, so the torn one stays alone and unreadable and the new ones are whole.
-fn append(path: &Path, text: &str) -> std::io::Result<()> {
+fn append(path: &Path, text: &str, durability: Durability) -> std::io::Result<()> {
     let mut f = OpenOptions::new()
         .create(true)
         .read(true)
@@ -53,7 +70,18 @@ fn append(path: &Path, text: &str) -> std::io::Result<()> {
         }
     }
     f.write_all(text.as_bytes())?;
-    f.sync_data()
+    match durability {
+        Durability::Sync => f.sync_data(),
+        Durability::Batched => Ok(()),
+    }
+}
+
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::File::open(path) {
+        Ok(f) => f.sync_data(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
@@ -61,13 +89,34 @@ fn stamp(at: DateTime<Utc>) -> String {
 }
 
 impl MemoryStore {
-    pub fn open(data_dir: &Path) -> std::io::Result<MemoryStore> {
+    pub fn open(data_dir: &Path, text_log_max_bytes: u64) -> std::io::Result<MemoryStore> {
         let dir = data_dir.join("mem_knowledge");
         std::fs::create_dir_all(&dir)?;
         Ok(MemoryStore {
             dir,
+            text_log_max_bytes,
             write: Mutex::new(()),
         })
+    }
+
+    /// Flushes batched appends to disk.
+    pub fn sync(&self) -> std::io::Result<()> {
+        let _guard = self.write.lock().expect("memory write lock");
+        sync_file(&self.dir.join(TEXT_LOG))?;
+        sync_file(&self.dir.join(DECISIONS))
+    }
+
+    /// Appends to the human log, first archiving it as
+    /// `core_memory_updates.{YYYYMMDDTHHMMSS}.txt` when it has grown past its limit.
+    fn append_text(&self, text: &str, durability: Durability) -> std::io::Result<()> {
+        let path = self.dir.join(TEXT_LOG);
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() >= self.text_log_max_bytes) {
+            let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
+            let archive = self.dir.join(format!("core_memory_updates.{stamp}.txt"));
+            std::fs::rename(&path, &archive)?;
+            tracing::info!(archive = %archive.display(), "the decision log reached its size limit; archived");
+        }
+        append(&path, text, durability)
     }
 
     pub fn dir(&self) -> &Path {
@@ -75,7 +124,11 @@ impl MemoryStore {
     }
 
     /// Logs a decision in both files.
-    pub fn record_decision(&self, d: &mem_protocol::mem::Decision) -> std::io::Result<()> {
+    pub fn record_decision(
+        &self,
+        d: &mem_protocol::mem::Decision,
+        durability: Durability,
+    ) -> std::io::Result<()> {
         let _guard = self.write.lock().expect("memory write lock");
         let t = stamp(d.at);
         let mut text = format!(
@@ -96,34 +149,42 @@ impl MemoryStore {
             "{t} Entry: {} - Size: {} - Stop: {}% - Target: {}%\n",
             d.price, d.position_size, d.stop_loss, d.take_profit
         ));
-        append(&self.dir.join("core_memory_updates.txt"), &text)?;
+        self.append_text(&text, durability)?;
         let mut line =
             serde_json::to_string(&Entry::Decision(Box::new(d.clone()))).expect("serializes");
         line.push('\n');
-        append(&self.dir.join("decisions.jsonl"), &line)
+        append(&self.dir.join(DECISIONS), &line, durability)
     }
 
     /// Logs a closed trade's outcome in both files.
-    pub fn record_outcome(&self, o: &mem_protocol::mem::Outcome) -> std::io::Result<()> {
+    pub fn record_outcome(
+        &self,
+        o: &mem_protocol::mem::Outcome,
+        learned: &[String],
+        durability: Durability,
+    ) -> std::io::Result<()> {
         let _guard = self.write.lock().expect("memory write lock");
         let t = stamp(o.closed_at);
-        let text = format!(
+        let mut text = format!(
             "{t} CLOSED - Exit: {} - P&L: {:+} ({:+.2}%) - Decision: {}\n",
             o.exit_price,
             o.pnl,
             o.pnl_pct * 100.0,
             o.decision_id
         );
-        append(&self.dir.join("core_memory_updates.txt"), &text)?;
+        for lesson in learned {
+            text.push_str(&format!("{t} LEARNED: {lesson}\n"));
+        }
+        self.append_text(&text, durability)?;
         let mut line = serde_json::to_string(&Entry::Outcome(o.clone())).expect("serializes");
         line.push('\n');
-        append(&self.dir.join("decisions.jsonl"), &line)
+        append(&self.dir.join(DECISIONS), &line, durability)
     }
 
     /// The decisions in the file's tail, oldest first, each with its outcome if one was
     /// recorded; unreadable lines are counted, not fatal.
     pub fn tail(&self) -> std::io::Result<(Vec<mem_protocol::mem::Decision>, usize)> {
-        let path = self.dir.join("decisions.jsonl");
+        let path = self.dir.join(DECISIONS);
         let mut file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], 0)),

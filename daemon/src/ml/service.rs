@@ -521,6 +521,26 @@ impl MlService {
         })
     }
 
+    /// The latest cleaned candles of `symbol` at the service's timeframe (what a market
+    /// state is read from), `None` when it has no data file.
+    pub fn recent_candles(&self, symbol: &str) -> Option<Vec<Candle>> {
+        let raw = candles::read_pair(&self.market_dir, symbol, self.timeframe).ok()?;
+        let (mut clean, _) = candles::clean(raw);
+        let keep = clean.len().saturating_sub(PREDICT_CANDLES);
+        clean.drain(..keep);
+        Some(clean)
+    }
+
+    /// The model in force and its version, for callers that predict on their own
+    /// feature rows (native strategies).
+    pub fn serving_model(&self) -> Option<(String, Arc<crate::ml::model::Model>)> {
+        self.serving
+            .read()
+            .expect("serving lock")
+            .as_ref()
+            .map(|s| (s.version.clone(), s.model.clone()))
+    }
+
     /// `ml.predict`.
     pub fn predict(&self, p: PredictParams) -> Result<Prediction, RpcError> {
         let method = "ml.predict";

@@ -981,6 +981,19 @@ impl Registry {
         Ok(change.expect("set by the mutation"))
     }
 
+    /// Records a change made outside the strategy's declared parameters (the learning
+    /// loop's position-size multiplier and confidence threshold) in its parameter history.
+    pub fn record_parameter_change(&self, change: ParameterChange, caller: &Caller) -> Result<()> {
+        self.exists(change.strategy_id)?;
+        history::append_parameter_change(&self.paths, &change)?;
+        self.audit(
+            caller,
+            "parameters.record",
+            Some(change.strategy_id),
+            json!({ "parameter": change.parameter_name, "from": change.old_value, "to": change.new_value, "reason": change.change_reason, "changedBy": change.changed_by }),
+        )
+    }
+
     /// `strategies.parameters.history`.
     pub fn parameter_history(&self, params: ParameterHistoryParams) -> Result<ParameterHistory> {
         self.exists(params.id)?;

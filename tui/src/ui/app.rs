@@ -793,6 +793,16 @@ impl App {
                     commands.push(Command::LoadPanel(View::Model));
                 }
             }
+            // Appends to the decision logs arrive as decision.logged; only the files that
+            // hold state (parameters, learned strategies) are worth a line.
+            Event::MemoryChanged(c) if c.file.ends_with(".json") => match c.error {
+                Some(e) => self.say(Tone::Error, format!("memory: {} ignored: {e}", c.file)),
+                None => self.say(
+                    Tone::Info,
+                    format!("memory: {} {}", c.file, c.summary.unwrap_or_default()),
+                ),
+            },
+            Event::MemoryChanged(_) => {}
         }
         commands
     }

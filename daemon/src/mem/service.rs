@@ -1,0 +1,788 @@
+//! The memory in memory: what enhancement and the learning loop read on every signal,
+//! kept in the daemon so a signal costs microseconds, not file reads.
+//!
+//! Loaded at start from `mem_knowledge/` (the tail of `decisions.jsonl`, the parameters in
+//! force, the learned strategies); every decision and outcome is written to the files
+//! first and then applied here. A hand edit of `parameter_updates.json` or
+//! `learned_strategies.json` reaches [`Memory::reload`] through the watcher: checked, then
+//! applied, or reported and ignored (the previous content stays in force).
+//!
+//! One lock guards the state and the learning loop's file writes, so a reload never
+//! interleaves with a write.
+
+use super::enhance::{self, EnhanceSettings, Inputs};
+use super::learning::{self, ParameterUpdates, StrategyParams};
+use super::patterns;
+use super::store::{Durability, MemoryStore};
+use crate::bus::EventBus;
+use crate::registry::{Caller, Registry};
+use chrono::{DateTime, Utc};
+use mem_protocol::mem::*;
+use mem_protocol::registry::{
+    ChangedBy, DeprecateParams, LearnedPatternsParams, LinkParams, ParameterChange,
+    RecordTradesParams, RegisterParams, RelationshipType, TradeAction, TradeRecord,
+};
+use mem_protocol::strategy::{StrategyId, StrategyStatus};
+use mem_protocol::{ErrorCode, Event, RpcError};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tracing::{info, warn};
+
+/// Decisions kept for `mem.decisions` and the TUI.
+const RECENT: usize = 10_000;
+
+/// What enhancement is given besides the memory.
+#[derive(Debug, Clone)]
+pub struct EnhanceRequest {
+    pub signal: BaseSignal,
+    /// The model's reversal probability and direction.
+    pub ml: Option<(f64, String)>,
+    /// A pattern named by the caller; else a learned one matching `signature`.
+    pub pattern: Option<PatternMatch>,
+    pub volatility_pct: f64,
+    pub signature: Option<String>,
+}
+
+/// A decision to log.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    pub strategy: String,
+    pub enhanced: EnhancedSignal,
+    pub price: f64,
+    pub at: DateTime<Utc>,
+    pub signature: Option<String>,
+}
+
+/// How a decision's trade ended.
+#[derive(Debug, Clone)]
+pub struct NewOutcome {
+    pub decision_id: String,
+    pub exit_price: f64,
+    pub pnl: f64,
+    pub pnl_pct: f64,
+    pub closed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+struct StrategyRecord {
+    /// Closed decisions in all (since the tail the daemon loaded).
+    closed: usize,
+    /// The latest closed ones: (signature at entry, won), oldest first.
+    last: VecDeque<(Option<String>, bool)>,
+}
+
+#[derive(Default)]
+struct State {
+    recent: VecDeque<Decision>,
+    unreadable_lines: usize,
+    /// Decisions without an outcome yet.
+    open: HashMap<String, Decision>,
+    /// Per strategy and symbol, its last [`enhance::LOOKBACK`] decisions: (id, won).
+    pairs: HashMap<(String, String), VecDeque<(String, Option<bool>)>>,
+    strategies: HashMap<String, StrategyRecord>,
+    params: BTreeMap<String, StrategyParams>,
+    params_error: Option<String>,
+    learned: Vec<LearnedStrategy>,
+    learned_error: Option<String>,
+}
+
+impl State {
+    fn add_decision(&mut self, d: Decision) {
+        let pair = self
+            .pairs
+            .entry((d.strategy.clone(), d.symbol.clone()))
+            .or_default();
+        pair.push_back((d.id.clone(), None));
+        if pair.len() > enhance::LOOKBACK {
+            pair.pop_front();
+        }
+        self.open.insert(d.id.clone(), d.clone());
+        self.recent.push_back(d);
+        if self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Applies an outcome; answers the decision as it now stands.
+    fn close(&mut self, o: &Outcome) -> Option<Decision> {
+        let mut d = self.open.remove(&o.decision_id)?;
+        d.outcome = Some(o.clone());
+        if let Some(r) = self.recent.iter_mut().rev().find(|r| r.id == d.id) {
+            r.outcome = Some(o.clone());
+        }
+        if let Some(pair) = self.pairs.get_mut(&(d.strategy.clone(), d.symbol.clone())) {
+            if let Some(slot) = pair.iter_mut().find(|(id, _)| *id == d.id) {
+                slot.1 = Some(o.win);
+            }
+        }
+        let record = self.strategies.entry(d.strategy.clone()).or_default();
+        record.closed += 1;
+        record.last.push_back((d.signature.clone(), o.win));
+        if record.last.len() > patterns::DISCOVERY_WINDOW {
+            record.last.pop_front();
+        }
+        Some(d)
+    }
+}
+
+/// The decision memory and the learning loop.
+pub struct Memory {
+    store: MemoryStore,
+    settings: EnhanceSettings,
+    registry: Arc<Registry>,
+    bus: Arc<EventBus>,
+    state: Mutex<State>,
+}
+
+fn daemon_caller() -> Caller {
+    Caller {
+        uid: None,
+        client: Some("memd learning loop".into()),
+    }
+}
+
+impl Memory {
+    /// Opens `data_dir/mem_knowledge` and loads what the memory needs.
+    pub fn open(
+        data_dir: &Path,
+        settings: EnhanceSettings,
+        registry: Arc<Registry>,
+        bus: Arc<EventBus>,
+    ) -> std::io::Result<Memory> {
+        let store = MemoryStore::open(data_dir, settings.text_log_max_bytes)?;
+        let (decisions, unreadable_lines) = store.tail()?;
+        let mut state = State {
+            unreadable_lines,
+            ..State::default()
+        };
+        for d in decisions {
+            let outcome = d.outcome.clone();
+            let mut open = d;
+            open.outcome = None;
+            state.add_decision(open);
+            if let Some(o) = outcome {
+                state.close(&o);
+            }
+        }
+        let memory = Memory {
+            store,
+            settings,
+            registry,
+            bus,
+            state: Mutex::new(state),
+        };
+        for file in [patterns::LEARNED_FILE, learning::PARAMETERS_FILE] {
+            if let Err(e) = memory.load(&mut memory.state.lock().expect("memory lock"), file) {
+                warn!(file, error = %e, "a memory file is unreadable; it is ignored until fixed");
+            }
+        }
+        Ok(memory)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    pub fn settings(&self) -> &EnhanceSettings {
+        &self.settings
+    }
+
+    /// Reads one of the files that hold state into `state`; an error leaves it as it was.
+    fn load(&self, state: &mut State, file: &str) -> Result<String, String> {
+        match file {
+            learning::PARAMETERS_FILE => match ParameterUpdates::new(self.dir()).current() {
+                Ok(params) => {
+                    let summary = format!("parameters of {} strategies in force", params.len());
+                    state.params = params;
+                    state.params_error = None;
+                    Ok(summary)
+                }
+                Err(e) => {
+                    state.params_error = Some(e.clone());
+                    Err(e)
+                }
+            },
+            patterns::LEARNED_FILE => {
+                let path = self.dir().join(file);
+                let parsed = match std::fs::read(&path) {
+                    Ok(bytes) => patterns::parse_learned(&bytes)
+                        .map_err(|e| format!("{}: {e}", path.display())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+                    Err(e) => Err(format!("{}: {e}", path.display())),
+                };
+                match parsed {
+                    Ok(learned) => {
+                        let summary = format!("{} learned strategies", learned.len());
+                        state.learned = learned;
+                        state.learned_error = None;
+                        Ok(summary)
+                    }
+                    Err(e) => {
+                        state.learned_error = Some(e.clone());
+                        Err(e)
+                    }
+                }
+            }
+            other => Ok(format!("{other} changed")),
+        }
+    }
+
+    /// A file in `mem_knowledge/` changed (by memd or by hand): re-read it if it holds
+    /// state, and announce it.
+    pub fn reload(&self, file: &str) {
+        let mut state = self.state.lock().expect("memory lock");
+        let result = self.load(&mut state, file);
+        drop(state);
+        let changed = match result {
+            Ok(summary) => MemoryChanged {
+                file: file.to_string(),
+                applied: true,
+                error: None,
+                summary: Some(summary),
+            },
+            Err(e) => {
+                warn!(file, error = %e, "a hand edit of a memory file is broken: ignored, the previous content stays in force");
+                MemoryChanged {
+                    file: file.to_string(),
+                    applied: false,
+                    error: Some(e),
+                    summary: None,
+                }
+            }
+        };
+        self.bus.publish(Event::MemoryChanged(changed));
+    }
+
+    /// Enhances a signal with what memory holds for its strategy and symbol.
+    pub fn enhance(&self, r: &EnhanceRequest) -> EnhancedSignal {
+        let state = self.state.lock().expect("memory lock");
+        let s = &r.signal;
+        let record = state
+            .pairs
+            .get(&(s.strategy.clone(), s.symbol.clone()))
+            .map(|pair| {
+                let closed: Vec<bool> = pair.iter().filter_map(|(_, w)| *w).collect();
+                (closed.iter().filter(|w| **w).count(), closed.len())
+            });
+        let pattern = r.pattern.clone().or_else(|| {
+            let sig = r.signature.as_deref()?;
+            state
+                .learned
+                .iter()
+                .find(|l| {
+                    l.status == LearnedStatus::Active
+                        && l.parent == s.strategy
+                        && l.signature == sig
+                })
+                .map(|l| PatternMatch {
+                    name: l.name.clone(),
+                    win_rate: l.current_win_rate(),
+                    trades: Some(if l.trades > 0 {
+                        l.trades
+                    } else {
+                        l.evidence.occurrences
+                    }),
+                })
+        });
+        let inputs = Inputs {
+            strategy: s.strategy.clone(),
+            symbol: s.symbol.clone(),
+            action: s.action,
+            base_confidence: s.confidence,
+            ml: r.ml.clone(),
+            pattern,
+            record,
+            learned: state.params.get(&s.strategy).cloned().unwrap_or_default(),
+            volatility_pct: r.volatility_pct,
+        };
+        drop(state);
+        enhance::enhance(&inputs, &self.settings)
+    }
+
+    /// Logs a decision in both files, then in memory; `announce` publishes it.
+    pub fn decide(
+        &self,
+        n: NewDecision,
+        durability: Durability,
+        announce: bool,
+    ) -> std::io::Result<Decision> {
+        let e = n.enhanced;
+        let d = Decision {
+            id: uuid::Uuid::new_v4().to_string(),
+            at: n.at,
+            strategy: n.strategy,
+            symbol: e.symbol,
+            action: e.action,
+            price: n.price,
+            base_confidence: e.base_confidence,
+            confidence: e.confidence,
+            ml_confidence: e.ml_confidence,
+            memory_confidence: e.memory_confidence,
+            learned_pattern: e.learned_strategy,
+            position_size: e.position_size,
+            stop_loss: e.stop_loss,
+            take_profit: e.take_profit,
+            reasoning: e.reasoning,
+            signature: n.signature,
+            outcome: None,
+        };
+        let mut state = self.state.lock().expect("memory lock");
+        self.store.record_decision(&d, durability)?;
+        state.add_decision(d.clone());
+        drop(state);
+        if announce {
+            self.bus.publish(Event::DecisionLogged(Box::new(d.clone())));
+        }
+        Ok(d)
+    }
+
+    /// Flushes batched appends.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.store.sync()
+    }
+
+    /// Records how a decision's trade ended and runs the learning loop on it: the
+    /// performance monitor, the learned strategy's record (and its deprecation), and
+    /// pattern discovery every [`patterns::DISCOVERY_EVERY`] closed decisions.
+    pub fn outcome(
+        &self,
+        n: NewOutcome,
+        durability: Durability,
+        announce: bool,
+    ) -> Result<OutcomeReport, RpcError> {
+        let o = Outcome {
+            decision_id: n.decision_id.clone(),
+            closed_at: n.closed_at,
+            exit_price: n.exit_price,
+            pnl: n.pnl,
+            pnl_pct: n.pnl_pct,
+            win: n.pnl > 0.0,
+        };
+        let mut state = self.state.lock().expect("memory lock");
+        if !state.open.contains_key(&n.decision_id) {
+            return Err(if state.recent.iter().any(|d| d.id == n.decision_id) {
+                RpcError::new(
+                    ErrorCode::Conflict,
+                    format!("decision `{}` already has an outcome", n.decision_id),
+                )
+            } else {
+                RpcError::not_found(format!(
+                    "no open decision `{}` in the memory (see mem.decisions)",
+                    n.decision_id
+                ))
+            });
+        }
+        let decision = state.close(&o).expect("checked open");
+        let strategy = decision.strategy.clone();
+        let mut lessons = Vec::new();
+
+        // The performance monitor.
+        let (adjustments, monitor_error) = match &state.params_error {
+            Some(e) => {
+                warn!(error = %e, "the performance monitor skipped: parameter_updates.json is broken");
+                (vec![], Some(e.clone()))
+            }
+            None => {
+                let record = &state.strategies[&strategy];
+                let last: Vec<bool> = record
+                    .last
+                    .iter()
+                    .rev()
+                    .take(learning::WINDOW)
+                    .rev()
+                    .map(|(_, w)| *w)
+                    .collect();
+                let current = state.params.get(&strategy).cloned().unwrap_or_default();
+                let (next, changes) = learning::judge(&strategy, record.closed, &last, &current);
+                if next != current {
+                    let rate = last.iter().filter(|w| **w).count() as f64 / last.len() as f64;
+                    state.params.insert(strategy.clone(), next);
+                    let context =
+                        json!({ strategy.clone(): {"win_rate": rate, "trades": last.len()} });
+                    if let Err(e) = ParameterUpdates::new(self.dir()).record(
+                        Utc::now(),
+                        &state.params,
+                        &changes,
+                        context,
+                    ) {
+                        warn!(error = %e, "cannot write parameter_updates.json");
+                    }
+                    for a in &changes {
+                        lessons.push(format!(
+                            "{} {} {} -> {} ({})",
+                            a.strategy, a.parameter, a.from, a.to, a.reason
+                        ));
+                        self.record_in_registry(a);
+                    }
+                }
+                (changes, None)
+            }
+        };
+
+        // The learned strategy this decision followed, if any.
+        let mut learned_dirty = false;
+        if let Some(name) = &decision.learned_pattern {
+            if let Some(l) = state.learned.iter_mut().find(|l| &l.name == name) {
+                l.trades += 1;
+                l.wins += o.win as u64;
+                learned_dirty = true;
+                if let Some(id) = l.strategy_id {
+                    self.record_learned_trade(id, &decision, &o);
+                }
+                if let Some(reason) = patterns::deprecation_reason(l) {
+                    l.status = LearnedStatus::Deprecated;
+                    l.deprecated_at = Some(Utc::now());
+                    l.deprecation_reason = Some(reason.clone());
+                    lessons.push(format!("deprecated {}: {reason}", l.name));
+                    info!(learned = %l.name, %reason, "learned strategy deprecated");
+                    if let Some(id) = l.strategy_id {
+                        if let Err(e) = self.registry.deprecate(
+                            DeprecateParams {
+                                id,
+                                reason,
+                                date: None,
+                                replacement_id: None,
+                            },
+                            &daemon_caller(),
+                        ) {
+                            warn!(error = %e.into_rpc("deprecate").message, "cannot deprecate the learned strategy in the registry");
+                        }
+                    }
+                }
+            }
+        }
+
+        // Pattern discovery.
+        let record = &state.strategies[&strategy];
+        if record.closed % patterns::DISCOVERY_EVERY == 0 && state.learned_error.is_none() {
+            let stats = patterns::tally(
+                &strategy,
+                record
+                    .last
+                    .iter()
+                    .filter_map(|(s, w)| s.as_deref().map(|s| (s, *w))),
+            );
+            let window = record.last.len() as u64;
+            let found: Vec<PatternStat> = patterns::qualifying(&stats, &state.learned)
+                .into_iter()
+                .cloned()
+                .collect();
+            for stat in found {
+                let learned = self.learn(&state.learned, &stat, window);
+                lessons.push(format!(
+                    "new learned strategy {} from {}: {} won {} of {} ({:.0}%)",
+                    learned.name,
+                    stat.strategy,
+                    stat.signature,
+                    stat.wins,
+                    stat.occurrences,
+                    stat.win_rate * 100.0
+                ));
+                state.learned.push(learned);
+                learned_dirty = true;
+            }
+        }
+        if learned_dirty {
+            if let Some(e) = &state.learned_error {
+                warn!(error = %e, "learned_strategies.json is broken; learned statistics are not saved until it is fixed");
+            } else if let Err(e) = crate::datadir::write_atomic(
+                &self.dir().join(patterns::LEARNED_FILE),
+                &patterns::render_learned(&state.learned),
+                0o600,
+            ) {
+                warn!(error = %e, "cannot write learned_strategies.json");
+            }
+        }
+        self.store
+            .record_outcome(&o, &lessons, durability)
+            .map_err(|e| RpcError::internal(format!("memory files: {e}")))?;
+        drop(state);
+        if announce {
+            self.bus.publish(Event::DecisionLogged(Box::new(decision)));
+        }
+        Ok(OutcomeReport {
+            outcome: o,
+            adjustments: adjustments
+                .iter()
+                .map(|a| serde_json::to_value(a).unwrap_or_default())
+                .collect(),
+            monitor_error,
+        })
+    }
+
+    /// The registry strategy a decision's strategy name stands for: its id, its `name` or
+    /// its display name.
+    pub fn registry_id(&self, key: &str) -> Option<StrategyId> {
+        if let Ok(id) = key.parse::<StrategyId>() {
+            return self.registry.summary(id).map(|s| s.id);
+        }
+        let all = self.registry.summaries();
+        all.iter()
+            .find(|s| s.name == key)
+            .or_else(|| all.iter().find(|s| s.display_name == key))
+            .map(|s| s.id)
+    }
+
+    /// A monitor adjustment also goes to the registry's parameter history of the strategy.
+    fn record_in_registry(&self, a: &learning::Adjustment) {
+        let Some(id) = self.registry_id(&a.strategy) else {
+            return;
+        };
+        let change = ParameterChange {
+            strategy_id: id,
+            parameter_name: format!("mem.{}", a.parameter),
+            old_value: a.from.clone(),
+            new_value: a.to.clone(),
+            change_reason: a.reason.clone(),
+            changed_by: ChangedBy::MemLearning,
+            client_uid: None,
+            changed_at: Utc::now(),
+        };
+        if let Err(e) = self
+            .registry
+            .record_parameter_change(change, &daemon_caller())
+        {
+            warn!(error = %e.into_rpc("parameters").message, "cannot record the adjustment in the registry");
+        }
+    }
+
+    fn record_learned_trade(&self, id: StrategyId, d: &Decision, o: &Outcome) {
+        let trade = TradeRecord {
+            trade_id: d.id.clone(),
+            symbol: d.symbol.clone(),
+            timeframe: None,
+            action: match d.action {
+                SignalAction::Sell => TradeAction::Sell,
+                _ => TradeAction::Buy,
+            },
+            confidence: Some(d.confidence),
+            entry_price: d.price,
+            exit_price: o.exit_price,
+            entry_time: d.at,
+            exit_time: o.closed_at.max(d.at),
+            pnl: o.pnl,
+            pnl_pct: o.pnl_pct,
+            is_win: Some(o.win),
+            mem_enhanced: true,
+            mem_confidence_boost: Some(d.confidence - d.base_confidence),
+            learned_pattern: d.learned_pattern.clone(),
+            market_regime: d.signature.clone(),
+            volatility: None,
+            broker: Some("memd paper".into()),
+            slippage: None,
+            commission: None,
+        };
+        if let Err(e) = self.registry.record_trades(
+            RecordTradesParams {
+                id,
+                trades: vec![trade],
+            },
+            &daemon_caller(),
+        ) {
+            warn!(error = %e.into_rpc("trades").message, "cannot record the learned strategy's trade");
+        }
+    }
+
+    /// Makes a learned strategy of a qualifying pattern: an entry for
+    /// `learned_strategies.json` and, when its parent is in the registry, a registry
+    /// strategy (origin `learned`, `derived_from` the parent, experimental).
+    fn learn(
+        &self,
+        existing: &[LearnedStrategy],
+        stat: &PatternStat,
+        window: u64,
+    ) -> LearnedStrategy {
+        let parent_id = self.registry_id(&stat.strategy);
+        let n = existing
+            .iter()
+            .filter(|l| l.parent == stat.strategy)
+            .count()
+            + 1;
+        let mut learned = LearnedStrategy {
+            name: format!("{}_learned_{n}", stat.strategy),
+            strategy_id: None,
+            parent: stat.strategy.clone(),
+            parent_id,
+            signature: stat.signature.clone(),
+            discovered_at: Utc::now(),
+            evidence: PatternEvidence {
+                occurrences: stat.occurrences,
+                wins: stat.wins,
+                win_rate: stat.win_rate,
+                window,
+            },
+            trades: 0,
+            wins: 0,
+            status: LearnedStatus::Active,
+            deprecated_at: None,
+            deprecation_reason: None,
+        };
+        while existing.iter().any(|l| l.name == learned.name) {
+            learned.name.push('_');
+        }
+        info!(learned = %learned.name, signature = %learned.signature, "pattern discovered");
+        let Some(parent_id) = parent_id else {
+            return learned;
+        };
+        match self.register_learned(parent_id, &learned) {
+            Ok(id) => learned.strategy_id = Some(id),
+            Err(e) => {
+                warn!(error = %e, learned = %learned.name, "cannot register the learned strategy")
+            }
+        }
+        learned
+    }
+
+    fn register_learned(
+        &self,
+        parent_id: StrategyId,
+        l: &LearnedStrategy,
+    ) -> Result<StrategyId, String> {
+        let caller = daemon_caller();
+        let rpc = |e: crate::registry::RegistryError| e.into_rpc("register").message;
+        let parent = self.registry.get(parent_id).map_err(rpc)?;
+        let mut doc = serde_json::to_value(&parent.metadata).map_err(|e| e.to_string())?;
+        let strategy = doc
+            .get_mut("strategy")
+            .and_then(Value::as_object_mut)
+            .ok_or("the parent's metadata has no strategy object")?;
+        strategy.remove("id");
+        strategy.insert("name".into(), json!(l.name));
+        strategy.insert(
+            "display_name".into(),
+            json!(format!(
+                "{} (learned: {})",
+                parent.summary.display_name, l.signature
+            )),
+        );
+        strategy.insert(
+            "description".into(),
+            json!(format!(
+                "Learned by MEM from {}: enter only when the market state is {}; seen {} times with {:.0}% wins among its last {} closed decisions.",
+                parent.summary.display_name,
+                l.signature,
+                l.evidence.occurrences,
+                l.evidence.win_rate * 100.0,
+                l.evidence.window
+            )),
+        );
+        strategy.insert("origin".into(), json!("learned"));
+        strategy.insert("version".into(), json!("1.0.0"));
+        strategy.insert(
+            "learned_pattern".into(),
+            json!({"signature": l.signature, "parent": l.parent, "evidence": l.evidence}),
+        );
+        strategy.insert(
+            "performance".into(),
+            json!({"backtest": {}, "live_trading": {}}),
+        );
+        let detail = self
+            .registry
+            .register(
+                RegisterParams {
+                    strategy: doc,
+                    status: Some(StrategyStatus::Experimental),
+                },
+                &caller,
+            )
+            .map_err(rpc)?;
+        let id = detail.summary.id;
+        if let Err(e) = self.registry.link(
+            LinkParams {
+                from: id,
+                to: parent_id,
+                relationship: RelationshipType::DerivedFrom,
+                note: Some(format!("learned pattern {}", l.signature)),
+            },
+            &caller,
+        ) {
+            warn!(error = %rpc(e), "cannot link the learned strategy to its parent");
+        }
+        let count = self.state_learned_count_hint(parent_id).saturating_add(1);
+        let _ = self.registry.learned_patterns(
+            LearnedPatternsParams {
+                id: parent_id,
+                count,
+            },
+            &caller,
+        );
+        Ok(id)
+    }
+
+    /// The parent's learned-pattern count as the registry has it.
+    fn state_learned_count_hint(&self, parent_id: StrategyId) -> u64 {
+        self.registry
+            .get(parent_id)
+            .map(|d| d.metadata.strategy.mem_integration.learned_patterns_count)
+            .unwrap_or(0)
+    }
+
+    /// `mem.decisions`: newest first.
+    pub fn decisions(&self, p: &DecisionsParams) -> DecisionList {
+        let state = self.state.lock().expect("memory lock");
+        DecisionList {
+            decisions: state
+                .recent
+                .iter()
+                .rev()
+                .filter(|d| p.strategy.as_ref().is_none_or(|s| &d.strategy == s))
+                .filter(|d| p.symbol.as_ref().is_none_or(|s| &d.symbol == s))
+                .take(p.limit.unwrap_or(enhance::LOOKBACK))
+                .cloned()
+                .collect(),
+            unreadable_lines: state.unreadable_lines,
+        }
+    }
+
+    /// `mem.parameters`: an error when the file is broken (the monitor skips meanwhile).
+    pub fn parameters(&self) -> Result<ParameterState, RpcError> {
+        let state = self.state.lock().expect("memory lock");
+        if let Some(e) = &state.params_error {
+            return Err(RpcError::new(
+                ErrorCode::Unavailable,
+                format!("{e}; fix or move the file (the monitor skips it meanwhile)"),
+            ));
+        }
+        let history = ParameterUpdates::new(self.dir())
+            .history()
+            .map_err(|e| RpcError::new(ErrorCode::Unavailable, e))?;
+        Ok(ParameterState {
+            current: state
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+                .collect(),
+            history,
+        })
+    }
+
+    /// `mem.patterns`.
+    pub fn patterns(&self, p: &PatternsParams) -> PatternList {
+        let state = self.state.lock().expect("memory lock");
+        let wanted = |s: &str| p.strategy.as_deref().is_none_or(|w| w == s);
+        let mut candidates: Vec<PatternStat> = Vec::new();
+        let mut names: Vec<&String> = state.strategies.keys().filter(|s| wanted(s)).collect();
+        names.sort();
+        for name in names {
+            candidates.extend(patterns::tally(
+                name,
+                state.strategies[name]
+                    .last
+                    .iter()
+                    .filter_map(|(s, w)| s.as_deref().map(|s| (s, *w))),
+            ));
+        }
+        PatternList {
+            learned: state
+                .learned
+                .iter()
+                .filter(|l| wanted(&l.parent))
+                .cloned()
+                .collect(),
+            candidates,
+            file_error: state.learned_error.clone(),
+        }
+    }
+}
