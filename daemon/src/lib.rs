@@ -15,6 +15,7 @@ pub mod logging;
 pub mod market;
 pub mod mem;
 pub mod ml;
+pub mod native;
 pub mod recommend;
 pub mod registry;
 pub mod server;
@@ -224,13 +225,6 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         );
     });
 
-    let supervisor = supervisor::Supervisor::open(
-        &settings.data_dir,
-        settings.freqtrade.supervisor_settings(),
-        registry.clone(),
-        bus.clone(),
-    )
-    .await?;
     let ml = Arc::new(ml::service::MlService::open(
         &settings.data_dir,
         &settings.market,
@@ -250,6 +244,21 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
             None
         }
     };
+    let native = supervisor::NativeContext {
+        memory: memory.clone(),
+        ml: ml.clone(),
+        market_dir: ml.market_dir().to_path_buf(),
+        reference_pair: ml.reference_pair().unwrap_or_else(|| "BTC/USDT".into()),
+        timeframe: ml.timeframe().to_string(),
+    };
+    let supervisor = supervisor::Supervisor::open(
+        &settings.data_dir,
+        settings.freqtrade.supervisor_settings(),
+        registry.clone(),
+        bus.clone(),
+        native,
+    )
+    .await?;
     let daemon = Arc::new(Daemon {
         settings,
         registry,

@@ -16,6 +16,7 @@
 
 use crate::bus::EventBus;
 use crate::freqtrade::{self, BotClient, Credentials};
+use crate::native::runner::{self, FeedMode, NativeSaved, RunEnd};
 use crate::registry::{Caller, Registry};
 use chrono::{DateTime, Utc};
 use mem_protocol::deploy::*;
@@ -82,6 +83,30 @@ struct Saved {
     pid_start_ticks: Option<u64>,
     /// The newest Freqtrade trade id already copied to the registry.
     last_synced_trade: i64,
+    /// A native deployment's feed, paper broker and progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    native: Option<NativeSaved>,
+}
+
+impl Saved {
+    /// The deployment's log: Freqtrade's, or the native runner's.
+    fn log_path(&self) -> PathBuf {
+        self.dir.join(if self.native.is_some() {
+            "native.log"
+        } else {
+            "freqtrade.log"
+        })
+    }
+}
+
+/// What native deployments need from the rest of the daemon.
+#[derive(Clone)]
+pub struct NativeContext {
+    pub memory: Arc<crate::mem::service::Memory>,
+    pub ml: Arc<crate::ml::service::MlService>,
+    pub market_dir: PathBuf,
+    pub reference_pair: String,
+    pub timeframe: String,
 }
 
 /// One deployment in memory.
@@ -105,6 +130,7 @@ pub struct Supervisor {
     slots: Mutex<BTreeMap<DeploymentId, Arc<Slot>>>,
     save_lock: Mutex<()>,
     system: Mutex<sysinfo::System>,
+    native: NativeContext,
 }
 
 fn unavailable(message: impl Into<String>) -> RpcError {
@@ -161,6 +187,7 @@ impl Supervisor {
         settings: SupervisorSettings,
         registry: Arc<Registry>,
         bus: Arc<EventBus>,
+        native: NativeContext,
     ) -> anyhow::Result<Arc<Supervisor>> {
         let root = data_dir.join("deployments");
         crate::datadir::ensure_dir(&root, 0o750)?;
@@ -176,6 +203,7 @@ impl Supervisor {
                 sysinfo::System::new()
                     .map_err(|e| anyhow::anyhow!("cannot read process information: {e}"))?,
             ),
+            native,
         });
         for saved in supervisor.load_state() {
             let active = saved.public.status.is_active();
@@ -392,10 +420,9 @@ impl Supervisor {
             },
         );
         if kind == "native" || strategy.implementation.language == "rust" {
-            return Err(RpcError::not_implemented(
-                "strategies.deploy (native strategies)",
-                "native strategies, with MEM intelligence",
-            ));
+            return self
+                .deploy_native(params, started_by, &detail, &section)
+                .await;
         }
         if kind != "freqtrade" {
             return Err(RpcError::invalid_params(
@@ -544,6 +571,7 @@ impl Supervisor {
             strategy_class: class,
             pid_start_ticks: None,
             last_synced_trade: 0,
+            native: None,
         };
         let slot = Arc::new(Slot {
             saved: Mutex::new(saved),
@@ -690,6 +718,11 @@ impl Supervisor {
     /// After a daemon restart: adopt a bot that is alive, ours and answering; else restart it.
     async fn adopt_or_restart(self: Arc<Self>, slot: Arc<Slot>) {
         let saved = slot.saved.lock().expect("slot lock").clone();
+        if saved.native.is_some() {
+            info!(deployment = %saved.public.deployment_id, "resuming a native deployment after its last saved candle");
+            self.start_native(slot);
+            return;
+        }
         let alive = saved
             .public
             .process_id
@@ -880,12 +913,7 @@ impl Supervisor {
     /// publishes them for followers. Reads only the new bytes.
     fn count_log_levels(&self, slot: &Slot, offset: &mut u64) {
         use std::io::{Read, Seek, SeekFrom};
-        let path = slot
-            .saved
-            .lock()
-            .expect("slot lock")
-            .dir
-            .join("freqtrade.log");
+        let path = slot.saved.lock().expect("slot lock").log_path();
         let Ok(mut file) = std::fs::File::open(&path) else {
             return;
         };
@@ -1097,6 +1125,7 @@ impl Supervisor {
                 dry_run,
                 port,
                 parameters: None,
+                native: None,
             },
             started_by,
         )
@@ -1137,7 +1166,7 @@ impl Supervisor {
             })?;
         let saved = newest.saved.lock().expect("slot lock").clone();
         let n = params.lines.unwrap_or(100).min(10_000);
-        let mut lines = tail_lines(&saved.dir.join("freqtrade.log"), n);
+        let mut lines = tail_lines(&saved.log_path(), n);
         if lines.is_empty() {
             lines = tail_lines(&saved.dir.join("console.log"), n);
         }
@@ -1145,6 +1174,256 @@ impl Supervisor {
             deployment_id: saved.public.deployment_id,
             lines,
         })
+    }
+}
+
+impl Supervisor {
+    /// `strategies.deploy` of a native strategy: paper trading in the daemon on a candle
+    /// feed (see [`crate::native::runner`]). Never live: there is no exchange behind it.
+    async fn deploy_native(
+        self: &Arc<Self>,
+        params: DeployParams,
+        started_by: StartedBy,
+        detail: &mem_protocol::strategy::StrategyDetail,
+        section: &Value,
+    ) -> Result<DeployedStrategy, RpcError> {
+        let method = "strategies.deploy";
+        let strategy = &detail.metadata.strategy;
+        if !params.dry_run {
+            return Err(RpcError::permission_denied(format!(
+                "strategy {} is native: it trades on paper only; deploy it in dry-run",
+                params.id
+            )));
+        }
+        let kind = section
+            .get("strategy")
+            .and_then(Value::as_str)
+            .and_then(|k| crate::native::strategies::kind_of(k, None))
+            .or_else(|| {
+                crate::native::strategies::kind_of(
+                    &strategy.name,
+                    strategy.implementation.class_name.as_deref(),
+                )
+            })
+            .ok_or_else(|| {
+                RpcError::invalid_params(
+                    method,
+                    format!(
+                        "strategy {} ({}) is not one of the native strategies ({})",
+                        params.id,
+                        strategy.name,
+                        crate::native::strategies::KINDS.join(", ")
+                    ),
+                )
+            })?;
+        let opts = params.native.clone().unwrap_or_default();
+        let text = |key: &str| section.get(key).and_then(Value::as_str).map(str::to_string);
+        let ctx = &self.native;
+        let pair = opts
+            .pair
+            .or_else(|| text("pair"))
+            .unwrap_or_else(|| ctx.reference_pair.clone());
+        let timeframe_text = opts
+            .timeframe
+            .or_else(|| text("timeframe"))
+            .unwrap_or_else(|| ctx.timeframe.clone());
+        let timeframe: crate::market::candles::Timeframe =
+            timeframe_text
+                .parse()
+                .map_err(|e: crate::market::candles::ParseTimeframeError| {
+                    RpcError::invalid_params(method, format!("field `native.timeframe`: {e}"))
+                })?;
+        let mode = opts
+            .mode
+            .or_else(|| {
+                section
+                    .get("mode")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+            })
+            .unwrap_or(FeedMode::Follow);
+        if let Some(speed) = opts.speed {
+            if !(speed.is_finite() && speed >= 0.0) {
+                return Err(RpcError::invalid_params(
+                    method,
+                    format!(
+                        "field `native.speed`: must be 0 (as fast as possible) or more, got {speed}"
+                    ),
+                ));
+            }
+        }
+        let file = match opts.file.or_else(|| text("file")) {
+            Some(f) => {
+                let p = PathBuf::from(&f);
+                if p.is_absolute() {
+                    p
+                } else {
+                    ctx.market_dir.join(p)
+                }
+            }
+            None => crate::market::candles::find_pair_file(&ctx.market_dir, &pair, timeframe)
+                .map_err(|e| unavailable(e.to_string()))?,
+        };
+        let mut paper = crate::native::engine::paper_settings(opts.starting_balance);
+        paper.fee_rate = section
+            .get("fee_rate")
+            .and_then(Value::as_f64)
+            .unwrap_or(paper.fee_rate);
+        paper
+            .validate()
+            .map_err(|e| RpcError::invalid_params(method, format!("native: {e}")))?;
+        let native = runner::new_saved(
+            kind,
+            strategy.parameters.clone(),
+            strategy.name.clone(),
+            pair.clone(),
+            timeframe.to_string(),
+            file.clone(),
+            mode,
+            opts.speed.filter(|s| *s > 0.0),
+            strategy.mem_integration.enabled,
+            crate::native::paper::PaperBroker::new(paper),
+        );
+        let checked = native.clone();
+        let candles = tokio::task::spawn_blocking(move || runner::check(&checked))
+            .await
+            .map_err(internal)?
+            .map_err(|e| {
+                RpcError::invalid_params(method, format!("native strategy {kind}: {e}"))
+            })?;
+        let deployment_id = DeploymentId::new_random();
+        let dir = self.root.join(deployment_id.to_string());
+        crate::datadir::ensure_dir(&dir, 0o750).map_err(internal)?;
+        let saved = Saved {
+            public: DeployedStrategy {
+                deployment_id,
+                strategy_id: params.id,
+                strategy_name: detail.summary.display_name.clone(),
+                deployment_type: DeploymentType::Native,
+                process_id: None,
+                port: None,
+                started_at: Utc::now(),
+                status: DeploymentStatus::Starting,
+                dry_run: true,
+                config_file: Some(file.display().to_string()),
+                started_by,
+                restarts: 0,
+                last_error: None,
+                stats: BotStats::default(),
+                warnings: 0,
+                errors: 0,
+                cpu_percent: None,
+                rss_bytes: None,
+            },
+            credentials: Credentials::generate(),
+            dir,
+            strategy_class: kind.to_string(),
+            pid_start_ticks: None,
+            last_synced_trade: 0,
+            native: Some(native),
+        };
+        let slot = Arc::new(Slot {
+            saved: Mutex::new(saved),
+            cancel: Mutex::new(CancellationToken::new()),
+            task: Mutex::new(None),
+            op: tokio::sync::Mutex::new(()),
+        });
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .insert(deployment_id, slot.clone());
+        info!(%deployment_id, strategy = %params.id, kind, %pair, candles, ?mode, file = %file.display(), "deploying a native strategy");
+        self.start_native(slot.clone());
+        Ok(slot.saved.lock().expect("slot lock").public.clone())
+    }
+
+    /// Runs (or resumes) a native deployment on a blocking thread; its end is recorded.
+    fn start_native(self: &Arc<Self>, slot: Arc<Slot>) {
+        let cancel = CancellationToken::new();
+        *slot.cancel.lock().expect("cancel lock") = cancel.clone();
+        let saved = slot.saved.lock().expect("slot lock").clone();
+        let native = saved.native.clone().expect("a native deployment");
+        let ctx = runner::RunContext {
+            memory: self.native.memory.clone(),
+            model: self.native.ml.serving_model().map(|(_, m)| m),
+            settings: self.native.memory.settings().clone(),
+            registry: self.registry.clone(),
+            strategy_id: saved.public.strategy_id,
+            deployment: saved.public.deployment_id.to_string(),
+            log: saved.log_path(),
+        };
+        self.update(&slot, |s| {
+            s.public.status = DeploymentStatus::Running;
+            s.public.last_error = None;
+        });
+        let this = self.clone();
+        let task_slot = slot.clone();
+        let handle = tokio::spawn(async move {
+            let progress_this = this.clone();
+            let progress_slot = task_slot.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                runner::run(native, ctx, cancel, |state, status| {
+                    progress_this.native_progress(&progress_slot, state, status)
+                })
+            })
+            .await;
+            match result {
+                Ok(Ok(RunEnd::Finished)) => {
+                    info!(deployment = %task_slot.saved.lock().expect("slot lock").public.deployment_id, "native replay finished");
+                    this.update(&task_slot, |s| s.public.status = DeploymentStatus::Stopped);
+                }
+                Ok(Ok(RunEnd::Stopped)) => {}
+                Ok(Err(e)) => {
+                    warn!(error = %e, "a native deployment failed");
+                    this.update(&task_slot, |s| {
+                        s.public.status = DeploymentStatus::Failed;
+                        s.public.last_error = Some(e);
+                    });
+                }
+                Err(e) => this.update(&task_slot, |s| {
+                    s.public.status = DeploymentStatus::Failed;
+                    s.public.last_error = Some(format!("the native runner panicked: {e}"));
+                }),
+            }
+            None
+        });
+        *slot.task.lock().expect("task lock") = Some(handle);
+    }
+
+    /// A native deployment's flush: its state saved (so a restart resumes there) and its
+    /// stats announced.
+    fn native_progress(&self, slot: &Slot, state: &NativeSaved, status: Option<&str>) {
+        let broker = &state.broker;
+        let mark =
+            |p: &crate::native::paper::OpenPosition| state.last_close.unwrap_or(p.entry_price);
+        let open_value = broker.position().map_or(0.0, |p| p.quantity * mark(p));
+        let open_cost = broker.position().map_or(0.0, |p| p.stake);
+        let bot_state = match status {
+            Some(s) => s.to_string(),
+            None if state.mode == FeedMode::Replay && state.total_candles > 0 => format!(
+                "replaying {:.0}% ({} of {} candles)",
+                state.done_candles as f64 * 100.0 / state.total_candles as f64,
+                state.done_candles,
+                state.total_candles
+            ),
+            None => "following".into(),
+        };
+        self.update(slot, |s| {
+            s.native = Some(state.clone());
+            s.public.stats = BotStats {
+                open_trades: broker.position().is_some() as u64,
+                closed_trades: broker.closed_trades(),
+                profit_closed: broker.realised_pnl(),
+                profit_all: broker.realised_pnl() + open_value - open_cost,
+                balance: Some(broker.balance() + open_value),
+                stake_currency: state
+                    .symbol
+                    .split('/')
+                    .nth(1)
+                    .map(|q| q.split(':').next().unwrap_or(q).to_string()),
+                bot_state: Some(bot_state),
+                polled_at: Some(Utc::now()),
+            };
+        });
     }
 }
 

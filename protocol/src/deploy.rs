@@ -144,6 +144,45 @@ pub struct DeployParams {
     /// Accepted for the seed API's sake; strategy parameters live in the registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Map<String, Value>>,
+    /// For a native strategy: its candle feed (defaults from the strategy's deployment
+    /// section, then from `[market]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeOptions>,
+}
+
+/// How a native deployment reads its candles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedMode {
+    /// The file's candles, start to end, then the deployment finishes.
+    Replay,
+    /// The file's history warms up; candles appended to it are traded.
+    Follow,
+}
+
+/// A native deployment's feed; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NativeOptions {
+    /// The pair traded, e.g. `BTC/USDT` (default: the deployment section's, else
+    /// `[market] reference_pair`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeframe: Option<String>,
+    /// A candle file (Freqtrade feather/json/json.gz or CSV); relative paths are read in
+    /// the market data directory. Default: the pair's file there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Default `follow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<FeedMode>,
+    /// Replay speed in candles a second; absent or 0: as fast as possible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    /// Paper money to start with (default 1000 in the quote currency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_balance: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -288,6 +327,7 @@ pub(crate) mod tests {
             dry_run: false,
             port: Some(8083),
             parameters: Some(Map::new()),
+            native: None,
         });
         round_trip(StopParams {
             id: d.strategy_id,

@@ -38,6 +38,7 @@ async fn deploy(client: &Client, id: &str) -> Result<DeployedStrategy, mem_proto
             dry_run: true,
             port: Some(port),
             parameters: None,
+            native: None,
         })
         .await
 }
@@ -53,6 +54,7 @@ async fn deploy_preferred(
             dry_run: true,
             port: None,
             parameters: None,
+            native: None,
         })
         .await
 }
@@ -198,6 +200,7 @@ async fn refusals_are_clear_and_start_nothing() {
             dry_run: false,
             port: None,
             parameters: None,
+            native: None,
         })
         .await
         .unwrap_err();
@@ -498,6 +501,7 @@ async fn a_bot_whose_api_never_answers_is_stopped_and_reported() {
                 dry_run: true,
                 port: Some(port),
                 parameters: None,
+                native: None,
             },
             Duration::from_secs(60),
         )

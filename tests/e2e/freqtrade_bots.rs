@@ -130,7 +130,8 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
                 id: sid(MACD_HUNTER),
                 dry_run: true,
                 port: Some(free_port()),
-                parameters: None
+                parameters: None,
+                native: None
             },
             Duration::from_secs(150)
         ),
@@ -139,7 +140,8 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
                 id: sid(CONSERVATIVE_RSI),
                 dry_run: true,
                 port: Some(free_port()),
-                parameters: None
+                parameters: None,
+                native: None
             },
             Duration::from_secs(150)
         ),

@@ -43,6 +43,7 @@ pub async fn deploy(
     strategy: &str,
     live: bool,
     port: Option<u16>,
+    native: Option<NativeOptions>,
     json: bool,
 ) -> anyhow::Result<()> {
     let params = DeployParams {
@@ -50,6 +51,7 @@ pub async fn deploy(
         dry_run: !live,
         port,
         parameters: None,
+        native,
     };
     let d = client
         .call_with_timeout::<method::Deploy>(params, DEPLOY_TIMEOUT)
@@ -59,7 +61,10 @@ pub async fn deploy(
     }
     println!("deployed {}", describe(&d));
     if let Some(config) = &d.config_file {
-        println!("config {config}");
+        match d.deployment_type {
+            DeploymentType::Native => println!("candles {config}"),
+            DeploymentType::Freqtrade => println!("config {config}"),
+        }
     }
     Ok(())
 }

@@ -56,6 +56,8 @@ enum Command {
         /// The bot API's port (default: the strategy's, else a free one).
         #[arg(long)]
         port: Option<u16>,
+        #[command(flatten)]
+        native: NativeArgs,
     },
     /// Stop a strategy's bot.
     Stop {
@@ -719,9 +721,12 @@ async fn run(args: Args) -> ExitCode {
         }
         Some(Command::Status) => cli::status(&client, args.json).await,
         Some(Command::Strategies(command)) => strategies(&client, *command, args.json).await,
-        Some(Command::Deploy { id, live, port }) => {
-            deploy_cli::deploy(&client, &id, live, port, args.json).await
-        }
+        Some(Command::Deploy {
+            id,
+            live,
+            port,
+            native,
+        }) => deploy_cli::deploy(&client, &id, live, port, native.options(), args.json).await,
         Some(Command::Stop {
             id,
             drain,
@@ -761,5 +766,50 @@ async fn run(args: Args) -> ExitCode {
             eprintln!("memctl: {err:#}");
             ExitCode::from(cli::exit_code_of(&err))
         }
+    }
+}
+
+/// A native strategy's feed (`memctl deploy ID --replay FILE`); ignored by Freqtrade bots.
+#[derive(Debug, Clone, Default, clap::Args)]
+struct NativeArgs {
+    /// Replay this candle file (Freqtrade feather/json or CSV; relative to the market
+    /// data directory) from start to end, then finish.
+    #[arg(long, value_name = "FILE", conflicts_with = "follow")]
+    replay: Option<String>,
+    /// Trade the candles appended to this file (default for native strategies: the
+    /// pair's file in the market data directory).
+    #[arg(long, value_name = "FILE")]
+    follow: Option<String>,
+    /// The pair traded (default: the reference pair).
+    #[arg(long)]
+    pair: Option<String>,
+    /// The candles' timeframe (default: the daemon's `[market] timeframe`).
+    #[arg(long)]
+    timeframe: Option<String>,
+    /// Replay speed in candles a second (default: as fast as possible).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Paper money to start with.
+    #[arg(long)]
+    balance: Option<f64>,
+}
+
+impl NativeArgs {
+    fn options(self) -> Option<mem_protocol::deploy::NativeOptions> {
+        use mem_protocol::deploy::{FeedMode, NativeOptions};
+        let mode = match (&self.replay, &self.follow) {
+            (Some(_), _) => Some(FeedMode::Replay),
+            (None, Some(_)) => Some(FeedMode::Follow),
+            _ => None,
+        };
+        let options = NativeOptions {
+            pair: self.pair,
+            timeframe: self.timeframe,
+            file: self.replay.or(self.follow),
+            mode,
+            speed: self.speed,
+            starting_balance: self.balance,
+        };
+        (options != NativeOptions::default()).then_some(options)
     }
 }

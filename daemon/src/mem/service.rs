@@ -73,6 +73,9 @@ struct StrategyRecord {
     last: VecDeque<(Option<String>, bool)>,
 }
 
+/// A strategy's last decisions on one symbol: (decision id, won once closed).
+type PairRecord = VecDeque<(String, Option<bool>)>;
+
 #[derive(Default)]
 struct State {
     recent: VecDeque<Decision>,
@@ -80,7 +83,7 @@ struct State {
     /// Decisions without an outcome yet.
     open: HashMap<String, Decision>,
     /// Per strategy and symbol, its last [`enhance::LOOKBACK`] decisions: (id, won).
-    pairs: HashMap<(String, String), VecDeque<(String, Option<bool>)>>,
+    pairs: HashMap<(String, String), PairRecord>,
     strategies: HashMap<String, StrategyRecord>,
     params: BTreeMap<String, StrategyParams>,
     params_error: Option<String>,

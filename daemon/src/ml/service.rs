@@ -482,20 +482,13 @@ impl MlService {
     ) -> Result<mem_protocol::recommend::ConditionsReport, RpcError> {
         let method = "market.conditions";
         let timeframe = timeframe_param(method, &p.timeframe, self.conditions_timeframe)?;
-        let pair = match p.pair.or_else(|| self.reference_pair.clone()) {
+        let pair = match p.pair.or_else(|| self.reference_pair()) {
             Some(pair) => pair,
             None => {
-                let found = candles::list_pairs(&self.market_dir, self.timeframe);
-                if found.iter().any(|p| p == "BTC/USDT") {
-                    "BTC/USDT".to_string()
-                } else {
-                    found.into_iter().next().ok_or_else(|| {
-                        unavailable(format!(
-                            "no candles in {} to read the market from",
-                            self.market_dir.display()
-                        ))
-                    })?
-                }
+                return Err(unavailable(format!(
+                    "no candles in {} to read the market from",
+                    self.market_dir.display()
+                )));
             }
         };
         let mut notes = Vec::new();
@@ -519,6 +512,29 @@ impl MlService {
             candle_ts_ms: c.candle_ts_ms,
             candles: c.candles,
         })
+    }
+
+    /// `[market] reference_pair`, else BTC/USDT when it has candles, else the first pair
+    /// found; `None` without any candles.
+    pub fn reference_pair(&self) -> Option<String> {
+        if let Some(pair) = &self.reference_pair {
+            return Some(pair.clone());
+        }
+        let found = candles::list_pairs(&self.market_dir, self.timeframe);
+        if found.iter().any(|p| p == "BTC/USDT") {
+            return Some("BTC/USDT".to_string());
+        }
+        found.into_iter().next()
+    }
+
+    /// Where candles are read.
+    pub fn market_dir(&self) -> &Path {
+        &self.market_dir
+    }
+
+    /// The trading timeframe (`[market] timeframe`).
+    pub fn timeframe(&self) -> Timeframe {
+        self.timeframe
     }
 
     /// The latest cleaned candles of `symbol` at the service's timeframe (what a market

@@ -130,6 +130,7 @@ async fn main() {
                 dry_run: true,
                 port: None,
                 parameters: None,
+                native: None,
             })
             .await
             .unwrap();

@@ -123,6 +123,7 @@ async fn latency(rounds: u64) {
                 dry_run: true,
                 port: Some(port),
                 parameters: None,
+                native: None,
             })
             .await
             .unwrap();

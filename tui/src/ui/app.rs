@@ -1012,6 +1012,7 @@ impl App {
                             dry_run: !*live,
                             port: None,
                             parameters: None,
+                            native: None,
                         })];
                     }
                 } else if *live {

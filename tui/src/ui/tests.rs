@@ -400,7 +400,8 @@ fn deploy_asks_first_then_sends_a_dry_run_deploy() {
             id: id(RSI),
             dry_run: true,
             port: None,
-            parameters: None
+            parameters: None,
+            native: None
         })]
     );
     assert!(app.overlay.is_none());

@@ -1,0 +1,318 @@
+//! One native deployment's trading loop, one candle at a time, without I/O of its own:
+//! indicators and the model's features (incremental), the broker's stops and targets,
+//! the strategy's signal, MEM enhancement and the decision log for an entry, the outcome
+//! and the learning loop for an exit. Closed trades wait in [`Engine::take_trades`] for
+//! the caller to record them in the registry in batches.
+//!
+//! Order per candle: the broker checks the open position against the candle (a stop or a
+//! target hit inside it), then the strategy sees the candle, then an entry or exit
+//! happens at its close. Long only: BUY opens when flat, SELL closes when long.
+
+use super::paper::{ClosedTrade, ExitReason, PaperBroker, PaperSettings};
+use super::strategies::{NativeStrategy, StrategySignal};
+use crate::market::candles::Candle;
+use crate::market::features::FeatureState;
+use crate::market::indicators::IndicatorState;
+use crate::mem::enhance::EnhanceSettings;
+use crate::mem::patterns;
+use crate::mem::service::{EnhanceRequest, Memory, NewDecision, NewOutcome};
+use crate::mem::store::Durability;
+use crate::ml::model::Model;
+use chrono::{DateTime, Utc};
+use mem_protocol::mem::{BaseSignal, SignalAction};
+use mem_protocol::registry::{TradeAction, TradeRecord};
+use std::sync::Arc;
+
+/// What an engine trades and how.
+#[derive(Debug, Clone)]
+pub struct EngineSpec {
+    /// The name decisions carry (the registry strategy's `name`).
+    pub strategy_key: String,
+    pub symbol: String,
+    pub timeframe_ms: i64,
+    /// Enhance entries with the model and memory, and log them.
+    pub mem_enabled: bool,
+    /// Prefix of the trade ids in the registry (the deployment id).
+    pub trade_prefix: String,
+}
+
+/// Counters for the deployment's stats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineStats {
+    pub candles: u64,
+    pub signals: u64,
+    pub decisions: u64,
+    /// Entries MEM said not to act on (below the strategy's learned confidence threshold).
+    pub skipped: u64,
+    pub last_ts_ms: Option<i64>,
+    pub last_close: Option<f64>,
+}
+
+/// One native deployment's state.
+pub struct Engine {
+    spec: EngineSpec,
+    strategy: Box<dyn NativeStrategy>,
+    indicators: IndicatorState,
+    features: FeatureState,
+    broker: PaperBroker,
+    memory: Option<Arc<Memory>>,
+    model: Option<Arc<Model>>,
+    settings: EnhanceSettings,
+    durability: Durability,
+    announce: bool,
+    trades: Vec<TradeRecord>,
+    stats: EngineStats,
+    errors: Vec<String>,
+}
+
+fn time(ts_ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ts_ms).unwrap_or_default()
+}
+
+impl Engine {
+    /// `memory` and `model` are what MEM enhancement uses; without memory the strategy
+    /// trades its base signals with the `[mem]` default size, stop and target.
+    #[allow(clippy::too_many_arguments)] // the parts of a deployment, each needed once
+    pub fn new(
+        spec: EngineSpec,
+        strategy: Box<dyn NativeStrategy>,
+        broker: PaperBroker,
+        memory: Option<Arc<Memory>>,
+        model: Option<Arc<Model>>,
+        settings: EnhanceSettings,
+        durability: Durability,
+        announce: bool,
+    ) -> Engine {
+        Engine {
+            spec,
+            strategy,
+            indicators: IndicatorState::new(),
+            features: FeatureState::new(),
+            broker,
+            memory,
+            model,
+            settings,
+            durability,
+            announce,
+            trades: Vec::new(),
+            stats: EngineStats::default(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn broker(&self) -> &PaperBroker {
+        &self.broker
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Closed trades not yet handed to the registry.
+    pub fn take_trades(&mut self) -> Vec<TradeRecord> {
+        std::mem::take(&mut self.trades)
+    }
+
+    /// Problems met since the last call (a memory file that could not be written, ...):
+    /// the engine goes on, the caller logs them.
+    pub fn take_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// Feeds a candle of history: indicators and the strategy warm up, nothing trades.
+    pub fn warm(&mut self, c: &Candle) {
+        self.indicators
+            .update(c.open, c.high, c.low, c.close, c.volume);
+        self.features.update(c);
+        let _ = self.strategy.on_candle(c);
+        self.stats.last_ts_ms = Some(c.ts_ms);
+        self.stats.last_close = Some(c.close);
+    }
+
+    /// Trades one candle.
+    pub fn step(&mut self, c: &Candle) {
+        self.indicators
+            .update(c.open, c.high, c.low, c.close, c.volume);
+        let row = self.features.update(c);
+        self.stats.candles += 1;
+        self.stats.last_ts_ms = Some(c.ts_ms);
+        self.stats.last_close = Some(c.close);
+        if let Some(closed) = self.broker.on_candle(c) {
+            self.closed(closed);
+        }
+        let Some(signal) = self.strategy.on_candle(c) else {
+            return;
+        };
+        self.stats.signals += 1;
+        let decided_at = c.ts_ms + self.spec.timeframe_ms;
+        match signal.action {
+            SignalAction::Buy if self.broker.position().is_none() => {
+                self.enter(c, decided_at, &signal, row.as_ref())
+            }
+            SignalAction::Sell if self.broker.position().is_some() => {
+                if let Some(closed) = self.broker.close(decided_at, c.close, ExitReason::Signal) {
+                    self.closed(closed);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes an open position at the last close (the end of a replay, a stop).
+    pub fn finish(&mut self) {
+        let (Some(ts), Some(close)) = (self.stats.last_ts_ms, self.stats.last_close) else {
+            return;
+        };
+        if let Some(closed) = self
+            .broker
+            .close(ts + self.spec.timeframe_ms, close, ExitReason::End)
+        {
+            self.closed(closed);
+        }
+    }
+
+    fn enter(
+        &mut self,
+        c: &Candle,
+        at_ms: i64,
+        signal: &StrategySignal,
+        row: Option<&crate::market::features::FeatureRow>,
+    ) {
+        let reference = self.settings.reference_volatility_pct;
+        let volatility_pct = self
+            .indicators
+            .atr14()
+            .map(|atr| atr / c.close * 100.0)
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .unwrap_or(reference);
+        let Some(memory) = self.memory.clone().filter(|_| self.spec.mem_enabled) else {
+            self.broker.open(
+                at_ms,
+                c.close,
+                self.settings.base_size,
+                Some(self.settings.stop_atr * volatility_pct),
+                Some(self.settings.target_atr * volatility_pct),
+                signal.confidence,
+                None,
+                None,
+                None,
+            );
+            return;
+        };
+        let ml = match (&self.model, row) {
+            (Some(model), Some(row)) => {
+                let p = model.predict_proba(row);
+                // As ml.predict: the close under its SMA 20 makes a trough the reversal.
+                let direction = if row[1] > 0.0 { "bullish" } else { "bearish" };
+                Some((p, direction.to_string()))
+            }
+            _ => None,
+        };
+        let signature = patterns::signature(signal.action, &self.indicators, c.close, reference);
+        let enhanced = memory.enhance(&EnhanceRequest {
+            signal: BaseSignal {
+                strategy: self.spec.strategy_key.clone(),
+                symbol: self.spec.symbol.clone(),
+                action: signal.action,
+                confidence: signal.confidence,
+            },
+            ml,
+            pattern: None,
+            volatility_pct,
+            signature: signature.clone(),
+        });
+        if !enhanced.actionable {
+            self.stats.skipped += 1;
+            return;
+        }
+        let (size, stop, target, confidence, learned) = (
+            enhanced.position_size,
+            -enhanced.stop_loss,
+            enhanced.take_profit,
+            enhanced.confidence,
+            enhanced.learned_strategy.clone(),
+        );
+        let decision = match memory.decide(
+            NewDecision {
+                strategy: self.spec.strategy_key.clone(),
+                enhanced,
+                price: c.close,
+                at: time(at_ms),
+                signature: signature.clone(),
+            },
+            self.durability,
+            self.announce,
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                // Not logged, not traded: every paper trade of a MEM strategy has its decision.
+                self.errors.push(format!("cannot log a decision: {e}"));
+                return;
+            }
+        };
+        self.stats.decisions += 1;
+        self.broker.open(
+            at_ms,
+            c.close,
+            size,
+            Some(stop),
+            Some(target),
+            confidence,
+            Some(decision.id),
+            learned,
+            signature,
+        );
+    }
+
+    fn closed(&mut self, t: ClosedTrade) {
+        let p = &t.position;
+        if let (Some(memory), Some(id)) = (&self.memory, &p.decision_id) {
+            if let Err(e) = memory.outcome(
+                NewOutcome {
+                    decision_id: id.clone(),
+                    exit_price: t.exit_price,
+                    pnl: t.pnl,
+                    pnl_pct: t.pnl_pct,
+                    closed_at: time(t.exit_ts_ms),
+                },
+                self.durability,
+                self.announce,
+            ) {
+                self.errors
+                    .push(format!("cannot record an outcome: {}", e.message));
+            }
+        }
+        let slippage = self.broker.settings().slippage_pct / 100.0;
+        self.trades.push(TradeRecord {
+            trade_id: format!("{}:{}", self.spec.trade_prefix, p.trade_id),
+            symbol: self.spec.symbol.clone(),
+            timeframe: None,
+            action: TradeAction::Buy,
+            confidence: Some(p.confidence),
+            entry_price: p.entry_price,
+            exit_price: t.exit_price,
+            entry_time: time(p.entry_ts_ms),
+            exit_time: time(t.exit_ts_ms.max(p.entry_ts_ms)),
+            pnl: t.pnl,
+            pnl_pct: t.pnl_pct,
+            is_win: Some(t.is_win()),
+            mem_enhanced: p.decision_id.is_some(),
+            mem_confidence_boost: None,
+            learned_pattern: p.learned_pattern.clone(),
+            market_regime: p.signature.clone(),
+            volatility: None,
+            broker: Some(format!("memd paper ({})", t.reason)),
+            slippage: Some(slippage),
+            commission: Some(t.fees),
+        });
+    }
+}
+
+/// The paper settings a deployment starts with.
+pub fn paper_settings(starting_balance: Option<f64>) -> PaperSettings {
+    let mut s = PaperSettings::default();
+    if let Some(b) = starting_balance {
+        s.starting_balance = b;
+    }
+    s
+}

@@ -1,0 +1,379 @@
+//! Running a native deployment on a candle feed, on a thread of its own:
+//! - `replay`: the file's candles in order, as fast as possible or at `speed` candles a
+//!   second; at the end the open position is closed at the last close and the deployment
+//!   finishes;
+//! - `follow`: the file's history warms the indicators up without trading, then the file
+//!   is checked every second and each appended candle is traded (Freqtrade's
+//!   `download-data` appends to the same file).
+//!
+//! Every [`FLUSH_EVERY`] (or at the end, or on stop) closed trades go to the registry in
+//! one batch, batched memory appends are synced, and the deployment's state (broker,
+//! position, last candle) is handed to the supervisor, which saves it: after a daemon
+//! restart the deployment resumes after its last saved candle.
+
+use super::engine::{Engine, EngineSpec};
+use super::paper::PaperBroker;
+use super::strategies;
+use crate::market::candles::{self, Candle};
+use crate::mem::enhance::EnhanceSettings;
+use crate::mem::service::Memory;
+use crate::mem::store::Durability;
+use crate::ml::model::Model;
+use crate::registry::{Caller, Registry};
+pub use mem_protocol::deploy::FeedMode;
+use mem_protocol::registry::RecordTradesParams;
+use mem_protocol::strategy::StrategyId;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How often trades are recorded and the state reported.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// How often a followed file is checked for new candles.
+pub const FOLLOW_POLL: Duration = Duration::from_secs(1);
+/// Paced replays at or under this speed announce each decision (`decision.logged`);
+/// faster ones would flood subscribers, and report through the deployment's stats.
+pub const ANNOUNCE_MAX_SPEED: f64 = 50.0;
+
+/// What `state.json` keeps of a native deployment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NativeSaved {
+    pub kind: String,
+    pub parameters: Map<String, Value>,
+    /// The name its decisions carry.
+    pub strategy_key: String,
+    pub symbol: String,
+    pub timeframe: String,
+    pub file: PathBuf,
+    pub mode: FeedMode,
+    /// Candles a second for a replay; `None`: as fast as possible.
+    pub speed: Option<f64>,
+    pub mem_enabled: bool,
+    pub broker: PaperBroker,
+    /// The last candle traded: a resumed deployment goes on after it.
+    pub last_ts_ms: Option<i64>,
+    /// Its close (what an open position is valued at).
+    #[serde(default)]
+    pub last_close: Option<f64>,
+    /// Candles in the replay, and how many are done.
+    #[serde(default)]
+    pub total_candles: u64,
+    #[serde(default)]
+    pub done_candles: u64,
+    #[serde(default)]
+    pub decisions: u64,
+}
+
+/// What the runner needs from the daemon.
+#[derive(Clone)]
+pub struct RunContext {
+    pub memory: Arc<Memory>,
+    pub model: Option<Arc<Model>>,
+    pub settings: EnhanceSettings,
+    pub registry: Arc<Registry>,
+    pub strategy_id: StrategyId,
+    pub deployment: String,
+    pub log: PathBuf,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEnd {
+    /// The replay reached the end of its file.
+    Finished,
+    /// Stopped by the supervisor.
+    Stopped,
+}
+
+fn caller() -> Caller {
+    Caller {
+        uid: None,
+        client: Some("memd native deployment".into()),
+    }
+}
+
+struct Log(Option<std::fs::File>);
+
+impl Log {
+    fn line(&mut self, text: &str) {
+        if let Some(f) = &mut self.0 {
+            let _ = writeln!(
+                f,
+                "{} - memd.native - INFO - {text}",
+                chrono::Utc::now().format("%Y-%m-%d %H:%M:%S,%3f")
+            );
+        }
+    }
+    fn warn(&mut self, text: &str) {
+        if let Some(f) = &mut self.0 {
+            let _ = writeln!(
+                f,
+                "{} - memd.native - WARNING - {text}",
+                chrono::Utc::now().format("%Y-%m-%d %H:%M:%S,%3f")
+            );
+        }
+    }
+}
+
+fn read_candles(saved: &NativeSaved) -> Result<Vec<Candle>, String> {
+    let raw = candles::read_file(&saved.file).map_err(|e| e.to_string())?;
+    Ok(candles::clean(raw).0)
+}
+
+/// Checks a native deployment's spec before it starts: the strategy builds from its
+/// parameters and the file reads. Answers the number of candles.
+pub fn check(saved: &NativeSaved) -> Result<usize, String> {
+    strategies::build(&saved.kind, &saved.parameters)?;
+    let candles = read_candles(saved)?;
+    if candles.is_empty() {
+        return Err(format!("{} holds no usable candle", saved.file.display()));
+    }
+    Ok(candles.len())
+}
+
+/// Runs until the replay ends or `cancel` fires; `report` gets the state to save after
+/// every flush. Blocking: call it on a thread of its own.
+pub fn run(
+    mut saved: NativeSaved,
+    ctx: RunContext,
+    cancel: CancellationToken,
+    mut report: impl FnMut(&NativeSaved, Option<&str>),
+) -> Result<RunEnd, String> {
+    let mut log = Log(std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&ctx.log)
+        .ok());
+    let strategy = strategies::build(&saved.kind, &saved.parameters)?;
+    let timeframe = saved
+        .timeframe
+        .parse::<candles::Timeframe>()
+        .map_err(|e| e.to_string())?;
+    let unlimited = saved.speed.is_none_or(|s| s <= 0.0);
+    let (durability, announce) = match saved.mode {
+        FeedMode::Follow => (Durability::Sync, true),
+        FeedMode::Replay if unlimited => (Durability::Batched, false),
+        FeedMode::Replay => (
+            Durability::Batched,
+            saved.speed.is_some_and(|s| s <= ANNOUNCE_MAX_SPEED),
+        ),
+    };
+    let mut engine = Engine::new(
+        EngineSpec {
+            strategy_key: saved.strategy_key.clone(),
+            symbol: saved.symbol.clone(),
+            timeframe_ms: timeframe.millis(),
+            mem_enabled: saved.mem_enabled,
+            trade_prefix: ctx.deployment.clone(),
+        },
+        strategy,
+        saved.broker.clone(),
+        Some(ctx.memory.clone()),
+        ctx.model.clone(),
+        ctx.settings.clone(),
+        durability,
+        announce,
+    );
+    let candles = read_candles(&saved)?;
+    log.line(&format!(
+        "{} {} on {} ({} candles, {:?}{}), MEM {}",
+        if saved.last_ts_ms.is_some() {
+            "resuming"
+        } else {
+            "starting"
+        },
+        saved.kind,
+        saved.file.display(),
+        candles.len(),
+        saved.mode,
+        saved
+            .speed
+            .filter(|s| *s > 0.0)
+            .map(|s| format!(" at {s} candles/s"))
+            .unwrap_or_default(),
+        if saved.mem_enabled { "on" } else { "off" }
+    ));
+
+    // History: what a resumed run already traded, and a follow's existing candles.
+    let resume_after = saved.last_ts_ms;
+    let mut next = 0;
+    for c in &candles {
+        let traded_before = resume_after.is_some_and(|t| c.ts_ms <= t);
+        let history = saved.mode == FeedMode::Follow && resume_after.is_none();
+        if !(traded_before || history) {
+            break;
+        }
+        engine.warm(c);
+        next += 1;
+    }
+    saved.total_candles = candles.len() as u64;
+    let decisions_before = saved.decisions;
+
+    let mut flush =
+        |engine: &mut Engine, saved: &mut NativeSaved, log: &mut Log, status: Option<&str>| {
+            let trades = engine.take_trades();
+            if !trades.is_empty() {
+                for t in &trades {
+                    log.line(&format!(
+                        "closed trade {} {} entry {:.6} exit {:.6} pnl {:+.4} ({:+.2}%) {}",
+                        t.trade_id,
+                        t.symbol,
+                        t.entry_price,
+                        t.exit_price,
+                        t.pnl,
+                        t.pnl_pct * 100.0,
+                        t.broker.as_deref().unwrap_or("")
+                    ));
+                }
+                for chunk in trades.chunks(10_000) {
+                    if let Err(e) = ctx.registry.record_trades(
+                        RecordTradesParams {
+                            id: ctx.strategy_id,
+                            trades: chunk.to_vec(),
+                        },
+                        &caller(),
+                    ) {
+                        log.warn(&format!(
+                            "cannot record {} trades in the registry: {}",
+                            chunk.len(),
+                            e.into_rpc("trades").message
+                        ));
+                    }
+                }
+            }
+            if durability == Durability::Batched {
+                if let Err(e) = ctx.memory.sync() {
+                    log.warn(&format!("cannot sync the memory files: {e}"));
+                }
+            }
+            for e in engine.take_errors() {
+                log.warn(&e);
+            }
+            saved.broker = engine.broker().clone();
+            saved.last_ts_ms = engine.stats().last_ts_ms;
+            saved.last_close = engine.stats().last_close;
+            saved.decisions = decisions_before + engine.stats().decisions;
+            report(saved, status);
+        };
+
+    let started = Instant::now();
+    let mut last_flush = Instant::now();
+    let first_traded = next;
+    for (i, c) in candles[next..].iter().enumerate() {
+        if cancel.is_cancelled() {
+            engine.finish();
+            flush(&mut engine, &mut saved, &mut log, Some("stopped"));
+            log.line("stopped; the open position (if any) closed at the last close");
+            return Ok(RunEnd::Stopped);
+        }
+        if let (false, Some(speed)) = (unlimited, saved.speed) {
+            let due = started + Duration::from_secs_f64((i as f64) / speed);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        engine.step(c);
+        saved.done_candles = (first_traded + i + 1) as u64;
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            flush(&mut engine, &mut saved, &mut log, None);
+            last_flush = Instant::now();
+        }
+    }
+    saved.done_candles = candles.len() as u64;
+
+    if saved.mode == FeedMode::Replay {
+        engine.finish();
+        flush(&mut engine, &mut saved, &mut log, Some("finished"));
+        log.line(&format!(
+            "replay finished: {} candles in {:.2} s, {} trades, realised pnl {:+.4}, balance {:.4}",
+            candles.len() - first_traded,
+            started.elapsed().as_secs_f64(),
+            engine.broker().closed_trades(),
+            engine.broker().realised_pnl(),
+            engine.broker().balance()
+        ));
+        return Ok(RunEnd::Finished);
+    }
+
+    // Follow: trade what is appended.
+    flush(&mut engine, &mut saved, &mut log, Some("following"));
+    let mut seen = file_stamp(&saved.file);
+    loop {
+        let ticks = (FOLLOW_POLL.as_millis() / 50) as u32;
+        for _ in 0..ticks {
+            if cancel.is_cancelled() {
+                engine.finish();
+                flush(&mut engine, &mut saved, &mut log, Some("stopped"));
+                log.line("stopped; the open position (if any) closed at the last close");
+                return Ok(RunEnd::Stopped);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let stamp = file_stamp(&saved.file);
+        if stamp == seen {
+            continue;
+        }
+        seen = stamp;
+        let candles = match read_candles(&saved) {
+            Ok(c) => c,
+            Err(e) => {
+                log.warn(&format!("cannot read the followed file: {e}"));
+                continue;
+            }
+        };
+        let last = engine.stats().last_ts_ms.unwrap_or(i64::MIN);
+        let fresh: Vec<&Candle> = candles.iter().filter(|c| c.ts_ms > last).collect();
+        for c in &fresh {
+            engine.step(c);
+        }
+        saved.total_candles = candles.len() as u64;
+        saved.done_candles = candles.len() as u64;
+        if !fresh.is_empty() {
+            flush(&mut engine, &mut saved, &mut log, Some("following"));
+        }
+    }
+}
+
+fn file_stamp(path: &std::path::Path) -> Option<(u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.mtime(), m.mtime_nsec()))
+}
+
+/// A new native deployment's state, before its first candle.
+#[allow(clippy::too_many_arguments)] // the fields of a deployment request, each used once
+pub fn new_saved(
+    kind: &str,
+    parameters: Map<String, Value>,
+    strategy_key: String,
+    symbol: String,
+    timeframe: String,
+    file: PathBuf,
+    mode: FeedMode,
+    speed: Option<f64>,
+    mem_enabled: bool,
+    broker: PaperBroker,
+) -> NativeSaved {
+    NativeSaved {
+        kind: kind.to_string(),
+        parameters,
+        strategy_key,
+        symbol,
+        timeframe,
+        file,
+        mode,
+        speed,
+        mem_enabled,
+        broker,
+        last_ts_ms: None,
+        last_close: None,
+        total_candles: 0,
+        done_candles: 0,
+        decisions: 0,
+    }
+}
