@@ -429,3 +429,60 @@ pub async fn parameters(client: &Client, json: bool) -> anyhow::Result<()> {
     println!("{t}");
     Ok(())
 }
+
+pub async fn patterns(client: &Client, strategy: Option<String>, json: bool) -> anyhow::Result<()> {
+    let list = client
+        .call::<method::MemPatterns>(mem_protocol::mem::PatternsParams { strategy })
+        .await?;
+    if json {
+        return print_json(&list);
+    }
+    if let Some(e) = &list.file_error {
+        eprintln!("learned_strategies.json is not in force (a broken edit, ignored): {e}");
+    }
+    if list.learned.is_empty() {
+        println!("no learned strategy yet (a market state seen 5 times with 70% wins becomes one)");
+    } else {
+        let mut t = table(&[
+            "LEARNED",
+            "FROM",
+            "MARKET STATE",
+            "EVIDENCE",
+            "SINCE",
+            "STATUS",
+        ]);
+        for l in &list.learned {
+            t.add_row(vec![
+                Cell::new(&l.name),
+                Cell::new(&l.parent),
+                Cell::new(&l.signature),
+                Cell::new(format!(
+                    "{}/{} ({:.0}%)",
+                    l.evidence.wins,
+                    l.evidence.occurrences,
+                    l.evidence.win_rate * 100.0
+                )),
+                Cell::new(format!("{}/{} won", l.wins, l.trades)),
+                Cell::new(match l.status {
+                    mem_protocol::mem::LearnedStatus::Active => "active".to_string(),
+                    mem_protocol::mem::LearnedStatus::Deprecated => "deprecated".to_string(),
+                }),
+            ]);
+        }
+        println!("{t}");
+    }
+    if !list.candidates.is_empty() {
+        let mut t = table(&["STRATEGY", "MARKET STATE", "SEEN", "WON", "WIN RATE"]);
+        for c in list.candidates.iter().take(20) {
+            t.add_row(vec![
+                Cell::new(&c.strategy),
+                Cell::new(&c.signature),
+                Cell::new(c.occurrences),
+                Cell::new(c.wins),
+                Cell::new(format!("{:.0}%", c.win_rate * 100.0)),
+            ]);
+        }
+        println!("{t}");
+    }
+    Ok(())
+}

@@ -138,6 +138,12 @@ enum MemoryCommand {
     },
     /// What the learning loop has adjusted, per strategy.
     Parameters,
+    /// Learned strategies (patterns promoted by the learning loop) and the market
+    /// states being watched.
+    Patterns {
+        #[arg(long)]
+        strategy: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -752,6 +758,9 @@ async fn run(args: Args) -> ExitCode {
         })) => cli::decisions(&client, strategy, symbol, limit, args.json).await,
         Some(Command::Memory(MemoryCommand::Parameters)) => {
             cli::parameters(&client, args.json).await
+        }
+        Some(Command::Memory(MemoryCommand::Patterns { strategy })) => {
+            cli::patterns(&client, strategy, args.json).await
         }
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await

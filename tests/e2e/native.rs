@@ -1,0 +1,502 @@
+//! MEM end to end through the real daemon and memctl: a native MEM-enabled strategy
+//! replays a real candle file (the shipped ETH/BTC 5-minute candles, see
+//! data/market/README.md) into both decision logs and the registry; the learning loop
+//! adjusts a strategy, learns a pattern as a strategy of its own and deprecates it by the
+//! rules, on a series built so that each rule must fire; memory files edited by hand are
+//! applied or refused.
+
+use mem_e2e::{Daemon, describe, wait_for};
+use mem_protocol::deploy::*;
+use mem_protocol::methods::method;
+use mem_protocol::strategy::StrategyId;
+use mem_protocol::{ErrorCode, Event, Topic};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The seed's native RSI and MACD (data/strategy_registry/metadata).
+const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
+const NATIVE_MACD: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d63";
+
+fn sid(s: &str) -> StrategyId {
+    s.parse().unwrap()
+}
+
+fn replay(id: &str, speed: Option<f64>) -> DeployParams {
+    DeployParams {
+        id: sid(id),
+        dry_run: true,
+        port: None,
+        parameters: None,
+        native: Some(NativeOptions {
+            pair: Some("ETH/BTC".into()),
+            file: Some("ETH_BTC-5m.feather".into()),
+            mode: Some(FeedMode::Replay),
+            speed,
+            ..Default::default()
+        }),
+    }
+}
+
+async fn deployment_of(client: &mem_protocol::Client, id: &str) -> Option<DeployedStrategy> {
+    let list = client
+        .call::<method::Deployed>(DeployedParams { all: true })
+        .await
+        .unwrap();
+    list.deployments
+        .into_iter()
+        .filter(|d| d.strategy_id == sid(id))
+        .max_by_key(|d| d.started_at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_mem_strategy_replays_a_real_file_into_both_logs_and_the_registry() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+
+    // Live is refused: a native strategy has no exchange behind it.
+    let mut live = replay(NATIVE_RSI, None);
+    live.dry_run = false;
+    let err = client.call::<method::Deploy>(live).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::PermissionDenied), "{err}");
+    // A file that is not there is named.
+    let mut missing = replay(NATIVE_RSI, None);
+    missing.native.as_mut().unwrap().file = Some("NOPE_BTC-5m.feather".into());
+    let err = client.call::<method::Deploy>(missing).await.unwrap_err();
+    assert!(err.to_string().contains("NOPE_BTC-5m.feather"), "{err}");
+
+    let out = daemon.memctl(&[
+        "deploy",
+        NATIVE_RSI,
+        "--replay",
+        "ETH_BTC-5m.feather",
+        "--pair",
+        "ETH/BTC",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dry-run") && text.contains("ETH_BTC-5m.feather"),
+        "{text}"
+    );
+
+    let mut done = None;
+    wait_for(
+        "the replay to finish",
+        Duration::from_secs(60),
+        async || {
+            done = deployment_of(&client, NATIVE_RSI)
+                .await
+                .filter(|d| d.status == DeploymentStatus::Stopped);
+            done.is_some()
+        },
+    )
+    .await;
+    let d = done.unwrap();
+    assert_eq!(d.deployment_type, DeploymentType::Native);
+    assert!(
+        d.dry_run && d.process_id.is_none() && d.last_error.is_none(),
+        "{d:?}"
+    );
+    assert_eq!(d.stats.bot_state.as_deref(), Some("finished"), "{d:?}");
+    assert_eq!(
+        d.stats.open_trades, 0,
+        "the last position closes at the end"
+    );
+    let trades = d.stats.closed_trades as usize;
+    assert!(
+        trades >= 10,
+        "a 20-day 5-minute file gives RSI entries: {d:?}"
+    );
+
+    // The registry has every trade, each from a MEM decision.
+    let list = client
+        .call_value(
+            "strategies.trades.list",
+            json!({"id": NATIVE_RSI, "limit": 10_000}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(list["total"], trades, "{list}");
+    let registry_trades = list["trades"].as_array().unwrap();
+    assert!(
+        registry_trades
+            .iter()
+            .all(|t| t["memEnhanced"] == true && t["symbol"] == "ETH/BTC"),
+        "{list}"
+    );
+    let registry_pnl: f64 = registry_trades
+        .iter()
+        .map(|t| t["pnl"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (registry_pnl - d.stats.profit_closed).abs() < 1e-6,
+        "{registry_pnl} vs {}",
+        d.stats.profit_closed
+    );
+
+    // The same decisions in the structured log, each closed, P&L matching the registry.
+    let decisions = client
+        .call_value(
+            "mem.decisions",
+            json!({"strategy": "native_rsi", "limit": 10_000}),
+        )
+        .await
+        .unwrap();
+    let decisions = decisions["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), trades);
+    assert!(decisions.iter().all(|x| x["outcome"].is_object()));
+    // The market state at entry, once the indicators are warm (50 candles).
+    let signed: Vec<&str> = decisions
+        .iter()
+        .filter_map(|x| x["signature"].as_str())
+        .collect();
+    assert!(signed.len() + 2 >= trades, "{signed:?}");
+    assert!(
+        signed.iter().all(|s| s.starts_with("BUY|trend=")),
+        "{signed:?}"
+    );
+    let memory_pnl: f64 = decisions
+        .iter()
+        .map(|x| x["outcome"]["pnl"].as_f64().unwrap())
+        .sum();
+    assert!((memory_pnl - registry_pnl).abs() < 1e-6);
+    let dir = daemon.data_dir.join("mem_knowledge");
+    let jsonl = std::fs::read_to_string(dir.join("decisions.jsonl")).unwrap();
+    assert_eq!(
+        jsonl.lines().count(),
+        2 * trades,
+        "a decision and an outcome line each"
+    );
+    // And in the human log, in the seed's format, at the candles' own times (2018).
+    let log = std::fs::read_to_string(dir.join("core_memory_updates.txt")).unwrap();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("] Strategy: native_rsi - Decision: BUY ETH/BTC @ "))
+            .count(),
+        trades,
+        "{log}"
+    );
+    assert_eq!(log.matches(" CLOSED - Exit: ").count(), trades);
+    assert!(log.starts_with("[2018-"), "{}", &log[..80]);
+
+    // The deployment's log says what happened.
+    let out = daemon.memctl(&["logs", NATIVE_RSI]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("replay finished: 5760 candles"),
+        "{}",
+        describe(&out)
+    );
+
+    // A paced replay stops on request; its open position (if any) is closed and recorded.
+    let started = client
+        .call::<method::Deploy>(replay(NATIVE_RSI, Some(400.0)))
+        .await
+        .unwrap();
+    assert_eq!(started.status, DeploymentStatus::Running);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stopped = client
+        .call::<method::Stop>(StopParams {
+            id: sid(NATIVE_RSI),
+            mode: StopMode::Now,
+            deadline_secs: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, DeploymentStatus::Stopped);
+    assert_eq!(stopped.stats.open_trades, 0, "{stopped:?}");
+    assert_eq!(stopped.stats.bot_state.as_deref(), Some("stopped"));
+    let list = client
+        .call_value(
+            "strategies.trades.list",
+            json!({"id": NATIVE_RSI, "limit": 1}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        list["total"].as_u64().unwrap(),
+        trades as u64 + stopped.stats.closed_trades
+    );
+}
+
+/// One decision of `strategy` in the market state `signature`, closed as a win or a loss.
+async fn trade(
+    client: &mem_protocol::Client,
+    strategy: &str,
+    signature: &str,
+    win: bool,
+) -> (Value, Value) {
+    let d = client
+        .call_value(
+            "mem.decide",
+            json!({
+                "signal": {"strategy": strategy, "symbol": "BTC/USDT", "action": "BUY", "confidence": 0.8},
+                "volatilityPct": 1.0, "mlConfidence": 0.6, "mlDirection": "bullish",
+                "signature": signature, "price": 100.0
+            }),
+        )
+        .await
+        .unwrap();
+    let o = client
+        .call_value(
+            "mem.outcome",
+            json!({"decisionId": d["id"], "exitPrice": if win { 102.0 } else { 98.5 },
+                   "pnl": if win { 2.0 } else { -1.5 }, "pnlPct": if win { 0.02 } else { -0.015 }}),
+        )
+        .await
+        .unwrap();
+    (d, o)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_learning_loop_adjusts_learns_and_deprecates_by_its_rules() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let (_, mut events) = client.subscribe(vec![Topic::Memory]).await.unwrap();
+    let good = "BUY|trend=bullish|volatility=medium|rsi=neutral";
+    let other = "BUY|trend=ranging|volatility=low|rsi=oversold";
+
+    // Nine closed decisions: 4 of 4 on `good`, 5 on `other` (2 won). No discovery yet
+    // (every 10), nothing learned.
+    for i in 0..4 {
+        trade(&client, "native_macd", good, true).await;
+        let _ = i;
+    }
+    for i in 0..5 {
+        trade(&client, "native_macd", other, i < 2).await;
+    }
+    let patterns = client.call_value("mem.patterns", json!({})).await.unwrap();
+    assert_eq!(patterns["learned"], json!([]), "{patterns}");
+    // The 10th: `good` seen 5 times, 5 won: 100% >= 70% and 5 >= 5 -> learned.
+    trade(&client, "native_macd", good, true).await;
+    let patterns = client
+        .call_value("mem.patterns", json!({"strategy": "native_macd"}))
+        .await
+        .unwrap();
+    let learned = &patterns["learned"][0];
+    assert_eq!(learned["signature"], good, "{patterns}");
+    assert_eq!(learned["parent"], "native_macd");
+    assert_eq!(learned["parent_id"], NATIVE_MACD);
+    assert_eq!(learned["evidence"]["occurrences"], 5);
+    assert_eq!(learned["status"], "active");
+    assert_eq!(
+        patterns["learned"].as_array().unwrap().len(),
+        1,
+        "`other` (40%) is not"
+    );
+    let name = learned["name"].as_str().unwrap().to_string();
+    let learned_id: StrategyId = learned["strategy_id"].as_str().unwrap().parse().unwrap();
+    // In the registry: origin learned, derived from its parent, experimental.
+    let detail = client
+        .call_value("strategies.get", json!({"id": learned_id}))
+        .await
+        .unwrap();
+    let text = detail.to_string();
+    assert!(text.contains("\"origin\":\"learned\""), "{text}");
+    assert!(text.contains(good), "{text}");
+    let related = client
+        .call_value(
+            "strategies.related",
+            json!({"id": learned_id, "types": ["derived_from"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        related["related"][0]["strategy"]["id"], NATIVE_MACD,
+        "{related}"
+    );
+    let log_path = daemon
+        .data_dir
+        .join("mem_knowledge/core_memory_updates.txt");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains(&format!("LEARNED: new learned strategy {name}")),
+        "{log}"
+    );
+
+    // From now on a decision in the `good` state follows the learned pattern, and loses.
+    // After 10 more losses the monitor sees 7 wins in the last 20 (35% < 45%) and cuts
+    // risk, in parameter_updates.json and in the registry's parameter history.
+    let mut adjusted = None;
+    for i in 0..10 {
+        let (d, o) = trade(&client, "native_macd", good, false).await;
+        assert_eq!(d["learned_pattern"], name.as_str(), "{d}");
+        assert!(d["reasoning"].as_str().unwrap().contains(&name), "{d}");
+        if i < 9 {
+            assert_eq!(o["adjustments"], json!([]), "trade {i}: {o}");
+        } else {
+            adjusted = Some(o);
+        }
+    }
+    let adjusted = adjusted.unwrap();
+    assert_eq!(
+        adjusted["adjustments"][0]["parameter"],
+        "position_size_multiplier"
+    );
+    assert_eq!(adjusted["adjustments"][0]["to"], 0.7);
+    assert_eq!(
+        adjusted["adjustments"][1]["to"], 0.7,
+        "confidence threshold 0.70"
+    );
+    let history = client
+        .call_value("strategies.parameters.history", json!({"id": NATIVE_MACD}))
+        .await
+        .unwrap();
+    let changes = history["changes"].as_array().unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["parameter_name"] == "mem.position_size_multiplier"
+                && c["new_value"] == 0.7
+                && c["changed_by"] == "mem_learning"
+                && c["change_reason"].as_str().unwrap().contains("35%")),
+        "{history}"
+    );
+
+    // The learned strategy: 91 more losses make 101 trades with none won: over 100 and
+    // under 50% -> deprecated, in both places, with the reason; not matched any more.
+    for _ in 0..90 {
+        trade(&client, "native_macd", good, false).await;
+    }
+    let patterns = client.call_value("mem.patterns", json!({})).await.unwrap();
+    assert_eq!(patterns["learned"][0]["trades"], 100);
+    assert_eq!(
+        patterns["learned"][0]["status"], "active",
+        "100 is not over 100"
+    );
+    let (d, _) = trade(&client, "native_macd", good, false).await;
+    assert_eq!(d["learned_pattern"], name.as_str());
+    let patterns = client.call_value("mem.patterns", json!({})).await.unwrap();
+    let learned = &patterns["learned"][0];
+    assert_eq!(learned["trades"], 101);
+    assert_eq!(learned["status"], "deprecated", "{patterns}");
+    assert!(
+        learned["deprecation_reason"]
+            .as_str()
+            .unwrap()
+            .contains("0 of 101"),
+        "{patterns}"
+    );
+    let summary = client
+        .call_value("strategies.get", json!({"id": learned_id}))
+        .await
+        .unwrap();
+    assert!(
+        summary.to_string().contains("\"status\":\"deprecated\""),
+        "{summary}"
+    );
+    let trades = client
+        .call_value(
+            "strategies.trades.list",
+            json!({"id": learned_id, "limit": 1}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        trades["total"], 101,
+        "the learned strategy's own performance log"
+    );
+    let (d, _) = trade(&client, "native_macd", good, false).await;
+    assert!(
+        d["learned_pattern"].is_null(),
+        "a deprecated pattern is not used: {d}"
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains(&format!("LEARNED: deprecated {name}")),
+        "{log}"
+    );
+
+    // Every write of the learned file was announced.
+    let mut saw_learned = false;
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1500), events.next()).await {
+        if let Event::MemoryChanged(c) = m.event {
+            saw_learned |= c.file == "learned_strategies.json" && c.applied;
+        }
+    }
+    assert!(saw_learned, "memory.changed for learned_strategies.json");
+
+    // memctl shows them.
+    let out = daemon.memctl(&["memory", "patterns"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&name) && text.contains("deprecated"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_edits_of_learned_strategies_are_checked_then_applied_or_refused() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let (_, mut events) = client.subscribe(vec![Topic::Memory]).await.unwrap();
+    let file = daemon
+        .data_dir
+        .join("mem_knowledge/learned_strategies.json");
+    let mut next_change = async || loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("a memory.changed event within 10 s")
+            .expect("events");
+        if let Event::MemoryChanged(c) = m.event {
+            if c.file == "learned_strategies.json" {
+                return c;
+            }
+        }
+    };
+
+    // A well-formed edit by hand (a pattern a person wants MEM to use) is applied.
+    let entry = json!({
+        "name": "hand_made", "strategy_id": null, "parent": "momentum", "parent_id": null,
+        "signature": "BUY|trend=bullish|volatility=low|rsi=neutral",
+        "discovered_at": "2026-11-22T00:00:00Z",
+        "evidence": {"occurrences": 12, "wins": 10, "win_rate": 0.8333, "window": 100},
+        "trades": 0, "wins": 0, "status": "active",
+        "deprecated_at": null, "deprecation_reason": null
+    });
+    std::fs::write(
+        &file,
+        serde_json::to_vec_pretty(&json!({"schema_version": 1, "learned": [entry]})).unwrap(),
+    )
+    .unwrap();
+    let c = next_change().await;
+    assert!(c.applied, "{c:?}");
+    let e = client
+        .call_value(
+            "mem.enhance",
+            json!({"signal": {"strategy": "momentum", "symbol": "BTC/USDT", "action": "BUY", "confidence": 0.65},
+                   "volatilityPct": 1.0, "signature": "BUY|trend=bullish|volatility=low|rsi=neutral"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(e["learned_strategy"], "hand_made", "{e}");
+    assert_eq!(e["memory_confidence"], 0.8333);
+
+    // A malformed edit: refused with the entry and field named; the previous stays in force.
+    let mut broken = json!({"schema_version": 1, "learned": [entry]});
+    broken["learned"][0]["wins"] = json!(3);
+    std::fs::write(&file, serde_json::to_vec(&broken).unwrap()).unwrap();
+    let c = next_change().await;
+    assert!(!c.applied, "{c:?}");
+    assert!(
+        c.error.as_deref().unwrap().contains("learned[0].wins"),
+        "{c:?}"
+    );
+    let patterns = client.call_value("mem.patterns", json!({})).await.unwrap();
+    assert!(
+        patterns["fileError"]
+            .as_str()
+            .unwrap()
+            .contains("learned[0].wins"),
+        "{patterns}"
+    );
+    assert_eq!(patterns["learned"][0]["name"], "hand_made");
+    let out = daemon.memctl(&["memory", "patterns"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("learned[0].wins")
+            || String::from_utf8_lossy(&out.stdout).contains("learned[0].wins"),
+        "{}",
+        describe(&out)
+    );
+}
