@@ -308,6 +308,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     {
         warn!("some connections did not close in time");
     }
+    daemon.supervisor.suspend_native().await;
     let registry = daemon.registry.clone();
     let _ = tokio::task::spawn_blocking(move || registry.flush_live_summaries()).await;
     info!("stopped");

@@ -131,6 +131,8 @@ pub struct Supervisor {
     save_lock: Mutex<()>,
     system: Mutex<sysinfo::System>,
     native: NativeContext,
+    /// Fired when the daemon stops: native runners save their state and return.
+    suspend_native: CancellationToken,
 }
 
 fn unavailable(message: impl Into<String>) -> RpcError {
@@ -204,6 +206,7 @@ impl Supervisor {
                     .map_err(|e| anyhow::anyhow!("cannot read process information: {e}"))?,
             ),
             native,
+            suspend_native: CancellationToken::new(),
         });
         for saved in supervisor.load_state() {
             let active = saved.public.status.is_active();
@@ -1357,11 +1360,12 @@ impl Supervisor {
         });
         let this = self.clone();
         let task_slot = slot.clone();
+        let suspend = self.suspend_native.clone();
         let handle = tokio::spawn(async move {
             let progress_this = this.clone();
             let progress_slot = task_slot.clone();
             let result = tokio::task::spawn_blocking(move || {
-                runner::run(native, ctx, cancel, |state, status| {
+                runner::run(native, ctx, cancel, suspend, |state, status| {
                     progress_this.native_progress(&progress_slot, state, status)
                 })
             })
@@ -1371,7 +1375,7 @@ impl Supervisor {
                     info!(deployment = %task_slot.saved.lock().expect("slot lock").public.deployment_id, "native replay finished");
                     this.update(&task_slot, |s| s.public.status = DeploymentStatus::Stopped);
                 }
-                Ok(Ok(RunEnd::Stopped)) => {}
+                Ok(Ok(RunEnd::Stopped | RunEnd::Suspended)) => {}
                 Ok(Err(e)) => {
                     warn!(error = %e, "a native deployment failed");
                     this.update(&task_slot, |s| {
@@ -1387,6 +1391,23 @@ impl Supervisor {
             None
         });
         *slot.task.lock().expect("task lock") = Some(handle);
+    }
+
+    /// The daemon is stopping: native runners save their state (positions stay open) and
+    /// return, so the next daemon resumes them where they were.
+    pub async fn suspend_native(&self) {
+        self.suspend_native.cancel();
+        let tasks: Vec<_> = self
+            .slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .filter(|s| s.saved.lock().expect("slot lock").native.is_some())
+            .filter_map(|s| s.task.lock().expect("task lock").take())
+            .collect();
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
     }
 
     /// A native deployment's flush: its state saved (so a restart resumes there) and its

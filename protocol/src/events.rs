@@ -245,6 +245,12 @@ mod tests {
                 strategy_id: summary.id,
                 lines: vec!["2026-11-22 01:00:00 - freqtrade - INFO - Bot heartbeat".into()],
             }),
+            Event::MemoryChanged(crate::mem::MemoryChanged {
+                file: "learned_strategies.json".into(),
+                applied: false,
+                error: Some("learned[0].wins: 9 wins out of 3 trades".into()),
+                summary: None,
+            }),
         ];
         for (i, event) in events.into_iter().enumerate() {
             let msg = EventMessage {

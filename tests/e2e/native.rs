@@ -219,6 +219,61 @@ async fn a_native_mem_strategy_replays_a_real_file_into_both_logs_and_the_regist
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_restart_resumes_a_native_replay_where_it_was() {
+    let mut daemon = Daemon::start();
+    let client = daemon.client().await;
+    // 5,760 candles at 1,000 a second: about 6 s.
+    client
+        .call::<method::Deploy>(replay(NATIVE_RSI, Some(1000.0)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    drop(client);
+    daemon.restart_after(nix::sys::signal::Signal::SIGTERM);
+    let client = daemon.client().await;
+    let mut done = None;
+    wait_for(
+        "the resumed replay to finish",
+        Duration::from_secs(60),
+        async || {
+            done = deployment_of(&client, NATIVE_RSI)
+                .await
+                .filter(|d| d.status == DeploymentStatus::Stopped);
+            done.is_some()
+        },
+    )
+    .await;
+    let d = done.unwrap();
+    assert_eq!(d.stats.bot_state.as_deref(), Some("finished"), "{d:?}");
+    let log = String::from_utf8_lossy(&daemon.memctl(&["logs", NATIVE_RSI]).stdout).to_string();
+    assert!(log.contains("suspended: the daemon is stopping"), "{log}");
+    assert!(log.contains("resuming rsi"), "{log}");
+    // Nothing twice, nothing lost: one decision per trade, one trade per decision.
+    let trades = client
+        .call_value(
+            "strategies.trades.list",
+            json!({"id": NATIVE_RSI, "limit": 10_000}),
+        )
+        .await
+        .unwrap();
+    let decisions = client
+        .call_value(
+            "mem.decisions",
+            json!({"strategy": "native_rsi", "limit": 10_000}),
+        )
+        .await
+        .unwrap();
+    let decisions = decisions["decisions"].as_array().unwrap();
+    assert_eq!(trades["total"].as_u64().unwrap(), d.stats.closed_trades);
+    assert_eq!(
+        decisions.len() as u64,
+        d.stats.closed_trades,
+        "{decisions:?}"
+    );
+    assert!(decisions.iter().all(|x| x["outcome"].is_object()));
+}
+
 /// One decision of `strategy` in the market state `signature`, closed as a win or a loss.
 async fn trade(
     client: &mem_protocol::Client,

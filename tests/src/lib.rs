@@ -217,7 +217,13 @@ impl Daemon {
     /// Kills memd like a crash (SIGKILL, mid-whatever) and starts it again on the same
     /// data and socket, with no extra arguments (for daemons from [`Daemon::start`]).
     pub fn crash_and_restart(&mut self) {
-        self.stop_with(Signal::SIGKILL);
+        self.restart_after(Signal::SIGKILL);
+    }
+
+    /// Stops memd with `signal` and starts it again on the same data and socket, with no
+    /// extra arguments (for daemons from [`Daemon::start`]).
+    pub fn restart_after(&mut self, signal: Signal) {
+        self.stop_with(signal);
         self.child = Self::spawn_raw(self.root.path(), &self.socket, &self.data_dir, |_| {});
         self.wait_ready();
     }

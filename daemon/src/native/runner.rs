@@ -9,7 +9,9 @@
 //! Every [`FLUSH_EVERY`] (or at the end, or on stop) closed trades go to the registry in
 //! one batch, batched memory appends are synced, and the deployment's state (broker,
 //! position, last candle) is handed to the supervisor, which saves it: after a daemon
-//! restart the deployment resumes after its last saved candle.
+//! restart the deployment resumes after its last saved candle. A daemon that stops
+//! cleanly suspends its runners first (state saved, position kept open); after a crash
+//! the decisions of the last half second before it may be logged again on resume.
 
 use super::engine::{Engine, EngineSpec};
 use super::paper::PaperBroker;
@@ -87,6 +89,9 @@ pub enum RunEnd {
     Finished,
     /// Stopped by the supervisor.
     Stopped,
+    /// The daemon is shutting down: the state is saved with the position still open, and
+    /// the next daemon resumes it.
+    Suspended,
 }
 
 fn caller() -> Caller {
@@ -141,6 +146,7 @@ pub fn run(
     mut saved: NativeSaved,
     ctx: RunContext,
     cancel: CancellationToken,
+    suspend: CancellationToken,
     mut report: impl FnMut(&NativeSaved, Option<&str>),
 ) -> Result<RunEnd, String> {
     let mut log = Log(std::fs::OpenOptions::new()
@@ -264,6 +270,11 @@ pub fn run(
     let mut last_flush = Instant::now();
     let first_traded = next;
     for (i, c) in candles[next..].iter().enumerate() {
+        if suspend.is_cancelled() {
+            flush(&mut engine, &mut saved, &mut log, None);
+            log.line("suspended: the daemon is stopping; the next one resumes here");
+            return Ok(RunEnd::Suspended);
+        }
         if cancel.is_cancelled() {
             engine.finish();
             flush(&mut engine, &mut saved, &mut log, Some("stopped"));
@@ -306,6 +317,11 @@ pub fn run(
     loop {
         let ticks = (FOLLOW_POLL.as_millis() / 50) as u32;
         for _ in 0..ticks {
+            if suspend.is_cancelled() {
+                flush(&mut engine, &mut saved, &mut log, Some("following"));
+                log.line("suspended: the daemon is stopping; the next one resumes here");
+                return Ok(RunEnd::Suspended);
+            }
             if cancel.is_cancelled() {
                 engine.finish();
                 flush(&mut engine, &mut saved, &mut log, Some("stopped"));
