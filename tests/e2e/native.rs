@@ -274,6 +274,106 @@ async fn a_daemon_restart_resumes_a_native_replay_where_it_was() {
     assert!(decisions.iter().all(|x| x["outcome"].is_object()));
 }
 
+/// `date,open,high,low,close,volume` rows `from..to` of a wave of about 42 candles.
+fn wave_rows(from: usize, to: usize) -> String {
+    let mut text = String::new();
+    for i in from..to {
+        let x = i as f64;
+        let close = 100.0 * (1.0 + 0.04 * (x * 0.15).sin() + 0.01 * (x * 0.9).sin());
+        text.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            1_600_000_000_000i64 + i as i64 * 300_000,
+            close * 0.999,
+            close * 1.003,
+            close * 0.996,
+            close,
+            200_000.0 + (i % 7) as f64
+        ));
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_csv_is_traded_as_candles_are_appended() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let file = daemon.root.path().join("feed-5m.csv");
+    std::fs::write(
+        &file,
+        format!("date,open,high,low,close,volume\n{}", wave_rows(0, 100)),
+    )
+    .unwrap();
+    let mut params = replay(NATIVE_RSI, None);
+    let native = params.native.as_mut().unwrap();
+    native.file = Some(file.display().to_string());
+    native.mode = Some(FeedMode::Follow);
+    native.pair = Some("WAVE/USDT".into());
+    let d = client.call::<method::Deploy>(params).await.unwrap();
+    assert_eq!(d.status, DeploymentStatus::Running);
+    // The history only warms up: nothing is traded on it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let decisions = client
+        .call_value("mem.decisions", json!({"strategy": "native_rsi"}))
+        .await
+        .unwrap();
+    assert_eq!(decisions["decisions"], json!([]), "{decisions}");
+    let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+    assert_eq!(d.stats.bot_state.as_deref(), Some("following"), "{d:?}");
+
+    // Appended candles are traded: entries logged, exits in the registry.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut f, wave_rows(100, 400).as_bytes()).unwrap();
+    drop(f);
+    let mut last = None;
+    wait_for(
+        "trades on the appended candles",
+        Duration::from_secs(20),
+        async || {
+            last = deployment_of(&client, NATIVE_RSI).await;
+            last.as_ref().is_some_and(|d| d.stats.closed_trades >= 2)
+        },
+    )
+    .await;
+    let decisions = client
+        .call_value(
+            "mem.decisions",
+            json!({"strategy": "native_rsi", "limit": 1000}),
+        )
+        .await
+        .unwrap();
+    let decisions = decisions["decisions"].as_array().unwrap();
+    assert!(decisions.len() >= 2, "{decisions:?}");
+    assert!(decisions.iter().all(|x| x["symbol"] == "WAVE/USDT"));
+    wait_for(
+        "the trades in the registry",
+        Duration::from_secs(10),
+        async || {
+            let list = client
+                .call_value(
+                    "strategies.trades.list",
+                    json!({"id": NATIVE_RSI, "limit": 1}),
+                )
+                .await
+                .unwrap();
+            list["total"].as_u64().unwrap() >= 2
+        },
+    )
+    .await;
+    let stopped = client
+        .call::<method::Stop>(StopParams {
+            id: sid(NATIVE_RSI),
+            mode: StopMode::Now,
+            deadline_secs: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, DeploymentStatus::Stopped);
+    assert_eq!(stopped.stats.open_trades, 0);
+}
+
 /// One decision of `strategy` in the market state `signature`, closed as a win or a loss.
 async fn trade(
     client: &mem_protocol::Client,
