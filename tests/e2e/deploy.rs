@@ -192,8 +192,19 @@ async fn refusals_are_clear_and_start_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
-    let err = deploy(&client, NATIVE_RSI).await.unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::NotImplemented), "{err}");
+    // A native strategy trades on paper only (tests/e2e/native.rs deploys them).
+    let err = client
+        .call::<method::Deploy>(DeployParams {
+            id: sid(NATIVE_RSI),
+            dry_run: false,
+            port: None,
+            parameters: None,
+            native: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::PermissionDenied), "{err}");
+    assert!(err.to_string().contains("paper"), "{err}");
     let err = client
         .call::<method::Deploy>(DeployParams {
             id: sid(MACD_HUNTER),
