@@ -27,6 +27,9 @@
 //! on a populated memory with the learning loop's parameters and learned strategies.
 //! `cargo bench -p memd --bench mem`.
 
+mod common;
+
+use common::{market, million_candles};
 use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
 use mem_protocol::mem::{BaseSignal, LearnedStatus, PatternsParams, SignalAction};
 use memd::bus::EventBus;
@@ -45,7 +48,6 @@ use memd::native::strategies;
 use memd::registry::Registry;
 use serde_json::Map;
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -54,22 +56,6 @@ const STEP_MS: i64 = 5 * 60 * 1000;
 const PREFILL: usize = 5_000;
 /// Candles a pre-filled decision's trade is held for.
 const HOLD: usize = 12;
-
-fn market() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/market"))
-}
-
-fn million_candles() -> Vec<Candle> {
-    let base = candles::read_file(&market().join("ETH_BTC-5m.feather")).unwrap();
-    let step = base[1].ts_ms - base[0].ts_ms;
-    (0..1_000_000)
-        .map(|i| {
-            let mut c = base[i % base.len()];
-            c.ts_ms = i as i64 * step;
-            c
-        })
-        .collect()
-}
 
 fn model() -> Model {
     let pairs = candles::list_pairs(market(), Timeframe::M5);

@@ -9,30 +9,16 @@
 //! training rows are the daemon's own dataset over the ten shipped pairs.
 //! `cargo bench -p memd --bench ml`.
 
+mod common;
+
+use common::{market, million_candles};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use memd::market::candles::{self, Candle, Timeframe};
+use memd::market::candles::{self, Timeframe};
 use memd::market::features::{self, FeatureRow, FeatureState};
 use memd::ml::model::{Hyper, Model};
 use memd::ml::train;
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Duration;
-
-fn market() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/market"))
-}
-
-fn million_candles() -> Vec<Candle> {
-    let base = candles::read_file(&market().join("ETH_BTC-5m.feather")).unwrap();
-    let step = base[1].ts_ms - base[0].ts_ms;
-    (0..1_000_000)
-        .map(|i| {
-            let mut c = base[i % base.len()];
-            c.ts_ms = i as i64 * step;
-            c
-        })
-        .collect()
-}
 
 fn dataset() -> (Vec<FeatureRow>, Vec<u8>) {
     let pairs = candles::list_pairs(market(), Timeframe::M5);

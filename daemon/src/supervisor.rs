@@ -210,18 +210,7 @@ impl Supervisor {
         });
         for saved in supervisor.load_state() {
             let active = saved.public.status.is_active();
-            let slot = Arc::new(Slot {
-                saved: Mutex::new(saved),
-                cancel: Mutex::new(CancellationToken::new()),
-                task: Mutex::new(None),
-                op: tokio::sync::Mutex::new(()),
-            });
-            let id = slot.saved.lock().expect("slot lock").public.deployment_id;
-            supervisor
-                .slots
-                .lock()
-                .expect("slots lock")
-                .insert(id, slot.clone());
+            let slot = supervisor.add_slot(saved);
             if active {
                 supervisor.clone().adopt_or_restart(slot).await;
             }
@@ -258,6 +247,22 @@ impl Supervisor {
                 }
             }
         });
+    }
+
+    /// Registers a deployment (not yet saved or started).
+    fn add_slot(&self, saved: Saved) -> Arc<Slot> {
+        let id = saved.public.deployment_id;
+        let slot = Arc::new(Slot {
+            saved: Mutex::new(saved),
+            cancel: Mutex::new(CancellationToken::new()),
+            task: Mutex::new(None),
+            op: tokio::sync::Mutex::new(()),
+        });
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .insert(id, slot.clone());
+        slot
     }
 
     fn state_path(&self) -> PathBuf {
@@ -576,16 +581,7 @@ impl Supervisor {
             last_synced_trade: 0,
             native: None,
         };
-        let slot = Arc::new(Slot {
-            saved: Mutex::new(saved),
-            cancel: Mutex::new(CancellationToken::new()),
-            task: Mutex::new(None),
-            op: tokio::sync::Mutex::new(()),
-        });
-        self.slots
-            .lock()
-            .expect("slots lock")
-            .insert(deployment_id, slot.clone());
+        let slot = self.add_slot(saved);
         info!(%deployment_id, strategy = %params.id, port, dry_run = params.dry_run, "deploying");
         match self.start_process(&slot, &bin).await {
             Ok(child) => {
@@ -1324,16 +1320,7 @@ impl Supervisor {
             last_synced_trade: 0,
             native: Some(native),
         };
-        let slot = Arc::new(Slot {
-            saved: Mutex::new(saved),
-            cancel: Mutex::new(CancellationToken::new()),
-            task: Mutex::new(None),
-            op: tokio::sync::Mutex::new(()),
-        });
-        self.slots
-            .lock()
-            .expect("slots lock")
-            .insert(deployment_id, slot.clone());
+        let slot = self.add_slot(saved);
         info!(%deployment_id, strategy = %params.id, kind, %pair, candles, ?mode, file = %file.display(), "deploying a native strategy");
         self.start_native(slot.clone());
         Ok(slot.saved.lock().expect("slot lock").public.clone())

@@ -48,6 +48,30 @@ async fn deployment_of(client: &mem_protocol::Client, id: &str) -> Option<Deploy
         .max_by_key(|d| d.started_at)
 }
 
+/// Waits (up to 60 s) until the strategy's newest deployment has stopped by itself.
+async fn ended(client: &mem_protocol::Client, id: &str, what: &str) -> DeployedStrategy {
+    let mut done = None;
+    wait_for(what, Duration::from_secs(60), async || {
+        done = deployment_of(client, id)
+            .await
+            .filter(|d| d.status == DeploymentStatus::Stopped);
+        done.is_some()
+    })
+    .await;
+    done.unwrap()
+}
+
+async fn stop_now(client: &mem_protocol::Client, id: &str) -> DeployedStrategy {
+    client
+        .call::<method::Stop>(StopParams {
+            id: sid(id),
+            mode: StopMode::Now,
+            deadline_secs: None,
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_native_mem_strategy_replays_a_real_file_into_both_logs_and_the_registry() {
     let daemon = Daemon::start();
@@ -79,19 +103,7 @@ async fn a_native_mem_strategy_replays_a_real_file_into_both_logs_and_the_regist
         "{text}"
     );
 
-    let mut done = None;
-    wait_for(
-        "the replay to finish",
-        Duration::from_secs(60),
-        async || {
-            done = deployment_of(&client, NATIVE_RSI)
-                .await
-                .filter(|d| d.status == DeploymentStatus::Stopped);
-            done.is_some()
-        },
-    )
-    .await;
-    let d = done.unwrap();
+    let d = ended(&client, NATIVE_RSI, "the replay to finish").await;
     assert_eq!(d.deployment_type, DeploymentType::Native);
     assert!(
         d.dry_run && d.process_id.is_none() && d.last_error.is_none(),
@@ -195,14 +207,7 @@ async fn a_native_mem_strategy_replays_a_real_file_into_both_logs_and_the_regist
         .unwrap();
     assert_eq!(started.status, DeploymentStatus::Running);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let stopped = client
-        .call::<method::Stop>(StopParams {
-            id: sid(NATIVE_RSI),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
-        .await
-        .unwrap();
+    let stopped = stop_now(&client, NATIVE_RSI).await;
     assert_eq!(stopped.status, DeploymentStatus::Stopped);
     assert_eq!(stopped.stats.open_trades, 0, "{stopped:?}");
     assert_eq!(stopped.stats.bot_state.as_deref(), Some("stopped"));
@@ -232,19 +237,7 @@ async fn a_daemon_restart_resumes_a_native_replay_where_it_was() {
     drop(client);
     daemon.restart_after(nix::sys::signal::Signal::SIGTERM);
     let client = daemon.client().await;
-    let mut done = None;
-    wait_for(
-        "the resumed replay to finish",
-        Duration::from_secs(60),
-        async || {
-            done = deployment_of(&client, NATIVE_RSI)
-                .await
-                .filter(|d| d.status == DeploymentStatus::Stopped);
-            done.is_some()
-        },
-    )
-    .await;
-    let d = done.unwrap();
+    let d = ended(&client, NATIVE_RSI, "the resumed replay to finish").await;
     assert_eq!(d.stats.bot_state.as_deref(), Some("finished"), "{d:?}");
     let log = String::from_utf8_lossy(&daemon.memctl(&["logs", NATIVE_RSI]).stdout).to_string();
     assert!(log.contains("suspended: the daemon is stopping"), "{log}");
@@ -362,14 +355,7 @@ async fn a_followed_csv_is_traded_as_candles_are_appended() {
         },
     )
     .await;
-    let stopped = client
-        .call::<method::Stop>(StopParams {
-            id: sid(NATIVE_RSI),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
-        .await
-        .unwrap();
+    let stopped = stop_now(&client, NATIVE_RSI).await;
     assert_eq!(stopped.status, DeploymentStatus::Stopped);
     assert_eq!(stopped.stats.open_trades, 0);
 }

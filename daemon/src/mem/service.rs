@@ -703,7 +703,12 @@ impl Memory {
         ) {
             warn!(error = %rpc(e), "cannot link the learned strategy to its parent");
         }
-        let count = self.state_learned_count_hint(parent_id).saturating_add(1);
+        let count = parent
+            .metadata
+            .strategy
+            .mem_integration
+            .learned_patterns_count
+            .saturating_add(1);
         let _ = self.registry.learned_patterns(
             LearnedPatternsParams {
                 id: parent_id,
@@ -712,14 +717,6 @@ impl Memory {
             &caller,
         );
         Ok(id)
-    }
-
-    /// The parent's learned-pattern count as the registry has it.
-    fn state_learned_count_hint(&self, parent_id: StrategyId) -> u64 {
-        self.registry
-            .get(parent_id)
-            .map(|d| d.metadata.strategy.mem_integration.learned_patterns_count)
-            .unwrap_or(0)
     }
 
     /// `mem.decisions`: newest first.
