@@ -39,6 +39,9 @@ pub struct ConfigFile {
     /// `[mem]`: signal enhancement weights and sizing.
     #[serde(default)]
     pub mem: crate::mem::enhance::EnhanceSettings,
+    /// `[schedule]`: the scheduled jobs.
+    #[serde(default)]
+    pub schedule: crate::schedule::config::ScheduleConfig,
 }
 
 /// `[market]`: where candles are read from, and which ones the model trains on.
@@ -192,6 +195,7 @@ pub struct Settings {
     pub market: MarketConfig,
     pub model: ModelConfig,
     pub mem: crate::mem::enhance::EnhanceSettings,
+    pub schedule: crate::schedule::config::Schedule,
 }
 
 /// Reads an environment variable, treating empty as unset.
@@ -285,6 +289,7 @@ impl Settings {
             }
         }
         file.mem.validate().map_err(anyhow::Error::msg)?;
+        let schedule = file.schedule.resolve().map_err(anyhow::Error::msg)?;
         if let Some(m) = file.model.promotion_margin {
             if !(m.is_finite() && m >= 0.0) {
                 bail!("[model] promotion_margin must be a number >= 0, got {m}");
@@ -305,6 +310,7 @@ impl Settings {
             market: file.market,
             model: file.model,
             mem: file.mem,
+            schedule,
         })
     }
 }

@@ -18,6 +18,7 @@ pub mod ml;
 pub mod native;
 pub mod recommend;
 pub mod registry;
+pub mod schedule;
 pub mod server;
 pub mod supervisor;
 pub mod systemd;
@@ -52,6 +53,7 @@ pub struct Daemon {
     pub supervisor: Arc<supervisor::Supervisor>,
     pub ml: Arc<ml::service::MlService>,
     pub memory: Arc<mem::service::Memory>,
+    pub scheduler: Arc<schedule::Scheduler>,
     pub bus: Arc<EventBus>,
     pub health: HealthMonitor,
     pub access: AccessPolicy,
@@ -86,6 +88,9 @@ impl Daemon {
             Request::Deployed(p) => return encode(self.supervisor.deployed(p.all)),
             Request::Logs(p) => return encode(self.supervisor.logs(p)?),
             Request::StopAll(p) => return encode(self.supervisor.stop_all(p).await),
+            Request::JobsList(_) => return encode(self.scheduler.list().await),
+            Request::JobsRun(p) => return encode(self.scheduler.run_now(p).await?),
+            Request::JobsHistory(p) => return encode(self.scheduler.history(p)?),
             Request::StrategiesRecommendations(p) => {
                 let (ml, registry) = (self.ml.clone(), self.registry.clone());
                 return tokio::task::spawn_blocking(move || recommendations(&ml, &registry, p))
@@ -259,12 +264,25 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         native,
     )
     .await?;
+    let scheduler = schedule::Scheduler::open(
+        &settings.data_dir,
+        settings.schedule.clone(),
+        schedule::JobContext {
+            ml: ml.clone(),
+            registry: registry.clone(),
+            supervisor: supervisor.clone(),
+            memory: memory.clone(),
+        },
+        bus.clone(),
+    )?;
+    scheduler.start().await?;
     let daemon = Arc::new(Daemon {
         settings,
         registry,
         supervisor,
         ml,
         memory,
+        scheduler,
         bus,
         health: HealthMonitor::start(),
         access,
@@ -300,6 +318,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         .bus
         .publish(Event::DaemonStopping(DaemonStopping { reason }));
     drop(socket); // no new clients: the socket file is removed now
+    daemon.scheduler.shutdown().await;
     stop.cancel();
     tracker.close();
     if tokio::time::timeout(Duration::from_secs(3), tracker.wait())

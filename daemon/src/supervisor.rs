@@ -985,16 +985,8 @@ impl Supervisor {
         if closed_now.is_some_and(|n| n > known_closed || (n > 0 && last_synced == 0)) {
             let wanted =
                 (closed_now.unwrap_or(0).saturating_sub(known_closed) as usize + 10).min(500);
-            if let Ok(page) = client.closed_trades(wanted, 0).await {
-                let new_trades: Vec<_> = page
-                    .trades
-                    .into_iter()
-                    .filter(|t| t.trade_id > last_synced)
-                    .collect();
-                if !new_trades.is_empty() {
-                    self.sync_trades(slot, deployment_id, strategy_id, last_synced, new_trades)
-                        .await;
-                }
+            if let Err(e) = self.copy_new_trades(slot, client, wanted).await {
+                warn!(%deployment_id, %strategy_id, error = %e, "cannot copy the bot's closed trades");
             }
         }
         self.refresh(slot, |s| {
@@ -1018,6 +1010,36 @@ impl Supervisor {
         });
     }
 
+    /// Copies the bot's closed trades newer than the last one copied (looking at its
+    /// newest `wanted`) into the strategy's performance log; answers how many.
+    async fn copy_new_trades(
+        &self,
+        slot: &Slot,
+        client: &BotClient,
+        wanted: usize,
+    ) -> Result<usize, String> {
+        let (deployment_id, strategy_id, last_synced) = {
+            let s = slot.saved.lock().expect("slot lock");
+            (s.public.deployment_id, s.public.strategy_id, s.last_synced_trade)
+        };
+        let page = client
+            .closed_trades(wanted, 0)
+            .await
+            .map_err(|e| format!("the bot's trades could not be read: {e}"))?;
+        let new_trades: Vec<_> = page
+            .trades
+            .into_iter()
+            .filter(|t| t.trade_id > last_synced)
+            .collect();
+        if new_trades.is_empty() {
+            return Ok(0);
+        }
+        let n = new_trades.len();
+        self.sync_trades(slot, deployment_id, strategy_id, last_synced, new_trades)
+            .await
+            .map(|()| n)
+    }
+
     /// Copies a bot's newly closed trades into the strategy's performance log.
     async fn sync_trades(
         &self,
@@ -1026,7 +1048,7 @@ impl Supervisor {
         strategy_id: StrategyId,
         last_synced: i64,
         trades: Vec<freqtrade::ClosedTrade>,
-    ) {
+    ) -> Result<(), String> {
         let newest = trades
             .iter()
             .map(|t| t.trade_id)
@@ -1051,11 +1073,69 @@ impl Supervisor {
         })
         .await;
         match recorded {
-            Ok(Ok(_)) => slot.saved.lock().expect("slot lock").last_synced_trade = newest,
-            Ok(Err(e)) => {
-                warn!(%deployment_id, error = %e, "cannot record the bot's closed trades")
+            Ok(Ok(_)) => {
+                slot.saved.lock().expect("slot lock").last_synced_trade = newest;
+                Ok(())
             }
-            Err(e) => warn!(%deployment_id, error = %e, "cannot record the bot's closed trades"),
+            Ok(Err(e)) => Err(format!("the registry refused the trades: {e}")),
+            Err(e) => Err(format!("the registry refused the trades: {e}")),
+        }
+    }
+
+    /// The scheduled performance sync: every running Freqtrade bot's closed trades not
+    /// yet in the registry are copied (the poll does it when a bot's closed count grows;
+    /// this catches what a missed poll or a restart left behind). Answers the bots
+    /// synced, the trades copied, and a problem per bot that could not be read.
+    pub async fn sync_performance(&self) -> (usize, usize, Vec<String>) {
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .filter(|s| {
+                let s = s.saved.lock().expect("slot lock");
+                s.native.is_none() && s.public.status == DeploymentStatus::Running
+            })
+            .cloned()
+            .collect();
+        let (mut bots, mut trades, mut problems) = (0, 0, Vec::new());
+        for slot in slots {
+            let saved = slot.saved.lock().expect("slot lock").clone();
+            let Some(port) = saved.public.port else {
+                continue;
+            };
+            let client = BotClient::new(port, &saved.credentials);
+            match self.copy_new_trades(&slot, &client, 500).await {
+                Ok(n) => {
+                    bots += 1;
+                    trades += n;
+                }
+                Err(e) => problems.push(format!("{}: {e}", saved.public.strategy_name)),
+            }
+        }
+        (bots, trades, problems)
+    }
+
+    /// Why a strategy cannot be deployed now, if it cannot (what the scheduled jobs ask
+    /// before choosing it): its status, and whether it says how it runs.
+    pub fn check_deployable(&self, id: StrategyId) -> Result<(), String> {
+        let detail = self.registry.get(id).map_err(|e| e.to_string())?;
+        let strategy = &detail.metadata.strategy;
+        if matches!(
+            strategy.status,
+            StrategyStatus::Deprecated | StrategyStatus::Archived
+        ) {
+            return Err(format!("it is {}", strategy.status));
+        }
+        let section = strategy.extra.get("deployment");
+        let kind = section.and_then(|s| s.get("type")).and_then(Value::as_str);
+        let native = kind == Some("native") || strategy.implementation.language == "rust";
+        let freqtrade = kind == Some("freqtrade")
+            || (kind.is_none() && strategy.implementation.language == "freqtrade" && section.is_some());
+        if native || freqtrade {
+            Ok(())
+        } else {
+            Err("it has no deployment section (strategy.deployment)".into())
         }
     }
 

@@ -69,12 +69,16 @@ impl DeploymentStatus {
     }
 }
 
-/// Who started a deployment: rotation never touches what a person started.
+/// Who started a deployment: a scheduled job only ever stops what it started itself,
+/// never what a person started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StartedBy {
     Manual,
+    /// The rotation job.
     Rotation,
+    /// The job that deploys on a change of market regime.
+    Regime,
 }
 
 /// What the daemon read from a running bot at its last poll.

@@ -26,16 +26,19 @@ pub enum Topic {
     Model,
     /// MEM's memory: decisions logged, outcomes, parameter adjustments.
     Memory,
+    /// Scheduled jobs: a run finished (or was skipped).
+    Jobs,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 7] = [
         Topic::Daemon,
         Topic::Registry,
         Topic::Deployments,
         Topic::Logs,
         Topic::Model,
         Topic::Memory,
+        Topic::Jobs,
     ];
 }
 
@@ -61,6 +64,8 @@ pub enum Event {
     DecisionLogged(Box<crate::mem::Decision>),
     /// A memory file changed, by memd or by hand.
     MemoryChanged(crate::mem::MemoryChanged),
+    /// A job's run ended (or was skipped, or was found missed at start).
+    JobFinished(Box<crate::jobs::JobRun>),
 }
 
 /// `registry.invalid` data.
@@ -114,6 +119,7 @@ impl Event {
             Event::ModelChanged(_) => "model.changed",
             Event::DecisionLogged(_) => "decision.logged",
             Event::MemoryChanged(_) => "memory.changed",
+            Event::JobFinished(_) => "job.finished",
         }
     }
 
@@ -125,6 +131,7 @@ impl Event {
             Event::BotLog(_) => Topic::Logs,
             Event::ModelProgress(_) | Event::ModelChanged(_) => Topic::Model,
             Event::DecisionLogged(_) | Event::MemoryChanged(_) => Topic::Memory,
+            Event::JobFinished(_) => Topic::Jobs,
         }
     }
 
@@ -139,6 +146,7 @@ impl Event {
             Event::ModelChanged(d) => serde_json::to_value(d),
             Event::DecisionLogged(d) => serde_json::to_value(d),
             Event::MemoryChanged(d) => serde_json::to_value(d),
+            Event::JobFinished(d) => serde_json::to_value(d),
         }
         .expect("event data always serializes")
     }
@@ -171,6 +179,9 @@ impl Event {
                 .map_err(bad),
             "memory.changed" => serde_json::from_value(data)
                 .map(Event::MemoryChanged)
+                .map_err(bad),
+            "job.finished" => serde_json::from_value(data)
+                .map(|d| Event::JobFinished(Box::new(d)))
                 .map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }
@@ -251,6 +262,17 @@ mod tests {
                 error: Some("learned[0].wins: 9 wins out of 3 trades".into()),
                 summary: None,
             }),
+            Event::JobFinished(Box::new(crate::jobs::JobRun {
+                id: "0b5e".into(),
+                job: "retrain".into(),
+                trigger: crate::jobs::JobTrigger::Schedule,
+                started_at: "2026-11-22T02:00:00Z".parse().unwrap(),
+                finished_at: "2026-11-22T02:00:09Z".parse().unwrap(),
+                outcome: crate::jobs::JobOutcome::Skipped,
+                summary: "the previous run is still going".into(),
+                error: None,
+                details: Value::Null,
+            })),
         ];
         for (i, event) in events.into_iter().enumerate() {
             let msg = EventMessage {

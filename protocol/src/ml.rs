@@ -62,6 +62,10 @@ pub struct TrainParams {
     pub hyper: Option<HyperParams>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion_metric: Option<PromotionMetric>,
+    /// Only each pair's last N days of candles (counted back from its newest candle);
+    /// default: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
 }
 
 /// Holdout figures of one model.

@@ -231,7 +231,7 @@ async fn every_malformed_frame_gets_a_clear_error_and_the_connection_survives() 
         ("path as id", br#"{"jsonrpc":"2.0","id":12,"method":"strategies.get","params":{"id":"../../etc/passwd"}}"#.to_vec(), -32602, "UUID"),
         ("missing param", br#"{"jsonrpc":"2.0","id":13,"method":"strategies.get","params":{}}"#.to_vec(), -32602, "missing field `id`"),
         ("positional params", br#"{"jsonrpc":"2.0","id":14,"method":"strategies.get","params":["x"]}"#.to_vec(), -32602, "positional"),
-        ("not built yet", br#"{"jsonrpc":"2.0","id":15,"method":"jobs.list","params":{}}"#.to_vec(), -32001, "not implemented yet"),
+        ("unknown job", br#"{"jsonrpc":"2.0","id":15,"method":"jobs.run","params":{"name":"retrian"}}"#.to_vec(), -32602, "retrian"),
     ];
     let mut other = daemon.client().await;
     for (what, frame, expected_code, needle) in cases {

@@ -11,6 +11,9 @@ use serde_json::Value;
 
 /// The exit code for an error of a command.
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<crate::jobs_cli::JobFailed>().is_some() {
+        return crate::exit::DAEMON_ERROR;
+    }
     match err.downcast_ref::<ClientError>() {
         Some(ClientError::Rpc(_)) => crate::exit::DAEMON_ERROR,
         Some(_) => crate::exit::UNREACHABLE,

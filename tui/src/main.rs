@@ -4,6 +4,7 @@
 
 mod cli;
 mod deploy_cli;
+mod jobs_cli;
 mod model_cli;
 mod registry_cli;
 mod spawn;
@@ -113,6 +114,11 @@ enum Command {
     /// The trend-reversal model: train, status, history, promote, rollback, predict.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Scheduled jobs: their schedule, last and next run (`jobs run NAME`, `jobs history`).
+    Jobs {
+        #[command(subcommand)]
+        command: Option<JobsCommand>,
+    },
     /// Install what memd needs: `memctl setup freqtrade`.
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -122,6 +128,28 @@ enum Command {
         drain: bool,
         #[arg(long)]
         deadline: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Every job: schedule, last run and its result, next run (the default).
+    List,
+    /// Run a job now and wait for its result (retrain, rotation, regime_deploy,
+    /// performance_sync, learning).
+    Run {
+        name: String,
+        /// Answer at once; the result goes to the history.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Recorded runs, newest first, with what each did and why.
+    History {
+        /// One job's runs (default: all).
+        name: Option<String>,
+        /// At most this many (default 50).
+        #[arg(long, short = 'n')]
+        limit: Option<usize>,
     },
 }
 
@@ -159,6 +187,9 @@ enum ModelCommand {
         /// What "better" means: accuracy (the seed's), roc-auc or log-loss.
         #[arg(long)]
         metric: Option<String>,
+        /// Only each pair's last N days of candles.
+        #[arg(long)]
+        days: Option<u32>,
     },
     /// The current model, its holdout figures and feature importances.
     Status,
@@ -655,12 +686,20 @@ async fn model(
             pairs,
             timeframe,
             metric,
+            days,
         } => {
             let metric = metric
                 .as_deref()
                 .map(|m| enum_value("metric", m))
                 .transpose()?;
-            m::train(client, pairs, timeframe, metric, json).await
+            let params = mem_protocol::ml::TrainParams {
+                pairs,
+                timeframe,
+                hyper: None,
+                promotion_metric: metric,
+                days,
+            };
+            m::train(client, params, json).await
         }
         ModelCommand::Status => m::status(client, json).await,
         ModelCommand::History => m::history(client, json).await,
@@ -762,6 +801,15 @@ async fn run(args: Args) -> ExitCode {
         Some(Command::Memory(MemoryCommand::Patterns { strategy })) => {
             cli::patterns(&client, strategy, args.json).await
         }
+        Some(Command::Jobs { command }) => match command.unwrap_or(JobsCommand::List) {
+            JobsCommand::List => jobs_cli::list(&client, args.json).await,
+            JobsCommand::Run { name, no_wait } => {
+                jobs_cli::run(&client, name, no_wait, args.json).await
+            }
+            JobsCommand::History { name, limit } => {
+                jobs_cli::history(&client, name, limit, args.json).await
+            }
+        },
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await
         }

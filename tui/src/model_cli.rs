@@ -56,9 +56,7 @@ fn describe(v: &ModelVersion) {
 /// `memctl model train`: shows the daemon's progress events while it trains.
 pub async fn train(
     client: &Client,
-    pairs: Vec<String>,
-    timeframe: Option<String>,
-    metric: Option<PromotionMetric>,
+    params: TrainParams,
     json: bool,
 ) -> anyhow::Result<()> {
     let (_, mut events) = client.subscribe(vec![Topic::Model]).await?;
@@ -89,12 +87,7 @@ pub async fn train(
     });
     let result = client
         .call_with_timeout::<method::MlTrain>(
-            TrainParams {
-                pairs,
-                timeframe,
-                hyper: None,
-                promotion_metric: metric,
-            },
+            params,
             TRAIN_TIMEOUT,
         )
         .await;

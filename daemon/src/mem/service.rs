@@ -458,45 +458,11 @@ impl Memory {
         }
 
         // Pattern discovery.
-        let record = &state.strategies[&strategy];
-        if record.closed % patterns::DISCOVERY_EVERY == 0 && state.learned_error.is_none() {
-            let stats = patterns::tally(
-                &strategy,
-                record
-                    .last
-                    .iter()
-                    .filter_map(|(s, w)| s.as_deref().map(|s| (s, *w))),
-            );
-            let window = record.last.len() as u64;
-            let found: Vec<PatternStat> = patterns::qualifying(&stats, &state.learned)
-                .into_iter()
-                .cloned()
-                .collect();
-            for stat in found {
-                let learned = self.learn(&state.learned, &stat, window);
-                lessons.push(format!(
-                    "new learned strategy {} from {}: {} won {} of {} ({:.0}%)",
-                    learned.name,
-                    stat.strategy,
-                    stat.signature,
-                    stat.wins,
-                    stat.occurrences,
-                    stat.win_rate * 100.0
-                ));
-                state.learned.push(learned);
-                learned_dirty = true;
-            }
+        if state.strategies[&strategy].closed % patterns::DISCOVERY_EVERY == 0 {
+            learned_dirty |= self.discover(&mut state, &strategy, &mut lessons);
         }
         if learned_dirty {
-            if let Some(e) = &state.learned_error {
-                warn!(error = %e, "learned_strategies.json is broken; learned statistics are not saved until it is fixed");
-            } else if let Err(e) = crate::datadir::write_atomic(
-                &self.dir().join(patterns::LEARNED_FILE),
-                &patterns::render_learned(&state.learned),
-                0o600,
-            ) {
-                warn!(error = %e, "cannot write learned_strategies.json");
-            }
+            self.save_learned(&state);
         }
         self.store
             .record_outcome(&o, &lessons, durability)
@@ -513,6 +479,101 @@ impl Memory {
                 .collect(),
             monitor_error,
         })
+    }
+
+    /// Pattern discovery over a strategy's last closed decisions: each qualifying
+    /// signature becomes a learned strategy (with a lesson line). Answers whether any did.
+    fn discover(&self, state: &mut State, strategy: &str, lessons: &mut Vec<String>) -> bool {
+        if state.learned_error.is_some() {
+            return false;
+        }
+        let Some(record) = state.strategies.get(strategy) else {
+            return false;
+        };
+        let stats = patterns::tally(
+            strategy,
+            record
+                .last
+                .iter()
+                .filter_map(|(s, w)| s.as_deref().map(|s| (s, *w))),
+        );
+        let window = record.last.len() as u64;
+        let found: Vec<PatternStat> = patterns::qualifying(&stats, &state.learned)
+            .into_iter()
+            .cloned()
+            .collect();
+        let any = !found.is_empty();
+        for stat in found {
+            let learned = self.learn(&state.learned, &stat, window);
+            lessons.push(format!(
+                "new learned strategy {} from {}: {} won {} of {} ({:.0}%)",
+                learned.name,
+                stat.strategy,
+                stat.signature,
+                stat.wins,
+                stat.occurrences,
+                stat.win_rate * 100.0
+            ));
+            state.learned.push(learned);
+        }
+        any
+    }
+
+    /// Writes `learned_strategies.json` (unless the file on disk is broken: a hand edit
+    /// waiting to be fixed is never overwritten).
+    fn save_learned(&self, state: &State) {
+        if let Some(e) = &state.learned_error {
+            warn!(error = %e, "learned_strategies.json is broken; learned statistics are not saved until it is fixed");
+        } else if let Err(e) = crate::datadir::write_atomic(
+            &self.dir().join(patterns::LEARNED_FILE),
+            &patterns::render_learned(&state.learned),
+            0o600,
+        ) {
+            warn!(error = %e, "cannot write learned_strategies.json");
+        }
+    }
+
+    /// The learning loop's periodic review (the `learning` job): makes batched decision
+    /// appends durable and runs pattern discovery over every strategy's recent closed
+    /// decisions, so a pattern is found even when its strategy stopped trading before
+    /// its next [`patterns::DISCOVERY_EVERY`]th close. Answers a summary line.
+    pub fn review(&self) -> Result<String, String> {
+        self.sync()
+            .map_err(|e| format!("cannot flush the decision log: {e}"))?;
+        let mut state = self.state.lock().expect("memory lock");
+        if let Some(e) = &state.learned_error {
+            return Err(format!(
+                "learned_strategies.json is broken ({e}); fix it to resume pattern discovery"
+            ));
+        }
+        let names: Vec<String> = state.strategies.keys().cloned().collect();
+        let mut lessons = Vec::new();
+        let mut dirty = false;
+        for name in &names {
+            dirty |= self.discover(&mut state, name, &mut lessons);
+        }
+        if dirty {
+            self.save_learned(&state);
+            self.store
+                .record_lessons(&lessons)
+                .map_err(|e| format!("cannot write the lessons: {e}"))?;
+        }
+        let active = state
+            .learned
+            .iter()
+            .filter(|l| l.status == LearnedStatus::Active)
+            .count();
+        Ok(format!(
+            "reviewed {} strategies: {} new learned strategies{}; {} learned strategies active",
+            names.len(),
+            lessons.len(),
+            if lessons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", lessons.join("; "))
+            },
+            active
+        ))
     }
 
     /// The registry strategy a decision's strategy name stands for: its id, its `name` or

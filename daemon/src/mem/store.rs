@@ -181,6 +181,18 @@ impl MemoryStore {
         append(&self.dir.join(DECISIONS), &line, durability)
     }
 
+    /// Logs lessons learned outside a trade's outcome (the periodic review) in the text
+    /// log, synced.
+    pub fn record_lessons(&self, lessons: &[String]) -> std::io::Result<()> {
+        let _guard = self.write.lock().expect("memory write lock");
+        let t = stamp(chrono::Utc::now());
+        let text: String = lessons
+            .iter()
+            .map(|l| format!("{t} LEARNED: {l}\n"))
+            .collect();
+        self.append_text(&text, Durability::Sync)
+    }
+
     /// The decisions in the file's tail, oldest first, each with its outcome if one was
     /// recorded; unreadable lines are counted, not fatal.
     pub fn tail(&self) -> std::io::Result<(Vec<mem_protocol::mem::Decision>, usize)> {

@@ -274,7 +274,14 @@ impl MlService {
         }
         let started = Instant::now();
         let mut progress = |done, total, message| self.progress("reading", done, total, message);
-        let data = train::load(&self.market_dir, &pairs, timeframe, &mut progress).map_err(
+        let data = train::load_window(
+            &self.market_dir,
+            &pairs,
+            timeframe,
+            params.days,
+            &mut progress,
+        )
+        .map_err(
             |e| match e {
                 TrainError::Candles(c) => unavailable(c.to_string()),
                 other => invalid(method, other),

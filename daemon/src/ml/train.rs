@@ -93,10 +93,33 @@ pub fn load(
     timeframe: Timeframe,
     progress: &mut dyn FnMut(u64, u64, String),
 ) -> Result<Dataset, TrainError> {
+    load_window(data_dir, pairs, timeframe, None, progress)
+}
+
+/// Like [`load`], keeping only each pair's last `days` days (counted back from its
+/// newest candle, so files that stopped updating still train on their latest data).
+pub fn load_window(
+    data_dir: &Path,
+    pairs: &[String],
+    timeframe: Timeframe,
+    days: Option<u32>,
+    progress: &mut dyn FnMut(u64, u64, String),
+) -> Result<Dataset, TrainError> {
     let mut data = Dataset::default();
     for (i, pair) in pairs.iter().enumerate() {
         progress(i as u64, pairs.len() as u64, format!("reading {pair}"));
-        let (clean, report) = read_resampled(data_dir, pair, timeframe, &mut data.notes)?;
+        let (mut clean, report) = read_resampled(data_dir, pair, timeframe, &mut data.notes)?;
+        if let (Some(days), Some(last)) = (days, clean.last().map(|c| c.ts_ms)) {
+            let from = last - i64::from(days) * 86_400_000;
+            let before = clean.len();
+            clean.retain(|c| c.ts_ms > from);
+            if clean.len() < before {
+                data.notes.push(format!(
+                    "{pair}: the last {days} days: {} of {before} candles",
+                    clean.len()
+                ));
+            }
+        }
         let check = candles::check(&clean, timeframe);
         if !report.duplicates_dropped.is_empty() || !report.invalid_dropped.is_empty() {
             data.notes.push(format!(

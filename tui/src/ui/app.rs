@@ -803,6 +803,21 @@ impl App {
                 ),
             },
             Event::MemoryChanged(_) => {}
+            Event::JobFinished(run) => {
+                // The per-minute sync would fill the status line: only its failures show.
+                let routine = run.job == "performance_sync"
+                    && run.outcome == mem_protocol::jobs::JobOutcome::Succeeded;
+                if !routine {
+                    let tone = match run.outcome {
+                        mem_protocol::jobs::JobOutcome::Failed => Tone::Error,
+                        _ => Tone::Info,
+                    };
+                    self.say(tone, format!("job {}: {}", run.job, run.summary));
+                }
+                if matches!(self.view, View::Jobs | View::Dashboard | View::Model) {
+                    commands.push(Command::LoadPanel(View::Jobs));
+                }
+            }
         }
         commands
     }

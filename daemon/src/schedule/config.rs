@@ -1,0 +1,342 @@
+//! `[schedule]`: each job's cron expression, whether it runs, its catch-up policy and
+//! its own settings. Everything is checked at start (and by `--check-config`), and an
+//! error names the key: a typo in a cron expression must not silently disable a job.
+//!
+//! ```toml
+//! [schedule]
+//! timezone = "UTC"                 # any IANA name; cron expressions are read in it
+//!
+//! [schedule.retrain]
+//! cron = "0 0 2 * * *"             # sec min hour day month weekday (5 fields: sec 0)
+//! days = 30                        # the last N days of candles of each pair
+//!
+//! [schedule.rotation]
+//! enabled = true                   # off by default
+//! min_confidence = 0.8
+//! max_concurrent = 1
+//! keep_current = true
+//! drain_deadline_secs = 300
+//! ```
+
+use serde::Deserialize;
+
+/// The job names, in the order `jobs.list` shows them.
+pub const RETRAIN: &str = "retrain";
+pub const ROTATION: &str = "rotation";
+pub const REGIME_DEPLOY: &str = "regime_deploy";
+pub const PERFORMANCE_SYNC: &str = "performance_sync";
+pub const LEARNING: &str = "learning";
+pub const JOB_NAMES: [&str; 5] = [RETRAIN, ROTATION, REGIME_DEPLOY, PERFORMANCE_SYNC, LEARNING];
+
+/// `[schedule]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Default `UTC`.
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub retrain: RetrainConfig,
+    #[serde(default)]
+    pub rotation: RotationConfig,
+    #[serde(default)]
+    pub regime_deploy: RegimeConfig,
+    #[serde(default)]
+    pub performance_sync: BasicJobConfig,
+    #[serde(default)]
+    pub learning: BasicJobConfig,
+}
+
+/// A job with nothing but its schedule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicJobConfig {
+    pub cron: Option<String>,
+    pub enabled: Option<bool>,
+    pub catch_up: Option<bool>,
+}
+
+/// `[schedule.retrain]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainConfig {
+    pub cron: Option<String>,
+    pub enabled: Option<bool>,
+    pub catch_up: Option<bool>,
+    /// The last N days of each pair's candles (counted back from its newest candle);
+    /// default 30.
+    pub days: Option<u32>,
+    /// Default: `[market] pairs`, else every pair found.
+    #[serde(default)]
+    pub pairs: Vec<String>,
+}
+
+/// `[schedule.rotation]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationConfig {
+    pub cron: Option<String>,
+    pub enabled: Option<bool>,
+    pub catch_up: Option<bool>,
+    /// Only recommendations at or above this are deployed (default 0.8).
+    pub min_confidence: Option<f64>,
+    /// Keep a rotated bot whose strategy is still recommended (default true); when false
+    /// only the top `max_concurrent` stay.
+    pub keep_current: Option<bool>,
+    /// Rotated bots at once (default 1).
+    pub max_concurrent: Option<usize>,
+    /// Deploy live (still only where the strategy allows it and keys are configured);
+    /// default false: dry-run.
+    pub allow_live: Option<bool>,
+    /// How long a rotated-out bot may keep its open trades before it is stopped
+    /// (default 300).
+    pub drain_deadline_secs: Option<u64>,
+}
+
+/// `[schedule.regime_deploy]`: the cron says how often the conditions are looked at.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegimeConfig {
+    pub cron: Option<String>,
+    pub enabled: Option<bool>,
+    pub catch_up: Option<bool>,
+    pub min_confidence: Option<f64>,
+    pub max_concurrent: Option<usize>,
+    pub allow_live: Option<bool>,
+    pub drain_deadline_secs: Option<u64>,
+}
+
+/// One job's schedule, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Six fields, with seconds.
+    pub cron: String,
+    pub enabled: bool,
+    pub catch_up: bool,
+}
+
+/// How rotation (and deployment on a regime change) moves bots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationPolicy {
+    pub min_confidence: f64,
+    pub keep_current: bool,
+    pub max_concurrent: usize,
+    pub allow_live: bool,
+    pub drain_deadline_secs: u64,
+}
+
+/// `[schedule]` resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub timezone: chrono_tz::Tz,
+    pub jobs: Vec<JobSpec>,
+    pub retrain_days: u32,
+    pub retrain_pairs: Vec<String>,
+    pub rotation: RotationPolicy,
+    pub regime: RotationPolicy,
+}
+
+impl Schedule {
+    pub fn job(&self, name: &str) -> Option<&JobSpec> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+/// Reads a cron expression: six fields (with seconds), or the usual five (then at
+/// second 0). Answers the six-field form.
+pub fn parse_cron(text: &str) -> Result<(String, croner::Cron), String> {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let six = match text.split(' ').count() {
+        5 => format!("0 {text}"),
+        6 => text,
+        n => {
+            return Err(format!(
+                "{text:?} has {n} fields; give 6 (sec min hour day month weekday) or 5 (min hour day month weekday)"
+            ));
+        }
+    };
+    let cron = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(&six)
+        .map_err(|e| format!("{six:?} is not a cron expression: {e}"))?;
+    Ok((six, cron))
+}
+
+fn confidence(key: &str, value: Option<f64>) -> Result<f64, String> {
+    let v = value.unwrap_or(0.8);
+    if !(v.is_finite() && (0.5..=1.0).contains(&v)) {
+        return Err(format!(
+            "[schedule.{key}] min_confidence must be within 0.5 and 1 (recommendations score 0.5 to 1), got {v}"
+        ));
+    }
+    Ok(v)
+}
+
+fn at_least_one(key: &str, value: Option<usize>) -> Result<usize, String> {
+    match value.unwrap_or(1) {
+        0 => Err(format!("[schedule.{key}] max_concurrent must be 1 or more")),
+        n => Ok(n),
+    }
+}
+
+impl ScheduleConfig {
+    /// Resolves the defaults and checks every value.
+    pub fn resolve(&self) -> Result<Schedule, String> {
+        let timezone = match &self.timezone {
+            None => chrono_tz::UTC,
+            Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
+                format!("[schedule] timezone {name:?} is not a time zone name (e.g. UTC, Europe/London)")
+            })?,
+        };
+        let spec = |name: &'static str,
+                    description: &'static str,
+                    cron: &Option<String>,
+                    default_cron: &str,
+                    enabled: Option<bool>,
+                    default_enabled: bool,
+                    catch_up: Option<bool>,
+                    default_catch_up: bool|
+         -> Result<JobSpec, String> {
+            let text = cron.as_deref().unwrap_or(default_cron);
+            let (cron, _) = parse_cron(text).map_err(|e| format!("[schedule.{name}] cron: {e}"))?;
+            Ok(JobSpec {
+                name,
+                description,
+                cron,
+                enabled: enabled.unwrap_or(default_enabled),
+                catch_up: catch_up.unwrap_or(default_catch_up),
+            })
+        };
+        let (r, o, g) = (&self.retrain, &self.rotation, &self.regime_deploy);
+        let jobs = vec![
+            spec(
+                RETRAIN,
+                "retrain the trend-reversal model on the last days of candles; promote only if it beats the current one",
+                &r.cron,
+                "0 0 2 * * *",
+                r.enabled,
+                true,
+                r.catch_up,
+                true,
+            )?,
+            spec(
+                ROTATION,
+                "move rotated bots to the strategies recommended for the market now",
+                &o.cron,
+                "0 0 3 * * *",
+                o.enabled,
+                false,
+                o.catch_up,
+                false,
+            )?,
+            spec(
+                REGIME_DEPLOY,
+                "when the market's trend or volatility regime changes, deploy the top recommendation",
+                &g.cron,
+                "0 */5 * * * *",
+                g.enabled,
+                false,
+                g.catch_up,
+                false,
+            )?,
+            spec(
+                PERFORMANCE_SYNC,
+                "copy running bots' closed trades into the registry and refresh live figures",
+                &self.performance_sync.cron,
+                "0 * * * * *",
+                self.performance_sync.enabled,
+                true,
+                self.performance_sync.catch_up,
+                false,
+            )?,
+            spec(
+                LEARNING,
+                "the learning loop's review: flush the decision log, look for patterns in every strategy's recent trades",
+                &self.learning.cron,
+                "0 30 * * * *",
+                self.learning.enabled,
+                true,
+                self.learning.catch_up,
+                false,
+            )?,
+        ];
+        let days = r.days.unwrap_or(30);
+        if days == 0 {
+            return Err("[schedule.retrain] days must be 1 or more".into());
+        }
+        Ok(Schedule {
+            timezone,
+            jobs,
+            retrain_days: days,
+            retrain_pairs: r.pairs.clone(),
+            rotation: RotationPolicy {
+                min_confidence: confidence("rotation", o.min_confidence)?,
+                keep_current: o.keep_current.unwrap_or(true),
+                max_concurrent: at_least_one("rotation", o.max_concurrent)?,
+                allow_live: o.allow_live.unwrap_or(false),
+                drain_deadline_secs: o.drain_deadline_secs.unwrap_or(300),
+            },
+            regime: RotationPolicy {
+                min_confidence: confidence("regime_deploy", g.min_confidence)?,
+                keep_current: true,
+                max_concurrent: at_least_one("regime_deploy", g.max_concurrent)?,
+                allow_live: g.allow_live.unwrap_or(false),
+                drain_deadline_secs: g.drain_deadline_secs.unwrap_or(300),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let s = ScheduleConfig::default().resolve().unwrap();
+        assert_eq!(s.timezone, chrono_tz::UTC);
+        let retrain = s.job(RETRAIN).unwrap();
+        assert_eq!(
+            (retrain.cron.as_str(), retrain.enabled, retrain.catch_up),
+            ("0 0 2 * * *", true, true)
+        );
+        assert!(!s.job(ROTATION).unwrap().enabled, "rotation is off by default");
+        assert!(!s.job(REGIME_DEPLOY).unwrap().enabled);
+        assert_eq!(s.job(PERFORMANCE_SYNC).unwrap().cron, "0 * * * * *");
+        assert_eq!(s.rotation.min_confidence, 0.8);
+        assert_eq!(s.rotation.max_concurrent, 1);
+        assert!(s.rotation.keep_current && !s.rotation.allow_live);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = |toml_text: &str| {
+            let c: ScheduleConfig = toml::from_str(toml_text).unwrap();
+            c.resolve().unwrap_err()
+        };
+        let e = err("[retrain]\ncron = \"0 0 25 * * *\"");
+        assert!(e.contains("[schedule.retrain] cron") && e.contains("0 0 25"), "{e}");
+        let e = err("[rotation]\ncron = \"every day\"");
+        assert!(e.contains("[schedule.rotation] cron"), "{e}");
+        let e = err("timezone = \"Mars/Olympus\"");
+        assert!(e.contains("Mars/Olympus"), "{e}");
+        let e = err("[rotation]\nmin_confidence = 1.5");
+        assert!(e.contains("min_confidence"), "{e}");
+        let e = err("[regime_deploy]\nmax_concurrent = 0");
+        assert!(e.contains("[schedule.regime_deploy] max_concurrent"), "{e}");
+        let e = toml::from_str::<ScheduleConfig>("[rotation]\nmin_confidense = 0.9")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("min_confidense"), "{e}");
+    }
+
+    #[test]
+    fn five_fields_run_at_second_zero() {
+        assert_eq!(parse_cron("30 2 * * *").unwrap().0, "0 30 2 * * *");
+        assert_eq!(parse_cron(" */1  * * * * * ").unwrap().0, "*/1 * * * * *");
+        assert!(parse_cron("* * *").is_err());
+    }
+}
