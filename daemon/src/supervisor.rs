@@ -1020,7 +1020,11 @@ impl Supervisor {
     ) -> Result<usize, String> {
         let (deployment_id, strategy_id, last_synced) = {
             let s = slot.saved.lock().expect("slot lock");
-            (s.public.deployment_id, s.public.strategy_id, s.last_synced_trade)
+            (
+                s.public.deployment_id,
+                s.public.strategy_id,
+                s.last_synced_trade,
+            )
         };
         let page = client
             .closed_trades(wanted, 0)
@@ -1131,7 +1135,9 @@ impl Supervisor {
         let kind = section.and_then(|s| s.get("type")).and_then(Value::as_str);
         let native = kind == Some("native") || strategy.implementation.language == "rust";
         let freqtrade = kind == Some("freqtrade")
-            || (kind.is_none() && strategy.implementation.language == "freqtrade" && section.is_some());
+            || (kind.is_none()
+                && strategy.implementation.language == "freqtrade"
+                && section.is_some());
         if native || freqtrade {
             Ok(())
         } else {

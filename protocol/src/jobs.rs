@@ -150,8 +150,12 @@ mod tests {
         assert_eq!(json["trigger"], "catch_up");
         assert_eq!(json["startedAt"], "2026-11-22T02:00:00Z");
         assert_eq!(serde_json::from_value::<JobRun>(json).unwrap(), run);
-        let p: RunJobParams = serde_json::from_value(serde_json::json!({"name": "retrain"})).unwrap();
+        let p: RunJobParams =
+            serde_json::from_value(serde_json::json!({"name": "retrain"})).unwrap();
         assert!(!p.wait);
-        assert!(serde_json::from_value::<RunJobParams>(serde_json::json!({"name": "x", "wiat": true})).is_err());
+        assert!(
+            serde_json::from_value::<RunJobParams>(serde_json::json!({"name": "x", "wiat": true}))
+                .is_err()
+        );
     }
 }

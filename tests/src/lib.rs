@@ -214,6 +214,18 @@ impl Daemon {
             .expect("run memctl")
     }
 
+    /// Starts the real memctl against this daemon without waiting (output piped).
+    pub fn memctl_child(&self, args: &[&str]) -> Child {
+        isolated_command(&bin("memctl"), self.root.path())
+            .env("MEMD_SOCKET", &self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run memctl")
+    }
+
     /// Kills memd like a crash (SIGKILL, mid-whatever) and starts it again on the same
     /// data and socket, with no extra arguments (for daemons from [`Daemon::start`]).
     pub fn crash_and_restart(&mut self) {

@@ -35,7 +35,14 @@ pub async fn list(client: &Client, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&list);
     }
-    let mut t = table(&["JOB", "ON", "SCHEDULE", "LAST RUN", "RESULT", "NEXT RUN (UTC)"]);
+    let mut t = table(&[
+        "JOB",
+        "ON",
+        "SCHEDULE",
+        "LAST RUN",
+        "RESULT",
+        "NEXT RUN (UTC)",
+    ]);
     for j in &list.jobs {
         let last = j.last_run.as_ref();
         t.add_row(vec![
@@ -105,7 +112,10 @@ pub async fn run(client: &Client, name: String, no_wait: bool, json: bool) -> an
     } else if let Some(r) = &result.run {
         print_run(r);
     } else {
-        println!("{name} started (run {}); see memctl jobs history {name}", result.id);
+        println!(
+            "{name} started (run {}); see memctl jobs history {name}",
+            result.id
+        );
     }
     match result.run.map(|r| r.outcome) {
         Some(JobOutcome::Failed) => Err(JobFailed(name).into()),

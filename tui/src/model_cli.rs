@@ -54,11 +54,7 @@ fn describe(v: &ModelVersion) {
 }
 
 /// `memctl model train`: shows the daemon's progress events while it trains.
-pub async fn train(
-    client: &Client,
-    params: TrainParams,
-    json: bool,
-) -> anyhow::Result<()> {
+pub async fn train(client: &Client, params: TrainParams, json: bool) -> anyhow::Result<()> {
     let (_, mut events) = client.subscribe(vec![Topic::Model]).await?;
     let show = !json && std::io::stderr().is_terminal();
     let progress = tokio::spawn(async move {
@@ -86,10 +82,7 @@ pub async fn train(
         }
     });
     let result = client
-        .call_with_timeout::<method::MlTrain>(
-            params,
-            TRAIN_TIMEOUT,
-        )
+        .call_with_timeout::<method::MlTrain>(params, TRAIN_TIMEOUT)
         .await;
     progress.abort();
     if show {

@@ -281,12 +281,10 @@ impl MlService {
             params.days,
             &mut progress,
         )
-        .map_err(
-            |e| match e {
-                TrainError::Candles(c) => unavailable(c.to_string()),
-                other => invalid(method, other),
-            },
-        )?;
+        .map_err(|e| match e {
+            TrainError::Candles(c) => unavailable(c.to_string()),
+            other => invalid(method, other),
+        })?;
         let (train_idx, test_idx, split_ts, purged) = train::split(&data);
         if train_idx.len() + test_idx.len() < train::MIN_ROWS || test_idx.is_empty() {
             return Err(unavailable(

@@ -188,7 +188,9 @@ impl ScheduleConfig {
         let timezone = match &self.timezone {
             None => chrono_tz::UTC,
             Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
-                format!("[schedule] timezone {name:?} is not a time zone name (e.g. UTC, Europe/London)")
+                format!(
+                    "[schedule] timezone {name:?} is not a time zone name (e.g. UTC, Europe/London)"
+                )
             })?,
         };
         let spec = |name: &'static str,
@@ -303,7 +305,10 @@ mod tests {
             (retrain.cron.as_str(), retrain.enabled, retrain.catch_up),
             ("0 0 2 * * *", true, true)
         );
-        assert!(!s.job(ROTATION).unwrap().enabled, "rotation is off by default");
+        assert!(
+            !s.job(ROTATION).unwrap().enabled,
+            "rotation is off by default"
+        );
         assert!(!s.job(REGIME_DEPLOY).unwrap().enabled);
         assert_eq!(s.job(PERFORMANCE_SYNC).unwrap().cron, "0 * * * * *");
         assert_eq!(s.rotation.min_confidence, 0.8);
@@ -318,7 +323,10 @@ mod tests {
             c.resolve().unwrap_err()
         };
         let e = err("[retrain]\ncron = \"0 0 25 * * *\"");
-        assert!(e.contains("[schedule.retrain] cron") && e.contains("0 0 25"), "{e}");
+        assert!(
+            e.contains("[schedule.retrain] cron") && e.contains("0 0 25"),
+            "{e}"
+        );
         let e = err("[rotation]\ncron = \"every day\"");
         assert!(e.contains("[schedule.rotation] cron"), "{e}");
         let e = err("timezone = \"Mars/Olympus\"");

@@ -213,15 +213,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let h = JobHistory::open(dir.path()).unwrap();
         assert!(h.read_state().regime.is_none());
-        let mut s = SchedulerState::default();
-        s.regime = Some(Regime {
-            trend: Trend::Bearish,
-            volatility: Volatility::High,
-        });
+        let mut s = SchedulerState {
+            regime: Some(Regime {
+                trend: Trend::Bearish,
+                volatility: Volatility::High,
+            }),
+            ..Default::default()
+        };
         s.first_seen.insert("retrain".into(), Utc::now());
         h.write_state(&s).unwrap();
         let back = h.read_state();
         assert_eq!(back.regime, s.regime);
-        assert_eq!(back.regime.unwrap().to_string(), "bearish trend, high volatility");
+        assert_eq!(
+            back.regime.unwrap().to_string(),
+            "bearish trend, high volatility"
+        );
     }
 }

@@ -25,8 +25,7 @@ use config::{JobSpec, Schedule};
 use history::{JobHistory, Regime};
 use mem_protocol::deploy::StartedBy;
 use mem_protocol::jobs::{
-    JobHistoryParams, JobInfo, JobList, JobOutcome, JobRun, JobTrigger, RunJobParams,
-    RunJobResult,
+    JobHistoryParams, JobInfo, JobList, JobOutcome, JobRun, JobTrigger, RunJobParams, RunJobResult,
 };
 use mem_protocol::recommend::{AppliedConditions, ConditionsSource};
 use mem_protocol::{ErrorCode, Event, RpcError};
@@ -37,6 +36,31 @@ use std::sync::{Arc, Mutex};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tracing::{error, info, warn};
 use uuid::Uuid;
+
+/// The times `cron` (read in `tz`) fell due after `since` and up to `now`, at most
+/// 100,000 of them.
+pub fn missed_between(
+    cron: &croner::Cron,
+    tz: chrono_tz::Tz,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
+    use chrono::Timelike;
+    // croner's own iterator skips every other time of a per-second expression; one
+    // exclusive search after another does not.
+    let mut t = since.with_nanosecond(0).unwrap_or(since).with_timezone(&tz);
+    let mut due = Vec::new();
+    while due.len() < 100_000 {
+        match cron.find_next_occurrence(&t, false) {
+            Ok(next) if next.with_timezone(&Utc) <= now => {
+                due.push(next.with_timezone(&Utc));
+                t = next;
+            }
+            _ => break,
+        }
+    }
+    due
+}
 
 /// What the jobs work on.
 pub struct JobContext {
@@ -173,13 +197,7 @@ impl Scheduler {
             let Ok((_, cron)) = config::parse_cron(&spec.cron) else {
                 continue;
             };
-            let tz = self.schedule.timezone;
-            let missed: Vec<DateTime<Utc>> = cron
-                .iter_after(since.with_timezone(&tz))
-                .map(|t| t.with_timezone(&Utc))
-                .take_while(|t| *t <= now)
-                .take(100_000)
-                .collect();
+            let missed = missed_between(&cron, self.schedule.timezone, since, now);
             let (Some(first), Some(latest)) = (missed.first(), missed.last()) else {
                 continue;
             };
@@ -222,7 +240,12 @@ impl Scheduler {
     /// its previous run is still going.
     fn fire(self: &Arc<Self>, name: &'static str, trigger: JobTrigger) {
         let Some(guard) = self.claim(name) else {
-            let since = self.running.lock().expect("running lock").get(name).copied();
+            let since = self
+                .running
+                .lock()
+                .expect("running lock")
+                .get(name)
+                .copied();
             let now = Utc::now();
             let summary = format!(
                 "skipped: the previous run (started {}) is still going",
@@ -301,7 +324,9 @@ impl Scheduler {
             JobOutcome::Failed => {
                 error!(job = %run.job, error = run.error.as_deref().unwrap_or(""), "job failed")
             }
-            _ => info!(job = %run.job, outcome = ?run.outcome, summary = %run.summary, "job finished"),
+            _ => {
+                info!(job = %run.job, outcome = ?run.outcome, summary = %run.summary, "job finished")
+            }
         }
         if let Err(e) = self.history.record(&run) {
             error!(error = %e, "cannot write the jobs history");
@@ -313,12 +338,19 @@ impl Scheduler {
     pub async fn run_now(self: &Arc<Self>, p: RunJobParams) -> Result<RunJobResult, RpcError> {
         let name = self.spec(&p.name)?.name;
         let Some(guard) = self.claim(name) else {
-            let since = self.running.lock().expect("running lock").get(name).copied();
+            let since = self
+                .running
+                .lock()
+                .expect("running lock")
+                .get(name)
+                .copied();
             return Err(RpcError::new(
                 ErrorCode::Conflict,
                 format!(
                     "job {name} is already running (since {}); wait for its job.finished or see `memctl jobs`",
-                    since.map(|t| t.format("%H:%M:%S UTC").to_string()).unwrap_or_default()
+                    since
+                        .map(|t| t.format("%H:%M:%S UTC").to_string())
+                        .unwrap_or_default()
                 ),
             ));
         };
@@ -439,7 +471,10 @@ impl Scheduler {
                     format!(
                         "trained {} but kept {}: {}",
                         m.version,
-                        report.previous_version.as_deref().unwrap_or("the current model"),
+                        report
+                            .previous_version
+                            .as_deref()
+                            .unwrap_or("the current model"),
                         m.reason
                     )
                 };
@@ -638,5 +673,58 @@ impl Scheduler {
         } else {
             Done::Fail(format!("{summary}; {}", problems.join("; ")), details)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn missed_times_are_the_due_times_between_the_last_run_and_now() {
+        let (_, every_second) = config::parse_cron("* * * * * *").unwrap();
+        let missed = missed_between(
+            &every_second,
+            chrono_tz::UTC,
+            at("2026-11-22T07:30:27.286Z"),
+            at("2026-11-22T07:30:31.346Z"),
+        );
+        assert_eq!(
+            missed,
+            ["28", "29", "30", "31"].map(|s| at(&format!("2026-11-22T07:30:{s}Z")))
+        );
+        let (_, daily) = config::parse_cron("0 0 2 * * *").unwrap();
+        // Down from 01:00 on the 20th to 12:00 on the 22nd: the 20th's and 21st's and the
+        // 22nd's 02:00.
+        let missed = missed_between(
+            &daily,
+            chrono_tz::UTC,
+            at("2026-11-20T01:00:00Z"),
+            at("2026-11-22T12:00:00Z"),
+        );
+        assert_eq!(missed.len(), 3);
+        assert_eq!(missed[0], at("2026-11-20T02:00:00Z"));
+        // Ran at 02:00:05 and back at 03:00: nothing missed.
+        assert!(
+            missed_between(
+                &daily,
+                chrono_tz::UTC,
+                at("2026-11-22T02:00:05Z"),
+                at("2026-11-23T01:59:59Z")
+            )
+            .is_empty()
+        );
+        // Read in a time zone: 02:00 in New York is 07:00 UTC in November.
+        let missed = missed_between(
+            &daily,
+            chrono_tz::America::New_York,
+            at("2026-11-22T06:00:00Z"),
+            at("2026-11-22T08:00:00Z"),
+        );
+        assert_eq!(missed, [at("2026-11-22T07:00:00Z")]);
     }
 }

@@ -225,7 +225,10 @@ pub async fn execute(
     policy: &RotationPolicy,
 ) -> (Vec<Action>, Option<String>) {
     let mut failure = None;
-    for a in actions.iter_mut().filter(|a| a.action == ActionKind::Deploy) {
+    for a in actions
+        .iter_mut()
+        .filter(|a| a.action == ActionKind::Deploy)
+    {
         let deployed = supervisor
             .deploy(
                 DeployParams {
@@ -249,7 +252,10 @@ pub async fn execute(
             }
             Err(e) => {
                 a.result = Some(format!("not deployed: {}", e.message));
-                failure = Some(format!("deploying {} failed: {}", a.strategy_name, e.message));
+                failure = Some(format!(
+                    "deploying {} failed: {}",
+                    a.strategy_name, e.message
+                ));
                 break;
             }
         }
@@ -267,10 +273,9 @@ pub async fn execute(
             })
             .await;
         a.result = Some(match stopped {
-            Ok(d) if d.status == DeploymentStatus::Stopped => format!(
-                "stopped ({} open trades at the end)",
-                d.stats.open_trades
-            ),
+            Ok(d) if d.status == DeploymentStatus::Stopped => {
+                format!("stopped ({} open trades at the end)", d.stats.open_trades)
+            }
             Ok(d) => format!("{:?}", d.status).to_lowercase(),
             Err(e) => format!("not stopped: {}", e.message),
         });
@@ -284,7 +289,9 @@ mod tests {
     use mem_protocol::recommend::MetricsSource;
 
     fn id(n: u8) -> StrategyId {
-        format!("00000000-0000-4000-8000-0000000000{n:02}").parse().unwrap()
+        format!("00000000-0000-4000-8000-0000000000{n:02}")
+            .parse()
+            .unwrap()
     }
 
     fn rec(n: u8, confidence: f64) -> Recommendation {
@@ -351,7 +358,11 @@ mod tests {
         p.keep_current = false;
         let a = plan(&recs, &running, StartedBy::Rotation, &p, |_| Ok(()));
         assert_eq!(moves(&a), [(Drain, "S1".into()), (Deploy, "S2".into())]);
-        assert!(a[0].reason.contains("keep_current is off"), "{}", a[0].reason);
+        assert!(
+            a[0].reason.contains("keep_current is off"),
+            "{}",
+            a[0].reason
+        );
     }
 
     #[test]
@@ -364,7 +375,9 @@ mod tests {
         assert!(a.is_empty());
         assert!(summarize(&a).starts_with("nothing to do"));
         // Exactly at the minimum counts.
-        let a = plan(&[rec(2, 0.8)], &[], StartedBy::Rotation, &policy(), |_| Ok(()));
+        let a = plan(&[rec(2, 0.8)], &[], StartedBy::Rotation, &policy(), |_| {
+            Ok(())
+        });
         assert_eq!(moves(&a), [(Deploy, "S2".into())]);
     }
 
@@ -381,10 +394,18 @@ mod tests {
         });
         assert_eq!(
             moves(&a),
-            [(Skip, "S3".into()), (Skip, "S4".into()), (Deploy, "S2".into())]
+            [
+                (Skip, "S3".into()),
+                (Skip, "S4".into()),
+                (Deploy, "S2".into())
+            ]
         );
         assert!(a[0].reason.contains("by hand"), "{}", a[0].reason);
-        assert!(a[1].reason.contains("no deployment section"), "{}", a[1].reason);
+        assert!(
+            a[1].reason.contains("no deployment section"),
+            "{}",
+            a[1].reason
+        );
     }
 
     #[test]
@@ -403,7 +424,11 @@ mod tests {
         let a = plan(&recs, &running, StartedBy::Rotation, &p, |_| Ok(()));
         assert_eq!(
             moves(&a),
-            [(Keep, "S1".into()), (Keep, "S2".into()), (Drain, "S3".into())]
+            [
+                (Keep, "S1".into()),
+                (Keep, "S2".into()),
+                (Drain, "S3".into())
+            ]
         );
         assert!(a[2].reason.contains("max_concurrent"), "{}", a[2].reason);
     }
@@ -413,6 +438,10 @@ mod tests {
         let recs = [rec(2, 0.85)];
         let running = [bot(1, StartedBy::Regime)];
         let a = plan(&recs, &running, StartedBy::Rotation, &policy(), |_| Ok(()));
-        assert_eq!(moves(&a), [(Deploy, "S2".into())], "the regime job's bot is not rotation's");
+        assert_eq!(
+            moves(&a),
+            [(Deploy, "S2".into())],
+            "the regime job's bot is not rotation's"
+        );
     }
 }

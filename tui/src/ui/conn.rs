@@ -109,6 +109,7 @@ async fn serve(
             Topic::Logs,
             Topic::Model,
             Topic::Memory,
+            Topic::Jobs,
         ])
         .await;
     let (subscribed, mut events) = match subscribed {
