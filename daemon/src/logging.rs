@@ -14,6 +14,12 @@ pub fn init(level: &str, log_dir: &Path, keep_files: usize) -> anyhow::Result<Wo
     let filter = match std::env::var("MEMD_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec)
             .with_context(|| format!("MEMD_LOG={spec:?} is not a valid filter"))?,
+        // The cron crate logs its own bookkeeping at info ("Job creator created"); ours
+        // says what ran. A plain level quiets it; an explicit filter is taken as is.
+        _ if !level.contains('=') && !level.contains(',') => {
+            EnvFilter::try_new(format!("{level},tokio_cron_scheduler=warn"))
+                .with_context(|| format!("log.level {level:?} is not a valid filter"))?
+        }
         _ => EnvFilter::try_new(level)
             .with_context(|| format!("log.level {level:?} is not a valid filter"))?,
     };

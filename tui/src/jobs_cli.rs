@@ -68,10 +68,10 @@ pub async fn list(client: &Client, json: bool) -> anyhow::Result<()> {
 
 fn print_run(r: &JobRun) {
     println!(
-        "{} {} ({:?}, {} -> {}, {:.1} s): {}",
+        "{} {} ({}, {} -> {}, {:.1} s): {}",
         r.job,
         outcome_word(r.outcome),
-        r.trigger,
+        memctl::ui::view::jobs::trigger_word(r.trigger),
         r.started_at.format("%Y-%m-%d %H:%M:%S"),
         r.finished_at.format("%H:%M:%S"),
         (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0,

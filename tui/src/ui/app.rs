@@ -839,7 +839,11 @@ impl App {
                 self.recommend.loading = true;
                 vec![Command::Recommend(self.recommend.conditions())]
             }
-            View::Memory | View::Model | View::Jobs => vec![Command::LoadPanel(self.view)],
+            View::Model => vec![
+                Command::LoadPanel(View::Model),
+                Command::LoadPanel(View::Jobs),
+            ],
+            View::Memory | View::Jobs => vec![Command::LoadPanel(self.view)],
             View::Dashboard => vec![
                 Command::RefreshDeployed,
                 Command::LoadPanel(View::Memory),

@@ -150,6 +150,43 @@ fn connected() -> App {
     app
 }
 
+/// A `jobs.list` answer as memd gives it: retraining done, a rotation that moved a bot.
+fn jobs_sample() -> serde_json::Value {
+    use serde_json::Value;
+    let job = |name: &str,
+               cron: &str,
+               text: &str,
+               enabled: bool,
+               next: Option<&str>,
+               last: Value| {
+        json!({
+            "name": name, "description": format!("what {name} does"), "schedule": cron,
+            "scheduleText": text, "timezone": "UTC", "enabled": enabled, "catchUp": name == "retrain",
+            "lastRun": last, "nextRun": next
+        })
+    };
+    let run = |job: &str, at: &str, outcome: &str, summary: &str, details: Value| {
+        json!({
+            "id": format!("{job}-1"), "job": job, "trigger": "schedule", "startedAt": at,
+            "finishedAt": at, "outcome": outcome, "summary": summary, "details": details
+        })
+    };
+    json!({"jobs": [
+        job("retrain", "0 0 2 * * *", "At 02:00.", true, Some("2026-11-23T02:00:00Z"),
+            run("retrain", "2026-11-22T02:00:00Z", "succeeded", "trained 20261122_020004 but kept 20261121_020003: accuracy 0.8861 vs 0.8899: not 0.02 higher", Value::Null)),
+        job("rotation", "0 0 3 * * *", "At 03:00.", true, Some("2026-11-23T03:00:00Z"),
+            run("rotation", "2026-11-22T03:00:00Z", "succeeded", "bearish trend, medium volatility: deployed bear carry; drained trend rider",
+                json!({"actions": [
+                    {"action": "deploy", "strategyName": "bear carry", "confidence": 0.85, "reason": "recommended at 0.85 (>= 0.80): carry strategy suits bearish trend, Sharpe ratio above 1.0", "result": "deployment 5f0e dry-run"},
+                    {"action": "drain", "strategyName": "trend rider", "confidence": 0.65, "reason": "no longer recommended enough: 0.65 < 0.80", "result": "stopped (0 open trades at the end)"}
+                ]}))),
+        job("regime_deploy", "0 */5 * * * *", "At every 5 minutes.", false, None, Value::Null),
+        job("performance_sync", "0 * * * * *", "At every minute.", true, Some("2026-11-22T10:31:00Z"),
+            run("performance_sync", "2026-11-22T10:30:00Z", "failed", "failed: 1 running bot read; MACD: the bot's trades could not be read", Value::Null)),
+        job("learning", "0 30 * * * *", "At 30 minutes past the hour.", true, Some("2026-11-22T11:30:00Z"), Value::Null)
+    ]})
+}
+
 fn not_built(method: &str, area: &str) -> Failure {
     Failure {
         code: Some(ErrorCode::NotImplemented),
@@ -162,10 +199,7 @@ fn with_panels(mut app: App) -> App {
         View::Memory,
         Err(not_built("mem.decisions", "MEM intelligence")),
     ));
-    app.on_update(Update::Panel(
-        View::Jobs,
-        Err(not_built("jobs.list", "scheduled jobs")),
-    ));
+    app.on_update(Update::Panel(View::Jobs, Ok(jobs_sample())));
     app.on_update(Update::Panel(
         View::Model,
         Err(not_built("ml.status", "trend-reversal model")),
@@ -730,15 +764,8 @@ fn snapshot_memory_model_jobs_before_their_subsystems() {
 #[test]
 fn snapshot_jobs_with_data() {
     let mut app = with_panels(connected());
-    press(&mut app, &[ch('7')]);
-    app.on_update(Update::Panel(
-        View::Jobs,
-        Ok(json!({"jobs": [
-            {"name": "retrain", "schedule": "0 0 2 * * *", "enabled": true, "lastOutcome": "promoted", "nextRun": "2026-11-23T02:00:00Z"},
-            {"name": "rotation", "schedule": "0 0 3 * * *", "enabled": false, "lastOutcome": null, "nextRun": null}
-        ]})),
-    ));
-    insta::assert_snapshot!(render(&app, 100, 20));
+    press(&mut app, &[ch('7'), ch('j')]);
+    insta::assert_snapshot!(render(&app, 130, 22));
 }
 
 #[test]

@@ -30,14 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         app.panels.get(&View::Memory),
         theme,
     );
-    super::panel::draw_panel(
-        frame,
-        jobs,
-        app,
-        View::Jobs,
-        app.panels.get(&View::Jobs),
-        theme,
-    );
+    super::jobs::draw_short(frame, jobs, app, theme);
 }
 
 fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {

@@ -5,6 +5,7 @@
 
 mod dashboard;
 mod deployed;
+pub mod jobs;
 mod memory;
 mod model;
 mod panel;
@@ -130,7 +131,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         View::Recommendations => recommend::draw(frame, body, app, theme),
         View::Model => model::draw(frame, body, app, theme),
         View::Memory => memory::draw(frame, body, app, theme),
-        View::Jobs => panel::draw(frame, body, app, theme),
+        View::Jobs => jobs::draw(frame, body, app, theme),
     }
     if !app.is_connected() {
         // The last data stay on screen, greyed: they may be stale.

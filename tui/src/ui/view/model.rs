@@ -105,7 +105,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             m.base_rate * 100.0
         )),
         Line::styled(
-            "next retrain: not scheduled (scheduled jobs are not built yet)",
+            super::jobs::next_retrain(app).unwrap_or_else(|| "next retrain: loading...".into()),
             theme.dim(),
         ),
         Line::styled("feature importance", theme.bold()),

@@ -81,11 +81,6 @@ pub fn typed<'a, T: DeserializeOwned>(
     None
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let view = app.view;
-    draw_panel(frame, area, app, view, app.panels.get(&view), theme);
-}
-
 /// Draws a panel's data in `area` (also used by the Dashboard for a short list).
 pub fn draw_panel(
     frame: &mut Frame,
