@@ -749,3 +749,72 @@ async fn runs_missed_while_memd_was_down_are_reported_and_caught_up_by_policy() 
         "{rotation:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn performance_sync_copies_what_running_bots_closed_into_the_registry() {
+    // The fake Freqtrade bot (tests/src/bin/fake_freqtrade.rs) with 3 closed trades; the
+    // supervisor's own poll is an hour away, so only the job can copy them.
+    let root = tempfile::tempdir().unwrap();
+    let overrides = root.path().join("overrides.json");
+    std::fs::write(
+        &overrides,
+        json!({"fake_bot": {"closed_trades": 3}}).to_string(),
+    )
+    .unwrap();
+    let config = root.path().join("memd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 3600\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19600, 19699]\n[schedule.performance_sync]\ncron = \"0 0 0 1 1 *\"\n[schedule.learning]\nenabled = false\n[schedule.retrain]\nenabled = false\n",
+            mem_e2e::bin("fake_freqtrade").display().to_string(),
+            overrides.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    let daemon = Daemon::start_in(root, socket, data, |cmd| {
+        cmd.arg("--config").arg(&config);
+    });
+    let client = daemon.client().await;
+    // The seed's Aggressive RSI, a Freqtrade strategy.
+    let id: StrategyId = "8a778f7f-37b5-4eae-9fca-e7cb383b048a".parse().unwrap();
+    client
+        .call::<method::Deploy>(DeployParams {
+            id,
+            dry_run: true,
+            port: None,
+            parameters: None,
+            native: None,
+        })
+        .await
+        .unwrap();
+    let trades = async || {
+        client
+            .call::<method::Performance>(mem_protocol::registry::PerformanceParams {
+                id,
+                from: None,
+                to: None,
+            })
+            .await
+            .unwrap()
+            .all
+            .total_trades
+    };
+    assert_eq!(trades().await, 0);
+    let out = daemon.memctl(&["jobs", "run", "performance_sync"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 running bot read, 3 new closed trades recorded"),
+        "{text}"
+    );
+    assert_eq!(trades().await, 3);
+    // Nothing is copied twice.
+    let out = daemon.memctl(&["jobs", "run", "performance_sync"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 running bot read, 0 new closed trades recorded"),
+        "{text}"
+    );
+    assert_eq!(trades().await, 3);
+}
