@@ -260,3 +260,33 @@ async fn sigterm_and_sighup_restore_the_terminal() {
         .unwrap();
     assert!(list.deployments.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_view_lists_the_schedule_and_x_runs_the_selected_job() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::start();
+    let t = memctl_in_tmux(&daemon, 140, 30, "");
+    t.wait_for("connected", SCREEN);
+    t.keys(&["7"]);
+    let screen = t.wait_until("the Jobs view", SCREEN, |s| {
+        s.contains("Jobs · scheduled work") && s.contains("regime_deploy")
+    });
+    assert!(
+        line_with(&screen, "retrain").contains("0 0 2 * * *"),
+        "{screen}"
+    );
+    assert!(line_with(&screen, "rotation").contains("off"), "{screen}");
+    // The fifth row is the learning review; it has not run yet.
+    t.keys(&["j", "j", "j", "j"]);
+    t.wait_for("learning the learning loop's review", SCREEN);
+    t.keys(&["x"]);
+    // The run ends as a job.finished event: the row and the status line change.
+    let screen = t.wait_until("the learning run's result", SCREEN, |s| {
+        line_with(s, "learning  ").contains(" ok ")
+    });
+    assert!(screen.contains("reviewed 0 strategies"), "{screen}");
+    assert!(screen.contains("(run by hand)"), "{screen}");
+    t.keys(&["q"]);
+}
