@@ -318,7 +318,8 @@ async fn subscribers_get_a_snapshot_then_the_shutdown_event() {
             Topic::Deployments,
             Topic::Logs,
             Topic::Model,
-            Topic::Memory
+            Topic::Memory,
+            Topic::Jobs
         ]
     );
     assert_eq!(
