@@ -77,19 +77,8 @@ fn print_run(r: &JobRun) {
         (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0,
         r.summary
     );
-    if let Some(actions) = r.details.get("actions").and_then(|a| a.as_array()) {
-        for a in actions {
-            println!(
-                "  {:<7} {:<28} {}{}",
-                a["action"].as_str().unwrap_or(""),
-                a["strategyName"].as_str().unwrap_or(""),
-                a["reason"].as_str().unwrap_or(""),
-                a["result"]
-                    .as_str()
-                    .map(|r| format!(" -> {r}"))
-                    .unwrap_or_default()
-            );
-        }
+    for line in memctl::ui::view::jobs::action_lines(&r.details) {
+        println!("{line}");
     }
 }
 

@@ -239,31 +239,28 @@ impl Scheduler {
     /// A tick (or a catch-up): runs the job in the background, or records a skip when
     /// its previous run is still going.
     fn fire(self: &Arc<Self>, name: &'static str, trigger: JobTrigger) {
-        let Some(guard) = self.claim(name) else {
-            let since = self
-                .running
-                .lock()
-                .expect("running lock")
-                .get(name)
-                .copied();
-            let now = Utc::now();
-            let summary = format!(
-                "skipped: the previous run (started {}) is still going",
-                since.unwrap_or(now).format("%H:%M:%S UTC")
-            );
-            warn!(job = name, "{summary}");
-            self.finish(JobRun {
-                id: Uuid::new_v4().to_string(),
-                job: name.to_string(),
-                trigger,
-                started_at: now,
-                finished_at: now,
-                outcome: JobOutcome::Skipped,
-                summary,
-                error: None,
-                details: Value::Null,
-            });
-            return;
+        let guard = match self.claim(name) {
+            Ok(guard) => guard,
+            Err(since) => {
+                let now = Utc::now();
+                let summary = format!(
+                    "skipped: the previous run (started {}) is still going",
+                    since.format("%H:%M:%S UTC")
+                );
+                warn!(job = name, "{summary}");
+                self.finish(JobRun {
+                    id: Uuid::new_v4().to_string(),
+                    job: name.to_string(),
+                    trigger,
+                    started_at: now,
+                    finished_at: now,
+                    outcome: JobOutcome::Skipped,
+                    summary,
+                    error: None,
+                    details: Value::Null,
+                });
+                return;
+            }
         };
         let id = Uuid::new_v4().to_string();
         tokio::spawn(async move {
@@ -272,15 +269,15 @@ impl Scheduler {
         });
     }
 
-    /// Marks `name` as running; None when it already is.
-    fn claim(self: &Arc<Self>, name: &'static str) -> Option<RunGuard> {
+    /// Marks `name` as running; when it already is, answers since when.
+    fn claim(self: &Arc<Self>, name: &'static str) -> Result<RunGuard, DateTime<Utc>> {
         let mut running = self.running.lock().expect("running lock");
-        if running.contains_key(name) {
-            return None;
+        if let Some(since) = running.get(name) {
+            return Err(*since);
         }
         let started_at = Utc::now();
         running.insert(name, started_at);
-        Some(RunGuard {
+        Ok(RunGuard {
             scheduler: self.clone(),
             job: name,
             started_at,
@@ -337,23 +334,15 @@ impl Scheduler {
     /// `jobs.run`.
     pub async fn run_now(self: &Arc<Self>, p: RunJobParams) -> Result<RunJobResult, RpcError> {
         let name = self.spec(&p.name)?.name;
-        let Some(guard) = self.claim(name) else {
-            let since = self
-                .running
-                .lock()
-                .expect("running lock")
-                .get(name)
-                .copied();
-            return Err(RpcError::new(
+        let guard = self.claim(name).map_err(|since| {
+            RpcError::new(
                 ErrorCode::Conflict,
                 format!(
                     "job {name} is already running (since {}); wait for its job.finished or see `memctl jobs`",
-                    since
-                        .map(|t| t.format("%H:%M:%S UTC").to_string())
-                        .unwrap_or_default()
+                    since.format("%H:%M:%S UTC")
                 ),
-            ));
-        };
+            )
+        })?;
         let id = Uuid::new_v4().to_string();
         let started_at = guard.started_at;
         let run = if p.wait {

@@ -33,6 +33,29 @@ pub fn trigger_word(t: mem_protocol::jobs::JobTrigger) -> &'static str {
     }
 }
 
+/// A rotation's actions (in a run's details), a line each: what, which, why, and what
+/// came of it.
+pub fn action_lines(details: &serde_json::Value) -> Vec<String> {
+    let Some(actions) = details.get("actions").and_then(|a| a.as_array()) else {
+        return vec![];
+    };
+    actions
+        .iter()
+        .map(|a| {
+            format!(
+                "  {:<7} {:<24} {}{}",
+                a["action"].as_str().unwrap_or(""),
+                a["strategyName"].as_str().unwrap_or(""),
+                a["reason"].as_str().unwrap_or(""),
+                a["result"]
+                    .as_str()
+                    .map(|r| format!(" → {r}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 /// "in 3h 2m" / "-" for a disabled job.
 fn next_text(now: DateTime<Utc>, job: &JobInfo) -> String {
     match (job.enabled, job.next_run) {
@@ -150,20 +173,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 )),
                 Span::styled(r.summary.clone(), style),
             ]));
-            if let Some(actions) = r.details.get("actions").and_then(|a| a.as_array()) {
-                for a in actions {
-                    lines.push(Line::raw(format!(
-                        "  {:<7} {:<24} {}{}",
-                        a["action"].as_str().unwrap_or(""),
-                        a["strategyName"].as_str().unwrap_or(""),
-                        a["reason"].as_str().unwrap_or(""),
-                        a["result"]
-                            .as_str()
-                            .map(|r| format!(" → {r}"))
-                            .unwrap_or_default()
-                    )));
-                }
-            }
+            lines.extend(action_lines(&r.details).into_iter().map(Line::raw));
         }
     }
     frame.render_widget(
