@@ -1,5 +1,6 @@
 //! The unit files pass `systemd-analyze verify` (with ExecStart pointed at the built
-//! binary, since verify checks that the program exists).
+//! binary, since verify checks that the program exists), and the system unit's
+//! `systemd-analyze security` exposure stays under 3.0.
 
 use mem_e2e::bin;
 use std::path::{Path, PathBuf};
@@ -83,4 +84,36 @@ fn system_unit_verifies() {
 #[test]
 fn user_unit_verifies() {
     verify(&repo().join("systemd/user/memd.service"), true);
+}
+
+/// The overall exposure `systemd-analyze security --offline=true` gives a unit file.
+fn exposure(unit: &Path) -> (f64, String) {
+    let out = Command::new(systemd_analyze())
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(unit)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no exposure line:\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let value = line
+        .split(':')
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable exposure: {line}"));
+    (value, text)
+}
+
+#[test]
+fn system_unit_is_hardened_below_an_exposure_of_3() {
+    let (value, report) = exposure(&repo().join("systemd/memd.service"));
+    assert!(value < 3.0, "exposure {value}:\n{report}");
 }
