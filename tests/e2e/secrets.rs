@@ -1,0 +1,239 @@
+//! No secret leaks, and files that hold secrets are 0600: after a full run through the
+//! real memd (a bot deployed with exchange keys in the config overrides, trades synced,
+//! decisions logged, jobs run, the bot stopped), every bot API password, JWT secret, WS
+//! token and exchange key/secret is looked for in everything a person or a script sees:
+//! the daemon's stderr and log files, every event, every memctl command's output (tables
+//! and `--json`), and memd's own files other than the 0600 ones that must hold them.
+//! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
+
+use mem_e2e::{Daemon, bin, describe};
+use mem_protocol::Topic;
+use mem_protocol::deploy::*;
+use mem_protocol::methods::method;
+use mem_protocol::strategy::StrategyId;
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const EXCHANGE_KEY: &str = "KEY-7f3a9c1e5b2d4e6f8a0b";
+const EXCHANGE_SECRET: &str = "SECRET-2b4d6f8a0c1e3a5c7e9f";
+/// The seed's Aggressive RSI, a Freqtrade strategy.
+const STRATEGY: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() {
+    let root = tempfile::tempdir().unwrap();
+    let overrides = root.path().join("overrides.json");
+    std::fs::write(
+        &overrides,
+        json!({
+            "fake_bot": {"closed_trades": 3, "open_trades": 1},
+            "exchange": {"key": EXCHANGE_KEY, "secret": EXCHANGE_SECRET}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::set_permissions(&overrides, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = root.path().join("memd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19700, 19799]\n[log]\nlevel = \"debug\"\n",
+            bin("fake_freqtrade").display().to_string(),
+            overrides.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    let daemon = Daemon::start_in(root, socket, data, |cmd| {
+        cmd.arg("--config").arg(&config);
+    });
+    let client = daemon.client().await;
+    let (_, mut events) = client.subscribe(Topic::ALL.to_vec()).await.unwrap();
+    let id: StrategyId = STRATEGY.parse().unwrap();
+
+    // A full run: deploy, poll, trades synced, a decision and its outcome, jobs, stop.
+    let mut seen = Vec::<String>::new();
+    let mut memctl = |args: &[&str]| {
+        let out = daemon.memctl(args);
+        seen.push(format!("memctl {}:\n{}", args.join(" "), describe(&out)));
+        out
+    };
+    let out = memctl(&["deploy", STRATEGY, "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    mem_e2e::wait_for(
+        "the trades to be synced",
+        Duration::from_secs(15),
+        async || {
+            client
+                .call::<method::Performance>(mem_protocol::registry::PerformanceParams {
+                    id,
+                    from: None,
+                    to: None,
+                })
+                .await
+                .unwrap()
+                .all
+                .total_trades
+                == 3
+        },
+    )
+    .await;
+    let decided = client
+        .call::<method::MemDecide>(
+            serde_json::from_value(json!({
+                "signal": {"strategy": "aggressive_rsi", "symbol": "ETH/BTC", "action": "BUY", "confidence": 0.7},
+                "price": 0.05
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    client
+        .call::<method::MemOutcome>(
+            serde_json::from_value(
+                json!({"decisionId": decided.id, "exitPrice": 0.051, "pnl": 1.0, "pnlPct": 0.02}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    for args in [
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["deployed"],
+        vec!["deployed", "--json"],
+        vec!["logs", STRATEGY, "-n", "1000"],
+        vec!["strategies", "show", STRATEGY],
+        vec!["strategies", "show", STRATEGY, "--json"],
+        vec!["strategies", "trades", "list", STRATEGY, "--json"],
+        vec!["strategies", "audit", "--json"],
+        vec!["jobs", "run", "performance_sync"],
+        vec!["jobs", "history", "--json"],
+        vec!["jobs", "--json"],
+        vec!["memory", "decisions", "--json"],
+        vec!["stop", STRATEGY, "--json"],
+        vec!["deployed", "--json"],
+    ] {
+        let out = memctl(&args);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    // The secrets, from the one place they must be: the 0600 deployment state.
+    let state_path = daemon.data_dir.join("deployments/state.json");
+    assert_eq!(
+        mode(&state_path),
+        0o600,
+        "deployments/state.json holds bot credentials"
+    );
+    let state: Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let text = state.to_string();
+    let mut secrets: Vec<String> = vec![EXCHANGE_KEY.into(), EXCHANGE_SECRET.into()];
+    for key in ["password", "jwt_secret", "ws_token"] {
+        // Every value stored under these keys, wherever the state nests them.
+        let needle = format!("\"{key}\":\"");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(&needle) {
+            let value = &rest[at + needle.len()..];
+            let value = &value[..value.find('"').unwrap()];
+            assert!(value.len() >= 16, "{key} looks weak: {value:?}");
+            secrets.push(value.to_string());
+            rest = &rest[at + needle.len()..];
+        }
+    }
+    assert!(
+        secrets.len() >= 4,
+        "the bot's credentials are in state.json: {text}"
+    );
+
+    // Events seen during the run.
+    let mut all_events = String::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), events.next()).await {
+        all_events.push_str(&m.to_notification().params.to_string());
+        all_events.push('\n');
+    }
+    assert!(
+        all_events.contains("deploymentId"),
+        "deployment events were seen"
+    );
+
+    // Files memd wrote, other than those that must hold secrets (0600, checked).
+    let must_hold = |p: &Path| {
+        p.ends_with("deployments/state.json")
+            || (p.file_name().is_some_and(|n| n == "config.json")
+                && p.to_string_lossy().contains("/deployments/"))
+    };
+    let mut held = 0;
+    let mut files = Vec::new();
+    files_under(&daemon.data_dir, &mut files);
+    let mut haystacks: Vec<(String, String)> = vec![
+        ("memd stderr".into(), daemon.stderr()),
+        ("events".into(), all_events),
+        ("memctl".into(), seen.join("\n")),
+    ];
+    for f in &files {
+        if must_hold(f) {
+            assert_eq!(mode(f), 0o600, "{} holds secrets", f.display());
+            held += 1;
+            if f.ends_with("config.json") {
+                // The search works: the rendered bot config does hold them.
+                let text = std::fs::read_to_string(f).unwrap();
+                assert!(
+                    text.contains(EXCHANGE_KEY) && text.contains(&secrets[2]),
+                    "{text}"
+                );
+            }
+            continue;
+        }
+        let name = f.to_string_lossy();
+        if name.contains("/mem_knowledge/") {
+            assert_eq!(
+                mode(f),
+                0o600,
+                "{}: the memory stores are private",
+                f.display()
+            );
+        }
+        // The bot's own sqlite and logs are Freqtrade's; the fake bot writes none of ours.
+        if name.ends_with(".sqlite") || name.ends_with(".feather") || name.ends_with(".lock") {
+            continue;
+        }
+        let bytes = std::fs::read(f).unwrap_or_default();
+        haystacks.push((
+            name.into_owned(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    assert_eq!(held, 2, "state.json and the bot's config.json");
+    let mut leaks = Vec::new();
+    for (place, text) in &haystacks {
+        for s in &secrets {
+            if text.contains(s.as_str()) {
+                leaks.push(format!("{s} in {place}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
+    // The log file was written (at debug) and looked at.
+    assert!(
+        haystacks
+            .iter()
+            .any(|(p, t)| p.contains("/logs/memd.") && t.contains("memd is ready")),
+        "the daemon's log file was read"
+    );
+}
