@@ -234,3 +234,71 @@ mod tests {
         );
     }
 }
+
+/// A path a client gave (`relative`, or absolute), confined to `base`: no `..`, and
+/// once symlinks are resolved it must still lie inside `base`. Client input never
+/// reaches a file outside the directory it is meant for.
+pub fn confined(base: &Path, given: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let path = Path::new(given);
+    if given.is_empty() || given.contains('\0') {
+        return Err(format!("{given:?} is not a file name"));
+    }
+    if path.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(format!("{given:?} may not contain `..`"));
+    }
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    let base_real = fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+    // A file that does not exist yet is judged by its parent.
+    let real = fs::canonicalize(&joined).or_else(|_| {
+        joined
+            .parent()
+            .map(fs::canonicalize)
+            .unwrap_or_else(|| Ok(joined.clone()))
+            .map(|parent| parent.join(joined.file_name().unwrap_or_default()))
+    });
+    match real {
+        Ok(real) if real.starts_with(&base_real) => Ok(joined),
+        _ => Err(format!(
+            "{given:?} is outside {} (only files there may be named)",
+            base.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod confined_tests {
+    use super::*;
+
+    #[test]
+    fn client_paths_stay_inside_their_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("market");
+        fs::create_dir_all(base.join("futures")).unwrap();
+        fs::write(base.join("ETH_BTC-5m.csv"), "x").unwrap();
+        assert_eq!(
+            confined(&base, "ETH_BTC-5m.csv").unwrap(),
+            base.join("ETH_BTC-5m.csv")
+        );
+        assert!(
+            confined(&base, "futures/new.csv").is_ok(),
+            "not there yet, parent inside"
+        );
+        let inside = base.join("ETH_BTC-5m.csv");
+        assert!(
+            confined(&base, inside.to_str().unwrap()).is_ok(),
+            "absolute, inside"
+        );
+        for bad in ["../x", "futures/../../x", "/etc/passwd", "", "a\0b"] {
+            let err = confined(&base, bad).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+        // A symlink inside that points outside is refused.
+        std::os::unix::fs::symlink("/etc", base.join("etc")).unwrap();
+        assert!(confined(&base, "etc/passwd").is_err());
+    }
+}

@@ -452,10 +452,28 @@ impl Supervisor {
                 )
             })?
             .to_string();
+        if class.is_empty()
+            || !class.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || class.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err(RpcError::invalid_params(
+                "strategies.deploy",
+                format!(
+                    "the deployment section's strategy_name {class:?} is not a Python class name"
+                ),
+            ));
+        }
         let base_path = section
             .get("config_file")
             .and_then(Value::as_str)
-            .map(|p| self.data_dir.join(p));
+            .map(|p| crate::datadir::confined(&self.data_dir, p))
+            .transpose()
+            .map_err(|e| {
+                RpcError::invalid_params(
+                    "strategies.deploy",
+                    format!("the deployment section's config_file: {e}"),
+                )
+            })?;
         let Some(base_path) = base_path.filter(|p| p.is_file()) else {
             return Err(unavailable(format!(
                 "the base config of strategy {} (deployment.config_file) is missing in {}",
@@ -1337,14 +1355,9 @@ impl Supervisor {
             }
         }
         let file = match opts.file.or_else(|| text("file")) {
-            Some(f) => {
-                let p = PathBuf::from(&f);
-                if p.is_absolute() {
-                    p
-                } else {
-                    ctx.market_dir.join(p)
-                }
-            }
+            Some(f) => crate::datadir::confined(&ctx.market_dir, &f).map_err(|e| {
+                RpcError::invalid_params(method, format!("field `native.file`: {e}"))
+            })?,
             None => crate::market::candles::find_pair_file(&ctx.market_dir, &pair, timeframe)
                 .map_err(|e| unavailable(e.to_string()))?,
         };

@@ -174,8 +174,9 @@ pub struct NativeOptions {
     pub pair: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeframe: Option<String>,
-    /// A candle file (Freqtrade feather/json/json.gz or CSV); relative paths are read in
-    /// the market data directory. Default: the pair's file there.
+    /// A candle file (Freqtrade feather/json/json.gz or CSV) inside the market data
+    /// directory: relative to it, or absolute; `..` and anything outside are refused.
+    /// Default: the pair's file there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Default `follow`.

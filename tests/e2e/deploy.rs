@@ -534,3 +534,87 @@ async fn a_bot_whose_api_never_answers_is_stopped_and_reported() {
         .count();
     assert_eq!(leftovers, 0, "the bot that never became ready was stopped");
 }
+
+/// Paths and names from clients stay inside the data directory and never reach a shell:
+/// a native feed file, a registered strategy's base config file and class name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_paths_cannot_escape_the_data_directory() {
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let client = daemon.client().await;
+    for (file, needle) in [
+        ("../../../../../../etc/passwd", "may not contain `..`"),
+        ("/etc/passwd", "is outside"),
+        ("futures/../../../etc/hostname", "may not contain `..`"),
+    ] {
+        let err = client
+            .call::<method::Deploy>(DeployParams {
+                id: sid(NATIVE_RSI),
+                dry_run: true,
+                port: None,
+                parameters: None,
+                native: Some(NativeOptions {
+                    file: Some(file.into()),
+                    mode: Some(FeedMode::Replay),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidParams), "{file}: {err}");
+        assert!(
+            err.to_string().contains("native.file") && err.to_string().contains(needle),
+            "{file}: {err}"
+        );
+    }
+    // A strategy registered with a base config outside the data directory, or a class
+    // name that is not one.
+    let register = async |config_file: &str, class: &str| -> StrategyId {
+        client
+            .call::<method::StrategiesRegister>(mem_protocol::registry::RegisterParams {
+                strategy: json!({"strategy": {
+                    "name": format!("escape_{}", config_file.len() + class.len()),
+                    "display_name": "Escape",
+                    "description": "tries to leave the data directory",
+                    "classification": {"category": "momentum"},
+                    "implementation": {"language": "freqtrade", "class_name": class},
+                    "deployment": {"type": "freqtrade", "strategy_name": class, "config_file": config_file}
+                }}),
+                status: None,
+            })
+            .await
+            .unwrap()
+            .summary
+            .id
+    };
+    for (config_file, class, needle) in [
+        ("../../../../etc/passwd", "Escape", "may not contain `..`"),
+        ("/etc/passwd", "Escape", "is outside"),
+        (
+            "freqtrade/configs/config_macd.json",
+            "x; rm -rf /",
+            "not a Python class name",
+        ),
+        (
+            "freqtrade/configs/config_macd.json",
+            "../Escape",
+            "not a Python class name",
+        ),
+    ] {
+        let id = register(config_file, class).await;
+        let err = deploy(&client, &id.to_string()).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(ErrorCode::InvalidParams),
+            "{config_file}: {err}"
+        );
+        assert!(
+            err.to_string().contains(needle),
+            "{config_file} {class}: {err}"
+        );
+    }
+    let deployed = client
+        .call::<method::Deployed>(DeployedParams { all: true })
+        .await
+        .unwrap();
+    assert!(deployed.deployments.is_empty(), "nothing started");
+}
