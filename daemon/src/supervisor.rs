@@ -208,7 +208,9 @@ impl Supervisor {
             native,
             suspend_native: CancellationToken::new(),
         });
-        for saved in supervisor.load_state() {
+        let saved_state = supervisor.load_state();
+        supervisor.reap_orphans(&saved_state).await;
+        for saved in saved_state {
             let active = saved.public.status.is_active();
             let slot = supervisor.add_slot(saved);
             if active {
@@ -218,6 +220,53 @@ impl Supervisor {
         supervisor.save_state();
         supervisor.clone().spawn_log_tailer();
         Ok(supervisor)
+    }
+
+    /// Stops bots of this data directory that `state.json` does not record (a daemon
+    /// killed between spawning a bot and saving its pid): left alone, one would hold its
+    /// port and trade unsupervised beside the copy the restart policy starts.
+    async fn reap_orphans(&self, saved: &[Saved]) {
+        let known: Vec<u32> = saved
+            .iter()
+            .filter(|s| s.public.status.is_active())
+            .filter_map(|s| s.public.process_id)
+            .collect();
+        let needle = format!("{}/", self.root.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if pid == std::process::id() || known.contains(&pid) {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            // Bots are started with `--config <root>/<deployment>/config.json`.
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let is_ours = args.windows(2).any(|w| {
+                w[0] == b"--config"
+                    && w[1].starts_with(needle.as_bytes())
+                    && w[1].ends_with(b"/config.json")
+            });
+            if !is_ours || !same_process_alive(pid, None) {
+                continue;
+            }
+            // Only a group leader is a bot we started (each bot leads its own group).
+            let leader = nix::unistd::getpgid(Some(Pid::from_raw(pid as i32)))
+                .is_ok_and(|g| g.as_raw() == pid as i32);
+            if !leader {
+                continue;
+            }
+            warn!(
+                pid,
+                "a bot of this data directory is not in deployments/state.json (the daemon died while starting it); stopping it"
+            );
+            terminate_group(pid, &mut None, self.settings.stop_timeout).await;
+        }
     }
 
     /// One task follows every bot's log (one wakeup for all of them, not one each):

@@ -252,3 +252,272 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
         acked.registered.len()
     );
 }
+
+/// Kills in the second run: with the first run's 30, over 200 in all.
+const KILLS_MODELS_AND_BOTS: usize = 175;
+
+/// Live fake bots started from this data directory, by pid, with the deployment
+/// directory their command line names.
+fn live_bots(data: &Path) -> Vec<(u32, String)> {
+    let needle = data.join("deployments").display().to_string();
+    let mut bots = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !text.contains("fake_freqtrade") || !text.contains(&needle) {
+            continue;
+        }
+        // A zombie is no bot.
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'))
+        {
+            continue;
+        }
+        let dir = text
+            .split_whitespace()
+            .find(|w| w.starts_with(&needle))
+            .and_then(|w| w[needle.len()..].trim_start_matches('/').split('/').next())
+            .unwrap_or("")
+            .to_string();
+        bots.push((pid, dir));
+    }
+    bots
+}
+
+/// Every live bot is a deployment the state names with that pid, and no deployment has
+/// two bots.
+fn bots_agree_with_state(data: &Path) -> Result<(), String> {
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(data.join("deployments/state.json")).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+    .map_err(|e| format!("state.json does not parse: {e}"))?;
+    let text = state.to_string();
+    let bots = live_bots(data);
+    let mut dirs = HashSet::new();
+    for (pid, dir) in &bots {
+        if !dirs.insert(dir.clone()) {
+            return Err(format!("two bots for deployment {dir}: {bots:?}"));
+        }
+        if !text.contains(&format!("\"processId\":{pid}")) {
+            return Err(format!("bot {pid} ({dir}) is not in state.json: an orphan"));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let socket = root.path().join("run/memd.sock");
+    let data = root.path().join("data");
+    let config = root.path().join("memd.toml");
+    let overrides = root.path().join("overrides.json");
+    std::fs::write(&overrides, json!({"fake_bot": {}}).to_string()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19800, 19899]\n[schedule.retrain]\nenabled = false\n",
+            mem_e2e::bin("fake_freqtrade").display().to_string(),
+            overrides.display().to_string()
+        ),
+    )
+    .unwrap();
+    let start = || {
+        let config = config.clone();
+        Daemon::start_in(
+            tempfile::tempdir().unwrap(),
+            socket.clone(),
+            data.clone(),
+            move |cmd| {
+                cmd.arg("--config").arg(&config);
+            },
+        )
+    };
+    // Two model versions to switch between.
+    let daemon = start();
+    let client = daemon.client().await;
+    let mut versions = Vec::new();
+    for days in [6, 7] {
+        let report = client
+            .call_with_timeout::<method::MlTrain>(
+                mem_protocol::ml::TrainParams {
+                    pairs: vec!["ETH/BTC".into()],
+                    days: Some(days),
+                    ..Default::default()
+                },
+                Duration::from_secs(120),
+            )
+            .await
+            .unwrap();
+        versions.push(report.model.version);
+        tokio::time::sleep(Duration::from_millis(1100)).await; // version names are per second
+    }
+    drop(client);
+    let mut daemon = daemon;
+    daemon.stop_with(Signal::SIGTERM);
+    let bots: Vec<StrategyId> = [
+        "8a778f7f-37b5-4eae-9fca-e7cb383b048a",
+        "186062cd-e0f7-45eb-b387-3067360efe34",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+
+    let mut seed: u64 = 0xb075;
+    let mut next_delay = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        5 + (seed >> 33) % 200
+    };
+    let acked_current: Arc<Mutex<(Option<String>, Option<String>)>> = Default::default();
+    let mut deploys = 0usize;
+    for round in 0..KILLS_MODELS_AND_BOTS {
+        let daemon = start();
+        // After a restart the daemon itself must bring bots and state into agreement.
+        let mut agreed = Err(String::new());
+        for _ in 0..100 {
+            agreed = bots_agree_with_state(&data);
+            if agreed.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        agreed.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let client = daemon.client().await;
+        let status = client
+            .call::<method::MlStatus>(mem_protocol::methods::NoParams {})
+            .await
+            .unwrap();
+        assert!(
+            status.load_error.is_none(),
+            "round {round}: {:?}",
+            status.load_error
+        );
+        let current = status.current.map(|c| c.version);
+        {
+            let (acked, in_flight) = &*acked_current.lock().unwrap();
+            if acked.is_some() {
+                assert!(
+                    current == *acked || current == *in_flight,
+                    "round {round}: current {current:?}, acknowledged {acked:?}, in flight {in_flight:?}"
+                );
+            }
+        }
+        let history = client
+            .call::<method::MlHistory>(mem_protocol::methods::NoParams {})
+            .await
+            .unwrap();
+        let marked: Vec<_> = history
+            .versions
+            .iter()
+            .filter(|v| v.status == mem_protocol::ml::ModelStatus::Current)
+            .map(|v| v.version.clone())
+            .collect();
+        assert_eq!(
+            marked,
+            current.clone().into_iter().collect::<Vec<_>>(),
+            "round {round}: the version marked current is the one served"
+        );
+
+        let model_client = daemon.client().await;
+        let acked = acked_current.clone();
+        let versions = versions.clone();
+        let models = tokio::spawn(async move {
+            for step in 0.. {
+                let version = versions[(round + step) % 2].clone();
+                acked.lock().unwrap().1 = Some(version.clone());
+                let done = model_client
+                    .call::<method::MlPromote>(mem_protocol::ml::PromoteParams {
+                        version: version.clone(),
+                        reason: format!("crash test r{round} s{step}"),
+                    })
+                    .await;
+                if done.is_err() {
+                    return;
+                }
+                acked.lock().unwrap().0 = Some(version);
+            }
+        });
+        let bot_client = daemon.client().await;
+        let bots = bots.clone();
+        let deployer = tokio::spawn(async move {
+            let mut n = 0;
+            for step in 0.. {
+                let id = bots[(round + step) % 2];
+                let deployed = bot_client
+                    .call::<method::Deploy>(mem_protocol::deploy::DeployParams {
+                        id,
+                        dry_run: true,
+                        port: None,
+                        parameters: None,
+                        native: None,
+                    })
+                    .await;
+                match deployed {
+                    Ok(_) => n += 1,
+                    Err(mem_protocol::ClientError::Rpc(_)) => {}
+                    Err(_) => return n,
+                }
+                let stopped = bot_client
+                    .call::<method::Stop>(mem_protocol::deploy::StopParams {
+                        id,
+                        mode: mem_protocol::deploy::StopMode::Now,
+                        deadline_secs: None,
+                    })
+                    .await;
+                if matches!(stopped, Err(ref e) if !matches!(e, mem_protocol::ClientError::Rpc(_)))
+                {
+                    return n;
+                }
+            }
+            n
+        });
+        tokio::time::sleep(Duration::from_millis(next_delay())).await;
+        let mut daemon = daemon;
+        daemon.stop_with(Signal::SIGKILL);
+        let _ = models.await;
+        deploys += deployer.await.unwrap_or(0);
+        // Files parse.
+        let models_dir = data.join("models/trend_reversal");
+        check_lines(&models_dir.join("pointer.jsonl"));
+        if let Ok(name) = std::fs::read_to_string(models_dir.join("current")) {
+            assert!(
+                models_dir.join(name.trim()).is_dir(),
+                "round {round}: current names {name:?}"
+            );
+        }
+        serde_json::from_slice::<Value>(
+            &std::fs::read(data.join("deployments/state.json")).unwrap_or_else(|_| b"{}".to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("round {round}: state.json: {e}"));
+        // The daemon is gone; its bots live on by design (the next daemon adopts them).
+    }
+    let daemon = start();
+    let mut agreed = Err(String::new());
+    for _ in 0..100 {
+        agreed = bots_agree_with_state(&data);
+        if agreed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    agreed.unwrap();
+    drop(daemon);
+    mem_e2e::kill_processes_mentioning(&data.join("deployments"));
+    assert!(
+        deploys > 20,
+        "the test deployed too little to mean anything: {deploys}"
+    );
+    eprintln!(
+        "{KILLS_MODELS_AND_BOTS} kills during promotions and deployments; {deploys} deployments acknowledged"
+    );
+}

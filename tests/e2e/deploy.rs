@@ -12,6 +12,7 @@ use mem_protocol::{Client, ErrorCode};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -617,4 +618,76 @@ async fn client_paths_cannot_escape_the_data_directory() {
         .await
         .unwrap();
     assert!(deployed.deployments.is_empty(), "nothing started");
+}
+
+/// A daemon killed between spawning a bot and saving its pid leaves a bot that
+/// `state.json` does not know: the next daemon stops it rather than letting it trade
+/// unsupervised (found by the crash test's orphan check; reproduced here exactly).
+#[tokio::test]
+async fn a_bot_the_state_does_not_record_is_stopped_at_start() {
+    let mut daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let d = {
+        let client = daemon.client().await;
+        deploy(&client, MACD_HUNTER).await.unwrap()
+    };
+    let recorded = d.process_id.unwrap();
+    daemon.stop_with(Signal::SIGKILL);
+    // The unrecorded bot: a deployment directory of its own, started as memd starts bots.
+    let known = Path::new(d.config_file.as_deref().unwrap())
+        .parent()
+        .unwrap();
+    let stray = known.with_file_name(uuid_like());
+    std::fs::create_dir_all(stray.join("user_data")).unwrap();
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(known.join("config.json")).unwrap()).unwrap();
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config["api_server"]["listen_port"] = json!(port);
+    std::fs::write(stray.join("config.json"), config.to_string()).unwrap();
+    let mut orphan = std::process::Command::new(mem_e2e::bin("fake_freqtrade"))
+        .arg("trade")
+        .arg("--config")
+        .arg(stray.join("config.json"))
+        .arg("--logfile")
+        .arg(stray.join("freqtrade.log"))
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let root = std::mem::replace(&mut daemon.root, tempfile::tempdir().unwrap());
+    let config_file = root.path().join("memd.toml");
+    let restarted = Daemon::start_in(
+        root,
+        daemon.socket.clone(),
+        daemon.data_dir.clone(),
+        |cmd| {
+            cmd.arg("--config").arg(&config_file);
+        },
+    );
+    // Ready means the start-up check has run.
+    let status = orphan.try_wait().unwrap();
+    assert!(
+        status.is_some(),
+        "the unrecorded bot was stopped:\n{}",
+        restarted.stderr()
+    );
+    assert!(
+        restarted.stderr().contains("not in deployments/state.json"),
+        "{}",
+        restarted.stderr()
+    );
+    assert!(alive(recorded), "the recorded bot is adopted, not stopped");
+    let client = restarted.client().await;
+    let adopted = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    assert_eq!(adopted.process_id, Some(recorded));
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        std::process::id(),
+        0xdead_beef_u64
+    )
 }

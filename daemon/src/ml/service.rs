@@ -135,6 +135,16 @@ impl MlService {
             training: AtomicBool::new(false),
             cache: Mutex::new(HashMap::new()),
         };
+        match service.store.reconcile() {
+            Ok(0) => {}
+            Ok(n) => warn!(
+                fixed = n,
+                "model statuses disagreed with the current pointer (a crash mid-promotion); corrected"
+            ),
+            Err(e) => {
+                warn!(error = %e, "cannot check the model statuses against the current pointer")
+            }
+        }
         match service.store.current() {
             Ok(Some(version)) => match service.load(&version) {
                 Ok(model) => {

@@ -211,6 +211,30 @@ impl ModelStore {
         Ok(())
     }
 
+    /// Makes the stored statuses agree with `current` (a crash between writing the
+    /// pointer and the versions' metrics can leave two, or no, versions marked current):
+    /// the version `current` names is marked current, any other marked current retired.
+    /// Answers how many metrics files were corrected.
+    pub fn reconcile(&self) -> Result<usize, StoreError> {
+        let current = self.current()?;
+        let (versions, _) = self.versions();
+        let mut fixed = 0;
+        for mut v in versions {
+            let should_be_current = current.as_deref() == Some(v.version.as_str());
+            let is_current = v.status == ModelStatus::Current;
+            if should_be_current && !is_current {
+                v.status = ModelStatus::Current;
+            } else if !should_be_current && is_current {
+                v.status = ModelStatus::Retired;
+            } else {
+                continue;
+            }
+            self.write_metrics(&v)?;
+            fixed += 1;
+        }
+        Ok(fixed)
+    }
+
     /// Pointer changes, oldest first (a torn last line is skipped).
     pub fn pointer_history(&self) -> Vec<PointerChange> {
         std::fs::read_to_string(self.root.join("pointer.jsonl"))
