@@ -8,7 +8,6 @@
 
 use mem_e2e::{Daemon, bin, describe};
 use mem_protocol::Topic;
-use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
 use mem_protocol::strategy::StrategyId;
 use serde_json::{Value, json};
