@@ -69,11 +69,18 @@ fn append(path: &Path, text: &str, durability: Durability) -> std::io::Result<()
             f.write_all(b"\n")?;
         }
     }
-    f.write_all(text.as_bytes())?;
-    match durability {
-        Durability::Sync => f.sync_data(),
-        Durability::Batched => Ok(()),
+    let before = f.metadata()?.len();
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| match durability {
+            Durability::Sync => f.sync_data(),
+            Durability::Batched => Ok(()),
+        });
+    if written.is_err() {
+        // A full disk wrote part of it: cut back, so no half line stays.
+        let _ = f.set_len(before);
     }
+    written
 }
 
 fn sync_file(path: &Path) -> std::io::Result<()> {

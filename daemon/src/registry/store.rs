@@ -131,16 +131,27 @@ impl AppendFile {
         })
     }
 
-    /// Appends whole lines (each ending in `\n`) and waits until they are on disk.
+    /// Appends whole lines (each ending in `\n`) and waits until they are on disk. On
+    /// failure (a full disk writes part of the lines) the file is cut back to where it
+    /// was: a partial line would otherwise swallow the next append's first line.
     pub fn append_durable(&mut self, lines: &[u8]) -> anyhow::Result<u64> {
         debug_assert!(lines.is_empty() || lines.ends_with(b"\n"));
         let offset = self.file.seek(SeekFrom::End(0))?;
-        self.file
+        let written = self
+            .file
             .write_all(lines)
-            .with_context(|| format!("cannot append to {}", self.path.display()))?;
-        self.file
-            .sync_data()
-            .with_context(|| format!("cannot sync {}", self.path.display()))?;
+            .with_context(|| format!("cannot append to {}", self.path.display()))
+            .and_then(|()| {
+                self.file
+                    .sync_data()
+                    .with_context(|| format!("cannot sync {}", self.path.display()))
+            });
+        if let Err(e) = written {
+            if let Err(cut) = self.file.set_len(offset) {
+                warn!(file = %self.path.display(), error = %cut, "cannot cut back a failed append; the next open cuts the torn line");
+            }
+            return Err(e);
+        }
         Ok(offset)
     }
 }

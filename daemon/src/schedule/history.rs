@@ -116,8 +116,11 @@ impl JobHistory {
                 .create(true)
                 .append(true)
                 .open(&path)?;
-            f.write_all(&line)?;
-            f.sync_data()?;
+            let before = f.metadata()?.len();
+            if let Err(e) = f.write_all(&line).and_then(|()| f.sync_data()) {
+                let _ = f.set_len(before); // no half line left by a full disk
+                return Err(e);
+            }
         }
         let mut runs = self.runs.lock().expect("history lock");
         runs.push_back(run.clone());
