@@ -291,6 +291,19 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         connections: AtomicUsize::new(0),
         subscribers: AtomicUsize::new(0),
     });
+    #[cfg(debug_assertions)]
+    if let Some(secs) = std::env::var("MEMD_DEBUG_HANG_AFTER_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        // Debug builds only: hang the registry after a while (the watchdog test).
+        let registry = daemon.registry.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(secs));
+            warn!("MEMD_DEBUG_HANG_AFTER_SECS: hanging the registry now");
+            registry.debug_hang_forever()
+        });
+    }
     let watched = daemon.clone();
     systemd::spawn_watchdog(Arc::new(move || {
         let _ = watched.registry.len(); // takes the index lock: a hung writer shows here

@@ -378,3 +378,50 @@ async fn tells_systemd_ready_then_pings_the_watchdog_then_stopping() {
     }
     assert!(stopping.contains("STOPPING=1"), "{stopping}");
 }
+
+/// A daemon that hangs stops pinging the watchdog, so systemd (`WatchdogSec=`) kills and
+/// restarts it. The hang is a debug-build trigger that takes the registry's lock for
+/// good, as a writer stuck on a dead disk would; the pings are read from a stand-in
+/// `NOTIFY_SOCKET`. (That systemd then restarts the unit is systemd's part: checked by
+/// hand with `systemctl kill -s SIGSTOP memd`, see systemd/README.md.)
+#[tokio::test]
+async fn a_hung_daemon_stops_pinging_the_watchdog() {
+    let root = tempfile::tempdir().unwrap();
+    let notify_path = root.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let (socket, data_dir) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    let _daemon = Daemon::start_in(root, socket, data_dir, |cmd| {
+        cmd.env("NOTIFY_SOCKET", &notify_path)
+            .env("WATCHDOG_USEC", "400000")
+            .env("MEMD_DEBUG_HANG_AFTER_SECS", "1.5");
+    });
+    let mut pings = 0;
+    let started = std::time::Instant::now();
+    let mut last_ping = started;
+    loop {
+        let mut buf = [0u8; 4096];
+        match notify.recv(&mut buf) {
+            Ok(n) => {
+                if String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1") {
+                    pings += 1;
+                    last_ping = std::time::Instant::now();
+                }
+            }
+            // 1.5 s without a ping at a 200 ms cadence: the daemon has stopped pinging.
+            Err(_) => break,
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "pings never stopped"
+        );
+    }
+    assert!(pings >= 3, "it pinged while healthy: {pings}");
+    let hung_at = last_ping.duration_since(started);
+    assert!(
+        hung_at >= Duration::from_millis(1000) && hung_at < Duration::from_secs(5),
+        "the pings stopped when the registry hung (at {hung_at:?})"
+    );
+}

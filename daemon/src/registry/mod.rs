@@ -271,6 +271,16 @@ impl Registry {
         self.len() == 0
     }
 
+    /// Debug builds only: takes the index's write lock and never gives it back, as a
+    /// writer stuck on a dead disk would. For the watchdog test.
+    #[cfg(debug_assertions)]
+    pub fn debug_hang_forever(&self) -> ! {
+        let _held = self.index.write().expect("index lock");
+        loop {
+            std::thread::park();
+        }
+    }
+
     /// Metadata files that cannot be used right now.
     pub fn issues(&self) -> Vec<LoadIssue> {
         self.issues
