@@ -109,11 +109,14 @@ impl Decoder for LineFrames {
             buf.clear();
             return Ok(None);
         }
-        let line = buf.split().freeze();
+        let mut line = buf.split();
+        if line.last() == Some(&b'\r') {
+            line.truncate(line.len() - 1); // as for a line ended by `\r\n`
+        }
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(None);
         }
-        Ok(Some(Frame::Line(line)))
+        Ok(Some(Frame::Line(line.freeze())))
     }
 }
 
@@ -166,6 +169,15 @@ mod tests {
             decode_all(10, &[&data]),
             vec![Frame::TooLarge { bytes_seen: 30 }, line("next")]
         );
+    }
+
+    /// Found by `protocol/tests/fuzz.rs`: a last line without its newline kept a trailing
+    /// `\r`, so "a\r" at EOF differed from "a\r\n" (a `Frame::Line` never ends in `\r`).
+    #[test]
+    fn last_line_without_newline_loses_its_cr_too() {
+        assert_eq!(decode_all(10, &[b"a\r\nb\r"]), vec![line("a"), line("b")]);
+        assert_eq!(decode_all(10, &[b"a\r", b""]), vec![line("a")]);
+        assert_eq!(decode_all(10, &[b" \r"]), vec![]);
     }
 
     #[test]

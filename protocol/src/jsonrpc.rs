@@ -166,16 +166,32 @@ impl RequestFrame {
 
 /// A well-formed request read straight from its bytes, its params left unparsed: the
 /// fast path for the common case. Anything unusual (no id, escapes in the method name,
-/// extra members, a malformed frame) returns `None`, and [`RequestFrame::parse`] then
-/// reads the frame slowly and words the error.
+/// extra members, `params` that are not an object or an array, a malformed frame) returns
+/// `None`, and [`RequestFrame::parse`] then reads the frame slowly and words the error.
+///
+/// One exception: params are only scanned here, not read, so a number in them beyond
+/// `f64`'s range (`1e999`) is not seen; [`Request::parse_raw`](crate::Request::parse_raw)
+/// then rejects the params as invalid ("number out of range") if it knows the method,
+/// where the slow path rejects the whole frame as not valid JSON. Either way the request
+/// is refused.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FastFrame<'a> {
     jsonrpc: &'a str,
     pub id: Id,
     pub method: &'a str,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present")]
     pub params: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A member as written, `null` included: a plain `Option<&RawValue>` reads `"params": null`
+/// as no params, which [`RequestFrame::from_value`] rejects, so the fast path would accept
+/// a frame the slow path refuses.
+fn present<'de, D>(deserializer: D) -> Result<Option<&'de serde_json::value::RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&'de serde_json::value::RawValue>::deserialize(deserializer).map(Some)
 }
 
 impl<'a> FastFrame<'a> {
@@ -428,6 +444,41 @@ mod tests {
         }
         let (id, _) = parse_err(r#"{"jsonrpc":"2.0","id":9}"#);
         assert_eq!(id, Id::Number(9), "the id is kept when it could be read");
+    }
+
+    /// Found by `protocol/tests/fuzz.rs`: the fast path read `"params": null` as no params
+    /// (so `daemon.status` with null params succeeded), while the slow path rejects it.
+    #[test]
+    fn the_fast_path_leaves_null_params_to_the_slow_path() {
+        let frame = br#"{"jsonrpc":"2.0","id":1,"method":"daemon.status","params":null}"#;
+        assert!(FastFrame::parse(frame).is_none());
+        let (id, err) = RequestFrame::parse(frame).unwrap_err();
+        assert_eq!(id, Id::Number(1));
+        assert!(err.message.contains("`params` must be"), "{}", err.message);
+        // Present and absent params still take the fast path.
+        let frame = br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":null}}"#;
+        let fast = FastFrame::parse(frame).unwrap();
+        assert_eq!(fast.params.map(|p| p.get()), Some(r#"{"a":null}"#));
+        let fast = FastFrame::parse(br#"{"jsonrpc":"2.0","id":1,"method":"x"}"#).unwrap();
+        assert!(fast.params.is_none());
+    }
+
+    /// The documented exception: a number beyond `f64` inside params is refused as invalid
+    /// params on the fast path, as invalid JSON on the slow one.
+    #[test]
+    fn an_out_of_range_number_in_params_is_refused_either_way() {
+        let frame =
+            br#"{"jsonrpc":"2.0","id":1,"method":"strategies.list","params":{"limit":1e999}}"#;
+        let (_, slow) = RequestFrame::parse(frame).unwrap_err();
+        assert_eq!(slow.code, ErrorCode::ParseError);
+        let fast = FastFrame::parse(frame).unwrap();
+        let err = crate::Request::parse_raw(fast.method, fast.params).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidParams);
+        assert!(
+            err.message.contains("number out of range"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn to_document(input: &Value) -> Result<(StrategyDocument, bool), FieldError
     let mut nested = if obj.get("strategy").is_some_and(Value::is_object) {
         input.clone()
     } else {
-        flat_to_nested(obj)
+        flat_to_nested(obj)?
     };
     let root = nested.as_object_mut().expect("an object");
     root.entry("schema_version")
@@ -97,30 +97,42 @@ const FLAT_FIELDS: &[(&str, &[&str])] = &[
 /// Members of the flat entry that are runtime state, not metadata.
 const FLAT_RUNTIME: &[&str] = &["isDeployed"];
 
-fn flat_to_nested(flat: &Map<String, Value>) -> Value {
+/// Nests a flat entry. Members neither shape defines are kept as they came; then each flat
+/// member goes to its place, into an object of that name if one was given (a flat member
+/// wins over the same member given nested). A member given where an object must hold a
+/// flat one (`"classification": 5` beside `"tags"`) is an error naming it.
+fn flat_to_nested(flat: &Map<String, Value>) -> Result<Value, FieldError> {
     let mut strategy = Map::new();
+    let mut placed = Vec::new();
     for (key, value) in flat {
         if FLAT_RUNTIME.contains(&key.as_str()) {
             continue;
         }
         match FLAT_FIELDS.iter().find(|(k, _)| k == key) {
-            Some((_, path)) => {
-                let mut node = &mut strategy;
-                for part in &path[..path.len() - 1] {
-                    node = node
-                        .entry(*part)
-                        .or_insert_with(|| json!({}))
-                        .as_object_mut()
-                        .expect("intermediate objects");
-                }
-                node.insert(path[path.len() - 1].to_string(), value.clone());
-            }
+            Some((_, path)) => placed.push((key, *path, value)),
             None => {
                 strategy.insert(key.clone(), value.clone()); // kept as it came
             }
         }
     }
-    json!({ "schema_version": "1.0.0", "strategy": strategy })
+    for (key, path, value) in placed {
+        let mut node = &mut strategy;
+        let mut at = String::from("strategy");
+        for part in &path[..path.len() - 1] {
+            at.push('.');
+            at.push_str(part);
+            node = node
+                .entry(*part)
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .ok_or_else(|| FieldError {
+                    field: at.clone(),
+                    message: format!("must be an object: the flat member `{key}` goes into it"),
+                })?;
+        }
+        node.insert(path[path.len() - 1].to_string(), value.clone());
+    }
+    Ok(json!({ "schema_version": "1.0.0", "strategy": strategy }))
 }
 
 #[cfg(test)]
@@ -153,6 +165,46 @@ mod tests {
         assert_eq!(s.performance.backtest.win_rate, Some(0.62));
         assert_eq!(s.extra.get("customField"), Some(&json!({"kept": 1})));
         assert!(!s.extra.contains_key("isDeployed"));
+    }
+
+    /// Found by `daemon/tests/fuzz.rs`: a flat entry with a member kept as it came where a
+    /// flat member must go (`"classification": null` beside `"tags"`, or `"implementation"`
+    /// beside `"language"`) panicked ("intermediate objects"); `strategies.register` and
+    /// `strategies.import` read client documents with this. Which one won also depended on
+    /// the members' alphabetical order.
+    #[test]
+    fn a_flat_member_cannot_go_into_a_non_object() {
+        for (flat, field) in [
+            (
+                json!({"classification": null, "tags": []}),
+                "strategy.classification",
+            ),
+            (
+                json!({"implementation": 1, "language": "rust"}),
+                "strategy.implementation",
+            ),
+            (
+                json!({"performance": {"backtest": 2}, "sharpeRatio": 1.0}),
+                "strategy.performance.backtest",
+            ),
+        ] {
+            let e = to_document(&flat).unwrap_err();
+            assert_eq!(e.field, field, "{flat}: {e}");
+            assert!(e.message.contains("must be an object"), "{e}");
+        }
+        // An object given nested is filled, whatever the members' order.
+        let flat = json!({
+            "name": "x",
+            "classification": {"sub_category": "s", "category": "nested"},
+            "category": "c",
+            "performance": {"live_trading": {"total_trades": 3}},
+            "winRate": 0.5,
+        });
+        let (doc, _) = to_document(&flat).unwrap();
+        let c = &doc.strategy.classification;
+        assert_eq!((c.category.as_str(), c.sub_category.as_str()), ("c", "s"));
+        assert_eq!(doc.strategy.performance.backtest.win_rate, Some(0.5));
+        assert_eq!(doc.strategy.performance.live_trading.total_trades, 3);
     }
 
     #[test]
