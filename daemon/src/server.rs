@@ -44,6 +44,9 @@ const MAX_IN_FLIGHT: usize = 64;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a closing connection has to flush what it has queued.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
+/// A client whose answers cannot be queued for this long (its outbox full: it stopped
+/// reading) is disconnected, so it cannot hold megabytes of answers for ever.
+const REPLY_STALL_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why the socket could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -448,7 +451,15 @@ async fn send_reply(
     let Some(id) = id else { return };
     let line = Bytes::from(ResponseFrame { id, outcome }.to_line());
     tokio::select! {
-        _ = out.send(line) => {}
+        sent = tokio::time::timeout(REPLY_STALL_LIMIT, out.send(line)) => {
+            if sent.is_err() {
+                warn!(
+                    "a client has not read its answers for {} s ({OUTBOX_FRAMES} queued); disconnecting it",
+                    REPLY_STALL_LIMIT.as_secs()
+                );
+                cancel.cancel();
+            }
+        }
         _ = cancel.cancelled() => {}
     }
 }

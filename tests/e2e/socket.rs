@@ -416,3 +416,81 @@ async fn a_subscriber_that_stops_reading_does_not_stall_the_others() {
         assert!(matches!(status, Ok(Ok(_))), "{status:?}");
     }
 }
+
+/// A client that sends requests but never reads the answers is disconnected once its
+/// outbox has been full for 10 s, instead of holding its answers (megabytes with a large
+/// registry) for as long as it stays connected (found by `socket-load`'s review); the
+/// other clients are served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_answers_is_disconnected() {
+    let daemon = Daemon::start();
+    let mut stalled = UnixStream::connect(&daemon.socket).unwrap();
+    stalled
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let hello = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"hello\",\"params\":{{\"protocolVersion\":{}}}}}\n",
+        mem_protocol::PROTOCOL_VERSION
+    );
+    stalled.write_all(hello.as_bytes()).unwrap();
+    let mut sent = 0;
+    for i in 1..=3000 {
+        let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":{i},\"method\":\"strategies.list\"}}\n");
+        if stalled.write_all(line.as_bytes()).is_err() {
+            break; // the daemon stopped reading: its in-flight and outbox limits hold
+        }
+        sent += 1;
+    }
+    assert!(sent > 1000, "requests sent before back-pressure: {sent}");
+    let other = daemon.client().await;
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(25) {
+        assert!(
+            other
+                .call::<method::DaemonStatus>(NoParams {})
+                .await
+                .is_ok(),
+            "others are served meanwhile"
+        );
+        if daemon.stderr().contains("has not read its answers") {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        closed,
+        "the stalled client was not disconnected:\n{}",
+        daemon.stderr()
+    );
+    // Its connection ends (EOF, or a reset: it left requests unread).
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stalled);
+    let mut line = String::new();
+    let mut lines = 0;
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => lines += 1,
+            // Closing with our unread requests in its buffer resets the connection.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection should end after {lines} lines: {e}"),
+        }
+    }
+    assert!(
+        lines < sent + 1,
+        "not every answer was kept for it: {lines} of {sent}"
+    );
+    let status = other
+        .call::<method::DaemonStatus>(NoParams {})
+        .await
+        .unwrap();
+    assert_eq!(
+        status.counts.connections, 1,
+        "only the healthy client remains"
+    );
+}
