@@ -112,6 +112,8 @@ pub struct JobSpec {
     pub description: &'static str,
     /// Six fields, with seconds.
     pub cron: String,
+    /// The expression in words, made once (`jobs.list` is a hot read).
+    pub schedule_text: String,
     pub enabled: bool,
     pub catch_up: bool,
 }
@@ -203,11 +205,13 @@ impl ScheduleConfig {
                     default_catch_up: bool|
          -> Result<JobSpec, String> {
             let text = cron.as_deref().unwrap_or(default_cron);
-            let (cron, _) = parse_cron(text).map_err(|e| format!("[schedule.{name}] cron: {e}"))?;
+            let (cron, parsed) =
+                parse_cron(text).map_err(|e| format!("[schedule.{name}] cron: {e}"))?;
             Ok(JobSpec {
                 name,
                 description,
                 cron,
+                schedule_text: parsed.describe(),
                 enabled: enabled.unwrap_or(default_enabled),
                 catch_up: catch_up.unwrap_or(default_catch_up),
             })

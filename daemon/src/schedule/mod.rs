@@ -364,9 +364,11 @@ impl Scheduler {
     /// `jobs.list`.
     pub async fn list(&self) -> JobList {
         let mut next: BTreeMap<&str, Option<DateTime<Utc>>> = BTreeMap::new();
-        if let Some((cron, ids)) = self.cron.lock().await.as_mut() {
-            for (name, id) in ids.iter() {
-                next.insert(name, cron.next_tick_for_job(*id).await.ok().flatten());
+        // Asked outside our lock: callers of jobs.list do not queue behind each other.
+        let cron = self.cron.lock().await.clone();
+        if let Some((mut cron, ids)) = cron {
+            for (name, id) in ids {
+                next.insert(name, cron.next_tick_for_job(id).await.ok().flatten());
             }
         }
         let running = self.running.lock().expect("running lock").clone();
@@ -378,9 +380,7 @@ impl Scheduler {
                 name: spec.name.to_string(),
                 description: spec.description.to_string(),
                 schedule: spec.cron.clone(),
-                schedule_text: config::parse_cron(&spec.cron)
-                    .map(|(_, c)| c.describe())
-                    .unwrap_or_default(),
+                schedule_text: spec.schedule_text.clone(),
                 timezone: self.schedule.timezone.to_string(),
                 enabled: spec.enabled,
                 catch_up: spec.catch_up,
