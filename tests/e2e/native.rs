@@ -290,7 +290,8 @@ fn wave_rows(from: usize, to: usize) -> String {
 async fn a_followed_csv_is_traded_as_candles_are_appended() {
     let daemon = Daemon::start();
     let client = daemon.client().await;
-    let file = daemon.root.path().join("feed-5m.csv");
+    // A feed file lies in the market data directory (paths from clients are confined).
+    let file = daemon.data_dir.join("market/feed-5m.csv");
     std::fs::write(
         &file,
         format!("date,open,high,low,close,volume\n{}", wave_rows(0, 100)),
