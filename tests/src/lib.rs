@@ -343,3 +343,48 @@ pub async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// For the load tools: the memd binary given (`--memd`/`MEMD_BIN`), else `memd` beside the
+/// running executable (`target/release/trade-load` -> `target/release/memd`), else one
+/// directory up (test executables in `target/<profile>/deps`).
+pub fn find_memd(given: Option<PathBuf>) -> PathBuf {
+    if let Some(path) = given {
+        assert!(path.is_file(), "{} is not a file", path.display());
+        return path;
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let dir = exe.parent().expect("exe dir");
+    for candidate in [dir.join("memd"), dir.join("../memd")] {
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "no memd next to {}: build it with `cargo build --release -p memd --bin memd`, or pass --memd PATH",
+        exe.display()
+    );
+}
+
+/// For the load tools: starts `memd` on `data_dir`, with its socket and stderr in a fresh
+/// directory under `work`; answers it once ready, and how long that took.
+pub fn start_memd(memd: &Path, work: &Path, data_dir: &Path) -> (Daemon, Duration) {
+    let root = tempfile::Builder::new()
+        .prefix("memd-")
+        .tempdir_in(work)
+        .expect("daemon dir");
+    let socket = root.path().join("run/memd.sock");
+    let stderr = std::fs::File::create(root.path().join("memd.stderr")).expect("stderr file");
+    let started = Instant::now();
+    let child = isolated_command(memd, root.path())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn memd");
+    let daemon = Daemon::adopt(child, root, socket, data_dir.to_path_buf());
+    (daemon, started.elapsed())
+}

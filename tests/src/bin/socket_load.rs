@@ -82,7 +82,7 @@
 //! subscriptions included.
 
 use chrono::{Duration as ChronoDuration, TimeZone, Utc};
-use mem_e2e::{Daemon, isolated_command};
+use mem_e2e::{find_memd, start_memd};
 use mem_protocol::deploy::DeployedParams;
 use mem_protocol::mem::DecisionsParams;
 use mem_protocol::methods::{
@@ -100,7 +100,6 @@ use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -178,48 +177,6 @@ fn parse_args() -> Options {
         usage();
     }
     options
-}
-
-/// As in trade-load: `--memd`/`MEMD_BIN`, else `memd` beside this executable, else one up.
-fn find_memd(given: Option<PathBuf>) -> PathBuf {
-    if let Some(path) = given {
-        assert!(path.is_file(), "{} is not a file", path.display());
-        return path;
-    }
-    let exe = std::env::current_exe().expect("own path");
-    let dir = exe.parent().expect("exe dir");
-    for candidate in [dir.join("memd"), dir.join("../memd")] {
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "no memd next to {}: build it with `cargo build --release -p memd --bin memd`, or pass --memd PATH",
-        exe.display()
-    );
-}
-
-/// Starts memd on `data_dir`, with its socket and stderr in a fresh directory under `work`.
-fn start_memd(memd: &Path, work: &Path, data_dir: &Path) -> (Daemon, Duration) {
-    let root = tempfile::Builder::new()
-        .prefix("memd-")
-        .tempdir_in(work)
-        .expect("daemon dir");
-    let socket = root.path().join("run/memd.sock");
-    let stderr = std::fs::File::create(root.path().join("memd.stderr")).expect("stderr file");
-    let started = Instant::now();
-    let child = isolated_command(memd, root.path())
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn memd");
-    let daemon = Daemon::adopt(child, root, socket, data_dir.to_path_buf());
-    (daemon, started.elapsed())
 }
 
 async fn connect(socket: &Path, name: &str) -> Client {

@@ -18,7 +18,7 @@
 //! the strategy count with `daemon.status`, and reads memd's VmRSS and VmHWM from /proc.
 //! Then it stops memd with SIGTERM. Prints each run and the medians.
 
-use mem_e2e::{Daemon, isolated_command};
+use mem_e2e::{Daemon, find_memd, isolated_command};
 use mem_protocol::methods::{NoParams, method};
 use mem_protocol::{Client, ClientOptions};
 use std::path::{Path, PathBuf};
@@ -28,25 +28,6 @@ use std::time::{Duration, Instant};
 fn usage() -> ! {
     eprintln!("usage: startup-load --registry DIR [--runs N] [--memd PATH]");
     std::process::exit(2)
-}
-
-/// As in trade-load: `--memd`/`MEMD_BIN`, else `memd` beside this executable, else one up.
-fn find_memd(given: Option<PathBuf>) -> PathBuf {
-    if let Some(path) = given {
-        assert!(path.is_file(), "{} is not a file", path.display());
-        return path;
-    }
-    let exe = std::env::current_exe().expect("own path");
-    let dir = exe.parent().expect("exe dir");
-    for candidate in [dir.join("memd"), dir.join("../memd")] {
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "no memd next to {}: build it with `cargo build --release -p memd --bin memd`, or pass --memd PATH",
-        exe.display()
-    );
 }
 
 fn proc_status_mb(pid: u32, field: &str) -> f64 {

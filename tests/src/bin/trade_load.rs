@@ -32,7 +32,7 @@
 //! as plain lines), so the figure shows more of what memd itself can take.
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
-use mem_e2e::{Daemon, isolated_command};
+use mem_e2e::{Daemon, find_memd, start_memd};
 use mem_protocol::methods::method;
 use mem_protocol::registry::{
     PerformanceParams, RecordTradesParams, RegisterParams, TradeAction, TradeRecord,
@@ -42,8 +42,7 @@ use mem_protocol::{Client, ClientOptions, MAX_FRAME_BYTES};
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -94,50 +93,6 @@ fn parse_args() -> Options {
         usage();
     }
     options
-}
-
-/// The memd binary: `--memd`/`MEMD_BIN`, else `memd` beside this executable
-/// (`target/release/trade-load` -> `target/release/memd`), else one directory up (the
-/// layout `mem_e2e::bin` expects for test executables in `target/<profile>/deps`).
-fn find_memd(given: Option<PathBuf>) -> PathBuf {
-    if let Some(path) = given {
-        assert!(path.is_file(), "{} is not a file", path.display());
-        return path;
-    }
-    let exe = std::env::current_exe().expect("own path");
-    let dir = exe.parent().expect("exe dir");
-    for candidate in [dir.join("memd"), dir.join("../memd")] {
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "no memd next to {}: build it with `cargo build --release -p memd --bin memd`, or pass --memd PATH",
-        exe.display()
-    );
-}
-
-/// Starts memd on `data_dir`, with its socket and stderr in a fresh directory under `work`.
-fn start_memd(memd: &Path, work: &Path, data_dir: &Path) -> (Daemon, Duration) {
-    let root = tempfile::Builder::new()
-        .prefix("memd-")
-        .tempdir_in(work)
-        .expect("daemon dir");
-    let socket = root.path().join("run/memd.sock");
-    let stderr = std::fs::File::create(root.path().join("memd.stderr")).expect("stderr file");
-    let started = Instant::now();
-    let child = isolated_command(memd, root.path())
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn memd");
-    let daemon = Daemon::adopt(child, root, socket, data_dir.to_path_buf());
-    (daemon, started.elapsed())
 }
 
 async fn connect(daemon: &Daemon) -> Client {
