@@ -89,6 +89,12 @@ impl Daemon {
             Request::Logs(p) => return encode(self.supervisor.logs(p)?),
             Request::StopAll(p) => return encode(self.supervisor.stop_all(p).await),
             Request::JobsList(_) => return encode(self.scheduler.list().await),
+            // Answered from memory (the index, the decision memory) in microseconds: a
+            // hop to the blocking pool would cost more than the work (socket-load).
+            Request::StrategiesList(_) | Request::StrategiesRecommendationsQuick(_) => {
+                return dispatch_registry(&self.registry, request, &caller);
+            }
+            Request::MemDecisions(p) => return encode(self.memory.decisions(&p)),
             Request::JobsRun(p) => return encode(self.scheduler.run_now(p).await?),
             Request::JobsHistory(p) => return encode(self.scheduler.history(p)?),
             Request::StrategiesRecommendations(p) => {
@@ -102,7 +108,6 @@ impl Daemon {
             Request::MemEnhance(_)
             | Request::MemDecide(_)
             | Request::MemOutcome(_)
-            | Request::MemDecisions(_)
             | Request::MemParameters(_)
             | Request::MemPatterns(_) => {
                 let daemon = self.clone();
@@ -462,7 +467,6 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
             )?)
         }
         Request::MemParameters(_) => encode(daemon.memory.parameters()?),
-        Request::MemDecisions(p) => encode(daemon.memory.decisions(&p)),
         Request::MemPatterns(p) => encode(daemon.memory.patterns(&p)),
         other => Err(RpcError::internal(format!(
             "`{}` is answered elsewhere",

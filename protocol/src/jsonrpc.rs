@@ -241,19 +241,28 @@ impl ResponseFrame {
         }
     }
 
-    /// Encodes the response as one line, newline included.
+    /// Encodes the response as one line, newline included (serialized from borrows: a
+    /// large result is not copied first).
     pub fn to_line(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct WireRef<'a> {
+            jsonrpc: &'static str,
+            id: &'a Id,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            result: Option<&'a Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a RpcError>,
+        }
         let (result, error) = match &self.outcome {
-            Ok(v) => (Some(v.clone()), None),
-            Err(e) => (None, Some(e.clone())),
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
         };
-        let wire = ResponseWire {
-            jsonrpc: "2.0".into(),
-            id: self.id.clone(),
+        to_line(&WireRef {
+            jsonrpc: "2.0",
+            id: &self.id,
             result,
             error,
-        };
-        to_line(&wire)
+        })
     }
 }
 
