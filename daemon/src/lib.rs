@@ -387,14 +387,7 @@ fn recommendations(
                 ),
             )
         })?;
-        AppliedConditions {
-            trend: report.trend,
-            volatility: report.volatility,
-            vix: p.vix,
-            indicators: report.indicators.clone(),
-            source: ConditionsSource::Computed,
-            computed: Some(Box::new(report)),
-        }
+        recommend::computed_conditions(report, p.vix)
     } else {
         AppliedConditions {
             trend: p.trend.unwrap_or(Trend::Neutral),

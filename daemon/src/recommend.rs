@@ -57,6 +57,22 @@ fn volatility_match(volatility: Volatility) -> Option<(&'static str, &'static st
     }
 }
 
+/// The conditions recommendations use when they are computed from the market (the
+/// socket's `strategies.recommendations` without a trend, and the scheduled jobs).
+pub fn computed_conditions(
+    report: mem_protocol::recommend::ConditionsReport,
+    vix: Option<f64>,
+) -> AppliedConditions {
+    AppliedConditions {
+        trend: report.trend,
+        volatility: report.volatility,
+        vix,
+        indicators: report.indicators.clone(),
+        source: mem_protocol::recommend::ConditionsSource::Computed,
+        computed: Some(Box::new(report)),
+    }
+}
+
 /// The figures a strategy is scored on.
 struct Figures {
     sharpe: Option<f64>,

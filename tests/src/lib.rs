@@ -4,6 +4,7 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test executables
 //! (`target/<profile>/memd`, `target/<profile>/memctl`).
 
+pub mod measure;
 pub mod mock_exchange;
 pub mod tmux;
 

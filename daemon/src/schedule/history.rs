@@ -32,13 +32,7 @@ pub struct Regime {
 
 impl std::fmt::Display for Regime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let word = |v: serde_json::Value| v.as_str().unwrap_or("?").to_string();
-        write!(
-            f,
-            "{} trend, {} volatility",
-            word(serde_json::to_value(self.trend).unwrap_or_default()),
-            word(serde_json::to_value(self.volatility).unwrap_or_default())
-        )
+        write!(f, "{} trend, {} volatility", self.trend, self.volatility)
     }
 }
 

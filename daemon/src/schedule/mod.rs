@@ -27,7 +27,7 @@ use mem_protocol::deploy::StartedBy;
 use mem_protocol::jobs::{
     JobHistoryParams, JobInfo, JobList, JobOutcome, JobRun, JobTrigger, RunJobParams, RunJobResult,
 };
-use mem_protocol::recommend::{AppliedConditions, ConditionsSource};
+use mem_protocol::recommend::AppliedConditions;
 use mem_protocol::{ErrorCode, Event, RpcError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -491,14 +491,7 @@ impl Scheduler {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot compute the market conditions: {}", e.message))?;
-        Ok(AppliedConditions {
-            trend: report.trend,
-            volatility: report.volatility,
-            vix: None,
-            indicators: report.indicators.clone(),
-            source: ConditionsSource::Computed,
-            computed: Some(Box::new(report)),
-        })
+        Ok(crate::recommend::computed_conditions(report, None))
     }
 
     /// Rotation for `owner` (the rotation job, or the regime job on a change): plan from

@@ -32,6 +32,7 @@
 //! as plain lines), so the figure shows more of what memd itself can take.
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use mem_e2e::measure::{cpu_seconds, median, percentile, status_mb};
 use mem_e2e::{Daemon, find_memd, start_memd};
 use mem_protocol::methods::method;
 use mem_protocol::registry::{
@@ -335,52 +336,6 @@ struct BatchResult {
     outcome: Result<u64, String>,
 }
 
-/// CPU seconds (user + system) of a process, from /proc.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses): state is field 3; utime 14, stime 15.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
-    (ticks(11) + ticks(12)) / per_second
-}
-
-fn rss_mb(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(f64::NAN)
-        / 1024.0
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => sorted[n / 2],
-        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let options = parse_args();
@@ -550,7 +505,7 @@ async fn main() {
         "cpu:         memd {cpu_memd:.1} s, trade-load {cpu_self:.1} s in {:.1} s wall ({} cores); memd rss {:.0} MB",
         elapsed.as_secs_f64(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        rss_mb(&memd_pid)
+        status_mb(&memd_pid, "VmRSS:")
     );
 
     // --- verification
