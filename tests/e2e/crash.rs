@@ -318,18 +318,12 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
     let root = tempfile::tempdir().unwrap();
     let socket = root.path().join("run/memd.sock");
     let data = root.path().join("data");
-    let config = root.path().join("memd.toml");
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(&overrides, json!({"fake_bot": {}}).to_string()).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19800, 19899]\n[schedule.retrain]\nenabled = false\n",
-            mem_e2e::bin("fake_freqtrade").display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = mem_e2e::fake_freqtrade_config(
+        root.path(),
+        json!({"fake_bot": {}}),
+        "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19800, 19899]",
+        "[schedule.retrain]\nenabled = false\n",
+    );
     let start = || {
         let config = config.clone();
         Daemon::start_in(

@@ -755,22 +755,12 @@ async fn performance_sync_copies_what_running_bots_closed_into_the_registry() {
     // The fake Freqtrade bot (tests/src/bin/fake_freqtrade.rs) with 3 closed trades; the
     // supervisor's own poll is an hour away, so only the job can copy them.
     let root = tempfile::tempdir().unwrap();
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({"fake_bot": {"closed_trades": 3}}).to_string(),
-    )
-    .unwrap();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 3600\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19600, 19699]\n[schedule.performance_sync]\ncron = \"0 0 0 1 1 *\"\n[schedule.learning]\nenabled = false\n[schedule.retrain]\nenabled = false\n",
-            mem_e2e::bin("fake_freqtrade").display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = mem_e2e::fake_freqtrade_config(
+        root.path(),
+        json!({"fake_bot": {"closed_trades": 3}}),
+        "poll_interval_secs = 3600\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19600, 19699]",
+        "[schedule.performance_sync]\ncron = \"0 0 0 1 1 *\"\n[schedule.learning]\nenabled = false\n[schedule.retrain]\nenabled = false\n",
+    );
     let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
     let daemon = Daemon::start_in(root, socket, data, |cmd| {
         cmd.arg("--config").arg(&config);

@@ -6,7 +6,7 @@
 //! and `--json`), and memd's own files other than the 0600 ones that must hold them.
 //! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
 
-use mem_e2e::{Daemon, bin, describe};
+use mem_e2e::{Daemon, describe};
 use mem_protocol::Topic;
 use mem_protocol::methods::method;
 use mem_protocol::strategy::StrategyId;
@@ -38,27 +38,15 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() {
     let root = tempfile::tempdir().unwrap();
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(
-        &overrides,
+    let config = mem_e2e::fake_freqtrade_config(
+        root.path(),
         json!({
             "fake_bot": {"closed_trades": 3, "open_trades": 1},
             "exchange": {"key": EXCHANGE_KEY, "secret": EXCHANGE_SECRET}
-        })
-        .to_string(),
-    )
-    .unwrap();
-    std::fs::set_permissions(&overrides, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19700, 19799]\n[log]\nlevel = \"debug\"\n",
-            bin("fake_freqtrade").display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
+        }),
+        "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19700, 19799]",
+        "[log]\nlevel = \"debug\"\n",
+    );
     let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
     let daemon = Daemon::start_in(root, socket, data, |cmd| {
         cmd.arg("--config").arg(&config);

@@ -86,22 +86,12 @@ impl Daemon {
     /// `fake_bot` says; `extra` is appended to its `[freqtrade]` config.
     pub fn with_fake_freqtrade(fake_bot: serde_json::Value, extra: &str) -> Daemon {
         let root = tempfile::tempdir().unwrap();
-        let overrides = root.path().join("overrides.json");
-        std::fs::write(
-            &overrides,
-            serde_json::json!({ "fake_bot": fake_bot }).to_string(),
-        )
-        .unwrap();
-        let config = root.path().join("memd.toml");
-        std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nunresponsive_limit_secs = 3\nidle_limit_secs = 2\nmax_restarts = 2\nport_range = [19400, 19499]\n{extra}",
-            bin("fake_freqtrade").display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
+        let config = fake_freqtrade_config(
+            root.path(),
+            serde_json::json!({ "fake_bot": fake_bot }),
+            "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nunresponsive_limit_secs = 3\nidle_limit_secs = 2\nmax_restarts = 2\nport_range = [19400, 19499]",
+            extra,
+        );
         let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
         Daemon::start_in(root, socket, data, |cmd| {
             cmd.arg("--config").arg(&config);
@@ -388,4 +378,30 @@ pub fn start_memd(memd: &Path, work: &Path, data_dir: &Path) -> (Daemon, Duratio
         .expect("spawn memd");
     let daemon = Daemon::adopt(child, root, socket, data_dir.to_path_buf());
     (daemon, started.elapsed())
+}
+
+/// Writes `dir/overrides.json` (0600: it may hold exchange keys) and `dir/memd.toml`, whose
+/// `[freqtrade]` runs the fake bot with these overrides, then `settings` (more keys of
+/// that table), then `extra` (the rest of the file); answers the config's path.
+pub fn fake_freqtrade_config(
+    dir: &Path,
+    overrides: serde_json::Value,
+    settings: &str,
+    extra: &str,
+) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let overrides_path = dir.join("overrides.json");
+    std::fs::write(&overrides_path, overrides.to_string()).unwrap();
+    std::fs::set_permissions(&overrides_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = dir.join("memd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\n{settings}\n{extra}",
+            bin("fake_freqtrade").display().to_string(),
+            overrides_path.display().to_string()
+        ),
+    )
+    .unwrap();
+    config
 }
