@@ -835,6 +835,9 @@ impl Supervisor {
         cancel: CancellationToken,
     ) -> Option<Child> {
         let mut unanswered_since: Option<Instant> = None;
+        // The bot's last loop stamp and when (on our monotonic clock) we first saw it:
+        // a bot is idle when that stamp stops moving, which a wall-clock jump cannot fake.
+        let mut last_loop: Option<(i64, Instant)> = None;
         let mut polls = 0u64;
         loop {
             // A crashed deployment (from adoption or below) is restarted first.
@@ -844,6 +847,7 @@ impl Supervisor {
                     Some(new_child) => {
                         child = Some(new_child);
                         unanswered_since = None;
+                        last_loop = None;
                     }
                     None => return child, // failed for good, or cancelled
                 }
@@ -872,13 +876,19 @@ impl Supervisor {
             match client.health().await {
                 Ok(health) => {
                     unanswered_since = None;
-                    if let Some(last) = health.last_process_ts {
-                        let age = Utc::now().timestamp() - last;
-                        if age > self.settings.idle_limit.as_secs() as i64 {
+                    if let Some(stamp) = health.last_process_ts {
+                        let seen_since = match last_loop {
+                            Some((seen, since)) if seen == stamp => since,
+                            _ => last_loop.insert((stamp, Instant::now())).1,
+                        };
+                        if seen_since.elapsed() > self.settings.idle_limit {
                             self.crashed(
                                 &slot,
                                 &mut child,
-                                format!("idle: its last loop was {age} s ago"),
+                                format!(
+                                    "idle: its last loop has not moved for {} s",
+                                    seen_since.elapsed().as_secs()
+                                ),
                             )
                             .await;
                             continue;

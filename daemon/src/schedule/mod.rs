@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -76,6 +77,42 @@ enum Done {
     Ok(String, Value),
     Skip(String),
     Fail(String, Value),
+}
+
+/// How far the wall clock may drift from the monotonic one between two looks before it
+/// counts as a jump (NTP slews far more slowly than this).
+const CLOCK_JUMP: Duration = Duration::from_secs(2);
+
+/// Looks every second whether the wall clock jumped (set by hand, a VM resumed, NTP
+/// stepping); says so in the log, and re-arms the schedule when it went back.
+async fn watch_clock(scheduler: std::sync::Weak<Scheduler>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last = (Utc::now(), Instant::now());
+    loop {
+        tick.tick().await;
+        let Some(scheduler) = scheduler.upgrade() else {
+            return;
+        };
+        let now = (Utc::now(), Instant::now());
+        let wall = (now.0 - last.0).num_milliseconds() as f64 / 1000.0;
+        let jump = wall - now.1.duration_since(last.1).as_secs_f64();
+        last = now;
+        if jump.abs() < CLOCK_JUMP.as_secs_f64() {
+            continue;
+        }
+        if jump < 0.0 {
+            warn!(
+                jump_secs = jump.round(),
+                "the wall clock went back; the schedule is re-armed from the new time"
+            );
+            scheduler.rearm().await;
+        } else {
+            warn!(
+                jump_secs = jump.round(),
+                "the wall clock jumped ahead; jobs due in the gap run once now"
+            );
+        }
+    }
 }
 
 /// The scheduler and the record of every run.
@@ -145,6 +182,16 @@ impl Scheduler {
     /// Reports and catches up missed runs, then starts firing the enabled jobs.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
         self.catch_up();
+        let (cron, ids) = self.arm().await?;
+        let enabled: Vec<&str> = ids.keys().copied().collect();
+        info!(jobs = ?enabled, timezone = %self.schedule.timezone, "scheduler started");
+        *self.cron.lock().await = Some((cron, ids));
+        tokio::spawn(watch_clock(Arc::downgrade(self)));
+        Ok(())
+    }
+
+    /// A cron scheduler firing every enabled job, each due time counted from now.
+    async fn arm(self: &Arc<Self>) -> anyhow::Result<(JobScheduler, BTreeMap<&'static str, Uuid>)> {
         let cron = JobScheduler::new().await?;
         let mut ids = BTreeMap::new();
         for spec in self.schedule.jobs.iter().filter(|j| j.enabled) {
@@ -166,10 +213,24 @@ impl Scheduler {
             ids.insert(name, cron.add(job).await?);
         }
         cron.start().await?;
-        let enabled: Vec<&str> = ids.keys().copied().collect();
-        info!(jobs = ?enabled, timezone = %self.schedule.timezone, "scheduler started");
-        *self.cron.lock().await = Some((cron, ids));
-        Ok(())
+        Ok((cron, ids))
+    }
+
+    /// After the wall clock went back, the cron scheduler would wait for its old due
+    /// times (a minute's job could pause for hours): it is replaced by one armed from now.
+    async fn rearm(self: &Arc<Self>) {
+        let mut cron = self.cron.lock().await;
+        let Some((old, _)) = cron.as_mut() else {
+            return; // shut down
+        };
+        let _ = old.shutdown().await;
+        match self.arm().await {
+            Ok(armed) => *cron = Some(armed),
+            Err(e) => {
+                error!(error = %e, "the schedule could not be re-armed after the clock jump");
+                *cron = None;
+            }
+        }
     }
 
     /// Stops firing (runs going are left to finish or die with the process).
