@@ -94,6 +94,11 @@ impl Daemon {
             Request::StrategiesList(_) | Request::StrategiesRecommendationsQuick(_) => {
                 return dispatch_registry(&self.registry, request, &caller);
             }
+            Request::StrategiesGet(ref p) => {
+                if let Some(detail) = self.registry.get_cached(p.id) {
+                    return encode(detail);
+                }
+            }
             Request::MemDecisions(p) => return encode(self.memory.decisions(&p)),
             Request::JobsRun(p) => return encode(self.scheduler.run_now(p).await?),
             Request::JobsHistory(p) => return encode(self.scheduler.history(p)?),

@@ -35,7 +35,7 @@ use mem_protocol::strategy::{
 use mem_protocol::{ErrorCode, Event, RpcError};
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use store::Paths;
@@ -122,7 +122,14 @@ pub struct Registry {
     bus: Arc<EventBus>,
     /// Strategies whose live summary in the metadata is behind their trade log.
     dirty_live: Mutex<HashSet<StrategyId>>,
+    /// Documents read for `strategies.get`, with the content hash of the file they came
+    /// from: while the index still holds that hash, the document is answered without the
+    /// disk (a rewrite or a reload changes the hash).
+    documents: Mutex<HashMap<StrategyId, (u64, Arc<StrategyDocument>)>>,
 }
+
+/// Documents kept for `strategies.get` at most; past it the cache starts over.
+const CACHED_DOCUMENTS: usize = 4096;
 
 /// Reads a metadata file whose name must be `{uuid}.json`, within the size limit.
 fn read_metadata_file(path: &Path) -> std::result::Result<(StrategyId, Vec<u8>), String> {
@@ -255,6 +262,7 @@ impl Registry {
             writer: Mutex::new(()),
             bus,
             dirty_live: Mutex::new(HashSet::new()),
+            documents: Mutex::new(HashMap::new()),
         };
         Ok(registry)
     }
@@ -358,6 +366,11 @@ impl Registry {
 
     /// Reads a strategy's document from its file.
     fn read_document(&self, id: StrategyId) -> Result<StrategyDocument> {
+        self.read_document_hashed(id).map(|(doc, _)| doc)
+    }
+
+    /// The document and the content hash of the bytes it was parsed from.
+    fn read_document_hashed(&self, id: StrategyId) -> Result<(StrategyDocument, u64)> {
         self.exists(id)?;
         let path = self.paths.metadata_file(id);
         let bytes = match std::fs::read(&path) {
@@ -371,21 +384,51 @@ impl Registry {
                 ));
             }
         };
-        shapes::parse_bytes(&bytes).map_err(|e| {
+        let doc = shapes::parse_bytes(&bytes).map_err(|e| {
             RegistryError::Conflict(format!(
                 "the metadata file {} is unreadable ({e}); lists keep its last good version until it is fixed",
                 path.display()
             ))
-        })
+        })?;
+        Ok((doc, store::content_hash(&bytes)))
     }
 
     /// One strategy in full.
     pub fn get(&self, id: StrategyId) -> Result<StrategyDetail> {
-        let doc = self.read_document(id)?;
+        if let Some(detail) = self.get_cached(id) {
+            return Ok(detail);
+        }
+        let (doc, hash) = self.read_document_hashed(id)?;
+        let record_hash = self
+            .index
+            .read()
+            .expect("index lock")
+            .get(id)
+            .map(|r| r.content_hash);
+        if record_hash == Some(hash) {
+            let mut documents = self.documents.lock().expect("documents lock");
+            if documents.len() >= CACHED_DOCUMENTS {
+                documents.clear();
+            }
+            documents.insert(id, (hash, Arc::new(doc.clone())));
+        }
         let summary = self.summary(id).ok_or(RegistryError::NotFound(id))?;
         Ok(StrategyDetail {
             summary,
             metadata: doc,
+        })
+    }
+
+    /// One strategy in full if its document is in memory and current, without the disk:
+    /// callable from an async task.
+    pub fn get_cached(&self, id: StrategyId) -> Option<StrategyDetail> {
+        let index = self.index.read().expect("index lock");
+        let record = index.get(id)?;
+        let documents = self.documents.lock().expect("documents lock");
+        let (hash, doc) = documents.get(&id)?;
+        (*hash == record.content_hash).then(|| StrategyDetail {
+            summary: (*record.summary).clone(),
+            metadata: (**doc).clone(),
         })
     }
 
@@ -1250,6 +1293,8 @@ impl Registry {
             );
             return;
         };
+        // Changed by hand: `strategies.get` reads the file again (and reports it if broken).
+        self.documents.lock().expect("documents lock").remove(&id);
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -1370,6 +1415,45 @@ mod tests {
             .into_iter()
             .map(|s| s.display_name.clone())
             .collect()
+    }
+
+    #[test]
+    fn get_answers_from_memory_only_what_the_file_still_says() {
+        let (_dir, registry) = seeded();
+        let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
+        assert!(registry.get_cached(id).is_none(), "nothing read yet");
+        let first = registry.get(id).unwrap();
+        let cached = registry.get_cached(id).expect("kept after a read");
+        assert_eq!(
+            serde_json::to_value(&cached).unwrap(),
+            serde_json::to_value(&first).unwrap()
+        );
+
+        // A write through the registry: the cached document is no longer current.
+        let tagged = TagsParams {
+            id,
+            add: vec!["cached-or-not".into()],
+            remove: vec![],
+        };
+        registry.tags(tagged, &Caller::default()).unwrap();
+        assert!(registry.get_cached(id).is_none());
+        let text = serde_json::to_string(&registry.get(id).unwrap()).unwrap();
+        assert!(text.contains("cached-or-not"), "{text}");
+
+        // A hand edit (the watcher calls reload_file), then a broken one: the file rules.
+        let path = registry.paths().metadata_file(id);
+        let edited = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("cached-or-not", "edited-by-hand");
+        std::fs::write(&path, edited).unwrap();
+        registry.reload_file(&path);
+        let text = serde_json::to_string(&registry.get(id).unwrap()).unwrap();
+        assert!(text.contains("edited-by-hand"), "{text}");
+        std::fs::write(&path, "{ broken").unwrap();
+        registry.reload_file(&path);
+        assert!(registry.get_cached(id).is_none());
+        let err = registry.get(id).unwrap_err().to_string();
+        assert!(err.contains("unreadable"), "{err}");
     }
 
     #[test]
