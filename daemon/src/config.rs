@@ -42,6 +42,40 @@ pub struct ConfigFile {
     /// `[schedule]`: the scheduled jobs.
     #[serde(default)]
     pub schedule: crate::schedule::config::ScheduleConfig,
+    /// `[http]`: the optional HTTP API (the seed's REST endpoints).
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `[http]`: off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `host:port` to listen on, e.g. `127.0.0.1:5002`.
+    pub listen: Option<String>,
+    /// Needed to listen on anything but loopback (the API can deploy bots).
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+impl HttpConfig {
+    /// The address to listen on, checked: loopback unless `allow_remote`.
+    pub fn address(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        let Some(text) = &self.listen else {
+            return Ok(None);
+        };
+        let address: std::net::SocketAddr = text.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "[http] listen: {text:?} is not an address like \"127.0.0.1:5002\": {e}"
+            )
+        })?;
+        if !address.ip().is_loopback() && !self.allow_remote {
+            bail!(
+                "[http] listen: {address} is reachable from other machines; set allow_remote = true to mean it (and put TLS in front)"
+            );
+        }
+        Ok(Some(address))
+    }
 }
 
 /// `[market]`: where candles are read from, and which ones the model trains on.
@@ -196,6 +230,8 @@ pub struct Settings {
     pub model: ModelConfig,
     pub mem: crate::mem::enhance::EnhanceSettings,
     pub schedule: crate::schedule::config::Schedule,
+    /// The HTTP API's address, if on (checked by [`HttpConfig::address`]).
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 /// Reads an environment variable, treating empty as unset.
@@ -290,6 +326,7 @@ impl Settings {
         }
         file.mem.validate().map_err(anyhow::Error::msg)?;
         let schedule = file.schedule.resolve().map_err(anyhow::Error::msg)?;
+        let http_listen = file.http.address()?;
         if let Some(m) = file.model.promotion_margin {
             if !(m.is_finite() && m >= 0.0) {
                 bail!("[model] promotion_margin must be a number >= 0, got {m}");
@@ -311,6 +348,7 @@ impl Settings {
             model: file.model,
             mem: file.mem,
             schedule,
+            http_listen,
         })
     }
 }

@@ -34,7 +34,7 @@ impl fmt::Debug for Credentials {
     }
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).expect("the OS random source works");
     buf.iter().map(|b| format!("{b:02x}")).collect()

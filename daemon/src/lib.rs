@@ -11,6 +11,7 @@ pub mod config;
 pub mod datadir;
 pub mod freqtrade;
 pub mod health;
+pub mod http;
 pub mod logging;
 pub mod market;
 pub mod mem;
@@ -57,6 +58,8 @@ pub struct Daemon {
     pub bus: Arc<EventBus>,
     pub health: HealthMonitor,
     pub access: AccessPolicy,
+    /// The HTTP API's bearer tokens (made on first start, whether the API is on or not).
+    pub http_tokens: Arc<http::tokens::Tokens>,
     pub started_at: DateTime<Utc>,
     started: Instant,
     pub connections: AtomicUsize,
@@ -102,13 +105,14 @@ impl Daemon {
             Request::MemDecisions(p) => return encode(self.memory.decisions(&p)),
             Request::JobsRun(p) => return encode(self.scheduler.run_now(p).await?),
             Request::JobsHistory(p) => return encode(self.scheduler.history(p)?),
+            Request::HttpToken(p) => return encode(self.http_token(p)?),
             Request::StrategiesRecommendations(p) => {
                 let (ml, registry) = (self.ml.clone(), self.registry.clone());
-                return tokio::task::spawn_blocking(move || recommendations(&ml, &registry, p))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(RpcError::internal(format!("`{method}` failed: {e}")))
-                    });
+                return tokio::task::spawn_blocking(move || {
+                    recommendations(&ml, &registry, p).and_then(encode)
+                })
+                .await
+                .unwrap_or_else(|e| Err(RpcError::internal(format!("`{method}` failed: {e}"))));
             }
             Request::MemEnhance(_)
             | Request::MemDecide(_)
@@ -143,6 +147,30 @@ impl Daemon {
         tokio::task::spawn_blocking(move || dispatch_registry(&registry, request, &caller))
             .await
             .unwrap_or_else(|e| Err(RpcError::internal(format!("`{method}` failed: {e}"))))
+    }
+
+    /// `http.token`: the control token, or a new view-only one.
+    fn http_token(
+        &self,
+        p: mem_protocol::http::HttpTokenParams,
+    ) -> Result<mem_protocol::http::HttpToken, RpcError> {
+        let (token, access) = if p.view {
+            let token = self
+                .http_tokens
+                .issue_view()
+                .map_err(|e| RpcError::internal(format!("cannot save the new token: {e:#}")))?;
+            (token, "view")
+        } else {
+            (self.http_tokens.control(), "control")
+        };
+        Ok(mem_protocol::http::HttpToken {
+            token,
+            access: access.into(),
+            url: self
+                .settings
+                .http_listen
+                .map(|a| format!("http://{a}/api/mem/strategies")),
+        })
     }
 
     /// `daemon.status` for a caller with `access`.
@@ -286,6 +314,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         bus.clone(),
     )?;
     scheduler.start().await?;
+    let http_tokens = Arc::new(http::tokens::Tokens::open(&settings.data_dir)?);
     let daemon = Arc::new(Daemon {
         settings,
         registry,
@@ -296,6 +325,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         bus,
         health: HealthMonitor::start(),
         access,
+        http_tokens,
         started_at: Utc::now(),
         started: Instant::now(),
         connections: AtomicUsize::new(0),
@@ -320,6 +350,21 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         true
     }));
 
+    let stop = CancellationToken::new();
+    let http = match daemon.settings.http_listen {
+        Some(address) => Some(
+            http::start(
+                address,
+                http::HttpState {
+                    daemon: daemon.clone(),
+                    tokens: daemon.http_tokens.clone(),
+                    stop: stop.clone(),
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     info!(socket = %socket.path.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "memd is ready");
     systemd::notify_ready(&format!(
         "serving {} strategies on {}",
@@ -327,7 +372,6 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         socket.path.display()
     ));
 
-    let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let accepting = server::accept_loop(daemon.clone(), &socket, stop.clone(), tracker.clone());
     let reason = tokio::select! {
@@ -343,6 +387,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     drop(socket); // no new clients: the socket file is removed now
     daemon.scheduler.shutdown().await;
     stop.cancel();
+    if let Some(http) = http {
+        let _ = tokio::time::timeout(Duration::from_secs(3), http).await;
+    }
     tracker.close();
     if tokio::time::timeout(Duration::from_secs(3), tracker.wait())
         .await
@@ -377,11 +424,11 @@ fn encode<T: serde::Serialize>(value: T) -> Result<Value, RpcError> {
 }
 
 /// `strategies.recommendations`: the conditions given, else the computed ones.
-fn recommendations(
+pub(crate) fn recommendations(
     ml: &ml::service::MlService,
     registry: &Registry,
     p: mem_protocol::recommend::MarketConditions,
-) -> Result<Value, RpcError> {
+) -> Result<mem_protocol::recommend::Recommendations, RpcError> {
     let conditions = if p.trend.is_none() && p.volatility.is_none() {
         let report = ml.conditions(Default::default()).map_err(|e| {
             RpcError::new(
@@ -403,11 +450,27 @@ fn recommendations(
             computed: None,
         }
     };
-    encode(recommend::recommend(
+    Ok(recommend::recommend(
         &registry.summaries(),
         conditions,
         p.limit,
     ))
+}
+
+/// `strategies.recommendations.quick`: a trend and a volatility, nothing computed.
+pub(crate) fn quick_recommendations(
+    registry: &Registry,
+    p: mem_protocol::recommend::QuickConditions,
+) -> mem_protocol::recommend::Recommendations {
+    let conditions = AppliedConditions {
+        trend: p.trend.unwrap_or(Trend::Neutral),
+        volatility: p.volatility.unwrap_or(Volatility::Medium),
+        vix: None,
+        indicators: Default::default(),
+        source: ConditionsSource::Request,
+        computed: None,
+    };
+    recommend::recommend(&registry.summaries(), conditions, p.limit)
 }
 
 /// Runs one memory request.
@@ -625,21 +688,7 @@ fn dispatch_registry(
         }
         Request::Import(p) => encode(registry.import(p, caller)),
         Request::Audit(p) => encode(registry.audit_tail(p).map_err(fail)?),
-        Request::StrategiesRecommendationsQuick(p) => {
-            let conditions = AppliedConditions {
-                trend: p.trend.unwrap_or(Trend::Neutral),
-                volatility: p.volatility.unwrap_or(Volatility::Medium),
-                vix: None,
-                indicators: Default::default(),
-                source: ConditionsSource::Request,
-                computed: None,
-            };
-            encode(recommend::recommend(
-                &registry.summaries(),
-                conditions,
-                p.limit,
-            ))
-        }
+        Request::StrategiesRecommendationsQuick(p) => encode(quick_recommendations(registry, p)),
         // Everything else is routed in `Daemon::handle` before it gets here.
         _ => Err(RpcError::internal(format!(
             "`{method}` is answered elsewhere"

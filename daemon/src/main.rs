@@ -93,6 +93,12 @@ fn main() -> ExitCode {
         println!("socket        {}", settings.socket.display());
         println!("log dir       {}", settings.log_dir.display());
         println!("log level     {}", settings.log_level);
+        println!(
+            "http          {}",
+            settings
+                .http_listen
+                .map_or("off".into(), |a| format!("http://{a}/api/mem/strategies"))
+        );
         return ExitCode::SUCCESS;
     }
     let _log_guard = match memd::logging::init(

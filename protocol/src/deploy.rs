@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 /// A deployment's id: a UUID, like a strategy's, so it can name its directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
 pub struct DeploymentId(pub Uuid);
 
 impl DeploymentId {
@@ -39,6 +41,7 @@ impl FromStr for DeploymentId {
 
 /// How a strategy runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeploymentType {
     Freqtrade,
@@ -47,6 +50,7 @@ pub enum DeploymentType {
 
 /// Where a deployment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeploymentStatus {
     /// Spawned, waiting for its API to answer.
@@ -72,6 +76,7 @@ impl DeploymentStatus {
 /// Who started a deployment: a scheduled job only ever stops what it started itself,
 /// never what a person started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum StartedBy {
     Manual,
@@ -83,6 +88,7 @@ pub enum StartedBy {
 
 /// What the daemon read from a running bot at its last poll.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BotStats {
     pub open_trades: u64,
@@ -103,13 +109,16 @@ pub struct BotStats {
 
 /// One deployment, as `strategies.deployed` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeployedStrategy {
     pub deployment_id: DeploymentId,
     pub strategy_id: StrategyId,
     pub strategy_name: String,
     pub deployment_type: DeploymentType,
+    #[cfg_attr(feature = "openapi", schema(maximum = 4294967295_u32))]
     pub process_id: Option<u32>,
+    #[cfg_attr(feature = "openapi", schema(maximum = 65535))]
     pub port: Option<u16>,
     pub started_at: DateTime<Utc>,
     pub status: DeploymentStatus,
@@ -117,6 +126,7 @@ pub struct DeployedStrategy {
     pub config_file: Option<String>,
     pub started_by: StartedBy,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 4294967295_u32))]
     pub restarts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -237,6 +247,7 @@ pub struct StopAllParams {
 
 /// `strategies.deployed` result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeployedList {
     pub deployments: Vec<DeployedStrategy>,
@@ -263,6 +274,7 @@ pub struct LogTail {
 
 /// `deployment.changed` data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentChanged {
     pub deployment: DeployedStrategy,
@@ -270,6 +282,7 @@ pub struct DeploymentChanged {
 
 /// `bot.log` data: new lines of a bot's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BotLog {
     pub deployment_id: DeploymentId,

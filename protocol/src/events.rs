@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 /// A family of events a client can subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Topic {
     /// The daemon itself (shutting down, ...).
@@ -70,6 +71,7 @@ pub enum Event {
 
 /// `registry.invalid` data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryInvalid {
     pub path: String,
@@ -80,6 +82,7 @@ pub struct RegistryInvalid {
 
 /// `daemon.stopping` data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DaemonStopping {
     /// Why: `SIGTERM`, `SIGINT`, ...
@@ -88,6 +91,7 @@ pub struct DaemonStopping {
 
 /// `registry.changed` data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryChanged {
     pub strategy_id: StrategyId,
@@ -99,6 +103,7 @@ pub struct RegistryChanged {
 
 /// What happened to a strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RegistryChange {
     Added,
@@ -218,6 +223,120 @@ impl EventMessage {
             at: p.at,
             event: Event::from_parts(&n.method, p.data)?,
         })
+    }
+}
+
+/// OpenAPI schemas of events (the `openapi` feature).
+///
+/// [`Event`] has no serde form of its own: on the wire it is a name (the notification's
+/// `method`, the SSE `event`) and its data. Its schema is its data's, one of the payload
+/// schemas ([`Event::data_schemas`] says which name has which); [`EventMessage`]'s is the
+/// notification's `params` (the SSE `data`), `{"seq": n, "at": time, "data": {...}}`.
+#[cfg(feature = "openapi")]
+mod openapi {
+    use super::{Event, EventMessage};
+    use crate::{deploy, events, jobs, mem, ml};
+    use chrono::{DateTime, Utc};
+    use std::borrow::Cow;
+    use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    use utoipa::{PartialSchema, ToSchema};
+
+    type Schemas = Vec<(String, RefOr<Schema>)>;
+
+    macro_rules! payloads {
+        ($($variant:ident = $name:literal => $ty:ty,)*) => {
+            impl Event {
+                /// Each event's name with the name of its data's schema (in
+                /// `#/components/schemas`).
+                pub fn data_schemas() -> Vec<(&'static str, Cow<'static, str>)> {
+                    vec![$(($name, <$ty as ToSchema>::name()),)*]
+                }
+
+                /// The name of this event's data schema.
+                pub fn data_schema(&self) -> Cow<'static, str> {
+                    // Exhaustive, and typed: a variant missing from `payloads!`, or given
+                    // another type than its data's, does not compile.
+                    match self {
+                        $(Event::$variant(data) => {
+                            let _: &$ty = std::borrow::Borrow::borrow(data);
+                            <$ty as ToSchema>::name()
+                        })*
+                    }
+                }
+            }
+
+            /// Pushes every payload's schema, and the schemas they refer to.
+            fn collect(schemas: &mut Schemas) {
+                $(
+                    schemas.push((<$ty as ToSchema>::name().into_owned(), <$ty as PartialSchema>::schema()));
+                    <$ty as ToSchema>::schemas(schemas);
+                )*
+            }
+        };
+    }
+
+    // One line per event: its variant, its name (as `Event::name` gives it; the tests
+    // check), and the type of its data.
+    payloads! {
+        DaemonStopping = "daemon.stopping" => events::DaemonStopping,
+        RegistryChanged = "registry.changed" => events::RegistryChanged,
+        RegistryInvalid = "registry.invalid" => events::RegistryInvalid,
+        DeploymentChanged = "deployment.changed" => deploy::DeploymentChanged,
+        BotLog = "bot.log" => deploy::BotLog,
+        ModelProgress = "model.progress" => ml::TrainProgress,
+        ModelChanged = "model.changed" => ml::ModelChanged,
+        DecisionLogged = "decision.logged" => mem::Decision,
+        MemoryChanged = "memory.changed" => mem::MemoryChanged,
+        JobFinished = "job.finished" => jobs::JobRun,
+    }
+
+    /// An event's data: one of the payloads, which one the event's name says. `anyOf`, not
+    /// `oneOf`: the payloads do not exclude each other (`model.changed`'s data has the
+    /// `reason` that is all of `daemon.stopping`'s).
+    impl PartialSchema for Event {
+        fn schema() -> RefOr<Schema> {
+            // The event's name is the notification's `method`, the SSE message's `event`.
+            let mut description = String::from("An event's data; which payload, its name says:");
+            let mut any_of = AnyOfBuilder::new();
+            for (event, schema) in Event::data_schemas() {
+                description.push_str(&format!(" `{event}`: {schema};"));
+                any_of = any_of.item(Ref::from_schema_name(schema));
+            }
+            description.pop();
+            any_of.description(Some(description)).into()
+        }
+    }
+
+    impl ToSchema for Event {
+        fn schemas(schemas: &mut Schemas) {
+            collect(schemas);
+        }
+    }
+
+    /// An event as delivered: a socket notification's `params`, an SSE message's `data`
+    /// (the event's name is the notification's `method`, the SSE message's `event`).
+    #[derive(ToSchema)]
+    #[allow(dead_code)] // only its schema is used: it is what `to_notification` writes
+    struct Params {
+        /// Grows by one for every event the daemon publishes.
+        seq: u64,
+        /// When the event was published.
+        at: DateTime<Utc>,
+        data: Event,
+    }
+
+    /// [`EventMessage::to_notification`]'s `params`.
+    impl PartialSchema for EventMessage {
+        fn schema() -> RefOr<Schema> {
+            Params::schema()
+        }
+    }
+
+    impl ToSchema for EventMessage {
+        fn schemas(schemas: &mut Schemas) {
+            <Params as ToSchema>::schemas(schemas);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum JobOutcome {
     /// Did its work (which may be "nothing to do": the summary says).
@@ -23,6 +24,7 @@ pub enum JobOutcome {
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobTrigger {
     /// Its cron expression fired.
@@ -35,6 +37,7 @@ pub enum JobTrigger {
 
 /// One run of a job, as the history file keeps it and `job.finished` announces it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobRun {
     /// Unique per run (a UUID).

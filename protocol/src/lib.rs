@@ -12,6 +12,7 @@ pub mod codec;
 pub mod deploy;
 pub mod error;
 pub mod events;
+pub mod http;
 pub mod jobs;
 pub mod jsonrpc;
 pub mod mem;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a signal asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SignalAction {
     #[serde(alias = "buy")]
@@ -102,6 +103,7 @@ fn yes() -> bool {
 
 /// A decision as the memory keeps it (`decisions.jsonl`, snake_case like the seed's files).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub struct Decision {
     pub id: String,
@@ -129,6 +131,7 @@ pub struct Decision {
 
 /// How a decision's trade ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub struct Outcome {
     pub decision_id: String,
@@ -298,6 +301,7 @@ pub struct PatternList {
 
 /// `memory.changed` data: a memory file changed (by memd or by hand) and what came of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryChanged {
     /// The file's name in `mem_knowledge/`.

@@ -197,6 +197,8 @@ methods! {
     JobsRun = "jobs.run", Control, crate::jobs::RunJobParams => crate::jobs::RunJobResult;
     /// Recorded runs, newest first.
     JobsHistory = "jobs.history", View, crate::jobs::JobHistoryParams => crate::jobs::JobHistory;
+    /// The HTTP API's control token, or a new view-only one.
+    HttpToken = "http.token", Control, crate::http::HttpTokenParams => crate::http::HttpToken;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.

@@ -220,6 +220,7 @@ pub struct Prediction {
 
 /// `model.progress` event data: a training run's stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TrainProgress {
     /// `reading`, `features`, `training`, `evaluating`, `saving`, `done`, `failed`.
@@ -231,6 +232,7 @@ pub struct TrainProgress {
 
 /// `model.changed` event data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelChanged {
     /// `trained`, `promoted`, `rejected`, `rolled_back`.

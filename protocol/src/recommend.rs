@@ -11,6 +11,7 @@ use std::fmt;
 
 /// The market's direction. Accepted words: `bullish`, `bearish`, `ranging`, `neutral`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Trend {
     Bullish,
@@ -57,6 +58,7 @@ impl std::str::FromStr for Trend {
 
 /// The volatility regime. Accepted words: `low`, `medium`, `high`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Volatility {
     Low,
@@ -95,6 +97,7 @@ impl std::str::FromStr for Volatility {
 /// `strategies.recommendations` params: the seed's `MarketConditions`. When neither
 /// trend nor volatility is given, the daemon's computed market conditions are used.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MarketConditions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,12 +112,14 @@ pub struct MarketConditions {
     pub indicators: BTreeMap<String, f64>,
     /// At most this many recommendations (default 100; the message gives the full count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 18446744073709551615_u64))]
     pub limit: Option<usize>,
 }
 
 /// `strategies.recommendations.quick` params: the seed's query string, with its defaults
 /// (`neutral`, `medium`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuickConditions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,11 +127,13 @@ pub struct QuickConditions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volatility: Option<Volatility>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 18446744073709551615_u64))]
     pub limit: Option<usize>,
 }
 
 /// Where the conditions a recommendation was scored against came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ConditionsSource {
     /// Given in the request (a missing word took the seed's default).
@@ -137,6 +144,7 @@ pub enum ConditionsSource {
 
 /// The conditions the scores were computed against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AppliedConditions {
     pub trend: Trend,
@@ -153,6 +161,7 @@ pub struct AppliedConditions {
 
 /// Which figures a strategy's Sharpe ratio and win rate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MetricsSource {
     /// The performance log of live (or dry-run) trades: enough trades were recorded.
@@ -163,6 +172,7 @@ pub enum MetricsSource {
 
 /// One rule's contribution to a score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ScorePoint {
     /// The rule's short name: `base`, `trend`, `sharpe`, `winRate`, `volatility`.
@@ -175,6 +185,7 @@ pub struct ScorePoint {
 
 /// One recommended strategy: the seed's `StrategyRecommendation` plus its breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Recommendation {
     pub strategy_id: StrategyId,
@@ -196,6 +207,7 @@ pub struct Recommendation {
 
 /// `strategies.recommendations[.quick]` result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Recommendations {
     pub conditions: AppliedConditions,
@@ -222,6 +234,7 @@ pub struct ConditionsParams {
 
 /// `market.conditions` result: the labels, the values that decided them, the snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConditionsReport {
     pub pair: String,

@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 /// A strategy id: a UUID and nothing else, so that it can never name a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
 pub struct StrategyId(pub Uuid);
 
 impl StrategyId {
@@ -72,6 +74,7 @@ impl<'de> Deserialize<'de> for StrategyId {
 
 /// Where a strategy is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum StrategyStatus {
     Active,
@@ -117,6 +120,7 @@ impl FromStr for StrategyStatus {
 
 /// Where a strategy came from: shipped with memd, imported, from research, or learned by MEM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// Shipped with memd (`built_in`, as in the seed design; `builtin` is read too).
@@ -130,6 +134,7 @@ pub enum Origin {
 /// One strategy in a list: the seed API's flat camelCase entry, plus a few fields a list
 /// view needs (tags, version, risk level, origin).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StrategySummary {
     pub id: StrategyId,

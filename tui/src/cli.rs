@@ -489,3 +489,23 @@ pub async fn patterns(client: &Client, strategy: Option<String>, json: bool) -> 
     }
     Ok(())
 }
+
+/// `memctl http token [--view]`: the token alone on stdout; where the API listens (or
+/// that it is off) on stderr.
+pub async fn http_token(client: &Client, view: bool, json: bool) -> anyhow::Result<()> {
+    let token = client
+        .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams { view })
+        .await?;
+    if json {
+        return print_json(&token);
+    }
+    println!("{}", token.token);
+    match &token.url {
+        Some(url) => eprintln!("{} token for {url}", token.access),
+        None => eprintln!(
+            "{} token; the HTTP API is off (set [http] listen = \"127.0.0.1:5002\" in memd's config)",
+            token.access
+        ),
+    }
+    Ok(())
+}

@@ -119,6 +119,9 @@ enum Command {
         #[command(subcommand)]
         command: Option<JobsCommand>,
     },
+    /// The HTTP API (`[http] listen` in memd's config): `memctl http token [--view]`.
+    #[command(subcommand)]
+    Http(HttpCommand),
     /// Install what memd needs: `memctl setup freqtrade`.
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -150,6 +153,17 @@ enum JobsCommand {
         /// At most this many (default 50).
         #[arg(long, short = 'n')]
         limit: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HttpCommand {
+    /// Print the API's control bearer token (or, with --view, issue a new view-only one
+    /// for a dashboard); only the token goes to stdout, for `$(memctl http token)`.
+    Token {
+        /// A new token that can read but not deploy or stop.
+        #[arg(long)]
+        view: bool,
     },
 }
 
@@ -810,6 +824,9 @@ async fn run(args: Args) -> ExitCode {
                 jobs_cli::history(&client, name, limit, args.json).await
             }
         },
+        Some(Command::Http(HttpCommand::Token { view })) => {
+            cli::http_token(&client, view, args.json).await
+        }
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await
         }

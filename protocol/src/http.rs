@@ -1,0 +1,24 @@
+//! The HTTP API's tokens, handed out over the socket (`memctl http token`).
+
+use serde::{Deserialize, Serialize};
+
+/// `http.token` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpTokenParams {
+    /// Issue a new view-only token (for a dashboard) instead of showing the control one.
+    #[serde(default)]
+    pub view: bool,
+}
+
+/// A bearer token for the HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpToken {
+    pub token: String,
+    /// `control` or `view`.
+    pub access: String,
+    /// The API's base URL when the listener is on (`[http] listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}

@@ -1,0 +1,611 @@
+//! The seed's REST API over HTTP, through the real daemon: each of the seed guide's
+//! example requests (curl and the React snippet's `fetch`es) with the token added, the
+//! envelope and fields they answer, every error status, the tokens and their two access
+//! levels, the event stream, and the listener's address rules. The fake bot
+//! (`fake_freqtrade`) stands in for Freqtrade behind the deploy endpoint.
+
+use mem_e2e::{Daemon, describe};
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+/// The seed guide's examples deploy MACD Hunter.
+const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A daemon with the HTTP API on a free loopback port.
+struct Api {
+    daemon: Daemon,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// `freqtrade`: the `[freqtrade]` table's extra keys; the fake bot unless `bin` is given.
+    fn start(freqtrade_bin: Option<&str>) -> Api {
+        let root = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let http = format!("[http]\nlisten = \"127.0.0.1:{port}\"\n");
+        let config = match freqtrade_bin {
+            None => mem_e2e::fake_freqtrade_config(
+                root.path(),
+                json!({"fake_bot": {}}),
+                "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19300, 19399]",
+                &http,
+            ),
+            Some(bin) => {
+                let path = root.path().join("memd.toml");
+                std::fs::write(&path, format!("[freqtrade]\nbin = {bin:?}\n{http}")).unwrap();
+                path
+            }
+        };
+        let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+        let daemon = Daemon::start_in(root, socket, data, |cmd| {
+            cmd.arg("--config").arg(&config);
+        });
+        let out = daemon.memctl(&["http", "token"]);
+        assert!(out.status.success(), "{}", describe(&out));
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        Api {
+            daemon,
+            base: format!("http://127.0.0.1:{port}"),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A request with the control token (or `token`), and a JSON body when given;
+    /// answers the status and the parsed body.
+    async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call_as(Some(&self.token), reqwest::Method::GET, path, None)
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Option<&str>) -> (u16, Value) {
+        self.call_as(Some(&self.token), reqwest::Method::POST, path, body)
+            .await
+    }
+}
+
+/// The seed's envelope: `success`, `message` as given, a UTC timestamp; `data` on success.
+fn envelope(answer: &Value, success: bool, message: Option<&str>) {
+    assert_eq!(answer["success"], json!(success), "{answer}");
+    match message {
+        Some(m) => assert_eq!(answer["message"], json!(m), "{answer}"),
+        None => assert!(answer.get("message").is_none(), "{answer}"),
+    }
+    let stamp = answer["timestamp"].as_str().expect("timestamp");
+    chrono::DateTime::parse_from_rfc3339(stamp).unwrap();
+    assert!(stamp.ends_with('Z'), "{stamp}");
+    assert_eq!(answer.get("data").is_some(), success, "{answer}");
+}
+
+#[tokio::test]
+async fn the_seed_guides_examples_work_with_the_token() {
+    let api = Api::start(None);
+
+    // curl http://localhost:5002/api/mem/strategies  (and the React snippet's first fetch)
+    let (status, list) = api.get("/api/mem/strategies").await;
+    assert_eq!(status, 200);
+    envelope(&list, true, Some("Found 11 strategies in registry"));
+    let strategies = list["data"].as_array().unwrap();
+    assert_eq!(strategies.len(), 11);
+    for s in strategies {
+        for field in [
+            "id",
+            "name",
+            "displayName",
+            "description",
+            "category",
+            "status",
+            "language",
+            "memEnabled",
+            "sharpeRatio",
+            "winRate",
+            "isDeployed",
+        ] {
+            assert!(s.get(field).is_some(), "{field} missing in {s}");
+        }
+    }
+    let macd = strategies.iter().find(|s| s["id"] == MACD_HUNTER).unwrap();
+    assert_eq!(macd["displayName"], "Freqtrade MACD Hunter");
+    assert_eq!(macd["isDeployed"], false);
+    // ... | jq '.data[] | select(.memEnabled == true)'
+    assert!(strategies.iter().any(|s| s["memEnabled"] == true));
+
+    // GET by id: the same item, no message.
+    let (status, one) = api.get(&format!("/api/mem/strategies/{MACD_HUNTER}")).await;
+    assert_eq!(status, 200);
+    envelope(&one, true, None);
+    assert_eq!(one["data"]["name"], "freqtrade_macd_hunter");
+
+    // curl -X POST .../{MACD Hunter}/deploy -H "Content-Type: application/json" -d '{"dryRun": true}'
+    let (status, deployed) = api
+        .post(
+            &format!("/api/mem/strategies/{MACD_HUNTER}/deploy"),
+            Some(r#"{"dryRun": true}"#),
+        )
+        .await;
+    assert_eq!(status, 200, "{deployed}\n{}", api.daemon.stderr());
+    envelope(
+        &deployed,
+        true,
+        Some(&format!("Successfully deployed strategy {MACD_HUNTER}")),
+    );
+    let d = &deployed["data"];
+    assert_eq!(d["strategyId"], MACD_HUNTER);
+    assert_eq!(d["strategyName"], "Freqtrade MACD Hunter");
+    assert_eq!(d["deploymentType"], "freqtrade");
+    assert_eq!(d["status"], "running");
+    assert_eq!(d["dryRun"], true);
+    assert!(d["processId"].as_u64().is_some_and(|p| p > 0), "{d}");
+    assert!(d["port"].as_u64().is_some(), "{d}");
+    assert!(d["configFile"].as_str().is_some(), "{d}");
+    chrono::DateTime::parse_from_rfc3339(d["startedAt"].as_str().unwrap()).unwrap();
+
+    // Deploying it again: 409.
+    let (status, again) = api
+        .post(&format!("/api/mem/strategies/{MACD_HUNTER}/deploy"), None)
+        .await;
+    assert_eq!(status, 409, "{again}");
+    envelope(&again, false, again["message"].as_str());
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("already deployed"),
+        "{again}"
+    );
+
+    // curl http://localhost:5002/api/mem/strategies/deployed
+    let (status, running) = api.get("/api/mem/strategies/deployed").await;
+    assert_eq!(status, 200);
+    envelope(&running, true, Some("1 strategies currently deployed"));
+    assert_eq!(running["data"][0]["strategyId"], MACD_HUNTER);
+    let (_, list) = api.get("/api/mem/strategies").await;
+    let macd = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == MACD_HUNTER)
+        .unwrap()
+        .clone();
+    assert_eq!(macd["isDeployed"], true);
+
+    // curl -X POST .../{MACD Hunter}/stop
+    let (status, stopped) = api
+        .post(&format!("/api/mem/strategies/{MACD_HUNTER}/stop"), None)
+        .await;
+    assert_eq!(status, 200, "{stopped}");
+    envelope(
+        &stopped,
+        true,
+        Some(&format!("Successfully stopped strategy {MACD_HUNTER}")),
+    );
+    assert_eq!(
+        stopped["data"],
+        json!({"strategyId": MACD_HUNTER, "status": "stopped"})
+    );
+    let (_, running) = api.get("/api/mem/strategies/deployed").await;
+    envelope(&running, true, Some("0 strategies currently deployed"));
+    // Stopping what is not deployed: 404.
+    let (status, not) = api
+        .post(&format!("/api/mem/strategies/{MACD_HUNTER}/stop"), None)
+        .await;
+    assert_eq!(status, 404, "{not}");
+
+    // Example 2: curl -X POST .../recommendations -d '{"trend": "bullish", "volatility": "high"}'
+    let (status, recs) = api
+        .post(
+            "/api/mem/strategies/recommendations",
+            Some(r#"{"trend": "bullish", "volatility": "high"}"#),
+        )
+        .await;
+    assert_eq!(status, 200, "{recs}");
+    let n = recs["data"].as_array().unwrap().len();
+    envelope(&recs, true, Some(&format!("MEM recommends {n} strategies")));
+    let top = &recs["data"][0];
+    assert_eq!(top["strategyId"], MACD_HUNTER, "{recs}");
+    assert_eq!(top["strategyName"], "Freqtrade MACD Hunter");
+    assert!(
+        (top["confidenceScore"].as_f64().unwrap() - 0.95).abs() < 1e-9,
+        "{top}"
+    );
+    assert!(
+        top["reason"]
+            .as_str()
+            .unwrap()
+            .contains("momentum strategy suits bullish trend"),
+        "{top}"
+    );
+    assert_eq!(top["estimatedSharpe"], 1.45);
+    assert_eq!(top["estimatedWinRate"], 0.58);
+    // The React snippet's request, with the guide's full MarketConditions body.
+    let (status, recs) = api
+        .post(
+            "/api/mem/strategies/recommendations",
+            Some(r#"{"trend": "bullish", "volatility": "medium", "vix": 18.5, "indicators": {"rsi": 65, "macd": 0.5}}"#),
+        )
+        .await;
+    assert_eq!(status, 200, "{recs}");
+    // Troubleshooting: curl -X POST .../recommendations -d '{"trend": "neutral", "volatility": "medium"}'
+    let (status, neutral) = api
+        .post(
+            "/api/mem/strategies/recommendations",
+            Some(r#"{"trend": "neutral", "volatility": "medium"}"#),
+        )
+        .await;
+    assert_eq!(status, 200, "{neutral}");
+    for r in neutral["data"].as_array().unwrap() {
+        assert!(r["confidenceScore"].as_f64().unwrap() > 0.5, "{r}");
+    }
+
+    // GET .../recommendations/quick?trend=bullish&volatility=high
+    let (status, quick) = api
+        .get("/api/mem/strategies/recommendations/quick?trend=bullish&volatility=high")
+        .await;
+    assert_eq!(status, 200, "{quick}");
+    let n = quick["data"].as_array().unwrap().len();
+    envelope(
+        &quick,
+        true,
+        Some(&format!(
+            "MEM recommends {n} strategies for bullish trend with high volatility"
+        )),
+    );
+    assert_eq!(quick["data"][0]["strategyId"], MACD_HUNTER);
+    // Defaults: neutral, medium.
+    let (_, quick) = api.get("/api/mem/strategies/recommendations/quick").await;
+    assert!(
+        quick["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("for neutral trend with medium volatility"),
+        "{quick}"
+    );
+}
+
+#[tokio::test]
+async fn errors_have_the_envelope_and_the_right_status() {
+    let api = Api::start(None);
+    let cases: [(reqwest::Method, String, Option<&str>, u16, &str); 9] = [
+        (
+            reqwest::Method::GET,
+            "/api/mem/strategies/not-a-uuid".into(),
+            None,
+            400,
+            "path parameter `id`",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/mem/strategies/00000000-0000-4000-8000-000000000000".into(),
+            None,
+            404,
+            "Strategy 00000000-0000-4000-8000-000000000000 not found",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/mem/strategies/00000000-0000-4000-8000-000000000000/deploy".into(),
+            None,
+            404,
+            "00000000-0000-4000-8000-000000000000",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/mem/strategies/{MACD_HUNTER}/deploy"),
+            Some(r#"{"dryRun": "yes"}"#),
+            400,
+            "body field `dryRun`",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/mem/strategies/{MACD_HUNTER}/deploy"),
+            Some(r#"{"dryrun": false}"#),
+            400,
+            "unknown field `dryrun`",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/mem/strategies/recommendations".into(),
+            None,
+            400,
+            "Market conditions are required",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/mem/strategies/recommendations".into(),
+            Some(r#"{"trend": "sideways"}"#),
+            400,
+            "body field `trend`",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/mem/strategies/recommendations/quick?volatility=extreme".into(),
+            None,
+            400,
+            "volatility",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/mem/strategies/{MACD_HUNTER}/deploy"),
+            None,
+            405,
+            "does not take that method",
+        ),
+    ];
+    for (method, path, body, want, says) in cases {
+        let (status, answer) = api
+            .call_as(Some(&api.token), method.clone(), &path, body)
+            .await;
+        assert_eq!(status, want, "{method} {path}: {answer}");
+        envelope(&answer, false, answer["message"].as_str());
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{method} {path}: {answer}"
+        );
+        assert!(answer.get("error").is_none(), "{answer}");
+    }
+    // Nothing was deployed by any of them.
+    let (_, running) = api.get("/api/mem/strategies/deployed").await;
+    assert_eq!(running["data"], json!([]));
+
+    // Freqtrade missing: 503, naming what is missing.
+    let missing = Api::start(Some("/nonexistent/freqtrade"));
+    let (status, answer) = missing
+        .post(
+            &format!("/api/mem/strategies/{MACD_HUNTER}/deploy"),
+            Some(r#"{"dryRun": true}"#),
+        )
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    envelope(&answer, false, answer["message"].as_str());
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("[freqtrade] bin = /nonexistent/freqtrade does not exist"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_is_required_and_a_view_token_cannot_deploy() {
+    let api = Api::start(None);
+    assert_eq!(api.token.len(), 64, "{}", api.token);
+    // Stored 0600 in a 0700 directory.
+    let file = api.daemon.data_dir.join("http/tokens.json");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+
+    for path in [
+        "/api/mem/strategies",
+        "/api/mem/openapi.json",
+        "/api/mem/events",
+        "/api/mem/strategies/deployed",
+    ] {
+        for token in [None, Some("0123"), Some(&api.token[..63])] {
+            let (status, answer) = api.call_as(token, reqwest::Method::GET, path, None).await;
+            assert_eq!(status, 401, "{path} with {token:?}: {answer}");
+            envelope(&answer, false, answer["message"].as_str());
+            assert!(
+                answer["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("memctl http token"),
+                "{answer}"
+            );
+        }
+    }
+    let response = api
+        .http
+        .get(format!("{}/api/mem/strategies", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"memd\""
+    );
+
+    // A view-only token, issued for a dashboard: reads, never deploys or stops.
+    let out = api.daemon.memctl(&["http", "token", "--view"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let view = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_ne!(view, api.token);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("view token for http://127.0.0.1:"));
+    let (status, _) = api
+        .call_as(
+            Some(&view),
+            reqwest::Method::GET,
+            "/api/mem/strategies",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .call_as(
+            Some(&view),
+            reqwest::Method::POST,
+            "/api/mem/strategies/recommendations",
+            Some(r#"{"trend": "ranging"}"#),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for action in ["deploy", "stop"] {
+        let (status, answer) = api
+            .call_as(
+                Some(&view),
+                reqwest::Method::POST,
+                &format!("/api/mem/strategies/{CONSERVATIVE_RSI}/{action}"),
+                Some(r#"{"dryRun": true}"#).filter(|_| action == "deploy"),
+            )
+            .await;
+        assert_eq!(status, 403, "{action}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains("view-only"),
+            "{answer}"
+        );
+    }
+    let (_, running) = api.get("/api/mem/strategies/deployed").await;
+    assert_eq!(running["data"], json!([]));
+
+    // The token survives a restart; it is never in memd's log.
+    let log = api.daemon.stderr();
+    assert!(!log.contains(&api.token), "the control token is in the log");
+    assert!(!log.contains(&view), "the view token is in the log");
+}
+
+#[tokio::test]
+async fn the_event_stream_carries_the_socket_events() {
+    let api = Api::start(None);
+    let mut stream = api
+        .http
+        .get(format!("{}/api/mem/events", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    // The same change seen by a socket subscriber.
+    let client = api.daemon.client().await;
+    let (_, mut events) = client.subscribe(vec![]).await.unwrap();
+    let out = api
+        .daemon
+        .memctl(&["strategies", "tag", CONSERVATIVE_RSI, "--add", "over-http"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let from_socket = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("a socket event")
+        .expect("an event");
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("an SSE event in time")
+            .unwrap()
+            .expect("the stream goes on");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert_eq!(field("event"), from_socket.event.name(), "{text}");
+    assert_eq!(field("id"), from_socket.seq.to_string(), "{text}");
+    // `data` is the socket notification's params: seq, at, data.
+    let data: Value = serde_json::from_str(&field("data")).unwrap();
+    let notification: Value =
+        serde_json::from_slice(&from_socket.to_notification().to_line()).unwrap();
+    assert_eq!(data, notification["params"], "{text}");
+    assert!(
+        data["data"].to_string().contains(CONSERVATIVE_RSI),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let api = Api::start(None);
+    let (status, doc) = api.get("/api/mem/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    for (path, verb) in [
+        ("/api/mem/strategies", "get"),
+        ("/api/mem/strategies/{id}", "get"),
+        ("/api/mem/strategies/{id}/deploy", "post"),
+        ("/api/mem/strategies/{id}/stop", "post"),
+        ("/api/mem/strategies/deployed", "get"),
+        ("/api/mem/strategies/recommendations", "post"),
+        ("/api/mem/strategies/recommendations/quick", "get"),
+        ("/api/mem/events", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][verb].is_object(),
+            "{verb} {path} missing"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
+async fn a_listener_beyond_loopback_needs_allow_remote() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("memd.toml");
+    std::fs::write(&config, "[http]\nlisten = \"0.0.0.0:5002\"\n").unwrap();
+    let out = std::process::Command::new(mem_e2e::bin("memd"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(root.path().join("data"))
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[http] listen") && err.contains("allow_remote"),
+        "{err}"
+    );
+
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!("[http]\nlisten = \"0.0.0.0:{port}\"\nallow_remote = true\n"),
+    )
+    .unwrap();
+    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    let daemon = Daemon::start_in(root, socket, data, |cmd| {
+        cmd.arg("--config").arg(&config);
+    });
+    assert!(
+        daemon.stderr().contains("listens beyond this machine"),
+        "{}",
+        daemon.stderr()
+    );
+    // Still token-protected (reached over loopback here).
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/api/mem/strategies"))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
