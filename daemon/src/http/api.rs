@@ -229,7 +229,7 @@ pub async fn list_strategies(State(state): State<HttpState>) -> Response {
 
 /// One strategy.
 #[utoipa::path(get, path = "/api/mem/strategies/{id}", tag = "strategies",
-    params(("id" = String, Path, description = "The strategy's id (a UUID)")),
+    params(("id" = String, Path, format = Uuid, description = "The strategy's id (a UUID)")),
     responses(
         (status = 200, description = "The strategy", body = ApiResponse<StrategySummary>),
         (status = 400, description = "`id` is not a UUID", body = ApiError),
@@ -250,13 +250,13 @@ pub async fn get_strategy(
 
 /// Deploys a strategy (dry-run unless the body says `dryRun: false` and the config allows live).
 #[utoipa::path(post, path = "/api/mem/strategies/{id}/deploy", tag = "deployments",
-    params(("id" = String, Path, description = "The strategy's id (a UUID)")),
+    params(("id" = String, Path, format = Uuid, description = "The strategy's id (a UUID)")),
     request_body(content = Option<DeploymentOptions>, description = "Optional", content_type = "application/json"),
     responses(
         (status = 200, description = "`Successfully deployed strategy {id}`", body = ApiResponse<DeployedStrategy>),
         (status = 400, description = "Bad id or body, or the strategy cannot be deployed", body = ApiError),
         (status = 401, description = "No or unknown token", body = ApiError),
-        (status = 403, description = "A view-only token", body = ApiError),
+        (status = 403, description = "A view-only token, or live trading (`dryRun: false`) not allowed by memd's config", body = ApiError),
         (status = 404, description = "No such strategy", body = ApiError),
         (status = 409, description = "Already deployed", body = ApiError),
         (status = 503, description = "Freqtrade is not installed", body = ApiError),
@@ -295,7 +295,7 @@ pub async fn deploy(
 
 /// Stops a strategy's deployment.
 #[utoipa::path(post, path = "/api/mem/strategies/{id}/stop", tag = "deployments",
-    params(("id" = String, Path, description = "The strategy's id (a UUID)")),
+    params(("id" = String, Path, format = Uuid, description = "The strategy's id (a UUID)")),
     responses(
         (status = 200, description = "`Successfully stopped strategy {id}`", body = ApiResponse<StoppedStrategy>),
         (status = 400, description = "`id` is not a UUID", body = ApiError),
