@@ -4,6 +4,8 @@
 //! token and exchange key/secret is looked for in everything a person or a script sees:
 //! the daemon's stderr and log files, every event, every memctl command's output (tables
 //! and `--json`), and memd's own files other than the 0600 ones that must hold them.
+//! The HTTP API's bearer tokens (control and view) are secrets too: the API is on and
+//! used during the run.
 //! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
 
 use mem_e2e::{Daemon, describe};
@@ -38,6 +40,11 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() {
     let root = tempfile::tempdir().unwrap();
+    let http_port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = mem_e2e::fake_freqtrade_config(
         root.path(),
         json!({
@@ -45,7 +52,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
             "exchange": {"key": EXCHANGE_KEY, "secret": EXCHANGE_SECRET}
         }),
         "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19700, 19799]",
-        "[log]\nlevel = \"debug\"\n",
+        &format!("[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n"),
     );
     let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
     let daemon = Daemon::start_in(root, socket, data, |cmd| {
@@ -121,6 +128,33 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         let out = memctl(&args);
         assert!(out.status.success(), "{}", describe(&out));
     }
+    // The HTTP API, used with its tokens (asked over the socket: `memctl http token`
+    // prints them by design, so its output is not a place they leak to).
+    let mut tokens = Vec::new();
+    for view in [false, true] {
+        let token = client
+            .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams { view })
+            .await
+            .unwrap()
+            .token;
+        let answer = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{http_port}/api/mem/strategies"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        tokens.push(token);
+    }
+    let refused = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{http_port}/api/mem/strategies/{STRATEGY}/deploy"
+        ))
+        .bearer_auth(&tokens[1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
     // The secrets, from the one place they must be: the 0600 deployment state.
     let state_path = daemon.data_dir.join("deployments/state.json");
     assert_eq!(
@@ -147,6 +181,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         secrets.len() >= 4,
         "the bot's credentials are in state.json: {text}"
     );
+    secrets.extend(tokens);
 
     // Events seen during the run.
     let mut all_events = String::new();
@@ -162,6 +197,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
     // Files memd wrote, other than those that must hold secrets (0600, checked).
     let must_hold = |p: &Path| {
         p.ends_with("deployments/state.json")
+            || p.ends_with("http/tokens.json")
             || (p.file_name().is_some_and(|n| n == "config.json")
                 && p.to_string_lossy().contains("/deployments/"))
     };
@@ -206,7 +242,10 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
             String::from_utf8_lossy(&bytes).into_owned(),
         ));
     }
-    assert_eq!(held, 2, "state.json and the bot's config.json");
+    assert_eq!(
+        held, 3,
+        "state.json, the bot's config.json and the HTTP tokens"
+    );
     let mut leaks = Vec::new();
     for (place, text) in &haystacks {
         for s in &secrets {
