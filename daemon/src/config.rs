@@ -12,6 +12,7 @@
 //! | socket | `--socket` | `MEMD_SOCKET` | `socket` | `$RUNTIME_DIRECTORY/memd.sock` or `/run/memd/memd.sock` / `$XDG_RUNTIME_DIR/memd/memd.sock` |
 //! | log directory | | `MEMD_LOG_DIR` | `log.dir` | `$LOGS_DIRECTORY` or `/var/log/memd` / `{data_dir}/logs` |
 //! | log level | | `MEMD_LOG` (an `EnvFilter`) | `log.level` | `info` |
+//! | memory at rest | | | `memory.encrypt`, `memory.key_file` | plain; key `$CREDENTIALS_DIRECTORY/memd-memory-key` or `{data_dir}/memory.key` |
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -45,6 +46,22 @@ pub struct ConfigFile {
     /// `[http]`: the optional HTTP API (the seed's REST endpoints).
     #[serde(default)]
     pub http: HttpConfig,
+    /// `[memory]`: the memory files (`mem_knowledge/`) at rest.
+    #[serde(default)]
+    pub memory: MemoryConfig,
+}
+
+/// `[memory]`: encryption at rest of `mem_knowledge/` (see `mem::crypt`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Encrypt the decision logs, parameter updates and learned strategies (default false).
+    #[serde(default)]
+    pub encrypt: bool,
+    /// The key: 64 hex digits, mode 0600 or 0400 (default `{data_dir}/memory.key`,
+    /// created when encryption is first turned on). The systemd credential
+    /// `memd-memory-key` takes precedence when present.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[http]`: off unless `listen` is set.
@@ -232,6 +249,8 @@ pub struct Settings {
     pub schedule: crate::schedule::config::Schedule,
     /// The HTTP API's address, if on (checked by [`HttpConfig::address`]).
     pub http_listen: Option<std::net::SocketAddr>,
+    /// `[memory]`, resolved.
+    pub memory: crate::mem::crypt::AtRestSettings,
 }
 
 /// Reads an environment variable, treating empty as unset.
@@ -327,6 +346,13 @@ impl Settings {
         file.mem.validate().map_err(anyhow::Error::msg)?;
         let schedule = file.schedule.resolve().map_err(anyhow::Error::msg)?;
         let http_listen = file.http.address()?;
+        let memory = crate::mem::crypt::AtRestSettings {
+            encrypt: file.memory.encrypt,
+            key_file: match &file.memory.key_file {
+                Some(path) => absolute(path)?,
+                None => data_dir.join(crate::mem::crypt::DEFAULT_KEY_FILE),
+            },
+        };
         if let Some(m) = file.model.promotion_margin {
             if !(m.is_finite() && m >= 0.0) {
                 bail!("[model] promotion_margin must be a number >= 0, got {m}");
@@ -349,6 +375,7 @@ impl Settings {
             mem: file.mem,
             schedule,
             http_listen,
+            memory,
         })
     }
 }
@@ -395,10 +422,18 @@ mod tests {
             level = "debug"
             dir = "/var/log/memd"
             keep_files = 7
+            [memory]
+            encrypt = true
+            key_file = "/etc/memd/memory.key"
             "#,
         )
         .unwrap();
         assert_eq!(file.access.control_groups, ["memd", "1001"]);
         assert_eq!(file.log.keep_files, Some(7));
+        assert!(file.memory.encrypt);
+        let err = toml::from_str::<ConfigFile>("[memory]\nencrypted = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("encrypted"), "{err}");
     }
 }

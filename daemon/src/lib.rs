@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod backup;
 pub mod bus;
 pub mod config;
 pub mod datadir;
@@ -106,6 +107,14 @@ impl Daemon {
             Request::JobsRun(p) => return encode(self.scheduler.run_now(p).await?),
             Request::JobsHistory(p) => return encode(self.scheduler.history(p)?),
             Request::HttpToken(p) => return encode(self.http_token(p)?),
+            Request::DaemonBackup(p) => {
+                let daemon = self.clone();
+                return tokio::task::spawn_blocking(move || {
+                    backup::backup(&daemon, p).and_then(encode)
+                })
+                .await
+                .unwrap_or_else(|e| Err(RpcError::internal(format!("`{method}` failed: {e}"))));
+            }
             Request::StrategiesRecommendations(p) => {
                 let (ml, registry) = (self.ml.clone(), self.registry.clone());
                 return tokio::task::spawn_blocking(move || {
@@ -274,9 +283,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         &settings.model,
         bus.clone(),
     )?);
-    let memory = Arc::new(mem::service::Memory::open(
+    let memory = Arc::new(mem::service::Memory::open_at_rest(
         &settings.data_dir,
         settings.mem.clone(),
+        &settings.memory,
         registry.clone(),
         bus.clone(),
     )?);

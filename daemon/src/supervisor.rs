@@ -318,6 +318,14 @@ impl Supervisor {
         self.root.join("state.json")
     }
 
+    /// Runs `f` while `state.json` is not rewritten: a save under way finishes first, the
+    /// next waits until `f` returns (a backup copies the deployments meanwhile). Bots are
+    /// other processes and go on writing their own logs and databases.
+    pub fn with_saves_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _paused = self.save_lock.lock().expect("save lock");
+        f()
+    }
+
     fn load_state(&self) -> Vec<Saved> {
         let path = self.state_path();
         let bytes = match std::fs::read(&path) {

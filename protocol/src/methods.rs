@@ -199,6 +199,8 @@ methods! {
     JobsHistory = "jobs.history", View, crate::jobs::JobHistoryParams => crate::jobs::JobHistory;
     /// The HTTP API's control token, or a new view-only one.
     HttpToken = "http.token", Control, crate::http::HttpTokenParams => crate::http::HttpToken;
+    /// Copy the data directory, writers paused, into a new directory with a manifest.
+    DaemonBackup = "daemon.backup", Control, crate::backup::BackupParams => crate::backup::BackupReport;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.

@@ -2,6 +2,7 @@
 //! to memd over its Unix socket with mem-protocol's client.
 #![forbid(unsafe_code)]
 
+mod backup_cli;
 mod cli;
 mod deploy_cli;
 mod jobs_cli;
@@ -125,6 +126,35 @@ enum Command {
     /// Install what memd needs: `memctl setup freqtrade`.
     #[command(subcommand)]
     Setup(SetupCommand),
+    /// A consistent copy of memd's data (registry, trades, memory, models, deployments,
+    /// jobs, tokens), made by memd with its writers paused, with a manifest.
+    Backup {
+        /// Where (new or empty; default ./memd-backup-YYYYmmddTHHMMSS, or the data
+        /// directory's backups/ for a system daemon). memd writes it: it must be able to.
+        dir: Option<PathBuf>,
+        /// Also copy the market candles (left out: they are seeded again on the first start).
+        #[arg(long)]
+        with_market: bool,
+        /// Also copy memd's log files.
+        #[arg(long)]
+        with_logs: bool,
+    },
+    /// Restore a backup into a new or empty data directory (offline: no daemon involved).
+    /// Deployments that were running are recorded as stopped.
+    Restore {
+        /// The backup's directory (it has a backup.json).
+        backup: PathBuf,
+        /// The data directory to make (new or empty); start memd on it with --data-dir.
+        #[arg(long, value_name = "DIR", required_unless_present = "check")]
+        data_dir: Option<PathBuf>,
+        /// Only check the backup against its manifest (every file, size and checksum).
+        #[arg(long, conflicts_with_all = ["data_dir", "resume_deployments"])]
+        check: bool,
+        /// Keep the deployments' statuses, so the restored memd restarts the bots that
+        /// were running: only when the original daemon and its bots are gone.
+        #[arg(long)]
+        resume_deployments: bool,
+    },
     /// Stop every deployment (an emergency brake).
     StopAll {
         #[arg(long)]
@@ -731,7 +761,8 @@ async fn model(
 
 /// Exit codes scripts can rely on.
 pub mod exit {
-    /// The daemon answered with an error (unknown id, bad input, ...).
+    /// The daemon answered with an error (unknown id, bad input, ...), or `restore`
+    /// refused (a damaged backup, a target that is not empty).
     pub const DAEMON_ERROR: u8 = 1;
     /// Bad command line.
     pub const USAGE: u8 = 2;
@@ -758,6 +789,28 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> ExitCode {
     if let Some(Command::Setup(SetupCommand::Freqtrade { version })) = &args.command {
         return setup_freqtrade(&args, version.as_deref()).await;
+    }
+    if let Some(Command::Restore {
+        backup,
+        data_dir,
+        check,
+        resume_deployments,
+    }) = &args.command
+    {
+        let (backup, data_dir) = (backup.clone(), data_dir.clone());
+        let (check, resume, json) = (*check, *resume_deployments, args.json);
+        let result = tokio::task::spawn_blocking(move || {
+            backup_cli::restore(&backup, data_dir.as_deref(), check, resume, json)
+        })
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("restore failed: {e}")));
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("memctl: {err:#}");
+                ExitCode::from(exit::DAEMON_ERROR)
+            }
+        };
     }
     let socket = args
         .socket
@@ -802,7 +855,14 @@ async fn run(args: Args) -> ExitCode {
             limit,
             explain,
         }) => cli::recommend(&client, trend, volatility, limit, explain, args.json).await,
-        Some(Command::Setup(_)) => unreachable!("handled before connecting"),
+        Some(Command::Setup(_)) | Some(Command::Restore { .. }) => {
+            unreachable!("handled before connecting")
+        }
+        Some(Command::Backup {
+            dir,
+            with_market,
+            with_logs,
+        }) => backup_cli::backup(&client, dir, with_market, with_logs, args.json).await,
         Some(Command::Model(command)) => model(&client, command, args.json).await,
         Some(Command::Memory(MemoryCommand::Decisions {
             strategy,

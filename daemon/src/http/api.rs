@@ -266,12 +266,10 @@ pub async fn deploy(
     Extension(access): Extension<Access>,
     Path(id): Path<String>,
     bytes: Bytes,
-) -> Result<Response, Response> {
-    let id = strategy_id(&id).map_err(IntoResponse::into_response)?;
+) -> Result<Response, Failure> {
+    let id = strategy_id(&id)?;
     require_control(access, "deploying")?;
-    let options: DeploymentOptions = body(&bytes)
-        .map_err(IntoResponse::into_response)?
-        .unwrap_or_default();
+    let options: DeploymentOptions = body(&bytes)?.unwrap_or_default();
     let deployed = state
         .daemon
         .supervisor
@@ -285,8 +283,7 @@ pub async fn deploy(
             },
             StartedBy::Manual,
         )
-        .await
-        .map_err(|e| Failure::from(e).into_response())?;
+        .await?;
     Ok(success(
         deployed,
         Some(format!("Successfully deployed strategy {id}")),
@@ -307,8 +304,8 @@ pub async fn stop(
     State(state): State<HttpState>,
     Extension(access): Extension<Access>,
     Path(id): Path<String>,
-) -> Result<Response, Response> {
-    let id = strategy_id(&id).map_err(IntoResponse::into_response)?;
+) -> Result<Response, Failure> {
+    let id = strategy_id(&id)?;
     require_control(access, "stopping")?;
     state
         .daemon
@@ -318,8 +315,7 @@ pub async fn stop(
             mode: Default::default(),
             deadline_secs: None,
         })
-        .await
-        .map_err(|e| Failure::from(e).into_response())?;
+        .await?;
     Ok(success(
         StoppedStrategy {
             strategy_id: id,

@@ -100,14 +100,14 @@ async fn authenticate(
 }
 
 /// Refuses a view-only token on an endpoint that changes things.
-pub(crate) fn require_control(access: Access, what: &str) -> Result<(), Response> {
+pub(crate) fn require_control(access: Access, what: &str) -> Result<(), api::Failure> {
     if access >= Access::Control {
         return Ok(());
     }
-    Err(api::failure(
-        StatusCode::FORBIDDEN,
-        format!("{what} needs a control token; this one is view-only"),
-    ))
+    Err(api::Failure {
+        status: StatusCode::FORBIDDEN,
+        message: format!("{what} needs a control token; this one is view-only"),
+    })
 }
 
 impl IntoResponse for api::Failure {

@@ -127,25 +127,32 @@ pub fn judge(
     (next, changes)
 }
 
-/// `mem_knowledge/parameter_updates.json`.
+/// `mem_knowledge/parameter_updates.json` (encrypted at rest when the memory is).
 pub struct ParameterUpdates {
     path: PathBuf,
+    codec: super::crypt::Codec,
 }
 
 impl ParameterUpdates {
+    /// The plain file in `dir`.
     pub fn new(dir: &Path) -> ParameterUpdates {
+        Self::with_codec(dir, super::crypt::Codec::plain())
+    }
+
+    /// The file in `dir`, read and written with `codec`.
+    pub fn with_codec(dir: &Path, codec: super::crypt::Codec) -> ParameterUpdates {
         ParameterUpdates {
             path: dir.join(PARAMETERS_FILE),
+            codec,
         }
     }
 
     fn read(&self) -> Result<BTreeMap<String, Value>, String> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => {
+        match self.codec.read_doc(&self.path, PARAMETERS_FILE)? {
+            Some((bytes, _)) => {
                 serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", self.path.display()))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(format!("{}: {e}", self.path.display())),
+            None => Ok(BTreeMap::new()),
         }
     }
 
@@ -212,7 +219,9 @@ impl ParameterUpdates {
         entry.insert("performance_context".into(), context);
         all.insert(date, Value::Object(entry));
         let bytes = serde_json::to_vec_pretty(&all).expect("serializes");
-        crate::datadir::write_atomic(&self.path, &bytes, 0o600).map_err(|e| format!("{e:#}"))
+        self.codec
+            .write_doc(&self.path, PARAMETERS_FILE, &bytes)
+            .map_err(|e| format!("{e:#}"))
     }
 }
 

@@ -147,14 +147,27 @@ fn daemon_caller() -> Caller {
 }
 
 impl Memory {
-    /// Opens `data_dir/mem_knowledge` and loads what the memory needs.
+    /// Opens `data_dir/mem_knowledge` (plain files) and loads what the memory needs.
     pub fn open(
         data_dir: &Path,
         settings: EnhanceSettings,
         registry: Arc<Registry>,
         bus: Arc<EventBus>,
     ) -> std::io::Result<Memory> {
-        let store = MemoryStore::open(data_dir, settings.text_log_max_bytes)?;
+        let at_rest = super::crypt::AtRestSettings::plain(data_dir);
+        Self::open_at_rest(data_dir, settings, &at_rest, registry, bus)
+    }
+
+    /// Opens `data_dir/mem_knowledge`, encrypted at rest or not as `[memory]` says (a
+    /// missing or wrong key is an error), and loads what the memory needs.
+    pub fn open_at_rest(
+        data_dir: &Path,
+        settings: EnhanceSettings,
+        at_rest: &super::crypt::AtRestSettings,
+        registry: Arc<Registry>,
+        bus: Arc<EventBus>,
+    ) -> std::io::Result<Memory> {
+        let store = MemoryStore::open_at_rest(data_dir, settings.text_log_max_bytes, at_rest)?;
         let (decisions, unreadable_lines) = store.tail()?;
         let mut state = State {
             unreadable_lines,
@@ -192,10 +205,15 @@ impl Memory {
         &self.settings
     }
 
+    /// `parameter_updates.json`, read and written as the store's files are.
+    fn parameter_updates(&self) -> ParameterUpdates {
+        ParameterUpdates::with_codec(self.dir(), self.store.codec().clone())
+    }
+
     /// Reads one of the files that hold state into `state`; an error leaves it as it was.
     fn load(&self, state: &mut State, file: &str) -> Result<String, String> {
         match file {
-            learning::PARAMETERS_FILE => match ParameterUpdates::new(self.dir()).current() {
+            learning::PARAMETERS_FILE => match self.parameter_updates().current() {
                 Ok(params) => {
                     let summary = format!("parameters of {} strategies in force", params.len());
                     state.params = params;
@@ -209,11 +227,11 @@ impl Memory {
             },
             patterns::LEARNED_FILE => {
                 let path = self.dir().join(file);
-                let parsed = match std::fs::read(&path) {
-                    Ok(bytes) => patterns::parse_learned(&bytes)
+                let parsed = match self.store.read_doc(file) {
+                    Ok(Some(bytes)) => patterns::parse_learned(&bytes)
                         .map_err(|e| format!("{}: {e}", path.display())),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
-                    Err(e) => Err(format!("{}: {e}", path.display())),
+                    Ok(None) => Ok(vec![]),
+                    Err(e) => Err(e),
                 };
                 match parsed {
                     Ok(learned) => {
@@ -234,9 +252,23 @@ impl Memory {
 
     /// A file in `mem_knowledge/` changed (by memd or by hand): re-read it if it holds
     /// state, and announce it.
+    ///
+    /// With the memory encrypted, memd's own writes decrypt and reload like plain ones;
+    /// a document written in plain text by hand is applied like any hand edit, then
+    /// encrypted at once.
     pub fn reload(&self, file: &str) {
         let mut state = self.state.lock().expect("memory lock");
         let result = self.load(&mut state, file);
+        if result.is_ok() && [learning::PARAMETERS_FILE, patterns::LEARNED_FILE].contains(&file) {
+            match self.store.seal_plain_doc(file) {
+                Ok(true) => info!(
+                    file,
+                    "a plain hand edit of an encrypted memory was applied and encrypted"
+                ),
+                Ok(false) => {}
+                Err(e) => warn!(file, error = %e, "cannot encrypt a hand-edited memory file"),
+            }
+        }
         drop(state);
         let changed = match result {
             Ok(summary) => MemoryChanged {
@@ -404,7 +436,7 @@ impl Memory {
                     state.params.insert(strategy.clone(), next);
                     let context =
                         json!({ strategy.clone(): {"win_rate": rate, "trades": last.len()} });
-                    if let Err(e) = ParameterUpdates::new(self.dir()).record(
+                    if let Err(e) = self.parameter_updates().record(
                         Utc::now(),
                         &state.params,
                         &changes,
@@ -524,10 +556,9 @@ impl Memory {
     fn save_learned(&self, state: &State) {
         if let Some(e) = &state.learned_error {
             warn!(error = %e, "learned_strategies.json is broken; learned statistics are not saved until it is fixed");
-        } else if let Err(e) = crate::datadir::write_atomic(
-            &self.dir().join(patterns::LEARNED_FILE),
+        } else if let Err(e) = self.store.write_doc(
+            patterns::LEARNED_FILE,
             &patterns::render_learned(&state.learned),
-            0o600,
         ) {
             warn!(error = %e, "cannot write learned_strategies.json");
         }
@@ -806,7 +837,8 @@ impl Memory {
                 format!("{e}; fix or move the file (the monitor skips it meanwhile)"),
             ));
         }
-        let history = ParameterUpdates::new(self.dir())
+        let history = self
+            .parameter_updates()
             .history()
             .map_err(|e| RpcError::new(ErrorCode::Unavailable, e))?;
         Ok(ParameterState {

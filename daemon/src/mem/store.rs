@@ -7,11 +7,17 @@
 //!
 //! Both are created 0600 and appended whole lines at a time; a torn last line (a crash
 //! mid-write) is skipped on read. Reads take only the tail they need.
+//!
+//! With `[memory] encrypt = true` every append is one encrypted record, a line of its own
+//! ([`super::crypt`]); [`MemoryStore::open_at_rest`] checks the key against the files at
+//! start and converts the directory when `encrypt` changed. The rest of the daemon sees
+//! the same lines either way.
 
+use super::crypt::{self, AtRestSettings, Codec};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -47,13 +53,15 @@ pub enum Entry {
 pub struct MemoryStore {
     dir: PathBuf,
     text_log_max_bytes: u64,
+    /// Plain, or the key the files are encrypted with.
+    codec: Codec,
     /// Appends are serialised so lines never interleave.
     write: Mutex<()>,
 }
 
 /// Appends whole lines; after a torn last line (a crash mid-write) it first ends that
 /// line, so the torn one stays alone and unreadable and the new ones are whole.
-fn append(path: &Path, text: &str, durability: Durability) -> std::io::Result<()> {
+fn append(path: &Path, text: &[u8], durability: Durability) -> std::io::Result<()> {
     let mut f = OpenOptions::new()
         .create(true)
         .read(true)
@@ -70,12 +78,10 @@ fn append(path: &Path, text: &str, durability: Durability) -> std::io::Result<()
         }
     }
     let before = f.metadata()?.len();
-    let written = f
-        .write_all(text.as_bytes())
-        .and_then(|()| match durability {
-            Durability::Sync => f.sync_data(),
-            Durability::Batched => Ok(()),
-        });
+    let written = f.write_all(text).and_then(|()| match durability {
+        Durability::Sync => f.sync_data(),
+        Durability::Batched => Ok(()),
+    });
     if written.is_err() {
         // A full disk wrote part of it: cut back, so no half line stays.
         let _ = f.set_len(before);
@@ -96,14 +102,68 @@ fn stamp(at: DateTime<Utc>) -> String {
 }
 
 impl MemoryStore {
+    /// Opens `data_dir/mem_knowledge` with plain files (an encrypted directory is
+    /// decrypted, with the key in its default place).
     pub fn open(data_dir: &Path, text_log_max_bytes: u64) -> std::io::Result<MemoryStore> {
+        Self::open_at_rest(
+            data_dir,
+            text_log_max_bytes,
+            &AtRestSettings::plain(data_dir),
+        )
+    }
+
+    /// Opens `data_dir/mem_knowledge` as `[memory]` says: finds (or, for a directory with
+    /// nothing encrypted yet, creates) the key, checks it decrypts every encrypted file,
+    /// and converts the files that are not as `encrypt` wants (see [`prepare`]). A missing
+    /// or wrong key is an error naming the file and where the key came from.
+    pub fn open_at_rest(
+        data_dir: &Path,
+        text_log_max_bytes: u64,
+        at_rest: &AtRestSettings,
+    ) -> std::io::Result<MemoryStore> {
         let dir = data_dir.join("mem_knowledge");
         std::fs::create_dir_all(&dir)?;
+        let codec = prepare(&dir, at_rest).map_err(std::io::Error::other)?;
         Ok(MemoryStore {
             dir,
             text_log_max_bytes,
+            codec,
             write: Mutex::new(()),
         })
+    }
+
+    /// How the files are read and written.
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    /// A whole document of the directory (`parameter_updates.json`,
+    /// `learned_strategies.json`), decrypted; `None` when absent.
+    pub fn read_doc(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self
+            .codec
+            .read_doc(&self.dir.join(name), name)?
+            .map(|(bytes, _)| bytes))
+    }
+
+    /// Writes a whole document atomically (0600), encrypted when the memory is.
+    pub fn write_doc(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        self.codec.write_doc(&self.dir.join(name), name, bytes)
+    }
+
+    /// An encrypted memory's document written in plain text by hand (and applied): it is
+    /// encrypted now. Answers whether it was.
+    pub fn seal_plain_doc(&self, name: &str) -> Result<bool, String> {
+        if !self.codec.is_encrypted() {
+            return Ok(false);
+        }
+        match self.codec.read_doc(&self.dir.join(name), name)? {
+            Some((bytes, true)) => {
+                self.write_doc(name, &bytes).map_err(|e| format!("{e:#}"))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Flushes batched appends to disk.
@@ -123,7 +183,11 @@ impl MemoryStore {
             std::fs::rename(&path, &archive)?;
             tracing::info!(archive = %archive.display(), "the decision log reached its size limit; archived");
         }
-        append(&path, text, durability)
+        append(
+            &path,
+            &self.codec.seal(TEXT_LOG, text.as_bytes()),
+            durability,
+        )
     }
 
     pub fn dir(&self) -> &Path {
@@ -160,7 +224,11 @@ impl MemoryStore {
         let mut line =
             serde_json::to_string(&Entry::Decision(Box::new(d.clone()))).expect("serializes");
         line.push('\n');
-        append(&self.dir.join(DECISIONS), &line, durability)
+        append(
+            &self.dir.join(DECISIONS),
+            &self.codec.seal(DECISIONS, line.as_bytes()),
+            durability,
+        )
     }
 
     /// Logs a closed trade's outcome in both files.
@@ -185,7 +253,11 @@ impl MemoryStore {
         self.append_text(&text, durability)?;
         let mut line = serde_json::to_string(&Entry::Outcome(o.clone())).expect("serializes");
         line.push('\n');
-        append(&self.dir.join(DECISIONS), &line, durability)
+        append(
+            &self.dir.join(DECISIONS),
+            &self.codec.seal(DECISIONS, line.as_bytes()),
+            durability,
+        )
     }
 
     /// Logs lessons learned outside a trade's outcome (the periodic review) in the text
@@ -210,31 +282,556 @@ impl MemoryStore {
             Err(e) => return Err(e),
         };
         let len = file.metadata()?.len();
-        let start = len.saturating_sub(TAIL_BYTES);
+        // Encrypted records are base64 and a nonce and tag longer: read as many.
+        let tail = if self.codec.is_encrypted() {
+            TAIL_BYTES * 3 / 2
+        } else {
+            TAIL_BYTES
+        };
+        let start = len.saturating_sub(tail);
         file.seek(SeekFrom::Start(start))?;
-        let mut text = String::new();
-        file.read_to_string(&mut text)?;
-        let mut lines = text.lines();
-        if start > 0 {
-            lines.next(); // a partial first line
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+        if lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop(); // after the last newline
+        }
+        if start > 0 && !lines.is_empty() {
+            lines.remove(0); // a partial first line
         }
         let (mut decisions, mut bad) = (Vec::new(), 0);
         let mut index = std::collections::HashMap::new();
         for line in lines {
-            match serde_json::from_str::<Entry>(line) {
-                Ok(Entry::Decision(d)) => {
-                    index.insert(d.id.clone(), decisions.len());
-                    decisions.push(*d);
-                }
-                Ok(Entry::Outcome(o)) => {
-                    if let Some(&i) = index.get(&o.decision_id) {
-                        let d: &mut mem_protocol::mem::Decision = &mut decisions[i];
-                        d.outcome = Some(o);
+            // A line on disk: a plain line, or an encrypted record of whole lines.
+            let Ok(record) = self.codec.open(DECISIONS, line) else {
+                bad += 1;
+                continue;
+            };
+            let mut pieces: Vec<&[u8]> = record.split(|b| *b == b'\n').collect();
+            if pieces.len() > 1 && pieces.last().is_some_and(|p| p.is_empty()) {
+                pieces.pop();
+            }
+            for piece in pieces {
+                let entry = std::str::from_utf8(piece)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Entry>(t.trim_end_matches('\r')).ok());
+                match entry {
+                    Some(Entry::Decision(d)) => {
+                        index.insert(d.id.clone(), decisions.len());
+                        decisions.push(*d);
                     }
+                    Some(Entry::Outcome(o)) => {
+                        if let Some(&i) = index.get(&o.decision_id) {
+                            let d: &mut mem_protocol::mem::Decision = &mut decisions[i];
+                            d.outcome = Some(o);
+                        }
+                    }
+                    None => bad += 1,
                 }
-                Err(_) => bad += 1,
             }
         }
         Ok((decisions, bad))
+    }
+}
+
+/// How a file of `mem_knowledge/` is written: appended records or one whole document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Lines,
+    Document,
+}
+
+/// A non-empty file of `mem_knowledge/`: its path, the kind its records are bound to,
+/// its shape, and whether its first line is an encrypted record.
+struct Found {
+    path: PathBuf,
+    kind: &'static str,
+    shape: Shape,
+    sealed: bool,
+}
+
+/// The memory's non-empty files: the two logs, the text log's archives, the documents.
+fn memory_files(dir: &Path) -> std::io::Result<Vec<Found>> {
+    let mut files = vec![
+        (dir.join(DECISIONS), DECISIONS, Shape::Lines),
+        (dir.join(TEXT_LOG), TEXT_LOG, Shape::Lines),
+        (
+            dir.join(super::learning::PARAMETERS_FILE),
+            super::learning::PARAMETERS_FILE,
+            Shape::Document,
+        ),
+        (
+            dir.join(super::patterns::LEARNED_FILE),
+            super::patterns::LEARNED_FILE,
+            Shape::Document,
+        ),
+    ];
+    let mut archives = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name != TEXT_LOG && name.starts_with("core_memory_updates.") && name.ends_with(".txt") {
+            archives.push(dir.join(&*name));
+        }
+    }
+    archives.sort();
+    files.extend(archives.into_iter().map(|p| (p, TEXT_LOG, Shape::Lines)));
+    let mut found = Vec::new();
+    for (path, kind, shape) in files {
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mut first = Vec::new();
+        std::io::BufReader::new(file)
+            .take(64)
+            .read_until(b'\n', &mut first)?;
+        if first.is_empty() {
+            continue;
+        }
+        found.push(Found {
+            path,
+            kind,
+            shape,
+            sealed: crypt::is_sealed(&first),
+        });
+    }
+    Ok(found)
+}
+
+/// Lines of an encrypted log tried against the key at start: a torn record (a crash
+/// mid-append) may be one of them, so the key is wrong only when none decrypts.
+const CHECKED_LINES: usize = 16;
+
+/// Checks that `reader` decrypts an encrypted file (its document, or one of its first
+/// complete lines).
+fn verify(f: &Found, reader: &Codec) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("{}: {e}", f.path.display());
+    let mut file = std::io::BufReader::new(std::fs::File::open(&f.path).map_err(io)?);
+    if f.shape == Shape::Document {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        return reader
+            .open(f.kind, &bytes)
+            .map(drop)
+            .map_err(|e| reader.describe(&f.path, e));
+    }
+    let mut failure = None;
+    for _ in 0..CHECKED_LINES {
+        let mut line = Vec::new();
+        file.read_until(b'\n', &mut line).map_err(io)?;
+        if line.pop() != Some(b'\n') {
+            break; // the end, or an unfinished (torn) last line
+        }
+        if !crypt::is_sealed(&line) {
+            continue;
+        }
+        match reader.open(f.kind, &line) {
+            Ok(_) => return Ok(()),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    match failure {
+        Some(crypt::OpenError::Damaged) => Err(reader.describe(&f.path, crypt::OpenError::Auth)),
+        Some(e) => Err(reader.describe(&f.path, e)),
+        None => Ok(()),
+    }
+}
+
+/// Rewrites a file as `target` wants it (encrypted or plain), atomically: a log line by
+/// line (a line that cannot be read stays as it is, to be skipped like before), a
+/// document whole. Answers the lines rewritten.
+fn convert(f: &Found, reader: &Codec, target: &Codec) -> Result<usize, String> {
+    let io = |e: std::io::Error| format!("cannot convert {}: {e}", f.path.display());
+    if f.shape == Shape::Document {
+        let (bytes, _) = reader
+            .read_doc(&f.path, f.kind)?
+            .ok_or_else(|| format!("{} vanished", f.path.display()))?;
+        target
+            .write_doc(&f.path, f.kind, &bytes)
+            .map_err(|e| format!("{e:#}"))?;
+        return Ok(1);
+    }
+    let name = f.path.file_name().expect("a file name").to_string_lossy();
+    let tmp = f
+        .path
+        .with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| -> std::io::Result<usize> {
+        let mut input = std::io::BufReader::new(std::fs::File::open(&f.path)?);
+        let out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let mut out = std::io::BufWriter::new(out);
+        let mut count = 0;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if input.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                line.push(b'\n'); // a torn last line: ended, as the next append would
+            }
+            let bare = &line[..line.len() - 1];
+            let plain = match reader.open(f.kind, bare) {
+                Ok(p) if crypt::is_sealed(bare) => {
+                    let mut p = p.into_owned();
+                    if p.last() != Some(&b'\n') {
+                        p.push(b'\n');
+                    }
+                    p
+                }
+                Ok(_) => line.clone(),
+                Err(_) => {
+                    out.write_all(&line)?; // unreadable either way
+                    continue;
+                }
+            };
+            out.write_all(&target.seal(f.kind, &plain))?;
+            count += 1;
+        }
+        let out = out.into_inner().map_err(|e| e.into_error())?;
+        out.sync_all()?;
+        std::fs::rename(&tmp, &f.path)?;
+        std::fs::File::open(f.path.parent().expect("a directory"))?.sync_all()?;
+        Ok(count)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)
+}
+
+/// Makes `mem_knowledge/` what `at_rest` asks, and answers how to read and write it:
+/// - the key: the systemd credential or `key_file`, looked for when `encrypt` is on or a
+///   file is encrypted; with `encrypt` on and no key, a new one is written to `key_file`
+///   only if nothing is encrypted yet (else: an error, the files need their key);
+/// - every encrypted file must decrypt with it: else "cannot decrypt (wrong key?)";
+/// - files not as `encrypt` wants (plain ones when turned on, encrypted ones when turned
+///   off) are rewritten, each atomically, and logged.
+pub fn prepare(dir: &Path, at_rest: &AtRestSettings) -> Result<Codec, String> {
+    let found = memory_files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let first_sealed = found.iter().find(|f| f.sealed);
+    let key = if at_rest.encrypt || first_sealed.is_some() {
+        crypt::find_key(at_rest)?
+    } else {
+        None
+    };
+    let missing = || {
+        format!(
+            "{} does not exist and there is no systemd credential {} in $CREDENTIALS_DIRECTORY",
+            at_rest.key_file.display(),
+            crypt::CREDENTIAL
+        )
+    };
+    let key = match (key, first_sealed) {
+        (Some(key), _) => Some(key),
+        (None, Some(f)) if at_rest.encrypt => {
+            return Err(format!(
+                "{}: encrypted, but the memory's key is missing: {}",
+                f.path.display(),
+                missing()
+            ));
+        }
+        (None, Some(f)) => {
+            return Err(format!(
+                "{}: encrypted, and [memory] encrypt is off: no key to decrypt it with ({}); set encrypt = true with the key, or restore the key to decrypt the memory",
+                f.path.display(),
+                missing()
+            ));
+        }
+        (None, None) if at_rest.encrypt => {
+            let key = crypt::create_key(&at_rest.key_file)?;
+            tracing::info!(
+                key_file = %at_rest.key_file.display(),
+                "[memory] encrypt: created a new key for the memory; keep a copy elsewhere: without it the memory cannot be read"
+            );
+            Some(key)
+        }
+        (None, None) => None,
+    };
+    let reader = key.map_or_else(Codec::plain, Codec::encrypted);
+    for f in found.iter().filter(|f| f.sealed) {
+        verify(f, &reader)?;
+    }
+    let target = if at_rest.encrypt {
+        reader.clone()
+    } else {
+        Codec::plain()
+    };
+    for f in found.iter().filter(|f| f.sealed != at_rest.encrypt) {
+        let lines = convert(f, &reader, &target)?;
+        tracing::info!(
+            file = %f.path.display(),
+            lines,
+            "{}",
+            if at_rest.encrypt {
+                "[memory] encrypt: a plain memory file was encrypted"
+            } else {
+                "[memory] encrypt is off: an encrypted memory file was decrypted"
+            }
+        );
+    }
+    if let Some(source) = target.key_source() {
+        tracing::info!(key = %source, "the memory is encrypted at rest");
+    }
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mem_protocol::mem::{Decision, Outcome, SignalAction};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn decision(n: usize) -> Decision {
+        Decision {
+            id: format!("d{n}"),
+            at: "2026-11-22T10:00:00Z".parse().unwrap(),
+            strategy: "momentum_secret".into(),
+            symbol: "BTCUSDT".into(),
+            action: SignalAction::Buy,
+            price: 65000.0 + n as f64,
+            base_confidence: 0.7,
+            confidence: 0.85,
+            ml_confidence: Some(0.8),
+            memory_confidence: None,
+            learned_pattern: None,
+            position_size: 0.1,
+            stop_loss: 2.0,
+            take_profit: 4.0,
+            reasoning: "a reason".into(),
+            signature: None,
+            outcome: None,
+        }
+    }
+
+    fn outcome(n: usize) -> Outcome {
+        Outcome {
+            decision_id: format!("d{n}"),
+            closed_at: "2026-11-22T11:00:00Z".parse().unwrap(),
+            exit_price: 66000.0,
+            pnl: 10.0,
+            pnl_pct: 0.01,
+            win: true,
+        }
+    }
+
+    fn encrypted(data: &Path) -> AtRestSettings {
+        AtRestSettings {
+            encrypt: true,
+            key_file: data.join("memory.key"),
+        }
+    }
+
+    fn open(data: &Path, at_rest: &AtRestSettings) -> std::io::Result<MemoryStore> {
+        MemoryStore::open_at_rest(data, DEFAULT_TEXT_LOG_MAX_BYTES, at_rest)
+    }
+
+    fn write_some(store: &MemoryStore) {
+        for n in 0..3 {
+            store
+                .record_decision(&decision(n), Durability::Sync)
+                .unwrap();
+        }
+        store
+            .record_outcome(&outcome(1), &["a lesson".into()], Durability::Batched)
+            .unwrap();
+        store.record_lessons(&["another lesson".into()]).unwrap();
+        store.sync().unwrap();
+    }
+
+    fn check_read(store: &MemoryStore) {
+        let (decisions, bad) = store.tail().unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(decisions.len(), 3);
+        assert_eq!(decisions[2], decision(2));
+        assert_eq!(decisions[1].outcome, Some(outcome(1)));
+    }
+
+    fn text(path: &Path) -> String {
+        String::from_utf8(std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn plain_and_encrypted_round_trip() {
+        let plain = tempfile::tempdir().unwrap();
+        let store = open(plain.path(), &AtRestSettings::plain(plain.path())).unwrap();
+        write_some(&store);
+        check_read(&store);
+        assert!(text(&store.dir().join(TEXT_LOG)).contains("Decision: BUY BTCUSDT"));
+        assert!(!plain.path().join("memory.key").exists());
+
+        let data = tempfile::tempdir().unwrap();
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        let key = data.path().join("memory.key");
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        write_some(&store);
+        check_read(&store);
+        for file in [TEXT_LOG, DECISIONS] {
+            let on_disk = text(&store.dir().join(file));
+            for fragment in [
+                "momentum_secret",
+                "BTCUSDT",
+                "Decision:",
+                "{\"kind\"",
+                "lesson",
+            ] {
+                assert!(!on_disk.contains(fragment), "{file} holds {fragment}");
+            }
+            assert!(on_disk.lines().all(|l| l.starts_with("enc1:")), "{on_disk}");
+        }
+        // Again, with the key it made.
+        check_read(&open(data.path(), &encrypted(data.path())).unwrap());
+        // Documents: one record.
+        store
+            .write_doc("parameter_updates.json", b"{\"x\": 1}")
+            .unwrap();
+        let on_disk = text(&store.dir().join("parameter_updates.json"));
+        assert!(on_disk.starts_with("enc1:") && !on_disk.contains("\"x\""));
+        assert_eq!(
+            store.read_doc("parameter_updates.json").unwrap().unwrap(),
+            b"{\"x\": 1}"
+        );
+        let updates =
+            crate::mem::learning::ParameterUpdates::with_codec(store.dir(), store.codec().clone());
+        assert_eq!(updates.history().unwrap(), serde_json::json!({"x": 1}));
+    }
+
+    #[test]
+    fn a_torn_encrypted_last_line_is_skipped_and_appends_go_on() {
+        let data = tempfile::tempdir().unwrap();
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        write_some(&store);
+        // A crash in the middle of the next record.
+        let path = store.dir().join(DECISIONS);
+        let sealed = store
+            .codec()
+            .seal(DECISIONS, b"{\"kind\":\"decision\"}\n")
+            .into_owned();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&sealed[..sealed.len() / 2]).unwrap();
+        drop(f);
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        let (decisions, bad) = store.tail().unwrap();
+        assert_eq!((decisions.len(), bad), (3, 1));
+        store
+            .record_decision(&decision(3), Durability::Sync)
+            .unwrap();
+        let (decisions, bad) = store.tail().unwrap();
+        assert_eq!((decisions.len(), bad), (4, 1));
+        assert_eq!(decisions[3], decision(3));
+        // The torn record, now ended, is the first line: the key check looks further.
+        let data = tempfile::tempdir().unwrap();
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        let path = store.dir().join(DECISIONS);
+        std::fs::write(&path, &sealed[..sealed.len() / 2]).unwrap();
+        store
+            .record_decision(&decision(0), Durability::Sync)
+            .unwrap();
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        assert_eq!(store.tail().unwrap().1, 1);
+    }
+
+    #[test]
+    fn a_wrong_or_missing_key_is_an_error_naming_the_file() {
+        let data = tempfile::tempdir().unwrap();
+        write_some(&open(data.path(), &encrypted(data.path())).unwrap());
+        let other = data.path().join("other.key");
+        crypt::create_key(&other).unwrap();
+        let err = open(
+            data.path(),
+            &AtRestSettings {
+                encrypt: true,
+                key_file: other.clone(),
+            },
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("mem_knowledge/decisions.jsonl")
+                && err.contains("cannot decrypt")
+                && err.contains(&other.display().to_string())
+                && err.contains("wrong key"),
+            "{err}"
+        );
+        // No key at all: an error, and no new key over encrypted data.
+        let gone = data.path().join("gone.key");
+        let err = open(
+            data.path(),
+            &AtRestSettings {
+                encrypt: true,
+                key_file: gone.clone(),
+            },
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("encrypted") && err.contains(&gone.display().to_string()),
+            "{err}"
+        );
+        assert!(!gone.exists());
+        // A key file others can read.
+        let key = data.path().join("memory.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = open(data.path(), &encrypted(data.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("0640") && err.contains("memory.key"), "{err}");
+    }
+
+    #[test]
+    fn turning_encryption_on_and_off_converts_the_directory() {
+        let data = tempfile::tempdir().unwrap();
+        let store = open(data.path(), &AtRestSettings::plain(data.path())).unwrap();
+        write_some(&store);
+        store.write_doc("learned_strategies.json", b"{}").unwrap();
+        std::fs::write(
+            store
+                .dir()
+                .join("core_memory_updates.20260101T000000.000.txt"),
+            "[2026-01-01 00:00:00] Strategy: momentum_secret - archived\n",
+        )
+        .unwrap();
+        let plain_log = text(&store.dir().join(TEXT_LOG));
+
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        check_read(&store);
+        for entry in std::fs::read_dir(store.dir()).unwrap() {
+            let path = entry.unwrap().path();
+            let on_disk = text(&path);
+            assert!(on_disk.starts_with("enc1:"), "{}", path.display());
+            assert!(!on_disk.contains("momentum_secret"), "{}", path.display());
+        }
+        assert_eq!(
+            store.read_doc("learned_strategies.json").unwrap().unwrap(),
+            b"{}"
+        );
+
+        // Encrypted files with encryption off: decrypted with the key still there.
+        let store = open(data.path(), &AtRestSettings::plain(data.path())).unwrap();
+        check_read(&store);
+        assert_eq!(text(&store.dir().join(TEXT_LOG)), plain_log);
+        assert_eq!(text(&store.dir().join("learned_strategies.json")), "{}");
+
+        // Without the key, encrypted files cannot be read: an error, not a silent skip.
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        drop(store);
+        std::fs::remove_file(data.path().join("memory.key")).unwrap();
+        let err = open(data.path(), &AtRestSettings::plain(data.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("encrypt is off"), "{err}");
     }
 }

@@ -5,6 +5,9 @@
 //! The model in memory changes only after the new one has loaded from disk: a corrupt
 //! or missing file is an error for the request that asked for it, and predictions go on
 //! with the model that was serving.
+//!
+//! Every write to the model store happens under the `writes` lock, which
+//! [`MlService::with_writes_paused`] (a backup) holds while it copies the store.
 
 use super::model::{Hyper, Model};
 use super::store::{ModelStore, StoreError};
@@ -49,6 +52,8 @@ pub struct MlService {
     serving: RwLock<Option<Serving>>,
     load_error: Mutex<Option<String>>,
     training: AtomicBool,
+    /// Held while the store is written (a new version, a pointer change).
+    writes: Mutex<()>,
     /// (symbol, timeframe, last candle time, model version) -> prediction.
     cache: Mutex<HashMap<(String, String, i64, String), Prediction>>,
 }
@@ -133,6 +138,7 @@ impl MlService {
             serving: RwLock::new(None),
             load_error: Mutex::new(None),
             training: AtomicBool::new(false),
+            writes: Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
         };
         match service.store.reconcile() {
@@ -356,6 +362,7 @@ impl MlService {
         );
 
         self.progress("saving", 0, 1, "writing the model".into());
+        let writing = self.writes.lock().expect("model writes lock");
         let now = Utc::now();
         let (version, dir) = self.store.new_version_dir(now).map_err(store_error)?;
         model
@@ -431,6 +438,7 @@ impl MlService {
             *self.load_error.lock().expect("lock") = None;
             self.cache.lock().expect("cache lock").clear();
         }
+        drop(writing);
         info!(%version, promoted, %reason, accuracy = new_metrics.accuracy, roc_auc = new_metrics.roc_auc, "model trained");
         self.progress("done", 1, 1, reason.clone());
         self.changed(
@@ -461,6 +469,7 @@ impl MlService {
                 "cannot load model {version}: {e}; the current model stays"
             ))
         })?;
+        let writing = self.writes.lock().expect("model writes lock");
         self.store
             .set_current(version, action, reason)
             .map_err(store_error)?;
@@ -468,10 +477,19 @@ impl MlService {
             version: version.into(),
             model: Arc::new(model),
         });
+        drop(writing);
         *self.load_error.lock().expect("lock") = None;
         self.cache.lock().expect("cache lock").clear();
         self.changed(action, version, reason);
         self.store.read_metrics(version).map_err(store_error)
+    }
+
+    /// Runs `f` while the model store does not change: a version being written or a
+    /// promotion under way finishes first, the next waits until `f` returns. Training
+    /// itself goes on meanwhile; only its final writes wait.
+    pub fn with_writes_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _paused = self.writes.lock().expect("model writes lock");
+        f()
     }
 
     pub fn promote(&self, p: PromoteParams) -> Result<ModelVersion, RpcError> {

@@ -13,6 +13,9 @@
 //!   as a `registry.changed` event.
 //! - One writer at a time (`writer` lock) for metadata; readers use the in-memory
 //!   [`index::Index`] and never wait on the disk.
+//! - Every change to a file of the registry happens under the `gate`, held shared by the
+//!   writers and exclusively by [`Registry::with_writes_paused`] (a backup): while it is
+//!   held, no file of the registry changes.
 
 mod history;
 pub mod index;
@@ -37,7 +40,7 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use store::Paths;
 use tracing::{info, warn};
 use validate::FieldError;
@@ -116,6 +119,8 @@ pub struct Registry {
     index: RwLock<Index>,
     issues: Mutex<BTreeMap<PathBuf, String>>,
     writer: Mutex<()>,
+    /// Held shared by every change to a file, exclusively while writes are paused.
+    gate: RwLock<()>,
     trades: trades::TradeStore,
     relations: history::Relations,
     audit: history::Audit,
@@ -260,6 +265,7 @@ impl Registry {
             index: RwLock::new(Index::from_records(records)),
             issues: Mutex::new(issues),
             writer: Mutex::new(()),
+            gate: RwLock::new(()),
             bus,
             dirty_live: Mutex::new(HashSet::new()),
             documents: Mutex::new(HashMap::new()),
@@ -269,6 +275,21 @@ impl Registry {
 
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// The shared hold a change to the registry's files takes (never nested: a second
+    /// shared hold could wait behind a queued exclusive one).
+    fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().expect("registry gate")
+    }
+
+    /// Runs `f` while no file of the registry changes: the writes under way finish first,
+    /// new ones wait until `f` returns. The live-trading summaries in the metadata are
+    /// first brought up to date with the trade logs, so that files copied by `f` agree.
+    pub fn with_writes_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _paused = self.gate.write().expect("registry gate");
+        self.flush_live_summaries_ungated();
+        f()
     }
 
     pub fn len(&self) -> usize {
@@ -459,6 +480,18 @@ impl Registry {
         action: &str,
         change: impl FnOnce(&mut StrategyDocument) -> Result<Option<Value>>,
     ) -> Result<StrategyDetail> {
+        let _writing = self.writing();
+        self.mutate_ungated(id, caller, action, change)
+    }
+
+    /// [`Registry::mutate`] for a caller that holds the gate.
+    fn mutate_ungated(
+        &self,
+        id: StrategyId,
+        caller: &Caller,
+        action: &str,
+        change: impl FnOnce(&mut StrategyDocument) -> Result<Option<Value>>,
+    ) -> Result<StrategyDetail> {
         let _writer = self.writer.lock().expect("writer lock");
         let mut doc = self.read_document(id)?;
         let audit = change(&mut doc)?;
@@ -528,6 +561,7 @@ impl Registry {
             ));
         }
         let id = doc.strategy.id;
+        let _writing = self.writing();
         let _writer = self.writer.lock().expect("writer lock");
         {
             let index = self.index.read().expect("index lock");
@@ -702,7 +736,8 @@ impl Registry {
             self.referenced("replacementId", replacement)?;
         }
         let date = params.date.unwrap_or_else(|| Utc::now().date_naive());
-        let detail = self.mutate(params.id, caller, "deprecate", |doc| {
+        let _writing = self.writing(); // the status and its link change together
+        let detail = self.mutate_ungated(params.id, caller, "deprecate", |doc| {
             let old = doc.strategy.status;
             doc.strategy.status = StrategyStatus::Deprecated;
             let meta = &mut doc.strategy.metadata;
@@ -712,7 +747,7 @@ impl Registry {
             Ok(Some(json!({ "from": old, "reason": params.reason, "date": date, "replacementId": params.replacement_id })))
         })?;
         if let Some(replacement) = params.replacement_id {
-            self.link(
+            self.link_ungated(
                 LinkParams {
                     from: replacement,
                     to: params.id,
@@ -759,14 +794,15 @@ impl Registry {
             ));
         }
         self.referenced("baseId", params.base_id)?;
-        let detail = self.mutate(params.id, caller, "mem.mark_enhanced", |doc| {
+        let _writing = self.writing(); // the flag and its link change together
+        let detail = self.mutate_ungated(params.id, caller, "mem.mark_enhanced", |doc| {
             let mem = &mut doc.strategy.mem_integration;
             mem.enabled = true;
             mem.enhancement_type = Some("full".into());
             mem.base_strategy_id = Some(params.base_id);
             Ok(Some(json!({ "baseId": params.base_id })))
         })?;
-        self.link(
+        self.link_ungated(
             LinkParams {
                 from: params.id,
                 to: params.base_id,
@@ -793,6 +829,12 @@ impl Registry {
 
     /// `strategies.link`.
     pub fn link(&self, params: LinkParams, caller: &Caller) -> Result<Relationship> {
+        let _writing = self.writing();
+        self.link_ungated(params, caller)
+    }
+
+    /// [`Registry::link`] for a caller that holds the gate.
+    fn link_ungated(&self, params: LinkParams, caller: &Caller) -> Result<Relationship> {
         if params.from == params.to {
             return Err(RegistryError::invalid(
                 "to",
@@ -820,6 +862,7 @@ impl Registry {
 
     /// `strategies.unlink`.
     pub fn unlink(&self, params: LinkParams, caller: &Caller) -> Result<Unlinked> {
+        let _writing = self.writing();
         let removed = self
             .relations
             .unlink(params.from, params.to, params.relationship)?;
@@ -1038,6 +1081,7 @@ impl Registry {
     /// loop's position-size multiplier and confidence threshold) in its parameter history.
     pub fn record_parameter_change(&self, change: ParameterChange, caller: &Caller) -> Result<()> {
         self.exists(change.strategy_id)?;
+        let _writing = self.writing();
         history::append_parameter_change(&self.paths, &change)?;
         self.audit(
             caller,
@@ -1076,6 +1120,7 @@ impl Registry {
         for (i, trade) in params.trades.iter().enumerate() {
             validate::trade(i, trade)?;
         }
+        let _writing = self.writing();
         let log = self.trades.log(params.id)?;
         let (duplicates, totals) = {
             let mut log = log.lock().expect("trade log lock");
@@ -1194,6 +1239,12 @@ impl Registry {
     /// Writes the live-trading summary of strategies that traded since the last call into
     /// their metadata (`performance.live_trading`, `metadata.last_used_at`).
     pub fn flush_live_summaries(&self) {
+        let _writing = self.writing();
+        self.flush_live_summaries_ungated();
+    }
+
+    /// [`Registry::flush_live_summaries`] for a caller that holds the gate.
+    fn flush_live_summaries_ungated(&self) {
         let dirty: Vec<StrategyId> = self
             .dirty_live
             .lock()
@@ -1212,7 +1263,7 @@ impl Registry {
                         (log.points.clone(), log.totals())
                     };
                     let m = metrics::compute(&points);
-                    self.mutate(id, &Caller::default(), "live summary", |doc| {
+                    self.mutate_ungated(id, &Caller::default(), "live summary", |doc| {
                         let live = &mut doc.strategy.performance.live_trading;
                         live.total_trades = m.total_trades;
                         live.live_sharpe = m.sharpe_ratio;
@@ -1283,6 +1334,7 @@ impl Registry {
         if name.starts_with('.') || !name.ends_with(".json") {
             return;
         }
+        let _writing = self.writing(); // a reload is audited
         let _writer = self.writer.lock().expect("writer lock");
         let stem = name.trim_end_matches(".json");
         let Ok(id) = stem.parse::<StrategyId>() else {
