@@ -6,22 +6,21 @@
 //!   memd replaces by rename could be linked, and those are small. Copying costs the size
 //!   of the data (a few MB for a busy registry) and works across file systems.
 //! - The copy is made while the writers are paused: the model store's (`ml`), the
-//!   deployments' `state.json` saves (`supervisor`) and every change to the registry's
-//!   files (`registry`), taken in that order and released together. What waits meanwhile
+//!   deployments' `state.json` saves (`supervisor`), the memory's and every change to
+//!   the registry's files (`registry`), taken in that order and released together. What waits meanwhile
 //!   (a trade being recorded, a promotion) goes on once the copy is done; reads never
 //!   wait. Before the copy the registry writes the live-trading summaries that were
 //!   behind their trade logs, so the metadata copied agrees with the trades copied.
 //! - The pause is kept short for large registries: the registry's logs only ever grow by
 //!   whole lines, so their whole lines are copied first, writers running, and only what
 //!   was appended since is copied in the pause (the same SHA-256 carried on).
-//! - Files appended without one of those locks (the memory's decision logs, the jobs'
-//!   history, the bots' and the daemon's logs) are copied up to their last whole line, so
-//!   no half-written line reaches a backup; the files they rewrite are replaced by rename,
-//!   so a copy reads one version whole. The memory is not paused (a decision logged
-//!   during the copy may or may not be in it); a pause of its own would be taken after
-//!   the supervisor's and before the registry's, since the learning loop writes to the
-//!   registry while it holds the memory's lock. Bots are other processes: a running
-//!   bot's database is copied as it stands (its closed trades are in the registry).
+//! - The memory (`mem_knowledge/`) is paused too, after the supervisor and before the
+//!   registry (the learning loop writes to the registry under the memory's lock).
+//! - Files appended without one of those locks (the jobs' history, the bots' and the
+//!   daemon's logs) are copied up to their last whole line, so no half-written line
+//!   reaches a backup; the files rewritten by rename are read whole. Bots are other
+//!   processes: a running bot's database is copied as it stands (its closed trades are
+//!   in the registry).
 //! - Left out: `memd.lock`, earlier backups (`backups/`), the Freqtrade virtualenv (made
 //!   again by `memctl setup freqtrade`), temporary files of interrupted writes, and
 //!   unless asked, the market candles (seeded again on the first start; large) and the
@@ -216,11 +215,13 @@ fn write_backup(
     let paused = daemon.ml.with_writes_paused(|| {
         let paused = Instant::now();
         daemon.supervisor.with_saves_paused(|| {
-            daemon.registry.with_writes_paused(|| {
-                for source in sources.iter().filter(|s| s.paused) {
-                    copy_tree(source, &source.root, target, &skip, &mut copy, &mut buf)?;
-                }
-                Ok::<_, RpcError>(())
+            daemon.memory.with_writes_paused(|| {
+                daemon.registry.with_writes_paused(|| {
+                    for source in sources.iter().filter(|s| s.paused) {
+                        copy_tree(source, &source.root, target, &skip, &mut copy, &mut buf)?;
+                    }
+                    Ok::<_, RpcError>(())
+                })
             })
         })?;
         Ok::<_, RpcError>(paused.elapsed())

@@ -147,6 +147,14 @@ fn daemon_caller() -> Caller {
 }
 
 impl Memory {
+    /// Runs `f` while the memory changes nothing on disk: no decision or outcome logged,
+    /// no learning-loop document rewritten (a backup's copy). Take it before the
+    /// registry's pause: the learning loop writes to the registry under this lock.
+    pub fn with_writes_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _state = self.state.lock().expect("memory state lock");
+        self.store.with_appends_paused(f)
+    }
+
     /// Opens `data_dir/mem_knowledge` (plain files) and loads what the memory needs.
     pub fn open(
         data_dir: &Path,

@@ -166,6 +166,12 @@ impl MemoryStore {
         }
     }
 
+    /// Runs `f` while no line can be appended (a backup's copy).
+    pub fn with_appends_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _guard = self.write.lock().expect("memory write lock");
+        f()
+    }
+
     /// Flushes batched appends to disk.
     pub fn sync(&self) -> std::io::Result<()> {
         let _guard = self.write.lock().expect("memory write lock");
