@@ -359,6 +359,17 @@ pub fn find_memd(given: Option<PathBuf>) -> PathBuf {
 /// For the load tools: starts `memd` on `data_dir`, with its socket and stderr in a fresh
 /// directory under `work`; answers it once ready, and how long that took.
 pub fn start_memd(memd: &Path, work: &Path, data_dir: &Path) -> (Daemon, Duration) {
+    start_memd_with(memd, work, data_dir, |_| {})
+}
+
+/// Like [`start_memd`], with more arguments or environment for memd (`--config`, ...),
+/// added by `configure` after `--socket` and `--data-dir`.
+pub fn start_memd_with(
+    memd: &Path,
+    work: &Path,
+    data_dir: &Path,
+    configure: impl FnOnce(&mut Command),
+) -> (Daemon, Duration) {
     let root = tempfile::Builder::new()
         .prefix("memd-")
         .tempdir_in(work)
@@ -366,16 +377,16 @@ pub fn start_memd(memd: &Path, work: &Path, data_dir: &Path) -> (Daemon, Duratio
     let socket = root.path().join("run/memd.sock");
     let stderr = std::fs::File::create(root.path().join("memd.stderr")).expect("stderr file");
     let started = Instant::now();
-    let child = isolated_command(memd, root.path())
-        .arg("--socket")
+    let mut cmd = isolated_command(memd, root.path());
+    cmd.arg("--socket")
         .arg(&socket)
         .arg("--data-dir")
         .arg(data_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn memd");
+        .stderr(stderr);
+    configure(&mut cmd);
+    let child = cmd.spawn().expect("spawn memd");
     let daemon = Daemon::adopt(child, root, socket, data_dir.to_path_buf());
     (daemon, started.elapsed())
 }
