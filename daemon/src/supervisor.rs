@@ -135,6 +135,34 @@ pub struct Supervisor {
     suspend_native: CancellationToken,
 }
 
+/// Ended deployments kept (in memory, `state.json` and `strategies.deployed {all}`); their
+/// directories (logs, rendered config) stay on disk.
+const KEEP_ENDED: usize = 200;
+
+/// Drops the oldest ended deployments beyond [`KEEP_ENDED`].
+fn forget_oldest_ended(slots: &mut BTreeMap<DeploymentId, Arc<Slot>>) {
+    let ended: Vec<(DateTime<Utc>, DeploymentId)> = slots
+        .iter()
+        .filter_map(|(id, slot)| {
+            let saved = slot.saved.lock().expect("slot lock");
+            (!saved.public.status.is_active()).then_some((saved.public.started_at, *id))
+        })
+        .collect();
+    for id in oldest_beyond(ended, KEEP_ENDED) {
+        slots.remove(&id);
+    }
+}
+
+/// The ids of all but the `keep` newest (by start time).
+fn oldest_beyond(mut ended: Vec<(DateTime<Utc>, DeploymentId)>, keep: usize) -> Vec<DeploymentId> {
+    if ended.len() <= keep {
+        return Vec::new();
+    }
+    ended.sort();
+    let drop = ended.len() - keep;
+    ended.into_iter().take(drop).map(|(_, id)| id).collect()
+}
+
 fn unavailable(message: impl Into<String>) -> RpcError {
     RpcError::new(ErrorCode::Unavailable, message)
 }
@@ -346,16 +374,17 @@ impl Supervisor {
         }
     }
 
-    /// Writes `state.json` atomically (0600: it holds credentials).
+    /// Writes `state.json` atomically (0600: it holds credentials), keeping only the
+    /// newest [`KEEP_ENDED`] ended deployments (a daemon up for months deploys thousands).
     fn save_state(&self) {
         let _guard = self.save_lock.lock().expect("save lock");
-        let all: Vec<Saved> = self
-            .slots
-            .lock()
-            .expect("slots lock")
+        let mut slots = self.slots.lock().expect("slots lock");
+        forget_oldest_ended(&mut slots);
+        let all: Vec<Saved> = slots
             .values()
             .map(|s| s.saved.lock().expect("slot lock").clone())
             .collect();
+        drop(slots);
         let bytes = serde_json::to_vec_pretty(&all).expect("state serializes");
         if let Err(e) = crate::datadir::write_atomic(&self.state_path(), &bytes, 0o600) {
             warn!(error = %e, "cannot save deployments/state.json");
@@ -1665,4 +1694,26 @@ async fn terminate_group(pid: u32, child: &mut Option<Child>, grace: Duration) {
     }
     // Whatever else is left in the group (grandchildren) goes too.
     let _ = killpg(group, Signal::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_newest_ended_deployments_are_kept() {
+        let start = Utc::now();
+        let ended: Vec<(DateTime<Utc>, DeploymentId)> = (0..5)
+            .map(|i| {
+                (
+                    start + chrono::Duration::seconds(i),
+                    DeploymentId::new_random(),
+                )
+            })
+            .collect();
+        assert!(oldest_beyond(ended.clone(), 5).is_empty());
+        let mut shuffled = ended.clone();
+        shuffled.reverse();
+        assert_eq!(oldest_beyond(shuffled, 3), vec![ended[0].1, ended[1].1]);
+    }
 }
