@@ -73,6 +73,58 @@ pub struct HttpConfig {
     /// Needed to listen on anything but loopback (the API can deploy bots).
     #[serde(default)]
     pub allow_remote: bool,
+    /// `[http.tradingview]`: the TradingView alert webhook.
+    #[serde(default)]
+    pub tradingview: TradingViewConfig,
+}
+
+/// `[http.tradingview]`: `POST /api/mem/webhooks/tradingview` (see `http::tradingview`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TradingViewConfig {
+    /// Serve the webhook when the HTTP API is on (default true).
+    pub enabled: bool,
+    /// The base signal's confidence when the alert gives none (default 0.7).
+    pub base_confidence: f64,
+    /// The threshold the enhanced confidence must reach to be forwarded to a bot, for a
+    /// strategy the learning loop has set none for (default 0.6).
+    pub confidence_threshold: f64,
+    /// Alerts accepted per minute (default 60); more answer 429. Requests with a bad
+    /// secret have a budget of their own, the same size.
+    pub rate_limit_per_minute: u32,
+    /// Forward to bots that trade for real (dry_run false) too (default false: dry-run
+    /// bots only).
+    pub forward_live: bool,
+}
+
+impl Default for TradingViewConfig {
+    fn default() -> Self {
+        TradingViewConfig {
+            enabled: true,
+            base_confidence: 0.7,
+            confidence_threshold: 0.6,
+            rate_limit_per_minute: 60,
+            forward_live: false,
+        }
+    }
+}
+
+impl TradingViewConfig {
+    /// Checks the ranges; the error names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (key, v) in [
+            ("base_confidence", self.base_confidence),
+            ("confidence_threshold", self.confidence_threshold),
+        ] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                bail!("[http.tradingview] {key} must be within 0 and 1, got {v}");
+            }
+        }
+        if self.rate_limit_per_minute == 0 {
+            bail!("[http.tradingview] rate_limit_per_minute must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 impl HttpConfig {
@@ -249,6 +301,8 @@ pub struct Settings {
     pub schedule: crate::schedule::config::Schedule,
     /// The HTTP API's address, if on (checked by [`HttpConfig::address`]).
     pub http_listen: Option<std::net::SocketAddr>,
+    /// `[http.tradingview]`, checked.
+    pub tradingview: TradingViewConfig,
     /// `[memory]`, resolved.
     pub memory: crate::mem::crypt::AtRestSettings,
 }
@@ -346,6 +400,7 @@ impl Settings {
         file.mem.validate().map_err(anyhow::Error::msg)?;
         let schedule = file.schedule.resolve().map_err(anyhow::Error::msg)?;
         let http_listen = file.http.address()?;
+        file.http.tradingview.validate()?;
         let memory = crate::mem::crypt::AtRestSettings {
             encrypt: file.memory.encrypt,
             key_file: match &file.memory.key_file {
@@ -375,6 +430,7 @@ impl Settings {
             mem: file.mem,
             schedule,
             http_listen,
+            tradingview: file.http.tradingview,
             memory,
         })
     }
@@ -425,9 +481,30 @@ mod tests {
             [memory]
             encrypt = true
             key_file = "/etc/memd/memory.key"
+            [http]
+            listen = "127.0.0.1:5002"
+            [http.tradingview]
+            base_confidence = 0.8
+            rate_limit_per_minute = 10
+            forward_live = true
             "#,
         )
         .unwrap();
+        let tv = &file.http.tradingview;
+        assert_eq!(
+            (tv.enabled, tv.base_confidence, tv.confidence_threshold),
+            (true, 0.8, 0.6),
+            "unset keys keep their defaults"
+        );
+        assert!(tv.forward_live && tv.rate_limit_per_minute == 10);
+        tv.validate().unwrap();
+        let err = toml::from_str::<ConfigFile>("[http.tradingview]\nsecret = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("secret"), "{err}");
+        let bad: ConfigFile = toml::from_str("[http.tradingview]\nbase_confidence = 1.5").unwrap();
+        let err = bad.http.tradingview.validate().unwrap_err().to_string();
+        assert!(err.contains("base_confidence"), "{err}");
         assert_eq!(file.access.control_groups, ["memd", "1001"]);
         assert_eq!(file.log.keep_files, Some(7));
         assert!(file.memory.encrypt);

@@ -6,9 +6,12 @@
 //! `db_url` (inside the deployment directory), and the pairs and timeframe of the
 //! strategy's deployment section. Everything else comes from the strategy's base config,
 //! deep-merged with the operator's overrides file (`[freqtrade] config_overrides`, where
-//! exchange keys and a test exchange's URLs go). It is written 0600: it holds secrets.
+//! exchange keys and a test exchange's URLs go), and over both the strategy's registry
+//! parameters that are Freqtrade config keys ([`FREQTRADE_CONFIG_PARAMETERS`]: `stoploss`,
+//! `minimal_roi`, ...). It is written 0600: it holds secrets.
 
 use anyhow::{Context, bail};
+pub use mem_protocol::registry::FREQTRADE_CONFIG_PARAMETERS;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::fmt;
@@ -195,10 +198,124 @@ pub struct Owned<'a> {
     pub timeframe: Option<String>,
 }
 
-/// The config a deployment runs with.
+/// The registry parameters of a strategy that are Freqtrade config keys
+/// ([`FREQTRADE_CONFIG_PARAMETERS`]), as config values: a declared parameter
+/// `{"value": -0.08, "type": "float", ..}` gives its `value`; a null value is left out.
+pub fn config_parameters(parameters: &Map<String, Value>) -> Map<String, Value> {
+    FREQTRADE_CONFIG_PARAMETERS
+        .iter()
+        .filter_map(|key| {
+            let raw = parameters.get(*key)?;
+            let value = match raw.as_object() {
+                Some(decl) if decl.contains_key("value") && decl.contains_key("type") => {
+                    &decl["value"]
+                }
+                _ => raw,
+            };
+            (!value.is_null()).then(|| (key.to_string(), value.clone()))
+        })
+        .collect()
+}
+
+/// Checks a value for one of [`FREQTRADE_CONFIG_PARAMETERS`] the way Freqtrade's config
+/// schema would, so that a bad value is refused when it is set rather than when the bot
+/// reloads (a bot with a bad config stops). Other names pass.
+pub fn check_config_parameter(key: &str, value: &Value) -> Result<(), String> {
+    let number = || {
+        value
+            .as_f64()
+            .ok_or_else(|| format!("`{key}` must be a number, got {value}"))
+    };
+    let within = |lo: f64, hi: f64, what: &str| -> Result<(), String> {
+        let v = number()?;
+        if v.is_finite() && v >= lo && v <= hi {
+            Ok(())
+        } else {
+            Err(format!("`{key}` must be {what}, got {v}"))
+        }
+    };
+    match key {
+        "minimal_roi" => {
+            let Some(table) = value.as_object().filter(|t| !t.is_empty()) else {
+                return Err(format!(
+                    "`minimal_roi` must be an object of minutes -> ratio, e.g. {{\"0\": 0.1, \"30\": 0.05}}, got {value}"
+                ));
+            };
+            for (minutes, ratio) in table {
+                if minutes.is_empty() || !minutes.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(format!(
+                        "`minimal_roi`: {minutes:?} is not a number of minutes"
+                    ));
+                }
+                if !ratio.is_number() {
+                    return Err(format!(
+                        "`minimal_roi`: the ratio after {minutes} minutes must be a number, got {ratio}"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        "stoploss" => {
+            let v = number()?;
+            if (-1.0..0.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`stoploss` must be a negative ratio from -1 to below 0 (-0.05 is 5%), got {v}"
+                ))
+            }
+        }
+        "trailing_stop" | "trailing_only_offset_is_reached" => value
+            .is_boolean()
+            .then_some(())
+            .ok_or_else(|| format!("`{key}` must be true or false, got {value}")),
+        "trailing_stop_positive" | "trailing_stop_positive_offset" => {
+            within(0.0, 1.0, "a ratio from 0 to 1")
+        }
+        "tradable_balance_ratio" => within(f64::MIN_POSITIVE, 1.0, "a ratio above 0, at most 1"),
+        "dry_run_wallet" => within(f64::MIN_POSITIVE, f64::MAX, "above 0"),
+        "stake_amount" => {
+            if value.as_str() == Some("unlimited") {
+                return Ok(());
+            }
+            within(f64::MIN_POSITIVE, f64::MAX, "above 0, or \"unlimited\"")
+        }
+        "max_open_trades" => match value.as_i64() {
+            Some(n) if n >= -1 => Ok(()),
+            _ => Err(format!(
+                "`max_open_trades` must be a whole number, -1 for no limit, got {value}"
+            )),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Sets the `tuning` keys (from [`config_parameters`]) in a rendered config; answers
+/// those whose value changed, as (key, old value or null, new value).
+pub fn apply_config_parameters(
+    config: &mut Value,
+    tuning: &Map<String, Value>,
+) -> Vec<(String, Value, Value)> {
+    let Some(c) = config.as_object_mut() else {
+        return vec![];
+    };
+    let mut changed = Vec::new();
+    for (key, value) in tuning {
+        let old = c.insert(key.clone(), value.clone()).unwrap_or(Value::Null);
+        if old != *value {
+            changed.push((key.clone(), old, value.clone()));
+        }
+    }
+    changed
+}
+
+/// The config a deployment runs with: the base config, the operator's overrides, the
+/// strategy's parameters that are config keys (`tuning`, from [`config_parameters`]),
+/// then what the daemon owns.
 pub fn render_config(
     base: &Value,
     overrides: Option<&Value>,
+    tuning: &Map<String, Value>,
     owned: &Owned<'_>,
 ) -> anyhow::Result<Value> {
     if !base.is_object() {
@@ -208,6 +325,7 @@ pub fn render_config(
     if let Some(overrides) = overrides {
         deep_merge(&mut config, overrides);
     }
+    apply_config_parameters(&mut config, tuning);
     let c = config.as_object_mut().expect("checked");
     c.insert("dry_run".into(), json!(owned.dry_run));
     c.insert("bot_name".into(), json!(owned.bot_name));
@@ -419,9 +537,91 @@ impl BotClient {
             .to_string())
     }
 
+    /// Re-reads the config files: Freqtrade restarts its worker and API server (about
+    /// 2.5 s, the API refusing connections for part of it) and answers at once.
+    pub async fn reload_config(&self) -> anyhow::Result<()> {
+        self.post("reload_config").await.map(|_| ())
+    }
+
     /// No new entries from now on; exits are still managed.
     pub async fn stop_entries(&self) -> anyhow::Result<()> {
         self.post("stopentry").await.map(|_| ())
+    }
+
+    /// `/show_config`: what the bot runs with (`dry_run`, `force_entry_enable`, `state`...).
+    pub async fn show_config(&self) -> anyhow::Result<Map<String, Value>> {
+        self.get("show_config").await
+    }
+
+    /// `/whitelist`: the pairs the bot trades now.
+    pub async fn whitelist(&self) -> anyhow::Result<Vec<String>> {
+        let list: Map<String, Value> = self.get("whitelist").await?;
+        Ok(list
+            .get("whitelist")
+            .and_then(Value::as_array)
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// `/forceenter` (needs `force_entry_enable` in the bot's config): opens a trade on
+    /// `pair` at the bot's own entry pricing and stake; answers the new trade's id.
+    pub async fn force_enter(
+        &self,
+        pair: &str,
+        side: &str,
+        entry_tag: &str,
+    ) -> anyhow::Result<i64> {
+        let trade = self
+            .post_json(
+                "forceenter",
+                &json!({"pair": pair, "side": side, "entry_tag": entry_tag}),
+            )
+            .await?;
+        trade
+            .get("trade_id")
+            .and_then(Value::as_i64)
+            .with_context(|| format!("POST /api/v1/forceenter: no trade_id in {trade}"))
+    }
+
+    /// `/forceexit` of one open trade, at market.
+    pub async fn force_exit(&self, trade_id: i64) -> anyhow::Result<()> {
+        self.post_json(
+            "forceexit",
+            &json!({"tradeid": trade_id.to_string(), "ordertype": "market"}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// A POST with a JSON body; an error carries the bot's own message (`error`/`detail`).
+    async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}/{path}", self.base))
+            .basic_auth(&self.username, Some(&self.password))
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST /api/v1/{path}"))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let said = answer
+                .get("error")
+                .or_else(|| answer.get("detail"))
+                .map(|m| match m {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            bail!("POST /api/v1/{path}: HTTP {status} {said}");
+        }
+        Ok(answer)
     }
 }
 
@@ -448,7 +648,25 @@ mod tests {
             pairs: vec!["ETH/USDT".into()],
             timeframe: Some("5m".into()),
         };
-        let c = render_config(&base, Some(&overrides), &owned).unwrap();
+        let tuning = config_parameters(
+            json!({
+                "stoploss": {"value": -0.05, "type": "float", "min": -0.5, "max": -0.005},
+                "minimal_roi": {"value": {"0": 0.1}, "type": "object"},
+                "rsi_period": {"value": 14, "type": "integer"},
+                "max_open_trades": 2
+            })
+            .as_object()
+            .unwrap(),
+        );
+        assert_eq!(
+            Value::Object(tuning.clone()),
+            json!({"stoploss": -0.05, "minimal_roi": {"0": 0.1}, "max_open_trades": 2}),
+            "only config keys, declared values unwrapped"
+        );
+        let c = render_config(&base, Some(&overrides), &tuning, &owned).unwrap();
+        assert_eq!(c["stoploss"], json!(-0.05));
+        assert_eq!(c["max_open_trades"], json!(2));
+        assert!(c.get("rsi_period").is_none(), "not a config key");
         assert_eq!(c["dry_run"], json!(true));
         assert_eq!(c["stake_currency"], "USDT", "the rest is kept");
         assert_eq!(
@@ -470,6 +688,49 @@ mod tests {
         assert_eq!(c["db_url"], "sqlite:////x/tradesv3.sqlite");
         assert!(has_exchange_keys(&c));
         assert!(!has_exchange_keys(&base));
+    }
+
+    #[test]
+    fn config_parameters_are_checked_as_freqtrade_would() {
+        for (key, good) in [
+            ("minimal_roi", json!({"0": 0.1, "30": 0.02})),
+            ("stoploss", json!(-0.05)),
+            ("trailing_stop", json!(true)),
+            ("trailing_stop_positive", json!(0.01)),
+            ("stake_amount", json!("unlimited")),
+            ("stake_amount", json!(100)),
+            ("max_open_trades", json!(-1)),
+            ("tradable_balance_ratio", json!(0.99)),
+            ("dry_run_wallet", json!(1000)),
+            ("rsi_period", json!("anything: not a config key")),
+        ] {
+            assert_eq!(check_config_parameter(key, &good), Ok(()), "{key} {good}");
+        }
+        for (key, bad, needle) in [
+            ("minimal_roi", json!({"soon": 0.1}), "minutes"),
+            ("minimal_roi", json!({}), "object"),
+            ("minimal_roi", json!({"0": "high"}), "number"),
+            ("stoploss", json!(0.05), "negative"),
+            ("stoploss", json!(-1.5), "negative"),
+            ("trailing_stop", json!(1), "true or false"),
+            ("stake_amount", json!(0), "above 0"),
+            ("max_open_trades", json!(2.5), "whole number"),
+            ("tradable_balance_ratio", json!(1.5), "at most 1"),
+        ] {
+            let e = check_config_parameter(key, &bad).unwrap_err();
+            assert!(e.contains(key) && e.contains(needle), "{key} {bad}: {e}");
+        }
+        let mut config = json!({"stoploss": -0.1, "stake_amount": 10});
+        let tuning: Map<String, Value> = json!({"stoploss": -0.05, "stake_amount": 10})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            apply_config_parameters(&mut config, &tuning),
+            vec![("stoploss".to_string(), json!(-0.1), json!(-0.05))],
+            "only what changed"
+        );
+        assert!(apply_config_parameters(&mut config, &tuning).is_empty());
     }
 
     #[test]

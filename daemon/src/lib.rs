@@ -16,6 +16,7 @@ pub mod http;
 pub mod logging;
 pub mod market;
 pub mod mem;
+pub mod metrics;
 pub mod ml;
 pub mod native;
 pub mod recommend;
@@ -91,6 +92,24 @@ impl Daemon {
             Request::Restart(p) => return encode(self.supervisor.restart(p).await?),
             Request::Deployed(p) => return encode(self.supervisor.deployed(p.all)),
             Request::Logs(p) => return encode(self.supervisor.logs(p)?),
+            Request::ParametersUpdate(p) => {
+                // Recorded first (a blocking write), then applied to what runs.
+                let registry = self.registry.clone();
+                let id = p.id;
+                let (change, detail) = tokio::task::spawn_blocking(move || {
+                    let fail = |e: registry::RegistryError| e.into_rpc(method);
+                    let change = registry.update_parameter(p, &caller).map_err(fail)?;
+                    let detail = registry.get(id).map_err(fail)?;
+                    Ok::<_, RpcError>((change, detail))
+                })
+                .await
+                .unwrap_or_else(|e| Err(RpcError::internal(format!("`{method}` failed: {e}"))))?;
+                let applied = self
+                    .supervisor
+                    .parameter_changed(&detail, &change.parameter_name)
+                    .await;
+                return encode(mem_protocol::registry::ParameterUpdate { change, applied });
+            }
             Request::StopAll(p) => return encode(self.supervisor.stop_all(p).await),
             Request::JobsList(_) => return encode(self.scheduler.list().await),
             // Answered from memory (the index, the decision memory) in microseconds: a
@@ -104,6 +123,7 @@ impl Daemon {
                 }
             }
             Request::MemDecisions(p) => return encode(self.memory.decisions(&p)),
+            Request::MemMetrics(_) => return encode(self.mem_metrics()),
             Request::JobsRun(p) => return encode(self.scheduler.run_now(p).await?),
             Request::JobsHistory(p) => return encode(self.scheduler.history(p)?),
             Request::HttpToken(p) => return encode(self.http_token(p)?),
@@ -158,11 +178,28 @@ impl Daemon {
             .unwrap_or_else(|e| Err(RpcError::internal(format!("`{method}` failed: {e}"))))
     }
 
-    /// `http.token`: the control token, or a new view-only one.
+    /// `http.token`: the control token, a new view-only one, or the webhook's secret.
     fn http_token(
         &self,
         p: mem_protocol::http::HttpTokenParams,
     ) -> Result<mem_protocol::http::HttpToken, RpcError> {
+        if p.webhook {
+            if p.view {
+                return Err(RpcError::invalid_params(
+                    "http.token",
+                    "`view` and `webhook` do not go together: the webhook's secret is not a bearer token",
+                ));
+            }
+            return Ok(mem_protocol::http::HttpToken {
+                token: self.http_tokens.webhook_secret(),
+                access: "webhook".into(),
+                url: self
+                    .settings
+                    .http_listen
+                    .filter(|_| self.settings.tradingview.enabled)
+                    .map(|a| format!("http://{a}{}", http::tradingview::PATH)),
+            });
+        }
         let (token, access) = if p.view {
             let token = self
                 .http_tokens
@@ -209,6 +246,36 @@ impl Daemon {
             process,
             access,
         }
+    }
+
+    /// `mem.metrics`: the figures of [`metrics`], the learned strategies, the running bots'
+    /// polls.
+    pub fn mem_metrics(&self) -> mem_protocol::mem::MemMetrics {
+        let active = self.supervisor.active_ids();
+        let mut m = self
+            .memory
+            .metrics()
+            .snapshot(self.memory.learned_counts(), &active);
+        m.uptime_secs = self.started.elapsed().as_secs();
+        m
+    }
+
+    /// `/metrics`: [`Daemon::mem_metrics`] and a few daemon figures as Prometheus text.
+    pub fn prometheus_metrics(&self) -> String {
+        let active = self.supervisor.active_ids();
+        let mut m = self
+            .memory
+            .metrics()
+            .snapshot(self.memory.learned_counts(), &active);
+        m.uptime_secs = self.started.elapsed().as_secs();
+        metrics::prometheus_text(
+            &m,
+            &metrics::DaemonFigures {
+                version: env!("CARGO_PKG_VERSION").into(),
+                strategies: self.registry.len(),
+                deployments_active: active.len(),
+            },
+        )
     }
 
     /// The state a new subscriber starts from, for the topics it asked for.
@@ -369,6 +436,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
                     daemon: daemon.clone(),
                     tokens: daemon.http_tokens.clone(),
                     stop: stop.clone(),
+                    webhook: Arc::new(http::tradingview::Limits::new(
+                        daemon.settings.tradingview.rate_limit_per_minute,
+                    )),
                 },
             )
             .await?,
@@ -485,33 +555,9 @@ pub(crate) fn quick_recommendations(
 
 /// Runs one memory request.
 fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
-    let io = |e: std::io::Error| RpcError::internal(format!("memory files: {e}"));
     match request {
         Request::MemEnhance(p) => encode(enhance_signal(daemon, p)?.0),
-        Request::MemDecide(p) => {
-            if !(p.price.is_finite() && p.price > 0.0) {
-                return Err(RpcError::invalid_params(
-                    "mem.decide",
-                    format!("field `price`: must be above 0, got {}", p.price),
-                ));
-            }
-            let (enhanced, signature) = enhance_signal(daemon, p.enhance.clone())?;
-            let d = daemon
-                .memory
-                .decide(
-                    mem::service::NewDecision {
-                        strategy: p.enhance.signal.strategy.clone(),
-                        enhanced,
-                        price: p.price,
-                        at: Utc::now(),
-                        signature,
-                    },
-                    mem::store::Durability::Sync,
-                    true,
-                )
-                .map_err(io)?;
-            encode(d)
-        }
+        Request::MemDecide(p) => encode(decide_signal(daemon, p)?.0),
         Request::MemOutcome(p) => {
             for (field, v) in [
                 ("exitPrice", p.exit_price),
@@ -546,6 +592,43 @@ fn dispatch_mem(daemon: &Daemon, request: Request) -> Result<Value, RpcError> {
     }
 }
 
+/// `mem.decide`, and a TradingView alert (`http::tradingview`): the signal enhanced (see
+/// [`enhance_signal`]), then logged at `price` in both decision logs and announced
+/// (`decision.logged`). Answers the decision and the enhanced signal it was made from.
+pub(crate) fn decide_signal(
+    daemon: &Daemon,
+    p: mem_protocol::mem::DecideParams,
+) -> Result<
+    (
+        mem_protocol::mem::Decision,
+        mem_protocol::mem::EnhancedSignal,
+    ),
+    RpcError,
+> {
+    if !(p.price.is_finite() && p.price > 0.0) {
+        return Err(RpcError::invalid_params(
+            "mem.decide",
+            format!("field `price`: must be above 0, got {}", p.price),
+        ));
+    }
+    let (enhanced, signature) = enhance_signal(daemon, p.enhance.clone())?;
+    let d = daemon
+        .memory
+        .decide(
+            mem::service::NewDecision {
+                strategy: p.enhance.signal.strategy.clone(),
+                enhanced: enhanced.clone(),
+                price: p.price,
+                at: Utc::now(),
+                signature,
+            },
+            mem::store::Durability::Sync,
+            true,
+        )
+        .map_err(|e| RpcError::internal(format!("memory files: {e}")))?;
+    Ok((d, enhanced))
+}
+
 /// `mem.enhance`: the ML prediction, the volatility and the market-state signature come
 /// from the symbol's candles when the caller does not give them. Answers the enhanced
 /// signal and the signature it was matched on.
@@ -553,7 +636,9 @@ fn enhance_signal(
     daemon: &Daemon,
     p: mem_protocol::mem::EnhanceParams,
 ) -> Result<(mem_protocol::mem::EnhancedSignal, Option<String>), RpcError> {
+    let started = Instant::now();
     let (ml, settings) = (&daemon.ml, daemon.memory.settings());
+    let metrics = daemon.memory.metrics();
     let method = "mem.enhance";
     let s = &p.signal;
     if !(0.0..=1.0).contains(&s.confidence) {
@@ -575,13 +660,20 @@ fn enhance_signal(
                 "fields `mlConfidence` (0 to 1) and `mlDirection` (bullish or bearish) go together",
             ));
         }
-        (None, _) => ml
-            .predict(mem_protocol::ml::PredictParams {
-                symbol: Some(s.symbol.clone()),
-                ..Default::default()
-            })
-            .ok()
-            .map(|pr| (pr.confidence, pr.direction)),
+        (None, _) => {
+            let asked = Instant::now();
+            let prediction = ml
+                .predict(mem_protocol::ml::PredictParams {
+                    symbol: Some(s.symbol.clone()),
+                    ..Default::default()
+                })
+                .ok();
+            // Only predictions a model made count (none without a model or candles).
+            if prediction.is_some() {
+                metrics.prediction.record(asked.elapsed());
+            }
+            prediction.map(|pr| (pr.confidence, pr.direction))
+        }
     };
     if let Some(pattern) = &p.pattern {
         if !(0.0..=1.0).contains(&pattern.win_rate) {
@@ -631,6 +723,7 @@ fn enhance_signal(
         volatility_pct,
         signature: signature.clone(),
     });
+    metrics.enhancement.record(started.elapsed());
     Ok((enhanced, signature))
 }
 
@@ -690,7 +783,6 @@ fn dispatch_registry(
         Request::TradesList(p) => encode(registry.list_trades(p).map_err(fail)?),
         Request::Performance(p) => encode(registry.performance(p).map_err(fail)?),
         Request::Compare(p) => encode(registry.compare(p).map_err(fail)?),
-        Request::ParametersUpdate(p) => encode(registry.update_parameter(p, caller).map_err(fail)?),
         Request::ParametersHistory(p) => encode(registry.parameter_history(p).map_err(fail)?),
         Request::MemMarkEnhanced(p) => encode(registry.mark_enhanced(p, caller).map_err(fail)?),
         Request::MemLearnedPatterns(p) => {

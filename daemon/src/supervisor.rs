@@ -13,6 +13,9 @@
 //! - A bot that exits, stops answering, or stops looping (`/health` last process time too
 //!   old) is restarted with exponential backoff up to a limit, then marked failed with
 //!   the reason. Every change is a `deployment.changed` event.
+//! - A registry parameter that is a Freqtrade config key (`stoploss`, `minimal_roi`, ...)
+//!   is rendered into the bot's config; when it changes, the running bot's config is
+//!   rewritten and the bot reloads it ([`Supervisor::parameter_changed`]).
 
 use crate::bus::EventBus;
 use crate::freqtrade::{self, BotClient, Credentials};
@@ -426,6 +429,32 @@ impl Supervisor {
             .cloned()
     }
 
+    /// The strategy's active Freqtrade deployment, as it stands, and a client of its API
+    /// (what a TradingView alert is forwarded through); `None` when it has none.
+    pub fn freqtrade_bot(&self, strategy: StrategyId) -> Option<(DeployedStrategy, BotClient)> {
+        let slot = self.active_slot_of(strategy)?;
+        let saved = slot.saved.lock().expect("slot lock");
+        if saved.native.is_some() || saved.public.deployment_type != DeploymentType::Freqtrade {
+            return None;
+        }
+        let port = saved.public.port?;
+        Some((
+            saved.public.clone(),
+            BotClient::new(port, &saved.credentials),
+        ))
+    }
+
+    /// The deployments that are active (running or on their way), without reading any
+    /// process's CPU or memory.
+    pub fn active_ids(&self) -> Vec<DeploymentId> {
+        let slots = self.slots.lock().expect("slots lock");
+        slots
+            .iter()
+            .filter(|(_, s)| s.saved.lock().expect("slot lock").public.status.is_active())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Every deployment that holds or will hold a process (with `all`, also those that
     /// ended), with fresh CPU and memory.
     pub fn deployed(&self, all: bool) -> DeployedList {
@@ -647,8 +676,9 @@ impl Supervisor {
                 .and_then(Value::as_str)
                 .map(str::to_string),
         };
-        let config =
-            freqtrade::render_config(&base, overrides.as_ref(), &owned).map_err(internal)?;
+        let tuning = freqtrade::config_parameters(&strategy.parameters);
+        let config = freqtrade::render_config(&base, overrides.as_ref(), &tuning, &owned)
+            .map_err(internal)?;
         let config_path = dir.join("config.json");
         crate::datadir::write_atomic(
             &config_path,
@@ -910,6 +940,10 @@ impl Supervisor {
                 continue;
             }
             let client = BotClient::new(saved.public.port.expect("a port"), &saved.credentials);
+            // One poll, timed for `mem.metrics`: health, then the stats of `poll_stats`.
+            let poll_started = Instant::now();
+            let metrics = self.native.memory.metrics();
+            let p = &saved.public;
             match client.health().await {
                 Ok(health) => {
                     unanswered_since = None;
@@ -933,6 +967,7 @@ impl Supervisor {
                     }
                 }
                 Err(_) => {
+                    metrics.bot_poll_failed(p.deployment_id, p.strategy_id, &p.strategy_name);
                     let since = *unanswered_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > self.settings.unresponsive_limit {
                         self.crashed(
@@ -949,6 +984,12 @@ impl Supervisor {
                 }
             }
             self.poll_stats(&slot, &client, polls).await;
+            metrics.bot_poll(
+                p.deployment_id,
+                p.strategy_id,
+                &p.strategy_name,
+                poll_started.elapsed(),
+            );
             polls += 1;
         }
     }
@@ -1232,6 +1273,111 @@ impl Supervisor {
             }
         }
         (bots, trades, problems)
+    }
+
+    /// After `strategies.parameters.update` changed the parameter `name` of a strategy
+    /// (`detail`, as it is now): what the change does beyond the record, one sentence each
+    /// (the answer's `applied`).
+    ///
+    /// - A native deployment reads the registry's parameters again at its next candle (the
+    ///   runner watches [`Registry::generation`]): nothing to do here.
+    /// - A running Freqtrade bot, when `name` is one of its config keys
+    ///   ([`freqtrade::FREQTRADE_CONFIG_PARAMETERS`]): the key is set in its rendered
+    ///   `config.json` (rewritten atomically, 0600), then the bot is told to
+    ///   `reload_config`. A bot being stopped or restarted is left alone; a bot that does
+    ///   not take the reload gets the new value when it next starts (restart, crash).
+    /// - Any other parameter of a Freqtrade strategy is in its Python code: recorded only.
+    pub async fn parameter_changed(
+        &self,
+        detail: &mem_protocol::strategy::StrategyDetail,
+        name: &str,
+    ) -> Vec<String> {
+        let strategy = &detail.metadata.strategy;
+        let section = strategy.extra.get("deployment");
+        let kind = section.and_then(|s| s.get("type")).and_then(Value::as_str);
+        let native = kind == Some("native") || strategy.implementation.language == "rust";
+        let freqtrade = !native
+            && (kind == Some("freqtrade") || strategy.implementation.language == "freqtrade");
+        let config_key = freqtrade && freqtrade::FREQTRADE_CONFIG_PARAMETERS.contains(&name);
+        if freqtrade && !config_key {
+            return vec![format!(
+                "recorded only: `{name}` is not a Freqtrade config key (the strategy's Python code has its own value)"
+            )];
+        }
+        let Some(slot) = self.active_slot_of(detail.summary.id) else {
+            return vec![if native || config_key {
+                "recorded; no running deployment: the next deploy uses it".to_string()
+            } else {
+                "recorded".to_string()
+            }];
+        };
+        let saved = slot.saved.lock().expect("slot lock").clone();
+        let deployment = saved.public.deployment_id;
+        if saved.native.is_some() {
+            return vec![format!(
+                "native deployment {deployment} uses it from its next candle"
+            )];
+        }
+        if !config_key {
+            return vec!["recorded".to_string()];
+        }
+        let Ok(_op) = slot.op.try_lock() else {
+            return vec![format!(
+                "deployment {deployment} is being stopped or restarted: its config was left as it was; the next deploy uses the new value"
+            )];
+        };
+        let tuning = freqtrade::config_parameters(&strategy.parameters);
+        let value = tuning.get(name).cloned().unwrap_or(Value::Null);
+        let path = saved.dir.join("config.json");
+        let rewritten = (|| -> anyhow::Result<bool> {
+            let mut config: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+            if freqtrade::apply_config_parameters(&mut config, &tuning).is_empty() {
+                return Ok(false);
+            }
+            crate::datadir::write_atomic(
+                &path,
+                &serde_json::to_vec_pretty(&config).expect("configs serialize"),
+                0o600,
+            )?;
+            Ok(true)
+        })();
+        match rewritten {
+            Err(e) => {
+                warn!(%deployment, error = %e, "cannot rewrite a bot's config for a parameter change");
+                return vec![format!(
+                    "Freqtrade config key `{name}`: cannot rewrite {} ({e:#}); the bot keeps its old value",
+                    path.display()
+                )];
+            }
+            Ok(false) => {
+                return vec![format!(
+                    "Freqtrade config key `{name}`: deployment {deployment} already runs with {name} = {value}"
+                )];
+            }
+            Ok(true) => {}
+        }
+        let Some(port) = saved.public.port else {
+            return vec![format!(
+                "Freqtrade config key `{name}`: deployment {deployment}'s config has {name} = {value}; the bot gets it when it starts"
+            )];
+        };
+        match BotClient::new(port, &saved.credentials)
+            .reload_config()
+            .await
+        {
+            Ok(()) => {
+                info!(%deployment, parameter = name, %value, "a parameter changed: the bot's config was rewritten and reloaded");
+                vec![format!(
+                    "Freqtrade config key `{name}`: deployment {deployment}'s config has {name} = {value} and the bot was told to reload it"
+                )]
+            }
+            Err(e) => {
+                warn!(%deployment, error = %e, "a bot did not take reload_config");
+                vec![format!(
+                    "Freqtrade config key `{name}`: deployment {deployment}'s config has {name} = {value}, but the bot did not take the reload ({e:#}); it applies at the bot's next start"
+                )]
+            }
+        }
     }
 
     /// Why a strategy cannot be deployed now, if it cannot (what the scheduled jobs ask

@@ -313,3 +313,85 @@ pub struct MemoryChanged {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
 }
+
+/// `mem.metrics` result: how MEM and the bots' polls are doing, measured in the daemon.
+///
+/// Latencies cover a sliding window (`windowSecs`, the last hour, at most the last 10,000
+/// samples of each); `totalCount` and `totalMs` count every sample since memd started (what
+/// a Prometheus summary's `_count` and `_sum` are). Decisions and outcomes are counted when
+/// memd logs them, in one-minute buckets (a replay's decisions count when they are
+/// replayed, not at their candles' times).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemMetrics {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub uptime_secs: u64,
+    /// The latency window, in seconds.
+    pub window_secs: u64,
+    /// Decisions logged in the last hour.
+    pub decisions_per_hour: u64,
+    /// Decisions logged since memd started.
+    pub decisions_total: u64,
+    /// Outcomes recorded in the last 24 hours, and how many of them were wins.
+    pub closed_24h: u64,
+    pub wins_24h: u64,
+    /// `wins24h / closed24h`; absent without a closed decision in the last 24 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub win_rate_24h: Option<f64>,
+    /// Outcomes recorded since memd started.
+    pub outcomes_total: u64,
+    /// The trend-reversal model's prediction for an enhancement.
+    pub prediction_latency_ms: LatencyStats,
+    /// A whole enhancement: prediction, market state, memory, the enhanced signal.
+    pub enhancement_time_ms: LatencyStats,
+    /// Loading the memory at start, and each reload of a memory file (a hand edit); not
+    /// windowed: the start's load stays in the figures.
+    pub memory_load_ms: LatencyStats,
+    pub learned_strategies: LearnedCounts,
+    /// One entry per running Freqtrade bot, by deployment.
+    pub bot_polls: Vec<BotPollMetrics>,
+}
+
+/// Figures of one latency, in milliseconds; the window's figures are absent without a
+/// sample in it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyStats {
+    /// Samples in the window.
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The latest sample (kept when the window has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<f64>,
+    /// Samples since memd started, and their sum.
+    pub total_count: u64,
+    pub total_ms: f64,
+}
+
+/// Learned strategies by status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LearnedCounts {
+    pub active: u64,
+    pub deprecated: u64,
+}
+
+/// How long the supervisor's polls of one bot's REST API take (health, open trades, profit;
+/// balance and state once a minute; new closed trades when there are).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BotPollMetrics {
+    pub deployment_id: crate::deploy::DeploymentId,
+    pub strategy_id: crate::strategy::StrategyId,
+    pub strategy_name: String,
+    pub poll_latency_ms: LatencyStats,
+    /// Polls its API did not answer, since memd started.
+    pub failed_polls: u64,
+}

@@ -137,7 +137,7 @@ methods! {
     /// Several strategies' metrics side by side.
     Compare = "strategies.compare", View, CompareParams => Comparison;
     /// Change one parameter, type-checked against its declaration.
-    ParametersUpdate = "strategies.parameters.update", Control, UpdateParameterParams => ParameterChange;
+    ParametersUpdate = "strategies.parameters.update", Control, UpdateParameterParams => ParameterUpdate;
     /// Parameter changes, oldest first.
     ParametersHistory = "strategies.parameters.history", View, ParameterHistoryParams => ParameterHistory;
     /// Mark a strategy as the MEM-enhanced version of another.
@@ -179,6 +179,9 @@ methods! {
     MemParameters = "mem.parameters", View, NoParams => crate::mem::ParameterState;
     /// Learned strategies (patterns promoted by the learning loop) and the signatures watched.
     MemPatterns = "mem.patterns", View, crate::mem::PatternsParams => crate::mem::PatternList;
+    /// MEM's figures: decisions per hour, prediction, enhancement and memory-load latency
+    /// (average, p99), the win rate over 24 h, learned strategies, each bot's poll latency.
+    MemMetrics = "mem.metrics", View, NoParams => crate::mem::MemMetrics;
     /// Train a new trend-reversal model; it becomes current only if it beats the current one.
     MlTrain = "ml.train", Control, TrainParams => TrainReport;
     /// The current model, and where training reads its data.

@@ -467,6 +467,36 @@ pub struct ParameterChange {
     pub changed_at: DateTime<Utc>,
 }
 
+/// `strategies.parameters.update` result: the change as recorded in the history, and
+/// what it did beyond the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterUpdate {
+    #[serde(flatten)]
+    pub change: ParameterChange,
+    /// One sentence per effect: a running Freqtrade bot given the new value and told to
+    /// reload its config, a native deployment that uses it from its next candle, or why
+    /// the change is only recorded.
+    #[serde(default)]
+    pub applied: Vec<String>,
+}
+
+/// Registry parameters of a Freqtrade strategy that are Freqtrade config keys of the same
+/// name: the daemon writes them into the bot's rendered config (at deploy, and when one
+/// changes, followed by `POST /api/v1/reload_config`). Any other parameter of a Freqtrade
+/// strategy (`rsi_period`, ...) lives in the strategy's Python code: it is only recorded.
+pub const FREQTRADE_CONFIG_PARAMETERS: &[&str] = &[
+    "minimal_roi",
+    "stoploss",
+    "trailing_stop",
+    "trailing_stop_positive",
+    "trailing_stop_positive_offset",
+    "trailing_only_offset_is_reached",
+    "stake_amount",
+    "max_open_trades",
+    "tradable_balance_ratio",
+    "dry_run_wallet",
+];
+
 /// `strategies.parameters.history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

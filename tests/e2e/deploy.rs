@@ -691,3 +691,166 @@ fn uuid_like() -> String {
         0xdead_beef_u64
     )
 }
+
+/// The registry's `stoploss` and `minimal_roi` of a Freqtrade strategy are in the bot's
+/// rendered config from the deploy on; changing one rewrites the config (still 0600, the
+/// credentials kept) and tells the bot to reload it; a parameter that is no config key is
+/// only recorded, and a refused value changes nothing.
+#[tokio::test]
+async fn a_config_key_parameter_reaches_the_running_bot_through_reload_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let client = daemon.client().await;
+    let d = deploy(&client, MACD_HUNTER).await.unwrap();
+    let config_path = std::path::PathBuf::from(d.config_file.clone().unwrap());
+    let log_path = config_path.with_file_name("freqtrade.log");
+    let read =
+        || -> Value { serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap() };
+    let before = read();
+    assert_eq!(
+        before["stoploss"],
+        json!(-0.08),
+        "the registry's value at deploy"
+    );
+    assert_eq!(
+        before["minimal_roi"],
+        json!({"0": 0.15, "20": 0.08, "40": 0.03})
+    );
+    let reloads = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("reload_config: re-read the config"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert!(reloads().is_empty());
+
+    let out = daemon.memctl(&[
+        "strategies",
+        "params",
+        "set",
+        MACD_HUNTER,
+        "stoploss",
+        "-0.05",
+        "--reason",
+        "tighter stop in a quiet market",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("stoploss: -0.08 -> -0.05"), "{text}");
+    assert!(
+        text.contains("Freqtrade config key `stoploss`")
+            && text.contains("told to reload it")
+            && text.contains(&d.deployment_id.to_string()),
+        "{text}"
+    );
+    let after = read();
+    assert_eq!(after["stoploss"], json!(-0.05));
+    assert_eq!(
+        after["api_server"], before["api_server"],
+        "the credentials and port are kept"
+    );
+    assert_eq!(
+        std::fs::metadata(&config_path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    wait_for(
+        "the bot to reload its config",
+        Duration::from_secs(10),
+        async || reloads().len() == 1,
+    )
+    .await;
+    assert!(reloads()[0].contains("stoploss=-0.05"), "{:?}", reloads());
+
+    // minimal_roi is a config key too; an object goes through as JSON.
+    let update = client
+        .call_value(
+            "strategies.parameters.update",
+            json!({"id": MACD_HUNTER, "name": "minimal_roi", "value": {"0": 0.1, "30": 0.02}, "reason": "take profit sooner"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        update["new_value"],
+        json!({"0": 0.1, "30": 0.02}),
+        "{update}"
+    );
+    assert!(
+        update["applied"][0]
+            .as_str()
+            .unwrap()
+            .contains("told to reload it"),
+        "{update}"
+    );
+    wait_for("the second reload", Duration::from_secs(10), async || {
+        reloads().len() == 2
+    })
+    .await;
+    assert!(
+        reloads()[1].contains(r#"minimal_roi={"0":0.1,"30":0.02}"#),
+        "{:?}",
+        reloads()
+    );
+
+    // A strategy parameter of the Python code: recorded only, the config untouched.
+    let update = client
+        .call_value(
+            "strategies.parameters.update",
+            json!({"id": MACD_HUNTER, "name": "macd_fast", "value": 10, "reason": "faster"}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        update["applied"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("recorded only: `macd_fast` is not a Freqtrade config key"),
+        "{update}"
+    );
+    // Refused values change nothing: out of the declared range, or not what Freqtrade takes.
+    for (name, value, needle) in [
+        (
+            "stoploss",
+            json!(-0.9),
+            "-0.9 is outside the declared range -0.5 .. -0.005: below the minimum -0.5",
+        ),
+        (
+            "minimal_roi",
+            json!({"soon": 0.1}),
+            "not a number of minutes",
+        ),
+    ] {
+        let err = client
+            .call_value(
+                "strategies.parameters.update",
+                json!({"id": MACD_HUNTER, "name": name, "value": value, "reason": "x"}),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{name}: {err}");
+    }
+    let last = read();
+    assert_eq!(last["stoploss"], json!(-0.05));
+    assert!(last.get("macd_fast").is_none());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(reloads().len(), 2, "no reload for what is not a config key");
+    let history = client
+        .call_value("strategies.parameters.history", json!({"id": MACD_HUNTER}))
+        .await
+        .unwrap();
+    let names: Vec<&str> = history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["parameter_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["stoploss", "minimal_roi", "macd_fast"]);
+    let d = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    assert_eq!(d.status, DeploymentStatus::Running, "{d:?}");
+    assert_eq!(d.restarts, 0, "a reload is not a restart");
+}

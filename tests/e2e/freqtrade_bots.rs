@@ -320,3 +320,109 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
             .is_empty()
     );
 }
+
+/// A real bot deployed with the registry's `stoploss` and `minimal_roi` in its config;
+/// `stoploss` changed in the registry reaches it through `reload_config` (Freqtrade
+/// restarts its worker and API server), and supervision rides out the gap: no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_bot_reloads_a_stoploss_changed_in_the_registry() {
+    let Some(freqtrade) = freqtrade() else { return };
+    let mock = mock_exchange::start_with(MockOptions::default())
+        .await
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let mut exchange = mock.ccxt_config();
+    exchange.as_object_mut().unwrap().remove("pair_whitelist");
+    let overrides = root.path().join("overrides.json");
+    std::fs::write(&overrides, json!({ "exchange": exchange }).to_string()).unwrap();
+    let config = root.path().join("memd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\nunresponsive_limit_secs = 30\n",
+            freqtrade.display().to_string(),
+            overrides.display().to_string()
+        ),
+    )
+    .unwrap();
+    let daemon = start_daemon(root.path(), &config);
+    let client = daemon.client().await;
+    let d = client
+        .call_with_timeout::<method::Deploy>(
+            DeployParams {
+                id: sid(MACD_HUNTER),
+                dry_run: true,
+                port: Some(free_port()),
+                parameters: None,
+                native: None,
+            },
+            Duration::from_secs(150),
+        )
+        .await
+        .unwrap();
+    let shown = bot_api(&d, "GET", "show_config", None).await;
+    assert_eq!(shown["stoploss"], json!(-0.08), "the registry's, at deploy");
+    assert_eq!(
+        shown["minimal_roi"],
+        json!({"0": 0.15, "20": 0.08, "40": 0.03})
+    );
+
+    let update = client
+        .call_value(
+            "strategies.parameters.update",
+            json!({"id": MACD_HUNTER, "name": "stoploss", "value": -0.05, "reason": "tighter"}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        update["applied"][0]
+            .as_str()
+            .unwrap()
+            .contains("told to reload it"),
+        "{update}"
+    );
+    // The API goes away for a moment while the bot reloads: ask until it shows the value.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let rendered: Value =
+        serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
+    let api = &rendered["api_server"];
+    wait_for(
+        "the bot running with the new stoploss",
+        Duration::from_secs(60),
+        async || {
+            let Ok(response) = http
+                .get(format!(
+                    "http://127.0.0.1:{}/api/v1/show_config",
+                    d.port.unwrap()
+                ))
+                .basic_auth(api["username"].as_str().unwrap(), api["password"].as_str())
+                .send()
+                .await
+            else {
+                return false;
+            };
+            let shown: Value = response.json().await.unwrap_or(Value::Null);
+            shown["stoploss"] == json!(-0.05) && shown["state"] == "running"
+        },
+    )
+    .await;
+    // Supervision saw a bot that answers again: same process, no restart.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    assert_eq!(
+        (now.status, now.restarts, now.process_id),
+        (DeploymentStatus::Running, 0, d.process_id),
+        "{now:?}"
+    );
+    client
+        .call_with_timeout::<method::Stop>(
+            StopParams {
+                id: sid(MACD_HUNTER),
+                mode: StopMode::Now,
+                deadline_secs: None,
+            },
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+}

@@ -556,6 +556,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/mem/strategies/recommendations", "post"),
         ("/api/mem/strategies/recommendations/quick", "get"),
         ("/api/mem/events", "get"),
+        ("/api/mem/webhooks/tradingview", "post"),
     ] {
         assert!(
             doc["paths"][path][verb].is_object(),

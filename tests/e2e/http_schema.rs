@@ -8,7 +8,11 @@
 //! process: a deploy answers 400 or 404, 200 for a native strategy (paper trading inside
 //! memd), or for a Freqtrade one the documented 503 "Freqtrade is not installed", which the
 //! Schemathesis config written here allows for that operation only (any other 5xx anywhere
-//! fails). `/api/mem/events` is left out: an endless Server-Sent Events stream.
+//! fails). `/api/mem/events` is left out: an endless Server-Sent Events stream. The
+//! TradingView webhook is sent the webhook's secret in its URL, and alerts for MACD Hunter
+//! on ETH/USDT with generated actions, prices and confidences, so that its accepted answers
+//! (a decision logged; nothing forwarded: no bot) are checked too; its rate limit is set
+//! out of reach.
 //!
 //! Needs `MEMD_TEST_SCHEMATHESIS` (the path of Schemathesis's `st`; `.ci/run` installs it
 //! with `.ci/install-schemathesis`); without it the test says it is skipped, unless
@@ -81,7 +85,7 @@ fn every_generated_request_gets_an_answer_the_openapi_document_declares() {
     std::fs::write(
         &config,
         format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n[freqtrade]\nbin = {:?}\n",
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = 1000000\n[freqtrade]\nbin = {:?}\n",
             no_freqtrade.display().to_string()
         ),
     )
@@ -107,8 +111,21 @@ fn every_generated_request_gets_an_answer_the_openapi_document_declares() {
     let work = daemon.root.path().join("schemathesis");
     std::fs::create_dir_all(&work).unwrap();
     let (out_path, err_path) = (work.join("stdout"), work.join("stderr"));
+    let webhook = daemon.memctl(&["http", "token", "--webhook"]);
+    assert!(webhook.status.success(), "{}", describe(&webhook));
+    let webhook = String::from_utf8(webhook.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
     let st_config = work.join("schemathesis.toml");
-    std::fs::write(&st_config, CONFIG).unwrap();
+    std::fs::write(
+        &st_config,
+        format!(
+            "{CONFIG}\n[[operations]]\ninclude-name = \"POST /api/mem/webhooks/tradingview\"\n\
+             parameters = {{ \"query.secret\" = \"{webhook}\", \"body.strategy\" = \"freqtrade_macd_hunter\", \"body.ticker\" = \"BINANCE:ETHUSDT\" }}\n"
+        ),
+    )
+    .unwrap();
     let st_config = st_config.display().to_string();
     let schema = format!("http://127.0.0.1:{port}/api/mem/openapi.json");
     let auth = format!("Authorization: Bearer {token}");
@@ -157,7 +174,9 @@ fn every_generated_request_gets_an_answer_the_openapi_document_declares() {
     eprintln!(
         "running {} {}",
         st.display(),
-        args.join(" ").replace(&token, "<token>")
+        args.join(" ")
+            .replace(&token, "<token>")
+            .replace(&webhook, "<secret>")
     );
     let started = Instant::now();
     let mut child = cmd.spawn().expect("run schemathesis");

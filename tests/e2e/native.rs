@@ -642,3 +642,140 @@ async fn hand_edits_of_learned_strategies_are_checked_then_applied_or_refused() 
         describe(&out)
     );
 }
+
+/// `date,open,high,low,close,volume` rows `from..to` of closes that go down 0.3, up 0.2,
+/// ...: RSI(14) settles near 40, between the seed's 30 and 70.
+fn drift_rows(from: usize, to: usize) -> String {
+    let mut close = 100.0;
+    let mut text = String::new();
+    for i in 0..to {
+        close += if i % 2 == 0 { -0.3 } else { 0.2 };
+        if i >= from {
+            text.push_str(&format!(
+                "{},{close},{},{},{close},200000\n",
+                1_600_000_000_000i64 + i as i64 * 300_000,
+                close * 1.001,
+                close * 0.999,
+            ));
+        }
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let file = daemon.data_dir.join("market/drift-5m.csv");
+    std::fs::write(
+        &file,
+        format!("date,open,high,low,close,volume\n{}", drift_rows(0, 100)),
+    )
+    .unwrap();
+    let append = |from: usize, to: usize| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        std::io::Write::write_all(&mut f, drift_rows(from, to).as_bytes()).unwrap();
+    };
+    let mut params = replay(NATIVE_RSI, None);
+    let native = params.native.as_mut().unwrap();
+    native.file = Some(file.display().to_string());
+    native.mode = Some(FeedMode::Follow);
+    native.pair = Some("DRIFT/USDT".into());
+    let d = client.call::<method::Deploy>(params).await.unwrap();
+    let log = daemon
+        .data_dir
+        .join(format!("deployments/{}/native.log", d.deployment_id));
+    let decisions = async || {
+        client
+            .call_value("mem.decisions", json!({"strategy": "native_rsi"}))
+            .await
+            .unwrap()["decisions"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // With the seed's oversold 30, RSI near 40 never buys: appended candles are traded
+    // (the deployment reports each batch) without a decision.
+    let mut polled = None;
+    wait_for(
+        "the history warmed up",
+        Duration::from_secs(10),
+        async || {
+            let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+            polled = d.stats.polled_at;
+            d.stats.bot_state.as_deref() == Some("following") && polled.is_some()
+        },
+    )
+    .await;
+    append(100, 130);
+    wait_for(
+        "the appended candles traded",
+        Duration::from_secs(10),
+        async || {
+            deployment_of(&client, NATIVE_RSI)
+                .await
+                .unwrap()
+                .stats
+                .polled_at
+                != polled
+        },
+    )
+    .await;
+    assert_eq!(decisions().await, 0);
+
+    // Oversold 45 through the registry: the answer says when it applies...
+    let update = client
+        .call_value(
+            "strategies.parameters.update",
+            json!({"id": NATIVE_RSI, "name": "oversold", "value": 45, "reason": "buy earlier in a drift"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        update["applied"][0],
+        json!(format!(
+            "native deployment {} uses it from its next candle",
+            d.deployment_id
+        )),
+        "{update}"
+    );
+    // ...and the next candle buys: RSI near 40 is below 45.
+    append(130, 131);
+    wait_for(
+        "an entry with the new oversold",
+        Duration::from_secs(10),
+        async || decisions().await == 1,
+    )
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("parameters changed in the registry: oversold 30 -> 45; the rsi strategy trades with them from this candle (warmed on 130 candles)"),
+        "{text}"
+    );
+    let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+    assert_eq!(d.stats.open_trades, 1, "{d:?}");
+    // The parameters in force are saved with the deployment (a restart resumes with them).
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(daemon.data_dir.join("deployments/state.json")).unwrap(),
+    )
+    .unwrap();
+    let saved = state
+        .as_array()
+        .or_else(|| state["deployments"].as_array())
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["public"]["deploymentId"] == json!(d.deployment_id))
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        saved["native"]["parameters"]["oversold"]["value"],
+        json!(45),
+        "{state}"
+    );
+    stop_now(&client, NATIVE_RSI).await;
+}

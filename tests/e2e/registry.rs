@@ -757,7 +757,8 @@ async fn parameters_are_type_checked_and_have_a_history() {
             changed_by: ChangedBy::MemLearning,
         })
         .await
-        .unwrap();
+        .unwrap()
+        .change;
     assert_eq!(
         (change.old_value.clone(), change.new_value.clone()),
         (json!(20), json!(30))

@@ -4,8 +4,8 @@
 //! token and exchange key/secret is looked for in everything a person or a script sees:
 //! the daemon's stderr and log files, every event, every memctl command's output (tables
 //! and `--json`), and memd's own files other than the 0600 ones that must hold them.
-//! The HTTP API's bearer tokens (control and view) are secrets too: the API is on and
-//! used during the run.
+//! The HTTP API's bearer tokens (control and view) and the TradingView webhook's secret
+//! are secrets too: the API is on and used during the run (the webhook's secret in a URL).
 //! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
 
 use mem_e2e::{Daemon, describe};
@@ -133,7 +133,10 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
     let mut tokens = Vec::new();
     for view in [false, true] {
         let token = client
-            .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams { view })
+            .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams {
+                view,
+                webhook: false,
+            })
             .await
             .unwrap()
             .token;
@@ -155,6 +158,26 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         .await
         .unwrap();
     assert_eq!(refused.status().as_u16(), 403);
+    // The TradingView webhook's secret, used in the URL (where a careless server would log
+    // it) by an alert that is refused (and so logged).
+    let webhook = client
+        .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams {
+            view: false,
+            webhook: true,
+        })
+        .await
+        .unwrap()
+        .token;
+    let alert = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{http_port}/api/mem/webhooks/tradingview?secret={webhook}"
+        ))
+        .body(r#"{"strategy": "no_such_strategy", "ticker": "ETHBTC", "action": "buy", "price": 0.05}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alert.status().as_u16(), 404);
+    tokens.push(webhook);
     // The secrets, from the one place they must be: the 0600 deployment state.
     let state_path = daemon.data_dir.join("deployments/state.json");
     assert_eq!(

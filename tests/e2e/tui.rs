@@ -217,6 +217,13 @@ async fn read_only_hides_every_control_and_the_daemon_enforces_it() {
     assert!(!screen.contains("deploy (dry-run"), "{screen}");
     t.keys(&["x", "d"]);
     t.wait_for("read-only session: deploy is not available", SCREEN);
+    // The parameter editor shows, but does not edit.
+    t.keys(&["p"]);
+    t.wait_for("read-only session: you can look, not change", SCREEN);
+    t.keys(&["Enter"]);
+    t.wait_for("this connection cannot change parameters", SCREEN);
+    t.keys(&["Escape"]);
+    t.wait_for("strategies 11/11", SCREEN);
     t.keys(&["q"]);
     let client = daemon.client().await;
     let none = client
@@ -288,5 +295,103 @@ async fn the_jobs_view_lists_the_schedule_and_x_runs_the_selected_job() {
     });
     assert!(screen.contains("reviewed 0 strategies"), "{screen}");
     assert!(screen.contains("(run by hand)"), "{screen}");
+    t.keys(&["q"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parameter_edited_in_the_strategies_view_is_in_the_history_with_its_reason() {
+    if skip() {
+        return;
+    }
+    const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
+    let daemon = Daemon::start();
+    let t = memctl_in_tmux(&daemon, 120, 32, "");
+    t.wait_for("connected", SCREEN);
+    t.keys(&["2"]);
+    t.wait_for("strategies 11/11", SCREEN);
+    t.keys(&["/"]);
+    t.type_text("conservative");
+    t.keys(&["Enter"]);
+    t.wait_for("strategies 1/11", SCREEN);
+
+    // p: the parameters in name order (minimal_roi, rsi_overbought, rsi_oversold, ...).
+    t.keys(&["p"]);
+    t.wait_for("parameters · Freqtrade Conservative RSI", SCREEN);
+    t.wait_for("minimal_roi", SCREEN);
+    t.keys(&["j", "j"]);
+    let screen = t.wait_for("rsi_oversold · integer · range 5 .. 50 · now 30", SCREEN);
+    assert!(screen.contains("RSI level that enters a long"), "{screen}");
+    assert!(screen.contains("not a Freqtrade config key"), "{screen}");
+    assert!(screen.contains("never changed"), "{screen}");
+
+    // Enter: the value, Enter, the reason, Enter sends.
+    t.keys(&["Enter"]);
+    t.wait_for("New value", SCREEN);
+    t.type_text("25");
+    t.keys(&["Enter"]);
+    t.type_text("quieter market, earlier entries");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("rsi_oversold: 30 -> 25", SCREEN);
+    assert!(screen.contains("recorded only"), "{screen}");
+    // The history under it, and the list, show the new value.
+    t.wait_until("the change in the editor's history", SCREEN, |s| {
+        line_with(s, "30 -> 25  manual:").contains("quieter market, earlier entries")
+            && line_with(s, "rsi_oversold ").contains("25")
+    });
+
+    // The daemon's history has it, with the reason.
+    let out = daemon.memctl(&[
+        "strategies",
+        "params",
+        "history",
+        CONSERVATIVE_RSI,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", mem_e2e::describe(&out));
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = history["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{history}");
+    assert_eq!(changes[0]["parameter_name"], "rsi_oversold");
+    assert_eq!(
+        (
+            changes[0]["old_value"].clone(),
+            changes[0]["new_value"].clone()
+        ),
+        (json!(30), json!(25))
+    );
+    assert_eq!(
+        changes[0]["change_reason"],
+        "quieter market, earlier entries"
+    );
+    assert_eq!(changes[0]["changed_by"], "manual");
+
+    // Out of bounds: the daemon's error, in the editor, and nothing recorded.
+    t.keys(&["Enter"]);
+    t.wait_for("New value", SCREEN);
+    t.type_text("500");
+    t.keys(&["Enter"]);
+    t.type_text("much later");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for(
+        "memd: value (parameter rsi_oversold): 500 is outside the declared range 5 .. 50: above the maximum 50",
+        SCREEN,
+    );
+    // The edit stays, to be corrected.
+    assert!(line_with(&screen, "New value").contains("500"), "{screen}");
+    let client = daemon.client().await;
+    let history = client
+        .call_value(
+            "strategies.parameters.history",
+            json!({"id": CONSERVATIVE_RSI}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(history["changes"].as_array().unwrap().len(), 1);
+
+    // Esc cancels the edit, Esc closes the editor, q quits.
+    t.keys(&["Escape"]);
+    t.wait_for("Enter edits the selected parameter", SCREEN);
+    t.keys(&["Escape"]);
+    t.wait_for("strategies 1/11", SCREEN);
     t.keys(&["q"]);
 }

@@ -490,21 +490,33 @@ pub async fn patterns(client: &Client, strategy: Option<String>, json: bool) -> 
     Ok(())
 }
 
-/// `memctl http token [--view]`: the token alone on stdout; where the API listens (or
-/// that it is off) on stderr.
-pub async fn http_token(client: &Client, view: bool, json: bool) -> anyhow::Result<()> {
+/// `memctl http token [--view | --webhook]`: the token (or the webhook's secret) alone on
+/// stdout; where the API listens (or that it is off) on stderr.
+pub async fn http_token(
+    client: &Client,
+    view: bool,
+    webhook: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let token = client
-        .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams { view })
+        .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams { view, webhook })
         .await?;
     if json {
         return print_json(&token);
     }
     println!("{}", token.token);
+    let what = if webhook {
+        "TradingView webhook secret".to_string()
+    } else {
+        format!("{} token", token.access)
+    };
     match &token.url {
-        Some(url) => eprintln!("{} token for {url}", token.access),
+        Some(url) => eprintln!("{what} for {url}"),
+        None if webhook => eprintln!(
+            "{what}; the webhook is off (it needs [http] listen = \"127.0.0.1:5002\" and [http.tradingview] enabled, the default)"
+        ),
         None => eprintln!(
-            "{} token; the HTTP API is off (set [http] listen = \"127.0.0.1:5002\" in memd's config)",
-            token.access
+            "{what}; the HTTP API is off (set [http] listen = \"127.0.0.1:5002\" in memd's config)"
         ),
     }
     Ok(())

@@ -6,6 +6,7 @@ mod backup_cli;
 mod cli;
 mod deploy_cli;
 mod jobs_cli;
+mod metrics_cli;
 mod model_cli;
 mod registry_cli;
 mod spawn;
@@ -112,6 +113,9 @@ enum Command {
     /// MEM's memory: decisions and what the learning loop adjusted.
     #[command(subcommand)]
     Memory(MemoryCommand),
+    /// MEM's figures: decisions per hour, ML prediction, enhancement and memory-load
+    /// latency (average, p99), win rate over 24 h, learned strategies, bot poll latency.
+    Metrics,
     /// The trend-reversal model: train, status, history, promote, rollback, predict.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -189,11 +193,15 @@ enum JobsCommand {
 #[derive(Debug, Subcommand)]
 enum HttpCommand {
     /// Print the API's control bearer token (or, with --view, issue a new view-only one
-    /// for a dashboard); only the token goes to stdout, for `$(memctl http token)`.
+    /// for a dashboard; with --webhook, the TradingView webhook's secret); only the token
+    /// goes to stdout, for `$(memctl http token)`.
     Token {
         /// A new token that can read but not deploy or stop.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "webhook")]
         view: bool,
+        /// The TradingView webhook's secret (the alert's `secret`, or `?secret=` in its URL).
+        #[arg(long)]
+        webhook: bool,
     },
 }
 
@@ -433,6 +441,8 @@ enum ParametersCommand {
     Set {
         id: String,
         name: String,
+        /// A negative number is a value, not an option (`stoploss -0.05`).
+        #[arg(allow_negative_numbers = true)]
         value: String,
         #[arg(long)]
         reason: String,
@@ -864,6 +874,7 @@ async fn run(args: Args) -> ExitCode {
             with_logs,
         }) => backup_cli::backup(&client, dir, with_market, with_logs, args.json).await,
         Some(Command::Model(command)) => model(&client, command, args.json).await,
+        Some(Command::Metrics) => metrics_cli::metrics(&client, args.json).await,
         Some(Command::Memory(MemoryCommand::Decisions {
             strategy,
             symbol,
@@ -884,8 +895,8 @@ async fn run(args: Args) -> ExitCode {
                 jobs_cli::history(&client, name, limit, args.json).await
             }
         },
-        Some(Command::Http(HttpCommand::Token { view })) => {
-            cli::http_token(&client, view, args.json).await
+        Some(Command::Http(HttpCommand::Token { view, webhook })) => {
+            cli::http_token(&client, view, webhook, args.json).await
         }
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await

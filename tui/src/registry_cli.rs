@@ -607,7 +607,7 @@ pub async fn set_parameter(
 ) -> anyhow::Result<()> {
     let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
     let changed_by = crate::enum_value("--by", by)?;
-    let change = client
+    let update = client
         .call::<method::ParametersUpdate>(UpdateParameterParams {
             id: id(strategy)?,
             name,
@@ -617,12 +617,16 @@ pub async fn set_parameter(
         })
         .await?;
     if json {
-        return print_json(&change);
+        return print_json(&update);
     }
+    let change = &update.change;
     println!(
         "{}: {} -> {}",
         change.parameter_name, change.old_value, change.new_value
     );
+    for effect in &update.applied {
+        println!("  {effect}");
+    }
     Ok(())
 }
 

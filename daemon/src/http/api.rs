@@ -116,7 +116,7 @@ fn bad_request(message: String) -> Failure {
 }
 
 /// A success envelope.
-fn success<T: Serialize>(data: T, message: Option<String>) -> Response {
+pub(crate) fn success<T: Serialize>(data: T, message: Option<String>) -> Response {
     Json(ApiResponse {
         success: true,
         data: Some(data),
@@ -207,6 +207,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/api/mem/strategies/{id}/stop", post(stop))
         .route("/api/mem/events", get(events))
         .route("/api/mem/openapi.json", get(openapi_json))
+        .route("/metrics", get(super::prometheus::metrics))
 }
 
 /// Every strategy in the registry.
@@ -488,9 +489,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "memd HTTP API", description = "The seed's MEM strategy REST API, served by memd. Every request needs `Authorization: Bearer <token>` (`memctl http token`)."),
-    paths(list_strategies, get_strategy, deploy, stop, deployed, recommend, recommend_quick, events, openapi_json),
-    components(schemas(ApiError, DeploymentOptions, StoppedStrategy)),
+    info(title = "memd HTTP API", description = "The seed's MEM strategy REST API, served by memd. Every request needs `Authorization: Bearer <token>` (`memctl http token`), but the TradingView webhook's, which carry the webhook's secret (`memctl http token --webhook`) in the body or the URL."),
+    paths(list_strategies, get_strategy, deploy, stop, deployed, recommend, recommend_quick, events, openapi_json, super::prometheus::metrics, super::tradingview::tradingview),
+    components(schemas(ApiError, DeploymentOptions, StoppedStrategy, super::tradingview::TradingViewAlert, super::tradingview::AlertOutcome, super::tradingview::Forwarded)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

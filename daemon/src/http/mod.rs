@@ -6,10 +6,13 @@
 //! needs `Authorization: Bearer <token>` (see [`tokens`]); a view-only token reads but
 //! cannot deploy or stop. The OpenAPI document is generated from the types (utoipa) and
 //! served at `/api/mem/openapi.json`; `/api/mem/events` streams the socket's events as
-//! Server-Sent Events.
+//! Server-Sent Events. The TradingView webhook ([`tradingview`]) is the one route outside
+//! the bearer check: TradingView cannot send headers, so it has a secret of its own.
 
 pub mod api;
+pub mod prometheus;
 pub mod tokens;
+pub mod tradingview;
 
 use crate::Daemon;
 use axum::Router;
@@ -31,6 +34,8 @@ pub struct HttpState {
     pub tokens: Arc<Tokens>,
     /// Cancelled when memd stops: ends the event streams so shutdown does not wait on them.
     pub stop: CancellationToken,
+    /// The TradingView webhook's rate limits.
+    pub webhook: Arc<tradingview::Limits>,
 }
 
 /// Binds the listener (so a taken port fails memd's start, named) and serves on a task
@@ -58,7 +63,7 @@ pub async fn start(
     }))
 }
 
-/// Every route, behind the token check.
+/// Every route, behind the token check, but the webhook (its own secret).
 pub fn router(state: HttpState) -> Router {
     api::routes()
         .fallback(api::no_such_endpoint)
@@ -67,6 +72,7 @@ pub fn router(state: HttpState) -> Router {
             state.clone(),
             authenticate,
         ))
+        .merge(tradingview::routes())
         .with_state(state)
 }
 

@@ -15,6 +15,7 @@ use super::learning::{self, ParameterUpdates, StrategyParams};
 use super::patterns;
 use super::store::{Durability, MemoryStore};
 use crate::bus::EventBus;
+use crate::metrics::Metrics;
 use crate::registry::{Caller, Registry};
 use chrono::{DateTime, Utc};
 use mem_protocol::mem::*;
@@ -137,6 +138,9 @@ pub struct Memory {
     registry: Arc<Registry>,
     bus: Arc<EventBus>,
     state: Mutex<State>,
+    /// The daemon's figures (`mem.metrics`): the memory records its loads, decisions and
+    /// outcomes; enhancement and the supervisor record theirs through [`Memory::metrics`].
+    metrics: Arc<Metrics>,
 }
 
 fn daemon_caller() -> Caller {
@@ -175,6 +179,7 @@ impl Memory {
         registry: Arc<Registry>,
         bus: Arc<EventBus>,
     ) -> std::io::Result<Memory> {
+        let load_started = std::time::Instant::now();
         let store = MemoryStore::open_at_rest(data_dir, settings.text_log_max_bytes, at_rest)?;
         let (decisions, unreadable_lines) = store.tail()?;
         let mut state = State {
@@ -196,12 +201,15 @@ impl Memory {
             registry,
             bus,
             state: Mutex::new(state),
+            metrics: Arc::new(Metrics::new()),
         };
         for file in [patterns::LEARNED_FILE, learning::PARAMETERS_FILE] {
             if let Err(e) = memory.load(&mut memory.state.lock().expect("memory lock"), file) {
                 warn!(file, error = %e, "a memory file is unreadable; it is ignored until fixed");
             }
         }
+        // The whole load: the decision log's tail, the documents, the state rebuilt.
+        memory.metrics.memory_load.record(load_started.elapsed());
         Ok(memory)
     }
 
@@ -211,6 +219,25 @@ impl Memory {
 
     pub fn settings(&self) -> &EnhanceSettings {
         &self.settings
+    }
+
+    /// The daemon's figures (see [`crate::metrics`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Learned strategies by status.
+    pub fn learned_counts(&self) -> LearnedCounts {
+        let state = self.state.lock().expect("memory lock");
+        let active = state
+            .learned
+            .iter()
+            .filter(|l| l.status == LearnedStatus::Active)
+            .count() as u64;
+        LearnedCounts {
+            active,
+            deprecated: state.learned.len() as u64 - active,
+        }
     }
 
     /// `parameter_updates.json`, read and written as the store's files are.
@@ -266,7 +293,11 @@ impl Memory {
     /// encrypted at once.
     pub fn reload(&self, file: &str) {
         let mut state = self.state.lock().expect("memory lock");
+        let load_started = std::time::Instant::now();
         let result = self.load(&mut state, file);
+        if [learning::PARAMETERS_FILE, patterns::LEARNED_FILE].contains(&file) {
+            self.metrics.memory_load.record(load_started.elapsed());
+        }
         if result.is_ok() && [learning::PARAMETERS_FILE, patterns::LEARNED_FILE].contains(&file) {
             match self.store.seal_plain_doc(file) {
                 Ok(true) => info!(
@@ -344,6 +375,16 @@ impl Memory {
         enhance::enhance(&inputs, &self.settings)
     }
 
+    /// The confidence threshold the learning loop has set for a strategy, if any (what
+    /// [`EnhancedSignal::actionable`] is judged against).
+    pub fn learned_threshold(&self, strategy: &str) -> Option<f64> {
+        let state = self.state.lock().expect("memory lock");
+        state
+            .params
+            .get(strategy)
+            .and_then(|p| p.confidence_threshold)
+    }
+
     /// Logs a decision in both files, then in memory; `announce` publishes it.
     pub fn decide(
         &self,
@@ -375,6 +416,7 @@ impl Memory {
         self.store.record_decision(&d, durability)?;
         state.add_decision(d.clone());
         drop(state);
+        self.metrics.decision();
         if announce {
             self.bus.publish(Event::DecisionLogged(Box::new(d.clone())));
         }
@@ -508,6 +550,7 @@ impl Memory {
             .record_outcome(&o, &lessons, durability)
             .map_err(|e| RpcError::internal(format!("memory files: {e}")))?;
         drop(state);
+        self.metrics.outcome(o.win);
         if announce {
             self.bus.publish(Event::DecisionLogged(Box::new(decision)));
         }

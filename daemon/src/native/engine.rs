@@ -21,7 +21,13 @@ use crate::ml::model::Model;
 use chrono::{DateTime, Utc};
 use mem_protocol::mem::{BaseSignal, SignalAction};
 use mem_protocol::registry::{TradeAction, TradeRecord};
+use std::collections::VecDeque;
 use std::sync::Arc;
+
+/// Candles an engine keeps to warm a strategy rebuilt with new parameters: enough for the
+/// longest lookback a native strategy accepts (volatility-managed momentum's 504 + 63)
+/// and for Wilder's smoothing (RSI, MFI) to settle at the longest period (100).
+pub const RECENT_CANDLES: usize = 2_000;
 
 /// What an engine trades and how.
 #[derive(Debug, Clone)]
@@ -63,6 +69,8 @@ pub struct Engine {
     trades: Vec<TradeRecord>,
     stats: EngineStats,
     errors: Vec<String>,
+    /// The last [`RECENT_CANDLES`] candles seen, oldest first.
+    recent: VecDeque<Candle>,
 }
 
 fn time(ts_ms: i64) -> DateTime<Utc> {
@@ -97,7 +105,28 @@ impl Engine {
             trades: Vec::new(),
             stats: EngineStats::default(),
             errors: Vec::new(),
+            recent: VecDeque::new(),
         }
+    }
+
+    /// Puts a strategy built with new parameters in place of the running one. It is first
+    /// fed the candles seen so far (the last [`RECENT_CANDLES`]) without trading, so that
+    /// from the next candle it signals as if it had run with these parameters all along;
+    /// the broker, an open position, the indicators and the features are kept. Answers
+    /// how many candles warmed it.
+    pub fn replace_strategy(&mut self, mut strategy: Box<dyn NativeStrategy>) -> usize {
+        for c in &self.recent {
+            let _ = strategy.on_candle(c);
+        }
+        self.strategy = strategy;
+        self.recent.len()
+    }
+
+    fn remember(&mut self, c: &Candle) {
+        if self.recent.len() == RECENT_CANDLES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(*c);
     }
 
     pub fn broker(&self) -> &PaperBroker {
@@ -125,6 +154,7 @@ impl Engine {
             .update(c.open, c.high, c.low, c.close, c.volume);
         self.features.update(c);
         let _ = self.strategy.on_candle(c);
+        self.remember(c);
         self.stats.last_ts_ms = Some(c.ts_ms);
         self.stats.last_close = Some(c.close);
     }
@@ -134,6 +164,7 @@ impl Engine {
         self.indicators
             .update(c.open, c.high, c.low, c.close, c.volume);
         let row = self.features.update(c);
+        self.remember(c);
         self.stats.candles += 1;
         self.stats.last_ts_ms = Some(c.ts_ms);
         self.stats.last_close = Some(c.close);
@@ -199,9 +230,13 @@ impl Engine {
             );
             return;
         };
+        // Timed for `mem.metrics`: the model's prediction, and the whole enhancement.
+        let metrics = memory.metrics().clone();
+        let started = std::time::Instant::now();
         let ml = match (&self.model, row) {
             (Some(model), Some(row)) => {
                 let p = model.predict_proba(row);
+                metrics.prediction.record(started.elapsed());
                 // As ml.predict: the close under its SMA 20 makes a trough the reversal.
                 let direction = if row[1] > 0.0 { "bullish" } else { "bearish" };
                 Some((p, direction.to_string()))
@@ -221,6 +256,7 @@ impl Engine {
             volatility_pct,
             signature: signature.clone(),
         });
+        metrics.enhancement.record(started.elapsed());
         if !enhanced.actionable {
             self.stats.skipped += 1;
             return;
@@ -315,4 +351,95 @@ pub fn paper_settings(starting_balance: Option<f64>) -> PaperSettings {
         s.starting_balance = b;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::strategies;
+    use serde_json::json;
+
+    /// Closes that go down 0.3, up 0.2, ...: RSI(14) settles near 40.
+    fn drifting(n: usize) -> Vec<Candle> {
+        let mut close = 100.0;
+        (0..n)
+            .map(|i| {
+                close += if i % 2 == 0 { -0.3 } else { 0.2 };
+                Candle {
+                    ts_ms: 1_600_000_000_000 + i as i64 * 300_000,
+                    open: close,
+                    high: close * 1.001,
+                    low: close * 0.999,
+                    close,
+                    volume: 1_000_000.0,
+                }
+            })
+            .collect()
+    }
+
+    fn rsi(oversold: f64) -> Box<dyn NativeStrategy> {
+        let p = json!({"period": 14, "oversold": oversold, "overbought": 70});
+        strategies::build("rsi", p.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_replaced_strategy_is_warmed_and_trades_from_the_next_candle() {
+        let mut engine = Engine::new(
+            EngineSpec {
+                strategy_key: "native_rsi".into(),
+                symbol: "X/USDT".into(),
+                timeframe_ms: 300_000,
+                mem_enabled: false,
+                trade_prefix: "t".into(),
+            },
+            rsi(30.0),
+            PaperBroker::new(PaperSettings::default()),
+            None,
+            None,
+            EnhanceSettings::default(),
+            Durability::Batched,
+            false,
+        );
+        let candles = drifting(200);
+        for c in &candles[..100] {
+            engine.warm(c);
+        }
+        for c in &candles[100..150] {
+            engine.step(c);
+        }
+        assert!(
+            engine.broker().position().is_none(),
+            "RSI near 40 is not below 30"
+        );
+        assert_eq!(engine.stats().signals, 0);
+        // Oversold 45: the rebuilt strategy has seen every candle, so the next one buys.
+        assert_eq!(engine.replace_strategy(rsi(45.0)), 150);
+        engine.step(&candles[150]);
+        assert_eq!(engine.stats().signals, 1);
+        assert!(engine.broker().position().is_some(), "bought at once");
+    }
+
+    #[test]
+    fn at_most_the_last_recent_candles_are_kept() {
+        let mut engine = Engine::new(
+            EngineSpec {
+                strategy_key: "native_rsi".into(),
+                symbol: "X/USDT".into(),
+                timeframe_ms: 300_000,
+                mem_enabled: false,
+                trade_prefix: "t".into(),
+            },
+            rsi(30.0),
+            PaperBroker::new(PaperSettings::default()),
+            None,
+            None,
+            EnhanceSettings::default(),
+            Durability::Batched,
+            false,
+        );
+        for c in &drifting(RECENT_CANDLES + 10) {
+            engine.warm(c);
+        }
+        assert_eq!(engine.replace_strategy(rsi(30.0)), RECENT_CANDLES);
+    }
 }

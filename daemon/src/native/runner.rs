@@ -12,6 +12,14 @@
 //! restart the deployment resumes after its last saved candle. A daemon that stops
 //! cleanly suspends its runners first (state saved, position kept open); after a crash
 //! the decisions of the last half second before it may be logged again on resume.
+//!
+//! Parameters: before each traded candle the runner compares the registry's change count
+//! ([`Registry::generation`], one atomic load) with the one it last saw; only when it
+//! moved does it read the strategy's parameters, and when their values differ from the
+//! ones in force it rebuilds the strategy with them (warmed on the candles already seen,
+//! see [`Engine::replace_strategy`]) and logs the change. So a parameter edited through
+//! `strategies.parameters.update` (or by hand in the metadata file) is used from the next
+//! candle, and the new parameters are saved with the deployment's state.
 
 use super::engine::{Engine, EngineSpec};
 use super::paper::PaperBroker;
@@ -124,6 +132,94 @@ impl Log {
     }
 }
 
+/// The parameter values of a `parameters` object, declared ones unwrapped.
+fn values(parameters: &Map<String, Value>) -> std::collections::BTreeMap<&str, &Value> {
+    parameters
+        .iter()
+        .map(|(name, raw)| {
+            let value = match raw.as_object() {
+                Some(decl) if decl.contains_key("value") => &decl["value"],
+                _ => raw,
+            };
+            (name.as_str(), value)
+        })
+        .collect()
+}
+
+/// `oversold 30 -> 45, period 14 -> 21`.
+fn describe_changes(before: &Map<String, Value>, after: &Map<String, Value>) -> String {
+    let (old, new) = (values(before), values(after));
+    let null = Value::Null;
+    let mut names: Vec<&str> = old.keys().chain(new.keys()).copied().collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (a, b) = (
+                old.get(name).copied().unwrap_or(&null),
+                new.get(name).copied().unwrap_or(&null),
+            );
+            (a != b).then(|| format!("{name} {a} -> {b}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Follows the deployed strategy's parameters in the registry (see the module doc).
+#[derive(Default)]
+struct ParameterWatch {
+    /// The registry's change count last looked at; `None` before the first candle, so a
+    /// change made while the daemon was down is picked up on resume.
+    seen: Option<u64>,
+    /// Parameters the strategy refused, not to be tried (and logged) again.
+    refused: Option<Map<String, Value>>,
+}
+
+impl ParameterWatch {
+    fn check(
+        &mut self,
+        engine: &mut Engine,
+        saved: &mut NativeSaved,
+        ctx: &RunContext,
+        log: &mut Log,
+    ) {
+        let generation = ctx.registry.generation();
+        if self.seen == Some(generation) {
+            return;
+        }
+        self.seen = Some(generation);
+        let Ok(current) = ctx.registry.parameters(ctx.strategy_id) else {
+            return; // removed from the registry meanwhile: trade on with what it has
+        };
+        if current == saved.parameters || self.refused.as_ref() == Some(&current) {
+            return;
+        }
+        if values(&current) == values(&saved.parameters) {
+            saved.parameters = current; // a description or a bound changed, no value
+            return;
+        }
+        match strategies::build(&saved.kind, &current) {
+            Ok(strategy) => {
+                let changes = describe_changes(&saved.parameters, &current);
+                let warmed = engine.replace_strategy(strategy);
+                log.line(&format!(
+                    "parameters changed in the registry: {changes}; the {} strategy trades with them from this candle (warmed on {warmed} candles)",
+                    saved.kind
+                ));
+                saved.parameters = current;
+                self.refused = None;
+            }
+            Err(e) => {
+                log.warn(&format!(
+                    "the registry's new parameters cannot run ({e}); still trading with the previous ones"
+                ));
+                self.refused = Some(current);
+            }
+        }
+    }
+}
+
 fn read_candles(saved: &NativeSaved) -> Result<Vec<Candle>, String> {
     let raw = candles::read_file(&saved.file).map_err(|e| e.to_string())?;
     Ok(candles::clean(raw).0)
@@ -184,6 +280,8 @@ pub fn run(
         durability,
         announce,
     );
+    // Taken before the read: a follow sees anything appended from here on as new.
+    let read_stamp = file_stamp(&saved.file);
     let candles = read_candles(&saved)?;
     log.line(&format!(
         "{} {} on {} ({} candles, {:?}{}), MEM {}",
@@ -269,6 +367,7 @@ pub fn run(
     let started = Instant::now();
     let mut last_flush = Instant::now();
     let first_traded = next;
+    let mut watch = ParameterWatch::default();
     for (i, c) in candles[next..].iter().enumerate() {
         if suspend.is_cancelled() {
             flush(&mut engine, &mut saved, &mut log, None);
@@ -288,6 +387,7 @@ pub fn run(
                 std::thread::sleep(due - now);
             }
         }
+        watch.check(&mut engine, &mut saved, &ctx, &mut log);
         engine.step(c);
         saved.done_candles = (first_traded + i + 1) as u64;
         if last_flush.elapsed() >= FLUSH_EVERY {
@@ -313,7 +413,7 @@ pub fn run(
 
     // Follow: trade what is appended.
     flush(&mut engine, &mut saved, &mut log, Some("following"));
-    let mut seen = file_stamp(&saved.file);
+    let mut seen = read_stamp;
     loop {
         let ticks = (FOLLOW_POLL.as_millis() / 50) as u32;
         for _ in 0..ticks {
@@ -345,6 +445,7 @@ pub fn run(
         let last = engine.stats().last_ts_ms.unwrap_or(i64::MIN);
         let fresh: Vec<&Candle> = candles.iter().filter(|c| c.ts_ms > last).collect();
         for c in &fresh {
+            watch.check(&mut engine, &mut saved, &ctx, &mut log);
             engine.step(c);
         }
         saved.total_candles = candles.len() as u64;

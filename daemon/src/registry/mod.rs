@@ -40,6 +40,7 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use store::Paths;
 use tracing::{info, warn};
@@ -131,6 +132,9 @@ pub struct Registry {
     /// from: while the index still holds that hash, the document is answered without the
     /// disk (a rewrite or a reload changes the hash).
     documents: Mutex<HashMap<StrategyId, (u64, Arc<StrategyDocument>)>>,
+    /// Counts the announced changes: a reader that polls (a native deployment, once a
+    /// candle) compares it with the count it last saw before it reads anything.
+    generation: AtomicU64,
 }
 
 /// Documents kept for `strategies.get` at most; past it the cache starts over.
@@ -269,6 +273,7 @@ impl Registry {
             bus,
             dirty_live: Mutex::new(HashSet::new()),
             documents: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         };
         Ok(registry)
     }
@@ -440,6 +445,17 @@ impl Registry {
         })
     }
 
+    /// How many changes the registry has announced: unchanged means no strategy changed
+    /// (one atomic load, cheap enough to call on every candle).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A strategy's `parameters` object as it stands.
+    pub fn parameters(&self, id: StrategyId) -> Result<serde_json::Map<String, Value>> {
+        Ok(self.get(id)?.metadata.strategy.parameters)
+    }
+
     /// One strategy in full if its document is in memory and current, without the disk:
     /// callable from an async task.
     pub fn get_cached(&self, id: StrategyId) -> Option<StrategyDetail> {
@@ -522,6 +538,7 @@ impl Registry {
     }
 
     fn announce(&self, id: StrategyId, change: RegistryChange, summary: Option<StrategySummary>) {
+        self.generation.fetch_add(1, Ordering::Release);
         self.bus.publish(Event::RegistryChanged(RegistryChanged {
             strategy_id: id,
             change,
@@ -1060,6 +1077,7 @@ impl Registry {
                 }
                 std::mem::replace(slot, params.value.clone())
             };
+            check_runnable(doc, &params.name, &params.value, &old, &field)?;
             let record = ParameterChange {
                 strategy_id: params.id,
                 parameter_name: params.name.clone(),
@@ -1444,6 +1462,75 @@ fn bumped(v: &semver::Version, bump: VersionBump) -> semver::Version {
     }
 }
 
+/// What runs a strategy: the checks a parameter change must pass beyond its declaration.
+enum Runner {
+    /// A native strategy of this kind (`native::strategies::KINDS`).
+    Native(&'static str),
+    Freqtrade,
+    Other,
+}
+
+/// How the supervisor would deploy a strategy (its deployment section, else its language).
+fn runner_of(doc: &StrategyDocument) -> Runner {
+    let s = &doc.strategy;
+    let section = s.extra.get("deployment");
+    let kind = section.and_then(|d| d.get("type")).and_then(Value::as_str);
+    if kind == Some("native") || s.implementation.language == "rust" {
+        let named = section
+            .and_then(|d| d.get("strategy"))
+            .and_then(Value::as_str)
+            .and_then(|k| crate::native::strategies::kind_of(k, None));
+        return named
+            .or_else(|| {
+                crate::native::strategies::kind_of(&s.name, s.implementation.class_name.as_deref())
+            })
+            .map_or(Runner::Other, Runner::Native);
+    }
+    if kind == Some("freqtrade") || s.implementation.language == "freqtrade" {
+        return Runner::Freqtrade;
+    }
+    Runner::Other
+}
+
+/// A changed parameter (`value`, replacing `old`, already in `doc`) must leave the
+/// strategy runnable: a native strategy that built before must still build (its own
+/// checks: MACD's fast period below its slow one, ...), and a Freqtrade config key must
+/// hold what Freqtrade's config accepts.
+fn check_runnable(
+    doc: &StrategyDocument,
+    name: &str,
+    value: &Value,
+    old: &Value,
+    field: &str,
+) -> Result<()> {
+    match runner_of(doc) {
+        Runner::Native(kind) => {
+            let after = crate::native::strategies::build(kind, &doc.strategy.parameters);
+            if let Err(problem) = after {
+                let mut before = doc.strategy.parameters.clone();
+                if let Some(slot) = before.get_mut(name) {
+                    match slot.as_object_mut().and_then(|d| d.get_mut("value")) {
+                        Some(v) => *v = old.clone(),
+                        None => *slot = old.clone(),
+                    }
+                }
+                if crate::native::strategies::build(kind, &before).is_ok() {
+                    return Err(RegistryError::invalid(
+                        field,
+                        format!("the native {kind} strategy cannot run with it: {problem}"),
+                    ));
+                }
+            }
+        }
+        Runner::Freqtrade => {
+            crate::freqtrade::check_config_parameter(name, value)
+                .map_err(|problem| RegistryError::invalid(field, problem))?;
+        }
+        Runner::Other => {}
+    }
+    Ok(())
+}
+
 fn same_json_type(a: &Value, b: &Value) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
 }
@@ -1642,6 +1729,89 @@ mod tests {
             problems.iter().any(|p| p.contains("holds strategy")),
             "{problems:?}"
         );
+    }
+
+    fn set(registry: &Registry, id: &str, name: &str, value: Value) -> Result<ParameterChange> {
+        registry.update_parameter(
+            UpdateParameterParams {
+                id: id.parse().unwrap(),
+                name: name.into(),
+                value,
+                reason: "tuning".into(),
+                changed_by: ChangedBy::Manual,
+            },
+            &Caller::default(),
+        )
+    }
+
+    #[test]
+    fn parameter_changes_are_held_to_their_bounds_and_their_runner() {
+        const RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
+        const MACD: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d63";
+        const HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+        let (_dir, registry) = seeded();
+        let message = |r: Result<ParameterChange>| r.unwrap_err().into_rpc("m").message;
+        // Each bound is named with the parameter.
+        let e = message(set(&registry, RSI, "oversold", json!(60)));
+        assert!(
+            e.contains("parameter oversold")
+                && e.contains("outside the declared range 1 .. 50: above the maximum 50"),
+            "{e}"
+        );
+        let e = message(set(&registry, RSI, "period", json!(1)));
+        assert!(
+            e.contains("parameter period") && e.contains("below the minimum 2"),
+            "{e}"
+        );
+        let e = message(set(&registry, RSI, "period", json!(14.5)));
+        assert!(e.contains("integer"), "{e}");
+        // Within bounds but not runnable: the native strategy's own rule.
+        let e = message(set(&registry, MACD, "fast_period", json!(40)));
+        assert!(
+            e.contains("the native macd strategy cannot run with it")
+                && e.contains("must be below `slow_period`"),
+            "{e}"
+        );
+        // A Freqtrade config key is checked as Freqtrade would.
+        let e = message(set(&registry, HUNTER, "minimal_roi", json!({"soon": 0.1})));
+        assert!(e.contains("minimal_roi") && e.contains("minutes"), "{e}");
+        let e = message(set(&registry, HUNTER, "stoploss", json!(-0.9)));
+        assert!(e.contains("below the minimum -0.5"), "{e}");
+        assert!(
+            registry
+                .parameter_history(ParameterHistoryParams {
+                    id: RSI.parse().unwrap(),
+                    name: None
+                })
+                .unwrap()
+                .changes
+                .is_empty(),
+            "nothing refused is recorded"
+        );
+
+        // A good change is written, recorded and counted.
+        let before = registry.generation();
+        let change = set(&registry, RSI, "oversold", json!(25)).unwrap();
+        assert_eq!((change.old_value, change.new_value), (json!(30), json!(25)));
+        assert!(registry.generation() > before);
+        let params = registry.parameters(RSI.parse().unwrap()).unwrap();
+        assert_eq!(params["oversold"]["value"], json!(25));
+        let history = registry
+            .parameter_history(ParameterHistoryParams {
+                id: RSI.parse().unwrap(),
+                name: Some("oversold".into()),
+            })
+            .unwrap();
+        assert_eq!(history.changes.len(), 1);
+        assert_eq!(history.changes[0].change_reason, "tuning");
+        set(&registry, HUNTER, "stoploss", json!(-0.05)).unwrap();
+        set(
+            &registry,
+            HUNTER,
+            "minimal_roi",
+            json!({"0": 0.1, "30": 0.02}),
+        )
+        .unwrap();
     }
 
     #[test]

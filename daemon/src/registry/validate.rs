@@ -309,9 +309,14 @@ pub fn check_value(
                 min.map_or("-inf".into(), |m| m.to_string()),
                 max.map_or("+inf".into(), |m| m.to_string())
             );
+            let side = match (min, max) {
+                (Some(lo), _) if v < lo => format!("below the minimum {lo}"),
+                (_, Some(hi)) => format!("above the maximum {hi}"),
+                _ => String::new(),
+            };
             return Err(err(
                 field,
-                format!("{v} is outside the declared range {range}"),
+                format!("{v} is outside the declared range {range}: {side}"),
             ));
         }
     }

@@ -8,6 +8,8 @@
 //! in through `[freqtrade] config_overrides`): `exit_at_start` (exit code), `never_ready`,
 //! `ignore_sigterm`, `idle` (health never advances), `crash_after_secs`,
 //! `closed_trades` (how many closed trades to report), `open_trade_secs_after_stopentry`.
+//! `POST /api/v1/reload_config` re-reads the config and logs the values of the config
+//! keys memd may change (`reload_config: re-read the config: stoploss=-0.05 ...`).
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -40,6 +42,8 @@ struct Bot {
     open_secs_after_stopentry: f64,
     log: Mutex<std::fs::File>,
     strategy: String,
+    /// The `--config` file, read again on `reload_config`.
+    config_path: String,
 }
 
 impl Bot {
@@ -118,6 +122,24 @@ impl Bot {
                     200,
                     json!({"state": state, "dry_run": true, "strategy": self.strategy}),
                 )
+            }
+            ("POST", "/api/v1/reload_config") => {
+                // Freqtrade re-reads its config files; the fake logs what it read, so that
+                // tests see which values a bot would now run with.
+                let config: Value = std::fs::read(&self.config_path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or(Value::Null);
+                let keys = ["stoploss", "minimal_roi", "stake_amount", "max_open_trades"];
+                let read: Vec<String> = keys
+                    .iter()
+                    .map(|k| format!("{k}={}", config.get(*k).unwrap_or(&Value::Null)))
+                    .collect();
+                self.log(
+                    "INFO",
+                    &format!("reload_config: re-read the config: {}", read.join(" ")),
+                );
+                (200, json!({"status": "Reloading config ..."}))
             }
             ("POST", "/api/v1/stopentry") | ("POST", "/api/v1/stopbuy") => {
                 *self.entries_stopped_at.lock().unwrap() = Some(Instant::now());
@@ -221,6 +243,7 @@ fn main() {
             .unwrap_or(0.0),
         log: Mutex::new(log),
         strategy: arg(&args, "--strategy").unwrap_or_default(),
+        config_path: config_path.clone(),
     });
     bot.log("INFO", &format!("Starting the fake bot with {config_path}"));
     eprintln!("fake_freqtrade starting (pid {})", std::process::id());

@@ -11,7 +11,9 @@ use mem_protocol::deploy::{
 use mem_protocol::events::{Event, RegistryChange};
 use mem_protocol::methods::{SortKey, StatusReport};
 use mem_protocol::recommend::{MarketConditions, Recommendations, Trend, Volatility};
-use mem_protocol::registry::{PerformanceReport, VersionList};
+use mem_protocol::registry::{
+    ParameterHistory, ParameterUpdate, PerformanceReport, UpdateParameterParams, VersionList,
+};
 use mem_protocol::strategy::{StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
 use mem_protocol::{Access, ErrorCode};
 use serde_json::Value;
@@ -91,6 +93,10 @@ pub enum Command {
     /// A data panel's method (Memory, Model, Jobs).
     LoadPanel(View),
     RunJob(String),
+    /// A strategy's parameter changes (the parameter editor).
+    LoadParameterHistory(StrategyId),
+    /// Change one parameter (the parameter editor's submit).
+    UpdateParameter(UpdateParameterParams),
 }
 
 /// The connection task's news.
@@ -108,6 +114,8 @@ pub enum Update {
     },
     Event(Box<Event>),
     Status(Box<StatusReport>),
+    /// MEM's figures (`mem.metrics`), asked for with the status.
+    Metrics(Box<mem_protocol::mem::MemMetrics>),
     Deployed(DeployedList),
     Detail(StrategyId, Result<Box<StrategyData>, String>),
     Logs(StrategyId, Result<LogTail, String>),
@@ -117,6 +125,10 @@ pub enum Update {
     Panel(View, Result<Value, Failure>),
     /// The outcome of a deploy, stop, restart or job run.
     Done(Result<String, String>),
+    /// A strategy's parameter changes, for the parameter editor.
+    ParameterHistory(StrategyId, Result<ParameterHistory, String>),
+    /// The answer to the parameter editor's submit.
+    ParameterUpdated(StrategyId, Result<ParameterUpdate, Failure>),
 }
 
 /// A daemon error, with its code when it has one.
@@ -315,7 +327,7 @@ pub struct Cursor {
 
 impl Cursor {
     /// Applies a movement key to a list of `len` rows; `page` is the last drawn height.
-    fn on_key(&mut self, key: &Key, len: usize, page: usize) -> bool {
+    pub(crate) fn on_key(&mut self, key: &Key, len: usize, page: usize) -> bool {
         let last = len.saturating_sub(1);
         let page = page.max(1);
         let next = if keys::is_down(key) {
@@ -377,6 +389,8 @@ pub struct StrategiesView {
     pub detail_open: bool,
     /// Lines the open detail is scrolled down.
     pub detail_scroll: u16,
+    /// `p`: the parameter editor of the selected strategy takes the view and the keys.
+    pub editor: Option<super::params::ParamEditor>,
 }
 
 impl StrategiesView {
@@ -574,6 +588,8 @@ pub struct App {
     /// The clock the screen shows (set on each tick, fixed in tests).
     pub now: DateTime<Utc>,
     pub status: Option<StatusReport>,
+    /// MEM's figures, for the Dashboard (none from a memd without `mem.metrics`).
+    pub metrics: Option<mem_protocol::mem::MemMetrics>,
     pub strategies: StrategiesView,
     pub deployed: DeployedView,
     pub recommend: RecommendView,
@@ -594,6 +610,7 @@ impl App {
             access: Access::View,
             now,
             status: None,
+            metrics: None,
             strategies: StrategiesView::default(),
             deployed: DeployedView::default(),
             recommend: RecommendView::default(),
@@ -610,7 +627,7 @@ impl App {
         self.connection == Connection::Connected
     }
 
-    fn say(&mut self, tone: Tone, text: impl Into<String>) {
+    pub(crate) fn say(&mut self, tone: Tone, text: impl Into<String>) {
         self.status_line = Some(StatusLine {
             text: text.into(),
             tone,
@@ -650,9 +667,11 @@ impl App {
                 if matches!(self.overlay, Some(Overlay::Confirm(_))) {
                     self.overlay = None;
                 }
+                self.param_editor_disconnected();
             }
             Update::Event(event) => commands.extend(self.on_event(*event)),
             Update::Status(status) => self.status = Some(*status),
+            Update::Metrics(metrics) => self.metrics = Some(*metrics),
             Update::Deployed(list) => {
                 for fresh in list.deployments {
                     if let Some(d) = self
@@ -695,6 +714,10 @@ impl App {
             }
             Update::Done(Ok(text)) => self.say(Tone::Success, text),
             Update::Done(Err(text)) => self.say(Tone::Error, text),
+            Update::ParameterHistory(id, result) => self.on_parameter_history(id, result),
+            Update::ParameterUpdated(id, result) => {
+                commands.extend(self.on_parameter_updated(id, result));
+            }
         }
         commands
     }
@@ -724,6 +747,15 @@ impl App {
                 let selected = self.strategies.selected().map(|s| s.id);
                 if selected == Some(changed.strategy_id) && self.view == View::Strategies {
                     commands.push(Command::LoadDetail(changed.strategy_id));
+                }
+                // The editor shows every change, whoever made it.
+                if self
+                    .strategies
+                    .editor
+                    .as_ref()
+                    .is_some_and(|e| e.strategy == changed.strategy_id)
+                {
+                    commands.push(Command::LoadParameterHistory(changed.strategy_id));
                 }
             }
             Event::RegistryInvalid(invalid) => {
@@ -882,6 +914,9 @@ impl App {
         }
         if let Some(overlay) = self.overlay.take() {
             return self.on_overlay_key(overlay, key);
+        }
+        if self.view == View::Strategies && !self.param_editor_lets_through(&key) {
+            return self.on_param_editor_key(key);
         }
         if self.view == View::Strategies && self.strategies.searching {
             return self.on_search_key(key);
@@ -1195,6 +1230,9 @@ impl App {
         };
         if keys::is_char(&key, 'd') {
             return self.confirm_deploy(&s);
+        }
+        if keys::is_char(&key, 'p') {
+            return self.open_param_editor(&s);
         }
         if keys::is_char(&key, 's') || keys::is_char(&key, 'r') || keys::is_char(&key, 'l') {
             let active = self

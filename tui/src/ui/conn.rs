@@ -5,14 +5,16 @@
 use super::app::{Command, Failure, StrategyData, Update};
 use mem_protocol::deploy::DeployedParams;
 use mem_protocol::methods::{GetStrategyParams, NoParams, method};
-use mem_protocol::registry::{IdParams, ListTradesParams, PerformanceParams};
+use mem_protocol::registry::{
+    IdParams, ListTradesParams, ParameterHistoryParams, PerformanceParams,
+};
 use mem_protocol::{Client, ClientError, ClientOptions, Topic};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// How often the daemon's status (uptime, CPU, memory) is asked for.
+/// How often the daemon's status (uptime, CPU, memory) and MEM's figures are asked for.
 const STATUS_INTERVAL: Duration = Duration::from_secs(2);
 /// How often CPU and memory of the bots are asked for (events carry the rest).
 const DEPLOYED_INTERVAL: Duration = Duration::from_secs(5);
@@ -161,6 +163,10 @@ async fn serve(
                     Err(e) if client.is_closed() => return e.to_string(),
                     Err(_) => {}
                 }
+                // The Dashboard's MEM figures, as often (a memd without them answers an error).
+                if let Ok(metrics) = client.call::<method::MemMetrics>(NoParams {}).await {
+                    let _ = updates.send(Update::Metrics(Box::new(metrics)));
+                }
             }
             _ = deployed_tick.tick() => {
                 if let Ok(list) = client.call::<method::Deployed>(DeployedParams { all: false }).await {
@@ -302,6 +308,23 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                 view,
                 client
                     .call_value(method, serde_json::json!({}))
+                    .await
+                    .map_err(failure),
+            )
+        }
+        Command::LoadParameterHistory(id) => Update::ParameterHistory(
+            id,
+            client
+                .call::<method::ParametersHistory>(ParameterHistoryParams { id, name: None })
+                .await
+                .map_err(|e| failure(e).message),
+        ),
+        Command::UpdateParameter(params) => {
+            let id = params.id;
+            Update::ParameterUpdated(
+                id,
+                client
+                    .call::<method::ParametersUpdate>(params)
                     .await
                     .map_err(failure),
             )

@@ -88,6 +88,11 @@ pub fn is_toggle(k: &Key) -> bool {
     k.code == KeyCode::Tab
 }
 
+/// The Up or Down arrow (not `j`/`k`, which a text field takes as letters).
+pub fn is_arrow_up_down(k: &Key) -> bool {
+    matches!(k.code, KeyCode::Up | KeyCode::Down)
+}
+
 pub fn is_backspace(k: &Key) -> bool {
     k.code == KeyCode::Backspace
 }
@@ -159,6 +164,7 @@ const STRATEGIES: &[HelpEntry] = &[
     h("f", "filter: all, active, MEM-enabled, deployed, ..."),
     h("o", "sort: name, Sharpe, win rate, P&L, last used"),
     h("Enter", "detail: metadata, parameters, versions, metrics"),
+    h("p", "parameters: bounds, history; Enter edits one"),
     c("d", "deploy (dry-run unless you choose live)"),
     c("s", "stop its bot"),
     c("r", "restart its bot"),
@@ -191,6 +197,17 @@ pub fn help(view: View) -> &'static [HelpEntry] {
         View::Jobs => JOBS,
     }
 }
+
+/// The keys of the parameter editor (`p` in the Strategies view).
+pub const PARAM_EDITOR: &[HelpEntry] = &[
+    h("↑↓ j k", "pick a parameter"),
+    c(
+        "Enter",
+        "edit it: type the value, Enter, the reason, Enter sends",
+    ),
+    c("Tab ↑↓", "while editing: switch between value and reason"),
+    h("Esc", "cancel the edit, or close the editor"),
+];
 
 /// The keys of the confirmation dialogs.
 pub const DIALOG: &[HelpEntry] = &[

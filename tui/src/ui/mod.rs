@@ -3,6 +3,7 @@
 //! - [`app`]: the state, and what keys and daemon updates do to it (no terminal);
 //! - [`view`]: drawing the state (a pure function, snapshot-tested);
 //! - [`keys`]: key predicates and each view's help;
+//! - [`params`]: the Strategies view's parameter editor (its state and keys);
 //! - [`conn`]: the connection task, which owns the socket and reconnects.
 //!
 //! One `select!` loop here joins terminal input, the connection's updates, a clock tick
@@ -12,6 +13,7 @@
 pub mod app;
 pub mod conn;
 pub mod keys;
+pub mod params;
 pub mod view;
 
 #[cfg(test)]

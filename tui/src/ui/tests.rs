@@ -682,6 +682,33 @@ fn snapshot_dashboard() {
     insta::assert_snapshot!(render(&app, 100, 30));
 }
 
+/// A `mem.metrics` answer after a replay: decisions, latencies, a learned strategy.
+fn metrics_sample() -> mem_protocol::mem::MemMetrics {
+    serde_json::from_value(json!({
+        "at": "2026-11-22T10:30:00Z", "uptimeSecs": 9000, "windowSecs": 3600,
+        "decisionsPerHour": 42, "decisionsTotal": 120, "closed24h": 40, "wins24h": 23,
+        "winRate24h": 0.575, "outcomesTotal": 118,
+        "predictionLatencyMs": {"count": 42, "avg": 0.0412, "p50": 0.035, "p99": 0.21, "max": 0.3,
+                                "last": 0.04, "totalCount": 120, "totalMs": 5.1},
+        "enhancementTimeMs": {"count": 42, "avg": 0.183, "p50": 0.15, "p99": 1.42, "max": 2.0,
+                              "last": 0.2, "totalCount": 120, "totalMs": 22.0},
+        "memoryLoadMs": {"count": 1, "avg": 3.4, "p50": 3.4, "p99": 3.4, "max": 3.4, "last": 3.4,
+                         "totalCount": 1, "totalMs": 3.4},
+        "learnedStrategies": {"active": 2, "deprecated": 1},
+        "botPolls": []
+    }))
+    .unwrap()
+}
+
+#[test]
+fn snapshot_dashboard_with_mem_metrics() {
+    let mut app = with_panels(connected());
+    app.on_update(Update::Metrics(Box::new(metrics_sample())));
+    insta::assert_snapshot!(render(&app, 100, 30));
+    // 80x24: the figures fold into a line of the trading panel; the bots keep their rows.
+    insta::assert_snapshot!("dashboard_80x24_mem_metrics", render(&app, 80, 24));
+}
+
 #[test]
 fn snapshot_strategies_wide_with_detail() {
     let mut app = with_panels(connected());
@@ -901,4 +928,222 @@ fn no_color_draws_without_colours() {
         assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
         assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
     }
+}
+
+// ---- the parameter editor ----
+
+/// The Strategies view on MACD Hunter (detail loaded) with its parameter editor open.
+fn editor_on_macd() -> App {
+    let mut app = with_panels(connected());
+    press(&mut app, &[ch('2'), ch('j')]);
+    app.on_update(Update::Detail(id(MACD), Ok(Box::new(macd_data()))));
+    let commands = press(&mut app, &[ch('p')]);
+    assert_eq!(
+        commands,
+        vec![Command::LoadParameterHistory(id(MACD))],
+        "the detail is here: only the history is asked for"
+    );
+    let history: mem_protocol::registry::ParameterHistory = serde_json::from_value(json!({
+        "changes": [
+            {"strategy_id": MACD, "parameter_name": "stoploss", "old_value": -0.1, "new_value": -0.08,
+             "change_reason": "backtest of October", "changed_by": "optimisation",
+             "changed_at": "2026-11-01T09:00:00Z"},
+            {"strategy_id": MACD, "parameter_name": "macd_fast", "old_value": 10, "new_value": 12,
+             "change_reason": "seed value", "changed_by": "manual", "changed_at": "2026-11-02T09:00:00Z"}
+        ]
+    }))
+    .unwrap();
+    app.on_update(Update::ParameterHistory(id(MACD), Ok(history)));
+    app
+}
+
+#[test]
+fn the_parameter_editor_sends_a_typed_value_with_its_reason() {
+    let mut app = editor_on_macd();
+    // Parameters in name order: macd_fast, macd_signal, macd_slow, minimal_roi, stoploss.
+    press(&mut app, &[ch('G')]);
+    let editor = app.strategies.editor.as_ref().unwrap();
+    assert_eq!(editor.selected_row(&app).unwrap().name, "stoploss");
+    // Enter edits; `q`, `j` and digits are text now, not keys.
+    press(&mut app, &[key(KeyCode::Enter)]);
+    let typed: Vec<KeyEvent> = "-0.05".chars().map(ch).collect();
+    press(&mut app, &typed);
+    // Enter with no reason moves to the reason; Enter again without one is refused.
+    assert!(press(&mut app, &[key(KeyCode::Enter), key(KeyCode::Enter)]).is_empty());
+    let edit = app
+        .strategies
+        .editor
+        .as_ref()
+        .unwrap()
+        .edit
+        .clone()
+        .unwrap();
+    assert!(edit.on_reason && edit.error.unwrap().contains("reason"));
+    let reason: Vec<KeyEvent> = "quieter market".chars().map(ch).collect();
+    press(&mut app, &reason);
+    let commands = press(&mut app, &[key(KeyCode::Enter)]);
+    assert_eq!(
+        commands,
+        vec![Command::UpdateParameter(
+            mem_protocol::registry::UpdateParameterParams {
+                id: id(MACD),
+                name: "stoploss".into(),
+                value: json!(-0.05),
+                reason: "quieter market".into(),
+                changed_by: mem_protocol::registry::ChangedBy::Manual,
+            }
+        )]
+    );
+    assert!(app.strategies.editor.as_ref().unwrap().pending);
+    // A second Enter while it is on its way sends nothing.
+    assert!(press(&mut app, &[key(KeyCode::Enter)]).is_empty());
+
+    // The daemon's answer: the change and what it did; the history is asked for again.
+    let update: mem_protocol::registry::ParameterUpdate = serde_json::from_value(json!({
+        "strategy_id": MACD, "parameter_name": "stoploss", "old_value": -0.08, "new_value": -0.05,
+        "change_reason": "quieter market", "changed_by": "manual", "changed_at": "2026-11-22T10:30:00Z",
+        "applied": ["Freqtrade config key `stoploss`: deployment 00000000 config has stoploss = -0.05 and the bot was told to reload it"]
+    }))
+    .unwrap();
+    let commands = app.on_update(Update::ParameterUpdated(id(MACD), Ok(update)));
+    assert_eq!(
+        commands,
+        vec![
+            Command::LoadParameterHistory(id(MACD)),
+            Command::LoadDetail(id(MACD))
+        ]
+    );
+    let editor = app.strategies.editor.as_ref().unwrap();
+    assert!(editor.edit.is_none() && !editor.pending);
+    let (tone, text) = editor.message.clone().unwrap();
+    assert_eq!(tone, Tone::Success);
+    assert!(
+        text.starts_with("stoploss: -0.08 -> -0.05 · Freqtrade config key"),
+        "{text}"
+    );
+    // Esc closes the editor; the Strategies table has the keys again.
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(app.strategies.editor.is_none());
+    assert_eq!(app.view, View::Strategies);
+    assert!(!app.quit);
+}
+
+#[test]
+fn the_daemons_refusal_stays_in_the_edit_and_esc_backs_out_step_by_step() {
+    let mut app = editor_on_macd();
+    press(&mut app, &[ch('j'), ch('j'), key(KeyCode::Enter)]);
+    let keys: Vec<KeyEvent> = "500".chars().map(ch).collect();
+    press(&mut app, &keys);
+    press(
+        &mut app,
+        &[key(KeyCode::Enter), ch('x'), key(KeyCode::Enter)],
+    );
+    app.on_update(Update::ParameterUpdated(
+        id(MACD),
+        Err(Failure {
+            code: Some(ErrorCode::InvalidParams),
+            message: "invalid params for `strategies.parameters.update`: value (parameter macd_slow): 500 is outside the declared range 5 .. 100: above the maximum 100".into(),
+        }),
+    ));
+    let edit = app
+        .strategies
+        .editor
+        .as_ref()
+        .unwrap()
+        .edit
+        .clone()
+        .unwrap();
+    assert_eq!((edit.value.as_str(), edit.reason.as_str()), ("500", "x"));
+    assert_eq!(
+        edit.error.as_deref(),
+        Some(
+            "memd: value (parameter macd_slow): 500 is outside the declared range 5 .. 100: above the maximum 100"
+        )
+    );
+    // Backspace and Tab edit the value again.
+    press(&mut app, &[key(KeyCode::Tab), key(KeyCode::Backspace)]);
+    assert_eq!(
+        app.strategies
+            .editor
+            .as_ref()
+            .unwrap()
+            .edit
+            .as_ref()
+            .unwrap()
+            .value,
+        "50"
+    );
+    // Esc cancels the edit; a second Esc closes the editor (and does not quit).
+    press(&mut app, &[key(KeyCode::Esc)]);
+    let editor = app.strategies.editor.as_ref().unwrap();
+    assert!(editor.edit.is_none());
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(app.strategies.editor.is_none() && !app.quit);
+}
+
+#[test]
+fn a_read_only_session_sees_the_editor_but_cannot_edit() {
+    let mut app = editor_on_macd();
+    app.access = Access::View;
+    assert!(press(&mut app, &[key(KeyCode::Enter)]).is_empty());
+    let editor = app.strategies.editor.as_ref().unwrap();
+    assert!(editor.edit.is_none());
+    let (tone, text) = editor.message.clone().unwrap();
+    assert_eq!(tone, Tone::Error);
+    assert!(text.starts_with("read-only session"), "{text}");
+    insta::assert_snapshot!("param_editor_read_only", render(&app, 100, 30));
+}
+
+#[test]
+fn a_lost_connection_ends_a_pending_change() {
+    let mut app = editor_on_macd();
+    press(
+        &mut app,
+        &[key(KeyCode::Enter), ch('9'), key(KeyCode::Enter), ch('x')],
+    );
+    assert_eq!(press(&mut app, &[key(KeyCode::Enter)]).len(), 1);
+    app.on_update(Update::Disconnected {
+        reason: "gone".into(),
+        retry_in: Duration::from_secs(1),
+    });
+    let editor = app.strategies.editor.as_ref().unwrap();
+    assert!(!editor.pending);
+    assert!(
+        editor
+            .edit
+            .as_ref()
+            .unwrap()
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not connected")
+    );
+}
+
+#[test]
+fn snapshot_parameter_editor() {
+    let mut app = editor_on_macd();
+    press(&mut app, &[ch('G')]);
+    insta::assert_snapshot!("param_editor", render(&app, 100, 30));
+    press(&mut app, &[key(KeyCode::Enter)]);
+    insta::assert_snapshot!("param_editor_edit_empty", render(&app, 100, 30));
+    let keys: Vec<KeyEvent> = "-0.9".chars().map(ch).collect();
+    press(&mut app, &keys);
+    press(&mut app, &[key(KeyCode::Enter)]);
+    let keys: Vec<KeyEvent> = "cut losses sooner".chars().map(ch).collect();
+    press(&mut app, &keys);
+    press(&mut app, &[key(KeyCode::Enter)]);
+    app.on_update(Update::ParameterUpdated(
+        id(MACD),
+        Err(Failure {
+            code: Some(ErrorCode::InvalidParams),
+            message: "invalid params for `strategies.parameters.update`: value (parameter stoploss): -0.9 is outside the declared range -0.5 .. -0.005: below the minimum -0.5".into(),
+        }),
+    ));
+    insta::assert_snapshot!("param_editor_refused", render(&app, 100, 30));
+    // 80x24 still shows the list, the selected one, and the edit.
+    insta::assert_snapshot!("param_editor_80x24", render(&app, 80, 24));
+    // While editing, `?` is text; from the list it is the help.
+    press(&mut app, &[key(KeyCode::Esc), ch('?')]);
+    insta::assert_snapshot!("param_editor_help", render(&app, 100, 30));
 }

@@ -1,24 +1,45 @@
-//! The Dashboard: daemon and host health, the bots at a glance, today's P&L, the last
-//! decisions and the next jobs.
+//! The Dashboard: daemon and host health, the bots at a glance, today's P&L, MEM's figures
+//! (`mem.metrics`), the last decisions and the next jobs.
 
 use super::{Theme, bytes, message, since};
 use crate::ui::app::{App, View, status_word};
+use mem_protocol::mem::MemMetrics;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 
+/// Below this body height MEM's figures fold into one line of the trading panel, so the
+/// bots keep their rows (80x24 leaves 20).
+const MEM_PANEL_MIN_HEIGHT: u16 = 24;
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let [top, bots, bottom] = Layout::vertical([
-        Constraint::Length(6),
-        Constraint::Min(4),
-        Constraint::Length(6),
-    ])
-    .areas(area);
+    let mem_panel = area.height >= MEM_PANEL_MIN_HEIGHT;
+    let (top, mem, bots, bottom) = if mem_panel {
+        let [top, mem, bots, bottom] = Layout::vertical([
+            Constraint::Length(6),
+            Constraint::Length(4),
+            Constraint::Min(4),
+            Constraint::Length(6),
+        ])
+        .areas(area);
+        (top, mem, bots, bottom)
+    } else {
+        let [top, bots, bottom] = Layout::vertical([
+            Constraint::Length(6),
+            Constraint::Min(4),
+            Constraint::Length(6),
+        ])
+        .areas(area);
+        (top, Rect::default(), bots, bottom)
+    };
     let [health, money] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(top);
     draw_health(frame, health, app, theme);
-    draw_money(frame, money, app, theme);
+    draw_money(frame, money, app, theme, !mem_panel);
+    if mem_panel {
+        draw_mem(frame, mem, app, theme);
+    }
     draw_bots(frame, bots, app, theme);
     let [decisions, jobs] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
@@ -93,7 +114,54 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+/// Milliseconds with the digits that matter.
+fn ms(value: Option<f64>) -> String {
+    match value {
+        None => "-".into(),
+        Some(v) if v < 1.0 => format!("{v:.3} ms"),
+        Some(v) if v < 100.0 => format!("{v:.2} ms"),
+        Some(v) => format!("{v:.0} ms"),
+    }
+}
+
+fn win_rate(m: &MemMetrics) -> String {
+    match m.win_rate_24h {
+        Some(rate) => format!("{:.0}% ({}/{})", rate * 100.0, m.wins_24h, m.closed_24h),
+        None => "-".into(),
+    }
+}
+
+/// MEM's figures: decisions per hour, enhancement and prediction latency, win rate over
+/// 24 h, learned strategies.
+fn draw_mem(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let block = Block::bordered().title(" MEM · last hour ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(m) = &app.metrics else {
+        message(frame, inner, "no figures yet (mem.metrics)", theme.dim());
+        return;
+    };
+    let (e, p) = (&m.enhancement_time_ms, &m.prediction_latency_ms);
+    let lines = vec![
+        Line::raw(format!(
+            "decisions/h {} · win rate 24h {} · learned {} active, {} deprecated",
+            m.decisions_per_hour,
+            win_rate(m),
+            m.learned_strategies.active,
+            m.learned_strategies.deprecated
+        )),
+        Line::raw(format!(
+            "enhancement avg {}, p99 {} · ML prediction avg {}, p99 {}",
+            ms(e.avg),
+            ms(e.p99),
+            ms(p.avg),
+            ms(p.p99)
+        )),
+    ];
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme, mem_line: bool) {
     let block = Block::bordered().title(" trading ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -119,7 +187,7 @@ fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         })
         .count();
     let today = app.today_pnl;
-    let lines = vec![
+    let mut lines = vec![
         Line::from(vec![
             Span::raw("P&L today   "),
             match today {
@@ -141,6 +209,16 @@ fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             ),
         ]),
     ];
+    if let Some(m) = app.metrics.as_ref().filter(|_| mem_line) {
+        // A short screen: MEM's figures in one line.
+        lines.push(Line::raw(format!(
+            "MEM {}/h p99 {} win {}",
+            m.decisions_per_hour,
+            ms(m.enhancement_time_ms.p99),
+            m.win_rate_24h
+                .map_or("-".into(), |r| format!("{:.0}%", r * 100.0))
+        )));
+    }
     frame.render_widget(Paragraph::new(lines), inner);
 }
 

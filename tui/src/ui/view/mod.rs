@@ -9,6 +9,7 @@ pub mod jobs;
 mod memory;
 mod model;
 mod panel;
+mod params;
 mod recommend;
 mod strategies;
 
@@ -212,6 +213,25 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let control = app.access == Access::Control;
     let hints: &[(&str, &str, bool)] = match app.view {
         View::Dashboard => &[("Enter", "bot", false), ("l", "log", false)],
+        View::Strategies
+            if app
+                .strategies
+                .editor
+                .as_ref()
+                .is_some_and(|e| e.edit.is_some()) =>
+        {
+            &[
+                ("type", "value, reason", false),
+                ("Tab", "switch", false),
+                ("Enter", "next / send", false),
+                ("Esc", "cancel", false),
+            ]
+        }
+        View::Strategies if app.strategies.editor.is_some() => &[
+            ("↑↓", "pick", false),
+            ("Enter", "edit", true),
+            ("Esc", "close", false),
+        ],
         View::Strategies if app.strategies.searching => &[
             ("type", "to search", false),
             ("Enter", "keep", false),
@@ -224,7 +244,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             ("Enter", "detail", false),
             ("d", "deploy", true),
             ("s", "stop", true),
-            ("l", "log", false),
+            ("p", "params", false),
         ],
         View::Deployed => &[
             ("f", "filter", false),
@@ -242,12 +262,23 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         View::Jobs => &[("u", "reload", false), ("x", "run now", true)],
     };
     let bold = theme.accent().add_modifier(Modifier::BOLD);
-    let mut spans = vec![
-        Span::styled(" ?", bold),
-        Span::raw(" help "),
-        Span::styled(" q", bold),
-        Span::raw(" quit "),
-    ];
+    // While a parameter is edited, `?`, `q` and digits are text: only the edit's keys.
+    let typing = app.view == View::Strategies
+        && app
+            .strategies
+            .editor
+            .as_ref()
+            .is_some_and(|e| e.edit.is_some());
+    let mut spans = if typing {
+        vec![Span::raw("")]
+    } else {
+        vec![
+            Span::styled(" ?", bold),
+            Span::raw(" help "),
+            Span::styled(" q", bold),
+            Span::raw(" quit "),
+        ]
+    };
     for (key, what, needs_control) in hints {
         if *needs_control && !control {
             continue;
@@ -255,8 +286,10 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         spans.push(Span::styled(format!(" {key}"), bold));
         spans.push(Span::raw(format!(" {what} ")));
     }
-    spans.push(Span::styled(" 1-7", bold));
-    spans.push(Span::raw(" views"));
+    if !typing {
+        spans.push(Span::styled(" 1-7", bold));
+        spans.push(Span::raw(" views"));
+    }
     frame.render_widget(Line::from(spans), area);
 }
 
@@ -288,19 +321,26 @@ fn help_lines<'a>(entries: &'a [HelpEntry], app: &App, theme: Theme, out: &mut V
 }
 
 fn draw_help(frame: &mut Frame, body: Rect, app: &App, theme: Theme) {
-    let mut lines = vec![Line::styled(
-        format!("{} view", app.view.title()),
-        theme.bold(),
-    )];
-    help_lines(keys::help(app.view), app, theme, &mut lines);
-    lines.push(Line::styled("Everywhere", theme.bold()));
-    help_lines(keys::GLOBAL, app, theme, &mut lines);
-    if app.access == Access::Control {
-        lines.push(Line::styled("In a confirmation dialog", theme.bold()));
-        help_lines(keys::DIALOG, app, theme, &mut lines);
+    let mut lines = Vec::new();
+    let editor = app.view == View::Strategies && app.strategies.editor.is_some();
+    if editor {
+        lines.push(Line::styled("Parameter editor", theme.bold()));
+        help_lines(keys::PARAM_EDITOR, app, theme, &mut lines);
     } else {
         lines.push(Line::styled(
-            "Read-only session: deploy, stop and restart are hidden.",
+            format!("{} view", app.view.title()),
+            theme.bold(),
+        ));
+        help_lines(keys::help(app.view), app, theme, &mut lines);
+    }
+    lines.push(Line::styled("Everywhere", theme.bold()));
+    help_lines(keys::GLOBAL, app, theme, &mut lines);
+    if app.access == Access::Control && !editor {
+        lines.push(Line::styled("In a confirmation dialog", theme.bold()));
+        help_lines(keys::DIALOG, app, theme, &mut lines);
+    } else if app.access != Access::Control {
+        lines.push(Line::styled(
+            "Read-only session: deploy, stop, restart and edits are hidden.",
             theme.warn(),
         ));
     }

@@ -15,6 +15,10 @@ const SIDE_BY_SIDE: u16 = 140;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let v = &app.strategies;
+    if let Some(editor) = &v.editor {
+        super::params::draw(frame, area, app, editor, theme);
+        return;
+    }
     if v.detail_open {
         draw_detail(frame, area, app, theme);
         return;
