@@ -5,6 +5,7 @@
 //! Needs `MEMD_TEST_FREQTRADE` (the path of a `freqtrade` binary; `.ci/run` installs one
 //! with `.ci/install-freqtrade`); without it the test says it is skipped.
 
+use mem_e2e::free_port;
 use mem_e2e::mock_exchange::{self, MockOptions};
 use mem_e2e::{Daemon, alive, wait_for};
 use mem_protocol::Client;
@@ -35,14 +36,6 @@ fn freqtrade() -> Option<PathBuf> {
 
 fn sid(s: &str) -> StrategyId {
     s.parse().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Processes whose command line mentions `needle`.

@@ -5,6 +5,7 @@
 //! Needs a Freqtrade binary: set `MEMD_TEST_FREQTRADE` to its path (`.ci/install-freqtrade`
 //! prints one). Without it every test here prints why it skips and passes.
 
+use mem_e2e::free_port;
 use mem_e2e::mock_exchange::{self, MockExchange, MockOptions};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -56,14 +57,6 @@ fn base_config(name: &str) -> Value {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("ephemeral port")
-        .port()
 }
 
 /// A random-enough token: no example passwords, even in tests.

@@ -4,6 +4,7 @@
 //! levels, the event stream, and the listener's address rules. The fake bot
 //! (`fake_freqtrade`) stands in for Freqtrade behind the deploy endpoint.
 
+use mem_e2e::free_port;
 use mem_e2e::{Daemon, describe};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
@@ -12,14 +13,6 @@ use std::time::Duration;
 /// The seed guide's examples deploy MACD Hunter.
 const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A daemon with the HTTP API on a free loopback port.
 struct Api {

@@ -19,6 +19,7 @@
 //! `MEMD_REQUIRE_SCHEMATHESIS` is set. `MEMD_SCHEMATHESIS_SEED` replays a run (the seed is
 //! in Schemathesis's output).
 
+use mem_e2e::free_port;
 use mem_e2e::{Daemon, alive, describe};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -63,14 +64,6 @@ fn schemathesis() -> Option<PathBuf> {
             None
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! after a `mem.enhance` over the socket, and after a memory file is reloaded; with a
 //! (fake) Freqtrade bot deployed, its poll latency appears, labelled, and goes with it.
 
+use mem_e2e::free_port;
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::*;
@@ -22,14 +23,6 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 fn sid(s: &str) -> StrategyId {
     s.parse().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A daemon with the HTTP API on a free loopback port, the fake bot as its Freqtrade.

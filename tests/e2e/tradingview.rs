@@ -12,6 +12,7 @@
 //! `MEMD_TEST_FREQTRADE` (the path of a `freqtrade` binary; `.ci/run` installs one with
 //! `.ci/install-freqtrade`); without it the test says it is skipped.
 
+use mem_e2e::free_port;
 use mem_e2e::mock_exchange::{self, MockOptions};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::{
@@ -31,14 +32,6 @@ const WEBHOOK: &str = "/api/mem/webhooks/tradingview";
 
 fn sid(s: &str) -> StrategyId {
     s.parse().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A daemon with the HTTP API on, and the webhook's secret.

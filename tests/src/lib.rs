@@ -356,6 +356,15 @@ pub fn find_memd(given: Option<PathBuf>) -> PathBuf {
     );
 }
 
+/// A loopback port free right now (tests run in parallel: each asks for its own).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// For the load tools: starts `memd` on `data_dir`, with its socket and stderr in a fresh
 /// directory under `work`; answers it once ready, and how long that took.
 pub fn start_memd(memd: &Path, work: &Path, data_dir: &Path) -> (Daemon, Duration) {
