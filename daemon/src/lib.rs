@@ -799,12 +799,19 @@ fn dispatch_registry(
 }
 
 /// Resolves when SIGTERM or SIGINT arrives, with the signal's name.
-pub async fn shutdown_signal() -> String {
+///
+/// The handlers are installed when this is called, not when the future is first polled:
+/// memd calls it before it binds its socket, so a SIGTERM sent as soon as a client is
+/// answered can never meet the default action (death by signal, nothing saved).
+/// Call it inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = String> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("can listen for SIGTERM");
     let mut int = signal(SignalKind::interrupt()).expect("can listen for SIGINT");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM".into(),
-        _ = int.recv() => "SIGINT".into(),
+    async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM".into(),
+            _ = int.recv() => "SIGINT".into(),
+        }
     }
 }

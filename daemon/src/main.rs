@@ -122,7 +122,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(memd::run(settings, memd::shutdown_signal())) {
+    match runtime.block_on(async { memd::run(settings, memd::shutdown_signal()).await }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line on stderr (the journal) and in the log file.
