@@ -438,6 +438,12 @@ impl Exposition {
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
     }
 
+    /// A family of one unlabelled sample.
+    fn single(&mut self, name: &str, kind: &str, help: &str, v: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], v);
+    }
+
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
         self.0.push_str(name);
         if !labels.is_empty() {
@@ -470,59 +476,62 @@ impl Exposition {
 /// seconds as the base unit.
 pub fn prometheus_text(m: &MemMetrics, d: &DaemonFigures) -> String {
     let mut e = Exposition(String::with_capacity(4096));
-    e.family("memd_up", "gauge", "1 while memd answers.");
-    e.sample("memd_up", &[], 1.0);
+    e.single("memd_up", "gauge", "1 while memd answers.", 1.0);
     e.family(
         "memd_info",
         "gauge",
         "memd's version, as a label; always 1.",
     );
     e.sample("memd_info", &[("version", &d.version)], 1.0);
-    e.family(
+    e.single(
         "memd_uptime_seconds",
         "gauge",
         "Seconds since memd started.",
+        m.uptime_secs as f64,
     );
-    e.sample("memd_uptime_seconds", &[], m.uptime_secs as f64);
-    e.family("memd_strategies", "gauge", "Strategies in the registry.");
-    e.sample("memd_strategies", &[], d.strategies as f64);
-    e.family(
+    e.single(
+        "memd_strategies",
+        "gauge",
+        "Strategies in the registry.",
+        d.strategies as f64,
+    );
+    e.single(
         "memd_deployments_active",
         "gauge",
         "Deployments running or on their way (Freqtrade bots and native strategies).",
+        d.deployments_active as f64,
     );
-    e.sample("memd_deployments_active", &[], d.deployments_active as f64);
 
-    e.family(
+    e.single(
         "memd_decisions_last_hour",
         "gauge",
         "MEM decisions logged in the last hour.",
+        m.decisions_per_hour as f64,
     );
-    e.sample("memd_decisions_last_hour", &[], m.decisions_per_hour as f64);
-    e.family(
+    e.single(
         "memd_decisions_total",
         "counter",
         "MEM decisions logged since memd started.",
+        m.decisions_total as f64,
     );
-    e.sample("memd_decisions_total", &[], m.decisions_total as f64);
-    e.family(
+    e.single(
         "memd_outcomes_total",
         "counter",
         "Decision outcomes recorded since memd started.",
+        m.outcomes_total as f64,
     );
-    e.sample("memd_outcomes_total", &[], m.outcomes_total as f64);
-    e.family(
+    e.single(
         "memd_closed_decisions_24h",
         "gauge",
         "Decision outcomes recorded in the last 24 hours.",
+        m.closed_24h as f64,
     );
-    e.sample("memd_closed_decisions_24h", &[], m.closed_24h as f64);
-    e.family(
+    e.single(
         "memd_won_decisions_24h",
         "gauge",
         "Decision outcomes recorded in the last 24 hours that were wins.",
+        m.wins_24h as f64,
     );
-    e.sample("memd_won_decisions_24h", &[], m.wins_24h as f64);
     e.family(
         "memd_win_rate_24h",
         "gauge",
