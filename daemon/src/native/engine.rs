@@ -382,9 +382,9 @@ mod tests {
         strategies::build("rsi", p.as_object().unwrap()).unwrap()
     }
 
-    #[test]
-    fn a_replaced_strategy_is_warmed_and_trades_from_the_next_candle() {
-        let mut engine = Engine::new(
+    /// A paper RSI (oversold 30) without MEM or a model.
+    fn rsi_engine() -> Engine {
+        Engine::new(
             EngineSpec {
                 strategy_key: "native_rsi".into(),
                 symbol: "X/USDT".into(),
@@ -399,7 +399,12 @@ mod tests {
             EnhanceSettings::default(),
             Durability::Batched,
             false,
-        );
+        )
+    }
+
+    #[test]
+    fn a_replaced_strategy_is_warmed_and_trades_from_the_next_candle() {
+        let mut engine = rsi_engine();
         let candles = drifting(200);
         for c in &candles[..100] {
             engine.warm(c);
@@ -421,22 +426,7 @@ mod tests {
 
     #[test]
     fn at_most_the_last_recent_candles_are_kept() {
-        let mut engine = Engine::new(
-            EngineSpec {
-                strategy_key: "native_rsi".into(),
-                symbol: "X/USDT".into(),
-                timeframe_ms: 300_000,
-                mem_enabled: false,
-                trade_prefix: "t".into(),
-            },
-            rsi(30.0),
-            PaperBroker::new(PaperSettings::default()),
-            None,
-            None,
-            EnhanceSettings::default(),
-            Durability::Batched,
-            false,
-        );
+        let mut engine = rsi_engine();
         for c in &drifting(RECENT_CANDLES + 10) {
             engine.warm(c);
         }
