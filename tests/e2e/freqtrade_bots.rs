@@ -218,8 +218,10 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         Some(json!({"tradeid": trade_id.to_string(), "ordertype": "market"})),
     )
     .await;
+    // The trade reaches the registry by the poll or by the performance-sync job, which
+    // may come first; the deployment's stats follow at the next poll.
     wait_for(
-        "a closed trade in the registry",
+        "a closed trade in the registry and in the bot's stats",
         Duration::from_secs(90),
         async || {
             let report = client
@@ -231,6 +233,9 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
                 .await
                 .unwrap();
             report.all.total_trades >= 1
+                && deployment_of(&client, MACD_HUNTER)
+                    .await
+                    .is_some_and(|d| d.stats.closed_trades >= 1)
         },
     )
     .await;
