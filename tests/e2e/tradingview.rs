@@ -646,7 +646,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     std::fs::write(
         &config,
         format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\n[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = 600\n",
             freqtrade.display().to_string(),
             overrides.display().to_string()
         ),
@@ -747,6 +747,8 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
                 "{data}"
             );
             eprintln!("not forwarded yet: {why}");
+            // The bot needs its first candles; ask again a second later.
+            tokio::time::sleep(Duration::from_secs(1)).await;
             return false;
         }
         entry = data;
