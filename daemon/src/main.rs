@@ -44,6 +44,7 @@ enum MemdCommand {
 
 /// glibc's malloc was a fifth of memd's CPU under socket load (malloc_consolidate and
 /// free-list work across threads); mimalloc's thread-local pages are cheaper.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
