@@ -6,9 +6,9 @@
 //! whose outbox is full (it stopped reading) is dropped, never waited for. A bad frame is
 //! answered with an error and the connection carries on.
 
-use crate::Daemon;
 use crate::access::PeerIdentity;
 use crate::datadir::{LockError, LockFile, ensure_dir};
+use crate::{Answer, Daemon};
 use bytes::Bytes;
 use futures::StreamExt;
 use interprocess::local_socket::tokio::{Listener, Stream};
@@ -17,12 +17,11 @@ use interprocess::local_socket::traits::tokio::Listener as _;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use mem_protocol::codec::{Frame, LineFrames};
-use mem_protocol::jsonrpc::{FastFrame, Id, RequestFrame, ResponseFrame};
+use mem_protocol::jsonrpc::{FastFrame, Id, RequestFrame, ResponseFrame, response_line};
 use mem_protocol::methods::{HelloParams, HelloResult, SubscribeParams, SubscribeResult};
 use mem_protocol::{
     Access, MAX_FRAME_BYTES, MAX_HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION, Request, RpcError, Topic,
 };
-use serde_json::Value;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -356,7 +355,7 @@ impl Session {
         false
     }
 
-    fn hello(&mut self, params: HelloParams) -> Result<Value, RpcError> {
+    fn hello(&mut self, params: HelloParams) -> Result<Answer, RpcError> {
         if params.protocol_version != PROTOCOL_VERSION {
             return Err(RpcError::new(
                 mem_protocol::ErrorCode::IncompatibleVersion,
@@ -381,7 +380,7 @@ impl Session {
             ?access,
             "client said hello"
         );
-        Ok(serde_json::to_value(HelloResult {
+        Ok(serde_json::value::to_raw_value(&HelloResult {
             protocol_version: PROTOCOL_VERSION,
             server: "memd".into(),
             server_version: env!("CARGO_PKG_VERSION").into(),
@@ -421,7 +420,7 @@ impl Session {
         // The response is queued before the first event: same outbox, in order.
         self.reply(
             id,
-            Ok(serde_json::to_value(result).expect("subscribe result serializes")),
+            Ok(serde_json::value::to_raw_value(&result).expect("subscribe result serializes")),
         )
         .await;
         self.daemon.subscribers.fetch_add(1, Ordering::Relaxed);
@@ -436,7 +435,7 @@ impl Session {
         Ok(())
     }
 
-    async fn reply(&self, id: Option<Id>, outcome: Result<Value, RpcError>) {
+    async fn reply(&self, id: Option<Id>, outcome: Result<Answer, RpcError>) {
         send_reply(&self.out, &self.cancel, id, outcome).await;
     }
 }
@@ -446,10 +445,10 @@ async fn send_reply(
     out: &mpsc::Sender<Bytes>,
     cancel: &CancellationToken,
     id: Option<Id>,
-    outcome: Result<Value, RpcError>,
+    outcome: Result<Answer, RpcError>,
 ) {
     let Some(id) = id else { return };
-    let line = Bytes::from(ResponseFrame { id, outcome }.to_line());
+    let line = Bytes::from(response_line(&id, outcome.as_deref()));
     tokio::select! {
         sent = tokio::time::timeout(REPLY_STALL_LIMIT, out.send(line)) => {
             if sent.is_err() {

@@ -244,26 +244,33 @@ impl ResponseFrame {
     /// Encodes the response as one line, newline included (serialized from borrows: a
     /// large result is not copied first).
     pub fn to_line(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct WireRef<'a> {
-            jsonrpc: &'static str,
-            id: &'a Id,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            result: Option<&'a Value>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            error: Option<&'a RpcError>,
-        }
-        let (result, error) = match &self.outcome {
-            Ok(v) => (Some(v), None),
-            Err(e) => (None, Some(e)),
-        };
-        to_line(&WireRef {
-            jsonrpc: "2.0",
-            id: &self.id,
-            result,
-            error,
-        })
+        response_line(&self.id, self.outcome.as_ref())
     }
+}
+
+/// One response line, newline included, for a result of any serializable type: the daemon
+/// passes results it has already serialized (`RawValue`), so they are not built as a
+/// `Value` tree first.
+pub fn response_line<R: Serialize + ?Sized>(id: &Id, outcome: Result<&R, &RpcError>) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct WireRef<'a, R: ?Sized> {
+        jsonrpc: &'static str,
+        id: &'a Id,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a R>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a RpcError>,
+    }
+    let (result, error) = match outcome {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e)),
+    };
+    to_line(&WireRef {
+        jsonrpc: "2.0",
+        id,
+        result,
+        error,
+    })
 }
 
 /// A message pushed by the daemon without a request: an event.
