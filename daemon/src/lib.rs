@@ -68,6 +68,32 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Answers at once, without waiting or touching the disk, the reads that memory
+    /// holds (the index, cached documents, the decision memory, the supervisor's table):
+    /// a task or a hop to the blocking pool would cost more than the work (socket-load).
+    /// Any other request is handed back.
+    pub fn answer_now(
+        &self,
+        request: Request,
+        access: Access,
+    ) -> Result<Result<Answer, RpcError>, Request> {
+        Ok(match request {
+            Request::DaemonStatus(_) => encode(self.status(access)),
+            Request::Deployed(p) => encode(self.supervisor.deployed(p.all)),
+            // Reads: no caller to audit.
+            Request::StrategiesList(_) | Request::StrategiesRecommendationsQuick(_) => {
+                dispatch_registry(&self.registry, request, &Caller::default())
+            }
+            Request::StrategiesGet(ref p) => match self.registry.get_cached(p.id) {
+                Some(detail) => encode(detail),
+                None => return Err(request),
+            },
+            Request::MemDecisions(p) => encode(self.memory.decisions(&p)),
+            Request::MemMetrics(_) => encode(self.mem_metrics()),
+            request => return Err(request),
+        })
+    }
+
     /// Answers a request that does not need the connection (everything but `hello` and
     /// `events.subscribe`, which the server handles). Registry work touches the disk, so it
     /// runs on a blocking thread.
@@ -77,9 +103,12 @@ impl Daemon {
         access: Access,
         caller: Caller,
     ) -> Result<Answer, RpcError> {
+        let request = match self.answer_now(request, access) {
+            Ok(answer) => return answer,
+            Err(request) => request,
+        };
         let method = request.method();
         match request {
-            Request::DaemonStatus(_) => return encode(self.status(access)),
             Request::Deploy(p) => {
                 return encode(
                     self.supervisor
@@ -89,7 +118,6 @@ impl Daemon {
             }
             Request::Stop(p) => return encode(self.supervisor.stop(p).await?),
             Request::Restart(p) => return encode(self.supervisor.restart(p).await?),
-            Request::Deployed(p) => return encode(self.supervisor.deployed(p.all)),
             Request::Logs(p) => return encode(self.supervisor.logs(p)?),
             Request::ParametersUpdate(p) => {
                 // Recorded first (a blocking write), then applied to what runs.
@@ -111,18 +139,6 @@ impl Daemon {
             }
             Request::StopAll(p) => return encode(self.supervisor.stop_all(p).await),
             Request::JobsList(_) => return encode(self.scheduler.list().await),
-            // Answered from memory (the index, the decision memory) in microseconds: a
-            // hop to the blocking pool would cost more than the work (socket-load).
-            Request::StrategiesList(_) | Request::StrategiesRecommendationsQuick(_) => {
-                return dispatch_registry(&self.registry, request, &caller);
-            }
-            Request::StrategiesGet(ref p) => {
-                if let Some(detail) = self.registry.get_cached(p.id) {
-                    return encode(detail);
-                }
-            }
-            Request::MemDecisions(p) => return encode(self.memory.decisions(&p)),
-            Request::MemMetrics(_) => return encode(self.mem_metrics()),
             Request::JobsRun(p) => return encode(self.scheduler.run_now(p).await?),
             Request::JobsHistory(p) => return encode(self.scheduler.history(p)?),
             Request::HttpToken(p) => return encode(self.http_token(p)?),

@@ -333,6 +333,13 @@ impl Session {
                 }
             }
             request => {
+                let request = match self.daemon.answer_now(request, access) {
+                    Ok(answer) => {
+                        self.reply(id, answer).await;
+                        return false;
+                    }
+                    Err(request) => request,
+                };
                 // Answer on a task of its own so one slow request does not hold up the
                 // next; the semaphore bounds how many run per connection.
                 let Ok(permit) = self.in_flight.clone().acquire_owned().await else {

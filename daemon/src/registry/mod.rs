@@ -218,6 +218,25 @@ fn now_text(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// `strategies.get`'s answer from the caches: serializes exactly as a
+/// [`StrategyDetail`], from shared parts.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedDetail {
+    #[serde(flatten)]
+    pub summary: Arc<StrategySummary>,
+    pub metadata: Arc<StrategyDocument>,
+}
+
+impl SharedDetail {
+    pub fn to_detail(&self) -> StrategyDetail {
+        StrategyDetail {
+            summary: (*self.summary).clone(),
+            metadata: (*self.metadata).clone(),
+        }
+    }
+}
+
 impl Registry {
     /// Opens the registry at `root` (creating its directories) and loads every strategy.
     pub fn open(root: &Path, bus: Arc<EventBus>) -> anyhow::Result<Registry> {
@@ -422,7 +441,7 @@ impl Registry {
     /// One strategy in full.
     pub fn get(&self, id: StrategyId) -> Result<StrategyDetail> {
         if let Some(detail) = self.get_cached(id) {
-            return Ok(detail);
+            return Ok(detail.to_detail());
         }
         let (doc, hash) = self.read_document_hashed(id)?;
         let record_hash = self
@@ -457,15 +476,15 @@ impl Registry {
     }
 
     /// One strategy in full if its document is in memory and current, without the disk:
-    /// callable from an async task.
-    pub fn get_cached(&self, id: StrategyId) -> Option<StrategyDetail> {
+    /// callable from an async task. Shares the cached summary and document, copies neither.
+    pub fn get_cached(&self, id: StrategyId) -> Option<SharedDetail> {
         let index = self.index.read().expect("index lock");
         let record = index.get(id)?;
         let documents = self.documents.lock().expect("documents lock");
         let (hash, doc) = documents.get(&id)?;
-        (*hash == record.content_hash).then(|| StrategyDetail {
-            summary: (*record.summary).clone(),
-            metadata: (**doc).clone(),
+        (*hash == record.content_hash).then(|| SharedDetail {
+            summary: record.summary.clone(),
+            metadata: doc.clone(),
         })
     }
 
