@@ -72,12 +72,8 @@ impl Daemon {
     /// holds (the index, cached documents, the decision memory, the supervisor's table):
     /// a task or a hop to the blocking pool would cost more than the work (socket-load).
     /// Any other request is handed back.
-    pub fn answer_now(
-        &self,
-        request: Request,
-        access: Access,
-    ) -> Result<Result<Answer, RpcError>, Request> {
-        Ok(match request {
+    pub fn answer_now(&self, request: Request, access: Access) -> Now {
+        Now::Answered(match request {
             Request::DaemonStatus(_) => encode(self.status(access)),
             Request::Deployed(p) => encode(self.supervisor.deployed(p.all)),
             // Reads: no caller to audit.
@@ -86,11 +82,11 @@ impl Daemon {
             }
             Request::StrategiesGet(ref p) => match self.registry.get_cached(p.id) {
                 Some(detail) => encode(detail),
-                None => return Err(request),
+                None => return Now::Later(request),
             },
             Request::MemDecisions(p) => encode(self.memory.decisions(&p)),
             Request::MemMetrics(_) => encode(self.mem_metrics()),
-            request => return Err(request),
+            request => return Now::Later(request),
         })
     }
 
@@ -104,8 +100,8 @@ impl Daemon {
         caller: Caller,
     ) -> Result<Answer, RpcError> {
         let request = match self.answer_now(request, access) {
-            Ok(answer) => return answer,
-            Err(request) => request,
+            Now::Answered(answer) => return answer,
+            Now::Later(request) => request,
         };
         let method = request.method();
         match request {
@@ -511,6 +507,14 @@ fn spawn_live_summary_flusher(registry: Arc<Registry>) {
             let _ = tokio::task::spawn_blocking(move || registry.flush_live_summaries()).await;
         }
     });
+}
+
+/// What [`Daemon::answer_now`] could do with a request.
+pub enum Now {
+    Answered(Result<Answer, RpcError>),
+    /// It needs the disk, a lock that may wait, or another task: answer it with
+    /// [`Daemon::handle`].
+    Later(Request),
 }
 
 /// A request's result, serialized once: the answer's line embeds it as it is.

@@ -334,11 +334,11 @@ impl Session {
             }
             request => {
                 let request = match self.daemon.answer_now(request, access) {
-                    Ok(answer) => {
+                    crate::Now::Answered(answer) => {
                         self.reply(id, answer).await;
                         return false;
                     }
-                    Err(request) => request,
+                    crate::Now::Later(request) => request,
                 };
                 // Answer on a task of its own so one slow request does not hold up the
                 // next; the semaphore bounds how many run per connection.
