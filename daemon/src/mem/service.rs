@@ -33,6 +33,10 @@ use tracing::{info, warn};
 
 /// Decisions kept for `mem.decisions` and the TUI.
 const RECENT: usize = 10_000;
+/// Decisions kept waiting for their outcome. A client that never sends one (a bot that
+/// died, a script that forgot) would otherwise grow memory for as long as memd runs; past
+/// this, the oldest open decision is forgotten (it stays in `decisions.jsonl`).
+const OPEN_MAX: usize = 10_000;
 
 /// What enhancement is given besides the memory.
 #[derive(Debug, Clone)]
@@ -81,8 +85,13 @@ type PairRecord = VecDeque<(String, Option<bool>)>;
 struct State {
     recent: VecDeque<Decision>,
     unreadable_lines: usize,
-    /// Decisions without an outcome yet.
+    /// Decisions without an outcome yet, at most [`OPEN_MAX`].
     open: HashMap<String, Decision>,
+    /// Ids of `open` oldest first (closed ones are skipped lazily, and swept out when
+    /// they outnumber the open ones).
+    open_order: VecDeque<String>,
+    /// Open decisions forgotten because of [`OPEN_MAX`].
+    open_forgotten: u64,
     /// Per strategy and symbol, its last [`enhance::LOOKBACK`] decisions: (id, won).
     pairs: HashMap<(String, String), PairRecord>,
     strategies: HashMap<String, StrategyRecord>,
@@ -103,9 +112,36 @@ impl State {
             pair.pop_front();
         }
         self.open.insert(d.id.clone(), d.clone());
+        self.open_order.push_back(d.id.clone());
         self.recent.push_back(d);
         if self.recent.len() > RECENT {
             self.recent.pop_front();
+        }
+        self.bound_open();
+    }
+
+    /// Keeps at most [`OPEN_MAX`] open decisions, forgetting the oldest.
+    fn bound_open(&mut self) {
+        while self.open.len() > OPEN_MAX {
+            let Some(id) = self.open_order.pop_front() else {
+                break;
+            };
+            if let Some(d) = self.open.remove(&id) {
+                self.open_forgotten += 1;
+                if self.open_forgotten == 1 || self.open_forgotten % 1000 == 0 {
+                    warn!(
+                        decision = %d.id,
+                        strategy = %d.strategy,
+                        opened_at = %d.at,
+                        forgotten = self.open_forgotten,
+                        "more than {OPEN_MAX} decisions wait for an outcome; the oldest is forgotten (an outcome for it will be refused)"
+                    );
+                }
+            }
+        }
+        if self.open_order.len() > 2 * self.open.len() + 64 {
+            let open = &self.open;
+            self.open_order.retain(|id| open.contains_key(id));
         }
     }
 
@@ -454,7 +490,7 @@ impl Memory {
                 )
             } else {
                 RpcError::not_found(format!(
-                    "no open decision `{}` in the memory (see mem.decisions)",
+                    "no open decision `{}` in the memory (see mem.decisions; memd keeps the newest {OPEN_MAX} decisions that wait for an outcome)",
                     n.decision_id
                 ))
             });
@@ -928,5 +964,75 @@ impl Memory {
             candidates,
             file_error: state.learned_error.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(i: usize) -> Decision {
+        Decision {
+            id: format!("d{i}"),
+            at: chrono::Utc::now(),
+            strategy: "s".into(),
+            symbol: "X/USDT".into(),
+            action: mem_protocol::mem::SignalAction::Buy,
+            price: 1.0,
+            base_confidence: 0.7,
+            confidence: 0.7,
+            ml_confidence: None,
+            memory_confidence: None,
+            learned_pattern: None,
+            position_size: 0.1,
+            stop_loss: 0.9,
+            take_profit: 1.1,
+            reasoning: String::new(),
+            signature: None,
+            outcome: None,
+        }
+    }
+
+    fn outcome(i: usize) -> Outcome {
+        Outcome {
+            decision_id: format!("d{i}"),
+            closed_at: chrono::Utc::now(),
+            exit_price: 1.0,
+            pnl: 1.0,
+            pnl_pct: 1.0,
+            win: true,
+        }
+    }
+
+    #[test]
+    fn open_decisions_are_bounded_and_the_oldest_forgotten_first() {
+        let mut state = State::default();
+        for i in 0..OPEN_MAX + 5 {
+            state.add_decision(decision(i));
+        }
+        assert_eq!(state.open.len(), OPEN_MAX);
+        assert_eq!(state.open_forgotten, 5);
+        assert!(
+            state.close(&outcome(4)).is_none(),
+            "the 5th oldest was forgotten"
+        );
+        assert!(state.close(&outcome(5)).is_some(), "the 6th is still open");
+        assert!(state.open_order.len() <= 2 * state.open.len() + 64);
+    }
+
+    #[test]
+    fn closed_decisions_do_not_pile_up_in_the_open_order() {
+        let mut state = State::default();
+        for i in 0..100_000 {
+            state.add_decision(decision(i));
+            state.close(&outcome(i)).expect("open");
+        }
+        assert!(state.open.is_empty());
+        assert!(
+            state.open_order.len() <= 64 + 1,
+            "{}",
+            state.open_order.len()
+        );
+        assert_eq!(state.open_forgotten, 0);
     }
 }

@@ -86,6 +86,11 @@
 //!   line through every post-warm-up sample rises by no more than that bound over the
 //!   window (its slope is printed in MB/hour). Data that grows by design stays well under
 //!   it: the trade log keeps about 70 bytes a trade in memory (7,200 trades in 30 min).
+//!   memd's window of recent decisions (the newest 10,000, about 1 KB each) would fill
+//!   during the run and read as a rise of some 4 MB an hour until full; so the tool first
+//!   writes `--history-decisions` (12,000) closed past decisions of an unused strategy
+//!   into `mem_knowledge/decisions.jsonl`, as a server that has run for months has, and
+//!   memd starts with the window full (its steady state).
 //! - **fds flat**: a starting or stopping bot holds pipes and HTTP connections for a
 //!   while, so samples at random points of a cycle differ by design. The verdict compares
 //!   the checkpoints, all taken at the same point of the cycle with the same processes
@@ -118,7 +123,8 @@ use mem_protocol::deploy::{
     FeedMode, NativeOptions, StopMode, StopParams,
 };
 use mem_protocol::mem::{
-    BaseSignal, DecideParams, DecisionsParams, EnhanceParams, OutcomeParams, SignalAction,
+    BaseSignal, DecideParams, Decision, DecisionsParams, EnhanceParams, Outcome, OutcomeParams,
+    SignalAction,
 };
 use mem_protocol::methods::{ListStrategiesParams, NoParams, method};
 use mem_protocol::registry::{
@@ -193,12 +199,13 @@ struct Options {
     freqtrade: Option<PathBuf>,
     json: bool,
     keep: bool,
+    history_decisions: usize,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: soak [--minutes N] [--warmup-minutes W] [--sample-secs S] [--cycle-secs C] \
-         [--memd PATH] [--freqtrade PATH] [--json] [--keep]"
+         [--memd PATH] [--freqtrade PATH] [--json] [--keep] [--history-decisions N]"
     );
     std::process::exit(2)
 }
@@ -213,6 +220,7 @@ fn parse_args() -> Options {
         freqtrade: None,
         json: false,
         keep: false,
+        history_decisions: 12_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -230,6 +238,9 @@ fn parse_args() -> Options {
             "--freqtrade" => options.freqtrade = Some(PathBuf::from(value())),
             "--json" => options.json = true,
             "--keep" => options.keep = true,
+            "--history-decisions" => {
+                options.history_decisions = value().parse().unwrap_or_else(|_| usage())
+            }
             _ => usage(),
         }
     }
@@ -1378,6 +1389,73 @@ async fn stop_everything(
     (stopped, still_active, end, leftovers, counted, bot_trades)
 }
 
+/// Writes `n` closed decisions of a strategy that is not otherwise used (`soak_history`),
+/// a minute apart and ending an hour ago, as a server that has run for months has them.
+/// memd loads the newest of them into its window of recent decisions (10,000), so the
+/// window is full from the start, as in a steady state, instead of filling during the run.
+fn seed_decision_history(data_dir: &Path, n: usize) {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = data_dir.join("mem_knowledge");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .expect("create mem_knowledge/");
+    let file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join("decisions.jsonl"))
+        .expect("create decisions.jsonl");
+    let mut out = std::io::BufWriter::new(file);
+    let end = Utc::now() - ChronoDuration::hours(1);
+    let signatures = [
+        "BUY|trend=bullish|volatility=medium|rsi=neutral",
+        "BUY|trend=bearish|volatility=high|rsi=oversold",
+        "BUY|trend=ranging|volatility=low|rsi=neutral",
+    ];
+    for i in 0..n {
+        let at = end - ChronoDuration::minutes((n - i) as i64);
+        let id = format!("00000000-0000-4000-8000-{i:012}");
+        let price = 100.0 + (i % 50) as f64;
+        let win = i % 2 == 0;
+        let decision = Decision {
+            id: id.clone(),
+            at,
+            strategy: "soak_history".into(),
+            symbol: "HIST/USDT".into(),
+            action: SignalAction::Buy,
+            price,
+            base_confidence: 0.7,
+            confidence: 0.72,
+            ml_confidence: Some(0.61),
+            memory_confidence: Some(0.5),
+            learned_pattern: None,
+            position_size: 0.1,
+            stop_loss: price * 0.98,
+            take_profit: price * 1.04,
+            reasoning: "base 0.70 (RSI signal); ML 0.61 agrees; memory 0.50 over the last 50 on HIST/USDT; confidence 0.72".into(),
+            signature: Some(signatures[i % signatures.len()].into()),
+            outcome: None,
+        };
+        let outcome = Outcome {
+            decision_id: id,
+            closed_at: at + ChronoDuration::seconds(30),
+            exit_price: if win { price * 1.01 } else { price * 0.99 },
+            pnl: if win { 1.0 } else { -1.0 },
+            pnl_pct: if win { 1.0 } else { -1.0 },
+            win,
+        };
+        let mut line = serde_json::to_value(&decision).expect("decision serializes");
+        line["kind"] = json!("decision");
+        let mut closed = serde_json::to_value(&outcome).expect("outcome serializes");
+        closed["kind"] = json!("outcome");
+        writeln!(out, "{line}\n{closed}").expect("write decisions.jsonl");
+    }
+    out.flush().expect("write decisions.jsonl");
+}
+
 #[tokio::main]
 async fn main() {
     let options = parse_args();
@@ -1397,6 +1475,11 @@ async fn main() {
     let (config, mock) = bots_config(&options, work.path()).await;
     println!("memd:        {}", memd.display());
     println!("data dir:    {}", data_dir.display());
+    seed_decision_history(&data_dir, options.history_decisions);
+    println!(
+        "history:     {} past decisions with their outcomes in mem_knowledge/decisions.jsonl",
+        options.history_decisions
+    );
     // memd in a process group of its own, as under systemd: a Ctrl-C at the terminal
     // reaches this tool, which then stops everything in order.
     let (mut daemon, ready_after) = start_memd_with(&memd, work.path(), &data_dir, |cmd| {
