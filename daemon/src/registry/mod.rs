@@ -1615,6 +1615,89 @@ mod tests {
     }
 
     #[test]
+    fn reading_trades_creates_no_file_and_the_first_record_does() {
+        let (_dir, registry) = seeded();
+        let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
+        let file = registry.paths().trades_file(id);
+        let _ = std::fs::remove_file(&file);
+        let trades = registry
+            .list_trades(ListTradesParams {
+                id,
+                from: None,
+                to: None,
+                limit: None,
+                offset: None,
+            })
+            .unwrap();
+        let before = registry
+            .performance(PerformanceParams {
+                id,
+                from: None,
+                to: None,
+            })
+            .unwrap()
+            .all
+            .total_trades;
+        assert!(!file.exists(), "a read created {}", file.display());
+
+        let at = Utc::now();
+        let trade = TradeRecord {
+            trade_id: "lazy-1".into(),
+            symbol: "BTC/USDT".into(),
+            timeframe: None,
+            action: TradeAction::Buy,
+            confidence: None,
+            entry_price: 100.0,
+            exit_price: 101.0,
+            entry_time: at - chrono::Duration::minutes(5),
+            exit_time: at,
+            pnl: 1.0,
+            pnl_pct: 0.01,
+            is_win: None,
+            mem_enhanced: false,
+            mem_confidence_boost: None,
+            learned_pattern: None,
+            market_regime: None,
+            volatility: None,
+            broker: None,
+            slippage: None,
+            commission: None,
+        };
+        let recorded = registry
+            .record_trades(
+                RecordTradesParams {
+                    id,
+                    trades: vec![trade],
+                },
+                &Caller::default(),
+            )
+            .unwrap();
+        assert_eq!(recorded.recorded, 1);
+        assert!(file.exists());
+        let listed = registry
+            .list_trades(ListTradesParams {
+                id,
+                from: None,
+                to: None,
+                limit: None,
+                offset: None,
+            })
+            .unwrap();
+        assert_eq!(listed.total, trades.total + 1);
+        assert_eq!(listed.trades[0].trade_id, "lazy-1");
+        let after = registry
+            .performance(PerformanceParams {
+                id,
+                from: None,
+                to: None,
+            })
+            .unwrap()
+            .all
+            .total_trades;
+        assert_eq!(after, before + 1);
+    }
+
+    #[test]
     fn default_data_has_the_eleven_seed_strategies() {
         let (_dir, registry) = seeded();
         assert_eq!(registry.len(), 11, "issues: {:?}", registry.issues());

@@ -211,7 +211,10 @@ pub struct TradeLog {
     pub points: Vec<TradePoint>,
     spans: Vec<Span>,
     ids: IdSet,
-    file: AppendFile,
+    /// `{id}.jsonl`, opened (and created) by the first append: reading a strategy's
+    /// trades neither creates its file nor holds a descriptor.
+    file: Option<AppendFile>,
+    path: PathBuf,
     legacy_path: PathBuf,
     pub total_pnl: f64,
     pub last_exit_ms: Option<i64>,
@@ -230,12 +233,12 @@ pub struct LiveTotals {
 impl TradeLog {
     fn load(paths: &Paths, id: StrategyId) -> anyhow::Result<TradeLog> {
         let legacy_path = paths.legacy_trades_file(id);
-        let file = AppendFile::open(&paths.trades_file(id), 0o640)?;
         let mut log = TradeLog {
             points: Vec::new(),
             spans: Vec::new(),
             ids: IdSet::default(),
-            file,
+            file: None,
+            path: paths.trades_file(id),
             legacy_path: legacy_path.clone(),
             total_pnl: 0.0,
             last_exit_ms: None,
@@ -249,10 +252,16 @@ impl TradeLog {
                 &legacy_path,
             );
         }
-        let main_path = log.file.path.clone();
-        let bytes = std::fs::read(&main_path)
-            .with_context(|| format!("cannot read {}", main_path.display()))?;
-        log.ingest(&bytes, false, &main_path);
+        // A torn last line (a crash mid-append) is not read (only whole lines are), and
+        // the first append cuts it before writing.
+        let main_path = log.path.clone();
+        match std::fs::read(&main_path) {
+            Ok(bytes) => log.ingest(&bytes, false, &main_path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", main_path.display()));
+            }
+        }
         Ok(log)
     }
 
@@ -359,7 +368,11 @@ impl TradeLog {
         if pending.is_empty() {
             return Ok(duplicates);
         }
-        let base = self.file.append_durable(&buf)?;
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(AppendFile::open(&self.path, 0o640)?),
+        };
+        let base = file.append_durable(&buf)?;
         // Grow ahead of need, so that the rehash of a large set is rare.
         if self.ids.capacity() - self.ids.len() < pending.len() {
             self.ids.reserve(self.ids.len().max(pending.len()));
@@ -391,7 +404,11 @@ impl TradeLog {
             .collect();
         let total = matching.len();
         matching.sort_unstable_by_key(|&i| std::cmp::Reverse((self.points[i].exit_ms, i)));
-        let main = File::open(&self.file.path)?;
+        let main = if self.path.exists() {
+            Some(File::open(&self.path)?)
+        } else {
+            None
+        };
         let legacy = if self.legacy_path.exists() {
             Some(File::open(&self.legacy_path)?)
         } else {
@@ -404,7 +421,7 @@ impl TradeLog {
             let file = if span.legacy {
                 legacy.as_ref().context("legacy trade log vanished")?
             } else {
-                &main
+                main.as_ref().context("trade log vanished")?
             };
             file.read_exact_at(&mut buf, span.offset)?;
             let line: TradeLine =
