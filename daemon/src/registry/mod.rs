@@ -1620,24 +1620,26 @@ mod tests {
         let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
         let file = registry.paths().trades_file(id);
         let _ = std::fs::remove_file(&file);
-        let trades = registry
-            .list_trades(ListTradesParams {
+        let listed = || {
+            registry
+                .list_trades(ListTradesParams {
+                    id,
+                    from: None,
+                    to: None,
+                    limit: None,
+                    offset: None,
+                })
+                .unwrap()
+        };
+        let counted = || {
+            let all = PerformanceParams {
                 id,
                 from: None,
                 to: None,
-                limit: None,
-                offset: None,
-            })
-            .unwrap();
-        let before = registry
-            .performance(PerformanceParams {
-                id,
-                from: None,
-                to: None,
-            })
-            .unwrap()
-            .all
-            .total_trades;
+            };
+            registry.performance(all).unwrap().all.total_trades
+        };
+        let (trades_before, count_before) = (listed().total, counted());
         assert!(!file.exists(), "a read created {}", file.display());
 
         let at = Utc::now();
@@ -1674,27 +1676,10 @@ mod tests {
             .unwrap();
         assert_eq!(recorded.recorded, 1);
         assert!(file.exists());
-        let listed = registry
-            .list_trades(ListTradesParams {
-                id,
-                from: None,
-                to: None,
-                limit: None,
-                offset: None,
-            })
-            .unwrap();
-        assert_eq!(listed.total, trades.total + 1);
-        assert_eq!(listed.trades[0].trade_id, "lazy-1");
-        let after = registry
-            .performance(PerformanceParams {
-                id,
-                from: None,
-                to: None,
-            })
-            .unwrap()
-            .all
-            .total_trades;
-        assert_eq!(after, before + 1);
+        let after = listed();
+        assert_eq!(after.total, trades_before + 1);
+        assert_eq!(after.trades[0].trade_id, "lazy-1");
+        assert_eq!(counted(), count_before + 1);
     }
 
     #[test]
