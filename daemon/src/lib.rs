@@ -273,18 +273,13 @@ impl Daemon {
 
     /// `/metrics`: [`Daemon::mem_metrics`] and a few daemon figures as Prometheus text.
     pub fn prometheus_metrics(&self) -> String {
-        let active = self.supervisor.active_ids();
-        let mut m = self
-            .memory
-            .metrics()
-            .snapshot(self.memory.learned_counts(), &active);
-        m.uptime_secs = self.started.elapsed().as_secs();
+        let m = self.mem_metrics();
         metrics::prometheus_text(
             &m,
             &metrics::DaemonFigures {
                 version: env!("CARGO_PKG_VERSION").into(),
                 strategies: self.registry.len(),
-                deployments_active: active.len(),
+                deployments_active: self.supervisor.active_ids().len(),
             },
         )
     }

@@ -156,6 +156,19 @@ fn forget_oldest_ended(slots: &mut BTreeMap<DeploymentId, Arc<Slot>>) {
     }
 }
 
+/// The pairs a strategy's `deployment` section lists (`pairs`), none when absent.
+pub(crate) fn deployment_pairs(section: &Value) -> Vec<String> {
+    section
+        .get("pairs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The ids of all but the `keep` newest (by start time).
 fn oldest_beyond(mut ended: Vec<(DateTime<Utc>, DeploymentId)>, keep: usize) -> Vec<DeploymentId> {
     if ended.len() <= keep {
@@ -655,15 +668,7 @@ impl Supervisor {
         let dir = self.root.join(deployment_id.to_string());
         crate::datadir::ensure_dir(&dir.join("user_data"), 0o750).map_err(internal)?;
         let credentials = Credentials::generate();
-        let pairs: Vec<String> = section
-            .get("pairs")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let pairs = deployment_pairs(&section);
         let owned = freqtrade::Owned {
             dry_run: params.dry_run,
             port,

@@ -25,32 +25,23 @@ struct Api {
 impl Api {
     /// `freqtrade`: the `[freqtrade]` table's extra keys; the fake bot unless `bin` is given.
     fn start(freqtrade_bin: Option<&str>) -> Api {
-        let root = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let http = format!("[http]\nlisten = \"127.0.0.1:{port}\"\n");
-        let config = match freqtrade_bin {
+        let (daemon, base) = mem_e2e::start_with_http(|dir, http| match freqtrade_bin {
             None => mem_e2e::fake_freqtrade_config(
-                root.path(),
+                dir,
                 json!({"fake_bot": {}}),
                 "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19300, 19399]",
-                &http,
+                http,
             ),
             Some(bin) => {
-                let path = root.path().join("memd.toml");
+                let path = dir.join("memd.toml");
                 std::fs::write(&path, format!("[freqtrade]\nbin = {bin:?}\n{http}")).unwrap();
                 path
             }
-        };
-        let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-        let daemon = Daemon::start_in(root, socket, data, |cmd| {
-            cmd.arg("--config").arg(&config);
         });
-        let out = daemon.memctl(&["http", "token"]);
-        assert!(out.status.success(), "{}", describe(&out));
-        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let token = mem_e2e::http_token(&daemon, &[]);
         Api {
             daemon,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             token,
             http: reqwest::Client::new(),
         }

@@ -5,7 +5,6 @@
 //! after a `mem.enhance` over the socket, and after a memory file is reloaded; with a
 //! (fake) Freqtrade bot deployed, its poll latency appears, labelled, and goes with it.
 
-use mem_e2e::free_port;
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::*;
@@ -35,24 +34,18 @@ struct Api {
 
 impl Api {
     fn start() -> Api {
-        let root = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = mem_e2e::fake_freqtrade_config(
-            root.path(),
-            json!({"fake_bot": {}}),
-            "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19500, 19599]",
-            &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
-        );
-        let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-        let daemon = Daemon::start_in(root, socket, data, |cmd| {
-            cmd.arg("--config").arg(&config);
+        let (daemon, base) = mem_e2e::start_with_http(|dir, http| {
+            mem_e2e::fake_freqtrade_config(
+                dir,
+                json!({"fake_bot": {}}),
+                "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19500, 19599]",
+                http,
+            )
         });
-        let out = daemon.memctl(&["http", "token", "--view"]);
-        assert!(out.status.success(), "{}", describe(&out));
-        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let token = mem_e2e::http_token(&daemon, &["--view"]);
         Api {
             daemon,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             token,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
         }

@@ -425,3 +425,27 @@ pub fn fake_freqtrade_config(
     .unwrap();
     config
 }
+
+/// memd with the HTTP API on a free loopback port: `config(dir, http)` writes memd's
+/// config into `dir` with the `http` section (`[http] listen = ...`) in it and answers its
+/// path. Answers memd and the API's base URL.
+pub fn start_with_http(config: impl FnOnce(&Path, &str) -> PathBuf) -> (Daemon, String) {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = config(
+        root.path(),
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    let daemon = Daemon::start_in(root, socket, data, |cmd| {
+        cmd.arg("--config").arg(&config);
+    });
+    (daemon, format!("http://127.0.0.1:{port}"))
+}
+
+/// What `memctl http token ARGS` prints on stdout (the call must succeed).
+pub fn http_token(daemon: &Daemon, args: &[&str]) -> String {
+    let out = daemon.memctl(&[&["http", "token"], args].concat());
+    assert!(out.status.success(), "{}", describe(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

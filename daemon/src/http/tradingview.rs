@@ -631,16 +631,10 @@ fn decide(
         .get(strategy.id)
         .map_err(|e| Refusal::from(Failure::from(e.into_rpc("webhooks.tradingview"))))?;
     let meta = &detail.metadata.strategy;
-    let mut known: Vec<String> = meta
+    let mut known = meta
         .extra
         .get("deployment")
-        .and_then(|d| d.get("pairs"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(crate::supervisor::deployment_pairs)
         .unwrap_or_default();
     for pair in crate::market::candles::list_pairs(daemon.ml.market_dir(), daemon.ml.timeframe()) {
         if !known.contains(&pair) {
