@@ -1294,12 +1294,15 @@ impl Registry {
                 .log(id)
                 .map_err(RegistryError::Io)
                 .and_then(|log| {
-                    // Copy under the lock (a memcpy), compute outside it: recording goes on.
-                    let (points, totals) = {
+                    // Computed in place under the lock (one pass over the points; no
+                    // allocation of their size when they are in exit order, as trades
+                    // recorded while they close are). A copy to compute outside the lock
+                    // was an allocation as large as the log every 2 s, which kept growing
+                    // malloc's heap around it while a strategy traded.
+                    let (m, totals) = {
                         let log = log.lock().expect("trade log lock");
-                        (log.points.clone(), log.totals())
+                        (metrics::compute(&log.points), log.totals())
                     };
-                    let m = metrics::compute(&points);
                     self.mutate_ungated(id, &Caller::default(), "live summary", |doc| {
                         let live = &mut doc.strategy.performance.live_trading;
                         live.total_trades = m.total_trades;
