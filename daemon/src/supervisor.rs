@@ -170,6 +170,22 @@ pub(crate) fn deployment_pairs(section: &Value) -> Vec<String> {
 }
 
 /// The ids of all but the `keep` newest (by start time).
+/// The slots' saved states as one JSON array, each serialized under its own lock: a
+/// save (one per status change) copies none of them, where a copy of up to
+/// [`KEEP_ENDED`] + active deployments was thousands of small allocations each time.
+struct EachSaved<'a>(&'a [Arc<Slot>]);
+
+impl Serialize for EachSaved<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for slot in self.0 {
+            seq.serialize_element(&*slot.saved.lock().expect("slot lock"))?;
+        }
+        seq.end()
+    }
+}
+
 fn oldest_beyond(mut ended: Vec<(DateTime<Utc>, DeploymentId)>, keep: usize) -> Vec<DeploymentId> {
     if ended.len() <= keep {
         return Vec::new();
@@ -396,12 +412,9 @@ impl Supervisor {
         let _guard = self.save_lock.lock().expect("save lock");
         let mut slots = self.slots.lock().expect("slots lock");
         forget_oldest_ended(&mut slots);
-        let all: Vec<Saved> = slots
-            .values()
-            .map(|s| s.saved.lock().expect("slot lock").clone())
-            .collect();
+        let all: Vec<Arc<Slot>> = slots.values().cloned().collect();
         drop(slots);
-        let bytes = serde_json::to_vec_pretty(&all).expect("state serializes");
+        let bytes = serde_json::to_vec_pretty(&EachSaved(&all)).expect("state serializes");
         if let Err(e) = crate::datadir::write_atomic(&self.state_path(), &bytes, 0o600) {
             warn!(error = %e, "cannot save deployments/state.json");
         }
@@ -499,10 +512,13 @@ impl Supervisor {
         );
         let mut deployments = Vec::new();
         for slot in slots {
-            let mut d = slot.saved.lock().expect("slot lock").public.clone();
-            if !all && !d.status.is_active() {
-                continue;
-            }
+            let mut d = {
+                let saved = slot.saved.lock().expect("slot lock");
+                if !all && !saved.public.status.is_active() {
+                    continue;
+                }
+                saved.public.clone()
+            };
             if let Some(p) = d
                 .process_id
                 .and_then(|pid| system.process(sysinfo::Pid::from_u32(pid)))
