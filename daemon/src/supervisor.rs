@@ -169,7 +169,6 @@ pub(crate) fn deployment_pairs(section: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The ids of all but the `keep` newest (by start time).
 /// The slots' saved states as one JSON array, each serialized under its own lock: a
 /// save (one per status change) copies none of them, where a copy of up to
 /// [`KEEP_ENDED`] + active deployments was thousands of small allocations each time.
@@ -186,6 +185,7 @@ impl Serialize for EachSaved<'_> {
     }
 }
 
+/// The ids of all but the `keep` newest (by start time).
 fn oldest_beyond(mut ended: Vec<(DateTime<Utc>, DeploymentId)>, keep: usize) -> Vec<DeploymentId> {
     if ended.len() <= keep {
         return Vec::new();
