@@ -2,17 +2,17 @@
 # What memd's heap gained between two moments of a soak, by allocation site (heaptrack).
 #
 # Usage:
-#   cargo build --release -p memd --bin memd --no-default-features --target-dir /tmp/glibc
+#   cargo build --release -p memd --bin memd
 #   cargo build --release -p mem-e2e --bin soak --bin fake_freqtrade
 #   tools/heap_growth.sh run /tmp/ht -- target/release/soak --minutes 20 [--freqtrade PATH]
 #   tools/heap_growth.sh diff /tmp/ht 300 1195     # seconds since memd started
 #
-# `run` starts the soak with memd (the glibc build: heaptrack follows malloc, and mimalloc
-# bypasses it) under heaptrack's preload library, writing heaptrack's raw record to
-# DIR/memd.raw; exec keeps memd's pid, so the soak measures memd itself. `diff` cuts that
-# record at the two times, lets heaptrack interpret both, and prints, per call stack, the
-# bytes allocated before the later time and not freed by then, minus the same at the
-# earlier time ("leaked" in heaptrack's words: here, the heap memd gained in between).
+# `run` starts the soak with memd (target/release/memd, or $MEMD) under heaptrack's
+# preload library, writing heaptrack's raw record to DIR/memd.raw; exec keeps memd's pid,
+# so the soak measures memd itself. `diff` cuts that record at the two times, lets
+# heaptrack interpret both, and prints, per call stack, the bytes allocated before the
+# later time and not freed by then, minus the same at the earlier time ("leaked" in
+# heaptrack's words: here, the heap memd gained in between).
 set -eu
 cmd=${1:?run or diff}
 dir=${2:?directory for heaptrack files}
@@ -23,7 +23,7 @@ case $cmd in
 run)
     [ "${1:-}" = "--" ] && shift
     mkdir -p "$dir"
-    memd=${GLIBC_MEMD:-/tmp/glibc/release/memd}
+    memd=${MEMD:-$(pwd)/target/release/memd}
     cat >"$dir/memd" <<EOF
 #!/bin/sh
 export LD_PRELOAD=$preload

@@ -4,6 +4,9 @@ use clap::{Parser, Subcommand};
 use memd::config::{Overrides, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// memd: runs trading strategies and Freqtrade bots on this server; memctl attaches to it.
 #[derive(Debug, Parser)]
@@ -42,11 +45,42 @@ enum MemdCommand {
     },
 }
 
-/// glibc's malloc was a fifth of memd's CPU under socket load (malloc_consolidate and
-/// free-list work across threads); mimalloc's thread-local pages are cheaper.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// How often memd hands the memory glibc's malloc holds free back to the system, at the
+/// next moment a runtime worker goes idle.
+const RELEASE_FREE_MEMORY_EVERY: Duration = Duration::from_secs(30);
+
+/// Called when a runtime worker parks (has nothing to do). malloc keeps freed memory for
+/// reuse, and over hours of a daemon's life that kept memory grows around long-lived
+/// objects: in the soak, memd's RSS rose some 10-15 MB an hour while what it held live grew
+/// 1-3 MB, and a `malloc_trim` returned 70% of the rise. Process-wide and rate-limited, so
+/// a park costs one clock read and one atomic load.
+fn on_worker_park() {
+    static STARTED: OnceLock<Instant> = OnceLock::new();
+    static NEXT_RELEASE_MS: AtomicU64 = AtomicU64::new(0);
+    let now_ms = STARTED.get_or_init(Instant::now).elapsed().as_millis() as u64;
+    let due_ms = NEXT_RELEASE_MS.load(Ordering::Relaxed);
+    let next_ms = now_ms + RELEASE_FREE_MEMORY_EVERY.as_millis() as u64;
+    if now_ms >= due_ms
+        && NEXT_RELEASE_MS
+            .compare_exchange(due_ms, next_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        release_free_memory();
+    }
+}
+
+/// Every arena of glibc's malloc gives back its free pages (from the middle of the heap
+/// too, not only the top).
+#[cfg(target_env = "gnu")]
+fn release_free_memory() {
+    // SAFETY: malloc_trim takes no pointer and locks the arenas itself.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn release_free_memory() {}
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -115,6 +149,7 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(on_worker_park)
         .build()
     {
         Ok(runtime) => runtime,
