@@ -16,7 +16,8 @@
 //! `MEMD_BIN`; default: `memd` next to this executable, then one directory up),
 //! `--freqtrade PATH`, `--json` (a machine-readable summary, with every sample, printed
 //! last), `--keep` (keep the temporary directory and print it). Exit status 1 when a
-//! verdict is MISS, 2 on bad arguments.
+//! verdict is MISS, 2 on bad arguments. `--history-decisions N` (12,000) and
+//! `--history-deployments N` (200): the history memd starts with (see "RSS flat" below).
 //!
 //! # What runs
 //!
@@ -90,7 +91,11 @@
 //!   during the run and read as a rise of some 4 MB an hour until full; so the tool first
 //!   writes `--history-decisions` (12,000) closed past decisions of an unused strategy
 //!   into `mem_knowledge/decisions.jsonl`, as a server that has run for months has, and
-//!   memd starts with the window full (its steady state).
+//!   memd starts with the window full (its steady state). In the same way memd keeps
+//!   the newest 200 ended deployments, and the reads ask for them all: before the run the
+//!   tool deploys `--history-deployments` (200) native replays at full speed and waits
+//!   for their end, so that store is full too (filling it through the cycles takes 70-85
+//!   minutes, and read as a rise of RSS all along).
 //! - **fds flat**: a starting or stopping bot holds pipes and HTTP connections for a
 //!   while, so samples at random points of a cycle differ by design. The verdict compares
 //!   the checkpoints, all taken at the same point of the cycle with the same processes
@@ -200,12 +205,14 @@ struct Options {
     json: bool,
     keep: bool,
     history_decisions: usize,
+    history_deployments: usize,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: soak [--minutes N] [--warmup-minutes W] [--sample-secs S] [--cycle-secs C] \
-         [--memd PATH] [--freqtrade PATH] [--json] [--keep] [--history-decisions N]"
+         [--memd PATH] [--freqtrade PATH] [--json] [--keep] [--history-decisions N] \
+         [--history-deployments N]"
     );
     std::process::exit(2)
 }
@@ -221,6 +228,7 @@ fn parse_args() -> Options {
         json: false,
         keep: false,
         history_decisions: 12_000,
+        history_deployments: 200,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -240,6 +248,9 @@ fn parse_args() -> Options {
             "--keep" => options.keep = true,
             "--history-decisions" => {
                 options.history_decisions = value().parse().unwrap_or_else(|_| usage())
+            }
+            "--history-deployments" => {
+                options.history_deployments = value().parse().unwrap_or_else(|_| usage())
             }
             _ => usage(),
         }
@@ -1389,6 +1400,80 @@ async fn stop_everything(
     (stopped, still_active, end, leftovers, counted, bot_trades)
 }
 
+/// Fills memd's store of ended deployments before the run, as on a server that has run
+/// for a while: `n` native replays at full speed, both natives at once, each waited for to
+/// its end. memd keeps the newest 200 ended deployments, and `strategies.deployed` with
+/// the ended ones (a read of this soak) answers with all of them; without this, the first
+/// 70-85 minutes of the soak read as a rise of memd's memory while that store fills
+/// (BENCHMARKS.md, "Soak: two allocation fixes ...").
+async fn seed_ended_deployments(socket: &Path, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let started = Instant::now();
+    let client = Client::connect(
+        socket,
+        ClientOptions {
+            client_name: "soak history".into(),
+            call_timeout: CALL_TIMEOUT,
+            connect_timeout: Duration::from_secs(30),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .expect("connect to memd");
+    let mut done = 0;
+    while done < n {
+        let mut running = Vec::new();
+        for (native, name) in NATIVES.iter().take(n - done) {
+            let d = client
+                .call_with_timeout::<method::Deploy>(native_replay(native, None), DEPLOY_TIMEOUT)
+                .await
+                .unwrap_or_else(|e| panic!("history: deploying a {name} replay: {e}"));
+            running.push(d.deployment_id);
+        }
+        let ends_by = Instant::now() + DEPLOY_TIMEOUT;
+        loop {
+            let active = client
+                .call::<method::Deployed>(DeployedParams { all: false })
+                .await
+                .unwrap_or_else(|e| panic!("history: strategies.deployed: {e}"));
+            if !active
+                .deployments
+                .iter()
+                .any(|d| running.contains(&d.deployment_id))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < ends_by,
+                "history: a native replay still runs after {} s",
+                DEPLOY_TIMEOUT.as_secs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        done += running.len();
+        if done % 50 == 0 || done == n {
+            println!(
+                "history:     {done}/{n} native replays ended ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let all = client
+        .call::<method::Deployed>(DeployedParams { all: true })
+        .await
+        .unwrap_or_else(|e| panic!("history: strategies.deployed: {e}"));
+    let mut statuses = BTreeMap::new();
+    for d in &all.deployments {
+        *statuses.entry(format!("{:?}", d.status)).or_insert(0usize) += 1;
+    }
+    println!(
+        "history:     memd keeps {} deployments before the run: {statuses:?}",
+        all.deployments.len()
+    );
+}
+
 /// Writes `n` closed decisions of a strategy that is not otherwise used (`soak_history`),
 /// a minute apart and ending an hour ago, as a server that has run for months has them.
 /// memd loads the newest of them into its window of recent decisions (10,000), so the
@@ -1490,6 +1575,7 @@ async fn main() {
         "memd ready:  {:.0} ms after spawn (pid {memd_pid})",
         ready_after.as_secs_f64() * 1e3
     );
+    seed_ended_deployments(&daemon.socket, options.history_deployments).await;
     println!(
         "run:         {} min, warm-up {} min, a sample every {} s, a bot cycle every {} s",
         options.minutes,
