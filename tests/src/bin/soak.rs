@@ -462,6 +462,21 @@ struct Sampler {
     fd_kinds: Vec<(f64, BTreeMap<String, usize>)>,
 }
 
+/// A client of memd named `name` (in memd's log), with the soak's timeouts.
+async fn connect(socket: &Path, name: &str) -> Client {
+    Client::connect(
+        socket,
+        ClientOptions {
+            client_name: name.into(),
+            call_timeout: CALL_TIMEOUT,
+            connect_timeout: Duration::from_secs(30),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .expect("connect to memd")
+}
+
 // ---------------------------------------------------------------------------------------
 // The shared state of the run
 
@@ -514,17 +529,7 @@ impl Soak {
     }
 
     async fn connect(&self, name: &str) -> Client {
-        Client::connect(
-            &self.socket,
-            ClientOptions {
-                client_name: name.into(),
-                call_timeout: CALL_TIMEOUT,
-                connect_timeout: Duration::from_secs(30),
-                ..ClientOptions::default()
-            },
-        )
-        .await
-        .expect("connect to memd")
+        connect(&self.socket, name).await
     }
 
     /// One request, counted, timed; a failure is printed and counted.
@@ -1411,17 +1416,7 @@ async fn seed_ended_deployments(socket: &Path, n: usize) {
         return;
     }
     let started = Instant::now();
-    let client = Client::connect(
-        socket,
-        ClientOptions {
-            client_name: "soak history".into(),
-            call_timeout: CALL_TIMEOUT,
-            connect_timeout: Duration::from_secs(30),
-            ..ClientOptions::default()
-        },
-    )
-    .await
-    .expect("connect to memd");
+    let client = connect(socket, "soak history").await;
     let mut done = 0;
     while done < n {
         let mut running = Vec::new();
