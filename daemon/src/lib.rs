@@ -296,6 +296,10 @@ impl Daemon {
 }
 
 /// Runs the daemon until `shutdown` resolves (with the reason, e.g. "SIGTERM").
+#[expect(
+    clippy::too_many_lines,
+    reason = "the composition root (issue 21) divides it"
+)]
 pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> anyhow::Result<()> {
     datadir::ensure_dir(&settings.data_dir, 0o750)?;
     let _data_lock = datadir::LockFile::acquire(&settings.data_dir.join("memd.lock")).map_err(|err| match err {

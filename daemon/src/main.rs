@@ -74,6 +74,7 @@ fn on_worker_park() {
 #[cfg(target_env = "gnu")]
 fn release_free_memory() {
     // SAFETY: malloc_trim takes no pointer and locks the arenas itself.
+    #[allow(unsafe_code)] // the one FFI call of memd; glibc has no safe wrapper for it
     unsafe {
         nix::libc::malloc_trim(0);
     }

@@ -88,6 +88,7 @@ fn count(delta: isize) {
     });
 }
 
+#[allow(unsafe_code)] // a counting allocator must implement the unsafe trait
 // SAFETY: every call is forwarded to the system allocator unchanged; the counters only
 // touch const-initialized thread-locals, which never allocate.
 unsafe impl GlobalAlloc for Counting {

@@ -29,6 +29,7 @@ fn note(size: usize) {
     }
 }
 
+#[allow(unsafe_code)] // a counting allocator must implement the unsafe trait
 // SAFETY: every call is passed on to the system allocator unchanged; the bookkeeping
 // only reads a const-initialized thread-local and updates an atomic (no allocation).
 unsafe impl GlobalAlloc for Counting {

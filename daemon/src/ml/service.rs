@@ -37,6 +37,24 @@ struct Serving {
     model: Arc<Model>,
 }
 
+/// A model just fitted, with what its version records.
+struct Trained {
+    model: Model,
+    hyper: Hyper,
+    metric: PromotionMetric,
+    pairs: Vec<String>,
+    timeframe: Timeframe,
+    metrics: ModelMetrics,
+    promoted: bool,
+    reason: String,
+    train_rows: usize,
+    test_rows: usize,
+    split_ts: i64,
+    purged: usize,
+    training_seconds: f64,
+    started: Instant,
+}
+
 /// The model subsystem.
 pub struct MlService {
     store: ModelStore,
@@ -262,17 +280,7 @@ impl MlService {
     fn train_inner(&self, params: TrainParams) -> Result<TrainReport, RpcError> {
         let method = "ml.train";
         let timeframe = timeframe_param(method, &params.timeframe, self.timeframe)?;
-        let mut hyper = self.hyper.clone();
-        if let Some(h) = &params.hyper {
-            hyper.n_trees = h.n_trees.unwrap_or(hyper.n_trees);
-            hyper.max_depth = h.max_depth.unwrap_or(hyper.max_depth);
-            hyper.learning_rate = h.learning_rate.unwrap_or(hyper.learning_rate);
-            hyper.min_samples_split = h.min_samples_split.unwrap_or(hyper.min_samples_split);
-            hyper.seed = h.seed.unwrap_or(hyper.seed);
-        }
-        hyper
-            .validate()
-            .map_err(|e| invalid(method, format!("field `hyper`: {e}")))?;
+        let hyper = self.hyper_for(method, &params)?;
         let metric = params.promotion_metric.unwrap_or(self.metric);
         let pairs = if params.pairs.is_empty() {
             self.default_pairs(timeframe)
@@ -360,48 +368,97 @@ impl MlService {
             metric,
             self.margin,
         );
+        let trained = Trained {
+            model,
+            hyper,
+            metric,
+            pairs,
+            timeframe,
+            metrics: new_metrics,
+            promoted,
+            reason,
+            train_rows: train_idx.len(),
+            test_rows: test_idx.len(),
+            split_ts,
+            purged,
+            training_seconds,
+            started,
+        };
+        let (record, notes) = self.save_trained(trained, &data)?;
+        Ok(TrainReport {
+            promoted: record.status == ModelStatus::Current,
+            model: record,
+            current_on_same_holdout: current_metrics,
+            previous_version: serving.map(|(v, _)| v),
+            data_notes: notes,
+        })
+    }
 
+    /// The configured hyperparameters with the request's overrides, checked.
+    fn hyper_for(&self, method: &str, params: &TrainParams) -> Result<Hyper, RpcError> {
+        let mut hyper = self.hyper.clone();
+        if let Some(h) = &params.hyper {
+            hyper.n_trees = h.n_trees.unwrap_or(hyper.n_trees);
+            hyper.max_depth = h.max_depth.unwrap_or(hyper.max_depth);
+            hyper.learning_rate = h.learning_rate.unwrap_or(hyper.learning_rate);
+            hyper.min_samples_split = h.min_samples_split.unwrap_or(hyper.min_samples_split);
+            hyper.seed = h.seed.unwrap_or(hyper.seed);
+        }
+        hyper
+            .validate()
+            .map_err(|e| invalid(method, format!("field `hyper`: {e}")))?;
+        Ok(hyper)
+    }
+
+    /// Writes a trained model as a new version (complete on disk before the pointer may
+    /// name it), serves it if it was promoted, and announces it. Answers its record and
+    /// the notes on its data.
+    fn save_trained(
+        &self,
+        t: Trained,
+        data: &train::Dataset,
+    ) -> Result<(ModelVersion, Vec<String>), RpcError> {
         self.progress("saving", 0, 1, "writing the model".into());
         let writing = self.writes.lock().expect("model writes lock");
         let now = Utc::now();
         let (version, dir) = self.store.new_version_dir(now).map_err(store_error)?;
-        model
+        t.model
             .save(&dir)
             .map_err(|e| RpcError::internal(format!("saving the model: {e}")))?;
         let ts = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
         let first = data.ts.iter().copied().min().unwrap_or(0);
         let last = data.ts.iter().copied().max().unwrap_or(0);
-        let importances = model.feature_importances();
+        let importances = t.model.feature_importances();
         let mut notes = data.notes.clone();
         notes.push(format!(
-            "{purged} training rows left out: their label window reaches into the holdout"
+            "{} training rows left out: their label window reaches into the holdout",
+            t.purged
         ));
         let record = ModelVersion {
             version: version.clone(),
             trained_at: now,
-            status: if promoted {
+            status: if t.promoted {
                 ModelStatus::Current
             } else {
                 ModelStatus::Rejected
             },
-            reason: reason.clone(),
-            metrics: new_metrics.clone(),
-            pairs: pairs.clone(),
-            timeframe: timeframe.to_string(),
-            train_rows: train_idx.len(),
-            test_rows: test_idx.len(),
+            reason: t.reason.clone(),
+            metrics: t.metrics.clone(),
+            pairs: t.pairs.clone(),
+            timeframe: t.timeframe.to_string(),
+            train_rows: t.train_rows,
+            test_rows: t.test_rows,
             data_from: ts(first),
             data_to: ts(last),
-            split_at: ts(split_ts),
-            training_seconds,
+            split_at: ts(t.split_ts),
+            training_seconds: t.training_seconds,
             feature_importances: FEATURE_NAMES
                 .iter()
                 .map(|n| n.to_string())
                 .zip(importances)
                 .collect(),
-            hyper: serde_json::to_value(&hyper).unwrap_or_default(),
+            hyper: serde_json::to_value(&t.hyper).unwrap_or_default(),
         };
-        // The version is complete on disk before the pointer may name it.
         self.store
             .write_config(
                 &version,
@@ -414,45 +471,39 @@ impl MlService {
                         "threshold": crate::market::labels::THRESHOLD,
                         "horizon_candles": crate::market::labels::HORIZON,
                     },
-                    "hyper": hyper,
-                    "pairs": pairs,
-                    "timeframe": timeframe.to_string(),
-                    "split": {"train_share": train::TRAIN_SHARE, "split_at": ts(split_ts), "purged_rows": purged},
-                    "promotion": {"metric": metric, "margin": self.margin},
+                    "hyper": t.hyper,
+                    "pairs": t.pairs,
+                    "timeframe": t.timeframe.to_string(),
+                    "split": {"train_share": train::TRAIN_SHARE, "split_at": ts(t.split_ts), "purged_rows": t.purged},
+                    "promotion": {"metric": t.metric, "margin": self.margin},
                     "market_data_dir": self.market_dir,
-                    "total_seconds": started.elapsed().as_secs_f64(),
+                    "total_seconds": t.started.elapsed().as_secs_f64(),
                 }),
             )
             .map_err(store_error)?;
         let mut stored = record.clone();
         stored.status = ModelStatus::Rejected; // until the pointer names it
         self.store.write_metrics(&stored).map_err(store_error)?;
-        if promoted {
+        if t.promoted {
             self.store
-                .set_current(&version, "promoted", &reason)
+                .set_current(&version, "promoted", &t.reason)
                 .map_err(store_error)?;
             *self.serving.write().expect("serving lock") = Some(Serving {
                 version: version.clone(),
-                model: Arc::new(model),
+                model: Arc::new(t.model),
             });
             *self.load_error.lock().expect("lock") = None;
             self.cache.lock().expect("cache lock").clear();
         }
         drop(writing);
-        info!(%version, promoted, %reason, accuracy = new_metrics.accuracy, roc_auc = new_metrics.roc_auc, "model trained");
-        self.progress("done", 1, 1, reason.clone());
+        info!(%version, promoted = t.promoted, reason = %t.reason, accuracy = t.metrics.accuracy, roc_auc = t.metrics.roc_auc, "model trained");
+        self.progress("done", 1, 1, t.reason.clone());
         self.changed(
-            if promoted { "promoted" } else { "rejected" },
+            if t.promoted { "promoted" } else { "rejected" },
             &version,
-            &reason,
+            &t.reason,
         );
-        Ok(TrainReport {
-            model: record,
-            promoted,
-            current_on_same_holdout: current_metrics,
-            previous_version: serving.map(|(v, _)| v),
-            data_notes: notes,
-        })
+        Ok((record, notes))
     }
 
     /// Makes `version` current: loaded from disk first, so a broken version changes

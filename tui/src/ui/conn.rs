@@ -8,6 +8,7 @@ use mem_protocol::methods::{GetStrategyParams, NoParams, method};
 use mem_protocol::registry::{
     IdParams, ListTradesParams, ParameterHistoryParams, PerformanceParams,
 };
+use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, ClientError, ClientOptions, Topic};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -177,6 +178,53 @@ async fn serve(
     }
 }
 
+/// A strategy's detail view: its document, versions, performance and equity curve.
+async fn load_detail(client: &Client, id: StrategyId) -> Result<Box<StrategyData>, String> {
+    let detail = client
+        .call::<method::StrategiesGet>(GetStrategyParams { id })
+        .await
+        .map_err(|e| failure(e).message)?;
+    let versions = client
+        .call::<method::VersionsList>(IdParams { id })
+        .await
+        .ok();
+    let performance = client
+        .call::<method::Performance>(PerformanceParams {
+            id,
+            from: None,
+            to: None,
+        })
+        .await
+        .ok();
+    let trades = client
+        .call::<method::TradesList>(ListTradesParams {
+            id,
+            from: None,
+            to: None,
+            limit: Some(EQUITY_TRADES),
+            offset: None,
+        })
+        .await
+        .map(|t| t.trades)
+        .unwrap_or_default();
+    // Newest first from the daemon: accumulate oldest first.
+    let mut total = 0.0;
+    let equity = trades
+        .iter()
+        .rev()
+        .map(|t| {
+            total += t.pnl;
+            total
+        })
+        .collect();
+    Ok(Box::new(StrategyData {
+        detail,
+        versions,
+        performance,
+        equity,
+    }))
+}
+
 /// Runs one command; the answer becomes an update.
 async fn execute(client: &Client, command: Command) -> Option<Update> {
     Some(match command {
@@ -209,56 +257,7 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                 .map(|d| format!("restarted {}", d.strategy_name))
                 .map_err(|e| format!("restart failed: {}", failure(e).message)),
         ),
-        Command::LoadDetail(id) => {
-            let detail = client
-                .call::<method::StrategiesGet>(GetStrategyParams { id })
-                .await;
-            let result = match detail {
-                Err(e) => Err(failure(e).message),
-                Ok(detail) => {
-                    let versions = client
-                        .call::<method::VersionsList>(IdParams { id })
-                        .await
-                        .ok();
-                    let performance = client
-                        .call::<method::Performance>(PerformanceParams {
-                            id,
-                            from: None,
-                            to: None,
-                        })
-                        .await
-                        .ok();
-                    let trades = client
-                        .call::<method::TradesList>(ListTradesParams {
-                            id,
-                            from: None,
-                            to: None,
-                            limit: Some(EQUITY_TRADES),
-                            offset: None,
-                        })
-                        .await
-                        .map(|t| t.trades)
-                        .unwrap_or_default();
-                    // Newest first from the daemon: accumulate oldest first.
-                    let mut total = 0.0;
-                    let equity = trades
-                        .iter()
-                        .rev()
-                        .map(|t| {
-                            total += t.pnl;
-                            total
-                        })
-                        .collect();
-                    Ok(Box::new(StrategyData {
-                        detail,
-                        versions,
-                        performance,
-                        equity,
-                    }))
-                }
-            };
-            Update::Detail(id, result)
-        }
+        Command::LoadDetail(id) => Update::Detail(id, load_detail(client, id).await),
         Command::LoadLogs(id) => Update::Logs(
             id,
             client
