@@ -41,6 +41,7 @@ use memd::mem::patterns;
 use memd::mem::service::{EnhanceRequest, Memory, NewDecision, NewOutcome};
 use memd::mem::store::Durability;
 use memd::ml::model::{Hyper, Model};
+use memd::ml::service::ServingModel;
 use memd::ml::train;
 use memd::native::engine::{Engine, EngineSpec};
 use memd::native::paper::{PaperBroker, PaperSettings};
@@ -178,6 +179,7 @@ fn prefill(memory: &Memory, model: &Model) {
                         price: c.close,
                         at,
                         signature,
+                        model_version: None,
                     },
                     Durability::Batched,
                     false,
@@ -308,6 +310,7 @@ fn enhance_bench(c: &mut Criterion, candles: &[Candle], model: &Model) {
                                     price: c.close,
                                     at: chrono::DateTime::from_timestamp_millis(c.ts_ms).unwrap(),
                                     signature,
+                                    model_version: None,
                                 },
                                 Durability::Batched,
                                 false,
@@ -341,7 +344,7 @@ fn engine(mem: bool, model: &Arc<Model>) -> (Option<TempDir>, Option<Arc<Memory>
         strategies::build("rsi", &Map::new()).unwrap(),
         PaperBroker::new(PaperSettings::default()),
         memory.clone(),
-        mem.then(|| model.clone()),
+        mem.then(|| ServingModel::fixed("bench", model.clone())),
         EnhanceSettings::default(),
         Durability::Batched,
         false,

@@ -6,16 +6,17 @@
 //!   memd replaces by rename could be linked, and those are small. Copying costs the size
 //!   of the data (a few MB for a busy registry) and works across file systems.
 //! - The copy is made while the writers are paused: the model store's (`ml`), the
-//!   deployments' `state.json` saves (`supervisor`), the memory's and every change to
-//!   the registry's files (`registry`), taken in that order and released together. What waits meanwhile
-//!   (a trade being recorded, a promotion) goes on once the copy is done; reads never
-//!   wait. Before the copy the registry writes the live-trading summaries that were
-//!   behind their trade logs, so the metadata copied agrees with the trades copied.
+//!   deployments' `state.json` saves (`supervisor`), the memory's, and every change to
+//!   the registry's files (`registry`), held together. No writer waits on another's lock
+//!   while it holds its own (the learning loop changes the registry after releasing the
+//!   memory's; each log has one writer), so the order they are taken in does not matter.
+//!   What waits meanwhile (a trade being recorded, a promotion) goes on once the copy is
+//!   done; reads never wait. Before the copy the registry writes the live-trading
+//!   summaries that were behind their trade logs, so the metadata copied agrees with the
+//!   trades copied.
 //! - The pause is kept short for large registries: the registry's logs only ever grow by
 //!   whole lines, so their whole lines are copied first, writers running, and only what
 //!   was appended since is copied in the pause (the same SHA-256 carried on).
-//! - The memory (`mem_knowledge/`) is paused too, after the supervisor and before the
-//!   registry (the learning loop writes to the registry under the memory's lock).
 //! - Files appended without one of those locks (the jobs' history, the bots' and the
 //!   daemon's logs) are copied up to their last whole line, so no half-written line
 //!   reaches a backup; the files rewritten by rename are read whole. Bots are other
@@ -211,7 +212,8 @@ fn write_backup(
         copy_tree(source, &source.root, target, &skip, &mut copy, &mut buf)?;
     }
     precopy_logs(&sources[0], &sources[0].root, target, &mut copy, &mut buf)?;
-    // The writers, in this order (none of them waits on a later one while writing).
+    // The writers, held together (in any order: none waits on another's lock while
+    // holding its own).
     let paused = daemon.ml.with_writes_paused(|| {
         let paused = Instant::now();
         daemon.supervisor.with_saves_paused(|| {
@@ -525,7 +527,7 @@ fn copy_file(
     let meta = input.metadata()?;
     let len = meta.len();
     let keep = if whole_lines {
-        last_line_end(&mut input, len, buf)?
+        crate::linelog::whole_len(&mut input, len)?
     } else {
         len
     };
@@ -573,33 +575,9 @@ fn copy_file(
     Ok((keep - remaining, hasher))
 }
 
-/// The length of the file up to and including its last newline (0 without one).
-fn last_line_end(file: &mut File, len: u64, buf: &mut [u8]) -> std::io::Result<u64> {
-    let mut end = len;
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let chunk = &mut buf[..(end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(chunk)?;
-        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
-            return Ok(start + i as u64 + 1);
-        }
-        end = start;
-    }
-    Ok(0)
-}
-
 /// Whole, non-empty lines of a file.
 fn lines_of(path: &Path) -> u64 {
-    let Ok(bytes) = fs::read(path) else {
-        return 0;
-    };
-    bytes
-        .split(|b| *b == b'\n')
-        .rev()
-        .skip(1) // what follows the last newline is not a whole line
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .count() as u64
+    crate::linelog::read_whole(path).map_or(0, |bytes| crate::linelog::lines(&bytes).count() as u64)
 }
 
 /// Counts what the backup at `target` holds, from its files.

@@ -12,7 +12,12 @@
 //! | socket | `--socket` | `MEMD_SOCKET` | `socket` | `$RUNTIME_DIRECTORY/memd.sock` or `/run/memd/memd.sock` / `$XDG_RUNTIME_DIR/memd/memd.sock` |
 //! | log directory | | `MEMD_LOG_DIR` | `log.dir` | `$LOGS_DIRECTORY` or `/var/log/memd` / `{data_dir}/logs` |
 //! | log level | | `MEMD_LOG` (an `EnvFilter`) | `log.level` | `info` |
-//! | memory at rest | | | `memory.encrypt`, `memory.key_file` | plain; key `$CREDENTIALS_DIRECTORY/memd-memory-key` or `{data_dir}/memory.key` |
+//! | memory at rest | | | `mem.encryption.encrypt`, `mem.encryption.key_file` | plain; key `$CREDENTIALS_DIRECTORY/memd-memory-key` or `{data_dir}/memory.key` |
+//!
+//! Renamed keys are still read under their old names, each with a warning naming the new
+//! key ([`RENAMED`]): `[mem] base_weight` (now `[mem.enhancement] base_weight`, and so
+//! for every enhancement setting), `[memory] encrypt` and `key_file` (now
+//! `[mem.encryption]`).
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -37,24 +42,35 @@ pub struct ConfigFile {
     pub market: MarketConfig,
     #[serde(default)]
     pub model: ModelConfig,
-    /// `[mem]`: signal enhancement weights and sizing.
+    /// `[mem]`: MEM's settings: enhancement, encryption at rest, the decision log.
     #[serde(default)]
-    pub mem: crate::mem::enhance::EnhanceSettings,
+    pub mem: MemConfig,
     /// `[schedule]`: the scheduled jobs.
     #[serde(default)]
     pub schedule: crate::schedule::config::ScheduleConfig,
     /// `[http]`: the optional HTTP API (the seed's REST endpoints).
     #[serde(default)]
     pub http: HttpConfig,
-    /// `[memory]`: the memory files (`mem_knowledge/`) at rest.
-    #[serde(default)]
-    pub memory: MemoryConfig,
 }
 
-/// `[memory]`: encryption at rest of `mem_knowledge/` (see `mem::crypt`).
+/// `[mem]`: everything MEM reads from the config.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MemoryConfig {
+pub struct MemConfig {
+    /// `[mem.enhancement]`: signal enhancement weights and sizing.
+    #[serde(default)]
+    pub enhancement: crate::mem::enhance::EnhanceSettings,
+    /// `[mem.encryption]`: the memory files (`mem_knowledge/`) at rest.
+    #[serde(default)]
+    pub encryption: EncryptionConfig,
+    /// The human decision log is archived past this size.
+    pub text_log_max_bytes: Option<u64>,
+}
+
+/// `[mem.encryption]`: encryption at rest of `mem_knowledge/` (see `mem::crypt`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
     /// Encrypt the decision logs, parameter updates and learned strategies (default false).
     #[serde(default)]
     pub encrypt: bool,
@@ -297,14 +313,18 @@ pub struct Settings {
     pub freqtrade: FreqtradeConfig,
     pub market: MarketConfig,
     pub model: ModelConfig,
-    pub mem: crate::mem::enhance::EnhanceSettings,
+    /// `[mem.enhancement]` and `[mem] text_log_max_bytes`, checked.
+    pub enhancement: crate::mem::enhance::EnhanceSettings,
     pub schedule: crate::schedule::config::Schedule,
     /// The HTTP API's address, if on (checked by [`HttpConfig::address`]).
     pub http_listen: Option<std::net::SocketAddr>,
     /// `[http.tradingview]`, checked.
     pub tradingview: TradingViewConfig,
-    /// `[memory]`, resolved.
-    pub memory: crate::mem::crypt::AtRestSettings,
+    /// `[mem.encryption]`, resolved.
+    pub at_rest: crate::mem::crypt::AtRestSettings,
+    /// Renamed keys read under their old names, one sentence each (logged at start,
+    /// printed by `--check-config`).
+    pub warnings: Vec<String>,
 }
 
 /// Reads an environment variable, treating empty as unset.
@@ -344,9 +364,9 @@ impl Settings {
                 default.filter(|p| p.is_file())
             }
         };
-        let file = match &config_file {
+        let (file, warnings) = match &config_file {
             Some(path) => load_file(path)?,
-            None => ConfigFile::default(),
+            None => (ConfigFile::default(), Vec::new()),
         };
 
         let data_dir = overrides
@@ -397,13 +417,18 @@ impl Settings {
                     .map_err(|e| anyhow::anyhow!("[market] {key}: {e}"))?;
             }
         }
-        file.mem.validate().map_err(anyhow::Error::msg)?;
+        let mut mem = file.mem.enhancement.clone();
+        if let Some(bytes) = file.mem.text_log_max_bytes {
+            mem.text_log_max_bytes = bytes;
+        }
+        mem.validate().map_err(anyhow::Error::msg)?;
         let schedule = file.schedule.resolve().map_err(anyhow::Error::msg)?;
         let http_listen = file.http.address()?;
         file.http.tradingview.validate()?;
-        let memory = crate::mem::crypt::AtRestSettings {
-            encrypt: file.memory.encrypt,
-            key_file: match &file.memory.key_file {
+        let encryption = &file.mem.encryption;
+        let at_rest = crate::mem::crypt::AtRestSettings {
+            encrypt: encryption.encrypt,
+            key_file: match &encryption.key_file {
                 Some(path) => absolute(path)?,
                 None => data_dir.join(crate::mem::crypt::DEFAULT_KEY_FILE),
             },
@@ -427,20 +452,92 @@ impl Settings {
             freqtrade: file.freqtrade,
             market: file.market,
             model: file.model,
-            mem: file.mem,
+            enhancement: mem,
             schedule,
             http_listen,
             tradingview: file.http.tradingview,
-            memory,
+            at_rest,
+            warnings,
         })
     }
 }
 
-/// Reads and checks the TOML config file.
-pub fn load_file(path: &Path) -> anyhow::Result<ConfigFile> {
+/// Reads and checks the TOML config file; answers it and a warning per renamed key read
+/// under its old name.
+pub fn load_file(path: &Path) -> anyhow::Result<(ConfigFile, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+    parse(&text).with_context(|| format!("config file {} is invalid", path.display()))
+}
+
+/// Keys that moved: (old table, new table, keys; empty: every key of the old table).
+pub const RENAMED: &[(&str, &str, &[&str])] = &[
+    (
+        "mem",
+        "mem.enhancement",
+        &[
+            "base_weight",
+            "ml_weight",
+            "memory_weight",
+            "base_size",
+            "min_size",
+            "max_size",
+            "neutral_confidence",
+            "reference_volatility_pct",
+            "stop_atr",
+            "target_atr",
+        ],
+    ),
+    ("memory", "mem.encryption", &[]),
+];
+
+/// Parses a config file's text, moving renamed keys to their new place first.
+pub fn parse(text: &str) -> anyhow::Result<(ConfigFile, Vec<String>)> {
+    let mut table: toml::Table = toml::from_str(text)?;
+    let mut warnings = Vec::new();
+    for (old, new, keys) in RENAMED {
+        let Some(toml::Value::Table(from)) = table.get_mut(*old) else {
+            continue;
+        };
+        let moved: Vec<(String, toml::Value)> = match keys {
+            [] => std::mem::take(from).into_iter().collect(),
+            keys => keys
+                .iter()
+                .filter_map(|k| from.remove(*k).map(|v| (k.to_string(), v)))
+                .collect(),
+        };
+        if from.is_empty() && keys.is_empty() {
+            table.remove(*old);
+        }
+        for (key, value) in moved {
+            let target = sub_table(&mut table, new)?;
+            if target.contains_key(&key) {
+                bail!(
+                    "[{new}] {key} and its old name [{old}] {key} are both set; keep [{new}] {key}"
+                );
+            }
+            warnings.push(format!(
+                "[{old}] {key} is read as [{new}] {key}, its new name: rename it in the config file"
+            ));
+            target.insert(key, value);
+        }
+    }
+    Ok((table.try_into()?, warnings))
+}
+
+/// The table at a dotted path (`mem.enhancement`), created where missing.
+fn sub_table<'a>(table: &'a mut toml::Table, path: &str) -> anyhow::Result<&'a mut toml::Table> {
+    let mut at = table;
+    for part in path.split('.') {
+        let entry = at
+            .entry(part)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        at = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("[{path}]: `{part}` must be a table"),
+        };
+    }
+    Ok(at)
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
@@ -478,7 +575,7 @@ mod tests {
             level = "debug"
             dir = "/var/log/memd"
             keep_files = 7
-            [memory]
+            [mem.encryption]
             encrypt = true
             key_file = "/etc/memd/memory.key"
             [http]
@@ -507,8 +604,41 @@ mod tests {
         assert!(err.contains("base_confidence"), "{err}");
         assert_eq!(file.access.control_groups, ["memd", "1001"]);
         assert_eq!(file.log.keep_files, Some(7));
-        assert!(file.memory.encrypt);
-        let err = toml::from_str::<ConfigFile>("[memory]\nencrypted = true")
+        assert!(file.mem.encryption.encrypt);
+        let err = toml::from_str::<ConfigFile>("[mem.encryption]\nencrypted = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("encrypted"), "{err}");
+    }
+
+    #[test]
+    fn old_names_are_read_with_a_warning_naming_the_new_key() {
+        let (file, warnings) = parse(
+            "[mem]\nbase_weight = 0.5\ntext_log_max_bytes = 8192\n[memory]\nencrypt = true\n",
+        )
+        .unwrap();
+        assert_eq!(file.mem.enhancement.base_weight, 0.5);
+        assert_eq!(file.mem.text_log_max_bytes, Some(8192));
+        assert!(file.mem.encryption.encrypt);
+        assert_eq!(
+            warnings,
+            [
+                "[mem] base_weight is read as [mem.enhancement] base_weight, its new name: rename it in the config file",
+                "[memory] encrypt is read as [mem.encryption] encrypt, its new name: rename it in the config file",
+            ]
+        );
+        let (_, none) = parse("[mem.enhancement]\nbase_weight = 0.5\n").unwrap();
+        assert!(none.is_empty());
+        // Both names at once: which one wins would be a guess.
+        let err = parse("[mem]\nml_weight = 0.2\n[mem.enhancement]\nml_weight = 0.3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[mem.enhancement] ml_weight and its old name [mem] ml_weight"),
+            "{err}"
+        );
+        // A typo under an old name is still named.
+        let err = parse("[memory]\nencrypted = true\n")
             .unwrap_err()
             .to_string();
         assert!(err.contains("encrypted"), "{err}");

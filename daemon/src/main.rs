@@ -116,6 +116,9 @@ fn main() -> ExitCode {
         };
     }
     if args.check_config {
+        for warning in &settings.warnings {
+            eprintln!("memd: warning: {warning}");
+        }
         println!("mode          {}", settings.mode.as_str());
         println!(
             "config file   {}",
@@ -148,6 +151,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(on_worker_park)

@@ -67,8 +67,20 @@ fn check_config_names_bad_market_and_mem_settings() {
             "[market]\nconditions_timeframe = \"2d\"\n",
             "[market] conditions_timeframe",
         ),
-        ("[mem]\nmin_size = 0.5\n", "[mem] sizes must satisfy"),
-        ("[mem]\nbase_weight = -1\n", "[mem] base_weight"),
+        (
+            "[mem.enhancement]\nmin_size = 0.5\n",
+            "[mem.enhancement] sizes must satisfy",
+        ),
+        (
+            "[mem.enhancement]\nbase_weight = -1\n",
+            "[mem.enhancement] base_weight",
+        ),
+        // Under its old name a setting is still checked, and named by its new one.
+        ("[mem]\nbase_weight = -1\n", "[mem.enhancement] base_weight"),
+        (
+            "[mem]\ntext_log_max_bytes = 10\n",
+            "[mem] text_log_max_bytes",
+        ),
         (
             "[model]\npromotion_margin = -0.1\n",
             "[model] promotion_margin",
@@ -88,5 +100,34 @@ fn check_config_names_bad_market_and_mem_settings() {
         assert_eq!(out.status.code(), Some(2), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{text}: {err}");
+    }
+}
+
+/// A key read under its old name is a warning naming the new one; the daemon still starts
+/// on it (`--check-config` prints the warning and succeeds).
+#[test]
+fn check_config_warns_of_renamed_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("memd.toml");
+    std::fs::write(
+        &config,
+        "[mem]\nstop_atr = 2.0\n[memory]\nencrypt = false\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_memd"))
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for warning in [
+        "warning: [mem] stop_atr is read as [mem.enhancement] stop_atr",
+        "warning: [memory] encrypt is read as [mem.encryption] encrypt",
+    ] {
+        assert!(err.contains(warning), "{warning}: {err}");
     }
 }

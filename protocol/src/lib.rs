@@ -11,6 +11,7 @@ pub mod backup;
 pub mod client;
 pub mod codec;
 pub mod deploy;
+pub mod deploy_spec;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -124,6 +124,9 @@ pub struct Decision {
     /// The discretised market state at entry (see [`EnhanceParams::signature`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// The trend-reversal model version whose prediction went into `ml_confidence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
     /// Filled in when the trade closes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,

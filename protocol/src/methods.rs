@@ -33,6 +33,10 @@ pub trait Method {
     const ACCESS: Access;
     type Params: Serialize + DeserializeOwned + Send + 'static;
     type Result: Serialize + DeserializeOwned + Send + 'static;
+    /// The request these params make.
+    fn request(params: Self::Params) -> Request;
+    /// This method's result out of a response (`None`: the response of another method).
+    fn result(response: Response) -> Option<Self::Result>;
 }
 
 macro_rules! methods {
@@ -49,8 +53,37 @@ macro_rules! methods {
                     const ACCESS: Access = Access::$access;
                     type Params = $params;
                     type Result = $result;
+                    fn request(params: $params) -> Request {
+                        Request::$variant(params)
+                    }
+                    fn result(response: Response) -> Option<$result> {
+                        match response {
+                            Response::$variant(result) => Some(result),
+                            _ => None,
+                        }
+                    }
                 }
             )*
+        }
+
+        /// The daemon's answer to a request, one variant per method (the same as the
+        /// request's). It serializes as the result alone: what the wire carries.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Response {
+            $( $(#[$doc])* $variant($result), )*
+        }
+
+        impl Response {
+            /// The method's wire name.
+            pub fn method(&self) -> &'static str {
+                match self { $( Response::$variant(_) => $name, )* }
+            }
+        }
+
+        impl Serialize for Response {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self { $( Response::$variant(result) => result.serialize(s), )* }
+            }
         }
 
         /// A request the daemon has parsed and checked, one variant per method.

@@ -224,6 +224,9 @@ pub struct StrategyMeta {
     pub risk_profile: RiskProfile,
     #[serde(default)]
     pub metadata: Provenance,
+    /// How memd runs it (see [`crate::deploy_spec`]); absent: decided by its language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<crate::deploy_spec::DeploymentSpec>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

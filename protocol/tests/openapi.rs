@@ -378,6 +378,7 @@ fn full_decision() -> Decision {
         stop_loss: -1.5,
         take_profit: 3.0,
         reasoning: "base 0.70, ML 0.80".into(),
+        model_version: Some("20261122_010000".into()),
         signature: Some("BUY|trend=bullish|volatility=medium|rsi=neutral".into()),
         outcome: Some(Outcome {
             decision_id: "d-1".into(),
@@ -396,6 +397,7 @@ fn minimal_decision() -> Decision {
         ml_confidence: None,
         memory_confidence: None,
         learned_pattern: None,
+        model_version: None,
         signature: None,
         outcome: None,
         ..full_decision()

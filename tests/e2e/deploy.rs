@@ -567,9 +567,10 @@ async fn client_paths_cannot_escape_the_data_directory() {
             "{file}: {err}"
         );
     }
-    // A strategy registered with a base config outside the data directory, or a class
-    // name that is not one.
-    let register = async |config_file: &str, class: &str| -> StrategyId {
+    // A strategy registered with a base config that climbs out of the data directory,
+    // or a class name that is not one, is refused at registration, the field named; one
+    // with an absolute base config outside the data directory, at deploy.
+    let register = async |config_file: &str, class: &str| {
         client
             .call::<method::StrategiesRegister>(mem_protocol::registry::RegisterParams {
                 strategy: json!({"strategy": {
@@ -583,36 +584,44 @@ async fn client_paths_cannot_escape_the_data_directory() {
                 status: None,
             })
             .await
-            .unwrap()
-            .summary
-            .id
     };
-    for (config_file, class, needle) in [
-        ("../../../../etc/passwd", "Escape", "may not contain `..`"),
-        ("/etc/passwd", "Escape", "is outside"),
+    for (config_file, class, field, needle) in [
+        (
+            "../../../../etc/passwd",
+            "Escape",
+            "config_file",
+            "may not contain `..`",
+        ),
         (
             "freqtrade/configs/config_macd.json",
             "x; rm -rf /",
+            "strategy_name",
             "not a Python class name",
         ),
         (
             "freqtrade/configs/config_macd.json",
             "../Escape",
+            "strategy_name",
             "not a Python class name",
         ),
     ] {
-        let id = register(config_file, class).await;
-        let err = deploy(&client, &id.to_string()).await.unwrap_err();
+        let err = register(config_file, class).await.unwrap_err();
         assert_eq!(
             err.code(),
             Some(ErrorCode::InvalidParams),
             "{config_file}: {err}"
         );
+        let message = err.to_string();
         assert!(
-            err.to_string().contains(needle),
+            message.contains(&format!("strategy.deployment: field `{field}`"))
+                && message.contains(needle),
             "{config_file} {class}: {err}"
         );
     }
+    let id = register("/etc/passwd", "Escape").await.unwrap().summary.id;
+    let err = deploy(&client, &id.to_string()).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidParams), "{err}");
+    assert!(err.to_string().contains("is outside"), "{err}");
     let deployed = client
         .call::<method::Deployed>(DeployedParams { all: true })
         .await

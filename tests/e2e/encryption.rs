@@ -1,4 +1,4 @@
-//! Memory at rest (`[memory] encrypt = true`) through the real memd: decisions, outcomes
+//! Memory at rest (`[mem.encryption] encrypt = true`) through the real memd: decisions, outcomes
 //! and the learning loop's parameter file are unreadable as plain text under
 //! `mem_knowledge/`, yet memd (and so memctl) reads them, after a restart and a crash
 //! too; the key is a 0600 file memd creates, or the systemd credential; a wrong key, a
@@ -180,7 +180,7 @@ fn start_again(daemon: &mut Daemon, configure: impl FnOnce(&mut Command)) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_memory_is_unreadable_on_disk_and_read_by_memd() {
     let root = tempfile::tempdir().unwrap();
-    write_default_config(root.path(), "[memory]\nencrypt = true\n");
+    write_default_config(root.path(), "[mem.encryption]\nencrypt = true\n");
     let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
     let mut daemon = Daemon::start_in(root, socket, data.clone(), |_| {});
     // The key memd made on first start: 0600, in the data directory, never logged.
@@ -226,7 +226,7 @@ async fn an_encrypted_memory_is_unreadable_on_disk_and_read_by_memd() {
     std::fs::write(
         &other_config,
         format!(
-            "[memory]\nencrypt = true\nkey_file = \"{}\"\n",
+            "[mem.encryption]\nencrypt = true\nkey_file = \"{}\"\n",
             other_key.display()
         ),
     )
@@ -248,7 +248,7 @@ async fn an_encrypted_memory_is_unreadable_on_disk_and_read_by_memd() {
     std::fs::write(
         &missing_config,
         format!(
-            "[memory]\nencrypt = true\nkey_file = \"{}\"\n",
+            "[mem.encryption]\nencrypt = true\nkey_file = \"{}\"\n",
             missing_key.display()
         ),
     )
@@ -268,7 +268,7 @@ async fn an_encrypted_memory_is_unreadable_on_disk_and_read_by_memd() {
     std::fs::write(
         &off_config,
         format!(
-            "[memory]\nencrypt = false\nkey_file = \"{}\"\n",
+            "[mem.encryption]\nencrypt = false\nkey_file = \"{}\"\n",
             missing_key.display()
         ),
     )
@@ -316,8 +316,16 @@ async fn turning_encryption_on_encrypts_a_plain_memory() {
     assert!(plain.contains(STRATEGY), "plain before");
     assert!(!data.join("memory.key").exists());
 
+    // Under the table's old name, `[memory]`: still read, with a warning naming the new.
     write_default_config(daemon.root.path(), "[memory]\nencrypt = true\n");
     daemon.restart_after(Signal::SIGTERM);
+    assert!(
+        daemon
+            .stderr()
+            .contains("[memory] encrypt is read as [mem.encryption] encrypt"),
+        "the old name is warned of:\n{}",
+        daemon.stderr()
+    );
     assert_eq!(mode(&data.join("memory.key")), 0o600);
     assert_readable(&daemon, 5, 3);
     assert_unreadable(&data, &["decisions.jsonl", "core_memory_updates.txt"]);

@@ -505,12 +505,14 @@ async fn decisions_are_logged_in_both_files_and_their_outcomes_become_memory() {
         "{log}"
     );
 
-    // A torn last line (a crash mid-write) is skipped and counted, not fatal.
+    // A torn last line (a crash mid-write) is never read, not fatal, and cut before the
+    // next append (the line log's one policy, as for the registry's logs).
+    let torn = b"{\"kind\":\"decision\",\"id\":\"tor";
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(dir.join("decisions.jsonl"))
         .unwrap();
-    std::io::Write::write_all(&mut f, b"{\"kind\":\"decision\",\"id\":\"tor").unwrap();
+    std::io::Write::write_all(&mut f, torn).unwrap();
     drop(client);
     daemon.crash_and_restart();
     let client = daemon.client().await;
@@ -528,16 +530,25 @@ async fn decisions_are_logged_in_both_files_and_their_outcomes_become_memory() {
         .call_value("mem.decisions", serde_json::json!({}))
         .await
         .unwrap();
-    assert_eq!(list["unreadableLines"], 1);
+    assert_eq!(list["unreadableLines"], 0, "a torn tail is not a bad line");
     assert_eq!(list["decisions"].as_array().unwrap().len(), 6);
-    // The next decision is whole: the torn line stays alone.
+    // The next decision is whole, and the torn bytes are gone.
     decide(0.7).await.unwrap();
     let list = client
         .call_value("mem.decisions", serde_json::json!({}))
         .await
         .unwrap();
-    assert_eq!(list["unreadableLines"], 1);
+    assert_eq!(list["unreadableLines"], 0);
     assert_eq!(list["decisions"].as_array().unwrap().len(), 7);
+    let bytes = std::fs::read(dir.join("decisions.jsonl")).unwrap();
+    assert!(
+        !bytes.windows(torn.len()).any(|w| w == torn),
+        "the torn line was cut"
+    );
+    assert!(bytes.ends_with(b"\n"));
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        serde_json::from_slice::<Value>(line).expect("every line whole");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -558,13 +558,21 @@ async fn the_learning_loop_adjusts_learns_and_deprecates_by_its_rules() {
     }
     assert!(saw_learned, "memory.changed for learned_strategies.json");
 
-    // memctl shows them.
-    let out = daemon.memctl(&["memory", "patterns"]);
+    // memctl shows them; under the subcommand's old name too, with a warning.
+    let out = daemon.memctl(&["memory", "learned"]);
     assert!(out.status.success(), "{}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&name) && text.contains("deprecated"),
         "{text}"
+    );
+    let old = daemon.memctl(&["memory", "patterns"]);
+    assert!(old.status.success(), "{}", describe(&old));
+    assert_eq!(old.stdout, out.stdout, "{}", describe(&old));
+    assert!(
+        String::from_utf8_lossy(&old.stderr).contains("is now `memctl memory learned`"),
+        "{}",
+        describe(&old)
     );
 }
 
@@ -634,7 +642,7 @@ async fn hand_edits_of_learned_strategies_are_checked_then_applied_or_refused() 
         "{patterns}"
     );
     assert_eq!(patterns["learned"][0]["name"], "hand_made");
-    let out = daemon.memctl(&["memory", "patterns"]);
+    let out = daemon.memctl(&["memory", "learned"]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("learned[0].wins")
             || String::from_utf8_lossy(&out.stdout).contains("learned[0].wins"),
@@ -778,4 +786,93 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
         "{state}"
     );
     stop_now(&client, NATIVE_RSI).await;
+}
+
+/// A native deployment follows the served model: promoted while a replay runs, the new
+/// version is what its next decisions are made with (before, a running native strategy
+/// kept the model it started with until it was redeployed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_promoted_during_a_replay_makes_its_next_decisions() {
+    use mem_protocol::mem::DecisionsParams;
+    use mem_protocol::ml::{HyperParams, PromoteParams, TrainParams};
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    // Two versions of a small model (the same data and seed: the second is kept aside).
+    let train = || {
+        client.call_with_timeout::<method::MlTrain>(
+            TrainParams {
+                pairs: vec!["ETH/BTC".into()],
+                hyper: Some(HyperParams {
+                    n_trees: Some(20),
+                    max_depth: None,
+                    learning_rate: None,
+                    min_samples_split: None,
+                    seed: None,
+                }),
+                ..Default::default()
+            },
+            Duration::from_secs(120),
+        )
+    };
+    let first = train().await.unwrap();
+    assert!(first.promoted, "{first:?}");
+    let second = train().await.unwrap();
+    assert!(!second.promoted, "{second:?}");
+    let (v1, v2) = (first.model.version, second.model.version);
+
+    // A paced replay (about 15 s for the file's 5,760 candles), MEM on: every entry is a
+    // decision enhanced with the served model's prediction.
+    client
+        .call::<method::Deploy>(replay(NATIVE_RSI, Some(400.0)))
+        .await
+        .unwrap();
+    let versions = async || -> Vec<Option<String>> {
+        let list = client
+            .call::<method::MemDecisions>(DecisionsParams {
+                strategy: Some("native_rsi".into()),
+                symbol: None,
+                limit: Some(10_000),
+            })
+            .await
+            .unwrap();
+        // Oldest first.
+        list.decisions
+            .into_iter()
+            .rev()
+            .map(|d| d.model_version)
+            .collect()
+    };
+    wait_for(
+        "a decision made with the first model",
+        Duration::from_secs(30),
+        async || versions().await.contains(&Some(v1.clone())),
+    )
+    .await;
+    client
+        .call::<method::MlPromote>(PromoteParams {
+            version: v2.clone(),
+            reason: "promoted during a replay".into(),
+        })
+        .await
+        .unwrap();
+    let d = ended(&client, NATIVE_RSI, "the replay to finish").await;
+    assert!(d.last_error.is_none(), "{d:?}");
+    let seen = versions().await;
+    let first_v2 = seen
+        .iter()
+        .position(|v| v.as_deref() == Some(v2.as_str()))
+        .unwrap_or_else(|| panic!("no decision was made with {v2} after its promotion: {seen:?}"));
+    // Before: the first model (or none, while the features still warm up).
+    assert!(
+        seen[..first_v2]
+            .iter()
+            .all(|v| v.is_none() || v.as_deref() == Some(v1.as_str())),
+        "before the promotion, the first model: {seen:?}"
+    );
+    assert!(
+        seen[first_v2..]
+            .iter()
+            .all(|v| v.as_deref() == Some(v2.as_str())),
+        "from the promotion on, the new one only: {seen:?}"
+    );
 }

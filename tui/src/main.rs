@@ -220,6 +220,12 @@ enum MemoryCommand {
     Parameters,
     /// Learned strategies (patterns promoted by the learning loop) and the market
     /// states being watched.
+    Learned {
+        #[arg(long)]
+        strategy: Option<String>,
+    },
+    /// The old name of `memory learned` (still accepted, with a warning).
+    #[command(hide = true)]
     Patterns {
         #[arg(long)]
         strategy: Option<String>,
@@ -462,7 +468,10 @@ enum MemCommand {
         #[arg(long)]
         base: String,
     },
-    /// Set the learned-pattern count.
+    /// Set the strategy's learned-pattern count (`mem_integration.learned_patterns_count`).
+    SetLearnedCount { id: String, count: u64 },
+    /// The old name of `set-learned-count` (still accepted, with a warning).
+    #[command(hide = true)]
     Patterns { id: String, count: u64 },
 }
 
@@ -722,7 +731,14 @@ async fn strategies(
         StrategiesCommand::Mem(MemCommand::Enhanced { id, base }) => {
             r::mark_enhanced(client, &id, &base, json).await
         }
+        StrategiesCommand::Mem(MemCommand::SetLearnedCount { id, count }) => {
+            r::learned_patterns(client, &id, count, json).await
+        }
         StrategiesCommand::Mem(MemCommand::Patterns { id, count }) => {
+            renamed(
+                "strategies mem patterns",
+                "strategies mem set-learned-count",
+            );
             r::learned_patterns(client, &id, count, json).await
         }
         StrategiesCommand::Audit { id, limit } => r::audit(client, id, limit, json).await,
@@ -883,7 +899,11 @@ async fn run(args: Args) -> ExitCode {
         Some(Command::Memory(MemoryCommand::Parameters)) => {
             cli::parameters(&client, args.json).await
         }
+        Some(Command::Memory(MemoryCommand::Learned { strategy })) => {
+            cli::patterns(&client, strategy, args.json).await
+        }
         Some(Command::Memory(MemoryCommand::Patterns { strategy })) => {
+            renamed("memory patterns", "memory learned");
             cli::patterns(&client, strategy, args.json).await
         }
         Some(Command::Jobs { command }) => match command.unwrap_or(JobsCommand::List) {
@@ -957,4 +977,10 @@ impl NativeArgs {
         };
         (options != NativeOptions::default()).then_some(options)
     }
+}
+
+/// Tells (on stderr, so scripts reading stdout are undisturbed) that a subcommand was
+/// called by its old name.
+fn renamed(old: &str, new: &str) {
+    eprintln!("memctl: `memctl {old}` is now `memctl {new}`; the old name still works for now");
 }

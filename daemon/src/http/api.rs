@@ -5,7 +5,8 @@
 //! `isDeployed`, ... camelCase) and add a few.
 
 use super::{HttpState, require_control};
-use crate::recommendations;
+use crate::registry::Caller;
+use crate::router::{self, Asker};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -17,7 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{SecondsFormat, Utc};
 use futures::Stream;
-use mem_protocol::deploy::{DeployParams, DeployedStrategy, StartedBy, StopParams};
+use mem_protocol::deploy::{DeployParams, DeployedParams, DeployedStrategy, StopParams};
+use mem_protocol::methods::method;
 use mem_protocol::methods::{Access, ListStrategiesParams};
 use mem_protocol::recommend::{
     MarketConditions, QuickConditions, Recommendation, Trend, Volatility,
@@ -183,16 +185,6 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<Option<T>, Fail
     Ok(Some(value))
 }
 
-/// Registry and supervisor calls may touch the disk: they run off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, RpcError> + Send + 'static,
-) -> Result<T, Failure> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(RpcError::internal(format!("the request failed: {e}"))))
-        .map_err(Failure::from)
-}
-
 pub fn routes() -> Router<HttpState> {
     Router::new()
         .route("/api/mem/strategies", get(list_strategies))
@@ -216,16 +208,31 @@ pub fn routes() -> Router<HttpState> {
         (status = 200, description = "`Found {n} strategies in registry`", body = ApiResponse<Vec<StrategySummary>>),
         (status = 401, description = "No or unknown token", body = ApiError),
     ))]
-pub async fn list_strategies(State(state): State<HttpState>) -> Response {
-    let list = state.daemon.registry.list(&ListStrategiesParams {
+pub async fn list_strategies(
+    State(state): State<HttpState>,
+    Extension(access): Extension<Access>,
+) -> Result<Response, Failure> {
+    let params = ListStrategiesParams {
         limit: Some(usize::MAX),
         ..Default::default()
-    });
+    };
+    let list = router::call::<method::StrategiesList>(&state.daemon, params, asker(access)).await?;
     let n = list.strategies.len();
-    success(
+    Ok(success(
         list.strategies,
         Some(format!("Found {n} strategies in registry")),
-    )
+    ))
+}
+
+/// Who an HTTP request is, for the router (no uid: a token, not a peer).
+fn asker(access: Access) -> Asker {
+    Asker {
+        access,
+        caller: Caller {
+            uid: None,
+            client: Some("http".into()),
+        },
+    }
 }
 
 /// One strategy.
@@ -239,14 +246,21 @@ pub async fn list_strategies(State(state): State<HttpState>) -> Response {
     ))]
 pub async fn get_strategy(
     State(state): State<HttpState>,
+    Extension(access): Extension<Access>,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
     let id = strategy_id(&id)?;
-    let summary = state.daemon.registry.summary(id).ok_or_else(|| Failure {
-        status: StatusCode::NOT_FOUND,
-        message: format!("Strategy {id} not found"),
-    })?;
-    Ok(success(summary, None))
+    let params = mem_protocol::methods::GetStrategyParams { id };
+    let detail = router::call::<method::StrategiesGet>(&state.daemon, params, asker(access))
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::NotFound => Failure {
+                status: StatusCode::NOT_FOUND,
+                message: format!("Strategy {id} not found"),
+            },
+            _ => Failure::from(e),
+        })?;
+    Ok(success(detail.summary, None))
 }
 
 /// Deploys a strategy (dry-run unless the body says `dryRun: false` and the config allows live).
@@ -271,20 +285,14 @@ pub async fn deploy(
     let id = strategy_id(&id)?;
     require_control(access, "deploying")?;
     let options: DeploymentOptions = body(&bytes)?.unwrap_or_default();
-    let deployed = state
-        .daemon
-        .supervisor
-        .deploy(
-            DeployParams {
-                id,
-                dry_run: options.dry_run.unwrap_or(true),
-                port: None,
-                parameters: options.parameters,
-                native: None,
-            },
-            StartedBy::Manual,
-        )
-        .await?;
+    let params = DeployParams {
+        id,
+        dry_run: options.dry_run.unwrap_or(true),
+        port: None,
+        parameters: options.parameters,
+        native: None,
+    };
+    let deployed = router::call::<method::Deploy>(&state.daemon, params, asker(access)).await?;
     Ok(success(
         deployed,
         Some(format!("Successfully deployed strategy {id}")),
@@ -308,15 +316,12 @@ pub async fn stop(
 ) -> Result<Response, Failure> {
     let id = strategy_id(&id)?;
     require_control(access, "stopping")?;
-    state
-        .daemon
-        .supervisor
-        .stop(StopParams {
-            id,
-            mode: Default::default(),
-            deadline_secs: None,
-        })
-        .await?;
+    let params = StopParams {
+        id,
+        mode: Default::default(),
+        deadline_secs: None,
+    };
+    router::call::<method::Stop>(&state.daemon, params, asker(access)).await?;
     Ok(success(
         StoppedStrategy {
             strategy_id: id,
@@ -332,10 +337,19 @@ pub async fn stop(
         (status = 200, description = "`{n} strategies currently deployed`", body = ApiResponse<Vec<DeployedStrategy>>),
         (status = 401, description = "No or unknown token", body = ApiError),
     ))]
-pub async fn deployed(State(state): State<HttpState>) -> Response {
-    let list = state.daemon.supervisor.deployed(false).deployments;
+pub async fn deployed(
+    State(state): State<HttpState>,
+    Extension(access): Extension<Access>,
+) -> Result<Response, Failure> {
+    let params = DeployedParams { all: false };
+    let list = router::call::<method::Deployed>(&state.daemon, params, asker(access))
+        .await?
+        .deployments;
     let n = list.len();
-    success(list, Some(format!("{n} strategies currently deployed")))
+    Ok(success(
+        list,
+        Some(format!("{n} strategies currently deployed")),
+    ))
 }
 
 /// Recommendations for the market conditions given.
@@ -346,11 +360,16 @@ pub async fn deployed(State(state): State<HttpState>) -> Response {
         (status = 400, description = "No body, or a bad one (the field is named)", body = ApiError),
         (status = 401, description = "No or unknown token", body = ApiError),
     ))]
-pub async fn recommend(State(state): State<HttpState>, bytes: Bytes) -> Result<Response, Failure> {
+pub async fn recommend(
+    State(state): State<HttpState>,
+    Extension(access): Extension<Access>,
+    bytes: Bytes,
+) -> Result<Response, Failure> {
     let conditions: MarketConditions =
         body(&bytes)?.ok_or_else(|| bad_request("Market conditions are required".into()))?;
-    let (ml, registry) = (state.daemon.ml.clone(), state.daemon.registry.clone());
-    let answer = blocking(move || recommendations(&ml, &registry, conditions)).await?;
+    let answer =
+        router::call::<method::StrategiesRecommendations>(&state.daemon, conditions, asker(access))
+            .await?;
     let list = answer.recommendations;
     let n = list.len();
     Ok(success(
@@ -373,6 +392,7 @@ pub async fn recommend(State(state): State<HttpState>, bytes: Bytes) -> Result<R
     ))]
 pub async fn recommend_quick(
     State(state): State<HttpState>,
+    Extension(access): Extension<Access>,
     query: Result<Query<QuickConditions>, QueryRejection>,
 ) -> Result<Response, Failure> {
     let Query(quick) = query.map_err(|e| bad_request(format!("query: {}", e.body_text())))?;
@@ -380,7 +400,10 @@ pub async fn recommend_quick(
         quick.trend.unwrap_or(Trend::Neutral),
         quick.volatility.unwrap_or(Volatility::Medium),
     );
-    let list = crate::quick_recommendations(&state.daemon.registry, quick).recommendations;
+    let list =
+        router::call::<method::StrategiesRecommendationsQuick>(&state.daemon, quick, asker(access))
+            .await?
+            .recommendations;
     let n = list.len();
     Ok(success(
         list,

@@ -38,6 +38,20 @@ pub struct HttpState {
     pub webhook: Arc<tradingview::Limits>,
 }
 
+impl HttpState {
+    /// The state of a daemon's HTTP API, its streams ended by `stop`.
+    pub fn new(daemon: &Arc<Daemon>, stop: &CancellationToken) -> HttpState {
+        HttpState {
+            daemon: daemon.clone(),
+            tokens: daemon.http_tokens.clone(),
+            stop: stop.clone(),
+            webhook: Arc::new(tradingview::Limits::new(
+                daemon.settings.tradingview.rate_limit_per_minute,
+            )),
+        }
+    }
+}
+
 /// Binds the listener (so a taken port fails memd's start, named) and serves on a task
 /// until `stop` is cancelled.
 pub async fn start(

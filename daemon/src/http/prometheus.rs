@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
         (status = 401, description = "No or unknown token", body = ApiError),
     ))]
 pub async fn metrics(State(state): State<HttpState>) -> Response {
-    let text = state.daemon.prometheus_metrics();
+    let text = crate::handlers::prometheus_metrics(&state.daemon);
     ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], text).into_response()
 }
 

@@ -50,7 +50,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
-use mem_protocol::deploy::{DeployedStrategy, DeploymentId, DeploymentStatus};
+use mem_protocol::deploy::DeploymentId;
 use mem_protocol::mem::{BaseSignal, DecideParams, Decision, EnhanceParams, SignalAction};
 use mem_protocol::strategy::{StrategyId, StrategySummary};
 use serde::{Deserialize, Serialize};
@@ -369,14 +369,18 @@ async fn receive(
     let alert = parse_alert(parsed, settings.base_confidence).map_err(bad)?;
 
     let worker = daemon.clone();
-    let accepted = tokio::task::spawn_blocking(move || decide(&worker, alert, &settings))
-        .await
-        .map_err(|e| {
-            Refusal::from(Failure {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("the alert failed: {e}"),
-            })
-        })??;
+    let (alert, resolved) = tokio::task::spawn_blocking(move || {
+        let resolved = resolve(&worker, &alert, &settings);
+        (alert, resolved)
+    })
+    .await
+    .map_err(|e| {
+        Refusal::from(Failure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("the alert failed: {e}"),
+        })
+    })?;
+    let accepted = decide(daemon, alert, resolved?).await?;
     let forwarding = forward(daemon, &accepted, daemon.settings.tradingview.forward_live).await;
     let Accepted {
         decision,
@@ -618,13 +622,21 @@ struct Accepted {
     threshold_source: &'static str,
 }
 
-/// Finds the strategy, maps the symbol, and runs the MEM pipeline (blocking: it reads
-/// candles and writes the decision logs).
-fn decide(
+/// What an alert names, found: its strategy, its symbol, the threshold to forward at.
+struct Resolved {
+    strategy: StrategySummary,
+    symbol: String,
+    threshold: f64,
+    threshold_source: &'static str,
+}
+
+/// Finds the strategy, maps the symbol and says the threshold (blocking: it lists the
+/// market data).
+fn resolve(
     daemon: &crate::Daemon,
-    alert: Alert,
+    alert: &Alert,
     settings: &crate::config::TradingViewConfig,
-) -> Result<Accepted, Refusal> {
+) -> Result<Resolved, Refusal> {
     let strategy = find_strategy(&daemon.registry, &alert.strategy)?;
     let detail = daemon
         .registry
@@ -632,9 +644,9 @@ fn decide(
         .map_err(|e| Refusal::from(Failure::from(e.into_rpc("webhooks.tradingview"))))?;
     let meta = &detail.metadata.strategy;
     let mut known = meta
-        .extra
-        .get("deployment")
-        .map(crate::supervisor::deployment_pairs)
+        .deployment
+        .as_ref()
+        .map(|d| d.pairs())
         .unwrap_or_default();
     for pair in crate::market::candles::list_pairs(daemon.ml.market_dir(), daemon.ml.timeframe()) {
         if !known.contains(&pair) {
@@ -660,26 +672,6 @@ fn decide(
             }
         )));
     };
-    let (decision, _enhanced) = crate::decide_signal(
-        daemon,
-        DecideParams {
-            enhance: EnhanceParams {
-                signal: BaseSignal {
-                    strategy: strategy.name.clone(),
-                    symbol: symbol.clone(),
-                    action: alert.action,
-                    confidence: alert.confidence,
-                },
-                ml_confidence: None,
-                ml_direction: None,
-                pattern: None,
-                volatility_pct: None,
-                signature: None,
-            },
-            price: alert.price,
-        },
-    )
-    .map_err(|e| Refusal::from(Failure::from(e)))?;
     let (threshold, threshold_source) = match daemon.memory.learned_threshold(&strategy.name) {
         Some(t) => (t, "learned"),
         None => match meta
@@ -693,13 +685,54 @@ fn decide(
             None => (settings.confidence_threshold, "config"),
         },
     };
-    Ok(Accepted {
-        decision,
+    Ok(Resolved {
         strategy,
-        ticker: alert.ticker,
         symbol,
         threshold,
         threshold_source,
+    })
+}
+
+/// The alert as `mem.decide` takes it, through the router.
+async fn decide(
+    daemon: &std::sync::Arc<crate::Daemon>,
+    alert: Alert,
+    resolved: Resolved,
+) -> Result<Accepted, Refusal> {
+    let params = DecideParams {
+        enhance: EnhanceParams {
+            signal: BaseSignal {
+                strategy: resolved.strategy.name.clone(),
+                symbol: resolved.symbol.clone(),
+                action: alert.action,
+                confidence: alert.confidence,
+            },
+            ml_confidence: None,
+            ml_direction: None,
+            pattern: None,
+            volatility_pct: None,
+            signature: None,
+        },
+        price: alert.price,
+    };
+    let asker = crate::router::Asker {
+        access: mem_protocol::Access::Control,
+        caller: crate::registry::Caller {
+            uid: None,
+            client: Some("tradingview webhook".into()),
+        },
+    };
+    let decision =
+        crate::router::call::<mem_protocol::methods::method::MemDecide>(daemon, params, asker)
+            .await
+            .map_err(|e| Refusal::from(Failure::from(e)))?;
+    Ok(Accepted {
+        decision,
+        strategy: resolved.strategy,
+        ticker: alert.ticker,
+        symbol: resolved.symbol,
+        threshold: resolved.threshold,
+        threshold_source: resolved.threshold_source,
     })
 }
 
@@ -793,69 +826,7 @@ pub fn map_ticker(ticker: &str, known: &[String]) -> Option<String> {
         .map(|k| (*k).clone())
 }
 
-/// What the bot says of itself (`/show_config`), for the forwarding rules.
-#[derive(Debug, Clone, PartialEq)]
-struct BotFacts {
-    status: DeploymentStatus,
-    dry_run: bool,
-    force_entry_enable: bool,
-    /// `running`, `paused`, `stopped`...
-    state: String,
-}
-
-/// Why an alert that reached its threshold is not sent to this bot, if it is not.
-fn refusal_of_bot(
-    facts: &BotFacts,
-    deployment: &DeploymentId,
-    action: SignalAction,
-    forward_live: bool,
-) -> Option<String> {
-    if facts.status != DeploymentStatus::Running {
-        return Some(format!(
-            "the bot (deployment {deployment}) is {}, not running",
-            format!("{:?}", facts.status).to_lowercase()
-        ));
-    }
-    if !facts.dry_run && !forward_live {
-        return Some(format!(
-            "the bot (deployment {deployment}) trades live (dry_run false) and [http.tradingview] forward_live is off"
-        ));
-    }
-    if !facts.force_entry_enable {
-        return Some(
-            "the bot's config does not allow forced entries (force_entry_enable is not true; set it in the strategy's base config or in [freqtrade] config_overrides, then redeploy)"
-                .into(),
-        );
-    }
-    let state_ok = match action {
-        SignalAction::Buy => facts.state == "running",
-        _ => facts.state != "stopped",
-    };
-    if !state_ok {
-        return Some(format!(
-            "the bot (deployment {deployment}) is {:?}, it takes no {}",
-            facts.state,
-            if action == SignalAction::Buy {
-                "entries"
-            } else {
-                "exits"
-            }
-        ));
-    }
-    None
-}
-
-/// Why a pair is not sent to a bot with this whitelist, if it is not.
-fn refusal_of_pair(pair: &str, whitelist: &[String]) -> Option<String> {
-    (!whitelist.iter().any(|p| p == pair)).then(|| {
-        format!(
-            "{pair} is not among the bot's pairs ({})",
-            whitelist.join(", ")
-        )
-    })
-}
-
-/// Sends a logged alert to the strategy's bot, or says why not.
+/// Sends a logged alert to the strategy's bot (through the supervisor), or says why not.
 async fn forward(
     daemon: &crate::Daemon,
     accepted: &Accepted,
@@ -868,111 +839,22 @@ async fn forward(
             d.confidence, accepted.threshold, accepted.threshold_source
         ));
     }
-    let Some((deployment, client)) = daemon.supervisor.freqtrade_bot(accepted.strategy.id) else {
-        return Err(format!(
-            "strategy {} has no running Freqtrade bot (memctl deploy {} starts one)",
-            accepted.strategy.name, accepted.strategy.id
-        ));
-    };
-    let facts = bot_facts(&deployment, &client).await?;
-    let id = deployment.deployment_id;
-    let pair = accepted.symbol.as_str();
-    if let Some(reason) = refusal_of_bot(&facts, &id, d.action, forward_live) {
-        return Err(reason);
-    }
-    let whitelist = client
-        .whitelist()
-        .await
-        .map_err(|e| format!("cannot ask the bot (deployment {id}) for its pairs: {e:#}"))?;
-    if let Some(reason) = refusal_of_pair(pair, &whitelist) {
-        return Err(reason);
-    }
-    let forwarded = |endpoint: &str, trade_ids: Vec<i64>| Forwarded {
-        deployment_id: id,
-        endpoint: endpoint.into(),
-        pair: pair.to_string(),
-        trade_ids,
-        dry_run: facts.dry_run,
-    };
-    match d.action {
-        SignalAction::Buy => match client.force_enter(pair, "long", "tradingview").await {
-            Ok(trade) => Ok(forwarded("/api/v1/forceenter", vec![trade])),
-            Err(e) => Err(format!("the bot refused the forced entry: {e:#}")),
-        },
-        SignalAction::Sell => {
-            let open = client
-                .open_trades()
-                .await
-                .map_err(|e| format!("cannot read the bot's open trades: {e:#}"))?;
-            let ids: Vec<i64> = open
-                .iter()
-                .filter(|t| {
-                    t.get("pair").and_then(Value::as_str) == Some(pair)
-                        && !t.get("is_short").and_then(Value::as_bool).unwrap_or(false)
-                })
-                .filter_map(|t| t.get("trade_id").and_then(Value::as_i64))
-                .collect();
-            if ids.is_empty() {
-                return Err(format!("the bot has no open trade on {pair} to exit"));
-            }
-            let mut closed = Vec::new();
-            let mut errors = Vec::new();
-            for trade in ids {
-                match client.force_exit(trade).await {
-                    Ok(()) => closed.push(trade),
-                    Err(e) => errors.push(format!("trade {trade}: {e:#}")),
-                }
-            }
-            if closed.is_empty() {
-                return Err(format!(
-                    "the bot refused the forced exit: {}",
-                    errors.join("; ")
-                ));
-            }
-            if !errors.is_empty() {
-                warn!(deployment = %id, errors = %errors.join("; "), "some forced exits of a TradingView alert failed");
-            }
-            Ok(forwarded("/api/v1/forceexit", closed))
-        }
-        SignalAction::Hold => Err("a hold is not forwarded".into()),
-    }
-}
-
-async fn bot_facts(
-    deployment: &DeployedStrategy,
-    client: &crate::freqtrade::BotClient,
-) -> Result<BotFacts, String> {
-    if deployment.status != DeploymentStatus::Running {
-        return Ok(BotFacts {
-            status: deployment.status,
-            dry_run: deployment.dry_run,
-            force_entry_enable: false,
-            state: String::new(),
-        });
-    }
-    let config = client.show_config().await.map_err(|e| {
-        format!(
-            "cannot ask the bot (deployment {}): {e:#}",
-            deployment.deployment_id
+    let sent = daemon
+        .supervisor
+        .forward_signal(
+            accepted.strategy.id,
+            &accepted.strategy.name,
+            d.action,
+            &accepted.symbol,
+            forward_live,
         )
-    })?;
-    Ok(BotFacts {
-        status: deployment.status,
-        // Live if either the deployment or the bot says so.
-        dry_run: deployment.dry_run
-            && config
-                .get("dry_run")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        force_entry_enable: config
-            .get("force_entry_enable")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        state: config
-            .get("state")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        .await?;
+    Ok(Forwarded {
+        deployment_id: sent.deployment_id,
+        endpoint: sent.endpoint,
+        pair: sent.pair,
+        trade_ids: sent.trade_ids,
+        dry_run: sent.dry_run,
     })
 }
 
@@ -1104,66 +986,6 @@ mod tests {
             "logged once"
         );
         assert!(w.take(t0 + WINDOW).is_ok());
-    }
-
-    #[test]
-    fn each_reason_not_to_forward_is_told() {
-        let id = DeploymentId::new_random();
-        let ok = BotFacts {
-            status: DeploymentStatus::Running,
-            dry_run: true,
-            force_entry_enable: true,
-            state: "running".into(),
-        };
-        assert_eq!(refusal_of_bot(&ok, &id, SignalAction::Buy, false), None);
-        let why = |facts: BotFacts, action, live| {
-            refusal_of_bot(&facts, &id, action, live).unwrap_or_default()
-        };
-        assert!(
-            why(
-                BotFacts {
-                    status: DeploymentStatus::Restarting,
-                    ..ok.clone()
-                },
-                SignalAction::Buy,
-                false
-            )
-            .contains("restarting, not running")
-        );
-        let live = BotFacts {
-            dry_run: false,
-            ..ok.clone()
-        };
-        assert!(why(live.clone(), SignalAction::Buy, false).contains("forward_live is off"));
-        assert_eq!(refusal_of_bot(&live, &id, SignalAction::Buy, true), None);
-        assert!(
-            why(
-                BotFacts {
-                    force_entry_enable: false,
-                    ..ok.clone()
-                },
-                SignalAction::Sell,
-                false
-            )
-            .contains("force_entry_enable")
-        );
-        let paused = BotFacts {
-            state: "paused".into(),
-            ..ok.clone()
-        };
-        assert!(why(paused.clone(), SignalAction::Buy, false).contains("no entries"));
-        assert_eq!(
-            refusal_of_bot(&paused, &id, SignalAction::Sell, false),
-            None,
-            "a paused bot still exits"
-        );
-        let whitelist = pairs(&["ETH/USDT"]);
-        assert_eq!(refusal_of_pair("ETH/USDT", &whitelist), None);
-        assert!(
-            refusal_of_pair("BTC/USDT", &whitelist)
-                .unwrap()
-                .contains("not among the bot's pairs (ETH/USDT)")
-        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Memory at rest (`[memory] encrypt = true`): the files of `mem_knowledge/` encrypted
+//! Memory at rest (`[mem.encryption] encrypt = true`): the files of `mem_knowledge/` encrypted
 //! with XChaCha20-Poly1305 (RustCrypto's `chacha20poly1305`), a 256-bit key and a random
 //! 24-byte nonce per record.
 //!
@@ -44,7 +44,7 @@ pub const DEFAULT_KEY_FILE: &str = "memory.key";
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
-/// `[memory]`, resolved.
+/// `[mem.encryption]`, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AtRestSettings {
     pub encrypt: bool,
@@ -303,7 +303,7 @@ impl Codec {
     pub fn describe(&self, path: &Path, error: OpenError) -> String {
         match (error, self.key_source()) {
             (OpenError::NoKey, _) | (_, None) => format!(
-                "{}: encrypted, but memd has no key for the memory ([memory] encrypt is off)",
+                "{}: encrypted, but memd has no key for the memory ([mem.encryption] encrypt is off)",
                 path.display()
             ),
             (OpenError::Damaged, Some(_)) => {

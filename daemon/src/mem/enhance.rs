@@ -18,7 +18,7 @@ use mem_protocol::mem::{EnhancedSignal, PatternMatch, SignalAction};
 use mem_protocol::recommend::ScorePoint;
 use serde::Deserialize;
 
-/// The weights and sizing rules (`[mem]` in memd.toml).
+/// The weights and sizing rules (`[mem.enhancement]` in memd.toml).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnhanceSettings {
@@ -32,7 +32,9 @@ pub struct EnhanceSettings {
     pub reference_volatility_pct: f64,
     pub stop_atr: f64,
     pub target_atr: f64,
-    /// The human decision log is archived past this size.
+    /// The human decision log is archived past this size (`[mem] text_log_max_bytes`:
+    /// not an enhancement setting, carried here to the memory).
+    #[serde(skip)]
     pub text_log_max_bytes: u64,
 }
 
@@ -63,11 +65,16 @@ impl EnhanceSettings {
             ("memory_weight", self.memory_weight),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("[mem] {name} must be a number >= 0, got {v}"));
+                return Err(format!(
+                    "[mem.enhancement] {name} must be a number >= 0, got {v}"
+                ));
             }
         }
         if self.base_weight <= 0.0 {
-            return Err("[mem] base_weight must be above 0: the base signal always counts".into());
+            return Err(
+                "[mem.enhancement] base_weight must be above 0: the base signal always counts"
+                    .into(),
+            );
         }
         if !(0.0 < self.min_size
             && self.min_size <= self.base_size
@@ -75,7 +82,7 @@ impl EnhanceSettings {
             && self.max_size <= 1.0)
         {
             return Err(format!(
-                "[mem] sizes must satisfy 0 < min_size <= base_size <= max_size <= 1, got {} / {} / {}",
+                "[mem.enhancement] sizes must satisfy 0 < min_size <= base_size <= max_size <= 1, got {} / {} / {}",
                 self.min_size, self.base_size, self.max_size
             ));
         }
@@ -86,7 +93,7 @@ impl EnhanceSettings {
             ("target_atr", self.target_atr),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("[mem] {name} must be above 0, got {v}"));
+                return Err(format!("[mem.enhancement] {name} must be above 0, got {v}"));
             }
         }
         if self.text_log_max_bytes < 4096 {

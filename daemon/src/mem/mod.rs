@@ -7,4 +7,5 @@ pub mod enhance;
 pub mod learning;
 pub mod patterns;
 pub mod service;
+pub mod signals;
 pub mod store;

@@ -2,7 +2,7 @@
 //!
 //! - A decision's *signature* is the market state at entry, discretised: the action, the
 //!   trend (ADX 14 >= 25 with SMA 20 above/below SMA 50: bullish/bearish, else ranging), the
-//!   volatility (ATR 14 as % of the close against the `[mem]` reference: under half is
+//!   volatility (ATR 14 as % of the close against the `[mem.enhancement]` reference: under half is
 //!   low, over twice high, else medium: the same cut as enhancement's risk) and the RSI 14
 //!   zone (under 30 oversold, over 70 overbought, else neutral), e.g.
 //!   `BUY|trend=bullish|volatility=medium|rsi=neutral`.

@@ -58,6 +58,8 @@ pub struct NewDecision {
     pub price: f64,
     pub at: DateTime<Utc>,
     pub signature: Option<String>,
+    /// The model version whose prediction the enhancement used.
+    pub model_version: Option<String>,
 }
 
 /// How a decision's trade ended.
@@ -167,6 +169,18 @@ impl State {
     }
 }
 
+/// A change the learning loop makes to the registry, once the memory's lock is released.
+enum RegistryEffect {
+    /// A performance-monitor adjustment, into the strategy's parameter history.
+    Adjustment(learning::Adjustment),
+    /// A closed trade of a learned strategy (its decision and outcome).
+    LearnedTrade(StrategyId, Box<(Decision, Outcome)>),
+    /// A learned strategy deprecated, with the reason.
+    Deprecate(StrategyId, String),
+    /// A new learned strategy to register under its parent.
+    Register(Box<LearnedStrategy>),
+}
+
 /// The decision memory and the learning loop.
 pub struct Memory {
     store: MemoryStore,
@@ -174,8 +188,8 @@ pub struct Memory {
     registry: Arc<Registry>,
     bus: Arc<EventBus>,
     state: Mutex<State>,
-    /// The daemon's figures (`mem.metrics`): the memory records its loads, decisions and
-    /// outcomes; enhancement and the supervisor record theirs through [`Memory::metrics`].
+    /// The daemon's figures (`mem.metrics`, owned by the daemon): the memory records its
+    /// loads, decisions and outcomes; a native runner's enhancement its timings.
     metrics: Arc<Metrics>,
 }
 
@@ -188,8 +202,8 @@ fn daemon_caller() -> Caller {
 
 impl Memory {
     /// Runs `f` while the memory changes nothing on disk: no decision or outcome logged,
-    /// no learning-loop document rewritten (a backup's copy). Take it before the
-    /// registry's pause: the learning loop writes to the registry under this lock.
+    /// no learning-loop document rewritten (a backup's copy). The memory's changes to the
+    /// registry are made with this lock released, so the two pause in any order.
     pub fn with_writes_paused<T>(&self, f: impl FnOnce() -> T) -> T {
         let _state = self.state.lock().expect("memory state lock");
         self.store.with_appends_paused(f)
@@ -203,10 +217,11 @@ impl Memory {
         bus: Arc<EventBus>,
     ) -> std::io::Result<Memory> {
         let at_rest = super::crypt::AtRestSettings::plain(data_dir);
-        Self::open_at_rest(data_dir, settings, &at_rest, registry, bus)
+        let metrics = Arc::new(Metrics::new());
+        Self::open_at_rest(data_dir, settings, &at_rest, registry, bus, metrics)
     }
 
-    /// Opens `data_dir/mem_knowledge`, encrypted at rest or not as `[memory]` says (a
+    /// Opens `data_dir/mem_knowledge`, encrypted at rest or not as `[mem.encryption]` says (a
     /// missing or wrong key is an error), and loads what the memory needs.
     pub fn open_at_rest(
         data_dir: &Path,
@@ -214,6 +229,7 @@ impl Memory {
         at_rest: &super::crypt::AtRestSettings,
         registry: Arc<Registry>,
         bus: Arc<EventBus>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Memory> {
         let load_started = std::time::Instant::now();
         let store = MemoryStore::open_at_rest(data_dir, settings.text_log_max_bytes, at_rest)?;
@@ -237,7 +253,7 @@ impl Memory {
             registry,
             bus,
             state: Mutex::new(state),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         };
         for file in [patterns::LEARNED_FILE, learning::PARAMETERS_FILE] {
             if let Err(e) = memory.load(&mut memory.state.lock().expect("memory lock"), file) {
@@ -257,7 +273,7 @@ impl Memory {
         &self.settings
     }
 
-    /// The daemon's figures (see [`crate::metrics`]).
+    /// The daemon's figures it records into (see [`crate::metrics`]).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
@@ -446,6 +462,7 @@ impl Memory {
             take_profit: e.take_profit,
             reasoning: e.reasoning,
             signature: n.signature,
+            model_version: n.model_version,
             outcome: None,
         };
         let mut state = self.state.lock().expect("memory lock");
@@ -498,6 +515,7 @@ impl Memory {
         let decision = state.close(&o).expect("checked open");
         let strategy = decision.strategy.clone();
         let mut lessons = Vec::new();
+        let mut effects = Vec::new();
 
         // The performance monitor.
         let (adjustments, monitor_error) = match &state.params_error {
@@ -535,7 +553,7 @@ impl Memory {
                             "{} {} {} -> {} ({})",
                             a.strategy, a.parameter, a.from, a.to, a.reason
                         ));
-                        self.record_in_registry(a);
+                        effects.push(RegistryEffect::Adjustment(a.clone()));
                     }
                 }
                 (changes, None)
@@ -550,7 +568,10 @@ impl Memory {
                 l.wins += o.win as u64;
                 learned_dirty = true;
                 if let Some(id) = l.strategy_id {
-                    self.record_learned_trade(id, &decision, &o);
+                    effects.push(RegistryEffect::LearnedTrade(
+                        id,
+                        Box::new((decision.clone(), o.clone())),
+                    ));
                 }
                 if let Some(reason) = patterns::deprecation_reason(l) {
                     l.status = LearnedStatus::Deprecated;
@@ -559,17 +580,7 @@ impl Memory {
                     lessons.push(format!("deprecated {}: {reason}", l.name));
                     info!(learned = %l.name, %reason, "learned strategy deprecated");
                     if let Some(id) = l.strategy_id {
-                        if let Err(e) = self.registry.deprecate(
-                            DeprecateParams {
-                                id,
-                                reason,
-                                date: None,
-                                replacement_id: None,
-                            },
-                            &daemon_caller(),
-                        ) {
-                            warn!(error = %e.into_rpc("deprecate").message, "cannot deprecate the learned strategy in the registry");
-                        }
+                        effects.push(RegistryEffect::Deprecate(id, reason));
                     }
                 }
             }
@@ -577,15 +588,15 @@ impl Memory {
 
         // Pattern discovery.
         if state.strategies[&strategy].closed % patterns::DISCOVERY_EVERY == 0 {
-            learned_dirty |= self.discover(&mut state, &strategy, &mut lessons);
+            learned_dirty |= self.discover(&mut state, &strategy, &mut lessons, &mut effects);
         }
         if learned_dirty {
             self.save_learned(&state);
         }
-        self.store
-            .record_outcome(&o, &lessons, durability)
-            .map_err(|e| RpcError::internal(format!("memory files: {e}")))?;
+        let recorded = self.store.record_outcome(&o, &lessons, durability);
         drop(state);
+        self.apply(effects);
+        recorded.map_err(|e| RpcError::internal(format!("memory files: {e}")))?;
         self.metrics.outcome(o.win);
         if announce {
             self.bus.publish(Event::DecisionLogged(Box::new(decision)));
@@ -602,7 +613,13 @@ impl Memory {
 
     /// Pattern discovery over a strategy's last closed decisions: each qualifying
     /// signature becomes a learned strategy (with a lesson line). Answers whether any did.
-    fn discover(&self, state: &mut State, strategy: &str, lessons: &mut Vec<String>) -> bool {
+    fn discover(
+        &self,
+        state: &mut State,
+        strategy: &str,
+        lessons: &mut Vec<String>,
+        effects: &mut Vec<RegistryEffect>,
+    ) -> bool {
         if state.learned_error.is_some() {
             return false;
         }
@@ -624,6 +641,9 @@ impl Memory {
         let any = !found.is_empty();
         for stat in found {
             let learned = self.learn(&state.learned, &stat, window);
+            if learned.parent_id.is_some() {
+                effects.push(RegistryEffect::Register(Box::new(learned.clone())));
+            }
             lessons.push(format!(
                 "new learned strategy {} from {}: {} won {} of {} ({:.0}%)",
                 learned.name,
@@ -666,21 +686,25 @@ impl Memory {
         }
         let names: Vec<String> = state.strategies.keys().cloned().collect();
         let mut lessons = Vec::new();
+        let mut effects = Vec::new();
         let mut dirty = false;
         for name in &names {
-            dirty |= self.discover(&mut state, name, &mut lessons);
+            dirty |= self.discover(&mut state, name, &mut lessons, &mut effects);
         }
-        if dirty {
+        let recorded = if dirty {
             self.save_learned(&state);
-            self.store
-                .record_lessons(&lessons)
-                .map_err(|e| format!("cannot write the lessons: {e}"))?;
-        }
+            self.store.record_lessons(&lessons)
+        } else {
+            Ok(())
+        };
         let active = state
             .learned
             .iter()
             .filter(|l| l.status == LearnedStatus::Active)
             .count();
+        drop(state);
+        self.apply(effects);
+        recorded.map_err(|e| format!("cannot write the lessons: {e}"))?;
         Ok(format!(
             "reviewed {} strategies: {} new learned strategies{}; {} learned strategies active",
             names.len(),
@@ -805,16 +829,56 @@ impl Memory {
             learned.name.push('_');
         }
         info!(learned = %learned.name, signature = %learned.signature, "pattern discovered");
-        let Some(parent_id) = parent_id else {
-            return learned;
+        learned
+    }
+
+    /// Makes the learning loop's changes to the registry, through its API, with the
+    /// memory's lock released: the memory never waits on the registry while it holds
+    /// its own lock (so a backup may pause the two in any order).
+    fn apply(&self, effects: Vec<RegistryEffect>) {
+        for effect in effects {
+            match effect {
+                RegistryEffect::Adjustment(a) => self.record_in_registry(&a),
+                RegistryEffect::LearnedTrade(id, done) => {
+                    self.record_learned_trade(id, &done.0, &done.1)
+                }
+                RegistryEffect::Deprecate(id, reason) => {
+                    let deprecated = self.registry.deprecate(
+                        DeprecateParams {
+                            id,
+                            reason,
+                            date: None,
+                            replacement_id: None,
+                        },
+                        &daemon_caller(),
+                    );
+                    if let Err(e) = deprecated {
+                        warn!(error = %e.into_rpc("deprecate").message, "cannot deprecate the learned strategy in the registry");
+                    }
+                }
+                RegistryEffect::Register(learned) => self.register(&learned),
+            }
+        }
+    }
+
+    /// Registers a learned strategy under its parent, then notes its registry id in
+    /// `learned_strategies.json`.
+    fn register(&self, learned: &LearnedStrategy) {
+        let Some(parent_id) = learned.parent_id else {
+            return;
         };
-        match self.register_learned(parent_id, &learned) {
-            Ok(id) => learned.strategy_id = Some(id),
+        match self.register_learned(parent_id, learned) {
+            Ok(id) => {
+                let mut state = self.state.lock().expect("memory lock");
+                if let Some(l) = state.learned.iter_mut().find(|l| l.name == learned.name) {
+                    l.strategy_id = Some(id);
+                }
+                self.save_learned(&state);
+            }
             Err(e) => {
                 warn!(error = %e, learned = %learned.name, "cannot register the learned strategy")
             }
         }
-        learned
     }
 
     fn register_learned(
@@ -989,6 +1053,7 @@ mod tests {
             take_profit: 1.1,
             reasoning: String::new(),
             signature: None,
+            model_version: None,
             outcome: None,
         }
     }

@@ -5,10 +5,11 @@
 //! - `decisions.jsonl`, the same structured: one `decision` line per decision and one
 //!   `outcome` line when its trade closes (appended, never rewritten).
 //!
-//! Both are created 0600 and appended whole lines at a time; a torn last line (a crash
-//! mid-write) is skipped on read. Reads take only the tail they need.
+//! Both are created 0600 and are [`crate::linelog`]s: whole lines appended, a torn last
+//! line (a crash mid-write) cut before the next append and never read. Reads take only
+//! the tail they need.
 //!
-//! With `[memory] encrypt = true` every append is one encrypted record, a line of its own
+//! With `[mem.encryption] encrypt = true` every append is one encrypted record, a line of its own
 //! ([`super::crypt`]); [`MemoryStore::open_at_rest`] checks the key against the files at
 //! start and converts the directory when `encrypt` changed. The rest of the daemon sees
 //! the same lines either way.
@@ -17,7 +18,7 @@ use super::crypt::{self, AtRestSettings, Codec};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
-use std::io::{BufRead, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -32,11 +33,7 @@ pub const DEFAULT_TEXT_LOG_MAX_BYTES: u64 = 64 << 20;
 /// are on disk; a native replay writes thousands a second and syncs in batches
 /// ([`MemoryStore::sync`]), so a crash loses at most the last batch of a replay that can
 /// be run again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    Sync,
-    Batched,
-}
+pub use crate::linelog::Durability;
 
 pub const TEXT_LOG: &str = "core_memory_updates.txt";
 pub const DECISIONS: &str = "decisions.jsonl";
@@ -59,34 +56,9 @@ pub struct MemoryStore {
     write: Mutex<()>,
 }
 
-/// Appends whole lines; after a torn last line (a crash mid-write) it first ends that
-/// line, so the torn one stays alone and unreadable and the new ones are whole.
+/// Appends whole lines to a memory file (0600), by the [`crate::linelog`] rules.
 fn append(path: &Path, text: &[u8], durability: Durability) -> std::io::Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)?;
-    let len = f.metadata()?.len();
-    if len > 0 {
-        let mut last = [0u8; 1];
-        f.seek(SeekFrom::Start(len - 1))?;
-        f.read_exact(&mut last)?;
-        if last[0] != b'\n' {
-            f.write_all(b"\n")?;
-        }
-    }
-    let before = f.metadata()?.len();
-    let written = f.write_all(text).and_then(|()| match durability {
-        Durability::Sync => f.sync_data(),
-        Durability::Batched => Ok(()),
-    });
-    if written.is_err() {
-        // A full disk wrote part of it: cut back, so no half line stays.
-        let _ = f.set_len(before);
-    }
-    written
+    crate::linelog::append(path, 0o600, text, durability)
 }
 
 fn sync_file(path: &Path) -> std::io::Result<()> {
@@ -112,7 +84,7 @@ impl MemoryStore {
         )
     }
 
-    /// Opens `data_dir/mem_knowledge` as `[memory]` says: finds (or, for a directory with
+    /// Opens `data_dir/mem_knowledge` as `[mem.encryption]` says: finds (or, for a directory with
     /// nothing encrypted yet, creates) the key, checks it decrypts every encrypted file,
     /// and converts the files that are not as `encrypt` wants (see [`prepare`]). A missing
     /// or wrong key is an error naming the file and where the key came from.
@@ -282,29 +254,14 @@ impl MemoryStore {
     /// recorded; unreadable lines are counted, not fatal.
     pub fn tail(&self) -> std::io::Result<(Vec<mem_protocol::mem::Decision>, usize)> {
         let path = self.dir.join(DECISIONS);
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], 0)),
-            Err(e) => return Err(e),
-        };
-        let len = file.metadata()?.len();
         // Encrypted records are base64 and a nonce and tag longer: read as many.
         let tail = if self.codec.is_encrypted() {
             TAIL_BYTES * 3 / 2
         } else {
             TAIL_BYTES
         };
-        let start = len.saturating_sub(tail);
-        file.seek(SeekFrom::Start(start))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
-        if lines.last().is_some_and(|l| l.is_empty()) {
-            lines.pop(); // after the last newline
-        }
-        if start > 0 && !lines.is_empty() {
-            lines.remove(0); // a partial first line
-        }
+        let bytes = crate::linelog::read_tail(&path, tail)?;
+        let lines = crate::linelog::lines(&bytes);
         let (mut decisions, mut bad) = (Vec::new(), 0);
         let mut index = std::collections::HashMap::new();
         for line in lines {
@@ -480,7 +437,7 @@ fn convert(f: &Found, reader: &Codec, target: &Codec) -> Result<usize, String> {
                 break;
             }
             if line.last() != Some(&b'\n') {
-                line.push(b'\n'); // a torn last line: ended, as the next append would
+                break; // a torn last line: never read, and cut, as the next append would
             }
             let bare = &line[..line.len() - 1];
             let plain = match reader.open(f.kind, bare) {
@@ -545,7 +502,7 @@ pub fn prepare(dir: &Path, at_rest: &AtRestSettings) -> Result<Codec, String> {
         }
         (None, Some(f)) => {
             return Err(format!(
-                "{}: encrypted, and [memory] encrypt is off: no key to decrypt it with ({}); set encrypt = true with the key, or restore the key to decrypt the memory",
+                "{}: encrypted, and [mem.encryption] encrypt is off: no key to decrypt it with ({}); set encrypt = true with the key, or restore the key to decrypt the memory",
                 f.path.display(),
                 missing()
             ));
@@ -554,7 +511,7 @@ pub fn prepare(dir: &Path, at_rest: &AtRestSettings) -> Result<Codec, String> {
             let key = crypt::create_key(&at_rest.key_file)?;
             tracing::info!(
                 key_file = %at_rest.key_file.display(),
-                "[memory] encrypt: created a new key for the memory; keep a copy elsewhere: without it the memory cannot be read"
+                "[mem.encryption] encrypt: created a new key for the memory; keep a copy elsewhere: without it the memory cannot be read"
             );
             Some(key)
         }
@@ -576,9 +533,9 @@ pub fn prepare(dir: &Path, at_rest: &AtRestSettings) -> Result<Codec, String> {
             lines,
             "{}",
             if at_rest.encrypt {
-                "[memory] encrypt: a plain memory file was encrypted"
+                "[mem.encryption] encrypt: a plain memory file was encrypted"
             } else {
-                "[memory] encrypt is off: an encrypted memory file was decrypted"
+                "[mem.encryption] encrypt is off: an encrypted memory file was decrypted"
             }
         );
     }
@@ -612,6 +569,7 @@ mod tests {
             take_profit: 4.0,
             reasoning: "a reason".into(),
             signature: None,
+            model_version: None,
             outcome: None,
         }
     }
@@ -712,7 +670,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_encrypted_last_line_is_skipped_and_appends_go_on() {
+    fn a_torn_encrypted_last_line_is_cut_and_appends_go_on() {
         let data = tempfile::tempdir().unwrap();
         let store = open(data.path(), &encrypted(data.path())).unwrap();
         write_some(&store);
@@ -727,14 +685,14 @@ mod tests {
         drop(f);
         let store = open(data.path(), &encrypted(data.path())).unwrap();
         let (decisions, bad) = store.tail().unwrap();
-        assert_eq!((decisions.len(), bad), (3, 1));
+        assert_eq!((decisions.len(), bad), (3, 0), "a torn tail is not read");
         store
             .record_decision(&decision(3), Durability::Sync)
             .unwrap();
         let (decisions, bad) = store.tail().unwrap();
-        assert_eq!((decisions.len(), bad), (4, 1));
+        assert_eq!((decisions.len(), bad), (4, 0), "the torn tail was cut");
         assert_eq!(decisions[3], decision(3));
-        // The torn record, now ended, is the first line: the key check looks further.
+        // A file that is one torn record: cut to nothing, then the new record.
         let data = tempfile::tempdir().unwrap();
         let store = open(data.path(), &encrypted(data.path())).unwrap();
         let path = store.dir().join(DECISIONS);
@@ -743,7 +701,7 @@ mod tests {
             .record_decision(&decision(0), Durability::Sync)
             .unwrap();
         let store = open(data.path(), &encrypted(data.path())).unwrap();
-        assert_eq!(store.tail().unwrap().1, 1);
+        assert_eq!(store.tail().unwrap(), (vec![decision(0)], 0));
     }
 
     #[test]

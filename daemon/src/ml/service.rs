@@ -37,6 +37,31 @@ struct Serving {
     model: Arc<Model>,
 }
 
+/// A read handle on the model being served (cheap to clone): a running native
+/// deployment asks it at each entry, so a promotion or a rollback reaches it at its next
+/// candle rather than at its next start.
+#[derive(Clone)]
+pub struct ServingModel(Arc<RwLock<Option<Serving>>>);
+
+impl ServingModel {
+    /// A handle on one model that never changes (benches, tests).
+    pub fn fixed(version: &str, model: Arc<Model>) -> ServingModel {
+        ServingModel(Arc::new(RwLock::new(Some(Serving {
+            version: version.to_string(),
+            model,
+        }))))
+    }
+
+    /// The model served now, with its version; `None` while there is none.
+    pub fn current(&self) -> Option<(String, Arc<Model>)> {
+        self.0
+            .read()
+            .expect("serving lock")
+            .as_ref()
+            .map(|s| (s.version.clone(), s.model.clone()))
+    }
+}
+
 /// A model just fitted, with what its version records.
 struct Trained {
     model: Model,
@@ -67,7 +92,7 @@ pub struct MlService {
     metric: PromotionMetric,
     margin: f64,
     bus: Arc<EventBus>,
-    serving: RwLock<Option<Serving>>,
+    serving: Arc<RwLock<Option<Serving>>>,
     load_error: Mutex<Option<String>>,
     training: AtomicBool,
     /// Held while the store is written (a new version, a pointer change).
@@ -153,7 +178,7 @@ impl MlService {
             metric: model.promotion_metric.unwrap_or(PromotionMetric::Accuracy),
             margin: model.promotion_margin.unwrap_or(0.02),
             bus,
-            serving: RwLock::new(None),
+            serving: Arc::new(RwLock::new(None)),
             load_error: Mutex::new(None),
             training: AtomicBool::new(false),
             writes: Mutex::new(()),
@@ -634,11 +659,12 @@ impl MlService {
     /// The model in force and its version, for callers that predict on their own
     /// feature rows (native strategies).
     pub fn serving_model(&self) -> Option<(String, Arc<crate::ml::model::Model>)> {
-        self.serving
-            .read()
-            .expect("serving lock")
-            .as_ref()
-            .map(|s| (s.version.clone(), s.model.clone()))
+        self.serving_handle().current()
+    }
+
+    /// A handle that follows the served model (see [`ServingModel`]).
+    pub fn serving_handle(&self) -> ServingModel {
+        ServingModel(self.serving.clone())
     }
 
     /// `ml.predict`.

@@ -17,7 +17,7 @@ use crate::mem::enhance::EnhanceSettings;
 use crate::mem::patterns;
 use crate::mem::service::{EnhanceRequest, Memory, NewDecision, NewOutcome};
 use crate::mem::store::Durability;
-use crate::ml::model::Model;
+use crate::ml::service::ServingModel;
 use chrono::{DateTime, Utc};
 use mem_protocol::mem::{BaseSignal, SignalAction};
 use mem_protocol::registry::{TradeAction, TradeRecord};
@@ -62,7 +62,8 @@ pub struct Engine {
     features: FeatureState,
     broker: PaperBroker,
     memory: Option<Arc<Memory>>,
-    model: Option<Arc<Model>>,
+    /// The served model, asked at each entry: a promotion applies from the next one.
+    model: Option<ServingModel>,
     settings: EnhanceSettings,
     durability: Durability,
     announce: bool,
@@ -79,14 +80,14 @@ fn time(ts_ms: i64) -> DateTime<Utc> {
 
 impl Engine {
     /// `memory` and `model` are what MEM enhancement uses; without memory the strategy
-    /// trades its base signals with the `[mem]` default size, stop and target.
+    /// trades its base signals with the `[mem.enhancement]` default size, stop and target.
     #[allow(clippy::too_many_arguments)] // the parts of a deployment, each needed once
     pub fn new(
         spec: EngineSpec,
         strategy: Box<dyn NativeStrategy>,
         broker: PaperBroker,
         memory: Option<Arc<Memory>>,
-        model: Option<Arc<Model>>,
+        model: Option<ServingModel>,
         settings: EnhanceSettings,
         durability: Durability,
         announce: bool,
@@ -233,15 +234,16 @@ impl Engine {
         // Timed for `mem.metrics`: the model's prediction, and the whole enhancement.
         let metrics = memory.metrics().clone();
         let started = std::time::Instant::now();
-        let ml = match (&self.model, row) {
-            (Some(model), Some(row)) => {
+        let served = self.model.as_ref().and_then(ServingModel::current);
+        let (ml, model_version) = match (served, row) {
+            (Some((version, model)), Some(row)) => {
                 let p = model.predict_proba(row);
                 metrics.prediction.record(started.elapsed());
                 // As ml.predict: the close under its SMA 20 makes a trough the reversal.
                 let direction = if row[1] > 0.0 { "bullish" } else { "bearish" };
-                Some((p, direction.to_string()))
+                (Some((p, direction.to_string())), Some(version))
             }
-            _ => None,
+            _ => (None, None),
         };
         let signature = patterns::signature(signal.action, &self.indicators, c.close, reference);
         let enhanced = memory.enhance(&EnhanceRequest {
@@ -275,6 +277,7 @@ impl Engine {
                 price: c.close,
                 at: time(at_ms),
                 signature: signature.clone(),
+                model_version,
             },
             self.durability,
             self.announce,

@@ -28,7 +28,7 @@ use crate::market::candles::{self, Candle};
 use crate::mem::enhance::EnhanceSettings;
 use crate::mem::service::Memory;
 use crate::mem::store::Durability;
-use crate::ml::model::Model;
+use crate::ml::service::ServingModel;
 use crate::registry::{Caller, Registry};
 pub use mem_protocol::deploy::FeedMode;
 use mem_protocol::registry::RecordTradesParams;
@@ -82,7 +82,8 @@ pub struct NativeSaved {
 #[derive(Clone)]
 pub struct RunContext {
     pub memory: Arc<Memory>,
-    pub model: Option<Arc<Model>>,
+    /// The served model, followed: a promotion applies from the next entry.
+    pub model: ServingModel,
     pub settings: EnhanceSettings,
     pub registry: Arc<Registry>,
     pub strategy_id: StrategyId,
@@ -238,225 +239,292 @@ pub fn check(saved: &NativeSaved) -> Result<usize, String> {
 
 /// Runs until the replay ends or `cancel` fires; `report` gets the state to save after
 /// every flush. Blocking: call it on a thread of its own.
-#[expect(
-    clippy::too_many_lines,
-    reason = "the native runner's rework (issue 21) divides it"
-)]
 pub fn run(
-    mut saved: NativeSaved,
+    saved: NativeSaved,
     ctx: RunContext,
     cancel: CancellationToken,
     suspend: CancellationToken,
-    mut report: impl FnMut(&NativeSaved, Option<&str>),
+    report: impl FnMut(&NativeSaved, Option<&str>),
 ) -> Result<RunEnd, String> {
-    let mut log = Log(std::fs::OpenOptions::new()
+    let log = Log(std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&ctx.log)
         .ok());
-    let strategy = strategies::build(&saved.kind, &saved.parameters)?;
-    let timeframe = saved
-        .timeframe
-        .parse::<candles::Timeframe>()
-        .map_err(|e| e.to_string())?;
-    let unlimited = saved.speed.is_none_or(|s| s <= 0.0);
-    let (durability, announce) = match saved.mode {
-        FeedMode::Follow => (Durability::Sync, true),
-        FeedMode::Replay if unlimited => (Durability::Batched, false),
-        FeedMode::Replay => (
-            Durability::Batched,
-            saved.speed.is_some_and(|s| s <= ANNOUNCE_MAX_SPEED),
-        ),
-    };
-    let mut engine = Engine::new(
-        EngineSpec {
-            strategy_key: saved.strategy_key.clone(),
-            symbol: saved.symbol.clone(),
-            timeframe_ms: timeframe.millis(),
-            mem_enabled: saved.mem_enabled,
-            trade_prefix: ctx.deployment.clone(),
-        },
-        strategy,
-        saved.broker.clone(),
-        Some(ctx.memory.clone()),
-        ctx.model.clone(),
-        ctx.settings.clone(),
-        durability,
-        announce,
-    );
+    let mut run = Run::start(saved, ctx, log, report)?;
     // Taken before the read: a follow sees anything appended from here on as new.
-    let read_stamp = file_stamp(&saved.file);
-    let candles = read_candles(&saved)?;
-    log.line(&format!(
-        "{} {} on {} ({} candles, {:?}{}), MEM {}",
-        if saved.last_ts_ms.is_some() {
-            "resuming"
-        } else {
-            "starting"
-        },
-        saved.kind,
-        saved.file.display(),
-        candles.len(),
-        saved.mode,
-        saved
-            .speed
-            .filter(|s| *s > 0.0)
-            .map(|s| format!(" at {s} candles/s"))
-            .unwrap_or_default(),
-        if saved.mem_enabled { "on" } else { "off" }
-    ));
-
-    // History: what a resumed run already traded, and a follow's existing candles.
-    let resume_after = saved.last_ts_ms;
-    let mut next = 0;
-    for c in &candles {
-        let traded_before = resume_after.is_some_and(|t| c.ts_ms <= t);
-        let history = saved.mode == FeedMode::Follow && resume_after.is_none();
-        if !(traded_before || history) {
-            break;
-        }
-        engine.warm(c);
-        next += 1;
+    let read_stamp = file_stamp(&run.saved.file);
+    let candles = read_candles(&run.saved)?;
+    run.log_start(candles.len());
+    let next = run.warm(&candles);
+    if let Some(end) = run.trade(&candles[next..], next, &cancel, &suspend) {
+        return Ok(end);
     }
-    saved.total_candles = candles.len() as u64;
-    let decisions_before = saved.decisions;
-
-    let mut flush =
-        |engine: &mut Engine, saved: &mut NativeSaved, log: &mut Log, status: Option<&str>| {
-            let trades = engine.take_trades();
-            if !trades.is_empty() {
-                for t in &trades {
-                    log.line(&format!(
-                        "closed trade {} {} entry {:.6} exit {:.6} pnl {:+.4} ({:+.2}%) {}",
-                        t.trade_id,
-                        t.symbol,
-                        t.entry_price,
-                        t.exit_price,
-                        t.pnl,
-                        t.pnl_pct * 100.0,
-                        t.broker.as_deref().unwrap_or("")
-                    ));
-                }
-                for chunk in trades.chunks(10_000) {
-                    if let Err(e) = ctx.registry.record_trades(
-                        RecordTradesParams {
-                            id: ctx.strategy_id,
-                            trades: chunk.to_vec(),
-                        },
-                        &caller(),
-                    ) {
-                        log.warn(&format!(
-                            "cannot record {} trades in the registry: {}",
-                            chunk.len(),
-                            e.into_rpc("trades").message
-                        ));
-                    }
-                }
-            }
-            if durability == Durability::Batched {
-                if let Err(e) = ctx.memory.sync() {
-                    log.warn(&format!("cannot sync the memory files: {e}"));
-                }
-            }
-            for e in engine.take_errors() {
-                log.warn(&e);
-            }
-            saved.broker = engine.broker().clone();
-            saved.last_ts_ms = engine.stats().last_ts_ms;
-            saved.last_close = engine.stats().last_close;
-            saved.decisions = decisions_before + engine.stats().decisions;
-            report(saved, status);
-        };
-
-    let started = Instant::now();
-    let mut last_flush = Instant::now();
-    let first_traded = next;
-    let mut watch = ParameterWatch::default();
-    for (i, c) in candles[next..].iter().enumerate() {
-        if suspend.is_cancelled() {
-            flush(&mut engine, &mut saved, &mut log, None);
-            log.line("suspended: the daemon is stopping; the next one resumes here");
-            return Ok(RunEnd::Suspended);
-        }
-        if cancel.is_cancelled() {
-            engine.finish();
-            flush(&mut engine, &mut saved, &mut log, Some("stopped"));
-            log.line("stopped; the open position (if any) closed at the last close");
-            return Ok(RunEnd::Stopped);
-        }
-        if let (false, Some(speed)) = (unlimited, saved.speed) {
-            let due = started + Duration::from_secs_f64((i as f64) / speed);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-        }
-        watch.check(&mut engine, &mut saved, &ctx, &mut log);
-        engine.step(c);
-        saved.done_candles = (first_traded + i + 1) as u64;
-        if last_flush.elapsed() >= FLUSH_EVERY {
-            flush(&mut engine, &mut saved, &mut log, None);
-            last_flush = Instant::now();
-        }
-    }
-    saved.done_candles = candles.len() as u64;
-
-    if saved.mode == FeedMode::Replay {
-        engine.finish();
-        flush(&mut engine, &mut saved, &mut log, Some("finished"));
-        log.line(&format!(
+    run.saved.done_candles = candles.len() as u64;
+    if run.saved.mode == FeedMode::Replay {
+        run.engine.finish();
+        run.flush(Some("finished"));
+        let broker = run.engine.broker();
+        let line = format!(
             "replay finished: {} candles in {:.2} s, {} trades, realised pnl {:+.4}, balance {:.4}",
-            candles.len() - first_traded,
-            started.elapsed().as_secs_f64(),
-            engine.broker().closed_trades(),
-            engine.broker().realised_pnl(),
-            engine.broker().balance()
-        ));
+            candles.len() - next,
+            run.started.elapsed().as_secs_f64(),
+            broker.closed_trades(),
+            broker.realised_pnl(),
+            broker.balance()
+        );
+        run.log.line(&line);
         return Ok(RunEnd::Finished);
     }
+    run.flush(Some("following"));
+    Ok(run.follow(read_stamp, &cancel, &suspend))
+}
 
-    // Follow: trade what is appended.
-    flush(&mut engine, &mut saved, &mut log, Some("following"));
-    let mut seen = read_stamp;
-    loop {
-        let ticks = (FOLLOW_POLL.as_millis() / 50) as u32;
-        for _ in 0..ticks {
-            if suspend.is_cancelled() {
-                flush(&mut engine, &mut saved, &mut log, Some("following"));
-                log.line("suspended: the daemon is stopping; the next one resumes here");
-                return Ok(RunEnd::Suspended);
+/// A native deployment at work: its engine, its state, where it reports.
+struct Run<R> {
+    engine: Engine,
+    saved: NativeSaved,
+    ctx: RunContext,
+    log: Log,
+    report: R,
+    durability: Durability,
+    /// Unlimited speed (a replay as fast as possible), else the pace to keep.
+    unlimited: bool,
+    decisions_before: u64,
+    watch: ParameterWatch,
+    started: Instant,
+}
+
+impl<R: FnMut(&NativeSaved, Option<&str>)> Run<R> {
+    fn start(saved: NativeSaved, ctx: RunContext, log: Log, report: R) -> Result<Self, String> {
+        let strategy = strategies::build(&saved.kind, &saved.parameters)?;
+        let timeframe = saved
+            .timeframe
+            .parse::<candles::Timeframe>()
+            .map_err(|e| e.to_string())?;
+        let unlimited = saved.speed.is_none_or(|s| s <= 0.0);
+        let (durability, announce) = match saved.mode {
+            FeedMode::Follow => (Durability::Sync, true),
+            FeedMode::Replay if unlimited => (Durability::Batched, false),
+            FeedMode::Replay => (
+                Durability::Batched,
+                saved.speed.is_some_and(|s| s <= ANNOUNCE_MAX_SPEED),
+            ),
+        };
+        let engine = Engine::new(
+            EngineSpec {
+                strategy_key: saved.strategy_key.clone(),
+                symbol: saved.symbol.clone(),
+                timeframe_ms: timeframe.millis(),
+                mem_enabled: saved.mem_enabled,
+                trade_prefix: ctx.deployment.clone(),
+            },
+            strategy,
+            saved.broker.clone(),
+            Some(ctx.memory.clone()),
+            Some(ctx.model.clone()),
+            ctx.settings.clone(),
+            durability,
+            announce,
+        );
+        Ok(Run {
+            engine,
+            decisions_before: saved.decisions,
+            saved,
+            ctx,
+            log,
+            report,
+            durability,
+            unlimited,
+            watch: ParameterWatch::default(),
+            started: Instant::now(),
+        })
+    }
+
+    fn log_start(&mut self, candles: usize) {
+        let s = &self.saved;
+        let line = format!(
+            "{} {} on {} ({candles} candles, {:?}{}), MEM {}",
+            if s.last_ts_ms.is_some() {
+                "resuming"
+            } else {
+                "starting"
+            },
+            s.kind,
+            s.file.display(),
+            s.mode,
+            s.speed
+                .filter(|s| *s > 0.0)
+                .map(|s| format!(" at {s} candles/s"))
+                .unwrap_or_default(),
+            if s.mem_enabled { "on" } else { "off" }
+        );
+        self.log.line(&line);
+    }
+
+    /// Feeds the history without trading (what a resumed run already traded, and a
+    /// follow's existing candles); answers where trading starts.
+    fn warm(&mut self, candles: &[Candle]) -> usize {
+        let resume_after = self.saved.last_ts_ms;
+        let history = self.saved.mode == FeedMode::Follow && resume_after.is_none();
+        let mut next = 0;
+        for c in candles {
+            let traded_before = resume_after.is_some_and(|t| c.ts_ms <= t);
+            if !(traded_before || history) {
+                break;
             }
-            if cancel.is_cancelled() {
-                engine.finish();
-                flush(&mut engine, &mut saved, &mut log, Some("stopped"));
-                log.line("stopped; the open position (if any) closed at the last close");
-                return Ok(RunEnd::Stopped);
+            self.engine.warm(c);
+            next += 1;
+        }
+        self.saved.total_candles = candles.len() as u64;
+        next
+    }
+
+    /// Trades `candles` (the first is the `first`th of the file), paced for a paced
+    /// replay; answers how it ended if it was stopped or suspended.
+    fn trade(
+        &mut self,
+        candles: &[Candle],
+        first: usize,
+        cancel: &CancellationToken,
+        suspend: &CancellationToken,
+    ) -> Option<RunEnd> {
+        self.started = Instant::now();
+        let mut last_flush = Instant::now();
+        for (i, c) in candles.iter().enumerate() {
+            if let Some(end) = self.interrupted(cancel, suspend, None) {
+                return Some(end);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if let (false, Some(speed)) = (self.unlimited, self.saved.speed) {
+                let due = self.started + Duration::from_secs_f64((i as f64) / speed);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+            self.watch
+                .check(&mut self.engine, &mut self.saved, &self.ctx, &mut self.log);
+            self.engine.step(c);
+            self.saved.done_candles = (first + i + 1) as u64;
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                self.flush(None);
+                last_flush = Instant::now();
+            }
         }
-        let stamp = file_stamp(&saved.file);
-        if stamp == seen {
-            continue;
-        }
-        seen = stamp;
-        let candles = match read_candles(&saved) {
-            Ok(c) => c,
-            Err(e) => {
-                log.warn(&format!("cannot read the followed file: {e}"));
+        None
+    }
+
+    /// Follows the file: trades the candles appended to it, until stopped or suspended.
+    fn follow(
+        &mut self,
+        mut seen: Option<(u64, i64, i64)>,
+        cancel: &CancellationToken,
+        suspend: &CancellationToken,
+    ) -> RunEnd {
+        loop {
+            let ticks = (FOLLOW_POLL.as_millis() / 50) as u32;
+            for _ in 0..ticks {
+                if let Some(end) = self.interrupted(cancel, suspend, Some("following")) {
+                    return end;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let stamp = file_stamp(&self.saved.file);
+            if stamp == seen {
                 continue;
             }
-        };
-        let last = engine.stats().last_ts_ms.unwrap_or(i64::MIN);
-        let fresh: Vec<&Candle> = candles.iter().filter(|c| c.ts_ms > last).collect();
-        for c in &fresh {
-            watch.check(&mut engine, &mut saved, &ctx, &mut log);
-            engine.step(c);
+            seen = stamp;
+            let candles = match read_candles(&self.saved) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.log
+                        .warn(&format!("cannot read the followed file: {e}"));
+                    continue;
+                }
+            };
+            let last = self.engine.stats().last_ts_ms.unwrap_or(i64::MIN);
+            let fresh: Vec<&Candle> = candles.iter().filter(|c| c.ts_ms > last).collect();
+            for c in &fresh {
+                self.watch
+                    .check(&mut self.engine, &mut self.saved, &self.ctx, &mut self.log);
+                self.engine.step(c);
+            }
+            self.saved.total_candles = candles.len() as u64;
+            self.saved.done_candles = candles.len() as u64;
+            if !fresh.is_empty() {
+                self.flush(Some("following"));
+            }
         }
-        saved.total_candles = candles.len() as u64;
-        saved.done_candles = candles.len() as u64;
-        if !fresh.is_empty() {
-            flush(&mut engine, &mut saved, &mut log, Some("following"));
+    }
+
+    /// Whether the daemon is stopping (the state saved, the position kept) or the
+    /// deployment was stopped (the position closed at the last close).
+    fn interrupted(
+        &mut self,
+        cancel: &CancellationToken,
+        suspend: &CancellationToken,
+        status: Option<&str>,
+    ) -> Option<RunEnd> {
+        if suspend.is_cancelled() {
+            self.flush(status);
+            self.log
+                .line("suspended: the daemon is stopping; the next one resumes here");
+            return Some(RunEnd::Suspended);
         }
+        if cancel.is_cancelled() {
+            self.engine.finish();
+            self.flush(Some("stopped"));
+            self.log
+                .line("stopped; the open position (if any) closed at the last close");
+            return Some(RunEnd::Stopped);
+        }
+        None
+    }
+
+    /// Records the closed trades in the registry, syncs batched memory appends, and
+    /// reports the state to save.
+    fn flush(&mut self, status: Option<&str>) {
+        let trades = self.engine.take_trades();
+        for t in &trades {
+            self.log.line(&format!(
+                "closed trade {} {} entry {:.6} exit {:.6} pnl {:+.4} ({:+.2}%) {}",
+                t.trade_id,
+                t.symbol,
+                t.entry_price,
+                t.exit_price,
+                t.pnl,
+                t.pnl_pct * 100.0,
+                t.broker.as_deref().unwrap_or("")
+            ));
+        }
+        for chunk in trades.chunks(10_000) {
+            if let Err(e) = self.ctx.registry.record_trades(
+                RecordTradesParams {
+                    id: self.ctx.strategy_id,
+                    trades: chunk.to_vec(),
+                },
+                &caller(),
+            ) {
+                self.log.warn(&format!(
+                    "cannot record {} trades in the registry: {}",
+                    chunk.len(),
+                    e.into_rpc("trades").message
+                ));
+            }
+        }
+        if self.durability == Durability::Batched {
+            if let Err(e) = self.ctx.memory.sync() {
+                self.log.warn(&format!("cannot sync the memory files: {e}"));
+            }
+        }
+        for e in self.engine.take_errors() {
+            self.log.warn(&e);
+        }
+        self.saved.broker = self.engine.broker().clone();
+        self.saved.last_ts_ms = self.engine.stats().last_ts_ms;
+        self.saved.last_close = self.engine.stats().last_close;
+        self.saved.decisions = self.decisions_before + self.engine.stats().decisions;
+        (self.report)(&self.saved, status);
     }
 }
 

@@ -41,15 +41,9 @@ pub trait NativeStrategy: Send {
     fn on_candle(&mut self, c: &Candle) -> Option<StrategySignal>;
 }
 
-/// Every kind [`build`] knows.
-pub const KINDS: &[&str] = &[
-    "momentum",
-    "rsi",
-    "macd",
-    "mfi",
-    "vwap",
-    "volatility_managed_momentum",
-];
+/// Every kind [`build`] knows (the protocol names them: a deployment section refers to
+/// them).
+pub use mem_protocol::deploy_spec::NATIVE_KINDS as KINDS;
 
 /// Builds a strategy from its kind and the registry's `parameters` object.
 ///
@@ -81,31 +75,8 @@ pub fn build(
     Ok(strategy)
 }
 
-/// The kind of a registry strategy from its name or implementation class, ignoring case:
-/// `native_<kind>` or `<kind>` names of [`KINDS`], and the seed's classes
-/// `MomentumStrategy`, `RSIStrategy`, `MACDStrategy`, `MFIStrategy`, `VWAPStrategy`,
-/// `VolatilityManagedMomentum`. None when it is not a native strategy (e.g.
-/// `freqtrade_conservative_rsi` / `RSI_Conservative`, a Freqtrade bot).
-pub fn kind_of(name: &str, class_name: Option<&str>) -> Option<&'static str> {
-    let name = name.trim().to_ascii_lowercase();
-    let bare = name.strip_prefix("native_").unwrap_or(&name);
-    if let Some(kind) = KINDS.iter().find(|k| **k == bare) {
-        return Some(kind);
-    }
-    let class = class_name?.trim().to_ascii_lowercase();
-    let kind = match class.as_str() {
-        "momentumstrategy" => "momentum",
-        "rsistrategy" => "rsi",
-        "macdstrategy" => "macd",
-        "mfistrategy" => "mfi",
-        "vwapstrategy" => "vwap",
-        "volatilitymanagedmomentum" | "volatilitymanagedmomentumstrategy" => {
-            "volatility_managed_momentum"
-        }
-        _ => return None,
-    };
-    Some(kind)
-}
+/// The kind a strategy's name or class names.
+pub use mem_protocol::deploy_spec::native_kind_of as kind_of;
 
 // ---------------------------------------------------------------------------------------
 // Parameters

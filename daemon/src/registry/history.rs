@@ -2,7 +2,8 @@
 //! relationships. All are append-only lines or write-once files.
 
 use super::RegistryError;
-use super::store::{AppendFile, Paths, read_lines};
+use super::store::Paths;
+use crate::linelog::{Durability, LineLog, read_json};
 use chrono::Utc;
 use mem_protocol::registry::{
     AuditEntry, ParameterChange, Relationship, RelationshipType, VersionRecord,
@@ -13,13 +14,13 @@ use std::sync::{Mutex, RwLock};
 
 /// `audit.jsonl`: every mutation, fsynced before the caller is answered.
 pub struct Audit {
-    file: Mutex<AppendFile>,
+    file: Mutex<LineLog>,
 }
 
 impl Audit {
     pub fn open(paths: &Paths) -> anyhow::Result<Audit> {
         Ok(Audit {
-            file: Mutex::new(AppendFile::open(&paths.audit, 0o640)?),
+            file: Mutex::new(LineLog::open(&paths.audit, 0o640)?),
         })
     }
 
@@ -29,7 +30,7 @@ impl Audit {
         self.file
             .lock()
             .expect("audit lock")
-            .append_durable(&line)?;
+            .append(&line, Durability::Sync)?;
         Ok(())
     }
 
@@ -41,7 +42,7 @@ impl Audit {
         limit: usize,
     ) -> anyhow::Result<Vec<AuditEntry>> {
         let _guard = self.file.lock().expect("audit lock"); // no half-written entry is read
-        let entries: Vec<AuditEntry> = read_lines(&paths.audit)?;
+        let entries: Vec<AuditEntry> = read_json(&paths.audit)?;
         let mut matching: Vec<AuditEntry> = entries
             .into_iter()
             .filter(|e| id.is_none() || e.strategy_id == id)
@@ -55,7 +56,8 @@ impl Audit {
 pub fn append_parameter_change(paths: &Paths, change: &ParameterChange) -> anyhow::Result<()> {
     let mut line = serde_json::to_vec(change)?;
     line.push(b'\n');
-    AppendFile::open(&paths.parameters_file(change.strategy_id), 0o640)?.append_durable(&line)?;
+    LineLog::open(&paths.parameters_file(change.strategy_id), 0o640)?
+        .append(&line, Durability::Sync)?;
     Ok(())
 }
 
@@ -65,7 +67,7 @@ pub fn parameter_history(
     id: StrategyId,
     name: Option<&str>,
 ) -> anyhow::Result<Vec<ParameterChange>> {
-    let changes: Vec<ParameterChange> = read_lines(&paths.parameters_file(id))?;
+    let changes: Vec<ParameterChange> = read_json(&paths.parameters_file(id))?;
     Ok(changes
         .into_iter()
         .filter(|c| name.is_none_or(|n| c.parameter_name == n))
@@ -153,13 +155,13 @@ enum LinkOp {
 
 /// Relationships, replayed from `relationships.jsonl` at start and kept in memory.
 pub struct Relations {
-    file: Mutex<AppendFile>,
+    file: Mutex<LineLog>,
     links: RwLock<Vec<Relationship>>,
 }
 
 impl Relations {
     pub fn open(paths: &Paths) -> anyhow::Result<Relations> {
-        let lines: Vec<RelationshipLine> = read_lines(&paths.relationships)?;
+        let lines: Vec<RelationshipLine> = read_json(&paths.relationships)?;
         let mut links: Vec<Relationship> = Vec::new();
         for line in lines {
             let same = |r: &Relationship| {
@@ -174,7 +176,7 @@ impl Relations {
             }
         }
         Ok(Relations {
-            file: Mutex::new(AppendFile::open(&paths.relationships, 0o640)?),
+            file: Mutex::new(LineLog::open(&paths.relationships, 0o640)?),
             links: RwLock::new(links),
         })
     }
@@ -203,7 +205,7 @@ impl Relations {
             link: link.clone(),
         })?;
         line.push(b'\n');
-        file.append_durable(&line)?;
+        file.append(&line, Durability::Sync)?;
         self.links
             .write()
             .expect("relations lock")
@@ -227,7 +229,7 @@ impl Relations {
             link: existing,
         })?;
         line.push(b'\n');
-        file.append_durable(&line)?;
+        file.append(&line, Durability::Sync)?;
         self.links
             .write()
             .expect("relations lock")

@@ -357,29 +357,11 @@ impl Index {
         self.records[i].summary = Arc::new(summary);
     }
 
-    /// Marks whether a strategy has a running deployment (the list entry's `isDeployed`).
-    pub fn set_deployed(&mut self, id: StrategyId, deployed: bool) {
-        let Some(&i) = self.position.get(&id) else {
-            return;
-        };
-        if self.records[i].summary.is_deployed != deployed {
-            let mut summary = (*self.records[i].summary).clone();
-            summary.is_deployed = deployed;
-            self.records[i].summary = Arc::new(summary);
-        }
-    }
-
     /// Adds or replaces a record; returns true when it was new.
     pub fn upsert(&mut self, record: Record) -> bool {
         let keys = self.keys_of(&record);
         match self.position.get(&record.id()).copied() {
             Some(i) => {
-                let mut record = record;
-                if self.records[i].summary.is_deployed && !record.summary.is_deployed {
-                    let mut summary = (*record.summary).clone();
-                    summary.is_deployed = true;
-                    record.summary = Arc::new(summary);
-                }
                 let renamed = self.records[i].sort_name != record.sort_name;
                 if renamed {
                     self.unrank(i);

@@ -103,7 +103,8 @@ type Result<T> = std::result::Result<T, RegistryError>;
 pub struct Caller {
     /// `None` for the daemon itself (a reload, a summary refresh).
     pub uid: Option<u32>,
-    pub client: Option<String>,
+    /// The client's name from `hello` (shared: every request of a connection carries it).
+    pub client: Option<Arc<str>>,
 }
 
 /// A metadata file that cannot be used, and why.
@@ -135,6 +136,28 @@ pub struct Registry {
     /// Counts the announced changes: a reader that polls (a native deployment, once a
     /// candle) compares it with the count it last saw before it reads anything.
     generation: AtomicU64,
+    /// Which strategies are deployed (the supervisor's to say): read into every summary
+    /// that leaves the registry (`isDeployed`), never stored in the index.
+    deployed: Arc<dyn DeploymentView>,
+}
+
+/// What the registry asks of the deployments: whether a strategy has an active one.
+pub trait DeploymentView: Send + Sync {
+    fn is_deployed(&self, id: StrategyId) -> bool;
+    /// Whether any strategy is deployed (most reads need look no further).
+    fn any(&self) -> bool;
+}
+
+/// The view of a registry without deployments (tools, tests, benches).
+struct NothingDeployed;
+
+impl DeploymentView for NothingDeployed {
+    fn is_deployed(&self, _: StrategyId) -> bool {
+        false
+    }
+    fn any(&self) -> bool {
+        false
+    }
 }
 
 /// Documents kept for `strategies.get` at most; past it the cache starts over.
@@ -238,8 +261,18 @@ impl SharedDetail {
 }
 
 impl Registry {
-    /// Opens the registry at `root` (creating its directories) and loads every strategy.
+    /// Opens the registry at `root` (creating its directories) and loads every strategy;
+    /// nothing is deployed.
     pub fn open(root: &Path, bus: Arc<EventBus>) -> anyhow::Result<Registry> {
+        Self::open_with(root, bus, Arc::new(NothingDeployed))
+    }
+
+    /// [`Registry::open`], with the view of what is deployed.
+    pub fn open_with(
+        root: &Path,
+        bus: Arc<EventBus>,
+        deployed: Arc<dyn DeploymentView>,
+    ) -> anyhow::Result<Registry> {
         let paths = Paths::new(root);
         paths.create_dirs()?;
         let mut files = Vec::new();
@@ -293,6 +326,7 @@ impl Registry {
             dirty_live: Mutex::new(HashSet::new()),
             documents: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            deployed,
         };
         Ok(registry)
     }
@@ -349,13 +383,34 @@ impl Registry {
 
     /// Every strategy's list entry (shared, so this is a few pointer copies).
     pub fn summaries(&self) -> Vec<Arc<StrategySummary>> {
-        self.index
+        let mut all: Vec<Arc<StrategySummary>> = self
+            .index
             .read()
             .expect("index lock")
             .records()
             .iter()
             .map(|r| r.summary.clone())
-            .collect()
+            .collect();
+        self.show_deployed(&mut all);
+        all
+    }
+
+    /// Sets `isDeployed` on the summaries of deployed strategies (copying only those).
+    fn show_deployed(&self, summaries: &mut [Arc<StrategySummary>]) {
+        if !self.deployed.any() {
+            return;
+        }
+        for s in summaries {
+            if self.deployed.is_deployed(s.id) {
+                Arc::make_mut(s).is_deployed = true;
+            }
+        }
+    }
+
+    /// A summary as it leaves the registry (with `isDeployed`).
+    fn shown(&self, mut summary: StrategySummary) -> StrategySummary {
+        summary.is_deployed = self.deployed.is_deployed(summary.id);
+        summary
     }
 
     pub fn count_by_status(&self) -> BTreeMap<String, usize> {
@@ -375,23 +430,19 @@ impl Registry {
         {
             self.index.write().expect("index lock").refresh_chunks();
         }
-        self.index.read().expect("index lock").list(params)
-    }
-
-    /// Marks whether a strategy has a running deployment.
-    pub fn set_deployed(&self, id: StrategyId, deployed: bool) {
-        self.index
-            .write()
-            .expect("index lock")
-            .set_deployed(id, deployed);
+        let mut list = self.index.read().expect("index lock").list(params);
+        self.show_deployed(&mut list.strategies);
+        list
     }
 
     pub fn summary(&self, id: StrategyId) -> Option<StrategySummary> {
-        self.index
+        let summary = self
+            .index
             .read()
             .expect("index lock")
             .get(id)
-            .map(|r| (*r.summary).clone())
+            .map(|r| (*r.summary).clone())?;
+        Some(self.shown(summary))
     }
 
     fn exists(&self, id: StrategyId) -> Result<()> {
@@ -482,8 +533,11 @@ impl Registry {
         let record = index.get(id)?;
         let documents = self.documents.lock().expect("documents lock");
         let (hash, doc) = documents.get(&id)?;
+        let mut summary = [record.summary.clone()];
+        self.show_deployed(&mut summary);
+        let [summary] = summary;
         (*hash == record.content_hash).then(|| SharedDetail {
-            summary: record.summary.clone(),
+            summary,
             metadata: doc.clone(),
         })
     }
@@ -498,7 +552,7 @@ impl Registry {
         let entry = AuditEntry {
             at: Utc::now(),
             uid: caller.uid,
-            client: caller.client.clone(),
+            client: caller.client.as_deref().map(String::from),
             action: action.into(),
             strategy_id: id,
             changes,
@@ -544,7 +598,7 @@ impl Registry {
         }
         let hash = store::write_document(&self.paths.metadata_file(id), &doc)?;
         let record = Record::from_doc(&doc, hash);
-        let summary = (*record.summary).clone();
+        let summary = self.shown((*record.summary).clone());
         self.index.write().expect("index lock").upsert(record);
         if let Some(changes) = audit {
             self.audit(caller, action, Some(id), changes)?;
@@ -561,7 +615,7 @@ impl Registry {
         self.bus.publish(Event::RegistryChanged(RegistryChanged {
             strategy_id: id,
             change,
-            strategy: summary.map(Box::new),
+            strategy: summary.map(|s| Box::new(self.shown(s))),
         }));
     }
 
@@ -581,7 +635,8 @@ impl Registry {
             meta.created_by = Some(
                 caller
                     .client
-                    .clone()
+                    .as_deref()
+                    .map(String::from)
                     .unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
             );
         }
@@ -627,7 +682,7 @@ impl Registry {
         }
         let hash = store::write_document(&path, &doc)?;
         let record = Record::from_doc(&doc, hash);
-        let summary = (*record.summary).clone();
+        let summary = self.shown((*record.summary).clone());
         self.index.write().expect("index lock").upsert(record);
         self.audit(
             caller,
@@ -1018,7 +1073,7 @@ impl Registry {
                 backtest_results: params.backtest.clone().unwrap_or_default(),
                 code_snapshot: params.code_snapshot.clone(),
                 git_commit_hash: params.git_hash.clone(),
-                created_by: caller.client.clone().unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
+                created_by: caller.client.as_deref().map(String::from).unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
                 created_at: Utc::now(),
                 extra: Default::default(),
             };
@@ -1484,36 +1539,6 @@ fn bumped(v: &semver::Version, bump: VersionBump) -> semver::Version {
     }
 }
 
-/// What runs a strategy: the checks a parameter change must pass beyond its declaration.
-enum Runner {
-    /// A native strategy of this kind (`native::strategies::KINDS`).
-    Native(&'static str),
-    Freqtrade,
-    Other,
-}
-
-/// How the supervisor would deploy a strategy (its deployment section, else its language).
-fn runner_of(doc: &StrategyDocument) -> Runner {
-    let s = &doc.strategy;
-    let section = s.extra.get("deployment");
-    let kind = section.and_then(|d| d.get("type")).and_then(Value::as_str);
-    if kind == Some("native") || s.implementation.language == "rust" {
-        let named = section
-            .and_then(|d| d.get("strategy"))
-            .and_then(Value::as_str)
-            .and_then(|k| crate::native::strategies::kind_of(k, None));
-        return named
-            .or_else(|| {
-                crate::native::strategies::kind_of(&s.name, s.implementation.class_name.as_deref())
-            })
-            .map_or(Runner::Other, Runner::Native);
-    }
-    if kind == Some("freqtrade") || s.implementation.language == "freqtrade" {
-        return Runner::Freqtrade;
-    }
-    Runner::Other
-}
-
 /// A changed parameter (`value`, replacing `old`, already in `doc`) must leave the
 /// strategy runnable: a native strategy that built before must still build (its own
 /// checks: MACD's fast period below its slow one, ...), and a Freqtrade config key must
@@ -1525,8 +1550,11 @@ fn check_runnable(
     old: &Value,
     field: &str,
 ) -> Result<()> {
-    match runner_of(doc) {
-        Runner::Native(kind) => {
+    use mem_protocol::deploy_spec::{Runner, runner_of};
+    match runner_of(&doc.strategy) {
+        Runner::Native {
+            kind: Some(kind), ..
+        } => {
             let after = crate::native::strategies::build(kind, &doc.strategy.parameters);
             if let Err(problem) = after {
                 let mut before = doc.strategy.parameters.clone();
@@ -1544,11 +1572,11 @@ fn check_runnable(
                 }
             }
         }
-        Runner::Freqtrade => {
+        Runner::Freqtrade(_) => {
             crate::freqtrade::check_config_parameter(name, value)
                 .map_err(|problem| RegistryError::invalid(field, problem))?;
         }
-        Runner::Other => {}
+        Runner::Native { kind: None, .. } | Runner::None => {}
     }
     Ok(())
 }

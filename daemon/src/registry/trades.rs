@@ -6,7 +6,8 @@
 //! `strategies.trades.list` reads only the lines it returns.
 
 use super::metrics::TradePoint;
-use super::store::{AppendFile, Paths};
+use super::store::Paths;
+use crate::linelog::{Durability, LineLog};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use mem_protocol::registry::{TradeAction, TradeRecord};
@@ -213,7 +214,7 @@ pub struct TradeLog {
     ids: IdSet,
     /// `{id}.jsonl`, opened (and created) by the first append: reading a strategy's
     /// trades neither creates its file nor holds a descriptor.
-    file: Option<AppendFile>,
+    file: Option<LineLog>,
     path: PathBuf,
     legacy_path: PathBuf,
     pub total_pnl: f64,
@@ -370,9 +371,9 @@ impl TradeLog {
         }
         let file = match &mut self.file {
             Some(file) => file,
-            None => self.file.insert(AppendFile::open(&self.path, 0o640)?),
+            None => self.file.insert(LineLog::open(&self.path, 0o640)?),
         };
-        let base = file.append_durable(&buf)?;
+        let base = file.append(&buf, Durability::Sync)?;
         // Grow ahead of need, so that the rehash of a large set is rare.
         if self.ids.capacity() - self.ids.len() < pending.len() {
             self.ids.reserve(self.ids.len().max(pending.len()));

@@ -217,6 +217,13 @@ pub fn document(doc: &StrategyDocument) -> Result<(), FieldError> {
         -1e15,
         1e15,
     )?;
+    if let Some(mem_protocol::deploy_spec::DeploymentSpec::Native(n)) = &s.deployment {
+        // A native runner reads its candles through the candle reader's timeframes.
+        if let Some(tf) = &n.timeframe {
+            tf.parse::<crate::market::candles::Timeframe>()
+                .map_err(|e| err("strategy.deployment.timeframe", e.to_string()))?;
+        }
+    }
     if let Some(risk) = &s.risk_profile.risk_level {
         word("strategy.risk_profile.risk_level", risk, 32, false)?;
     }

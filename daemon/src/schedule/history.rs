@@ -1,6 +1,6 @@
 //! `jobs/history.jsonl`: one line per run (job, start, end, outcome, summary, error,
-//! details), appended and fsynced as each run ends, so a crash loses at most the run
-//! that was going. Past [`MAX_BYTES`] the file becomes `history.1.jsonl` (the one before
+//! details), a [`crate::linelog`] appended and fsynced as each run ends, so a crash
+//! loses at most the run that was going. Past [`MAX_BYTES`] the file becomes `history.1.jsonl` (the one before
 //! is dropped): a per-minute sync job writes ~0.5 MB a day.
 //!
 //! `jobs/state.json` keeps what the scheduler must remember across restarts besides the
@@ -12,7 +12,6 @@ use mem_protocol::jobs::JobRun;
 use mem_protocol::recommend::{Trend, Volatility};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -59,31 +58,12 @@ impl JobHistory {
     /// (a crash mid-append) are skipped.
     pub fn open(dir: &Path) -> std::io::Result<JobHistory> {
         crate::datadir::ensure_dir(dir, 0o750).map_err(std::io::Error::other)?;
-        let mut runs = VecDeque::new();
-        let path = dir.join("history.jsonl");
-        if let Ok(mut f) = std::fs::File::open(&path) {
-            let len = f.metadata()?.len();
-            let start = len.saturating_sub(TAIL_BYTES);
-            f.seek(SeekFrom::Start(start))?;
-            let mut text = Vec::new();
-            f.read_to_end(&mut text)?;
-            let mut lines = text.split(|b| *b == b'\n');
-            if start > 0 {
-                lines.next(); // cut in the middle
-            }
-            for line in lines.filter(|l| !l.is_empty()) {
-                if let Ok(run) = serde_json::from_slice::<JobRun>(line) {
-                    runs.push_back(run);
-                }
-            }
-            while runs.len() > KEPT {
-                runs.pop_front();
-            }
-            if text.last().is_some_and(|b| *b != b'\n') {
-                // A torn last line: end it, so the next run starts a line of its own.
-                let mut f = std::fs::OpenOptions::new().append(true).open(&path)?;
-                f.write_all(b"\n")?;
-            }
+        let tail = crate::linelog::read_tail(&dir.join("history.jsonl"), TAIL_BYTES)?;
+        let mut runs: VecDeque<JobRun> = crate::linelog::lines(&tail)
+            .filter_map(|line| serde_json::from_slice(line).ok())
+            .collect();
+        while runs.len() > KEPT {
+            runs.pop_front();
         }
         Ok(JobHistory {
             dir: dir.to_path_buf(),
@@ -106,15 +86,7 @@ impl JobHistory {
             if std::fs::metadata(&path).is_ok_and(|m| m.len() + line.len() as u64 > MAX_BYTES) {
                 std::fs::rename(&path, self.dir.join("history.1.jsonl"))?;
             }
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
-            let before = f.metadata()?.len();
-            if let Err(e) = f.write_all(&line).and_then(|()| f.sync_data()) {
-                let _ = f.set_len(before); // no half line left by a full disk
-                return Err(e);
-            }
+            crate::linelog::append(&path, 0o640, &line, crate::linelog::Durability::Sync)?;
         }
         let mut runs = self.runs.lock().expect("history lock");
         runs.push_back(run.clone());
@@ -178,6 +150,7 @@ mod tests {
 
     #[test]
     fn runs_survive_a_reopen_and_a_torn_last_line_is_skipped() {
+        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let h = JobHistory::open(dir.path()).unwrap();
         for n in 0..3 {

@@ -1517,6 +1517,7 @@ fn seed_decision_history(data_dir: &Path, n: usize) {
             take_profit: price * 1.04,
             reasoning: "base 0.70 (RSI signal); ML 0.61 agrees; memory 0.50 over the last 50 on HIST/USDT; confidence 0.72".into(),
             signature: Some(signatures[i % signatures.len()].into()),
+            model_version: None,
             outcome: None,
         };
         let outcome = Outcome {

@@ -123,25 +123,17 @@ pub fn parse_value(kind: &str, text: &str) -> Value {
 /// What changing a parameter of this strategy does, as the README's mapping says: one
 /// line for the editor (the daemon's answer says what actually happened).
 pub fn effect_note(doc: &StrategyDocument, name: &str) -> String {
-    let s = &doc.strategy;
-    let kind = s
-        .extra
-        .get("deployment")
-        .and_then(|d| d.get("type"))
-        .and_then(Value::as_str);
-    if kind == Some("native") || s.implementation.language == "rust" {
-        return "a running native deployment uses it from its next candle".into();
-    }
-    if kind == Some("freqtrade") || s.implementation.language == "freqtrade" {
-        return if FREQTRADE_CONFIG_PARAMETERS.contains(&name) {
-            format!(
-                "Freqtrade config key `{name}`: a running bot gets it in its config and reloads"
-            )
-        } else {
+    use mem_protocol::deploy_spec::{Runner, runner_of};
+    match runner_of(&doc.strategy) {
+        Runner::Native { .. } => "a running native deployment uses it from its next candle".into(),
+        Runner::Freqtrade(_) if FREQTRADE_CONFIG_PARAMETERS.contains(&name) => format!(
+            "Freqtrade config key `{name}`: a running bot gets it in its config and reloads"
+        ),
+        Runner::Freqtrade(_) => {
             "not a Freqtrade config key: recorded only (the bot's code keeps its value)".into()
-        };
+        }
+        Runner::None => "recorded in the registry".into(),
     }
-    "recorded in the registry".into()
 }
 
 /// A JSON value as the editor shows it: strings without quotes, the rest as JSON.

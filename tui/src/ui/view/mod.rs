@@ -17,6 +17,7 @@ use super::app::{App, Confirm, Connection, Overlay, Tone, View};
 use super::keys::{self, HelpEntry};
 use chrono::{DateTime, Utc};
 use mem_protocol::Access;
+use mem_protocol::deploy_spec::DeploymentSpec;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -370,8 +371,10 @@ fn draw_confirm(frame: &mut Frame, body: Rect, app: &App, confirm: &Confirm, the
                 .as_ref()
                 .filter(|(d, _)| d == id)
                 .and_then(|(_, r)| r.as_ref().ok())
-                .and_then(|d| d.detail.metadata.strategy.extra.get("deployment").cloned())
-                .and_then(|dep| dep.get("port").and_then(|p| p.as_u64()));
+                .and_then(|d| match &d.detail.metadata.strategy.deployment {
+                    Some(DeploymentSpec::Freqtrade(spec)) => spec.port,
+                    _ => None,
+                });
             lines.push(Line::from(vec![
                 Span::raw("Strategy  "),
                 Span::styled(display_name.clone(), theme.bold()),

@@ -1,0 +1,215 @@
+//! The answers that are more than one subsystem's call: they check a request's fields,
+//! combine subsystems, or read the daemon's own state. [`crate::router`] says which
+//! request each answers; the HTTP API reaches them through it.
+
+use crate::Daemon;
+use crate::registry::Caller;
+use chrono::Utc;
+use mem_protocol::http::{HttpToken, HttpTokenParams};
+use mem_protocol::mem::{MemMetrics, OutcomeParams, OutcomeReport};
+use mem_protocol::methods::{Counts, ListStrategiesParams, Response, StatusReport};
+use mem_protocol::recommend::{
+    AppliedConditions, ConditionsSource, MarketConditions, QuickConditions, Recommendations, Trend,
+    Volatility,
+};
+use mem_protocol::registry::{ParameterUpdate, UpdateParameterParams};
+use mem_protocol::{Access, ErrorCode, RpcError};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// `daemon.status` for a caller with `access`.
+pub fn status(d: &Daemon, access: Access) -> StatusReport {
+    let (host, process) = d.health.latest();
+    let registry = &d.registry;
+    let s = &d.settings;
+    StatusReport {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        started_at: d.started_at,
+        uptime_secs: d.started.elapsed().as_secs(),
+        data_dir: s.data_dir.display().to_string(),
+        registry_dir: s.registry_dir.display().to_string(),
+        socket: s.socket.display().to_string(),
+        log_dir: s.log_dir.display().to_string(),
+        config_file: s.config_file.as_ref().map(|p| p.display().to_string()),
+        mode: s.mode.as_str().into(),
+        counts: Counts {
+            strategies: registry.len(),
+            strategies_by_status: registry.count_by_status(),
+            registry_errors: registry.issues().len(),
+            connections: d.connections.load(Ordering::Relaxed),
+            subscribers: d.subscribers.load(Ordering::Relaxed),
+        },
+        host,
+        process,
+        access,
+    }
+}
+
+/// `mem.metrics`: the daemon's figures ([`crate::metrics`]), the learned strategies, the
+/// running bots' polls.
+pub fn mem_metrics(d: &Daemon) -> MemMetrics {
+    let active = d.supervisor.active_ids();
+    let mut m = d.metrics.snapshot(d.memory.learned_counts(), &active);
+    m.uptime_secs = d.started.elapsed().as_secs();
+    m
+}
+
+/// `/metrics`: [`mem_metrics`] and a few daemon figures as Prometheus text.
+pub fn prometheus_metrics(d: &Daemon) -> String {
+    let m = mem_metrics(d);
+    crate::metrics::prometheus_text(
+        &m,
+        &crate::metrics::DaemonFigures {
+            version: env!("CARGO_PKG_VERSION").into(),
+            strategies: d.registry.len(),
+            deployments_active: d.supervisor.active_ids().len(),
+        },
+    )
+}
+
+/// `http.token`: the control token, a new view-only one, or the webhook's secret.
+pub fn http_token(d: &Daemon, p: HttpTokenParams) -> Result<HttpToken, RpcError> {
+    if p.webhook {
+        if p.view {
+            return Err(RpcError::invalid_params(
+                "http.token",
+                "`view` and `webhook` do not go together: the webhook's secret is not a bearer token",
+            ));
+        }
+        return Ok(HttpToken {
+            token: d.http_tokens.webhook_secret(),
+            access: "webhook".into(),
+            url: d
+                .settings
+                .http_listen
+                .filter(|_| d.settings.tradingview.enabled)
+                .map(|a| format!("http://{a}{}", crate::http::tradingview::PATH)),
+        });
+    }
+    let (token, access) = if p.view {
+        let token = d
+            .http_tokens
+            .issue_view()
+            .map_err(|e| RpcError::internal(format!("cannot save the new token: {e:#}")))?;
+        (token, "view")
+    } else {
+        (d.http_tokens.control(), "control")
+    };
+    Ok(HttpToken {
+        token,
+        access: access.into(),
+        url: d
+            .settings
+            .http_listen
+            .map(|a| format!("http://{a}/api/mem/strategies")),
+    })
+}
+
+/// `strategies.list`, its numbers checked.
+pub fn strategies_list(d: &Daemon, p: &ListStrategiesParams) -> Result<Response, RpcError> {
+    for (field, value) in [("minSharpe", p.min_sharpe), ("minWinRate", p.min_win_rate)] {
+        if value.is_some_and(|v| !v.is_finite()) {
+            return Err(RpcError::invalid_params(
+                "strategies.list",
+                format!("field `{field}`: must be a finite number"),
+            ));
+        }
+    }
+    Ok(Response::StrategiesList(d.registry.list(p)))
+}
+
+/// `strategies.recommendations`: the conditions given, else the computed ones.
+pub fn recommendations(d: &Daemon, p: MarketConditions) -> Result<Recommendations, RpcError> {
+    let conditions = if p.trend.is_none() && p.volatility.is_none() {
+        let report = d.ml.conditions(Default::default()).map_err(|e| {
+            RpcError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "cannot compute the market conditions ({}); pass `trend` (bullish, bearish, ranging, neutral) and `volatility` (low, medium, high)",
+                    e.message
+                ),
+            )
+        })?;
+        crate::recommend::computed_conditions(report, p.vix)
+    } else {
+        AppliedConditions {
+            trend: p.trend.unwrap_or(Trend::Neutral),
+            volatility: p.volatility.unwrap_or(Volatility::Medium),
+            vix: p.vix,
+            indicators: p.indicators,
+            source: ConditionsSource::Request,
+            computed: None,
+        }
+    };
+    Ok(crate::recommend::recommend(
+        &d.registry.summaries(),
+        conditions,
+        p.limit,
+    ))
+}
+
+/// `strategies.recommendations.quick`: a trend and a volatility, nothing computed.
+pub fn quick_recommendations(d: &Daemon, p: QuickConditions) -> Recommendations {
+    let conditions = AppliedConditions {
+        trend: p.trend.unwrap_or(Trend::Neutral),
+        volatility: p.volatility.unwrap_or(Volatility::Medium),
+        vix: None,
+        indicators: Default::default(),
+        source: ConditionsSource::Request,
+        computed: None,
+    };
+    crate::recommend::recommend(&d.registry.summaries(), conditions, p.limit)
+}
+
+/// `strategies.parameters.update`: recorded in the registry first (a blocking write),
+/// then applied to what runs (the supervisor).
+pub async fn parameters_update(
+    d: &Arc<Daemon>,
+    p: UpdateParameterParams,
+    caller: Caller,
+) -> Result<ParameterUpdate, RpcError> {
+    let method = "strategies.parameters.update";
+    let registry = d.registry.clone();
+    let id = p.id;
+    let (change, detail) = tokio::task::spawn_blocking(move || {
+        let fail = |e: crate::registry::RegistryError| e.into_rpc(method);
+        let change = registry.update_parameter(p, &caller).map_err(fail)?;
+        let detail = registry.get(id).map_err(fail)?;
+        Ok::<_, RpcError>((change, detail))
+    })
+    .await
+    .unwrap_or_else(|e| Err(RpcError::internal(format!("`{method}` failed: {e}"))))?;
+    let applied = d
+        .supervisor
+        .parameter_changed(&detail, &change.parameter_name)
+        .await;
+    Ok(ParameterUpdate { change, applied })
+}
+
+/// `mem.outcome`, its numbers checked.
+pub fn mem_outcome(d: &Daemon, p: OutcomeParams) -> Result<OutcomeReport, RpcError> {
+    for (field, v) in [
+        ("exitPrice", p.exit_price),
+        ("pnl", p.pnl),
+        ("pnlPct", p.pnl_pct),
+    ] {
+        if !v.is_finite() {
+            return Err(RpcError::invalid_params(
+                "mem.outcome",
+                format!("field `{field}`: must be a finite number"),
+            ));
+        }
+    }
+    d.memory.outcome(
+        crate::mem::service::NewOutcome {
+            decision_id: p.decision_id,
+            exit_price: p.exit_price,
+            pnl: p.pnl,
+            pnl_pct: p.pnl_pct,
+            closed_at: p.closed_at.unwrap_or_else(Utc::now),
+        },
+        crate::mem::store::Durability::Sync,
+        true,
+    )
+}

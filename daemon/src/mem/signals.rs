@@ -1,0 +1,151 @@
+//! The MEM use-cases a client calls: `mem.enhance` (a base signal, the model and the
+//! memory make an enhanced one) and `mem.decide` (the same, then logged as a decision).
+//! A TradingView alert is a `mem.decide`.
+//!
+//! What the caller leaves out is filled from the market data: the model's prediction on
+//! the symbol's latest candles, its volatility (ATR %), its market-state signature.
+
+use super::service::{EnhanceRequest, Memory, NewDecision};
+use super::store::Durability;
+use crate::ml::service::MlService;
+use chrono::Utc;
+use mem_protocol::RpcError;
+use mem_protocol::mem::{DecideParams, Decision, EnhanceParams, EnhancedSignal};
+use std::time::Instant;
+
+/// A signal enhanced, with what it was matched on.
+pub struct Enhanced {
+    pub signal: EnhancedSignal,
+    /// The market-state signature the memory matched.
+    pub signature: Option<String>,
+    /// The model version whose prediction was used, when the daemon asked the model.
+    pub model_version: Option<String>,
+}
+
+/// `mem.decide`: the signal enhanced (see [`enhance`]), then logged at `price` in both
+/// decision logs and announced (`decision.logged`).
+pub fn decide(ml: &MlService, memory: &Memory, p: DecideParams) -> Result<Decision, RpcError> {
+    if !(p.price.is_finite() && p.price > 0.0) {
+        return Err(RpcError::invalid_params(
+            "mem.decide",
+            format!("field `price`: must be above 0, got {}", p.price),
+        ));
+    }
+    let strategy = p.enhance.signal.strategy.clone();
+    let enhanced = enhance(ml, memory, p.enhance)?;
+    memory
+        .decide(
+            NewDecision {
+                strategy,
+                enhanced: enhanced.signal,
+                price: p.price,
+                at: Utc::now(),
+                signature: enhanced.signature,
+                model_version: enhanced.model_version,
+            },
+            Durability::Sync,
+            true,
+        )
+        .map_err(|e| RpcError::internal(format!("memory files: {e}")))
+}
+
+/// `mem.enhance`: the ML prediction, the volatility and the market-state signature come
+/// from the symbol's candles when the caller does not give them.
+pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enhanced, RpcError> {
+    let started = Instant::now();
+    let settings = memory.settings();
+    let metrics = memory.metrics();
+    let method = "mem.enhance";
+    let s = &p.signal;
+    if !(0.0..=1.0).contains(&s.confidence) {
+        return Err(RpcError::invalid_params(
+            method,
+            format!(
+                "field `signal.confidence`: must be within 0 and 1, got {}",
+                s.confidence
+            ),
+        ));
+    }
+    let (ml_input, model_version) = match (p.ml_confidence, p.ml_direction.clone()) {
+        (Some(c), Some(d)) if (0.0..=1.0).contains(&c) && (d == "bullish" || d == "bearish") => {
+            (Some((c, d)), None)
+        }
+        (Some(_), _) => {
+            return Err(RpcError::invalid_params(
+                method,
+                "fields `mlConfidence` (0 to 1) and `mlDirection` (bullish or bearish) go together",
+            ));
+        }
+        (None, _) => {
+            let asked = Instant::now();
+            let prediction = ml
+                .predict(mem_protocol::ml::PredictParams {
+                    symbol: Some(s.symbol.clone()),
+                    ..Default::default()
+                })
+                .ok();
+            // Only predictions a model made count (none without a model or candles).
+            if prediction.is_some() {
+                metrics.prediction.record(asked.elapsed());
+            }
+            match prediction {
+                Some(pr) => (Some((pr.confidence, pr.direction)), Some(pr.model_version)),
+                None => (None, None),
+            }
+        }
+    };
+    if let Some(pattern) = &p.pattern {
+        if !(0.0..=1.0).contains(&pattern.win_rate) {
+            return Err(RpcError::invalid_params(
+                method,
+                "field `pattern.winRate`: must be within 0 and 1",
+            ));
+        }
+    }
+    let volatility_pct = match p.volatility_pct {
+        Some(v) if v.is_finite() && v > 0.0 => v,
+        Some(v) => {
+            return Err(RpcError::invalid_params(
+                method,
+                format!("field `volatilityPct`: must be above 0, got {v}"),
+            ));
+        }
+        None => ml
+            .conditions(mem_protocol::recommend::ConditionsParams {
+                pair: Some(s.symbol.clone()),
+                timeframe: None,
+            })
+            .ok()
+            .and_then(|c| c.indicators.get("atrPct").copied())
+            .unwrap_or(settings.reference_volatility_pct),
+    };
+    let signature = match p.signature.clone() {
+        Some(sig) if sig.trim().is_empty() => {
+            return Err(RpcError::invalid_params(
+                method,
+                "field `signature`: must not be empty",
+            ));
+        }
+        Some(sig) => Some(sig),
+        None => ml.recent_candles(&s.symbol).and_then(|candles| {
+            super::patterns::signature_of_candles(
+                s.action,
+                &candles,
+                settings.reference_volatility_pct,
+            )
+        }),
+    };
+    let signal = memory.enhance(&EnhanceRequest {
+        signal: s.clone(),
+        ml: ml_input,
+        pattern: p.pattern.clone(),
+        volatility_pct,
+        signature: signature.clone(),
+    });
+    metrics.enhancement.record(started.elapsed());
+    Ok(Enhanced {
+        signal,
+        signature,
+        model_version,
+    })
+}

@@ -1,0 +1,188 @@
+//! What a running bot has done: its stats polled (status, profit, balance) and its newly
+//! closed trades copied to the strategy's performance log, the sync cursor saved with
+//! the deployment.
+
+use super::super::Supervisor;
+use super::super::record::{RunnerRecord, Slot};
+use crate::freqtrade::{self, BotClient};
+use crate::registry::Caller;
+use chrono::{DateTime, Utc};
+use mem_protocol::deploy::*;
+use mem_protocol::registry::{RecordTradesParams, TradeAction, TradeRecord};
+use tracing::warn;
+
+impl Supervisor {
+    /// Reads status, profit and balance from the bot, and its new closed trades when its
+    /// closed-trade count has grown; the bot's state about once a minute.
+    pub(in crate::supervisor) async fn poll_stats(
+        &self,
+        slot: &Slot,
+        client: &BotClient,
+        poll: u64,
+    ) {
+        let open = client.open_trade_count().await.ok();
+        let profit = client.profit().await.ok();
+        // What changes slowly is read about once a minute.
+        let minute = (60.0 / self.settings.poll_interval.as_secs_f64())
+            .ceil()
+            .max(1.0) as u64;
+        let (balance, state) = if poll % minute == 0 {
+            (client.balance().await.ok(), client.state().await.ok())
+        } else {
+            (None, None)
+        };
+        let (public, last_synced) = {
+            let r = slot.record.lock().expect("slot lock");
+            (r.public.clone(), r.bot().map_or(0, |b| b.last_synced_trade))
+        };
+        let known_closed = public.stats.closed_trades;
+        let closed_now = profit.as_ref().map(|p| p.closed_trade_count);
+        if closed_now.is_some_and(|n| n > known_closed || (n > 0 && last_synced == 0)) {
+            let wanted =
+                (closed_now.unwrap_or(0).saturating_sub(known_closed) as usize + 10).min(500);
+            if let Err(e) = self.copy_new_trades(slot, client, wanted).await {
+                warn!(deployment_id = %public.deployment_id, strategy_id = %public.strategy_id, error = %e, "cannot copy the bot's closed trades");
+            }
+        }
+        self.table.refresh(slot, |r| {
+            let stats = &mut r.public.stats;
+            if let Some(open) = open {
+                stats.open_trades = open;
+            }
+            if let Some(p) = profit {
+                stats.profit_closed = p.profit_closed_coin;
+                stats.profit_all = p.profit_all_coin;
+                stats.closed_trades = p.closed_trade_count;
+            }
+            if let Some(b) = balance {
+                stats.balance = b.total;
+                stats.stake_currency = b.stake;
+            }
+            if let Some(state) = state {
+                stats.bot_state = Some(state);
+            }
+            stats.polled_at = Some(Utc::now());
+        });
+    }
+
+    /// Copies the bot's closed trades newer than the last one copied (looking at its
+    /// newest `wanted`) into the strategy's performance log, then saves the new cursor;
+    /// answers how many.
+    async fn copy_new_trades(
+        &self,
+        slot: &Slot,
+        client: &BotClient,
+        wanted: usize,
+    ) -> Result<usize, String> {
+        let (deployment_id, strategy_id, last_synced) = {
+            let r = slot.record.lock().expect("slot lock");
+            (
+                r.public.deployment_id,
+                r.public.strategy_id,
+                r.bot().map_or(0, |b| b.last_synced_trade),
+            )
+        };
+        let page = client
+            .closed_trades(wanted, 0)
+            .await
+            .map_err(|e| format!("the bot's trades could not be read: {e}"))?;
+        let new_trades: Vec<_> = page
+            .trades
+            .into_iter()
+            .filter(|t| t.trade_id > last_synced)
+            .collect();
+        let Some(newest) = new_trades.iter().map(|t| t.trade_id).max() else {
+            return Ok(0);
+        };
+        let records: Vec<TradeRecord> = new_trades
+            .iter()
+            .filter_map(|t| to_trade_record(deployment_id, t))
+            .collect();
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || {
+            registry.record_trades(
+                RecordTradesParams {
+                    id: strategy_id,
+                    trades: records,
+                },
+                &Caller {
+                    uid: None,
+                    client: Some("memd supervisor".into()),
+                },
+            )
+        })
+        .await
+        .map_err(|e| format!("the registry refused the trades: {e}"))?
+        .map_err(|e| format!("the registry refused the trades: {e}"))?;
+        self.table.save_quietly(slot, |r| {
+            if let RunnerRecord::Freqtrade(bot) = &mut r.runner {
+                bot.last_synced_trade = newest;
+            }
+        });
+        Ok(new_trades.len())
+    }
+
+    /// The scheduled performance sync: every running Freqtrade bot's closed trades not
+    /// yet in the registry are copied (the poll does it when a bot's closed count grows;
+    /// this catches what a missed poll or a restart left behind). Answers the bots
+    /// synced, the trades copied, and a problem per bot that could not be read.
+    pub async fn sync_performance(&self) -> (usize, usize, Vec<String>) {
+        let (mut bots, mut trades, mut problems) = (0, 0, Vec::new());
+        for slot in self.table.slots(true) {
+            let record = slot.record.lock().expect("slot lock").clone();
+            if record.public.status != DeploymentStatus::Running {
+                continue;
+            }
+            let Some(client) = record.bot_client() else {
+                continue;
+            };
+            match self.copy_new_trades(&slot, &client, 500).await {
+                Ok(n) => {
+                    bots += 1;
+                    trades += n;
+                }
+                Err(e) => problems.push(format!("{}: {e}", record.public.strategy_name)),
+            }
+        }
+        (bots, trades, problems)
+    }
+}
+
+/// A Freqtrade closed trade as a registry trade; its id is unique across deployments.
+fn to_trade_record(deployment: DeploymentId, t: &freqtrade::ClosedTrade) -> Option<TradeRecord> {
+    let exit = DateTime::from_timestamp_millis(t.close_timestamp?)?;
+    let entry = DateTime::from_timestamp_millis(t.open_timestamp)?;
+    let pnl = t.close_profit_abs.or(t.profit_abs)?;
+    Some(TradeRecord {
+        trade_id: format!("{deployment}:{}", t.trade_id),
+        symbol: t.pair.clone(),
+        timeframe: t
+            .timeframe
+            .as_ref()
+            .map(|v| v.to_string().trim_matches('"').to_string()),
+        action: if t.is_short {
+            TradeAction::Sell
+        } else {
+            TradeAction::Buy
+        },
+        confidence: None,
+        entry_price: t.open_rate,
+        exit_price: t.close_rate?,
+        entry_time: entry,
+        exit_time: exit.max(entry),
+        pnl,
+        pnl_pct: t.close_profit.or(t.profit_ratio).unwrap_or(0.0),
+        is_win: Some(pnl > 0.0),
+        mem_enhanced: false,
+        mem_confidence_boost: None,
+        learned_pattern: None,
+        market_regime: None,
+        volatility: None,
+        broker: Some("freqtrade".into()),
+        slippage: None,
+        commission: t
+            .fee_open
+            .zip(t.stake_amount)
+            .map(|(fee, stake)| fee * stake * 2.0),
+    })
+}

@@ -1,0 +1,493 @@
+//! The deployment record and the table of deployments, persisted in
+//! `deployments/state.json`.
+//!
+//! Invariants:
+//! - One [`DeploymentRecord`] per deployment; what differs between a Freqtrade bot and a
+//!   native runner is one enum, [`RunnerRecord`]: a native record holds no bot
+//!   credentials.
+//! - `state.json` (0600: it holds the bots' API credentials) is rewritten atomically on
+//!   every change of what must survive a restart (status, pid, sync cursor, a native
+//!   runner's progress); observed figures (stats) are only announced.
+//! - Its shape is the one earlier versions wrote (flat: `public`, `credentials`, `dir`,
+//!   `strategy_class`, `pid_start_ticks`, `last_synced_trade`, `native`), so an upgraded
+//!   daemon re-adopts the bots of the previous one.
+//! - Which strategies have an active deployment is derived here, on every status change,
+//!   into [`ActiveStrategies`]: the registry reads it for `isDeployed`, nobody else
+//!   writes it.
+
+use crate::bus::EventBus;
+use crate::freqtrade::{BotClient, Credentials};
+use crate::native::runner::NativeSaved;
+use chrono::{DateTime, Utc};
+use mem_protocol::Event;
+use mem_protocol::deploy::{DeployedStrategy, DeploymentChanged, DeploymentId};
+use mem_protocol::strategy::StrategyId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::process::Child;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+/// Ended deployments kept (in memory, `state.json` and `strategies.deployed {all}`); their
+/// directories (logs, rendered config) stay on disk.
+pub const KEEP_ENDED: usize = 200;
+
+/// One deployment, as `state.json` keeps it.
+#[derive(Debug, Clone)]
+pub struct DeploymentRecord {
+    /// What clients see.
+    pub public: DeployedStrategy,
+    /// `deployments/{id}/`: its config, log and database.
+    pub dir: PathBuf,
+    pub runner: RunnerRecord,
+}
+
+/// What only one kind of runner has.
+#[derive(Debug, Clone)]
+pub enum RunnerRecord {
+    Freqtrade(BotRecord),
+    /// The feed, paper broker and progress of a native runner.
+    Native(Box<NativeSaved>),
+}
+
+/// A Freqtrade bot's own part of its record.
+#[derive(Debug, Clone)]
+pub struct BotRecord {
+    /// Its API's generated credentials.
+    pub credentials: Credentials,
+    /// The Python class it runs.
+    pub strategy_class: String,
+    /// Process start time (clock ticks after boot): a pid alone can be reused.
+    pub pid_start_ticks: Option<u64>,
+    /// The newest Freqtrade trade id already copied to the registry.
+    pub last_synced_trade: i64,
+}
+
+impl DeploymentRecord {
+    /// The deployment's log: Freqtrade's, or the native runner's.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(match self.runner {
+            RunnerRecord::Native(_) => "native.log",
+            RunnerRecord::Freqtrade(_) => "freqtrade.log",
+        })
+    }
+
+    /// The bot's part, for a Freqtrade deployment.
+    pub fn bot(&self) -> Option<&BotRecord> {
+        match &self.runner {
+            RunnerRecord::Freqtrade(bot) => Some(bot),
+            RunnerRecord::Native(_) => None,
+        }
+    }
+
+    /// A client of the bot's API, for a Freqtrade deployment with a port.
+    pub fn bot_client(&self) -> Option<BotClient> {
+        Some(BotClient::new(self.public.port?, &self.bot()?.credentials))
+    }
+}
+
+/// The on-disk shape, written from borrows (a save copies no record).
+#[derive(Serialize)]
+struct RecordRef<'a> {
+    public: &'a DeployedStrategy,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credentials: Option<&'a Credentials>,
+    dir: &'a Path,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    strategy_class: &'a str,
+    pid_start_ticks: Option<u64>,
+    last_synced_trade: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native: Option<&'a NativeSaved>,
+}
+
+/// The on-disk shape, read (earlier versions gave native records credentials too).
+#[derive(Deserialize)]
+struct RecordFile {
+    public: DeployedStrategy,
+    #[serde(default)]
+    credentials: Option<Credentials>,
+    dir: PathBuf,
+    #[serde(default)]
+    strategy_class: String,
+    #[serde(default)]
+    pid_start_ticks: Option<u64>,
+    #[serde(default)]
+    last_synced_trade: i64,
+    #[serde(default)]
+    native: Option<NativeSaved>,
+}
+
+impl Serialize for DeploymentRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (bot, native) = match &self.runner {
+            RunnerRecord::Freqtrade(bot) => (Some(bot), None),
+            RunnerRecord::Native(native) => (None, Some(&**native)),
+        };
+        RecordRef {
+            public: &self.public,
+            credentials: bot.map(|b| &b.credentials),
+            dir: &self.dir,
+            strategy_class: bot.map_or("", |b| b.strategy_class.as_str()),
+            pid_start_ticks: bot.and_then(|b| b.pid_start_ticks),
+            last_synced_trade: bot.map_or(0, |b| b.last_synced_trade),
+            native,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeploymentRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = RecordFile::deserialize(d)?;
+        let runner = match (f.native, f.credentials) {
+            (Some(native), _) => RunnerRecord::Native(Box::new(native)),
+            (None, Some(credentials)) => RunnerRecord::Freqtrade(BotRecord {
+                credentials,
+                strategy_class: f.strategy_class,
+                pid_start_ticks: f.pid_start_ticks,
+                last_synced_trade: f.last_synced_trade,
+            }),
+            (None, None) => {
+                return Err(serde::de::Error::custom(format!(
+                    "deployment {}: a Freqtrade deployment without its credentials",
+                    f.public.deployment_id
+                )));
+            }
+        };
+        Ok(DeploymentRecord {
+            public: f.public,
+            dir: f.dir,
+            runner,
+        })
+    }
+}
+
+/// The strategies that have an active deployment: written by the supervisor's table on
+/// every status change, read by the registry for `isDeployed`.
+#[derive(Debug, Default)]
+pub struct ActiveStrategies(RwLock<HashSet<StrategyId>>);
+
+impl ActiveStrategies {
+    pub fn contains(&self, id: StrategyId) -> bool {
+        self.0.read().expect("active strategies lock").contains(&id)
+    }
+
+    fn set(&self, ids: HashSet<StrategyId>) {
+        *self.0.write().expect("active strategies lock") = ids;
+    }
+}
+
+impl crate::registry::DeploymentView for ActiveStrategies {
+    fn is_deployed(&self, id: StrategyId) -> bool {
+        self.contains(id)
+    }
+
+    fn any(&self) -> bool {
+        !self.0.read().expect("active strategies lock").is_empty()
+    }
+}
+
+/// One deployment in memory: its record and the handles of its supervision.
+pub struct Slot {
+    pub record: Mutex<DeploymentRecord>,
+    /// Stops the supervision task.
+    pub cancel: Mutex<CancellationToken>,
+    /// The supervision task; it hands back the child process (if it is ours) when it ends.
+    pub task: Mutex<Option<tokio::task::JoinHandle<Option<Child>>>>,
+    /// One stop or restart at a time.
+    pub op: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    /// What clients see of it now.
+    pub fn public(&self) -> DeployedStrategy {
+        self.record.lock().expect("slot lock").public.clone()
+    }
+
+    fn is_active(&self) -> bool {
+        self.record
+            .lock()
+            .expect("slot lock")
+            .public
+            .status
+            .is_active()
+    }
+}
+
+/// Every deployment the daemon knows, and `state.json`.
+pub struct Deployments {
+    root: PathBuf,
+    slots: Mutex<BTreeMap<DeploymentId, Arc<Slot>>>,
+    /// Held while `state.json` is written, and while a backup copies it.
+    save_lock: Mutex<()>,
+    bus: Arc<EventBus>,
+    active: Arc<ActiveStrategies>,
+}
+
+impl Deployments {
+    /// The table under `root` (`deployments/`), empty until [`Deployments::add`]s.
+    pub fn new(root: PathBuf, bus: Arc<EventBus>, active: Arc<ActiveStrategies>) -> Self {
+        Deployments {
+            root,
+            slots: Mutex::new(BTreeMap::new()),
+            save_lock: Mutex::new(()),
+            bus,
+            active,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    /// Reads `state.json`; an unreadable one is moved aside (named in the log) and the
+    /// daemon starts with no deployments.
+    pub fn load(&self) -> Vec<DeploymentRecord> {
+        let path = self.state_path();
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Vec::new();
+        };
+        match serde_json::from_slice::<Vec<DeploymentRecord>>(&bytes) {
+            Ok(records) => records,
+            Err(e) => {
+                let aside = self.root.join(format!(
+                    "state.json.unreadable-{}",
+                    Utc::now().format("%Y%m%dT%H%M%S")
+                ));
+                let _ = std::fs::rename(&path, &aside);
+                warn!(error = %e, moved_to = %aside.display(), "deployments/state.json is unreadable; moved aside, starting with no deployments");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Registers a deployment (not yet saved or started).
+    pub fn add(&self, record: DeploymentRecord) -> Arc<Slot> {
+        let id = record.public.deployment_id;
+        let slot = Arc::new(Slot {
+            record: Mutex::new(record),
+            cancel: Mutex::new(CancellationToken::new()),
+            task: Mutex::new(None),
+            op: tokio::sync::Mutex::new(()),
+        });
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .insert(id, slot.clone());
+        slot
+    }
+
+    /// Runs `f` while `state.json` is not rewritten: a save under way finishes first, the
+    /// next waits until `f` returns (a backup copies the deployments meanwhile).
+    pub fn with_saves_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _paused = self.save_lock.lock().expect("save lock");
+        f()
+    }
+
+    /// Writes `state.json` atomically (0600), keeping only the newest [`KEEP_ENDED`]
+    /// ended deployments (a daemon up for months deploys thousands).
+    pub fn save(&self) {
+        let _guard = self.save_lock.lock().expect("save lock");
+        let mut slots = self.slots.lock().expect("slots lock");
+        forget_oldest_ended(&mut slots);
+        let all: Vec<Arc<Slot>> = slots.values().cloned().collect();
+        drop(slots);
+        let bytes = serde_json::to_vec_pretty(&EachRecord(&all)).expect("state serializes");
+        if let Err(e) = crate::datadir::write_atomic(&self.state_path(), &bytes, 0o600) {
+            warn!(error = %e, "cannot save deployments/state.json");
+        }
+    }
+
+    /// Changes what is persisted (status, pid, ...): saved, then announced.
+    pub fn update(&self, slot: &Slot, change: impl FnOnce(&mut DeploymentRecord)) {
+        change(&mut slot.record.lock().expect("slot lock"));
+        self.save();
+        self.derive_active();
+        self.announce(slot);
+    }
+
+    /// Changes what is only observed (stats): announced, not saved.
+    pub fn refresh(&self, slot: &Slot, change: impl FnOnce(&mut DeploymentRecord)) {
+        change(&mut slot.record.lock().expect("slot lock"));
+        self.announce(slot);
+    }
+
+    /// Changes what must survive a restart but nobody watches (a sync cursor): saved,
+    /// not announced.
+    pub fn save_quietly(&self, slot: &Slot, change: impl FnOnce(&mut DeploymentRecord)) {
+        change(&mut slot.record.lock().expect("slot lock"));
+        self.save();
+    }
+
+    fn announce(&self, slot: &Slot) {
+        self.publish(Event::DeploymentChanged(Box::new(DeploymentChanged {
+            deployment: slot.public(),
+        })));
+    }
+
+    /// Publishes an event of the deployments (a change, a bot's new log lines).
+    pub fn publish(&self, event: Event) {
+        self.bus.publish(event);
+    }
+
+    /// Recomputes which strategies have an active deployment.
+    pub fn derive_active(&self) {
+        let ids = self
+            .slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .filter_map(|s| {
+                let r = s.record.lock().expect("slot lock");
+                r.public.status.is_active().then_some(r.public.strategy_id)
+            })
+            .collect();
+        self.active.set(ids);
+    }
+
+    /// Every slot (`active_only`: those that hold or will hold a process).
+    pub fn slots(&self, active_only: bool) -> Vec<Arc<Slot>> {
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .filter(|s| !active_only || s.is_active())
+            .cloned()
+            .collect()
+    }
+
+    /// The strategy's active deployment, if it has one.
+    pub fn active_of(&self, strategy: StrategyId) -> Option<Arc<Slot>> {
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .find(|s| {
+                let r = s.record.lock().expect("slot lock");
+                r.public.strategy_id == strategy && r.public.status.is_active()
+            })
+            .cloned()
+    }
+
+    /// The strategy's newest deployment, active or not.
+    pub fn newest_of(&self, strategy: StrategyId) -> Option<Arc<Slot>> {
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .values()
+            .filter(|s| s.record.lock().expect("slot lock").public.strategy_id == strategy)
+            .max_by_key(|s| s.record.lock().expect("slot lock").public.started_at)
+            .cloned()
+    }
+
+    /// The ports active deployments hold.
+    pub fn taken_ports(&self) -> Vec<u16> {
+        self.slots(true)
+            .iter()
+            .filter_map(|s| s.record.lock().expect("slot lock").public.port)
+            .collect()
+    }
+}
+
+/// Drops the oldest ended deployments beyond [`KEEP_ENDED`].
+fn forget_oldest_ended(slots: &mut BTreeMap<DeploymentId, Arc<Slot>>) {
+    let ended: Vec<(DateTime<Utc>, DeploymentId)> = slots
+        .iter()
+        .filter_map(|(id, slot)| {
+            let r = slot.record.lock().expect("slot lock");
+            (!r.public.status.is_active()).then_some((r.public.started_at, *id))
+        })
+        .collect();
+    for id in oldest_beyond(ended, KEEP_ENDED) {
+        slots.remove(&id);
+    }
+}
+
+/// The ids of all but the `keep` newest (by start time).
+fn oldest_beyond(mut ended: Vec<(DateTime<Utc>, DeploymentId)>, keep: usize) -> Vec<DeploymentId> {
+    if ended.len() <= keep {
+        return Vec::new();
+    }
+    ended.sort();
+    let drop = ended.len() - keep;
+    ended.into_iter().take(drop).map(|(_, id)| id).collect()
+}
+
+/// The slots' records as one JSON array, each serialized under its own lock: a save (one
+/// per status change) copies none of them, where a copy of up to [`KEEP_ENDED`] + active
+/// deployments was thousands of small allocations each time.
+struct EachRecord<'a>(&'a [Arc<Slot>]);
+
+impl Serialize for EachRecord<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for slot in self.0 {
+            seq.serialize_element(&*slot.record.lock().expect("slot lock"))?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_newest_ended_deployments_are_kept() {
+        let start = Utc::now();
+        let ended: Vec<(DateTime<Utc>, DeploymentId)> = (0..5)
+            .map(|i| {
+                (
+                    start + chrono::Duration::seconds(i),
+                    DeploymentId::new_random(),
+                )
+            })
+            .collect();
+        assert!(oldest_beyond(ended.clone(), 5).is_empty());
+        let mut shuffled = ended.clone();
+        shuffled.reverse();
+        assert_eq!(oldest_beyond(shuffled, 3), vec![ended[0].1, ended[1].1]);
+    }
+
+    /// `state.json` as the version before the typed records wrote it: a bot and a native
+    /// runner (which then carried generated credentials too). An upgraded daemon must read
+    /// both, and write them back readable.
+    const EARLIER_STATE: &str = include_str!("../../tests/fixtures/state-before-records.json");
+
+    #[test]
+    fn the_state_of_earlier_versions_still_loads() {
+        let records: Vec<DeploymentRecord> = serde_json::from_str(EARLIER_STATE).unwrap();
+        assert_eq!(records.len(), 2);
+        let bot = records[0].bot().expect("a Freqtrade record");
+        assert_eq!(bot.strategy_class, "MACD_Aggressive");
+        assert_eq!(bot.pid_start_ticks, Some(123456));
+        assert_eq!(bot.last_synced_trade, 7);
+        assert_eq!(bot.credentials.username, "memd-1a2b3c4d");
+        assert!(records[0].bot_client().is_some());
+        assert!(records[0].log_path().ends_with("freqtrade.log"));
+        let RunnerRecord::Native(native) = &records[1].runner else {
+            panic!("a native record");
+        };
+        assert_eq!(native.kind, "rsi");
+        assert!(
+            records[1].bot().is_none(),
+            "no credentials on a native record"
+        );
+        assert!(records[1].log_path().ends_with("native.log"));
+        // Written back and read again: the same records; the native one without credentials.
+        let written = serde_json::to_string(&records).unwrap();
+        let again: Vec<DeploymentRecord> = serde_json::from_str(&written).unwrap();
+        assert_eq!(serde_json::to_string(&again).unwrap(), written);
+        let raw: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert!(raw[1].get("credentials").is_none());
+        assert_eq!(raw[0]["credentials"]["username"], "memd-1a2b3c4d");
+    }
+}
