@@ -55,6 +55,20 @@ fn system_mode_uses_systemd_directories() {
     );
 }
 
+/// `memd --check-config` on a config file of `text`, in `dir`.
+fn check_config(dir: &std::path::Path, text: &str) -> std::process::Output {
+    let config = dir.join("memd.toml");
+    std::fs::write(&config, text).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_memd"))
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_config_names_bad_market_and_mem_settings() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,16 +101,7 @@ fn check_config_names_bad_market_and_mem_settings() {
         ),
         ("[model]\npromotion_metric = \"f1\"\n", "promotion_metric"),
     ] {
-        let config = dir.path().join("memd.toml");
-        std::fs::write(&config, text).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_memd"))
-            .arg("--check-config")
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .output()
-            .unwrap();
+        let out = check_config(dir.path(), text);
         assert_eq!(out.status.code(), Some(2), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{text}: {err}");
@@ -108,20 +113,10 @@ fn check_config_names_bad_market_and_mem_settings() {
 #[test]
 fn check_config_warns_of_renamed_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("memd.toml");
-    std::fs::write(
-        &config,
+    let out = check_config(
+        dir.path(),
         "[mem]\nstop_atr = 2.0\n[memory]\nencrypt = false\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_memd"))
-        .arg("--check-config")
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     for warning in [
