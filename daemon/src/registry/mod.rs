@@ -533,10 +533,13 @@ impl Registry {
         let record = index.get(id)?;
         let documents = self.documents.lock().expect("documents lock");
         let (hash, doc) = documents.get(&id)?;
+        if *hash != record.content_hash {
+            return None;
+        }
         let mut summary = [record.summary.clone()];
         self.show_deployed(&mut summary);
         let [summary] = summary;
-        (*hash == record.content_hash).then(|| SharedDetail {
+        Some(SharedDetail {
             summary,
             metadata: doc.clone(),
         })
@@ -1643,6 +1646,85 @@ mod tests {
         assert!(registry.get_cached(id).is_none());
         let err = registry.get(id).unwrap_err().to_string();
         assert!(err.contains("unreadable"), "{err}");
+    }
+
+    /// A strategy's deployment section is checked on every way into the registry, the
+    /// field at fault named: registration, update, import and a hand edit.
+    #[test]
+    fn a_bad_deployment_section_is_refused_on_every_way_in() {
+        let (_dir, registry) = seeded();
+        let caller = Caller::default();
+        let doc = |section: Value| {
+            json!({"strategy": {
+                "name": "sectioned", "classification": {"category": "momentum"},
+                "implementation": {"language": "freqtrade", "class_name": "X"},
+                "deployment": section
+            }})
+        };
+        let err = registry
+            .register(
+                RegisterParams {
+                    strategy: doc(json!({"type": "freqtrade", "port": "8080"})),
+                    status: None,
+                },
+                &caller,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("strategy.deployment") && err.contains("field `port`"),
+            "{err}"
+        );
+        let good = json!({"type": "freqtrade", "config_file": "freqtrade/configs/x.json"});
+        let id = registry
+            .register(
+                RegisterParams {
+                    strategy: doc(good),
+                    status: None,
+                },
+                &caller,
+            )
+            .unwrap()
+            .summary
+            .id;
+        let err = registry
+            .update(
+                UpdateParams {
+                    id,
+                    patch: json!({"deployment": {"alow_live": true}}),
+                    reason: None,
+                },
+                &caller,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `alow_live`"), "{err}");
+        let report = registry.import(
+            ImportParams {
+                documents: vec![ImportDocument {
+                    source: "bad.json".into(),
+                    document: doc(json!({"type": "native", "strategy": "martingale"})),
+                }],
+            },
+            &caller,
+        );
+        assert_eq!(report.failed, 1);
+        let err = report.results[0].error.clone().unwrap_or_default();
+        assert!(
+            err.contains("field `strategy`") && err.contains("martingale"),
+            "{err}"
+        );
+        // By hand: refused, reported with the field, the last good version kept.
+        let path = registry.paths().metadata_file(id);
+        let edited = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"config_file\"", "\"config_fiel\"");
+        std::fs::write(&path, edited).unwrap();
+        registry.reload_file(&path);
+        let issues = registry.issues();
+        let issue = issues.iter().find(|i| i.path == path).expect("reported");
+        assert!(issue.problem.contains("config_fiel"), "{}", issue.problem);
+        assert_eq!(registry.summary(id).unwrap().name, "sectioned");
     }
 
     #[test]
