@@ -19,10 +19,12 @@ pub mod mem;
 pub mod metrics;
 pub mod ml;
 pub mod native;
+pub mod pulse;
 pub mod recommend;
 pub mod registry;
 pub mod schedule;
 pub mod server;
+pub mod snapshot;
 pub mod supervisor;
 pub mod systemd;
 pub mod watch;
@@ -284,13 +286,15 @@ impl Daemon {
         )
     }
 
-    /// The state a new subscriber starts from, for the topics it asked for.
+    /// The part of a new subscriber's snapshot that memory holds; [`snapshot::take`] adds
+    /// the rest.
     pub fn snapshot(&self, topics: &[Topic], access: Access) -> Snapshot {
         Snapshot {
             daemon: topics.contains(&Topic::Daemon).then(|| self.status(access)),
             strategies: topics
                 .contains(&Topic::Registry)
                 .then(|| self.registry.list(&Default::default()).strategies),
+            ..Snapshot::default()
         }
     }
 }
@@ -437,6 +441,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         true
     }));
 
+    pulse::spawn(Arc::downgrade(&daemon));
     let stop = CancellationToken::new();
     let http = match daemon.settings.http_listen {
         Some(address) => Some(

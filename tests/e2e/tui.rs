@@ -395,3 +395,46 @@ async fn a_parameter_edited_in_the_strategies_view_is_in_the_history_with_its_re
     t.wait_for("strategies 1/11", SCREEN);
     t.keys(&["q"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_figures_follow_the_daemon_with_no_polling() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let t = memctl_in_tmux(&daemon, 140, 30, "");
+    let screen = t.wait_for("connected", SCREEN);
+    assert!(
+        line_with(&screen, "memd process").contains("· 1 client "),
+        "{screen}"
+    );
+    // Two more connections: only daemon.pulse can tell the Dashboard.
+    let client = daemon.client().await;
+    let _other = daemon.client().await;
+    t.wait_until("3 clients on the Dashboard", SCREEN, |s| {
+        line_with(s, "memd process").contains("· 3 clients")
+    });
+    // A bot deployed while the Deployed view is on screen: deployment.changed brings the
+    // row, deployments.usage its CPU and memory.
+    t.keys(&["3"]);
+    t.wait_for("deployed 0", SCREEN);
+    client
+        .call_with_timeout::<method::Deploy>(
+            mem_protocol::deploy::DeployParams {
+                id: "186062cd-e0f7-45eb-b387-3067360efe34".parse().unwrap(),
+                dry_run: true,
+                port: Some(mem_e2e::free_port()),
+                parameters: None,
+                native: None,
+            },
+            DEPLOY,
+        )
+        .await
+        .unwrap();
+    let screen = t.wait_until("the bot's CPU and memory", SCREEN, |s| {
+        let row = line_with(s, "Freqtrade Conservative RSI");
+        row.contains("running") && row.contains('%') && row.contains("M ")
+    });
+    assert!(screen.contains("deployed 1"), "{screen}");
+    t.keys(&["q"]);
+}

@@ -5,8 +5,8 @@
 use super::keys::{self, Key};
 use chrono::{DateTime, Utc};
 use mem_protocol::deploy::{
-    DeployParams, DeployedList, DeployedStrategy, DeploymentId, DeploymentStatus, LogTail,
-    StopMode, StopParams,
+    DeployParams, DeployedList, DeployedStrategy, DeploymentId, DeploymentStatus, DeploymentsUsage,
+    LogTail, StopMode, StopParams,
 };
 use mem_protocol::events::{Event, RegistryChange};
 use mem_protocol::methods::{SortKey, StatusReport};
@@ -102,20 +102,27 @@ pub enum Command {
 /// The connection task's news.
 #[derive(Debug, Clone)]
 pub enum Update {
+    /// A session began: the subscription's snapshot. Events keep all of it current from
+    /// here on (the periodic ones, `daemon.pulse`, `mem.metrics` and `deployments.usage`,
+    /// the figures no change announces), so nothing is polled.
     Connected {
         access: Access,
         status: Box<StatusReport>,
         strategies: Vec<Arc<StrategySummary>>,
+        /// Every deployment, ended ones included, with CPU and memory.
         deployed: DeployedList,
+        /// MEM's figures, if the snapshot had them.
+        metrics: Option<Box<mem_protocol::mem::MemMetrics>>,
+        /// The data panels the snapshot filled (`mem.decisions`, `ml.history`, `jobs.list`
+        /// answers); the others are loaded as their view comes on screen.
+        panels: Vec<(View, Value)>,
     },
     Disconnected {
         reason: String,
         retry_in: Duration,
     },
     Event(Box<Event>),
-    Status(Box<StatusReport>),
-    /// MEM's figures (`mem.metrics`), asked for with the status.
-    Metrics(Box<mem_protocol::mem::MemMetrics>),
+    /// `strategies.deployed`: fresh CPU and memory (a view's data on entering it).
     Deployed(DeployedList),
     Detail(StrategyId, Result<Box<StrategyData>, String>),
     Logs(StrategyId, Result<LogTail, String>),
@@ -522,7 +529,8 @@ impl DeployedView {
             .find(|x| x.deployment_id == d.deployment_id)
         {
             Some(x) => {
-                // Events carry no CPU or memory figures: keep the last polled ones.
+                // `deployment.changed` carries no CPU or memory figures: keep the last ones
+                // (`deployments.usage`, the snapshot, `strategies.deployed`).
                 let (cpu, rss) = (x.cpu_percent, x.rss_bytes);
                 *x = d;
                 x.cpu_percent = x.cpu_percent.or(cpu);
@@ -531,6 +539,20 @@ impl DeployedView {
             None => self.all.push(d),
         }
         self.all.sort_by_key(|d| d.started_at);
+    }
+
+    /// `deployments.usage`: the CPU and memory of the bots that run.
+    fn apply_usage(&mut self, usage: DeploymentsUsage) {
+        for u in usage.deployments {
+            if let Some(d) = self
+                .all
+                .iter_mut()
+                .find(|d| d.deployment_id == u.deployment_id)
+            {
+                d.cpu_percent = Some(u.cpu_percent);
+                d.rss_bytes = Some(u.rss_bytes);
+            }
+        }
     }
 
     fn push_logs(&mut self, deployment: DeploymentId, lines: impl IntoIterator<Item = String>) {
@@ -587,8 +609,9 @@ pub struct App {
     pub access: Access,
     /// The clock the screen shows (set on each tick, fixed in tests).
     pub now: DateTime<Utc>,
+    /// `daemon.status` from the snapshot, its figures kept current by `daemon.pulse`.
     pub status: Option<StatusReport>,
-    /// MEM's figures, for the Dashboard (none from a memd without `mem.metrics`).
+    /// MEM's figures, for the Dashboard: the snapshot's, then each `mem.metrics` event's.
     pub metrics: Option<mem_protocol::mem::MemMetrics>,
     pub strategies: StrategiesView,
     pub deployed: DeployedView,
@@ -644,6 +667,8 @@ impl App {
                 status,
                 strategies,
                 deployed,
+                metrics,
+                panels,
             } => {
                 let was_down = matches!(self.connection, Connection::Disconnected { .. });
                 self.connection = Connection::Connected;
@@ -652,10 +677,23 @@ impl App {
                 self.strategies.replace_all(strategies);
                 self.deployed.all = deployed.deployments;
                 self.deployed.cursor.clamp(self.deployed.rows().len());
+                if let Some(metrics) = metrics {
+                    self.metrics = Some(*metrics);
+                }
+                let filled: Vec<View> = panels.iter().map(|(view, _)| *view).collect();
+                for (view, value) in panels {
+                    self.panels.entry(view).or_default().data = Some(Ok(value));
+                }
                 if was_down {
                     self.say(Tone::Success, "reconnected to memd");
                 }
-                commands.extend(self.on_enter_view());
+                // The view's data, but what the snapshot just brought: the deployments
+                // (with fresh CPU and memory) and the panels it filled.
+                commands.extend(self.on_enter_view().into_iter().filter(|c| match c {
+                    Command::RefreshDeployed => false,
+                    Command::LoadPanel(view) => !filled.contains(view),
+                    _ => true,
+                }));
                 commands.push(Command::LoadTodayPnl(self.trading_strategies()));
             }
             Update::Disconnected { reason, retry_in } => {
@@ -670,8 +708,6 @@ impl App {
                 self.param_editor_disconnected();
             }
             Update::Event(event) => commands.extend(self.on_event(*event)),
-            Update::Status(status) => self.status = Some(*status),
-            Update::Metrics(metrics) => self.metrics = Some(*metrics),
             Update::Deployed(list) => {
                 for fresh in list.deployments {
                     if let Some(d) = self
@@ -835,6 +871,17 @@ impl App {
                 ),
             },
             Event::MemoryChanged(_) => {}
+            Event::DaemonPulse(pulse) => {
+                if let Some(status) = self.status.as_mut() {
+                    let pulse = *pulse;
+                    status.uptime_secs = pulse.uptime_secs;
+                    status.counts = pulse.counts;
+                    status.host = pulse.host;
+                    status.process = pulse.process;
+                }
+            }
+            Event::MemMetrics(metrics) => self.metrics = Some(*metrics),
+            Event::DeploymentsUsage(usage) => self.deployed.apply_usage(usage),
             Event::JobFinished(run) => {
                 // The per-minute sync would fill the status line: only its failures show.
                 let routine = run.job == "performance_sync"
