@@ -2,7 +2,7 @@
 //! drawn on ratatui's `TestBackend` (`cargo insta review` to look at changed ones).
 
 use super::app::*;
-use super::keys::{ch, key};
+use super::keys::{self, ch, key};
 use super::view::{self, Theme};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -1259,4 +1259,66 @@ fn the_figures_change_with_the_periodic_events_alone() {
     let screen = render(&app, 120, 30);
     let row = line_of(&screen, "Freqtrade MACD Hunter");
     assert!(row.contains("42.5%") && row.contains("200.0M"), "{screen}");
+}
+
+// ---- keys.toml ----
+
+#[test]
+fn keys_toml_changes_a_key_and_the_help_and_hints_follow() {
+    let mut app = connected();
+    app.keys = keys::Keymap::from_toml("[keys]\ndeploy = [\"D\"]\nfilter = \"F\"\nhelp = \"h\"\n")
+        .unwrap();
+    press(&mut app, &[ch('2')]);
+    let screen = render(&app, 100, 30);
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        footer.contains(" h help ")
+            && footer.contains(" F filter ")
+            && footer.contains(" D deploy "),
+        "{footer}"
+    );
+    assert!(
+        line_of(&screen, "ready · ").contains("h lists the keys"),
+        "{screen}"
+    );
+    // The old keys do nothing; `?` is not the help any more.
+    press(&mut app, &[ch('d'), ch('f'), ch('?')]);
+    assert!(app.overlay.is_none());
+    assert_eq!(app.strategies.filter(), StrategyFilter::All);
+    press(&mut app, &[ch('h')]);
+    let help = render(&app, 100, 30);
+    assert!(
+        line_of(&help, "deploy (dry-run unless you choose live)").contains("│  D "),
+        "{help}"
+    );
+    assert!(
+        line_of(&help, "filter: all, active").contains("│  F "),
+        "{help}"
+    );
+    // Keys not named keep their defaults.
+    assert!(
+        line_of(&help, "sort: name, Sharpe").contains("│  o "),
+        "{help}"
+    );
+    press(&mut app, &[ch('x'), ch('F')]);
+    assert_eq!(app.strategies.filter(), StrategyFilter::Active);
+    press(
+        &mut app,
+        &[
+            ch('f'),
+            KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT),
+        ],
+    );
+    assert_eq!(app.strategies.filter(), StrategyFilter::MemEnabled);
+}
+
+#[test]
+fn a_rebound_quit_is_text_in_a_search() {
+    let mut app = connected();
+    app.keys = keys::Keymap::from_toml("[keys]\nquit = \"z\"\n").unwrap();
+    press(&mut app, &[ch('2'), ch('/'), ch('z')]);
+    assert!(!app.quit, "z is typed into the search");
+    assert_eq!(app.strategies.search, "z");
+    press(&mut app, &[key(KeyCode::Enter), ch('z')]);
+    assert!(app.quit);
 }
