@@ -6,8 +6,9 @@
 //!
 //! Most events announce a change. Three are periodic instead ([`Event::is_periodic`]):
 //! the figures that move by themselves, which no change announces, sampled every
-//! [`PERIODIC_INTERVAL`] while at least one client is subscribed, and not after
-//! `daemon.stopping`:
+//! [`PERIODIC_INTERVAL`] while at least one client is subscribed on the socket (whatever
+//! its topics; the HTTP API's event stream, which is no subscriber, sees them only then),
+//! and not after `daemon.stopping`:
 //!
 //! | event | topic | data |
 //! |---|---|---|
