@@ -23,11 +23,13 @@ pub mod mem;
 pub mod metrics;
 pub mod ml;
 pub mod native;
+pub mod pulse;
 pub mod recommend;
 pub mod registry;
 pub mod router;
 pub mod schedule;
 pub mod server;
+pub mod snapshot;
 pub mod supervisor;
 pub mod systemd;
 pub mod watch;
@@ -41,8 +43,7 @@ use crate::registry::Registry;
 use crate::supervisor::record::ActiveStrategies;
 use chrono::{DateTime, Utc};
 use mem_protocol::events::DaemonStopping;
-use mem_protocol::methods::Snapshot;
-use mem_protocol::{Access, Event, Topic};
+use mem_protocol::Event;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -78,20 +79,6 @@ pub struct Daemon {
     _watchers: Vec<watch::Watcher>,
 }
 
-impl Daemon {
-    /// The state a new subscriber starts from, for the topics it asked for.
-    pub fn snapshot(&self, topics: &[Topic], access: Access) -> Snapshot {
-        Snapshot {
-            daemon: topics
-                .contains(&Topic::Daemon)
-                .then(|| handlers::status(self, access)),
-            strategies: topics
-                .contains(&Topic::Registry)
-                .then(|| self.registry.list(&Default::default()).strategies),
-        }
-    }
-}
-
 /// Runs the daemon until `shutdown` resolves (with the reason, e.g. "SIGTERM").
 pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> anyhow::Result<()> {
     datadir::ensure_dir(&settings.data_dir, 0o750)?;
@@ -120,6 +107,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         let _ = watched.registry.len(); // takes the index lock: a hung writer shows here
         true
     }));
+    pulse::spawn(Arc::downgrade(&daemon));
 
     let stop = CancellationToken::new();
     let http = match daemon.settings.http_listen {

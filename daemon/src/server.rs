@@ -426,7 +426,7 @@ impl Session {
         topics.sort();
         topics.dedup();
         let (rx, last_seq) = self.daemon.bus.subscribe();
-        let snapshot = self.daemon.snapshot(&topics, access);
+        let snapshot = crate::snapshot::take(&self.daemon, &topics, access).await;
         let result = SubscribeResult {
             topics: topics.clone(),
             snapshot,

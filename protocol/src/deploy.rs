@@ -253,6 +253,28 @@ pub struct DeployedList {
     pub deployments: Vec<DeployedStrategy>,
 }
 
+/// `deployments.usage` data: the CPU and memory of every active deployment's process, the
+/// figures `strategies.deployed` computes when asked and no other event carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentsUsage {
+    /// One entry per active deployment with a live process (none is listed without one).
+    pub deployments: Vec<DeploymentUsage>,
+}
+
+/// One process's figures in [`DeploymentsUsage`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentUsage {
+    pub deployment_id: DeploymentId,
+    /// Percent of one core since the previous sample, as `strategies.deployed`'s
+    /// `cpuPercent`.
+    pub cpu_percent: f32,
+    pub rss_bytes: u64,
+}
+
 /// `deployments.logs`: the last lines of a deployment's log (of a strategy's current
 /// deployment, or of a given deployment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -358,6 +380,13 @@ pub(crate) mod tests {
         });
         round_trip(DeployedList {
             deployments: vec![d.clone()],
+        });
+        round_trip(DeploymentsUsage {
+            deployments: vec![DeploymentUsage {
+                deployment_id: d.deployment_id,
+                cpu_percent: 12.5,
+                rss_bytes: 320 << 20,
+            }],
         });
         round_trip(LogsParams {
             id: d.strategy_id,

@@ -3,29 +3,52 @@
 //! The notification's `method` is the event name (`registry.changed`); its `params` are
 //! `{"seq": n, "at": time, "data": {...}}`. `seq` grows by one for every event the daemon
 //! publishes, so a subscriber can check it received every event of its topics in order.
+//!
+//! Most events announce a change. Three are periodic instead ([`Event::is_periodic`]):
+//! the figures that move by themselves, which no change announces, sampled every
+//! [`PERIODIC_INTERVAL`] while at least one client is subscribed on the socket (whatever
+//! its topics; the HTTP API's event stream, which is no subscriber, sees them only then),
+//! and not after `daemon.stopping`:
+//!
+//! | event | topic | data |
+//! |---|---|---|
+//! | `daemon.pulse` | `daemon` | [`DaemonPulse`]: `daemon.status`'s uptime, counts, host and process figures |
+//! | `mem.metrics` | `memory` | [`MemMetrics`](crate::mem::MemMetrics): what `mem.metrics` answers |
+//! | `deployments.usage` | `deployments` | [`DeploymentsUsage`](crate::deploy::DeploymentsUsage): each active bot's CPU and memory; not sent while no bot runs |
+//!
+//! With the subscription's snapshot ([`Snapshot`](crate::methods::Snapshot)), they let a
+//! client show the daemon's state without ever polling it. Each is serialized once for all
+//! subscribers, like any event.
 
 use crate::jsonrpc::NotificationFrame;
+use crate::methods::{Counts, HostStatus, ProcessStatus};
 use crate::strategy::{StrategyId, StrategySummary};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How often the periodic events are published (while someone is subscribed): the
+/// daemon samples its host and process figures this often too.
+pub const PERIODIC_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A family of events a client can subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Topic {
-    /// The daemon itself (shutting down, ...).
+    /// The daemon itself (shutting down, its figures every 2 s).
     Daemon,
     /// Strategies added, changed or removed.
     Registry,
-    /// Deployments started, changed, stopped.
+    /// Deployments started, changed, stopped; the bots' CPU and memory every 2 s.
     Deployments,
     /// New lines of bots' logs (for following them).
     Logs,
     /// The trend-reversal model: training progress, promotions, rollbacks.
     Model,
-    /// MEM's memory: decisions logged, outcomes, parameter adjustments.
+    /// MEM's memory: decisions logged, outcomes, parameter adjustments; MEM's figures
+    /// every 2 s.
     Memory,
     /// Scheduled jobs: a run finished (or was skipped).
     Jobs,
@@ -67,6 +90,25 @@ pub enum Event {
     MemoryChanged(crate::mem::MemoryChanged),
     /// A job's run ended (or was skipped, or was found missed at start).
     JobFinished(Box<crate::jobs::JobRun>),
+    /// Periodic: the daemon's figures that change by themselves.
+    DaemonPulse(Box<DaemonPulse>),
+    /// Periodic: MEM's figures, as `mem.metrics` answers them.
+    MemMetrics(Box<crate::mem::MemMetrics>),
+    /// Periodic: the CPU and memory of the bots that run.
+    DeploymentsUsage(crate::deploy::DeploymentsUsage),
+}
+
+/// `daemon.pulse` data: the members of `daemon.status` that change without an event. The
+/// rest (version, pid, start time, paths, mode) is fixed while the daemon runs, and
+/// `access` belongs to each caller, so neither is repeated here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonPulse {
+    pub uptime_secs: u64,
+    pub counts: Counts,
+    pub host: HostStatus,
+    pub process: ProcessStatus,
 }
 
 /// `registry.invalid` data.
@@ -125,17 +167,30 @@ impl Event {
             Event::DecisionLogged(_) => "decision.logged",
             Event::MemoryChanged(_) => "memory.changed",
             Event::JobFinished(_) => "job.finished",
+            Event::DaemonPulse(_) => "daemon.pulse",
+            Event::MemMetrics(_) => "mem.metrics",
+            Event::DeploymentsUsage(_) => "deployments.usage",
         }
+    }
+
+    /// Whether the event is one of the periodic samples rather than news of a change.
+    pub fn is_periodic(&self) -> bool {
+        matches!(
+            self,
+            Event::DaemonPulse(_) | Event::MemMetrics(_) | Event::DeploymentsUsage(_)
+        )
     }
 
     pub fn topic(&self) -> Topic {
         match self {
-            Event::DaemonStopping(_) => Topic::Daemon,
+            Event::DaemonStopping(_) | Event::DaemonPulse(_) => Topic::Daemon,
             Event::RegistryChanged(_) | Event::RegistryInvalid(_) => Topic::Registry,
-            Event::DeploymentChanged(_) => Topic::Deployments,
+            Event::DeploymentChanged(_) | Event::DeploymentsUsage(_) => Topic::Deployments,
             Event::BotLog(_) => Topic::Logs,
             Event::ModelProgress(_) | Event::ModelChanged(_) => Topic::Model,
-            Event::DecisionLogged(_) | Event::MemoryChanged(_) => Topic::Memory,
+            Event::DecisionLogged(_) | Event::MemoryChanged(_) | Event::MemMetrics(_) => {
+                Topic::Memory
+            }
             Event::JobFinished(_) => Topic::Jobs,
         }
     }
@@ -152,6 +207,9 @@ impl Event {
             Event::DecisionLogged(d) => serde_json::to_value(d),
             Event::MemoryChanged(d) => serde_json::to_value(d),
             Event::JobFinished(d) => serde_json::to_value(d),
+            Event::DaemonPulse(d) => serde_json::to_value(d),
+            Event::MemMetrics(d) => serde_json::to_value(d),
+            Event::DeploymentsUsage(d) => serde_json::to_value(d),
         }
         .expect("event data always serializes")
     }
@@ -187,6 +245,15 @@ impl Event {
                 .map_err(bad),
             "job.finished" => serde_json::from_value(data)
                 .map(|d| Event::JobFinished(Box::new(d)))
+                .map_err(bad),
+            "daemon.pulse" => serde_json::from_value(data)
+                .map(|d| Event::DaemonPulse(Box::new(d)))
+                .map_err(bad),
+            "mem.metrics" => serde_json::from_value(data)
+                .map(|d| Event::MemMetrics(Box::new(d)))
+                .map_err(bad),
+            "deployments.usage" => serde_json::from_value(data)
+                .map(Event::DeploymentsUsage)
                 .map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }
@@ -289,6 +356,9 @@ mod openapi {
         DecisionLogged = "decision.logged" => mem::Decision,
         MemoryChanged = "memory.changed" => mem::MemoryChanged,
         JobFinished = "job.finished" => jobs::JobRun,
+        DaemonPulse = "daemon.pulse" => events::DaemonPulse,
+        MemMetrics = "mem.metrics" => mem::MemMetrics,
+        DeploymentsUsage = "deployments.usage" => deploy::DeploymentsUsage,
     }
 
     /// An event's data: one of the payloads, which one the event's name says. `anyOf`, not
@@ -392,6 +462,15 @@ mod tests {
                 error: None,
                 details: Value::Null,
             })),
+            Event::DaemonPulse(Box::new(sample_pulse())),
+            Event::MemMetrics(Box::new(sample_mem_metrics())),
+            Event::DeploymentsUsage(crate::deploy::DeploymentsUsage {
+                deployments: vec![crate::deploy::DeploymentUsage {
+                    deployment_id: crate::deploy::DeploymentId::new_random(),
+                    cpu_percent: 3.5,
+                    rss_bytes: 300 << 20,
+                }],
+            }),
         ];
         for (i, event) in events.into_iter().enumerate() {
             let msg = EventMessage {
@@ -405,6 +484,56 @@ mod tests {
             };
             assert_eq!(EventMessage::from_notification(&n).unwrap(), msg);
         }
+    }
+
+    fn sample_pulse() -> DaemonPulse {
+        let status = crate::methods::tests::sample_status();
+        DaemonPulse {
+            uptime_secs: status.uptime_secs,
+            counts: status.counts,
+            host: status.host,
+            process: status.process,
+        }
+    }
+
+    fn sample_mem_metrics() -> crate::mem::MemMetrics {
+        let latency = json!({"count": 2, "avg": 0.5, "p50": 0.4, "p99": 0.9, "max": 0.9,
+            "last": 0.4, "totalCount": 7, "totalMs": 3.5});
+        serde_json::from_value(json!({
+            "at": "2026-11-22T01:02:03Z", "uptimeSecs": 60, "windowSecs": 3600,
+            "decisionsPerHour": 2, "decisionsTotal": 7, "closed24h": 1, "wins24h": 1,
+            "winRate24h": 1.0, "outcomesTotal": 1, "predictionLatencyMs": latency,
+            "enhancementTimeMs": latency, "memoryLoadMs": latency,
+            "learnedStrategies": {"active": 1, "deprecated": 0}, "botPolls": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn periodic_events_are_the_three_samples_on_their_topics() {
+        let periodic: Vec<(&str, Topic)> = [
+            Event::DaemonPulse(Box::new(sample_pulse())),
+            Event::MemMetrics(Box::new(sample_mem_metrics())),
+            Event::DeploymentsUsage(crate::deploy::DeploymentsUsage {
+                deployments: vec![],
+            }),
+        ]
+        .iter()
+        .inspect(|e| assert!(e.is_periodic(), "{}", e.name()))
+        .map(|e| (e.name(), e.topic()))
+        .collect();
+        assert_eq!(
+            periodic,
+            [
+                ("daemon.pulse", Topic::Daemon),
+                ("mem.metrics", Topic::Memory),
+                ("deployments.usage", Topic::Deployments)
+            ]
+        );
+        let change = Event::DaemonStopping(DaemonStopping {
+            reason: "SIGTERM".into(),
+        });
+        assert!(!change.is_periodic());
     }
 
     #[test]

@@ -325,6 +325,7 @@ pub struct MemoryChanged {
 /// memd logs them, in one-minute buckets (a replay's decisions count when they are
 /// replayed, not at their candles' times).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MemMetrics {
     pub at: chrono::DateTime<chrono::Utc>,
@@ -358,6 +359,7 @@ pub struct MemMetrics {
 /// Figures of one latency, in milliseconds; the window's figures are absent without a
 /// sample in it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LatencyStats {
     /// Samples in the window.
@@ -380,6 +382,7 @@ pub struct LatencyStats {
 
 /// Learned strategies by status.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LearnedCounts {
     pub active: u64,
@@ -389,6 +392,7 @@ pub struct LearnedCounts {
 /// How long the supervisor's polls of one bot's REST API take (health, open trades, profit;
 /// balance and state once a minute; new closed trades when there are).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BotPollMetrics {
     pub deployment_id: crate::deploy::DeploymentId,

@@ -347,6 +347,7 @@ pub struct StatusReport {
 
 /// How many of each thing the daemon holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
     pub strategies: usize,
@@ -359,6 +360,7 @@ pub struct Counts {
 
 /// The host the daemon runs on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HostStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -369,11 +371,13 @@ pub struct HostStatus {
     pub memory_total_bytes: u64,
     pub memory_used_bytes: u64,
     /// 1, 5 and 15 minute load averages.
+    #[cfg_attr(feature = "openapi", schema(min_items = 3, max_items = 3))]
     pub load_average: [f64; 3],
 }
 
 /// The daemon's own process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessStatus {
     pub rss_bytes: u64,
@@ -401,14 +405,41 @@ pub struct SubscribeResult {
     pub last_seq: u64,
 }
 
-/// State at the moment of subscription, one member per topic asked for.
+/// State at the moment of subscription: for each topic asked for, the state its events
+/// change, each member exactly what the method named beside it answers. `logs` has none
+/// (a bot's log tail is `deployments.logs`). Members are absent for the topics not asked
+/// for (and from a daemon older than the member).
+///
+/// With the periodic events (`daemon.pulse`, `mem.metrics`, `deployments.usage`, see
+/// [`Event`](crate::Event)) a subscriber keeps all of this current without asking again.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
+    /// `daemon`: `daemon.status` (its `access` is the subscriber's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<StatusReport>,
+    /// `registry`: `strategies.list` with no filter, its `strategies`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategies: Option<Vec<std::sync::Arc<StrategySummary>>>,
+    /// `deployments`: `strategies.deployed {"all": true}`, its `deployments`: the ended ones
+    /// still remembered too, each with its process's CPU and memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<Vec<DeployedStrategy>>,
+    /// `memory`: `mem.metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_metrics: Option<crate::mem::MemMetrics>,
+    /// `memory`: `mem.decisions` with no filter (the newest decisions, with their outcomes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<crate::mem::DecisionList>,
+    /// `model`: `ml.status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelStatusReport>,
+    /// `model`: `ml.history`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_history: Option<ModelHistory>,
+    /// `jobs`: `jobs.list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<crate::jobs::JobList>,
 }
 
 /// `strategies.list` params: every filter is optional and they combine with AND.
@@ -499,7 +530,7 @@ pub struct GetStrategyParams {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorCode;
     use serde_json::json;
@@ -654,6 +685,70 @@ mod tests {
         }
     }
 
+    /// A snapshot of every topic: each member present, named as the README says.
+    #[test]
+    fn a_snapshot_of_every_topic_round_trips() {
+        let latency = json!({"count": 0, "totalCount": 0, "totalMs": 0.0});
+        let snapshot = Snapshot {
+            daemon: Some(sample_status()),
+            strategies: Some(vec![std::sync::Arc::new(
+                crate::strategy::tests::sample_summary(),
+            )]),
+            deployments: Some(vec![crate::deploy::tests::sample_deployed()]),
+            mem_metrics: Some(
+                serde_json::from_value(json!({
+                    "at": "2026-11-22T01:02:03Z", "uptimeSecs": 60, "windowSecs": 3600,
+                    "decisionsPerHour": 0, "decisionsTotal": 0, "closed24h": 0, "wins24h": 0,
+                    "outcomesTotal": 0, "predictionLatencyMs": latency,
+                    "enhancementTimeMs": latency, "memoryLoadMs": latency,
+                    "learnedStrategies": {"active": 0, "deprecated": 0}, "botPolls": []
+                }))
+                .unwrap(),
+            ),
+            decisions: Some(crate::mem::DecisionList {
+                decisions: vec![],
+                unreadable_lines: 0,
+            }),
+            model: Some(
+                serde_json::from_value(json!({
+                    "current": null, "versions": 0, "training": false,
+                    "promotionMetric": "accuracy", "promotionMargin": 0.0,
+                    "marketDataDir": "/var/lib/memd/market", "pairs": ["BTC/USDT"],
+                    "timeframe": "1h"
+                }))
+                .unwrap(),
+            ),
+            model_history: Some(ModelHistory { versions: vec![] }),
+            jobs: Some(crate::jobs::JobList { jobs: vec![] }),
+        };
+        let json = serde_json::to_value(&snapshot).unwrap();
+        let mut members: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        members.sort();
+        assert_eq!(
+            members,
+            [
+                "daemon",
+                "decisions",
+                "deployments",
+                "jobs",
+                "memMetrics",
+                "model",
+                "modelHistory",
+                "strategies"
+            ]
+        );
+        round_trip(snapshot);
+        assert_eq!(
+            serde_json::to_value(Snapshot::default()).unwrap(),
+            json!({})
+        );
+    }
+
     #[test]
     fn every_params_and_result_type_round_trips() {
         round_trip(NoParams {});
@@ -678,6 +773,7 @@ mod tests {
             snapshot: Snapshot {
                 daemon: Some(sample_status()),
                 strategies: Some(vec![]),
+                ..Snapshot::default()
             },
             last_seq: 3,
         });

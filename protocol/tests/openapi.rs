@@ -25,11 +25,17 @@
 
 use mem_protocol::deploy::{
     BotLog, BotStats, DeployedList, DeployedStrategy, DeploymentChanged, DeploymentId,
-    DeploymentStatus, DeploymentType, StartedBy,
+    DeploymentStatus, DeploymentType, DeploymentUsage, DeploymentsUsage, StartedBy,
 };
-use mem_protocol::events::{DaemonStopping, RegistryChange, RegistryChanged, RegistryInvalid};
+use mem_protocol::events::{
+    DaemonPulse, DaemonStopping, RegistryChange, RegistryChanged, RegistryInvalid,
+};
 use mem_protocol::jobs::{JobOutcome, JobRun, JobTrigger};
-use mem_protocol::mem::{Decision, MemoryChanged, Outcome, SignalAction};
+use mem_protocol::mem::{
+    BotPollMetrics, Decision, LatencyStats, LearnedCounts, MemMetrics, MemoryChanged, Outcome,
+    SignalAction,
+};
+use mem_protocol::methods::{Counts, HostStatus, ProcessStatus};
 use mem_protocol::ml::{ModelChanged, TrainProgress};
 use mem_protocol::recommend::{
     AppliedConditions, ConditionsReport, ConditionsSource, MarketConditions, MetricsSource,
@@ -428,6 +434,98 @@ fn minimal_job_run() -> JobRun {
     }
 }
 
+fn full_pulse() -> DaemonPulse {
+    DaemonPulse {
+        uptime_secs: 9000,
+        counts: Counts {
+            strategies: 11,
+            strategies_by_status: BTreeMap::from([("active".into(), 8), ("archived".into(), 3)]),
+            registry_errors: 1,
+            connections: 2,
+            subscribers: 1,
+        },
+        host: HostStatus {
+            hostname: Some("box".into()),
+            cpu_count: 2,
+            cpu_percent: 12.5,
+            memory_total_bytes: 1 << 34,
+            memory_used_bytes: 1 << 30,
+            load_average: [0.5, 0.25, 0.125],
+        },
+        process: ProcessStatus {
+            rss_bytes: 1 << 24,
+            cpu_percent: 0.5,
+        },
+    }
+}
+
+fn minimal_pulse() -> DaemonPulse {
+    let mut pulse = full_pulse();
+    pulse.host.hostname = None;
+    pulse.counts.strategies_by_status.clear();
+    pulse
+}
+
+fn full_latency() -> LatencyStats {
+    LatencyStats {
+        count: 42,
+        avg: Some(0.18),
+        p50: Some(0.15),
+        p99: Some(1.42),
+        max: Some(2.0),
+        last: Some(0.2),
+        total_count: 120,
+        total_ms: 22.0,
+    }
+}
+
+fn full_mem_metrics() -> MemMetrics {
+    MemMetrics {
+        at: at("2026-11-22T10:30:00Z"),
+        uptime_secs: 9000,
+        window_secs: 3600,
+        decisions_per_hour: 42,
+        decisions_total: 120,
+        closed_24h: 40,
+        wins_24h: 23,
+        win_rate_24h: Some(0.575),
+        outcomes_total: 118,
+        prediction_latency_ms: full_latency(),
+        enhancement_time_ms: full_latency(),
+        memory_load_ms: full_latency(),
+        learned_strategies: LearnedCounts {
+            active: 2,
+            deprecated: 1,
+        },
+        bot_polls: vec![BotPollMetrics {
+            deployment_id: "0e0c8a4e-5b1f-4a53-9d39-2c1e0f7d6a11".parse().unwrap(),
+            strategy_id: strategy_id(),
+            strategy_name: "Freqtrade MACD Hunter".into(),
+            poll_latency_ms: full_latency(),
+            failed_polls: 1,
+        }],
+    }
+}
+
+fn minimal_mem_metrics() -> MemMetrics {
+    MemMetrics {
+        win_rate_24h: None,
+        prediction_latency_ms: LatencyStats::default(),
+        bot_polls: Vec::new(),
+        ..full_mem_metrics()
+    }
+}
+
+fn full_usage() -> DeploymentsUsage {
+    DeploymentsUsage {
+        deployments: vec![DeploymentUsage {
+            deployment_id: "0e0c8a4e-5b1f-4a53-9d39-2c1e0f7d6a11".parse().unwrap(),
+            cpu_percent: 3.5,
+            rss_bytes: 320 << 20,
+        }],
+    }
+}
+
 /// Every event, each variant with every optional member set and with none.
 fn events() -> Vec<Event> {
     vec![
@@ -499,6 +597,14 @@ fn events() -> Vec<Event> {
         }),
         Event::JobFinished(Box::new(full_job_run())),
         Event::JobFinished(Box::new(minimal_job_run())),
+        Event::DaemonPulse(Box::new(full_pulse())),
+        Event::DaemonPulse(Box::new(minimal_pulse())),
+        Event::MemMetrics(Box::new(full_mem_metrics())),
+        Event::MemMetrics(Box::new(minimal_mem_metrics())),
+        Event::DeploymentsUsage(full_usage()),
+        Event::DeploymentsUsage(DeploymentsUsage {
+            deployments: Vec::new(),
+        }),
     ]
 }
 
@@ -744,6 +850,19 @@ fn event_payloads_agree_with_serde() {
     assert_agrees::<Outcome>("Outcome", &decision["outcome"]);
     assert_agrees::<MemoryChanged>("MemoryChanged", &full(events()[13].clone()));
     assert_agrees::<JobRun>("JobRun", &full(events()[15].clone()));
+    let pulse = full(events()[17].clone());
+    assert_agrees::<DaemonPulse>("DaemonPulse", &pulse);
+    assert_agrees::<Counts>("Counts", &pulse["counts"]);
+    assert_agrees::<HostStatus>("HostStatus", &pulse["host"]);
+    assert_agrees::<ProcessStatus>("ProcessStatus", &pulse["process"]);
+    let metrics = full(events()[19].clone());
+    assert_agrees::<MemMetrics>("MemMetrics", &metrics);
+    assert_agrees::<LatencyStats>("LatencyStats", &metrics["enhancementTimeMs"]);
+    assert_agrees::<LearnedCounts>("LearnedCounts", &metrics["learnedStrategies"]);
+    assert_agrees::<BotPollMetrics>("BotPollMetrics", &metrics["botPolls"][0]);
+    let usage = full(events()[21].clone());
+    assert_agrees::<DeploymentsUsage>("DeploymentsUsage", &usage);
+    assert_agrees::<DeploymentUsage>("DeploymentUsage", &usage["deployments"][0]);
     let message = EventMessage {
         seq: 7,
         at: at("2026-11-22T01:02:03Z"),

@@ -594,3 +594,83 @@ async fn a_listener_beyond_loopback_needs_allow_remote() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
 }
+
+/// The names of the events an SSE stream delivers within `window` (its `event:` lines).
+async fn sse_names(stream: &mut reqwest::Response, window: Duration) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut text = String::new();
+    while let Ok(chunk) = tokio::time::timeout_at(deadline, stream.chunk()).await {
+        let chunk = chunk.unwrap().expect("the stream goes on");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("event:"))
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+/// The event stream sees every event published, and is no subscriber itself: through it,
+/// the periodic events are seen published only while a socket client is subscribed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_events_are_published_only_while_a_socket_client_is_subscribed() {
+    let api = Api::start(None);
+    let mut stream = api
+        .http
+        .get(format!("{}/api/mem/events", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let periodic = |names: &[String]| {
+        names
+            .iter()
+            .filter(|n| ["daemon.pulse", "mem.metrics", "deployments.usage"].contains(&n.as_str()))
+            .count()
+    };
+    // Nobody subscribed: nothing is sampled or published.
+    let idle = sse_names(&mut stream, Duration::from_secs(3)).await;
+    assert_eq!(periodic(&idle), 0, "{idle:?}");
+
+    // A subscriber, of any topic: every 2 s, a daemon.pulse and a mem.metrics (no bot runs:
+    // no deployments.usage). A raw connection, so that dropping it closes it.
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let socket = tokio::net::UnixStream::connect(&api.daemon.socket)
+        .await
+        .unwrap();
+    let (read, mut write) = socket.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    write
+        .write_all(
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{\"protocolVersion\":1}}\n\
+              {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\",\"params\":{\"topics\":[\"jobs\"]}}\n",
+        )
+        .await
+        .unwrap();
+    for id in [1, 2] {
+        let line = lines.next_line().await.unwrap().unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(answer["id"], id, "{answer}");
+        assert!(answer.get("result").is_some(), "{answer}");
+    }
+    let busy = sse_names(&mut stream, Duration::from_millis(4600)).await;
+    let pulses = busy.iter().filter(|n| *n == "daemon.pulse").count();
+    let metrics = busy.iter().filter(|n| *n == "mem.metrics").count();
+    assert!((1..=3).contains(&pulses) && pulses == metrics, "{busy:?}");
+    assert!(!busy.iter().any(|n| n == "deployments.usage"), "{busy:?}");
+    // Not on its topic: the subscriber got none of them.
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await
+    {
+        assert!(
+            !line.contains("\"daemon.pulse\"") && !line.contains("\"mem.metrics\""),
+            "{line}"
+        );
+    }
+
+    // The last subscriber gone (its count drops as its connection ends): they stop.
+    drop((lines, write));
+    let _ = sse_names(&mut stream, Duration::from_secs(1)).await;
+    let after = sse_names(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(periodic(&after), 0, "{after:?}");
+}

@@ -494,3 +494,150 @@ async fn a_client_that_never_reads_its_answers_is_disconnected() {
         "only the healthy client remains"
     );
 }
+
+/// Deploys Freqtrade Conservative RSI (the fake bot) dry-run on a free port.
+async fn deploy_a_bot(client: &Client) -> mem_protocol::deploy::DeployedStrategy {
+    client
+        .call_with_timeout::<method::Deploy>(
+            mem_protocol::deploy::DeployParams {
+                id: CONSERVATIVE_RSI.parse().unwrap(),
+                dry_run: true,
+                port: Some(mem_e2e::free_port()),
+                parameters: None,
+                native: None,
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+}
+
+const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_carries_the_state_of_every_topic_asked_for() {
+    use mem_protocol::deploy::DeployedParams;
+    use mem_protocol::methods::Snapshot;
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let client = daemon.client().await;
+    let bot = deploy_a_bot(&client).await;
+
+    let (all, _events) = client.subscribe(vec![]).await.unwrap();
+    let s = all.snapshot;
+    // Each member is what its method answers.
+    let deployed = client
+        .call::<method::Deployed>(DeployedParams { all: true })
+        .await
+        .unwrap();
+    let deployments = s.deployments.expect("deployments");
+    let ids = |list: &[mem_protocol::deploy::DeployedStrategy]| {
+        list.iter().map(|d| d.deployment_id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&deployments), ids(&deployed.deployments));
+    let d = deployments
+        .iter()
+        .find(|d| d.deployment_id == bot.deployment_id)
+        .expect("the bot");
+    assert!(d.rss_bytes.is_some_and(|b| b > 0), "{d:?}");
+    assert!(d.cpu_percent.is_some(), "its CPU, read for the snapshot");
+    let decisions = client
+        .call::<method::MemDecisions>(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(s.decisions, Some(decisions));
+    let metrics = s.mem_metrics.expect("MEM's figures");
+    let asked = client
+        .call::<method::MemMetrics>(NoParams {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (metrics.decisions_total, metrics.learned_strategies),
+        (asked.decisions_total, asked.learned_strategies)
+    );
+    let model = client.call::<method::MlStatus>(NoParams {}).await.unwrap();
+    assert_eq!(s.model, Some(model));
+    let history = client.call::<method::MlHistory>(NoParams {}).await.unwrap();
+    assert_eq!(s.model_history, Some(history));
+    let jobs = client.call::<method::JobsList>(NoParams {}).await.unwrap();
+    let names = |list: &mem_protocol::jobs::JobList| {
+        list.jobs
+            .iter()
+            .map(|j| (j.name.clone(), j.schedule.clone(), j.enabled))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(s.jobs.as_ref().map(names), Some(names(&jobs)));
+    assert_eq!(s.strategies.map(|l| l.len()), Some(11));
+    assert!(s.daemon.is_some());
+
+    // A subscriber gets the members of its topics only.
+    for (topic, member) in [
+        (Topic::Registry, "strategies"),
+        (Topic::Deployments, "deployments"),
+        (Topic::Jobs, "jobs"),
+    ] {
+        let other = daemon.client().await;
+        let (one, _) = other.subscribe(vec![topic]).await.unwrap();
+        let json = serde_json::to_value(&one.snapshot).unwrap();
+        let members: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(members, [member], "{topic:?}");
+    }
+    let other = daemon.client().await;
+    let (logs, _) = other.subscribe(vec![Topic::Logs]).await.unwrap();
+    assert_eq!(logs.snapshot, Snapshot::default(), "`logs` has no state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_events_bring_the_figures_no_change_announces() {
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let client = daemon.client().await;
+    let bot = deploy_a_bot(&client).await;
+
+    let (_, mut events) = client
+        .subscribe(vec![Topic::Daemon, Topic::Memory, Topic::Deployments])
+        .await
+        .unwrap();
+    let subscribed = std::time::Instant::now();
+    let (mut pulses, mut metrics, mut usage) = (Vec::new(), None, None);
+    let mut first = None;
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while pulses.len() < 2 || metrics.is_none() || usage.is_none() {
+            let m = events.next().await.expect("events");
+            if m.event.is_periodic() {
+                first.get_or_insert(subscribed.elapsed());
+            }
+            match m.event {
+                Event::DaemonPulse(p) => pulses.push((m.at, *p)),
+                Event::MemMetrics(m) => metrics = Some(*m),
+                Event::DeploymentsUsage(u) => usage = Some(u),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("two daemon.pulse, a mem.metrics and a deployments.usage within 15 s");
+    // The snapshot was fresh: the first comes an interval (2 s) after it.
+    let first = first.unwrap();
+    assert!(
+        first >= Duration::from_millis(1500),
+        "first after {first:?}"
+    );
+    // Every 2 s.
+    let gap = (pulses[1].0 - pulses[0].0).to_std().unwrap();
+    assert!(
+        (Duration::from_millis(1500)..Duration::from_millis(3500)).contains(&gap),
+        "{gap:?}"
+    );
+    let pulse = &pulses[0].1;
+    assert!(pulse.counts.subscribers >= 1 && pulse.counts.connections >= 1);
+    assert_eq!(pulse.counts.strategies, 11);
+    assert!(pulse.host.cpu_count > 0 && pulse.host.memory_total_bytes > 0);
+    assert!(pulse.process.rss_bytes > 0, "memd's own memory");
+    assert!(metrics.unwrap().window_secs > 0);
+    let usage = usage.unwrap();
+    let of_bot = usage
+        .deployments
+        .iter()
+        .find(|u| u.deployment_id == bot.deployment_id)
+        .expect("the bot's figures");
+    assert!(of_bot.rss_bytes > 0, "{of_bot:?}");
+}

@@ -19,13 +19,31 @@ fn memctl_in_tmux(daemon: &Daemon, width: u16, height: u16, extra: &str) -> Tmux
         daemon.socket.display()
     );
     let home = daemon.root.path().display().to_string();
+    // memctl reads its keys.toml here (none unless a test writes one), never the host's.
+    let config = config_home(daemon).display().to_string();
     Tmux::start(
         daemon.root.path(),
         &command,
         width,
         height,
-        &[("HOME", &home), ("TERM", "xterm-256color")],
+        &[
+            ("HOME", &home),
+            ("XDG_CONFIG_HOME", &config),
+            ("TERM", "xterm-256color"),
+        ],
     )
+}
+
+/// The `XDG_CONFIG_HOME` memctl runs with in [`memctl_in_tmux`].
+fn config_home(daemon: &Daemon) -> std::path::PathBuf {
+    daemon.root.path().join("xdg-config")
+}
+
+/// Writes memctl's keys.toml under `config` (an `XDG_CONFIG_HOME`).
+fn write_keys(config: &std::path::Path, text: &str) {
+    let dir = config.join("memctl");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keys.toml"), text).unwrap();
 }
 
 /// The row of the screen that mentions `text`.
@@ -393,5 +411,127 @@ async fn a_parameter_edited_in_the_strategies_view_is_in_the_history_with_its_re
     t.wait_for("Enter edits the selected parameter", SCREEN);
     t.keys(&["Escape"]);
     t.wait_for("strategies 1/11", SCREEN);
+    t.keys(&["q"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_toml_rebinds_a_key_and_the_help_and_hints_show_it() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::start();
+    write_keys(
+        &config_home(&daemon),
+        "[keys]\ndeploy = [\"D\"]\nfilter = \"F\"\n",
+    );
+    let t = memctl_in_tmux(&daemon, 100, 30, "");
+    t.wait_for("connected", SCREEN);
+    t.keys(&["2"]);
+    // The footer, as the frame finishes drawing.
+    t.wait_until("the Strategies view's hints", SCREEN, |s| {
+        let footer = s.lines().last().unwrap_or("");
+        footer.contains("D deploy") && footer.contains("F filter")
+    });
+    // `d` is no longer deploy: no dialog, so `?` opens the help, which lists D.
+    t.keys(&["d", "?"]);
+    let screen = t.wait_until("the help with D and F", SCREEN, |s| {
+        line_with(s, "deploy (dry-run unless you choose live)").contains(" D ")
+            && line_with(s, "filter: all, active").contains(" F ")
+    });
+    assert!(screen.contains("Strategies view"), "{screen}");
+    assert!(!screen.contains("Enter deploys"), "{screen}");
+    // Any key closes the help; D deploys.
+    t.keys(&["Escape"]);
+    t.wait_until("the help closed", SCREEN, |s| {
+        !s.contains("Strategies view")
+    });
+    t.keys(&["D"]);
+    t.wait_for("Enter deploys", SCREEN);
+    t.keys(&["Escape"]);
+    t.wait_for("cancelled", SCREEN);
+    t.keys(&["q"]);
+}
+
+#[test]
+fn a_bad_keys_toml_stops_memctl_before_the_ui_naming_the_entry() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("xdg-config");
+    for (text, said) in [
+        (
+            "[keys]\nstop = [\"s\", \"ctl-x\"]\n",
+            "[keys] `stop`: `ctl-x` is not a key",
+        ),
+        (
+            "[keys]\nstop = [\"f\"]\n",
+            "[keys] `stop`: `f` is also `filter` in the Strategies view",
+        ),
+        (
+            "[keys]\ndepoly = [\"d\"]\n",
+            "[keys] `depoly` is not an action; the actions are quit, help, back,",
+        ),
+    ] {
+        write_keys(&config, text);
+        // No daemon on this socket: the file is read, and refused, before connecting.
+        let out = mem_e2e::isolated_command(&bin("memctl"), home.path())
+            .arg("--socket")
+            .arg(home.path().join("none.sock"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", mem_e2e::describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let file = config.join("memctl/keys.toml");
+        assert!(
+            stderr.contains(&format!("memctl: {}: {said}", file.display())),
+            "{stderr}"
+        );
+    }
+    // A subcommand does not read it.
+    let out = mem_e2e::isolated_command(&bin("memctl"), home.path())
+        .args(["--socket", "/nonexistent/memd.sock", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", mem_e2e::describe(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_figures_follow_the_daemon_with_no_polling() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let t = memctl_in_tmux(&daemon, 140, 30, "");
+    let screen = t.wait_for("connected", SCREEN);
+    assert!(
+        line_with(&screen, "memd process").contains("· 1 client "),
+        "{screen}"
+    );
+    // Two more connections: only daemon.pulse can tell the Dashboard.
+    let client = daemon.client().await;
+    let _other = daemon.client().await;
+    t.wait_until("3 clients on the Dashboard", SCREEN, |s| {
+        line_with(s, "memd process").contains("· 3 clients")
+    });
+    // A bot deployed while the Deployed view is on screen: deployment.changed brings the
+    // row, deployments.usage its CPU and memory.
+    t.keys(&["3"]);
+    t.wait_for("deployed 0", SCREEN);
+    client
+        .call_with_timeout::<method::Deploy>(
+            mem_protocol::deploy::DeployParams {
+                id: "186062cd-e0f7-45eb-b387-3067360efe34".parse().unwrap(),
+                dry_run: true,
+                port: Some(mem_e2e::free_port()),
+                parameters: None,
+                native: None,
+            },
+            DEPLOY,
+        )
+        .await
+        .unwrap();
+    let screen = t.wait_until("the bot's CPU and memory", SCREEN, |s| {
+        let row = line_with(s, "Freqtrade Conservative RSI");
+        row.contains("running") && row.contains('%') && row.contains("M ")
+    });
+    assert!(screen.contains("deployed 1"), "{screen}");
     t.keys(&["q"]);
 }

@@ -59,6 +59,8 @@ fn app_with(n: usize) -> App {
         deployed: DeployedList {
             deployments: vec![],
         },
+        metrics: None,
+        panels: vec![],
     });
     app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::NONE));
     app

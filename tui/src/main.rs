@@ -790,7 +790,7 @@ pub mod exit {
     /// The daemon answered with an error (unknown id, bad input, ...), or `restore`
     /// refused (a damaged backup, a target that is not empty).
     pub const DAEMON_ERROR: u8 = 1;
-    /// Bad command line.
+    /// Bad command line, or a `keys.toml` the terminal UI cannot use.
     pub const USAGE: u8 = 2;
     /// No daemon answered on the socket.
     pub const UNREACHABLE: u8 = 3;
@@ -838,6 +838,18 @@ async fn run(args: Args) -> ExitCode {
             }
         };
     }
+    // The terminal UI's keys, before anything else: a bad keys.toml is said plainly here,
+    // not lost behind a screen the terminal then has to be restored from.
+    let keys = match args.command {
+        None => match ui::keys::Keymap::load() {
+            Ok(keys) => Some(keys),
+            Err(err) => {
+                eprintln!("memctl: {err}");
+                return ExitCode::from(exit::USAGE);
+            }
+        },
+        Some(_) => None,
+    };
     let socket = args
         .socket
         .clone()
@@ -855,7 +867,7 @@ async fn run(args: Args) -> ExitCode {
                 socket: socket.clone(),
                 read_only: args.read_only,
             };
-            ui::run(client, target).await
+            ui::run(client, target, keys.unwrap_or_default()).await
         }
         Some(Command::Status) => cli::status(&client, args.json).await,
         Some(Command::Strategies(command)) => strategies(&client, *command, args.json).await,

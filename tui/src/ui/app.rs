@@ -2,11 +2,11 @@
 //! in, the state changes, and [`Command`]s for the connection task come out, so all of
 //! it is tested with plain values (see the tests at the end, and `view`'s snapshots).
 
-use super::keys::{self, Key};
+use super::keys::{self, Action, Context, Key, Keymap};
 use chrono::{DateTime, Utc};
 use mem_protocol::deploy::{
-    DeployParams, DeployedList, DeployedStrategy, DeploymentId, DeploymentStatus, LogTail,
-    StopMode, StopParams,
+    DeployParams, DeployedList, DeployedStrategy, DeploymentId, DeploymentStatus, DeploymentsUsage,
+    LogTail, StopMode, StopParams,
 };
 use mem_protocol::events::{Event, RegistryChange};
 use mem_protocol::methods::{SortKey, StatusReport};
@@ -102,20 +102,27 @@ pub enum Command {
 /// The connection task's news.
 #[derive(Debug, Clone)]
 pub enum Update {
+    /// A session began: the subscription's snapshot. Events keep all of it current from
+    /// here on (the periodic ones, `daemon.pulse`, `mem.metrics` and `deployments.usage`,
+    /// the figures no change announces), so nothing is polled.
     Connected {
         access: Access,
         status: Box<StatusReport>,
         strategies: Vec<Arc<StrategySummary>>,
+        /// Every deployment, ended ones included, with CPU and memory.
         deployed: DeployedList,
+        /// MEM's figures, if the snapshot had them.
+        metrics: Option<Box<mem_protocol::mem::MemMetrics>>,
+        /// The data panels the snapshot filled (`mem.decisions`, `ml.history`, `jobs.list`
+        /// answers); the others are loaded as their view comes on screen.
+        panels: Vec<(View, Value)>,
     },
     Disconnected {
         reason: String,
         retry_in: Duration,
     },
     Event(Box<Event>),
-    Status(Box<StatusReport>),
-    /// MEM's figures (`mem.metrics`), asked for with the status.
-    Metrics(Box<mem_protocol::mem::MemMetrics>),
+    /// `strategies.deployed`: fresh CPU and memory (a view's data on entering it).
     Deployed(DeployedList),
     Detail(StrategyId, Result<Box<StrategyData>, String>),
     Logs(StrategyId, Result<LogTail, String>),
@@ -326,26 +333,20 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// Applies a movement key to a list of `len` rows; `page` is the last drawn height.
-    pub(crate) fn on_key(&mut self, key: &Key, len: usize, page: usize) -> bool {
+    /// Applies a movement to a list of `len` rows; `page` is the last drawn height.
+    /// Returns false (and moves nothing) for any other action.
+    pub(crate) fn on_action(&mut self, action: Option<Action>, len: usize, page: usize) -> bool {
         let last = len.saturating_sub(1);
         let page = page.max(1);
-        let next = if keys::is_down(key) {
-            (self.selected + 1).min(last)
-        } else if keys::is_up(key) {
-            self.selected.saturating_sub(1)
-        } else if keys::is_page_down(key) {
-            (self.selected + page).min(last)
-        } else if keys::is_page_up(key) {
-            self.selected.saturating_sub(page)
-        } else if keys::is_top(key) {
-            0
-        } else if keys::is_bottom(key) {
-            last
-        } else {
-            return false;
+        self.selected = match action {
+            Some(Action::Down) => (self.selected + 1).min(last),
+            Some(Action::Up) => self.selected.saturating_sub(1),
+            Some(Action::PageDown) => (self.selected + page).min(last),
+            Some(Action::PageUp) => self.selected.saturating_sub(page),
+            Some(Action::Top) => 0,
+            Some(Action::Bottom) => last,
+            _ => return false,
         };
-        self.selected = next;
         true
     }
 
@@ -522,7 +523,8 @@ impl DeployedView {
             .find(|x| x.deployment_id == d.deployment_id)
         {
             Some(x) => {
-                // Events carry no CPU or memory figures: keep the last polled ones.
+                // `deployment.changed` carries no CPU or memory figures: keep the last ones
+                // (`deployments.usage`, the snapshot, `strategies.deployed`).
                 let (cpu, rss) = (x.cpu_percent, x.rss_bytes);
                 *x = d;
                 x.cpu_percent = x.cpu_percent.or(cpu);
@@ -531,6 +533,20 @@ impl DeployedView {
             None => self.all.push(d),
         }
         self.all.sort_by_key(|d| d.started_at);
+    }
+
+    /// `deployments.usage`: the CPU and memory of the bots that run.
+    fn apply_usage(&mut self, usage: DeploymentsUsage) {
+        for u in usage.deployments {
+            if let Some(d) = self
+                .all
+                .iter_mut()
+                .find(|d| d.deployment_id == u.deployment_id)
+            {
+                d.cpu_percent = Some(u.cpu_percent);
+                d.rss_bytes = Some(u.rss_bytes);
+            }
+        }
     }
 
     fn push_logs(&mut self, deployment: DeploymentId, lines: impl IntoIterator<Item = String>) {
@@ -587,8 +603,9 @@ pub struct App {
     pub access: Access,
     /// The clock the screen shows (set on each tick, fixed in tests).
     pub now: DateTime<Utc>,
+    /// `daemon.status` from the snapshot, its figures kept current by `daemon.pulse`.
     pub status: Option<StatusReport>,
-    /// MEM's figures, for the Dashboard (none from a memd without `mem.metrics`).
+    /// MEM's figures, for the Dashboard: the snapshot's, then each `mem.metrics` event's.
     pub metrics: Option<mem_protocol::mem::MemMetrics>,
     pub strategies: StrategiesView,
     pub deployed: DeployedView,
@@ -600,6 +617,8 @@ pub struct App {
     /// Rows of the last drawn list, for PgUp/PgDn.
     pub page: Cell<usize>,
     pub quit: bool,
+    /// What the keys do (the defaults, or with `keys.toml`'s replacements).
+    pub keys: Keymap,
 }
 
 impl App {
@@ -620,6 +639,7 @@ impl App {
             status_line: None,
             page: Cell::new(10),
             quit: false,
+            keys: Keymap::default(),
         }
     }
 
@@ -644,6 +664,8 @@ impl App {
                 status,
                 strategies,
                 deployed,
+                metrics,
+                panels,
             } => {
                 let was_down = matches!(self.connection, Connection::Disconnected { .. });
                 self.connection = Connection::Connected;
@@ -652,10 +674,23 @@ impl App {
                 self.strategies.replace_all(strategies);
                 self.deployed.all = deployed.deployments;
                 self.deployed.cursor.clamp(self.deployed.rows().len());
+                if let Some(metrics) = metrics {
+                    self.metrics = Some(*metrics);
+                }
+                let filled: Vec<View> = panels.iter().map(|(view, _)| *view).collect();
+                for (view, value) in panels {
+                    self.panels.entry(view).or_default().data = Some(Ok(value));
+                }
                 if was_down {
                     self.say(Tone::Success, "reconnected to memd");
                 }
-                commands.extend(self.on_enter_view());
+                // The view's data, but what the snapshot just brought: the deployments
+                // (with fresh CPU and memory) and the panels it filled.
+                commands.extend(self.on_enter_view().into_iter().filter(|c| match c {
+                    Command::RefreshDeployed => false,
+                    Command::LoadPanel(view) => !filled.contains(view),
+                    _ => true,
+                }));
                 commands.push(Command::LoadTodayPnl(self.trading_strategies()));
             }
             Update::Disconnected { reason, retry_in } => {
@@ -670,8 +705,6 @@ impl App {
                 self.param_editor_disconnected();
             }
             Update::Event(event) => commands.extend(self.on_event(*event)),
-            Update::Status(status) => self.status = Some(*status),
-            Update::Metrics(metrics) => self.metrics = Some(*metrics),
             Update::Deployed(list) => {
                 for fresh in list.deployments {
                     if let Some(d) = self
@@ -835,6 +868,17 @@ impl App {
                 ),
             },
             Event::MemoryChanged(_) => {}
+            Event::DaemonPulse(pulse) => {
+                if let Some(status) = self.status.as_mut() {
+                    let pulse = *pulse;
+                    status.uptime_secs = pulse.uptime_secs;
+                    status.counts = pulse.counts;
+                    status.host = pulse.host;
+                    status.process = pulse.process;
+                }
+            }
+            Event::MemMetrics(metrics) => self.metrics = Some(*metrics),
+            Event::DeploymentsUsage(usage) => self.deployed.apply_usage(usage),
             Event::JobFinished(run) => {
                 // The per-minute sync would fill the status line: only its failures show.
                 let routine = run.job == "performance_sync"
@@ -906,58 +950,90 @@ impl App {
         }
     }
 
+    /// Where the keys go now: a dialog, the parameter editor, the search, or the view.
+    pub fn key_context(&self) -> Context {
+        let strategies = self.view == View::Strategies;
+        match (&self.overlay, &self.strategies.editor) {
+            (Some(Overlay::Confirm(_)), _) => Context::Dialog,
+            (_, Some(editor)) if strategies && editor.edit.is_some() => Context::Edit,
+            (_, Some(_)) if strategies => Context::Editor,
+            _ if strategies && self.strategies.searching => Context::Search,
+            _ => Context::of_view(self.view),
+        }
+    }
+
+    /// A text field has the keys: a plain character is text there, whatever it is bound
+    /// to elsewhere.
+    fn typing(&self) -> bool {
+        let live_deploy = matches!(
+            &self.overlay,
+            Some(Overlay::Confirm(Confirm::Deploy { live: true, .. }))
+        );
+        live_deploy || matches!(self.key_context(), Context::Edit | Context::Search)
+    }
+
+    /// What a key does now, by the keymap.
+    fn action_of(&self, key: &Key) -> Option<Action> {
+        if self.typing() && keys::typed_char(key).is_some() {
+            return None;
+        }
+        self.keys.action(self.key_context(), key)
+    }
+
     /// Applies one key press; returns commands for the connection task.
     pub fn on_key(&mut self, key: Key) -> Vec<Command> {
-        if keys::is_interrupt(&key) {
+        let action = self.action_of(&key);
+        if action == Some(Action::Quit) {
             self.quit = true;
             return vec![];
         }
         if let Some(overlay) = self.overlay.take() {
-            return self.on_overlay_key(overlay, key);
+            return self.on_overlay_key(overlay, key, action);
         }
-        if self.view == View::Strategies && !self.param_editor_lets_through(&key) {
-            return self.on_param_editor_key(key);
+        if self.view == View::Strategies && !self.param_editor_lets_through(action) {
+            return self.on_param_editor_key(key, action);
         }
         if self.view == View::Strategies && self.strategies.searching {
-            return self.on_search_key(key);
+            return self.on_search_key(key, action);
         }
-        if keys::is_help(&key) {
-            self.overlay = Some(Overlay::Help);
-            return vec![];
-        }
-        if keys::is_back(&key) {
-            // Back out of a pane first; quit from the top.
-            if self.view == View::Strategies && self.strategies.detail_open {
-                self.strategies.detail_open = false;
-            } else if self.view == View::Deployed && self.deployed.log_focus {
-                self.deployed.log_focus = false;
-            } else if self.view == View::Strategies && !self.strategies.search.is_empty() {
-                self.strategies.search.clear();
-                self.strategies.refresh_rows();
-            } else {
-                self.quit = true;
+        match action {
+            Some(Action::Help) => {
+                self.overlay = Some(Overlay::Help);
+                return vec![];
             }
-            return vec![];
-        }
-        if let Some(n) = keys::view_number(&key) {
-            return View::ALL
-                .get(n)
-                .map(|v| self.switch_to(*v))
-                .unwrap_or_default();
-        }
-        if keys::is_next_view(&key) {
-            return self.switch_to(View::ALL[(self.view.index() + 1) % View::ALL.len()]);
-        }
-        if keys::is_prev_view(&key) {
-            return self
-                .switch_to(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()]);
+            Some(Action::Back) => {
+                // Back out of a pane first; quit from the top.
+                if self.view == View::Strategies && self.strategies.detail_open {
+                    self.strategies.detail_open = false;
+                } else if self.view == View::Deployed && self.deployed.log_focus {
+                    self.deployed.log_focus = false;
+                } else if self.view == View::Strategies && !self.strategies.search.is_empty() {
+                    self.strategies.search.clear();
+                    self.strategies.refresh_rows();
+                } else {
+                    self.quit = true;
+                }
+                return vec![];
+            }
+            Some(Action::NextView) => {
+                return self.switch_to(View::ALL[(self.view.index() + 1) % View::ALL.len()]);
+            }
+            Some(Action::PrevView) => {
+                return self.switch_to(
+                    View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()],
+                );
+            }
+            Some(other) if other.view().is_some() => {
+                return other.view().map(|v| self.switch_to(v)).unwrap_or_default();
+            }
+            _ => {}
         }
         match self.view {
-            View::Dashboard => self.on_dashboard_key(key),
-            View::Strategies => self.on_strategies_key(key),
-            View::Deployed => self.on_deployed_key(key),
-            View::Recommendations => self.on_recommend_key(key),
-            View::Memory | View::Model | View::Jobs => self.on_panel_key(key),
+            View::Dashboard => self.on_dashboard_key(action),
+            View::Strategies => self.on_strategies_key(action),
+            View::Deployed => self.on_deployed_key(action),
+            View::Recommendations => self.on_recommend_key(action),
+            View::Memory | View::Model | View::Jobs => self.on_panel_key(action),
         }
     }
 
@@ -985,8 +1061,9 @@ impl App {
             self.say(
                 Tone::Info,
                 format!(
-                    "{} is already deployed (see Deployed, key 3)",
-                    s.display_name
+                    "{} is already deployed (see Deployed, key {})",
+                    s.display_name,
+                    self.keys.label(Action::ViewDeployed)
                 ),
             );
             return vec![];
@@ -1021,18 +1098,29 @@ impl App {
         }));
     }
 
-    fn on_overlay_key(&mut self, overlay: Overlay, key: Key) -> Vec<Command> {
+    fn on_overlay_key(
+        &mut self,
+        overlay: Overlay,
+        key: Key,
+        action: Option<Action>,
+    ) -> Vec<Command> {
         match overlay {
             Overlay::Help => {
                 // Any key closes the help; it does nothing else.
                 vec![]
             }
-            Overlay::Confirm(confirm) => self.on_confirm_key(confirm, key),
+            Overlay::Confirm(confirm) => self.on_confirm_key(confirm, key, action),
         }
     }
 
-    fn on_confirm_key(&mut self, mut confirm: Confirm, key: Key) -> Vec<Command> {
-        if keys::is_cancel(&key) {
+    fn on_confirm_key(
+        &mut self,
+        mut confirm: Confirm,
+        key: Key,
+        action: Option<Action>,
+    ) -> Vec<Command> {
+        let confirmed = matches!(action, Some(Action::Confirm | Action::Yes));
+        if action == Some(Action::Cancel) {
             self.say(Tone::Info, "cancelled");
             return vec![];
         }
@@ -1044,10 +1132,10 @@ impl App {
                 live,
                 typed,
             } => {
-                if keys::is_toggle(&key) {
+                if action == Some(Action::Toggle) {
                     *live = !*live;
                     typed.clear();
-                } else if keys::is_confirm(&key) {
+                } else if action == Some(Action::Confirm) {
                     if *live && typed != name {
                         self.say(
                             Tone::Error,
@@ -1082,9 +1170,9 @@ impl App {
                 display_name,
                 drain,
             } => {
-                if keys::is_toggle(&key) {
+                if action == Some(Action::Toggle) {
                     *drain = !*drain;
-                } else if keys::is_confirm(&key) || keys::is_yes(&key) {
+                } else if confirmed {
                     self.say(
                         Tone::Info,
                         format!(
@@ -1104,7 +1192,7 @@ impl App {
                 }
             }
             Confirm::Restart { id, display_name } => {
-                if keys::is_confirm(&key) || keys::is_yes(&key) {
+                if confirmed {
                     self.say(Tone::Info, format!("restarting {display_name}..."));
                     return vec![Command::Restart(StopParams {
                         id: *id,
@@ -1118,20 +1206,20 @@ impl App {
         vec![]
     }
 
-    fn on_search_key(&mut self, key: Key) -> Vec<Command> {
+    fn on_search_key(&mut self, key: Key, action: Option<Action>) -> Vec<Command> {
         let s = &mut self.strategies;
-        if keys::is_cancel(&key) {
+        if action == Some(Action::Cancel) {
             s.searching = false;
             s.search.clear();
-        } else if keys::is_confirm(&key) {
+        } else if action == Some(Action::Confirm) {
             s.searching = false;
         } else if keys::is_backspace(&key) {
             s.search.pop();
         } else if let Some(c) = keys::typed_char(&key) {
             s.search.push(c);
-        } else if keys::is_down(&key) || keys::is_up(&key) {
+        } else if matches!(action, Some(Action::Down | Action::Up)) {
             s.searching = false;
-            return self.on_strategies_key(key);
+            return self.on_strategies_key(action);
         } else {
             return vec![];
         }
@@ -1156,14 +1244,18 @@ impl App {
         }
     }
 
-    fn on_dashboard_key(&mut self, key: Key) -> Vec<Command> {
+    fn on_dashboard_key(&mut self, action: Option<Action>) -> Vec<Command> {
         let rows = self.deployed.rows().len();
-        if self.deployed.cursor.on_key(&key, rows, self.page.get()) {
+        if self
+            .deployed
+            .cursor
+            .on_action(action, rows, self.page.get())
+        {
             return vec![];
         }
-        if keys::is_enter(&key) || keys::is_char(&key, 'l') {
+        if matches!(action, Some(Action::Open | Action::Logs)) {
             let mut c = self.switch_to(View::Deployed);
-            if keys::is_char(&key, 'l') {
+            if action == Some(Action::Logs) {
                 self.deployed.log_focus = true;
             }
             c.extend(self.logs_for_selection());
@@ -1172,42 +1264,45 @@ impl App {
         vec![]
     }
 
-    fn on_strategies_key(&mut self, key: Key) -> Vec<Command> {
+    fn on_strategies_key(&mut self, action: Option<Action>) -> Vec<Command> {
         if self.strategies.detail_open {
             // The open detail scrolls; Enter or Esc closes it.
             let v = &mut self.strategies;
             let page = self.page.get().max(1) as u16;
-            if keys::is_down(&key) {
-                v.detail_scroll = v.detail_scroll.saturating_add(1);
-                return vec![];
-            } else if keys::is_up(&key) {
-                v.detail_scroll = v.detail_scroll.saturating_sub(1);
-                return vec![];
-            } else if keys::is_page_down(&key) {
-                v.detail_scroll = v.detail_scroll.saturating_add(page);
-                return vec![];
-            } else if keys::is_page_up(&key) {
-                v.detail_scroll = v.detail_scroll.saturating_sub(page);
-                return vec![];
-            } else if keys::is_top(&key) {
-                v.detail_scroll = 0;
+            let scroll = match action {
+                Some(Action::Down) => Some(v.detail_scroll.saturating_add(1)),
+                Some(Action::Up) => Some(v.detail_scroll.saturating_sub(1)),
+                Some(Action::PageDown) => Some(v.detail_scroll.saturating_add(page)),
+                Some(Action::PageUp) => Some(v.detail_scroll.saturating_sub(page)),
+                Some(Action::Top) => Some(0),
+                _ => None,
+            };
+            if let Some(scroll) = scroll {
+                v.detail_scroll = scroll;
                 return vec![];
             }
         }
         let len = self.strategies.rows.len();
-        if self.strategies.cursor.on_key(&key, len, self.page.get()) {
+        if self
+            .strategies
+            .cursor
+            .on_action(action, len, self.page.get())
+        {
             return self.detail_for_selection();
         }
-        if keys::is_char(&key, '/') {
-            self.strategies.searching = true;
-            return vec![];
+        match action {
+            Some(Action::Search) => {
+                self.strategies.searching = true;
+                return vec![];
+            }
+            Some(Action::Open) => {
+                self.strategies.detail_open = !self.strategies.detail_open;
+                self.strategies.detail_scroll = 0;
+                return self.detail_for_selection();
+            }
+            _ => {}
         }
-        if keys::is_enter(&key) {
-            self.strategies.detail_open = !self.strategies.detail_open;
-            self.strategies.detail_scroll = 0;
-            return self.detail_for_selection();
-        }
-        if keys::is_char(&key, 'f') {
+        if action == Some(Action::Filter) {
             let f = self.strategies.filter();
             let i = StrategyFilter::CYCLE
                 .iter()
@@ -1218,7 +1313,7 @@ impl App {
             self.strategies.refresh_rows();
             return self.detail_for_selection();
         }
-        if keys::is_char(&key, 'o') {
+        if action == Some(Action::Sort) {
             let s = self.strategies.sort();
             let i = SORTS.iter().position(|x| *x == s).unwrap_or(0);
             self.strategies.sort = Some(SORTS[(i + 1) % SORTS.len()]);
@@ -1228,13 +1323,12 @@ impl App {
         let Some(s) = self.strategies.selected().cloned() else {
             return vec![];
         };
-        if keys::is_char(&key, 'd') {
-            return self.confirm_deploy(&s);
+        match action {
+            Some(Action::Deploy) => return self.confirm_deploy(&s),
+            Some(Action::Params) => return self.open_param_editor(&s),
+            _ => {}
         }
-        if keys::is_char(&key, 'p') {
-            return self.open_param_editor(&s);
-        }
-        if keys::is_char(&key, 's') || keys::is_char(&key, 'r') || keys::is_char(&key, 'l') {
+        if matches!(action, Some(Action::Stop | Action::Restart | Action::Logs)) {
             let active = self
                 .deployed
                 .all
@@ -1245,10 +1339,14 @@ impl App {
                 self.say(Tone::Info, format!("{} is not deployed", s.display_name));
                 return vec![];
             };
-            if keys::is_char(&key, 'l') {
+            if action == Some(Action::Logs) {
                 return self.show_logs_of(deployment);
             }
-            self.confirm_stop(s.id, s.display_name.clone(), keys::is_char(&key, 'r'));
+            self.confirm_stop(
+                s.id,
+                s.display_name.clone(),
+                action == Some(Action::Restart),
+            );
         }
         vec![]
     }
@@ -1271,7 +1369,8 @@ impl App {
         commands
     }
 
-    fn on_deployed_key(&mut self, key: Key) -> Vec<Command> {
+    fn on_deployed_key(&mut self, action: Option<Action>) -> Vec<Command> {
+        let log_key = matches!(action, Some(Action::Logs | Action::Open));
         if self.deployed.log_focus {
             let lines = self
                 .deployed
@@ -1280,40 +1379,37 @@ impl App {
                 .map_or(0, |l| l.len());
             let page = self.page.get().max(1);
             let v = &mut self.deployed;
-            if keys::is_up(&key) {
-                v.log_scroll = (v.log_scroll + 1).min(lines.saturating_sub(1));
+            // Lines back from the newest: up scrolls back, down towards the tail.
+            let newest = lines.saturating_sub(1);
+            let scroll = match action {
+                Some(Action::Up) => Some((v.log_scroll + 1).min(newest)),
+                Some(Action::Down) => Some(v.log_scroll.saturating_sub(1)),
+                Some(Action::PageUp) => Some((v.log_scroll + page).min(newest)),
+                Some(Action::PageDown) => Some(v.log_scroll.saturating_sub(page)),
+                Some(Action::Top) => Some(newest),
+                Some(Action::Bottom) => Some(0),
+                _ => None,
+            };
+            if let Some(scroll) = scroll {
+                v.log_scroll = scroll;
                 return vec![];
-            } else if keys::is_down(&key) {
-                v.log_scroll = v.log_scroll.saturating_sub(1);
-                return vec![];
-            } else if keys::is_page_up(&key) {
-                v.log_scroll = (v.log_scroll + page).min(lines.saturating_sub(1));
-                return vec![];
-            } else if keys::is_page_down(&key) {
-                v.log_scroll = v.log_scroll.saturating_sub(page);
-                return vec![];
-            } else if keys::is_top(&key) {
-                v.log_scroll = lines.saturating_sub(1);
-                return vec![];
-            } else if keys::is_bottom(&key) {
-                v.log_scroll = 0;
-                return vec![];
-            } else if keys::is_char(&key, 'l') || keys::is_enter(&key) {
+            }
+            if log_key {
                 v.log_focus = false;
                 return vec![];
             }
         } else {
             let len = self.deployed.rows().len();
-            if self.deployed.cursor.on_key(&key, len, self.page.get()) {
+            if self.deployed.cursor.on_action(action, len, self.page.get()) {
                 self.deployed.log_scroll = 0;
                 return self.logs_for_selection();
             }
-            if keys::is_char(&key, 'l') || keys::is_enter(&key) {
+            if log_key {
                 self.deployed.log_focus = true;
                 return self.logs_for_selection();
             }
         }
-        if keys::is_char(&key, 'f') {
+        if action == Some(Action::Filter) {
             let f = self.deployed.filter();
             let i = DeployFilter::CYCLE
                 .iter()
@@ -1326,7 +1422,7 @@ impl App {
         let Some(d) = self.deployed.selected().cloned() else {
             return vec![];
         };
-        if keys::is_char(&key, 's') || keys::is_char(&key, 'r') {
+        if matches!(action, Some(Action::Stop | Action::Restart)) {
             if !d.status.is_active() {
                 self.say(
                     Tone::Info,
@@ -1337,9 +1433,9 @@ impl App {
             self.confirm_stop(
                 d.strategy_id,
                 d.strategy_name.clone(),
-                keys::is_char(&key, 'r'),
+                action == Some(Action::Restart),
             );
-        } else if keys::is_char(&key, 'd') {
+        } else if action == Some(Action::Deploy) {
             if let Some(s) = self
                 .strategies
                 .all
@@ -1353,24 +1449,31 @@ impl App {
         vec![]
     }
 
-    fn on_recommend_key(&mut self, key: Key) -> Vec<Command> {
+    fn on_recommend_key(&mut self, action: Option<Action>) -> Vec<Command> {
         let len = self.recommend.rows().len();
-        if self.recommend.cursor.on_key(&key, len, self.page.get()) {
+        if self
+            .recommend
+            .cursor
+            .on_action(action, len, self.page.get())
+        {
             return vec![];
         }
         let r = &mut self.recommend;
-        let changed = if keys::is_char(&key, 't') {
-            r.trend = cycle(r.trend, &Trend::ALL);
-            true
-        } else if keys::is_char(&key, 'v') {
-            r.volatility = cycle(r.volatility, &Volatility::ALL);
-            true
-        } else if keys::is_char(&key, 'c') {
-            r.trend = None;
-            r.volatility = None;
-            true
-        } else {
-            false
+        let changed = match action {
+            Some(Action::Trend) => {
+                r.trend = cycle(r.trend, &Trend::ALL);
+                true
+            }
+            Some(Action::Volatility) => {
+                r.volatility = cycle(r.volatility, &Volatility::ALL);
+                true
+            }
+            Some(Action::Computed) => {
+                r.trend = None;
+                r.volatility = None;
+                true
+            }
+            _ => false,
         };
         if changed {
             if !self.is_connected() {
@@ -1380,7 +1483,7 @@ impl App {
             self.recommend.cursor.selected = 0;
             return vec![Command::Recommend(self.recommend.conditions())];
         }
-        if keys::is_char(&key, 'd') || keys::is_enter(&key) {
+        if matches!(action, Some(Action::Deploy | Action::Open)) {
             let Some(rec) = self.recommend.rows().get(self.recommend.cursor.selected) else {
                 return vec![];
             };
@@ -1392,7 +1495,7 @@ impl App {
         vec![]
     }
 
-    fn on_panel_key(&mut self, key: Key) -> Vec<Command> {
+    fn on_panel_key(&mut self, action: Option<Action>) -> Vec<Command> {
         let view = self.view;
         let page = self.page.get();
         let len = match self.panels.get(&view).and_then(|p| p.data.as_ref()) {
@@ -1400,13 +1503,13 @@ impl App {
             _ => 0,
         };
         let panel = self.panels.entry(view).or_default();
-        if panel.cursor.on_key(&key, len, page) {
+        if panel.cursor.on_action(action, len, page) {
             return vec![];
         }
-        if keys::is_char(&key, 'R') || keys::is_char(&key, 'u') {
+        if action == Some(Action::Reload) {
             return vec![Command::LoadPanel(view)];
         }
-        if view == View::Jobs && keys::is_char(&key, 'x') {
+        if view == View::Jobs && action == Some(Action::RunJob) {
             if self.refuse_control("running a job") {
                 return vec![];
             }

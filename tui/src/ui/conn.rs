@@ -1,10 +1,15 @@
 //! The connection task: keeps a session with memd, forwards its events to the UI as
 //! [`Update`]s, runs the UI's [`Command`]s, and reconnects with a backoff when the daemon
 //! goes away. The UI never waits on the socket: it only reads a channel.
+//!
+//! Nothing is polled: a session starts from the subscription's snapshot of every topic,
+//! and the daemon's events, the periodic ones included (`daemon.pulse`, `mem.metrics`,
+//! `deployments.usage`, every 2 s), keep what the UI shows current. Requests are sent only
+//! for what the operator asks for (a view's data as it comes on screen, a deploy, ...).
 
-use super::app::{Command, Failure, StrategyData, Update};
-use mem_protocol::deploy::DeployedParams;
-use mem_protocol::methods::{GetStrategyParams, NoParams, method};
+use super::app::{Command, Failure, StrategyData, Update, View};
+use mem_protocol::deploy::{DeployedList, DeployedParams};
+use mem_protocol::methods::{GetStrategyParams, Snapshot, method};
 use mem_protocol::registry::{
     IdParams, ListTradesParams, ParameterHistoryParams, PerformanceParams,
 };
@@ -15,10 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// How often the daemon's status (uptime, CPU, memory) and MEM's figures are asked for.
-const STATUS_INTERVAL: Duration = Duration::from_secs(2);
-/// How often CPU and memory of the bots are asked for (events carry the rest).
-const DEPLOYED_INTERVAL: Duration = Duration::from_secs(5);
 /// Deploying waits for the bot's API to answer.
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -99,6 +100,9 @@ pub async fn run(
 
 /// One session: subscribe, send the snapshot, then forward events and run commands until
 /// the connection ends. Returns why it ended.
+///
+/// The snapshot has what every view shows; a memd from before its deployments were in it
+/// is asked for them.
 async fn serve(
     client: Arc<Client>,
     updates: &mpsc::UnboundedSender<Update>,
@@ -119,26 +123,28 @@ async fn serve(
         Ok(s) => s,
         Err(e) => return format!("cannot subscribe: {e}"),
     };
-    let deployed = match client
-        .call::<method::Deployed>(DeployedParams { all: true })
-        .await
-    {
-        Ok(d) => d,
-        Err(e) => return format!("cannot list deployments: {e}"),
+    let mut snapshot = subscribed.snapshot;
+    let deployed = match snapshot.deployments.take() {
+        Some(deployments) => DeployedList { deployments },
+        None => match client
+            .call::<method::Deployed>(DeployedParams { all: true })
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => return format!("cannot list deployments: {e}"),
+        },
     };
-    let Some(status) = subscribed.snapshot.daemon else {
+    let Some(status) = snapshot.daemon.take() else {
         return "the daemon sent no status".into();
     };
     let _ = updates.send(Update::Connected {
         access: client.hello().access,
         status: Box::new(status),
-        strategies: subscribed.snapshot.strategies.unwrap_or_default(),
+        strategies: snapshot.strategies.take().unwrap_or_default(),
         deployed,
+        metrics: snapshot.mem_metrics.take().map(Box::new),
+        panels: panels_of(snapshot),
     });
-    let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
-    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut deployed_tick = tokio::time::interval(DEPLOYED_INTERVAL);
-    deployed_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             event = events.next() => match event {
@@ -158,24 +164,24 @@ async fn serve(
                 }
                 None => return "the UI ended".into(),
             },
-            _ = status_tick.tick() => {
-                match client.call::<method::DaemonStatus>(NoParams {}).await {
-                    Ok(status) => { let _ = updates.send(Update::Status(Box::new(status))); }
-                    Err(e) if client.is_closed() => return e.to_string(),
-                    Err(_) => {}
-                }
-                // The Dashboard's MEM figures, as often (a memd without them answers an error).
-                if let Ok(metrics) = client.call::<method::MemMetrics>(NoParams {}).await {
-                    let _ = updates.send(Update::Metrics(Box::new(metrics)));
-                }
-            }
-            _ = deployed_tick.tick() => {
-                if let Ok(list) = client.call::<method::Deployed>(DeployedParams { all: false }).await {
-                    let _ = updates.send(Update::Deployed(list));
-                }
-            }
         }
     }
+}
+
+/// The data panels' answers in a snapshot: the Memory view's `mem.decisions`, the Model
+/// view's `ml.history` and the Jobs view's `jobs.list`.
+fn panels_of(snapshot: Snapshot) -> Vec<(View, serde_json::Value)> {
+    [
+        (View::Memory, snapshot.decisions.map(serde_json::to_value)),
+        (
+            View::Model,
+            snapshot.model_history.map(serde_json::to_value),
+        ),
+        (View::Jobs, snapshot.jobs.map(serde_json::to_value)),
+    ]
+    .into_iter()
+    .filter_map(|(view, data)| Some((view, data?.ok()?)))
+    .collect()
 }
 
 /// A strategy's detail view: its document, versions, performance and equity curve.
@@ -336,4 +342,155 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                 .map_err(|e| format!("job {name}: {}", failure(e).message)),
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mem_protocol::deploy::{DeploymentUsage, DeploymentsUsage};
+    use mem_protocol::{Event, EventMessage, PROTOCOL_VERSION};
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::UnixListener;
+
+    const DEPLOYMENT: &str = "0e0c8a4e-5b1f-4a53-9d39-2c1e0f7d6a11";
+
+    /// A snapshot of every topic, as memd sends it.
+    fn snapshot() -> Value {
+        let latency = json!({"count": 0, "totalCount": 0, "totalMs": 0.0});
+        json!({
+            "daemon": {
+                "version": "0.1.0", "pid": 7, "startedAt": "2026-11-22T08:00:00Z",
+                "uptimeSecs": 60, "dataDir": "/d", "registryDir": "/d/r", "socket": "/s",
+                "logDir": "/l", "mode": "user",
+                "counts": {"strategies": 0, "strategiesByStatus": {}, "registryErrors": 0,
+                           "connections": 1, "subscribers": 1},
+                "host": {"cpuCount": 2, "cpuPercent": 1.0, "memoryTotalBytes": 1,
+                         "memoryUsedBytes": 1, "loadAverage": [0.0, 0.0, 0.0]},
+                "process": {"rssBytes": 1, "cpuPercent": 0.0}, "access": "control"
+            },
+            "strategies": [],
+            "deployments": [{
+                "deploymentId": DEPLOYMENT, "strategyId": "4ce3a79b-c22b-4b42-9d87-3a58052a9eec",
+                "strategyName": "Freqtrade MACD Hunter", "deploymentType": "freqtrade",
+                "processId": 31337, "port": 8083, "startedAt": "2026-11-22T10:00:00Z",
+                "status": "running", "dryRun": true, "configFile": null, "startedBy": "manual",
+                "cpuPercent": 1.5, "rssBytes": 1048576
+            }],
+            "memMetrics": {
+                "at": "2026-11-22T10:30:00Z", "uptimeSecs": 60, "windowSecs": 3600,
+                "decisionsPerHour": 0, "decisionsTotal": 0, "closed24h": 0, "wins24h": 0,
+                "outcomesTotal": 0, "predictionLatencyMs": latency, "enhancementTimeMs": latency,
+                "memoryLoadMs": latency, "learnedStrategies": {"active": 0, "deprecated": 0},
+                "botPolls": []
+            },
+            "decisions": {"decisions": [], "unreadableLines": 0},
+            "modelHistory": {"versions": []},
+            "jobs": {"jobs": []}
+        })
+    }
+
+    /// A memd stand-in for one session: answers `hello` and `events.subscribe` (with
+    /// [`snapshot`]), then pushes `pushed`; reports every method it is asked for, and
+    /// answers any other with an error.
+    async fn fake_memd(
+        listener: UnixListener,
+        pushed: Vec<Event>,
+        asked: mpsc::UnboundedSender<String>,
+    ) {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let request: Value = serde_json::from_str(&line).unwrap();
+            let method = request["method"].as_str().unwrap().to_string();
+            let answer = match method.as_str() {
+                "hello" => json!({"result": {"protocolVersion": PROTOCOL_VERSION,
+                    "server": "memd", "serverVersion": "0.1.0", "pid": 7, "access": "control"}}),
+                "events.subscribe" => json!({"result": {"topics": Topic::ALL,
+                    "snapshot": snapshot(), "lastSeq": 0}}),
+                _ => json!({"error": {"code": -32601, "message": "not in this test"}}),
+            };
+            let mut answer = answer.as_object().unwrap().clone();
+            answer.insert("jsonrpc".into(), json!("2.0"));
+            answer.insert("id".into(), request["id"].clone());
+            let mut text = serde_json::to_vec(&answer).unwrap();
+            text.push(b'\n');
+            write.write_all(&text).await.unwrap();
+            if method == "events.subscribe" {
+                for (i, event) in pushed.iter().enumerate() {
+                    let message = EventMessage {
+                        seq: i as u64 + 1,
+                        at: chrono::Utc::now(),
+                        event: event.clone(),
+                    };
+                    write
+                        .write_all(&message.to_notification().to_line())
+                        .await
+                        .unwrap();
+                }
+            }
+            let _ = asked.send(method);
+        }
+    }
+
+    /// The session asks for nothing after subscribing: the snapshot fills the UI, and the
+    /// periodic events reach it as they come. (Before, the status and MEM's figures were
+    /// asked for at once and every 2 s, the deployments every 5 s.)
+    #[tokio::test]
+    async fn a_session_subscribes_then_only_listens() {
+        let dir = std::env::temp_dir().join(format!("memctl-conn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("memd.sock");
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket).unwrap();
+        let usage = Event::DeploymentsUsage(DeploymentsUsage {
+            deployments: vec![DeploymentUsage {
+                deployment_id: DEPLOYMENT.parse().unwrap(),
+                cpu_percent: 12.5,
+                rss_bytes: 2 << 20,
+            }],
+        });
+        let (asked_tx, mut asked) = mpsc::unbounded_channel();
+        let memd = tokio::spawn(fake_memd(listener, vec![usage.clone()], asked_tx));
+        let client = Client::connect(&socket, ClientOptions::default())
+            .await
+            .unwrap();
+        let (updates_tx, mut updates) = mpsc::unbounded_channel();
+        let (_commands, commands_rx) = mpsc::unbounded_channel();
+        let target = Target {
+            socket: socket.clone(),
+            read_only: false,
+        };
+        let session = tokio::spawn(run(target, client, updates_tx, commands_rx));
+
+        let Some(Update::Connected {
+            deployed,
+            metrics,
+            panels,
+            ..
+        }) = updates.recv().await
+        else {
+            panic!("the first update is the snapshot")
+        };
+        assert_eq!(deployed.deployments[0].cpu_percent, Some(1.5));
+        assert!(metrics.is_some());
+        let views: Vec<View> = panels.iter().map(|(v, _)| *v).collect();
+        assert_eq!(views, [View::Memory, View::Model, View::Jobs]);
+        match updates.recv().await {
+            Some(Update::Event(event)) => assert_eq!(*event, usage),
+            other => panic!("expected the pushed event, got {other:?}"),
+        }
+        // Longer than the old polls' first round (at once) and second (2 s).
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let mut methods = Vec::new();
+        while let Ok(m) = asked.try_recv() {
+            methods.push(m);
+        }
+        assert_eq!(methods, ["hello", "events.subscribe"]);
+        assert!(updates.try_recv().is_err(), "no other update");
+        session.abort();
+        memd.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`app`]: the state, and what keys and daemon updates do to it (no terminal);
 //! - [`view`]: drawing the state (a pure function, snapshot-tested);
-//! - [`keys`]: key predicates and each view's help;
+//! - [`keys`]: the keymap (what each key does where, `keys.toml`) and the help's layout;
 //! - [`params`]: the Strategies view's parameter editor (its state and keys);
 //! - [`conn`]: the connection task, which owns the socket and reconnects.
 //!
@@ -41,8 +41,8 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Runs the UI until the operator quits or a signal ends it.
-pub async fn run(client: Client, target: conn::Target) -> anyhow::Result<()> {
+/// Runs the UI until the operator quits or a signal ends it, with the keys of `keys`.
+pub async fn run(client: Client, target: conn::Target, keys: keys::Keymap) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
             "the terminal UI needs a terminal; for scripts use a subcommand (memctl --help)"
@@ -56,6 +56,7 @@ pub async fn run(client: Client, target: conn::Target) -> anyhow::Result<()> {
     let _guard = TerminalGuard;
     let theme = view::Theme::from_env();
     let mut app = App::new(chrono::Utc::now());
+    app.keys = keys;
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

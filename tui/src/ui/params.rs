@@ -9,7 +9,7 @@
 //! event reloads; the history is loaded on opening and after every change.
 
 use super::app::{App, Command, Cursor, Failure, Tone};
-use super::keys::{self, Key};
+use super::keys::{self, Action, Key};
 use mem_protocol::Access;
 use mem_protocol::registry::{
     ChangedBy, FREQTRADE_CONFIG_PARAMETERS, ParameterHistory, ParameterUpdate,
@@ -197,49 +197,49 @@ impl App {
         commands
     }
 
-    /// Whether a key goes past the editor to the usual handling: always when it is
-    /// closed; when open, only the help and the view keys, and not while a parameter is
+    /// Whether a key's action goes past the editor to the usual handling: always when it
+    /// is closed; when open, only the help and the view keys, and not while a parameter is
     /// edited (they are text then).
-    pub(crate) fn param_editor_lets_through(&self, key: &Key) -> bool {
+    pub(crate) fn param_editor_lets_through(&self, action: Option<Action>) -> bool {
         match &self.strategies.editor {
             None => true,
             Some(e) if e.edit.is_some() => false,
             Some(_) => {
-                keys::is_help(key)
-                    || keys::view_number(key).is_some()
-                    || keys::is_next_view(key)
-                    || keys::is_prev_view(key)
+                matches!(
+                    action,
+                    Some(Action::Help | Action::NextView | Action::PrevView)
+                ) || action.and_then(Action::view).is_some()
             }
         }
     }
 
     /// Keys while the editor is open: moving and Enter, or typing into an edit.
-    pub(crate) fn on_param_editor_key(&mut self, key: Key) -> Vec<Command> {
+    pub(crate) fn on_param_editor_key(&mut self, key: Key, action: Option<Action>) -> Vec<Command> {
         let Some(mut editor) = self.strategies.editor.take() else {
             return vec![];
         };
         let commands = match editor.edit.take() {
-            Some(edit) => self.on_edit_key(&mut editor, edit, key),
+            Some(edit) => self.on_edit_key(&mut editor, edit, key, action),
             None => {
-                if keys::is_back(&key) {
+                if action == Some(Action::Back) {
                     return vec![]; // closed: the editor stays taken
                 }
-                self.on_browse_key(&mut editor, key)
+                self.on_browse_key(&mut editor, action)
             }
         };
         self.strategies.editor = Some(editor);
         commands
     }
 
-    fn on_browse_key(&mut self, editor: &mut ParamEditor, key: Key) -> Vec<Command> {
+    fn on_browse_key(&mut self, editor: &mut ParamEditor, action: Option<Action>) -> Vec<Command> {
         let len = editor
             .document(self)
             .map_or(0, |d| d.strategy.parameters.len());
-        if editor.cursor.on_key(&key, len, self.page.get()) {
+        if editor.cursor.on_action(action, len, self.page.get()) {
             editor.message = None;
             return vec![];
         }
-        if !keys::is_enter(&key) {
+        if action != Some(Action::Open) {
             return vec![];
         }
         let Some(row) = editor.selected_row(self) else {
@@ -265,12 +265,13 @@ impl App {
         editor: &mut ParamEditor,
         mut edit: ParamEdit,
         key: Key,
+        action: Option<Action>,
     ) -> Vec<Command> {
-        if keys::is_cancel(&key) {
+        if action == Some(Action::Cancel) {
             return vec![]; // the edit is dropped; the list has the keys again
         }
         let mut commands = vec![];
-        if keys::is_toggle(&key) || keys::is_arrow_up_down(&key) {
+        if action == Some(Action::SwitchField) {
             edit.on_reason = !edit.on_reason;
         } else if keys::is_backspace(&key) {
             if edit.on_reason {
@@ -284,7 +285,7 @@ impl App {
             } else {
                 edit.value.push(c);
             }
-        } else if keys::is_enter(&key) {
+        } else if action == Some(Action::Confirm) {
             if editor.pending {
                 edit.error = Some("the last change is still on its way".into());
             } else if edit.value.trim().is_empty() {

@@ -2,7 +2,7 @@
 //! drawn on ratatui's `TestBackend` (`cargo insta review` to look at changed ones).
 
 use super::app::*;
-use super::keys::{ch, key};
+use super::keys::{self, ch, key};
 use super::view::{self, Theme};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -142,6 +142,8 @@ fn connected() -> App {
                 DeploymentStatus::Running,
             )],
         },
+        metrics: None,
+        panels: vec![],
     });
     assert!(
         commands.contains(&Command::LoadPanel(View::Memory)),
@@ -652,6 +654,8 @@ fn a_lost_connection_closes_dialogs_and_control_keys_say_why() {
         deployed: DeployedList {
             deployments: vec![],
         },
+        metrics: None,
+        panels: vec![],
     });
     assert_eq!(
         app.status_line.as_ref().unwrap().text,
@@ -703,7 +707,9 @@ fn metrics_sample() -> mem_protocol::mem::MemMetrics {
 #[test]
 fn snapshot_dashboard_with_mem_metrics() {
     let mut app = with_panels(connected());
-    app.on_update(Update::Metrics(Box::new(metrics_sample())));
+    app.on_update(Update::Event(Box::new(Event::MemMetrics(Box::new(
+        metrics_sample(),
+    )))));
     insta::assert_snapshot!(render(&app, 100, 30));
     // 80x24: the figures fold into a line of the trading panel; the bots keep their rows.
     insta::assert_snapshot!("dashboard_80x24_mem_metrics", render(&app, 80, 24));
@@ -1146,4 +1152,173 @@ fn snapshot_parameter_editor() {
     // While editing, `?` is text; from the list it is the help.
     press(&mut app, &[key(KeyCode::Esc), ch('?')]);
     insta::assert_snapshot!("param_editor_help", render(&app, 100, 30));
+}
+
+// ---- no polling: the snapshot, then the daemon's periodic events ----
+
+/// The line of `screen` that mentions `text`.
+fn line_of<'a>(screen: &'a str, text: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(text)).unwrap_or("")
+}
+
+#[test]
+fn a_snapshot_of_every_topic_leaves_nothing_to_ask_but_todays_pnl() {
+    let mut app = App::new(now());
+    let decisions = json!({"decisions": [], "unreadableLines": 0});
+    let history = json!({"versions": []});
+    let commands = app.on_update(Update::Connected {
+        access: Access::Control,
+        status: Box::new(status()),
+        strategies: strategies(),
+        deployed: DeployedList {
+            deployments: vec![deployment(
+                MACD,
+                "Freqtrade MACD Hunter",
+                DeploymentStatus::Running,
+            )],
+        },
+        metrics: Some(Box::new(metrics_sample())),
+        panels: vec![
+            (View::Memory, decisions.clone()),
+            (View::Model, history),
+            (View::Jobs, jobs_sample()),
+        ],
+    });
+    // No `strategies.deployed`, `mem.decisions` or `jobs.list`: the snapshot had them.
+    assert_eq!(commands, [Command::LoadTodayPnl(vec![id(MACD)])]);
+    assert_eq!(app.panels[&View::Memory].data, Some(Ok(decisions)));
+    let screen = render(&app, 100, 30);
+    assert!(screen.contains("decisions/h 42"), "{screen}");
+    assert!(screen.contains("jobs · next run"), "{screen}");
+    assert!(!screen.contains("loading..."), "{screen}");
+}
+
+#[test]
+fn the_figures_change_with_the_periodic_events_alone() {
+    let mut app = with_panels(connected());
+    let before = render(&app, 100, 30);
+    assert!(
+        before.contains("memd process 0.4% CPU, 30.0M · 2 clients"),
+        "{before}"
+    );
+    // daemon.pulse: the daemon's and the host's figures; the rest of the status stays.
+    let pulse = serde_json::from_value(json!({
+        "uptimeSecs": 9002,
+        "counts": {"strategies": 3, "strategiesByStatus": {"active": 2, "experimental": 1},
+                   "registryErrors": 1, "connections": 5, "subscribers": 2},
+        "host": {"hostname": "trader-01", "cpuCount": 2, "cpuPercent": 97.0,
+                 "memoryTotalBytes": 4294967296u64, "memoryUsedBytes": 3221225472u64,
+                 "loadAverage": [1.5, 1.0, 0.5]},
+        "process": {"rssBytes": 41943040u64, "cpuPercent": 7.5}
+    }))
+    .unwrap();
+    let events = [
+        Event::DaemonPulse(Box::new(pulse)),
+        Event::MemMetrics(Box::new(metrics_sample())),
+    ];
+    for event in events {
+        let commands = app.on_update(Update::Event(Box::new(event)));
+        assert!(commands.is_empty(), "no request follows: {commands:?}");
+    }
+    let screen = render(&app, 100, 30);
+    for (text, why) in [
+        (
+            "memd process 7.5% CPU, 40.0M · 5 clients",
+            "the process and the clients",
+        ),
+        ("at 97% · load 1.50 1.00 0.50", "the host's CPU and load"),
+        ("memory 3.0G / 4.0G (75%)", "the host's memory"),
+        (
+            "3 strategies (1 unread",
+            "the counts (cut at the panel's edge)",
+        ),
+        ("memd 0.1.0 · pid 4242", "what the snapshot said stays"),
+        ("decisions/h 42", "MEM's figures"),
+    ] {
+        assert!(screen.contains(text), "{why}: {text:?} in\n{screen}");
+    }
+
+    // deployments.usage: the bot's CPU and memory, kept by the deployment.changed after.
+    let deployment_id = app.deployed.all[0].deployment_id;
+    let usage = Event::DeploymentsUsage(DeploymentsUsage {
+        deployments: vec![DeploymentUsage {
+            deployment_id,
+            cpu_percent: 42.5,
+            rss_bytes: 200 << 20,
+        }],
+    });
+    assert!(app.on_update(Update::Event(Box::new(usage))).is_empty());
+    let mut changed = deployment(MACD, "Freqtrade MACD Hunter", DeploymentStatus::Running);
+    (changed.cpu_percent, changed.rss_bytes) = (None, None);
+    app.on_update(Update::Event(Box::new(Event::DeploymentChanged(Box::new(
+        DeploymentChanged {
+            deployment: changed,
+        },
+    )))));
+    press(&mut app, &[ch('3')]);
+    let screen = render(&app, 120, 30);
+    let row = line_of(&screen, "Freqtrade MACD Hunter");
+    assert!(row.contains("42.5%") && row.contains("200.0M"), "{screen}");
+}
+
+// ---- keys.toml ----
+
+#[test]
+fn keys_toml_changes_a_key_and_the_help_and_hints_follow() {
+    let mut app = connected();
+    app.keys = keys::Keymap::from_toml("[keys]\ndeploy = [\"D\"]\nfilter = \"F\"\nhelp = \"h\"\n")
+        .unwrap();
+    press(&mut app, &[ch('2')]);
+    let screen = render(&app, 100, 30);
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        footer.contains(" h help ")
+            && footer.contains(" F filter ")
+            && footer.contains(" D deploy "),
+        "{footer}"
+    );
+    assert!(
+        line_of(&screen, "ready · ").contains("h lists the keys"),
+        "{screen}"
+    );
+    // The old keys do nothing; `?` is not the help any more.
+    press(&mut app, &[ch('d'), ch('f'), ch('?')]);
+    assert!(app.overlay.is_none());
+    assert_eq!(app.strategies.filter(), StrategyFilter::All);
+    press(&mut app, &[ch('h')]);
+    let help = render(&app, 100, 30);
+    assert!(
+        line_of(&help, "deploy (dry-run unless you choose live)").contains("│  D "),
+        "{help}"
+    );
+    assert!(
+        line_of(&help, "filter: all, active").contains("│  F "),
+        "{help}"
+    );
+    // Keys not named keep their defaults.
+    assert!(
+        line_of(&help, "sort: name, Sharpe").contains("│  o "),
+        "{help}"
+    );
+    press(&mut app, &[ch('x'), ch('F')]);
+    assert_eq!(app.strategies.filter(), StrategyFilter::Active);
+    press(
+        &mut app,
+        &[
+            ch('f'),
+            KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT),
+        ],
+    );
+    assert_eq!(app.strategies.filter(), StrategyFilter::MemEnabled);
+}
+
+#[test]
+fn a_rebound_quit_is_text_in_a_search() {
+    let mut app = connected();
+    app.keys = keys::Keymap::from_toml("[keys]\nquit = \"z\"\n").unwrap();
+    press(&mut app, &[ch('2'), ch('/'), ch('z')]);
+    assert!(!app.quit, "z is typed into the search");
+    assert_eq!(app.strategies.search, "z");
+    press(&mut app, &[key(KeyCode::Enter), ch('z')]);
+    assert!(app.quit);
 }

@@ -3,6 +3,7 @@
 
 use super::{Theme, bytes, message, since};
 use crate::ui::app::{App, View, status_word};
+use crate::ui::keys::Action;
 use mem_protocol::mem::MemMetrics;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -224,16 +225,22 @@ fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme, mem_line: 
 
 fn draw_bots(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let rows = app.deployed.rows();
-    let block = Block::bordered().title(format!(" bots ({}) · Enter opens Deployed ", rows.len()));
+    let block = Block::bordered().title(format!(
+        " bots ({}) · {} opens Deployed ",
+        rows.len(),
+        app.keys.label(Action::Open)
+    ));
     let inner = block.inner(area);
     if rows.is_empty() {
         frame.render_widget(block, area);
-        message(
-            frame,
-            inner,
-            "No bot is running. Find a strategy in Recommend (4) or Strategies (2) and press d.",
-            theme.dim(),
+        let k = &app.keys;
+        let text = format!(
+            "No bot is running. Find a strategy in Recommend ({}) or Strategies ({}) and press {}.",
+            k.label(Action::ViewRecommend),
+            k.label(Action::ViewStrategies),
+            k.label(Action::Deploy)
         );
+        message(frame, inner, &text, theme.dim());
         return;
     }
     let height = inner.height.saturating_sub(1) as usize;

@@ -2,6 +2,7 @@
 
 use super::{Theme, bytes, message, since};
 use crate::ui::app::{App, status_word};
+use crate::ui::keys::Action;
 use mem_protocol::deploy::{DeployedStrategy, DeploymentStatus};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -42,9 +43,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 fn draw_table(frame: &mut Frame, area: Rect, app: &App, rows: &[&DeployedStrategy], theme: Theme) {
     let v = &app.deployed;
     let block = Block::bordered().title(format!(
-        " deployed {} · {} (f filters) ",
+        " deployed {} · {} ({} filters) ",
         rows.len(),
-        v.filter().label()
+        v.filter().label(),
+        app.keys.label(Action::Filter)
     ));
     let inner = block.inner(area);
     if rows.is_empty() {
@@ -176,10 +178,17 @@ fn draw_log(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         frame.render_widget(Block::bordered().title(" log "), area);
         return;
     };
+    let k = &app.keys;
     let focus = if v.log_focus {
-        " (↑↓ scroll, G follows, l leaves)"
+        format!(
+            " ({}{} scroll, {} follows, {} leaves)",
+            k.label(Action::Up),
+            k.label(Action::Down),
+            k.label_or(Action::Bottom, "G"),
+            k.label(Action::Logs)
+        )
     } else {
-        " (l to scroll)"
+        format!(" ({} to scroll)", k.label(Action::Logs))
     };
     let following = if v.log_scroll == 0 {
         "following"

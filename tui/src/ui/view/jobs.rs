@@ -4,6 +4,7 @@
 
 use super::{Theme, message, since};
 use crate::ui::app::{App, View};
+use crate::ui::keys::Action;
 use chrono::{DateTime, Utc};
 use mem_protocol::jobs::{JobInfo, JobList, JobOutcome};
 use ratatui::Frame;
@@ -75,7 +76,10 @@ fn last_text(now: DateTime<Utc>, job: &JobInfo) -> String {
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let panel = app.panels.get(&View::Jobs);
-    let block = Block::bordered().title(" Jobs · scheduled work (x runs the selected one now) ");
+    let block = Block::bordered().title(format!(
+        " Jobs · scheduled work ({} runs the selected one now) ",
+        app.keys.label(Action::RunJob)
+    ));
     let Some((list, panel)) =
         super::panel::typed::<JobList>(frame, area, block.clone(), panel, theme)
     else {

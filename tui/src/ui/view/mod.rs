@@ -1,7 +1,8 @@
 //! Drawing: a pure function of the [`App`] state onto a ratatui frame. The frame is the
 //! header (daemon, connection, clock), the view tabs, the view's body, the status line
 //! (the last action's outcome) and the view's key hints; overlays (help, confirmation)
-//! are drawn over the body.
+//! are drawn over the body. The hints and the help are laid out by `keys::HELP` and show
+//! the keys of the app's keymap: what they say is what the keys do.
 
 mod dashboard;
 mod deployed;
@@ -14,7 +15,7 @@ mod recommend;
 mod strategies;
 
 use super::app::{App, Confirm, Connection, Overlay, Tone, View};
-use super::keys::{self, HelpEntry};
+use super::keys::{self, Action, Context, HelpRow, Section};
 use chrono::{DateTime, Utc};
 use mem_protocol::Access;
 use mem_protocol::deploy_spec::DeploymentSpec;
@@ -108,8 +109,10 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         frame.render_widget(
             Paragraph::new(format!(
-                "memctl needs at least {MIN_WIDTH}x{MIN_HEIGHT} (this is {}x{}); q quits",
-                area.width, area.height
+                "memctl needs at least {MIN_WIDTH}x{MIN_HEIGHT} (this is {}x{}); {} quits",
+                area.width,
+                area.height,
+                app.keys.label(Action::Back)
             ))
             .wrap(Wrap { trim: true }),
             area,
@@ -202,93 +205,57 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             Span::styled(s.text.clone(), theme.tone(s.tone)),
         ]),
         None => Line::from(Span::styled(
-            " ready · ? lists the keys of this view",
+            format!(
+                " ready · {} lists the keys of this view",
+                app.keys.label(Action::Help)
+            ),
             theme.dim(),
         )),
     };
     frame.render_widget(line, area);
 }
 
+/// The section of the help whose hints the footer shows now.
+fn hint_section(app: &App) -> Section {
+    match app.key_context() {
+        // A dialog is drawn over its view, whose hints stay.
+        Context::Dialog => Section::View(Context::of_view(app.view)),
+        Context::Editor => Section::Editor,
+        Context::Edit => Section::Edit,
+        Context::Search => Section::Search,
+        view => Section::View(view),
+    }
+}
+
 /// The view's main keys, always visible: a newcomer needs no manual.
 fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let control = app.access == Access::Control;
-    let hints: &[(&str, &str, bool)] = match app.view {
-        View::Dashboard => &[("Enter", "bot", false), ("l", "log", false)],
-        View::Strategies
-            if app
-                .strategies
-                .editor
-                .as_ref()
-                .is_some_and(|e| e.edit.is_some()) =>
-        {
-            &[
-                ("type", "value, reason", false),
-                ("Tab", "switch", false),
-                ("Enter", "next / send", false),
-                ("Esc", "cancel", false),
-            ]
-        }
-        View::Strategies if app.strategies.editor.is_some() => &[
-            ("↑↓", "pick", false),
-            ("Enter", "edit", true),
-            ("Esc", "close", false),
-        ],
-        View::Strategies if app.strategies.searching => &[
-            ("type", "to search", false),
-            ("Enter", "keep", false),
-            ("Esc", "clear", false),
-        ],
-        View::Strategies => &[
-            ("/", "search", false),
-            ("f", "filter", false),
-            ("o", "sort", false),
-            ("Enter", "detail", false),
-            ("d", "deploy", true),
-            ("s", "stop", true),
-            ("p", "params", false),
-        ],
-        View::Deployed => &[
-            ("f", "filter", false),
-            ("l", "log", false),
-            ("s", "stop", true),
-            ("r", "restart", true),
-        ],
-        View::Recommendations => &[
-            ("t", "trend", false),
-            ("v", "volatility", false),
-            ("c", "computed", false),
-            ("d", "deploy", true),
-        ],
-        View::Memory | View::Model => &[("u", "reload", false)],
-        View::Jobs => &[("u", "reload", false), ("x", "run now", true)],
-    };
+    let section = hint_section(app);
+    let mut hinted: Vec<(&HelpRow, u8)> = keys::rows(section)
+        .filter_map(|row| row.hint.as_ref().map(|h| (row, h.rank)))
+        .filter(|(row, _)| control || !row.control)
+        .collect();
+    hinted.sort_by_key(|(_, rank)| *rank);
     let bold = theme.accent().add_modifier(Modifier::BOLD);
     // While a parameter is edited, `?`, `q` and digits are text: only the edit's keys.
-    let typing = app.view == View::Strategies
-        && app
-            .strategies
-            .editor
-            .as_ref()
-            .is_some_and(|e| e.edit.is_some());
+    let typing = section == Section::Edit;
     let mut spans = if typing {
         vec![Span::raw("")]
     } else {
         vec![
-            Span::styled(" ?", bold),
+            Span::styled(format!(" {}", app.keys.label(Action::Help)), bold),
             Span::raw(" help "),
-            Span::styled(" q", bold),
+            Span::styled(format!(" {}", app.keys.label(Action::Back)), bold),
             Span::raw(" quit "),
         ]
     };
-    for (key, what, needs_control) in hints {
-        if *needs_control && !control {
-            continue;
-        }
-        spans.push(Span::styled(format!(" {key}"), bold));
-        spans.push(Span::raw(format!(" {what} ")));
+    for (row, _) in hinted {
+        let word = row.hint.as_ref().map_or("", |h| h.word);
+        spans.push(Span::styled(format!(" {}", app.keys.hint_label(row)), bold));
+        spans.push(Span::raw(format!(" {word} ")));
     }
     if !typing {
-        spans.push(Span::styled(" 1-7", bold));
+        spans.push(Span::styled(format!(" {}", app.keys.views_label()), bold));
         spans.push(Span::raw(" views"));
     }
     frame.render_widget(Line::from(spans), area);
@@ -306,17 +273,18 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
-fn help_lines<'a>(entries: &'a [HelpEntry], app: &App, theme: Theme, out: &mut Vec<Line<'a>>) {
-    for e in entries {
-        if e.control && app.access != Access::Control {
+/// A section's lines of the help: each row's keys, then what they do.
+fn help_lines(section: Section, app: &App, theme: Theme, out: &mut Vec<Line<'static>>) {
+    for row in keys::rows(section) {
+        if row.control && app.access != Access::Control {
             continue;
         }
         out.push(Line::from(vec![
             Span::styled(
-                format!("  {:<11}", e.keys),
+                format!("  {:<11}", app.keys.help_label(row)),
                 theme.accent().add_modifier(Modifier::BOLD),
             ),
-            Span::raw(e.what),
+            Span::raw(app.keys.text(row.what)),
         ]));
     }
 }
@@ -326,19 +294,24 @@ fn draw_help(frame: &mut Frame, body: Rect, app: &App, theme: Theme) {
     let editor = app.view == View::Strategies && app.strategies.editor.is_some();
     if editor {
         lines.push(Line::styled("Parameter editor", theme.bold()));
-        help_lines(keys::PARAM_EDITOR, app, theme, &mut lines);
+        help_lines(Section::Editor, app, theme, &mut lines);
     } else {
         lines.push(Line::styled(
             format!("{} view", app.view.title()),
             theme.bold(),
         ));
-        help_lines(keys::help(app.view), app, theme, &mut lines);
+        help_lines(
+            Section::View(Context::of_view(app.view)),
+            app,
+            theme,
+            &mut lines,
+        );
     }
     lines.push(Line::styled("Everywhere", theme.bold()));
-    help_lines(keys::GLOBAL, app, theme, &mut lines);
+    help_lines(Section::Everywhere, app, theme, &mut lines);
     if app.access == Access::Control && !editor {
         lines.push(Line::styled("In a confirmation dialog", theme.bold()));
-        help_lines(keys::DIALOG, app, theme, &mut lines);
+        help_lines(Section::Dialog, app, theme, &mut lines);
     } else if app.access != Access::Control {
         lines.push(Line::styled(
             "Read-only session: deploy, stop, restart and edits are hidden.",

@@ -4,6 +4,7 @@
 
 use super::{Theme, message};
 use crate::ui::app::{App, Tone};
+use crate::ui::keys::Action;
 use crate::ui::params::{ParamEditor, ParamRow, effect_note, range, rows, show};
 use mem_protocol::Access;
 use ratatui::Frame;
@@ -45,12 +46,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, editor: &ParamEditor, them
     };
     let all = rows(doc);
     if all.is_empty() {
-        message(
-            frame,
-            inner,
-            "This strategy declares no parameters (Esc closes).",
-            theme.dim(),
-        );
+        let close = app.keys.label_or(Action::Back, "Esc");
+        let text = format!("This strategy declares no parameters ({close} closes).");
+        message(frame, inner, &text, theme.dim());
         return;
     }
     let edit_height = if editor.edit.is_some() { 4 } else { 1 };
@@ -203,10 +201,14 @@ fn draw_edit(
     theme: Theme,
 ) {
     let Some(edit) = &editor.edit else {
+        let close = app.keys.label_or(Action::Back, "Esc");
         let hint = if app.access == Access::Control {
-            "Enter edits the selected parameter · Esc closes"
+            format!(
+                "{} edits the selected parameter · {close} closes",
+                app.keys.label(Action::Open)
+            )
         } else {
-            "read-only session: you can look, not change · Esc closes"
+            format!("read-only session: you can look, not change · {close} closes")
         };
         frame.render_widget(Line::styled(hint, theme.dim()), area);
         return;

@@ -3,6 +3,7 @@
 
 use super::{Theme, message, number, percent};
 use crate::ui::app::App;
+use crate::ui::keys::Action;
 use mem_protocol::ErrorCode;
 use mem_protocol::recommend::{ConditionsSource, MetricsSource};
 use ratatui::Frame;
@@ -19,43 +20,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     ])
     .areas(area);
 
-    let word = |w: Option<String>| w.unwrap_or_else(|| "computed".into());
-    let mut spans = vec![
-        Span::styled(" trend ", theme.dim()),
-        Span::styled(word(v.trend.map(|t| t.to_string())), theme.bold()),
-        Span::styled(" (t)   volatility ", theme.dim()),
-        Span::styled(word(v.volatility.map(|t| t.to_string())), theme.bold()),
-        Span::styled(" (v)   ", theme.dim()),
-    ];
-    let mut lines = Vec::new();
-    if v.loading {
-        spans.push(Span::styled("loading...", theme.dim()));
-    } else if let Some(Ok(r)) = &v.result {
-        let source = match (&r.conditions.source, &r.conditions.computed) {
-            (ConditionsSource::Computed, Some(c)) => {
-                format!("computed: {} {}", c.pair, c.timeframe)
-            }
-            (ConditionsSource::Computed, None) => "computed from market data".into(),
-            (ConditionsSource::Request, _) => "as chosen".into(),
-        };
-        spans.push(Span::raw(format!(
-            "scored {}/{} ({source}), {} candidates",
-            r.conditions.trend, r.conditions.volatility, r.candidates
-        )));
-        if let Some(c) = &r.conditions.computed {
-            lines.push(Line::styled(
-                format!(" {} · {}", c.trend_reason, c.volatility_reason),
-                theme.dim(),
-            ));
-        }
-    }
-    lines.insert(0, Line::from(spans));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" market conditions ")),
-        conditions,
-    );
+    draw_conditions(frame, conditions, app, theme);
 
     let block = Block::bordered().title(match &v.result {
         Some(Ok(r)) => format!(" {} ", r.message),
@@ -160,4 +125,52 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         ]));
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     }
+}
+
+/// The conditions asked for (the keys that change them), and those the daemon scored.
+fn draw_conditions(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let v = &app.recommend;
+    let word = |w: Option<String>| w.unwrap_or_else(|| "computed".into());
+    let mut spans = vec![
+        Span::styled(" trend ", theme.dim()),
+        Span::styled(word(v.trend.map(|t| t.to_string())), theme.bold()),
+        Span::styled(
+            format!(" ({})   volatility ", app.keys.label(Action::Trend)),
+            theme.dim(),
+        ),
+        Span::styled(word(v.volatility.map(|t| t.to_string())), theme.bold()),
+        Span::styled(
+            format!(" ({})   ", app.keys.label(Action::Volatility)),
+            theme.dim(),
+        ),
+    ];
+    let mut lines = Vec::new();
+    if v.loading {
+        spans.push(Span::styled("loading...", theme.dim()));
+    } else if let Some(Ok(r)) = &v.result {
+        let source = match (&r.conditions.source, &r.conditions.computed) {
+            (ConditionsSource::Computed, Some(c)) => {
+                format!("computed: {} {}", c.pair, c.timeframe)
+            }
+            (ConditionsSource::Computed, None) => "computed from market data".into(),
+            (ConditionsSource::Request, _) => "as chosen".into(),
+        };
+        spans.push(Span::raw(format!(
+            "scored {}/{} ({source}), {} candidates",
+            r.conditions.trend, r.conditions.volatility, r.candidates
+        )));
+        if let Some(c) = &r.conditions.computed {
+            lines.push(Line::styled(
+                format!(" {} · {}", c.trend_reason, c.volatility_reason),
+                theme.dim(),
+            ));
+        }
+    }
+    lines.insert(0, Line::from(spans));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" market conditions ")),
+        area,
+    );
 }

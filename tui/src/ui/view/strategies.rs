@@ -3,6 +3,7 @@
 
 use super::{Theme, message, number, percent};
 use crate::ui::app::{App, StrategyData, sort_label};
+use crate::ui::keys::Action;
 use mem_protocol::strategy::StrategySummary;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -98,11 +99,15 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     if v.rows.is_empty() {
         frame.render_widget(block, area);
         let text = if v.all.is_empty() {
-            "The registry is empty."
+            "The registry is empty.".to_string()
         } else {
-            "No strategy matches (f changes the filter, Esc clears the search)."
+            format!(
+                "No strategy matches ({} changes the filter, {} clears the search).",
+                app.keys.label(Action::Filter),
+                app.keys.label_or(Action::Back, "Esc")
+            )
         };
-        message(frame, inner, text, theme.dim());
+        message(frame, inner, &text, theme.dim());
         return;
     }
     let offset = v.cursor.window(v.rows.len(), height);
