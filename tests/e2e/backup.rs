@@ -7,12 +7,12 @@
 //! truncated or changed, no manifest), naming the file, and restores nothing then.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use mem_e2e::seed::{CONSERVATIVE_RSI, NATIVE_RSI, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::backup::Manifest;
 use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
 use mem_protocol::registry::*;
-use mem_protocol::strategy::StrategyId;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -20,14 +20,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
-/// The seed's native RSI (data/strategy_registry/metadata).
-const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 fn trade(id: String, exit: DateTime<Utc>, pnl_pct: f64) -> TradeRecord {
     TradeRecord {

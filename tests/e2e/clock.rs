@@ -5,22 +5,19 @@
 //! wall clock by the whole jump, the worst case of the seconds after a real jump. Without
 //! libfaketime the test says so and skips, unless `MEMD_REQUIRE_FAKETIME` is set.
 
+use mem_e2e::seed::{AGGRESSIVE_RSI, sid};
 use mem_e2e::{Daemon, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::{DeployParams, DeployedParams, DeployedStrategy};
 use mem_protocol::jobs::{JobHistoryParams, JobRun};
 use mem_protocol::methods::method;
 use mem_protocol::registry::TagsParams;
-use mem_protocol::strategy::StrategyId;
 use nix::sys::signal::Signal;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
-/// The seed's Aggressive RSI, a Freqtrade strategy.
-const AGGRESSIVE_RSI: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
 
 fn libfaketime() -> Option<PathBuf> {
     let path = PathBuf::from(LIBFAKETIME);
@@ -86,7 +83,7 @@ async fn the_wall_clock_jumping_ahead_and_back_pauses_no_job_and_restarts_no_bot
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     });
     let client = daemon.client().await;
-    let id: StrategyId = AGGRESSIVE_RSI.parse().unwrap();
+    let id = sid(AGGRESSIVE_RSI);
     client
         .call::<method::Deploy>(DeployParams {
             id,

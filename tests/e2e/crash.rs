@@ -4,6 +4,7 @@
 
 use chrono::{Duration as ChronoDuration, Utc};
 use mem_e2e::Daemon;
+use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, sid};
 use mem_protocol::methods::{GetStrategyParams, method};
 use mem_protocol::registry::*;
 use mem_protocol::strategy::{StrategyDocument, StrategyId};
@@ -16,7 +17,6 @@ use std::time::Duration;
 
 /// Kills per run: enough to hit every phase of a write many times, bounded for CI.
 const KILLS: usize = 30;
-const STRATEGY: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 
 /// What the daemon acknowledged before it was killed.
 #[derive(Default)]
@@ -93,7 +93,7 @@ fn check_files(data: &Path, acked: &Acked) {
         );
     }
     let on_disk: HashSet<String> =
-        check_lines(&registry.join(format!("performance/{STRATEGY}.jsonl")))
+        check_lines(&registry.join(format!("performance/{MACD_HUNTER}.jsonl")))
             .into_iter()
             .map(|v| v["trade_id"].as_str().unwrap().to_string())
             .collect();
@@ -106,7 +106,7 @@ fn check_files(data: &Path, acked: &Acked) {
     );
     check_lines(&registry.join("audit.jsonl"));
     let doc: Value = serde_json::from_slice(
-        &std::fs::read(registry.join(format!("metadata/{STRATEGY}.json"))).unwrap(),
+        &std::fs::read(registry.join(format!("metadata/{MACD_HUNTER}.json"))).unwrap(),
     )
     .unwrap();
     let name = doc["strategy"]["display_name"]
@@ -131,7 +131,7 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     let socket = root.path().join("run/memd.sock");
     let data = root.path().join("data");
     let acked = Arc::new(Mutex::new(Acked::default()));
-    let id: StrategyId = STRATEGY.parse().unwrap();
+    let id = sid(MACD_HUNTER);
     // A small deterministic generator for the kill delays: 20 to 400 ms.
     let mut seed: u64 = 0x5eed;
     let mut next_delay = move || {
@@ -357,13 +357,7 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
     drop(client);
     let mut daemon = daemon;
     daemon.stop_with(Signal::SIGTERM);
-    let bots: Vec<StrategyId> = [
-        "8a778f7f-37b5-4eae-9fca-e7cb383b048a",
-        "186062cd-e0f7-45eb-b387-3067360efe34",
-    ]
-    .iter()
-    .map(|s| s.parse().unwrap())
-    .collect();
+    let bots: Vec<StrategyId> = [AGGRESSIVE_RSI, CONSERVATIVE_RSI].map(sid).to_vec();
 
     let mut seed: u64 = 0xb075;
     let mut next_delay = move || {

@@ -3,6 +3,7 @@
 //! stop, re-adoption after the daemon is killed. The same paths against the real
 //! Freqtrade are in `freqtrade_bots.rs`.
 
+use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, NATIVE_RSI, sid};
 use mem_e2e::{Daemon, alive, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::{ListStrategiesParams, method};
@@ -15,15 +16,6 @@ use serde_json::{Value, json};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
-const AGGRESSIVE_RSI: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
-const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 /// Deploys on a free port of its own (tests run in parallel; the seed bots' preferred
 /// ports would collide).

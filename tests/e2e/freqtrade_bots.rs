@@ -7,20 +7,17 @@
 
 use mem_e2e::free_port;
 use mem_e2e::mock_exchange::{self, MockOptions};
+use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER, sid};
 use mem_e2e::{Daemon, alive, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
 use mem_protocol::registry::PerformanceParams;
-use mem_protocol::strategy::StrategyId;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
 
 fn freqtrade() -> Option<PathBuf> {
     match std::env::var_os("MEMD_TEST_FREQTRADE") {
@@ -32,10 +29,6 @@ fn freqtrade() -> Option<PathBuf> {
             None
         }
     }
-}
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
 }
 
 /// Processes whose command line mentions `needle`.

@@ -5,14 +5,11 @@
 //! (`fake_freqtrade`) stands in for Freqtrade behind the deploy endpoint.
 
 use mem_e2e::free_port;
+use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER};
 use mem_e2e::{Daemon, describe};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
-
-/// The seed guide's examples deploy MACD Hunter.
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
 
 /// A daemon with the HTTP API on a free loopback port.
 struct Api {

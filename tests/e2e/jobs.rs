@@ -13,6 +13,7 @@
 //! Candles: the shipped ETH/BTC 5-minute file (data/market, see its README) feeds the
 //! native bots; the reference pair is a generated hourly series that trends up or down.
 
+use mem_e2e::seed::{AGGRESSIVE_RSI, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::jobs::*;
@@ -767,7 +768,7 @@ async fn performance_sync_copies_what_running_bots_closed_into_the_registry() {
     });
     let client = daemon.client().await;
     // The seed's Aggressive RSI, a Freqtrade strategy.
-    let id: StrategyId = "8a778f7f-37b5-4eae-9fca-e7cb383b048a".parse().unwrap();
+    let id = sid(AGGRESSIVE_RSI);
     client
         .call::<method::Deploy>(DeployParams {
             id,

@@ -5,24 +5,17 @@
 //! after a `mem.enhance` over the socket, and after a memory file is reloaded; with a
 //! (fake) Freqtrade bot deployed, its poll latency appears, labelled, and goes with it.
 
+use mem_e2e::seed::{MACD_HUNTER, NATIVE_RSI, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::*;
 use mem_protocol::mem::MemMetrics;
 use mem_protocol::methods::{NoParams, method};
-use mem_protocol::strategy::StrategyId;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// The seed's native RSI (data/strategy_registry/metadata).
-const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 /// A daemon with the HTTP API on a free loopback port, the fake bot as its Freqtrade.
 struct Api {

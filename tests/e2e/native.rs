@@ -5,6 +5,7 @@
 //! rules, on a series built so that each rule must fire; memory files edited by hand are
 //! applied or refused.
 
+use mem_e2e::seed::{NATIVE_MACD, NATIVE_RSI, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
@@ -12,14 +13,6 @@ use mem_protocol::strategy::StrategyId;
 use mem_protocol::{ErrorCode, Event, Topic};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// The seed's native RSI and MACD (data/strategy_registry/metadata).
-const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
-const NATIVE_MACD: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d63";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 fn replay(id: &str, speed: Option<f64>) -> DeployParams {
     DeployParams {

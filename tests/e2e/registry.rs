@@ -2,6 +2,7 @@
 //! files, import of both seed shapes, the audit log.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, sid};
 use mem_e2e::{Daemon, describe};
 use mem_protocol::events::RegistryChange;
 use mem_protocol::methods::{ListStrategiesParams, SortKey, method};
@@ -10,14 +11,6 @@ use mem_protocol::strategy::{StrategyId, StrategyStatus};
 use mem_protocol::{Access, Client, ClientError, ClientOptions, ErrorCode, Event, Topic};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
-const AGGRESSIVE_RSI: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 fn new_strategy(name: &str) -> Value {
     json!({

@@ -8,10 +8,10 @@
 //! are secrets too: the API is on and used during the run (the webhook's secret in a URL).
 //! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
 
+use mem_e2e::seed::{AGGRESSIVE_RSI, sid};
 use mem_e2e::{Daemon, describe};
 use mem_protocol::Topic;
 use mem_protocol::methods::method;
-use mem_protocol::strategy::StrategyId;
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,8 +19,6 @@ use std::time::Duration;
 
 const EXCHANGE_KEY: &str = "KEY-7f3a9c1e5b2d4e6f8a0b";
 const EXCHANGE_SECRET: &str = "SECRET-2b4d6f8a0c1e3a5c7e9f";
-/// The seed's Aggressive RSI, a Freqtrade strategy.
-const STRATEGY: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -60,7 +58,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
     });
     let client = daemon.client().await;
     let (_, mut events) = client.subscribe(Topic::ALL.to_vec()).await.unwrap();
-    let id: StrategyId = STRATEGY.parse().unwrap();
+    let id = sid(AGGRESSIVE_RSI);
 
     // A full run: deploy, poll, trades synced, a decision and its outcome, jobs, stop.
     let mut seen = Vec::<String>::new();
@@ -69,7 +67,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         seen.push(format!("memctl {}:\n{}", args.join(" "), describe(&out)));
         out
     };
-    let out = memctl(&["deploy", STRATEGY, "--json"]);
+    let out = memctl(&["deploy", AGGRESSIVE_RSI, "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
     mem_e2e::wait_for(
         "the trades to be synced",
@@ -113,16 +111,16 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         vec!["status", "--json"],
         vec!["deployed"],
         vec!["deployed", "--json"],
-        vec!["logs", STRATEGY, "-n", "1000"],
-        vec!["strategies", "show", STRATEGY],
-        vec!["strategies", "show", STRATEGY, "--json"],
-        vec!["strategies", "trades", "list", STRATEGY, "--json"],
+        vec!["logs", AGGRESSIVE_RSI, "-n", "1000"],
+        vec!["strategies", "show", AGGRESSIVE_RSI],
+        vec!["strategies", "show", AGGRESSIVE_RSI, "--json"],
+        vec!["strategies", "trades", "list", AGGRESSIVE_RSI, "--json"],
         vec!["strategies", "audit", "--json"],
         vec!["jobs", "run", "performance_sync"],
         vec!["jobs", "history", "--json"],
         vec!["jobs", "--json"],
         vec!["memory", "decisions", "--json"],
-        vec!["stop", STRATEGY, "--json"],
+        vec!["stop", AGGRESSIVE_RSI, "--json"],
         vec!["deployed", "--json"],
     ] {
         let out = memctl(&args);
@@ -151,7 +149,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
     }
     let refused = reqwest::Client::new()
         .post(format!(
-            "http://127.0.0.1:{http_port}/api/mem/strategies/{STRATEGY}/deploy"
+            "http://127.0.0.1:{http_port}/api/mem/strategies/{AGGRESSIVE_RSI}/deploy"
         ))
         .bearer_auth(&tokens[1])
         .send()

@@ -2,6 +2,7 @@
 //! events.
 
 use mem_e2e::Daemon;
+use mem_e2e::seed::MACD_HUNTER;
 use mem_protocol::methods::{GetStrategyParams, ListStrategiesParams, NoParams, method};
 use mem_protocol::strategy::{StrategyId, StrategyStatus};
 use mem_protocol::{Access, Client, ClientError, ClientOptions, ErrorCode, Event, Topic};
@@ -10,8 +11,6 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
-
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 
 /// A connection speaking raw bytes, to send what a well-behaved client never would.
 struct Raw {

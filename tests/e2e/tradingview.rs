@@ -14,25 +14,19 @@
 
 use mem_e2e::free_port;
 use mem_e2e::mock_exchange::{self, MockOptions};
+use mem_e2e::seed::{MACD_HUNTER, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::{
     DeployParams, DeployedStrategy, DeploymentStatus, StopMode, StopParams,
 };
 use mem_protocol::mem::DecisionsParams;
 use mem_protocol::methods::method;
-use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, Event, EventStream, Topic};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Freqtrade MACD Hunter: pairs ETH/USDT and BTC/USDT.
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 const WEBHOOK: &str = "/api/mem/webhooks/tradingview";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 /// A daemon with the HTTP API on, and the webhook's secret.
 struct Hook {

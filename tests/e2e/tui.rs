@@ -1,6 +1,7 @@
 //! The real `memctl` terminal UI in a real terminal (tmux) against the real daemon, with
 //! the fake bot standing in for Freqtrade: every step is keys in, screen read back.
 
+use mem_e2e::seed::CONSERVATIVE_RSI;
 use mem_e2e::tmux::{self, Tmux};
 use mem_e2e::{Daemon, bin, wait_for};
 use mem_protocol::methods::method;
@@ -303,7 +304,6 @@ async fn a_parameter_edited_in_the_strategies_view_is_in_the_history_with_its_re
     if skip() {
         return;
     }
-    const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
     let daemon = Daemon::start();
     let t = memctl_in_tmux(&daemon, 120, 32, "");
     t.wait_for("connected", SCREEN);

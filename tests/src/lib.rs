@@ -6,6 +6,7 @@
 
 pub mod measure;
 pub mod mock_exchange;
+pub mod seed;
 pub mod tmux;
 
 use mem_protocol::{Client, ClientOptions};

@@ -122,6 +122,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use mem_e2e::measure::{cpu_seconds, status_mb};
 use mem_e2e::mock_exchange::{self, MockExchange, MockOptions};
+use mem_e2e::seed;
 use mem_e2e::{fake_freqtrade_config, find_memd, start_memd_with};
 use mem_protocol::deploy::{
     DeployParams, DeployedParams, DeployedStrategy, DeploymentId, DeploymentStatus, DeploymentType,
@@ -153,26 +154,17 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 /// The seeded Freqtrade strategies, deployed in turn.
 const BOTS: [(&str, &str); 3] = [
-    (
-        "4ce3a79b-c22b-4b42-9d87-3a58052a9eec",
-        "freqtrade_macd_hunter",
-    ),
-    (
-        "186062cd-e0f7-45eb-b387-3067360efe34",
-        "freqtrade_conservative_rsi",
-    ),
-    (
-        "8a778f7f-37b5-4eae-9fca-e7cb383b048a",
-        "freqtrade_aggressive_rsi",
-    ),
+    (seed::MACD_HUNTER, "freqtrade_macd_hunter"),
+    (seed::CONSERVATIVE_RSI, "freqtrade_conservative_rsi"),
+    (seed::AGGRESSIVE_RSI, "freqtrade_aggressive_rsi"),
 ];
 /// The seeded native MEM strategies, replayed in turn: the two that win on the shipped
 /// candles. The others lose there, and after their first replay the learning loop raises
 /// their confidence threshold to 0.70, which their signals on ETH/BTC never reach: they
 /// would replay without a decision.
 const NATIVES: [(&str, &str); 2] = [
-    ("0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62", "native_rsi"),
-    ("0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d65", "native_vwap"),
+    (seed::NATIVE_RSI, "native_rsi"),
+    (seed::NATIVE_VWAP, "native_vwap"),
 ];
 /// The shipped candles the natives replay (data/market).
 const CANDLES: &str = "ETH_BTC-5m.feather";
