@@ -752,23 +752,33 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
     let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
     assert_eq!(d.stats.open_trades, 1, "{d:?}");
     // The parameters in force are saved with the deployment (a restart resumes with them).
-    let state: Value = serde_json::from_slice(
-        &std::fs::read(daemon.data_dir.join("deployments/state.json")).unwrap(),
-    )
-    .unwrap();
-    let saved = state
-        .as_array()
-        .or_else(|| state["deployments"].as_array())
-        .and_then(|all| {
-            all.iter()
-                .find(|s| s["public"]["deploymentId"] == json!(d.deployment_id))
-        })
-        .cloned()
-        .unwrap_or(Value::Null);
-    assert_eq!(
-        saved["native"]["parameters"]["oversold"]["value"],
-        json!(45),
-        "{state}"
-    );
+    // memd writes state.json just after the in-memory state the calls above read (on a
+    // busy machine, a moment after): the file is read until it has them, for 10 s at most.
+    let saved_oversold = || {
+        let state: Value = serde_json::from_slice(
+            &std::fs::read(daemon.data_dir.join("deployments/state.json")).unwrap(),
+        )
+        .unwrap();
+        let saved = state
+            .as_array()
+            .or_else(|| state["deployments"].as_array())
+            .and_then(|all| {
+                all.iter()
+                    .find(|s| s["public"]["deploymentId"] == json!(d.deployment_id))
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        (
+            saved["native"]["parameters"]["oversold"]["value"].clone(),
+            state,
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (mut oversold, mut state) = saved_oversold();
+    while oversold != json!(45) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (oversold, state) = saved_oversold();
+    }
+    assert_eq!(oversold, json!(45), "{state}");
     stop_now(&client, NATIVE_RSI).await;
 }
