@@ -5,7 +5,7 @@
 //! wall clock by the whole jump, the worst case of the seconds after a real jump. Without
 //! libfaketime the test says so and skips, unless `MEMD_REQUIRE_FAKETIME` is set.
 
-use mem_e2e::seed::{AGGRESSIVE_RSI, sid};
+use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::{DeployParams, DeployedParams, DeployedStrategy};
@@ -60,6 +60,7 @@ async fn the_bot(client: &Client) -> DeployedStrategy {
 
 #[tokio::test]
 async fn the_wall_clock_jumping_ahead_and_back_pauses_no_job_and_restarts_no_bot() {
+    let _ports = preferred_ports().await;
     let Some(faketime) = libfaketime() else {
         return;
     };

@@ -4,7 +4,7 @@
 
 use chrono::{Duration as ChronoDuration, Utc};
 use mem_e2e::Daemon;
-use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, sid};
+use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, preferred_ports, sid};
 use mem_protocol::methods::{GetStrategyParams, method};
 use mem_protocol::registry::*;
 use mem_protocol::strategy::{StrategyDocument, StrategyId};
@@ -315,6 +315,7 @@ fn bots_agree_with_state(data: &Path) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing() {
+    let _ports = preferred_ports().await;
     let root = tempfile::tempdir().unwrap();
     let socket = root.path().join("run/memd.sock");
     let data = root.path().join("data");

@@ -3,7 +3,9 @@
 //! stop, re-adoption after the daemon is killed. The same paths against the real
 //! Freqtrade are in `freqtrade_bots.rs`.
 
-use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, NATIVE_RSI, sid};
+use mem_e2e::seed::{
+    AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, NATIVE_RSI, preferred_ports, sid,
+};
 use mem_e2e::{Daemon, alive, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::{ListStrategiesParams, method};
@@ -64,6 +66,7 @@ async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
 
 #[tokio::test]
 async fn deploy_watch_and_stop_a_bot() {
+    let _ports = preferred_ports().await;
     let daemon = Daemon::with_fake_freqtrade(json!({"closed_trades": 3}), "");
     let client = daemon.client().await;
     let d = deploy_preferred(&client, AGGRESSIVE_RSI).await.unwrap();
@@ -179,6 +182,7 @@ async fn deploy_watch_and_stop_a_bot() {
 
 #[tokio::test]
 async fn refusals_are_clear_and_start_nothing() {
+    let _ports = preferred_ports().await;
     let daemon = Daemon::with_fake_freqtrade(json!({}), "");
     let client = daemon.client().await;
     let err = deploy(&client, "00000000-0000-4000-8000-000000000000")

@@ -5,7 +5,7 @@
 //! (`fake_freqtrade`) stands in for Freqtrade behind the deploy endpoint.
 
 use mem_e2e::free_port;
-use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER};
+use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER, preferred_ports};
 use mem_e2e::{Daemon, describe};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
@@ -96,6 +96,7 @@ fn envelope(answer: &Value, success: bool, message: Option<&str>) {
 
 #[tokio::test]
 async fn the_seed_guides_examples_work_with_the_token() {
+    let _ports = preferred_ports().await;
     let api = Api::start(None);
 
     // curl http://localhost:5002/api/mem/strategies  (and the React snippet's first fetch)

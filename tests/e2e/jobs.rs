@@ -13,7 +13,7 @@
 //! Candles: the shipped ETH/BTC 5-minute file (data/market, see its README) feeds the
 //! native bots; the reference pair is a generated hourly series that trends up or down.
 
-use mem_e2e::seed::{AGGRESSIVE_RSI, sid};
+use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::jobs::*;
@@ -753,6 +753,7 @@ async fn runs_missed_while_memd_was_down_are_reported_and_caught_up_by_policy() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn performance_sync_copies_what_running_bots_closed_into_the_registry() {
+    let _ports = preferred_ports().await;
     // The fake Freqtrade bot (tests/src/bin/fake_freqtrade.rs) with 3 closed trades; the
     // supervisor's own poll is an hour away, so only the job can copy them.
     let root = tempfile::tempdir().unwrap();

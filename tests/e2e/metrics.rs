@@ -5,7 +5,7 @@
 //! after a `mem.enhance` over the socket, and after a memory file is reloaded; with a
 //! (fake) Freqtrade bot deployed, its poll latency appears, labelled, and goes with it.
 
-use mem_e2e::seed::{MACD_HUNTER, NATIVE_RSI, sid};
+use mem_e2e::seed::{MACD_HUNTER, NATIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::*;
@@ -438,6 +438,7 @@ async fn the_metrics_move_after_a_native_replay_on_the_socket_memctl_and_prometh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freqtrade_bots_poll_latency_appears_labelled_and_goes_with_the_bot() {
+    let _ports = preferred_ports().await;
     let api = Api::start();
     let client = api.daemon.client().await;
     let deployed = client

@@ -8,7 +8,7 @@
 //! are secrets too: the API is on and used during the run (the webhook's secret in a URL).
 //! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
 
-use mem_e2e::seed::{AGGRESSIVE_RSI, sid};
+use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, describe};
 use mem_protocol::Topic;
 use mem_protocol::methods::method;
@@ -37,6 +37,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() {
+    let _ports = preferred_ports().await;
     let root = tempfile::tempdir().unwrap();
     let http_port = std::net::TcpListener::bind(("127.0.0.1", 0))
         .unwrap()

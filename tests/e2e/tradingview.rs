@@ -14,7 +14,7 @@
 
 use mem_e2e::free_port;
 use mem_e2e::mock_exchange::{self, MockOptions};
-use mem_e2e::seed::{MACD_HUNTER, sid};
+use mem_e2e::seed::{MACD_HUNTER, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::{
     DeployParams, DeployedStrategy, DeploymentStatus, StopMode, StopParams,
@@ -324,6 +324,7 @@ fn read(path: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_alerts_are_refused_and_good_ones_logged_with_the_reason_they_are_not_forwarded() {
+    let _ports = preferred_ports().await;
     let root = tempfile::tempdir().unwrap();
     let port = free_port();
     let limit = 30;

@@ -1,7 +1,7 @@
 //! The real `memctl` terminal UI in a real terminal (tmux) against the real daemon, with
 //! the fake bot standing in for Freqtrade: every step is keys in, screen read back.
 
-use mem_e2e::seed::CONSERVATIVE_RSI;
+use mem_e2e::seed::{CONSERVATIVE_RSI, preferred_ports};
 use mem_e2e::tmux::{self, Tmux};
 use mem_e2e::{Daemon, bin, wait_for};
 use mem_protocol::methods::method;
@@ -49,6 +49,7 @@ fn skip() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
+    let _ports = preferred_ports().await;
     if skip() {
         return;
     }
@@ -131,6 +132,7 @@ async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_best_recommendation_for_bullish_medium_is_deployed_from_its_view() {
+    let _ports = preferred_ports().await;
     if skip() {
         return;
     }

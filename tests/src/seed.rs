@@ -1,6 +1,6 @@
 //! The 11 strategies every new data directory is seeded with
-//! (`data/strategy_registry/metadata/*.json`), their ids by name, and the preferred API
-//! ports of the three Freqtrade ones, which tests that deploy them take turns at.
+//! (`data/strategy_registry/metadata/*.json`): their ids by name, and the preferred API
+//! ports of the three Freqtrade ones, which the tests that deploy them there take turns at.
 
 use mem_protocol::strategy::StrategyId;
 
@@ -46,6 +46,21 @@ pub const ALL: [(&str, &str); 11] = [
 pub fn sid(id: &str) -> StrategyId {
     id.parse()
         .unwrap_or_else(|e| panic!("{id:?} is not a strategy id: {e}"))
+}
+
+/// The right to the Freqtrade seed strategies' preferred API ports (8082 to 8084), while
+/// the value lives.
+pub type PreferredPorts = tokio::sync::MutexGuard<'static, ()>;
+
+/// Waits for the seed bots' preferred ports. A deploy without a port (`port: None`,
+/// `memctl deploy` without `--port`, the HTTP API's deploy, the terminal UI) puts a seed
+/// Freqtrade bot on its strategy's port, and the daemons of the e2e tests share the
+/// machine's ports: a test that does so, or binds one of these ports itself, holds this
+/// for its whole run. Take it first thing, so that it is given back after the test's
+/// daemons and bots are gone (locals drop in reverse order).
+pub async fn preferred_ports() -> PreferredPorts {
+    static PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    PORTS.lock().await
 }
 
 #[cfg(test)]
