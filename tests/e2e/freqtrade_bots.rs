@@ -6,6 +6,7 @@
 //! with `.ci/install-freqtrade`); without it the test says it is skipped.
 
 use mem_e2e::free_port;
+use mem_e2e::freqtrade::{self, BotApi, TEST_TIMINGS};
 use mem_e2e::mock_exchange::{self, MockOptions};
 use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER, sid};
 use mem_e2e::{Daemon, alive, wait_for};
@@ -15,21 +16,9 @@ use mem_protocol::methods::method;
 use mem_protocol::registry::PerformanceParams;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use serde_json::json;
+use std::path::Path;
 use std::time::Duration;
-
-fn freqtrade() -> Option<PathBuf> {
-    match std::env::var_os("MEMD_TEST_FREQTRADE") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => {
-            eprintln!(
-                "SKIPPED: MEMD_TEST_FREQTRADE is not set (MEMD_TEST_FREQTRADE=$(.ci/install-freqtrade | tail -n1))"
-            );
-            None
-        }
-    }
-}
 
 /// Processes whose command line mentions `needle`.
 fn processes_with(needle: &str) -> usize {
@@ -51,26 +40,6 @@ async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
         .find(|d| d.strategy_id == sid(id))
 }
 
-/// The bot's own API, with the credentials of its rendered config (the test reads it as
-/// the daemon's user may).
-async fn bot_api(d: &DeployedStrategy, method: &str, path: &str, body: Option<Value>) -> Value {
-    let config: Value =
-        serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
-    let api = &config["api_server"];
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = format!("http://127.0.0.1:{}/api/v1/{path}", d.port.unwrap());
-    let request = match method {
-        "POST" => http.post(url).json(&body.unwrap_or(json!({}))),
-        _ => http.get(url),
-    };
-    let response = request
-        .basic_auth(api["username"].as_str().unwrap(), api["password"].as_str())
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap_or(Value::Null)
-}
-
 fn start_daemon(root: &Path, config: &Path) -> Daemon {
     let keep = tempfile::tempdir().unwrap();
     Daemon::start_in(keep, root.join("run/memd.sock"), root.join("data"), |cmd| {
@@ -80,7 +49,9 @@ fn start_daemon(root: &Path, config: &Path) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
-    let Some(freqtrade) = freqtrade() else { return };
+    let Some(freqtrade) = freqtrade::binary() else {
+        return;
+    };
     let mock = mock_exchange::start_with(MockOptions {
         instant_fills: true,
         ..MockOptions::default()
@@ -88,24 +59,14 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     .await
     .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let mut exchange = mock.ccxt_config();
-    exchange.as_object_mut().unwrap().remove("pair_whitelist"); // the daemon sets each bot's pairs
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({ "exchange": exchange, "force_entry_enable": true }).to_string(),
-    )
-    .unwrap();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\nmax_restarts = 3\n",
-            freqtrade.display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = freqtrade::memd_config(
+        root.path(),
+        &freqtrade,
+        &mock,
+        true,
+        &format!("{TEST_TIMINGS}\nmax_restarts = 3"),
+        "",
+    );
     let mut daemon = start_daemon(root.path(), &config);
     let client = daemon.client().await;
 
@@ -143,7 +104,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
             .await
             .unwrap();
         assert!(ping.contains("pong"), "{ping}");
-        let shown = bot_api(d, "GET", "show_config", None).await;
+        let shown = BotApi::of(d).get("show_config").await;
         assert_eq!(shown["dry_run"], true);
     }
 
@@ -166,22 +127,19 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     .await;
     // The bot takes a forced entry once it has processed its first candles; on a busy
     // machine that can take a while, so ask until it accepts.
+    let macd_api = BotApi::of(&macd);
     let mut trade_id = 0;
     wait_for(
         "the bot to accept a forced entry",
         Duration::from_secs(90),
         async || {
-            let entered = bot_api(
-                &macd,
-                "POST",
-                "forceenter",
-                Some(json!({"pair": "ETH/USDT"})),
-            )
-            .await;
+            let entered = macd_api
+                .post("forceenter", json!({"pair": "ETH/USDT"}))
+                .await;
             trade_id = entered["trade_id"].as_i64().unwrap_or(0);
             if trade_id == 0 {
                 // An open trade from an earlier attempt counts too.
-                let open = bot_api(&macd, "GET", "status", None).await;
+                let open = macd_api.get("status").await;
                 trade_id = open
                     .as_array()
                     .and_then(|t| t.first())
@@ -196,7 +154,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "the forced entry to fill",
         Duration::from_secs(60),
         async || {
-            let open = bot_api(&macd, "GET", "status", None).await;
+            let open = macd_api.get("status").await;
             open.as_array().is_some_and(|t| {
                 t.iter()
                     .any(|t| t["trade_id"] == trade_id && t["amount"].as_f64().unwrap_or(0.0) > 0.0)
@@ -204,13 +162,12 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         },
     )
     .await;
-    bot_api(
-        &macd,
-        "POST",
-        "forceexit",
-        Some(json!({"tradeid": trade_id.to_string(), "ordertype": "market"})),
-    )
-    .await;
+    macd_api
+        .post(
+            "forceexit",
+            json!({"tradeid": trade_id.to_string(), "ordertype": "market"}),
+        )
+        .await;
     // The trade reaches the registry by the poll or by the performance-sync job, which
     // may come first; the deployment's stats follow at the next poll.
     wait_for(
@@ -317,25 +274,21 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
 /// restarts its worker and API server), and supervision rides out the gap: no restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_bot_reloads_a_stoploss_changed_in_the_registry() {
-    let Some(freqtrade) = freqtrade() else { return };
+    let Some(freqtrade) = freqtrade::binary() else {
+        return;
+    };
     let mock = mock_exchange::start_with(MockOptions::default())
         .await
         .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let mut exchange = mock.ccxt_config();
-    exchange.as_object_mut().unwrap().remove("pair_whitelist");
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(&overrides, json!({ "exchange": exchange }).to_string()).unwrap();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\nunresponsive_limit_secs = 30\n",
-            freqtrade.display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = freqtrade::memd_config(
+        root.path(),
+        &freqtrade,
+        &mock,
+        false,
+        &format!("{TEST_TIMINGS}\nunresponsive_limit_secs = 30"),
+        "",
+    );
     let daemon = start_daemon(root.path(), &config);
     let client = daemon.client().await;
     let d = client
@@ -351,7 +304,8 @@ async fn a_real_bot_reloads_a_stoploss_changed_in_the_registry() {
         )
         .await
         .unwrap();
-    let shown = bot_api(&d, "GET", "show_config", None).await;
+    let api = BotApi::of(&d);
+    let shown = api.get("show_config").await;
     assert_eq!(shown["stoploss"], json!(-0.08), "the registry's, at deploy");
     assert_eq!(
         shown["minimal_roi"],
@@ -373,26 +327,13 @@ async fn a_real_bot_reloads_a_stoploss_changed_in_the_registry() {
         "{update}"
     );
     // The API goes away for a moment while the bot reloads: ask until it shows the value.
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let rendered: Value =
-        serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
-    let api = &rendered["api_server"];
     wait_for(
         "the bot running with the new stoploss",
         Duration::from_secs(60),
         async || {
-            let Ok(response) = http
-                .get(format!(
-                    "http://127.0.0.1:{}/api/v1/show_config",
-                    d.port.unwrap()
-                ))
-                .basic_auth(api["username"].as_str().unwrap(), api["password"].as_str())
-                .send()
-                .await
-            else {
+            let Some(shown) = api.answer("show_config").await else {
                 return false;
             };
-            let shown: Value = response.json().await.unwrap_or(Value::Null);
             shown["stoploss"] == json!(-0.05) && shown["state"] == "running"
         },
     )

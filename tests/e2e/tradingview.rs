@@ -13,17 +13,16 @@
 //! `.ci/install-freqtrade`); without it the test says it is skipped.
 
 use mem_e2e::free_port;
+use mem_e2e::freqtrade::{self, BotApi, TEST_TIMINGS};
 use mem_e2e::mock_exchange::{self, MockOptions};
 use mem_e2e::seed::{MACD_HUNTER, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, wait_for};
-use mem_protocol::deploy::{
-    DeployParams, DeployedStrategy, DeploymentStatus, StopMode, StopParams,
-};
+use mem_protocol::deploy::{DeployParams, DeploymentStatus, StopMode, StopParams};
 use mem_protocol::mem::DecisionsParams;
 use mem_protocol::methods::method;
 use mem_protocol::{Client, Event, EventStream, Topic};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const WEBHOOK: &str = "/api/mem/webhooks/tradingview";
@@ -567,23 +566,10 @@ async fn bad_alerts_are_refused_and_good_ones_logged_with_the_reason_they_are_no
     }
 }
 
-fn freqtrade() -> Option<PathBuf> {
-    match std::env::var_os("MEMD_TEST_FREQTRADE") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => {
-            eprintln!(
-                "SKIPPED: MEMD_TEST_FREQTRADE is not set (MEMD_TEST_FREQTRADE=$(.ci/install-freqtrade | tail -n1))"
-            );
-            None
-        }
-    }
-}
-
-/// The bot's own API, with the credentials of its rendered config.
 /// The bot's open trades that a forwarded alert made (entry tag `tradingview`): the bot's
 /// own strategy may open trades of its own on the mock exchange's candles.
-async fn forced_open_trades(d: &DeployedStrategy) -> Vec<Value> {
-    bot_api(d, "status")
+async fn forced_open_trades(bot: &BotApi) -> Vec<Value> {
+    bot.get("status")
         .await
         .as_array()
         .map(|t| {
@@ -595,30 +581,11 @@ async fn forced_open_trades(d: &DeployedStrategy) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn bot_api(d: &DeployedStrategy, path: &str) -> Value {
-    let config: Value =
-        serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
-    let api = &config["api_server"];
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!(
-            "http://127.0.0.1:{}/api/v1/{path}",
-            d.port.unwrap()
-        ))
-        .basic_auth(api["username"].as_str().unwrap(), api["password"].as_str())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap_or(Value::Null)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
-    let Some(freqtrade) = freqtrade() else { return };
+    let Some(freqtrade) = freqtrade::binary() else {
+        return;
+    };
     let started = Instant::now();
     let mock = mock_exchange::start_with(MockOptions {
         instant_fills: true,
@@ -627,26 +594,18 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     .await
     .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let mut exchange = mock.ccxt_config();
-    exchange.as_object_mut().unwrap().remove("pair_whitelist");
-    // The operator allows forced entries in the overrides (the seed's base configs do not).
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({"exchange": exchange, "force_entry_enable": true}).to_string(),
-    )
-    .unwrap();
     let port = free_port();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\n[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = 600\n",
-            freqtrade.display().to_string(),
-            overrides.display().to_string()
+    // The operator allows forced entries in the overrides (the seed's base configs do not).
+    let config = freqtrade::memd_config(
+        root.path(),
+        &freqtrade,
+        &mock,
+        true,
+        TEST_TIMINGS,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = 600\n"
         ),
-    )
-    .unwrap();
+    );
     let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
     let daemon = Daemon::start_in(root, socket, data, |cmd| {
         cmd.arg("--config").arg(&config);
@@ -670,7 +629,8 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
         .await
         .unwrap();
     assert_eq!(bot.status, DeploymentStatus::Running);
-    let shown = bot_api(&bot, "show_config").await;
+    let bot_api = BotApi::of(&bot);
+    let shown = bot_api.get("show_config").await;
     assert_eq!(
         (
             shown["dry_run"].as_bool(),
@@ -683,7 +643,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
         "the bot's first trading loop",
         Duration::from_secs(60),
         async || {
-            bot_api(&bot, "health").await["last_process_ts"]
+            bot_api.get("health").await["last_process_ts"]
                 .as_i64()
                 .is_some()
         },
@@ -696,7 +656,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     no_decision_event(&mut events).await;
     assert!(hook.decisions(&client).await.is_empty());
     assert_eq!(
-        forced_open_trades(&bot).await,
+        forced_open_trades(&bot_api).await,
         Vec::<Value>::new(),
         "no trade opened"
     );
@@ -718,7 +678,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     );
     next_decision(&mut events).await;
     assert_eq!(
-        forced_open_trades(&bot).await,
+        forced_open_trades(&bot_api).await,
         Vec::<Value>::new(),
         "no trade opened"
     );
@@ -792,7 +752,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
         "the forced entry to fill",
         Duration::from_secs(60),
         async || {
-            bot_api(&bot, "status").await.as_array().is_some_and(|t| {
+            bot_api.get("status").await.as_array().is_some_and(|t| {
                 t.iter().any(|t| {
                     t["trade_id"] == trade_id
                         && t["pair"] == "ETH/USDT"
@@ -822,14 +782,14 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     assert_eq!(exit["decision"]["action"], "SELL");
     same_decision(&next_decision(&mut events).await, &exit["decision"]);
     wait_for("the trade to close", Duration::from_secs(60), async || {
-        let closed = bot_api(&bot, "trades").await;
+        let closed = bot_api.get("trades").await;
         closed["trades"].as_array().is_some_and(|t| {
             t.iter()
                 .any(|t| t["trade_id"] == trade_id && t["exit_reason"] == "force_exit")
         })
     })
     .await;
-    assert_eq!(forced_open_trades(&bot).await, Vec::<Value>::new());
+    assert_eq!(forced_open_trades(&bot_api).await, Vec::<Value>::new());
     // A sell with nothing open: logged, not forwarded.
     let again = accepted(
         "a sell with nothing open",

@@ -4,6 +4,7 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test executables
 //! (`target/<profile>/memd`, `target/<profile>/memctl`).
 
+pub mod freqtrade;
 pub mod measure;
 pub mod mock_exchange;
 pub mod seed;
@@ -410,6 +411,19 @@ pub fn fake_freqtrade_config(
     settings: &str,
     extra: &str,
 ) -> PathBuf {
+    freqtrade_config(dir, &bin("fake_freqtrade"), overrides, settings, extra)
+}
+
+/// Writes `dir/overrides.json` (0600: it may hold exchange keys) and `dir/memd.toml`, whose
+/// `[freqtrade]` runs `freqtrade` (a path) with these overrides, then `settings` (more
+/// keys of that table), then `extra` (the rest of the file); answers the config's path.
+pub fn freqtrade_config(
+    dir: &Path,
+    freqtrade: &Path,
+    overrides: serde_json::Value,
+    settings: &str,
+    extra: &str,
+) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let overrides_path = dir.join("overrides.json");
     std::fs::write(&overrides_path, overrides.to_string()).unwrap();
@@ -419,7 +433,7 @@ pub fn fake_freqtrade_config(
         &config,
         format!(
             "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\n{settings}\n{extra}",
-            bin("fake_freqtrade").display().to_string(),
+            freqtrade.display().to_string(),
             overrides_path.display().to_string()
         ),
     )

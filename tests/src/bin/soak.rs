@@ -1269,27 +1269,14 @@ async fn bots_config(options: &Options, dir: &Path) -> (PathBuf, Option<MockExch
     })
     .await
     .expect("start the mock exchange");
-    let mut section = exchange.ccxt_config();
-    if let Some(s) = section.as_object_mut() {
-        s.remove("pair_whitelist"); // memd sets each bot's pairs
-    }
-    let overrides = dir.join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({"exchange": section, "force_entry_enable": true}).to_string(),
-    )
-    .expect("write the overrides");
-    let config = dir.join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 2\n\
-             ready_timeout_secs = 150\nstop_timeout_secs = 20\nmax_restarts = 3\n",
-            freqtrade.display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .expect("write memd.toml");
+    let config = mem_e2e::freqtrade::memd_config(
+        dir,
+        freqtrade,
+        &exchange,
+        true,
+        "poll_interval_secs = 2\nready_timeout_secs = 150\nstop_timeout_secs = 20\nmax_restarts = 3",
+        "",
+    );
     println!(
         "bots:        real Freqtrade {} (dry-run) on the mock exchange {}",
         freqtrade.display(),
