@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use mem_e2e::seed::{CONSERVATIVE_RSI, NATIVE_RSI, sid};
+use mem_e2e::trades::closed_trade;
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::backup::Manifest;
 use mem_protocol::deploy::*;
@@ -22,28 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 fn trade(id: String, exit: DateTime<Utc>, pnl_pct: f64) -> TradeRecord {
-    TradeRecord {
-        trade_id: id,
-        symbol: "BTC/USDT".into(),
-        timeframe: Some("5m".into()),
-        action: TradeAction::Buy,
-        confidence: Some(0.7),
-        entry_price: 65000.0,
-        exit_price: 65000.0 * (1.0 + pnl_pct),
-        entry_time: exit - ChronoDuration::hours(1),
-        exit_time: exit,
-        pnl: pnl_pct * 1000.0,
-        pnl_pct,
-        is_win: None,
-        mem_enhanced: false,
-        mem_confidence_boost: None,
-        learned_pattern: None,
-        market_regime: None,
-        volatility: None,
-        broker: None,
-        slippage: None,
-        commission: None,
-    }
+    closed_trade(id).closed_at(exit).returning(pnl_pct).build()
 }
 
 /// Damages a copy of a backup.

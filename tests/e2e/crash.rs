@@ -2,9 +2,9 @@
 //! strategies and records trades; after every kill, every file must parse and no
 //! acknowledged write may be missing.
 
-use chrono::{Duration as ChronoDuration, Utc};
 use mem_e2e::Daemon;
 use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, preferred_ports, sid};
+use mem_e2e::trades::closed_trade;
 use mem_protocol::methods::{GetStrategyParams, method};
 use mem_protocol::registry::*;
 use mem_protocol::strategy::{StrategyDocument, StrategyId};
@@ -26,32 +26,6 @@ struct Acked {
     /// The last display name acknowledged, and one sent but not answered.
     display_name: Option<String>,
     display_name_in_flight: Option<String>,
-}
-
-fn trade(id: String) -> TradeRecord {
-    let exit = Utc::now();
-    TradeRecord {
-        trade_id: id,
-        symbol: "ETH/USDT".into(),
-        timeframe: None,
-        action: TradeAction::Sell,
-        confidence: None,
-        entry_price: 3000.0,
-        exit_price: 3010.0,
-        entry_time: exit - ChronoDuration::minutes(5),
-        exit_time: exit,
-        pnl: 1.0,
-        pnl_pct: 0.0033,
-        is_win: None,
-        mem_enhanced: false,
-        mem_confidence_boost: None,
-        learned_pattern: None,
-        market_regime: None,
-        volatility: None,
-        broker: None,
-        slippage: None,
-        commission: None,
-    }
 }
 
 /// Every complete line of a JSON-lines file parses; a torn last line is allowed.
@@ -149,7 +123,7 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
         let trades_task = tokio::spawn(async move {
             for batch in 0.. {
                 let trades: Vec<_> = (0..200)
-                    .map(|i| trade(format!("r{round}-b{batch}-t{i}")))
+                    .map(|i| closed_trade(format!("r{round}-b{batch}-t{i}")).build())
                     .collect();
                 let ids: Vec<String> = trades.iter().map(|t| t.trade_id.clone()).collect();
                 if trades_client

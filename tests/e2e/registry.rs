@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, sid};
+use mem_e2e::trades::closed_trade;
 use mem_e2e::{Daemon, describe};
 use mem_protocol::events::RegistryChange;
 use mem_protocol::methods::{ListStrategiesParams, SortKey, method};
@@ -47,28 +48,24 @@ fn code(err: &ClientError) -> Option<ErrorCode> {
     err.code()
 }
 
+/// A trade held two hours, every field the registry keeps filled (they must all come back).
 fn trade(id: &str, exit: DateTime<Utc>, pnl: f64, pnl_pct: f64, mem: bool) -> TradeRecord {
+    let mut trade = closed_trade(id)
+        .closed_at(exit)
+        .held(ChronoDuration::hours(2))
+        .returning(pnl_pct)
+        .pnl(pnl);
+    if mem {
+        trade = trade.mem_enhanced(0.05);
+    }
     TradeRecord {
-        trade_id: id.into(),
-        symbol: "BTC/USDT".into(),
-        timeframe: Some("5m".into()),
-        action: TradeAction::Buy,
         confidence: Some(0.8),
-        entry_price: 65000.0,
-        exit_price: 65000.0 * (1.0 + pnl_pct),
-        entry_time: exit - ChronoDuration::hours(2),
-        exit_time: exit,
-        pnl,
-        pnl_pct,
-        is_win: None,
-        mem_enhanced: mem,
-        mem_confidence_boost: mem.then_some(0.05),
-        learned_pattern: None,
         market_regime: Some("bullish".into()),
         volatility: Some(0.02),
         broker: Some("binance".into()),
         slippage: Some(0.0),
         commission: Some(0.1),
+        ..trade.build()
     }
 }
 

@@ -9,6 +9,7 @@ pub mod measure;
 pub mod mock_exchange;
 pub mod seed;
 pub mod tmux;
+pub mod trades;
 
 use mem_protocol::{Client, ClientOptions};
 use nix::sys::signal::{Signal, kill};

@@ -123,6 +123,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use mem_e2e::measure::{cpu_seconds, status_mb};
 use mem_e2e::mock_exchange::{self, MockExchange, MockOptions};
 use mem_e2e::seed;
+use mem_e2e::trades::closed_trade;
 use mem_e2e::{fake_freqtrade_config, find_memd, start_memd_with};
 use mem_protocol::deploy::{
     DeployParams, DeployedParams, DeployedStrategy, DeploymentId, DeploymentStatus, DeploymentType,
@@ -133,9 +134,7 @@ use mem_protocol::mem::{
     SignalAction,
 };
 use mem_protocol::methods::{ListStrategiesParams, NoParams, method};
-use mem_protocol::registry::{
-    PerformanceParams, RecordTradesParams, RegisterParams, TradeAction, TradeRecord,
-};
+use mem_protocol::registry::{PerformanceParams, RecordTradesParams, RegisterParams, TradeRecord};
 use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, ClientOptions, Event, Method};
 use serde::Serialize;
@@ -690,34 +689,24 @@ fn row(s: &Sample) -> String {
 // ---------------------------------------------------------------------------------------
 // The loads
 
-/// One closed trade of the trickle.
+/// One closed trade of the trickle, closing now: three in five won.
 fn soak_trade(n: u64) -> TradeRecord {
-    let exit_time = Utc::now();
-    let entry_time = exit_time - ChronoDuration::minutes(30 + (n % 90) as i64);
-    let entry_price = 40_000.0 + (n % 500) as f64;
     let won = n % 5 < 3;
     let pnl_pct = if won { 0.004 } else { -0.003 };
     TradeRecord {
-        trade_id: format!("soak-{n:09}"),
-        symbol: "BTC/USDT".into(),
-        timeframe: Some("5m".into()),
-        action: TradeAction::Buy,
-        confidence: Some(0.7),
-        entry_price,
-        exit_price: entry_price * (1.0 + pnl_pct),
-        entry_time,
-        exit_time,
-        pnl: 100.0 * pnl_pct,
-        pnl_pct,
         is_win: Some(won),
         mem_enhanced: n % 3 == 0,
-        mem_confidence_boost: None,
-        learned_pattern: None,
         market_regime: Some("trending".into()),
         volatility: Some(0.02),
         broker: Some("soak".into()),
-        slippage: None,
         commission: Some(0.1),
+        ..closed_trade(format!("soak-{n:09}"))
+            .entry_price(40_000.0 + (n % 500) as f64)
+            .returning(pnl_pct)
+            .pnl(100.0 * pnl_pct)
+            .held(ChronoDuration::minutes(30 + (n % 90) as i64))
+            .closed_at(Utc::now())
+            .build()
     }
 }
 

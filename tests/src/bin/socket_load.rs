@@ -83,6 +83,7 @@
 
 use chrono::{Duration as ChronoDuration, TimeZone, Utc};
 use mem_e2e::measure::{cpu_seconds, median, percentile, status_mb};
+use mem_e2e::trades::closed_trade;
 use mem_e2e::{find_memd, start_memd};
 use mem_protocol::deploy::DeployedParams;
 use mem_protocol::mem::DecisionsParams;
@@ -90,9 +91,7 @@ use mem_protocol::methods::{
     GetStrategyParams, ListStrategiesParams, NoParams, SortKey, SubscribeParams, method,
 };
 use mem_protocol::recommend::{QuickConditions, Trend, Volatility};
-use mem_protocol::registry::{
-    RecordTradesParams, RegisterParams, TagsParams, TradeAction, TradeRecord,
-};
+use mem_protocol::registry::{RecordTradesParams, RegisterParams, TagsParams, TradeRecord};
 use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, ClientOptions, Method};
 use serde::Deserialize;
@@ -352,29 +351,17 @@ impl Gen {
                 let exit = Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap()
                     + ChronoDuration::seconds((n * 60 + self.writer as u64) as i64);
                 let entry = 100.0 + (self.rng.below(1000) as f64) / 10.0;
-                let exit_price = entry * (1.0 + (self.rng.below(200) as f64 - 95.0) / 10_000.0);
-                let pnl_pct = (exit_price - entry) / entry;
+                let pnl_pct = (self.rng.below(200) as f64 - 95.0) / 10_000.0;
+                // Small trades (about 300 bytes each): the figures of BENCHMARKS.md were
+                // taken with these, not the larger `mem_e2e::trades::RandomTrades`.
                 TradeRecord {
-                    trade_id: format!("socket-load-w{}-{n:08}", self.writer),
                     symbol: "ETH/USDT".into(),
-                    timeframe: Some("5m".into()),
-                    action: TradeAction::Buy,
-                    confidence: Some(0.7),
-                    entry_price: entry,
-                    exit_price,
-                    entry_time: exit - ChronoDuration::minutes(30),
-                    exit_time: exit,
-                    pnl: pnl_pct * 1_000.0,
-                    pnl_pct,
-                    is_win: None,
-                    mem_enhanced: false,
-                    mem_confidence_boost: None,
-                    learned_pattern: None,
-                    market_regime: None,
-                    volatility: None,
-                    broker: None,
-                    slippage: None,
-                    commission: None,
+                    ..closed_trade(format!("socket-load-w{}-{n:08}", self.writer))
+                        .entry_price(entry)
+                        .returning(pnl_pct)
+                        .held(ChronoDuration::minutes(30))
+                        .closed_at(exit)
+                        .build()
                 }
             })
             .collect();
