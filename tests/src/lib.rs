@@ -7,6 +7,7 @@
 pub mod freqtrade;
 pub mod measure;
 pub mod mock_exchange;
+pub mod random;
 pub mod seed;
 pub mod tmux;
 pub mod trades;

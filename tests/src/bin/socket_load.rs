@@ -83,6 +83,7 @@
 
 use chrono::{Duration as ChronoDuration, TimeZone, Utc};
 use mem_e2e::measure::{cpu_seconds, median, percentile, status_mb};
+use mem_e2e::random::Lcg;
 use mem_e2e::trades::closed_trade;
 use mem_e2e::{find_memd, start_memd};
 use mem_protocol::deploy::DeployedParams;
@@ -253,27 +254,6 @@ impl Kind {
     }
 }
 
-/// A small deterministic generator.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 16
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
 /// What a lane needs to make its requests.
 struct Gen {
     rng: Lcg,
@@ -289,7 +269,7 @@ struct Gen {
 
 impl Gen {
     fn next_read(&mut self) -> Kind {
-        let mut roll = self.rng.below(100);
+        let mut roll = self.rng.below(100) as u64;
         for (kind, weight) in READ_MIX {
             if roll < weight {
                 return kind;
@@ -1100,7 +1080,7 @@ async fn main() {
                 1024
             };
             let g = Gen {
-                rng: Lcg(k as u64 * 7919 + 1),
+                rng: Lcg::new(k as u64 * 7919 + 1),
                 ids: ids.clone(),
                 target,
                 writer: 0,
@@ -1121,7 +1101,7 @@ async fn main() {
     for w in 0..writers {
         let period = Duration::from_secs_f64(writers as f64 / options.write_rate);
         let g = Gen {
-            rng: Lcg(w as u64 * 104_729 + 3),
+            rng: Lcg::new(w as u64 * 104_729 + 3),
             ids: ids.clone(),
             target,
             writer: w,
