@@ -7,6 +7,7 @@
 //! truncated or changed, no manifest), naming the file, and restores nothing then.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use mem_e2e::deployments::dry_run;
 use mem_e2e::seed::{CONSERVATIVE_RSI, NATIVE_RSI, sid};
 use mem_e2e::trades::closed_trade;
 use mem_e2e::{Daemon, describe, wait_for};
@@ -136,22 +137,7 @@ async fn a_backup_under_load_restores_into_a_daemon_with_the_same_data() {
         })
         .await
         .unwrap();
-    let mut models = Vec::new();
-    for days in [6, 7] {
-        let report = client
-            .call_with_timeout::<method::MlTrain>(
-                mem_protocol::ml::TrainParams {
-                    pairs: vec!["ETH/BTC".into()],
-                    days: Some(days),
-                    ..Default::default()
-                },
-                Duration::from_secs(180),
-            )
-            .await
-            .unwrap();
-        models.push(report.model.version);
-        tokio::time::sleep(Duration::from_millis(1100)).await; // version names are per second
-    }
+    let models = mem_e2e::model::two_versions(&client).await;
     let decision = client
         .call_value(
             "mem.decide",
@@ -169,10 +155,6 @@ async fn a_backup_under_load_restores_into_a_daemon_with_the_same_data() {
     // native strategy replaying candles (decisions, trades, its state saved).
     client
         .call::<method::Deploy>(DeployParams {
-            id: sid(NATIVE_RSI),
-            dry_run: true,
-            port: None,
-            parameters: None,
             native: Some(NativeOptions {
                 pair: Some("ETH/BTC".into()),
                 file: Some("ETH_BTC-5m.feather".into()),
@@ -180,6 +162,7 @@ async fn a_backup_under_load_restores_into_a_daemon_with_the_same_data() {
                 speed: Some(300.0),
                 ..Default::default()
             }),
+            ..dry_run(sid(NATIVE_RSI))
         })
         .await
         .unwrap();

@@ -5,10 +5,11 @@
 //! wall clock by the whole jump, the worst case of the seconds after a real jump. Without
 //! libfaketime the test says so and skips, unless `MEMD_REQUIRE_FAKETIME` is set.
 
+use mem_e2e::deployments::{active_deployments, dry_run};
 use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, wait_for};
 use mem_protocol::Client;
-use mem_protocol::deploy::{DeployParams, DeployedParams, DeployedStrategy};
+use mem_protocol::deploy::DeployedStrategy;
 use mem_protocol::jobs::{JobHistoryParams, JobRun};
 use mem_protocol::methods::method;
 use mem_protocol::registry::TagsParams;
@@ -49,11 +50,7 @@ async fn runs(client: &Client, job: &str) -> Vec<JobRun> {
 }
 
 async fn the_bot(client: &Client) -> DeployedStrategy {
-    let all = client
-        .call::<method::Deployed>(DeployedParams { all: false })
-        .await
-        .unwrap()
-        .deployments;
+    let all = active_deployments(client).await;
     assert_eq!(all.len(), 1, "{all:?}");
     all.into_iter().next().unwrap()
 }
@@ -85,16 +82,7 @@ async fn the_wall_clock_jumping_ahead_and_back_pauses_no_job_and_restarts_no_bot
     });
     let client = daemon.client().await;
     let id = sid(AGGRESSIVE_RSI);
-    client
-        .call::<method::Deploy>(DeployParams {
-            id,
-            dry_run: true,
-            port: None,
-            parameters: None,
-            native: None,
-        })
-        .await
-        .unwrap();
+    client.call::<method::Deploy>(dry_run(id)).await.unwrap();
     let bot = the_bot(&client).await;
     wait_for(
         "two performance syncs",

@@ -3,6 +3,7 @@
 //! acknowledged write may be missing.
 
 use mem_e2e::Daemon;
+use mem_e2e::deployments::{dry_run, stop_now, total_trades};
 use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, preferred_ports, sid};
 use mem_e2e::trades::closed_trade;
 use mem_protocol::methods::{GetStrategyParams, method};
@@ -180,19 +181,11 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     // A last start: the daemon reads everything back and agrees with the files.
     let daemon = Daemon::start_in(tempfile::tempdir().unwrap(), socket, data.clone(), |_| {});
     let client = daemon.client().await;
-    let report = client
-        .call::<method::Performance>(PerformanceParams {
-            id,
-            from: None,
-            to: None,
-        })
-        .await
-        .unwrap();
+    let recorded = total_trades(&client, id).await;
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(
-        report.all.total_trades as usize >= acked.trades.len(),
-        "{} < {}",
-        report.all.total_trades,
+        recorded as usize >= acked.trades.len(),
+        "{recorded} < {}",
         acked.trades.len()
     );
     assert!(
@@ -313,22 +306,7 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
     // Two model versions to switch between.
     let daemon = start();
     let client = daemon.client().await;
-    let mut versions = Vec::new();
-    for days in [6, 7] {
-        let report = client
-            .call_with_timeout::<method::MlTrain>(
-                mem_protocol::ml::TrainParams {
-                    pairs: vec!["ETH/BTC".into()],
-                    days: Some(days),
-                    ..Default::default()
-                },
-                Duration::from_secs(120),
-            )
-            .await
-            .unwrap();
-        versions.push(report.model.version);
-        tokio::time::sleep(Duration::from_millis(1100)).await; // version names are per second
-    }
+    let versions = mem_e2e::model::two_versions(&client).await;
     drop(client);
     let mut daemon = daemon;
     daemon.stop_with(Signal::SIGTERM);
@@ -419,27 +397,13 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
             let mut n = 0;
             for step in 0.. {
                 let id = bots[(round + step) % 2];
-                let deployed = bot_client
-                    .call::<method::Deploy>(mem_protocol::deploy::DeployParams {
-                        id,
-                        dry_run: true,
-                        port: None,
-                        parameters: None,
-                        native: None,
-                    })
-                    .await;
+                let deployed = bot_client.call::<method::Deploy>(dry_run(id)).await;
                 match deployed {
                     Ok(_) => n += 1,
                     Err(mem_protocol::ClientError::Rpc(_)) => {}
                     Err(_) => return n,
                 }
-                let stopped = bot_client
-                    .call::<method::Stop>(mem_protocol::deploy::StopParams {
-                        id,
-                        mode: mem_protocol::deploy::StopMode::Now,
-                        deadline_secs: None,
-                    })
-                    .await;
+                let stopped = bot_client.call::<method::Stop>(stop_now(id)).await;
                 if matches!(stopped, Err(ref e) if !matches!(e, mem_protocol::ClientError::Rpc(_)))
                 {
                     return n;

@@ -7,6 +7,7 @@
 //! stop) are in deploy.rs.
 
 use mem_e2e::Daemon;
+use mem_e2e::deployments::total_trades;
 use mem_e2e::trades::closed_trade;
 use mem_protocol::methods::{NoParams, method};
 use mem_protocol::registry::*;
@@ -233,15 +234,7 @@ async fn a_full_disk_and_a_read_only_data_dir_give_clear_errors_lose_nothing_and
     fs.remount("rw");
     let daemon = start(root.path(), &data);
     let client = daemon.client().await;
-    let report = client
-        .call::<method::Performance>(PerformanceParams {
-            id,
-            from: None,
-            to: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(report.all.total_trades as usize, acked.len());
+    assert_eq!(total_trades(&client, id).await as usize, acked.len());
     client
         .call::<method::TradesRecord>(RecordTradesParams {
             id,

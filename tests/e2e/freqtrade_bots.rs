@@ -5,40 +5,21 @@
 //! Needs `MEMD_TEST_FREQTRADE` (the path of a `freqtrade` binary; `.ci/run` installs one
 //! with `.ci/install-freqtrade`); without it the test says it is skipped.
 
+use mem_e2e::deployments::{
+    active_deployment, active_deployments, dry_run_on_port, stop_now, total_trades,
+};
 use mem_e2e::free_port;
 use mem_e2e::freqtrade::{self, BotApi, TEST_TIMINGS};
 use mem_e2e::mock_exchange::{self, MockOptions};
 use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER, sid};
-use mem_e2e::{Daemon, alive, wait_for};
-use mem_protocol::Client;
+use mem_e2e::{Daemon, alive, processes_mentioning, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
-use mem_protocol::registry::PerformanceParams;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
-
-/// Processes whose command line mentions `needle`.
-fn processes_with(needle: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
-        .count()
-}
-
-async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
-    client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap()
-        .deployments
-        .into_iter()
-        .find(|d| d.strategy_id == sid(id))
-}
 
 fn start_daemon(root: &Path, config: &Path) -> Daemon {
     let keep = tempfile::tempdir().unwrap();
@@ -52,12 +33,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     let Some(freqtrade) = freqtrade::binary() else {
         return;
     };
-    let mock = mock_exchange::start_with(MockOptions {
-        instant_fills: true,
-        ..MockOptions::default()
-    })
-    .await
-    .unwrap();
+    let mock = mock_exchange::start_filling_at_once().await;
     let root = tempfile::tempdir().unwrap();
     let config = freqtrade::memd_config(
         root.path(),
@@ -73,23 +49,11 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     // Two bots at once.
     let (macd, rsi) = tokio::join!(
         client.call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: Some(free_port()),
-                parameters: None,
-                native: None
-            },
+            dry_run_on_port(sid(MACD_HUNTER), free_port()),
             Duration::from_secs(150)
         ),
         client.call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(CONSERVATIVE_RSI),
-                dry_run: true,
-                port: Some(free_port()),
-                parameters: None,
-                native: None
-            },
+            dry_run_on_port(sid(CONSERVATIVE_RSI), free_port()),
             Duration::from_secs(150)
         ),
     );
@@ -113,13 +77,9 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "the first poll of both bots",
         Duration::from_secs(30),
         async || {
-            let all = client
-                .call::<method::Deployed>(Default::default())
-                .await
-                .unwrap();
-            all.deployments.len() == 2
+            let all = active_deployments(&client).await;
+            all.len() == 2
                 && all
-                    .deployments
                     .iter()
                     .all(|d| d.stats.polled_at.is_some() && d.stats.balance.is_some())
         },
@@ -174,22 +134,14 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "a closed trade in the registry and in the bot's stats",
         Duration::from_secs(90),
         async || {
-            let report = client
-                .call::<method::Performance>(PerformanceParams {
-                    id: sid(MACD_HUNTER),
-                    from: None,
-                    to: None,
-                })
-                .await
-                .unwrap();
-            report.all.total_trades >= 1
-                && deployment_of(&client, MACD_HUNTER)
+            total_trades(&client, sid(MACD_HUNTER)).await >= 1
+                && active_deployment(&client, sid(MACD_HUNTER))
                     .await
                     .is_some_and(|d| d.stats.closed_trades >= 1)
         },
     )
     .await;
-    let polled = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let polled = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert!(polled.stats.closed_trades >= 1, "{:?}", polled.stats);
     assert!(
         polled.rss_bytes.is_some_and(|b| b > 50 << 20),
@@ -204,7 +156,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "the killed bot to be restarted",
         Duration::from_secs(120),
         async || {
-            deployment_of(&client, CONSERVATIVE_RSI)
+            active_deployment(&client, sid(CONSERVATIVE_RSI))
                 .await
                 .is_some_and(|d| {
                     d.status == DeploymentStatus::Running
@@ -217,21 +169,23 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
 
     // The daemon killed: its bots keep running and are re-adopted, not duplicated.
     let macd_pid = macd.process_id.unwrap();
-    let rsi_now = deployment_of(&client, CONSERVATIVE_RSI).await.unwrap();
+    let rsi_now = active_deployment(&client, sid(CONSERVATIVE_RSI))
+        .await
+        .unwrap();
     drop(client);
     daemon.stop_with(Signal::SIGKILL);
     assert!(alive(macd_pid));
     let daemon = start_daemon(root.path(), &config);
     let client = daemon.client().await;
-    let adopted = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let adopted = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert_eq!(
         (adopted.process_id, adopted.status),
         (Some(macd_pid), DeploymentStatus::Running),
         "same process, no twin"
     );
-    assert_eq!(processes_with(&macd.deployment_id.to_string()), 1);
+    assert_eq!(processes_mentioning(&macd.deployment_id.to_string()), 1);
     assert_eq!(
-        deployment_of(&client, CONSERVATIVE_RSI)
+        active_deployment(&client, sid(CONSERVATIVE_RSI))
             .await
             .unwrap()
             .process_id,
@@ -241,32 +195,18 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     // Stop both: nothing of theirs is left.
     for id in [MACD_HUNTER, CONSERVATIVE_RSI] {
         let stopped = client
-            .call_with_timeout::<method::Stop>(
-                StopParams {
-                    id: sid(id),
-                    mode: StopMode::Now,
-                    deadline_secs: None,
-                },
-                Duration::from_secs(60),
-            )
+            .call_with_timeout::<method::Stop>(stop_now(sid(id)), Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(stopped.status, DeploymentStatus::Stopped);
     }
     assert!(!alive(macd_pid) && !alive(rsi_now.process_id.unwrap()));
     assert_eq!(
-        processes_with(&macd.deployment_id.to_string())
-            + processes_with(&rsi.deployment_id.to_string()),
+        processes_mentioning(&macd.deployment_id.to_string())
+            + processes_mentioning(&rsi.deployment_id.to_string()),
         0
     );
-    assert!(
-        client
-            .call::<method::Deployed>(Default::default())
-            .await
-            .unwrap()
-            .deployments
-            .is_empty()
-    );
+    assert!(active_deployments(&client).await.is_empty());
 }
 
 /// A real bot deployed with the registry's `stoploss` and `minimal_roi` in its config;
@@ -293,13 +233,7 @@ async fn a_real_bot_reloads_a_stoploss_changed_in_the_registry() {
     let client = daemon.client().await;
     let d = client
         .call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: Some(free_port()),
-                parameters: None,
-                native: None,
-            },
+            dry_run_on_port(sid(MACD_HUNTER), free_port()),
             Duration::from_secs(150),
         )
         .await
@@ -340,21 +274,14 @@ async fn a_real_bot_reloads_a_stoploss_changed_in_the_registry() {
     .await;
     // Supervision saw a bot that answers again: same process, no restart.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let now = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let now = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert_eq!(
         (now.status, now.restarts, now.process_id),
         (DeploymentStatus::Running, 0, d.process_id),
         "{now:?}"
     );
     client
-        .call_with_timeout::<method::Stop>(
-            StopParams {
-                id: sid(MACD_HUNTER),
-                mode: StopMode::Now,
-                deadline_secs: None,
-            },
-            Duration::from_secs(60),
-        )
+        .call_with_timeout::<method::Stop>(stop_now(sid(MACD_HUNTER)), Duration::from_secs(60))
         .await
         .unwrap();
 }

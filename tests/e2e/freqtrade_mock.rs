@@ -7,7 +7,7 @@
 
 use mem_e2e::free_port;
 use mem_e2e::freqtrade;
-use mem_e2e::mock_exchange::{self, MockExchange, MockOptions};
+use mem_e2e::mock_exchange::{self, MockExchange};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
@@ -383,12 +383,7 @@ async fn macd_bot_runs_trades_and_stops_against_the_mock() {
     let Some(freqtrade) = freqtrade::binary() else {
         return;
     };
-    let mock = mock_exchange::start_with(MockOptions {
-        instant_fills: true,
-        ..MockOptions::default()
-    })
-    .await
-    .expect("mock exchange");
+    let mock = mock_exchange::start_filling_at_once().await;
 
     let mut bot = Bot::spawn(&freqtrade, "macd_hunter", "MACD_Aggressive", &mock, true);
     let to_ping = bot.wait_ping(Duration::from_secs(60)).await;

@@ -577,10 +577,7 @@ async fn a_listener_beyond_loopback_needs_allow_remote() {
         format!("[http]\nlisten = \"0.0.0.0:{port}\"\nallow_remote = true\n"),
     )
     .unwrap();
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     assert!(
         daemon.stderr().contains("listens beyond this machine"),
         "{}",

@@ -5,6 +5,7 @@
 //! rules, on a series built so that each rule must fire; memory files edited by hand are
 //! applied or refused.
 
+use mem_e2e::deployments::{dry_run, newest_deployment, stop_now};
 use mem_e2e::seed::{NATIVE_MACD, NATIVE_RSI, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::*;
@@ -16,10 +17,6 @@ use std::time::Duration;
 
 fn replay(id: &str, speed: Option<f64>) -> DeployParams {
     DeployParams {
-        id: sid(id),
-        dry_run: true,
-        port: None,
-        parameters: None,
         native: Some(NativeOptions {
             pair: Some("ETH/BTC".into()),
             file: Some("ETH_BTC-5m.feather".into()),
@@ -27,25 +24,15 @@ fn replay(id: &str, speed: Option<f64>) -> DeployParams {
             speed,
             ..Default::default()
         }),
+        ..dry_run(sid(id))
     }
-}
-
-async fn deployment_of(client: &mem_protocol::Client, id: &str) -> Option<DeployedStrategy> {
-    let list = client
-        .call::<method::Deployed>(DeployedParams { all: true })
-        .await
-        .unwrap();
-    list.deployments
-        .into_iter()
-        .filter(|d| d.strategy_id == sid(id))
-        .max_by_key(|d| d.started_at)
 }
 
 /// Waits (up to 60 s) until the strategy's newest deployment has stopped by itself.
 async fn ended(client: &mem_protocol::Client, id: &str, what: &str) -> DeployedStrategy {
     let mut done = None;
     wait_for(what, Duration::from_secs(60), async || {
-        done = deployment_of(client, id)
+        done = newest_deployment(client, sid(id))
             .await
             .filter(|d| d.status == DeploymentStatus::Stopped);
         done.is_some()
@@ -54,13 +41,10 @@ async fn ended(client: &mem_protocol::Client, id: &str, what: &str) -> DeployedS
     done.unwrap()
 }
 
-async fn stop_now(client: &mem_protocol::Client, id: &str) -> DeployedStrategy {
+/// Stops the strategy's deployment now; answers it stopped.
+async fn stop(client: &mem_protocol::Client, id: &str) -> DeployedStrategy {
     client
-        .call::<method::Stop>(StopParams {
-            id: sid(id),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
+        .call::<method::Stop>(stop_now(sid(id)))
         .await
         .unwrap()
 }
@@ -200,7 +184,7 @@ async fn a_native_mem_strategy_replays_a_real_file_into_both_logs_and_the_regist
         .unwrap();
     assert_eq!(started.status, DeploymentStatus::Running);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let stopped = stop_now(&client, NATIVE_RSI).await;
+    let stopped = stop(&client, NATIVE_RSI).await;
     assert_eq!(stopped.status, DeploymentStatus::Stopped);
     assert_eq!(stopped.stats.open_trades, 0, "{stopped:?}");
     assert_eq!(stopped.stats.bot_state.as_deref(), Some("stopped"));
@@ -304,7 +288,7 @@ async fn a_followed_csv_is_traded_as_candles_are_appended() {
         .await
         .unwrap();
     assert_eq!(decisions["decisions"], json!([]), "{decisions}");
-    let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+    let d = newest_deployment(&client, sid(NATIVE_RSI)).await.unwrap();
     assert_eq!(d.stats.bot_state.as_deref(), Some("following"), "{d:?}");
 
     // Appended candles are traded: entries logged, exits in the registry.
@@ -319,7 +303,7 @@ async fn a_followed_csv_is_traded_as_candles_are_appended() {
         "trades on the appended candles",
         Duration::from_secs(20),
         async || {
-            last = deployment_of(&client, NATIVE_RSI).await;
+            last = newest_deployment(&client, sid(NATIVE_RSI)).await;
             last.as_ref().is_some_and(|d| d.stats.closed_trades >= 2)
         },
     )
@@ -349,7 +333,7 @@ async fn a_followed_csv_is_traded_as_candles_are_appended() {
         },
     )
     .await;
-    let stopped = stop_now(&client, NATIVE_RSI).await;
+    let stopped = stop(&client, NATIVE_RSI).await;
     assert_eq!(stopped.status, DeploymentStatus::Stopped);
     assert_eq!(stopped.stats.open_trades, 0);
 }
@@ -698,7 +682,7 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
         "the history warmed up",
         Duration::from_secs(10),
         async || {
-            let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+            let d = newest_deployment(&client, sid(NATIVE_RSI)).await.unwrap();
             polled = d.stats.polled_at;
             d.stats.bot_state.as_deref() == Some("following") && polled.is_some()
         },
@@ -709,7 +693,7 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
         "the appended candles traded",
         Duration::from_secs(10),
         async || {
-            deployment_of(&client, NATIVE_RSI)
+            newest_deployment(&client, sid(NATIVE_RSI))
                 .await
                 .unwrap()
                 .stats
@@ -749,7 +733,7 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
         text.contains("parameters changed in the registry: oversold 30 -> 45; the rsi strategy trades with them from this candle (warmed on 130 candles)"),
         "{text}"
     );
-    let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+    let d = newest_deployment(&client, sid(NATIVE_RSI)).await.unwrap();
     assert_eq!(d.stats.open_trades, 1, "{d:?}");
     // The parameters in force are saved with the deployment (a restart resumes with them).
     // memd writes state.json just after the in-memory state the calls above read (on a
@@ -780,5 +764,5 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
         (oversold, state) = saved_oversold();
     }
     assert_eq!(oversold, json!(45), "{state}");
-    stop_now(&client, NATIVE_RSI).await;
+    stop(&client, NATIVE_RSI).await;
 }

@@ -9,7 +9,7 @@ use mem_protocol::events::RegistryChange;
 use mem_protocol::methods::{ListStrategiesParams, SortKey, method};
 use mem_protocol::registry::*;
 use mem_protocol::strategy::{StrategyId, StrategyStatus};
-use mem_protocol::{Access, Client, ClientError, ClientOptions, ErrorCode, Event, Topic};
+use mem_protocol::{Access, Client, ClientError, ErrorCode, Event, Topic};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -1206,15 +1206,7 @@ async fn hand_edits_are_reloaded_and_broken_ones_reported() {
 #[tokio::test]
 async fn view_only_clients_cannot_change_the_registry() {
     let daemon = Daemon::start();
-    let client = Client::connect(
-        &daemon.socket,
-        ClientOptions {
-            read_only: true,
-            ..ClientOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let client = daemon.view_client().await;
     assert_eq!(client.hello().access, Access::View);
     let err = client
         .call::<method::StrategiesRegister>(RegisterParams {

@@ -8,8 +8,9 @@
 //! are secrets too: the API is on and used during the run (the webhook's secret in a URL).
 //! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
 
+use mem_e2e::deployments::total_trades;
 use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
-use mem_e2e::{Daemon, describe};
+use mem_e2e::{Daemon, describe, free_port};
 use mem_protocol::Topic;
 use mem_protocol::methods::method;
 use serde_json::{Value, json};
@@ -39,11 +40,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() {
     let _ports = preferred_ports().await;
     let root = tempfile::tempdir().unwrap();
-    let http_port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let http_port = free_port();
     let config = mem_e2e::fake_freqtrade_config(
         root.path(),
         json!({
@@ -53,10 +50,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19700, 19799]",
         &format!("[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n"),
     );
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     let client = daemon.client().await;
     let (_, mut events) = client.subscribe(Topic::ALL.to_vec()).await.unwrap();
     let id = sid(AGGRESSIVE_RSI);
@@ -73,19 +67,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
     mem_e2e::wait_for(
         "the trades to be synced",
         Duration::from_secs(15),
-        async || {
-            client
-                .call::<method::Performance>(mem_protocol::registry::PerformanceParams {
-                    id,
-                    from: None,
-                    to: None,
-                })
-                .await
-                .unwrap()
-                .all
-                .total_trades
-                == 3
-        },
+        async || total_trades(&client, id).await == 3,
     )
     .await;
     let decided = client

@@ -5,7 +5,7 @@ use mem_e2e::Daemon;
 use mem_e2e::seed::MACD_HUNTER;
 use mem_protocol::methods::{GetStrategyParams, ListStrategiesParams, NoParams, method};
 use mem_protocol::strategy::{StrategyId, StrategyStatus};
-use mem_protocol::{Access, Client, ClientError, ClientOptions, ErrorCode, Event, Topic};
+use mem_protocol::{Access, ClientError, ErrorCode, Event, Topic};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -287,15 +287,7 @@ async fn incompatible_protocol_version_is_refused_clearly() {
 #[tokio::test]
 async fn read_only_clients_get_view_access() {
     let daemon = Daemon::start();
-    let client = Client::connect(
-        &daemon.socket,
-        ClientOptions {
-            read_only: true,
-            ..ClientOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let client = daemon.view_client().await;
     assert_eq!(client.hello().access, Access::View);
     let status = client
         .call::<method::DaemonStatus>(NoParams {})

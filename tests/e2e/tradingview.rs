@@ -12,12 +12,13 @@
 //! `MEMD_TEST_FREQTRADE` (the path of a `freqtrade` binary; `.ci/run` installs one with
 //! `.ci/install-freqtrade`); without it the test says it is skipped.
 
+use mem_e2e::deployments::{dry_run, dry_run_on_port, stop_now};
 use mem_e2e::free_port;
 use mem_e2e::freqtrade::{self, BotApi, TEST_TIMINGS};
-use mem_e2e::mock_exchange::{self, MockOptions};
+use mem_e2e::mock_exchange;
 use mem_e2e::seed::{MACD_HUNTER, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, wait_for};
-use mem_protocol::deploy::{DeployParams, DeploymentStatus, StopMode, StopParams};
+use mem_protocol::deploy::DeploymentStatus;
 use mem_protocol::mem::DecisionsParams;
 use mem_protocol::methods::method;
 use mem_protocol::{Client, Event, EventStream, Topic};
@@ -335,10 +336,7 @@ async fn bad_alerts_are_refused_and_good_ones_logged_with_the_reason_they_are_no
             "[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = {limit}\n"
         ),
     );
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     let hook = Hook::start(daemon, port);
     let client = hook.daemon.client().await;
     let watcher = hook.daemon.client().await;
@@ -447,16 +445,7 @@ async fn bad_alerts_are_refused_and_good_ones_logged_with_the_reason_they_are_no
 
     // A running bot (the fake one) whose config does not allow forced entries.
     let deployed = client
-        .call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: None,
-                parameters: None,
-                native: None,
-            },
-            Duration::from_secs(30),
-        )
+        .call_with_timeout::<method::Deploy>(dry_run(sid(MACD_HUNTER)), Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(deployed.status, DeploymentStatus::Running);
@@ -587,12 +576,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
         return;
     };
     let started = Instant::now();
-    let mock = mock_exchange::start_with(MockOptions {
-        instant_fills: true,
-        ..MockOptions::default()
-    })
-    .await
-    .unwrap();
+    let mock = mock_exchange::start_filling_at_once().await;
     let root = tempfile::tempdir().unwrap();
     let port = free_port();
     // The operator allows forced entries in the overrides (the seed's base configs do not).
@@ -606,10 +590,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
             "[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = 600\n"
         ),
     );
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     let hook = Hook::start(daemon, port);
     let client = hook.daemon.client().await;
     let watcher = hook.daemon.client().await;
@@ -617,13 +598,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
 
     let bot = client
         .call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: Some(free_port()),
-                parameters: None,
-                native: None,
-            },
+            dry_run_on_port(sid(MACD_HUNTER), free_port()),
             Duration::from_secs(150),
         )
         .await
@@ -806,14 +781,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     eprintln!("trade {trade_id} closed after {:?}", started.elapsed());
 
     let stopped = client
-        .call_with_timeout::<method::Stop>(
-            StopParams {
-                id: sid(MACD_HUNTER),
-                mode: StopMode::Now,
-                deadline_secs: None,
-            },
-            Duration::from_secs(60),
-        )
+        .call_with_timeout::<method::Stop>(stop_now(sid(MACD_HUNTER)), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(stopped.status, DeploymentStatus::Stopped);

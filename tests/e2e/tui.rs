@@ -1,10 +1,10 @@
 //! The real `memctl` terminal UI in a real terminal (tmux) against the real daemon, with
 //! the fake bot standing in for Freqtrade: every step is keys in, screen read back.
 
+use mem_e2e::deployments::active_deployments;
 use mem_e2e::seed::{CONSERVATIVE_RSI, preferred_ports};
 use mem_e2e::tmux::{self, Tmux};
 use mem_e2e::{Daemon, bin, wait_for};
-use mem_protocol::methods::method;
 use nix::sys::signal::Signal;
 use serde_json::json;
 use std::time::Duration;
@@ -77,12 +77,9 @@ async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
 
     // The daemon agrees: one dry-run deployment.
     let client = daemon.client().await;
-    let list = client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap();
-    assert_eq!(list.deployments.len(), 1);
-    assert!(list.deployments[0].dry_run);
+    let list = active_deployments(&client).await;
+    assert_eq!(list.len(), 1);
+    assert!(list[0].dry_run);
 
     // Deployed: running, and its log follows.
     t.keys(&["3"]);
@@ -101,12 +98,7 @@ async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
     t.keys(&["y"]);
     t.wait_for("stopped Freqtrade Conservative RSI", DEPLOY);
     wait_for("the daemon to list no deployment", SCREEN, async || {
-        client
-            .call::<method::Deployed>(Default::default())
-            .await
-            .unwrap()
-            .deployments
-            .is_empty()
+        active_deployments(&client).await.is_empty()
     })
     .await;
 
@@ -229,11 +221,8 @@ async fn read_only_hides_every_control_and_the_daemon_enforces_it() {
     t.wait_for("strategies 11/11", SCREEN);
     t.keys(&["q"]);
     let client = daemon.client().await;
-    let none = client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap();
-    assert!(none.deployments.is_empty());
+    let none = active_deployments(&client).await;
+    assert!(none.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,11 +253,8 @@ async fn sigterm_and_sighup_restore_the_terminal() {
     }
     // Nothing changed in the daemon.
     let client = daemon.client().await;
-    let list = client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap();
-    assert!(list.deployments.is_empty());
+    let list = active_deployments(&client).await;
+    assert!(list.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,9 +4,11 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test executables
 //! (`target/<profile>/memd`, `target/<profile>/memctl`).
 
+pub mod deployments;
 pub mod freqtrade;
 pub mod measure;
 pub mod mock_exchange;
+pub mod model;
 pub mod random;
 pub mod seed;
 pub mod tmux;
@@ -86,6 +88,14 @@ impl Daemon {
         Self::start_in(root, socket, data_dir, configure)
     }
 
+    /// Starts memd on `<root>/data` and `<root>/run/memd.sock` with `--config config`.
+    pub fn with_config(root: TempDir, config: &Path) -> Daemon {
+        let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+        Self::start_in(root, socket, data, |cmd| {
+            cmd.arg("--config").arg(config);
+        })
+    }
+
     /// A daemon whose `freqtrade` is the fake bot (`fake_freqtrade`), told to behave as
     /// `fake_bot` says; `extra` is appended to its `[freqtrade]` config.
     pub fn with_fake_freqtrade(fake_bot: serde_json::Value, extra: &str) -> Daemon {
@@ -96,10 +106,7 @@ impl Daemon {
             "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nunresponsive_limit_secs = 3\nidle_limit_secs = 2\nmax_restarts = 2\nport_range = [19400, 19499]",
             extra,
         );
-        let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-        Daemon::start_in(root, socket, data, |cmd| {
-            cmd.arg("--config").arg(&config);
-        })
+        Daemon::with_config(root, &config)
     }
 
     /// Starts memd with a given root, socket and data dir.
@@ -199,6 +206,19 @@ impl Daemon {
         .expect("connect to memd")
     }
 
+    /// A connected client with view access only (as `memctl --read-only`).
+    pub async fn view_client(&self) -> Client {
+        Client::connect(
+            &self.socket,
+            ClientOptions {
+                read_only: true,
+                ..ClientOptions::default()
+            },
+        )
+        .await
+        .expect("connect to memd")
+    }
+
     /// Runs the real memctl against this daemon.
     pub fn memctl(&self, args: &[&str]) -> Output {
         isolated_command(&bin("memctl"), self.root.path())
@@ -266,6 +286,17 @@ impl Drop for Daemon {
         // Bots outlive their daemon by design; a test's bots must not outlive the test.
         kill_processes_mentioning(&self.data_dir.join("deployments"));
     }
+}
+
+/// How many processes have a command line that mentions `needle` (a deployment's id,
+/// a data directory): a bot twice, or a bot left behind, shows here.
+pub fn processes_mentioning(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
+        .count()
 }
 
 /// SIGKILLs the process group of every process whose command line mentions `path`.
@@ -453,10 +484,7 @@ pub fn start_with_http(config: impl FnOnce(&Path, &str) -> PathBuf) -> (Daemon, 
         root.path(),
         &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
     );
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     (daemon, format!("http://127.0.0.1:{port}"))
 }
 

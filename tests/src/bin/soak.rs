@@ -121,7 +121,7 @@
 
 use chrono::{Duration as ChronoDuration, Utc};
 use mem_e2e::measure::{cpu_seconds, status_mb};
-use mem_e2e::mock_exchange::{self, MockExchange, MockOptions};
+use mem_e2e::mock_exchange::{self, MockExchange};
 use mem_e2e::seed;
 use mem_e2e::trades::closed_trade;
 use mem_e2e::{fake_freqtrade_config, find_memd, start_memd_with};
@@ -1252,12 +1252,7 @@ async fn bots_config(options: &Options, dir: &Path) -> (PathBuf, Option<MockExch
         );
         return (config, None);
     };
-    let exchange = mock_exchange::start_with(MockOptions {
-        instant_fills: true,
-        ..MockOptions::default()
-    })
-    .await
-    .expect("start the mock exchange");
+    let exchange = mock_exchange::start_filling_at_once().await;
     let config = mem_e2e::freqtrade::memd_config(
         dir,
         freqtrade,
