@@ -293,6 +293,15 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
         "[schedule.retrain]\nenabled = false\n",
     );
     let start = || {
+        // A bot the killed daemon was spawning holds the data directory's lock (a flock
+        // is shared across fork) until it runs its program, a moment on a busy machine:
+        // the next daemon would find the lock held. Wait for that, 5 s at most (a process
+        // that keeps it is named when the next daemon refuses to start).
+        let lock = data.join("memd.lock");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !mem_e2e::holders_of(&lock).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let config = config.clone();
         Daemon::start_in(
             tempfile::tempdir().unwrap(),

@@ -167,8 +167,10 @@ impl Daemon {
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!(
-                    "memd exited before it was ready ({status}):\n{}",
-                    self.stderr()
+                    "memd exited before it was ready ({status}):\n{}\nprocesses holding {}: {:?}",
+                    self.stderr(),
+                    self.data_dir.join("memd.lock").display(),
+                    holders_of(&self.data_dir.join("memd.lock"))
                 );
             }
             if answers_hello(&self.socket) {
@@ -297,6 +299,34 @@ pub fn processes_mentioning(needle: &str) -> usize {
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
         .count()
+}
+
+/// The processes that have `path` open, each as its pid and command line (for the message
+/// of a test that finds a file, such as a data directory's lock, held).
+pub fn holders_of(path: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut holders = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path));
+        if holds {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            holders.push(format!(
+                "{} {}",
+                entry.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .trim_end()
+            ));
+        }
+    }
+    holders
 }
 
 /// SIGKILLs the process group of every process whose command line mentions `path`.
