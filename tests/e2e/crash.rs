@@ -282,7 +282,6 @@ fn bots_agree_with_state(data: &Path) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing() {
-    let _ports = preferred_ports().await;
     let root = tempfile::tempdir().unwrap();
     let socket = root.path().join("run/memd.sock");
     let data = root.path().join("data");
@@ -319,6 +318,8 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
     drop(client);
     let mut daemon = daemon;
     daemon.stop_with(Signal::SIGTERM);
+    // The bots deploy on their preferred ports from here on (training deploys nothing).
+    let _ports = preferred_ports().await;
     let bots: Vec<StrategyId> = [AGGRESSIVE_RSI, CONSERVATIVE_RSI].map(sid).to_vec();
 
     let mut seed: u64 = 0xb075;

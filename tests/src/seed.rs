@@ -56,8 +56,8 @@ pub type PreferredPorts = tokio::sync::MutexGuard<'static, ()>;
 /// `memctl deploy` without `--port`, the HTTP API's deploy, the terminal UI) puts a seed
 /// Freqtrade bot on its strategy's port, and the daemons of the e2e tests share the
 /// machine's ports: a test that does so, or binds one of these ports itself, holds this
-/// for its whole run. Take it first thing, so that it is given back after the test's
-/// daemons and bots are gone (locals drop in reverse order).
+/// while it deploys. Take it before starting the daemons that deploy: locals drop in
+/// reverse order, so it is given back after they and their bots are gone.
 pub async fn preferred_ports() -> PreferredPorts {
     static PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     PORTS.lock().await
