@@ -1,5 +1,10 @@
-//! Test harness: start the real `memd` on a temporary data directory and socket, talk to
-//! it with mem-protocol's client or the real `memctl`, and stop it.
+//! The kit of the end-to-end tests (tests/e2e, one binary), the load tools (src/bin) and
+//! the daemon's benches: here, the harness that starts the real `memd` on a temporary data
+//! directory and socket, talks to it with mem-protocol's client or the real `memctl`, and
+//! stops it; in the modules, the seed strategies' ids (`seed`), closed trades built or
+//! random (`trades`, on `random`), the real Freqtrade (`freqtrade`) and the mock exchange
+//! it trades on (`mock_exchange`), deploying and finding bots (`deployments`), a model or
+//! two (`model`), a terminal (`tmux`), and the load tools' figures (`measure`).
 //!
 //! The binaries are the ones `cargo test --workspace` builds next to the test executables
 //! (`target/<profile>/memd`, `target/<profile>/memctl`).
