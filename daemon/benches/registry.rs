@@ -22,10 +22,12 @@
 
 use chrono::{Duration as ChronoDuration, TimeZone, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+use mem_e2e::random::Lcg;
+use mem_e2e::trades::RandomTrades;
 use mem_protocol::Request;
 use mem_protocol::jsonrpc::{Id, RequestFrame};
 use mem_protocol::methods::{ListStrategiesParams, SortKey};
-use mem_protocol::registry::{PerformanceParams, RecordTradesParams, TradeAction, TradeRecord};
+use mem_protocol::registry::{PerformanceParams, RecordTradesParams, TradeRecord};
 use mem_protocol::strategy::{StrategyDocument, StrategyId, StrategyStatus};
 use memd::bus::EventBus;
 use memd::registry::index::Record;
@@ -50,48 +52,6 @@ const RSS_CHILD_ENV: &str = "MEMD_BENCH_RSS_CHILD";
 
 macro_rules! note {
     ($($arg:tt)*) => { println!("[memd-bench] {}", format!($($arg)*)) };
-}
-
-// ---------------------------------------------------------------------------------------
-// Deterministic generator
-// ---------------------------------------------------------------------------------------
-
-/// A 64-bit linear congruential generator (Knuth's MMIX constants), output from the high
-/// bits. Deterministic, so every run benches the same registry.
-struct Lcg(u64);
-
-impl Lcg {
-    fn new(seed: u64) -> Lcg {
-        let mut lcg = Lcg(seed ^ 0x9e37_79b9_7f4a_7c15);
-        lcg.next();
-        lcg.next();
-        lcg
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 16
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 37) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
 }
 
 fn round_to(x: f64, digits: i32) -> f64 {
@@ -167,8 +127,8 @@ fn seed_documents() -> Vec<StrategyDocument> {
 
 /// A v4-shaped UUID, unique per `i`.
 fn strategy_id(rng: &mut Lcg, i: usize) -> StrategyId {
-    let a = rng.next();
-    let b = rng.next();
+    let a = rng.next_u64();
+    let b = rng.next_u64();
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:04x}{:08x}",
         (a >> 16) as u32,
@@ -394,75 +354,12 @@ fn strategies_100k() -> &'static Strategies100k {
     })
 }
 
-/// A realistic closed trade; exits are one every 90 s from 2023-01-01, so a million trades
-/// span about 2.9 years of daily returns.
-fn trade(rng: &mut Lcg, prefix: &str, n: u64) -> TradeRecord {
-    const SYMBOLS: &[(&str, f64)] = &[
-        ("BTC/USDT", 43_000.0),
-        ("ETH/USDT", 2_300.0),
-        ("SOL/USDT", 95.0),
-        ("BNB/USDT", 310.0),
-        ("XRP/USDT", 0.62),
-        ("ADA/USDT", 0.51),
-        ("AAPL", 189.0),
-        ("EUR/USD", 1.09),
-    ];
-    const TIMEFRAMES: &[&str] = &["5m", "15m", "1h", "4h"];
-    const PATTERNS: &[&str] = &[
-        "rsi_divergence_v2",
-        "volume_spike_reversal",
-        "macd_cross_confirmed",
-        "range_breakout_retest",
-    ];
-    let (symbol, base) = *rng.pick(SYMBOLS);
-    let action = if rng.chance(0.55) {
-        TradeAction::Buy
-    } else {
-        TradeAction::Sell
-    };
-    let entry_price = round_to(base * (0.8 + 0.4 * rng.unit()), 6);
-    let move_pct = (rng.unit() - 0.47) * 0.04; // a slight edge
-    let exit_price = round_to(entry_price * (1.0 + move_pct), 6);
-    let direction = if action == TradeAction::Buy {
-        1.0
-    } else {
-        -1.0
-    };
-    let pnl_pct = round_to(direction * (exit_price - entry_price) / entry_price, 6);
-    let notional = 500.0 + 9_500.0 * rng.unit();
-    let pnl = round_to(notional * pnl_pct, 2);
-    let exit_time = Utc.with_ymd_and_hms(2023, 1, 1, 0, 0, 0).unwrap()
-        + ChronoDuration::seconds(90 * n as i64 + rng.below(60) as i64);
-    let entry_time = exit_time - ChronoDuration::seconds(300 + rng.below(6 * 3600) as i64);
-    let mem_enhanced = rng.chance(0.3);
-    TradeRecord {
-        trade_id: format!("{prefix}-{n:09}"),
-        symbol: symbol.to_string(),
-        timeframe: Some(rng.pick(TIMEFRAMES).to_string()),
-        action,
-        confidence: Some(round_to(0.5 + 0.45 * rng.unit(), 3)),
-        entry_price,
-        exit_price,
-        entry_time,
-        exit_time,
-        pnl,
-        pnl_pct,
-        is_win: Some(pnl > 0.0),
-        mem_enhanced,
-        mem_confidence_boost: mem_enhanced.then(|| round_to(0.2 * rng.unit(), 3)),
-        learned_pattern: (mem_enhanced && rng.chance(0.5)).then(|| rng.pick(PATTERNS).to_string()),
-        market_regime: Some(rng.pick(REGIMES).to_string()),
-        volatility: Some(round_to(0.01 + 0.2 * rng.unit(), 4)),
-        broker: Some("binance".to_string()),
-        slippage: Some(round_to(0.0005 * rng.unit(), 6)),
-        commission: Some(round_to(notional * 0.001, 4)),
-    }
-}
-
+/// `count` realistic closed trades from the `from`th on (mem_e2e's random trades, whose
+/// exits are one every 90 s from 2023-01-01: a million span about 2.9 years).
 fn trades(prefix: &str, from: u64, count: usize) -> Vec<TradeRecord> {
-    let mut rng = Lcg::new(from ^ 0x5eed);
+    let mut random = RandomTrades::new(from ^ 0x5eed);
     (from..from + count as u64)
-        .map(|n| trade(&mut rng, prefix, n))
+        .map(|n| random.trade(format!("{prefix}-{n:09}"), n))
         .collect()
 }
 

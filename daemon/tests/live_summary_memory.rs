@@ -8,7 +8,8 @@
 //! on this thread during `flush_live_summaries` over 50,000 trades.
 
 use chrono::{Duration, TimeZone, Utc};
-use mem_protocol::registry::{RecordTradesParams, TradeAction, TradeRecord};
+use mem_e2e::trades::closed_trade;
+use mem_protocol::registry::{RecordTradesParams, TradeRecord};
 use memd::bus::EventBus;
 use memd::registry::{Caller, Registry};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -60,30 +61,13 @@ const BATCH: usize = 10_000;
 fn trade(n: usize) -> TradeRecord {
     let exit_time =
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(n as i64);
-    let won = n % 5 < 3;
-    let pnl_pct = if won { 0.004 } else { -0.003 };
-    TradeRecord {
-        trade_id: format!("t-{n:07}"),
-        symbol: "BTC/USDT".into(),
-        timeframe: Some("5m".into()),
-        action: TradeAction::Buy,
-        confidence: None,
-        entry_price: 40_000.0,
-        exit_price: 40_000.0 * (1.0 + pnl_pct),
-        entry_time: exit_time - Duration::minutes(30),
-        exit_time,
-        pnl: 100.0 * pnl_pct,
-        pnl_pct,
-        is_win: Some(won),
-        mem_enhanced: false,
-        mem_confidence_boost: None,
-        learned_pattern: None,
-        market_regime: None,
-        volatility: None,
-        broker: None,
-        slippage: None,
-        commission: None,
-    }
+    let pnl_pct = if n % 5 < 3 { 0.004 } else { -0.003 };
+    closed_trade(format!("t-{n:07}"))
+        .entry_price(40_000.0)
+        .returning(pnl_pct)
+        .held(Duration::minutes(30))
+        .closed_at(exit_time)
+        .build()
 }
 
 #[test]

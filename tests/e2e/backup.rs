@@ -7,12 +7,14 @@
 //! truncated or changed, no manifest), naming the file, and restores nothing then.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use mem_e2e::deployments::dry_run;
+use mem_e2e::seed::{CONSERVATIVE_RSI, NATIVE_RSI, sid};
+use mem_e2e::trades::closed_trade;
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::backup::Manifest;
 use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
 use mem_protocol::registry::*;
-use mem_protocol::strategy::StrategyId;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -21,37 +23,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
-/// The seed's native RSI (data/strategy_registry/metadata).
-const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
-
 fn trade(id: String, exit: DateTime<Utc>, pnl_pct: f64) -> TradeRecord {
-    TradeRecord {
-        trade_id: id,
-        symbol: "BTC/USDT".into(),
-        timeframe: Some("5m".into()),
-        action: TradeAction::Buy,
-        confidence: Some(0.7),
-        entry_price: 65000.0,
-        exit_price: 65000.0 * (1.0 + pnl_pct),
-        entry_time: exit - ChronoDuration::hours(1),
-        exit_time: exit,
-        pnl: pnl_pct * 1000.0,
-        pnl_pct,
-        is_win: None,
-        mem_enhanced: false,
-        mem_confidence_boost: None,
-        learned_pattern: None,
-        market_regime: None,
-        volatility: None,
-        broker: None,
-        slippage: None,
-        commission: None,
-    }
+    closed_trade(id).closed_at(exit).returning(pnl_pct).build()
 }
 
 /// Damages a copy of a backup.
@@ -164,22 +137,7 @@ async fn a_backup_under_load_restores_into_a_daemon_with_the_same_data() {
         })
         .await
         .unwrap();
-    let mut models = Vec::new();
-    for days in [6, 7] {
-        let report = client
-            .call_with_timeout::<method::MlTrain>(
-                mem_protocol::ml::TrainParams {
-                    pairs: vec!["ETH/BTC".into()],
-                    days: Some(days),
-                    ..Default::default()
-                },
-                Duration::from_secs(180),
-            )
-            .await
-            .unwrap();
-        models.push(report.model.version);
-        tokio::time::sleep(Duration::from_millis(1100)).await; // version names are per second
-    }
+    let models = mem_e2e::model::two_versions(&client).await;
     let decision = client
         .call_value(
             "mem.decide",
@@ -197,10 +155,6 @@ async fn a_backup_under_load_restores_into_a_daemon_with_the_same_data() {
     // native strategy replaying candles (decisions, trades, its state saved).
     client
         .call::<method::Deploy>(DeployParams {
-            id: sid(NATIVE_RSI),
-            dry_run: true,
-            port: None,
-            parameters: None,
             native: Some(NativeOptions {
                 pair: Some("ETH/BTC".into()),
                 file: Some("ETH_BTC-5m.feather".into()),
@@ -208,6 +162,7 @@ async fn a_backup_under_load_restores_into_a_daemon_with_the_same_data() {
                 speed: Some(300.0),
                 ..Default::default()
             }),
+            ..dry_run(sid(NATIVE_RSI))
         })
         .await
         .unwrap();

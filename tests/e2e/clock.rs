@@ -5,22 +5,20 @@
 //! wall clock by the whole jump, the worst case of the seconds after a real jump. Without
 //! libfaketime the test says so and skips, unless `MEMD_REQUIRE_FAKETIME` is set.
 
+use mem_e2e::deployments::{active_deployments, dry_run};
+use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, wait_for};
 use mem_protocol::Client;
-use mem_protocol::deploy::{DeployParams, DeployedParams, DeployedStrategy};
+use mem_protocol::deploy::DeployedStrategy;
 use mem_protocol::jobs::{JobHistoryParams, JobRun};
 use mem_protocol::methods::method;
 use mem_protocol::registry::TagsParams;
-use mem_protocol::strategy::StrategyId;
 use nix::sys::signal::Signal;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
-/// The seed's Aggressive RSI, a Freqtrade strategy.
-const AGGRESSIVE_RSI: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
 
 fn libfaketime() -> Option<PathBuf> {
     let path = PathBuf::from(LIBFAKETIME);
@@ -52,17 +50,14 @@ async fn runs(client: &Client, job: &str) -> Vec<JobRun> {
 }
 
 async fn the_bot(client: &Client) -> DeployedStrategy {
-    let all = client
-        .call::<method::Deployed>(DeployedParams { all: false })
-        .await
-        .unwrap()
-        .deployments;
+    let all = active_deployments(client).await;
     assert_eq!(all.len(), 1, "{all:?}");
     all.into_iter().next().unwrap()
 }
 
 #[tokio::test]
 async fn the_wall_clock_jumping_ahead_and_back_pauses_no_job_and_restarts_no_bot() {
+    let _ports = preferred_ports().await;
     let Some(faketime) = libfaketime() else {
         return;
     };
@@ -86,17 +81,8 @@ async fn the_wall_clock_jumping_ahead_and_back_pauses_no_job_and_restarts_no_bot
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     });
     let client = daemon.client().await;
-    let id: StrategyId = AGGRESSIVE_RSI.parse().unwrap();
-    client
-        .call::<method::Deploy>(DeployParams {
-            id,
-            dry_run: true,
-            port: None,
-            parameters: None,
-            native: None,
-        })
-        .await
-        .unwrap();
+    let id = sid(AGGRESSIVE_RSI);
+    client.call::<method::Deploy>(dry_run(id)).await.unwrap();
     let bot = the_bot(&client).await;
     wait_for(
         "two performance syncs",

@@ -2,8 +2,10 @@
 //! strategies and records trades; after every kill, every file must parse and no
 //! acknowledged write may be missing.
 
-use chrono::{Duration as ChronoDuration, Utc};
 use mem_e2e::Daemon;
+use mem_e2e::deployments::{dry_run, stop_now, total_trades};
+use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, preferred_ports, sid};
+use mem_e2e::trades::closed_trade;
 use mem_protocol::methods::{GetStrategyParams, method};
 use mem_protocol::registry::*;
 use mem_protocol::strategy::{StrategyDocument, StrategyId};
@@ -16,7 +18,6 @@ use std::time::Duration;
 
 /// Kills per run: enough to hit every phase of a write many times, bounded for CI.
 const KILLS: usize = 30;
-const STRATEGY: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 
 /// What the daemon acknowledged before it was killed.
 #[derive(Default)]
@@ -26,32 +27,6 @@ struct Acked {
     /// The last display name acknowledged, and one sent but not answered.
     display_name: Option<String>,
     display_name_in_flight: Option<String>,
-}
-
-fn trade(id: String) -> TradeRecord {
-    let exit = Utc::now();
-    TradeRecord {
-        trade_id: id,
-        symbol: "ETH/USDT".into(),
-        timeframe: None,
-        action: TradeAction::Sell,
-        confidence: None,
-        entry_price: 3000.0,
-        exit_price: 3010.0,
-        entry_time: exit - ChronoDuration::minutes(5),
-        exit_time: exit,
-        pnl: 1.0,
-        pnl_pct: 0.0033,
-        is_win: None,
-        mem_enhanced: false,
-        mem_confidence_boost: None,
-        learned_pattern: None,
-        market_regime: None,
-        volatility: None,
-        broker: None,
-        slippage: None,
-        commission: None,
-    }
 }
 
 /// Every complete line of a JSON-lines file parses; a torn last line is allowed.
@@ -93,7 +68,7 @@ fn check_files(data: &Path, acked: &Acked) {
         );
     }
     let on_disk: HashSet<String> =
-        check_lines(&registry.join(format!("performance/{STRATEGY}.jsonl")))
+        check_lines(&registry.join(format!("performance/{MACD_HUNTER}.jsonl")))
             .into_iter()
             .map(|v| v["trade_id"].as_str().unwrap().to_string())
             .collect();
@@ -106,7 +81,7 @@ fn check_files(data: &Path, acked: &Acked) {
     );
     check_lines(&registry.join("audit.jsonl"));
     let doc: Value = serde_json::from_slice(
-        &std::fs::read(registry.join(format!("metadata/{STRATEGY}.json"))).unwrap(),
+        &std::fs::read(registry.join(format!("metadata/{MACD_HUNTER}.json"))).unwrap(),
     )
     .unwrap();
     let name = doc["strategy"]["display_name"]
@@ -131,7 +106,7 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     let socket = root.path().join("run/memd.sock");
     let data = root.path().join("data");
     let acked = Arc::new(Mutex::new(Acked::default()));
-    let id: StrategyId = STRATEGY.parse().unwrap();
+    let id = sid(MACD_HUNTER);
     // A small deterministic generator for the kill delays: 20 to 400 ms.
     let mut seed: u64 = 0x5eed;
     let mut next_delay = move || {
@@ -149,7 +124,7 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
         let trades_task = tokio::spawn(async move {
             for batch in 0.. {
                 let trades: Vec<_> = (0..200)
-                    .map(|i| trade(format!("r{round}-b{batch}-t{i}")))
+                    .map(|i| closed_trade(format!("r{round}-b{batch}-t{i}")).build())
                     .collect();
                 let ids: Vec<String> = trades.iter().map(|t| t.trade_id.clone()).collect();
                 if trades_client
@@ -206,19 +181,11 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     // A last start: the daemon reads everything back and agrees with the files.
     let daemon = Daemon::start_in(tempfile::tempdir().unwrap(), socket, data.clone(), |_| {});
     let client = daemon.client().await;
-    let report = client
-        .call::<method::Performance>(PerformanceParams {
-            id,
-            from: None,
-            to: None,
-        })
-        .await
-        .unwrap();
+    let recorded = total_trades(&client, id).await;
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(
-        report.all.total_trades as usize >= acked.trades.len(),
-        "{} < {}",
-        report.all.total_trades,
+        recorded as usize >= acked.trades.len(),
+        "{recorded} < {}",
         acked.trades.len()
     );
     assert!(
@@ -325,6 +292,15 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
         "[schedule.retrain]\nenabled = false\n",
     );
     let start = || {
+        // A bot the killed daemon was spawning holds the data directory's lock (a flock
+        // is shared across fork) until it runs its program, a moment on a busy machine:
+        // the next daemon would find the lock held. Wait for that, 5 s at most (a process
+        // that keeps it is named when the next daemon refuses to start).
+        let lock = data.join("memd.lock");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !mem_e2e::holders_of(&lock).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let config = config.clone();
         Daemon::start_in(
             tempfile::tempdir().unwrap(),
@@ -338,32 +314,13 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
     // Two model versions to switch between.
     let daemon = start();
     let client = daemon.client().await;
-    let mut versions = Vec::new();
-    for days in [6, 7] {
-        let report = client
-            .call_with_timeout::<method::MlTrain>(
-                mem_protocol::ml::TrainParams {
-                    pairs: vec!["ETH/BTC".into()],
-                    days: Some(days),
-                    ..Default::default()
-                },
-                Duration::from_secs(120),
-            )
-            .await
-            .unwrap();
-        versions.push(report.model.version);
-        tokio::time::sleep(Duration::from_millis(1100)).await; // version names are per second
-    }
+    let versions = mem_e2e::model::two_versions(&client).await;
     drop(client);
     let mut daemon = daemon;
     daemon.stop_with(Signal::SIGTERM);
-    let bots: Vec<StrategyId> = [
-        "8a778f7f-37b5-4eae-9fca-e7cb383b048a",
-        "186062cd-e0f7-45eb-b387-3067360efe34",
-    ]
-    .iter()
-    .map(|s| s.parse().unwrap())
-    .collect();
+    // The bots deploy on their preferred ports from here on (training deploys nothing).
+    let _ports = preferred_ports().await;
+    let bots: Vec<StrategyId> = [AGGRESSIVE_RSI, CONSERVATIVE_RSI].map(sid).to_vec();
 
     let mut seed: u64 = 0xb075;
     let mut next_delay = move || {
@@ -450,27 +407,13 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
             let mut n = 0;
             for step in 0.. {
                 let id = bots[(round + step) % 2];
-                let deployed = bot_client
-                    .call::<method::Deploy>(mem_protocol::deploy::DeployParams {
-                        id,
-                        dry_run: true,
-                        port: None,
-                        parameters: None,
-                        native: None,
-                    })
-                    .await;
+                let deployed = bot_client.call::<method::Deploy>(dry_run(id)).await;
                 match deployed {
                     Ok(_) => n += 1,
                     Err(mem_protocol::ClientError::Rpc(_)) => {}
                     Err(_) => return n,
                 }
-                let stopped = bot_client
-                    .call::<method::Stop>(mem_protocol::deploy::StopParams {
-                        id,
-                        mode: mem_protocol::deploy::StopMode::Now,
-                        deadline_secs: None,
-                    })
-                    .await;
+                let stopped = bot_client.call::<method::Stop>(stop_now(id)).await;
                 if matches!(stopped, Err(ref e) if !matches!(e, mem_protocol::ClientError::Rpc(_)))
                 {
                     return n;

@@ -3,11 +3,15 @@
 //! stop, re-adoption after the daemon is killed. The same paths against the real
 //! Freqtrade are in `freqtrade_bots.rs`.
 
-use mem_e2e::{Daemon, alive, describe, wait_for};
+use mem_e2e::deployments::{
+    active_deployment, active_deployments, dry_run, dry_run_on_port, stop_now, total_trades,
+};
+use mem_e2e::seed::{
+    AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, NATIVE_RSI, preferred_ports, sid,
+};
+use mem_e2e::{Daemon, alive, describe, free_port, processes_mentioning, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::{ListStrategiesParams, method};
-use mem_protocol::registry::PerformanceParams;
-use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, ErrorCode};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -16,31 +20,11 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
-const AGGRESSIVE_RSI: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
-const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
-
 /// Deploys on a free port of its own (tests run in parallel; the seed bots' preferred
 /// ports would collide).
 async fn deploy(client: &Client, id: &str) -> Result<DeployedStrategy, mem_protocol::ClientError> {
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     client
-        .call::<method::Deploy>(DeployParams {
-            id: sid(id),
-            dry_run: true,
-            port: Some(port),
-            parameters: None,
-            native: None,
-        })
+        .call::<method::Deploy>(dry_run_on_port(sid(id), free_port()))
         .await
 }
 
@@ -49,29 +33,12 @@ async fn deploy_preferred(
     client: &Client,
     id: &str,
 ) -> Result<DeployedStrategy, mem_protocol::ClientError> {
-    client
-        .call::<method::Deploy>(DeployParams {
-            id: sid(id),
-            dry_run: true,
-            port: None,
-            parameters: None,
-            native: None,
-        })
-        .await
-}
-
-async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
-    let list = client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap();
-    list.deployments
-        .into_iter()
-        .find(|d| d.strategy_id == sid(id))
+    client.call::<method::Deploy>(dry_run(sid(id))).await
 }
 
 #[tokio::test]
 async fn deploy_watch_and_stop_a_bot() {
+    let _ports = preferred_ports().await;
     let daemon = Daemon::with_fake_freqtrade(json!({"closed_trades": 3}), "");
     let client = daemon.client().await;
     let d = deploy_preferred(&client, AGGRESSIVE_RSI).await.unwrap();
@@ -99,20 +66,12 @@ async fn deploy_watch_and_stop_a_bot() {
     wait_for(
         "the closed trades to be synced",
         Duration::from_secs(10),
-        async || {
-            let report = client
-                .call::<method::Performance>(PerformanceParams {
-                    id: sid(AGGRESSIVE_RSI),
-                    from: None,
-                    to: None,
-                })
-                .await
-                .unwrap();
-            report.all.total_trades == 3
-        },
+        async || total_trades(&client, sid(AGGRESSIVE_RSI)).await == 3,
     )
     .await;
-    let polled = deployment_of(&client, AGGRESSIVE_RSI).await.unwrap();
+    let polled = active_deployment(&client, sid(AGGRESSIVE_RSI))
+        .await
+        .unwrap();
     assert_eq!(polled.stats.closed_trades, 3);
     assert_eq!(polled.stats.balance, Some(1000.0));
     assert!(polled.warnings >= 1, "warnings counted from the log");
@@ -158,11 +117,7 @@ async fn deploy_watch_and_stop_a_bot() {
     );
 
     let stopped = client
-        .call::<method::Stop>(StopParams {
-            id: sid(AGGRESSIVE_RSI),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
+        .call::<method::Stop>(stop_now(sid(AGGRESSIVE_RSI)))
         .await
         .unwrap();
     assert_eq!(stopped.status, DeploymentStatus::Stopped);
@@ -170,7 +125,11 @@ async fn deploy_watch_and_stop_a_bot() {
         !alive(pid)
     })
     .await;
-    assert!(deployment_of(&client, AGGRESSIVE_RSI).await.is_none());
+    assert!(
+        active_deployment(&client, sid(AGGRESSIVE_RSI))
+            .await
+            .is_none()
+    );
     let listed = client
         .call::<method::StrategiesList>(ListStrategiesParams {
             query: Some("aggressive rsi".into()),
@@ -187,6 +146,7 @@ async fn deploy_watch_and_stop_a_bot() {
 
 #[tokio::test]
 async fn refusals_are_clear_and_start_nothing() {
+    let _ports = preferred_ports().await;
     let daemon = Daemon::with_fake_freqtrade(json!({}), "");
     let client = daemon.client().await;
     let err = deploy(&client, "00000000-0000-4000-8000-000000000000")
@@ -196,11 +156,8 @@ async fn refusals_are_clear_and_start_nothing() {
     // A native strategy trades on paper only (tests/e2e/native.rs deploys them).
     let err = client
         .call::<method::Deploy>(DeployParams {
-            id: sid(NATIVE_RSI),
             dry_run: false,
-            port: None,
-            parameters: None,
-            native: None,
+            ..dry_run(sid(NATIVE_RSI))
         })
         .await
         .unwrap_err();
@@ -208,11 +165,8 @@ async fn refusals_are_clear_and_start_nothing() {
     assert!(err.to_string().contains("paper"), "{err}");
     let err = client
         .call::<method::Deploy>(DeployParams {
-            id: sid(MACD_HUNTER),
             dry_run: false,
-            port: None,
-            parameters: None,
-            native: None,
+            ..dry_run(sid(MACD_HUNTER))
         })
         .await
         .unwrap_err();
@@ -236,23 +190,13 @@ async fn refusals_are_clear_and_start_nothing() {
         .unwrap();
     let err = deploy(&client, CONSERVATIVE_RSI).await.unwrap_err();
     assert!(err.to_string().contains("deprecated"), "{err}");
-    assert!(
-        client
-            .call::<method::Deployed>(Default::default())
-            .await
-            .unwrap()
-            .deployments
-            .is_empty()
-    );
+    assert!(active_deployments(&client).await.is_empty());
 
     // A daemon told to use a Freqtrade that is not there.
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("memd.toml");
     std::fs::write(&config, "[freqtrade]\nbin = \"/nonexistent/freqtrade\"\n").unwrap();
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let no_freqtrade = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let no_freqtrade = Daemon::with_config(root, &config);
     let err = deploy(&no_freqtrade.client().await, MACD_HUNTER)
         .await
         .unwrap_err();
@@ -271,7 +215,7 @@ async fn a_bot_that_fails_at_start_is_reported_with_its_log() {
         "the log lines are in the error: {err}"
     );
     assert!(
-        deployment_of(&client, MACD_HUNTER).await.is_none(),
+        active_deployment(&client, sid(MACD_HUNTER)).await.is_none(),
         "failed deployments are not listed as running"
     );
 }
@@ -284,9 +228,13 @@ async fn a_killed_bot_is_restarted_and_one_that_keeps_dying_is_marked_failed() {
     let pid = first.process_id.unwrap();
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
     wait_for("a restart", Duration::from_secs(15), async || {
-        deployment_of(&client, MACD_HUNTER).await.is_some_and(|d| {
-            d.status == DeploymentStatus::Running && d.restarts == 1 && d.process_id != Some(pid)
-        })
+        active_deployment(&client, sid(MACD_HUNTER))
+            .await
+            .is_some_and(|d| {
+                d.status == DeploymentStatus::Running
+                    && d.restarts == 1
+                    && d.process_id != Some(pid)
+            })
     })
     .await;
 
@@ -297,13 +245,8 @@ async fn a_killed_bot_is_restarted_and_one_that_keeps_dying_is_marked_failed() {
         "the deployment to be marked failed",
         Duration::from_secs(30),
         async || {
-            let all = client
-                .call::<method::Deployed>(Default::default())
-                .await
-                .unwrap();
-            all.deployments
-                .iter()
-                .all(|d| d.strategy_id != sid(MACD_HUNTER))
+            let all = active_deployments(&client).await;
+            all.iter().all(|d| d.strategy_id != sid(MACD_HUNTER))
         },
     )
     .await;
@@ -317,7 +260,7 @@ async fn a_bot_that_stops_looping_is_restarted() {
     let client = daemon.client().await;
     let first = deploy(&client, MACD_HUNTER).await.unwrap();
     wait_for("an idle restart", Duration::from_secs(15), async || {
-        deployment_of(&client, MACD_HUNTER)
+        active_deployment(&client, sid(MACD_HUNTER))
             .await
             .is_some_and(|d| d.restarts >= 1 && d.process_id != first.process_id)
     })
@@ -332,11 +275,7 @@ async fn a_bot_that_ignores_sigterm_is_killed_after_the_grace() {
     let d = deploy(&client, MACD_HUNTER).await.unwrap();
     let started = Instant::now();
     client
-        .call::<method::Stop>(StopParams {
-            id: sid(MACD_HUNTER),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
+        .call::<method::Stop>(stop_now(sid(MACD_HUNTER)))
         .await
         .unwrap();
     assert!(
@@ -389,16 +328,10 @@ async fn after_a_daemon_crash_running_bots_are_adopted_not_duplicated() {
     assert!(alive(pid), "the bot outlives its daemon");
     let root = std::mem::replace(&mut daemon.root, tempfile::tempdir().unwrap());
     let config = root.path().join("memd.toml");
-    let restarted = Daemon::start_in(
-        root,
-        daemon.socket.clone(),
-        daemon.data_dir.clone(),
-        |cmd| {
-            cmd.arg("--config").arg(&config);
-        },
-    );
+    // The same socket and data directory, under the same root.
+    let restarted = Daemon::with_config(root, &config);
     let client = restarted.client().await;
-    let adopted = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let adopted = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert_eq!(adopted.process_id, Some(pid), "the same process");
     assert_eq!(adopted.status, DeploymentStatus::Running);
     assert_eq!(adopted.restarts, 0);
@@ -408,19 +341,9 @@ async fn after_a_daemon_crash_running_bots_are_adopted_not_duplicated() {
         restarted.stderr()
     );
     // No twin: exactly one fake bot runs with this deployment's config.
-    let twins = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmd| String::from_utf8_lossy(cmd).contains(&d.deployment_id.to_string()))
-        .count();
-    assert_eq!(twins, 1);
+    assert_eq!(processes_mentioning(&d.deployment_id.to_string()), 1);
     client
-        .call::<method::Stop>(StopParams {
-            id: sid(MACD_HUNTER),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
+        .call::<method::Stop>(stop_now(sid(MACD_HUNTER)))
         .await
         .unwrap();
     assert!(!alive(pid));
@@ -445,11 +368,7 @@ async fn restart_gives_a_new_process_and_logs_can_be_followed() {
         matches!(line.event, mem_protocol::Event::BotLog(ref l) if l.strategy_id == sid(MACD_HUNTER) && !l.lines.is_empty())
     );
     let again = client
-        .call::<method::Restart>(StopParams {
-            id: sid(MACD_HUNTER),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
+        .call::<method::Restart>(stop_now(sid(MACD_HUNTER)))
         .await
         .unwrap();
     assert_eq!(again.status, DeploymentStatus::Running);
@@ -457,11 +376,8 @@ async fn restart_gives_a_new_process_and_logs_can_be_followed() {
     assert_ne!(again.deployment_id, first.deployment_id);
     assert!(!alive(first.process_id.unwrap()));
     assert!(alive(again.process_id.unwrap()));
-    let all = client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap();
-    assert_eq!(all.deployments.len(), 1, "no twin after a restart");
+    let all = active_deployments(&client).await;
+    assert_eq!(all.len(), 1, "no twin after a restart");
 }
 
 #[tokio::test]
@@ -487,34 +403,17 @@ async fn stop_all_stops_every_bot() {
         })
         .await;
     }
-    assert!(
-        client
-            .call::<method::Deployed>(Default::default())
-            .await
-            .unwrap()
-            .deployments
-            .is_empty()
-    );
+    assert!(active_deployments(&client).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_bot_whose_api_never_answers_is_stopped_and_reported() {
     let daemon = Daemon::with_fake_freqtrade(json!({"never_ready": true}), "");
     let client = daemon.client().await;
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let err = client
         .call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: Some(port),
-                parameters: None,
-                native: None,
-            },
+            dry_run_on_port(sid(MACD_HUNTER), port),
             Duration::from_secs(60),
         )
         .await
@@ -524,15 +423,8 @@ async fn a_bot_whose_api_never_answers_is_stopped_and_reported() {
         err.to_string().contains("did not answer within 10 s"),
         "{err}"
     );
-    let leftovers = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmd| {
-            String::from_utf8_lossy(cmd)
-                .contains(&daemon.data_dir.join("deployments").display().to_string())
-        })
-        .count();
+    let leftovers =
+        processes_mentioning(&daemon.data_dir.join("deployments").display().to_string());
     assert_eq!(leftovers, 0, "the bot that never became ready was stopped");
 }
 
@@ -549,15 +441,12 @@ async fn client_paths_cannot_escape_the_data_directory() {
     ] {
         let err = client
             .call::<method::Deploy>(DeployParams {
-                id: sid(NATIVE_RSI),
-                dry_run: true,
-                port: None,
-                parameters: None,
                 native: Some(NativeOptions {
                     file: Some(file.into()),
                     mode: Some(FeedMode::Replay),
                     ..Default::default()
                 }),
+                ..dry_run(sid(NATIVE_RSI))
             })
             .await
             .unwrap_err();
@@ -649,11 +538,7 @@ async fn a_bot_the_state_does_not_record_is_stopped_at_start() {
     std::fs::create_dir_all(stray.join("user_data")).unwrap();
     let mut config: Value =
         serde_json::from_slice(&std::fs::read(known.join("config.json")).unwrap()).unwrap();
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     config["api_server"]["listen_port"] = json!(port);
     std::fs::write(stray.join("config.json"), config.to_string()).unwrap();
     let mut orphan = std::process::Command::new(mem_e2e::bin("fake_freqtrade"))
@@ -667,14 +552,8 @@ async fn a_bot_the_state_does_not_record_is_stopped_at_start() {
         .unwrap();
     let root = std::mem::replace(&mut daemon.root, tempfile::tempdir().unwrap());
     let config_file = root.path().join("memd.toml");
-    let restarted = Daemon::start_in(
-        root,
-        daemon.socket.clone(),
-        daemon.data_dir.clone(),
-        |cmd| {
-            cmd.arg("--config").arg(&config_file);
-        },
-    );
+    // The same socket and data directory, under the same root.
+    let restarted = Daemon::with_config(root, &config_file);
     // Ready means the start-up check has run.
     let status = orphan.try_wait().unwrap();
     assert!(
@@ -689,7 +568,7 @@ async fn a_bot_the_state_does_not_record_is_stopped_at_start() {
     );
     assert!(alive(recorded), "the recorded bot is adopted, not stopped");
     let client = restarted.client().await;
-    let adopted = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let adopted = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert_eq!(adopted.process_id, Some(recorded));
 }
 
@@ -859,7 +738,7 @@ async fn a_config_key_parameter_reaches_the_running_bot_through_reload_config() 
         .map(|c| c["parameter_name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["stoploss", "minimal_roi", "macd_fast"]);
-    let d = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let d = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert_eq!(d.status, DeploymentStatus::Running, "{d:?}");
     assert_eq!(d.restarts, 0, "a reload is not a restart");
 }

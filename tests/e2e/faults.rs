@@ -7,6 +7,8 @@
 //! stop) are in deploy.rs.
 
 use mem_e2e::Daemon;
+use mem_e2e::deployments::total_trades;
+use mem_e2e::trades::closed_trade;
 use mem_protocol::methods::{NoParams, method};
 use mem_protocol::registry::*;
 use mem_protocol::strategy::StrategyId;
@@ -66,16 +68,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn trade(id: String) -> TradeRecord {
-    serde_json::from_value(json!({
-        "tradeId": id, "symbol": "BTC/USDT", "action": "BUY",
-        "entryPrice": 65000.0, "exitPrice": 65100.0,
-        "entryTime": "2026-11-20T10:00:00Z", "exitTime": "2026-11-20T12:00:00Z",
-        "pnl": 1.0, "pnlPct": 0.0015
-    }))
-    .unwrap()
-}
-
 /// Every line of a JSON-lines file parses (no torn line in the middle or at the end).
 fn whole_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -131,7 +123,9 @@ async fn a_full_disk_and_a_read_only_data_dir_give_clear_errors_lose_nothing_and
     let mut acked = Vec::new();
     let mut full_error = None;
     for batch in 0..1000 {
-        let trades: Vec<_> = (0..20).map(|i| trade(format!("b{batch}-t{i}"))).collect();
+        let trades: Vec<_> = (0..20)
+            .map(|i| closed_trade(format!("b{batch}-t{i}")).build())
+            .collect();
         let ids: Vec<String> = trades.iter().map(|t| t.trade_id.clone()).collect();
         match client
             .call::<method::TradesRecord>(RecordTradesParams { id, trades })
@@ -183,7 +177,9 @@ async fn a_full_disk_and_a_read_only_data_dir_give_clear_errors_lose_nothing_and
 
     // Space returns: the next writes succeed, with nothing lost or torn.
     std::fs::remove_file(&filler).unwrap();
-    let more: Vec<_> = (0..20).map(|i| trade(format!("after-{i}"))).collect();
+    let more: Vec<_> = (0..20)
+        .map(|i| closed_trade(format!("after-{i}")).build())
+        .collect();
     acked.extend(more.iter().map(|t| t.trade_id.clone()));
     client
         .call::<method::TradesRecord>(RecordTradesParams { id, trades: more })
@@ -238,19 +234,11 @@ async fn a_full_disk_and_a_read_only_data_dir_give_clear_errors_lose_nothing_and
     fs.remount("rw");
     let daemon = start(root.path(), &data);
     let client = daemon.client().await;
-    let report = client
-        .call::<method::Performance>(PerformanceParams {
-            id,
-            from: None,
-            to: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(report.all.total_trades as usize, acked.len());
+    assert_eq!(total_trades(&client, id).await as usize, acked.len());
     client
         .call::<method::TradesRecord>(RecordTradesParams {
             id,
-            trades: vec![trade("rw-again".into())],
+            trades: vec![closed_trade("rw-again").build()],
         })
         .await
         .expect("writes work again");

@@ -5,78 +5,21 @@
 //! Needs `MEMD_TEST_FREQTRADE` (the path of a `freqtrade` binary; `.ci/run` installs one
 //! with `.ci/install-freqtrade`); without it the test says it is skipped.
 
+use mem_e2e::deployments::{
+    active_deployment, active_deployments, dry_run_on_port, stop_now, total_trades,
+};
 use mem_e2e::free_port;
+use mem_e2e::freqtrade::{self, BotApi, TEST_TIMINGS};
 use mem_e2e::mock_exchange::{self, MockOptions};
-use mem_e2e::{Daemon, alive, wait_for};
-use mem_protocol::Client;
+use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER, sid};
+use mem_e2e::{Daemon, alive, processes_mentioning, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
-use mem_protocol::registry::PerformanceParams;
-use mem_protocol::strategy::StrategyId;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use serde_json::json;
+use std::path::Path;
 use std::time::Duration;
-
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
-
-fn freqtrade() -> Option<PathBuf> {
-    match std::env::var_os("MEMD_TEST_FREQTRADE") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => {
-            eprintln!(
-                "SKIPPED: MEMD_TEST_FREQTRADE is not set (MEMD_TEST_FREQTRADE=$(.ci/install-freqtrade | tail -n1))"
-            );
-            None
-        }
-    }
-}
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_with(needle: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
-        .count()
-}
-
-async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
-    client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap()
-        .deployments
-        .into_iter()
-        .find(|d| d.strategy_id == sid(id))
-}
-
-/// The bot's own API, with the credentials of its rendered config (the test reads it as
-/// the daemon's user may).
-async fn bot_api(d: &DeployedStrategy, method: &str, path: &str, body: Option<Value>) -> Value {
-    let config: Value =
-        serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
-    let api = &config["api_server"];
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = format!("http://127.0.0.1:{}/api/v1/{path}", d.port.unwrap());
-    let request = match method {
-        "POST" => http.post(url).json(&body.unwrap_or(json!({}))),
-        _ => http.get(url),
-    };
-    let response = request
-        .basic_auth(api["username"].as_str().unwrap(), api["password"].as_str())
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap_or(Value::Null)
-}
 
 fn start_daemon(root: &Path, config: &Path) -> Daemon {
     let keep = tempfile::tempdir().unwrap();
@@ -87,55 +30,30 @@ fn start_daemon(root: &Path, config: &Path) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
-    let Some(freqtrade) = freqtrade() else { return };
-    let mock = mock_exchange::start_with(MockOptions {
-        instant_fills: true,
-        ..MockOptions::default()
-    })
-    .await
-    .unwrap();
+    let Some(freqtrade) = freqtrade::binary() else {
+        return;
+    };
+    let mock = mock_exchange::start_filling_at_once().await;
     let root = tempfile::tempdir().unwrap();
-    let mut exchange = mock.ccxt_config();
-    exchange.as_object_mut().unwrap().remove("pair_whitelist"); // the daemon sets each bot's pairs
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({ "exchange": exchange, "force_entry_enable": true }).to_string(),
-    )
-    .unwrap();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\nmax_restarts = 3\n",
-            freqtrade.display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = freqtrade::memd_config(
+        root.path(),
+        &freqtrade,
+        &mock,
+        true,
+        &format!("{TEST_TIMINGS}\nmax_restarts = 3"),
+        "",
+    );
     let mut daemon = start_daemon(root.path(), &config);
     let client = daemon.client().await;
 
     // Two bots at once.
     let (macd, rsi) = tokio::join!(
         client.call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: Some(free_port()),
-                parameters: None,
-                native: None
-            },
+            dry_run_on_port(sid(MACD_HUNTER), free_port()),
             Duration::from_secs(150)
         ),
         client.call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(CONSERVATIVE_RSI),
-                dry_run: true,
-                port: Some(free_port()),
-                parameters: None,
-                native: None
-            },
+            dry_run_on_port(sid(CONSERVATIVE_RSI), free_port()),
             Duration::from_secs(150)
         ),
     );
@@ -150,7 +68,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
             .await
             .unwrap();
         assert!(ping.contains("pong"), "{ping}");
-        let shown = bot_api(d, "GET", "show_config", None).await;
+        let shown = BotApi::of(d).get("show_config").await;
         assert_eq!(shown["dry_run"], true);
     }
 
@@ -159,13 +77,9 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "the first poll of both bots",
         Duration::from_secs(30),
         async || {
-            let all = client
-                .call::<method::Deployed>(Default::default())
-                .await
-                .unwrap();
-            all.deployments.len() == 2
+            let all = active_deployments(&client).await;
+            all.len() == 2
                 && all
-                    .deployments
                     .iter()
                     .all(|d| d.stats.polled_at.is_some() && d.stats.balance.is_some())
         },
@@ -173,22 +87,19 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     .await;
     // The bot takes a forced entry once it has processed its first candles; on a busy
     // machine that can take a while, so ask until it accepts.
+    let macd_api = BotApi::of(&macd);
     let mut trade_id = 0;
     wait_for(
         "the bot to accept a forced entry",
         Duration::from_secs(90),
         async || {
-            let entered = bot_api(
-                &macd,
-                "POST",
-                "forceenter",
-                Some(json!({"pair": "ETH/USDT"})),
-            )
-            .await;
+            let entered = macd_api
+                .post("forceenter", json!({"pair": "ETH/USDT"}))
+                .await;
             trade_id = entered["trade_id"].as_i64().unwrap_or(0);
             if trade_id == 0 {
                 // An open trade from an earlier attempt counts too.
-                let open = bot_api(&macd, "GET", "status", None).await;
+                let open = macd_api.get("status").await;
                 trade_id = open
                     .as_array()
                     .and_then(|t| t.first())
@@ -203,7 +114,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "the forced entry to fill",
         Duration::from_secs(60),
         async || {
-            let open = bot_api(&macd, "GET", "status", None).await;
+            let open = macd_api.get("status").await;
             open.as_array().is_some_and(|t| {
                 t.iter()
                     .any(|t| t["trade_id"] == trade_id && t["amount"].as_f64().unwrap_or(0.0) > 0.0)
@@ -211,35 +122,26 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         },
     )
     .await;
-    bot_api(
-        &macd,
-        "POST",
-        "forceexit",
-        Some(json!({"tradeid": trade_id.to_string(), "ordertype": "market"})),
-    )
-    .await;
+    macd_api
+        .post(
+            "forceexit",
+            json!({"tradeid": trade_id.to_string(), "ordertype": "market"}),
+        )
+        .await;
     // The trade reaches the registry by the poll or by the performance-sync job, which
     // may come first; the deployment's stats follow at the next poll.
     wait_for(
         "a closed trade in the registry and in the bot's stats",
         Duration::from_secs(90),
         async || {
-            let report = client
-                .call::<method::Performance>(PerformanceParams {
-                    id: sid(MACD_HUNTER),
-                    from: None,
-                    to: None,
-                })
-                .await
-                .unwrap();
-            report.all.total_trades >= 1
-                && deployment_of(&client, MACD_HUNTER)
+            total_trades(&client, sid(MACD_HUNTER)).await >= 1
+                && active_deployment(&client, sid(MACD_HUNTER))
                     .await
                     .is_some_and(|d| d.stats.closed_trades >= 1)
         },
     )
     .await;
-    let polled = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let polled = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert!(polled.stats.closed_trades >= 1, "{:?}", polled.stats);
     assert!(
         polled.rss_bytes.is_some_and(|b| b > 50 << 20),
@@ -254,7 +156,7 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
         "the killed bot to be restarted",
         Duration::from_secs(120),
         async || {
-            deployment_of(&client, CONSERVATIVE_RSI)
+            active_deployment(&client, sid(CONSERVATIVE_RSI))
                 .await
                 .is_some_and(|d| {
                     d.status == DeploymentStatus::Running
@@ -267,21 +169,23 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
 
     // The daemon killed: its bots keep running and are re-adopted, not duplicated.
     let macd_pid = macd.process_id.unwrap();
-    let rsi_now = deployment_of(&client, CONSERVATIVE_RSI).await.unwrap();
+    let rsi_now = active_deployment(&client, sid(CONSERVATIVE_RSI))
+        .await
+        .unwrap();
     drop(client);
     daemon.stop_with(Signal::SIGKILL);
     assert!(alive(macd_pid));
     let daemon = start_daemon(root.path(), &config);
     let client = daemon.client().await;
-    let adopted = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let adopted = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert_eq!(
         (adopted.process_id, adopted.status),
         (Some(macd_pid), DeploymentStatus::Running),
         "same process, no twin"
     );
-    assert_eq!(processes_with(&macd.deployment_id.to_string()), 1);
+    assert_eq!(processes_mentioning(&macd.deployment_id.to_string()), 1);
     assert_eq!(
-        deployment_of(&client, CONSERVATIVE_RSI)
+        active_deployment(&client, sid(CONSERVATIVE_RSI))
             .await
             .unwrap()
             .process_id,
@@ -291,32 +195,18 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
     // Stop both: nothing of theirs is left.
     for id in [MACD_HUNTER, CONSERVATIVE_RSI] {
         let stopped = client
-            .call_with_timeout::<method::Stop>(
-                StopParams {
-                    id: sid(id),
-                    mode: StopMode::Now,
-                    deadline_secs: None,
-                },
-                Duration::from_secs(60),
-            )
+            .call_with_timeout::<method::Stop>(stop_now(sid(id)), Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(stopped.status, DeploymentStatus::Stopped);
     }
     assert!(!alive(macd_pid) && !alive(rsi_now.process_id.unwrap()));
     assert_eq!(
-        processes_with(&macd.deployment_id.to_string())
-            + processes_with(&rsi.deployment_id.to_string()),
+        processes_mentioning(&macd.deployment_id.to_string())
+            + processes_mentioning(&rsi.deployment_id.to_string()),
         0
     );
-    assert!(
-        client
-            .call::<method::Deployed>(Default::default())
-            .await
-            .unwrap()
-            .deployments
-            .is_empty()
-    );
+    assert!(active_deployments(&client).await.is_empty());
 }
 
 /// A real bot deployed with the registry's `stoploss` and `minimal_roi` in its config;
@@ -324,41 +214,32 @@ async fn two_real_bots_deploy_trade_restart_get_adopted_and_stop() {
 /// restarts its worker and API server), and supervision rides out the gap: no restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_bot_reloads_a_stoploss_changed_in_the_registry() {
-    let Some(freqtrade) = freqtrade() else { return };
+    let Some(freqtrade) = freqtrade::binary() else {
+        return;
+    };
     let mock = mock_exchange::start_with(MockOptions::default())
         .await
         .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let mut exchange = mock.ccxt_config();
-    exchange.as_object_mut().unwrap().remove("pair_whitelist");
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(&overrides, json!({ "exchange": exchange }).to_string()).unwrap();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\nunresponsive_limit_secs = 30\n",
-            freqtrade.display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = freqtrade::memd_config(
+        root.path(),
+        &freqtrade,
+        &mock,
+        false,
+        &format!("{TEST_TIMINGS}\nunresponsive_limit_secs = 30"),
+        "",
+    );
     let daemon = start_daemon(root.path(), &config);
     let client = daemon.client().await;
     let d = client
         .call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: Some(free_port()),
-                parameters: None,
-                native: None,
-            },
+            dry_run_on_port(sid(MACD_HUNTER), free_port()),
             Duration::from_secs(150),
         )
         .await
         .unwrap();
-    let shown = bot_api(&d, "GET", "show_config", None).await;
+    let api = BotApi::of(&d);
+    let shown = api.get("show_config").await;
     assert_eq!(shown["stoploss"], json!(-0.08), "the registry's, at deploy");
     assert_eq!(
         shown["minimal_roi"],
@@ -380,47 +261,27 @@ async fn a_real_bot_reloads_a_stoploss_changed_in_the_registry() {
         "{update}"
     );
     // The API goes away for a moment while the bot reloads: ask until it shows the value.
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let rendered: Value =
-        serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
-    let api = &rendered["api_server"];
     wait_for(
         "the bot running with the new stoploss",
         Duration::from_secs(60),
         async || {
-            let Ok(response) = http
-                .get(format!(
-                    "http://127.0.0.1:{}/api/v1/show_config",
-                    d.port.unwrap()
-                ))
-                .basic_auth(api["username"].as_str().unwrap(), api["password"].as_str())
-                .send()
-                .await
-            else {
+            let Some(shown) = api.answer("show_config").await else {
                 return false;
             };
-            let shown: Value = response.json().await.unwrap_or(Value::Null);
             shown["stoploss"] == json!(-0.05) && shown["state"] == "running"
         },
     )
     .await;
     // Supervision saw a bot that answers again: same process, no restart.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let now = deployment_of(&client, MACD_HUNTER).await.unwrap();
+    let now = active_deployment(&client, sid(MACD_HUNTER)).await.unwrap();
     assert_eq!(
         (now.status, now.restarts, now.process_id),
         (DeploymentStatus::Running, 0, d.process_id),
         "{now:?}"
     );
     client
-        .call_with_timeout::<method::Stop>(
-            StopParams {
-                id: sid(MACD_HUNTER),
-                mode: StopMode::Now,
-                deadline_secs: None,
-            },
-            Duration::from_secs(60),
-        )
+        .call_with_timeout::<method::Stop>(stop_now(sid(MACD_HUNTER)), Duration::from_secs(60))
         .await
         .unwrap();
 }

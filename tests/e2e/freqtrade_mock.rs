@@ -6,7 +6,8 @@
 //! prints one). Without it every test here prints why it skips and passes.
 
 use mem_e2e::free_port;
-use mem_e2e::mock_exchange::{self, MockExchange, MockOptions};
+use mem_e2e::freqtrade;
+use mem_e2e::mock_exchange::{self, MockExchange};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
@@ -18,28 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-
-/// The Freqtrade binary of `MEMD_TEST_FREQTRADE`, or None (and a skip notice) when unset.
-fn freqtrade(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("MEMD_TEST_FREQTRADE") {
-        Some(path) if !path.is_empty() => {
-            let path = PathBuf::from(path);
-            assert!(
-                path.is_file(),
-                "MEMD_TEST_FREQTRADE={} is not a file",
-                path.display()
-            );
-            Some(path)
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: MEMD_TEST_FREQTRADE is not set (point it at a freqtrade binary, \
-                 e.g. `MEMD_TEST_FREQTRADE=$(.ci/install-freqtrade | tail -n1)`)"
-            );
-            None
-        }
-    }
-}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -401,15 +380,10 @@ fn health_ts(v: &Value) -> Option<i64> {
 /// filled from the mock's book), and stops on SIGTERM with exit code 130.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn macd_bot_runs_trades_and_stops_against_the_mock() {
-    let Some(freqtrade) = freqtrade("macd_bot_runs_trades_and_stops_against_the_mock") else {
+    let Some(freqtrade) = freqtrade::binary() else {
         return;
     };
-    let mock = mock_exchange::start_with(MockOptions {
-        instant_fills: true,
-        ..MockOptions::default()
-    })
-    .await
-    .expect("mock exchange");
+    let mock = mock_exchange::start_filling_at_once().await;
 
     let mut bot = Bot::spawn(&freqtrade, "macd_hunter", "MACD_Aggressive", &mock, true);
     let to_ping = bot.wait_ping(Duration::from_secs(60)).await;
@@ -600,7 +574,7 @@ async fn macd_bot_runs_trades_and_stops_against_the_mock() {
 /// `list-strategies` loads all three strategy files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_seed_strategies_load_and_analyse() {
-    let Some(freqtrade) = freqtrade("all_seed_strategies_load_and_analyse") else {
+    let Some(freqtrade) = freqtrade::binary() else {
         return;
     };
 

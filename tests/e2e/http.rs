@@ -5,14 +5,11 @@
 //! (`fake_freqtrade`) stands in for Freqtrade behind the deploy endpoint.
 
 use mem_e2e::free_port;
+use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER, preferred_ports};
 use mem_e2e::{Daemon, describe};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
-
-/// The seed guide's examples deploy MACD Hunter.
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
 
 /// A daemon with the HTTP API on a free loopback port.
 struct Api {
@@ -99,6 +96,7 @@ fn envelope(answer: &Value, success: bool, message: Option<&str>) {
 
 #[tokio::test]
 async fn the_seed_guides_examples_work_with_the_token() {
+    let _ports = preferred_ports().await;
     let api = Api::start(None);
 
     // curl http://localhost:5002/api/mem/strategies  (and the React snippet's first fetch)
@@ -579,10 +577,7 @@ async fn a_listener_beyond_loopback_needs_allow_remote() {
         format!("[http]\nlisten = \"0.0.0.0:{port}\"\nallow_remote = true\n"),
     )
     .unwrap();
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     assert!(
         daemon.stderr().contains("listens beyond this machine"),
         "{}",

@@ -83,10 +83,7 @@ fn every_generated_request_gets_an_answer_the_openapi_document_declares() {
         ),
     )
     .unwrap();
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let mut daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let mut daemon = Daemon::with_config(root, &config);
 
     let token = daemon.memctl(&["http", "token"]);
     assert!(

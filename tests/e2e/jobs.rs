@@ -13,6 +13,8 @@
 //! Candles: the shipped ETH/BTC 5-minute file (data/market, see its README) feeds the
 //! native bots; the reference pair is a generated hourly series that trends up or down.
 
+use mem_e2e::deployments::{active_deployments, dry_run, total_trades};
+use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::jobs::*;
@@ -114,14 +116,6 @@ async fn register(client: &Client, doc: Value) -> StrategyId {
         .id
 }
 
-async fn active(client: &Client) -> Vec<DeployedStrategy> {
-    client
-        .call::<method::Deployed>(DeployedParams { all: false })
-        .await
-        .unwrap()
-        .deployments
-}
-
 async fn history(client: &Client, job: &str) -> Vec<JobRun> {
     client
         .call::<method::JobsHistory>(JobHistoryParams {
@@ -208,7 +202,7 @@ async fn rotation_moves_its_bot_to_the_new_top_recommendation_when_the_market_tu
         "{}",
         first.summary
     );
-    let bots = active(&client).await;
+    let bots = active_deployments(&client).await;
     let rider_bot = bots
         .iter()
         .find(|d| d.strategy_id == rider)
@@ -295,7 +289,7 @@ async fn rotation_moves_its_bot_to_the_new_top_recommendation_when_the_market_tu
         "{drained}"
     );
 
-    let bots = active(&client).await;
+    let bots = active_deployments(&client).await;
     assert!(
         bots.iter().all(|d| d.strategy_id != rider),
         "trend rider stopped: {bots:?}"
@@ -364,7 +358,7 @@ async fn a_rotation_that_cannot_start_its_new_bot_fails_and_stops_nothing() {
         actions(r).contains(&("deploy".into(), "trend rider".into()))
     })
     .await;
-    let before = active(&client).await;
+    let before = active_deployments(&client).await;
 
     write_reference(&market, false);
     let failed = wait_run(&client, "rotation", 30, "the failing rotation", |r| {
@@ -378,7 +372,7 @@ async fn a_rotation_that_cannot_start_its_new_bot_fails_and_stops_nothing() {
             && error.contains("nothing was drained"),
         "{error}"
     );
-    let after = active(&client).await;
+    let after = active_deployments(&client).await;
     assert_eq!(
         after
             .iter()
@@ -429,7 +423,10 @@ async fn the_regime_job_deploys_only_when_the_regime_changes() {
             .any(|r| r.summary.starts_with("first look: bullish trend")),
         "{first:?}"
     );
-    assert!(active(&client).await.is_empty(), "no change, no deployment");
+    assert!(
+        active_deployments(&client).await.is_empty(),
+        "no change, no deployment"
+    );
     write_reference(&market, false);
     let changed = wait_run(&client, "regime_deploy", 20, "the change", |r| {
         r.summary.starts_with("regime changed")
@@ -443,7 +440,7 @@ async fn the_regime_job_deploys_only_when_the_regime_changes() {
         "{}",
         changed.summary
     );
-    let bots = active(&client).await;
+    let bots = active_deployments(&client).await;
     assert_eq!(bots.len(), 1, "{bots:?}");
     assert_eq!(
         (bots[0].strategy_id, bots[0].started_by),
@@ -752,6 +749,7 @@ async fn runs_missed_while_memd_was_down_are_reported_and_caught_up_by_policy() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn performance_sync_copies_what_running_bots_closed_into_the_registry() {
+    let _ports = preferred_ports().await;
     // The fake Freqtrade bot (tests/src/bin/fake_freqtrade.rs) with 3 closed trades; the
     // supervisor's own poll is an hour away, so only the job can copy them.
     let root = tempfile::tempdir().unwrap();
@@ -761,35 +759,12 @@ async fn performance_sync_copies_what_running_bots_closed_into_the_registry() {
         "poll_interval_secs = 3600\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19600, 19699]",
         "[schedule.performance_sync]\ncron = \"0 0 0 1 1 *\"\n[schedule.learning]\nenabled = false\n[schedule.retrain]\nenabled = false\n",
     );
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     let client = daemon.client().await;
     // The seed's Aggressive RSI, a Freqtrade strategy.
-    let id: StrategyId = "8a778f7f-37b5-4eae-9fca-e7cb383b048a".parse().unwrap();
-    client
-        .call::<method::Deploy>(DeployParams {
-            id,
-            dry_run: true,
-            port: None,
-            parameters: None,
-            native: None,
-        })
-        .await
-        .unwrap();
-    let trades = async || {
-        client
-            .call::<method::Performance>(mem_protocol::registry::PerformanceParams {
-                id,
-                from: None,
-                to: None,
-            })
-            .await
-            .unwrap()
-            .all
-            .total_trades
-    };
+    let id = sid(AGGRESSIVE_RSI);
+    client.call::<method::Deploy>(dry_run(id)).await.unwrap();
+    let trades = async || total_trades(&client, id).await;
     assert_eq!(trades().await, 0);
     let out = daemon.memctl(&["jobs", "run", "performance_sync"]);
     assert!(out.status.success(), "{}", describe(&out));

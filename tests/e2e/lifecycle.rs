@@ -329,10 +329,7 @@ async fn a_peer_of_another_uid_is_refused_unless_the_config_allows_it() {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("memd.toml");
     std::fs::write(&config, "[access]\nview_users = [\"65534\"]\n").unwrap();
-    let (socket, data_dir) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data_dir, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     if let Some(out) = memctl_as_nobody(&daemon, &["status", "--json"]) {
         assert!(out.status.success(), "{}", mem_e2e::describe(&out));
         let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -1,10 +1,9 @@
 //! The real memctl binary against the real daemon.
 
+use mem_e2e::seed::MACD_HUNTER;
 use mem_e2e::{Daemon, bin, describe, isolated_command};
 use serde_json::Value;
 use std::process::Stdio;
-
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

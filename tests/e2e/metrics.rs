@@ -5,24 +5,18 @@
 //! after a `mem.enhance` over the socket, and after a memory file is reloaded; with a
 //! (fake) Freqtrade bot deployed, its poll latency appears, labelled, and goes with it.
 
+use mem_e2e::deployments::{dry_run, newest_deployment, stop_now};
+use mem_e2e::seed::{MACD_HUNTER, NATIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::Client;
 use mem_protocol::deploy::*;
 use mem_protocol::mem::MemMetrics;
 use mem_protocol::methods::{NoParams, method};
-use mem_protocol::strategy::StrategyId;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// The seed's native RSI (data/strategy_registry/metadata).
-const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 /// A daemon with the HTTP API on a free loopback port, the fake bot as its Freqtrade.
 struct Api {
@@ -220,17 +214,6 @@ async fn metrics(client: &Client) -> MemMetrics {
         .unwrap()
 }
 
-async fn deployment_of(client: &Client, id: &str) -> Option<DeployedStrategy> {
-    client
-        .call::<method::Deployed>(DeployedParams { all: true })
-        .await
-        .unwrap()
-        .deployments
-        .into_iter()
-        .filter(|d| d.strategy_id == sid(id))
-        .max_by_key(|d| d.started_at)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_move_after_a_native_replay_on_the_socket_memctl_and_prometheus() {
     let started = Instant::now();
@@ -273,17 +256,7 @@ async fn the_metrics_move_after_a_native_replay_on_the_socket_memctl_and_prometh
     assert_eq!(response.status().as_u16(), 401);
 
     // A model, so that enhancement predicts; then a native MEM strategy replays 20 days.
-    client
-        .call_with_timeout::<method::MlTrain>(
-            mem_protocol::ml::TrainParams {
-                pairs: vec!["ETH/BTC".into()],
-                days: Some(6),
-                ..Default::default()
-            },
-            Duration::from_secs(180),
-        )
-        .await
-        .unwrap();
+    mem_e2e::model::train_on_eth_btc(&client, 6).await;
     let trained = Instant::now();
     let out = daemon.memctl(&[
         "deploy",
@@ -299,7 +272,7 @@ async fn the_metrics_move_after_a_native_replay_on_the_socket_memctl_and_prometh
         "the replay to finish",
         Duration::from_secs(60),
         async || {
-            done = deployment_of(&client, NATIVE_RSI)
+            done = newest_deployment(&client, sid(NATIVE_RSI))
                 .await
                 .filter(|d| d.status == DeploymentStatus::Stopped);
             done.is_some()
@@ -445,16 +418,11 @@ async fn the_metrics_move_after_a_native_replay_on_the_socket_memctl_and_prometh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freqtrade_bots_poll_latency_appears_labelled_and_goes_with_the_bot() {
+    let _ports = preferred_ports().await;
     let api = Api::start();
     let client = api.daemon.client().await;
     let deployed = client
-        .call::<method::Deploy>(DeployParams {
-            id: sid(MACD_HUNTER),
-            dry_run: true,
-            port: None,
-            parameters: None,
-            native: None,
-        })
+        .call::<method::Deploy>(dry_run(sid(MACD_HUNTER)))
         .await
         .unwrap();
     assert_eq!(deployed.status, DeploymentStatus::Running);
@@ -505,11 +473,7 @@ async fn a_freqtrade_bots_poll_latency_appears_labelled_and_goes_with_the_bot() 
 
     // Stopped: its figures go (no series left behind for a bot that is not there).
     client
-        .call::<method::Stop>(StopParams {
-            id: sid(MACD_HUNTER),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
+        .call::<method::Stop>(stop_now(sid(MACD_HUNTER)))
         .await
         .unwrap();
     assert!(metrics(&client).await.bot_polls.is_empty());

@@ -5,6 +5,8 @@
 //! rules, on a series built so that each rule must fire; memory files edited by hand are
 //! applied or refused.
 
+use mem_e2e::deployments::{dry_run, newest_deployment, stop_now};
+use mem_e2e::seed::{NATIVE_MACD, NATIVE_RSI, sid};
 use mem_e2e::{Daemon, describe, wait_for};
 use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
@@ -13,20 +15,8 @@ use mem_protocol::{ErrorCode, Event, Topic};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// The seed's native RSI and MACD (data/strategy_registry/metadata).
-const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
-const NATIVE_MACD: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d63";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
-
 fn replay(id: &str, speed: Option<f64>) -> DeployParams {
     DeployParams {
-        id: sid(id),
-        dry_run: true,
-        port: None,
-        parameters: None,
         native: Some(NativeOptions {
             pair: Some("ETH/BTC".into()),
             file: Some("ETH_BTC-5m.feather".into()),
@@ -34,25 +24,15 @@ fn replay(id: &str, speed: Option<f64>) -> DeployParams {
             speed,
             ..Default::default()
         }),
+        ..dry_run(sid(id))
     }
-}
-
-async fn deployment_of(client: &mem_protocol::Client, id: &str) -> Option<DeployedStrategy> {
-    let list = client
-        .call::<method::Deployed>(DeployedParams { all: true })
-        .await
-        .unwrap();
-    list.deployments
-        .into_iter()
-        .filter(|d| d.strategy_id == sid(id))
-        .max_by_key(|d| d.started_at)
 }
 
 /// Waits (up to 60 s) until the strategy's newest deployment has stopped by itself.
 async fn ended(client: &mem_protocol::Client, id: &str, what: &str) -> DeployedStrategy {
     let mut done = None;
     wait_for(what, Duration::from_secs(60), async || {
-        done = deployment_of(client, id)
+        done = newest_deployment(client, sid(id))
             .await
             .filter(|d| d.status == DeploymentStatus::Stopped);
         done.is_some()
@@ -61,13 +41,10 @@ async fn ended(client: &mem_protocol::Client, id: &str, what: &str) -> DeployedS
     done.unwrap()
 }
 
-async fn stop_now(client: &mem_protocol::Client, id: &str) -> DeployedStrategy {
+/// Stops the strategy's deployment now; answers it stopped.
+async fn stop(client: &mem_protocol::Client, id: &str) -> DeployedStrategy {
     client
-        .call::<method::Stop>(StopParams {
-            id: sid(id),
-            mode: StopMode::Now,
-            deadline_secs: None,
-        })
+        .call::<method::Stop>(stop_now(sid(id)))
         .await
         .unwrap()
 }
@@ -207,7 +184,7 @@ async fn a_native_mem_strategy_replays_a_real_file_into_both_logs_and_the_regist
         .unwrap();
     assert_eq!(started.status, DeploymentStatus::Running);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let stopped = stop_now(&client, NATIVE_RSI).await;
+    let stopped = stop(&client, NATIVE_RSI).await;
     assert_eq!(stopped.status, DeploymentStatus::Stopped);
     assert_eq!(stopped.stats.open_trades, 0, "{stopped:?}");
     assert_eq!(stopped.stats.bot_state.as_deref(), Some("stopped"));
@@ -311,7 +288,7 @@ async fn a_followed_csv_is_traded_as_candles_are_appended() {
         .await
         .unwrap();
     assert_eq!(decisions["decisions"], json!([]), "{decisions}");
-    let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+    let d = newest_deployment(&client, sid(NATIVE_RSI)).await.unwrap();
     assert_eq!(d.stats.bot_state.as_deref(), Some("following"), "{d:?}");
 
     // Appended candles are traded: entries logged, exits in the registry.
@@ -326,7 +303,7 @@ async fn a_followed_csv_is_traded_as_candles_are_appended() {
         "trades on the appended candles",
         Duration::from_secs(20),
         async || {
-            last = deployment_of(&client, NATIVE_RSI).await;
+            last = newest_deployment(&client, sid(NATIVE_RSI)).await;
             last.as_ref().is_some_and(|d| d.stats.closed_trades >= 2)
         },
     )
@@ -356,7 +333,7 @@ async fn a_followed_csv_is_traded_as_candles_are_appended() {
         },
     )
     .await;
-    let stopped = stop_now(&client, NATIVE_RSI).await;
+    let stopped = stop(&client, NATIVE_RSI).await;
     assert_eq!(stopped.status, DeploymentStatus::Stopped);
     assert_eq!(stopped.stats.open_trades, 0);
 }
@@ -713,7 +690,7 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
         "the history warmed up",
         Duration::from_secs(10),
         async || {
-            let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+            let d = newest_deployment(&client, sid(NATIVE_RSI)).await.unwrap();
             polled = d.stats.polled_at;
             d.stats.bot_state.as_deref() == Some("following") && polled.is_some()
         },
@@ -724,7 +701,7 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
         "the appended candles traded",
         Duration::from_secs(10),
         async || {
-            deployment_of(&client, NATIVE_RSI)
+            newest_deployment(&client, sid(NATIVE_RSI))
                 .await
                 .unwrap()
                 .stats
@@ -764,28 +741,38 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
         text.contains("parameters changed in the registry: oversold 30 -> 45; the rsi strategy trades with them from this candle (warmed on 130 candles)"),
         "{text}"
     );
-    let d = deployment_of(&client, NATIVE_RSI).await.unwrap();
+    let d = newest_deployment(&client, sid(NATIVE_RSI)).await.unwrap();
     assert_eq!(d.stats.open_trades, 1, "{d:?}");
     // The parameters in force are saved with the deployment (a restart resumes with them).
-    let state: Value = serde_json::from_slice(
-        &std::fs::read(daemon.data_dir.join("deployments/state.json")).unwrap(),
-    )
-    .unwrap();
-    let saved = state
-        .as_array()
-        .or_else(|| state["deployments"].as_array())
-        .and_then(|all| {
-            all.iter()
-                .find(|s| s["public"]["deploymentId"] == json!(d.deployment_id))
-        })
-        .cloned()
-        .unwrap_or(Value::Null);
-    assert_eq!(
-        saved["native"]["parameters"]["oversold"]["value"],
-        json!(45),
-        "{state}"
-    );
-    stop_now(&client, NATIVE_RSI).await;
+    // memd writes state.json just after the in-memory state the calls above read (on a
+    // busy machine, a moment after): the file is read until it has them, for 10 s at most.
+    let saved_oversold = || {
+        let state: Value = serde_json::from_slice(
+            &std::fs::read(daemon.data_dir.join("deployments/state.json")).unwrap(),
+        )
+        .unwrap();
+        let saved = state
+            .as_array()
+            .or_else(|| state["deployments"].as_array())
+            .and_then(|all| {
+                all.iter()
+                    .find(|s| s["public"]["deploymentId"] == json!(d.deployment_id))
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        (
+            saved["native"]["parameters"]["oversold"]["value"].clone(),
+            state,
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (mut oversold, mut state) = saved_oversold();
+    while oversold != json!(45) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (oversold, state) = saved_oversold();
+    }
+    assert_eq!(oversold, json!(45), "{state}");
+    stop(&client, NATIVE_RSI).await;
 }
 
 /// A native deployment follows the served model: promoted while a replay runs, the new
@@ -794,31 +781,22 @@ async fn a_parameter_changed_while_following_is_traded_from_the_next_candle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_promoted_during_a_replay_makes_its_next_decisions() {
     use mem_protocol::mem::DecisionsParams;
-    use mem_protocol::ml::{HyperParams, PromoteParams, TrainParams};
+    use mem_protocol::ml::PromoteParams;
     let daemon = Daemon::start();
     let client = daemon.client().await;
-    // Two versions of a small model (the same data and seed: the second is kept aside).
-    let train = || {
-        client.call_with_timeout::<method::MlTrain>(
-            TrainParams {
-                pairs: vec!["ETH/BTC".into()],
-                hyper: Some(HyperParams {
-                    n_trees: Some(20),
-                    max_depth: None,
-                    learning_rate: None,
-                    min_samples_split: None,
-                    seed: None,
-                }),
-                ..Default::default()
-            },
-            Duration::from_secs(120),
-        )
+    // Two model versions; the first serves when the replay starts.
+    let versions = mem_e2e::model::two_versions(&client).await;
+    let (v1, v2) = (versions[0].clone(), versions[1].clone());
+    let promote = async |version: &str| {
+        client
+            .call::<method::MlPromote>(PromoteParams {
+                version: version.to_string(),
+                reason: "the promotion-during-a-replay test".into(),
+            })
+            .await
+            .unwrap()
     };
-    let first = train().await.unwrap();
-    assert!(first.promoted, "{first:?}");
-    let second = train().await.unwrap();
-    assert!(!second.promoted, "{second:?}");
-    let (v1, v2) = (first.model.version, second.model.version);
+    promote(&v1).await;
 
     // A paced replay (about 15 s for the file's 5,760 candles), MEM on: every entry is a
     // decision enhanced with the served model's prediction.
@@ -848,13 +826,7 @@ async fn a_model_promoted_during_a_replay_makes_its_next_decisions() {
         async || versions().await.contains(&Some(v1.clone())),
     )
     .await;
-    client
-        .call::<method::MlPromote>(PromoteParams {
-            version: v2.clone(),
-            reason: "promoted during a replay".into(),
-        })
-        .await
-        .unwrap();
+    promote(&v2).await;
     let d = ended(&client, NATIVE_RSI, "the replay to finish").await;
     assert!(d.last_error.is_none(), "{d:?}");
     let seen = versions().await;

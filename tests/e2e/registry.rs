@@ -2,22 +2,16 @@
 //! files, import of both seed shapes, the audit log.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, sid};
+use mem_e2e::trades::closed_trade;
 use mem_e2e::{Daemon, describe};
 use mem_protocol::events::RegistryChange;
 use mem_protocol::methods::{ListStrategiesParams, SortKey, method};
 use mem_protocol::registry::*;
 use mem_protocol::strategy::{StrategyId, StrategyStatus};
-use mem_protocol::{Access, Client, ClientError, ClientOptions, ErrorCode, Event, Topic};
+use mem_protocol::{Access, Client, ClientError, ErrorCode, Event, Topic};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
-const AGGRESSIVE_RSI: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 fn new_strategy(name: &str) -> Value {
     json!({
@@ -54,28 +48,24 @@ fn code(err: &ClientError) -> Option<ErrorCode> {
     err.code()
 }
 
+/// A trade held two hours, every field the registry keeps filled (they must all come back).
 fn trade(id: &str, exit: DateTime<Utc>, pnl: f64, pnl_pct: f64, mem: bool) -> TradeRecord {
+    let mut trade = closed_trade(id)
+        .closed_at(exit)
+        .held(ChronoDuration::hours(2))
+        .returning(pnl_pct)
+        .pnl(pnl);
+    if mem {
+        trade = trade.mem_enhanced(0.05);
+    }
     TradeRecord {
-        trade_id: id.into(),
-        symbol: "BTC/USDT".into(),
-        timeframe: Some("5m".into()),
-        action: TradeAction::Buy,
         confidence: Some(0.8),
-        entry_price: 65000.0,
-        exit_price: 65000.0 * (1.0 + pnl_pct),
-        entry_time: exit - ChronoDuration::hours(2),
-        exit_time: exit,
-        pnl,
-        pnl_pct,
-        is_win: None,
-        mem_enhanced: mem,
-        mem_confidence_boost: mem.then_some(0.05),
-        learned_pattern: None,
         market_regime: Some("bullish".into()),
         volatility: Some(0.02),
         broker: Some("binance".into()),
         slippage: Some(0.0),
         commission: Some(0.1),
+        ..trade.build()
     }
 }
 
@@ -1216,15 +1206,7 @@ async fn hand_edits_are_reloaded_and_broken_ones_reported() {
 #[tokio::test]
 async fn view_only_clients_cannot_change_the_registry() {
     let daemon = Daemon::start();
-    let client = Client::connect(
-        &daemon.socket,
-        ClientOptions {
-            read_only: true,
-            ..ClientOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let client = daemon.view_client().await;
     assert_eq!(client.hello().access, Access::View);
     let err = client
         .call::<method::StrategiesRegister>(RegisterParams {

@@ -8,10 +8,11 @@
 //! are secrets too: the API is on and used during the run (the webhook's secret in a URL).
 //! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
 
-use mem_e2e::{Daemon, describe};
+use mem_e2e::deployments::total_trades;
+use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
+use mem_e2e::{Daemon, describe, free_port};
 use mem_protocol::Topic;
 use mem_protocol::methods::method;
-use mem_protocol::strategy::StrategyId;
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,6 @@ use std::time::Duration;
 
 const EXCHANGE_KEY: &str = "KEY-7f3a9c1e5b2d4e6f8a0b";
 const EXCHANGE_SECRET: &str = "SECRET-2b4d6f8a0c1e3a5c7e9f";
-/// The seed's Aggressive RSI, a Freqtrade strategy.
-const STRATEGY: &str = "8a778f7f-37b5-4eae-9fca-e7cb383b048a";
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -39,12 +38,9 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() {
+    let _ports = preferred_ports().await;
     let root = tempfile::tempdir().unwrap();
-    let http_port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let http_port = free_port();
     let config = mem_e2e::fake_freqtrade_config(
         root.path(),
         json!({
@@ -54,13 +50,10 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19700, 19799]",
         &format!("[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n"),
     );
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     let client = daemon.client().await;
     let (_, mut events) = client.subscribe(Topic::ALL.to_vec()).await.unwrap();
-    let id: StrategyId = STRATEGY.parse().unwrap();
+    let id = sid(AGGRESSIVE_RSI);
 
     // A full run: deploy, poll, trades synced, a decision and its outcome, jobs, stop.
     let mut seen = Vec::<String>::new();
@@ -69,24 +62,12 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         seen.push(format!("memctl {}:\n{}", args.join(" "), describe(&out)));
         out
     };
-    let out = memctl(&["deploy", STRATEGY, "--json"]);
+    let out = memctl(&["deploy", AGGRESSIVE_RSI, "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
     mem_e2e::wait_for(
         "the trades to be synced",
         Duration::from_secs(15),
-        async || {
-            client
-                .call::<method::Performance>(mem_protocol::registry::PerformanceParams {
-                    id,
-                    from: None,
-                    to: None,
-                })
-                .await
-                .unwrap()
-                .all
-                .total_trades
-                == 3
-        },
+        async || total_trades(&client, id).await == 3,
     )
     .await;
     let decided = client
@@ -113,16 +94,16 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         vec!["status", "--json"],
         vec!["deployed"],
         vec!["deployed", "--json"],
-        vec!["logs", STRATEGY, "-n", "1000"],
-        vec!["strategies", "show", STRATEGY],
-        vec!["strategies", "show", STRATEGY, "--json"],
-        vec!["strategies", "trades", "list", STRATEGY, "--json"],
+        vec!["logs", AGGRESSIVE_RSI, "-n", "1000"],
+        vec!["strategies", "show", AGGRESSIVE_RSI],
+        vec!["strategies", "show", AGGRESSIVE_RSI, "--json"],
+        vec!["strategies", "trades", "list", AGGRESSIVE_RSI, "--json"],
         vec!["strategies", "audit", "--json"],
         vec!["jobs", "run", "performance_sync"],
         vec!["jobs", "history", "--json"],
         vec!["jobs", "--json"],
         vec!["memory", "decisions", "--json"],
-        vec!["stop", STRATEGY, "--json"],
+        vec!["stop", AGGRESSIVE_RSI, "--json"],
         vec!["deployed", "--json"],
     ] {
         let out = memctl(&args);
@@ -151,7 +132,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
     }
     let refused = reqwest::Client::new()
         .post(format!(
-            "http://127.0.0.1:{http_port}/api/mem/strategies/{STRATEGY}/deploy"
+            "http://127.0.0.1:{http_port}/api/mem/strategies/{AGGRESSIVE_RSI}/deploy"
         ))
         .bearer_auth(&tokens[1])
         .send()

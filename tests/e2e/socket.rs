@@ -2,16 +2,15 @@
 //! events.
 
 use mem_e2e::Daemon;
+use mem_e2e::seed::MACD_HUNTER;
 use mem_protocol::methods::{GetStrategyParams, ListStrategiesParams, NoParams, method};
 use mem_protocol::strategy::{StrategyId, StrategyStatus};
-use mem_protocol::{Access, Client, ClientError, ClientOptions, ErrorCode, Event, Topic};
+use mem_protocol::{Access, Client, ClientError, ErrorCode, Event, Topic};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
-
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 
 /// A connection speaking raw bytes, to send what a well-behaved client never would.
 struct Raw {
@@ -288,15 +287,7 @@ async fn incompatible_protocol_version_is_refused_clearly() {
 #[tokio::test]
 async fn read_only_clients_get_view_access() {
     let daemon = Daemon::start();
-    let client = Client::connect(
-        &daemon.socket,
-        ClientOptions {
-            read_only: true,
-            ..ClientOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let client = daemon.view_client().await;
     assert_eq!(client.hello().access, Access::View);
     let status = client
         .call::<method::DaemonStatus>(NoParams {})

@@ -12,27 +12,21 @@
 //! `MEMD_TEST_FREQTRADE` (the path of a `freqtrade` binary; `.ci/run` installs one with
 //! `.ci/install-freqtrade`); without it the test says it is skipped.
 
+use mem_e2e::deployments::{dry_run, dry_run_on_port, stop_now};
 use mem_e2e::free_port;
-use mem_e2e::mock_exchange::{self, MockOptions};
+use mem_e2e::freqtrade::{self, BotApi, TEST_TIMINGS};
+use mem_e2e::mock_exchange;
+use mem_e2e::seed::{MACD_HUNTER, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, wait_for};
-use mem_protocol::deploy::{
-    DeployParams, DeployedStrategy, DeploymentStatus, StopMode, StopParams,
-};
+use mem_protocol::deploy::DeploymentStatus;
 use mem_protocol::mem::DecisionsParams;
 use mem_protocol::methods::method;
-use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, Event, EventStream, Topic};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Freqtrade MACD Hunter: pairs ETH/USDT and BTC/USDT.
-const MACD_HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
 const WEBHOOK: &str = "/api/mem/webhooks/tradingview";
-
-fn sid(s: &str) -> StrategyId {
-    s.parse().unwrap()
-}
 
 /// A daemon with the HTTP API on, and the webhook's secret.
 struct Hook {
@@ -330,6 +324,7 @@ fn read(path: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_alerts_are_refused_and_good_ones_logged_with_the_reason_they_are_not_forwarded() {
+    let _ports = preferred_ports().await;
     let root = tempfile::tempdir().unwrap();
     let port = free_port();
     let limit = 30;
@@ -341,10 +336,7 @@ async fn bad_alerts_are_refused_and_good_ones_logged_with_the_reason_they_are_no
             "[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = {limit}\n"
         ),
     );
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     let hook = Hook::start(daemon, port);
     let client = hook.daemon.client().await;
     let watcher = hook.daemon.client().await;
@@ -453,16 +445,7 @@ async fn bad_alerts_are_refused_and_good_ones_logged_with_the_reason_they_are_no
 
     // A running bot (the fake one) whose config does not allow forced entries.
     let deployed = client
-        .call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: None,
-                parameters: None,
-                native: None,
-            },
-            Duration::from_secs(30),
-        )
+        .call_with_timeout::<method::Deploy>(dry_run(sid(MACD_HUNTER)), Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(deployed.status, DeploymentStatus::Running);
@@ -572,23 +555,10 @@ async fn bad_alerts_are_refused_and_good_ones_logged_with_the_reason_they_are_no
     }
 }
 
-fn freqtrade() -> Option<PathBuf> {
-    match std::env::var_os("MEMD_TEST_FREQTRADE") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => {
-            eprintln!(
-                "SKIPPED: MEMD_TEST_FREQTRADE is not set (MEMD_TEST_FREQTRADE=$(.ci/install-freqtrade | tail -n1))"
-            );
-            None
-        }
-    }
-}
-
-/// The bot's own API, with the credentials of its rendered config.
 /// The bot's open trades that a forwarded alert made (entry tag `tradingview`): the bot's
 /// own strategy may open trades of its own on the mock exchange's candles.
-async fn forced_open_trades(d: &DeployedStrategy) -> Vec<Value> {
-    bot_api(d, "status")
+async fn forced_open_trades(bot: &BotApi) -> Vec<Value> {
+    bot.get("status")
         .await
         .as_array()
         .map(|t| {
@@ -600,62 +570,27 @@ async fn forced_open_trades(d: &DeployedStrategy) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn bot_api(d: &DeployedStrategy, path: &str) -> Value {
-    let config: Value =
-        serde_json::from_slice(&std::fs::read(d.config_file.as_deref().unwrap()).unwrap()).unwrap();
-    let api = &config["api_server"];
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!(
-            "http://127.0.0.1:{}/api/v1/{path}",
-            d.port.unwrap()
-        ))
-        .basic_auth(api["username"].as_str().unwrap(), api["password"].as_str())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap_or(Value::Null)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
-    let Some(freqtrade) = freqtrade() else { return };
+    let Some(freqtrade) = freqtrade::binary() else {
+        return;
+    };
     let started = Instant::now();
-    let mock = mock_exchange::start_with(MockOptions {
-        instant_fills: true,
-        ..MockOptions::default()
-    })
-    .await
-    .unwrap();
+    let mock = mock_exchange::start_filling_at_once().await;
     let root = tempfile::tempdir().unwrap();
-    let mut exchange = mock.ccxt_config();
-    exchange.as_object_mut().unwrap().remove("pair_whitelist");
-    // The operator allows forced entries in the overrides (the seed's base configs do not).
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({"exchange": exchange, "force_entry_enable": true}).to_string(),
-    )
-    .unwrap();
     let port = free_port();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 1\nready_timeout_secs = 120\nstop_timeout_secs = 20\n[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = 600\n",
-            freqtrade.display().to_string(),
-            overrides.display().to_string()
+    // The operator allows forced entries in the overrides (the seed's base configs do not).
+    let config = freqtrade::memd_config(
+        root.path(),
+        &freqtrade,
+        &mock,
+        true,
+        TEST_TIMINGS,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[http.tradingview]\nrate_limit_per_minute = 600\n"
         ),
-    )
-    .unwrap();
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    );
+    let daemon = Daemon::with_config(root, &config);
     let hook = Hook::start(daemon, port);
     let client = hook.daemon.client().await;
     let watcher = hook.daemon.client().await;
@@ -663,19 +598,14 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
 
     let bot = client
         .call_with_timeout::<method::Deploy>(
-            DeployParams {
-                id: sid(MACD_HUNTER),
-                dry_run: true,
-                port: Some(free_port()),
-                parameters: None,
-                native: None,
-            },
+            dry_run_on_port(sid(MACD_HUNTER), free_port()),
             Duration::from_secs(150),
         )
         .await
         .unwrap();
     assert_eq!(bot.status, DeploymentStatus::Running);
-    let shown = bot_api(&bot, "show_config").await;
+    let bot_api = BotApi::of(&bot);
+    let shown = bot_api.get("show_config").await;
     assert_eq!(
         (
             shown["dry_run"].as_bool(),
@@ -688,7 +618,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
         "the bot's first trading loop",
         Duration::from_secs(60),
         async || {
-            bot_api(&bot, "health").await["last_process_ts"]
+            bot_api.get("health").await["last_process_ts"]
                 .as_i64()
                 .is_some()
         },
@@ -701,7 +631,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     no_decision_event(&mut events).await;
     assert!(hook.decisions(&client).await.is_empty());
     assert_eq!(
-        forced_open_trades(&bot).await,
+        forced_open_trades(&bot_api).await,
         Vec::<Value>::new(),
         "no trade opened"
     );
@@ -723,7 +653,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     );
     next_decision(&mut events).await;
     assert_eq!(
-        forced_open_trades(&bot).await,
+        forced_open_trades(&bot_api).await,
         Vec::<Value>::new(),
         "no trade opened"
     );
@@ -778,18 +708,26 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     same_decision(&hook.decisions(&client).await[0], d);
     let mem = hook.daemon.data_dir.join("mem_knowledge");
     assert!(read(&mem.join("decisions.jsonl")).contains(d["id"].as_str().unwrap()));
+    // The human log's line at the decision's price, compared as a number: the price went
+    // through JSON twice (serde_json's default float parsing may be off by the last bit),
+    // so its text may differ in the last digit.
+    let log = read(&mem.join("core_memory_updates.txt"));
+    let logged_price = log
+        .lines()
+        .find_map(|l| l.split_once("Strategy: freqtrade_macd_hunter - Decision: BUY ETH/USDT @ "))
+        .and_then(|(_, rest)| rest.split(' ').next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no BUY ETH/USDT decision in the human log:\n{log}"));
+    let decided_price = d["price"].as_f64().unwrap();
     assert!(
-        read(&mem.join("core_memory_updates.txt")).contains(&format!(
-            "Strategy: freqtrade_macd_hunter - Decision: BUY ETH/USDT @ {}",
-            d["price"].as_f64().unwrap()
-        ))
+        (logged_price - decided_price).abs() <= 1e-9 * decided_price,
+        "logged at {logged_price}, decided at {decided_price}:\n{log}"
     );
     // The bot's trade.
     wait_for(
         "the forced entry to fill",
         Duration::from_secs(60),
         async || {
-            bot_api(&bot, "status").await.as_array().is_some_and(|t| {
+            bot_api.get("status").await.as_array().is_some_and(|t| {
                 t.iter().any(|t| {
                     t["trade_id"] == trade_id
                         && t["pair"] == "ETH/USDT"
@@ -819,14 +757,14 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     assert_eq!(exit["decision"]["action"], "SELL");
     same_decision(&next_decision(&mut events).await, &exit["decision"]);
     wait_for("the trade to close", Duration::from_secs(60), async || {
-        let closed = bot_api(&bot, "trades").await;
+        let closed = bot_api.get("trades").await;
         closed["trades"].as_array().is_some_and(|t| {
             t.iter()
                 .any(|t| t["trade_id"] == trade_id && t["exit_reason"] == "force_exit")
         })
     })
     .await;
-    assert_eq!(forced_open_trades(&bot).await, Vec::<Value>::new());
+    assert_eq!(forced_open_trades(&bot_api).await, Vec::<Value>::new());
     // A sell with nothing open: logged, not forwarded.
     let again = accepted(
         "a sell with nothing open",
@@ -843,14 +781,7 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
     eprintln!("trade {trade_id} closed after {:?}", started.elapsed());
 
     let stopped = client
-        .call_with_timeout::<method::Stop>(
-            StopParams {
-                id: sid(MACD_HUNTER),
-                mode: StopMode::Now,
-                deadline_secs: None,
-            },
-            Duration::from_secs(60),
-        )
+        .call_with_timeout::<method::Stop>(stop_now(sid(MACD_HUNTER)), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(stopped.status, DeploymentStatus::Stopped);

@@ -1,6 +1,8 @@
 //! The real `memctl` terminal UI in a real terminal (tmux) against the real daemon, with
 //! the fake bot standing in for Freqtrade: every step is keys in, screen read back.
 
+use mem_e2e::deployments::active_deployments;
+use mem_e2e::seed::{CONSERVATIVE_RSI, preferred_ports};
 use mem_e2e::tmux::{self, Tmux};
 use mem_e2e::{Daemon, bin, wait_for};
 use mem_protocol::methods::method;
@@ -66,6 +68,7 @@ fn skip() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
+    let _ports = preferred_ports().await;
     if skip() {
         return;
     }
@@ -93,12 +96,9 @@ async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
 
     // The daemon agrees: one dry-run deployment.
     let client = daemon.client().await;
-    let list = client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap();
-    assert_eq!(list.deployments.len(), 1);
-    assert!(list.deployments[0].dry_run);
+    let list = active_deployments(&client).await;
+    assert_eq!(list.len(), 1);
+    assert!(list[0].dry_run);
 
     // Deployed: running, and its log follows.
     t.keys(&["3"]);
@@ -117,12 +117,7 @@ async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
     t.keys(&["y"]);
     t.wait_for("stopped Freqtrade Conservative RSI", DEPLOY);
     wait_for("the daemon to list no deployment", SCREEN, async || {
-        client
-            .call::<method::Deployed>(Default::default())
-            .await
-            .unwrap()
-            .deployments
-            .is_empty()
+        active_deployments(&client).await.is_empty()
     })
     .await;
 
@@ -148,6 +143,7 @@ async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_best_recommendation_for_bullish_medium_is_deployed_from_its_view() {
+    let _ports = preferred_ports().await;
     if skip() {
         return;
     }
@@ -244,11 +240,8 @@ async fn read_only_hides_every_control_and_the_daemon_enforces_it() {
     t.wait_for("strategies 11/11", SCREEN);
     t.keys(&["q"]);
     let client = daemon.client().await;
-    let none = client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap();
-    assert!(none.deployments.is_empty());
+    let none = active_deployments(&client).await;
+    assert!(none.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,11 +272,8 @@ async fn sigterm_and_sighup_restore_the_terminal() {
     }
     // Nothing changed in the daemon.
     let client = daemon.client().await;
-    let list = client
-        .call::<method::Deployed>(Default::default())
-        .await
-        .unwrap();
-    assert!(list.deployments.is_empty());
+    let list = active_deployments(&client).await;
+    assert!(list.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +311,6 @@ async fn a_parameter_edited_in_the_strategies_view_is_in_the_history_with_its_re
     if skip() {
         return;
     }
-    const CONSERVATIVE_RSI: &str = "186062cd-e0f7-45eb-b387-3067360efe34";
     let daemon = Daemon::start();
     let t = memctl_in_tmux(&daemon, 120, 32, "");
     t.wait_for("connected", SCREEN);

@@ -1,12 +1,23 @@
-//! Test harness: start the real `memd` on a temporary data directory and socket, talk to
-//! it with mem-protocol's client or the real `memctl`, and stop it.
+//! The kit of the end-to-end tests (tests/e2e, one binary), the load tools (src/bin) and
+//! the daemon's benches: here, the harness that starts the real `memd` on a temporary data
+//! directory and socket, talks to it with mem-protocol's client or the real `memctl`, and
+//! stops it; in the modules, the seed strategies' ids (`seed`), closed trades built or
+//! random (`trades`, on `random`), the real Freqtrade (`freqtrade`) and the mock exchange
+//! it trades on (`mock_exchange`), deploying and finding bots (`deployments`), a model or
+//! two (`model`), a terminal (`tmux`), and the load tools' figures (`measure`).
 //!
 //! The binaries are the ones `cargo test --workspace` builds next to the test executables
 //! (`target/<profile>/memd`, `target/<profile>/memctl`).
 
+pub mod deployments;
+pub mod freqtrade;
 pub mod measure;
 pub mod mock_exchange;
+pub mod model;
+pub mod random;
+pub mod seed;
 pub mod tmux;
+pub mod trades;
 
 use mem_protocol::{Client, ClientOptions};
 use nix::sys::signal::{Signal, kill};
@@ -82,6 +93,14 @@ impl Daemon {
         Self::start_in(root, socket, data_dir, configure)
     }
 
+    /// Starts memd on `<root>/data` and `<root>/run/memd.sock` with `--config config`.
+    pub fn with_config(root: TempDir, config: &Path) -> Daemon {
+        let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+        Self::start_in(root, socket, data, |cmd| {
+            cmd.arg("--config").arg(config);
+        })
+    }
+
     /// A daemon whose `freqtrade` is the fake bot (`fake_freqtrade`), told to behave as
     /// `fake_bot` says; `extra` is appended to its `[freqtrade]` config.
     pub fn with_fake_freqtrade(fake_bot: serde_json::Value, extra: &str) -> Daemon {
@@ -92,10 +111,7 @@ impl Daemon {
             "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nunresponsive_limit_secs = 3\nidle_limit_secs = 2\nmax_restarts = 2\nport_range = [19400, 19499]",
             extra,
         );
-        let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-        Daemon::start_in(root, socket, data, |cmd| {
-            cmd.arg("--config").arg(&config);
-        })
+        Daemon::with_config(root, &config)
     }
 
     /// Starts memd with a given root, socket and data dir.
@@ -156,8 +172,10 @@ impl Daemon {
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!(
-                    "memd exited before it was ready ({status}):\n{}",
-                    self.stderr()
+                    "memd exited before it was ready ({status}):\n{}\nprocesses holding {}: {:?}",
+                    self.stderr(),
+                    self.data_dir.join("memd.lock").display(),
+                    holders_of(&self.data_dir.join("memd.lock"))
                 );
             }
             if answers_hello(&self.socket) {
@@ -188,6 +206,19 @@ impl Daemon {
             &self.socket,
             ClientOptions {
                 client_name: "e2e".into(),
+                ..ClientOptions::default()
+            },
+        )
+        .await
+        .expect("connect to memd")
+    }
+
+    /// A connected client with view access only (as `memctl --read-only`).
+    pub async fn view_client(&self) -> Client {
+        Client::connect(
+            &self.socket,
+            ClientOptions {
+                read_only: true,
                 ..ClientOptions::default()
             },
         )
@@ -262,6 +293,45 @@ impl Drop for Daemon {
         // Bots outlive their daemon by design; a test's bots must not outlive the test.
         kill_processes_mentioning(&self.data_dir.join("deployments"));
     }
+}
+
+/// How many processes have a command line that mentions `needle` (a deployment's id,
+/// a data directory): a bot twice, or a bot left behind, shows here.
+pub fn processes_mentioning(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
+        .count()
+}
+
+/// The processes that have `path` open, each as its pid and command line (for the message
+/// of a test that finds a file, such as a data directory's lock, held).
+pub fn holders_of(path: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut holders = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path));
+        if holds {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            holders.push(format!(
+                "{} {}",
+                entry.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .trim_end()
+            ));
+        }
+    }
+    holders
 }
 
 /// SIGKILLs the process group of every process whose command line mentions `path`.
@@ -409,6 +479,19 @@ pub fn fake_freqtrade_config(
     settings: &str,
     extra: &str,
 ) -> PathBuf {
+    freqtrade_config(dir, &bin("fake_freqtrade"), overrides, settings, extra)
+}
+
+/// Writes `dir/overrides.json` (0600: it may hold exchange keys) and `dir/memd.toml`, whose
+/// `[freqtrade]` runs `freqtrade` (a path) with these overrides, then `settings` (more
+/// keys of that table), then `extra` (the rest of the file); answers the config's path.
+pub fn freqtrade_config(
+    dir: &Path,
+    freqtrade: &Path,
+    overrides: serde_json::Value,
+    settings: &str,
+    extra: &str,
+) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let overrides_path = dir.join("overrides.json");
     std::fs::write(&overrides_path, overrides.to_string()).unwrap();
@@ -418,7 +501,7 @@ pub fn fake_freqtrade_config(
         &config,
         format!(
             "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\n{settings}\n{extra}",
-            bin("fake_freqtrade").display().to_string(),
+            freqtrade.display().to_string(),
             overrides_path.display().to_string()
         ),
     )
@@ -436,10 +519,7 @@ pub fn start_with_http(config: impl FnOnce(&Path, &str) -> PathBuf) -> (Daemon, 
         root.path(),
         &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
     );
-    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
-    let daemon = Daemon::start_in(root, socket, data, |cmd| {
-        cmd.arg("--config").arg(&config);
-    });
+    let daemon = Daemon::with_config(root, &config);
     (daemon, format!("http://127.0.0.1:{port}"))
 }
 

@@ -127,6 +127,17 @@ pub async fn start(pairs: &[&str]) -> MockExchange {
     start_with(options).await.expect("start the mock exchange")
 }
 
+/// Starts a mock serving [`DEFAULT_PAIRS`] whose book makes Freqtrade's dry-run orders fill
+/// at once ([`MockOptions::instant_fills`]), as the tests that trade through a bot want.
+pub async fn start_filling_at_once() -> MockExchange {
+    start_with(MockOptions {
+        instant_fills: true,
+        ..MockOptions::default()
+    })
+    .await
+    .expect("start the mock exchange")
+}
+
 /// Starts a mock with explicit options.
 pub async fn start_with(options: MockOptions) -> std::io::Result<MockExchange> {
     let markets = options

@@ -1755,29 +1755,9 @@ mod tests {
         let (trades_before, count_before) = (listed().total, counted());
         assert!(!file.exists(), "a read created {}", file.display());
 
-        let at = Utc::now();
-        let trade = TradeRecord {
-            trade_id: "lazy-1".into(),
-            symbol: "BTC/USDT".into(),
-            timeframe: None,
-            action: TradeAction::Buy,
-            confidence: None,
-            entry_price: 100.0,
-            exit_price: 101.0,
-            entry_time: at - chrono::Duration::minutes(5),
-            exit_time: at,
-            pnl: 1.0,
-            pnl_pct: 0.01,
-            is_win: None,
-            mem_enhanced: false,
-            mem_confidence_boost: None,
-            learned_pattern: None,
-            market_regime: None,
-            volatility: None,
-            broker: None,
-            slippage: None,
-            commission: None,
-        };
+        let trade = mem_e2e::trades::closed_trade("lazy-1")
+            .closed_at(Utc::now())
+            .build();
         let recorded = registry
             .record_trades(
                 RecordTradesParams {

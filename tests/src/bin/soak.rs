@@ -121,7 +121,9 @@
 
 use chrono::{Duration as ChronoDuration, Utc};
 use mem_e2e::measure::{cpu_seconds, status_mb};
-use mem_e2e::mock_exchange::{self, MockExchange, MockOptions};
+use mem_e2e::mock_exchange::{self, MockExchange};
+use mem_e2e::seed;
+use mem_e2e::trades::closed_trade;
 use mem_e2e::{fake_freqtrade_config, find_memd, start_memd_with};
 use mem_protocol::deploy::{
     DeployParams, DeployedParams, DeployedStrategy, DeploymentId, DeploymentStatus, DeploymentType,
@@ -132,9 +134,7 @@ use mem_protocol::mem::{
     SignalAction,
 };
 use mem_protocol::methods::{ListStrategiesParams, NoParams, method};
-use mem_protocol::registry::{
-    PerformanceParams, RecordTradesParams, RegisterParams, TradeAction, TradeRecord,
-};
+use mem_protocol::registry::{PerformanceParams, RecordTradesParams, RegisterParams, TradeRecord};
 use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, ClientOptions, Event, Method};
 use serde::Serialize;
@@ -153,26 +153,17 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 /// The seeded Freqtrade strategies, deployed in turn.
 const BOTS: [(&str, &str); 3] = [
-    (
-        "4ce3a79b-c22b-4b42-9d87-3a58052a9eec",
-        "freqtrade_macd_hunter",
-    ),
-    (
-        "186062cd-e0f7-45eb-b387-3067360efe34",
-        "freqtrade_conservative_rsi",
-    ),
-    (
-        "8a778f7f-37b5-4eae-9fca-e7cb383b048a",
-        "freqtrade_aggressive_rsi",
-    ),
+    (seed::MACD_HUNTER, "freqtrade_macd_hunter"),
+    (seed::CONSERVATIVE_RSI, "freqtrade_conservative_rsi"),
+    (seed::AGGRESSIVE_RSI, "freqtrade_aggressive_rsi"),
 ];
 /// The seeded native MEM strategies, replayed in turn: the two that win on the shipped
 /// candles. The others lose there, and after their first replay the learning loop raises
 /// their confidence threshold to 0.70, which their signals on ETH/BTC never reach: they
 /// would replay without a decision.
 const NATIVES: [(&str, &str); 2] = [
-    ("0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62", "native_rsi"),
-    ("0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d65", "native_vwap"),
+    (seed::NATIVE_RSI, "native_rsi"),
+    (seed::NATIVE_VWAP, "native_vwap"),
 ];
 /// The shipped candles the natives replay (data/market).
 const CANDLES: &str = "ETH_BTC-5m.feather";
@@ -698,34 +689,24 @@ fn row(s: &Sample) -> String {
 // ---------------------------------------------------------------------------------------
 // The loads
 
-/// One closed trade of the trickle.
+/// One closed trade of the trickle, closing now: three in five won.
 fn soak_trade(n: u64) -> TradeRecord {
-    let exit_time = Utc::now();
-    let entry_time = exit_time - ChronoDuration::minutes(30 + (n % 90) as i64);
-    let entry_price = 40_000.0 + (n % 500) as f64;
     let won = n % 5 < 3;
     let pnl_pct = if won { 0.004 } else { -0.003 };
     TradeRecord {
-        trade_id: format!("soak-{n:09}"),
-        symbol: "BTC/USDT".into(),
-        timeframe: Some("5m".into()),
-        action: TradeAction::Buy,
-        confidence: Some(0.7),
-        entry_price,
-        exit_price: entry_price * (1.0 + pnl_pct),
-        entry_time,
-        exit_time,
-        pnl: 100.0 * pnl_pct,
-        pnl_pct,
         is_win: Some(won),
         mem_enhanced: n % 3 == 0,
-        mem_confidence_boost: None,
-        learned_pattern: None,
         market_regime: Some("trending".into()),
         volatility: Some(0.02),
         broker: Some("soak".into()),
-        slippage: None,
         commission: Some(0.1),
+        ..closed_trade(format!("soak-{n:09}"))
+            .entry_price(40_000.0 + (n % 500) as f64)
+            .returning(pnl_pct)
+            .pnl(100.0 * pnl_pct)
+            .held(ChronoDuration::minutes(30 + (n % 90) as i64))
+            .closed_at(Utc::now())
+            .build()
     }
 }
 
@@ -1271,33 +1252,15 @@ async fn bots_config(options: &Options, dir: &Path) -> (PathBuf, Option<MockExch
         );
         return (config, None);
     };
-    let exchange = mock_exchange::start_with(MockOptions {
-        instant_fills: true,
-        ..MockOptions::default()
-    })
-    .await
-    .expect("start the mock exchange");
-    let mut section = exchange.ccxt_config();
-    if let Some(s) = section.as_object_mut() {
-        s.remove("pair_whitelist"); // memd sets each bot's pairs
-    }
-    let overrides = dir.join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({"exchange": section, "force_entry_enable": true}).to_string(),
-    )
-    .expect("write the overrides");
-    let config = dir.join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\npoll_interval_secs = 2\n\
-             ready_timeout_secs = 150\nstop_timeout_secs = 20\nmax_restarts = 3\n",
-            freqtrade.display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .expect("write memd.toml");
+    let exchange = mock_exchange::start_filling_at_once().await;
+    let config = mem_e2e::freqtrade::memd_config(
+        dir,
+        freqtrade,
+        &exchange,
+        true,
+        "poll_interval_secs = 2\nready_timeout_secs = 150\nstop_timeout_secs = 20\nmax_restarts = 3",
+        "",
+    );
     println!(
         "bots:        real Freqtrade {} (dry-run) on the mock exchange {}",
         freqtrade.display(),

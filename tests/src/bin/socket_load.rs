@@ -83,6 +83,8 @@
 
 use chrono::{Duration as ChronoDuration, TimeZone, Utc};
 use mem_e2e::measure::{cpu_seconds, median, percentile, status_mb};
+use mem_e2e::random::Lcg;
+use mem_e2e::trades::closed_trade;
 use mem_e2e::{find_memd, start_memd};
 use mem_protocol::deploy::DeployedParams;
 use mem_protocol::mem::DecisionsParams;
@@ -90,9 +92,7 @@ use mem_protocol::methods::{
     GetStrategyParams, ListStrategiesParams, NoParams, SortKey, SubscribeParams, method,
 };
 use mem_protocol::recommend::{QuickConditions, Trend, Volatility};
-use mem_protocol::registry::{
-    RecordTradesParams, RegisterParams, TagsParams, TradeAction, TradeRecord,
-};
+use mem_protocol::registry::{RecordTradesParams, RegisterParams, TagsParams, TradeRecord};
 use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, ClientOptions, Method};
 use serde::Deserialize;
@@ -254,27 +254,6 @@ impl Kind {
     }
 }
 
-/// A small deterministic generator.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 16
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
 /// What a lane needs to make its requests.
 struct Gen {
     rng: Lcg,
@@ -290,7 +269,7 @@ struct Gen {
 
 impl Gen {
     fn next_read(&mut self) -> Kind {
-        let mut roll = self.rng.below(100);
+        let mut roll = self.rng.below(100) as u64;
         for (kind, weight) in READ_MIX {
             if roll < weight {
                 return kind;
@@ -352,29 +331,17 @@ impl Gen {
                 let exit = Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap()
                     + ChronoDuration::seconds((n * 60 + self.writer as u64) as i64);
                 let entry = 100.0 + (self.rng.below(1000) as f64) / 10.0;
-                let exit_price = entry * (1.0 + (self.rng.below(200) as f64 - 95.0) / 10_000.0);
-                let pnl_pct = (exit_price - entry) / entry;
+                let pnl_pct = (self.rng.below(200) as f64 - 95.0) / 10_000.0;
+                // Small trades (about 300 bytes each): the figures of BENCHMARKS.md were
+                // taken with these, not the larger `mem_e2e::trades::RandomTrades`.
                 TradeRecord {
-                    trade_id: format!("socket-load-w{}-{n:08}", self.writer),
                     symbol: "ETH/USDT".into(),
-                    timeframe: Some("5m".into()),
-                    action: TradeAction::Buy,
-                    confidence: Some(0.7),
-                    entry_price: entry,
-                    exit_price,
-                    entry_time: exit - ChronoDuration::minutes(30),
-                    exit_time: exit,
-                    pnl: pnl_pct * 1_000.0,
-                    pnl_pct,
-                    is_win: None,
-                    mem_enhanced: false,
-                    mem_confidence_boost: None,
-                    learned_pattern: None,
-                    market_regime: None,
-                    volatility: None,
-                    broker: None,
-                    slippage: None,
-                    commission: None,
+                    ..closed_trade(format!("socket-load-w{}-{n:08}", self.writer))
+                        .entry_price(entry)
+                        .returning(pnl_pct)
+                        .held(ChronoDuration::minutes(30))
+                        .closed_at(exit)
+                        .build()
                 }
             })
             .collect();
@@ -1113,7 +1080,7 @@ async fn main() {
                 1024
             };
             let g = Gen {
-                rng: Lcg(k as u64 * 7919 + 1),
+                rng: Lcg::new(k as u64 * 7919 + 1),
                 ids: ids.clone(),
                 target,
                 writer: 0,
@@ -1134,7 +1101,7 @@ async fn main() {
     for w in 0..writers {
         let period = Duration::from_secs_f64(writers as f64 / options.write_rate);
         let g = Gen {
-            rng: Lcg(w as u64 * 104_729 + 3),
+            rng: Lcg::new(w as u64 * 104_729 + 3),
             ids: ids.clone(),
             target,
             writer: w,

@@ -31,13 +31,11 @@
 //! requests to the socket serialized straight from the typed params (and reads the answers
 //! as plain lines), so the figure shows more of what memd itself can take.
 
-use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use mem_e2e::measure::{cpu_seconds, median, percentile, status_mb};
+use mem_e2e::trades::RandomTrades;
 use mem_e2e::{Daemon, find_memd, start_memd};
 use mem_protocol::methods::method;
-use mem_protocol::registry::{
-    PerformanceParams, RecordTradesParams, RegisterParams, TradeAction, TradeRecord,
-};
+use mem_protocol::registry::{PerformanceParams, RecordTradesParams, RegisterParams, TradeRecord};
 use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, ClientOptions, MAX_FRAME_BYTES};
 use serde_json::json;
@@ -211,106 +209,17 @@ impl Conn {
     }
 }
 
-/// A small deterministic generator for the trades' varying fields.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 16
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 37) as f64
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
-fn round_to(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
-}
-
 fn trade_id(connection: usize, seq: u64) -> String {
     format!("load-c{connection}-{seq:010}")
-}
-
-/// A realistic closed trade; `n` (unique across connections) spaces the exits a minute
-/// apart from 2020-01-01.
-fn trade(rng: &mut Lcg, id: String, n: u64) -> TradeRecord {
-    const SYMBOLS: &[(&str, f64)] = &[
-        ("BTC/USDT", 43_000.0),
-        ("ETH/USDT", 2_300.0),
-        ("SOL/USDT", 95.0),
-        ("BNB/USDT", 310.0),
-        ("XRP/USDT", 0.62),
-        ("AAPL", 189.0),
-        ("EUR/USD", 1.09),
-    ];
-    const TIMEFRAMES: &[&str] = &["5m", "15m", "1h", "4h"];
-    const REGIMES: &[&str] = &["trending", "ranging", "volatile", "quiet"];
-    const PATTERNS: &[&str] = &[
-        "rsi_divergence_v2",
-        "volume_spike_reversal",
-        "macd_cross_confirmed",
-    ];
-    let (symbol, base) = *rng.pick(SYMBOLS);
-    let action = if rng.unit() < 0.55 {
-        TradeAction::Buy
-    } else {
-        TradeAction::Sell
-    };
-    let entry_price = round_to(base * (0.8 + 0.4 * rng.unit()), 6);
-    let exit_price = round_to(entry_price * (1.0 + (rng.unit() - 0.47) * 0.04), 6);
-    let direction = if action == TradeAction::Buy {
-        1.0
-    } else {
-        -1.0
-    };
-    let pnl_pct = round_to(direction * (exit_price - entry_price) / entry_price, 6);
-    let notional = 500.0 + 9_500.0 * rng.unit();
-    let pnl = round_to(notional * pnl_pct, 2);
-    let exit_time: DateTime<Utc> =
-        Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap() + ChronoDuration::seconds(60 * n as i64);
-    let entry_time = exit_time - ChronoDuration::seconds(300 + (rng.next() % 21_600) as i64);
-    let mem_enhanced = rng.unit() < 0.3;
-    TradeRecord {
-        trade_id: id,
-        symbol: symbol.into(),
-        timeframe: Some(rng.pick(TIMEFRAMES).to_string()),
-        action,
-        confidence: Some(round_to(0.5 + 0.45 * rng.unit(), 3)),
-        entry_price,
-        exit_price,
-        entry_time,
-        exit_time,
-        pnl,
-        pnl_pct,
-        is_win: Some(pnl > 0.0),
-        mem_enhanced,
-        mem_confidence_boost: mem_enhanced.then(|| round_to(0.2 * rng.unit(), 3)),
-        learned_pattern: (mem_enhanced && rng.unit() < 0.5).then(|| rng.pick(PATTERNS).to_string()),
-        market_regime: Some(rng.pick(REGIMES).to_string()),
-        volatility: Some(round_to(0.01 + 0.2 * rng.unit(), 4)),
-        broker: Some("binance".into()),
-        slippage: Some(round_to(0.0005 * rng.unit(), 6)),
-        commission: Some(round_to(notional * 0.001, 4)),
-    }
 }
 
 /// The largest batch whose request stays under the frame limit, with a margin: measured
 /// on the longest of a few thousand sample trades.
 fn max_batch(id: StrategyId) -> usize {
-    let mut rng = Lcg(7);
+    let mut trades = RandomTrades::new(7);
     let longest = (0..5_000u64)
         .map(|n| {
-            let t = trade(&mut rng, trade_id(99, 9_999_999_999), n + 99_999_999);
+            let t = trades.trade(trade_id(99, 9_999_999_999), n + 99_999_999);
             serde_json::to_vec(&t).expect("serialize").len()
         })
         .max()
@@ -404,13 +313,13 @@ async fn main() {
     for (connection, mut conn) in clients.into_iter().enumerate() {
         let time_axis = time_axis.clone();
         tasks.push(tokio::spawn(async move {
-            let mut rng = Lcg(connection as u64 + 1);
+            let mut random = RandomTrades::new(connection as u64 + 1);
             let mut seq = 0u64;
             let mut results = Vec::new();
             while Instant::now() < deadline {
                 let n0 = time_axis.fetch_add(batch as u64, Ordering::Relaxed);
                 let trades: Vec<TradeRecord> = (0..batch as u64)
-                    .map(|k| trade(&mut rng, trade_id(connection, seq + k), n0 + k))
+                    .map(|k| random.trade(trade_id(connection, seq + k), n0 + k))
                     .collect();
                 let sent = Instant::now();
                 let outcome = conn.record(RecordTradesParams { id, trades }).await;

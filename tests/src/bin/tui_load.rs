@@ -13,6 +13,7 @@
 //! ```
 
 use mem_e2e::Daemon;
+use mem_e2e::seed;
 use mem_e2e::tmux::Tmux;
 use mem_protocol::deploy::{DeployParams, DeploymentStatus, StopMode, StopParams};
 use mem_protocol::methods::method;
@@ -102,7 +103,7 @@ async fn latency(rounds: u64) {
     t.wait_for("deployed 0", Duration::from_secs(10));
     let client = daemon.client().await;
     let (_, mut events) = client.subscribe(vec![Topic::Deployments]).await.unwrap();
-    let id = "186062cd-e0f7-45eb-b387-3067360efe34".parse().unwrap();
+    let id = seed::sid(seed::CONSERVATIVE_RSI);
     let row = |screen: &str| {
         screen
             .lines()

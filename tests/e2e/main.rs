@@ -1,0 +1,28 @@
+//! The end-to-end tests, one binary: each module starts the real `memd` (and `memctl`,
+//! Freqtrade, tmux, ...) on temporary directories of its own, so their tests run side by
+//! side on the test harness's threads. The few that need something of the machine's for
+//! themselves take turns (`mem_e2e::seed::preferred_ports`). What they share is in the
+//! `mem_e2e` library (tests/src).
+
+mod backup;
+mod clock;
+mod crash;
+mod deploy;
+mod encryption;
+mod faults;
+mod freqtrade_bots;
+mod freqtrade_mock;
+mod http;
+mod http_schema;
+mod jobs;
+mod lifecycle;
+mod memctl;
+mod metrics;
+mod model;
+mod native;
+mod registry;
+mod secrets;
+mod socket;
+mod systemd_units;
+mod tradingview;
+mod tui;
