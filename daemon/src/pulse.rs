@@ -69,7 +69,9 @@ pub fn publish(daemon: &Arc<Daemon>) {
     };
     let bus = &daemon.bus;
     bus.publish_periodic(Event::DaemonPulse(Box::new(pulse)));
-    bus.publish_periodic(Event::MemMetrics(Box::new(crate::handlers::mem_metrics(daemon))));
+    bus.publish_periodic(Event::MemMetrics(Box::new(crate::handlers::mem_metrics(
+        daemon,
+    ))));
     let usage = usage(daemon.supervisor.deployed(false));
     if !usage.deployments.is_empty() {
         bus.publish_periodic(Event::DeploymentsUsage(usage));
