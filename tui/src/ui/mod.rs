@@ -41,6 +41,30 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// How long the loop has, after SIGTERM or SIGHUP, to end by itself before memctl exits.
+const SIGNAL_GRACE: Duration = Duration::from_secs(1);
+
+/// Ends memctl on SIGTERM or SIGHUP when the UI loop cannot. crossterm's event reader
+/// (0.29, `UnixInternalEventSource::try_read`) retries a failed read of the terminal for
+/// ever, without yielding, once the terminal hung up (an SSH link dropped, a tmux pane
+/// killed: the read gets EIO or EOF): the loop below then never sees the signal, and
+/// memctl spins on a core until killed (seen once after a test run: deaf to SIGTERM for
+/// 16 minutes). This task runs on the runtime's workers, not on the loop's thread.
+fn spawn_exit_on_signal() -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        // A loop that works ends memctl before this wakes.
+        tokio::time::sleep(SIGNAL_GRACE).await;
+        let _ = ratatui::try_restore();
+        std::process::exit(0);
+    }))
+}
+
 /// Runs the UI until the operator quits or a signal ends it, with the keys of `keys`.
 pub async fn run(client: Client, target: conn::Target, keys: keys::Keymap) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
@@ -62,6 +86,7 @@ pub async fn run(client: Client, target: conn::Target, keys: keys::Keymap) -> an
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let last_resort = spawn_exit_on_signal()?;
     let mut dirty = true;
     let result = loop {
         if app.quit {
@@ -107,5 +132,6 @@ pub async fn run(client: Client, target: conn::Target, keys: keys::Keymap) -> an
     };
     drop(command_tx);
     connection.abort();
+    last_resort.abort();
     result
 }
