@@ -112,7 +112,7 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         // The registry: reads from memory answer at once; the rest reads or writes files.
         Request::StrategiesList(p) => now(handlers::strategies_list(d, &p)),
         Request::StrategiesGet(p) => match d.registry.get_cached(p.id) {
-            Some(detail) => now(Ok(R::StrategiesGet(detail.to_detail()))),
+            Some(detail) => now(Ok(R::StrategiesGet(detail))),
             None => blocking(d, move |d| {
                 registry(method, d.registry.get(p.id), R::StrategiesGet)
             }),

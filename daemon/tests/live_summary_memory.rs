@@ -97,7 +97,8 @@ fn the_live_summary_allocates_nothing_as_large_as_the_trade_log() {
         .metadata
         .strategy
         .performance
-        .live_trading;
+        .live_trading
+        .clone();
     assert_eq!(live.total_trades, TRADES as u64);
     assert!(live.live_sharpe.is_some());
     // The trade points alone are 40 bytes each, 2 MB here; the metadata document and

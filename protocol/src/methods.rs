@@ -69,6 +69,7 @@ macro_rules! methods {
         /// The daemon's answer to a request, one variant per method (the same as the
         /// request's). It serializes as the result alone: what the wire carries.
         #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::large_enum_variant)] // lives for one request; the daemon boxes it where it waits
         pub enum Response {
             $( $(#[$doc])* $variant($result), )*
         }

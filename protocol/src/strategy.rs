@@ -169,14 +169,15 @@ pub struct StrategySummary {
     pub is_deployed: bool,
 }
 
-/// One strategy in full: its summary and its whole metadata document.
+/// One strategy in full: its summary and its whole metadata document. Both are shared
+/// (the daemon answers from its caches without copying either).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StrategyDetail {
     #[serde(flatten)]
-    pub summary: StrategySummary,
+    pub summary: std::sync::Arc<StrategySummary>,
     /// The metadata file's content, in its own snake_case shape.
-    pub metadata: StrategyDocument,
+    pub metadata: std::sync::Arc<StrategyDocument>,
 }
 
 /// A metadata file: `{ "schema_version": ..., "strategy": {...} }`.
@@ -461,8 +462,8 @@ pub(crate) mod tests {
 
     pub(crate) fn sample_detail() -> StrategyDetail {
         StrategyDetail {
-            summary: sample_summary(),
-            metadata: sample_document(),
+            summary: std::sync::Arc::new(sample_summary()),
+            metadata: std::sync::Arc::new(sample_document()),
         }
     }
 

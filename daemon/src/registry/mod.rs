@@ -241,25 +241,6 @@ fn now_text(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-/// `strategies.get`'s answer from the caches: serializes exactly as a
-/// [`StrategyDetail`], from shared parts.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SharedDetail {
-    #[serde(flatten)]
-    pub summary: Arc<StrategySummary>,
-    pub metadata: Arc<StrategyDocument>,
-}
-
-impl SharedDetail {
-    pub fn to_detail(&self) -> StrategyDetail {
-        StrategyDetail {
-            summary: (*self.summary).clone(),
-            metadata: (*self.metadata).clone(),
-        }
-    }
-}
-
 impl Registry {
     /// Opens the registry at `root` (creating its directories) and loads every strategy;
     /// nothing is deployed.
@@ -492,7 +473,7 @@ impl Registry {
     /// One strategy in full.
     pub fn get(&self, id: StrategyId) -> Result<StrategyDetail> {
         if let Some(detail) = self.get_cached(id) {
-            return Ok(detail.to_detail());
+            return Ok(detail);
         }
         let (doc, hash) = self.read_document_hashed(id)?;
         let record_hash = self
@@ -510,8 +491,8 @@ impl Registry {
         }
         let summary = self.summary(id).ok_or(RegistryError::NotFound(id))?;
         Ok(StrategyDetail {
-            summary,
-            metadata: doc,
+            summary: Arc::new(summary),
+            metadata: Arc::new(doc),
         })
     }
 
@@ -523,12 +504,12 @@ impl Registry {
 
     /// A strategy's `parameters` object as it stands.
     pub fn parameters(&self, id: StrategyId) -> Result<serde_json::Map<String, Value>> {
-        Ok(self.get(id)?.metadata.strategy.parameters)
+        Ok(self.get(id)?.metadata.strategy.parameters.clone())
     }
 
     /// One strategy in full if its document is in memory and current, without the disk:
     /// callable from an async task. Shares the cached summary and document, copies neither.
-    pub fn get_cached(&self, id: StrategyId) -> Option<SharedDetail> {
+    pub fn get_cached(&self, id: StrategyId) -> Option<StrategyDetail> {
         let index = self.index.read().expect("index lock");
         let record = index.get(id)?;
         let documents = self.documents.lock().expect("documents lock");
@@ -539,7 +520,7 @@ impl Registry {
         let mut summary = [record.summary.clone()];
         self.show_deployed(&mut summary);
         let [summary] = summary;
-        Some(SharedDetail {
+        Some(StrategyDetail {
             summary,
             metadata: doc.clone(),
         })
@@ -608,8 +589,8 @@ impl Registry {
         }
         self.announce(id, RegistryChange::Updated, Some(summary.clone()));
         Ok(StrategyDetail {
-            summary,
-            metadata: doc,
+            summary: Arc::new(summary),
+            metadata: Arc::new(doc),
         })
     }
 
@@ -695,8 +676,8 @@ impl Registry {
         )?;
         self.announce(id, RegistryChange::Added, Some(summary.clone()));
         Ok(StrategyDetail {
-            summary,
-            metadata: doc,
+            summary: Arc::new(summary),
+            metadata: Arc::new(doc),
         })
     }
 
@@ -726,7 +707,7 @@ impl Registry {
                 Ok(detail) => ImportResult {
                     source: item.source,
                     id: Some(detail.summary.id),
-                    name: Some(detail.summary.name),
+                    name: Some(detail.summary.name.clone()),
                     error: None,
                 },
                 Err(e) => ImportResult {

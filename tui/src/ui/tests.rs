@@ -228,8 +228,8 @@ fn macd_data() -> StrategyData {
     .unwrap();
     StrategyData {
         detail: StrategyDetail {
-            summary: doc.summary(true),
-            metadata: doc,
+            summary: doc.summary(true).into(),
+            metadata: doc.into(),
         },
         versions: Some(versions),
         performance: Some(performance),
