@@ -20,7 +20,7 @@ use crate::freqtrade::{BotClient, Credentials};
 use crate::native::runner::NativeSaved;
 use chrono::{DateTime, Utc};
 use mem_protocol::Event;
-use mem_protocol::deploy::{DeployedStrategy, DeploymentChanged, DeploymentId};
+use mem_protocol::deploy::{DeployedStrategy, DeploymentChanged, DeploymentId, DeploymentStatus};
 use mem_protocol::strategy::StrategyId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -207,13 +207,13 @@ impl Slot {
         self.record.lock().expect("slot lock").public.clone()
     }
 
+    /// Its status now.
+    pub fn status(&self) -> DeploymentStatus {
+        self.record.lock().expect("slot lock").public.status
+    }
+
     fn is_active(&self) -> bool {
-        self.record
-            .lock()
-            .expect("slot lock")
-            .public
-            .status
-            .is_active()
+        self.status().is_active()
     }
 }
 

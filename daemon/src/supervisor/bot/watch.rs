@@ -73,7 +73,7 @@ impl Supervisor {
         let mut polls = 0u64;
         loop {
             // A crashed deployment (from adoption or below) is restarted first.
-            if slot.public().status == DeploymentStatus::Crashed {
+            if slot.status() == DeploymentStatus::Crashed {
                 match self.restart_after_crash(&slot, &cancel).await {
                     Some(new_child) => {
                         child = Some(new_child);
