@@ -2,7 +2,7 @@
 //! text exposition format 0.0.4, for a server-monitoring stack to scrape.
 //!
 //! Behind the bearer token like every other endpoint: Prometheus sends one with
-//! `authorization: {credentials_file: ...}` in its scrape config (the README shows it), and
+//! `authorization: {credentials_file: ...}` in its scrape config (docs/http-api.md shows it), and
 //! a view-only token (`memctl http token --view`) is enough.
 
 use super::HttpState;

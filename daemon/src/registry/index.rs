@@ -1,7 +1,7 @@
 //! The in-memory index of the registry: what lists, filters, sorts and searches need,
 //! without touching the disk. The full document stays in its file.
 //!
-//! Layout, chosen for 100,000 strategies (see BENCHMARKS.md):
+//! Layout, chosen for 100,000 strategies (see docs/benchmarks/history.md):
 //! - `records[i]`: the strategy's list entry, built once and shared (`Arc`), so a page of
 //!   results is a few pointer copies;
 //! - `keys[i]`: compact filter and sort keys (interned lowercase words, plain numbers), so

@@ -1373,7 +1373,7 @@ async fn stop_everything(
 /// its end. memd keeps the newest 200 ended deployments, and `strategies.deployed` with
 /// the ended ones (a read of this soak) answers with all of them; without this, the first
 /// 70-85 minutes of the soak read as a rise of memd's memory while that store fills
-/// (BENCHMARKS.md, "Soak: two allocation fixes ...").
+/// (docs/benchmarks/history.md, "Soak: two allocation fixes ...").
 async fn seed_ended_deployments(socket: &Path, n: usize) {
     if n == 0 {
         return;

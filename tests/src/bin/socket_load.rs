@@ -18,7 +18,7 @@
 //! registered strategy. Writes wait for fsync, so the disk bounds their rate.
 //!
 //! With `--slow-reader` (the default) one more client subscribes and then never reads.
-//! memd must drop it once its outbox (1024 messages, README "The socket protocol") is
+//! memd must drop it once its outbox (1024 messages, docs/socket-protocol.md) is
 //! full, after the socket buffer; with events of about 1 KB that takes some 1,130 events,
 //! about 11 s at the default write rate. `--slow-reader-requests R` (0) makes it also send
 //! R requests a second whose answers it does not read either (a hung client), which

@@ -120,7 +120,7 @@ pub fn parse_value(kind: &str, text: &str) -> Value {
     json.unwrap_or_else(|| Value::String(t.to_string()))
 }
 
-/// What changing a parameter of this strategy does, as the README's mapping says: one
+/// What changing a parameter of this strategy does, as docs/operator-guide.md's mapping says: one
 /// line for the editor (the daemon's answer says what actually happened).
 pub fn effect_note(doc: &StrategyDocument, name: &str) -> String {
     use mem_protocol::deploy_spec::{Runner, runner_of};
