@@ -204,7 +204,8 @@ pub struct ModelConfig {
 pub struct FreqtradeConfig {
     /// The `freqtrade` binary (default: the data dir's virtualenv, else PATH).
     pub bin: Option<PathBuf>,
-    /// A JSON file merged into every bot's config: exchange keys, a test exchange's URLs.
+    /// A JSON file merged into every bot's config: exchange keys, a test exchange's URLs
+    /// (default: `<data>/freqtrade/overrides.json` when it exists). Read at each deploy.
     pub config_overrides: Option<PathBuf>,
     pub ready_timeout_secs: Option<u64>,
     pub stop_timeout_secs: Option<u64>,

@@ -83,6 +83,10 @@ pub fn find_binary(configured: Option<&Path>, data_dir: &Path) -> Result<PathBuf
     Err("Freqtrade is not installed: run `memctl setup freqtrade` (a virtualenv under the data directory), put `freqtrade` on PATH, or set [freqtrade] bin in memd.toml".into())
 }
 
+/// The overrides file memd reads when `[freqtrade] config_overrides` is not set (relative
+/// to the data directory).
+pub const DEFAULT_OVERRIDES: &str = "freqtrade/overrides.json";
+
 /// Where `setup-freqtrade` puts its virtualenv.
 pub fn venv_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("freqtrade-venv")

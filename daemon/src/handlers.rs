@@ -5,6 +5,7 @@
 use crate::Daemon;
 use crate::registry::Caller;
 use chrono::Utc;
+use mem_protocol::events::DaemonStopping;
 use mem_protocol::http::{HttpToken, HttpTokenParams};
 use mem_protocol::mem::{MemMetrics, OutcomeParams, OutcomeReport};
 use mem_protocol::methods::{Counts, ListStrategiesParams, Response, StatusReport};
@@ -16,6 +17,20 @@ use mem_protocol::registry::{ParameterUpdate, UpdateParameterParams};
 use mem_protocol::{Access, ErrorCode, RpcError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+/// `daemon.stop`: the daemon stops as on SIGTERM once this answer is on its way.
+pub fn stop(d: &Daemon, caller: &Caller) -> DaemonStopping {
+    let who = match (&caller.client, caller.uid) {
+        (Some(client), Some(uid)) => format!("{client} (uid {uid})"),
+        (Some(client), None) => client.to_string(),
+        (None, Some(uid)) => format!("a client with uid {uid}"),
+        (None, None) => "a client".to_string(),
+    };
+    let reason = format!("daemon.stop asked by {who}");
+    tracing::info!(%reason, "stop asked");
+    d.stop_request.ask(reason.clone());
+    DaemonStopping { reason }
+}
 
 /// `daemon.status` for a caller with `access`.
 pub fn status(d: &Daemon, access: Access) -> StatusReport {

@@ -75,8 +75,34 @@ pub struct Daemon {
     pub(crate) started: Instant,
     pub connections: AtomicUsize,
     pub subscribers: AtomicUsize,
+    /// A stop asked over the socket (`daemon.stop`).
+    pub stop_request: StopRequest,
     /// The file watchers of the registry and the memory (watching stops when dropped).
     _watchers: Vec<watch::Watcher>,
+}
+
+/// A stop asked of the daemon by a client, with its reason; [`run`] waits on it beside the
+/// signals.
+#[derive(Default)]
+pub struct StopRequest {
+    reason: std::sync::Mutex<Option<String>>,
+    asked: tokio::sync::Notify,
+}
+
+impl StopRequest {
+    pub fn ask(&self, reason: String) {
+        *self.reason.lock().expect("stop reason lock") = Some(reason);
+        self.asked.notify_one();
+    }
+
+    async fn wait(&self) -> String {
+        self.asked.notified().await;
+        self.reason
+            .lock()
+            .expect("stop reason lock")
+            .take()
+            .unwrap_or_default()
+    }
 }
 
 /// Runs the daemon until `shutdown` resolves (with the reason, e.g. "SIGTERM").
@@ -125,6 +151,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     let accepting = server::accept_loop(daemon.clone(), &socket, stop.clone(), tracker.clone());
     let reason = tokio::select! {
         reason = shutdown => reason,
+        reason = daemon.stop_request.wait() => reason,
         _ = accepting => "the listener stopped".to_string(),
     };
     info!(%reason, "shutting down");
@@ -222,6 +249,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         http_tokens,
         started_at: Utc::now(),
         started: Instant::now(),
+        stop_request: StopRequest::default(),
         connections: AtomicUsize::new(0),
         subscribers: AtomicUsize::new(0),
         _watchers: watchers,

@@ -104,6 +104,7 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::Hello(_) | Request::EventsSubscribe(_) => Work::Connection(Box::new(request)),
         // The daemon.
         Request::DaemonStatus(_) => now(Ok(R::DaemonStatus(handlers::status(d, access)))),
+        Request::DaemonStop(_) => now(Ok(R::DaemonStop(handlers::stop(d, &caller)))),
         Request::MemMetrics(_) => now(Ok(R::MemMetrics(handlers::mem_metrics(d)))),
         Request::HttpToken(p) => blocking(d, move |d| handlers::http_token(d, p).map(R::HttpToken)),
         Request::DaemonBackup(p) => {

@@ -134,6 +134,8 @@ methods! {
     Hello = "hello", View, HelloParams => HelloResult;
     /// Daemon and host health: version, uptime, paths, counts, CPU, memory, load.
     DaemonStatus = "daemon.status", View, NoParams => StatusReport;
+    /// Stop the daemon as SIGTERM would (bots keep running and are adopted at its next start).
+    DaemonStop = "daemon.stop", Control, NoParams => crate::events::DaemonStopping;
     /// Start receiving events; the result carries a snapshot of the topics asked for.
     EventsSubscribe = "events.subscribe", View, SubscribeParams => SubscribeResult;
     /// Strategies of the registry, filtered.

@@ -20,6 +20,7 @@ mod memctl;
 mod metrics;
 mod model;
 mod native;
+mod newcomer;
 mod registry;
 mod secrets;
 mod socket;

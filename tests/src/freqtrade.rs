@@ -52,12 +52,7 @@ pub fn memd_config(
     settings: &str,
     extra: &str,
 ) -> PathBuf {
-    let mut exchange = mock.ccxt_config();
-    exchange
-        .as_object_mut()
-        .expect("the exchange section is an object")
-        .remove("pair_whitelist");
-    let mut overrides = json!({ "exchange": exchange });
+    let mut overrides = mock.memd_overrides();
     if force_entry {
         overrides["force_entry_enable"] = json!(true);
     }

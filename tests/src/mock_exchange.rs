@@ -248,6 +248,16 @@ impl MockExchange {
         })
     }
 
+    /// The overrides that point memd's bots at the mock: `{"exchange": ...}` without the
+    /// pair whitelist (memd sets each bot's pairs).
+    pub fn memd_overrides(&self) -> Value {
+        let mut exchange = self.ccxt_config();
+        if let Some(section) = exchange.as_object_mut() {
+            section.remove("pair_whitelist");
+        }
+        json!({ "exchange": exchange })
+    }
+
     /// Requests served so far, by `METHOD /path`.
     pub fn request_counts(&self) -> BTreeMap<String, u64> {
         self.state.counts.lock().unwrap().clone()

@@ -4,6 +4,7 @@
 
 mod backup_cli;
 mod cli;
+mod daemon_cli;
 mod deploy_cli;
 mod jobs_cli;
 mod metrics_cli;
@@ -46,6 +47,9 @@ struct Args {
 enum Command {
     /// The daemon and its host: version, uptime, paths, counts, CPU, memory.
     Status,
+    /// The daemon itself: `memctl daemon stop`.
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
     /// The strategy registry.
     #[command(subcommand, visible_alias = "s")]
     Strategies(Box<StrategiesCommand>),
@@ -166,6 +170,13 @@ enum Command {
         #[arg(long)]
         deadline: Option<u64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DaemonCommand {
+    /// Stop the daemon this socket reaches (as SIGTERM would) and wait until it has
+    /// ended. Its Freqtrade bots keep running; memd adopts them at its next start.
+    Stop,
 }
 
 #[derive(Debug, Subcommand)]
@@ -884,6 +895,7 @@ async fn run(args: Args) -> ExitCode {
         }) => deploy_cli::stop(&client, &id, drain, deadline, args.json).await,
         Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
         Some(Command::Deployed) => deploy_cli::deployed(&client, args.json).await,
+        Some(Command::Daemon(DaemonCommand::Stop)) => daemon_cli::stop(&client, args.json).await,
         Some(Command::Market { pair, timeframe }) => {
             cli::market(&client, pair, timeframe, args.json).await
         }

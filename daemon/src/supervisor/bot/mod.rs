@@ -12,6 +12,7 @@
 //! - [`control`]: a parameter reloaded into a running bot, draining, a signal forwarded.
 
 mod control;
+mod startup;
 mod sync;
 mod watch;
 
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
-use tracing::info;
+use tracing::{info, warn};
 
 /// What [`mem_protocol::deploy_spec::deployable`] said a bot runs.
 pub struct BotPlan {
@@ -63,6 +64,7 @@ impl Supervisor {
                 Ok(slot.public())
             }
             Err(reason) => {
+                warn!(%deployment_id, strategy = %params.id, %reason, "the bot did not start");
                 self.table.update(&slot, |r| {
                     r.public.status = DeploymentStatus::Failed;
                     r.public.last_error = Some(reason.clone());
@@ -154,11 +156,21 @@ impl Supervisor {
         Ok((record, bin))
     }
 
-    /// The operator's `[freqtrade] config_overrides`, read now (it may have changed).
+    /// The operator's overrides, read now (it may have changed: no restart needed):
+    /// `[freqtrade] config_overrides`, else `<data>/freqtrade/overrides.json` if it exists
+    /// (where `mock-exchange --write-overrides` puts the mock's exchange section).
     fn config_overrides(&self) -> Result<Option<Value>, RpcError> {
-        let Some(path) = &self.settings.config_overrides else {
-            return Ok(None);
+        let path = match &self.settings.config_overrides {
+            Some(path) => path.clone(),
+            None => {
+                let default = self.data_dir.join(freqtrade::DEFAULT_OVERRIDES);
+                if !default.exists() {
+                    return Ok(None);
+                }
+                default
+            }
         };
+        let path = &path;
         let bytes = std::fs::read(path).map_err(|e| {
             unavailable(format!(
                 "cannot read [freqtrade] config_overrides {}: {e}",
@@ -214,8 +226,19 @@ impl Supervisor {
         });
         let client = record.bot_client().ok_or("a bot deployment has a port")?;
         let deadline = Instant::now() + self.settings.ready_timeout;
+        let mut log = startup::StartupWatch::new(
+            &[record.log_path(), console.clone()],
+            &startup::exchange_name(&record.dir.join("config.json")),
+        );
         loop {
+            if let Some(cause) = log.fatal() {
+                terminate_group(pid, &mut Some(child), self.settings.stop_timeout).await;
+                return Err(cause);
+            }
             if let Ok(Some(status)) = child.try_wait() {
+                if let Some(cause) = log.fatal() {
+                    return Err(cause);
+                }
                 let mut lines = tail_lines(&console, 10);
                 lines.extend(tail_lines(&record.log_path(), 10));
                 return Err(format!(

@@ -189,6 +189,7 @@ impl Supervisor {
                 Some(child)
             }
             Err(reason) => {
+                warn!(deployment = %slot.public().deployment_id, %reason, "the restarted bot did not start");
                 self.table.update(slot, |r| {
                     r.public.status = DeploymentStatus::Crashed;
                     r.public.last_error = Some(reason);
