@@ -21,6 +21,7 @@ mod metrics;
 mod model;
 mod native;
 mod newcomer;
+mod readme;
 mod registry;
 mod secrets;
 mod socket;
