@@ -613,7 +613,16 @@ fn events_update_the_tables() {
             deployment: d.clone(),
         },
     )))));
-    assert_eq!(app.deployed.rows().len(), 1, "failed is not active");
+    // A failure stays in the default list until it is acknowledged (issue 22).
+    assert_eq!(app.deployed.rows().len(), 2, "failed, not yet acknowledged");
+    assert!(app.deployed.rows()[1].needs_acknowledgement());
+    d.acknowledged = true;
+    app.on_update(Update::Event(Box::new(Event::DeploymentChanged(Box::new(
+        DeploymentChanged {
+            deployment: d.clone(),
+        },
+    )))));
+    assert_eq!(app.deployed.rows().len(), 1, "acknowledged: it leaves");
     press(&mut app, &[ch('3'), ch('f'), ch('f'), ch('f')]);
     assert_eq!(app.deployed.filter(), DeployFilter::Failed);
     assert_eq!(app.deployed.rows().len(), 1);
