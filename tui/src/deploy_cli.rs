@@ -174,8 +174,8 @@ pub async fn deployed(client: &Client, all: bool, json: bool) -> anyhow::Result<
             right(d.stats.open_trades.to_string()),
             right(d.stats.closed_trades.to_string()),
             right(format!(
-                "{:.2} {}",
-                d.stats.profit_all,
+                "{} {}",
+                memctl::ui::view::amount(d.stats.profit_all, d.stats.stake_currency.as_deref()),
                 d.stats.stake_currency.as_deref().unwrap_or("")
             )),
             right(d.warnings.to_string()),

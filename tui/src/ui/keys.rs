@@ -1087,6 +1087,35 @@ mod tests {
     }
 
     #[test]
+    fn acknowledge_messages_and_a_dialogs_choices_have_their_keys() {
+        let keys = Keymap::default();
+        let none = KeyModifiers::NONE;
+        let press = |context, code| keys.action(context, &KeyEvent::new(code, none));
+        assert_eq!(press(C::Deployed, KeyCode::Char('a')), Some(A::Acknowledge));
+        assert_eq!(press(C::Strategies, KeyCode::Char('a')), None);
+        for context in [C::Dashboard, C::Deployed, C::Recommend, C::Jobs, C::Editor] {
+            assert_eq!(press(context, KeyCode::Char('m')), Some(A::Messages));
+        }
+        assert_eq!(
+            press(C::Search, KeyCode::Char('m')),
+            None,
+            "text in a search"
+        );
+        assert_eq!(press(C::Dialog, KeyCode::Left), Some(A::PrevChoice));
+        assert_eq!(press(C::Dialog, KeyCode::Right), Some(A::NextChoice));
+        let keys = with("[keys]\nacknowledge = \"A\"\nmessages = \"M\"\n").unwrap();
+        assert_eq!(
+            keys.action(C::Deployed, &ch('A')),
+            Some(A::Acknowledge),
+            "rebound like any view key"
+        );
+        assert!(
+            with("[keys]\nnext_choice = \"n\"\n").is_err(),
+            "a dialog's keys are fixed"
+        );
+    }
+
+    #[test]
     fn keys_are_read_as_the_file_writes_them() {
         let parse = |t: &str| KeySpec::parse(t).map(|k| k.name());
         assert_eq!(parse("ctrl-c").unwrap(), "Ctrl-C");

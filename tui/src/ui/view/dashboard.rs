@@ -232,7 +232,7 @@ fn amount_spans(amounts: &[(Option<String>, f64)], theme: Theme) -> Vec<Span<'st
             spans.push(Span::raw(" · "));
         }
         let text = match currency {
-            Some(c) => format!("{} {c}", super::money(*amount)),
+            Some(c) => format!("{} {c}", super::amount(*amount, Some(c))),
             None => super::money(*amount),
         };
         spans.push(Span::styled(text, theme.pnl(*amount)));

@@ -224,7 +224,8 @@ fn draw_table(
                         right(live(d, d.cpu_percent.map(|c| format!("{c:.1}%")))),
                         right(live(d, d.rss_bytes.map(bytes))),
                         right(d.stats.open_trades.to_string()),
-                        right(super::money(profit)).style(theme.pnl(profit)),
+                        right(super::amount(profit, d.stats.stake_currency.as_deref()))
+                            .style(theme.pnl(profit)),
                         Cell::from(problems(d)).style(if d.errors > 0 {
                             theme.bad()
                         } else {
@@ -261,37 +262,34 @@ fn draw_table(
 /// The totals: a row per currency (every column's cells; `pick` drops the hidden ones).
 fn total_rows(totals: &[CurrencyTotal], theme: Theme) -> Vec<Vec<Cell<'static>>> {
     let right = |text: String| Cell::from(Line::from(text).right_aligned());
-    let row = |label: String, open: String, profit: Option<f64>, balance: String| {
+    let row = |label: String, open: u64, profit: Option<(String, f64)>, balance: String| {
         let mut cells = vec![Cell::from(label).style(theme.bold())];
         cells.extend((0..7).map(|_| Cell::from("")));
-        cells.push(right(open).style(theme.bold()));
+        cells.push(right(open.to_string()).style(theme.bold()));
         cells.push(match profit {
-            Some(p) => right(super::money(p)).style(theme.pnl(p).add_modifier(Modifier::BOLD)),
+            Some((text, p)) => right(text).style(theme.pnl(p).add_modifier(Modifier::BOLD)),
             None => Cell::from(""),
         });
         cells.push(Cell::from(balance).style(theme.bold()));
         cells
     };
     if totals.is_empty() {
-        return vec![row(
-            "total, 0 active".into(),
-            "0".into(),
-            None,
-            String::new(),
-        )];
+        return vec![row("total, 0 active".into(), 0, None, String::new())];
     }
     totals
         .iter()
         .map(|t| {
-            let label = match &t.currency {
+            let currency = t.currency.as_deref();
+            let label = match currency {
                 Some(c) => format!("total {c}, {} active", t.count),
                 None => format!("total, currency unknown, {} active", t.count),
             };
             // In the currency the row's label names.
-            let balance = t
-                .balance
-                .map_or(String::new(), |b| format!("balance {:.0}", b + 0.0));
-            row(label, t.open.to_string(), Some(t.profit), balance)
+            let balance = t.balance.map_or(String::new(), |b| {
+                format!("balance {}", super::balance(b, currency))
+            });
+            let profit = (super::amount(t.profit, currency), t.profit);
+            row(label, t.open, Some(profit), balance)
         })
         .collect()
 }

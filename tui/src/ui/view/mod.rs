@@ -251,7 +251,7 @@ fn draw_messages(frame: &mut Frame, body: Rect, app: &App, scroll: usize, theme:
     if app.messages.is_empty() {
         lines.push(Line::styled("no message yet", theme.dim()));
     }
-    let area = centered(body, body.width.saturating_sub(4).max(20), body.height);
+    let area = body;
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
@@ -525,6 +525,36 @@ pub fn bytes(n: u64) -> String {
 /// Two decimals, without a negative zero (an empty float sum is -0.0).
 pub fn money(v: f64) -> String {
     format!("{:.2}", v + 0.0)
+}
+
+/// An amount in `currency`: two decimals for a fiat-like one (USD, USDT, EUR, ...) or
+/// an unknown one; for a coin (BTC, ETH) the digits that matter, as 0.01 BTC does
+/// (up to six decimals under 1, four under 100, never fewer than two).
+pub fn amount(v: f64, currency: Option<&str>) -> String {
+    const FIAT_LIKE: &[&str] = &[
+        "USD", "USDT", "USDC", "BUSD", "TUSD", "FDUSD", "DAI", "EUR", "GBP", "JPY",
+    ];
+    let decimals = match currency {
+        None => return money(v),
+        Some(c) if FIAT_LIKE.contains(&c.to_ascii_uppercase().as_str()) => return money(v),
+        Some(_) if v.abs() >= 100.0 => 2,
+        Some(_) if v.abs() >= 1.0 => 4,
+        Some(_) => 6,
+    };
+    let text = format!("{:.*}", decimals, v + 0.0);
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let kept = fraction.trim_end_matches('0');
+    let kept = if kept.len() < 2 { &fraction[..2] } else { kept };
+    format!("{whole}.{kept}")
+}
+
+/// A balance in `currency`, as wide as the Deployed table's column allows.
+pub fn balance(v: f64, currency: Option<&str>) -> String {
+    if v.abs() >= 100.0 {
+        format!("{:.0}", v + 0.0)
+    } else {
+        amount(v, currency)
+    }
 }
 
 pub fn number(v: Option<f64>) -> String {

@@ -75,8 +75,8 @@ pub fn lines(
         Span::raw("Feed      "),
         Span::styled(mode_word(mode), theme.bold()),
         Span::raw(match mode {
-            FeedMode::Follow => ": warm up on the file, then trade each candle appended to it",
-            FeedMode::Replay => ": trade the file's candles from the first, then stop",
+            FeedMode::Follow => ": trade the candles appended to the file",
+            FeedMode::Replay => ": trade the file's candles once, then stop",
         }),
         Span::styled("   Tab switches", theme.dim()),
     ]));
