@@ -1809,3 +1809,20 @@ fn the_dashboard_speaks_in_words_not_protocol_names() {
         "{screen}"
     );
 }
+
+#[test]
+fn every_ended_deployment_has_its_row_when_none_is_active() {
+    let mut app = connected();
+    let mut first = app.deployed.all[0].clone();
+    first.status = DeploymentStatus::Stopped;
+    changed(&mut app, &first);
+    let mut second = native_deployment(DeploymentStatus::Stopped, "BTC");
+    second.deployment_id = DeploymentId::new_random();
+    changed(&mut app, &second);
+    press(&mut app, &[ch('3'), ch('f'), ch('f'), ch('f'), ch('f')]);
+    assert_eq!(app.deployed.filter(), DeployFilter::All);
+    let screen = render(&app, 100, 30);
+    assert!(screen.contains("Freqtrade MACD Hunter  "), "{screen}");
+    assert!(line_of(&screen, "│RSI ").contains("stopped"), "{screen}");
+    assert!(screen.contains("total, 0 active"), "{screen}");
+}

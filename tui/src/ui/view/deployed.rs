@@ -41,7 +41,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .collect();
     let attention = attention_lines(&failed, app, theme);
     // Borders, the header and a row per currency's totals.
-    let table_height = (rows.len() + totals.len()) as u16 + 3;
+    let table_height = (rows.len() + totals.len().max(1)) as u16 + 3;
     let table_height = table_height.clamp(5, area.height / 2 + 1);
     let [table, strip, log] = Layout::vertical([
         Constraint::Length(table_height),
