@@ -868,11 +868,18 @@ async fn market_feed_names_the_file_a_native_deploy_reads_and_its_newest_candle(
     assert_eq!(feed.pair, "ETH/BTC");
     assert_eq!(feed.timeframe, "5m");
     assert_eq!(feed.file, "ETH_BTC-5m.feather");
-    assert!(feed.path.ends_with("/market/ETH_BTC-5m.feather"), "{feed:?}");
+    assert!(
+        feed.path.ends_with("/market/ETH_BTC-5m.feather"),
+        "{feed:?}"
+    );
     assert_eq!(feed.mode, FeedMode::Follow, "the default without a section");
     assert!(feed.candles > 1000, "{feed:?}");
     let newest = feed.newest_candle.expect("a newest candle");
-    assert_eq!(newest.format("%Y").to_string(), "2018", "the shipped candles");
+    assert_eq!(
+        newest.format("%Y").to_string(),
+        "2018",
+        "the shipped candles"
+    );
     assert!(feed.first_candle.unwrap() < newest);
     assert_eq!(feed.pairs.len(), 10, "{:?}", feed.pairs);
     assert!(feed.pairs.contains(&"ETH/BTC".to_string()));
