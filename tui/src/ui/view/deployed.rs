@@ -1,4 +1,6 @@
-//! The Deployed view: the bots, a totals row, and the selected bot's log, following.
+//! The Deployed view: the bots (an ended one with no process figures), totals per stake
+//! currency, the failures nobody has acknowledged yet, and the selected bot's log,
+//! following.
 
 use super::{Theme, bytes, message, since};
 use crate::ui::app::{App, status_word};
