@@ -141,6 +141,30 @@ pub struct DeployedStrategy {
     pub cpu_percent: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_bytes: Option<u64>,
+    /// A person has seen that it ended (`deployments.acknowledge`): a failed deployment
+    /// is shown by default until then. Kept with the deployment in `state.json`.
+    #[serde(default)]
+    pub acknowledged: bool,
+}
+
+impl DeployedStrategy {
+    /// It ended in failure (restarts exhausted, never became ready, a native runner's
+    /// error): no process, and nothing will restart it.
+    pub fn ended_in_failure(&self) -> bool {
+        self.status == DeploymentStatus::Failed
+    }
+
+    /// It ended in failure and nobody has acknowledged it yet: the lists people read
+    /// show it by default beside the active deployments.
+    pub fn needs_acknowledgement(&self) -> bool {
+        self.ended_in_failure() && !self.acknowledged
+    }
+
+    /// What a person's default list shows: every active deployment and the failed ones
+    /// not yet acknowledged.
+    pub fn shown_by_default(&self) -> bool {
+        self.status.is_active() || self.needs_acknowledgement()
+    }
 }
 
 /// `strategies.deploy`: the seed's `{dryRun, parameters}` plus a port.
@@ -200,6 +224,51 @@ pub struct NativeOptions {
     pub starting_balance: Option<f64>,
 }
 
+/// `market.feed`: the candle file a native deployment would read, with these options
+/// and the strategy's deployment section (`id`), as a deploy would resolve them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeedParams {
+    /// A native strategy whose deployment section gives the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<StrategyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeframe: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// `market.feed` result: what a native deployment would read, and how old its newest
+/// candle is (a follow waits for candles appended after it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedInfo {
+    pub pair: String,
+    pub timeframe: String,
+    /// The file as a deploy's `native.file` takes it: relative to the market data
+    /// directory.
+    pub file: String,
+    /// Its absolute path.
+    pub path: String,
+    /// The mode a deploy without one would use (the section's, else follow).
+    pub mode: FeedMode,
+    /// Usable candles in the file.
+    pub candles: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_candle: Option<DateTime<Utc>>,
+    /// The open time of its newest candle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_candle: Option<DateTime<Utc>>,
+    /// When the file was last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_at: Option<DateTime<Utc>>,
+    /// The pairs with candles at this timeframe in the market data directory.
+    #[serde(default)]
+    pub pairs: Vec<String>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -243,6 +312,14 @@ pub struct StopAllParams {
     pub mode: StopMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_secs: Option<u64>,
+}
+
+/// `deployments.acknowledge`: a person has seen that a deployment ended (it failed); it
+/// leaves the default lists. Refused for a deployment that is still active.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AcknowledgeParams {
+    pub deployment_id: DeploymentId,
 }
 
 /// `strategies.deployed` result.
@@ -346,6 +423,7 @@ pub(crate) mod tests {
             errors: 0,
             cpu_percent: Some(1.5),
             rss_bytes: Some(320 << 20),
+            acknowledged: false,
         }
     }
 
@@ -396,6 +474,27 @@ pub(crate) mod tests {
             deployment_id: d.deployment_id,
             lines: vec!["a".into()],
         });
+        round_trip(AcknowledgeParams {
+            deployment_id: d.deployment_id,
+        });
+        round_trip(FeedParams {
+            id: Some(d.strategy_id),
+            pair: Some("ETH/BTC".into()),
+            timeframe: None,
+            file: None,
+        });
+        round_trip(FeedInfo {
+            pair: "ETH/BTC".into(),
+            timeframe: "5m".into(),
+            file: "ETH_BTC-5m.feather".into(),
+            path: "/var/lib/memd/market/ETH_BTC-5m.feather".into(),
+            mode: FeedMode::Follow,
+            candles: 12,
+            first_candle: Some("2018-01-01T00:00:00Z".parse().unwrap()),
+            newest_candle: Some("2018-01-01T00:55:00Z".parse().unwrap()),
+            modified_at: None,
+            pairs: vec!["ETH/BTC".into()],
+        });
         let json = serde_json::to_value(&d).unwrap();
         for key in [
             "strategyId",
@@ -410,6 +509,25 @@ pub(crate) mod tests {
         ] {
             assert!(json.get(key).is_some(), "the seed's field {key} is missing");
         }
+    }
+
+    #[test]
+    fn a_record_without_acknowledged_reads_as_not_acknowledged() {
+        let mut json = serde_json::to_value(sample_deployed()).unwrap();
+        json.as_object_mut().unwrap().remove("acknowledged");
+        let mut d: DeployedStrategy = serde_json::from_value(json).unwrap();
+        assert!(!d.acknowledged, "state.json of earlier versions");
+        assert!(
+            d.shown_by_default() && !d.needs_acknowledgement(),
+            "running"
+        );
+        d.status = DeploymentStatus::Failed;
+        assert!(d.needs_acknowledgement() && d.shown_by_default());
+        d.acknowledged = true;
+        assert!(!d.shown_by_default() && d.ended_in_failure());
+        d.status = DeploymentStatus::Stopped;
+        d.acknowledged = false;
+        assert!(!d.shown_by_default(), "a stop is no failure");
     }
 
     #[test]

@@ -196,6 +196,8 @@ methods! {
     Logs = "deployments.logs", View, LogsParams => LogTail;
     /// Stop every deployment (an emergency brake).
     StopAll = "deployments.stop_all", Control, StopAllParams => DeployedList;
+    /// A person has seen that a deployment ended (failed): it leaves the default lists.
+    Acknowledge = "deployments.acknowledge", Control, AcknowledgeParams => DeployedStrategy;
     /// Strategies that suit the given (or computed) market conditions, best first, each
     /// with its score broken down point by point.
     StrategiesRecommendations = "strategies.recommendations", View, MarketConditions => Recommendations;
@@ -203,6 +205,9 @@ methods! {
     StrategiesRecommendationsQuick = "strategies.recommendations.quick", View, QuickConditions => Recommendations;
     /// Trend and volatility of the reference pair, with the values that decided them.
     MarketConditionsNow = "market.conditions", View, ConditionsParams => ConditionsReport;
+    /// The candle file a native deployment would read, its newest candle and the pairs
+    /// with candles (what the deploy dialog shows before a native deploy).
+    MarketFeed = "market.feed", View, FeedParams => FeedInfo;
     /// A base signal enhanced with the model and memory: confidence, size, stop, target, why.
     MemEnhance = "mem.enhance", View, crate::mem::EnhanceParams => crate::mem::EnhancedSignal;
     /// Enhance a signal and log the decision (both memory files).

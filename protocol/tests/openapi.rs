@@ -249,6 +249,7 @@ fn full_deployed() -> DeployedStrategy {
         errors: 1,
         cpu_percent: Some(1.5),
         rss_bytes: Some(320 << 20),
+        acknowledged: false,
     }
 }
 
@@ -268,6 +269,7 @@ fn minimal_deployed() -> DeployedStrategy {
         errors: 0,
         cpu_percent: None,
         rss_bytes: None,
+        acknowledged: true,
         ..full_deployed()
     }
 }

@@ -742,3 +742,129 @@ async fn a_config_key_parameter_reaches_the_running_bot_through_reload_config() 
     assert_eq!(d.status, DeploymentStatus::Running, "{d:?}");
     assert_eq!(d.restarts, 0, "a reload is not a restart");
 }
+
+/// Issue 22: a bot that failed is listed by default (`memctl deployed`, and the TUI's
+/// default filter, from `acknowledged`) until a person acknowledges it; an active
+/// deployment cannot be acknowledged; the acknowledgement survives a daemon restart.
+#[tokio::test]
+async fn a_failure_is_listed_until_acknowledged_even_across_a_restart() {
+    let mut daemon = Daemon::with_fake_freqtrade(json!({"exit_at_start": 0}), "");
+    let client = daemon.client().await;
+    deploy(&client, MACD_HUNTER).await.unwrap_err();
+    let all = |list: DeployedList| list.deployments;
+    let failed = all(client
+        .call::<method::Deployed>(DeployedParams { all: true })
+        .await
+        .unwrap())
+    .into_iter()
+    .find(|d| d.strategy_id == sid(MACD_HUNTER))
+    .expect("the failed deployment is remembered");
+    assert_eq!(failed.status, DeploymentStatus::Failed);
+    assert!(failed.needs_acknowledgement(), "{failed:?}");
+    assert!(
+        failed.cpu_percent.is_none() && failed.rss_bytes.is_none(),
+        "no figures for a process that is gone: {failed:?}"
+    );
+    let id = failed.deployment_id.to_string();
+
+    // `memctl deployed` lists it, its error and the command that acknowledges it.
+    let out = daemon.memctl(&["deployed"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("Freqtrade MACD Hunter") && text.contains("failed"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("memctl ack {id}")), "{text}");
+    assert!(text.contains("Configuration error"), "its error: {text}");
+
+    // A running deployment (a native one following its file) cannot be acknowledged.
+    let native = client
+        .call::<method::Deploy>(DeployParams {
+            native: Some(NativeOptions {
+                pair: Some("ETH/BTC".into()),
+                mode: Some(FeedMode::Follow),
+                ..Default::default()
+            }),
+            ..dry_run(sid(NATIVE_RSI))
+        })
+        .await
+        .unwrap();
+    let err = client
+        .call::<method::Acknowledge>(AcknowledgeParams {
+            deployment_id: native.deployment_id,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&native.deployment_id.to_string()) && message.contains("RSI"),
+        "{message}"
+    );
+
+    // `memctl ack STRATEGY_ID`: each of its unacknowledged failures; announced.
+    let (_, mut events) = client
+        .subscribe(vec![mem_protocol::Topic::Deployments])
+        .await
+        .unwrap();
+    let out = daemon.memctl(&["ack", MACD_HUNTER]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("acknowledged Freqtrade MACD Hunter") && text.contains(&id),
+        "{text}"
+    );
+    let announced = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(m) = events.next().await {
+            if let mem_protocol::Event::DeploymentChanged(c) = m.event {
+                if c.deployment.deployment_id == failed.deployment_id {
+                    return Some(c.deployment);
+                }
+            }
+        }
+        None
+    })
+    .await
+    .expect("a deployment.changed within 10 s")
+    .expect("the event");
+    assert!(announced.acknowledged);
+    let out = daemon.memctl(&["deployed"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!text.contains("Freqtrade MACD Hunter"), "{text}");
+    let out = daemon.memctl(&["deployed", "--all"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Freqtrade MACD Hunter"), "--all: {text}");
+
+    // A new daemon on the same data: still acknowledged.
+    drop(events);
+    drop(client);
+    daemon.restart_after(Signal::SIGTERM);
+    let client = daemon.client().await;
+    let again = all(client
+        .call::<method::Deployed>(DeployedParams { all: true })
+        .await
+        .unwrap())
+    .into_iter()
+    .find(|d| d.deployment_id == failed.deployment_id)
+    .unwrap();
+    assert!(again.acknowledged && !again.shown_by_default(), "{again:?}");
+    let out = daemon.memctl(&["deployed", "--json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["deploymentId"] != id.as_str()),
+        "{json}"
+    );
+    // Unknown ids are the daemon's to refuse.
+    let out = daemon.memctl(&["ack", "00000000-0000-4000-8000-000000000000"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no deployment"),
+        "{}",
+        describe(&out)
+    );
+}

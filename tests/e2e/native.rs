@@ -848,3 +848,84 @@ async fn a_model_promoted_during_a_replay_makes_its_next_decisions() {
         "from the promotion on, the new one only: {seen:?}"
     );
 }
+
+/// Issue 22: `market.feed` says which candle file a native deploy would read, as the
+/// deploy resolves it, with its newest candle (the TUI's dialog warns from it); a deploy
+/// with those options reads that file.
+#[tokio::test]
+async fn market_feed_names_the_file_a_native_deploy_reads_and_its_newest_candle() {
+    let daemon = Daemon::start();
+    let client = daemon.client().await;
+    let asked = |id: &str, pair: Option<&str>| FeedParams {
+        id: Some(sid(id)),
+        pair: pair.map(str::to_string),
+        ..Default::default()
+    };
+    let feed = client
+        .call::<method::MarketFeed>(asked(NATIVE_RSI, Some("ETH/BTC")))
+        .await
+        .unwrap();
+    assert_eq!(feed.pair, "ETH/BTC");
+    assert_eq!(feed.timeframe, "5m");
+    assert_eq!(feed.file, "ETH_BTC-5m.feather");
+    assert!(
+        feed.path.ends_with("/market/ETH_BTC-5m.feather"),
+        "{feed:?}"
+    );
+    assert_eq!(feed.mode, FeedMode::Follow, "the default without a section");
+    assert!(feed.candles > 1000, "{feed:?}");
+    let newest = feed.newest_candle.expect("a newest candle");
+    assert_eq!(
+        newest.format("%Y").to_string(),
+        "2018",
+        "the shipped candles"
+    );
+    assert!(feed.first_candle.unwrap() < newest);
+    assert_eq!(feed.pairs.len(), 10, "{:?}", feed.pairs);
+    assert!(feed.pairs.contains(&"ETH/BTC".to_string()));
+    // Without a pair: the reference pair's file, a pair of the list.
+    let default = client
+        .call::<method::MarketFeed>(asked(NATIVE_RSI, None))
+        .await
+        .unwrap();
+    assert!(default.pairs.contains(&default.pair), "{default:?}");
+
+    // A deploy with the options the dialog sends reads that very file.
+    let d = client
+        .call::<method::Deploy>(DeployParams {
+            native: Some(NativeOptions {
+                pair: Some(feed.pair.clone()),
+                timeframe: Some(feed.timeframe.clone()),
+                file: Some(feed.file.clone()),
+                mode: Some(FeedMode::Replay),
+                ..Default::default()
+            }),
+            ..dry_run(sid(NATIVE_RSI))
+        })
+        .await
+        .unwrap();
+    assert_eq!(d.config_file.as_deref(), Some(feed.path.as_str()));
+
+    // A Freqtrade strategy reads no feed; a pair without candles is named.
+    let err = client
+        .call::<method::MarketFeed>(asked(mem_e2e::seed::MACD_HUNTER, None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidParams), "{err}");
+    assert!(err.to_string().contains("not a native strategy"), "{err}");
+    let err = client
+        .call::<method::MarketFeed>(asked(NATIVE_RSI, Some("DOGE/USDT")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unavailable), "{err}");
+    assert!(err.to_string().contains("DOGE/USDT"), "{err}");
+    let err = client
+        .call::<method::MarketFeed>(FeedParams {
+            file: Some("../../etc/passwd".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidParams), "{err}");
+    assert!(err.to_string().contains("field `file`"), "{err}");
+}

@@ -157,6 +157,14 @@ fn a_first_bot_fails_fast_offline_and_runs_on_the_mock_exchange_set_up_from_the_
         daemon.stderr()
     );
 
+    // The failure is in the default list, with its cause, until acknowledged.
+    let (listed, _) = memctl(&daemon, &["deployed"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        listed.contains("failed") && listed.contains("could not be reached"),
+        "{listed}"
+    );
+
     // The docs' offline setup, then the same deploy: no restart of memd.
     let mut mock = start_mock_exchange(&daemon, isolated);
     let (deployed, _) = memctl(&daemon, &deploy);

@@ -152,9 +152,14 @@ async fn the_best_recommendation_for_bullish_medium_is_deployed_from_its_view() 
     t.wait_for("connected", SCREEN);
     t.keys(&["4"]);
     // First the daemon's computed conditions (from the shipped candles).
-    t.wait_for("computed: ADA/BTC", SCREEN);
+    t.wait_for("computed from the ADA/BTC 1h candles", SCREEN);
     t.keys(&["t"]);
     t.wait_for("trend bullish", SCREEN);
+    // The trend alone: scored with the default volatility, and the header says so.
+    t.wait_for(
+        "volatility medium (the default: no volatility chosen)",
+        SCREEN,
+    );
     t.keys(&["v", "v"]);
     let screen = t.wait_for("for bullish trend with medium volatility", SCREEN);
     // The best first, with its breakdown point by point.

@@ -19,7 +19,7 @@ pub async fn stop(client: &Client, json: bool) -> anyhow::Result<()> {
         .await?
         .deployments
         .iter()
-        .filter(|d| d.deployment_type == DeploymentType::Freqtrade)
+        .filter(|d| d.deployment_type == DeploymentType::Freqtrade && d.status.is_active())
         .count();
     let stopping = client.call::<method::DaemonStop>(NoParams {}).await?;
     let pid = status.pid;

@@ -139,8 +139,13 @@ fn uptime(since: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
-pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
-    let list = client.call::<method::Deployed>(Default::default()).await?;
+/// `memctl deployed`: what runs, and the failures nobody has acknowledged yet (`all`:
+/// every deployment remembered).
+pub async fn deployed(client: &Client, all: bool, json: bool) -> anyhow::Result<()> {
+    let mut list = client
+        .call::<method::Deployed>(DeployedParams { all: true })
+        .await?;
+    list.deployments.retain(|d| all || d.shown_by_default());
     if json {
         return print_json(&list);
     }
@@ -158,9 +163,9 @@ pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
             Cell::new(&d.strategy_name),
             Cell::new(format!("{:?}", d.status).to_lowercase()),
             Cell::new(if d.dry_run { "dry-run" } else { "LIVE" }),
-            right(d.process_id.map_or("-".into(), |p| p.to_string())),
+            right(live(d, d.process_id.map(|p| p.to_string()))),
             right(d.port.map_or("-".into(), |p| p.to_string())),
-            right(uptime(d.started_at)),
+            right(live(d, Some(uptime(d.started_at)))),
             right(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))),
             right(
                 d.rss_bytes
@@ -169,8 +174,8 @@ pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
             right(d.stats.open_trades.to_string()),
             right(d.stats.closed_trades.to_string()),
             right(format!(
-                "{:.2} {}",
-                d.stats.profit_all,
+                "{} {}",
+                memctl::ui::view::amount(d.stats.profit_all, d.stats.stake_currency.as_deref()),
                 d.stats.stake_currency.as_deref().unwrap_or("")
             )),
             right(d.warnings.to_string()),
@@ -178,11 +183,105 @@ pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
         ]);
     }
     println!("{t}");
-    for d in list.deployments.iter().filter(|d| d.last_error.is_some()) {
+    let noted = |d: &&DeployedStrategy| d.last_error.is_some() && !d.needs_acknowledgement();
+    for d in list.deployments.iter().filter(noted) {
         println!(
             "{}: {}",
             d.strategy_name,
             d.last_error.as_deref().unwrap_or("")
+        );
+    }
+    print_unacknowledged(&list.deployments);
+    Ok(())
+}
+
+/// A figure of a deployment's process, or "-" once it ended (its pid may be another's).
+fn live(d: &DeployedStrategy, figure: Option<String>) -> String {
+    figure
+        .filter(|_| d.status.is_active())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The failures nobody has acknowledged, each with the command that does.
+fn print_unacknowledged(deployments: &[DeployedStrategy]) {
+    let failed: Vec<&DeployedStrategy> = deployments
+        .iter()
+        .filter(|d| d.needs_acknowledgement())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    println!();
+    for d in &failed {
+        println!(
+            "{} failed (deployment {}, started {}): {}",
+            d.strategy_name,
+            d.deployment_id,
+            d.started_at.format("%Y-%m-%d %H:%M UTC"),
+            d.last_error.as_deref().unwrap_or("no error recorded")
+        );
+    }
+    println!(
+        "Listed until acknowledged: memctl ack {}",
+        failed
+            .iter()
+            .map(|d| d.deployment_id.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
+/// `memctl ack ID...`: each deployment id, or each failed deployment (not yet
+/// acknowledged) of a strategy id, acknowledged.
+pub async fn acknowledge(client: &Client, ids: &[String], json: bool) -> anyhow::Result<()> {
+    let known = client
+        .call::<method::Deployed>(DeployedParams { all: true })
+        .await?
+        .deployments;
+    let mut targets: Vec<DeploymentId> = Vec::new();
+    for text in ids {
+        let uuid = text
+            .parse::<DeploymentId>()
+            .map_err(|_| anyhow::anyhow!("{text:?} is not a deployment or strategy id"))?
+            .0;
+        let of_strategy: Vec<DeploymentId> = known
+            .iter()
+            .filter(|d| d.strategy_id.0 == uuid && d.needs_acknowledgement())
+            .map(|d| d.deployment_id)
+            .collect();
+        if known.iter().any(|d| d.deployment_id.0 == uuid) {
+            targets.push(DeploymentId(uuid));
+        } else if known.iter().any(|d| d.strategy_id.0 == uuid) {
+            if of_strategy.is_empty() {
+                anyhow::bail!("strategy {text} has no failed deployment to acknowledge");
+            }
+            targets.extend(of_strategy);
+        } else {
+            // The daemon says it knows no such deployment.
+            targets.push(DeploymentId(uuid));
+        }
+    }
+    let mut done = Vec::new();
+    for deployment_id in targets {
+        done.push(
+            client
+                .call::<method::Acknowledge>(AcknowledgeParams { deployment_id })
+                .await?,
+        );
+    }
+    if json {
+        return print_json(&done);
+    }
+    for d in &done {
+        println!(
+            "acknowledged {} (deployment {}, {}){}",
+            d.strategy_name,
+            d.deployment_id,
+            format!("{:?}", d.status).to_lowercase(),
+            d.last_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         );
     }
     Ok(())

@@ -78,8 +78,21 @@ enum Command {
     },
     /// Stop and start a strategy's bot again.
     Restart { id: String },
-    /// Running deployments: status, pid, port, uptime, CPU, memory, trades, profit.
-    Deployed,
+    /// Running deployments: status, pid, port, uptime, CPU, memory, trades, profit; and
+    /// those that failed, until acknowledged (`memctl ack`).
+    Deployed {
+        /// Also the deployments that ended (stopped, acknowledged failures).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Acknowledge a failed deployment: you have read why it failed; it leaves the
+    /// default lists (`memctl deployed`, the UI's Deployed view).
+    Ack {
+        /// Deployment ids, or strategy ids (each of the strategy's failed deployments not
+        /// yet acknowledged).
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// A strategy's bot log.
     Logs {
         id: String,
@@ -894,7 +907,8 @@ async fn run(args: Args) -> ExitCode {
             deadline,
         }) => deploy_cli::stop(&client, &id, drain, deadline, args.json).await,
         Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
-        Some(Command::Deployed) => deploy_cli::deployed(&client, args.json).await,
+        Some(Command::Deployed { all }) => deploy_cli::deployed(&client, all, args.json).await,
+        Some(Command::Ack { ids }) => deploy_cli::acknowledge(&client, &ids, args.json).await,
         Some(Command::Daemon(DaemonCommand::Stop)) => daemon_cli::stop(&client, args.json).await,
         Some(Command::Market { pair, timeframe }) => {
             cli::market(&client, pair, timeframe, args.json).await

@@ -197,6 +197,7 @@ impl Supervisor {
         let mut system = self.system.lock().expect("system lock");
         let pids: Vec<sysinfo::Pid> = deployments
             .iter()
+            .filter(|d| d.status.is_active())
             .filter_map(|d| d.process_id.map(sysinfo::Pid::from_u32))
             .collect();
         system.refresh_processes_specifics(
@@ -207,6 +208,12 @@ impl Supervisor {
                 .with_cpu(),
         );
         for d in &mut deployments {
+            // An ended deployment has no process: its last pid may be another's by now.
+            if !d.status.is_active() {
+                d.cpu_percent = None;
+                d.rss_bytes = None;
+                continue;
+            }
             if let Some(p) = d
                 .process_id
                 .and_then(|pid| system.process(sysinfo::Pid::from_u32(pid)))
@@ -340,6 +347,11 @@ impl Supervisor {
             started_by,
         )
         .await
+    }
+
+    /// `deployments.acknowledge`: see [`Deployments::acknowledge`].
+    pub fn acknowledge(&self, params: AcknowledgeParams) -> Result<DeployedStrategy, RpcError> {
+        self.table.acknowledge(params.deployment_id)
     }
 
     /// `deployments.stop_all`.

@@ -25,6 +25,14 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+/// A native feed, resolved.
+struct Feed {
+    pair: String,
+    timeframe: Timeframe,
+    mode: FeedMode,
+    file: PathBuf,
+}
+
 /// What native deployments need from the rest of the daemon.
 #[derive(Clone)]
 pub struct NativeContext {
@@ -101,20 +109,6 @@ impl Supervisor {
         let method = "strategies.deploy";
         let strategy = &detail.metadata.strategy;
         let opts = params.native.clone().unwrap_or_default();
-        let ctx = &self.native;
-        let pair = opts
-            .pair
-            .or_else(|| spec.pair.clone())
-            .unwrap_or_else(|| ctx.reference_pair.clone());
-        let timeframe: Timeframe = opts
-            .timeframe
-            .or_else(|| spec.timeframe.clone())
-            .unwrap_or_else(|| ctx.timeframe.clone())
-            .parse()
-            .map_err(|e: ParseTimeframeError| {
-                RpcError::invalid_params(method, format!("field `native.timeframe`: {e}"))
-            })?;
-        let mode = opts.mode.or(spec.mode).unwrap_or(FeedMode::Follow);
         if let Some(speed) = opts.speed {
             if !(speed.is_finite() && speed >= 0.0) {
                 return Err(RpcError::invalid_params(
@@ -125,13 +119,7 @@ impl Supervisor {
                 ));
             }
         }
-        let file = match opts.file.or_else(|| spec.file.clone()) {
-            Some(f) => crate::datadir::confined(&ctx.market_dir, &f).map_err(|e| {
-                RpcError::invalid_params(method, format!("field `native.file`: {e}"))
-            })?,
-            None => candles::find_pair_file(&ctx.market_dir, &pair, timeframe)
-                .map_err(|e| unavailable(e.to_string()))?,
-        };
+        let feed = self.resolve_feed(method, "native.", &opts, spec)?;
         let mut paper = crate::native::engine::paper_settings(opts.starting_balance);
         paper.fee_rate = spec.fee_rate.unwrap_or(paper.fee_rate);
         paper
@@ -141,14 +129,119 @@ impl Supervisor {
             kind,
             strategy.parameters.clone(),
             strategy.name.clone(),
-            pair,
-            timeframe.to_string(),
-            file,
-            mode,
+            feed.pair,
+            feed.timeframe.to_string(),
+            feed.file,
+            feed.mode,
             opts.speed.filter(|s| *s > 0.0),
             strategy.mem_integration.enabled,
             crate::native::paper::PaperBroker::new(paper),
         ))
+    }
+
+    /// Which pair, timeframe, mode and file a native feed reads: the options', else the
+    /// section's, else `[market]`'s (the pair's file in the market data directory). A
+    /// pair other than the section's leaves the section's file out: that file holds the
+    /// section's pair. `prefix` is how the method names the options' fields.
+    fn resolve_feed(
+        &self,
+        method: &str,
+        prefix: &str,
+        opts: &NativeOptions,
+        spec: &NativeSpec,
+    ) -> Result<Feed, RpcError> {
+        let ctx = &self.native;
+        let other_pair = opts.pair.is_some() && opts.pair != spec.pair;
+        let pair = opts
+            .pair
+            .clone()
+            .or_else(|| spec.pair.clone())
+            .unwrap_or_else(|| ctx.reference_pair.clone());
+        let timeframe: Timeframe = opts
+            .timeframe
+            .clone()
+            .or_else(|| spec.timeframe.clone())
+            .unwrap_or_else(|| ctx.timeframe.clone())
+            .parse()
+            .map_err(|e: ParseTimeframeError| {
+                RpcError::invalid_params(method, format!("field `{prefix}timeframe`: {e}"))
+            })?;
+        let mode = opts.mode.or(spec.mode).unwrap_or(FeedMode::Follow);
+        let section_file = spec.file.clone().filter(|_| !other_pair);
+        let file = match opts.file.clone().or(section_file) {
+            Some(f) => crate::datadir::confined(&ctx.market_dir, &f).map_err(|e| {
+                RpcError::invalid_params(method, format!("field `{prefix}file`: {e}"))
+            })?,
+            None => candles::find_pair_file(&ctx.market_dir, &pair, timeframe)
+                .map_err(|e| unavailable(e.to_string()))?,
+        };
+        Ok(Feed {
+            pair,
+            timeframe,
+            mode,
+            file,
+        })
+    }
+
+    /// `market.feed`: what a native deployment of strategy `id` (or of any native
+    /// strategy, without one) would read with these options, as a deploy resolves them,
+    /// and how old the file's newest candle is.
+    pub fn feed(&self, p: FeedParams) -> Result<FeedInfo, RpcError> {
+        use mem_protocol::deploy_spec::{Runner, runner_of};
+        let method = "market.feed";
+        let spec = match p.id {
+            None => NativeSpec::default(),
+            Some(id) => {
+                let detail = self.registry.get(id).map_err(|e| e.into_rpc(method))?;
+                match runner_of(&detail.metadata.strategy) {
+                    Runner::Native { spec, .. } => spec,
+                    _ => {
+                        return Err(RpcError::invalid_params(
+                            method,
+                            format!(
+                                "strategy {id} ({}) is not a native strategy: it reads no candle feed",
+                                detail.summary.display_name
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        let opts = NativeOptions {
+            pair: p.pair,
+            timeframe: p.timeframe,
+            file: p.file,
+            ..Default::default()
+        };
+        let feed = self.resolve_feed(method, "", &opts, &spec)?;
+        let read = candles::read_file(&feed.file)
+            .map_err(|e| unavailable(format!("{}: {e}", feed.file.display())))?;
+        let (clean, _) = candles::clean(read);
+        let at = |c: Option<&candles::Candle>| {
+            c.and_then(|c| chrono::DateTime::from_timestamp_millis(c.ts_ms))
+        };
+        let modified_at = std::fs::metadata(&feed.file)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(chrono::DateTime::<Utc>::from);
+        let market = &self.native.market_dir;
+        Ok(FeedInfo {
+            file: feed
+                .file
+                .strip_prefix(market)
+                .unwrap_or(&feed.file)
+                .display()
+                .to_string(),
+            path: feed.file.display().to_string(),
+            pair: feed.pair,
+            timeframe: feed.timeframe.to_string(),
+            mode: feed.mode,
+            candles: clean.len(),
+            first_candle: at(clean.first()),
+            newest_candle: at(clean.last()),
+            modified_at,
+            pairs: candles::list_pairs(market, feed.timeframe),
+        })
     }
 
     /// Runs (or resumes) a native deployment on a blocking thread; its end is recorded.

@@ -19,16 +19,16 @@ use crate::bus::EventBus;
 use crate::freqtrade::{BotClient, Credentials};
 use crate::native::runner::NativeSaved;
 use chrono::{DateTime, Utc};
-use mem_protocol::Event;
 use mem_protocol::deploy::{DeployedStrategy, DeploymentChanged, DeploymentId, DeploymentStatus};
 use mem_protocol::strategy::StrategyId;
+use mem_protocol::{ErrorCode, Event, RpcError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 
 /// Ended deployments kept (in memory, `state.json` and `strategies.deployed {all}`); their
 /// directories (logs, rendered config) stay on disk.
@@ -363,6 +363,37 @@ impl Deployments {
             .collect()
     }
 
+    /// `deployments.acknowledge`: a person has seen that a deployment ended; it leaves
+    /// the default lists. Saved (it stays acknowledged after a restart) and announced. A
+    /// deployment that is still active is refused, naming it; acknowledging twice
+    /// changes nothing.
+    pub fn acknowledge(&self, id: DeploymentId) -> Result<DeployedStrategy, RpcError> {
+        let slot = self
+            .slot(id)
+            .ok_or_else(|| RpcError::not_found(format!("no deployment {id} is remembered")))?;
+        let d = slot.public();
+        if d.status.is_active() {
+            return Err(RpcError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "deployment {id} ({}) is {}: only a deployment that ended can be acknowledged; stop it first",
+                    d.strategy_name,
+                    format!("{:?}", d.status).to_lowercase()
+                ),
+            ));
+        }
+        if !d.acknowledged {
+            self.update(&slot, |r| r.public.acknowledged = true);
+            info!(deployment = %id, strategy = %d.strategy_id, "acknowledged");
+        }
+        Ok(slot.public())
+    }
+
+    /// One deployment, active or ended, by its id.
+    pub fn slot(&self, id: DeploymentId) -> Option<Arc<Slot>> {
+        self.slots.lock().expect("slots lock").get(&id).cloned()
+    }
+
     /// The strategy's active deployment, if it has one.
     pub fn active_of(&self, strategy: StrategyId) -> Option<Arc<Slot>> {
         self.slots
@@ -455,6 +486,90 @@ mod tests {
         let mut shuffled = ended.clone();
         shuffled.reverse();
         assert_eq!(oldest_beyond(shuffled, 3), vec![ended[0].1, ended[1].1]);
+    }
+
+    /// A table on a temporary directory holding the two records of [`EARLIER_STATE`], the
+    /// bot ended in failure.
+    fn table_with_a_failed_bot(root: &Path) -> (Deployments, Arc<EventBus>) {
+        let bus = Arc::new(EventBus::new(16));
+        let table = Deployments::new(
+            root.to_path_buf(),
+            bus.clone(),
+            Arc::new(ActiveStrategies::default()),
+        );
+        let mut records: Vec<DeploymentRecord> = serde_json::from_str(EARLIER_STATE).unwrap();
+        records[0].public.status = DeploymentStatus::Failed;
+        records[0].public.last_error = Some("gave up after 5 restarts".into());
+        for record in records {
+            table.add(record);
+        }
+        table.save();
+        (table, bus)
+    }
+
+    #[test]
+    fn an_acknowledgement_is_announced_saved_and_refused_for_an_active_deployment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (table, bus) = table_with_a_failed_bot(dir.path());
+        let bot: DeploymentId = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b".parse().unwrap();
+        let native: DeploymentId = "7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c".parse().unwrap();
+        let failed = table.slot(bot).unwrap().public();
+        assert!(failed.needs_acknowledgement() && failed.shown_by_default());
+
+        // Still running: refused, the deployment and its state named.
+        let err = table.acknowledge(native).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Conflict);
+        assert!(
+            err.message.contains(&native.to_string())
+                && err.message.contains("Native RSI")
+                && err.message.contains("is running"),
+            "{}",
+            err.message
+        );
+        assert!(!table.slot(native).unwrap().public().acknowledged);
+        let unknown = DeploymentId::new_random();
+        let err = table.acknowledge(unknown).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotFound);
+        assert!(
+            err.message.contains(&unknown.to_string()),
+            "{}",
+            err.message
+        );
+
+        let (mut events, _) = bus.subscribe();
+        let d = table.acknowledge(bot).unwrap();
+        assert!(d.acknowledged && !d.shown_by_default());
+        assert_eq!(d.last_error.as_deref(), Some("gave up after 5 restarts"));
+        let announced = events.try_recv().expect("deployment.changed");
+        let line = std::str::from_utf8(&announced.line).unwrap();
+        assert!(
+            line.contains("deployment.changed") && line.contains("\"acknowledged\":true"),
+            "{line}"
+        );
+        // Twice: the same answer, nothing announced.
+        assert_eq!(table.acknowledge(bot).unwrap(), d);
+        assert!(events.try_recv().is_err());
+
+        // A new daemon reads it back acknowledged.
+        let again = Deployments::new(
+            dir.path().to_path_buf(),
+            bus.clone(),
+            Arc::new(ActiveStrategies::default()),
+        );
+        let loaded = again.load();
+        let bot_record = loaded
+            .iter()
+            .find(|r| r.public.deployment_id == bot)
+            .unwrap();
+        assert!(bot_record.public.acknowledged);
+        assert!(
+            !loaded
+                .iter()
+                .find(|r| r.public.deployment_id == native)
+                .unwrap()
+                .public
+                .acknowledged
+        );
     }
 
     /// `state.json` as the version before the typed records wrote it: a bot and a native

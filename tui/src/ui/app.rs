@@ -3,6 +3,7 @@
 //! it is tested with plain values (see the tests at the end, and `view`'s snapshots).
 
 use super::keys::{self, Action, Context, Key, Keymap};
+use super::native_deploy::DeployRunner;
 use chrono::{DateTime, Utc};
 use mem_protocol::deploy::{
     DeployParams, DeployedList, DeployedStrategy, DeploymentId, DeploymentStatus, DeploymentsUsage,
@@ -10,7 +11,9 @@ use mem_protocol::deploy::{
 };
 use mem_protocol::events::{Event, RegistryChange};
 use mem_protocol::methods::{SortKey, StatusReport};
-use mem_protocol::recommend::{MarketConditions, Recommendations, Trend, Volatility};
+use mem_protocol::recommend::{
+    AppliedConditions, ConditionsSource, MarketConditions, Recommendations, Trend, Volatility,
+};
 use mem_protocol::registry::{
     ParameterHistory, ParameterUpdate, PerformanceReport, UpdateParameterParams, VersionList,
 };
@@ -93,6 +96,10 @@ pub enum Command {
     /// A data panel's method (Memory, Model, Jobs).
     LoadPanel(View),
     RunJob(String),
+    /// A person has seen that a deployment failed (`deployments.acknowledge`).
+    Acknowledge(DeploymentId),
+    /// The candle file a native deployment would read (the deploy dialog).
+    LoadFeed(mem_protocol::deploy::FeedParams),
     /// A strategy's parameter changes (the parameter editor).
     LoadParameterHistory(StrategyId),
     /// Change one parameter (the parameter editor's submit).
@@ -128,10 +135,16 @@ pub enum Update {
     Logs(StrategyId, Result<LogTail, String>),
     /// The answer to the conditions asked for (answers can arrive out of order).
     Recommendations(MarketConditions, Result<Recommendations, Failure>),
-    TodayPnl(f64),
+    /// Today's closed P&L of each strategy asked for (in its own stake currency).
+    TodayPnl(Vec<(StrategyId, f64)>),
     Panel(View, Result<Value, Failure>),
     /// The outcome of a deploy, stop, restart or job run.
     Done(Result<String, String>),
+    /// `market.feed`'s answer to what was asked (the native deploy dialog).
+    Feed(
+        mem_protocol::deploy::FeedParams,
+        Result<mem_protocol::deploy::FeedInfo, String>,
+    ),
     /// A strategy's parameter changes, for the parameter editor.
     ParameterHistory(StrategyId, Result<ParameterHistory, String>),
     /// The answer to the parameter editor's submit.
@@ -187,7 +200,17 @@ pub struct StatusLine {
 pub enum Overlay {
     Help,
     Confirm(Confirm),
+    /// The recent messages in full, newest first, from the `scroll`th.
+    Messages {
+        scroll: usize,
+    },
 }
+
+/// Messages kept for the messages overlay.
+pub const MESSAGES_KEPT: usize = 200;
+
+/// How long an error stays in the status line (the messages overlay keeps it).
+pub const ERROR_SHOWN_SECS: i64 = 10;
 
 /// A confirmation dialog.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +222,8 @@ pub enum Confirm {
         name: String,
         live: bool,
         typed: String,
+        /// A bot's dialog (dry-run or live, a port), or a native strategy's (its feed).
+        runner: DeployRunner,
     },
     Stop {
         id: StrategyId,
@@ -262,7 +287,8 @@ impl StrategyFilter {
 /// Which deployments the Deployed table lists (`f` cycles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployFilter {
-    /// Everything running or about to run.
+    /// Everything running or about to run, and the failures not yet acknowledged (so are
+    /// the dry-run and live filters, each of its kind).
     Active,
     DryRun,
     Live,
@@ -296,9 +322,10 @@ impl DeployFilter {
             DeploymentStatus::Failed | DeploymentStatus::Crashed
         );
         match self {
-            DeployFilter::Active => d.status.is_active(),
-            DeployFilter::DryRun => d.status.is_active() && d.dry_run,
-            DeployFilter::Live => d.status.is_active() && !d.dry_run,
+            // Failures stay in sight until a person acknowledges them.
+            DeployFilter::Active => d.shown_by_default(),
+            DeployFilter::DryRun => d.shown_by_default() && d.dry_run,
+            DeployFilter::Live => d.shown_by_default() && !d.dry_run,
             DeployFilter::Failed => failed || d.last_error.is_some() && !d.status.is_active(),
             DeployFilter::All => true,
         }
@@ -524,11 +551,17 @@ impl DeployedView {
         {
             Some(x) => {
                 // `deployment.changed` carries no CPU or memory figures: keep the last ones
-                // (`deployments.usage`, the snapshot, `strategies.deployed`).
+                // (`deployments.usage`, the snapshot, `strategies.deployed`) while the
+                // process lives; an ended deployment has none.
                 let (cpu, rss) = (x.cpu_percent, x.rss_bytes);
                 *x = d;
-                x.cpu_percent = x.cpu_percent.or(cpu);
-                x.rss_bytes = x.rss_bytes.or(rss);
+                if x.status.is_active() {
+                    x.cpu_percent = x.cpu_percent.or(cpu);
+                    x.rss_bytes = x.rss_bytes.or(rss);
+                } else {
+                    x.cpu_percent = None;
+                    x.rss_bytes = None;
+                }
             }
             None => self.all.push(d),
         }
@@ -611,9 +644,12 @@ pub struct App {
     pub deployed: DeployedView,
     pub recommend: RecommendView,
     pub panels: HashMap<View, Panel>,
-    pub today_pnl: Option<f64>,
+    /// Today's closed P&L per strategy, each in its stake currency.
+    pub today_pnl: Option<Vec<(StrategyId, f64)>>,
     pub overlay: Option<Overlay>,
     pub status_line: Option<StatusLine>,
+    /// Every message the status line showed, oldest first (at most [`MESSAGES_KEPT`]).
+    pub messages: VecDeque<StatusLine>,
     /// Rows of the last drawn list, for PgUp/PgDn.
     pub page: Cell<usize>,
     pub quit: bool,
@@ -637,10 +673,32 @@ impl App {
             today_pnl: None,
             overlay: None,
             status_line: None,
+            messages: VecDeque::new(),
             page: Cell::new(10),
             quit: false,
             keys: Keymap::default(),
         }
+    }
+
+    /// Today's P&L per stake currency (a strategy's: its newest deployment's), in the
+    /// order the currencies first appear; amounts in different currencies are never added.
+    pub fn today_pnl_by_currency(&self) -> Option<Vec<(Option<String>, f64)>> {
+        let pnl = self.today_pnl.as_ref()?;
+        let mut out: Vec<(Option<String>, f64)> = Vec::new();
+        for (id, amount) in pnl {
+            let currency = self
+                .deployed
+                .all
+                .iter()
+                .rev()
+                .filter(|d| d.strategy_id == *id)
+                .find_map(|d| d.stats.stake_currency.clone());
+            match out.iter_mut().find(|(c, _)| *c == currency) {
+                Some((_, total)) => *total += amount,
+                None => out.push((currency, *amount)),
+            }
+        }
+        Some(out)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -648,11 +706,24 @@ impl App {
     }
 
     pub(crate) fn say(&mut self, tone: Tone, text: impl Into<String>) {
-        self.status_line = Some(StatusLine {
+        let line = StatusLine {
             text: text.into(),
             tone,
             at: self.now,
-        });
+        };
+        if self.messages.len() == MESSAGES_KEPT {
+            self.messages.pop_front();
+        }
+        self.messages.push_back(line.clone());
+        self.status_line = Some(line);
+    }
+
+    /// What the status line shows now: the last message, but an error only for
+    /// [`ERROR_SHOWN_SECS`] (the messages overlay keeps it).
+    pub fn visible_status(&self) -> Option<&StatusLine> {
+        self.status_line
+            .as_ref()
+            .filter(|s| s.tone != Tone::Error || (self.now - s.at).num_seconds() < ERROR_SHOWN_SECS)
     }
 
     /// Applies one update from the connection task; returns follow-up commands.
@@ -720,7 +791,11 @@ impl App {
                 }
                 self.deployed.all.sort_by_key(|d| d.started_at);
             }
-            Update::Detail(id, result) => self.strategies.detail = Some((id, result)),
+            Update::Detail(id, result) => {
+                self.strategies.detail = Some((id, result));
+                commands.extend(self.deploy_dialog_detail(id));
+            }
+            Update::Feed(asked, result) => self.on_feed(asked, result),
             Update::Logs(id, result) => match result {
                 Ok(tail) => {
                     let log = self.deployed.logs.entry(tail.deployment_id).or_default();
@@ -732,11 +807,25 @@ impl App {
             Update::Recommendations(asked, _) if asked != self.recommend.conditions() => {
                 // An answer to conditions the operator has since changed.
             }
-            Update::Recommendations(_, result) => {
+            Update::Recommendations(asked, result) => {
                 self.recommend.loading = false;
                 match &result {
                     Err(f) => self.say(Tone::Error, format!("recommendations: {}", f.message)),
-                    Ok(r) => self.say(Tone::Info, r.message.clone()),
+                    Ok(r) => {
+                        // In full in the messages overlay: the conditions and their reasons.
+                        let why = r.conditions.computed.as_ref().map_or(String::new(), |c| {
+                            format!(
+                                " (trend: {}; volatility: {})",
+                                c.trend_reason, c.volatility_reason
+                            )
+                        });
+                        let text = format!(
+                            "{}; scored with {}{why}",
+                            r.message,
+                            scored_with(&asked, &r.conditions)
+                        );
+                        self.say(Tone::Info, text);
+                    }
                 }
                 self.recommend.result = Some(result);
                 self.recommend.cursor.clamp(self.recommend.rows().len());
@@ -860,13 +949,22 @@ impl App {
             }
             // Appends to the decision logs arrive as decision.logged; only the files that
             // hold state (parameters, learned strategies) are worth a line.
-            Event::MemoryChanged(c) if c.file.ends_with(".json") => match c.error {
-                Some(e) => self.say(Tone::Error, format!("memory: {} ignored: {e}", c.file)),
-                None => self.say(
-                    Tone::Info,
-                    format!("memory: {} {}", c.file, c.summary.unwrap_or_default()),
-                ),
-            },
+            Event::MemoryChanged(c) if c.file.ends_with(".json") => {
+                let what = memory_file_words(&c.file);
+                match c.error {
+                    Some(e) => self.say(
+                        Tone::Error,
+                        format!("{what}: a change was refused, the previous content is kept: {e}"),
+                    ),
+                    None => self.say(
+                        Tone::Info,
+                        match c.summary {
+                            Some(summary) => format!("{what} updated: {summary}"),
+                            None => format!("{what} updated"),
+                        },
+                    ),
+                }
+            }
             Event::MemoryChanged(_) => {}
             Event::DaemonPulse(pulse) => {
                 if let Some(status) = self.status.as_mut() {
@@ -1001,6 +1099,10 @@ impl App {
                 self.overlay = Some(Overlay::Help);
                 return vec![];
             }
+            Some(Action::Messages) => {
+                self.overlay = Some(Overlay::Messages { scroll: 0 });
+                return vec![];
+            }
             Some(Action::Back) => {
                 // Back out of a pane first; quit from the top.
                 if self.view == View::Strategies && self.strategies.detail_open {
@@ -1068,18 +1170,7 @@ impl App {
             );
             return vec![];
         }
-        self.overlay = Some(Overlay::Confirm(Confirm::Deploy {
-            id: s.id,
-            display_name: s.display_name.clone(),
-            name: s.name.clone(),
-            live: false,
-            typed: String::new(),
-        }));
-        // The dialog shows the strategy's port once its metadata is here.
-        match &self.strategies.detail {
-            Some((id, Ok(_))) if *id == s.id => vec![],
-            _ => vec![Command::LoadDetail(s.id)],
-        }
+        self.open_deploy_dialog(s)
     }
 
     fn confirm_stop(&mut self, id: StrategyId, display_name: String, restart: bool) {
@@ -1109,6 +1200,25 @@ impl App {
                 // Any key closes the help; it does nothing else.
                 vec![]
             }
+            Overlay::Messages { scroll } => {
+                // The movement keys scroll a message at a time; any other key closes.
+                let last = self.messages.len().saturating_sub(1);
+                let scroll = match action {
+                    Some(Action::Down) => Some(scroll + 1),
+                    Some(Action::Up) => Some(scroll.saturating_sub(1)),
+                    Some(Action::PageDown) => Some(scroll + 10),
+                    Some(Action::PageUp) => Some(scroll.saturating_sub(10)),
+                    Some(Action::Top) => Some(0),
+                    Some(Action::Bottom) => Some(last),
+                    _ => None,
+                };
+                if let Some(scroll) = scroll {
+                    self.overlay = Some(Overlay::Messages {
+                        scroll: scroll.min(last),
+                    });
+                }
+                vec![]
+            }
             Overlay::Confirm(confirm) => self.on_confirm_key(confirm, key, action),
         }
     }
@@ -1126,11 +1236,27 @@ impl App {
         }
         match &mut confirm {
             Confirm::Deploy {
+                runner: super::native_deploy::DeployRunner::Native(choice),
+                id,
+                display_name,
+                ..
+            } => {
+                let mut commands = Vec::new();
+                let (id, name) = (*id, display_name.clone());
+                self.on_native_dialog_key(id, &name, choice, action, &mut commands);
+                if commands.iter().any(|c| matches!(c, Command::Deploy(_))) {
+                    return commands;
+                }
+                self.overlay = Some(Overlay::Confirm(confirm));
+                return commands;
+            }
+            Confirm::Deploy {
                 id,
                 display_name,
                 name,
                 live,
                 typed,
+                ..
             } => {
                 if action == Some(Action::Toggle) {
                     *live = !*live;
@@ -1422,6 +1548,9 @@ impl App {
         let Some(d) = self.deployed.selected().cloned() else {
             return vec![];
         };
+        if action == Some(Action::Acknowledge) {
+            return self.acknowledge(&d);
+        }
         if matches!(action, Some(Action::Stop | Action::Restart)) {
             if !d.status.is_active() {
                 self.say(
@@ -1447,6 +1576,32 @@ impl App {
             }
         }
         vec![]
+    }
+
+    /// `a` in Deployed: the selected deployment's failure has been read.
+    fn acknowledge(&mut self, d: &DeployedStrategy) -> Vec<Command> {
+        if d.status.is_active() {
+            self.say(
+                Tone::Info,
+                format!(
+                    "{} is {}: only a deployment that ended can be acknowledged",
+                    d.strategy_name,
+                    status_word(d.status)
+                ),
+            );
+            return vec![];
+        }
+        if d.acknowledged {
+            self.say(
+                Tone::Info,
+                format!("{} was already acknowledged", d.strategy_name),
+            );
+            return vec![];
+        }
+        if self.refuse_control("acknowledging a failure") {
+            return vec![];
+        }
+        vec![Command::Acknowledge(d.deployment_id)]
     }
 
     fn on_recommend_key(&mut self, action: Option<Action>) -> Vec<Command> {
@@ -1551,6 +1706,45 @@ pub fn panel_items(value: &Value) -> Vec<&Value> {
             .map(|a| a.iter().collect())
             .unwrap_or_default(),
         _ => vec![],
+    }
+}
+
+/// A memory file as people call it (the file name stays in `--json` and the docs).
+pub fn memory_file_words(file: &str) -> String {
+    match file {
+        "parameter_updates.json" => "MEM's parameter adjustments".into(),
+        "learned_strategies.json" => "MEM's learned strategies".into(),
+        other => format!("MEM's memory ({other})"),
+    }
+}
+
+/// The conditions the scores were computed with, each with where it came from: computed
+/// by the daemon, chosen, or the default for one not chosen (the daemon computes
+/// conditions only when neither is chosen).
+pub fn scored_with(asked: &MarketConditions, applied: &AppliedConditions) -> String {
+    let (trend, volatility) = (applied.trend, applied.volatility);
+    match (&applied.source, &applied.computed) {
+        (ConditionsSource::Computed, Some(c)) => format!(
+            "trend {trend}, volatility {volatility}, computed from the {} {} candles",
+            c.pair, c.timeframe
+        ),
+        (ConditionsSource::Computed, None) => {
+            format!("trend {trend}, volatility {volatility}, computed from market data")
+        }
+        (ConditionsSource::Request, _) => {
+            let how = |chosen: bool, what: &str| {
+                if chosen {
+                    "chosen".to_string()
+                } else {
+                    format!("the default: no {what} chosen")
+                }
+            };
+            format!(
+                "trend {trend} ({}), volatility {volatility} ({})",
+                how(asked.trend.is_some(), "trend"),
+                how(asked.volatility.is_some(), "volatility")
+            )
+        }
     }
 }
 

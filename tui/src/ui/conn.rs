@@ -7,7 +7,7 @@
 //! `deployments.usage`, every 2 s), keep what the UI shows current. Requests are sent only
 //! for what the operator asks for (a view's data as it comes on screen, a deploy, ...).
 
-use super::app::{Command, Failure, StrategyData, Update, View};
+use super::app::{Command, Failure, StrategyData, Update, View, status_word};
 use mem_protocol::deploy::{DeployedList, DeployedParams};
 use mem_protocol::methods::{GetStrategyParams, Snapshot, method};
 use mem_protocol::registry::{
@@ -238,14 +238,19 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
             client
                 .call_with_timeout::<method::Deploy>(params, DEPLOY_TIMEOUT)
                 .await
-                .map(|d| {
-                    format!(
+                .map(|d| match d.deployment_type {
+                    mem_protocol::deploy::DeploymentType::Native => format!(
+                        "deployed {} natively, on paper, reading {}",
+                        d.strategy_name,
+                        d.config_file.as_deref().unwrap_or("its candle file")
+                    ),
+                    mem_protocol::deploy::DeploymentType::Freqtrade => format!(
                         "deployed {} ({}, pid {}, port {})",
                         d.strategy_name,
                         if d.dry_run { "dry-run" } else { "LIVE" },
                         d.process_id.map_or("-".into(), |p| p.to_string()),
                         d.port.map_or("-".into(), |p| p.to_string())
-                    )
+                    ),
                 })
                 .map_err(|e| format!("deploy failed: {}", failure(e).message)),
         ),
@@ -292,7 +297,7 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                 .date_naive()
                 .and_hms_opt(0, 0, 0)
                 .map(|t| t.and_utc());
-            let mut total = 0.0;
+            let mut each = Vec::new();
             for id in ids {
                 if let Ok(report) = client
                     .call::<method::Performance>(PerformanceParams {
@@ -302,10 +307,10 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                     })
                     .await
                 {
-                    total += report.all.total_pnl;
+                    each.push((id, report.all.total_pnl));
                 }
             }
-            Update::TodayPnl(total)
+            Update::TodayPnl(each)
         }
         Command::LoadPanel(view) => {
             let method = view.panel_method()?;
@@ -317,6 +322,13 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                     .map_err(failure),
             )
         }
+        Command::LoadFeed(params) => Update::Feed(
+            params.clone(),
+            client
+                .call::<method::MarketFeed>(params)
+                .await
+                .map_err(|e| failure(e).message),
+        ),
         Command::LoadParameterHistory(id) => Update::ParameterHistory(
             id,
             client
@@ -334,6 +346,21 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                     .map_err(failure),
             )
         }
+        Command::Acknowledge(deployment_id) => Update::Done(
+            client
+                .call::<method::Acknowledge>(mem_protocol::deploy::AcknowledgeParams {
+                    deployment_id,
+                })
+                .await
+                .map(|d| {
+                    format!(
+                        "acknowledged: {} {}",
+                        d.strategy_name,
+                        status_word(d.status)
+                    )
+                })
+                .map_err(|e| format!("acknowledge failed: {}", failure(e).message)),
+        ),
         Command::RunJob(name) => Update::Done(
             client
                 .call_value("jobs.run", serde_json::json!({ "name": name }))

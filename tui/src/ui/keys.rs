@@ -105,6 +105,10 @@ pub enum Action {
     Computed,
     Reload,
     RunJob,
+    /// A failed deployment's failure has been read (Deployed).
+    Acknowledge,
+    /// The recent messages, in full.
+    Messages,
     /// Dialogs and text fields (fixed keys).
     Confirm,
     Cancel,
@@ -112,6 +116,9 @@ pub enum Action {
     Toggle,
     /// `y`: confirms a stop or a restart.
     Yes,
+    /// The previous or next choice in a dialog (a native strategy's pair).
+    PrevChoice,
+    NextChoice,
     /// A parameter's value or its reason (the edit's Tab and arrows).
     SwitchField,
 }
@@ -288,10 +295,14 @@ pub const ACTIONS: &[ActionInfo] = &[
     a(A::Computed,       "computed",        &["c"],            &[C::Recommend]),
     a(A::Reload,         "reload",          &["u", "R"],       &[C::Panel, C::Jobs]),
     a(A::RunJob,         "run_job",         &["x"],            &[C::Jobs]),
+    a(A::Acknowledge,    "acknowledge",     &["a"],            &[C::Deployed]),
+    a(A::Messages,       "messages",        &["m"],            VIEWS_AND_EDITOR),
     fixed(A::Confirm,    "confirm",         &["enter"],        TEXT_AND_DIALOG),
     fixed(A::Cancel,     "cancel",          &["esc"],          TEXT_AND_DIALOG),
     fixed(A::Toggle,     "toggle",          &["tab"],          &[C::Dialog]),
     fixed(A::Yes,        "yes",             &["y"],            &[C::Dialog]),
+    fixed(A::PrevChoice, "prev_choice",     &["left"],         &[C::Dialog]),
+    fixed(A::NextChoice, "next_choice",     &["right"],        &[C::Dialog]),
     fixed(A::SwitchField, "switch_field",   &["tab", "up", "down"], &[C::Edit]),
 ];
 
@@ -589,6 +600,7 @@ pub const HELP: &[HelpRow] = &[
     row(S::Everywhere, &[A::PageUp, A::PageDown], "page up / down"),
     row(S::Everywhere, &[A::Help], "this help (any key closes it)"),
     row(S::Everywhere, &[A::Back], "back, or quit from the top ({quit} quits)"),
+    row(S::Everywhere, &[A::Messages], "recent messages and errors in full ({up}{down} scroll)"),
 
     row(S::View(C::Dashboard), &[A::Open], "open the selected bot in Deployed").hint(0, "bot"),
     row(S::View(C::Dashboard), &[A::Logs], "the selected bot's log").hint(1, "log"),
@@ -609,7 +621,8 @@ pub const HELP: &[HelpRow] = &[
     row(S::View(C::Strategies), &[A::Restart], "restart its bot").control(),
     row(S::View(C::Strategies), &[A::Logs], "its bot's log"),
 
-    row(S::View(C::Deployed), &[A::Filter], "filter: active, dry-run, live, failed, all")
+    row(S::View(C::Deployed), &[A::Filter],
+        "filter: active (and failures not acknowledged), dry-run, live, failed, all")
         .hint(0, "filter"),
     row(S::View(C::Deployed), &[A::Logs, A::Open],
         "focus the log pane ({up}{down} scroll, {bottom:G} follow)").hint(1, "log"),
@@ -617,6 +630,8 @@ pub const HELP: &[HelpRow] = &[
         .control().hint(2, "stop"),
     row(S::View(C::Deployed), &[A::Restart], "restart").control().hint(3, "restart"),
     row(S::View(C::Deployed), &[A::Deploy], "deploy the strategy again").control(),
+    row(S::View(C::Deployed), &[A::Acknowledge],
+        "acknowledge the selected failure: it leaves the default list").control().hint(4, "ack"),
 
     row(S::View(C::Recommend), &[A::Trend], "trend: bullish, bearish, ranging, neutral, computed")
         .hint(0, "trend"),
@@ -651,7 +666,9 @@ pub const HELP: &[HelpRow] = &[
 
     row(S::Dialog, &[A::Confirm, A::Yes], "confirm ({yes} also confirms a stop or restart)")
         .label("Enter"),
-    row(S::Dialog, &[A::Toggle], "switch dry-run/live, or stop now/drain"),
+    row(S::Dialog, &[A::Toggle], "switch dry-run/live, follow/replay, or stop now/drain"),
+    row(S::Dialog, &[A::PrevChoice, A::NextChoice], "a native strategy's pair: previous / next")
+        .label("← →"),
     row(S::Dialog, &[A::Cancel], "cancel"),
 ];
 
@@ -1066,6 +1083,35 @@ mod tests {
         assert_eq!(
             keys.text(rows(S::View(C::Deployed)).nth(1).unwrap().what),
             "focus the log pane (↑↓ scroll, G follow)"
+        );
+    }
+
+    #[test]
+    fn acknowledge_messages_and_a_dialogs_choices_have_their_keys() {
+        let keys = Keymap::default();
+        let none = KeyModifiers::NONE;
+        let press = |context, code| keys.action(context, &KeyEvent::new(code, none));
+        assert_eq!(press(C::Deployed, KeyCode::Char('a')), Some(A::Acknowledge));
+        assert_eq!(press(C::Strategies, KeyCode::Char('a')), None);
+        for context in [C::Dashboard, C::Deployed, C::Recommend, C::Jobs, C::Editor] {
+            assert_eq!(press(context, KeyCode::Char('m')), Some(A::Messages));
+        }
+        assert_eq!(
+            press(C::Search, KeyCode::Char('m')),
+            None,
+            "text in a search"
+        );
+        assert_eq!(press(C::Dialog, KeyCode::Left), Some(A::PrevChoice));
+        assert_eq!(press(C::Dialog, KeyCode::Right), Some(A::NextChoice));
+        let keys = with("[keys]\nacknowledge = \"A\"\nmessages = \"M\"\n").unwrap();
+        assert_eq!(
+            keys.action(C::Deployed, &ch('A')),
+            Some(A::Acknowledge),
+            "rebound like any view key"
+        );
+        assert!(
+            with("[keys]\nnext_choice = \"n\"\n").is_err(),
+            "a dialog's keys are fixed"
         );
     }
 

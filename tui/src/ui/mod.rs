@@ -4,6 +4,8 @@
 //! - [`view`]: drawing the state (a pure function, snapshot-tested);
 //! - [`keys`]: the keymap (what each key does where, `keys.toml`) and the help's layout;
 //! - [`params`]: the Strategies view's parameter editor (its state and keys);
+//! - [`native_deploy`]: the deploy dialog of a native strategy (pair, follow or replay,
+//!   the candle file and how old it is);
 //! - [`conn`]: the connection task, which owns the socket and reconnects.
 //!
 //! One `select!` loop here joins terminal input, the connection's updates, a clock tick
@@ -13,6 +15,7 @@
 pub mod app;
 pub mod conn;
 pub mod keys;
+pub mod native_deploy;
 pub mod params;
 pub mod view;
 

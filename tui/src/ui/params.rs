@@ -207,7 +207,7 @@ impl App {
             Some(_) => {
                 matches!(
                     action,
-                    Some(Action::Help | Action::NextView | Action::PrevView)
+                    Some(Action::Help | Action::Messages | Action::NextView | Action::PrevView)
                 ) || action.and_then(Action::view).is_some()
             }
         }

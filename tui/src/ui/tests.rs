@@ -613,7 +613,16 @@ fn events_update_the_tables() {
             deployment: d.clone(),
         },
     )))));
-    assert_eq!(app.deployed.rows().len(), 1, "failed is not active");
+    // A failure stays in the default list until it is acknowledged (issue 22).
+    assert_eq!(app.deployed.rows().len(), 2, "failed, not yet acknowledged");
+    assert!(app.deployed.rows()[1].needs_acknowledgement());
+    d.acknowledged = true;
+    app.on_update(Update::Event(Box::new(Event::DeploymentChanged(Box::new(
+        DeploymentChanged {
+            deployment: d.clone(),
+        },
+    )))));
+    assert_eq!(app.deployed.rows().len(), 1, "acknowledged: it leaves");
     press(&mut app, &[ch('3'), ch('f'), ch('f'), ch('f')]);
     assert_eq!(app.deployed.filter(), DeployFilter::Failed);
     assert_eq!(app.deployed.rows().len(), 1);
@@ -1321,4 +1330,499 @@ fn a_rebound_quit_is_text_in_a_search() {
     assert_eq!(app.strategies.search, "z");
     press(&mut app, &[key(KeyCode::Enter), ch('z')]);
     assert!(app.quit);
+}
+
+// ---- issue 22: a trader's first ten minutes ----
+
+const NATIVE_RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
+
+/// The seed's native RSI as the registry lists it.
+fn native_summary() -> StrategySummary {
+    let mut s = summary(NATIVE_RSI, "native_rsi", "RSI", "mean_reversion", 0.9, 0.55);
+    s.language = "rust".into();
+    s
+}
+
+/// A native deployment trading `pair` on paper, its stats in the quote currency.
+fn native_deployment(status: DeploymentStatus, pair_quote: &str) -> DeployedStrategy {
+    let mut d = deployment(NATIVE_RSI, "RSI", status);
+    d.deployment_type = DeploymentType::Native;
+    d.process_id = None;
+    d.port = None;
+    d.cpu_percent = None;
+    d.rss_bytes = None;
+    d.warnings = 0;
+    d.stats.stake_currency = Some(pair_quote.into());
+    d.stats.balance = Some(1000.0);
+    d.stats.profit_all = 0.0123;
+    d.stats.open_trades = 1;
+    d
+}
+
+fn changed(app: &mut App, d: &DeployedStrategy) -> Vec<Command> {
+    app.on_update(Update::Event(Box::new(Event::DeploymentChanged(Box::new(
+        DeploymentChanged {
+            deployment: d.clone(),
+        },
+    )))))
+}
+
+#[test]
+fn a_failure_stays_in_the_default_lists_until_a_acknowledges_it() {
+    let mut app = connected();
+    // A dry-run bot that failed, one acknowledged earlier, and a stopped one.
+    let mut failed = deployment(RSI, "Freqtrade Conservative RSI", DeploymentStatus::Failed);
+    failed.deployment_id = DeploymentId::new_random();
+    failed.last_error = Some("the bot's API never answered within 60 s".into());
+    let mut old = failed.clone();
+    old.deployment_id = DeploymentId::new_random();
+    old.acknowledged = true;
+    let mut stopped = deployment(RSI, "Freqtrade Conservative RSI", DeploymentStatus::Stopped);
+    stopped.deployment_id = DeploymentId::new_random();
+    for d in [&failed, &old, &stopped] {
+        changed(&mut app, d);
+    }
+    press(&mut app, &[ch('3')]);
+    let listed = |app: &App| -> Vec<DeploymentId> {
+        app.deployed
+            .rows()
+            .iter()
+            .map(|d| d.deployment_id)
+            .collect()
+    };
+    assert_eq!(app.deployed.filter(), DeployFilter::Active);
+    assert_eq!(
+        listed(&app),
+        [app.deployed.all[0].deployment_id, failed.deployment_id],
+        "the running bot and the unacknowledged failure"
+    );
+    // The dry-run filter keeps the failure (it was a dry-run bot); the live one does not.
+    press(&mut app, &[ch('f')]);
+    assert_eq!(app.deployed.filter(), DeployFilter::DryRun);
+    assert!(listed(&app).contains(&failed.deployment_id));
+    press(&mut app, &[ch('f')]);
+    assert_eq!(app.deployed.filter(), DeployFilter::Live);
+    assert!(listed(&app).is_empty());
+    press(&mut app, &[ch('f'), ch('f'), ch('f')]);
+    assert_eq!(app.deployed.filter(), DeployFilter::Active);
+
+    // `a` on the running bot: only an ended deployment can be acknowledged.
+    assert!(press(&mut app, &[ch('a')]).is_empty());
+    assert!(
+        app.status_line
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("only a deployment that ended can be acknowledged"),
+        "{:?}",
+        app.status_line
+    );
+    // On the failure: the daemon is asked.
+    press(&mut app, &[ch('j')]);
+    let c = press(&mut app, &[ch('a')]);
+    assert_eq!(c, [Command::Acknowledge(failed.deployment_id)]);
+    // Its acknowledgement comes back as a change: it leaves the default list.
+    failed.acknowledged = true;
+    changed(&mut app, &failed);
+    assert_eq!(listed(&app), [app.deployed.all[0].deployment_id]);
+    // A read-only session cannot acknowledge.
+    let mut app = connected();
+    app.access = Access::View;
+    failed.acknowledged = false;
+    changed(&mut app, &failed);
+    press(&mut app, &[ch('3'), ch('j')]);
+    let c = press(&mut app, &[ch('a')]);
+    assert!(c.is_empty(), "{c:?}");
+    assert!(app.status_line.as_ref().unwrap().text.contains("read-only"));
+}
+
+#[test]
+fn a_dead_process_keeps_no_figures() {
+    let mut app = connected();
+    let mut d = app.deployed.all[0].clone();
+    assert_eq!(d.cpu_percent, Some(1.5));
+    // A change of a running bot keeps the last CPU and memory (no event carries them).
+    d.cpu_percent = None;
+    d.rss_bytes = None;
+    changed(&mut app, &d);
+    assert_eq!(app.deployed.all[0].cpu_percent, Some(1.5));
+    // It failed: no figures any more, and the table says "-" for its pid, CPU, memory.
+    d.status = DeploymentStatus::Failed;
+    d.last_error = Some("gave up after 5 restarts".into());
+    changed(&mut app, &d);
+    assert_eq!(app.deployed.all[0].cpu_percent, None);
+    assert_eq!(app.deployed.all[0].rss_bytes, None);
+    press(&mut app, &[ch('3')]);
+    let screen = render(&app, 130, 24);
+    let row = line_of(&screen, "✗ Freqtrade MACD Hunter");
+    assert!(!row.contains("31337") && !row.contains('%'), "{row}");
+    assert!(!row.contains("320.0M") && !row.contains("8083"), "{row}");
+    assert!(screen.contains("gave up after 5 restarts"), "{screen}");
+}
+
+#[test]
+fn snapshot_deployed_totals_per_currency_and_a_failure() {
+    let mut app = with_panels(connected());
+    let mut strategies = strategies();
+    strategies.push(Arc::new(native_summary()));
+    app.strategies.replace_all(strategies);
+    let running = native_deployment(DeploymentStatus::Running, "BTC");
+    let mut failed = native_deployment(DeploymentStatus::Failed, "BTC");
+    failed.deployment_id = DeploymentId::new_random();
+    failed.started_at = "2026-11-22T09:00:00Z".parse().unwrap();
+    failed.last_error = Some(
+        "ETH_BTC-5m.feather: the file was replaced by one whose candles go back in time (2018-01-31 23:55 after 2018-02-01 00:00): the feed cannot continue from its last candle; deploy it again to start over".into(),
+    );
+    changed(&mut app, &running);
+    changed(&mut app, &failed);
+    press(&mut app, &[ch('3')]);
+    let screen = render(&app, 120, 30);
+    // 1015.25 USDT and 1000 BTC are never one balance.
+    assert!(!screen.contains("2015"), "{screen}");
+    assert!(
+        line_of(&screen, "total USDT, 1 active").contains("balance 1015"),
+        "{screen}"
+    );
+    let btc = line_of(&screen, "total BTC, 1 active");
+    assert!(
+        btc.contains("0.0123") && btc.contains("balance 1000"),
+        "{btc}"
+    );
+    insta::assert_snapshot!("deployed_two_currencies_and_a_failure", screen);
+    // The failure (the first row) selected: its whole error in the log pane.
+    assert!(app.deployed.selected().unwrap().needs_acknowledgement());
+    insta::assert_snapshot!("deployed_failure_selected_80x24", render(&app, 80, 24));
+    // The Dashboard's figures, per currency too.
+    app.on_update(Update::TodayPnl(vec![
+        (id(MACD), 12.5),
+        (id(NATIVE_RSI), 0.0042),
+    ]));
+    press(&mut app, &[ch('1')]);
+    let screen = render(&app, 120, 30);
+    assert!(
+        line_of(&screen, "P&L today").contains("12.50 USDT · 0.0042 BTC"),
+        "{screen}"
+    );
+    assert!(
+        line_of(&screen, "bots profit").contains("15.25 USDT · 0.0123 BTC"),
+        "{screen}"
+    );
+    assert!(
+        line_of(&screen, "running ·").contains("1 failed"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn amounts_keep_the_digits_their_currency_needs() {
+    use super::view::{amount, balance};
+    assert_eq!(amount(15.254, Some("USDT")), "15.25");
+    assert_eq!(amount(-0.0, None), "0.00");
+    assert_eq!(amount(0.0123, Some("BTC")), "0.0123");
+    assert_eq!(amount(0.5, Some("BTC")), "0.50");
+    assert_eq!(amount(-0.000_123_4, Some("ETH")), "-0.000123");
+    assert_eq!(amount(12.345_67, Some("BTC")), "12.3457");
+    assert_eq!(balance(1015.25, Some("USDT")), "1015");
+    assert_eq!(balance(0.25, Some("BTC")), "0.25");
+}
+
+/// `market.feed`'s answer for the seed's candles: a file whose newest candle is years old.
+fn feed(pair: &str, mode: FeedMode) -> FeedInfo {
+    let file = format!("{}-5m.feather", pair.replace('/', "_"));
+    FeedInfo {
+        pair: pair.into(),
+        timeframe: "5m".into(),
+        path: format!("/var/lib/memd/market/{file}"),
+        file,
+        mode,
+        candles: 21_000,
+        first_candle: Some("2017-11-14T00:00:00Z".parse().unwrap()),
+        newest_candle: Some("2018-01-31T23:55:00Z".parse().unwrap()),
+        modified_at: Some("2026-11-22T08:00:00Z".parse().unwrap()),
+        pairs: vec!["ETH/BTC".into(), "LTC/BTC".into(), "XMR/BTC".into()],
+    }
+}
+
+fn asked(pair: Option<&str>) -> FeedParams {
+    FeedParams {
+        id: Some(id(NATIVE_RSI)),
+        pair: pair.map(str::to_string),
+        timeframe: None,
+        file: None,
+    }
+}
+
+#[test]
+fn a_native_deploy_asks_the_pair_and_the_mode_and_says_what_following_waits_for() {
+    let mut app = with_panels(connected());
+    let mut strategies = strategies();
+    strategies.push(Arc::new(native_summary()));
+    app.strategies.replace_all(strategies);
+    press(&mut app, &[ch('2'), key(KeyCode::End)]);
+    assert_eq!(app.strategies.selected().unwrap().id, id(NATIVE_RSI));
+    let c = press(&mut app, &[ch('d')]);
+    assert!(c.contains(&Command::LoadFeed(asked(None))), "{c:?}");
+    let reading = render(&app, 100, 30);
+    assert!(reading.contains("reading the candle file"), "{reading}");
+    assert!(!reading.contains("Port"), "no port for a native strategy");
+    app.on_update(Update::Feed(
+        asked(None),
+        Ok(feed("ETH/BTC", FeedMode::Follow)),
+    ));
+    let screen = render(&app, 100, 30);
+    insta::assert_snapshot!("confirm_deploy_native_follow_stale", screen);
+    assert!(
+        screen.contains("inside memd, on paper (never live)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("2018-01-31 23:55 UTC (8 years old)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("follow: waits for new candles in ETH_BTC-5m.feather"),
+        "{screen}"
+    );
+    assert!(screen.contains("never come"), "{screen}");
+    assert!(
+        !screen.contains("LIVE") && !screen.contains("dry-run"),
+        "{screen}"
+    );
+
+    // Tab: replay, and no warning.
+    press(&mut app, &[key(KeyCode::Tab)]);
+    let screen = render(&app, 100, 30);
+    assert!(line_of(&screen, "Feed").contains("replay"), "{screen}");
+    assert!(!screen.contains("never come"), "{screen}");
+    // → : the next pair, read again; a late answer for the old pair is ignored.
+    let c = press(&mut app, &[key(KeyCode::Right)]);
+    assert_eq!(c, [Command::LoadFeed(asked(Some("LTC/BTC")))]);
+    app.on_update(Update::Feed(
+        asked(None),
+        Ok(feed("ETH/BTC", FeedMode::Follow)),
+    ));
+    assert!(render(&app, 100, 30).contains("reading the candle file"));
+    app.on_update(Update::Feed(
+        asked(Some("LTC/BTC")),
+        Ok(feed("LTC/BTC", FeedMode::Follow)),
+    ));
+    // Enter deploys what the dialog showed: that file, that pair, replay, on paper.
+    let c = press(&mut app, &[key(KeyCode::Enter)]);
+    let [Command::Deploy(p)] = &c[..] else {
+        panic!("{c:?}");
+    };
+    assert!(p.dry_run && p.port.is_none());
+    let native = p.native.as_ref().unwrap();
+    assert_eq!(native.pair.as_deref(), Some("LTC/BTC"));
+    assert_eq!(native.file.as_deref(), Some("LTC_BTC-5m.feather"));
+    assert_eq!(native.mode, Some(FeedMode::Replay));
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn a_native_deploy_that_cannot_read_its_file_says_why_and_sends_nothing() {
+    let mut app = connected();
+    let mut strategies = strategies();
+    strategies.push(Arc::new(native_summary()));
+    app.strategies.replace_all(strategies);
+    press(&mut app, &[ch('2'), key(KeyCode::End), ch('d')]);
+    app.on_update(Update::Feed(
+        asked(None),
+        Err("no candle file for BTC/USDT 5m in /var/lib/memd/market".into()),
+    ));
+    assert!(render(&app, 100, 30).contains("no candle file for BTC/USDT"));
+    let c = press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(c.is_empty(), "{c:?}");
+    assert!(
+        app.status_line
+            .as_ref()
+            .unwrap()
+            .text
+            .starts_with("cannot deploy: no candle file")
+    );
+    // A fresh candle file: following is no warning.
+    let mut fresh = feed("BTC/USDT", FeedMode::Follow);
+    fresh.newest_candle = Some(now() - chrono::Duration::minutes(3));
+    assert!(!super::native_deploy::is_stale(&fresh, now()));
+    assert!(super::native_deploy::is_stale(
+        &feed("ETH/BTC", FeedMode::Follow),
+        now()
+    ));
+}
+
+#[test]
+fn recommend_says_exactly_what_the_scores_were_computed_with() {
+    let mut app = with_panels(connected());
+    // `t` alone: the daemon scores the trend chosen with the default volatility.
+    press(&mut app, &[ch('4'), ch('t')]);
+    let asked = app.recommend.conditions();
+    assert_eq!(asked.volatility, None);
+    app.on_update(Update::Recommendations(asked, Ok(recommendations())));
+    let screen = render(&app, 100, 30);
+    insta::assert_snapshot!("recommend_trend_chosen_volatility_default", screen);
+    let chooser = line_of(&screen, " trend bullish (t)");
+    assert!(chooser.contains("volatility not chosen"), "{chooser}");
+    assert!(!chooser.contains("computed (v)"), "{chooser}");
+    assert!(
+        line_of(&screen, "scored with").contains(
+            "trend bullish (chosen), volatility medium (the default: no volatility chosen)"
+        ),
+        "{screen}"
+    );
+
+    // `c`: computed conditions, their reasons cut in the header, whole in the messages.
+    press(&mut app, &[ch('c')]);
+    let mut computed = recommendations();
+    computed.message = "MEM recommends 2 strategies for bearish trend with low volatility".into();
+    computed.conditions = AppliedConditions {
+        trend: Trend::Bearish,
+        volatility: Volatility::Low,
+        vix: None,
+        indicators: Default::default(),
+        source: ConditionsSource::Computed,
+        computed: Some(Box::new(mem_protocol::recommend::ConditionsReport {
+            pair: "ETH/BTC".into(),
+            timeframe: "1h".into(),
+            trend: Trend::Bearish,
+            volatility: Volatility::Low,
+            trend_reason: "close 0.0924 is 1.8% below its 50-candle SMA 0.0941 and the 20-candle SMA slopes down 0.6% over 5 candles".into(),
+            volatility_reason: "ATR 14 is 0.52% of the close, under the 1.0% low mark, and Bollinger width 2.1% is in its lowest quartile over 100 candles".into(),
+            indicators: Default::default(),
+            candle_ts_ms: 1_517_443_200_000,
+            candles: 1750,
+        })),
+    };
+    app.on_update(Update::Recommendations(
+        app.recommend.conditions(),
+        Ok(computed),
+    ));
+    let screen = render(&app, 100, 30);
+    assert!(
+        line_of(&screen, "scored with")
+            .contains("trend bearish, volatility low, computed from the ETH/BTC 1h candles"),
+        "{screen}"
+    );
+    assert!(line_of(&screen, " trend computed (t)").contains("volatility computed"));
+    press(&mut app, &[ch('m')]);
+    let screen = render(&app, 100, 30);
+    insta::assert_snapshot!("messages_overlay", screen);
+    assert!(screen.contains("Bollinger width 2.1%"), "{screen}");
+    // Any other key closes it.
+    press(&mut app, &[ch('x')]);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn an_error_leaves_the_status_line_after_ten_seconds_but_stays_in_the_messages() {
+    let mut app = with_panels(connected());
+    app.on_update(Update::Done(Err(
+        "deploy failed: strategy 186062cd-e0f7-45eb-b387-3067360efe34 is already deployed".into(),
+    )));
+    assert!(app.visible_status().is_some());
+    app.on_tick(now() + chrono::Duration::seconds(9));
+    assert!(app.visible_status().is_some(), "still fresh");
+    app.on_tick(now() + chrono::Duration::seconds(11));
+    assert!(app.visible_status().is_none());
+    let screen = render(&app, 100, 30);
+    let status = screen.lines().nth(28).unwrap();
+    assert!(
+        status.contains("ready · m shows the messages (an error at 10:30:00)"),
+        "{status}"
+    );
+    assert!(!status.contains("already deployed"), "{status}");
+    // The next success replaces it at once; both are in the messages, newest first.
+    app.on_update(Update::Done(Ok("stopped Freqtrade MACD Hunter".into())));
+    assert!(app.visible_status().unwrap().text.starts_with("stopped"));
+    press(&mut app, &[ch('m')]);
+    let screen = render(&app, 100, 30);
+    let newest = screen.find("stopped Freqtrade MACD Hunter").unwrap();
+    let older = screen.find("already deployed").unwrap();
+    assert!(newest < older, "{screen}");
+    // Movement scrolls (to the older one), within the list.
+    press(&mut app, &[ch('j'), ch('j'), ch('j')]);
+    assert_eq!(app.overlay, Some(Overlay::Messages { scroll: 1 }));
+    let screen = render(&app, 100, 30);
+    let overlay: Vec<&str> = screen.lines().take(28).collect();
+    assert!(
+        !overlay.concat().contains("stopped Freqtrade MACD Hunter"),
+        "{screen}"
+    );
+    assert!(overlay.concat().contains("already deployed"), "{screen}");
+}
+
+#[test]
+fn the_dashboard_speaks_in_words_not_protocol_names() {
+    let mut app = with_panels(connected());
+    app.on_update(Update::Panel(
+        View::Memory,
+        Ok(json!({"decisions": [{
+            "id": "d1", "at": "2026-11-22T10:05:00Z", "strategy": "native_rsi", "symbol": "ETH/BTC",
+            "action": "BUY", "price": 0.0924, "base_confidence": 0.41, "confidence": 0.49,
+            "ml_confidence": null, "memory_confidence": 0.59, "learned_pattern": null,
+            "position_size": 0.1789, "stop_loss": -0.54, "take_profit": 0.72,
+            "reasoning": "native_rsi BUY ETH/BTC at base confidence 0.41.",
+            "outcome": {"decision_id": "d1", "closed_at": "2026-11-22T10:20:00Z",
+                        "exit_price": 0.0929, "pnl": 0.85, "pnl_pct": 0.0047, "win": true}
+        }], "unreadableLines": 0})),
+    ));
+    app.on_update(Update::Event(Box::new(Event::MemoryChanged(
+        mem_protocol::mem::MemoryChanged {
+            file: "parameter_updates.json".into(),
+            applied: true,
+            error: None,
+            summary: Some("parameters of 1 strategies in force".into()),
+        },
+    ))));
+    let screen = render(&app, 100, 30);
+    insta::assert_snapshot!("dashboard_decisions_in_words", screen);
+    let decision = line_of(&screen, "10:05");
+    assert!(
+        decision.contains("buy") && decision.contains("ETH/BTC") && decision.contains("+0.85"),
+        "{decision}"
+    );
+    for protocol in [
+        "mem.",
+        "memory.changed",
+        "base_confidence",
+        "parameter_updates.json",
+    ] {
+        assert!(
+            !screen.contains(protocol),
+            "{protocol} on the Dashboard:\n{screen}"
+        );
+    }
+    assert!(
+        screen.contains("MEM's parameter adjustments updated: parameters of 1 strategies in force"),
+        "{screen}"
+    );
+    let empty = with_panels(connected());
+    let screen = render(&empty, 100, 30);
+    assert!(!screen.contains("mem.metrics"), "{screen}");
+    press(&mut app, &[ch('5')]);
+    app.on_update(Update::Panel(
+        View::Memory,
+        Ok(json!({"decisions": [], "unreadableLines": 0})),
+    ));
+    let screen = render(&app, 100, 30);
+    assert!(
+        !screen.contains("mem.decide") && !screen.contains("mem.outcome"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn every_ended_deployment_has_its_row_when_none_is_active() {
+    let mut app = connected();
+    let mut first = app.deployed.all[0].clone();
+    first.status = DeploymentStatus::Stopped;
+    changed(&mut app, &first);
+    let mut second = native_deployment(DeploymentStatus::Stopped, "BTC");
+    second.deployment_id = DeploymentId::new_random();
+    changed(&mut app, &second);
+    press(&mut app, &[ch('3'), ch('f'), ch('f'), ch('f'), ch('f')]);
+    assert_eq!(app.deployed.filter(), DeployFilter::All);
+    let screen = render(&app, 100, 30);
+    assert!(screen.contains("Freqtrade MACD Hunter  "), "{screen}");
+    assert!(line_of(&screen, "│RSI ").contains("stopped"), "{screen}");
+    assert!(screen.contains("total, 0 active"), "{screen}");
 }

@@ -343,6 +343,7 @@ pub(super) fn new_public(
         errors: 0,
         cpu_percent: None,
         rss_bytes: None,
+        acknowledged: false,
     }
 }
 

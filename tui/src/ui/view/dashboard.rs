@@ -1,8 +1,9 @@
-//! The Dashboard: daemon and host health, the bots at a glance, today's P&L, MEM's figures
-//! (`mem.metrics`), the last decisions and the next jobs.
+//! The Dashboard: daemon and host health, the bots at a glance, today's P&L, MEM's figures,
+//! the last decisions and the next jobs. It is the first screen: it speaks of decisions
+//! and figures, never of the protocol's method or event names.
 
 use super::{Theme, bytes, message, since};
-use crate::ui::app::{App, View, status_word};
+use crate::ui::app::{App, status_word};
 use crate::ui::keys::Action;
 use mem_protocol::mem::MemMetrics;
 use ratatui::Frame;
@@ -44,14 +45,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     draw_bots(frame, bots, app, theme);
     let [decisions, jobs] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
-    super::panel::draw_panel(
-        frame,
-        decisions,
-        app,
-        View::Memory,
-        app.panels.get(&View::Memory),
-        theme,
-    );
+    super::memory::draw_short(frame, decisions, app, theme);
     super::jobs::draw_short(frame, jobs, app, theme);
 }
 
@@ -139,7 +133,12 @@ fn draw_mem(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(m) = &app.metrics else {
-        message(frame, inner, "no figures yet (mem.metrics)", theme.dim());
+        message(
+            frame,
+            inner,
+            "no figures yet: memd sends them every few seconds",
+            theme.dim(),
+        );
         return;
     };
     let (e, p) = (&m.enhancement_time_ms, &m.prediction_latency_ms);
@@ -173,35 +172,34 @@ fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme, mem_line: 
         .filter(|d| d.status.is_active())
         .collect();
     let live = active.iter().filter(|d| !d.dry_run).count();
-    let profit: f64 = active.iter().map(|d| d.stats.profit_all).sum();
+    // Amounts in different currencies are never added.
+    let profit = super::deployed::totals_by_currency(&active);
     let open: u64 = active.iter().map(|d| d.stats.open_trades).sum();
+    // Crashed (a restart is due) or failed and not yet acknowledged.
     let failed = app
         .deployed
         .all
         .iter()
         .filter(|d| {
-            matches!(
-                d.status,
-                mem_protocol::deploy::DeploymentStatus::Failed
-                    | mem_protocol::deploy::DeploymentStatus::Crashed
-            )
+            d.needs_acknowledgement() || d.status == mem_protocol::deploy::DeploymentStatus::Crashed
         })
         .count();
-    let today = app.today_pnl;
+    let mut today = vec![Span::raw("P&L today   ")];
+    match app.today_pnl_by_currency() {
+        Some(amounts) => today.extend(amount_spans(&amounts, theme)),
+        None => today.push(Span::styled("-", theme.dim())),
+    }
+    today.push(Span::styled(" (closed, UTC)", theme.dim()));
+    let mut bots = vec![Span::raw("bots profit ")];
+    let amounts: Vec<(Option<String>, f64)> = profit
+        .iter()
+        .map(|t| (t.currency.clone(), t.profit))
+        .collect();
+    bots.extend(amount_spans(&amounts, theme));
+    bots.push(Span::raw(format!(" · {open} open trades")));
     let mut lines = vec![
-        Line::from(vec![
-            Span::raw("P&L today   "),
-            match today {
-                Some(p) => Span::styled(super::money(p), theme.pnl(p)),
-                None => Span::styled("-", theme.dim()),
-            },
-            Span::styled(" (closed, UTC)", theme.dim()),
-        ]),
-        Line::from(vec![
-            Span::raw("bots profit "),
-            Span::styled(super::money(profit), theme.pnl(profit)),
-            Span::raw(format!(" · {open} open trades")),
-        ]),
+        Line::from(today),
+        Line::from(bots),
         Line::from(vec![
             Span::raw(format!("{} running · {live} live · ", active.len())),
             Span::styled(
@@ -221,6 +219,25 @@ fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme, mem_line: 
         )));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `15.25 USDT · -0.01 BTC`, each amount coloured by its sign; `0.00` for none.
+fn amount_spans(amounts: &[(Option<String>, f64)], theme: Theme) -> Vec<Span<'static>> {
+    if amounts.is_empty() {
+        return vec![Span::styled(super::money(0.0), theme.pnl(0.0))];
+    }
+    let mut spans = Vec::new();
+    for (i, (currency, amount)) in amounts.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" · "));
+        }
+        let text = match currency {
+            Some(c) => format!("{} {c}", super::amount(*amount, Some(c))),
+            None => super::money(*amount),
+        };
+        spans.push(Span::styled(text, theme.pnl(*amount)));
+    }
+    spans
 }
 
 fn draw_bots(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {

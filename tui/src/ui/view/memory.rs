@@ -23,7 +23,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         message(
             frame,
             inner,
-            "No decision logged yet. Strategies log them with mem.decide; outcomes with mem.outcome.",
+            "No decision logged yet. Native strategies, TradingView alerts and scripts log one each time MEM decides on a signal; its outcome follows when the trade closes.",
             theme.dim(),
         );
         return;
@@ -120,4 +120,47 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .block(Block::bordered().title(" selected decision ")),
         detail,
     );
+}
+
+/// The Dashboard's short list: the newest decisions, one line each, in words.
+pub fn draw_short(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let block = Block::bordered().title(" MEM's decisions, newest first ");
+    let inner = block.inner(area);
+    let Some((list, _)) = super::panel::typed::<DecisionList>(
+        frame,
+        area,
+        block.clone(),
+        app.panels.get(&View::Memory),
+        theme,
+    ) else {
+        return;
+    };
+    frame.render_widget(block, area);
+    if list.decisions.is_empty() {
+        message(frame, inner, "no decision yet", theme.dim());
+        return;
+    }
+    let rows = list.decisions.iter().take(inner.height as usize).map(|d| {
+        let outcome = match &d.outcome {
+            Some(o) => Cell::from(format!("{:+.2}", o.pnl)).style(theme.pnl(o.pnl)),
+            None => Cell::from("open").style(theme.dim()),
+        };
+        Row::new(vec![
+            Cell::from(d.at.format("%H:%M").to_string()),
+            Cell::from(format!("{:?}", d.action).to_lowercase()),
+            Cell::from(d.symbol.clone()),
+            Cell::from(d.strategy.clone()),
+            Cell::from(format!("{:.0}%", d.confidence * 100.0)),
+            outcome,
+        ])
+    });
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Length(4),
+        Constraint::Length(7),
+    ];
+    frame.render_widget(Table::new(rows, widths), inner);
 }

@@ -5,10 +5,11 @@
 //! the keys of the app's keymap: what they say is what the keys do.
 
 mod dashboard;
-mod deployed;
+pub mod deployed;
 pub mod jobs;
 mod memory;
 mod model;
+mod native_deploy;
 mod panel;
 mod params;
 mod recommend;
@@ -16,6 +17,7 @@ mod strategies;
 
 use super::app::{App, Confirm, Connection, Overlay, Tone, View};
 use super::keys::{self, Action, Context, HelpRow, Section};
+use super::native_deploy::DeployRunner;
 use chrono::{DateTime, Utc};
 use mem_protocol::Access;
 use mem_protocol::deploy_spec::DeploymentSpec;
@@ -146,6 +148,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     draw_footer(frame, footer, app, theme);
     match &app.overlay {
         Some(Overlay::Help) => draw_help(frame, body, app, theme),
+        Some(Overlay::Messages { scroll }) => draw_messages(frame, body, app, *scroll, theme),
         Some(Overlay::Confirm(confirm)) => draw_confirm(frame, body, app, confirm, theme),
         None => {}
     }
@@ -199,12 +202,21 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let line = match &app.status_line {
-        Some(s) => Line::from(vec![
+    let line = match (app.visible_status(), &app.status_line) {
+        (Some(s), _) => Line::from(vec![
             Span::styled(format!(" {} ", s.at.format("%H:%M:%S")), theme.dim()),
             Span::styled(s.text.clone(), theme.tone(s.tone)),
         ]),
-        None => Line::from(Span::styled(
+        // An error that has had its time: the messages overlay keeps it.
+        (None, Some(old)) => Line::from(Span::styled(
+            format!(
+                " ready · {} shows the messages (an error at {})",
+                app.keys.label(Action::Messages),
+                old.at.format("%H:%M:%S")
+            ),
+            theme.dim(),
+        )),
+        (None, None) => Line::from(Span::styled(
             format!(
                 " ready · {} lists the keys of this view",
                 app.keys.label(Action::Help)
@@ -213,6 +225,40 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         )),
     };
     frame.render_widget(line, area);
+}
+
+/// The recent messages in full (the status line shows one, cut at the screen's width),
+/// newest first, wrapped.
+fn draw_messages(frame: &mut Frame, body: Rect, app: &App, scroll: usize, theme: Theme) {
+    let k = &app.keys;
+    let title = format!(
+        " messages, newest first ({}{} scroll, any other key closes) ",
+        k.label(Action::Up),
+        k.label(Action::Down)
+    );
+    let mut lines: Vec<Line> = app
+        .messages
+        .iter()
+        .rev()
+        .skip(scroll)
+        .map(|m| {
+            Line::from(vec![
+                Span::styled(format!("{} ", m.at.format("%H:%M:%S")), theme.dim()),
+                Span::styled(m.text.clone(), theme.tone(m.tone)),
+            ])
+        })
+        .collect();
+    if app.messages.is_empty() {
+        lines.push(Line::styled("no message yet", theme.dim()));
+    }
+    let area = body;
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title)),
+        area,
+    );
 }
 
 /// The section of the help whose hints the footer shows now.
@@ -333,9 +379,19 @@ fn draw_confirm(frame: &mut Frame, body: Rect, app: &App, confirm: &Confirm, the
         Confirm::Deploy {
             id,
             display_name,
+            runner: DeployRunner::Native(choice),
+            ..
+        } => {
+            title = " deploy a native strategy ";
+            lines = native_deploy::lines(app, *id, display_name, choice, theme);
+        }
+        Confirm::Deploy {
+            id,
+            display_name,
             name,
             live,
             typed,
+            ..
         } => {
             title = " deploy ";
             let port = app
@@ -424,7 +480,9 @@ fn draw_confirm(frame: &mut Frame, body: Rect, app: &App, confirm: &Confirm, the
             ));
         }
     }
-    let area = centered(body, 76, lines.len() as u16 + 2);
+    // Long lines wrap: the dialog is as tall as its wrapped lines.
+    let rows: u16 = lines.iter().map(|l| wrapped_rows(&l.to_string(), 74)).sum();
+    let area = centered(body, 76, rows + 2);
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
@@ -469,6 +527,36 @@ pub fn money(v: f64) -> String {
     format!("{:.2}", v + 0.0)
 }
 
+/// An amount in `currency`: two decimals for a fiat-like one (USD, USDT, EUR, ...) or
+/// an unknown one; for a coin (BTC, ETH) the digits that matter, as 0.01 BTC does
+/// (up to six decimals under 1, four under 100, never fewer than two).
+pub fn amount(v: f64, currency: Option<&str>) -> String {
+    const FIAT_LIKE: &[&str] = &[
+        "USD", "USDT", "USDC", "BUSD", "TUSD", "FDUSD", "DAI", "EUR", "GBP", "JPY",
+    ];
+    let decimals = match currency {
+        None => return money(v),
+        Some(c) if FIAT_LIKE.contains(&c.to_ascii_uppercase().as_str()) => return money(v),
+        Some(_) if v.abs() >= 100.0 => 2,
+        Some(_) if v.abs() >= 1.0 => 4,
+        Some(_) => 6,
+    };
+    let text = format!("{:.*}", decimals, v + 0.0);
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let kept = fraction.trim_end_matches('0');
+    let kept = if kept.len() < 2 { &fraction[..2] } else { kept };
+    format!("{whole}.{kept}")
+}
+
+/// A balance in `currency`, as wide as the Deployed table's column allows.
+pub fn balance(v: f64, currency: Option<&str>) -> String {
+    if v.abs() >= 100.0 {
+        format!("{:.0}", v + 0.0)
+    } else {
+        amount(v, currency)
+    }
+}
+
 pub fn number(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.2}"))
 }
@@ -485,4 +573,25 @@ pub fn message(frame: &mut Frame, area: Rect, text: &str, style: Style) {
             .wrap(Wrap { trim: true }),
         area,
     );
+}
+
+/// How many rows `text` takes wrapped at word boundaries in `width` columns.
+pub fn wrapped_rows(text: &str, width: u16) -> u16 {
+    let width = width.max(1) as usize;
+    let mut rows = 1usize;
+    let mut used = 0usize;
+    for word in text.split(' ') {
+        let len = word.chars().count();
+        let need = if used == 0 { len } else { used + 1 + len };
+        if need <= width {
+            used = need;
+        } else {
+            rows += 1 + len.saturating_sub(1) / width;
+            used = len % width;
+            if used == 0 && len > 0 {
+                used = width;
+            }
+        }
+    }
+    rows.min(u16::MAX as usize) as u16
 }

@@ -2,10 +2,10 @@
 //! one's score broken down point by point.
 
 use super::{Theme, message, number, percent};
-use crate::ui::app::App;
+use crate::ui::app::{App, scored_with};
 use crate::ui::keys::Action;
 use mem_protocol::ErrorCode;
-use mem_protocol::recommend::{ConditionsSource, MetricsSource};
+use mem_protocol::recommend::MetricsSource;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let v = &app.recommend;
     let [conditions, table, breakdown] = Layout::vertical([
-        Constraint::Length(4),
+        Constraint::Length(5),
         Constraint::Min(4),
         Constraint::Length(9),
     ])
@@ -127,46 +127,54 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
 }
 
-/// The conditions asked for (the keys that change them), and those the daemon scored.
+/// The conditions chosen (the keys that change them), and exactly those the scores were
+/// computed with; the reasons of computed ones (cut here, in full in the messages).
 fn draw_conditions(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let v = &app.recommend;
-    let word = |w: Option<String>| w.unwrap_or_else(|| "computed".into());
-    let mut spans = vec![
+    let k = &app.keys;
+    let both_computed = v.trend.is_none() && v.volatility.is_none();
+    let word = |w: Option<String>| match w {
+        Some(w) => w,
+        None if both_computed => "computed".into(),
+        None => "not chosen".into(),
+    };
+    let mut lines = vec![Line::from(vec![
         Span::styled(" trend ", theme.dim()),
         Span::styled(word(v.trend.map(|t| t.to_string())), theme.bold()),
         Span::styled(
-            format!(" ({})   volatility ", app.keys.label(Action::Trend)),
+            format!(" ({}) · volatility ", k.label(Action::Trend)),
             theme.dim(),
         ),
         Span::styled(word(v.volatility.map(|t| t.to_string())), theme.bold()),
         Span::styled(
-            format!(" ({})   ", app.keys.label(Action::Volatility)),
+            format!(
+                " ({}) · {} computes both",
+                k.label(Action::Volatility),
+                k.label(Action::Computed)
+            ),
             theme.dim(),
         ),
-    ];
-    let mut lines = Vec::new();
+    ])];
     if v.loading {
-        spans.push(Span::styled("loading...", theme.dim()));
+        lines.push(Line::styled(" loading...", theme.dim()));
     } else if let Some(Ok(r)) = &v.result {
-        let source = match (&r.conditions.source, &r.conditions.computed) {
-            (ConditionsSource::Computed, Some(c)) => {
-                format!("computed: {} {}", c.pair, c.timeframe)
-            }
-            (ConditionsSource::Computed, None) => "computed from market data".into(),
-            (ConditionsSource::Request, _) => "as chosen".into(),
-        };
-        spans.push(Span::raw(format!(
-            "scored {}/{} ({source}), {} candidates",
-            r.conditions.trend, r.conditions.volatility, r.candidates
-        )));
+        lines.push(Line::from(vec![
+            Span::raw(" scored with "),
+            Span::styled(scored_with(&v.conditions(), &r.conditions), theme.bold()),
+            Span::raw(format!(" · {} candidates", r.candidates)),
+        ]));
         if let Some(c) = &r.conditions.computed {
             lines.push(Line::styled(
-                format!(" {} · {}", c.trend_reason, c.volatility_reason),
+                format!(
+                    " {} · {} ({} shows it in full)",
+                    c.trend_reason,
+                    c.volatility_reason,
+                    k.label(Action::Messages)
+                ),
                 theme.dim(),
             ));
         }
     }
-    lines.insert(0, Line::from(spans));
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
