@@ -23,6 +23,7 @@ pub mod ml;
 pub mod paths;
 pub mod recommend;
 pub mod registry;
+pub mod search;
 pub mod strategy;
 
 pub use client::{Client, ClientError, ClientOptions, EventStream};
