@@ -20,6 +20,7 @@ pub mod jsonrpc;
 pub mod mem;
 pub mod methods;
 pub mod ml;
+pub mod numbers;
 pub mod paths;
 pub mod recommend;
 pub mod registry;

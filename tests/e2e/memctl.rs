@@ -284,5 +284,21 @@ fn recommend_gives_the_seed_worked_example_with_its_breakdown() {
     assert_eq!(v["conditions"]["trend"], computed["trend"]);
     let out = daemon.memctl(&["market"]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(stdout(&out).contains("ADA/BTC"), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ADA/BTC"), "{}", describe(&out));
+    // BTC-quoted prices (ADA/BTC is about 0.000005) and tiny indicators keep their
+    // digits: each written as the one formatter writes it, never "0.000000" or
+    // "-0.000000".
+    let json: Value = serde_json::from_slice(&daemon.memctl(&["market", "--json"]).stdout).unwrap();
+    let indicators = json["indicators"].as_object().unwrap();
+    assert!(indicators["close"].as_f64().unwrap() < 0.001, "{json}");
+    for (name, value) in indicators {
+        let shown = mem_protocol::numbers::significant(value.as_f64().unwrap());
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [name.as_str(), &shown]),
+            "{name} {value} not shown as {shown}:\n{text}"
+        );
+    }
+    assert!(!text.contains("0.000000"), "{text}");
 }
