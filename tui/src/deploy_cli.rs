@@ -146,7 +146,12 @@ pub async fn stop_all(
     Ok(())
 }
 
-fn uptime(since: chrono::DateTime<chrono::Utc>) -> String {
+/// How long it has run since its process or runner last started (`-` when it does not
+/// run): not the time since it was deployed, which counts the daemon's downtime too.
+fn uptime(d: &DeployedStrategy) -> String {
+    let Some(since) = d.up_since() else {
+        return "-".into();
+    };
     let secs = (chrono::Utc::now() - since).num_seconds().max(0);
     match secs {
         s if s < 60 => format!("{s}s"),
@@ -177,7 +182,7 @@ pub async fn deployed(client: &Client, json: bool) -> anyhow::Result<()> {
             Cell::new(if d.dry_run { "dry-run" } else { "LIVE" }),
             right(d.process_id.map_or("-".into(), |p| p.to_string())),
             right(d.port.map_or("-".into(), |p| p.to_string())),
-            right(uptime(d.started_at)),
+            right(uptime(d)),
             right(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))),
             right(
                 d.rss_bytes

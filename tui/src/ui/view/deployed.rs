@@ -111,11 +111,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, rows: &[&DeployedStrateg
                             .style(if d.dry_run { Style::new() } else { theme.bad() }),
                         Cell::from(d.process_id.map_or("-".into(), |p| p.to_string())),
                         Cell::from(d.port.map_or("-".into(), |p| p.to_string())),
-                        Cell::from(if d.status.is_active() {
-                            since(app.now, d.started_at)
-                        } else {
-                            "-".into()
-                        }),
+                        Cell::from(d.up_since().map_or("-".into(), |t| since(app.now, t))),
                         right(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))),
                         right(d.rss_bytes.map_or("-".into(), bytes)),
                         right(d.stats.open_trades.to_string()),
