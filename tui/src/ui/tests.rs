@@ -88,7 +88,7 @@ fn strategies() -> Vec<Arc<StrategySummary>> {
         0.472,
     );
     research.status = mem_protocol::strategy::StrategyStatus::Experimental;
-    research.language = "python".into();
+    research.language = "rust".into(); // native, as the seed lists it
     let mut rsi = summary(
         RSI,
         "freqtrade_conservative_rsi",
