@@ -15,8 +15,10 @@ pub use mem_protocol::registry::FREQTRADE_CONFIG_PARAMETERS;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::fmt;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Generated credentials of one bot's API. Never logged, never sent to clients.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -95,41 +97,63 @@ pub fn venv_dir(data_dir: &Path) -> PathBuf {
 /// The Freqtrade version `setup-freqtrade` installs (the one the tests run against).
 pub const PINNED_VERSION: &str = "2026.9";
 
+/// Where `setup-freqtrade` keeps the output of Python and pip (pip's is hundreds of lines).
+pub fn setup_log_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("freqtrade-setup.log")
+}
+
+/// The Python interpreters `setup-freqtrade` tries, in order.
+const PYTHONS: [&str; 4] = ["python3.13", "python3.12", "python3.11", "python3"];
+
 /// Creates the virtualenv under the data directory and installs Freqtrade from PyPI into
-/// it, showing pip's progress; returns the `freqtrade` binary. The dependency versions
-/// known to work are constraints (`freqtrade/requirements-lock.txt`); if pip cannot
-/// satisfy them with this Python, Freqtrade's own requirements are used.
+/// it, showing a line a step (a spinner, the elapsed time and what pip is at, on a
+/// terminal); pip's own output goes to [`setup_log_path`], whose last lines are shown if it
+/// fails. Returns the `freqtrade` binary. The dependency versions known to work are
+/// constraints (`freqtrade/requirements-lock.txt`); if pip cannot satisfy them with this
+/// Python, Freqtrade's own requirements are used.
 pub fn setup(data_dir: &Path, version: &str) -> anyhow::Result<PathBuf> {
-    use std::process::Command;
+    setup_with(data_dir, version, &PYTHONS)
+}
+
+/// [`setup`] with the interpreters to try (the tests' is a fake).
+pub fn setup_with(data_dir: &Path, version: &str, pythons: &[&str]) -> anyhow::Result<PathBuf> {
     let venv = venv_dir(data_dir);
-    let python = ["python3.13", "python3.12", "python3.11", "python3"]
-        .into_iter()
+    let python = pythons
+        .iter()
         .find(|py| {
             Command::new(py)
                 .args(["-c", "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
         })
         .context("Freqtrade needs Python 3.11 or newer; none was found (apt-get install python3 python3-venv)")?;
-    eprintln!(
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot make {}", data_dir.display()))?;
+    let log_path = setup_log_path(data_dir);
+    let log = SetupLog::create(&log_path)?;
+    let mut progress = Progress::new();
+    progress.step(&format!(
         "[1/3] creating the virtualenv {} with {python}",
         venv.display()
-    );
-    let status = Command::new(python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .context("cannot run python")?;
-    if !status.success() {
+    ));
+    let mut venv_cmd = Command::new(python);
+    venv_cmd.args(["-m", "venv"]).arg(&venv);
+    if !log.run(&mut venv_cmd, &mut progress)? {
+        log.show_tail();
         bail!(
-            "`{python} -m venv {}` failed ({status}); on Debian, apt-get install python3-venv",
-            venv.display()
+            "`{python} -m venv {}` failed; on Debian, apt-get install python3-venv (its output: {})",
+            venv.display(),
+            log_path.display()
         );
     }
     let pip = venv.join("bin/pip");
-    eprintln!(
-        "[2/3] installing freqtrade=={version} from PyPI (a few hundred MB; this takes minutes)"
-    );
+    let what = format!("[2/3] installing freqtrade=={version} from PyPI");
+    progress.step(&format!(
+        "{what} (a few hundred MB; this takes minutes; pip's output goes to {})",
+        log_path.display()
+    ));
     let lock = data_dir.join("freqtrade/requirements-lock.txt");
     let spec = format!("freqtrade=={version}");
     let mut install = Command::new(&pip);
@@ -137,28 +161,37 @@ pub fn setup(data_dir: &Path, version: &str) -> anyhow::Result<PathBuf> {
         "install",
         "--disable-pip-version-check",
         "--progress-bar",
-        "on",
+        "off",
         &spec,
     ]);
     if lock.is_file() {
         install.arg("--constraint").arg(&lock);
     }
-    let mut ok = install.status().context("cannot run pip")?.success();
+    let mut ok = log.run(&mut install, &mut progress)?;
     if !ok && lock.is_file() {
-        eprintln!(
-            "[2/3] the known-good versions do not fit this Python; trying Freqtrade's own requirements"
+        progress.step(
+            "[2/3] the known-good versions do not fit this Python; trying Freqtrade's own requirements",
         );
-        ok = Command::new(&pip)
-            .args(["install", "--disable-pip-version-check", &spec])
-            .status()
-            .context("cannot run pip")?
-            .success();
+        let mut loose = Command::new(&pip);
+        loose.args([
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            &spec,
+        ]);
+        ok = log.run(&mut loose, &mut progress)?;
     }
     if !ok {
-        bail!("pip could not install {spec} (see its output above)");
+        log.show_tail();
+        bail!(
+            "pip could not install {spec}; the last lines of its output are above, all of it in {}",
+            log_path.display()
+        );
     }
+    progress.done();
     let bin = venv.join("bin/freqtrade");
-    eprintln!("[3/3] checking {}", bin.display());
+    progress.step(&format!("[3/3] checking {}", bin.display()));
     let out = Command::new(&bin)
         .arg("--version")
         .output()
@@ -170,7 +203,173 @@ pub fn setup(data_dir: &Path, version: &str) -> anyhow::Result<PathBuf> {
         );
     }
     eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
+    eprintln!("pip's output: {}", log_path.display());
     Ok(bin)
+}
+
+/// The setup's log file: every command's output appended, each under its command line.
+struct SetupLog {
+    path: PathBuf,
+}
+
+/// Lines of the log shown when a step fails.
+const TAIL_LINES: usize = 25;
+
+impl SetupLog {
+    fn create(path: &Path) -> anyhow::Result<SetupLog> {
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(SetupLog {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Runs `cmd` with its output appended to the log, showing what it is at; answers
+    /// whether it succeeded.
+    fn run(&self, cmd: &mut Command, progress: &mut Progress) -> anyhow::Result<bool> {
+        use std::io::{Read, Seek};
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        writeln!(file, "$ {cmd:?}")?;
+        let start = file.stream_position()?;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("cannot run {}", cmd.get_program().to_string_lossy()))?;
+        let mut reader = std::fs::File::open(&self.path)?;
+        reader.seek(std::io::SeekFrom::Start(start))?;
+        let mut pending = Vec::new();
+        let mut pip = PipState::default();
+        loop {
+            let status = child.try_wait()?;
+            reader.read_to_end(&mut pending)?;
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                pip.line(String::from_utf8_lossy(&pending[..end]).trim_end());
+                pending.drain(..=end);
+            }
+            if let Some(status) = status {
+                progress.clear();
+                return Ok(status.success());
+            }
+            progress.tick(&pip.doing());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Prints the log's last lines to stderr.
+    fn show_tail(&self) {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        eprintln!("the last lines of {}:", self.path.display());
+        for line in &lines[lines.len().saturating_sub(TAIL_LINES)..] {
+            eprintln!("  {line}");
+        }
+    }
+}
+
+/// What pip is at, read from its output.
+#[derive(Debug, Default)]
+struct PipState {
+    /// `Collecting NAME` lines so far: the packages resolved.
+    collected: usize,
+    /// The package last collected.
+    current: String,
+    /// `Installing collected packages: a, b, c`: how many.
+    installing: Option<usize>,
+}
+
+impl PipState {
+    fn line(&mut self, line: &str) {
+        let line = line.trim_start();
+        if let Some(rest) = line.strip_prefix("Collecting ") {
+            self.collected += 1;
+            self.current = rest
+                .split(|c: char| c.is_whitespace() || "<>=!~[;(".contains(c))
+                .next()
+                .unwrap_or("")
+                .to_string();
+        } else if let Some(rest) = line.strip_prefix("Installing collected packages:") {
+            self.installing = Some(rest.split(',').filter(|p| !p.trim().is_empty()).count());
+        }
+    }
+
+    /// `collecting ccxt (37 packages so far)`, `installing 112 packages`.
+    fn doing(&self) -> String {
+        match (self.installing, self.collected) {
+            (Some(n), _) => format!("installing {n} packages"),
+            (None, 0) => "starting".into(),
+            (None, n) => format!("collecting {} ({n} packages so far)", self.current),
+        }
+    }
+}
+
+/// The setup's lines on stderr: one a step; on a terminal, a spinner line below with the
+/// step's elapsed time and what it is at, redrawn in place.
+struct Progress {
+    terminal: bool,
+    step_started: Instant,
+    frame: usize,
+    drawn: bool,
+    /// What the last plain (not terminal) line said, so each change is said once.
+    said: String,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            step_started: Instant::now(),
+            frame: 0,
+            drawn: false,
+            said: String::new(),
+        }
+    }
+
+    fn step(&mut self, line: &str) {
+        self.clear();
+        eprintln!("{line}");
+        self.step_started = Instant::now();
+    }
+
+    fn tick(&mut self, doing: &str) {
+        if !self.terminal {
+            if doing != self.said && doing.starts_with("installing") {
+                eprintln!("      {doing}");
+            }
+            self.said = doing.to_string();
+            return;
+        }
+        const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+        self.frame = (self.frame + 1) % FRAMES.len();
+        let secs = self.step_started.elapsed().as_secs();
+        let doing: String = doing.chars().take(60).collect();
+        eprint!(
+            "\r\x1b[2K      {} {doing}  {}:{:02}",
+            FRAMES[self.frame],
+            secs / 60,
+            secs % 60
+        );
+        let _ = std::io::stderr().flush();
+        self.drawn = true;
+    }
+
+    /// Says how long the step took.
+    fn done(&mut self) {
+        self.clear();
+        let secs = self.step_started.elapsed().as_secs();
+        eprintln!("      done in {}:{:02}", secs / 60, secs % 60);
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+            self.drawn = false;
+        }
+    }
 }
 
 /// Merges `overlay` into `base`: objects member by member, anything else replaced.
@@ -632,6 +831,57 @@ impl BotClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stands in for Python: a venv whose pip prints about 250 lines (and fails when
+    /// `fail-pip` exists beside the venv) and whose freqtrade answers `--version`.
+    const FAKE_PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fake-python3");
+
+    #[test]
+    fn setup_keeps_pips_output_in_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let bin = setup_with(&data, PINNED_VERSION, &["no-such-python", FAKE_PYTHON]).unwrap();
+        assert_eq!(bin, venv_dir(&data).join("bin/freqtrade"));
+        let log = std::fs::read_to_string(setup_log_path(&data)).unwrap();
+        assert!(log.lines().count() > 240, "{log}");
+        assert!(log.contains("Collecting package119==1.0"), "{log}");
+        assert!(log.contains("Successfully installed"), "{log}");
+
+        // pip fails twice (the known-good versions, then Freqtrade's own): an error that
+        // names the log, which holds both attempts.
+        std::fs::create_dir_all(data.join("freqtrade")).unwrap();
+        std::fs::write(data.join("freqtrade/requirements-lock.txt"), "").unwrap();
+        std::fs::write(data.join("fail-pip"), "").unwrap();
+        let err = setup_with(&data, PINNED_VERSION, &[FAKE_PYTHON]).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("pip could not install freqtrade==2026.9")
+                && message.contains(&setup_log_path(&data).display().to_string()),
+            "{message}"
+        );
+        let log = std::fs::read_to_string(setup_log_path(&data)).unwrap();
+        assert_eq!(
+            log.matches("No matching distribution found").count(),
+            2,
+            "{log}"
+        );
+        assert!(
+            !log.contains("Successfully installed"),
+            "a new log each setup: {log}"
+        );
+    }
+
+    #[test]
+    fn pips_output_tells_what_it_is_at() {
+        let mut pip = PipState::default();
+        assert_eq!(pip.doing(), "starting");
+        pip.line("Collecting freqtrade==2026.9");
+        pip.line("  Downloading freqtrade-2026.9-py3-none-any.whl (1.2 MB)");
+        pip.line("Collecting ccxt>=4.4 (from freqtrade==2026.9)");
+        assert_eq!(pip.doing(), "collecting ccxt (2 packages so far)");
+        pip.line("Installing collected packages: pytz, ccxt, freqtrade");
+        assert_eq!(pip.doing(), "installing 3 packages");
+    }
 
     #[test]
     fn rendering_overrides_only_what_the_daemon_owns() {

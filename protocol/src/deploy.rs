@@ -121,6 +121,12 @@ pub struct DeployedStrategy {
     #[cfg_attr(feature = "openapi", schema(maximum = 65535))]
     pub port: Option<u16>,
     pub started_at: DateTime<Utc>,
+    /// When its process (a bot) or its runner (a native strategy) last started running:
+    /// set anew by a restart of the bot, or of memd for a native runner (a bot memd
+    /// re-adopts runs on and keeps it); none while it does not run. Uptime counts from
+    /// here, not from `startedAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_since: Option<DateTime<Utc>>,
     pub status: DeploymentStatus,
     pub dry_run: bool,
     pub config_file: Option<String>,
@@ -164,6 +170,19 @@ impl DeployedStrategy {
     /// not yet acknowledged.
     pub fn shown_by_default(&self) -> bool {
         self.status.is_active() || self.needs_acknowledgement()
+    }
+}
+
+impl DeployedStrategy {
+    /// When its uptime counts from: `runningSince`, else (a record an earlier memd wrote)
+    /// `startedAt` while it runs; `None` when it does not run.
+    pub fn up_since(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            DeploymentStatus::Running | DeploymentStatus::Stopping => {
+                Some(self.running_since.unwrap_or(self.started_at))
+            }
+            _ => self.running_since,
+        }
     }
 }
 
@@ -403,6 +422,7 @@ pub(crate) mod tests {
             process_id: Some(4242),
             port: Some(8083),
             started_at: "2026-11-22T01:00:00Z".parse().unwrap(),
+            running_since: Some("2026-11-22T03:00:00Z".parse().unwrap()),
             status: DeploymentStatus::Running,
             dry_run: true,
             config_file: Some("/var/lib/memd/deployments/x/config.json".into()),
@@ -528,6 +548,23 @@ pub(crate) mod tests {
         d.status = DeploymentStatus::Stopped;
         d.acknowledged = false;
         assert!(!d.shown_by_default(), "a stop is no failure");
+    }
+
+    #[test]
+    fn uptime_counts_from_running_since_and_only_while_it_runs() {
+        let mut d = sample_deployed();
+        assert_eq!(d.up_since(), d.running_since);
+        // A record an earlier memd wrote: from its start.
+        d.running_since = None;
+        assert_eq!(d.up_since(), Some(d.started_at));
+        d.status = DeploymentStatus::Stopped;
+        assert_eq!(d.up_since(), None);
+        d.status = DeploymentStatus::Starting;
+        assert_eq!(d.up_since(), None);
+        // Absent from the JSON when none, read as none when absent.
+        let json = serde_json::to_value(&d).unwrap();
+        assert!(json.get("runningSince").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<DeployedStrategy>(json).unwrap(), d);
     }
 
     #[test]

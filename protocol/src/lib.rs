@@ -20,9 +20,11 @@ pub mod jsonrpc;
 pub mod mem;
 pub mod methods;
 pub mod ml;
+pub mod numbers;
 pub mod paths;
 pub mod recommend;
 pub mod registry;
+pub mod search;
 pub mod strategy;
 
 pub use client::{Client, ClientError, ClientOptions, EventStream};

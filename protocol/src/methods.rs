@@ -486,13 +486,14 @@ pub struct ListStrategiesParams {
     /// An asset class the strategy supports (`crypto`, `equities`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset_class: Option<String>,
-    /// Words that must all appear in the name, display name, description, tags or keywords.
+    /// Words that must all occur in the name, display name, tags, category, sub-category,
+    /// description or keywords; ranked by [`crate::search`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
-    /// Default: `name`.
+    /// Default: `name`, or with a `query`, best matches first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort: Option<SortKey>,
-    /// Default: ascending for `name`, descending for the others.
+    /// Default: ascending for `name`, descending for the others (and best matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<SortOrder>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -284,5 +284,90 @@ fn recommend_gives_the_seed_worked_example_with_its_breakdown() {
     assert_eq!(v["conditions"]["trend"], computed["trend"]);
     let out = daemon.memctl(&["market"]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(stdout(&out).contains("ADA/BTC"), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ADA/BTC"), "{}", describe(&out));
+    // BTC-quoted prices (ADA/BTC is about 0.000005) and tiny indicators keep their
+    // digits: each written as the one formatter writes it, never "0.000000" or
+    // "-0.000000".
+    let json: Value = serde_json::from_slice(&daemon.memctl(&["market", "--json"]).stdout).unwrap();
+    let indicators = json["indicators"].as_object().unwrap();
+    assert!(indicators["close"].as_f64().unwrap() < 0.001, "{json}");
+    for (name, value) in indicators {
+        let shown = mem_protocol::numbers::significant(value.as_f64().unwrap());
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [name.as_str(), &shown]),
+            "{name} {value} not shown as {shown}:\n{text}"
+        );
+    }
+    assert!(!text.contains("0.000000"), "{text}");
+}
+
+#[test]
+fn setup_freqtrade_shows_its_steps_and_keeps_pips_output_in_a_log() {
+    let daemon = Daemon::start();
+    // Python and pip stand-ins: pip prints about 250 lines, as the real one does.
+    let fake = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../daemon/tests/fixtures/fake-python3");
+    let fake_bin = daemon.root.path().join("fake-bin");
+    std::fs::create_dir_all(&fake_bin).unwrap();
+    for name in ["python3.13", "python3.12", "python3.11", "python3"] {
+        std::os::unix::fs::symlink(&fake, fake_bin.join(name)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        fake_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let setup = || {
+        isolated_command(&bin("memctl"), daemon.root.path())
+            .env("MEMD_SOCKET", &daemon.socket)
+            .env("PATH", &path)
+            .args(["setup", "freqtrade"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run memctl")
+    };
+    let log = daemon.data_dir.join("freqtrade-setup.log");
+    let out = setup();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{}\n",
+            daemon
+                .data_dir
+                .join("freqtrade-venv/bin/freqtrade")
+                .display()
+        )
+    );
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    for step in [
+        "[1/3] creating the virtualenv",
+        "[2/3] installing freqtrade==",
+        "[3/3] checking",
+    ] {
+        assert!(said.contains(step), "{step} missing:\n{said}");
+    }
+    assert!(said.contains(&log.display().to_string()), "{said}");
+    assert!(
+        !said.contains("Collecting"),
+        "pip's output is in the log:\n{said}"
+    );
+    assert!(said.lines().count() < 12, "{said}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.lines().count() > 240, "{logged}");
+
+    // When pip fails: its last lines and where the rest is.
+    std::fs::write(daemon.data_dir.join("fail-pip"), "").unwrap();
+    let out = setup();
+    assert!(!out.status.success(), "{}", describe(&out));
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        said.contains("No matching distribution found for package120==1.0")
+            && said.contains("pip could not install")
+            && said.contains(&log.display().to_string()),
+        "{said}"
+    );
+    assert!(said.lines().count() < 60, "{said}");
 }

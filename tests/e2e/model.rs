@@ -96,6 +96,28 @@ async fn train_keep_promote_rollback_and_survive_a_corrupt_model() {
         "{}",
         describe(&out)
     );
+    // People's words, not the enums' Rust names.
+    let out = daemon.memctl(&["model", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("version {v1} (current)"))
+            && text.contains("promotion: accuracy at least ")
+            && text.contains(" higher; candles from "),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !text.contains("Accuracy") && !text.contains("Current"),
+        "{}",
+        describe(&out)
+    );
+    let out = daemon.memctl(&["model", "history"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("current") && text.contains("rejected") && !text.contains("Rejected"),
+        "{}",
+        describe(&out)
+    );
 
     let status = client.call::<method::MlStatus>(NoParams {}).await.unwrap();
     assert_eq!(status.current.as_ref().unwrap().version, v1);

@@ -244,6 +244,86 @@ async fn a_daemon_restart_resumes_a_native_replay_where_it_was() {
     assert!(decisions.iter().all(|x| x["outcome"].is_object()));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_deployments_uptime_does_not_count_the_time_the_daemon_was_down() {
+    let mut daemon = Daemon::start();
+    let client = daemon.client().await;
+    // Following the shipped file: it warms up on the history, then waits for candles.
+    let mut params = replay(NATIVE_MACD, None);
+    params.native.as_mut().unwrap().mode = Some(FeedMode::Follow);
+    let deployed = client.call::<method::Deploy>(params).await.unwrap();
+    let mut first = None;
+    wait_for("it runs", Duration::from_secs(20), async || {
+        first = newest_deployment(&client, sid(NATIVE_MACD))
+            .await
+            .filter(|d| d.status == DeploymentStatus::Running)
+            .and_then(|d| d.running_since);
+        first.is_some()
+    })
+    .await;
+    assert!(first.unwrap() >= deployed.started_at);
+    drop(client);
+
+    // memd is down for 4 s; the runner resumes when it is back.
+    daemon.stop_with(nix::sys::signal::Signal::SIGTERM);
+    let down_at = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    daemon.child = Daemon::spawn_raw(daemon.root.path(), &daemon.socket, &daemon.data_dir, |_| {});
+    daemon.wait_ready();
+    let client = daemon.client().await;
+    let mut resumed = None;
+    wait_for("it runs again", Duration::from_secs(20), async || {
+        resumed = newest_deployment(&client, sid(NATIVE_MACD))
+            .await
+            .filter(|d| d.status == DeploymentStatus::Running);
+        resumed.is_some()
+    })
+    .await;
+    let resumed = resumed.unwrap();
+    assert_eq!(resumed.deployment_id, deployed.deployment_id);
+    assert_eq!(
+        resumed.started_at, deployed.started_at,
+        "still the same deployment"
+    );
+    let since = resumed.running_since.expect("runningSince");
+    assert!(
+        since >= down_at + chrono::Duration::seconds(4),
+        "running since {since}, memd went down at {down_at}"
+    );
+
+    // memctl's UP column counts from there: seconds, fewer than memd was down.
+    let out = daemon.memctl(&["deployed"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", describe(&out));
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("MACD "))
+        .unwrap_or_else(|| panic!("no MACD row:\n{text}"))
+        .split_whitespace()
+        .collect();
+    // MACD running dry-run PID PORT UP ...
+    let up = row[5];
+    let secs: u64 = up
+        .strip_suffix('s')
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("UP {up:?} is not a few seconds:\n{text}"));
+    assert!(secs < 4, "UP {up} counts the time memd was down:\n{text}");
+
+    // `memctl stop` says it once.
+    let out = daemon.memctl(&["stop", NATIVE_MACD]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("stopped MACD ({NATIVE_MACD})\n")
+    );
+    let stopped = newest_deployment(&client, sid(NATIVE_MACD)).await.unwrap();
+    assert_eq!(stopped.status, DeploymentStatus::Stopped);
+    assert_eq!(
+        stopped.running_since, None,
+        "a stopped deployment has no uptime"
+    );
+}
+
 /// `date,open,high,low,close,volume` rows `from..to` of a wave of about 42 candles.
 fn wave_rows(from: usize, to: usize) -> String {
     let mut text = String::new();

@@ -20,7 +20,7 @@ pub const NATIVE_MACD: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d63";
 pub const NATIVE_MFI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d64";
 /// `native_vwap`, "VWAP": runs inside memd.
 pub const NATIVE_VWAP: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d65";
-/// `volatility_managed_momentum`, "Volatility-Managed Momentum": research, not deployable.
+/// `volatility_managed_momentum`, "Volatility-Managed Momentum": research, runs inside memd.
 pub const VOLATILITY_MANAGED_MOMENTUM: &str = "4fdcbb3a-abea-4662-badd-a6f6886825b0";
 /// `currency_carry_trade`, "Currency Carry Trade": research, not deployable.
 pub const CURRENCY_CARRY_TRADE: &str = "937cc1a3-f286-435f-8d5a-e0cdba43e5fe";

@@ -6,6 +6,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets};
 use mem_protocol::methods::{ListStrategiesParams, NoParams, method};
 use mem_protocol::strategy::{StrategyDetail, StrategyId};
 use mem_protocol::{Client, ClientError};
+use memctl::text;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -307,7 +308,7 @@ pub async fn recommend(
             Cell::new(&r.category),
             Cell::new(number(r.estimated_sharpe)).set_alignment(CellAlignment::Right),
             Cell::new(percent(r.estimated_win_rate)).set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:?}", r.metrics_source).to_lowercase()),
+            Cell::new(text::metrics_source(r.metrics_source)),
             Cell::new(r.strategy_id),
         ]);
     }
@@ -354,7 +355,7 @@ pub async fn market(
     println!("  trend: {}", r.trend_reason);
     println!("  volatility: {}", r.volatility_reason);
     for (name, value) in &r.indicators {
-        println!("  {name:<14} {value:.6}");
+        println!("  {name:<14} {}", text::significant(*value));
     }
     Ok(())
 }
@@ -387,9 +388,9 @@ pub async fn decisions(
         t.add_row(vec![
             Cell::new(d.at.format("%Y-%m-%d %H:%M:%S")),
             Cell::new(&d.strategy),
-            Cell::new(format!("{:?}", d.action).to_uppercase()),
+            Cell::new(text::signal_action(d.action)),
             Cell::new(&d.symbol),
-            Cell::new(d.price),
+            Cell::new(text::significant(d.price)),
             Cell::new(format!("{:.2}", d.confidence)),
             Cell::new(format!("{:.4}", d.position_size)),
             Cell::new(match &d.outcome {

@@ -7,6 +7,7 @@ use mem_protocol::deploy::*;
 use mem_protocol::methods::method;
 use mem_protocol::strategy::StrategyId;
 use mem_protocol::{Client, Event, Topic};
+use memctl::text;
 use std::time::Duration;
 
 /// Deploying waits for the bot's API (Freqtrade takes a few seconds to start).
@@ -26,16 +27,32 @@ fn mode(drain: bool) -> StopMode {
     }
 }
 
+/// `NAME (ID): running, pid 4242, port 8083, dry-run` (a pid and a port when it has them).
 fn describe(d: &DeployedStrategy) -> String {
-    format!(
-        "{} ({}) {}, pid {}, port {}, {}",
+    let mut text = format!(
+        "{} ({}): {}",
         d.strategy_name,
         d.strategy_id,
-        format!("{:?}", d.status).to_lowercase(),
-        d.process_id.map_or("-".into(), |p| p.to_string()),
-        d.port.map_or("-".into(), |p| p.to_string()),
-        if d.dry_run { "dry-run" } else { "LIVE" }
-    )
+        text::deployment_status(d.status)
+    );
+    if let Some(pid) = d.process_id {
+        text.push_str(&format!(", pid {pid}"));
+    }
+    if let Some(port) = d.port {
+        text.push_str(&format!(", port {port}"));
+    }
+    text.push_str(if d.dry_run { ", dry-run" } else { ", LIVE" });
+    text
+}
+
+/// What `memctl stop` says: `stopped NAME (ID)`, and the status only when it is not
+/// "stopped" (a bot that failed while stopping).
+fn stopped(d: &DeployedStrategy) -> String {
+    let mut text = format!("stopped {} ({})", d.strategy_name, d.strategy_id);
+    if d.status != DeploymentStatus::Stopped {
+        text.push_str(&format!(": {}", text::deployment_status(d.status)));
+    }
+    text
 }
 
 pub async fn deploy(
@@ -87,7 +104,7 @@ pub async fn stop(
     if json {
         return print_json(&d);
     }
-    println!("stopped {}", describe(&d));
+    println!("{}", stopped(&d));
     Ok(())
 }
 
@@ -129,7 +146,12 @@ pub async fn stop_all(
     Ok(())
 }
 
-fn uptime(since: chrono::DateTime<chrono::Utc>) -> String {
+/// How long it has run since its process or runner last started (`-` when it does not
+/// run): not the time since it was deployed, which counts the daemon's downtime too.
+fn uptime(d: &DeployedStrategy) -> String {
+    let Some(since) = d.up_since() else {
+        return "-".into();
+    };
     let secs = (chrono::Utc::now() - since).num_seconds().max(0);
     match secs {
         s if s < 60 => format!("{s}s"),
@@ -161,11 +183,11 @@ pub async fn deployed(client: &Client, all: bool, json: bool) -> anyhow::Result<
         let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
         t.add_row(vec![
             Cell::new(&d.strategy_name),
-            Cell::new(format!("{:?}", d.status).to_lowercase()),
+            Cell::new(text::deployment_status(d.status)),
             Cell::new(if d.dry_run { "dry-run" } else { "LIVE" }),
             right(live(d, d.process_id.map(|p| p.to_string()))),
             right(d.port.map_or("-".into(), |p| p.to_string())),
-            right(live(d, Some(uptime(d.started_at)))),
+            right(uptime(d)),
             right(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))),
             right(
                 d.rss_bytes

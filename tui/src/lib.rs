@@ -2,4 +2,5 @@
 //! benchmarks (and the binary) share them.
 #![forbid(unsafe_code)]
 
+pub mod text;
 pub mod ui;

@@ -544,7 +544,8 @@ struct ListArgs {
     /// Only strategies for this asset class (crypto, equities, fx, ...).
     #[arg(long)]
     asset_class: Option<String>,
-    /// Words that must all appear in the name, description, tags or keywords.
+    /// Words that must all occur (name, tags, category, description, keywords); best
+    /// matches first unless --sort.
     #[arg(long, short)]
     query: Option<String>,
     /// name, sharpe, win-rate, total-pnl or last-used.

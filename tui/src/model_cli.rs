@@ -5,6 +5,7 @@ use comfy_table::{Cell, CellAlignment};
 use mem_protocol::methods::{NoParams, method};
 use mem_protocol::ml::*;
 use mem_protocol::{Client, Event, Topic};
+use memctl::text;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -40,9 +41,9 @@ const METRIC_HEADERS: [&str; 9] = [
 
 fn describe(v: &ModelVersion) {
     println!(
-        "version {} ({:?}) trained {} on {} ({}), {} train rows, {} holdout rows from {}",
+        "version {} ({}) trained {} on {} ({}), {} train rows, {} holdout rows from {}",
         v.version,
-        v.status,
+        text::model_status(v.status),
         v.trained_at.format("%Y-%m-%d %H:%M:%S UTC"),
         v.pairs.join(", "),
         v.timeframe,
@@ -149,10 +150,11 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         None => println!("no current model: train one with `memctl model train`"),
     }
     println!(
-        "{} versions stored; promotion: {:?} at least {} better; candles from {} ({} {}){}",
+        "{} versions stored; promotion: {} at least {} {}; candles from {} ({} {}){}",
         s.versions,
-        s.promotion_metric,
+        text::promotion_metric(s.promotion_metric),
         s.promotion_margin,
+        text::promotion_direction(s.promotion_metric),
         s.market_data_dir,
         if s.pairs.is_empty() {
             "no pairs found".to_string()
@@ -179,7 +181,7 @@ pub async fn history(client: &Client, json: bool) -> anyhow::Result<()> {
     for v in &h.versions {
         t.add_row(vec![
             Cell::new(&v.version),
-            Cell::new(format!("{:?}", v.status).to_lowercase()),
+            Cell::new(text::model_status(v.status)),
             Cell::new(format!("{:.4}", v.metrics.accuracy)),
             Cell::new(format!("{:.4}", v.metrics.baseline_accuracy)),
             Cell::new(format!("{:.4}", v.metrics.roc_auc)),
@@ -255,7 +257,7 @@ pub async fn predict(
             .unwrap_or_default()
     );
     for (name, value) in &p.features {
-        println!("  {name:<15} {value:.6}");
+        println!("  {name:<15} {}", text::significant(*value));
     }
     Ok(())
 }

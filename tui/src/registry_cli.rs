@@ -8,6 +8,7 @@ use mem_protocol::Client;
 use mem_protocol::methods::method;
 use mem_protocol::registry::*;
 use mem_protocol::strategy::{StrategyDetail, StrategyId, StrategyStatus};
+use memctl::text;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -328,10 +329,7 @@ pub async fn versions(client: &Client, strategy: &str, json: bool) -> anyhow::Re
     for v in &list.versions {
         t.add_row(vec![
             Cell::new(&v.version_number),
-            Cell::new(
-                v.version_type
-                    .map_or("-".into(), |k| format!("{k:?}").to_lowercase()),
-            ),
+            Cell::new(v.version_type.map_or("-", text::version_bump)),
             Cell::new(v.created_at.format("%Y-%m-%d %H:%M")),
             Cell::new(&v.created_by),
             Cell::new(v.changelog.lines().next().unwrap_or("")),
@@ -490,9 +488,9 @@ pub async fn list_trades(
             Cell::new(tr.exit_time.format("%Y-%m-%d %H:%M")),
             Cell::new(&tr.trade_id),
             Cell::new(&tr.symbol),
-            Cell::new(format!("{:?}", tr.action).to_uppercase()),
-            Cell::new(tr.entry_price).set_alignment(CellAlignment::Right),
-            Cell::new(tr.exit_price).set_alignment(CellAlignment::Right),
+            Cell::new(text::trade_action(tr.action)),
+            Cell::new(text::significant(tr.entry_price)).set_alignment(CellAlignment::Right),
+            Cell::new(text::significant(tr.exit_price)).set_alignment(CellAlignment::Right),
             Cell::new(format!("{:.2}", tr.pnl)).set_alignment(CellAlignment::Right),
             Cell::new(percent(Some(tr.pnl_pct))).set_alignment(CellAlignment::Right),
             Cell::new(if tr.mem_enhanced { "yes" } else { "" }),

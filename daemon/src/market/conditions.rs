@@ -15,6 +15,7 @@
 
 use super::candles::Candle;
 use super::indicators::{Adx, Atr, Bbands, Macd, Rsi, Sma};
+use mem_protocol::numbers::significant;
 use mem_protocol::recommend::{Trend, Volatility};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -97,16 +98,20 @@ pub fn compute(candles: &[Candle]) -> Option<Conditions> {
         (
             Trend::Bullish,
             format!(
-                "ADX {a:.1} >= {ADX_TREND}; close {:.8} > SMA50 {s50:.8}; SMA20 {s20:.8} > SMA50; SMA20 rising {slope:+.3}% over {SLOPE_CANDLES} candles",
-                last.close
+                "ADX {a:.1} >= {ADX_TREND}; close {} > SMA50 {}; SMA20 {} > SMA50; SMA20 rising {slope:+.3}% over {SLOPE_CANDLES} candles",
+                significant(last.close),
+                significant(s50),
+                significant(s20)
             ),
         )
     } else if down {
         (
             Trend::Bearish,
             format!(
-                "ADX {a:.1} >= {ADX_TREND}; close {:.8} < SMA50 {s50:.8}; SMA20 {s20:.8} < SMA50; SMA20 falling {slope:+.3}% over {SLOPE_CANDLES} candles",
-                last.close
+                "ADX {a:.1} >= {ADX_TREND}; close {} < SMA50 {}; SMA20 {} < SMA50; SMA20 falling {slope:+.3}% over {SLOPE_CANDLES} candles",
+                significant(last.close),
+                significant(s50),
+                significant(s20)
             ),
         )
     } else {

@@ -11,10 +11,13 @@
 //! - `chunks`: the lowercase search text of 1,024 strategies per buffer, scanned with
 //!   `memchr::memmem` at full speed; a changed strategy rebuilds only its chunk.
 //!
-//! Search semantics: every query word must occur (case-insensitively, as a substring) in
-//! the name, display name, description, tags or keywords.
+//! Search semantics: `mem_protocol::search`, the rule the terminal UI follows too. Every
+//! query word must occur (case-insensitively) in the name, display name, tags, category,
+//! sub-category, description or keywords; a word of a name or tag ranks first, a letter
+//! run inside another word last. Without a sort key, a search lists best matches first.
 
 use mem_protocol::methods::{ListStrategiesParams, SortKey, SortOrder, StrategyList};
+use mem_protocol::search;
 use mem_protocol::strategy::{
     Origin, StrategyDocument, StrategyId, StrategyStatus, StrategySummary,
 };
@@ -143,36 +146,10 @@ impl Record {
         }
     }
 
-    /// Appends this record's search text, lowercased: name, display name, description,
-    /// tags and keywords, space separated, control characters as spaces.
+    /// Appends this record's search text (`mem_protocol::search::push_search_text`, with
+    /// the keywords the list entry lacks).
     fn push_search_text(&self, out: &mut Vec<u8>) {
-        let s = &self.summary;
-        let parts = [
-            s.name.as_str(),
-            s.display_name.as_str(),
-            s.description.as_str(),
-        ]
-        .into_iter()
-        .chain(s.tags.iter().map(String::as_str))
-        .chain(self.keywords.iter().map(|k| &**k));
-        for part in parts {
-            if part.is_ascii() {
-                out.extend(part.bytes().map(|b| {
-                    if b.is_ascii_control() {
-                        b' '
-                    } else {
-                        b.to_ascii_lowercase()
-                    }
-                }));
-            } else {
-                let mut buf = [0u8; 4];
-                for c in part.chars().flat_map(char::to_lowercase) {
-                    let c = if c.is_control() { ' ' } else { c };
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-            }
-            out.push(b' ');
-        }
+        search::push_search_text(out, &self.summary, self.keywords.iter().map(|k| &**k));
     }
 
     /// The record of a parsed document whose file bytes hash to `content_hash`.
@@ -231,13 +208,36 @@ struct Keys {
     asset_classes: Box<[u32]>,
 }
 
-/// One buffer of search text for `CHUNK` consecutive records.
+/// One buffer of search text for `CHUNK` consecutive records, each ended by `\n`.
 #[derive(Debug, Default)]
 struct TextChunk {
     text: Vec<u8>,
     /// Where each record's text starts in `text`.
     starts: Vec<u32>,
+    /// Where each record's second group of fields starts in `text` (after
+    /// `search::SECONDARY`).
+    secondary: Vec<u32>,
     dirty: bool,
+}
+
+impl TextChunk {
+    /// The best score of `finder`'s word in record `local`, whose first occurrence is at
+    /// `at` and whose text ends at `end`.
+    fn best(&self, finder: &memmem::Finder<'_>, mut at: usize, end: usize, local: usize) -> u16 {
+        let len = finder.needle().len();
+        let secondary = self.secondary[local] as usize;
+        let mut best = 0;
+        loop {
+            best = best.max(search::occurrence_score(&self.text, at, len, secondary));
+            if best == search::BEST {
+                return best;
+            }
+            match finder.find(&self.text[at + 1..end]) {
+                Some(next) => at += 1 + next,
+                None => return best,
+            }
+        }
+    }
 }
 
 /// All records, with their keys, name order and search text.
@@ -450,77 +450,94 @@ impl Index {
             }
             chunk.text.clear();
             chunk.starts.clear();
+            chunk.secondary.clear();
             for record in self.records.iter().skip(c * CHUNK).take(CHUNK) {
-                chunk.starts.push(chunk.text.len() as u32);
+                let start = chunk.text.len();
+                chunk.starts.push(start as u32);
                 record.push_search_text(&mut chunk.text);
+                let secondary = memchr::memchr(search::SECONDARY, &chunk.text[start..])
+                    .map_or(chunk.text.len(), |at| start + at + 1);
+                chunk.secondary.push(secondary as u32);
                 chunk.text.push(b'\n');
             }
             chunk.dirty = false;
         }
     }
 
-    /// Which records contain every word, as a bitset; `None` when there are no words.
-    fn search(&self, words: &[String]) -> Option<Vec<u64>> {
-        if words.is_empty() {
-            return None;
-        }
-        let n = self.records.len();
-        let mut all = vec![u64::MAX; n.div_ceil(64)];
-        for word in words {
+    /// The records that contain every word, with their scores (`mem_protocol::search`),
+    /// in record order; `None` when there are no words. The longest word (likely the
+    /// rarest) is looked for in the whole text, each other only in the records found so
+    /// far.
+    fn search(&self, words: &[String]) -> Option<Vec<(u32, u32)>> {
+        let mut words: Vec<&String> = words.iter().collect();
+        words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        let (first, rest) = words.split_first()?;
+        let mut found = self.search_word(first);
+        for word in rest {
             let finder = memmem::Finder::new(word.as_bytes());
-            let mut hits = vec![0u64; n.div_ceil(64)];
-            for (c, chunk) in self.chunks.iter().enumerate() {
-                let mut from = 0usize;
-                while let Some(found) = finder.find(&chunk.text[from..]) {
-                    let at = from + found;
-                    let local = chunk.starts.partition_point(|&s| s as usize <= at) - 1;
-                    let i = c * CHUNK + local;
-                    hits[i / 64] |= 1 << (i % 64);
-                    // Skip to the next record: one hit per record is enough.
-                    from = chunk
-                        .starts
-                        .get(local + 1)
-                        .map_or(chunk.text.len(), |&s| s as usize);
-                    if from >= chunk.text.len() {
-                        break;
+            found.retain_mut(|(i, score)| {
+                let chunk = &self.chunks[*i as usize / CHUNK];
+                let local = *i as usize % CHUNK;
+                let start = chunk.starts[local] as usize;
+                let end = chunk
+                    .starts
+                    .get(local + 1)
+                    .map_or(chunk.text.len(), |&s| s as usize);
+                match finder.find(&chunk.text[start..end]) {
+                    Some(at) => {
+                        *score += u32::from(chunk.best(&finder, start + at, end, local));
+                        true
                     }
+                    None => false,
                 }
-            }
-            for (a, h) in all.iter_mut().zip(hits) {
-                *a &= h;
-            }
+            });
         }
-        Some(all)
+        Some(found)
     }
 
-    /// Strategies matching every filter, sorted, paged. Searching needs the text
-    /// refreshed first (`refresh_chunks`) when `has_dirty_chunks`.
+    /// The records that contain `word`, each with its best occurrence's score, in record
+    /// order.
+    fn search_word(&self, word: &str) -> Vec<(u32, u32)> {
+        let finder = memmem::Finder::new(word.as_bytes());
+        let mut found = Vec::new();
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            let text = &chunk.text[..];
+            let mut from = 0usize;
+            while let Some(at) = finder.find(&text[from..]).map(|f| from + f) {
+                let local = chunk.starts.partition_point(|&s| s as usize <= at) - 1;
+                let end = chunk
+                    .starts
+                    .get(local + 1)
+                    .map_or(text.len(), |&s| s as usize);
+                let best = chunk.best(&finder, at, end, local);
+                found.push(((c * CHUNK + local) as u32, u32::from(best)));
+                // On to the next record.
+                from = end;
+                if from >= text.len() {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    /// Strategies matching every filter, sorted, paged: with a query and no sort key,
+    /// best matches first (ties in name order). Searching needs the text refreshed first
+    /// (`refresh_chunks`) when `has_dirty_chunks`.
     pub fn list(&self, params: &ListStrategiesParams) -> StrategyList {
-        let words: Vec<String> = params
-            .query
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        let words = &words;
-        let empty = StrategyList {
-            strategies: Vec::new(),
-            total: 0,
-        };
+        let words = search::query_words(params.query.as_deref().unwrap_or(""));
         let Some(filter) = Filter::new(params, &self.interner) else {
-            return empty;
+            return StrategyList {
+                strategies: Vec::new(),
+                total: 0,
+            };
         };
-        let hits = self.search(words);
-        let matches = |i: usize| {
-            hits.as_ref()
-                .is_none_or(|h| h[i / 64] & (1 << (i % 64)) != 0)
-                && filter.matches(&self.keys[i])
-        };
+        let hits = self.search(&words);
+        let relevance = hits.is_some() && params.sort.is_none();
         let key = params.sort.unwrap_or(SortKey::Name);
         let descending = match params.order {
             Some(order) => order == SortOrder::Desc,
-            None => key != SortKey::Name,
+            None => relevance || key != SortKey::Name,
         };
         let offset = params.offset.unwrap_or(0);
         let limit = params.limit.unwrap_or(usize::MAX);
@@ -531,21 +548,36 @@ impl Index {
                 .map(|i| self.records[i].summary.clone())
                 .collect()
         };
-        if key == SortKey::Name {
+        if key == SortKey::Name && !relevance {
             // Walk the name order: no sort at all.
+            let mut found = None;
+            if let Some(hits) = &hits {
+                let mut bits = vec![0u64; self.records.len().div_ceil(64)];
+                for &(i, _) in hits {
+                    bits[i as usize / 64] |= 1 << (i % 64);
+                }
+                found = Some(bits);
+            }
+            let matches = |&i: &usize| {
+                found
+                    .as_ref()
+                    .is_none_or(|b| b[i / 64] & (1 << (i % 64)) != 0)
+                    && filter.matches(&self.keys[i])
+            };
             let order = self.name_order.iter().map(|&i| i as usize);
             let mut selected: Vec<usize> = if descending {
-                order.rev().filter(|&i| matches(i)).collect()
+                order.rev().filter(matches).collect()
             } else {
-                order.filter(|&i| matches(i)).collect()
+                order.filter(matches).collect()
             };
             let total = selected.len();
             let strategies = page(&mut selected.drain(..));
             return StrategyList { strategies, total };
         }
-        let value = |i: usize| -> f64 {
+        let value = |i: usize, score: u32| -> f64 {
             let k = &self.keys[i];
             match key {
+                _ if relevance => f64::from(score),
                 SortKey::Sharpe => k.sharpe,
                 SortKey::WinRate => k.win_rate,
                 SortKey::TotalPnl => k.total_pnl,
@@ -559,10 +591,21 @@ impl Index {
                 SortKey::Name => unreachable!("handled above"),
             }
         };
-        let mut selected: Vec<(f64, u32, u32)> = (0..self.records.len())
-            .filter(|&i| matches(i))
-            .map(|i| (value(i), self.name_rank[i], i as u32))
-            .collect();
+        let row = |(i, score): (usize, u32)| (value(i, score), self.name_rank[i], i as u32);
+        let kept = |&(i, _): &(usize, u32)| filter.matches(&self.keys[i]);
+        let mut selected: Vec<(f64, u32, u32)> = match &hits {
+            Some(hits) => hits
+                .iter()
+                .map(|&(i, score)| (i as usize, score))
+                .filter(kept)
+                .map(row)
+                .collect(),
+            None => (0..self.records.len())
+                .map(|i| (i, 0))
+                .filter(kept)
+                .map(row)
+                .collect(),
+        };
         let total = selected.len();
         // Missing values last in both directions; ties by name.
         let compare = |a: &(f64, u32, u32), b: &(f64, u32, u32)| -> Ordering {
@@ -720,10 +763,20 @@ mod tests {
             query: Some("E".into()),
             ..Default::default()
         };
+        // e by its name first; c and d only by the letter inside their category
+        // (momentum), last.
         assert_eq!(
             names(&mut index, search),
-            ["e"],
+            ["e", "c", "d"],
             "search text follows renames"
+        );
+        let old_name = ListStrategiesParams {
+            query: Some("b".into()),
+            ..Default::default()
+        };
+        assert!(
+            names(&mut index, old_name).is_empty(),
+            "the old name is gone"
         );
         let desc = ListStrategiesParams {
             order: Some(SortOrder::Desc),
@@ -742,6 +795,102 @@ mod tests {
         );
     }
 
+    /// The seed's 11 strategies (data/strategy_registry).
+    fn seed_index() -> Index {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../data/strategy_registry/metadata"
+        );
+        let records = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let bytes = std::fs::read(e.unwrap().path()).unwrap();
+                Record::from_doc(&serde_json::from_slice(&bytes).unwrap(), 0)
+            })
+            .collect();
+        let mut index = Index::from_records(records);
+        index.refresh_chunks();
+        index
+    }
+
+    fn query(text: &str) -> ListStrategiesParams {
+        ListStrategiesParams {
+            query: Some(text.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_search_lists_word_matches_first_and_letters_inside_words_last() {
+        let mut index = seed_index();
+        let rsi = [
+            "Freqtrade Aggressive RSI",
+            "Freqtrade Conservative RSI",
+            "RSI",
+            "MFI",
+            "Statistical Arbitrage Pairs Trading",
+            "VWAP",
+        ];
+        assert_eq!(names(&mut index, query("rsi")), rsi);
+        // The same order as the rule the terminal UI follows, score for score.
+        let words = search::query_words("rsi");
+        let mut by_rule: Vec<(u32, String)> = index
+            .records()
+            .iter()
+            .filter_map(|r| {
+                let score = search::score(&search::search_text(&r.summary), &words)?;
+                Some((score, r.summary.display_name.clone()))
+            })
+            .collect();
+        by_rule.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        assert_eq!(
+            by_rule.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+            rsi
+        );
+        // Paged: the best first.
+        let page = ListStrategiesParams {
+            limit: Some(2),
+            offset: Some(2),
+            ..query("RSI")
+        };
+        let list = index.list(&page);
+        assert_eq!(list.total, 6);
+        assert_eq!(list.strategies[0].display_name, "RSI");
+        assert_eq!(list.strategies[1].display_name, "MFI");
+        // A sort key asked for wins over relevance; so does name order.
+        let by_sharpe = ListStrategiesParams {
+            sort: Some(SortKey::Sharpe),
+            ..query("rsi")
+        };
+        assert_eq!(names(&mut index, by_sharpe)[0], "Freqtrade Aggressive RSI");
+        let by_name = ListStrategiesParams {
+            sort: Some(SortKey::Name),
+            ..query("rsi")
+        };
+        assert_eq!(
+            names(&mut index, by_name),
+            [
+                "Freqtrade Aggressive RSI",
+                "Freqtrade Conservative RSI",
+                "MFI",
+                "RSI",
+                "Statistical Arbitrage Pairs Trading",
+                "VWAP"
+            ]
+        );
+        // Filters still apply; two words must both occur.
+        let native = ListStrategiesParams {
+            language: Some("rust".into()),
+            ..query("rsi")
+        };
+        assert_eq!(names(&mut index, native), ["RSI", "MFI", "VWAP"]);
+        assert_eq!(
+            names(&mut index, query("macd momentum")),
+            ["Freqtrade MACD Hunter", "MACD"]
+        );
+        assert!(names(&mut index, query("rsi kalman")).is_empty());
+    }
+
     #[test]
     fn search_spans_chunks_and_unknown_words_match_nothing() {
         let records: Vec<Record> = (0..3000)
@@ -753,6 +902,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(names(&mut index, hit), ["s02999"]);
+        // Two words, the second looked for only in the records the first found.
+        let both = ListStrategiesParams {
+            query: Some("t s02999".into()),
+            ..Default::default()
+        };
+        assert_eq!(names(&mut index, both), ["s02999"]);
+        let many_of_both = ListStrategiesParams {
+            query: Some("momentum s01".into()),
+            ..Default::default()
+        };
+        assert_eq!(index.list(&many_of_both).total, 1000);
         let many = ListStrategiesParams {
             query: Some("s01".into()),
             limit: Some(3),

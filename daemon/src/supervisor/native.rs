@@ -263,6 +263,9 @@ impl Supervisor {
         };
         self.table.update(&slot, |r| {
             r.public.status = DeploymentStatus::Running;
+            // Started now, also when it was running before memd stopped: uptime counts
+            // the time it ran, not the time memd was down.
+            r.public.running_since = Some(Utc::now());
             r.public.last_error = None;
         });
         let this = self.clone();

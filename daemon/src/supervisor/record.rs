@@ -86,6 +86,26 @@ impl DeploymentRecord {
     pub fn bot_client(&self) -> Option<BotClient> {
         Some(BotClient::new(self.public.port?, &self.bot()?.credentials))
     }
+
+    /// Keeps `runningSince` with a change of status from `before`: set (to `now`) when
+    /// the deployment comes to run, cleared when its process or runner is gone; kept
+    /// while it runs on (a bot re-adopted after a daemon restart was running all along).
+    /// A runner started again without a change of status (a native runner resumed by a
+    /// restarted daemon) sets it itself.
+    pub fn follow_status(&mut self, before: DeploymentStatus, now: DateTime<Utc>) {
+        let p = &mut self.public;
+        match p.status {
+            DeploymentStatus::Running if before != DeploymentStatus::Running => {
+                p.running_since = Some(now);
+            }
+            DeploymentStatus::Running | DeploymentStatus::Stopping => {}
+            DeploymentStatus::Starting
+            | DeploymentStatus::Stopped
+            | DeploymentStatus::Crashed
+            | DeploymentStatus::Restarting
+            | DeploymentStatus::Failed => p.running_since = None,
+        }
+    }
 }
 
 /// The on-disk shape, written from borrows (a save copies no record).
@@ -305,9 +325,15 @@ impl Deployments {
         }
     }
 
-    /// Changes what is persisted (status, pid, ...): saved, then announced.
+    /// Changes what is persisted (status, pid, ...): saved, then announced. A change of
+    /// status keeps `runningSince` with it ([`DeploymentRecord::follow_status`]).
     pub fn update(&self, slot: &Slot, change: impl FnOnce(&mut DeploymentRecord)) {
-        change(&mut slot.record.lock().expect("slot lock"));
+        {
+            let mut record = slot.record.lock().expect("slot lock");
+            let before = record.public.status;
+            change(&mut record);
+            record.follow_status(before, Utc::now());
+        }
         self.save();
         self.derive_active();
         self.announce(slot);
@@ -604,5 +630,36 @@ mod tests {
         let raw: serde_json::Value = serde_json::from_str(&written).unwrap();
         assert!(raw[1].get("credentials").is_none());
         assert_eq!(raw[0]["credentials"]["username"], "memd-1a2b3c4d");
+    }
+
+    #[test]
+    fn running_since_follows_the_status_and_not_the_daemons_restarts() {
+        let mut records: Vec<DeploymentRecord> = serde_json::from_str(EARLIER_STATE).unwrap();
+        let mut bot = records.remove(0);
+        assert_eq!(bot.public.running_since, None, "earlier records have none");
+        let t = |s: i64| {
+            "2026-11-22T01:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::seconds(s)
+        };
+        let to = |record: &mut DeploymentRecord, status, at| {
+            let before = record.public.status;
+            record.public.status = status;
+            record.follow_status(before, at);
+            record.public.running_since
+        };
+        use DeploymentStatus::*;
+        assert_eq!(to(&mut bot, Starting, t(0)), None);
+        assert_eq!(to(&mut bot, Running, t(5)), Some(t(5)), "ready: it runs");
+        // Re-adopted after a daemon restart: it ran all along.
+        assert_eq!(to(&mut bot, Running, t(500)), Some(t(5)));
+        assert_eq!(to(&mut bot, Crashed, t(600)), None);
+        assert_eq!(to(&mut bot, Restarting, t(601)), None);
+        assert_eq!(to(&mut bot, Running, t(610)), Some(t(610)), "a new process");
+        assert_eq!(to(&mut bot, Stopping, t(700)), Some(t(610)));
+        assert_eq!(to(&mut bot, Stopped, t(701)), None);
+        // Saved and read back with the record.
+        to(&mut bot, Running, t(800));
+        let again: DeploymentRecord =
+            serde_json::from_str(&serde_json::to_string(&bot).unwrap()).unwrap();
+        assert_eq!(again.public.running_since, Some(t(800)));
     }
 }

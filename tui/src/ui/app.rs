@@ -17,6 +17,7 @@ use mem_protocol::recommend::{
 use mem_protocol::registry::{
     ParameterHistory, ParameterUpdate, PerformanceReport, UpdateParameterParams, VersionList,
 };
+use mem_protocol::search;
 use mem_protocol::strategy::{StrategyDetail, StrategyId, StrategyStatus, StrategySummary};
 use mem_protocol::{Access, ErrorCode};
 use serde_json::Value;
@@ -436,7 +437,7 @@ impl StrategiesView {
 
     /// Replaces the whole list (a new session's snapshot).
     pub fn replace_all(&mut self, all: Vec<Arc<StrategySummary>>) {
-        self.haystack = all.iter().map(|s| search_text(s)).collect();
+        self.haystack = all.iter().map(|s| search::search_text(s)).collect();
         self.all = all;
         self.refresh_rows();
     }
@@ -453,28 +454,45 @@ impl StrategiesView {
             let at = self
                 .all
                 .partition_point(|x| x.display_name.to_lowercase() < key);
-            self.haystack.insert(at, search_text(&s));
+            self.haystack.insert(at, search::search_text(&s));
             self.all.insert(at, s);
         }
         self.refresh_rows();
+    }
+
+    /// Whether the rows are in search order (best match first): a search with no sort
+    /// chosen.
+    pub fn by_relevance(&self) -> bool {
+        self.sort.is_none() && !search::query_words(&self.search).is_empty()
     }
 
     /// Recomputes the rows after a change of data, filter, search or sort, keeping the
     /// selected strategy selected when it is still listed.
     pub fn refresh_rows(&mut self) {
         let keep = self.selected().map(|s| s.id);
-        let words: Vec<String> = self
-            .search
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
+        let words = search::query_words(&self.search);
         let filter = self.filter();
+        let mut scores = Vec::new();
         self.rows = (0..self.all.len())
             .filter(|&i| {
-                let s = &self.all[i];
-                filter.keeps(s) && words.iter().all(|w| self.haystack[i].contains(w.as_str()))
+                if !filter.keeps(&self.all[i]) {
+                    return false;
+                }
+                if words.is_empty() {
+                    return true;
+                }
+                let score = search::score(&self.haystack[i], &words);
+                scores.extend(score);
+                score.is_some()
             })
             .collect();
+        if self.by_relevance() {
+            // Best first; a stable sort keeps name order among equals.
+            let mut ranked: Vec<(u32, usize)> =
+                scores.into_iter().zip(self.rows.drain(..)).collect();
+            ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
+            self.rows = ranked.into_iter().map(|(_, i)| i).collect();
+        }
         let all = &self.all;
         let sort = self.sort();
         let key = |i: &usize| -> f64 {
@@ -500,19 +518,6 @@ impl StrategiesView {
             .unwrap_or(self.cursor.selected);
         self.cursor.clamp(self.rows.len());
     }
-}
-
-/// What a search looks in: names, description, category, status and tags, lowercase.
-fn search_text(s: &StrategySummary) -> Box<str> {
-    let mut text = format!(
-        "{} {} {} {} {}",
-        s.name, s.display_name, s.description, s.category, s.status
-    );
-    for tag in &s.tags {
-        text.push(' ');
-        text.push_str(tag);
-    }
-    text.to_lowercase().into_boxed_str()
 }
 
 /// The Deployed view.
@@ -1442,7 +1447,9 @@ impl App {
         if action == Some(Action::Sort) {
             let s = self.strategies.sort();
             let i = SORTS.iter().position(|x| *x == s).unwrap_or(0);
-            self.strategies.sort = Some(SORTS[(i + 1) % SORTS.len()]);
+            // Back to the first, the default: name order, or best match first in a search.
+            let next = SORTS[(i + 1) % SORTS.len()];
+            self.strategies.sort = (next != SortKey::Name).then_some(next);
             self.strategies.refresh_rows();
             return self.detail_for_selection();
         }

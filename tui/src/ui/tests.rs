@@ -70,6 +70,7 @@ fn summary(
     s.name = name.into();
     s.display_name = display.into();
     s.category = category.into();
+    s.sub_category = String::new(); // not the MACD Hunter's, which a search would find
     s.sharpe_ratio = Some(sharpe);
     s.win_rate = Some(win);
     s.description = format!("{display}: a {category} strategy");
@@ -87,7 +88,7 @@ fn strategies() -> Vec<Arc<StrategySummary>> {
         0.472,
     );
     research.status = mem_protocol::strategy::StrategyStatus::Experimental;
-    research.language = "python".into();
+    research.language = "rust".into(); // native, as the seed lists it
     let mut rsi = summary(
         RSI,
         "freqtrade_conservative_rsi",
@@ -730,6 +731,69 @@ fn snapshot_strategies_wide_with_detail() {
     press(&mut app, &[ch('2'), ch('j')]);
     app.on_update(Update::Detail(id(MACD), Ok(Box::new(macd_data()))));
     insta::assert_snapshot!(render(&app, 160, 40));
+}
+
+/// The seed's 11 strategies (data/strategy_registry), in name order, as the daemon
+/// announces them.
+fn seed_strategies() -> Vec<Arc<StrategySummary>> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/strategy_registry/metadata"
+    );
+    let mut all: Vec<Arc<StrategySummary>> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let doc: StrategyDocument =
+                serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+            Arc::new(doc.summary(false))
+        })
+        .collect();
+    all.sort_by_key(|s| s.display_name.to_lowercase());
+    all
+}
+
+#[test]
+fn snapshot_strategies_search_rsi_ranks_words_before_letters_inside_words() {
+    let mut app = App::new(now());
+    app.on_update(Update::Connected {
+        access: Access::Control,
+        status: Box::new(status()),
+        strategies: seed_strategies(),
+        deployed: DeployedList {
+            deployments: vec![],
+        },
+        metrics: None,
+        panels: vec![],
+    });
+    press(&mut app, &[ch('2'), ch('/'), ch('r'), ch('s'), ch('i')]);
+    let names = |app: &App| -> Vec<String> {
+        app.strategies
+            .rows
+            .iter()
+            .map(|&i| app.strategies.all[i].display_name.clone())
+            .collect()
+    };
+    // The word in names and tags, then in a description ("a volume-weighted RSI"), then
+    // the letters inside "mean_reversion", last.
+    assert_eq!(
+        names(&app),
+        [
+            "Freqtrade Aggressive RSI",
+            "Freqtrade Conservative RSI",
+            "RSI",
+            "MFI",
+            "Statistical Arbitrage Pairs Trading",
+            "VWAP"
+        ]
+    );
+    insta::assert_snapshot!("strategies_search_rsi", render(&app, 120, 16));
+    // A sort chosen wins over relevance; `o` through every sort comes back to it.
+    press(&mut app, &[key(KeyCode::Enter), ch('o')]);
+    assert_eq!(names(&app)[0], "Freqtrade Aggressive RSI", "by Sharpe");
+    assert_eq!(names(&app)[1], "Freqtrade Conservative RSI");
+    press(&mut app, &[ch('o'), ch('o'), ch('o'), ch('o')]);
+    assert!(app.strategies.by_relevance());
+    assert_eq!(names(&app)[3], "MFI");
 }
 
 #[test]

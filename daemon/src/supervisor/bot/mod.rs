@@ -332,6 +332,7 @@ pub(super) fn new_public(
         process_id: None,
         port,
         started_at: Utc::now(),
+        running_since: None,
         status: DeploymentStatus::Starting,
         dry_run: params.dry_run,
         config_file: Some(config_file),

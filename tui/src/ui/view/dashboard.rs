@@ -275,11 +275,7 @@ fn draw_bots(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 Cell::from(d.strategy_name.clone()),
                 Cell::from(status_word(d.status)).style(super::deployed::status_style(d, theme)),
                 Cell::from(if d.dry_run { "dry-run" } else { "LIVE" }),
-                Cell::from(if d.status.is_active() {
-                    since(app.now, d.started_at)
-                } else {
-                    "-".into()
-                }),
+                Cell::from(d.up_since().map_or("-".into(), |t| since(app.now, t))),
                 Cell::from(d.stats.open_trades.to_string()),
                 Cell::from(super::money(profit)).style(theme.pnl(profit)),
                 Cell::from(match (d.warnings, d.errors) {

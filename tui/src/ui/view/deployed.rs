@@ -222,7 +222,7 @@ fn draw_table(
                             .style(if d.dry_run { Style::new() } else { theme.bad() }),
                         Cell::from(live(d, d.process_id.map(|p| p.to_string()))),
                         Cell::from(live(d, d.port.map(|p| p.to_string()))),
-                        Cell::from(live(d, Some(since(app.now, d.started_at)))),
+                        Cell::from(live(d, d.up_since().map(|t| since(app.now, t)))),
                         right(live(d, d.cpu_percent.map(|c| format!("{c:.1}%")))),
                         right(live(d, d.rss_bytes.map(bytes))),
                         right(d.stats.open_trades.to_string()),

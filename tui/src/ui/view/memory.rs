@@ -48,9 +48,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             let row = Row::new(vec![
                 Cell::from(d.at.format("%m-%d %H:%M:%S").to_string()),
                 Cell::from(d.strategy.clone()),
-                Cell::from(format!("{:?}", d.action).to_uppercase()),
+                Cell::from(crate::text::signal_action(d.action)),
                 Cell::from(d.symbol.clone()),
-                Cell::from(format!("{}", d.price)),
+                Cell::from(crate::text::significant(d.price)),
                 Cell::from(format!("{:.2}", d.confidence)),
                 Cell::from(format!("{:.4}", d.position_size)),
                 outcome,

@@ -42,7 +42,11 @@ fn title(app: &App) -> String {
         v.rows.len(),
         v.all.len(),
         v.filter().label(),
-        sort_label(v.sort())
+        if v.by_relevance() {
+            "relevance"
+        } else {
+            sort_label(v.sort())
+        }
     );
     if v.searching || !v.search.is_empty() {
         t.push_str(&format!(
