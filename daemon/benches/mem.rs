@@ -124,6 +124,8 @@ fn request(
         pattern: None,
         volatility_pct: volatility_pct(indicators, c.close, reference),
         signature: patterns::signature(action, indicators, c.close, reference),
+        // As a native runner asks: the volatility rule only.
+        regime: None,
     }
 }
 

@@ -63,6 +63,9 @@ pub struct MemConfig {
     /// `[mem.encryption]`: the memory files (`mem_knowledge/`) at rest.
     #[serde(default)]
     pub encryption: EncryptionConfig,
+    /// `[mem.adaptation]`: the regime rules of the enhancement.
+    #[serde(default)]
+    pub adaptation: crate::mem::enhance::AdaptationSettings,
     /// The human decision log is archived past this size.
     pub text_log_max_bytes: Option<u64>,
 }
@@ -422,6 +425,7 @@ impl Settings {
         if let Some(bytes) = file.mem.text_log_max_bytes {
             mem.text_log_max_bytes = bytes;
         }
+        mem.adaptation = file.mem.adaptation.clone();
         mem.validate().map_err(anyhow::Error::msg)?;
         let schedule = file.schedule.resolve().map_err(anyhow::Error::msg)?;
         let http_listen = file.http.address()?;

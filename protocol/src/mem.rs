@@ -63,6 +63,13 @@ pub struct EnhanceParams {
     /// what learned patterns are matched on; computed from the symbol's candles when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// The symbol's trend, with `adx`, for the regime rules (default: from the symbol's
+    /// candles when `volatilityPct` is not given either).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<crate::recommend::Trend>,
+    /// ADX(14) of the symbol, with `trend`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adx: Option<f64>,
 }
 
 /// The enhanced signal, in the seed's shape plus the breakdown.
@@ -95,6 +102,11 @@ pub struct EnhancedSignal {
     /// loop): the signal should not be acted on.
     #[serde(default = "yes")]
     pub actionable: bool,
+    /// The regime rules that adapted the stops, size and targets (the seed's
+    /// ParameterAdapter: `high_volatility`, `strong_uptrend`, `choppy`), each with its
+    /// effect; empty when none applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regime_rules: Vec<String>,
 }
 
 fn yes() -> bool {

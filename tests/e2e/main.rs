@@ -4,6 +4,7 @@
 //! themselves take turns (`mem_e2e::seed::preferred_ports`). What they share is in the
 //! `mem_e2e` library (tests/src).
 
+mod adaptation;
 mod backup;
 mod clock;
 mod crash;

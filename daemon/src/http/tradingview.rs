@@ -712,6 +712,8 @@ async fn decide(
             pattern: None,
             volatility_pct: None,
             signature: None,
+            trend: None,
+            adx: None,
         },
         price: alert.price,
     };

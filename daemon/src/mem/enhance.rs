@@ -13,10 +13,131 @@
 //! - Stop loss and take profit: `stop_atr` and `target_atr` times the volatility (ATR %),
 //!   so 1.5 and 2.0 at 1% give the seed's -1.5% and +2.0%.
 //! - Risk: volatility under half the reference is Low, over twice High, else Medium.
+//! - Regime adaptation, the seed's ParameterAdapter (`[mem.adaptation]`): volatility
+//!   (ATR %) above 2.0: stops x1.5, size x0.8, targets x1.3; a strong uptrend (trend
+//!   bullish, ADX at least 25): momentum favoured, size x1.2 (for BUY signals only: a
+//!   sell into a strong uptrend is not made bigger, where the seed did not say); choppy
+//!   (trend ranging): mean reversion favoured, stops x0.8. Each rule applied is named in
+//!   the reasoning and in `regime_rules`.
 
 use mem_protocol::mem::{EnhancedSignal, PatternMatch, SignalAction};
-use mem_protocol::recommend::ScorePoint;
+use mem_protocol::recommend::{ScorePoint, Trend};
 use serde::Deserialize;
+
+/// The seed's ParameterAdapter rules (`[mem.adaptation]` in memd.toml).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptationSettings {
+    /// Off: no regime rule applies.
+    pub enabled: bool,
+    /// ATR % above which the market is volatile.
+    pub high_volatility_pct: f64,
+    pub volatile_stop: f64,
+    pub volatile_size: f64,
+    pub volatile_target: f64,
+    /// ADX at or above which a bullish trend is strong.
+    pub strong_trend_adx: f64,
+    pub uptrend_size: f64,
+    pub choppy_stop: f64,
+}
+
+impl Default for AdaptationSettings {
+    fn default() -> Self {
+        AdaptationSettings {
+            enabled: true,
+            high_volatility_pct: 2.0,
+            volatile_stop: 1.5,
+            volatile_size: 0.8,
+            volatile_target: 1.3,
+            strong_trend_adx: 25.0,
+            uptrend_size: 1.2,
+            choppy_stop: 0.8,
+        }
+    }
+}
+
+impl AdaptationSettings {
+    /// Checks the ranges; the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("high_volatility_pct", self.high_volatility_pct),
+            ("volatile_stop", self.volatile_stop),
+            ("volatile_size", self.volatile_size),
+            ("volatile_target", self.volatile_target),
+            ("strong_trend_adx", self.strong_trend_adx),
+            ("uptrend_size", self.uptrend_size),
+            ("choppy_stop", self.choppy_stop),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("[mem.adaptation] {name} must be above 0, got {v}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The market regime a signal is enhanced in: the symbol's trend and its strength.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regime {
+    pub trend: Trend,
+    pub adx: f64,
+}
+
+/// What the regime rules change: multipliers of the stop, size and target, and the rules.
+struct Adapted {
+    stop: f64,
+    size: f64,
+    target: f64,
+    rules: Vec<String>,
+}
+
+/// The seed's ParameterAdapter on one signal.
+fn adapt(i: &Inputs, a: &AdaptationSettings) -> Adapted {
+    let mut out = Adapted {
+        stop: 1.0,
+        size: 1.0,
+        target: 1.0,
+        rules: Vec::new(),
+    };
+    if !a.enabled {
+        return out;
+    }
+    if i.volatility_pct > a.high_volatility_pct {
+        out.stop *= a.volatile_stop;
+        out.size *= a.volatile_size;
+        out.target *= a.volatile_target;
+        out.rules.push(format!(
+            "high_volatility (ATR {:.2}% > {}%): stops x{}, size x{}, targets x{}",
+            i.volatility_pct,
+            a.high_volatility_pct,
+            a.volatile_stop,
+            a.volatile_size,
+            a.volatile_target
+        ));
+    }
+    match &i.regime {
+        Some(r)
+            if r.trend == Trend::Bullish
+                && r.adx >= a.strong_trend_adx
+                && i.action == SignalAction::Buy =>
+        {
+            out.size *= a.uptrend_size;
+            out.rules.push(format!(
+                "strong_uptrend (bullish, ADX {:.1} >= {}): momentum favoured, size x{}",
+                r.adx, a.strong_trend_adx, a.uptrend_size
+            ));
+        }
+        Some(r) if r.trend == Trend::Ranging => {
+            out.stop *= a.choppy_stop;
+            out.rules.push(format!(
+                "choppy (ranging, ADX {:.1}): mean reversion favoured, stops x{}",
+                r.adx, a.choppy_stop
+            ));
+        }
+        _ => {}
+    }
+    out
+}
 
 /// The weights and sizing rules (`[mem.enhancement]` in memd.toml).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -36,6 +157,9 @@ pub struct EnhanceSettings {
     /// not an enhancement setting, carried here to the memory).
     #[serde(skip)]
     pub text_log_max_bytes: u64,
+    /// `[mem.adaptation]` (its own table, carried here to the enhancement).
+    #[serde(skip)]
+    pub adaptation: AdaptationSettings,
 }
 
 impl Default for EnhanceSettings {
@@ -52,6 +176,7 @@ impl Default for EnhanceSettings {
             stop_atr: 1.5,
             target_atr: 2.0,
             text_log_max_bytes: super::store::DEFAULT_TEXT_LOG_MAX_BYTES,
+            adaptation: AdaptationSettings::default(),
         }
     }
 }
@@ -96,6 +221,7 @@ impl EnhanceSettings {
                 return Err(format!("[mem.enhancement] {name} must be above 0, got {v}"));
             }
         }
+        self.adaptation.validate()?;
         if self.text_log_max_bytes < 4096 {
             return Err(format!(
                 "[mem] text_log_max_bytes must be at least 4096, got {}",
@@ -122,6 +248,8 @@ pub struct Inputs {
     pub learned: super::learning::StrategyParams,
     /// ATR as a percentage of the price.
     pub volatility_pct: f64,
+    /// The symbol's trend, when its candles tell.
+    pub regime: Option<Regime>,
 }
 
 /// Closed decisions needed before their record counts as memory.
@@ -177,10 +305,12 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
     let confidence = round(raw, 2);
 
     let vol = i.volatility_pct.max(1e-9);
+    let adapted = adapt(i, &s.adaptation);
     let size = (s.base_size
         * (raw / s.neutral_confidence)
         * (s.reference_volatility_pct / vol)
-        * i.learned.position_size_multiplier)
+        * i.learned.position_size_multiplier
+        * adapted.size)
         .clamp(s.min_size, s.max_size);
     let actionable = i
         .learned
@@ -232,6 +362,9 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
         },
     }
     reasoning.push_str(&format!(" Risk: {risk} (volatility {vol:.2}%)."));
+    for rule in &adapted.rules {
+        reasoning.push_str(&format!(" Regime: {rule}."));
+    }
     if (i.learned.position_size_multiplier - 1.0).abs() > 1e-12 {
         reasoning.push_str(&format!(
             " Size x{:.2} (learning loop).",
@@ -251,8 +384,8 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
         symbol: i.symbol.clone(),
         confidence,
         position_size: round(size, 4),
-        stop_loss: round(-s.stop_atr * vol, 4),
-        take_profit: round(s.target_atr * vol, 4),
+        stop_loss: round(-s.stop_atr * vol * adapted.stop, 4),
+        take_profit: round(s.target_atr * vol * adapted.target, 4),
         reasoning,
         base_confidence: i.base_confidence,
         ml_confidence: ml_support,
@@ -262,6 +395,7 @@ pub fn enhance(i: &Inputs, s: &EnhanceSettings) -> EnhancedSignal {
         breakdown,
         memory_basis,
         actionable,
+        regime_rules: adapted.rules,
     }
 }
 
@@ -284,6 +418,7 @@ mod tests {
             record: None,
             learned: Default::default(),
             volatility_pct: 1.0,
+            regime: None,
         }
     }
 
@@ -441,5 +576,103 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.validate().unwrap_err().contains("min_size"));
+    }
+
+    /// The seed's ParameterAdapter: each rule's effect, against the same signal with the
+    /// rules off, and named in the reasoning.
+    #[test]
+    fn the_seed_regime_rules_adapt_stops_sizes_and_targets() {
+        let on = EnhanceSettings::default();
+        let off = EnhanceSettings {
+            adaptation: AdaptationSettings {
+                enabled: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let ratio = |a: f64, b: f64| a / b;
+        let calm = enhance(&seed_example(), &on);
+        assert!(calm.regime_rules.is_empty(), "{:?}", calm.regime_rules);
+        assert_eq!(calm, enhance(&seed_example(), &off));
+
+        // Volatility above 2.0 (ATR %): stops x1.5, size x0.8, targets x1.3.
+        let volatile = Inputs {
+            volatility_pct: 2.5,
+            ..seed_example()
+        };
+        let (e, plain) = (enhance(&volatile, &on), enhance(&volatile, &off));
+        assert!((ratio(e.stop_loss, plain.stop_loss) - 1.5).abs() < 1e-9);
+        assert!((ratio(e.take_profit, plain.take_profit) - 1.3).abs() < 1e-9);
+        assert!((ratio(e.position_size, plain.position_size) - 0.8).abs() < 2e-3);
+        assert_eq!(e.regime_rules.len(), 1);
+        assert!(e.regime_rules[0].starts_with("high_volatility (ATR 2.50% > 2%)"));
+        assert!(
+            e.reasoning.contains("Regime: high_volatility"),
+            "{}",
+            e.reasoning
+        );
+
+        // A strong uptrend: size x1.2 for a BUY; a SELL is not made bigger.
+        let uptrend = Some(Regime {
+            trend: Trend::Bullish,
+            adx: 31.0,
+        });
+        let buy = Inputs {
+            regime: uptrend.clone(),
+            ..seed_example()
+        };
+        let (e, plain) = (enhance(&buy, &on), enhance(&buy, &off));
+        assert!((ratio(e.position_size, plain.position_size) - 1.2).abs() < 2e-3);
+        assert_eq!(e.stop_loss, plain.stop_loss);
+        assert!(
+            e.regime_rules[0].starts_with("strong_uptrend"),
+            "{:?}",
+            e.regime_rules
+        );
+        let sell = Inputs {
+            action: SignalAction::Sell,
+            regime: uptrend,
+            ..seed_example()
+        };
+        assert!(enhance(&sell, &on).regime_rules.is_empty());
+        // Bullish below ADX 25 is no strong uptrend.
+        let mild = Inputs {
+            regime: Some(Regime {
+                trend: Trend::Bullish,
+                adx: 22.0,
+            }),
+            ..seed_example()
+        };
+        assert!(enhance(&mild, &on).regime_rules.is_empty());
+
+        // Choppy (ranging): stops x0.8; with high volatility too, both apply.
+        let choppy = Inputs {
+            regime: Some(Regime {
+                trend: Trend::Ranging,
+                adx: 14.0,
+            }),
+            volatility_pct: 2.5,
+            ..seed_example()
+        };
+        let (e, plain) = (enhance(&choppy, &on), enhance(&choppy, &off));
+        assert!((ratio(e.stop_loss, plain.stop_loss) - 1.5 * 0.8).abs() < 1e-9);
+        assert_eq!(e.regime_rules.len(), 2, "{:?}", e.regime_rules);
+        assert!(e.regime_rules[1].starts_with("choppy"));
+    }
+
+    #[test]
+    fn bad_adaptation_settings_are_named() {
+        let bad = EnhanceSettings {
+            adaptation: AdaptationSettings {
+                choppy_stop: 0.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("[mem.adaptation] choppy_stop")
+        );
     }
 }

@@ -50,7 +50,9 @@ impl Default for StrategyParams {
     }
 }
 
-/// One adjustment, as `parameter_updates.json` records it.
+/// One adjustment, as `parameter_updates.json` records it. `impact` is filled in once
+/// [`WINDOW`] more trades of the strategy have closed after `made_at`: the win rate and
+/// P&L of those trades (`after`) against the [`WINDOW`] before it (`before`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Adjustment {
     pub strategy: String,
@@ -60,6 +62,65 @@ pub struct Adjustment {
     pub reason: String,
     pub triggered_by: String,
     pub impact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<WindowFigures>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<WindowFigures>,
+}
+
+/// A strategy's closed trades over a window: how many, the share won, the summed P&L %.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowFigures {
+    pub trades: usize,
+    pub win_rate: f64,
+    pub pnl_pct: f64,
+}
+
+impl WindowFigures {
+    /// The figures of closed trades given as (won, P&L %); `None` for none.
+    pub fn of(trades: &[(bool, f64)]) -> Option<WindowFigures> {
+        if trades.is_empty() {
+            return None;
+        }
+        let wins = trades.iter().filter(|(w, _)| *w).count();
+        Some(WindowFigures {
+            trades: trades.len(),
+            win_rate: wins as f64 / trades.len() as f64,
+            pnl_pct: trades.iter().map(|(_, p)| p).sum(),
+        })
+    }
+}
+
+/// The seed's impact sentence ("win rate improved to 58% over next 20 trades"), with the
+/// P&L and what it is compared with.
+pub fn impact_text(before: Option<&WindowFigures>, after: &WindowFigures) -> String {
+    let rate = |f: &WindowFigures| format!("{:.0}%", f.win_rate * 100.0);
+    let pnl = |f: &WindowFigures| format!("{:+.2}%", f.pnl_pct);
+    match before {
+        Some(b) => format!(
+            "Win rate {} to {} and P&L {} to {} over the next {} trades (against the {} before)",
+            if after.win_rate > b.win_rate {
+                format!("improved from {}", rate(b))
+            } else if after.win_rate < b.win_rate {
+                format!("fell from {}", rate(b))
+            } else {
+                format!("unchanged from {}", rate(b))
+            },
+            rate(after),
+            pnl(b),
+            pnl(after),
+            after.trades,
+            b.trades
+        ),
+        None => format!(
+            "Win rate {} and P&L {} over the next {} trades (no trades before to compare)",
+            rate(after),
+            pnl(after),
+            after.trades
+        ),
+    }
 }
 
 /// Judges a strategy that has `closed` decisions closed in all, `last` the results of the
@@ -90,6 +151,9 @@ pub fn judge(
                 reason: why,
                 triggered_by: "performance_monitor".into(),
                 impact: None,
+                made_at: None,
+                before: None,
+                after: None,
             });
             next.position_size_multiplier = to;
         }
@@ -110,6 +174,9 @@ pub fn judge(
                 reason: why,
                 triggered_by: "performance_monitor".into(),
                 impact: None,
+                made_at: None,
+                before: None,
+                after: None,
             });
             next.confidence_threshold = Some(CAUTIOUS_THRESHOLD);
         }
@@ -191,6 +258,53 @@ impl ParameterUpdates {
             }
         }
         Ok(params)
+    }
+
+    /// The adjustments still waiting for their impact: (strategy, when made).
+    pub fn pending(&self) -> Result<Vec<(String, DateTime<Utc>)>, String> {
+        let all = self.read()?;
+        Ok(all
+            .values()
+            .filter_map(|entry| entry.get("adjustments")?.as_array())
+            .flatten()
+            .filter_map(|a| serde_json::from_value::<Adjustment>(a.clone()).ok())
+            .filter(|a| a.impact.is_none())
+            .filter_map(|a| Some((a.strategy, a.made_at?)))
+            .collect())
+    }
+
+    /// Fills in the impact of the adjustments of `strategy` made at `made_at`.
+    pub fn fill_impact(
+        &self,
+        strategy: &str,
+        made_at: DateTime<Utc>,
+        after: &WindowFigures,
+    ) -> Result<(), String> {
+        let mut all = self.read()?;
+        let mut changed = false;
+        for entry in all.values_mut() {
+            let Some(list) = entry.get_mut("adjustments").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for item in list.iter_mut() {
+                let Ok(mut a) = serde_json::from_value::<Adjustment>(item.clone()) else {
+                    continue;
+                };
+                if a.strategy == strategy && a.made_at == Some(made_at) && a.impact.is_none() {
+                    a.impact = Some(impact_text(a.before.as_ref(), after));
+                    a.after = Some(after.clone());
+                    *item = json!(a);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec_pretty(&all).expect("serializes");
+        self.codec
+            .write_doc(&self.path, PARAMETERS_FILE, &bytes)
+            .map_err(|e| format!("{e:#}"))
     }
 
     /// Records a judgement: today's entry gets the parameters now in force, the
@@ -314,5 +428,54 @@ mod tests {
         std::fs::write(dir.path().join("parameter_updates.json"), b"{broken").unwrap();
         let err = store.current().unwrap_err();
         assert!(err.contains("parameter_updates.json"), "{err}");
+    }
+
+    #[test]
+    fn an_impact_compares_the_next_trades_with_those_before() {
+        let before = WindowFigures::of(&[(false, -1.0), (true, 0.5), (false, -0.5), (false, -1.0)]);
+        let after =
+            WindowFigures::of(&[(true, 1.0), (true, 0.5), (false, -0.25), (true, 0.75)]).unwrap();
+        assert_eq!(before.as_ref().unwrap().win_rate, 0.25);
+        assert_eq!(
+            impact_text(before.as_ref(), &after),
+            "Win rate improved from 25% to 75% and P&L -2.00% to +2.00% over the next 4 trades (against the 4 before)"
+        );
+        assert!(impact_text(None, &after).contains("no trades before"));
+        assert_eq!(WindowFigures::of(&[]), None);
+    }
+
+    #[test]
+    fn an_impact_is_filled_into_its_adjustment_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ParameterUpdates::new(dir.path());
+        let at = Utc::now();
+        let adjustment = |strategy: &str, made_at| Adjustment {
+            strategy: strategy.into(),
+            parameter: "regime_adaptation".into(),
+            from: json!([]),
+            to: json!(["choppy"]),
+            reason: "choppy".into(),
+            triggered_by: "parameter_adapter".into(),
+            impact: None,
+            made_at: Some(made_at),
+            before: None,
+            after: None,
+        };
+        file.record(
+            at,
+            &BTreeMap::new(),
+            &[adjustment("a", at), adjustment("b", at)],
+            json!({}),
+        )
+        .unwrap();
+        assert_eq!(file.pending().unwrap().len(), 2);
+        let after = WindowFigures::of(&[(true, 1.0)]).unwrap();
+        file.fill_impact("a", at, &after).unwrap();
+        assert_eq!(file.pending().unwrap(), vec![("b".to_string(), at)]);
+        let text = file.history().unwrap().to_string();
+        assert!(
+            text.contains("Win rate 100% and P&L +1.00% over the next 1 trades"),
+            "{text}"
+        );
     }
 }

@@ -48,6 +48,8 @@ pub struct EnhanceRequest {
     pub pattern: Option<PatternMatch>,
     pub volatility_pct: f64,
     pub signature: Option<String>,
+    /// The symbol's trend, for the regime rules.
+    pub regime: Option<enhance::Regime>,
 }
 
 /// A decision to log.
@@ -101,9 +103,40 @@ struct State {
     params_error: Option<String>,
     learned: Vec<LearnedStrategy>,
     learned_error: Option<String>,
+    /// The regime rules each strategy's last decision was adapted by (a change is an
+    /// adjustment of `parameter_updates.json`).
+    regime_rules: HashMap<String, Vec<String>>,
+    /// Adjustments whose impact is not known yet: (strategy, when made).
+    pending_impacts: Vec<(String, DateTime<Utc>)>,
 }
 
 impl State {
+    /// A strategy's closed decisions among the recent ones as (won, P&L %), by closing
+    /// time: the last `n` closed at or before `at` (`before`), or the first `n` after it.
+    fn closed_around(
+        &self,
+        strategy: &str,
+        at: DateTime<Utc>,
+        before: bool,
+        n: usize,
+    ) -> Vec<(bool, f64)> {
+        let mut closed: Vec<(DateTime<Utc>, bool, f64)> = self
+            .recent
+            .iter()
+            .filter(|d| d.strategy == strategy)
+            .filter_map(|d| d.outcome.as_ref())
+            .filter(|o| (o.closed_at <= at) == before)
+            .map(|o| (o.closed_at, o.win, o.pnl_pct))
+            .collect();
+        closed.sort_by_key(|(t, _, _)| *t);
+        let window = if before {
+            &closed[closed.len().saturating_sub(n)..]
+        } else {
+            &closed[..closed.len().min(n)]
+        };
+        window.iter().map(|(_, w, p)| (*w, *p)).collect()
+    }
+
     fn add_decision(&mut self, d: Decision) {
         let pair = self
             .pairs
@@ -172,7 +205,7 @@ impl State {
 /// A change the learning loop makes to the registry, once the memory's lock is released.
 enum RegistryEffect {
     /// A performance-monitor adjustment, into the strategy's parameter history.
-    Adjustment(learning::Adjustment),
+    Adjustment(Box<learning::Adjustment>),
     /// A closed trade of a learned strategy (its decision and outcome).
     LearnedTrade(StrategyId, Box<(Decision, Outcome)>),
     /// A learned strategy deprecated, with the reason.
@@ -305,6 +338,7 @@ impl Memory {
                     let summary = format!("parameters of {} strategies in force", params.len());
                     state.params = params;
                     state.params_error = None;
+                    state.pending_impacts = self.parameter_updates().pending().unwrap_or_default();
                     Ok(summary)
                 }
                 Err(e) => {
@@ -422,6 +456,7 @@ impl Memory {
             record,
             learned: state.params.get(&s.strategy).cloned().unwrap_or_default(),
             volatility_pct: r.volatility_pct,
+            regime: r.regime.clone(),
         };
         drop(state);
         enhance::enhance(&inputs, &self.settings)
@@ -445,6 +480,7 @@ impl Memory {
         announce: bool,
     ) -> std::io::Result<Decision> {
         let e = n.enhanced;
+        let regime_rules = e.regime_rules.clone();
         let d = Decision {
             id: uuid::Uuid::new_v4().to_string(),
             at: n.at,
@@ -468,12 +504,86 @@ impl Memory {
         let mut state = self.state.lock().expect("memory lock");
         self.store.record_decision(&d, durability)?;
         state.add_decision(d.clone());
+        self.note_regime(&mut state, &d.strategy, regime_rules, n.at);
         drop(state);
         self.metrics.decision();
         if announce {
             self.bus.publish(Event::DecisionLogged(Box::new(d.clone())));
         }
         Ok(d)
+    }
+
+    /// The regime rules a strategy's decision was adapted by: when they differ from its
+    /// last decision's, an adjustment of `parameter_updates.json` (the seed's
+    /// ParameterAdapter), whose impact is filled in later like the monitor's.
+    fn note_regime(
+        &self,
+        state: &mut State,
+        strategy: &str,
+        rules: Vec<String>,
+        at: DateTime<Utc>,
+    ) {
+        let last = state
+            .regime_rules
+            .get(strategy)
+            .cloned()
+            .unwrap_or_default();
+        if last == rules || state.params_error.is_some() {
+            return;
+        }
+        let before =
+            learning::WindowFigures::of(&state.closed_around(strategy, at, true, learning::WINDOW));
+        let reason = if rules.is_empty() {
+            "no regime rule applies any more".to_string()
+        } else {
+            rules.join("; ")
+        };
+        let adjustment = learning::Adjustment {
+            strategy: strategy.to_string(),
+            parameter: "regime_adaptation".into(),
+            from: json!(last),
+            to: json!(rules),
+            reason,
+            triggered_by: "parameter_adapter".into(),
+            impact: None,
+            made_at: Some(at),
+            before: before.clone(),
+            after: None,
+        };
+        let context = json!({ strategy: before });
+        match self
+            .parameter_updates()
+            .record(at, &state.params, &[adjustment], context)
+        {
+            Ok(()) => state.pending_impacts.push((strategy.to_string(), at)),
+            Err(e) => warn!(error = %e, "cannot write parameter_updates.json"),
+        }
+        state.regime_rules.insert(strategy.to_string(), rules);
+    }
+
+    /// Fills in the impact of `strategy`'s adjustments that now have [`learning::WINDOW`]
+    /// trades closed after them.
+    fn fill_impacts(&self, state: &mut State, strategy: &str) {
+        let due: Vec<(DateTime<Utc>, learning::WindowFigures)> = state
+            .pending_impacts
+            .iter()
+            .filter(|(s, _)| s == strategy)
+            .filter_map(|(_, at)| {
+                let after = state.closed_around(strategy, *at, false, learning::WINDOW);
+                (after.len() >= learning::WINDOW)
+                    .then(|| Some((*at, learning::WindowFigures::of(&after)?)))
+                    .flatten()
+            })
+            .collect();
+        for (at, after) in due {
+            if let Err(e) = self.parameter_updates().fill_impact(strategy, at, &after) {
+                warn!(error = %e, "cannot write an impact into parameter_updates.json");
+                continue;
+            }
+            state
+                .pending_impacts
+                .retain(|(s, t)| !(s == strategy && *t == at));
+        }
     }
 
     /// Flushes batched appends.
@@ -534,18 +644,29 @@ impl Memory {
                     .map(|(_, w)| *w)
                     .collect();
                 let current = state.params.get(&strategy).cloned().unwrap_or_default();
-                let (next, changes) = learning::judge(&strategy, record.closed, &last, &current);
+                let (next, mut changes) =
+                    learning::judge(&strategy, record.closed, &last, &current);
                 if next != current {
+                    let now = Utc::now();
+                    let before = learning::WindowFigures::of(&state.closed_around(
+                        &strategy,
+                        now,
+                        true,
+                        learning::WINDOW,
+                    ));
+                    for a in &mut changes {
+                        a.made_at = Some(now);
+                        a.before = before.clone();
+                    }
+                    state.pending_impacts.push((strategy.clone(), now));
                     let rate = last.iter().filter(|w| **w).count() as f64 / last.len() as f64;
                     state.params.insert(strategy.clone(), next);
                     let context =
                         json!({ strategy.clone(): {"win_rate": rate, "trades": last.len()} });
-                    if let Err(e) = self.parameter_updates().record(
-                        Utc::now(),
-                        &state.params,
-                        &changes,
-                        context,
-                    ) {
+                    if let Err(e) =
+                        self.parameter_updates()
+                            .record(now, &state.params, &changes, context)
+                    {
                         warn!(error = %e, "cannot write parameter_updates.json");
                     }
                     for a in &changes {
@@ -553,12 +674,16 @@ impl Memory {
                             "{} {} {} -> {} ({})",
                             a.strategy, a.parameter, a.from, a.to, a.reason
                         ));
-                        effects.push(RegistryEffect::Adjustment(a.clone()));
+                        effects.push(RegistryEffect::Adjustment(Box::new(a.clone())));
                     }
                 }
                 (changes, None)
             }
         };
+
+        if state.params_error.is_none() {
+            self.fill_impacts(&mut state, &strategy);
+        }
 
         // The learned strategy this decision followed, if any.
         let mut learned_dirty = false;

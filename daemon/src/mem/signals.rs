@@ -5,6 +5,7 @@
 //! What the caller leaves out is filled from the market data: the model's prediction on
 //! the symbol's latest candles, its volatility (ATR %), its market-state signature.
 
+use super::enhance::Regime;
 use super::service::{EnhanceRequest, Memory, NewDecision};
 use super::store::Durability;
 use crate::ml::service::MlService;
@@ -102,6 +103,17 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
             ));
         }
     }
+    // The market around the signal, read from the symbol's candles when the caller gives
+    // no volatility: its ATR % and its trend.
+    let conditions = match p.volatility_pct {
+        None => ml
+            .conditions(mem_protocol::recommend::ConditionsParams {
+                pair: Some(s.symbol.clone()),
+                timeframe: None,
+            })
+            .ok(),
+        Some(_) => None,
+    };
     let volatility_pct = match p.volatility_pct {
         Some(v) if v.is_finite() && v > 0.0 => v,
         Some(v) => {
@@ -110,14 +122,26 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
                 format!("field `volatilityPct`: must be above 0, got {v}"),
             ));
         }
-        None => ml
-            .conditions(mem_protocol::recommend::ConditionsParams {
-                pair: Some(s.symbol.clone()),
-                timeframe: None,
-            })
-            .ok()
+        None => conditions
+            .as_ref()
             .and_then(|c| c.indicators.get("atrPct").copied())
             .unwrap_or(settings.reference_volatility_pct),
+    };
+    let regime = match (p.trend, p.adx) {
+        (Some(trend), Some(adx)) if adx.is_finite() && adx >= 0.0 => Some(Regime { trend, adx }),
+        (None, None) => conditions.as_ref().and_then(|c| {
+            let adx = c.indicators.get("adx").copied()?;
+            Some(Regime {
+                trend: c.trend,
+                adx,
+            })
+        }),
+        _ => {
+            return Err(RpcError::invalid_params(
+                method,
+                "fields `trend` and `adx` (0 or more) go together",
+            ));
+        }
     };
     let signature = match p.signature.clone() {
         Some(sig) if sig.trim().is_empty() => {
@@ -141,6 +165,7 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
         pattern: p.pattern.clone(),
         volatility_pct,
         signature: signature.clone(),
+        regime,
     });
     metrics.enhancement.record(started.elapsed());
     Ok(Enhanced {

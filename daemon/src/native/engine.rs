@@ -257,6 +257,8 @@ impl Engine {
             pattern: None,
             volatility_pct,
             signature: signature.clone(),
+            // The runner keeps no trend indicators (ADX, SMA 50): the volatility rule only.
+            regime: None,
         });
         metrics.enhancement.record(started.elapsed());
         if !enhanced.actionable {

@@ -756,6 +756,8 @@ async fn decide_and_close(soak: Arc<Soak>) {
                 pattern: None,
                 volatility_pct: Some(1.0),
                 signature: Some(SIGNATURES[n % SIGNATURES.len()].into()),
+                trend: None,
+                adx: None,
             },
             price: 100.0,
         };
