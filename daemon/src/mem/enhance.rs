@@ -430,6 +430,9 @@ mod tests {
         assert!((sum - 0.734).abs() < 1e-12, "{sum}");
         assert_eq!(e.stop_loss, -1.5);
         assert_eq!(e.take_profit, 2.0);
+        // The seed shows 0.10, its base size: memd scales the size by the confidence
+        // (0.734 / neutral 0.75), as docs/mem-and-native-strategies.md says.
+        assert_eq!(e.position_size, 0.0979);
         assert_eq!(e.risk, "Medium");
         assert_eq!(
             e.learned_strategy.as_deref(),
