@@ -127,12 +127,14 @@ async fn main() -> ExitCode {
         }
     };
     println!("{}", mock.url());
-    eprintln!(
-        "mock-exchange: serving {} on {}; Freqtrade config \"exchange\" section:\n{}",
-        mock.pairs().join(", "),
-        mock.url(),
-        serde_json::to_string_pretty(&mock.ccxt_config()).unwrap_or_default()
-    );
+    if overrides_path.is_none() {
+        eprintln!(
+            "mock-exchange: serving {} on {}; Freqtrade config \"exchange\" section:\n{}",
+            mock.pairs().join(", "),
+            mock.url(),
+            serde_json::to_string_pretty(&mock.ccxt_config()).unwrap_or_default()
+        );
+    }
     if let Some(path) = &overrides_path {
         if let Err(e) = write_overrides(path, &mock.memd_overrides()) {
             eprintln!("mock-exchange: {e}");
@@ -140,7 +142,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         eprintln!(
-            "mock-exchange: wrote the exchange section into {}: memd reads it at each deploy (no restart needed) when it is <data>/freqtrade/overrides.json or [freqtrade] config_overrides",
+            "mock-exchange: serving {} on {}; wrote its exchange section into {}: memd reads it at each deploy (no restart needed) when it is <data>/freqtrade/overrides.json or [freqtrade] config_overrides",
+            mock.pairs().join(", "),
+            mock.url(),
             path.display()
         );
     }

@@ -190,7 +190,7 @@ impl Supervisor {
         if let Some(port) = requested.or(preferred) {
             if taken.contains(&port) || !super::process::port_is_free(port) {
                 return Err(conflict(format!(
-                    "port {port} is busy on 127.0.0.1; free it or deploy with another port"
+                    "port {port} is busy on 127.0.0.1; free it, or deploy on another port (`memctl deploy ID --port N`)"
                 )));
             }
             return Ok(port);
