@@ -62,11 +62,17 @@ async fn deploy_watch_and_stop_a_bot() {
         .to_string();
     assert_ne!(password, "trading123");
 
-    // Polled: stats, and the bot's closed trades land in the registry.
+    // Polled: stats, and the bot's closed trades land in the registry (the poll copies
+    // the trades, then refreshes the deployment's figures: wait for both).
     wait_for(
         "the closed trades to be synced",
         Duration::from_secs(10),
-        async || total_trades(&client, sid(AGGRESSIVE_RSI)).await == 3,
+        async || {
+            total_trades(&client, sid(AGGRESSIVE_RSI)).await == 3
+                && active_deployment(&client, sid(AGGRESSIVE_RSI))
+                    .await
+                    .is_some_and(|d| d.stats.closed_trades == 3)
+        },
     )
     .await;
     let polled = active_deployment(&client, sid(AGGRESSIVE_RSI))
