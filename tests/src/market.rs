@@ -5,7 +5,10 @@
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, TimestampNanosecondType};
+use arrow_array::types::{
+    Float64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
 use std::path::{Path, PathBuf};
 
 /// One candle: open time (epoch ms) and its prices and volume.
@@ -28,10 +31,14 @@ pub fn shipped(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The candles of a feather file as Freqtrade writes it (`date` in nanoseconds, UTC).
+/// The candles of a feather file as Freqtrade writes it (`date` a UTC timestamp).
 pub fn read_feather(path: &Path) -> Vec<Candle> {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = arrow_ipc::reader::FileReader::try_new(file, None).unwrap();
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_feather(path, bytes)
+}
+
+fn parse_feather(path: &Path, bytes: Vec<u8>) -> Vec<Candle> {
+    let reader = arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
     let mut candles = Vec::new();
     for batch in reader {
         let batch = batch.unwrap();
@@ -42,12 +49,38 @@ pub fn read_feather(path: &Path) -> Vec<Candle> {
                 .clone()
         };
         let date = column("date");
-        let date = date.as_primitive::<TimestampNanosecondType>();
+        let ms: Vec<i64> = match date.data_type() {
+            arrow_schema::DataType::Timestamp(unit, _) => match unit {
+                arrow_schema::TimeUnit::Second => date
+                    .as_primitive::<TimestampSecondType>()
+                    .values()
+                    .iter()
+                    .map(|v| v * 1000)
+                    .collect(),
+                arrow_schema::TimeUnit::Millisecond => date
+                    .as_primitive::<TimestampMillisecondType>()
+                    .values()
+                    .to_vec(),
+                arrow_schema::TimeUnit::Microsecond => date
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .values()
+                    .iter()
+                    .map(|v| v / 1000)
+                    .collect(),
+                arrow_schema::TimeUnit::Nanosecond => date
+                    .as_primitive::<TimestampNanosecondType>()
+                    .values()
+                    .iter()
+                    .map(|v| v / 1_000_000)
+                    .collect(),
+            },
+            other => panic!("{}: date is {other}, not a timestamp", path.display()),
+        };
         let [o, h, l, c, v] = ["open", "high", "low", "close", "volume"].map(column);
         let f = |a: &std::sync::Arc<dyn Array>, i: usize| a.as_primitive::<Float64Type>().value(i);
-        for i in 0..batch.num_rows() {
+        for (i, ts_ms) in ms.into_iter().enumerate() {
             candles.push(Candle {
-                ts_ms: date.value(i) / 1_000_000,
+                ts_ms,
                 open: f(&o, i),
                 high: f(&h, i),
                 low: f(&l, i),
@@ -57,6 +90,21 @@ pub fn read_feather(path: &Path) -> Vec<Candle> {
         }
     }
     candles
+}
+
+/// [`read_feather`], telling a file that cannot be read (missing, half written,
+/// damaged) by an error instead of a panic: what a reader racing a writer must check.
+pub fn try_read_feather(path: &Path) -> Result<Vec<Candle>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let size = bytes.len();
+    std::panic::catch_unwind(|| parse_feather(path, bytes)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("{} ({size} bytes) cannot be read: {why}", path.display())
+    })
 }
 
 /// The same candles moved by whole hours (hourly buckets, and so resampled candles, stay
