@@ -193,6 +193,10 @@ pub struct RefreshReport {
     /// The whole run, and Freqtrade's part of it (its start-up is most of it).
     pub seconds: f64,
     pub freqtrade_seconds: f64,
+    /// Freqtrade's start-up (Python, its configuration, the exchange's markets) until it
+    /// began to download: when its log said so, to a tenth of a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freqtrade_startup_seconds: Option<f64>,
 }
 
 #[cfg(test)]

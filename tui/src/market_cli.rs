@@ -122,8 +122,14 @@ fn print_report(r: &RefreshReport) {
     }
     println!("{t}");
     println!(
-        "from {} into {} in {:.1} s ({:.1} s of it Freqtrade's)",
-        r.exchange, r.market_dir, r.seconds, r.freqtrade_seconds
+        "from {} into {} in {:.1} s ({:.1} s of it Freqtrade's{})",
+        r.exchange,
+        r.market_dir,
+        r.seconds,
+        r.freqtrade_seconds,
+        r.freqtrade_startup_seconds
+            .map(|s| format!(", {s:.1} s its start-up"))
+            .unwrap_or_default()
     );
 }
 

@@ -302,6 +302,7 @@ impl Refresher {
             results,
             seconds: started.elapsed().as_secs_f64(),
             freqtrade_seconds,
+            freqtrade_startup_seconds: log.startup_seconds,
         };
         progress(total, total, "done".into());
         if report
@@ -486,6 +487,9 @@ fn run_freqtrade(
                 if let Some(message) = reading.feed(line.trim_end()) {
                     progress(reading.done.len() as u64, message);
                 }
+                if reading.about.is_some() && reading.startup_seconds.is_none() {
+                    reading.startup_seconds = Some(started.elapsed().as_secs_f64());
+                }
                 line.clear();
             }
         }
@@ -538,6 +542,8 @@ pub struct LogReading {
     pub pair_errors: BTreeMap<String, String>,
     /// The last ERROR line's message.
     pub last_error: Option<String>,
+    /// Seconds from Freqtrade's spawn to its list of pairs to download (its start-up).
+    pub startup_seconds: Option<f64>,
     in_problem_list: bool,
 }
 
