@@ -184,6 +184,12 @@ pub struct MarketConfig {
     pub reference_pair: Option<String>,
     /// The timeframe conditions are read on (default `1h`, resampled from finer candles).
     pub conditions_timeframe: Option<String>,
+    /// Candles of their timeframe after which data are stale (default 3): stale
+    /// conditions stop the regime job and the rotation.
+    pub stale_after_candles: Option<u32>,
+    /// `[market.refresh]`: the `data_refresh` job's exchange, pairs, timeframes, history.
+    #[serde(default)]
+    pub refresh: crate::market::refresh::RefreshConfig,
 }
 
 /// `[model]`: the trend-reversal model's hyper-parameters and promotion rule.
@@ -420,6 +426,10 @@ impl Settings {
                 v.parse::<crate::market::candles::Timeframe>()
                     .map_err(|e| anyhow::anyhow!("[market] {key}: {e}"))?;
             }
+        }
+        file.market.refresh.check().map_err(anyhow::Error::msg)?;
+        if file.market.stale_after_candles == Some(0) {
+            bail!("[market] stale_after_candles must be 1 or more");
         }
         let mut mem = file.mem.enhancement.clone();
         if let Some(bytes) = file.mem.text_log_max_bytes {

@@ -222,6 +222,13 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         },
     )
     .await?;
+    let refresher = Arc::new(market::refresh::Refresher::new(
+        &settings.data_dir,
+        ml.market_dir(),
+        &settings.freqtrade,
+        &settings.market.refresh,
+        &[ml.timeframe(), ml.conditions_timeframe()],
+    )?);
     let scheduler = schedule::Scheduler::open(
         &settings.data_dir,
         settings.schedule.clone(),
@@ -230,6 +237,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
             registry: registry.clone(),
             supervisor: supervisor.clone(),
             memory: memory.clone(),
+            refresher,
         },
         bus.clone(),
     )?;

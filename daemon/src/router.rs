@@ -95,7 +95,7 @@ fn registry<T>(method: &'static str, result: Result<T, RegistryError>, wrap: fn(
 /// Which function answers `request`, and how.
 #[expect(
     clippy::too_many_lines,
-    reason = "one flat arm per method of the protocol (59): split, it would hide which function answers which request"
+    reason = "one flat arm per method of the protocol (60): split, it would hide which function answers which request"
 )]
 pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
     let method = request.method();
@@ -256,6 +256,9 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
             blocking(d, move |d| d.ml.conditions(p).map(R::MarketConditionsNow))
         }
         Request::MarketFeed(p) => blocking(d, move |d| d.supervisor.feed(p).map(R::MarketFeed)),
+        Request::MarketRefresh(p) => awaited(d, |d| async move {
+            d.scheduler.refresh_now(p).await.map(R::MarketRefresh)
+        }),
         Request::MlTrain(p) => blocking(d, move |d| d.ml.train(p).map(R::MlTrain)),
         Request::MlStatus(_) => blocking(d, |d| Ok(R::MlStatus(d.ml.status()))),
         Request::MlHistory(_) => blocking(d, |d| Ok(R::MlHistory(d.ml.history()))),

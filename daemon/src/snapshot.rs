@@ -1,7 +1,7 @@
 //! The snapshot a new subscriber starts from (`mem_protocol::methods::Snapshot`): for
 //! each topic it asked for, the state that topic's events change, each member what its
 //! method answers (`strategies.deployed {all: true}`, `mem.metrics`, `mem.decisions`,
-//! `ml.status`, `ml.history`, `jobs.list`).
+//! `ml.status`, `ml.history`, `jobs.list`, `market.conditions`).
 //!
 //! It is taken after the subscriber's bus receiver exists (the server subscribes first),
 //! so an event can repeat what the snapshot already shows but none that changed it
@@ -45,6 +45,14 @@ pub async fn take(daemon: &Arc<Daemon>, topics: &[Topic], access: Access) -> Sna
     }
     if topics.contains(&Topic::Jobs) {
         snapshot.jobs = Some(daemon.scheduler.list().await);
+    }
+    if topics.contains(&Topic::Market) {
+        // Reads candles (once per version of the file): a blocking thread.
+        let ml = daemon.ml.clone();
+        match tokio::task::spawn_blocking(move || ml.market_state()).await {
+            Ok(state) => snapshot.market = Some(state),
+            Err(err) => warn!(%err, "the market's part of a snapshot failed; it is left out"),
+        }
     }
     snapshot
 }

@@ -50,12 +50,14 @@ pub enum Topic {
     /// MEM's memory: decisions logged, outcomes, parameter adjustments; MEM's figures
     /// every 2 s.
     Memory,
-    /// Scheduled jobs: a run finished (or was skipped).
+    /// Scheduled jobs: a run finished (or was skipped), a run's progress.
     Jobs,
+    /// Market data: the conditions after the candles changed (a refresh).
+    Market,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 7] = [
+    pub const ALL: [Topic; 8] = [
         Topic::Daemon,
         Topic::Registry,
         Topic::Deployments,
@@ -63,6 +65,7 @@ impl Topic {
         Topic::Model,
         Topic::Memory,
         Topic::Jobs,
+        Topic::Market,
     ];
 }
 
@@ -90,6 +93,10 @@ pub enum Event {
     MemoryChanged(crate::mem::MemoryChanged),
     /// A job's run ended (or was skipped, or was found missed at start).
     JobFinished(Box<crate::jobs::JobRun>),
+    /// A running job moved on (a data refresh, pair by pair).
+    JobProgress(crate::jobs::JobProgress),
+    /// The market data changed (a refresh): the conditions now, or why there are none.
+    MarketChanged(Box<crate::market::MarketState>),
     /// Periodic: the daemon's figures that change by themselves.
     DaemonPulse(Box<DaemonPulse>),
     /// Periodic: MEM's figures, as `mem.metrics` answers them.
@@ -167,6 +174,8 @@ impl Event {
             Event::DecisionLogged(_) => "decision.logged",
             Event::MemoryChanged(_) => "memory.changed",
             Event::JobFinished(_) => "job.finished",
+            Event::JobProgress(_) => "job.progress",
+            Event::MarketChanged(_) => "market.changed",
             Event::DaemonPulse(_) => "daemon.pulse",
             Event::MemMetrics(_) => "mem.metrics",
             Event::DeploymentsUsage(_) => "deployments.usage",
@@ -191,7 +200,8 @@ impl Event {
             Event::DecisionLogged(_) | Event::MemoryChanged(_) | Event::MemMetrics(_) => {
                 Topic::Memory
             }
-            Event::JobFinished(_) => Topic::Jobs,
+            Event::JobFinished(_) | Event::JobProgress(_) => Topic::Jobs,
+            Event::MarketChanged(_) => Topic::Market,
         }
     }
 
@@ -207,6 +217,8 @@ impl Event {
             Event::DecisionLogged(d) => serde_json::to_value(d),
             Event::MemoryChanged(d) => serde_json::to_value(d),
             Event::JobFinished(d) => serde_json::to_value(d),
+            Event::JobProgress(d) => serde_json::to_value(d),
+            Event::MarketChanged(d) => serde_json::to_value(d),
             Event::DaemonPulse(d) => serde_json::to_value(d),
             Event::MemMetrics(d) => serde_json::to_value(d),
             Event::DeploymentsUsage(d) => serde_json::to_value(d),
@@ -245,6 +257,12 @@ impl Event {
                 .map_err(bad),
             "job.finished" => serde_json::from_value(data)
                 .map(|d| Event::JobFinished(Box::new(d)))
+                .map_err(bad),
+            "job.progress" => serde_json::from_value(data)
+                .map(Event::JobProgress)
+                .map_err(bad),
+            "market.changed" => serde_json::from_value(data)
+                .map(|d| Event::MarketChanged(Box::new(d)))
                 .map_err(bad),
             "daemon.pulse" => serde_json::from_value(data)
                 .map(|d| Event::DaemonPulse(Box::new(d)))
@@ -302,7 +320,7 @@ impl EventMessage {
 #[cfg(feature = "openapi")]
 mod openapi {
     use super::{Event, EventMessage};
-    use crate::{deploy, events, jobs, mem, ml};
+    use crate::{deploy, events, jobs, market, mem, ml};
     use chrono::{DateTime, Utc};
     use std::borrow::Cow;
     use utoipa::openapi::schema::{AnyOfBuilder, Schema};
@@ -356,6 +374,8 @@ mod openapi {
         DecisionLogged = "decision.logged" => mem::Decision,
         MemoryChanged = "memory.changed" => mem::MemoryChanged,
         JobFinished = "job.finished" => jobs::JobRun,
+        JobProgress = "job.progress" => jobs::JobProgress,
+        MarketChanged = "market.changed" => market::MarketState,
         DaemonPulse = "daemon.pulse" => events::DaemonPulse,
         MemMetrics = "mem.metrics" => mem::MemMetrics,
         DeploymentsUsage = "deployments.usage" => deploy::DeploymentsUsage,
@@ -461,6 +481,17 @@ mod tests {
                 summary: "the previous run is still going".into(),
                 error: None,
                 details: Value::Null,
+            })),
+            Event::JobProgress(crate::jobs::JobProgress {
+                run_id: "0b5f".into(),
+                job: "data_refresh".into(),
+                done: 1,
+                total: 4,
+                message: "ETH/USDT 5m".into(),
+            }),
+            Event::MarketChanged(Box::new(crate::market::MarketState {
+                conditions: None,
+                error: Some("no candles".into()),
             })),
             Event::DaemonPulse(Box::new(sample_pulse())),
             Event::MemMetrics(Box::new(sample_mem_metrics())),

@@ -57,6 +57,20 @@ pub struct JobRun {
     pub details: Value,
 }
 
+/// `job.progress` data: how far a running job is (a data refresh, pair by pair).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct JobProgress {
+    /// The run's id (its `JobRun` has the same).
+    pub run_id: String,
+    pub job: String,
+    pub done: u64,
+    pub total: u64,
+    /// What it is doing now.
+    pub message: String,
+}
+
 /// One job, as `jobs.list` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

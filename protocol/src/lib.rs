@@ -17,6 +17,7 @@ pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod jsonrpc;
+pub mod market;
 pub mod mem;
 pub mod methods;
 pub mod ml;

@@ -208,6 +208,9 @@ methods! {
     /// The candle file a native deployment would read, its newest candle and the pairs
     /// with candles (what the deploy dialog shows before a native deploy).
     MarketFeed = "market.feed", View, FeedParams => FeedInfo;
+    /// Bring the market data up to date from the exchange now (the `data_refresh` job,
+    /// with these pairs and days): Freqtrade's `download-data` into the market directory.
+    MarketRefresh = "market.refresh", Control, crate::market::RefreshParams => crate::jobs::RunJobResult;
     /// A base signal enhanced with the model and memory: confidence, size, stop, target, why.
     MemEnhance = "mem.enhance", View, crate::mem::EnhanceParams => crate::mem::EnhancedSignal;
     /// Enhance a signal and log the decision (both memory files).
@@ -448,6 +451,9 @@ pub struct Snapshot {
     /// `jobs`: `jobs.list`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<crate::jobs::JobList>,
+    /// `market`: `market.conditions` without params, or why there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<crate::market::MarketState>,
 }
 
 /// `strategies.list` params: every filter is optional and they combine with AND.
@@ -729,6 +735,10 @@ pub(crate) mod tests {
             ),
             model_history: Some(ModelHistory { versions: vec![] }),
             jobs: Some(crate::jobs::JobList { jobs: vec![] }),
+            market: Some(crate::market::MarketState {
+                conditions: None,
+                error: Some("no candles".into()),
+            }),
         };
         let json = serde_json::to_value(&snapshot).unwrap();
         let mut members: Vec<&str> = json
@@ -745,6 +755,7 @@ pub(crate) mod tests {
                 "decisions",
                 "deployments",
                 "jobs",
+                "market",
                 "memMetrics",
                 "model",
                 "modelHistory",

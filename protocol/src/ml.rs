@@ -216,6 +216,10 @@ pub struct Prediction {
     pub symbol: Option<String>,
     /// Answered from the cache (same model, same last candle).
     pub cached: bool,
+    /// How old the candle predicted from is: a prediction on stale candles is about
+    /// another market than today's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness: Option<crate::market::Freshness>,
 }
 
 /// `model.progress` event data: a training run's stage.

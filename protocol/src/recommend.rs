@@ -247,4 +247,8 @@ pub struct ConditionsReport {
     /// Open time of the last candle, epoch ms.
     pub candle_ts_ms: i64,
     pub candles: usize,
+    /// How old the newest candle is: stale conditions describe another market than
+    /// today's.
+    #[serde(default)]
+    pub freshness: crate::market::Freshness,
 }

@@ -30,7 +30,8 @@ use mem_protocol::deploy::{
 use mem_protocol::events::{
     DaemonPulse, DaemonStopping, RegistryChange, RegistryChanged, RegistryInvalid,
 };
-use mem_protocol::jobs::{JobOutcome, JobRun, JobTrigger};
+use mem_protocol::jobs::{JobOutcome, JobProgress, JobRun, JobTrigger};
+use mem_protocol::market::{Freshness, MarketState};
 use mem_protocol::mem::{
     BotPollMetrics, Decision, LatencyStats, LearnedCounts, MemMetrics, MemoryChanged, Outcome,
     SignalAction,
@@ -328,6 +329,13 @@ fn full_report() -> ConditionsReport {
         indicators: indicators(),
         candle_ts_ms: 1_795_000_000_000,
         candles: 500,
+        freshness: Freshness {
+            as_of: "2026-11-18T09:00:00Z".parse().unwrap(),
+            age_secs: 1_800,
+            stale: false,
+            stale_after_secs: 10_800,
+            demo: true,
+        },
     }
 }
 
@@ -601,6 +609,21 @@ fn events() -> Vec<Event> {
         }),
         Event::JobFinished(Box::new(full_job_run())),
         Event::JobFinished(Box::new(minimal_job_run())),
+        Event::JobProgress(JobProgress {
+            run_id: "8f1c".into(),
+            job: "data_refresh".into(),
+            done: 2,
+            total: 4,
+            message: "ETH/USDT 1h".into(),
+        }),
+        Event::MarketChanged(Box::new(MarketState {
+            conditions: Some(Box::new(full_report())),
+            error: None,
+        })),
+        Event::MarketChanged(Box::new(MarketState {
+            conditions: None,
+            error: Some("no candles".into()),
+        })),
         Event::DaemonPulse(Box::new(full_pulse())),
         Event::DaemonPulse(Box::new(minimal_pulse())),
         Event::MemMetrics(Box::new(full_mem_metrics())),
@@ -854,17 +877,23 @@ fn event_payloads_agree_with_serde() {
     assert_agrees::<Outcome>("Outcome", &decision["outcome"]);
     assert_agrees::<MemoryChanged>("MemoryChanged", &full(events()[13].clone()));
     assert_agrees::<JobRun>("JobRun", &full(events()[15].clone()));
-    let pulse = full(events()[17].clone());
+    assert_agrees::<JobProgress>("JobProgress", &full(events()[17].clone()));
+    let market = full(events()[18].clone());
+    let mut both = market.clone(); // every member, though one comes without the other
+    both["error"] = json!("too few candles");
+    assert_agrees::<MarketState>("MarketState", &both);
+    assert_agrees::<Freshness>("Freshness", &market["conditions"]["freshness"]);
+    let pulse = full(events()[20].clone());
     assert_agrees::<DaemonPulse>("DaemonPulse", &pulse);
     assert_agrees::<Counts>("Counts", &pulse["counts"]);
     assert_agrees::<HostStatus>("HostStatus", &pulse["host"]);
     assert_agrees::<ProcessStatus>("ProcessStatus", &pulse["process"]);
-    let metrics = full(events()[19].clone());
+    let metrics = full(events()[22].clone());
     assert_agrees::<MemMetrics>("MemMetrics", &metrics);
     assert_agrees::<LatencyStats>("LatencyStats", &metrics["enhancementTimeMs"]);
     assert_agrees::<LearnedCounts>("LearnedCounts", &metrics["learnedStrategies"]);
     assert_agrees::<BotPollMetrics>("BotPollMetrics", &metrics["botPolls"][0]);
-    let usage = full(events()[21].clone());
+    let usage = full(events()[24].clone());
     assert_agrees::<DeploymentsUsage>("DeploymentsUsage", &usage);
     assert_agrees::<DeploymentUsage>("DeploymentUsage", &usage["deployments"][0]);
     let message = EventMessage {

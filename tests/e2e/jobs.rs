@@ -10,8 +10,9 @@
 //!   missing candles without touching the model, and overlapping runs are skipped;
 //! - runs missed while memd was down are reported at start and caught up by policy.
 //!
-//! Candles: the shipped ETH/BTC 5-minute file (data/market, see its README) feeds the
-//! native bots; the reference pair is a generated hourly series that trends up or down.
+//! Candles: the shipped ETH/BTC 5-minute file (data/market, see its README), moved in
+//! time to end now (the jobs act on fresh data only), feeds the native bots; the
+//! reference pair is a generated hourly series that trends up or down, ending now.
 
 use mem_e2e::deployments::{active_deployments, dry_run, total_trades};
 use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
@@ -34,10 +35,13 @@ fn repo_file(relative: &str) -> PathBuf {
 }
 
 /// Writes 300 hourly candles of `TST/USDT` rising (or falling) about 0.5% an hour with
-/// small swings: a trend no reading can miss.
+/// small swings: a trend no reading can miss. The last one closed at the start of this
+/// hour: fresh data (the jobs refuse stale conditions).
 fn write_reference(market: &Path, rising: bool) {
     let mut text = String::from("date,open,high,low,close,volume\n");
     let mut close: f64 = 100.0;
+    let hour = 3_600_000i64;
+    let first = chrono::Utc::now().timestamp_millis().div_euclid(hour) * hour - 300 * hour;
     for i in 0..300i64 {
         let step = if rising { 1.005 } else { 0.995 };
         let open = close;
@@ -45,7 +49,7 @@ fn write_reference(market: &Path, rising: bool) {
         let (high, low) = (open.max(close) * 1.002, open.min(close) * 0.998);
         text.push_str(&format!(
             "{},{open},{high},{low},{close},{}\n",
-            1_700_000_000_000i64 + i * 3_600_000,
+            first + i * hour,
             1000 + i % 13
         ));
     }
@@ -73,18 +77,14 @@ fn native_strategy(name: &str, category: &str, kind: &str, sharpe: f64, win_rate
     })
 }
 
-/// A root with a market directory (the shipped ETH/BTC candles and a rising reference
-/// pair) and `xdg-config/memd/memd.toml`, which the daemon reads by default, so a
-/// restart keeps the config.
+/// A root with a market directory (the shipped ETH/BTC candles, moved to end now, and a
+/// rising reference pair) and `xdg-config/memd/memd.toml`, which the daemon reads by
+/// default, so a restart keeps the config.
 fn setup(schedule: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let root = tempfile::tempdir().unwrap();
     let market = root.path().join("market");
     std::fs::create_dir_all(&market).unwrap();
-    std::fs::copy(
-        repo_file("data/market/ETH_BTC-5m.feather"),
-        market.join("ETH_BTC-5m.feather"),
-    )
-    .unwrap();
+    mem_e2e::market::fresh_copy(&market, "ETH_BTC-5m.feather");
     write_reference(&market, true);
     let config_dir = root.path().join("xdg-config/memd");
     std::fs::create_dir_all(&config_dir).unwrap();
@@ -503,8 +503,8 @@ async fn retraining_promotes_keeps_fails_cleanly_and_never_overlaps() {
     );
 
     // No candles: failed, named, and the model untouched.
-    let file = market.join("ETH_BTC-5m.feather");
-    std::fs::rename(&file, market.join("aside.feather")).unwrap();
+    let file = market.join("ETH_BTC-5m.csv");
+    std::fs::rename(&file, market.join("aside.csv")).unwrap();
     let (code, text, all) = run(&["jobs", "run", "retrain"]);
     assert_eq!(code, Some(1), "a failed run exits 1: {all}");
     assert!(
@@ -517,7 +517,7 @@ async fn retraining_promotes_keeps_fails_cleanly_and_never_overlaps() {
         current(client.call::<method::MlStatus>(NoParams {}).await.unwrap()),
         Some(v1.clone())
     );
-    std::fs::rename(market.join("aside.feather"), &file).unwrap();
+    std::fs::rename(market.join("aside.csv"), &file).unwrap();
 
     // One run at a time: a second `jobs.run` while one goes is refused; a training by
     // hand makes the job skip.
@@ -599,12 +599,9 @@ async fn a_scheduled_tick_while_the_last_run_goes_is_skipped_and_announced() {
         "",
     );
     let market = root.path().join("market");
+    // Fresh, or the job would leave them out (older than its window) and be quick.
     for pair in ["LTC_BTC", "XMR_BTC", "ZEC_BTC", "ADA_BTC"] {
-        std::fs::copy(
-            repo_file(&format!("data/market/{pair}-5m.feather")),
-            market.join(format!("{pair}-5m.feather")),
-        )
-        .unwrap();
+        mem_e2e::market::fresh_copy(&market, &format!("{pair}-5m.feather"));
     }
     let daemon = start(root);
     let client = daemon.client().await;

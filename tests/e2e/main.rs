@@ -17,6 +17,7 @@ mod http;
 mod http_schema;
 mod jobs;
 mod lifecycle;
+mod market_refresh;
 mod memctl;
 mod metrics;
 mod model;

@@ -310,7 +310,8 @@ async fn subscribers_get_a_snapshot_then_the_shutdown_event() {
             Topic::Logs,
             Topic::Model,
             Topic::Memory,
-            Topic::Jobs
+            Topic::Jobs,
+            Topic::Market
         ]
     );
     assert_eq!(

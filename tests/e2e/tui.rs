@@ -559,3 +559,30 @@ async fn the_figures_follow_the_daemon_with_no_polling() {
     assert!(screen.contains("deployed 1"), "{screen}");
     t.keys(&["q"]);
 }
+
+/// Out of the box (the README's first command: a daemon on the default data, then the
+/// UI) the Dashboard says first that its candles are the shipped 2018 demo, stale, and
+/// how to get today's; the Recommend view says the same of the conditions it scored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_the_box_the_ui_says_its_candles_are_stale_demo_data() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::start();
+    let t = memctl_in_tmux(&daemon, 100, 30, "");
+    let screen = t.wait_for("DEMO DATA", SCREEN);
+    let line = line_with(&screen, "market:");
+    assert!(
+        line.contains("market: DEMO DATA, 8 years old (stale): the shipped January 2018 candles"),
+        "{screen}"
+    );
+    t.keys(&["4", "c"]);
+    let screen = t.wait_for("candidates", SCREEN);
+    let line = line_with(&screen, "scored with");
+    assert!(
+        line.contains("computed from the") && screen.contains("STALE"),
+        "{screen}"
+    );
+    assert!(screen.contains("demo data"), "{screen}");
+    t.keys(&["q"]);
+}

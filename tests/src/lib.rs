@@ -11,6 +11,7 @@
 
 pub mod deployments;
 pub mod freqtrade;
+pub mod market;
 pub mod measure;
 pub mod mock_exchange;
 pub mod model;

@@ -90,6 +90,10 @@ pub struct MockOptions {
     pub instant_fill_bps: f64,
     /// Prints every request on stderr (unknown paths are always printed).
     pub log_requests: bool,
+    /// Pairs (`BASE/QUOTE`) whose candles (`klines`) answer an exchange error instead:
+    /// HTTP 500, `{"code": -1000, "msg": "mock: the klines of ETH/USDT fail on purpose"}`.
+    /// [`MockExchange::fail_klines`] changes them while the mock runs.
+    pub failing_klines: Vec<String>,
 }
 
 impl Default for MockOptions {
@@ -102,6 +106,7 @@ impl Default for MockOptions {
             instant_fills: false,
             instant_fill_bps: 10.0,
             log_requests: false,
+            failing_klines: Vec::new(),
         }
     }
 }
@@ -157,6 +162,7 @@ pub async fn start_with(options: MockOptions) -> std::io::Result<MockExchange> {
         options: options.clone(),
         counts: Mutex::new(BTreeMap::new()),
         unknown: Mutex::new(Vec::new()),
+        failing_klines: Mutex::new(options.failing_klines.clone()),
     });
 
     let app = Router::new()
@@ -256,6 +262,12 @@ impl MockExchange {
             section.remove("pair_whitelist");
         }
         json!({ "exchange": exchange })
+    }
+
+    /// From now on the candles of `pairs` (and of no other pair) answer an exchange error
+    /// (see [`MockOptions::failing_klines`]); an empty list heals them all.
+    pub fn fail_klines(&self, pairs: &[&str]) {
+        *self.state.failing_klines.lock().unwrap() = pairs.iter().map(|p| p.to_string()).collect();
     }
 
     /// Requests served so far, by `METHOD /path`.
@@ -601,6 +613,8 @@ struct MockState {
     options: MockOptions,
     counts: Mutex<BTreeMap<String, u64>>,
     unknown: Mutex<Vec<String>>,
+    /// See [`MockOptions::failing_klines`].
+    failing_klines: Mutex<Vec<String>>,
 }
 
 type Shared = State<Arc<MockState>>;
@@ -828,6 +842,13 @@ fn sub_secs(len_ms: i64) -> i64 {
 
 async fn klines(State(state): Shared, Query(params): Params) -> ApiResult {
     let market = state.market(required(&params, "symbol")?)?;
+    if state.failing_klines.lock().unwrap().contains(&market.pair) {
+        return Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            -1000,
+            format!("mock: the klines of {} fail on purpose", market.pair),
+        ));
+    }
     let interval = required(&params, "interval")?;
     let (len, offset) = interval_ms(interval)
         .ok_or_else(|| error(StatusCode::BAD_REQUEST, -1120, "Invalid interval."))?;

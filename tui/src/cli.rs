@@ -295,6 +295,10 @@ pub async fn recommend(
             mem_protocol::recommend::ConditionsSource::Computed => "computed from market data",
         }
     );
+    if let Some(report) = &c.computed {
+        let what = format!("{} {}", report.pair, report.timeframe);
+        println!("  {}", freshness_line(&report.freshness, &what));
+    }
     if result.recommendations.is_empty() {
         return Ok(());
     }
@@ -326,6 +330,28 @@ pub async fn recommend(
     Ok(())
 }
 
+/// How old the candles are, and what it means when they are stale: `data as of
+/// 2018-02-01 00:00 UTC, 8 years old: STALE (demo data: ...); memctl market refresh ...`.
+pub fn freshness_line(f: &mem_protocol::market::Freshness, what: &str) -> String {
+    let mut line = format!(
+        "data as of {}, {} old",
+        f.as_of.format("%Y-%m-%d %H:%M UTC"),
+        mem_protocol::market::age_words(f.age_secs)
+    );
+    if f.stale {
+        line.push_str(&format!(
+            ": STALE (older than {}){}; `memctl market refresh` brings the {what} candles up to date",
+            mem_protocol::market::age_words(f.stale_after_secs),
+            if f.demo {
+                ", demo data: the shipped January 2018 candles, not today's market"
+            } else {
+                ""
+            }
+        ));
+    }
+    line
+}
+
 /// `memctl market`.
 pub async fn market(
     client: &Client,
@@ -351,6 +377,10 @@ pub async fn market(
             .unwrap_or_default(),
         r.trend,
         r.volatility
+    );
+    println!(
+        "  {}",
+        freshness_line(&r.freshness, &format!("{} {}", r.pair, r.timeframe))
     );
     println!("  trend: {}", r.trend_reason);
     println!("  volatility: {}", r.volatility_reason);

@@ -7,6 +7,7 @@ mod cli;
 mod daemon_cli;
 mod deploy_cli;
 mod jobs_cli;
+mod market_cli;
 mod metrics_cli;
 mod model_cli;
 mod registry_cli;
@@ -103,8 +104,11 @@ enum Command {
         #[arg(long, short)]
         follow: bool,
     },
-    /// The market now: trend and volatility of the reference pair, and why.
+    /// The market now: trend and volatility of the reference pair, why, and how old its
+    /// candles are (`market refresh` brings them up to date).
     Market {
+        #[command(subcommand)]
+        action: Option<MarketCommand>,
         /// The pair (default: the daemon's reference pair).
         #[arg(long)]
         pair: Option<String>,
@@ -226,6 +230,25 @@ enum HttpCommand {
         /// The TradingView webhook's secret (the alert's `secret`, or `?secret=` in its URL).
         #[arg(long)]
         webhook: bool,
+    },
+}
+
+/// `memctl market ...`.
+#[derive(Debug, Subcommand)]
+enum MarketCommand {
+    /// Bring the market data up to date from the exchange now (Freqtrade's
+    /// download-data, as the data_refresh job), with its progress; exits 1 if a pair
+    /// failed.
+    Refresh {
+        /// Only this pair (repeatable; default: the job's pairs).
+        #[arg(long = "pair")]
+        pair: Vec<String>,
+        /// Only this timeframe (repeatable; default: the job's, 5m and 1h).
+        #[arg(long = "timeframe")]
+        timeframe: Vec<String>,
+        /// Days of history for a pair without fresh candles (default 30).
+        #[arg(long)]
+        days: Option<u32>,
     },
 }
 
@@ -911,9 +934,20 @@ async fn run(args: Args) -> ExitCode {
         Some(Command::Deployed { all }) => deploy_cli::deployed(&client, all, args.json).await,
         Some(Command::Ack { ids }) => deploy_cli::acknowledge(&client, &ids, args.json).await,
         Some(Command::Daemon(DaemonCommand::Stop)) => daemon_cli::stop(&client, args.json).await,
-        Some(Command::Market { pair, timeframe }) => {
-            cli::market(&client, pair, timeframe, args.json).await
-        }
+        Some(Command::Market {
+            action:
+                Some(MarketCommand::Refresh {
+                    pair,
+                    timeframe,
+                    days,
+                }),
+            ..
+        }) => market_cli::refresh(&client, pair, timeframe, days, args.json).await,
+        Some(Command::Market {
+            action: None,
+            pair,
+            timeframe,
+        }) => cli::market(&client, pair, timeframe, args.json).await,
         Some(Command::Recommend {
             trend,
             volatility,

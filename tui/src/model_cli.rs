@@ -234,7 +234,7 @@ pub async fn predict(
     let p = client
         .call::<method::MlPredict>(PredictParams {
             symbol: Some(symbol),
-            timeframe,
+            timeframe: timeframe.clone(),
             candles: vec![],
         })
         .await?;
@@ -256,6 +256,14 @@ pub async fn predict(
             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
             .unwrap_or_default()
     );
+    if let Some(f) = &p.freshness {
+        let what = match (&p.symbol, &timeframe) {
+            (Some(s), Some(t)) => format!("{s} {t}"),
+            (Some(s), None) => s.clone(),
+            (None, _) => "given".into(),
+        };
+        println!("  {}", crate::cli::freshness_line(f, &what));
+    }
     for (name, value) in &p.features {
         println!("  {name:<15} {}", text::significant(*value));
     }

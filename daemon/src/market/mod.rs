@@ -4,5 +4,7 @@
 pub mod candles;
 pub mod conditions;
 pub mod features;
+pub mod freshness;
 pub mod indicators;
 pub mod labels;
+pub mod refresh;

@@ -18,6 +18,7 @@ use crate::market::candles::{self, Candle, Timeframe};
 use crate::market::features::{self, FeatureState};
 use chrono::{DateTime, Utc};
 use mem_protocol::events::Event;
+use mem_protocol::market::Freshness;
 use mem_protocol::ml::*;
 use mem_protocol::{ErrorCode, RpcError};
 use std::collections::HashMap;
@@ -99,6 +100,40 @@ pub struct MlService {
     writes: Mutex<()>,
     /// (symbol, timeframe, last candle time, model version) -> prediction.
     cache: Mutex<HashMap<(String, String, i64, String), Prediction>>,
+    /// `[market] stale_after_candles`.
+    stale_after_candles: u32,
+    /// (pair, timeframe) -> the conditions of a version of its source file.
+    conditions_cache: Mutex<HashMap<(String, Timeframe), Arc<CachedConditions>>>,
+}
+
+/// Which version of a file: a refresh renames a new file in, which differs in all of it.
+#[derive(Debug, Clone, PartialEq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode: m.ino(),
+        })
+    }
+}
+
+/// Conditions computed from one version of a source file (`mem.enhance` asks for them at
+/// every signal: the file is read again only when it changed).
+struct CachedConditions {
+    path: PathBuf,
+    stamp: FileStamp,
+    conditions: crate::market::conditions::Conditions,
+    newest_open_ms: i64,
+    file_timeframe: Timeframe,
 }
 
 fn unavailable(message: impl Into<String>) -> RpcError {
@@ -164,6 +199,11 @@ impl MlService {
         hyper
             .validate()
             .map_err(|e| anyhow::anyhow!("[model] {e}"))?;
+        let stale_after_candles = match market.stale_after_candles {
+            None => crate::market::freshness::STALE_AFTER_CANDLES,
+            Some(0) => anyhow::bail!("[market] stale_after_candles must be 1 or more"),
+            Some(n) => n,
+        };
         let service = MlService {
             store: ModelStore::open(&data_dir.join("models"))?,
             market_dir: market
@@ -183,6 +223,8 @@ impl MlService {
             training: AtomicBool::new(false),
             writes: Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
+            stale_after_candles,
+            conditions_cache: Mutex::new(HashMap::new()),
         };
         match service.store.reconcile() {
             Ok(0) => {}
@@ -459,6 +501,20 @@ impl MlService {
             "{} training rows left out: their label window reaches into the holdout",
             t.purged
         ));
+        let newest = crate::market::freshness::freshness(
+            last,
+            t.timeframe,
+            t.timeframe,
+            self.stale_after_candles,
+            now,
+        );
+        if newest.stale {
+            notes.push(format!(
+                "the newest row trained on is {} old ({}): the model learns the market of then, not of now",
+                mem_protocol::market::age_words(newest.age_secs),
+                newest.as_of.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
         let record = ModelVersion {
             version: version.clone(),
             trained_at: now,
@@ -584,7 +640,8 @@ impl MlService {
         self.switch_to(&version, "rolled_back", &reason)
     }
 
-    /// `market.conditions`: trend and volatility of the reference pair's latest candles.
+    /// `market.conditions`: trend and volatility of the reference pair's latest candles,
+    /// with how old the newest of them is.
     pub fn conditions(
         &self,
         p: mem_protocol::recommend::ConditionsParams,
@@ -600,27 +657,117 @@ impl MlService {
                 )));
             }
         };
-        let mut notes = Vec::new();
-        let (candles, _) = train::read_resampled(&self.market_dir, &pair, timeframe, &mut notes)
-            .map_err(|e| unavailable(e.to_string()))?;
-        let c = crate::market::conditions::compute(&candles).ok_or_else(|| {
-            unavailable(format!(
-                "{pair}: {} {timeframe} candles; at least {} are needed",
-                candles.len(),
-                crate::market::conditions::MIN_CANDLES
-            ))
-        })?;
+        let computed = self.conditions_of(&pair, timeframe)?;
+        let c = &computed.conditions;
+        let mut freshness = crate::market::freshness::freshness(
+            computed.newest_open_ms,
+            computed.file_timeframe,
+            timeframe,
+            self.stale_after_candles,
+            Utc::now(),
+        );
+        // Only stale data can be the 2018 demo: fresh answers never read the file again.
+        freshness.demo = freshness.stale && crate::market::freshness::is_demo_file(&computed.path);
         Ok(mem_protocol::recommend::ConditionsReport {
             pair,
             timeframe: timeframe.to_string(),
             trend: c.trend,
             volatility: c.volatility,
-            trend_reason: c.trend_reason,
-            volatility_reason: c.volatility_reason,
-            indicators: c.indicators,
+            trend_reason: c.trend_reason.clone(),
+            volatility_reason: c.volatility_reason.clone(),
+            indicators: c.indicators.clone(),
             candle_ts_ms: c.candle_ts_ms,
             candles: c.candles,
+            freshness,
         })
+    }
+
+    /// The conditions of `pair` at `timeframe`, computed once per version of its file.
+    fn conditions_of(
+        &self,
+        pair: &str,
+        timeframe: Timeframe,
+    ) -> Result<Arc<CachedConditions>, RpcError> {
+        let (path, _) = train::source_file(&self.market_dir, pair, timeframe)
+            .map_err(|e| unavailable(e.to_string()))?;
+        let stamp = FileStamp::of(&path);
+        let key = (pair.to_string(), timeframe);
+        if let Some(hit) = self.conditions_cache.lock().expect("cache lock").get(&key) {
+            if hit.path == path && Some(&hit.stamp) == stamp.as_ref() {
+                return Ok(hit.clone());
+            }
+        }
+        let mut notes = Vec::new();
+        let read = train::read_source(&self.market_dir, pair, timeframe, &mut notes)
+            .map_err(|e| unavailable(e.to_string()))?;
+        let conditions = crate::market::conditions::compute(&read.candles).ok_or_else(|| {
+            unavailable(format!(
+                "{pair}: {} {timeframe} candles; at least {} are needed",
+                read.candles.len(),
+                crate::market::conditions::MIN_CANDLES
+            ))
+        })?;
+        let computed = Arc::new(CachedConditions {
+            stamp: FileStamp::of(&read.path).unwrap_or(FileStamp {
+                len: 0,
+                modified: None,
+                inode: 0,
+            }),
+            path: read.path,
+            conditions,
+            newest_open_ms: read.newest_open_ms.unwrap_or(0),
+            file_timeframe: read.file_timeframe,
+        });
+        let mut cache = self.conditions_cache.lock().expect("cache lock");
+        if cache.len() > 1_000 {
+            cache.clear();
+        }
+        cache.insert(key, computed.clone());
+        Ok(computed)
+    }
+
+    /// How fresh `pair`'s `timeframe` candles are (what the retrain job checks before it
+    /// trains on them).
+    pub fn data_freshness(&self, pair: &str, timeframe: Timeframe) -> Result<Freshness, String> {
+        let mut notes = Vec::new();
+        let read = train::read_source(&self.market_dir, pair, timeframe, &mut notes)
+            .map_err(|e| e.to_string())?;
+        let newest = read
+            .newest_open_ms
+            .ok_or_else(|| format!("{pair}: no candles in {}", read.path.display()))?;
+        let mut f = crate::market::freshness::freshness(
+            newest,
+            read.file_timeframe,
+            timeframe,
+            self.stale_after_candles,
+            Utc::now(),
+        );
+        f.demo = f.stale && crate::market::freshness::is_demo_file(&read.path);
+        Ok(f)
+    }
+
+    /// The market now, for subscribers (`market` snapshot, `market.changed`).
+    pub fn market_state(&self) -> mem_protocol::market::MarketState {
+        match self.conditions(Default::default()) {
+            Ok(c) => mem_protocol::market::MarketState {
+                conditions: Some(Box::new(c)),
+                error: None,
+            },
+            Err(e) => mem_protocol::market::MarketState {
+                conditions: None,
+                error: Some(e.message),
+            },
+        }
+    }
+
+    /// `[market] stale_after_candles`.
+    pub fn stale_after_candles(&self) -> u32 {
+        self.stale_after_candles
+    }
+
+    /// The conditions timeframe (`[market] conditions_timeframe`).
+    pub fn conditions_timeframe(&self) -> Timeframe {
+        self.conditions_timeframe
     }
 
     /// `[market] reference_pair`, else BTC/USDT when it has candles, else the first pair
@@ -682,6 +829,7 @@ impl MlService {
             ));
         };
         let timeframe = timeframe_param(method, &p.timeframe, self.timeframe)?;
+        let mut source = None;
         let candles: Vec<Candle> = match (&p.symbol, p.candles.is_empty()) {
             (Some(_), false) => {
                 return Err(invalid(
@@ -719,8 +867,10 @@ impl MlService {
                 cs
             }
             (Some(symbol), true) => {
-                let raw = candles::read_pair(&self.market_dir, symbol, timeframe)
+                let path = candles::find_pair_file(&self.market_dir, symbol, timeframe)
                     .map_err(|e| unavailable(e.to_string()))?;
+                let raw = candles::read_file(&path).map_err(|e| unavailable(e.to_string()))?;
+                source = Some(path);
                 let (mut clean, _) = candles::clean(raw);
                 let keep = clean.len().saturating_sub(PREDICT_CANDLES);
                 clean.drain(..keep);
@@ -738,6 +888,7 @@ impl MlService {
             ));
         }
         let last = candles[candles.len() - 1];
+        let now = Utc::now();
         let key = (
             p.symbol.clone().unwrap_or_default(),
             timeframe.to_string(),
@@ -748,6 +899,7 @@ impl MlService {
             if let Some(hit) = self.cache.lock().expect("cache lock").get(&key) {
                 let mut hit = hit.clone();
                 hit.cached = true;
+                hit.freshness = hit.freshness.map(|f| f.at(now));
                 return Ok(hit);
             }
         }
@@ -758,6 +910,15 @@ impl MlService {
         }
         let row = row.expect("warm after 50 candles");
         let confidence = model.predict_proba(&row);
+        let mut freshness = crate::market::freshness::freshness(
+            last.ts_ms,
+            timeframe,
+            timeframe,
+            self.stale_after_candles,
+            now,
+        );
+        freshness.demo =
+            freshness.stale && source.is_some_and(|p| crate::market::freshness::is_demo_file(&p));
         let prediction = Prediction {
             is_reversal: confidence >= 0.5,
             confidence,
@@ -772,6 +933,7 @@ impl MlService {
             candle_ts_ms: last.ts_ms,
             symbol: p.symbol.clone(),
             cached: false,
+            freshness: Some(freshness),
         };
         if p.symbol.is_some() {
             let mut cache = self.cache.lock().expect("cache lock");

@@ -12,7 +12,7 @@ use crate::market::candles::{self, Candle, Timeframe};
 use crate::market::features::{self, FeatureRow};
 use crate::market::labels;
 use mem_protocol::ml::{ModelMetrics, PromotionMetric};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Share of rows (by time) used for training.
 pub const TRAIN_SHARE: f64 = 0.8;
@@ -154,31 +154,74 @@ pub fn read_resampled(
     timeframe: Timeframe,
     notes: &mut Vec<String>,
 ) -> Result<(Vec<Candle>, candles::CleanReport), TrainError> {
-    let missing = match candles::read_pair(data_dir, pair, timeframe) {
-        Ok(raw) => return Ok(candles::clean(raw)),
+    let read = read_source(data_dir, pair, timeframe, notes)?;
+    Ok((read.candles, read.report))
+}
+
+/// A pair's candles read by [`read_source`], with where they came from.
+pub struct SourceCandles {
+    /// At the timeframe asked for, cleaned.
+    pub candles: Vec<Candle>,
+    pub report: candles::CleanReport,
+    /// The file read, and its own timeframe (finer when resampled).
+    pub path: PathBuf,
+    pub file_timeframe: Timeframe,
+    /// Open time of the file's newest (clean) candle: how fresh the data are.
+    pub newest_open_ms: Option<i64>,
+}
+
+/// The file a pair's `timeframe` candles are read from: its own, else the coarsest finer
+/// file that divides it (resampled when read). Answers the file and its timeframe.
+pub fn source_file(
+    data_dir: &Path,
+    pair: &str,
+    timeframe: Timeframe,
+) -> Result<(PathBuf, Timeframe), TrainError> {
+    let missing = match candles::find_pair_file(data_dir, pair, timeframe) {
+        Ok(path) => return Ok((path, timeframe)),
         Err(e @ candles::CandleError::NotFound { .. }) => e,
         Err(e) => return Err(e.into()),
     };
-    let finer = Timeframe::ALL
+    Timeframe::ALL
         .iter()
         .rev()
         .filter(|f| f.millis() < timeframe.millis() && timeframe.millis() % f.millis() == 0)
         .find_map(|f| {
-            candles::read_pair(data_dir, pair, *f)
+            candles::find_pair_file(data_dir, pair, *f)
                 .ok()
-                .map(|raw| (*f, raw))
-        });
-    let Some((from, raw)) = finer else {
-        return Err(missing.into());
+                .map(|path| (path, *f))
+        })
+        .ok_or_else(|| missing.into())
+}
+
+/// [`read_resampled`], telling which file was read and how fresh it is.
+pub fn read_source(
+    data_dir: &Path,
+    pair: &str,
+    timeframe: Timeframe,
+    notes: &mut Vec<String>,
+) -> Result<SourceCandles, TrainError> {
+    let (path, from) = source_file(data_dir, pair, timeframe)?;
+    let (clean, report) = candles::clean(candles::read_file(&path)?);
+    let newest_open_ms = clean.last().map(|c| c.ts_ms);
+    let candles = if from == timeframe {
+        clean
+    } else {
+        let resampled = candles::resample(&clean, from, timeframe)?;
+        notes.push(format!(
+            "{pair}: no {timeframe} file; {} {from} candles resampled to {} {timeframe} candles",
+            clean.len(),
+            resampled.len()
+        ));
+        resampled
     };
-    let (clean, report) = candles::clean(raw);
-    let resampled = candles::resample(&clean, from, timeframe)?;
-    notes.push(format!(
-        "{pair}: no {timeframe} file; {} {from} candles resampled to {} {timeframe} candles",
-        clean.len(),
-        resampled.len()
-    ));
-    Ok((resampled, report))
+    Ok(SourceCandles {
+        candles,
+        report,
+        path,
+        file_timeframe: from,
+        newest_open_ms,
+    })
 }
 
 /// The chronological split: (train indices, test indices, split time, purged rows).

@@ -26,7 +26,15 @@ pub const ROTATION: &str = "rotation";
 pub const REGIME_DEPLOY: &str = "regime_deploy";
 pub const PERFORMANCE_SYNC: &str = "performance_sync";
 pub const LEARNING: &str = "learning";
-pub const JOB_NAMES: [&str; 5] = [RETRAIN, ROTATION, REGIME_DEPLOY, PERFORMANCE_SYNC, LEARNING];
+pub const DATA_REFRESH: &str = "data_refresh";
+pub const JOB_NAMES: [&str; 6] = [
+    RETRAIN,
+    ROTATION,
+    REGIME_DEPLOY,
+    PERFORMANCE_SYNC,
+    LEARNING,
+    DATA_REFRESH,
+];
 
 /// `[schedule]` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -44,6 +52,9 @@ pub struct ScheduleConfig {
     pub performance_sync: BasicJobConfig,
     #[serde(default)]
     pub learning: BasicJobConfig,
+    /// The market data's refresh (what it refreshes: `[market.refresh]`).
+    #[serde(default)]
+    pub data_refresh: BasicJobConfig,
 }
 
 /// A job with nothing but its schedule.
@@ -217,6 +228,7 @@ impl ScheduleConfig {
             })
         };
         let (r, o, g) = (&self.retrain, &self.rotation, &self.regime_deploy);
+        let d = &self.data_refresh;
         let jobs = vec![
             spec(
                 RETRAIN,
@@ -268,6 +280,17 @@ impl ScheduleConfig {
                 self.learning.catch_up,
                 false,
             )?,
+            spec(
+                DATA_REFRESH,
+                "bring the market data up to date from the exchange (Freqtrade's download-data)",
+                &d.cron,
+                // Just after each 5-minute candle closes.
+                "10 */5 * * * *",
+                d.enabled,
+                false,
+                d.catch_up,
+                false,
+            )?,
         ];
         let days = r.days.unwrap_or(30);
         if days == 0 {
@@ -314,6 +337,12 @@ mod tests {
             "rotation is off by default"
         );
         assert!(!s.job(REGIME_DEPLOY).unwrap().enabled);
+        let refresh = s.job(DATA_REFRESH).unwrap();
+        assert_eq!(
+            (refresh.cron.as_str(), refresh.enabled),
+            ("10 */5 * * * *", false),
+            "every 5 minutes, 10 s after a candle closed; off until an exchange is chosen"
+        );
         assert_eq!(s.job(PERFORMANCE_SYNC).unwrap().cron, "0 * * * * *");
         assert_eq!(s.rotation.min_confidence, 0.8);
         assert_eq!(s.rotation.max_concurrent, 1);

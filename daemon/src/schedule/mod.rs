@@ -1,6 +1,6 @@
 //! Scheduled jobs: retraining, rotation, deployment on a regime change, performance
-//! sync and the learning review, fired by tokio-cron-scheduler from the cron
-//! expressions of `[schedule]` (see [`config`]).
+//! sync, the learning review and the market data's refresh ([`refresh`]), fired by
+//! tokio-cron-scheduler from the cron expressions of `[schedule]` (see [`config`]).
 //!
 //! Invariants:
 //! - one run of a job at a time: a tick that finds the previous run still going is
@@ -9,10 +9,14 @@
 //!   run changes nothing (the model is only replaced by a better one, rotation starts
 //!   new bots before it drains old ones and drains nothing if a start fails);
 //! - at start, scheduled times that passed while memd was down are recorded as one
-//!   `missed` run, and the job is run once if its `catch_up` says so.
+//!   `missed` run, and the job is run once if its `catch_up` says so;
+//! - nothing acts on stale data: the rotation and the regime job refuse stale market
+//!   conditions, retraining leaves out (or refuses) pairs whose newest candle is older
+//!   than its window, each naming the pair, the candle and its age.
 
 pub mod config;
 pub mod history;
+pub mod refresh;
 pub mod rotation;
 
 use crate::bus::EventBus;
@@ -69,6 +73,13 @@ pub struct JobContext {
     pub registry: Arc<Registry>,
     pub supervisor: Arc<Supervisor>,
     pub memory: Arc<Memory>,
+    pub refresher: Arc<crate::market::refresh::Refresher>,
+}
+
+/// What a run was asked to do beyond its settings: `market.refresh`'s pairs and days.
+enum JobArgs {
+    None,
+    Refresh(crate::market::refresh::Plan),
 }
 
 /// How a job's work ended: a summary and details, or an error (with what details there
@@ -326,7 +337,7 @@ impl Scheduler {
         let id = Uuid::new_v4().to_string();
         tokio::spawn(async move {
             let me = guard.scheduler.clone();
-            me.run(guard, id, trigger).await;
+            me.run(guard, id, trigger, JobArgs::None).await;
         });
     }
 
@@ -346,10 +357,10 @@ impl Scheduler {
     }
 
     /// Does a claimed job's work and records the run.
-    async fn run(&self, guard: RunGuard, id: String, trigger: JobTrigger) -> JobRun {
+    async fn run(&self, guard: RunGuard, id: String, trigger: JobTrigger, args: JobArgs) -> JobRun {
         let name = guard.job;
         info!(job = name, ?trigger, "job started");
-        let done = self.work(name).await;
+        let done = self.work(name, &id, args).await;
         let (outcome, summary, error, details) = match done {
             Done::Ok(summary, details) => (JobOutcome::Succeeded, summary, None, details),
             Done::Skip(summary) => (JobOutcome::Skipped, summary, None, Value::Null),
@@ -395,6 +406,16 @@ impl Scheduler {
     /// `jobs.run`.
     pub async fn run_now(self: &Arc<Self>, p: RunJobParams) -> Result<RunJobResult, RpcError> {
         let name = self.spec(&p.name)?.name;
+        self.start_now(name, p.wait, JobArgs::None).await
+    }
+
+    /// Claims `name` and runs it now (waiting for it when `wait`).
+    async fn start_now(
+        self: &Arc<Self>,
+        name: &'static str,
+        wait: bool,
+        args: JobArgs,
+    ) -> Result<RunJobResult, RpcError> {
         let guard = self.claim(name).map_err(|since| {
             RpcError::new(
                 ErrorCode::Conflict,
@@ -406,12 +427,12 @@ impl Scheduler {
         })?;
         let id = Uuid::new_v4().to_string();
         let started_at = guard.started_at;
-        let run = if p.wait {
-            Some(self.run(guard, id.clone(), JobTrigger::Manual).await)
+        let run = if wait {
+            Some(self.run(guard, id.clone(), JobTrigger::Manual, args).await)
         } else {
             let me = self.clone();
             let run_id = id.clone();
-            tokio::spawn(async move { me.run(guard, run_id, JobTrigger::Manual).await });
+            tokio::spawn(async move { me.run(guard, run_id, JobTrigger::Manual, args).await });
             None
         };
         Ok(RunJobResult {
@@ -473,8 +494,18 @@ impl Scheduler {
     }
 
     /// A job's work.
-    async fn work(&self, name: &'static str) -> Done {
+    async fn work(&self, name: &'static str, id: &str, args: JobArgs) -> Done {
         match name {
+            config::DATA_REFRESH => {
+                let plan = match args {
+                    JobArgs::Refresh(plan) => Ok(plan),
+                    JobArgs::None => self.default_refresh_plan(),
+                };
+                match plan {
+                    Ok(plan) => self.data_refresh(id, plan).await,
+                    Err(e) => Done::Fail(e, Value::Null),
+                }
+            }
             config::RETRAIN => self.retrain().await,
             config::ROTATION => self.rotate(StartedBy::Rotation, None).await,
             config::REGIME_DEPLOY => self.regime_deploy().await,
@@ -492,11 +523,17 @@ impl Scheduler {
     }
 
     /// The seed's retraining pipeline: the last N days of the configured pairs, the
-    /// 80/20 holdout, promotion only by the configured rule (+2 points by default).
+    /// 80/20 holdout, promotion only by the configured rule (+2 points by default). A
+    /// pair whose newest candle is older than the N days is left out (all of them: the
+    /// run fails), named with its candle and age.
     async fn retrain(&self) -> Done {
+        let (pairs, refused) = match self.retrain_pairs().await {
+            Ok(split) => split,
+            Err(done) => return done,
+        };
         let ml = self.ctx.ml.clone();
         let params = mem_protocol::ml::TrainParams {
-            pairs: self.schedule.retrain_pairs.clone(),
+            pairs,
             days: Some(self.schedule.retrain_days),
             ..Default::default()
         };
@@ -512,7 +549,7 @@ impl Scheduler {
             ),
             Ok(Ok(report)) => {
                 let m = &report.model;
-                let summary = if report.promoted {
+                let mut summary = if report.promoted {
                     format!(
                         "promoted {}: accuracy {:.4}, ROC AUC {:.4} on {} holdout rows ({})",
                         m.version, m.metrics.accuracy, m.metrics.roc_auc, m.test_rows, m.reason
@@ -539,19 +576,96 @@ impl Scheduler {
                     "trainRows": m.train_rows,
                     "testRows": m.test_rows,
                     "dataNotes": report.data_notes,
+                    "refusedStale": refused,
                 });
+                if !refused.is_empty() {
+                    summary.push_str(&format!(
+                        "; left out, older than the {}-day window: {}",
+                        self.schedule.retrain_days,
+                        refused.join("; ")
+                    ));
+                }
                 Done::Ok(summary, details)
             }
         }
     }
 
-    /// Market conditions now, as recommendations use them.
-    async fn conditions(&self) -> Result<AppliedConditions, String> {
+    /// The retrain job's pairs, split: those whose newest candle is within the window,
+    /// and the others (each with its candle and age). None within it: the run fails.
+    async fn retrain_pairs(&self) -> Result<(Vec<String>, Vec<String>), Done> {
+        let ml = self.ctx.ml.clone();
+        let configured = self.schedule.retrain_pairs.clone();
+        let days = self.schedule.retrain_days;
+        let judged = tokio::task::spawn_blocking(move || {
+            let tf = ml.timeframe();
+            let pairs = if configured.is_empty() {
+                ml.default_pairs(tf)
+            } else {
+                configured
+            };
+            pairs
+                .into_iter()
+                .map(|pair| {
+                    let fresh = ml.data_freshness(&pair, tf);
+                    (pair, tf, fresh)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| Done::Fail(format!("reading the candles panicked: {e}"), Value::Null))?;
+        let window = i64::from(days) * 86_400;
+        let (mut fresh, mut refused) = (Vec::new(), Vec::new());
+        for (pair, tf, freshness) in judged {
+            match freshness {
+                // Too old for the window: refused, with its candle and age.
+                Ok(f) if f.age_secs > window => refused.push(f.stale_reason(&pair, tf.as_str())),
+                // Fresh enough, or unreadable: training says what is wrong with it.
+                _ => fresh.push(pair),
+            }
+        }
+        if fresh.is_empty() && !refused.is_empty() {
+            let message = format!(
+                "refused: no pair has candles within the {days}-day window ({}); the current model is unchanged; refresh the market data (memctl market refresh, or [schedule.data_refresh] enabled = true)",
+                refused.join("; ")
+            );
+            return Err(Done::Fail(
+                message,
+                json!({"refusedStale": refused, "days": days}),
+            ));
+        }
+        Ok((fresh, refused))
+    }
+
+    /// Market conditions now, as recommendations use them; stale ones are refused (the
+    /// error names the pair, the candle and its age).
+    async fn conditions(&self) -> Result<AppliedConditions, (String, Value)> {
         let ml = self.ctx.ml.clone();
         let report = tokio::task::spawn_blocking(move || ml.conditions(Default::default()))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot compute the market conditions: {}", e.message))?;
+            .map_err(|e| (e.to_string(), Value::Null))?
+            .map_err(|e| {
+                (
+                    format!("cannot compute the market conditions: {}", e.message),
+                    Value::Null,
+                )
+            })?;
+        let f = &report.freshness;
+        if f.stale {
+            let message = format!(
+                "refused: the market conditions are stale: {}; nothing was deployed or drained; refresh the market data (memctl market refresh, or [schedule.data_refresh] enabled = true)",
+                f.stale_reason(&report.pair, &report.timeframe)
+            );
+            let details = json!({
+                "refused": "stale market data",
+                "pair": report.pair,
+                "timeframe": report.timeframe,
+                "candle": f.as_of,
+                "ageSecs": f.age_secs,
+                "staleAfterSecs": f.stale_after_secs,
+                "demo": f.demo,
+            });
+            return Err((message, details));
+        }
         Ok(crate::recommend::computed_conditions(report, None))
     }
 
@@ -569,7 +683,7 @@ impl Scheduler {
                     };
                     (c, regime.to_string())
                 }
-                Err(e) => return Done::Fail(e, Value::Null),
+                Err((e, details)) => return Done::Fail(e, details),
             },
         };
         let policy = match owner {
@@ -610,6 +724,7 @@ impl Scheduler {
                 "pair": computed.map(|c| c.pair.clone()),
                 "trendReason": computed.map(|c| c.trend_reason.clone()),
                 "volatilityReason": computed.map(|c| c.volatility_reason.clone()),
+                "freshness": computed.map(|c| c.freshness.clone()),
             },
             "policy": {
                 "minConfidence": policy.min_confidence,
@@ -663,7 +778,7 @@ impl Scheduler {
     async fn regime_deploy(&self) -> Done {
         let conditions = match self.conditions().await {
             Ok(c) => c,
-            Err(e) => return Done::Fail(e, Value::Null),
+            Err((e, details)) => return Done::Fail(e, details),
         };
         let now = Regime {
             trend: conditions.trend,

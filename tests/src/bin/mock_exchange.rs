@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! mock-exchange [--port N] [--pairs BTC/USDT,ETH/USDT] [--seed N] [--instant-fills] [--verbose]
-//!               [--write-overrides PATH]
+//!               [--write-overrides PATH] [--failing-klines ETH/USDT,...]
 //! ```
 //!
 //! It prints its URL, then the `exchange` section to paste into a Freqtrade config, and serves
@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: mock-exchange [--port N] [--pairs BTC/USDT,ETH/USDT,...] [--seed N] \
-                     [--instant-fills] [--verbose] [--write-overrides PATH]";
+                     [--instant-fills] [--verbose] [--write-overrides PATH] \
+                     [--failing-klines PAIR,...]";
 
 fn parse() -> Result<(MockOptions, Option<PathBuf>), String> {
     let mut options = MockOptions {
@@ -50,6 +51,13 @@ fn parse() -> Result<(MockOptions, Option<PathBuf>), String> {
                 options.seed = seed.parse().map_err(|_| format!("bad seed {seed:?}"))?;
             }
             "--instant-fills" => options.instant_fills = true,
+            "--failing-klines" => {
+                options.failing_klines = value("--failing-klines")?
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect();
+            }
             "--write-overrides" => overrides = Some(PathBuf::from(value("--write-overrides")?)),
             "--verbose" | "-v" => options.log_requests = true,
             "--help" | "-h" => {

@@ -130,6 +130,9 @@ pub enum Update {
         retry_in: Duration,
     },
     Event(Box<Event>),
+    /// The snapshot's market conditions (after `Connected`; later ones come as
+    /// `market.changed` events).
+    Market(Box<mem_protocol::market::MarketState>),
     /// `strategies.deployed`: fresh CPU and memory (a view's data on entering it).
     Deployed(DeployedList),
     Detail(StrategyId, Result<Box<StrategyData>, String>),
@@ -645,6 +648,9 @@ pub struct App {
     pub status: Option<StatusReport>,
     /// MEM's figures, for the Dashboard: the snapshot's, then each `mem.metrics` event's.
     pub metrics: Option<mem_protocol::mem::MemMetrics>,
+    /// The market conditions and how old their candles are: the snapshot's, then each
+    /// `market.changed` event's (the age grows with [`App::now`]).
+    pub market: Option<mem_protocol::market::MarketState>,
     pub strategies: StrategiesView,
     pub deployed: DeployedView,
     pub recommend: RecommendView,
@@ -671,6 +677,7 @@ impl App {
             now,
             status: None,
             metrics: None,
+            market: None,
             strategies: StrategiesView::default(),
             deployed: DeployedView::default(),
             recommend: RecommendView::default(),
@@ -836,6 +843,7 @@ impl App {
                 self.recommend.cursor.clamp(self.recommend.rows().len());
             }
             Update::TodayPnl(pnl) => self.today_pnl = Some(pnl),
+            Update::Market(state) => self.market = Some(*state),
             Update::Panel(view, result) => {
                 self.panels.entry(view).or_default().data = Some(result);
             }
@@ -981,6 +989,13 @@ impl App {
                 }
             }
             Event::MemMetrics(metrics) => self.metrics = Some(*metrics),
+            Event::MarketChanged(state) => self.market = Some(*state),
+            Event::JobProgress(p) => {
+                self.say(
+                    Tone::Info,
+                    format!("job {}: {}/{} {}", p.job, p.done, p.total, p.message),
+                );
+            }
             Event::DeploymentsUsage(usage) => self.deployed.apply_usage(usage),
             Event::JobFinished(run) => {
                 // The per-minute sync would fill the status line: only its failures show.

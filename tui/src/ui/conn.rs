@@ -117,6 +117,7 @@ async fn serve(
             Topic::Model,
             Topic::Memory,
             Topic::Jobs,
+            Topic::Market,
         ])
         .await;
     let (subscribed, mut events) = match subscribed {
@@ -137,6 +138,7 @@ async fn serve(
     let Some(status) = snapshot.daemon.take() else {
         return "the daemon sent no status".into();
     };
+    let market = snapshot.market.take();
     let _ = updates.send(Update::Connected {
         access: client.hello().access,
         status: Box::new(status),
@@ -145,6 +147,9 @@ async fn serve(
         metrics: snapshot.mem_metrics.take().map(Box::new),
         panels: panels_of(snapshot),
     });
+    if let Some(market) = market {
+        let _ = updates.send(Update::Market(Box::new(market)));
+    }
     loop {
         tokio::select! {
             event = events.next() => match event {

@@ -150,7 +150,23 @@ fn connected() -> App {
         commands.contains(&Command::LoadPanel(View::Memory)),
         "{commands:?}"
     );
+    // The snapshot's market: the shipped demo candles, years old.
+    app.on_update(Update::Market(Box::new(demo_market())));
     app
+}
+
+/// The market a fresh install shows: conditions on the shipped January 2018 candles.
+fn demo_market() -> mem_protocol::market::MarketState {
+    serde_json::from_value(json!({
+        "conditions": {
+            "pair": "ETH/BTC", "timeframe": "1h", "trend": "ranging", "volatility": "medium",
+            "trendReason": "ADX 17.1 < 20: no trend", "volatilityReason": "ATR(14) is 0.9% of the close",
+            "indicators": {}, "candleTsMs": 1_517_439_600_000_i64, "candles": 744,
+            "freshness": {"asOf": "2018-02-01T00:00:00Z", "ageSecs": 277_000_000,
+                          "stale": true, "staleAfterSecs": 10_800, "demo": true}
+        }
+    }))
+    .unwrap()
 }
 
 /// A `jobs.list` answer as memd gives it: retraining done, a rotation that moved a bot.
@@ -1754,6 +1770,13 @@ fn recommend_says_exactly_what_the_scores_were_computed_with() {
             indicators: Default::default(),
             candle_ts_ms: 1_517_443_200_000,
             candles: 1750,
+            freshness: mem_protocol::market::Freshness {
+                as_of: "2018-02-01T01:00:00Z".parse().unwrap(),
+                age_secs: 0,
+                stale: true,
+                stale_after_secs: 10_800,
+                demo: true,
+            },
         })),
     };
     app.on_update(Update::Recommendations(
@@ -1767,6 +1790,11 @@ fn recommend_says_exactly_what_the_scores_were_computed_with() {
         "{screen}"
     );
     assert!(line_of(&screen, " trend computed (t)").contains("volatility computed"));
+    // How old the candles are, at the screen's clock, and that they are the demo's.
+    assert!(
+        screen.contains("the data as of 2018-02-01 01:00 UTC, 8 years old · STALE · demo data"),
+        "{screen}"
+    );
     press(&mut app, &[ch('m')]);
     let screen = render(&app, 100, 30);
     insta::assert_snapshot!("messages_overlay", screen);

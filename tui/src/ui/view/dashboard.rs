@@ -1,4 +1,4 @@
-//! The Dashboard: daemon and host health, the bots at a glance, today's P&L, MEM's figures,
+//! The Dashboard: the market data's age (demo or stale data said first), daemon and host health, the bots at a glance, today's P&L, MEM's figures,
 //! the last decisions and the next jobs. It is the first screen: it speaks of decisions
 //! and figures, never of the protocol's method or event names.
 
@@ -16,6 +16,8 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 const MEM_PANEL_MIN_HEIGHT: u16 = 24;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let [market, area] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    frame.render_widget(Paragraph::new(market_line(app, theme)), market);
     let mem_panel = area.height >= MEM_PANEL_MIN_HEIGHT;
     let (top, mem, bots, bottom) = if mem_panel {
         let [top, mem, bots, bottom] = Layout::vertical([
@@ -47,6 +49,34 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     super::memory::draw_short(frame, decisions, app, theme);
     super::jobs::draw_short(frame, jobs, app, theme);
+}
+
+/// The market in one line, what matters first: `market: DEMO DATA, 8 years old (stale):
+/// the shipped January 2018 candles · ETH/BTC 1h ranging, medium · memctl market refresh`.
+fn market_line(app: &App, theme: Theme) -> Line<'static> {
+    let Some(state) = &app.market else {
+        return Line::styled(" market: not known yet", theme.dim());
+    };
+    let Some(c) = &state.conditions else {
+        let why = state.error.as_deref().unwrap_or("no conditions");
+        return Line::styled(format!(" market: {why}"), theme.warn());
+    };
+    let f = c.freshness.at(app.now);
+    let age = mem_protocol::market::age_words(f.age_secs);
+    let what = format!("{} {} {}, {}", c.pair, c.timeframe, c.trend, c.volatility);
+    let (head, style) = match (f.demo, f.stale) {
+        (true, _) => (
+            format!(" market: DEMO DATA, {age} old (stale): the shipped January 2018 candles"),
+            theme.bad(),
+        ),
+        (false, true) => (format!(" market: STALE, {age} old"), theme.bad()),
+        (false, false) => (format!(" market: {age} old"), theme.good()),
+    };
+    let mut spans = vec![Span::styled(head, style), Span::raw(format!(" · {what}"))];
+    if f.stale {
+        spans.push(Span::styled(" · memctl market refresh", theme.dim()));
+    }
+    Line::from(spans)
 }
 
 fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {

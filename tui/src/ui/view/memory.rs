@@ -113,6 +113,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             d.position_size, d.stop_loss, d.take_profit
         )),
         Line::raw(d.reasoning.clone()),
+        Line::from({
+            let mut spans = vec![Span::styled("ML and market state read from: ", theme.dim())];
+            spans.extend(super::market_spans(app, theme));
+            spans
+        }),
     ];
     frame.render_widget(
         Paragraph::new(lines)

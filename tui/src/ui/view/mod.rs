@@ -503,6 +503,56 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// How old candles are, seen at `now`, in a line: `ETH/BTC 1h data as of 2018-02-01
+/// 00:00 UTC, 8 years old · STALE · demo data: the shipped January 2018 candles
+/// (memctl market refresh)`; fresh data are plain, stale ones marked.
+pub fn freshness_spans(
+    what: &str,
+    f: &mem_protocol::market::Freshness,
+    now: DateTime<Utc>,
+    theme: Theme,
+) -> Vec<Span<'static>> {
+    let f = f.at(now);
+    let mut spans = vec![Span::raw(format!(
+        "{what} data as of {}, {} old",
+        f.as_of.format("%Y-%m-%d %H:%M UTC"),
+        mem_protocol::market::age_words(f.age_secs)
+    ))];
+    if f.stale {
+        spans.push(Span::styled(" · STALE", theme.bad()));
+    }
+    if f.demo {
+        spans.push(Span::styled(
+            " · demo data: the shipped January 2018 candles",
+            theme.warn(),
+        ));
+    }
+    if f.stale {
+        spans.push(Span::styled(" (memctl market refresh)", theme.dim()));
+    }
+    spans
+}
+
+/// The market data's age as the views show it (the reference pair's conditions
+/// candles), or why it is not known.
+pub fn market_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
+    match &app.market {
+        Some(mem_protocol::market::MarketState {
+            conditions: Some(c),
+            ..
+        }) => freshness_spans(
+            &format!("market: {} {}", c.pair, c.timeframe),
+            &c.freshness,
+            app.now,
+            theme,
+        ),
+        Some(mem_protocol::market::MarketState { error: Some(e), .. }) => {
+            vec![Span::styled(format!("market data: {e}"), theme.warn())]
+        }
+        _ => vec![Span::styled("market data: not known yet", theme.dim())],
+    }
+}
+
 pub fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
     duration((now - then).num_seconds().max(0) as u64)
 }

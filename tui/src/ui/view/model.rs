@@ -104,6 +104,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             m.log_loss,
             m.base_rate * 100.0
         )),
+        Line::from({
+            let mut spans = vec![Span::raw(format!(
+                "trained on candles up to {} ({} old) · ",
+                v.data_to.format("%Y-%m-%d %H:%M UTC"),
+                mem_protocol::market::age_words((app.now - v.data_to).num_seconds())
+            ))];
+            spans.extend(super::market_spans(app, theme));
+            spans
+        }),
         Line::styled(
             super::jobs::next_retrain(app).unwrap_or_else(|| "next retrain: loading...".into()),
             theme.dim(),

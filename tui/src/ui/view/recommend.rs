@@ -158,11 +158,16 @@ fn draw_conditions(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     if v.loading {
         lines.push(Line::styled(" loading...", theme.dim()));
     } else if let Some(Ok(r)) = &v.result {
-        lines.push(Line::from(vec![
+        let mut line = vec![
             Span::raw(" scored with "),
             Span::styled(scored_with(&v.conditions(), &r.conditions), theme.bold()),
             Span::raw(format!(" · {} candidates", r.candidates)),
-        ]));
+        ];
+        if let Some(c) = &r.conditions.computed {
+            line.push(Span::raw(" · "));
+            line.extend(super::freshness_spans("the", &c.freshness, app.now, theme));
+        }
+        lines.push(Line::from(line));
         if let Some(c) = &r.conditions.computed {
             lines.push(Line::styled(
                 format!(
