@@ -395,7 +395,10 @@ fn full_decision() -> Decision {
             pnl: 50.0,
             pnl_pct: 0.0078,
             win: true,
+            exit_reason: Some("roi".into()),
+            duration_secs: Some(7200),
         }),
+        observed: true,
     }
 }
 
@@ -408,6 +411,7 @@ fn minimal_decision() -> Decision {
         model_version: None,
         signature: None,
         outcome: None,
+        observed: false,
         ..full_decision()
     }
 }

@@ -42,6 +42,8 @@ pub fn decide(ml: &MlService, memory: &Memory, p: DecideParams) -> Result<Decisi
                 at: Utc::now(),
                 signature: enhanced.signature,
                 model_version: enhanced.model_version,
+                id: None,
+                observed: false,
             },
             Durability::Sync,
             true,

@@ -63,6 +63,10 @@ pub struct BotRecord {
     pub pid_start_ticks: Option<u64>,
     /// The newest Freqtrade trade id already copied to the registry.
     pub last_synced_trade: i64,
+    /// The credential rendered into its config (`memd.credential`) with which its
+    /// strategy's memd mixin asks MEM (`Access::Bot`); none for a bot deployed by a memd
+    /// from before the mixin.
+    pub mem_credential: Option<String>,
 }
 
 impl DeploymentRecord {
@@ -100,6 +104,8 @@ struct RecordRef<'a> {
     pid_start_ticks: Option<u64>,
     last_synced_trade: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    mem_credential: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     native: Option<&'a NativeSaved>,
 }
 
@@ -117,6 +123,8 @@ struct RecordFile {
     #[serde(default)]
     last_synced_trade: i64,
     #[serde(default)]
+    mem_credential: Option<String>,
+    #[serde(default)]
     native: Option<NativeSaved>,
 }
 
@@ -133,6 +141,7 @@ impl Serialize for DeploymentRecord {
             strategy_class: bot.map_or("", |b| b.strategy_class.as_str()),
             pid_start_ticks: bot.and_then(|b| b.pid_start_ticks),
             last_synced_trade: bot.map_or(0, |b| b.last_synced_trade),
+            mem_credential: bot.and_then(|b| b.mem_credential.as_deref()),
             native,
         }
         .serialize(s)
@@ -149,6 +158,7 @@ impl<'de> Deserialize<'de> for DeploymentRecord {
                 strategy_class: f.strategy_class,
                 pid_start_ticks: f.pid_start_ticks,
                 last_synced_trade: f.last_synced_trade,
+                mem_credential: f.mem_credential,
             }),
             (None, None) => {
                 return Err(serde::de::Error::custom(format!(
