@@ -223,6 +223,9 @@ pub struct MemSection {
     pub timeout_ms: u64,
     /// Refuse entries while memd does not answer (default: trade as the strategy says).
     pub fail_closed: bool,
+    /// Entry tags of the entries memd opens itself after MEM decided (a forwarded
+    /// TradingView alert): the mixin does not ask MEM about them again.
+    pub decided_tags: Vec<String>,
 }
 
 /// The registry parameters of a strategy that are Freqtrade config keys
@@ -719,6 +722,7 @@ mod tests {
                 base_size: 0.1,
                 timeout_ms: 500,
                 fail_closed: false,
+                decided_tags: vec!["tradingview".into()],
             }),
         };
         let tuning = config_parameters(
@@ -765,7 +769,7 @@ mod tests {
                    "strategy": "freqtrade_macd_hunter",
                    "strategy_id": "4ce3a79b-c22b-4b42-9d87-3a58052a9eec",
                    "deployment_id": "d", "base_size": 0.1, "timeout_ms": 500,
-                   "fail_closed": false}),
+                   "fail_closed": false, "decided_tags": ["tradingview"]}),
             "the mixin's section, the daemon's own"
         );
         assert!(has_exchange_keys(&c));

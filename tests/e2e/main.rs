@@ -16,6 +16,7 @@ mod http;
 mod http_schema;
 mod jobs;
 mod lifecycle;
+mod mem_bots;
 mod memctl;
 mod metrics;
 mod model;

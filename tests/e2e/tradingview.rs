@@ -797,6 +797,29 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
         "{again}"
     );
     eprintln!("trade {trade_id} closed after {:?}", started.elapsed());
+    // The forwarded entry was not asked about again by the bot's memd mixin, and its
+    // closed trade closes the alert's decision.
+    let buy_id = d["id"].clone();
+    wait_for(
+        "the alert's decision closed by the trade sync",
+        Duration::from_secs(60),
+        async || {
+            hook.decisions(&client)
+                .await
+                .iter()
+                .any(|x| x["id"] == buy_id && x["outcome"]["exit_reason"] == "force_exit")
+        },
+    )
+    .await;
+    let log_path = Path::new(bot.config_file.as_deref().unwrap())
+        .parent()
+        .unwrap()
+        .join("freqtrade.log");
+    let log = read(&log_path);
+    assert!(
+        log.contains("the entry on ETH/USDT was decided by memd already (tag tradingview)"),
+        "{log}"
+    );
 
     let stopped = client
         .call_with_timeout::<method::Stop>(stop_now(sid(MACD_HUNTER)), Duration::from_secs(60))

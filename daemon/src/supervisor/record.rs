@@ -67,6 +67,9 @@ pub struct BotRecord {
     /// strategy's memd mixin asks MEM (`Access::Bot`); none for a bot deployed by a memd
     /// from before the mixin.
     pub mem_credential: Option<String>,
+    /// Trades memd opened for a decision it had logged (a forwarded TradingView alert),
+    /// by the bot's trade id: the trade sync closes that decision when the trade closes.
+    pub forwarded: BTreeMap<i64, String>,
 }
 
 impl DeploymentRecord {
@@ -105,6 +108,8 @@ struct RecordRef<'a> {
     last_synced_trade: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     mem_credential: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_empty")]
+    forwarded: Option<&'a BTreeMap<i64, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     native: Option<&'a NativeSaved>,
 }
@@ -125,7 +130,13 @@ struct RecordFile {
     #[serde(default)]
     mem_credential: Option<String>,
     #[serde(default)]
+    forwarded: BTreeMap<i64, String>,
+    #[serde(default)]
     native: Option<NativeSaved>,
+}
+
+fn is_empty(forwarded: &Option<&BTreeMap<i64, String>>) -> bool {
+    forwarded.is_none_or(|f| f.is_empty())
 }
 
 impl Serialize for DeploymentRecord {
@@ -142,6 +153,7 @@ impl Serialize for DeploymentRecord {
             pid_start_ticks: bot.and_then(|b| b.pid_start_ticks),
             last_synced_trade: bot.map_or(0, |b| b.last_synced_trade),
             mem_credential: bot.and_then(|b| b.mem_credential.as_deref()),
+            forwarded: bot.map(|b| &b.forwarded),
             native,
         }
         .serialize(s)
@@ -159,6 +171,7 @@ impl<'de> Deserialize<'de> for DeploymentRecord {
                 pid_start_ticks: f.pid_start_ticks,
                 last_synced_trade: f.last_synced_trade,
                 mem_credential: f.mem_credential,
+                forwarded: f.forwarded,
             }),
             (None, None) => {
                 return Err(serde::de::Error::custom(format!(

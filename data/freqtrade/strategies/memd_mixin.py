@@ -25,6 +25,8 @@ strategy's name, MEM's neutral size, the deadline, fail-open or fail-closed):
 * order_filled ties the trade to its decision (the trade's custom data
   `memd_decision_id`); when the trade closes, memd's trade sync closes the decision with
   the trade's profit, duration and exit reason, and MEM learns from it.
+* An entry memd opened itself after MEM decided on it (a TradingView alert forwarded as a
+  forced entry, tagged as the section's `decided_tags` say) is not asked about again.
 
 If memd does not answer within the deadline (`timeout_ms`, default 500), the bot trades as
 its strategy says (fail-open) or refuses entries (`fail_closed`), and says so in its log
@@ -177,7 +179,7 @@ class MemdMixin:
         **kwargs,
     ):
         settings = self._memd()
-        if settings is None:
+        if settings is None or self._memd_decided(settings, entry_tag):
             return proposed_stake
         advice = self._memd_enhance(settings, pair, side, entry_tag)
         self._memd_advice[pair] = (time.monotonic(), advice)
@@ -205,6 +207,9 @@ class MemdMixin:
     ):
         settings = self._memd()
         if settings is None:
+            return True
+        if self._memd_decided(settings, entry_tag):
+            logger.info("the entry on %s was decided by memd already (tag %s)", pair, entry_tag)
             return True
         asked = self._memd_advice.pop(pair, None)
         if asked is not None and time.monotonic() - asked[0] < ADVICE_TTL_SECS:
@@ -300,6 +305,12 @@ class MemdMixin:
             f"memd mixin {settings.get('strategy')} {settings.get('deployment_id', '')}".strip(),
         )
         return settings
+
+    @staticmethod
+    def _memd_decided(settings, entry_tag):
+        """An entry memd opened itself after MEM decided on it (a forwarded TradingView
+        alert): not asked about again; memd ties the trade to that decision."""
+        return entry_tag is not None and entry_tag in (settings.get("decided_tags") or ())
 
     def _memd_signal(self, settings, pair, side, entry_tag):
         return {

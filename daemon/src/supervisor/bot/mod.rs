@@ -130,6 +130,7 @@ impl Supervisor {
                 base_size: self.native.memory.settings().base_size,
                 timeout_ms: self.settings.mem_timeout.as_millis() as u64,
                 fail_closed: self.settings.mem_fail_closed,
+                decided_tags: vec![control::FORWARDED_TAG.to_string()],
             });
         let owned = freqtrade::Owned {
             dry_run: params.dry_run,
@@ -168,6 +169,7 @@ impl Supervisor {
                 pid_start_ticks: None,
                 last_synced_trade: 0,
                 mem_credential: self.settings.mem_socket.is_some().then_some(mem_credential),
+                forwarded: Default::default(),
             }),
         };
         Ok((record, bin))

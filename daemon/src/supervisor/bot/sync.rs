@@ -76,12 +76,13 @@ impl Supervisor {
         client: &BotClient,
         wanted: usize,
     ) -> Result<usize, String> {
-        let (deployment_id, strategy_id, last_synced) = {
+        let (deployment_id, strategy_id, last_synced, forwarded) = {
             let r = slot.record.lock().expect("slot lock");
             (
                 r.public.deployment_id,
                 r.public.strategy_id,
                 r.bot().map_or(0, |b| b.last_synced_trade),
+                r.bot().map(|b| b.forwarded.clone()).unwrap_or_default(),
             )
         };
         let page = client
@@ -100,12 +101,15 @@ impl Supervisor {
         new_trades.sort_by_key(|t| t.trade_id);
         let mut decisions = Vec::with_capacity(new_trades.len());
         for t in &new_trades {
-            decisions.push(client.decision_of(t.trade_id).await.map_err(|e| {
+            // The mixin's decision (the trade's custom data), else that of the alert memd
+            // forwarded to open it.
+            let tied = client.decision_of(t.trade_id).await.map_err(|e| {
                 format!(
                     "the MEM decision of trade {} could not be read: {e}",
                     t.trade_id
                 )
-            })?);
+            })?;
+            decisions.push(tied.or_else(|| forwarded.get(&t.trade_id).cloned()));
         }
         let count = new_trades.len();
         let registry = self.registry.clone();
@@ -147,6 +151,7 @@ impl Supervisor {
         self.table.save_quietly(slot, |r| {
             if let RunnerRecord::Freqtrade(bot) = &mut r.runner {
                 bot.last_synced_trade = newest;
+                bot.forwarded.retain(|trade, _| *trade > newest);
             }
         });
         Ok(count)
