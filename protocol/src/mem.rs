@@ -133,6 +133,11 @@ pub struct Decision {
     /// and size are 0: MEM gave none.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub observed: bool,
+    /// Who asked for it, as memd names its callers: `bot <deployment id>` (a Freqtrade
+    /// bot's memd mixin, or its observed trade), `tradingview webhook` (an alert), `http`
+    /// (the HTTP API); absent for a socket client's `mem.decide` and native strategies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Filled in when the trade closes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,

@@ -399,6 +399,7 @@ fn full_decision() -> Decision {
             duration_secs: Some(7200),
         }),
         observed: true,
+        source: Some("bot 0b5e".into()),
     }
 }
 
@@ -412,6 +413,7 @@ fn minimal_decision() -> Decision {
         signature: None,
         outcome: None,
         observed: false,
+        source: None,
         ..full_decision()
     }
 }

@@ -157,6 +157,10 @@ async fn a_mixin_bot_asks_mem_before_it_enters_and_its_trades_teach_mem() {
         ("freqtrade_macd_hunter", "ETH/USDT")
     );
     assert!(!decision.observed);
+    assert_eq!(
+        decision.source.as_deref(),
+        Some(format!("bot {}", d.deployment_id).as_str())
+    );
     assert_eq!(decision.base_confidence, 0.65, "the mixin's default");
     assert!(
         decision.at.timestamp_millis() <= trade["open_timestamp"].as_i64().unwrap(),
@@ -392,6 +396,10 @@ async fn a_bot_without_the_mixin_has_its_closed_trades_observed() {
     .await;
     let observed = decisions(&client, &id).await.remove(0);
     assert!(observed.observed, "{observed:?}");
+    assert_eq!(
+        observed.source.as_deref(),
+        Some(format!("bot {}", d.deployment_id).as_str())
+    );
     assert_eq!(observed.strategy, "plain_macd");
     assert_eq!(observed.symbol, "ETH/USDT");
     assert_eq!(observed.price, trade["open_rate"].as_f64().unwrap());

@@ -112,6 +112,8 @@ impl Hook {
         (status, answer)
     }
 
+    /// The decisions alerts made, newest first (not those of the bot's own entries, which
+    /// its memd mixin asks MEM about).
     async fn decisions(&self, client: &Client) -> Vec<Value> {
         let list = client
             .call::<method::MemDecisions>(DecisionsParams::default())
@@ -119,6 +121,7 @@ impl Hook {
             .unwrap();
         list.decisions
             .iter()
+            .filter(|d| !from_bot(d))
             .map(|d| serde_json::to_value(d).unwrap())
             .collect()
     }
@@ -251,7 +254,13 @@ async fn every_kind_of_bad_alert_is_refused(hook: &Hook) -> usize {
     n
 }
 
-/// The next `decision.logged` event, within a few seconds.
+/// A decision the bot's memd mixin asked for (its own strategy's entry), or its observed
+/// trade: not an alert's.
+fn from_bot(d: &mem_protocol::mem::Decision) -> bool {
+    d.source.as_deref().is_some_and(|s| s.starts_with("bot "))
+}
+
+/// The next `decision.logged` event of an alert, within a few seconds.
 async fn next_decision(events: &mut EventStream) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -261,16 +270,18 @@ async fn next_decision(events: &mut EventStream) -> Value {
             .expect("a decision.logged event in time")
             .expect("the event stream is open");
         if let Event::DecisionLogged(d) = message.event {
-            return serde_json::to_value(*d).unwrap();
+            if !from_bot(&d) {
+                return serde_json::to_value(*d).unwrap();
+            }
         }
     }
 }
 
-/// No `decision.logged` event is waiting.
+/// No `decision.logged` event of an alert is waiting.
 async fn no_decision_event(events: &mut EventStream) {
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), events.next()).await {
         assert!(
-            !matches!(m.event, Event::DecisionLogged(_)),
+            !matches!(&m.event, Event::DecisionLogged(d) if !from_bot(d)),
             "a refused alert was logged: {:?}",
             m.event
         );

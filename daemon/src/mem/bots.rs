@@ -126,6 +126,7 @@ pub fn learn(
                 model_version: None,
                 id: Some(id),
                 observed: true,
+                source: Some(format!("bot {}", trade.deployment_id)),
             },
             Durability::Sync,
             true,

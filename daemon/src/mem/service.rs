@@ -65,6 +65,8 @@ pub struct NewDecision {
     pub id: Option<String>,
     /// A bot's entry MEM did not take part in ([`Decision::observed`]).
     pub observed: bool,
+    /// Who asked ([`Decision::source`]).
+    pub source: Option<String>,
 }
 
 /// How a decision's trade ended.
@@ -473,6 +475,7 @@ impl Memory {
             signature: n.signature,
             model_version: n.model_version,
             observed: n.observed,
+            source: n.source,
             outcome: None,
         };
         let mut state = self.state.lock().expect("memory lock");
@@ -1106,6 +1109,7 @@ mod tests {
             signature: None,
             model_version: None,
             observed: false,
+            source: None,
             outcome: None,
         }
     }

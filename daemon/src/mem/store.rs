@@ -571,6 +571,7 @@ mod tests {
             signature: None,
             model_version: None,
             observed: false,
+            source: None,
             outcome: None,
         }
     }

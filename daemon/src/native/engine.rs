@@ -280,6 +280,7 @@ impl Engine {
                 model_version,
                 id: None,
                 observed: false,
+                source: None,
             },
             self.durability,
             self.announce,

@@ -1483,6 +1483,7 @@ fn seed_decision_history(data_dir: &Path, n: usize) {
             signature: Some(signatures[i % signatures.len()].into()),
             model_version: None,
             observed: false,
+            source: None,
             outcome: None,
         };
         let outcome = Outcome {
