@@ -6,7 +6,9 @@
 
 use crate::config::AccessConfig;
 use anyhow::{Context, bail};
-use mem_protocol::Access;
+use mem_protocol::deploy::DeploymentId;
+use mem_protocol::strategy::StrategyId;
+use mem_protocol::{Access, Request, RpcError};
 use nix::unistd::{Group, Uid, User};
 use std::collections::HashSet;
 
@@ -75,6 +77,67 @@ impl AccessPolicy {
         } else {
             None
         }
+    }
+}
+
+/// What a Freqtrade bot's connection may do ([`Access::Bot`]): its credential, rendered
+/// into the bot's config by the supervisor, names one active deployment. A bot runs as
+/// the daemon's user, so its peer check alone would give it control; the credential
+/// narrows its connection to MEM's calls for its own strategy, never widens one (it is
+/// taken only from a peer that has control).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotScope {
+    pub deployment_id: DeploymentId,
+    pub strategy_id: StrategyId,
+    /// The strategy's registry name: what its decisions are kept under.
+    pub strategy: String,
+}
+
+/// The methods a bot's connection may call.
+pub const BOT_METHODS: [&str; 3] = ["mem.enhance", "mem.decide", "mem.outcome"];
+
+impl BotScope {
+    /// Lets `request` through when this bot may make it: an enhancement or a decision for
+    /// its own strategy (named by registry name or id; the id is rewritten to the name,
+    /// so a strategy has one memory), an outcome of one of its own strategy's decisions
+    /// (`decision_strategy` answers a decision's strategy, `None` when memd holds no such
+    /// decision: then the outcome is answered as not found). Anything else is refused.
+    pub fn admit(
+        &self,
+        request: &mut Request,
+        decision_strategy: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<(), RpcError> {
+        let signal = match request {
+            Request::MemEnhance(p) => &mut p.signal,
+            Request::MemDecide(p) => &mut p.enhance.signal,
+            Request::MemOutcome(p) => {
+                return match decision_strategy(&p.decision_id) {
+                    Some(s) if s != self.strategy => Err(RpcError::permission_denied(format!(
+                        "decision `{}` is not one of strategy {}'s: a bot's credential reports outcomes of its own strategy's decisions only",
+                        p.decision_id, self.strategy
+                    ))),
+                    _ => Ok(()),
+                };
+            }
+            other => {
+                return Err(RpcError::permission_denied(format!(
+                    "`{}` is not allowed with a bot's credential: it may call only {} for strategy {}",
+                    other.method(),
+                    BOT_METHODS.join(", "),
+                    self.strategy
+                )));
+            }
+        };
+        if signal.strategy == self.strategy_id.to_string() {
+            signal.strategy = self.strategy.clone();
+        }
+        if signal.strategy != self.strategy {
+            return Err(RpcError::permission_denied(format!(
+                "a bot's credential decides for its own strategy only ({}), not for {:?}",
+                self.strategy, signal.strategy
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -185,5 +248,97 @@ mod tests {
                 .view_uids
                 .contains(&0)
         );
+    }
+
+    fn scope() -> BotScope {
+        BotScope {
+            deployment_id: DeploymentId::new_random(),
+            strategy_id: "4ce3a79b-c22b-4b42-9d87-3a58052a9eec".parse().unwrap(),
+            strategy: "freqtrade_macd_hunter".into(),
+        }
+    }
+
+    fn request(method: &str, params: serde_json::Value) -> Request {
+        Request::parse(method, Some(params)).unwrap()
+    }
+
+    fn signal(strategy: &str) -> serde_json::Value {
+        serde_json::json!({"signal": {"strategy": strategy, "symbol": "ETH/USDT", "action": "BUY", "confidence": 0.65}})
+    }
+
+    #[test]
+    fn a_bot_enhances_and_decides_for_its_own_strategy_only() {
+        let s = scope();
+        let none = |_: &str| -> Option<String> { unreachable!("only outcomes look decisions up") };
+        let mut own = request("mem.enhance", signal("freqtrade_macd_hunter"));
+        assert_eq!(s.admit(&mut own, none), Ok(()));
+        // Named by its id, the strategy is kept under its registry name.
+        let mut by_id = signal("4ce3a79b-c22b-4b42-9d87-3a58052a9eec");
+        by_id["price"] = serde_json::json!(3000.0);
+        let mut by_id = request("mem.decide", by_id);
+        assert_eq!(s.admit(&mut by_id, none), Ok(()));
+        let Request::MemDecide(p) = by_id else {
+            unreachable!()
+        };
+        assert_eq!(p.enhance.signal.strategy, "freqtrade_macd_hunter");
+        let mut other = signal("native_rsi");
+        other["price"] = serde_json::json!(3000.0);
+        let err = s
+            .admit(&mut request("mem.decide", other), none)
+            .unwrap_err();
+        assert_eq!(err.code, mem_protocol::ErrorCode::PermissionDenied);
+        assert!(err.message.contains("native_rsi"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_bot_reports_outcomes_of_its_own_decisions_only() {
+        let s = scope();
+        let outcome = || {
+            request(
+                "mem.outcome",
+                serde_json::json!({"decisionId": "d1", "exitPrice": 1.0, "pnl": 1.0, "pnlPct": 0.01}),
+            )
+        };
+        assert_eq!(
+            s.admit(&mut outcome(), |_| Some("freqtrade_macd_hunter".into())),
+            Ok(())
+        );
+        assert_eq!(
+            s.admit(&mut outcome(), |_| None),
+            Ok(()),
+            "an unknown decision is answered as not found"
+        );
+        let err = s
+            .admit(&mut outcome(), |_| Some("native_rsi".into()))
+            .unwrap_err();
+        assert_eq!(err.code, mem_protocol::ErrorCode::PermissionDenied);
+    }
+
+    #[test]
+    fn a_bot_may_call_nothing_else() {
+        let s = scope();
+        for (method, params) in [
+            (
+                "strategies.deploy",
+                serde_json::json!({"id": "4ce3a79b-c22b-4b42-9d87-3a58052a9eec"}),
+            ),
+            ("strategies.list", serde_json::json!({})),
+            ("mem.decisions", serde_json::json!({})),
+            ("daemon.stop", serde_json::json!({})),
+            ("events.subscribe", serde_json::json!({})),
+        ] {
+            let err = s.admit(&mut request(method, params), |_| None).unwrap_err();
+            assert_eq!(
+                err.code,
+                mem_protocol::ErrorCode::PermissionDenied,
+                "{method}"
+            );
+            assert!(err.message.contains(method), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn bot_access_passes_no_level_check() {
+        assert!(Access::Bot < Access::View && Access::View < Access::Control);
     }
 }

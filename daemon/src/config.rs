@@ -224,6 +224,11 @@ pub struct FreqtradeConfig {
     pub max_restarts: Option<u32>,
     /// `[first, last]` ports handed out when a strategy names none.
     pub port_range: Option<[u16; 2]>,
+    /// How long a bot's memd mixin waits for MEM's answer before it trades as its
+    /// strategy says (default 500 ms).
+    pub mem_timeout_ms: Option<u64>,
+    /// A bot's memd mixin refuses entries while memd does not answer (default false).
+    pub mem_fail_closed: Option<bool>,
 }
 
 impl FreqtradeConfig {
@@ -251,6 +256,11 @@ impl FreqtradeConfig {
                 .map_or(d.unresponsive_limit, Duration::from_secs),
             max_restarts: self.max_restarts.unwrap_or(d.max_restarts),
             port_range: self.port_range.map_or(d.port_range, |[a, b]| (a, b)),
+            mem_socket: None,
+            mem_timeout: self
+                .mem_timeout_ms
+                .map_or(d.mem_timeout, Duration::from_millis),
+            mem_fail_closed: self.mem_fail_closed.unwrap_or(d.mem_fail_closed),
         }
     }
 }

@@ -150,6 +150,30 @@ pub fn seed_freqtrade(data_dir: &Path) -> anyhow::Result<usize> {
     Ok(written)
 }
 
+/// The memd mixin's module, relative to the data directory: the Python side of the bots'
+/// MEM calls, beside the strategies that import it.
+pub const MIXIN: &str = "freqtrade/strategies/memd_mixin.py";
+
+/// Writes the built-in memd mixin ([`MIXIN`]) into `data_dir/freqtrade/strategies` when it
+/// is missing there or differs: the module speaks this daemon's protocol, so a data
+/// directory seeded by an earlier memd gets this one's (strategies are never touched).
+/// Answers whether it wrote it; nothing without a strategies directory.
+pub fn refresh_mixin(data_dir: &Path) -> anyhow::Result<bool> {
+    let dir = data_dir.join("freqtrade/strategies");
+    let Some(module) = DEFAULT_DATA.get_file(MIXIN) else {
+        return Ok(false);
+    };
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    let path = data_dir.join(MIXIN);
+    if fs::read(&path).is_ok_and(|now| now == module.contents()) {
+        return Ok(false);
+    }
+    write_atomic(&path, module.contents(), 0o640)?;
+    Ok(true)
+}
+
 /// Copies the shipped candles into `data_dir/market` when that directory does not exist
 /// yet. Returns how many files were written.
 pub fn seed_market(data_dir: &Path) -> anyhow::Result<usize> {
@@ -209,6 +233,24 @@ mod tests {
             Err(LockError::Held { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
             other => panic!("expected Held, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_mixin_is_kept_as_this_memd_ships_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            !refresh_mixin(dir.path()).unwrap(),
+            "no strategies directory"
+        );
+        ensure_dir(&dir.path().join("freqtrade/strategies"), 0o750).unwrap();
+        assert!(refresh_mixin(dir.path()).unwrap());
+        let path = dir.path().join(MIXIN);
+        let shipped = fs::read(&path).unwrap();
+        assert!(String::from_utf8_lossy(&shipped).contains("class MemdMixin"));
+        assert!(!refresh_mixin(dir.path()).unwrap(), "already current");
+        fs::write(&path, b"# an older mixin").unwrap();
+        assert!(refresh_mixin(dir.path()).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), shipped);
     }
 
     #[test]

@@ -399,6 +399,32 @@ pub struct Owned<'a> {
     pub db_path: PathBuf,
     pub pairs: Vec<String>,
     pub timeframe: Option<String>,
+    /// The `memd` section the strategy's memd mixin reads (none: no section).
+    pub mem: Option<MemSection>,
+}
+
+/// The `memd` section of a bot's config: how the memd mixin (`memd_mixin.py`, shipped in
+/// `<data>/freqtrade/strategies/`) reaches MEM. Freqtrade keeps unknown top-level keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemSection {
+    /// The daemon's socket (absolute).
+    pub socket: PathBuf,
+    /// The bot's credential: `hello {credential}` gives `Access::Bot`.
+    pub credential: String,
+    /// The registry name its decisions are kept under (as native strategies' are).
+    pub strategy: String,
+    pub strategy_id: String,
+    pub deployment_id: String,
+    /// `[mem.enhancement] base_size`: MEM's size for a neutral signal, which the
+    /// configured stake stands for (the stake is scaled by `position_size / base_size`).
+    pub base_size: f64,
+    /// How long a callback waits for memd before trading as the strategy says.
+    pub timeout_ms: u64,
+    /// Refuse entries while memd does not answer (default: trade as the strategy says).
+    pub fail_closed: bool,
+    /// Entry tags of the entries memd opens itself after MEM decided (a forwarded
+    /// TradingView alert): the mixin does not ask MEM about them again.
+    pub decided_tags: Vec<String>,
 }
 
 /// The registry parameters of a strategy that are Freqtrade config keys
@@ -559,6 +585,10 @@ pub fn render_config(
     if let Some(tf) = &owned.timeframe {
         c.insert("timeframe".into(), json!(tf));
     }
+    match &owned.mem {
+        Some(mem) => c.insert("memd".into(), json!(mem)),
+        None => c.remove("memd"),
+    };
     Ok(config)
 }
 
@@ -728,6 +758,38 @@ impl BotClient {
     pub async fn closed_trades(&self, limit: usize, offset: usize) -> anyhow::Result<TradesPage> {
         self.get(&format!("trades?limit={limit}&offset={offset}"))
             .await
+    }
+
+    /// The MEM decision the strategy's memd mixin tied to a trade (its custom data
+    /// `memd_decision_id`); `None` when the trade has none (Freqtrade answers 404).
+    pub async fn decision_of(&self, trade_id: i64) -> anyhow::Result<Option<String>> {
+        let key = crate::mem::bots::DECISION_KEY;
+        let path = format!("trades/{trade_id}/custom-data?key={key}");
+        let response = self
+            .http
+            .get(format!("{}/{path}", self.base))
+            .basic_auth(&self.username, Some(&self.password))
+            .send()
+            .await
+            .with_context(|| format!("GET /api/v1/{path}"))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            bail!("GET /api/v1/{path}: HTTP {status}");
+        }
+        let answer: Value = response
+            .json()
+            .await
+            .with_context(|| format!("GET /api/v1/{path}: unexpected answer"))?;
+        Ok(answer
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["custom_data"].as_array().into_iter().flatten())
+            .find(|d| d["key"] == key)
+            .and_then(|d| d["value"].as_str().map(str::to_string)))
     }
 
     /// The bot's state (`running`, `paused`, `stopped`).
@@ -901,6 +963,17 @@ mod tests {
             db_path: "/x/tradesv3.sqlite".into(),
             pairs: vec!["ETH/USDT".into()],
             timeframe: Some("5m".into()),
+            mem: Some(MemSection {
+                socket: "/run/memd/memd.sock".into(),
+                credential: "c0ffee".into(),
+                strategy: "freqtrade_macd_hunter".into(),
+                strategy_id: "4ce3a79b-c22b-4b42-9d87-3a58052a9eec".into(),
+                deployment_id: "d".into(),
+                base_size: 0.1,
+                timeout_ms: 500,
+                fail_closed: false,
+                decided_tags: vec!["tradingview".into()],
+            }),
         };
         let tuning = config_parameters(
             json!({
@@ -940,6 +1013,15 @@ mod tests {
             "Freqtrade wants 32 or more"
         );
         assert_eq!(c["db_url"], "sqlite:////x/tradesv3.sqlite");
+        assert_eq!(
+            c["memd"],
+            json!({"socket": "/run/memd/memd.sock", "credential": "c0ffee",
+                   "strategy": "freqtrade_macd_hunter",
+                   "strategy_id": "4ce3a79b-c22b-4b42-9d87-3a58052a9eec",
+                   "deployment_id": "d", "base_size": 0.1, "timeout_ms": 500,
+                   "fail_closed": false, "decided_tags": ["tradingview"]}),
+            "the mixin's section, the daemon's own"
+        );
         assert!(has_exchange_keys(&c));
         assert!(!has_exchange_keys(&base));
     }

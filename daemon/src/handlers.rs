@@ -223,6 +223,8 @@ pub fn mem_outcome(d: &Daemon, p: OutcomeParams) -> Result<OutcomeReport, RpcErr
             pnl: p.pnl,
             pnl_pct: p.pnl_pct,
             closed_at: p.closed_at.unwrap_or_else(Utc::now),
+            exit_reason: p.exit_reason,
+            duration_secs: None,
         },
         crate::mem::store::Durability::Sync,
         true,

@@ -169,6 +169,14 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
 /// the market candles, the built-in strategies.
 fn seed(settings: &Settings) -> anyhow::Result<()> {
     datadir::seed_freqtrade(&settings.data_dir)?;
+    match datadir::refresh_mixin(&settings.data_dir) {
+        Ok(true) => info!(
+            file = datadir::MIXIN,
+            "wrote this memd's mixin for Freqtrade strategies"
+        ),
+        Ok(false) => {}
+        Err(e) => warn!(file = datadir::MIXIN, error = %e, "cannot write the memd mixin"),
+    }
     datadir::seed_market(&settings.data_dir)?;
     let written = datadir::seed_registry(&settings.registry_dir)?;
     if written > 0 {
@@ -210,10 +218,13 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         reference_pair: ml.reference_pair().unwrap_or_else(|| "BTC/USDT".into()),
         timeframe: ml.timeframe().to_string(),
     };
+    let mut bots = settings.freqtrade.supervisor_settings();
+    // The bots' memd mixin connects here (the bot may run in another directory).
+    bots.mem_socket = Some(std::path::absolute(&settings.socket)?);
     let supervisor = supervisor::Supervisor::open(
         &settings.data_dir,
         supervisor::SupervisorParts {
-            settings: settings.freqtrade.supervisor_settings(),
+            settings: bots,
             registry: registry.clone(),
             bus: bus.clone(),
             metrics: metrics.clone(),

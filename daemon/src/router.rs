@@ -244,7 +244,8 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
             crate::mem::signals::enhance(&d.ml, &d.memory, p).map(|e| R::MemEnhance(e.signal))
         }),
         Request::MemDecide(p) => blocking(d, move |d| {
-            crate::mem::signals::decide(&d.ml, &d.memory, p).map(R::MemDecide)
+            let source = caller.client.as_deref().map(str::to_string);
+            crate::mem::signals::decide(&d.ml, &d.memory, p, source).map(R::MemDecide)
         }),
         Request::MemOutcome(p) => {
             blocking(d, move |d| handlers::mem_outcome(d, p).map(R::MemOutcome))

@@ -162,8 +162,12 @@ struct Session {
     peer: PeerIdentity,
     /// What the peer's identity allows.
     granted: Access,
-    /// Set by `hello`: `granted`, or less if the client asked for read-only.
+    /// Set by `hello`: `granted`, or less if the client asked for read-only or gave a
+    /// bot's credential.
     access: Option<Access>,
+    /// A bot's credential given in `hello`, checked again on every request (a stopped
+    /// deployment's credential stops working at once).
+    bot_credential: Option<String>,
     /// Who asks, for the audit log: the peer's uid and the client's name from `hello`.
     caller: Caller,
     subscribed: bool,
@@ -229,6 +233,7 @@ async fn serve_connection(daemon: Arc<Daemon>, stream: Stream, cancel: Cancellat
         peer,
         granted,
         access: None,
+        bot_credential: None,
         caller,
         subscribed: false,
         out,
@@ -319,7 +324,13 @@ impl Session {
             self.reply(id, Err(error)).await;
             return false;
         };
-        if request.access() > access {
+        let mut request = request;
+        if access == Access::Bot {
+            if let Err(error) = self.admit_bot(&mut request) {
+                self.reply(id, Err(error)).await;
+                return false;
+            }
+        } else if request.access() > access {
             let why = if self.granted > access {
                 " (the client asked for read-only access)"
             } else {
@@ -383,10 +394,11 @@ impl Session {
             )
             .with_data(serde_json::json!({ "serverProtocolVersion": PROTOCOL_VERSION })));
         }
-        let access = if params.read_only {
-            Access::View
-        } else {
-            self.granted
+        self.bot_credential = None;
+        let access = match (&params.credential, params.read_only) {
+            (Some(credential), _) => self.bot_hello(credential, params.read_only)?,
+            (None, true) => Access::View,
+            (None, false) => self.granted,
         };
         self.access = Some(access);
         debug!(
@@ -404,6 +416,46 @@ impl Session {
             access,
         })
         .expect("hello result serializes"))
+    }
+
+    /// `hello` with a bot's credential: [`Access::Bot`], for a peer that would have had
+    /// control (the credential narrows a connection, never widens one).
+    fn bot_hello(&mut self, credential: &str, read_only: bool) -> Result<Access, RpcError> {
+        if read_only {
+            return Err(RpcError::invalid_params(
+                "hello",
+                "fields `credential` and `readOnly`: give one or the other",
+            ));
+        }
+        if self.granted != Access::Control {
+            return Err(RpcError::permission_denied(
+                "a bot's credential is accepted only from a peer with control access (the daemon's own user)",
+            ));
+        }
+        let Some(scope) = self.daemon.supervisor.bot_scope(credential) else {
+            return Err(RpcError::permission_denied(
+                "unknown bot credential: no active deployment holds it (a stopped or redeployed bot's credential no longer works)",
+            ));
+        };
+        debug!(deployment = %scope.deployment_id, strategy = %scope.strategy, pid = ?self.peer.pid, "a bot said hello");
+        self.caller.client = Some(format!("bot {}", scope.deployment_id).into());
+        self.bot_credential = Some(credential.to_string());
+        Ok(Access::Bot)
+    }
+
+    /// A request on a bot's connection: its deployment must still be active, and the
+    /// request one its scope allows ([`crate::access::BotScope::admit`]).
+    fn admit_bot(&self, request: &mut Request) -> Result<(), RpcError> {
+        let scope = self
+            .bot_credential
+            .as_deref()
+            .and_then(|c| self.daemon.supervisor.bot_scope(c))
+            .ok_or_else(|| {
+                RpcError::permission_denied(
+                    "this bot's deployment is no longer active: its credential no longer works",
+                )
+            })?;
+        scope.admit(request, |id| self.daemon.memory.decision_strategy(id))
     }
 
     /// Sends the snapshot, then starts forwarding the events that follow it.

@@ -39,6 +39,8 @@ pub struct ClientOptions {
     /// Default time a call waits for its answer.
     pub call_timeout: Duration,
     pub connect_timeout: Duration,
+    /// A Freqtrade bot's credential (see [`HelloParams::credential`]).
+    pub credential: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -48,6 +50,7 @@ impl Default for ClientOptions {
             read_only: false,
             call_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            credential: None,
         }
     }
 }
@@ -164,6 +167,7 @@ impl Client {
                 protocol_version: PROTOCOL_VERSION,
                 client: Some(options.client_name),
                 read_only: options.read_only,
+                credential: options.credential.clone(),
             })
             .await?;
         Ok(client)

@@ -139,6 +139,17 @@ pub struct Decision {
     /// The trend-reversal model version whose prediction went into `ml_confidence`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
+    /// Not MEM's decision but one observed: a Freqtrade bot whose strategy does not
+    /// consult MEM entered on its own, and its closed trade was recorded as a decision
+    /// (at its entry) and an outcome, so the learning loop sees every bot. Its confidences
+    /// and size are 0: MEM gave none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observed: bool,
+    /// Who asked for it, as memd names its callers: `bot <deployment id>` (a Freqtrade
+    /// bot's memd mixin, or its observed trade), `tradingview webhook` (an alert), `http`
+    /// (the HTTP API); absent for a socket client's `mem.decide` and native strategies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Filled in when the trade closes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
@@ -155,6 +166,14 @@ pub struct Outcome {
     pub pnl: f64,
     pub pnl_pct: f64,
     pub win: bool,
+    /// Why the trade closed, as its runner says (`stop_loss`, `roi`, `exit_signal`,
+    /// `force_exit`, ...), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<String>,
+    /// How long the trade was open, in seconds (from the decision when the runner does not
+    /// say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<i64>,
 }
 
 /// `mem.decide` params: enhance a signal and log the decision taken at `price`.
@@ -177,6 +196,9 @@ pub struct OutcomeParams {
     pub pnl_pct: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why the trade closed (`stop_loss`, `roi`, `force_exit`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<String>,
 }
 
 /// `mem.decisions` params.

@@ -19,9 +19,14 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// What a peer may do: look, or also change things (deploy, stop, register, train, ...).
+///
+/// `Bot` is a Freqtrade bot's connection, opened with the credential memd rendered into
+/// its config: below `View` (it passes no level's check), it may call only MEM's
+/// `mem.enhance`, `mem.decide` and `mem.outcome`, for its own strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
+    Bot,
     View,
     Control,
 }
@@ -318,6 +323,11 @@ pub struct HelloParams {
     /// Ask for view-only access even when the peer would be granted control.
     #[serde(default)]
     pub read_only: bool,
+    /// A bot's credential (the `memd.credential` memd renders into a Freqtrade bot's
+    /// config): the connection gets `bot` access, MEM's decision and outcome calls for
+    /// that bot's strategy only. Accepted only from a peer that would have control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// `hello` result.
@@ -776,6 +786,13 @@ pub(crate) mod tests {
             protocol_version: 1,
             client: Some("memctl".into()),
             read_only: true,
+            credential: None,
+        });
+        round_trip(HelloParams {
+            protocol_version: 1,
+            client: Some("memd mixin".into()),
+            read_only: false,
+            credential: Some("ab12".into()),
         });
         round_trip(HelloResult {
             protocol_version: 1,

@@ -405,7 +405,11 @@ fn full_decision() -> Decision {
             pnl: 50.0,
             pnl_pct: 0.0078,
             win: true,
+            exit_reason: Some("roi".into()),
+            duration_secs: Some(7200),
         }),
+        observed: true,
+        source: Some("bot 0b5e".into()),
     }
 }
 
@@ -418,6 +422,8 @@ fn minimal_decision() -> Decision {
         model_version: None,
         signature: None,
         outcome: None,
+        observed: false,
+        source: None,
         ..full_decision()
     }
 }

@@ -42,6 +42,7 @@ async fn decide_and_close(client: &Client, trend: Trend, adx: f64, pnl_pct: f64)
             pnl: pnl_pct * 100.0,
             pnl_pct,
             closed_at: None,
+            exit_reason: None,
         })
         .await
         .unwrap();

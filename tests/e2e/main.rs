@@ -18,6 +18,7 @@ mod http_schema;
 mod jobs;
 mod lifecycle;
 mod market_refresh;
+mod mem_bots;
 mod memctl;
 mod metrics;
 mod model;

@@ -112,6 +112,8 @@ impl Hook {
         (status, answer)
     }
 
+    /// The decisions alerts made, newest first (not those of the bot's own entries, which
+    /// its memd mixin asks MEM about).
     async fn decisions(&self, client: &Client) -> Vec<Value> {
         let list = client
             .call::<method::MemDecisions>(DecisionsParams::default())
@@ -119,6 +121,7 @@ impl Hook {
             .unwrap();
         list.decisions
             .iter()
+            .filter(|d| !from_bot(d))
             .map(|d| serde_json::to_value(d).unwrap())
             .collect()
     }
@@ -251,7 +254,13 @@ async fn every_kind_of_bad_alert_is_refused(hook: &Hook) -> usize {
     n
 }
 
-/// The next `decision.logged` event, within a few seconds.
+/// A decision the bot's memd mixin asked for (its own strategy's entry), or its observed
+/// trade: not an alert's.
+fn from_bot(d: &mem_protocol::mem::Decision) -> bool {
+    d.source.as_deref().is_some_and(|s| s.starts_with("bot "))
+}
+
+/// The next `decision.logged` event of an alert, within a few seconds.
 async fn next_decision(events: &mut EventStream) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -261,16 +270,18 @@ async fn next_decision(events: &mut EventStream) -> Value {
             .expect("a decision.logged event in time")
             .expect("the event stream is open");
         if let Event::DecisionLogged(d) = message.event {
-            return serde_json::to_value(*d).unwrap();
+            if !from_bot(&d) {
+                return serde_json::to_value(*d).unwrap();
+            }
         }
     }
 }
 
-/// No `decision.logged` event is waiting.
+/// No `decision.logged` event of an alert is waiting.
 async fn no_decision_event(events: &mut EventStream) {
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), events.next()).await {
         assert!(
-            !matches!(m.event, Event::DecisionLogged(_)),
+            !matches!(&m.event, Event::DecisionLogged(d) if !from_bot(d)),
             "a refused alert was logged: {:?}",
             m.event
         );
@@ -797,6 +808,29 @@ async fn alerts_open_and_close_a_trade_of_a_real_dry_run_bot() {
         "{again}"
     );
     eprintln!("trade {trade_id} closed after {:?}", started.elapsed());
+    // The forwarded entry was not asked about again by the bot's memd mixin, and its
+    // closed trade closes the alert's decision.
+    let buy_id = d["id"].clone();
+    wait_for(
+        "the alert's decision closed by the trade sync",
+        Duration::from_secs(60),
+        async || {
+            hook.decisions(&client)
+                .await
+                .iter()
+                .any(|x| x["id"] == buy_id && x["outcome"]["exit_reason"] == "force_exit")
+        },
+    )
+    .await;
+    let log_path = Path::new(bot.config_file.as_deref().unwrap())
+        .parent()
+        .unwrap()
+        .join("freqtrade.log");
+    let log = read(&log_path);
+    assert!(
+        log.contains("the entry on ETH/USDT was decided by memd already (tag tradingview)"),
+        "{log}"
+    );
 
     let stopped = client
         .call_with_timeout::<method::Stop>(stop_now(sid(MACD_HUNTER)), Duration::from_secs(60))

@@ -1,9 +1,10 @@
 //! `memctl daemon ...`: the daemon itself.
 
 use crate::cli::print_json;
-use mem_protocol::Client;
 use mem_protocol::deploy::{DeployedParams, DeploymentType};
+use mem_protocol::events::DaemonStopping;
 use mem_protocol::methods::{NoParams, method};
+use mem_protocol::{Client, ClientError};
 use std::time::{Duration, Instant};
 
 /// How long `daemon stop` waits for memd's process to end (it stops native runners and
@@ -21,7 +22,15 @@ pub async fn stop(client: &Client, json: bool) -> anyhow::Result<()> {
         .iter()
         .filter(|d| d.deployment_type == DeploymentType::Freqtrade && d.status.is_active())
         .count();
-    let stopping = client.call::<method::DaemonStop>(NoParams {}).await?;
+    // memd starts stopping as it answers: it may close the connection before the answer
+    // has left. Its process ending is what says it stopped.
+    let stopping = match client.call::<method::DaemonStop>(NoParams {}).await {
+        Ok(stopping) => stopping,
+        Err(ClientError::Disconnected) => DaemonStopping {
+            reason: "daemon.stop (memd closed the connection as it stopped)".into(),
+        },
+        Err(e) => return Err(e.into()),
+    };
     let pid = status.pid;
     let deadline = Instant::now() + STOP_WAIT;
     while runs(pid) {

@@ -847,6 +847,7 @@ async fn forward(
             accepted.strategy.id,
             &accepted.strategy.name,
             d.action,
+            &d.id,
             &accepted.symbol,
             forward_live,
         )

@@ -62,6 +62,13 @@ pub struct NewDecision {
     pub signature: Option<String>,
     /// The model version whose prediction the enhancement used.
     pub model_version: Option<String>,
+    /// The decision's id when the caller has one (an observed bot trade's, derived from
+    /// the trade so that recording it twice is seen); else a new one.
+    pub id: Option<String>,
+    /// A bot's entry MEM did not take part in ([`Decision::observed`]).
+    pub observed: bool,
+    /// Who asked ([`Decision::source`]).
+    pub source: Option<String>,
 }
 
 /// How a decision's trade ended.
@@ -72,6 +79,10 @@ pub struct NewOutcome {
     pub pnl: f64,
     pub pnl_pct: f64,
     pub closed_at: DateTime<Utc>,
+    /// Why the trade closed, when its runner says.
+    pub exit_reason: Option<String>,
+    /// How long it was open, when its runner says (else from the decision's time).
+    pub duration_secs: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -482,7 +493,7 @@ impl Memory {
         let e = n.enhanced;
         let regime_rules = e.regime_rules.clone();
         let d = Decision {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: n.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             at: n.at,
             strategy: n.strategy,
             symbol: e.symbol,
@@ -499,6 +510,8 @@ impl Memory {
             reasoning: e.reasoning,
             signature: n.signature,
             model_version: n.model_version,
+            observed: n.observed,
+            source: n.source,
             outcome: None,
         };
         let mut state = self.state.lock().expect("memory lock");
@@ -600,13 +613,15 @@ impl Memory {
         durability: Durability,
         announce: bool,
     ) -> Result<OutcomeReport, RpcError> {
-        let o = Outcome {
+        let mut o = Outcome {
             decision_id: n.decision_id.clone(),
             closed_at: n.closed_at,
             exit_price: n.exit_price,
             pnl: n.pnl,
             pnl_pct: n.pnl_pct,
             win: n.pnl > 0.0,
+            exit_reason: n.exit_reason,
+            duration_secs: n.duration_secs,
         };
         let mut state = self.state.lock().expect("memory lock");
         if !state.open.contains_key(&n.decision_id) {
@@ -621,6 +636,10 @@ impl Memory {
                     n.decision_id
                 ))
             });
+        }
+        if o.duration_secs.is_none() {
+            let opened = state.open[&n.decision_id].at;
+            o.duration_secs = Some((o.closed_at - opened).num_seconds().max(0));
         }
         let decision = state.close(&o).expect("checked open");
         let strategy = decision.strategy.clone();
@@ -1089,18 +1108,53 @@ impl Memory {
 
     /// `mem.decisions`: newest first.
     pub fn decisions(&self, p: &DecisionsParams) -> DecisionList {
+        // A strategy named by its registry id also matches the name its decisions are kept
+        // under (native strategies', bots' and alerts' decisions name the registry name).
+        let by_id = p
+            .strategy
+            .as_deref()
+            .and_then(|s| s.parse::<StrategyId>().ok())
+            .and_then(|id| self.registry.summary(id))
+            .map(|s| s.name);
         let state = self.state.lock().expect("memory lock");
         DecisionList {
             decisions: state
                 .recent
                 .iter()
                 .rev()
-                .filter(|d| p.strategy.as_ref().is_none_or(|s| &d.strategy == s))
+                .filter(|d| {
+                    p.strategy.as_ref().is_none_or(|s| &d.strategy == s)
+                        || by_id.as_ref().is_some_and(|name| &d.strategy == name)
+                })
                 .filter(|d| p.symbol.as_ref().is_none_or(|s| &d.symbol == s))
                 .take(p.limit.unwrap_or(enhance::LOOKBACK))
                 .cloned()
                 .collect(),
             unreadable_lines: state.unreadable_lines,
+        }
+    }
+
+    /// A decision memd holds (open, or among the newest [`RECENT`]), as it now stands.
+    pub fn decision(&self, id: &str) -> Option<Decision> {
+        let state = self.state.lock().expect("memory lock");
+        state
+            .open
+            .get(id)
+            .or_else(|| state.recent.iter().rev().find(|d| d.id == id))
+            .cloned()
+    }
+
+    /// The strategy of a decision memd holds (what a bot's credential is checked against).
+    pub fn decision_strategy(&self, id: &str) -> Option<String> {
+        let state = self.state.lock().expect("memory lock");
+        match state.open.get(id) {
+            Some(d) => Some(d.strategy.clone()),
+            None => state
+                .recent
+                .iter()
+                .rev()
+                .find(|d| d.id == id)
+                .map(|d| d.strategy.clone()),
         }
     }
 
@@ -1179,6 +1233,8 @@ mod tests {
             reasoning: String::new(),
             signature: None,
             model_version: None,
+            observed: false,
+            source: None,
             outcome: None,
         }
     }
@@ -1191,6 +1247,8 @@ mod tests {
             pnl: 1.0,
             pnl_pct: 1.0,
             win: true,
+            exit_reason: None,
+            duration_secs: None,
         }
     }
 

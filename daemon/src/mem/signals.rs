@@ -24,8 +24,13 @@ pub struct Enhanced {
 }
 
 /// `mem.decide`: the signal enhanced (see [`enhance`]), then logged at `price` in both
-/// decision logs and announced (`decision.logged`).
-pub fn decide(ml: &MlService, memory: &Memory, p: DecideParams) -> Result<Decision, RpcError> {
+/// decision logs and announced (`decision.logged`); `source` is who asked.
+pub fn decide(
+    ml: &MlService,
+    memory: &Memory,
+    p: DecideParams,
+    source: Option<String>,
+) -> Result<Decision, RpcError> {
     if !(p.price.is_finite() && p.price > 0.0) {
         return Err(RpcError::invalid_params(
             "mem.decide",
@@ -43,6 +48,9 @@ pub fn decide(ml: &MlService, memory: &Memory, p: DecideParams) -> Result<Decisi
                 at: Utc::now(),
                 signature: enhanced.signature,
                 model_version: enhanced.model_version,
+                id: None,
+                observed: false,
+                source,
             },
             Durability::Sync,
             true,

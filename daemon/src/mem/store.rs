@@ -570,6 +570,8 @@ mod tests {
             reasoning: "a reason".into(),
             signature: None,
             model_version: None,
+            observed: false,
+            source: None,
             outcome: None,
         }
     }
@@ -582,6 +584,8 @@ mod tests {
             pnl: 10.0,
             pnl_pct: 0.01,
             win: true,
+            exit_reason: None,
+            duration_secs: None,
         }
     }
 

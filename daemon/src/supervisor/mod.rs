@@ -60,6 +60,13 @@ pub struct SupervisorSettings {
     pub max_restarts: u32,
     /// Ports handed out when neither the request nor the strategy names one.
     pub port_range: (u16, u16),
+    /// The daemon's socket, rendered into each bot's `memd` section for the memd mixin
+    /// (none: no section, the mixin stays out of the way).
+    pub mem_socket: Option<PathBuf>,
+    /// How long the mixin waits for memd before trading as its strategy says.
+    pub mem_timeout: Duration,
+    /// The mixin refuses entries while memd does not answer.
+    pub mem_fail_closed: bool,
 }
 
 impl Default for SupervisorSettings {
@@ -74,6 +81,9 @@ impl Default for SupervisorSettings {
             unresponsive_limit: Duration::from_secs(60),
             max_restarts: 5,
             port_range: (18080, 18999),
+            mem_socket: None,
+            mem_timeout: Duration::from_millis(500),
+            mem_fail_closed: false,
         }
     }
 }

@@ -63,6 +63,13 @@ pub struct BotRecord {
     pub pid_start_ticks: Option<u64>,
     /// The newest Freqtrade trade id already copied to the registry.
     pub last_synced_trade: i64,
+    /// The credential rendered into its config (`memd.credential`) with which its
+    /// strategy's memd mixin asks MEM (`Access::Bot`); none for a bot deployed by a memd
+    /// from before the mixin.
+    pub mem_credential: Option<String>,
+    /// Trades memd opened for a decision it had logged (a forwarded TradingView alert),
+    /// by the bot's trade id: the trade sync closes that decision when the trade closes.
+    pub forwarded: BTreeMap<i64, String>,
 }
 
 impl DeploymentRecord {
@@ -120,6 +127,10 @@ struct RecordRef<'a> {
     pid_start_ticks: Option<u64>,
     last_synced_trade: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    mem_credential: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_empty")]
+    forwarded: Option<&'a BTreeMap<i64, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     native: Option<&'a NativeSaved>,
 }
 
@@ -137,7 +148,15 @@ struct RecordFile {
     #[serde(default)]
     last_synced_trade: i64,
     #[serde(default)]
+    mem_credential: Option<String>,
+    #[serde(default)]
+    forwarded: BTreeMap<i64, String>,
+    #[serde(default)]
     native: Option<NativeSaved>,
+}
+
+fn is_empty(forwarded: &Option<&BTreeMap<i64, String>>) -> bool {
+    forwarded.is_none_or(|f| f.is_empty())
 }
 
 impl Serialize for DeploymentRecord {
@@ -153,6 +172,8 @@ impl Serialize for DeploymentRecord {
             strategy_class: bot.map_or("", |b| b.strategy_class.as_str()),
             pid_start_ticks: bot.and_then(|b| b.pid_start_ticks),
             last_synced_trade: bot.map_or(0, |b| b.last_synced_trade),
+            mem_credential: bot.and_then(|b| b.mem_credential.as_deref()),
+            forwarded: bot.map(|b| &b.forwarded),
             native,
         }
         .serialize(s)
@@ -169,6 +190,8 @@ impl<'de> Deserialize<'de> for DeploymentRecord {
                 strategy_class: f.strategy_class,
                 pid_start_ticks: f.pid_start_ticks,
                 last_synced_trade: f.last_synced_trade,
+                mem_credential: f.mem_credential,
+                forwarded: f.forwarded,
             }),
             (None, None) => {
                 return Err(serde::de::Error::custom(format!(

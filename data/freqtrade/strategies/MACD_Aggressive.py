@@ -6,11 +6,15 @@ below. Higher ROI targets and an 8% stoploss give trades room to run.
 
 Indicators are computed with pandas only, so the file has no dependency beyond what
 Freqtrade itself imports.
+
+MEM is consulted before every entry (memd_mixin.MemdMixin, shipped beside this file): it
+can refuse the entry, and it sizes the stake.
 """
 
 from pandas import DataFrame, Series
 
 from freqtrade.strategy import IStrategy
+from memd_mixin import MemdMixin
 
 
 def ema(series: Series, span: int) -> Series:
@@ -18,7 +22,7 @@ def ema(series: Series, span: int) -> Series:
     return series.ewm(span=span, adjust=False, min_periods=span).mean()
 
 
-class MACD_Aggressive(IStrategy):
+class MACD_Aggressive(MemdMixin, IStrategy):
     INTERFACE_VERSION = 3
 
     timeframe = "5m"

@@ -6,11 +6,15 @@ stoploss.
 
 Indicators are computed with pandas only, so the file has no dependency beyond what
 Freqtrade itself imports.
+
+MEM is consulted before every entry (memd_mixin.MemdMixin, shipped beside this file): it
+can refuse the entry, and it sizes the stake.
 """
 
 from pandas import DataFrame, Series
 
 from freqtrade.strategy import IStrategy
+from memd_mixin import MemdMixin
 
 
 def wilder_rsi(close: Series, period: int) -> Series:
@@ -27,7 +31,7 @@ def wilder_rsi(close: Series, period: int) -> Series:
     return rsi.where(avg_gain.notna())
 
 
-class RSI_Aggressive(IStrategy):
+class RSI_Aggressive(MemdMixin, IStrategy):
     INTERFACE_VERSION = 3
 
     timeframe = "1m"

@@ -6,11 +6,15 @@ ROI targets and a 5% stoploss keep the risk low.
 
 Indicators are computed with pandas only, so the file has no dependency beyond what
 Freqtrade itself imports.
+
+MEM is consulted before every entry (memd_mixin.MemdMixin, shipped beside this file): it
+can refuse the entry, and it sizes the stake.
 """
 
 from pandas import DataFrame, Series
 
 from freqtrade.strategy import IStrategy
+from memd_mixin import MemdMixin
 
 
 def wilder_rsi(close: Series, period: int) -> Series:
@@ -29,7 +33,7 @@ def wilder_rsi(close: Series, period: int) -> Series:
     return rsi.where(avg_gain.notna())
 
 
-class RSI_Conservative(IStrategy):
+class RSI_Conservative(MemdMixin, IStrategy):
     INTERFACE_VERSION = 3
 
     timeframe = "5m"

@@ -775,6 +775,7 @@ async fn decide_and_close(soak: Arc<Soak>) {
                 pnl: if won { 1.5 } else { -1.0 },
                 pnl_pct: if won { 0.015 } else { -0.01 },
                 closed_at: None,
+                exit_reason: None,
             };
             if soak
                 .call::<method::MemOutcome>(&client, outcome, CALL_TIMEOUT)
@@ -1483,6 +1484,8 @@ fn seed_decision_history(data_dir: &Path, n: usize) {
             reasoning: "base 0.70 (RSI signal); ML 0.61 agrees; memory 0.50 over the last 50 on HIST/USDT; confidence 0.72".into(),
             signature: Some(signatures[i % signatures.len()].into()),
             model_version: None,
+            observed: false,
+            source: None,
             outcome: None,
         };
         let outcome = Outcome {
@@ -1492,6 +1495,8 @@ fn seed_decision_history(data_dir: &Path, n: usize) {
             pnl: if win { 1.0 } else { -1.0 },
             pnl_pct: if win { 1.0 } else { -1.0 },
             win,
+            exit_reason: None,
+            duration_secs: None,
         };
         let mut line = serde_json::to_value(&decision).expect("decision serializes");
         line["kind"] = json!("decision");

@@ -3,7 +3,7 @@
 //! entry or exit, after checking the bot takes it.
 
 use super::super::Supervisor;
-use super::super::record::Slot;
+use super::super::record::{RunnerRecord, Slot};
 use crate::freqtrade::{self, BotClient};
 use mem_protocol::deploy::*;
 use mem_protocol::mem::SignalAction;
@@ -82,7 +82,9 @@ impl Supervisor {
     }
 
     /// Sends a signal to the strategy's running Freqtrade bot: a buy as a forced long
-    /// entry on `pair`, a sell as forced exits of its open long trades on `pair`. Answers
+    /// entry on `pair` (tagged `tradingview`, which the bot's memd mixin does not ask MEM
+    /// about again: `decision` is MEM's decision on it, closed by the trade sync when the
+    /// trade closes), a sell as forced exits of its open long trades on `pair`. Answers
     /// what was done, or why nothing was (a bot that trades live is refused unless
     /// `forward_live`).
     pub async fn forward_signal(
@@ -90,14 +92,15 @@ impl Supervisor {
         strategy: mem_protocol::strategy::StrategyId,
         strategy_name: &str,
         action: SignalAction,
+        decision: &str,
         pair: &str,
         forward_live: bool,
     ) -> Result<SignalForwarded, String> {
         let found = self.table.active_of(strategy).and_then(|slot| {
             let r = slot.record.lock().expect("slot lock");
-            r.bot_client().map(|c| (r.public.clone(), c))
+            r.bot_client().map(|c| (r.public.clone(), c, slot.clone()))
         });
-        let Some((deployment, client)) = found else {
+        let Some((deployment, client, slot)) = found else {
             return Err(format!(
                 "strategy {strategy_name} has no running Freqtrade bot (memctl deploy {strategy} starts one)"
             ));
@@ -122,8 +125,15 @@ impl Supervisor {
             dry_run: facts.dry_run,
         };
         match action {
-            SignalAction::Buy => match client.force_enter(pair, "long", "tradingview").await {
-                Ok(trade) => Ok(forwarded("/api/v1/forceenter", vec![trade])),
+            SignalAction::Buy => match client.force_enter(pair, "long", FORWARDED_TAG).await {
+                Ok(trade) => {
+                    self.table.save_quietly(&slot, |r| {
+                        if let RunnerRecord::Freqtrade(bot) = &mut r.runner {
+                            bot.forwarded.insert(trade, decision.to_string());
+                        }
+                    });
+                    Ok(forwarded("/api/v1/forceenter", vec![trade]))
+                }
                 Err(e) => Err(format!("the bot refused the forced entry: {e:#}")),
             },
             SignalAction::Sell => force_exits(&client, id, pair)
@@ -133,6 +143,10 @@ impl Supervisor {
         }
     }
 }
+
+/// The entry tag of a forced entry memd forwards (a TradingView alert MEM decided on); the
+/// bots' `memd` section names it (`decided_tags`) so that the mixin does not ask again.
+pub const FORWARDED_TAG: &str = "tradingview";
 
 /// Sets the config keys of `tuning` in a rendered config; answers whether it changed.
 fn rewrite_config(path: &Path, tuning: &serde_json::Map<String, Value>) -> anyhow::Result<bool> {

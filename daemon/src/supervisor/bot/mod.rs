@@ -116,6 +116,22 @@ impl Supervisor {
         let dir = self.table.root().join(deployment_id.to_string());
         crate::datadir::ensure_dir(&dir.join("user_data"), 0o750).map_err(internal)?;
         let credentials = Credentials::generate();
+        let mem_credential = freqtrade::random_hex(32);
+        let mem = self
+            .settings
+            .mem_socket
+            .as_ref()
+            .map(|socket| freqtrade::MemSection {
+                socket: socket.clone(),
+                credential: mem_credential.clone(),
+                strategy: detail.summary.name.clone(),
+                strategy_id: params.id.to_string(),
+                deployment_id: deployment_id.to_string(),
+                base_size: self.native.memory.settings().base_size,
+                timeout_ms: self.settings.mem_timeout.as_millis() as u64,
+                fail_closed: self.settings.mem_fail_closed,
+                decided_tags: vec![control::FORWARDED_TAG.to_string()],
+            });
         let owned = freqtrade::Owned {
             dry_run: params.dry_run,
             port,
@@ -124,6 +140,7 @@ impl Supervisor {
             db_path: dir.join("tradesv3.sqlite"),
             pairs: plan.spec.pairs.clone(),
             timeframe: plan.spec.timeframe.clone(),
+            mem,
         };
         let tuning = freqtrade::config_parameters(&detail.metadata.strategy.parameters);
         let config = freqtrade::render_config(&base, overrides.as_ref(), &tuning, &owned)
@@ -151,6 +168,8 @@ impl Supervisor {
                 strategy_class: plan.class,
                 pid_start_ticks: None,
                 last_synced_trade: 0,
+                mem_credential: self.settings.mem_socket.is_some().then_some(mem_credential),
+                forwarded: Default::default(),
             }),
         };
         Ok((record, bin))
@@ -311,6 +330,31 @@ impl Supervisor {
             .map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot run {}: {e}", bin.display()))
             })
+    }
+}
+
+impl Supervisor {
+    /// The scope of a bot's credential (`hello {credential}`): the active Freqtrade
+    /// deployment it was rendered for, and its strategy as the registry names it now.
+    /// `None` for a credential no active deployment holds (a stopped bot's, a guess).
+    pub fn bot_scope(&self, credential: &str) -> Option<crate::access::BotScope> {
+        use subtle::ConstantTimeEq;
+        if credential.is_empty() {
+            return None;
+        }
+        let (deployment_id, strategy_id) = self.table.slots(true).iter().find_map(|slot| {
+            let r = slot.record.lock().expect("slot lock");
+            let held = r.bot()?.mem_credential.as_deref()?;
+            (r.public.status.is_active()
+                && bool::from(held.as_bytes().ct_eq(credential.as_bytes())))
+            .then_some((r.public.deployment_id, r.public.strategy_id))
+        })?;
+        let summary = self.registry.summary(strategy_id)?;
+        Some(crate::access::BotScope {
+            deployment_id,
+            strategy_id,
+            strategy: summary.name,
+        })
     }
 }
 

@@ -1,6 +1,8 @@
 //! What a running bot has done: its stats polled (status, profit, balance) and its newly
 //! closed trades copied to the strategy's performance log, the sync cursor saved with
-//! the deployment.
+//! the deployment. Each trade first teaches MEM ([`crate::mem::bots`]): it closes the
+//! decision the strategy's memd mixin logged for it, or is recorded as an observed
+//! decision and outcome; its registry line says what MEM had to do with it.
 
 use super::super::Supervisor;
 use super::super::record::{RunnerRecord, Slot};
@@ -74,19 +76,20 @@ impl Supervisor {
         client: &BotClient,
         wanted: usize,
     ) -> Result<usize, String> {
-        let (deployment_id, strategy_id, last_synced) = {
+        let (deployment_id, strategy_id, last_synced, forwarded) = {
             let r = slot.record.lock().expect("slot lock");
             (
                 r.public.deployment_id,
                 r.public.strategy_id,
                 r.bot().map_or(0, |b| b.last_synced_trade),
+                r.bot().map(|b| b.forwarded.clone()).unwrap_or_default(),
             )
         };
         let page = client
             .closed_trades(wanted, 0)
             .await
             .map_err(|e| format!("the bot's trades could not be read: {e}"))?;
-        let new_trades: Vec<_> = page
+        let mut new_trades: Vec<_> = page
             .trades
             .into_iter()
             .filter(|t| t.trade_id > last_synced)
@@ -94,12 +97,43 @@ impl Supervisor {
         let Some(newest) = new_trades.iter().map(|t| t.trade_id).max() else {
             return Ok(0);
         };
-        let records: Vec<TradeRecord> = new_trades
-            .iter()
-            .filter_map(|t| to_trade_record(deployment_id, t))
-            .collect();
+        // Oldest first: the learning loop sees the trades in the order they closed.
+        new_trades.sort_by_key(|t| t.trade_id);
+        let mut decisions = Vec::with_capacity(new_trades.len());
+        for t in &new_trades {
+            // The mixin's decision (the trade's custom data), else that of the alert memd
+            // forwarded to open it.
+            let tied = client.decision_of(t.trade_id).await.map_err(|e| {
+                format!(
+                    "the MEM decision of trade {} could not be read: {e}",
+                    t.trade_id
+                )
+            })?;
+            decisions.push(tied.or_else(|| forwarded.get(&t.trade_id).cloned()));
+        }
+        let count = new_trades.len();
         let registry = self.registry.clone();
+        let memory = self.native.memory.clone();
+        let market_dir = self.native.market_dir.clone();
+        let timeframe = self.native.timeframe.parse().ok();
+        let strategy = self.registry.summary(strategy_id).map(|s| s.name);
         tokio::task::spawn_blocking(move || {
+            let market = timeframe.map(|timeframe| crate::mem::bots::Market {
+                dir: &market_dir,
+                timeframe,
+            });
+            let records: Vec<TradeRecord> = new_trades
+                .iter()
+                .zip(decisions)
+                .filter_map(|(t, decision_id)| {
+                    let mut record = to_trade_record(deployment_id, t)?;
+                    if let (Some(strategy), Some(market)) = (&strategy, market) {
+                        let trade = bot_trade(deployment_id, &record, t, decision_id);
+                        teach_mem(&memory, market, strategy, &mut record, &trade);
+                    }
+                    Some(record)
+                })
+                .collect();
             registry.record_trades(
                 RecordTradesParams {
                     id: strategy_id,
@@ -117,9 +151,10 @@ impl Supervisor {
         self.table.save_quietly(slot, |r| {
             if let RunnerRecord::Freqtrade(bot) = &mut r.runner {
                 bot.last_synced_trade = newest;
+                bot.forwarded.retain(|trade, _| *trade > newest);
             }
         });
-        Ok(new_trades.len())
+        Ok(count)
     }
 
     /// The scheduled performance sync: every running Freqtrade bot's closed trades not
@@ -145,6 +180,55 @@ impl Supervisor {
             }
         }
         (bots, trades, problems)
+    }
+}
+
+/// Hands a closed trade to MEM ([`crate::mem::bots::learn`]) and writes what MEM had to do
+/// with it into its registry line; a failure is logged and the trade recorded without MEM.
+fn teach_mem(
+    memory: &crate::mem::service::Memory,
+    market: crate::mem::bots::Market<'_>,
+    strategy: &str,
+    record: &mut TradeRecord,
+    trade: &crate::mem::bots::BotTrade,
+) {
+    match crate::mem::bots::learn(memory, market, strategy, trade) {
+        Ok(learned) => {
+            let d = &learned.decision;
+            record.mem_enhanced = learned.enhanced();
+            record.mem_confidence_boost = learned.confidence_boost();
+            record.learned_pattern = d.learned_pattern.clone();
+            record.market_regime = d.signature.clone();
+            if learned.enhanced() {
+                record.confidence = Some(d.confidence);
+            }
+        }
+        Err(e) => {
+            warn!(strategy, trade = trade.trade_id, error = %e, "a bot's closed trade could not teach MEM")
+        }
+    }
+}
+
+/// A closed trade as MEM takes it, from its registry line and the bot's own fields.
+fn bot_trade(
+    deployment_id: DeploymentId,
+    record: &TradeRecord,
+    t: &freqtrade::ClosedTrade,
+    decision_id: Option<String>,
+) -> crate::mem::bots::BotTrade {
+    crate::mem::bots::BotTrade {
+        deployment_id,
+        trade_id: t.trade_id,
+        symbol: record.symbol.clone(),
+        short: t.is_short,
+        open_rate: record.entry_price,
+        close_rate: record.exit_price,
+        opened_at: record.entry_time,
+        closed_at: record.exit_time,
+        pnl: record.pnl,
+        pnl_pct: record.pnl_pct,
+        exit_reason: t.exit_reason.clone(),
+        decision_id,
     }
 }
 
