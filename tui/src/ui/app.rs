@@ -1577,7 +1577,11 @@ impl App {
             if !d.status.is_active() {
                 self.say(
                     Tone::Info,
-                    format!("{} is {}", d.strategy_name, status_word(d.status)),
+                    format!(
+                        "{} is {}",
+                        d.strategy_name,
+                        crate::text::deployment_status(d.status)
+                    ),
                 );
                 return vec![];
             }
@@ -1608,7 +1612,7 @@ impl App {
                 format!(
                     "{} is {}: only a deployment that ended can be acknowledged",
                     d.strategy_name,
-                    status_word(d.status)
+                    crate::text::deployment_status(d.status)
                 ),
             );
             return vec![];
@@ -1779,17 +1783,5 @@ fn cycle<T: Copy + PartialEq>(current: Option<T>, all: &[T]) -> Option<T> {
             .position(|x| *x == c)
             .and_then(|i| all.get(i + 1))
             .copied(),
-    }
-}
-
-pub fn status_word(status: DeploymentStatus) -> &'static str {
-    match status {
-        DeploymentStatus::Starting => "starting",
-        DeploymentStatus::Running => "running",
-        DeploymentStatus::Stopping => "stopping",
-        DeploymentStatus::Stopped => "stopped",
-        DeploymentStatus::Crashed => "crashed",
-        DeploymentStatus::Restarting => "restarting",
-        DeploymentStatus::Failed => "failed",
     }
 }

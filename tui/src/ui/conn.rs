@@ -7,7 +7,7 @@
 //! `deployments.usage`, every 2 s), keep what the UI shows current. Requests are sent only
 //! for what the operator asks for (a view's data as it comes on screen, a deploy, ...).
 
-use super::app::{Command, Failure, StrategyData, Update, View, status_word};
+use super::app::{Command, Failure, StrategyData, Update, View};
 use mem_protocol::deploy::{DeployedList, DeployedParams};
 use mem_protocol::methods::{GetStrategyParams, Snapshot, method};
 use mem_protocol::registry::{
@@ -361,7 +361,7 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                     format!(
                         "acknowledged: {} {}",
                         d.strategy_name,
-                        status_word(d.status)
+                        crate::text::deployment_status(d.status)
                     )
                 })
                 .map_err(|e| format!("acknowledge failed: {}", failure(e).message)),

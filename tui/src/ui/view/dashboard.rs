@@ -3,7 +3,7 @@
 //! and figures, never of the protocol's method or event names.
 
 use super::{Theme, bytes, message, since};
-use crate::ui::app::{App, status_word};
+use crate::ui::app::App;
 use crate::ui::keys::Action;
 use mem_protocol::mem::MemMetrics;
 use ratatui::Frame;
@@ -303,7 +303,8 @@ fn draw_bots(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             let profit = d.stats.profit_all;
             let row = Row::new(vec![
                 Cell::from(d.strategy_name.clone()),
-                Cell::from(status_word(d.status)).style(super::deployed::status_style(d, theme)),
+                Cell::from(crate::text::deployment_status(d.status))
+                    .style(super::deployed::status_style(d, theme)),
                 Cell::from(if d.dry_run { "dry-run" } else { "LIVE" }),
                 Cell::from(d.up_since().map_or("-".into(), |t| since(app.now, t))),
                 Cell::from(d.stats.open_trades.to_string()),

@@ -3,7 +3,7 @@
 //! following.
 
 use super::{Theme, bytes, message, since};
-use crate::ui::app::{App, status_word};
+use crate::ui::app::App;
 use crate::ui::keys::Action;
 use mem_protocol::deploy::{DeployedStrategy, DeploymentStatus};
 use ratatui::Frame;
@@ -217,7 +217,8 @@ fn draw_table(
                 let r =
                     pick(vec![
                         name,
-                        Cell::from(status_word(d.status)).style(status_style(d, theme)),
+                        Cell::from(crate::text::deployment_status(d.status))
+                            .style(status_style(d, theme)),
                         Cell::from(if d.dry_run { "dry-run" } else { "LIVE" })
                             .style(if d.dry_run { Style::new() } else { theme.bad() }),
                         Cell::from(live(d, d.process_id.map(|p| p.to_string()))),
