@@ -434,7 +434,7 @@ async fn stale_demo_conditions_are_refused_and_after_a_refresh_the_jobs_act() {
         let error = run.error.clone().unwrap();
         assert!(
             error.starts_with("refused: the market conditions are stale: the newest 1h candle of ETH/BTC closed 2018-01-")
-                && error.contains("8 years ago")
+                && error.contains(" years ago (stale after 3 h)")
                 && error.contains("shipped 2018 demo candles"),
             "{job}: {error}"
         );

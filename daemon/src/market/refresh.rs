@@ -6,7 +6,9 @@
 //!   "binance"}` (the seed bots' exchange); `[market.refresh] exchange` names another.
 //! - **Layout**: Freqtrade's own (`ETH_BTC-5m.feather`), as the shipped files.
 //! - **Incremental**: a pair's feather file whose newest candle is within the history
-//!   asked for (`days`) is handed to Freqtrade, which fetches only the candles after it.
+//!   asked for (`days`) is handed to Freqtrade, which fetches only the candles after it;
+//!   when every file is continued, Freqtrade is asked for the candles since the oldest
+//!   file's newest (`--timerange`), not for `days` of them.
 //!   A file older than that (the shipped 2018 candles) or in another format is
 //!   downloaded anew (`days` of history) and replaced: continuing it would fetch years.
 //! - **Never half a file**: Freqtrade writes into a staging directory inside the market
@@ -259,6 +261,24 @@ impl Refresher {
                 before.insert((pair.clone(), tf), b);
             }
         }
+        // Every file continued: only the candles since the oldest newest one are asked
+        // for (Freqtrade's parallel pass would fetch `days` of each pair again).
+        let window = match before
+            .values()
+            .map(|b| b.newest.filter(|_| b.continued))
+            .collect::<Option<Vec<i64>>>()
+        {
+            Some(newest) if !newest.is_empty() => {
+                let longest = plan
+                    .timeframes
+                    .iter()
+                    .map(|t| t.millis())
+                    .max()
+                    .unwrap_or(0);
+                Window::Since((newest.iter().min().copied().unwrap_or(0) - longest) / 1000)
+            }
+            _ => Window::Days(plan.days),
+        };
         let config = json!({
             "exchange": exchange,
             "stake_currency": "USDT",
@@ -275,9 +295,14 @@ impl Refresher {
         .map_err(|e| RefreshError::Setup(e.to_string()))?;
         progress(0, total, format!("starting Freqtrade ({})", bin.display()));
         let ft_started = Instant::now();
-        let log = run_freqtrade(bin, staging, plan, self.timeout, &|done, message| {
-            progress(done.min(total), total, message)
-        })?;
+        let log = run_freqtrade(
+            bin,
+            staging,
+            plan,
+            window,
+            self.timeout,
+            &|done, message| progress(done.min(total), total, message),
+        )?;
         let freqtrade_seconds = ft_started.elapsed().as_secs_f64();
         let exchange_name = exchange["name"]
             .as_str()
@@ -417,12 +442,21 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// What Freqtrade is asked to download: `days` of history (a pair with no file gets
+/// them), or the candles since a time (epoch seconds; every file is continued).
+#[derive(Debug, Clone, Copy)]
+enum Window {
+    Days(u32),
+    Since(i64),
+}
+
 /// Runs `freqtrade download-data` into `staging/data`, reading its log as it goes;
 /// answers what the log said. Stops it (its process group) past `timeout`.
 fn run_freqtrade(
     bin: &Path,
     staging: &Path,
     plan: &Plan,
+    window: Window,
     timeout: Duration,
     progress: &dyn Fn(u64, String),
 ) -> Result<LogReading, RefreshError> {
@@ -441,8 +475,10 @@ fn run_freqtrade(
         .arg(staging.join("data"))
         .arg("--data-format-ohlcv")
         .arg("feather")
-        .arg("--days")
-        .arg(plan.days.to_string())
+        .args(match window {
+            Window::Days(days) => ["--days".to_string(), days.to_string()],
+            Window::Since(secs) => ["--timerange".to_string(), format!("{secs}-")],
+        })
         .arg("--logfile")
         .arg(&log_path)
         .arg("--pairs")
