@@ -202,6 +202,8 @@ pub struct Memory {
     /// The daemon's figures (`mem.metrics`, owned by the daemon): the memory records its
     /// loads, decisions and outcomes; a native runner's enhancement its timings.
     metrics: Arc<Metrics>,
+    /// What `mem.enhance` reads from a symbol's candles, kept per candle file.
+    market_inputs: super::market_inputs::InputsCache,
 }
 
 fn daemon_caller() -> Caller {
@@ -265,6 +267,7 @@ impl Memory {
             bus,
             state: Mutex::new(state),
             metrics,
+            market_inputs: Default::default(),
         };
         for file in [patterns::LEARNED_FILE, learning::PARAMETERS_FILE] {
             if let Err(e) = memory.load(&mut memory.state.lock().expect("memory lock"), file) {
@@ -287,6 +290,11 @@ impl Memory {
     /// The daemon's figures it records into (see [`crate::metrics`]).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The market inputs of enhancements, kept per symbol's candle file.
+    pub fn market_inputs(&self) -> &super::market_inputs::InputsCache {
+        &self.market_inputs
     }
 
     /// Learned strategies by status.
@@ -479,9 +487,14 @@ impl Memory {
             outcome: None,
         };
         let mut state = self.state.lock().expect("memory lock");
-        self.store.record_decision(&d, durability)?;
+        self.store.append_decision(&d)?;
         state.add_decision(d.clone());
         drop(state);
+        // Synced with the memory's lock released: decisions made at the same moment share
+        // the sync (the caller is answered once its lines are on disk).
+        if durability == Durability::Sync {
+            self.store.sync_appended()?;
+        }
         self.metrics.decision();
         if announce {
             self.bus.publish(Event::DecisionLogged(Box::new(d.clone())));

@@ -74,6 +74,13 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
             ),
         ));
     }
+    // What the caller leaves out is read from the symbol's candles, once per candle file.
+    let market = (p.ml_confidence.is_none() || p.volatility_pct.is_none() || p.signature.is_none())
+        .then(|| {
+            memory
+                .market_inputs()
+                .get(ml, &s.symbol, settings.reference_volatility_pct, metrics)
+        });
     let (ml_input, model_version) = match (p.ml_confidence, p.ml_direction.clone()) {
         (Some(c), Some(d)) if (0.0..=1.0).contains(&c) && (d == "bullish" || d == "bearish") => {
             (Some((c, d)), None)
@@ -84,23 +91,13 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
                 "fields `mlConfidence` (0 to 1) and `mlDirection` (bullish or bearish) go together",
             ));
         }
-        (None, _) => {
-            let asked = Instant::now();
-            let prediction = ml
-                .predict(mem_protocol::ml::PredictParams {
-                    symbol: Some(s.symbol.clone()),
-                    ..Default::default()
-                })
-                .ok();
-            // Only predictions a model made count (none without a model or candles).
-            if prediction.is_some() {
-                metrics.prediction.record(asked.elapsed());
-            }
-            match prediction {
-                Some(pr) => (Some((pr.confidence, pr.direction)), Some(pr.model_version)),
-                None => (None, None),
-            }
-        }
+        (None, _) => match market.as_ref().and_then(|m| m.prediction.as_ref()) {
+            Some(pr) => (
+                Some((pr.confidence, pr.direction.clone())),
+                Some(pr.model_version.clone()),
+            ),
+            None => (None, None),
+        },
     };
     if let Some(pattern) = &p.pattern {
         if !(0.0..=1.0).contains(&pattern.win_rate) {
@@ -118,12 +115,9 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
                 format!("field `volatilityPct`: must be above 0, got {v}"),
             ));
         }
-        None => ml
-            .conditions(mem_protocol::recommend::ConditionsParams {
-                pair: Some(s.symbol.clone()),
-                timeframe: None,
-            })
-            .ok()
+        None => market
+            .as_ref()
+            .and_then(|m| m.conditions.as_ref())
             .and_then(|c| c.indicators.get("atrPct").copied())
             .unwrap_or(settings.reference_volatility_pct),
     };
@@ -135,13 +129,7 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
             ));
         }
         Some(sig) => Some(sig),
-        None => ml.recent_candles(&s.symbol).and_then(|candles| {
-            super::patterns::signature_of_candles(
-                s.action,
-                &candles,
-                settings.reference_volatility_pct,
-            )
-        }),
+        None => market.as_ref().and_then(|m| m.signature(s.action)),
     };
     let signal = memory.enhance(&EnhanceRequest {
         signal: s.clone(),
