@@ -5,9 +5,10 @@
 //! signature: three reads of the pair's candle file and a few thousand indicator updates,
 //! about 2 ms. Fifty bots entering at the same candle close ask for the same few symbols
 //! at once; this keeps each symbol's inputs until its candle file changes (its length and
-//! modification time), the served model changes, or they are [`MAX_AGE`] old (the
-//! conditions may read a coarser file of their own), and lets one caller compute them
-//! while the others of the same symbol wait for its result.
+//! modification time), a file of the market directory is replaced (its modification time:
+//! a refresh writes whole files and renames them; the conditions may read a coarser file
+//! of their own), the served model changes, or they are [`MAX_AGE`] old, and lets one
+//! caller compute them while the others of the same symbol wait for its result.
 
 use crate::market::candles;
 use crate::metrics::Metrics;
@@ -19,8 +20,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Inputs older than this are read again even when nothing says they changed.
-pub const MAX_AGE: Duration = Duration::from_secs(5);
+/// Inputs older than this are read again even when nothing says they changed (a coarser
+/// candle file appended to in place).
+pub const MAX_AGE: Duration = Duration::from_secs(60);
 
 /// A symbol's inputs, as its candles gave them.
 #[derive(Debug, Clone)]
@@ -52,6 +54,7 @@ fn slot(action: SignalAction) -> usize {
 #[derive(Debug, Clone, PartialEq)]
 struct Stamp {
     file: Option<(u64, SystemTime)>,
+    dir: Option<SystemTime>,
     model: Option<String>,
 }
 
@@ -90,6 +93,9 @@ impl InputsCache {
                 .ok()
                 .and_then(|path| std::fs::metadata(path).ok())
                 .and_then(|m| Some((m.len(), m.modified().ok()?))),
+            dir: std::fs::metadata(ml.market_dir())
+                .and_then(|m| m.modified())
+                .ok(),
             model: ml.serving_model().map(|(version, _)| version),
         };
         if let Some(e) = entry.as_ref() {
@@ -197,6 +203,17 @@ mod tests {
             .unwrap();
         let again = cache.get(&ml, "ETH/BTC", 1.0, &metrics);
         assert!(!Arc::ptr_eq(&first, &again), "read again");
+        // Another file of the directory replaced (a refresh renames whole files): again.
+        let coarser = market.join("ETH_BTC-1h.feather.tmp");
+        std::fs::write(&coarser, b"x").unwrap();
+        std::fs::rename(&coarser, market.join("ETH_BTC-1h.json")).unwrap();
+        let dir = std::fs::File::open(&market).unwrap();
+        dir.set_modified(SystemTime::now() + Duration::from_secs(2))
+            .unwrap();
+        assert!(!Arc::ptr_eq(
+            &again,
+            &cache.get(&ml, "ETH/BTC", 1.0, &metrics)
+        ));
         // A symbol without candles: nothing, and no error.
         let none = cache.get(&ml, "DOGE/USDT", 1.0, &metrics);
         assert!(none.conditions.is_none() && none.signature(SignalAction::Buy).is_none());
