@@ -714,6 +714,7 @@ async fn decide(
             signature: None,
         },
         price: alert.price,
+        id: None,
     };
     let asker = crate::router::Asker {
         access: mem_protocol::Access::Control,

@@ -71,6 +71,20 @@ pub struct InputsCache {
 }
 
 impl InputsCache {
+    /// `symbol`'s kept inputs when they still stand, without waiting or reading anything
+    /// but the stamps (`None`: [`Self::get`] must read them, on a thread that may block).
+    pub fn fresh(&self, ml: &MlService, symbol: &str) -> Option<Arc<MarketInputs>> {
+        let slot = self
+            .symbols
+            .lock()
+            .expect("inputs cache lock")
+            .get(symbol)?
+            .clone();
+        let entry = slot.try_lock().ok()?;
+        let e = entry.as_ref()?;
+        (e.stamp == stamp(ml, symbol) && e.read_at.elapsed() < MAX_AGE).then(|| e.inputs.clone())
+    }
+
     /// `symbol`'s inputs: kept ones while they stand, else read now (the prediction's
     /// time recorded in `metrics`).
     pub fn get(
@@ -88,16 +102,7 @@ impl InputsCache {
             symbols.entry(symbol.to_string()).or_default().clone()
         };
         let mut entry = slot.lock().expect("symbol inputs lock");
-        let stamp = Stamp {
-            file: candles::find_pair_file(ml.market_dir(), symbol, ml.timeframe())
-                .ok()
-                .and_then(|path| std::fs::metadata(path).ok())
-                .and_then(|m| Some((m.len(), m.modified().ok()?))),
-            dir: std::fs::metadata(ml.market_dir())
-                .and_then(|m| m.modified())
-                .ok(),
-            model: ml.serving_model().map(|(version, _)| version),
-        };
+        let stamp = stamp(ml, symbol);
         if let Some(e) = entry.as_ref() {
             if e.stamp == stamp && e.read_at.elapsed() < MAX_AGE {
                 return e.inputs.clone();
@@ -110,6 +115,20 @@ impl InputsCache {
             inputs: inputs.clone(),
         });
         inputs
+    }
+}
+
+/// What the symbol's inputs stand on now: its candle file, the market directory, the model.
+fn stamp(ml: &MlService, symbol: &str) -> Stamp {
+    Stamp {
+        file: candles::find_pair_file(ml.market_dir(), symbol, ml.timeframe())
+            .ok()
+            .and_then(|path| std::fs::metadata(path).ok())
+            .and_then(|m| Some((m.len(), m.modified().ok()?))),
+        dir: std::fs::metadata(ml.market_dir())
+            .and_then(|m| m.modified())
+            .ok(),
+        model: ml.serving_model().map(|(version, _)| version),
     }
 }
 
@@ -194,6 +213,8 @@ mod tests {
             Arc::ptr_eq(&first, &cache.get(&ml, "ETH/BTC", 1.0, &metrics)),
             "kept"
         );
+        assert!(Arc::ptr_eq(&first, &cache.fresh(&ml, "ETH/BTC").unwrap()));
+        assert!(cache.fresh(&ml, "LTC/BTC").is_none(), "never read");
         // The file rewritten (a refresh): read again.
         let bytes = std::fs::read(&file).unwrap();
         std::fs::write(&file, &bytes[..]).unwrap();

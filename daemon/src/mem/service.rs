@@ -486,10 +486,13 @@ impl Memory {
             source: n.source,
             outcome: None,
         };
-        let mut state = self.state.lock().expect("memory lock");
+        // Written under the files' own lock (an append can wait behind a sync): the
+        // memory's lock, which every enhancement takes, is held only to apply it.
         self.store.append_decision(&d)?;
-        state.add_decision(d.clone());
-        drop(state);
+        self.state
+            .lock()
+            .expect("memory lock")
+            .add_decision(d.clone());
         // Synced with the memory's lock released: decisions made at the same moment share
         // the sync (the caller is answered once its lines are on disk).
         if durability == Durability::Sync {

@@ -5,12 +5,14 @@
 //! What the caller leaves out is filled from the market data: the model's prediction on
 //! the symbol's latest candles, its volatility (ATR %), its market-state signature.
 
+use super::market_inputs::MarketInputs;
 use super::service::{EnhanceRequest, Memory, NewDecision};
 use super::store::Durability;
 use crate::ml::service::MlService;
 use chrono::Utc;
 use mem_protocol::RpcError;
 use mem_protocol::mem::{DecideParams, Decision, EnhanceParams, EnhancedSignal};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A signal enhanced, with what it was matched on.
@@ -36,6 +38,20 @@ pub fn decide(
             format!("field `price`: must be above 0, got {}", p.price),
         ));
     }
+    if let Some(id) = &p.id {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(RpcError::invalid_params(
+                "mem.decide",
+                format!("field `id`: a decision's id is a UUID, got {id:?}"),
+            ));
+        }
+        if memory.decision(id).is_some() {
+            return Err(RpcError::new(
+                mem_protocol::ErrorCode::Conflict,
+                format!("decision `{id}` exists already"),
+            ));
+        }
+    }
     let strategy = p.enhance.signal.strategy.clone();
     let enhanced = enhance(ml, memory, p.enhance)?;
     memory
@@ -47,7 +63,7 @@ pub fn decide(
                 at: Utc::now(),
                 signature: enhanced.signature,
                 model_version: enhanced.model_version,
-                id: None,
+                id: p.id,
                 observed: false,
                 source,
             },
@@ -58,8 +74,49 @@ pub fn decide(
 }
 
 /// `mem.enhance`: the ML prediction, the volatility and the market-state signature come
-/// from the symbol's candles when the caller does not give them.
+/// from the symbol's candles when the caller does not give them (read once per candle
+/// file: [`super::market_inputs`]).
 pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enhanced, RpcError> {
+    let reference = memory.settings().reference_volatility_pct;
+    enhance_with(memory, p, |symbol| {
+        memory
+            .market_inputs()
+            .get(ml, symbol, reference, memory.metrics())
+    })
+}
+
+/// [`enhance`] when it can be answered from memory at once: the caller gives every market
+/// figure, or the symbol's inputs are kept and current. Otherwise the params come back,
+/// for [`enhance`] on a thread that may read the candles.
+pub fn enhance_if_ready(
+    ml: &MlService,
+    memory: &Memory,
+    p: EnhanceParams,
+) -> Result<Result<Enhanced, RpcError>, Box<EnhanceParams>> {
+    let kept = if needs_market(&p) {
+        match memory.market_inputs().fresh(ml, &p.signal.symbol) {
+            Some(kept) => Some(kept),
+            None => return Err(Box::new(p)),
+        }
+    } else {
+        None
+    };
+    Ok(enhance_with(memory, p, |_| {
+        kept.expect("kept inputs when they are needed")
+    }))
+}
+
+/// Whether an enhancement reads anything from the symbol's candles.
+fn needs_market(p: &EnhanceParams) -> bool {
+    p.ml_confidence.is_none() || p.volatility_pct.is_none() || p.signature.is_none()
+}
+
+/// The enhancement, `market` giving the symbol's inputs when the caller left any out.
+fn enhance_with(
+    memory: &Memory,
+    p: EnhanceParams,
+    market: impl FnOnce(&str) -> Arc<MarketInputs>,
+) -> Result<Enhanced, RpcError> {
     let started = Instant::now();
     let settings = memory.settings();
     let metrics = memory.metrics();
@@ -75,12 +132,7 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
         ));
     }
     // What the caller leaves out is read from the symbol's candles, once per candle file.
-    let market = (p.ml_confidence.is_none() || p.volatility_pct.is_none() || p.signature.is_none())
-        .then(|| {
-            memory
-                .market_inputs()
-                .get(ml, &s.symbol, settings.reference_volatility_pct, metrics)
-        });
+    let market = needs_market(&p).then(|| market(&s.symbol));
     let (ml_input, model_version) = match (p.ml_confidence, p.ml_direction.clone()) {
         (Some(c), Some(d)) if (0.0..=1.0).contains(&c) && (d == "bullish" || d == "bearish") => {
             (Some((c, d)), None)

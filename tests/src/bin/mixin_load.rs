@@ -8,10 +8,11 @@
 //! Python processes, each a bot: the mixin class with the config memd rendered for that
 //! deployment (its credential), called as Freqtrade calls it at an entry:
 //! `custom_stake_amount` (MEM enhances the entry) then `confirm_trade_entry` (MEM logs the
-//! decision). Every process enters at the same instants (a candle close every
-//! `--interval-ms`), `--rounds` times; each callback's time is measured around the call,
-//! in the process. A run's figures are over all its callbacks; `--runs` runs, and the
-//! median of their p99s.
+//! decision: sent, not waited for). Every process enters at the same instants (a candle
+//! close every `--interval-ms`), `--rounds` times; each callback's time is measured around
+//! the call, in the process, and so is the time to memd's answer that the decision is on
+//! disk (read after the callback). A run's figures are over all its callbacks; `--runs`
+//! runs, and the median of their p99s.
 //!
 //! ```sh
 //! cargo build --release -p memd --bin memd -p mem-e2e --bin fake_freqtrade --bin mixin_load
@@ -19,7 +20,10 @@
 //! ```
 //!
 //! `--python PATH` runs the bots with another interpreter (the Freqtrade virtualenv's, say;
-//! the module needs Python's standard library only), `--no-train` without a model.
+//! the module needs Python's standard library only), `--no-train` without a model,
+//! `--threads` all the bots in one Python process, a thread each (the bots' own Python
+//! work then shares one core, not both with memd), `--baseline` the same bots against a
+//! server that answers at once what memd answered once (the bots' own cost: the floor).
 
 use mem_e2e::measure::{median, percentile};
 use mem_protocol::deploy::{DeployParams, StopAllParams};
@@ -31,11 +35,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// One bot: the real mixin, driven as Freqtrade drives it at an entry.
+/// Bots: the real mixin, driven as Freqtrade drives it at an entry. One process runs the
+/// bots its spec file lists (`[[config, pair], ...]`), each bot on a thread of its own.
 const BOT: &str = r#"
-import json, logging, sys, time, types
+import json, logging, sys, threading, time, types
 logging.basicConfig(level=logging.CRITICAL)
-module_dir, config_path, symbol, start, rounds, interval = sys.argv[1:7]
+module_dir, spec_path, start, rounds, interval = sys.argv[1:6]
 sys.path.insert(0, module_dir)
 import memd_mixin
 
@@ -47,30 +52,53 @@ class Bot(memd_mixin.MemdMixin):
             runmode=types.SimpleNamespace(value="dry_run"),
             get_analyzed_dataframe=lambda pair, timeframe: (None, None),
         )
+        self.answers = []
 
-bot = Bot(json.load(open(config_path)))
-# A running bot's connection is open before the candle closes: warm it up.
-bot._memd()
-bot._memd_call(bot._memd_settings, "mem.enhance", bot._memd_signal(bot._memd_settings, symbol, "long", None))
-stake_ms, confirm_ms, failures, refused = [], [], 0, 0
-for k in range(int(rounds)):
-    at = float(start) + k * float(interval)
-    left = at - time.time()
-    if left > 0:
-        time.sleep(left)
-    t0 = time.perf_counter()
-    stake = bot.custom_stake_amount(symbol, None, 1.0, 100.0, 1.0, 1000.0, 1.0, None, "long")
-    t1 = time.perf_counter()
-    up = bot._memd_state == "up"
-    entered = bot.confirm_trade_entry(symbol, "limit", 1.0, 0.05, "GTC", None, None, "long")
-    t2 = time.perf_counter()
-    if not (up and bot._memd_state == "up"):
-        failures += 1
-    if not entered:
-        refused += 1
-    stake_ms.append((t1 - t0) * 1000)
-    confirm_ms.append((t2 - t1) * 1000)
-print(json.dumps({"stake": stake_ms, "confirm": confirm_ms, "failures": failures, "refused": refused}))
+    def _memd_decided_answer(self, pair, decision_id, result, error):
+        self.answers.append((time.perf_counter(), error))
+        super()._memd_decided_answer(pair, decision_id, result, error)
+
+def run(config_path, symbol, out):
+    bot = Bot(json.load(open(config_path)))
+    # A running bot's connection is open before the candle closes: warm it up.
+    bot._memd()
+    bot._memd_call(bot._memd_settings, "mem.enhance", bot._memd_signal(bot._memd_settings, symbol, "long", None))
+    r = out.setdefault(symbol + config_path, {"stake": [], "confirm": [], "durable": [], "failures": 0, "refused": 0, "cpu_ms": 0.0})
+    for k in range(int(rounds)):
+        at = float(start) + k * float(interval)
+        left = at - time.time()
+        if left > 0:
+            time.sleep(left)
+        c0 = time.thread_time()
+        t0 = time.perf_counter()
+        bot.custom_stake_amount(symbol, None, 1.0, 100.0, 1.0, 1000.0, 1.0, None, "long")
+        t1 = time.perf_counter()
+        up = bot._memd_state == "up"
+        entered = bot.confirm_trade_entry(symbol, "limit", 1.0, 0.05, "GTC", None, None, "long")
+        t2 = time.perf_counter()
+        r["cpu_ms"] += (time.thread_time() - c0) * 1000
+        # The decision's answer (memd logged it and synced it): not waited for by the
+        # callback; read here to time it.
+        bot._memd_client.drain(wait_secs=2.0)
+        if bot.answers and bot.answers[-1][1] is None:
+            r["durable"].append((bot.answers[-1][0] - t1) * 1000)
+        else:
+            r["failures"] += 1
+        bot.answers.clear()
+        if not (up and bot._memd_state == "up"):
+            r["failures"] += 1
+        if not entered:
+            r["refused"] += 1
+        r["stake"].append((t1 - t0) * 1000)
+        r["confirm"].append((t2 - t1) * 1000)
+
+out = {}
+threads = [threading.Thread(target=run, args=(c, p, out)) for c, p in json.load(open(spec_path))]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps(list(out.values())))
 "#;
 
 fn arg(name: &str, default: &str) -> String {
@@ -168,8 +196,19 @@ async fn deploy_bots(client: &Client, bots: usize, pairs: &[String]) -> Vec<(Pat
     out
 }
 
-/// One run: every bot enters `rounds` times at the same instants; answers the stake and
-/// confirm callbacks' times (ms), the failures and the refusals.
+/// One run's figures: each callback's time (ms, sorted), the decisions' durable answers.
+#[derive(Default)]
+struct Run {
+    stake: Vec<f64>,
+    confirm: Vec<f64>,
+    /// From `confirm_trade_entry`'s call to memd's answer that the decision is on disk.
+    durable: Vec<f64>,
+    failures: u64,
+    refused: u64,
+    bot_cpu_ms: f64,
+}
+
+/// One run: every bot enters `rounds` times at the same instants.
 fn run_once(
     python: &str,
     script: &Path,
@@ -177,18 +216,31 @@ fn run_once(
     bots: &[(PathBuf, String)],
     rounds: usize,
     interval: f64,
-) -> (Vec<f64>, Vec<f64>, u64, u64) {
+    threads: bool,
+) -> Run {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     // Time for every interpreter to start, import and connect.
     let start = now.as_secs_f64() + 3.0 + bots.len() as f64 * 0.05;
-    let children: Vec<_> = bots
+    // One process per bot, or one process with a thread per bot.
+    let groups: Vec<Vec<&(PathBuf, String)>> = if threads {
+        vec![bots.iter().collect()]
+    } else {
+        bots.iter().map(|b| vec![b]).collect()
+    };
+    let children: Vec<_> = groups
         .iter()
-        .map(|(config, pair)| {
+        .enumerate()
+        .map(|(i, group)| {
+            let spec = script.with_extension(format!("{i}.json"));
+            let list: Vec<(String, String)> = group
+                .iter()
+                .map(|(config, pair)| (config.display().to_string(), pair.clone()))
+                .collect();
+            std::fs::write(&spec, serde_json::to_vec(&list).unwrap()).unwrap();
             Command::new(python)
                 .arg(script)
                 .arg(module_dir)
-                .arg(config)
-                .arg(pair)
+                .arg(&spec)
                 .arg(format!("{start:.6}"))
                 .arg(rounds.to_string())
                 .arg(format!("{interval}"))
@@ -198,27 +250,101 @@ fn run_once(
                 .unwrap_or_else(|e| panic!("cannot run {python}: {e}"))
         })
         .collect();
-    let (mut stake, mut confirm, mut failures, mut refused) = (Vec::new(), Vec::new(), 0, 0);
+    let mut run = Run::default();
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "a bot failed: {}", out.status);
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let samples = |key: &str| -> Vec<f64> {
-            report[key]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        };
-        stake.extend(samples("stake"));
-        confirm.extend(samples("confirm"));
-        failures += report["failures"].as_u64().unwrap();
-        refused += report["refused"].as_u64().unwrap();
+        let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        for report in reports {
+            let samples = |key: &str| -> Vec<f64> {
+                report[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect()
+            };
+            run.stake.extend(samples("stake"));
+            run.confirm.extend(samples("confirm"));
+            run.durable.extend(samples("durable"));
+            run.failures += report["failures"].as_u64().unwrap();
+            run.refused += report["refused"].as_u64().unwrap();
+            run.bot_cpu_ms += report["cpu_ms"].as_f64().unwrap() / (bots.len() * rounds) as f64;
+        }
     }
-    stake.sort_by(f64::total_cmp);
-    confirm.sort_by(f64::total_cmp);
-    (stake, confirm, failures, refused)
+    for samples in [&mut run.stake, &mut run.confirm, &mut run.durable] {
+        samples.sort_by(f64::total_cmp);
+    }
+    run
+}
+
+/// `--baseline`: a server that answers the bots at once with what memd answered them
+/// once (hello, an enhancement, a decision), reading and computing nothing: what the same
+/// bots measure when memd costs nothing. Answers the bots' configs pointed at it.
+async fn baseline(
+    root: &Path,
+    bots: &[(PathBuf, String)],
+    enhanced: Value,
+) -> Vec<(PathBuf, String)> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let socket = root.join("baseline.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let enhanced = std::sync::Arc::new(enhanced);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let enhanced = enhanced.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let request: Value = serde_json::from_str(&line).unwrap();
+                    let result = match request["method"].as_str() {
+                        Some("hello") => json!({"protocolVersion": 1, "access": "bot"}),
+                        Some("mem.enhance") => (*enhanced).clone(),
+                        _ => json!({"id": request["params"]["id"]}),
+                    };
+                    let mut answer =
+                        json!({"jsonrpc": "2.0", "id": request["id"], "result": result})
+                            .to_string();
+                    answer.push('\n');
+                    if write.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    bots.iter()
+        .enumerate()
+        .map(|(i, (config, pair))| {
+            let mut c: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+            c["memd"]["socket"] = json!(socket);
+            let path = root.join(format!("baseline-{i}.json"));
+            std::fs::write(&path, c.to_string()).unwrap();
+            (path, pair.clone())
+        })
+        .collect()
+}
+
+/// What memd answers the first bot's `mem.enhance` (the baseline answers it to every bot).
+async fn one_enhancement(socket: &Path, bot: &(PathBuf, String)) -> Value {
+    let config: Value = serde_json::from_slice(&std::fs::read(&bot.0).unwrap()).unwrap();
+    let client = Client::connect(
+        socket,
+        ClientOptions {
+            credential: config["memd"]["credential"].as_str().map(str::to_string),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    client
+        .call_value(
+            "mem.enhance",
+            json!({"signal": {"strategy": config["memd"]["strategy"], "symbol": bot.1, "action": "BUY", "confidence": 0.65}}),
+        )
+        .await
+        .unwrap()
 }
 
 fn figures(sorted: &[f64]) -> String {
@@ -281,6 +407,13 @@ async fn main() {
         pairs.join(", "),
         started.elapsed().as_secs_f64()
     );
+    let deployed = if flag("--baseline") {
+        let enhanced = one_enhancement(&socket, &deployed[0]).await;
+        println!("baseline: the bots talk to a server that answers at once, not to memd");
+        baseline(root.path(), &deployed, enhanced).await
+    } else {
+        deployed
+    };
     let script = root.path().join("bot.py");
     std::fs::write(&script, BOT).unwrap();
     let module_dir = data.join("freqtrade/strategies");
@@ -289,19 +422,30 @@ async fn main() {
     for run in 1..=runs {
         let cpu0 = mem_e2e::measure::cpu_seconds(&pid);
         let t0 = Instant::now();
-        let (stake, confirm, failures, refused) =
-            run_once(&python, &script, &module_dir, &deployed, rounds, interval);
+        let r = run_once(
+            &python,
+            &script,
+            &module_dir,
+            &deployed,
+            rounds,
+            interval,
+            flag("--threads"),
+        );
         let cpu = mem_e2e::measure::cpu_seconds(&pid) - cpu0;
-        let mut both: Vec<f64> = stake.iter().chain(&confirm).copied().collect();
+        let mut both: Vec<f64> = r.stake.iter().chain(&r.confirm).copied().collect();
         both.sort_by(f64::total_cmp);
         let p99 = percentile(&both, 99.0);
         p99s.push(p99);
-        all_ok &= failures == 0;
+        all_ok &= r.failures == 0;
         println!(
-            "run {run}: {bots} bots x {rounds} entries: every callback {}; custom_stake_amount (mem.enhance) {}; confirm_trade_entry (mem.decide) {}; {failures} without an answer, {refused} refused; memd CPU {cpu:.2} s over {:.1} s",
+            "run {run}: {bots} bots x {rounds} entries: every callback {}\n  custom_stake_amount (mem.enhance, waited for) {}\n  confirm_trade_entry (mem.decide sent) {}\n  the decision's answer, on disk (not waited for by the callback) {}\n  {} without an answer, {} refused; the bots' CPU {:.3} ms per entry; memd CPU {cpu:.2} s over {:.1} s",
             figures(&both),
-            figures(&stake),
-            figures(&confirm),
+            figures(&r.stake),
+            figures(&r.confirm),
+            figures(&r.durable),
+            r.failures,
+            r.refused,
+            r.bot_cpu_ms,
             t0.elapsed().as_secs_f64()
         );
     }

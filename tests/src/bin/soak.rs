@@ -758,6 +758,7 @@ async fn decide_and_close(soak: Arc<Soak>) {
                 signature: Some(SIGNATURES[n % SIGNATURES.len()].into()),
             },
             price: 100.0,
+            id: None,
         };
         if let Some(d) = soak
             .call::<method::MemDecide>(&client, params, CALL_TIMEOUT)
