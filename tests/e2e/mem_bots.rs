@@ -298,6 +298,14 @@ async fn a_mixin_bot_asks_mem_before_it_enters_and_its_trades_teach_mem() {
         assert_eq!(line["was_mem_enhanced"], false, "{line}");
         assert!(line["mem_confidence_boost"].is_null(), "{line}");
     }
+    // The bot asks MEM again, with the same credential (once 5 s have passed since memd
+    // last failed it), and MEM still refuses.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let refused = api.post("forceenter", json!({"pair": "BTC/USDT"})).await;
+    assert!(refused["trade_id"].is_null(), "{refused}");
+    let log = bot_log(&d);
+    assert!(log.contains("memd answers again"), "{log}");
+    assert!(log.contains("MEM refused the entry on BTC/USDT"), "{log}");
     client
         .call_with_timeout::<method::Stop>(stop_now(sid(MACD_HUNTER)), Duration::from_secs(60))
         .await

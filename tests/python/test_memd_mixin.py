@@ -122,6 +122,7 @@ class Bot(memd_mixin.MemdMixin):
             "socket": socket_path,
             "credential": "c0ffee",
             "strategy": "freqtrade_macd_hunter",
+            "strategy_id": "4ce3a79b-c22b-4b42-9d87-3a58052a9eec",
             "base_size": 0.1,
             "timeout_ms": 200,
             "fail_closed": False,
@@ -164,7 +165,12 @@ class MixinTest(unittest.TestCase):
         self.assertEqual(hello["params"]["credential"], "c0ffee")
         self.assertEqual(
             enhance["params"]["signal"],
-            {"strategy": "freqtrade_macd_hunter", "symbol": "ETH/USDT", "action": "BUY", "confidence": 0.65},
+            {
+                "strategy": "4ce3a79b-c22b-4b42-9d87-3a58052a9eec",
+                "symbol": "ETH/USDT",
+                "action": "BUY",
+                "confidence": 0.65,
+            },
         )
         self.assertEqual(decide["method"], "mem.decide")
         self.assertEqual(decide["params"]["price"], 3000.0)

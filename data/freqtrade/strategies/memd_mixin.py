@@ -392,7 +392,8 @@ class MemdMixin:
     def _memd_signal(self, settings, pair, side, entry_tag):
         return {
             "signal": {
-                "strategy": settings["strategy"],
+                # By id: memd keeps it under the registry's name, even a renamed one's.
+                "strategy": settings.get("strategy_id") or settings["strategy"],
                 "symbol": pair,
                 "action": "SELL" if side == "short" else "BUY",
                 "confidence": self.mem_signal_confidence(pair, side, entry_tag),
