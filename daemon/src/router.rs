@@ -240,9 +240,17 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         }
         // MEM.
         Request::MemDecisions(p) => now(Ok(R::MemDecisions(d.memory.decisions(&p)))),
-        Request::MemEnhance(p) => blocking(d, move |d| {
-            crate::mem::signals::enhance(&d.ml, &d.memory, p).map(|e| R::MemEnhance(e.signal))
-        }),
+        // At once when the symbol's market inputs are kept (fifty bots at a candle close
+        // ask for the same few symbols); else on a thread that reads the candles.
+        Request::MemEnhance(p) => {
+            match crate::mem::signals::enhance_if_ready(&d.ml, &d.memory, p) {
+                Ok(done) => now(done.map(|e| R::MemEnhance(e.signal))),
+                Err(p) => blocking(d, move |d| {
+                    crate::mem::signals::enhance(&d.ml, &d.memory, *p)
+                        .map(|e| R::MemEnhance(e.signal))
+                }),
+            }
+        }
         Request::MemDecide(p) => blocking(d, move |d| {
             let source = caller.client.as_deref().map(str::to_string);
             crate::mem::signals::decide(&d.ml, &d.memory, p, source).map(R::MemDecide)

@@ -183,6 +183,10 @@ pub struct DecideParams {
     #[serde(flatten)]
     pub enhance: EnhanceParams,
     pub price: f64,
+    /// The decision's id, when the caller chooses it (a UUID not used before): a bot's
+    /// memd mixin ties its trade to the decision without waiting for the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// `mem.outcome` params: the trade of a logged decision closed.

@@ -32,6 +32,7 @@ async fn decide_and_close(client: &Client, trend: Trend, adx: f64, pnl_pct: f64)
                 adx: Some(adx),
             },
             price: 100.0,
+            id: None,
         })
         .await
         .unwrap();

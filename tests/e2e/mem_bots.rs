@@ -187,9 +187,20 @@ async fn a_mixin_bot_asks_mem_before_it_enters_and_its_trades_teach_mem() {
     .await;
     let closed = decisions(&client, MACD_HUNTER).await.remove(0);
     let outcome = closed.outcome.clone().unwrap();
-    assert_eq!(outcome.exit_reason.as_deref(), Some("force_exit"));
+    // As the bot closed it: forced out, unless its own exit signal came first.
+    let bot_trade = api.get(&format!("trade/{trade_id}")).await;
+    assert_eq!(
+        outcome.exit_reason.as_deref(),
+        bot_trade["exit_reason"].as_str(),
+        "{bot_trade}"
+    );
     assert!(outcome.duration_secs.is_some_and(|s| s >= 0));
-    assert!(!outcome.win, "in and straight out: the fees lose");
+    assert_eq!(
+        outcome.pnl,
+        bot_trade["close_profit_abs"].as_f64().unwrap(),
+        "{bot_trade}"
+    );
+    assert_eq!(outcome.win, outcome.pnl > 0.0);
     let line = trade_line(&daemon, &format!("{}:{trade_id}", d.deployment_id));
     assert_eq!(line["was_mem_enhanced"], true, "{line}");
     let boost = line["mem_confidence_boost"].as_f64().unwrap();
@@ -287,6 +298,14 @@ async fn a_mixin_bot_asks_mem_before_it_enters_and_its_trades_teach_mem() {
         assert_eq!(line["was_mem_enhanced"], false, "{line}");
         assert!(line["mem_confidence_boost"].is_null(), "{line}");
     }
+    // The bot asks MEM again, with the same credential (once 5 s have passed since memd
+    // last failed it), and MEM still refuses.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let refused = api.post("forceenter", json!({"pair": "BTC/USDT"})).await;
+    assert!(refused["trade_id"].is_null(), "{refused}");
+    let log = bot_log(&d);
+    assert!(log.contains("memd answers again"), "{log}");
+    assert!(log.contains("MEM refused the entry on BTC/USDT"), "{log}");
     client
         .call_with_timeout::<method::Stop>(stop_now(sid(MACD_HUNTER)), Duration::from_secs(60))
         .await
@@ -546,4 +565,24 @@ async fn a_bot_credential_allows_mem_calls_for_its_own_strategy_and_nothing_else
         .unwrap();
     assert_ne!(memd_section(&again)["credential"], json!(credential));
     assert!(bot_client(&daemon, &credential).await.is_err());
+}
+
+/// The mixin's own tests (tests/python/test_memd_mixin.py: the real module against a fake
+/// memd on a real socket): fail-open said once, fail-closed, a silent memd costs one
+/// deadline, a restarted memd reached again, refusals, the stake's bounds, backtests and
+/// configs without a memd section left alone.
+#[test]
+fn the_mixin_passes_its_own_tests() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("python");
+    let out = std::process::Command::new("python3")
+        .args(["-W", "ignore", "-m", "unittest", "-v", "test_memd_mixin"])
+        .current_dir(&tests)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -716,6 +716,7 @@ async fn decide(
             adx: None,
         },
         price: alert.price,
+        id: None,
     };
     let asker = crate::router::Asker {
         access: mem_protocol::Access::Control,

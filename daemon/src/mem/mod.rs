@@ -6,6 +6,7 @@ pub mod bots;
 pub mod crypt;
 pub mod enhance;
 pub mod learning;
+pub mod market_inputs;
 pub mod patterns;
 pub mod service;
 pub mod signals;

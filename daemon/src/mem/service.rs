@@ -235,6 +235,8 @@ pub struct Memory {
     /// The daemon's figures (`mem.metrics`, owned by the daemon): the memory records its
     /// loads, decisions and outcomes; a native runner's enhancement its timings.
     metrics: Arc<Metrics>,
+    /// What `mem.enhance` reads from a symbol's candles, kept per candle file.
+    market_inputs: super::market_inputs::InputsCache,
 }
 
 fn daemon_caller() -> Caller {
@@ -298,6 +300,7 @@ impl Memory {
             bus,
             state: Mutex::new(state),
             metrics,
+            market_inputs: Default::default(),
         };
         for file in [patterns::LEARNED_FILE, learning::PARAMETERS_FILE] {
             if let Err(e) = memory.load(&mut memory.state.lock().expect("memory lock"), file) {
@@ -320,6 +323,11 @@ impl Memory {
     /// The daemon's figures it records into (see [`crate::metrics`]).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The market inputs of enhancements, kept per symbol's candle file.
+    pub fn market_inputs(&self) -> &super::market_inputs::InputsCache {
+        &self.market_inputs
     }
 
     /// Learned strategies by status.
@@ -514,11 +522,19 @@ impl Memory {
             source: n.source,
             outcome: None,
         };
-        let mut state = self.state.lock().expect("memory lock");
-        self.store.record_decision(&d, durability)?;
-        state.add_decision(d.clone());
-        self.note_regime(&mut state, &d.strategy, regime_rules, n.at);
-        drop(state);
+        // Written under the files' own lock (an append can wait behind a sync): the
+        // memory's lock, which every enhancement takes, is held only to apply it.
+        self.store.append_decision(&d)?;
+        {
+            let mut state = self.state.lock().expect("memory lock");
+            state.add_decision(d.clone());
+            self.note_regime(&mut state, &d.strategy, regime_rules, n.at);
+        }
+        // Synced with the memory's lock released: decisions made at the same moment share
+        // the sync (the caller is answered once its lines are on disk).
+        if durability == Durability::Sync {
+            self.store.sync_appended()?;
+        }
         self.metrics.decision();
         if announce {
             self.bus.publish(Event::DecisionLogged(Box::new(d.clone())));

@@ -6,12 +6,14 @@
 //! the symbol's latest candles, its volatility (ATR %), its market-state signature.
 
 use super::enhance::Regime;
+use super::market_inputs::MarketInputs;
 use super::service::{EnhanceRequest, Memory, NewDecision};
 use super::store::Durability;
 use crate::ml::service::MlService;
 use chrono::Utc;
 use mem_protocol::RpcError;
 use mem_protocol::mem::{DecideParams, Decision, EnhanceParams, EnhancedSignal};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A signal enhanced, with what it was matched on.
@@ -37,6 +39,20 @@ pub fn decide(
             format!("field `price`: must be above 0, got {}", p.price),
         ));
     }
+    if let Some(id) = &p.id {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(RpcError::invalid_params(
+                "mem.decide",
+                format!("field `id`: a decision's id is a UUID, got {id:?}"),
+            ));
+        }
+        if memory.decision(id).is_some() {
+            return Err(RpcError::new(
+                mem_protocol::ErrorCode::Conflict,
+                format!("decision `{id}` exists already"),
+            ));
+        }
+    }
     let strategy = p.enhance.signal.strategy.clone();
     let enhanced = enhance(ml, memory, p.enhance)?;
     memory
@@ -48,7 +64,7 @@ pub fn decide(
                 at: Utc::now(),
                 signature: enhanced.signature,
                 model_version: enhanced.model_version,
-                id: None,
+                id: p.id,
                 observed: false,
                 source,
             },
@@ -59,8 +75,49 @@ pub fn decide(
 }
 
 /// `mem.enhance`: the ML prediction, the volatility and the market-state signature come
-/// from the symbol's candles when the caller does not give them.
+/// from the symbol's candles when the caller does not give them (read once per candle
+/// file: [`super::market_inputs`]).
 pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enhanced, RpcError> {
+    let reference = memory.settings().reference_volatility_pct;
+    enhance_with(memory, p, |symbol| {
+        memory
+            .market_inputs()
+            .get(ml, symbol, reference, memory.metrics())
+    })
+}
+
+/// [`enhance`] when it can be answered from memory at once: the caller gives every market
+/// figure, or the symbol's inputs are kept and current. Otherwise the params come back,
+/// for [`enhance`] on a thread that may read the candles.
+pub fn enhance_if_ready(
+    ml: &MlService,
+    memory: &Memory,
+    p: EnhanceParams,
+) -> Result<Result<Enhanced, RpcError>, Box<EnhanceParams>> {
+    let kept = if needs_market(&p) {
+        match memory.market_inputs().fresh(ml, &p.signal.symbol) {
+            Some(kept) => Some(kept),
+            None => return Err(Box::new(p)),
+        }
+    } else {
+        None
+    };
+    Ok(enhance_with(memory, p, |_| {
+        kept.expect("kept inputs when they are needed")
+    }))
+}
+
+/// Whether an enhancement reads anything from the symbol's candles.
+fn needs_market(p: &EnhanceParams) -> bool {
+    p.ml_confidence.is_none() || p.volatility_pct.is_none() || p.signature.is_none()
+}
+
+/// The enhancement, `market` giving the symbol's inputs when the caller left any out.
+fn enhance_with(
+    memory: &Memory,
+    p: EnhanceParams,
+    market: impl FnOnce(&str) -> Arc<MarketInputs>,
+) -> Result<Enhanced, RpcError> {
     let started = Instant::now();
     let settings = memory.settings();
     let metrics = memory.metrics();
@@ -75,6 +132,8 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
             ),
         ));
     }
+    // What the caller leaves out is read from the symbol's candles, once per candle file.
+    let market = needs_market(&p).then(|| market(&s.symbol));
     let (ml_input, model_version) = match (p.ml_confidence, p.ml_direction.clone()) {
         (Some(c), Some(d)) if (0.0..=1.0).contains(&c) && (d == "bullish" || d == "bearish") => {
             (Some((c, d)), None)
@@ -85,23 +144,13 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
                 "fields `mlConfidence` (0 to 1) and `mlDirection` (bullish or bearish) go together",
             ));
         }
-        (None, _) => {
-            let asked = Instant::now();
-            let prediction = ml
-                .predict(mem_protocol::ml::PredictParams {
-                    symbol: Some(s.symbol.clone()),
-                    ..Default::default()
-                })
-                .ok();
-            // Only predictions a model made count (none without a model or candles).
-            if prediction.is_some() {
-                metrics.prediction.record(asked.elapsed());
-            }
-            match prediction {
-                Some(pr) => (Some((pr.confidence, pr.direction)), Some(pr.model_version)),
-                None => (None, None),
-            }
-        }
+        (None, _) => match market.as_ref().and_then(|m| m.prediction.as_ref()) {
+            Some(pr) => (
+                Some((pr.confidence, pr.direction.clone())),
+                Some(pr.model_version.clone()),
+            ),
+            None => (None, None),
+        },
     };
     if let Some(pattern) = &p.pattern {
         if !(0.0..=1.0).contains(&pattern.win_rate) {
@@ -114,12 +163,7 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
     // The market around the signal, read from the symbol's candles when the caller gives
     // no volatility: its ATR % and its trend.
     let conditions = match p.volatility_pct {
-        None => ml
-            .conditions(mem_protocol::recommend::ConditionsParams {
-                pair: Some(s.symbol.clone()),
-                timeframe: None,
-            })
-            .ok(),
+        None => market.as_ref().and_then(|m| m.conditions.as_ref()),
         Some(_) => None,
     };
     let volatility_pct = match p.volatility_pct {
@@ -131,7 +175,6 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
             ));
         }
         None => conditions
-            .as_ref()
             .and_then(|c| c.indicators.get("atrPct").copied())
             .unwrap_or(settings.reference_volatility_pct),
     };
@@ -159,13 +202,7 @@ pub fn enhance(ml: &MlService, memory: &Memory, p: EnhanceParams) -> Result<Enha
             ));
         }
         Some(sig) => Some(sig),
-        None => ml.recent_candles(&s.symbol).and_then(|candles| {
-            super::patterns::signature_of_candles(
-                s.action,
-                &candles,
-                settings.reference_volatility_pct,
-            )
-        }),
+        None => market.as_ref().and_then(|m| m.signature(s.action)),
     };
     let signal = memory.enhance(&EnhanceRequest {
         signal: s.clone(),

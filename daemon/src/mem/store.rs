@@ -21,7 +21,8 @@ use std::fs::OpenOptions;
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 
 /// Bytes read from the end of `decisions.jsonl` at start: some 30,000 decisions.
 const TAIL_BYTES: u64 = 16 << 20;
@@ -54,6 +55,27 @@ pub struct MemoryStore {
     codec: Codec,
     /// Appends are serialised so lines never interleave.
     write: Mutex<()>,
+    /// Synced decisions written at the same moment share one sync of each file.
+    group: GroupSync,
+}
+
+/// A group commit: a synced append waits until a sync that started after it has ended;
+/// the appends of many callers at once are made durable by one `fdatasync` of each file
+/// (fifty bots deciding at one candle close wait for a few syncs, not a hundred in a row).
+#[derive(Default)]
+struct GroupSync {
+    /// Appends written so far (counted under the write lock, once written).
+    appended: AtomicU64,
+    state: Mutex<SyncState>,
+    finished: Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Every append up to this count is on disk.
+    synced: u64,
+    /// A sync is under way.
+    running: bool,
 }
 
 /// Appends whole lines to a memory file (0600), by the [`crate::linelog`] rules.
@@ -101,6 +123,7 @@ impl MemoryStore {
             text_log_max_bytes,
             codec,
             write: Mutex::new(()),
+            group: GroupSync::default(),
         })
     }
 
@@ -151,11 +174,46 @@ impl MemoryStore {
         sync_file(&self.dir.join(DECISIONS))
     }
 
+    /// Makes every line appended so far durable, sharing the sync with the callers that
+    /// wait at the same time (see [`GroupSync`]).
+    pub fn sync_appended(&self) -> std::io::Result<()> {
+        let mine = self.group.appended.load(Ordering::Acquire);
+        let mut state = self.group.state.lock().expect("memory sync lock");
+        loop {
+            if state.synced >= mine {
+                return Ok(());
+            }
+            if state.running {
+                state = self.group.finished.wait(state).expect("memory sync lock");
+                continue;
+            }
+            state.running = true;
+            let upto = self.group.appended.load(Ordering::Acquire);
+            drop(state);
+            let synced = sync_file(&self.dir.join(TEXT_LOG))
+                .and_then(|()| sync_file(&self.dir.join(DECISIONS)));
+            state = self.group.state.lock().expect("memory sync lock");
+            state.running = false;
+            if synced.is_ok() {
+                state.synced = state.synced.max(upto);
+            }
+            self.group.finished.notify_all();
+            synced?;
+        }
+    }
+
+    /// Counts an append written (under the write lock), for [`Self::sync_appended`].
+    fn appended(&self) {
+        self.group.appended.fetch_add(1, Ordering::Release);
+    }
+
     /// Appends to the human log, first archiving it as
     /// `core_memory_updates.{YYYYMMDDTHHMMSS}.txt` when it has grown past its limit.
     fn append_text(&self, text: &str, durability: Durability) -> std::io::Result<()> {
         let path = self.dir.join(TEXT_LOG);
         if std::fs::metadata(&path).is_ok_and(|m| m.len() >= self.text_log_max_bytes) {
+            // Lines waiting for a group sync go with the archive: make them durable first.
+            sync_file(&path)?;
             let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
             let archive = self.dir.join(format!("core_memory_updates.{stamp}.txt"));
             std::fs::rename(&path, &archive)?;
@@ -172,12 +230,23 @@ impl MemoryStore {
         &self.dir
     }
 
-    /// Logs a decision in both files.
+    /// Logs a decision in both files; a synced one through the group sync.
     pub fn record_decision(
         &self,
         d: &mem_protocol::mem::Decision,
         durability: Durability,
     ) -> std::io::Result<()> {
+        self.append_decision(d)?;
+        match durability {
+            Durability::Sync => self.sync_appended(),
+            Durability::Batched => Ok(()),
+        }
+    }
+
+    /// Writes a decision's lines in both files, not synced: [`Self::sync_appended`] makes
+    /// them durable (the memory does so once its own lock is released).
+    pub fn append_decision(&self, d: &mem_protocol::mem::Decision) -> std::io::Result<()> {
+        let durability = Durability::Batched;
         let _guard = self.write.lock().expect("memory write lock");
         let t = stamp(d.at);
         let mut text = format!(
@@ -206,7 +275,9 @@ impl MemoryStore {
             &self.dir.join(DECISIONS),
             &self.codec.seal(DECISIONS, line.as_bytes()),
             durability,
-        )
+        )?;
+        self.appended();
+        Ok(())
     }
 
     /// Logs a closed trade's outcome in both files.
@@ -623,6 +694,28 @@ mod tests {
 
     fn text(path: &Path) -> String {
         String::from_utf8(std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn synced_decisions_made_at_once_share_syncs_and_all_land() {
+        let data = tempfile::tempdir().unwrap();
+        let store =
+            std::sync::Arc::new(open(data.path(), &AtRestSettings::plain(data.path())).unwrap());
+        let threads: Vec<_> = (0..16)
+            .map(|n| {
+                let store = store.clone();
+                std::thread::spawn(move || store.record_decision(&decision(n), Durability::Sync))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        let state = store.group.state.lock().unwrap();
+        assert_eq!(state.synced, 16, "every append is known synced");
+        assert!(!state.running);
+        drop(state);
+        let (decisions, torn) = store.tail().unwrap();
+        assert_eq!((decisions.len(), torn), (16, 0));
     }
 
     #[test]

@@ -21,7 +21,10 @@ strategy's name, MEM's neutral size, the deadline, fail-open or fail-closed):
   Freqtrade's min and max stake).
 * confirm_trade_entry refuses the entry when MEM says it is not actionable (its confidence
   is below the strategy's threshold, which MEM's performance monitor raises after a losing
-  window); otherwise it logs the decision (`mem.decide`) and lets the entry go.
+  window); otherwise it has memd log the decision (`mem.decide`, with an id it chooses)
+  and lets the entry go at once: memd logs the decision as it reads the request and
+  answers once it is on disk; the answer is read at the next call (a refusal to log it is
+  said in the log, and the trade is then recorded as observed).
 * order_filled ties the trade to its decision (the trade's custom data
   `memd_decision_id`); when the trade closes, memd's trade sync closes the decision with
   the trade's profit, duration and exit reason, and MEM learns from it.
@@ -39,8 +42,10 @@ Python's standard library only: nothing to install in Freqtrade's virtualenv.
 
 import json
 import logging
+import select
 import socket
 import time
+import uuid
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +62,16 @@ class MemdError(Exception):
     """memd could not be asked, or answered with an error."""
 
 
+class MemdRefused(MemdError):
+    """memd answered with an error."""
+
+
 class MemdClient:
     """One connection to memd's socket: JSON-RPC 2.0, one message per line, `hello` with
     the bot's credential first. Every call is bounded by the deadline; a call that fails
-    closes the connection (the next call opens a new one)."""
+    closes the connection (the next call opens a new one). A request sent without waiting
+    (`send`) has its answer handed to its callback when it is read: at the next call, or
+    by `drain`."""
 
     def __init__(self, path, credential, timeout_secs, client_name):
         self.path = path
@@ -70,6 +81,8 @@ class MemdClient:
         self._sock = None
         self._buf = b""
         self._next_id = 0
+        # Request id -> callback(result, error) of the requests sent without waiting.
+        self._deferred = {}
 
     def close(self):
         if self._sock is not None:
@@ -79,21 +92,65 @@ class MemdClient:
                 pass
         self._sock = None
         self._buf = b""
+        # Their answers are lost with the connection: memd may well have done them.
+        self._deferred.clear()
 
     def call(self, method, params):
-        deadline = time.monotonic() + self.timeout_secs
+        """Sends a request and waits for its answer (within the deadline)."""
+        return self._guarded(lambda deadline: self._request(method, params, deadline))
+
+    def send(self, method, params, on_answer):
+        """Sends a request without waiting; `on_answer(result, error)` gets its answer."""
+
+        def write(deadline):
+            request_id = self._write(method, params, deadline)
+            self._deferred[request_id] = on_answer
+
+        # A connection memd closed since (a restart) shows now, not after the write.
+        self.drain()
+        self._guarded(write)
+
+    def drain(self, wait_secs=0.0):
+        """Reads the answers already there (or waits up to `wait_secs` for the pending
+        ones) and hands them to their callbacks; notices a connection memd closed."""
+        deadline = time.monotonic() + wait_secs
         try:
-            if self._sock is None:
-                self._connect(deadline)
-            return self._request(method, params, deadline)
-        except MemdError:
+            while self._sock is not None:
+                left = max(deadline - time.monotonic(), 0.0) if self._deferred else 0.0
+                readable, _, _ = select.select([self._sock], [], [], left)
+                if not readable:
+                    return
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    self.close()
+                    return
+                self._buf += chunk
+                self._dispatch(None)
+        except (OSError, ValueError):
             self.close()
-            raise
-        except (OSError, ValueError) as err:
-            self.close()
-            if isinstance(err, socket.timeout):
-                raise MemdError(f"no answer within {self.timeout_secs * 1000:.0f} ms") from err
-            raise MemdError(str(err) or type(err).__name__) from err
+
+    def _guarded(self, act):
+        deadline = time.monotonic() + self.timeout_secs
+        # A connection opened before may have been closed by memd since (a restart): then
+        # once more on a new one.
+        reused = self._sock is not None
+        while True:
+            try:
+                if self._sock is None:
+                    self._connect(deadline)
+                return act(deadline)
+            except MemdRefused:
+                self.close()
+                raise
+            except (MemdError, OSError, ValueError) as err:
+                self.close()
+                timed_out = isinstance(err, socket.timeout)
+                if reused and not timed_out:
+                    reused = False
+                    continue
+                if timed_out:
+                    raise MemdError(f"no answer within {self.timeout_secs * 1000:.0f} ms") from err
+                raise MemdError(str(err) or type(err).__name__) from err
 
     def _connect(self, deadline):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -115,9 +172,9 @@ class MemdClient:
             deadline,
         )
         if hello.get("access") != "bot":
-            raise MemdError(f"memd gave this bot {hello.get('access')!r} access, not 'bot'")
+            raise MemdRefused(f"memd gave this bot {hello.get('access')!r} access, not 'bot'")
 
-    def _request(self, method, params, deadline):
+    def _write(self, method, params, deadline):
         self._next_id += 1
         request_id = self._next_id
         line = json.dumps(
@@ -126,23 +183,38 @@ class MemdClient:
         ).encode() + b"\n"
         self._settimeout(deadline)
         self._sock.sendall(line)
+        return request_id
+
+    def _request(self, method, params, deadline):
+        request_id = self._write(method, params, deadline)
+        while True:
+            found = self._dispatch(request_id)
+            if found is not None:
+                if "error" in found:
+                    error = found["error"] or {}
+                    raise MemdRefused(f"{method}: {error.get('message', error)} ({error.get('code')})")
+                return found.get("result") or {}
+            self._settimeout(deadline)
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise MemdError("memd closed the connection")
+            self._buf += chunk
+
+    def _dispatch(self, waited):
+        """Handles the whole lines read: answers of deferred requests go to their
+        callbacks; the answer to `waited` is returned (None until it is read)."""
         while True:
             newline = self._buf.find(b"\n")
-            while newline < 0:
-                self._settimeout(deadline)
-                chunk = self._sock.recv(65536)
-                if not chunk:
-                    raise MemdError("memd closed the connection")
-                self._buf += chunk
-                newline = self._buf.find(b"\n")
+            if newline < 0:
+                return None
             raw, self._buf = self._buf[:newline], self._buf[newline + 1 :]
             message = json.loads(raw)
-            if message.get("id") != request_id:
-                continue  # a notification, or an answer to nothing we wait for
-            if "error" in message:
-                error = message["error"] or {}
-                raise MemdError(f"{method}: {error.get('message', error)} ({error.get('code')})")
-            return message.get("result") or {}
+            request_id = message.get("id")
+            if waited is not None and request_id == waited:
+                return message
+            callback = self._deferred.pop(request_id, None)
+            if callback is not None:
+                callback(message.get("result"), message.get("error"))
 
     def _settimeout(self, deadline):
         left = deadline - time.monotonic()
@@ -229,23 +301,28 @@ class MemdMixin:
             return False
         params = self._memd_signal(settings, pair, side, entry_tag)
         params["price"] = float(rate)
-        decision = self._memd_call(settings, "mem.decide", params)
-        if decision is None:
+        params["id"] = decision_id = str(uuid.uuid4())
+
+        def decided(result, error):
+            self._memd_decided_answer(pair, decision_id, result, error)
+
+        if not self._memd_send(settings, "mem.decide", params, decided):
             return not settings.get("fail_closed", False)
-        self._memd_pending[pair] = decision["id"]
+        self._memd_pending[pair] = decision_id
         logger.info(
             "MEM decision %s on %s: confidence %.2f, size %.4f (%s)",
-            decision["id"],
+            decision_id,
             pair,
-            float(decision.get("confidence", 0.0)),
-            float(decision.get("position_size", 0.0)),
-            decision.get("reasoning", ""),
+            float(advice.get("confidence", 0.0)),
+            float(advice.get("position_size", 0.0)),
+            advice.get("reasoning", ""),
         )
         return True
 
     def order_filled(self, pair, trade, order, current_time, **kwargs):
         if not self._memd_ready or self._memd_settings is None:
             return None
+        self._memd_client.drain()
         decision = self._memd_pending.get(pair)
         if decision is None or order.ft_order_side != trade.entry_side:
             return None
@@ -315,7 +392,8 @@ class MemdMixin:
     def _memd_signal(self, settings, pair, side, entry_tag):
         return {
             "signal": {
-                "strategy": settings["strategy"],
+                # By id: memd keeps it under the registry's name, even a renamed one's.
+                "strategy": settings.get("strategy_id") or settings["strategy"],
                 "symbol": pair,
                 "action": "SELL" if side == "short" else "BUY",
                 "confidence": self.mem_signal_confidence(pair, side, entry_tag),
@@ -325,6 +403,44 @@ class MemdMixin:
     def _memd_enhance(self, settings, pair, side, entry_tag):
         return self._memd_call(settings, "mem.enhance", self._memd_signal(settings, pair, side, entry_tag))
 
+    def _memd_decided_answer(self, pair, decision_id, result, error):
+        """memd's answer to a decision sent without waiting: nothing to do when it logged
+        it; else the trade is not tied to it (it will be recorded as observed)."""
+        if error is None:
+            return
+        logger.warning(
+            "memd did not log the decision %s on %s: %s",
+            decision_id,
+            pair,
+            (error or {}).get("message", error),
+        )
+        if self._memd_pending.get(pair) == decision_id:
+            del self._memd_pending[pair]
+
+    def _memd_send(self, settings, method, params, on_answer):
+        """Sends a request without waiting for its answer; False when memd cannot be
+        reached (said in the log once)."""
+        if self._memd_state == "down" and time.monotonic() < self._memd_retry_at:
+            return False
+        try:
+            self._memd_client.send(method, params, on_answer)
+        except MemdError as err:
+            self._memd_failed(settings, err)
+            return False
+        return True
+
+    def _memd_failed(self, settings, err):
+        self._memd_retry_at = time.monotonic() + RETRY_AFTER_SECS
+        if self._memd_state != "down":
+            self._memd_state = "down"
+            logger.warning(
+                "memd did not answer (%s): %s until it does (logged once)",
+                err,
+                "refusing entries (fail-closed)"
+                if settings.get("fail_closed")
+                else "trading as the strategy says (fail-open)",
+            )
+
     def _memd_call(self, settings, method, params):
         """memd's answer, or None when it did not answer (said in the log once)."""
         now = time.monotonic()
@@ -333,16 +449,7 @@ class MemdMixin:
         try:
             result = self._memd_client.call(method, params)
         except MemdError as err:
-            self._memd_retry_at = time.monotonic() + RETRY_AFTER_SECS
-            if self._memd_state != "down":
-                self._memd_state = "down"
-                logger.warning(
-                    "memd did not answer (%s): %s until it does (logged once)",
-                    err,
-                    "refusing entries (fail-closed)"
-                    if settings.get("fail_closed")
-                    else "trading as the strategy says (fail-open)",
-                )
+            self._memd_failed(settings, err)
             return None
         if self._memd_state != "up":
             logger.info(

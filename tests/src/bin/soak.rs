@@ -760,6 +760,7 @@ async fn decide_and_close(soak: Arc<Soak>) {
                 adx: None,
             },
             price: 100.0,
+            id: None,
         };
         if let Some(d) = soak
             .call::<method::MemDecide>(&client, params, CALL_TIMEOUT)
