@@ -163,6 +163,25 @@ async fn train_keep_promote_rollback_and_survive_a_corrupt_model() {
         e["reasoning"].as_str().unwrap().contains("ML reversal"),
         "{e}"
     );
+    // The shipped candles are of 2018: the reasoning says the prediction is on stale data.
+    assert!(
+        e["reasoning"]
+            .as_str()
+            .unwrap()
+            .contains("Stale data: the newest candle of ETH/BTC read closed 2018-"),
+        "{e}"
+    );
+    // The worked example gave every market input: nothing was read, nothing said stale.
+    let worked = enhance(serde_json::json!({
+        "signal": {"strategy": "momentum", "symbol": "BTCUSDT", "action": "BUY", "confidence": 0.65},
+        "mlConfidence": 0.78, "mlDirection": "bullish", "volatilityPct": 1.0, "signature": "BUY|x"
+    }))
+    .await
+    .unwrap();
+    assert!(
+        !worked["reasoning"].as_str().unwrap().contains("Stale"),
+        "{worked}"
+    );
     let err = enhance(serde_json::json!({
         "signal": {"strategy": "x", "symbol": "ETH/BTC", "action": "JUMP", "confidence": 0.6}
     }))

@@ -212,10 +212,35 @@ fn enhance_with(
         signature: signature.clone(),
         regime,
     });
+    let mut signal = signal;
+    if let Some(note) = market
+        .as_deref()
+        .and_then(|m| stale_note(m, &s.symbol, Utc::now()))
+    {
+        signal.reasoning.push_str(&note);
+    }
     metrics.enhancement.record(started.elapsed());
     Ok(Enhanced {
         signal,
         signature,
         model_version,
+    })
+}
+
+/// What the reasoning says when the candles read for the enhancement are stale: the model's
+/// prediction and the market state then describe another market than today's.
+fn stale_note(market: &MarketInputs, symbol: &str, now: chrono::DateTime<Utc>) -> Option<String> {
+    let freshness = market
+        .prediction
+        .as_ref()
+        .and_then(|p| p.freshness.as_ref())
+        .or(market.conditions.as_ref().map(|c| &c.freshness))?
+        .at(now);
+    freshness.stale.then(|| {
+        format!(
+            " Stale data: the newest candle of {symbol} read closed {}, {}; the prediction and the market state are not today's market.",
+            freshness.as_of.format("%Y-%m-%d %H:%M UTC"),
+            freshness.words()
+        )
     })
 }
