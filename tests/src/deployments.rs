@@ -20,6 +20,22 @@ pub fn dry_run(id: StrategyId) -> DeployParams {
     }
 }
 
+/// Registers the strategy document `doc` and deploys it in dry-run with its registry
+/// parameters (the load tools' bots): the deployment.
+pub async fn register_and_deploy(client: &Client, doc: serde_json::Value) -> DeployedStrategy {
+    let detail = client
+        .call::<method::StrategiesRegister>(mem_protocol::registry::RegisterParams {
+            strategy: doc,
+            status: None,
+        })
+        .await
+        .expect("register the strategy");
+    client
+        .call::<method::Deploy>(dry_run(detail.summary.id))
+        .await
+        .expect("deploy the strategy")
+}
+
 /// A dry-run deploy of `id` on `port` (tests run in parallel: each asks for its own).
 pub fn dry_run_on_port(id: StrategyId, port: u16) -> DeployParams {
     DeployParams {

@@ -26,9 +26,8 @@
 //! server that answers at once what memd answered once (the bots' own cost: the floor).
 
 use mem_e2e::measure::{median, percentile};
-use mem_protocol::deploy::{DeployParams, StopAllParams};
+use mem_protocol::deploy::StopAllParams;
 use mem_protocol::methods::method;
-use mem_protocol::registry::RegisterParams;
 use mem_protocol::{Client, ClientOptions};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -114,83 +113,15 @@ fn flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
 }
 
-fn next_to_me(name: &str) -> PathBuf {
-    let path = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build it in the same profile",
-        path.display()
-    );
-    path
-}
-
-/// Starts memd on a temporary directory with the fake bot as `freqtrade`.
-fn start_memd(root: &Path) -> (std::process::Child, PathBuf) {
-    let overrides = root.join("overrides.json");
-    std::fs::write(&overrides, json!({"fake_bot": {}}).to_string()).unwrap();
-    let config = root.join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\nport_range = [21000, 21999]\n\n[schedule.retrain]\nenabled = false\n",
-            next_to_me("fake_freqtrade").display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
-    let socket = root.join("memd.sock");
-    let daemon = Command::new(next_to_me("memd"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .env("MEMD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    (daemon, socket)
-}
-
 /// Registers and deploys `bots` bot strategies, bot i on `pairs[i % len]`; answers each
 /// bot's rendered config and pair.
 async fn deploy_bots(client: &Client, bots: usize, pairs: &[String]) -> Vec<(PathBuf, String)> {
-    let template: Value = serde_json::from_str(include_str!(
-        "../../../data/strategy_registry/metadata/4ce3a79b-c22b-4b42-9d87-3a58052a9eec.json"
-    ))
-    .unwrap();
     let mut out = Vec::new();
     for i in 0..bots {
         let pair = pairs[i % pairs.len()].clone();
-        let mut doc = template.clone();
-        doc["strategy"]["id"] = Value::Null;
-        doc["strategy"]["name"] = json!(format!("mixin_bot_{i}"));
-        doc["strategy"]["display_name"] = json!(format!("Mixin bot {i}"));
-        doc["strategy"]["deployment"]["port"] = Value::Null;
+        let mut doc = mem_e2e::measure::load_bot_strategy(&format!("mixin_bot_{i}"));
         doc["strategy"]["deployment"]["pairs"] = json!([pair]);
-        let detail = client
-            .call::<method::StrategiesRegister>(RegisterParams {
-                strategy: doc,
-                status: None,
-            })
-            .await
-            .unwrap();
-        let d = client
-            .call::<method::Deploy>(DeployParams {
-                id: detail.summary.id,
-                dry_run: true,
-                port: None,
-                parameters: None,
-                native: None,
-            })
-            .await
-            .unwrap();
+        let d = mem_e2e::deployments::register_and_deploy(client, doc).await;
         out.push((PathBuf::from(d.config_file.unwrap()), pair));
     }
     out
@@ -365,7 +296,12 @@ async fn main() {
     let interval = arg("--interval-ms", "1000").parse::<f64>().unwrap() / 1000.0;
     let python = arg("--python", "python3");
     let root = tempfile::tempdir().unwrap();
-    let (mut daemon, socket) = start_memd(root.path());
+    let (mut daemon, socket) = mem_e2e::measure::spawn_memd_with_fake_bots(
+        root.path(),
+        json!({}),
+        (21000, 21999),
+        "\n[schedule.retrain]\nenabled = false\n",
+    );
     let pid = daemon.id().to_string();
     let client = loop {
         if let Ok(c) = Client::connect(&socket, ClientOptions::default()).await {

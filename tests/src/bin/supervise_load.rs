@@ -9,13 +9,10 @@
 //! target/release/supervise_load --bots 50 --seconds 60
 //! ```
 
-use mem_protocol::deploy::{DeployParams, StopAllParams};
+use mem_protocol::deploy::StopAllParams;
 use mem_protocol::methods::method;
-use mem_protocol::registry::RegisterParams;
 use mem_protocol::{Client, ClientOptions};
 use serde_json::json;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -25,33 +22,6 @@ fn arg(name: &str, default: u64) -> u64 {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn next_to_me(name: &str) -> PathBuf {
-    let path = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build it in the same profile",
-        path.display()
-    );
-    path
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks
-        / nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-            .unwrap()
-            .unwrap() as f64
 }
 
 fn status_kb(pid: u32, field: &str) -> u64 {
@@ -70,35 +40,12 @@ async fn main() {
     let seconds = arg("--seconds", 60);
     let settle = arg("--settle", 20);
     let root = tempfile::tempdir().unwrap();
-    let overrides = root.path().join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({"fake_bot": {"closed_trades": 5}}).to_string(),
-    )
-    .unwrap();
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[freqtrade]\nbin = {:?}\nconfig_overrides = {:?}\nport_range = [20000, 20999]\n",
-            next_to_me("fake_freqtrade").display().to_string(),
-            overrides.display().to_string()
-        ),
-    )
-    .unwrap();
-    let socket = root.path().join("memd.sock");
-    let mut daemon = Command::new(next_to_me("memd"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(root.path().join("data"))
-        .env("MEMD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut daemon, socket) = mem_e2e::measure::spawn_memd_with_fake_bots(
+        root.path(),
+        json!({"closed_trades": 5}),
+        (20000, 20999),
+        "",
+    );
     let pid = daemon.id();
     let client = loop {
         if let Ok(c) = Client::connect(&socket, ClientOptions::default()).await {
@@ -106,34 +53,10 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let template: serde_json::Value = serde_json::from_str(include_str!(
-        "../../../data/strategy_registry/metadata/4ce3a79b-c22b-4b42-9d87-3a58052a9eec.json"
-    ))
-    .unwrap();
     let started = Instant::now();
     for i in 0..bots {
-        let mut doc = template.clone();
-        doc["strategy"]["id"] = serde_json::Value::Null;
-        doc["strategy"]["name"] = json!(format!("load_bot_{i}"));
-        doc["strategy"]["display_name"] = json!(format!("Load bot {i}"));
-        doc["strategy"]["deployment"]["port"] = serde_json::Value::Null;
-        let detail = client
-            .call::<method::StrategiesRegister>(RegisterParams {
-                strategy: doc,
-                status: None,
-            })
-            .await
-            .unwrap();
-        client
-            .call::<method::Deploy>(DeployParams {
-                id: detail.summary.id,
-                dry_run: true,
-                port: None,
-                parameters: None,
-                native: None,
-            })
-            .await
-            .unwrap();
+        let doc = mem_e2e::measure::load_bot_strategy(&format!("load_bot_{i}"));
+        mem_e2e::deployments::register_and_deploy(&client, doc).await;
     }
     let deployed = client
         .call::<method::Deployed>(Default::default())
@@ -146,13 +69,17 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     tokio::time::sleep(Duration::from_secs(settle)).await;
-    let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
+    let (cpu0, t0) = (
+        mem_e2e::measure::cpu_seconds(&pid.to_string()),
+        Instant::now(),
+    );
     let mut rss_samples = Vec::new();
     while t0.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         rss_samples.push(status_kb(pid, "VmRSS:"));
     }
-    let cpu = (cpu_seconds(pid) - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+    let cpu = (mem_e2e::measure::cpu_seconds(&pid.to_string()) - cpu0) / t0.elapsed().as_secs_f64()
+        * 100.0;
     rss_samples.sort();
     let rss_median = rss_samples[rss_samples.len() / 2] as f64 / 1024.0;
     let hwm = status_kb(pid, "VmHWM:") as f64 / 1024.0;
