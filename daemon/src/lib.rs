@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod ml;
 pub mod native;
 pub mod pulse;
+pub mod queue;
 pub mod recommend;
 pub mod registry;
 pub mod router;

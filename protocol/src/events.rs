@@ -54,10 +54,13 @@ pub enum Topic {
     Jobs,
     /// Market data: the conditions after the candles changed (a refresh).
     Market,
+    /// The queue of heavy work: backtests and walk-forwards queued, started, moving on,
+    /// ended.
+    Queue,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 8] = [
+    pub const ALL: [Topic; 9] = [
         Topic::Daemon,
         Topic::Registry,
         Topic::Deployments,
@@ -66,6 +69,7 @@ impl Topic {
         Topic::Memory,
         Topic::Jobs,
         Topic::Market,
+        Topic::Queue,
     ];
 }
 
@@ -97,6 +101,8 @@ pub enum Event {
     JobProgress(crate::jobs::JobProgress),
     /// The market data changed (a refresh): the conditions now, or why there are none.
     MarketChanged(Box<crate::market::MarketState>),
+    /// A queue job was queued, started, moved on or ended (the job as it now stands).
+    QueueChanged(Box<crate::backtest::QueueJob>),
     /// Periodic: the daemon's figures that change by themselves.
     DaemonPulse(Box<DaemonPulse>),
     /// Periodic: MEM's figures, as `mem.metrics` answers them.
@@ -176,6 +182,7 @@ impl Event {
             Event::JobFinished(_) => "job.finished",
             Event::JobProgress(_) => "job.progress",
             Event::MarketChanged(_) => "market.changed",
+            Event::QueueChanged(_) => "queue.changed",
             Event::DaemonPulse(_) => "daemon.pulse",
             Event::MemMetrics(_) => "mem.metrics",
             Event::DeploymentsUsage(_) => "deployments.usage",
@@ -202,6 +209,7 @@ impl Event {
             }
             Event::JobFinished(_) | Event::JobProgress(_) => Topic::Jobs,
             Event::MarketChanged(_) => Topic::Market,
+            Event::QueueChanged(_) => Topic::Queue,
         }
     }
 
@@ -219,6 +227,7 @@ impl Event {
             Event::JobFinished(d) => serde_json::to_value(d),
             Event::JobProgress(d) => serde_json::to_value(d),
             Event::MarketChanged(d) => serde_json::to_value(d),
+            Event::QueueChanged(d) => serde_json::to_value(d),
             Event::DaemonPulse(d) => serde_json::to_value(d),
             Event::MemMetrics(d) => serde_json::to_value(d),
             Event::DeploymentsUsage(d) => serde_json::to_value(d),
@@ -263,6 +272,9 @@ impl Event {
                 .map_err(bad),
             "market.changed" => serde_json::from_value(data)
                 .map(|d| Event::MarketChanged(Box::new(d)))
+                .map_err(bad),
+            "queue.changed" => serde_json::from_value(data)
+                .map(|d| Event::QueueChanged(Box::new(d)))
                 .map_err(bad),
             "daemon.pulse" => serde_json::from_value(data)
                 .map(|d| Event::DaemonPulse(Box::new(d)))
@@ -320,7 +332,7 @@ impl EventMessage {
 #[cfg(feature = "openapi")]
 mod openapi {
     use super::{Event, EventMessage};
-    use crate::{deploy, events, jobs, market, mem, ml};
+    use crate::{backtest, deploy, events, jobs, market, mem, ml};
     use chrono::{DateTime, Utc};
     use std::borrow::Cow;
     use utoipa::openapi::schema::{AnyOfBuilder, Schema};
@@ -376,6 +388,7 @@ mod openapi {
         JobFinished = "job.finished" => jobs::JobRun,
         JobProgress = "job.progress" => jobs::JobProgress,
         MarketChanged = "market.changed" => market::MarketState,
+        QueueChanged = "queue.changed" => backtest::QueueJob,
         DaemonPulse = "daemon.pulse" => events::DaemonPulse,
         MemMetrics = "mem.metrics" => mem::MemMetrics,
         DeploymentsUsage = "deployments.usage" => deploy::DeploymentsUsage,

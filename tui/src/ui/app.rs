@@ -857,6 +857,24 @@ impl App {
         commands
     }
 
+    /// A queue job that ended is said on the status line.
+    fn on_queue_job(&mut self, job: &mem_protocol::backtest::QueueJob) {
+        if !job.state.is_finished() {
+            return;
+        }
+        let tone = match job.state {
+            mem_protocol::backtest::QueueJobState::Succeeded => Tone::Success,
+            _ => Tone::Error,
+        };
+        let why = job
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        let what = format!("{:?} of {}: {:?}", job.kind, job.strategy, job.state).to_lowercase();
+        self.say(tone, format!("{what}{why}"));
+    }
+
     fn trading_strategies(&self) -> Vec<StrategyId> {
         let mut ids: Vec<StrategyId> = self.deployed.all.iter().map(|d| d.strategy_id).collect();
         ids.sort();
@@ -990,6 +1008,7 @@ impl App {
             }
             Event::MemMetrics(metrics) => self.metrics = Some(*metrics),
             Event::MarketChanged(state) => self.market = Some(*state),
+            Event::QueueChanged(job) => self.on_queue_job(&job),
             Event::JobProgress(p) => {
                 self.say(
                     Tone::Info,
