@@ -4,9 +4,11 @@
 //! `cargo bench -p memd --bench recommend`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use mem_protocol::backtest::BacktestEngine;
 use mem_protocol::recommend::{AppliedConditions, ConditionsSource, Trend, Volatility};
+use mem_protocol::strategy::MeasuredBacktest;
 use mem_protocol::strategy::{StrategyDocument, StrategyId, StrategyStatus, StrategySummary};
-use memd::recommend::recommend;
+use memd::recommend::{Unmeasured, recommend};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -34,6 +36,22 @@ fn strategies(n: usize) -> Vec<Arc<StrategySummary>> {
             s.mem_enabled = true;
             s.sharpe_ratio = Some((i % 300) as f64 / 100.0);
             s.win_rate = Some((i % 70) as f64 / 100.0 + 0.3);
+            // Measured by a backtest of memd's, so that the figures count.
+            s.measured = Some(Box::new(MeasuredBacktest {
+                job_id: format!("job-{i}"),
+                version: "1.0.0".into(),
+                engine: BacktestEngine::Native,
+                pairs: vec!["ETH/USDT".into()],
+                timeframe: "5m".into(),
+                data_from: "2026-11-01T00:00:00Z".parse().unwrap(),
+                data_to: "2026-12-01T00:00:00Z".parse().unwrap(),
+                trades: 50,
+                sharpe_ratio: s.sharpe_ratio,
+                win_rate: s.win_rate.unwrap_or(0.0),
+                max_drawdown: 0.1,
+                total_return: 0.02,
+                finished_at: "2026-12-01T01:00:00Z".parse().unwrap(),
+            }));
             s.live_trades = (i % 60) as u64;
             s.live_sharpe_ratio = Some((i % 250) as f64 / 100.0);
             s.live_win_rate = Some((i % 50) as f64 / 100.0 + 0.3);
@@ -52,7 +70,12 @@ fn bench(c: &mut Criterion) {
         source: ConditionsSource::Request,
         computed: None,
     };
-    let full = recommend(&all, conditions.clone(), Some(usize::MAX));
+    let full = recommend(
+        &all,
+        conditions.clone(),
+        Some(usize::MAX),
+        Unmeasured::Score,
+    );
     println!(
         "[memd-bench] {} candidates, {} recommended",
         full.candidates,
@@ -60,7 +83,16 @@ fn bench(c: &mut Criterion) {
     );
     c.bench_function(
         "recommendations, 10k strategies, default limit (100 explained)",
-        |b| b.iter(|| black_box(recommend(black_box(&all), conditions.clone(), None))),
+        |b| {
+            b.iter(|| {
+                black_box(recommend(
+                    black_box(&all),
+                    conditions.clone(),
+                    None,
+                    Unmeasured::Score,
+                ))
+            })
+        },
     );
     c.bench_function("recommendations, 10k strategies, all ~9k explained", |b| {
         b.iter(|| {
@@ -68,11 +100,19 @@ fn bench(c: &mut Criterion) {
                 black_box(&all),
                 conditions.clone(),
                 Some(usize::MAX),
+                Unmeasured::Score,
             ))
         })
     });
     c.bench_function("recommendations, 10k strategies, best 10", |b| {
-        b.iter(|| black_box(recommend(black_box(&all), conditions.clone(), Some(10))))
+        b.iter(|| {
+            black_box(recommend(
+                black_box(&all),
+                conditions.clone(),
+                Some(10),
+                Unmeasured::Score,
+            ))
+        })
     });
 }
 

@@ -51,6 +51,22 @@ pub struct ConfigFile {
     /// `[http]`: the optional HTTP API (the seed's REST endpoints).
     #[serde(default)]
     pub http: HttpConfig,
+    /// `[recommend]`: how recommendations treat strategies nobody measured.
+    #[serde(default)]
+    pub recommend: RecommendConfig,
+    /// `[queue]`: the queue of heavy work (backtests, walk-forwards).
+    #[serde(default)]
+    pub queue: crate::queue::QueueConfig,
+}
+
+/// `[recommend]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendConfig {
+    /// `score` (default: on their category alone, their typed-in figures earn nothing) or
+    /// `exclude` (never recommended) for strategies no backtest of memd's has measured.
+    #[serde(default)]
+    pub unmeasured: crate::recommend::Unmeasured,
 }
 
 /// `[mem]`: everything MEM reads from the config.
@@ -342,6 +358,10 @@ pub struct Settings {
     pub tradingview: TradingViewConfig,
     /// `[mem.encryption]`, resolved.
     pub at_rest: crate::mem::crypt::AtRestSettings,
+    /// `[recommend] unmeasured`.
+    pub unmeasured: crate::recommend::Unmeasured,
+    /// `[queue]`, checked.
+    pub queue: crate::queue::QueueSettings,
     /// Renamed keys read under their old names, one sentence each (logged at start,
     /// printed by `--check-config`).
     pub warnings: Vec<String>,
@@ -482,6 +502,8 @@ impl Settings {
             http_listen,
             tradingview: file.http.tradingview,
             at_rest,
+            unmeasured: file.recommend.unmeasured,
+            queue: file.queue.settings()?,
             warnings,
         })
     }

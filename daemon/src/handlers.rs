@@ -161,6 +161,7 @@ pub fn recommendations(d: &Daemon, p: MarketConditions) -> Result<Recommendation
         &d.registry.summaries(),
         conditions,
         p.limit,
+        d.settings.unmeasured,
     ))
 }
 
@@ -174,7 +175,12 @@ pub fn quick_recommendations(d: &Daemon, p: QuickConditions) -> Recommendations 
         source: ConditionsSource::Request,
         computed: None,
     };
-    crate::recommend::recommend(&d.registry.summaries(), conditions, p.limit)
+    crate::recommend::recommend(
+        &d.registry.summaries(),
+        conditions,
+        p.limit,
+        d.settings.unmeasured,
+    )
 }
 
 /// `strategies.parameters.update`: recorded in the registry first (a blocking write),

@@ -250,6 +250,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
             supervisor: supervisor.clone(),
             memory: memory.clone(),
             refresher,
+            unmeasured: settings.unmeasured,
         },
         bus.clone(),
     )?;

@@ -11,8 +11,10 @@
 //!
 //! Only active, MEM-enabled strategies are candidates, only scores strictly above 0.50 are
 //! recommended, best first (ties by name). The Sharpe ratio and win rate come from the
-//! performance log once a strategy has [`LIVE_METRICS_MIN_TRADES`] closed trades, from
-//! the backtest otherwise, and the reason says which.
+//! performance log once a strategy has [`LIVE_METRICS_MIN_TRADES`] closed trades, else
+//! from the latest backtest memd ran that passed validation; figures typed into the
+//! metadata are unmeasured and earn nothing (`[recommend] unmeasured = "exclude"` leaves
+//! such strategies out). The reason and the breakdown say which.
 
 use mem_protocol::recommend::{
     AppliedConditions, MetricsSource, Recommendation, Recommendations, ScorePoint, Trend,
@@ -73,6 +75,17 @@ pub fn computed_conditions(
     }
 }
 
+/// What is done with a strategy whose only figures are typed in (`[recommend] unmeasured`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmeasured {
+    /// Scored on its category alone (its figures earn nothing; the breakdown says why).
+    #[default]
+    Score,
+    /// Not a candidate at all.
+    Exclude,
+}
+
 /// The figures a strategy is scored on.
 struct Figures {
     sharpe: Option<f64>,
@@ -89,17 +102,25 @@ fn figures(s: &StrategySummary) -> Figures {
             win_rate: s.live_win_rate,
             source: MetricsSource::Live,
         }
+    } else if let Some(m) = &s.measured {
+        Figures {
+            sharpe: m.sharpe_ratio,
+            win_rate: Some(m.win_rate),
+            source: MetricsSource::Backtest,
+        }
     } else {
         Figures {
-            sharpe: s.sharpe_ratio,
-            win_rate: s.win_rate,
-            source: MetricsSource::Backtest,
+            sharpe: None,
+            win_rate: None,
+            source: MetricsSource::Unmeasured,
         }
     }
 }
 
-fn is_candidate(s: &StrategySummary) -> bool {
-    s.status == StrategyStatus::Active && s.mem_enabled
+fn is_candidate(s: &StrategySummary, unmeasured: Unmeasured) -> bool {
+    s.status == StrategyStatus::Active
+        && s.mem_enabled
+        && (unmeasured == Unmeasured::Score || figures(s).source != MetricsSource::Unmeasured)
 }
 
 /// The score in hundredths, without building any text (the fast pass over every
@@ -129,7 +150,8 @@ pub fn explain(s: &StrategySummary, trend: Trend, volatility: Volatility) -> Rec
     let category = s.category.to_ascii_lowercase();
     let source = match f.source {
         MetricsSource::Live => "live",
-        MetricsSource::Backtest => "backtest",
+        MetricsSource::Backtest => "measured backtest",
+        MetricsSource::Unmeasured => "unmeasured",
     };
     let mut breakdown = vec![ScorePoint {
         rule: "base".into(),
@@ -214,6 +236,24 @@ pub fn explain(s: &StrategySummary, trend: Trend, volatility: Volatility) -> Rec
             format!("no category is favoured at {volatility} volatility"),
         ),
     }
+    if f.source == MetricsSource::Unmeasured {
+        let typed = match (s.sharpe_ratio, s.win_rate) {
+            (None, None) => "no figures".to_string(),
+            (sharpe, win) => format!(
+                "Sharpe {}, win rate {}",
+                sharpe.map_or("none".into(), |v| format!("{v:.2}")),
+                win.map_or("none".into(), |v| format!("{:.0}%", v * 100.0))
+            ),
+        };
+        add(
+            "measured",
+            0,
+            format!(
+                "unmeasured: the metadata's backtest figures ({typed}) were typed in, and no backtest memd ran has passed (memctl backtest {}); they earn no points",
+                s.id
+            ),
+        );
+    }
     if total > 100 {
         let over = total - 100;
         breakdown.push(ScorePoint {
@@ -233,7 +273,11 @@ pub fn explain(s: &StrategySummary, trend: Trend, volatility: Volatility) -> Rec
         MetricsSource::Live => {
             reason.push_str(&format!("; figures from {} live trades", s.live_trades))
         }
-        MetricsSource::Backtest => reason.push_str("; figures from the backtest"),
+        MetricsSource::Backtest => match &s.measured {
+            Some(m) => reason.push_str(&format!("; figures from the {}", m.words())),
+            None => reason.push_str("; figures from the backtest"),
+        },
+        MetricsSource::Unmeasured => reason.push_str("; unmeasured: no backtest memd ran"),
     }
     Recommendation {
         strategy_id: s.id,
@@ -255,12 +299,13 @@ pub fn recommend<'a>(
     strategies: impl IntoIterator<Item = &'a Arc<StrategySummary>>,
     conditions: AppliedConditions,
     limit: Option<usize>,
+    unmeasured: Unmeasured,
 ) -> Recommendations {
     let (trend, volatility) = (conditions.trend, conditions.volatility);
     let mut candidates = 0;
     let mut scored: Vec<(u32, &StrategySummary)> = Vec::new();
     for s in strategies {
-        if !is_candidate(s) {
+        if !is_candidate(s, unmeasured) {
             continue;
         }
         candidates += 1;
@@ -313,12 +358,36 @@ mod tests {
     use mem_protocol::recommend::ConditionsSource;
     use mem_protocol::strategy::{Origin, StrategyId};
 
+    /// A strategy whose figures a backtest of memd's measured (none given: none measured).
     fn strategy(
         name: &str,
         category: &str,
         sharpe: Option<f64>,
         win: Option<f64>,
     ) -> StrategySummary {
+        let mut s = typed(name, category, sharpe, win);
+        if sharpe.is_some() || win.is_some() {
+            s.measured = Some(Box::new(mem_protocol::strategy::MeasuredBacktest {
+                job_id: "j1".into(),
+                version: "1.0.0".into(),
+                engine: mem_protocol::backtest::BacktestEngine::Freqtrade,
+                pairs: vec!["ETH/USDT".into(), "BTC/USDT".into()],
+                timeframe: "5m".into(),
+                data_from: "2026-11-01T00:00:00Z".parse().unwrap(),
+                data_to: "2026-12-01T00:00:00Z".parse().unwrap(),
+                trades: 40,
+                sharpe_ratio: sharpe,
+                win_rate: win.unwrap_or(0.0),
+                max_drawdown: 0.1,
+                total_return: 0.05,
+                finished_at: "2026-12-01T01:00:00Z".parse().unwrap(),
+            }));
+        }
+        s
+    }
+
+    /// A strategy whose figures were typed into its metadata.
+    fn typed(name: &str, category: &str, sharpe: Option<f64>, win: Option<f64>) -> StrategySummary {
         StrategySummary {
             id: StrategyId::new_random(),
             name: name.to_lowercase(),
@@ -341,6 +410,7 @@ mod tests {
             live_win_rate: None,
             last_used_at: None,
             is_deployed: false,
+            measured: None,
         }
     }
 
@@ -382,9 +452,50 @@ mod tests {
         assert!((sum(&r) - 0.95).abs() < 1e-12);
         assert_eq!(
             r.reason,
-            "momentum strategy suits bullish trend, strong Sharpe ratio (1.45), high win rate (58%); figures from the backtest"
+            "momentum strategy suits bullish trend, strong Sharpe ratio (1.45), high win rate (58%); figures from the backtest of 1.0.0 (freqtrade) on ETH/USDT, BTC/USDT 5m, 2026-11-01 to 2026-12-01"
         );
         assert_eq!(r.metrics_source, MetricsSource::Backtest);
+    }
+
+    #[test]
+    fn typed_in_figures_are_unmeasured_earn_nothing_and_can_be_excluded() {
+        let macd = typed("Freqtrade MACD Hunter", "momentum", Some(1.45), Some(0.58));
+        let r = explain(&macd, Trend::Bullish, Volatility::Medium);
+        assert_eq!(r.confidence_score, 0.70);
+        assert_eq!(r.metrics_source, MetricsSource::Unmeasured);
+        assert_eq!((r.estimated_sharpe, r.estimated_win_rate), (None, None));
+        let why = r.breakdown.iter().find(|p| p.rule == "measured").unwrap();
+        assert_eq!(why.points, 0.0);
+        assert!(
+            why.detail
+                .contains("(Sharpe 1.45, win rate 58%) were typed in"),
+            "{}",
+            why.detail
+        );
+        assert!(
+            r.reason.ends_with("unmeasured: no backtest memd ran"),
+            "{}",
+            r.reason
+        );
+        let list = [
+            Arc::new(macd),
+            Arc::new(strategy("Measured", "momentum", Some(1.2), None)),
+        ];
+        let scored = recommend(
+            &list,
+            conditions(Trend::Bullish, Volatility::Medium),
+            None,
+            Unmeasured::Score,
+        );
+        assert_eq!(scored.recommendations.len(), 2);
+        let excluded = recommend(
+            &list,
+            conditions(Trend::Bullish, Volatility::Medium),
+            None,
+            Unmeasured::Exclude,
+        );
+        assert_eq!(excluded.candidates, 1);
+        assert_eq!(excluded.recommendations[0].strategy_name, "Measured");
     }
 
     #[test]
@@ -396,7 +507,12 @@ mod tests {
         assert_eq!(points(&above, Trend::Neutral, Volatility::Medium), 75);
         // A score of exactly 0.50 is not recommended.
         let list = [Arc::new(at), Arc::new(above)];
-        let r = recommend(&list, conditions(Trend::Neutral, Volatility::Medium), None);
+        let r = recommend(
+            &list,
+            conditions(Trend::Neutral, Volatility::Medium),
+            None,
+            Unmeasured::Score,
+        );
         assert_eq!(r.candidates, 2);
         assert_eq!(r.recommendations.len(), 1);
         assert_eq!(r.recommendations[0].strategy_name, "Above");
@@ -452,7 +568,12 @@ mod tests {
         let good = strategy("Good", "momentum", Some(2.0), Some(0.9));
         let ok = strategy("Ok", "momentum", None, None);
         let list = [off, experimental, ok, good].map(Arc::new);
-        let r = recommend(&list, conditions(Trend::Bullish, Volatility::Medium), None);
+        let r = recommend(
+            &list,
+            conditions(Trend::Bullish, Volatility::Medium),
+            None,
+            Unmeasured::Score,
+        );
         assert_eq!(r.candidates, 2);
         let names: Vec<_> = r
             .recommendations
@@ -464,6 +585,7 @@ mod tests {
             &list,
             conditions(Trend::Bullish, Volatility::Medium),
             Some(1),
+            Unmeasured::Score,
         );
         assert_eq!(limited.recommendations.len(), 1);
         assert!(
@@ -479,6 +601,7 @@ mod tests {
             std::iter::empty(),
             conditions(Trend::Neutral, Volatility::Medium),
             None,
+            Unmeasured::Score,
         );
         assert!(r.recommendations.is_empty());
         assert!(

@@ -166,8 +166,11 @@ pub struct AppliedConditions {
 pub enum MetricsSource {
     /// The performance log of live (or dry-run) trades: enough trades were recorded.
     Live,
-    /// The backtest figures in the metadata.
+    /// A backtest memd ran that passed validation (`performance.backtest.measured`).
     Backtest,
+    /// Neither: the metadata's backtest figures were typed in, not measured; they earn no
+    /// points (the breakdown says so).
+    Unmeasured,
 }
 
 /// One rule's contribution to a score.

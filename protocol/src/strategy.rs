@@ -167,6 +167,9 @@ pub struct StrategySummary {
     /// Whether a deployment of this strategy is running. Always false until the
     /// supervisor exists.
     pub is_deployed: bool,
+    /// The backtest memd measured (absent: the backtest figures are unmeasured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Box<MeasuredBacktest>>,
 }
 
 /// One strategy in full: its summary and its whole metadata document. Both are shared
@@ -295,8 +298,54 @@ pub struct Backtest {
     pub total_return: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_drawdown: Option<f64>,
+    /// Written by memd when one of its backtests passes validation; the only backtest
+    /// figures a recommendation uses (hand-typed ones are unmeasured). Clients cannot
+    /// write it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<MeasuredBacktest>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A backtest memd ran that passed validation: its figures and what they were measured
+/// on (the whole result is on the version: `strategies.versions.get`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MeasuredBacktest {
+    pub job_id: String,
+    /// The registry version measured.
+    pub version: String,
+    pub engine: crate::backtest::BacktestEngine,
+    pub pairs: Vec<String>,
+    pub timeframe: String,
+    pub data_from: chrono::DateTime<chrono::Utc>,
+    pub data_to: chrono::DateTime<chrono::Utc>,
+    pub trades: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharpe_ratio: Option<f64>,
+    /// A fraction.
+    pub win_rate: f64,
+    pub max_drawdown: f64,
+    pub total_return: f64,
+    pub finished_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl MeasuredBacktest {
+    /// `backtest of 1.0.0 (freqtrade) on ETH/USDT, BTC/USDT 5m, 2026-11-01 to 2026-12-01`.
+    pub fn words(&self) -> String {
+        format!(
+            "backtest of {} ({}) on {} {}, {} to {}",
+            self.version,
+            match self.engine {
+                crate::backtest::BacktestEngine::Freqtrade => "freqtrade",
+                crate::backtest::BacktestEngine::Native => "native",
+            },
+            self.pairs.join(", "),
+            self.timeframe,
+            self.data_from.format("%Y-%m-%d"),
+            self.data_to.format("%Y-%m-%d")
+        )
+    }
 }
 
 /// `strategy.performance.live_trading`.
@@ -426,6 +475,7 @@ impl StrategyDocument {
             live_win_rate: s.performance.live_trading.live_win_rate,
             last_used_at: s.metadata.last_used_at.clone(),
             is_deployed,
+            measured: s.performance.backtest.measured.clone().map(Box::new),
         }
     }
 }

@@ -200,6 +200,7 @@ fn full_summary() -> StrategySummary {
         live_win_rate: Some(0.51),
         last_used_at: Some("2026-11-22T01:00:00+00:00".into()),
         is_deployed: true,
+        measured: None,
     }
 }
 

@@ -51,11 +51,13 @@ pub fn promotion_direction(metric: PromotionMetric) -> &'static str {
     }
 }
 
-/// Where a recommendation's figures come from: `live` trades or the `backtest`.
+/// Where a recommendation's figures come from: `live` trades, a `backtest` memd ran, or
+/// nowhere (`unmeasured`: typed-in figures, not used).
 pub fn metrics_source(source: MetricsSource) -> &'static str {
     match source {
         MetricsSource::Live => "live",
         MetricsSource::Backtest => "backtest",
+        MetricsSource::Unmeasured => "unmeasured",
     }
 }
 

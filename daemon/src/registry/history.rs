@@ -123,18 +123,28 @@ fn semver_key(v: &str) -> Option<semver::Version> {
 /// Writes a new version file; an existing version is a conflict.
 pub fn write_version(paths: &Paths, record: &VersionRecord) -> Result<(), RegistryError> {
     let version = parse_version("version", &record.version_number)?;
-    let dir = paths.versions_dir(record.strategy_id);
-    crate::datadir::ensure_dir(&dir, 0o750).map_err(RegistryError::Io)?;
-    let path = dir.join(format!("{version}.json"));
-    if path.exists() {
+    if paths
+        .versions_dir(record.strategy_id)
+        .join(format!("{version}.json"))
+        .exists()
+    {
         return Err(RegistryError::Conflict(format!(
             "version {version} of strategy {} already exists",
             record.strategy_id
         )));
     }
+    replace_version(paths, record)
+}
+
+/// Writes a version file over the one there (a backtest recorded on its version).
+pub fn replace_version(paths: &Paths, record: &VersionRecord) -> Result<(), RegistryError> {
+    let version = parse_version("version", &record.version_number)?;
+    let dir = paths.versions_dir(record.strategy_id);
+    crate::datadir::ensure_dir(&dir, 0o750).map_err(RegistryError::Io)?;
     let mut bytes = serde_json::to_vec_pretty(record).expect("versions serialize");
     bytes.push(b'\n');
-    crate::datadir::write_atomic(&path, &bytes, 0o640).map_err(RegistryError::Io)
+    crate::datadir::write_atomic(&dir.join(format!("{version}.json")), &bytes, 0o640)
+        .map_err(RegistryError::Io)
 }
 
 /// One line of `relationships.jsonl`.

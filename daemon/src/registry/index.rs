@@ -50,6 +50,7 @@ pub struct IndexFields<'a> {
     pub mem_enabled: bool,
     pub sharpe: Option<f64>,
     pub win_rate: Option<f64>,
+    pub measured: Option<mem_protocol::strategy::MeasuredBacktest>,
     pub risk_level: Option<Cow<'a, str>>,
     pub live_trades: u64,
     pub total_pnl: Option<f64>,
@@ -81,6 +82,7 @@ impl<'a> IndexFields<'a> {
             mem_enabled: s.mem_integration.enabled,
             sharpe: s.performance.backtest.sharpe_ratio,
             win_rate: s.performance.backtest.win_rate,
+            measured: s.performance.backtest.measured.clone(),
             risk_level: s.risk_profile.risk_level.as_ref().map(b),
             live_trades: s.performance.live_trading.total_trades,
             total_pnl: s.performance.live_trading.total_pnl,
@@ -136,6 +138,7 @@ impl Record {
             live_win_rate: f.live_win_rate,
             last_used_at: f.last_used_at.as_deref().map(str::to_string),
             is_deployed: false,
+            measured: f.measured.map(Box::new),
         };
         Record {
             sort_name: summary.display_name.to_lowercase().into_boxed_str(),

@@ -107,6 +107,22 @@ pub struct Caller {
     pub client: Option<Arc<str>>,
 }
 
+/// `performance.backtest.measured` is memd's to write: a client's figures are typed in,
+/// not measured.
+fn refuse_measured(doc: &StrategyDocument) -> Result<()> {
+    if doc.strategy.performance.backtest.measured.is_some() {
+        return Err(measured_refused("strategy.performance.backtest.measured"));
+    }
+    Ok(())
+}
+
+fn measured_refused(field: &str) -> RegistryError {
+    RegistryError::invalid(
+        field,
+        "is written by memd when one of its backtests passes (memctl backtest ID); remove it",
+    )
+}
+
 /// A metadata file that cannot be used, and why.
 #[derive(Debug, Clone)]
 pub struct LoadIssue {
@@ -684,6 +700,7 @@ impl Registry {
     /// `strategies.register`.
     pub fn register(&self, params: RegisterParams, caller: &Caller) -> Result<StrategyDetail> {
         let (mut doc, _) = shapes::to_document(&params.strategy)?;
+        refuse_measured(&doc)?;
         doc.strategy.id = StrategyId::new_random();
         if let Some(status) = params.status {
             doc.strategy.status = status;
@@ -698,6 +715,8 @@ impl Registry {
             let outcome = shapes::to_document(&item.document)
                 .map_err(RegistryError::from)
                 .and_then(|(mut doc, had_id)| {
+                    // Measured elsewhere (another registry's versions): not here.
+                    doc.strategy.performance.backtest.measured = None;
                     if !had_id {
                         doc.strategy.id = StrategyId::new_random();
                     }
@@ -755,13 +774,23 @@ impl Registry {
         if let Some(reason) = &params.reason {
             validate_text("reason", reason, 2_000)?;
         }
+        if patch
+            .get("performance")
+            .and_then(|p| p.get("backtest"))
+            .and_then(|b| b.as_object())
+            .is_some_and(|b| b.contains_key("measured"))
+        {
+            return Err(measured_refused("patch.performance.backtest.measured"));
+        }
         let patch_value = params.patch.clone();
         self.mutate(params.id, caller, "update", |doc| {
+            let measured = doc.strategy.performance.backtest.measured.take();
             let mut value = serde_json::to_value(&doc.strategy).map_err(anyhow::Error::from)?;
             json_patch::merge(&mut value, &patch_value);
             doc.strategy = serde_path_to_error::deserialize(value).map_err(|e| {
                 RegistryError::invalid(format!("strategy.{}", e.path()), e.into_inner().to_string())
             })?;
+            doc.strategy.performance.backtest.measured = measured;
             Ok(Some(
                 json!({ "patch": patch_value, "reason": params.reason }),
             ))
@@ -996,6 +1025,83 @@ impl Registry {
         Ok(RelatedList {
             strategy_id: params.id,
             related,
+        })
+    }
+
+    /// A backtest memd ran: the whole result on the version it measured (its file made
+    /// when the version had none), and, when it passed validation, the figures a
+    /// recommendation uses (`performance.backtest.measured`) with the seed's members
+    /// (`sharpe_ratio`, `win_rate`, `num_trades`, `total_return`, `max_drawdown`).
+    pub fn record_backtest(
+        &self,
+        result: &mem_protocol::backtest::BacktestResult,
+    ) -> Result<StrategyDetail> {
+        use mem_protocol::backtest::ValidationStatus;
+        let caller = Caller {
+            uid: None,
+            client: Some("memd backtest".into()),
+        };
+        let results = match serde_json::to_value(result).map_err(anyhow::Error::from)? {
+            Value::Object(map) => map,
+            _ => unreachable!("a result serializes to an object"),
+        };
+        let passed = result.validation.status == ValidationStatus::Passed;
+        self.mutate(result.strategy_id, &caller, "backtest", |doc| {
+            let existing = history::versions(&self.paths, result.strategy_id)?
+                .into_iter()
+                .find(|v| v.version_number == result.version);
+            let mut record = existing.unwrap_or_else(|| VersionRecord {
+                strategy_id: result.strategy_id,
+                version_number: result.version.clone(),
+                version_type: None,
+                changelog: "recorded by memd with its first backtest".into(),
+                parameters: doc.strategy.parameters.clone(),
+                backtest_results: Default::default(),
+                code_snapshot: None,
+                git_commit_hash: None,
+                created_by: "memd".into(),
+                created_at: Utc::now(),
+                extra: Default::default(),
+            });
+            record.backtest_results = results.clone();
+            let f = &result.figures;
+            for (key, value) in [
+                ("validation_status", json!(result.validation.status)),
+                ("sharpe_ratio", json!(f.sharpe)),
+                ("win_rate", json!(f.win_rate)),
+                ("max_drawdown", json!(f.max_drawdown)),
+            ] {
+                record.extra.insert(key.into(), value);
+            }
+            history::replace_version(&self.paths, &record)?;
+            doc.strategy.metadata.last_backtest = Some(now_text(result.finished_at));
+            if passed {
+                let b = &mut doc.strategy.performance.backtest;
+                b.sharpe_ratio = f.sharpe;
+                b.win_rate = Some(f.win_rate);
+                b.num_trades = Some(f.trades);
+                b.total_return = Some(f.profit_pct);
+                b.max_drawdown = Some(f.max_drawdown);
+                b.measured = Some(mem_protocol::strategy::MeasuredBacktest {
+                    job_id: result.job_id.clone(),
+                    version: result.version.clone(),
+                    engine: result.engine,
+                    pairs: result.pairs.clone(),
+                    timeframe: result.timeframe.clone(),
+                    data_from: result.data_from,
+                    data_to: result.data_to,
+                    trades: f.trades,
+                    sharpe_ratio: f.sharpe,
+                    win_rate: f.win_rate,
+                    max_drawdown: f.max_drawdown,
+                    total_return: f.profit_pct,
+                    finished_at: result.finished_at,
+                });
+            }
+            Ok(Some(json!({
+                "job": result.job_id, "version": result.version, "validation": result.validation.status,
+                "trades": f.trades, "sharpe": f.sharpe, "winRate": f.win_rate,
+            })))
         })
     }
 

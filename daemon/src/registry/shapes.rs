@@ -220,7 +220,7 @@ mod tests {
 /// full check to a background pass.
 pub mod view {
     use super::super::index::IndexFields;
-    use mem_protocol::strategy::{Origin, StrategyId, StrategyStatus};
+    use mem_protocol::strategy::{MeasuredBacktest, Origin, StrategyId, StrategyStatus};
     use serde::Deserialize;
     use std::borrow::Cow;
 
@@ -301,6 +301,8 @@ pub mod view {
         sharpe_ratio: Option<f64>,
         #[serde(default)]
         win_rate: Option<f64>,
+        #[serde(default)]
+        measured: Option<MeasuredBacktest>,
     }
 
     #[derive(Deserialize, Default)]
@@ -361,6 +363,7 @@ pub mod view {
             mem_enabled: s.mem_integration.enabled,
             sharpe: s.performance.backtest.sharpe_ratio,
             win_rate: s.performance.backtest.win_rate,
+            measured: s.performance.backtest.measured,
             risk_level: s.risk_profile.risk_level,
             live_trades: s.performance.live_trading.total_trades,
             total_pnl: s.performance.live_trading.total_pnl,

@@ -74,6 +74,8 @@ pub struct JobContext {
     pub supervisor: Arc<Supervisor>,
     pub memory: Arc<Memory>,
     pub refresher: Arc<crate::market::refresh::Refresher>,
+    /// `[recommend] unmeasured`, for the rotation's and the regime job's recommendations.
+    pub unmeasured: crate::recommend::Unmeasured,
 }
 
 /// What a run was asked to do beyond its settings: `market.refresh`'s pairs and days.
@@ -694,6 +696,7 @@ impl Scheduler {
             &self.ctx.registry.summaries(),
             conditions.clone(),
             Some(20),
+            self.ctx.unmeasured,
         );
         let running: Vec<rotation::Running> = self
             .ctx

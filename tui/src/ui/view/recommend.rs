@@ -70,7 +70,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                         Cell::from(Line::from(percent(rec.estimated_win_rate)).right_aligned()),
                         Cell::from(match rec.metrics_source {
                             MetricsSource::Live => format!("live ({})", rec.live_trades),
-                            MetricsSource::Backtest => "backtest".into(),
+                            source => crate::text::metrics_source(source).into(),
                         }),
                         Cell::from(if rec.is_deployed { "deployed" } else { "" })
                             .style(theme.good()),
