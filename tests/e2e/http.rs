@@ -222,10 +222,12 @@ async fn the_seed_guides_examples_work_with_the_token() {
     let top = &recs["data"][0];
     assert_eq!(top["strategyId"], MACD_HUNTER, "{recs}");
     assert_eq!(top["strategyName"], "Freqtrade MACD Hunter");
+    // The seed's Sharpe 1.45 and 58% are typed in, not measured: the category alone.
     assert!(
-        (top["confidenceScore"].as_f64().unwrap() - 0.95).abs() < 1e-9,
+        (top["confidenceScore"].as_f64().unwrap() - 0.70).abs() < 1e-9,
         "{top}"
     );
+    assert_eq!(top["metricsSource"], "unmeasured", "{top}");
     assert!(
         top["reason"]
             .as_str()
@@ -233,8 +235,8 @@ async fn the_seed_guides_examples_work_with_the_token() {
             .contains("momentum strategy suits bullish trend"),
         "{top}"
     );
-    assert_eq!(top["estimatedSharpe"], 1.45);
-    assert_eq!(top["estimatedWinRate"], 0.58);
+    assert!(top["estimatedSharpe"].is_null(), "{top}");
+    assert!(top["estimatedWinRate"].is_null(), "{top}");
     // The React snippet's request, with the guide's full MarketConditions body.
     let (status, recs) = api
         .post(

@@ -59,8 +59,9 @@ fn write_reference(market: &Path, rising: bool) {
     std::fs::rename(&tmp, market.join("TST_USDT-1h.csv")).unwrap();
 }
 
-/// A native strategy document: `kind` is the native strategy it runs on ETH/BTC.
-fn native_strategy(name: &str, category: &str, kind: &str, sharpe: f64, win_rate: f64) -> Value {
+/// A native strategy document: `kind` is the native strategy it runs on ETH/BTC. Its
+/// figures come from its live trades ([`register`]).
+fn native_strategy(name: &str, category: &str, kind: &str) -> Value {
     json!({
         "schema_version": "1.0.0",
         "strategy": {
@@ -70,7 +71,6 @@ fn native_strategy(name: &str, category: &str, kind: &str, sharpe: f64, win_rate
             "classification": {"category": category, "tags": ["test"], "asset_classes": ["crypto"]},
             "implementation": {"language": "rust"},
             "parameters": {},
-            "performance": {"backtest": {"sharpe_ratio": sharpe, "win_rate": win_rate, "num_trades": 60}},
             "mem_integration": {"enabled": true},
             "deployment": {"type": "native", "strategy": kind, "pair": "ETH/BTC", "mode": "follow"}
         }
@@ -104,8 +104,10 @@ fn start(root: tempfile::TempDir) -> Daemon {
     Daemon::start_in(root, socket, data, |_| {})
 }
 
-async fn register(client: &Client, doc: Value) -> StrategyId {
-    client
+/// Registers an active strategy whose live trades won `wins` of 30: a Sharpe ratio above
+/// 1, and a win rate of 50% (15: no win-rate points) or 60% (18: the points).
+async fn register(client: &Client, doc: Value, wins: usize) -> StrategyId {
+    let id = client
         .call::<method::StrategiesRegister>(RegisterParams {
             strategy: doc,
             status: Some(StrategyStatus::Active),
@@ -113,7 +115,9 @@ async fn register(client: &Client, doc: Value) -> StrategyId {
         .await
         .unwrap()
         .summary
-        .id
+        .id;
+    mem_e2e::trades::record_live_figures(client, id, wins, 30 - wins).await;
+    id
 }
 
 async fn history(client: &Client, job: &str) -> Vec<JobRun> {
@@ -172,19 +176,12 @@ async fn rotation_moves_its_bot_to_the_new_top_recommendation_when_the_market_tu
     // Bullish: the momentum strategy scores 0.85; the carry ones 0.65.
     let rider = register(
         &client,
-        native_strategy("trend_rider", "momentum", "momentum", 1.5, 0.5),
+        native_strategy("trend_rider", "momentum", "momentum"),
+        15,
     )
     .await;
-    let carry = register(
-        &client,
-        native_strategy("bear_carry", "carry", "rsi", 1.5, 0.5),
-    )
-    .await;
-    let hand = register(
-        &client,
-        native_strategy("hand_picked", "carry", "macd", 1.5, 0.6),
-    )
-    .await;
+    let carry = register(&client, native_strategy("bear_carry", "carry", "rsi"), 15).await;
+    let hand = register(&client, native_strategy("hand_picked", "carry", "macd"), 18).await;
     let out = daemon.memctl(&["deploy", &hand.to_string(), "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
 
@@ -346,14 +343,15 @@ async fn a_rotation_that_cannot_start_its_new_bot_fails_and_stops_nothing() {
     let client = daemon.client().await;
     let rider = register(
         &client,
-        native_strategy("trend_rider", "momentum", "momentum", 1.5, 0.5),
+        native_strategy("trend_rider", "momentum", "momentum"),
+        15,
     )
     .await;
     // The bearish top is a Freqtrade bot, and Freqtrade is missing.
-    let mut doc = native_strategy("carry_bot", "carry", "rsi", 1.5, 0.6);
+    let mut doc = native_strategy("carry_bot", "carry", "rsi");
     doc["strategy"]["implementation"] = json!({"language": "python", "class_name": "CarryBot"});
     doc["strategy"]["deployment"] = json!({"type": "freqtrade", "strategy_name": "CarryBot", "config_file": "freqtrade/configs/carry.json"});
-    register(&client, doc).await;
+    register(&client, doc, 18).await;
     wait_run(&client, "rotation", 30, "trend_rider deployed", |r| {
         actions(r).contains(&("deploy".into(), "trend rider".into()))
     })
@@ -402,14 +400,11 @@ async fn the_regime_job_deploys_only_when_the_regime_changes() {
     let client = daemon.client().await;
     let rider = register(
         &client,
-        native_strategy("trend_rider", "momentum", "momentum", 1.5, 0.5),
+        native_strategy("trend_rider", "momentum", "momentum"),
+        15,
     )
     .await;
-    let carry = register(
-        &client,
-        native_strategy("bear_carry", "carry", "rsi", 1.5, 0.5),
-    )
-    .await;
+    let carry = register(&client, native_strategy("bear_carry", "carry", "rsi"), 15).await;
     let first = wait_run(&client, "regime_deploy", 20, "the first look", |_| true).await;
     // Several looks at an unchanged market deploy nothing.
     wait_run(&client, "regime_deploy", 20, "an unchanged look", |r| {

@@ -1,6 +1,6 @@
 //! The real memctl binary against the real daemon.
 
-use mem_e2e::seed::MACD_HUNTER;
+use mem_e2e::seed::{MACD_HUNTER, sid};
 use mem_e2e::{Daemon, bin, describe, isolated_command};
 use serde_json::Value;
 use std::process::Stdio;
@@ -228,37 +228,69 @@ fn bare_memctl_without_a_terminal_says_what_to_do() {
 #[test]
 fn recommend_gives_the_seed_worked_example_with_its_breakdown() {
     let daemon = Daemon::start();
-    let out = daemon.memctl(&[
-        "recommend",
-        "--trend",
-        "bullish",
-        "--volatility",
-        "medium",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let recommend = || {
+        let out = daemon.memctl(&[
+            "recommend",
+            "--trend",
+            "bullish",
+            "--volatility",
+            "medium",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", describe(&out));
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()
+    };
+    let points = |best: &Value| -> Vec<(String, f64)> {
+        best["breakdown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["rule"].as_str().unwrap().to_string(),
+                    p["points"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Out of the box the seed's figures (Sharpe 1.45, 58%) are typed in: unmeasured, they
+    // earn nothing; the category alone gives MACD Hunter 0.70.
+    let v = recommend();
+    assert_eq!(v["candidates"], 3, "the three active MEM-enabled bots");
     let best = &v["recommendations"][0];
     assert_eq!(best["strategyId"], MACD_HUNTER);
-    assert_eq!(best["confidenceScore"], 0.95);
-    assert_eq!(best["metricsSource"], "backtest");
-    let points: Vec<(String, f64)> = best["breakdown"]
+    assert_eq!(best["confidenceScore"], 0.70, "{best}");
+    assert_eq!(best["metricsSource"], "unmeasured");
+    let unmeasured = best["breakdown"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            (
-                p["rule"].as_str().unwrap().to_string(),
-                p["points"].as_f64().unwrap(),
-            )
-        })
-        .collect();
+        .find(|p| p["rule"] == "measured")
+        .unwrap_or_else(|| panic!("no `measured` point: {best}"));
+    assert!(
+        unmeasured["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(Sharpe 1.45, win rate 58%) were typed in"),
+        "{unmeasured}"
+    );
+    // The two mean-reversion bots score 0.50 on their category: not recommended.
+    assert_eq!(v["recommendations"].as_array().unwrap().len(), 1, "{v}");
+
+    // With figures of its own (30 trades, 60% won, a Sharpe ratio above 1) the seed's
+    // worked example holds: 0.50 + 0.20 + 0.15 + 0.10 = 0.95.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = daemon.client().await;
+        mem_e2e::trades::record_live_figures(&client, sid(MACD_HUNTER), 18, 12).await;
+    });
+    let v = recommend();
+    let best = &v["recommendations"][0];
+    assert_eq!(best["strategyId"], MACD_HUNTER);
+    assert_eq!(best["confidenceScore"], 0.95, "{best}");
+    assert_eq!(best["metricsSource"], "live");
+    let points = points(best);
     let sum: f64 = points.iter().map(|(_, p)| p).sum();
     assert!((sum - 0.95).abs() < 1e-9, "{points:?}");
-    assert_eq!(v["candidates"], 3, "the three active MEM-enabled bots");
-    // The other two are mean-reversion strategies: 0.75 each, below the best.
-    assert_eq!(v["recommendations"][1]["confidenceScore"], 0.75);
-    assert_eq!(v["recommendations"].as_array().unwrap().len(), 3);
 
     // A word that is not a trend: exit 2 with the accepted words.
     let out = daemon.memctl(&["recommend", "--trend", "sideways"]);

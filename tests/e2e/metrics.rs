@@ -373,7 +373,10 @@ async fn the_metrics_move_after_a_native_replay_on_the_socket_memctl_and_prometh
                 break (after, s);
             }
             tries += 1;
-            assert!(tries < 50, "mem.metrics keeps moving: {before:#?} then {after:#?}");
+            assert!(
+                tries < 50,
+                "mem.metrics keeps moving: {before:#?} then {after:#?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };

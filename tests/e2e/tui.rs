@@ -148,6 +148,15 @@ async fn the_best_recommendation_for_bullish_medium_is_deployed_from_its_view() 
         return;
     }
     let daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    // The seed's worked example needs measured figures: 30 trades of its own, 60% won.
+    let client = daemon.client().await;
+    mem_e2e::trades::record_live_figures(
+        &client,
+        mem_e2e::seed::sid(mem_e2e::seed::MACD_HUNTER),
+        18,
+        12,
+    )
+    .await;
     let t = memctl_in_tmux(&daemon, 100, 30, "");
     t.wait_for("connected", SCREEN);
     t.keys(&["4"]);

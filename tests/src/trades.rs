@@ -250,3 +250,49 @@ mod tests {
         assert_eq!(a.trade_closed_at("late".into(), now).exit_time, now);
     }
 }
+
+/// Gives strategy `id` live figures, as its own trades would: `wins` trades of +3% and
+/// `losses` of -1%, one a day up to yesterday (a Sharpe ratio well above 1; the win rate
+/// `wins / (wins + losses)`), then waits until its list entry carries them (the live
+/// summary is written every 2 s). Recommendations use live figures from 30 trades: the
+/// way a test has measured figures without a backtest.
+pub async fn record_live_figures(
+    client: &mem_protocol::Client,
+    id: mem_protocol::strategy::StrategyId,
+    wins: usize,
+    losses: usize,
+) {
+    use mem_protocol::methods::method;
+    let yesterday = Utc::now() - Duration::days(1);
+    let n = wins + losses;
+    let trades = (0..n)
+        .map(|i| {
+            // Losses spread among the wins, so that no stretch of days is all one kind.
+            let win = i * wins / n != (i + 1) * wins / n;
+            closed_trade(format!("live-{id}-{i}"))
+                .closed_at(yesterday - Duration::days(i as i64))
+                .returning(if win { 0.03 } else { -0.01 })
+                .build()
+        })
+        .collect();
+    client
+        .call::<method::TradesRecord>(mem_protocol::registry::RecordTradesParams { id, trades })
+        .await
+        .expect("record the live trades");
+    let started = std::time::Instant::now();
+    loop {
+        let detail = client
+            .call::<method::StrategiesGet>(mem_protocol::methods::GetStrategyParams { id })
+            .await
+            .expect("the strategy");
+        if detail.summary.live_trades >= n as u64 && detail.summary.live_sharpe_ratio.is_some() {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the live summary of {id} never showed {n} trades: {:?}",
+            detail.summary
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

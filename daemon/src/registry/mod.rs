@@ -1735,6 +1735,108 @@ mod tests {
         assert!(err.contains("unreadable"), "{err}");
     }
 
+    /// A backtest memd ran is kept on the version it measured; when it passed, its figures
+    /// are the ones a recommendation uses, and no client can write them.
+    #[test]
+    fn a_backtest_is_recorded_on_its_version_and_only_memd_writes_measured_figures() {
+        use mem_protocol::backtest::{
+            BacktestEngine, BacktestResult, Validation, ValidationStatus,
+        };
+        let (_dir, registry) = seeded();
+        let caller = Caller::default();
+        let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
+        let mut result: BacktestResult = serde_json::from_value(json!({
+            "measured": true, "jobId": "job-1", "strategyId": id, "version": "1.0.0",
+            "engine": "native", "engineVersion": "0.1.0", "pairs": ["ETH/BTC"], "timeframe": "5m",
+            "dataFrom": "2018-01-10T04:55:00Z", "dataTo": "2018-01-30T04:55:00Z",
+            "parameters": {}, "configHash": "c", "strategyHash": "s",
+            "figures": {"trades": 12, "wins": 8, "losses": 4, "winRate": 0.6667, "profitAbs": 31.0,
+                "profitPct": 0.031, "sharpe": 1.8, "maxDrawdown": 0.02, "maxDrawdownAbs": 20.0,
+                "startingBalance": 1000.0, "finalBalance": 1031.0},
+            "equity": [], "validation": {"status": "failed", "reasons": ["12 trades, at least 30 needed"]},
+            "finishedAt": "2026-12-05T08:00:00Z", "seconds": 0.1
+        }))
+        .unwrap();
+        // Failed validation: on the version, not in the figures a recommendation reads.
+        registry.record_backtest(&result).unwrap();
+        let version = registry
+            .version(GetVersionParams {
+                id,
+                version: "1.0.0".into(),
+            })
+            .unwrap();
+        assert_eq!(version.backtest_results["jobId"], "job-1");
+        assert_eq!(version.extra["validation_status"], "failed");
+        assert!(registry.get(id).unwrap().summary.measured.is_none());
+        result.validation = Validation {
+            status: ValidationStatus::Passed,
+            reasons: vec![],
+        };
+        result.job_id = "job-2".into();
+        let detail = registry.record_backtest(&result).unwrap();
+        let measured = detail.summary.measured.clone().expect("measured");
+        assert_eq!(
+            (measured.job_id.as_str(), measured.engine),
+            ("job-2", BacktestEngine::Native)
+        );
+        assert_eq!(detail.summary.sharpe_ratio, Some(1.8));
+        // Read back as the index reads files at start.
+        let reopened = Registry::open(&registry.paths().root, Arc::new(EventBus::new(8))).unwrap();
+        assert_eq!(
+            reopened
+                .get(id)
+                .unwrap()
+                .summary
+                .measured
+                .as_ref()
+                .unwrap()
+                .job_id,
+            "job-2"
+        );
+        // Clients cannot write measured figures, on any way in; an update keeps memd's.
+        let mut doc = serde_json::to_value(&*registry.get(id).unwrap().metadata).unwrap();
+        doc["strategy"]["name"] = json!("copy_of_it");
+        let err = registry
+            .register(
+                RegisterParams {
+                    strategy: doc.clone(),
+                    status: None,
+                },
+                &caller,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("performance.backtest.measured"), "{err}");
+        let patch = json!({"performance": {"backtest": {"measured": null}}});
+        let err = registry
+            .update(
+                UpdateParams {
+                    id,
+                    patch,
+                    reason: None,
+                },
+                &caller,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("patch.performance.backtest.measured"), "{err}");
+        let typed = json!({"performance": {"backtest": {"sharpe_ratio": 9.9}}});
+        let updated = registry
+            .update(
+                UpdateParams {
+                    id,
+                    patch: typed,
+                    reason: None,
+                },
+                &caller,
+            )
+            .unwrap();
+        assert_eq!(
+            updated.summary.measured.as_ref().unwrap().sharpe_ratio,
+            Some(1.8)
+        );
+    }
+
     /// A strategy's deployment section is checked on every way into the registry, the
     /// field at fault named: registration, update, import and a hand edit.
     #[test]
