@@ -212,45 +212,6 @@ fn round_to(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_built_trade_is_consistent_and_says_what_it_was_told() {
-        let exit = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-        let t = closed_trade("t1")
-            .closed_at(exit)
-            .held(Duration::hours(2))
-            .returning(0.04)
-            .build();
-        assert_eq!(t.trade_id, "t1");
-        assert_eq!(
-            (t.entry_time, t.exit_time),
-            (exit - Duration::hours(2), exit)
-        );
-        assert_eq!(t.exit_price, 65_000.0 * (1.0 + 0.04));
-        assert_eq!((t.pnl, t.pnl_pct), (40.0, 0.04));
-        let t = closed_trade("t2").pnl(-3.0).mem_enhanced(0.05).build();
-        assert_eq!((t.pnl, t.pnl_pct), (-3.0, 0.0015));
-        assert_eq!((t.mem_enhanced, t.mem_confidence_boost), (true, Some(0.05)));
-    }
-
-    #[test]
-    fn random_trades_are_the_same_for_a_seed_and_valid() {
-        let mut a = RandomTrades::new(7);
-        let mut b = RandomTrades::new(7);
-        for n in 0..1_000 {
-            let (x, y) = (a.trade(format!("t{n}"), n), b.trade(format!("t{n}"), n));
-            assert_eq!(x, y);
-            assert!(x.entry_time < x.exit_time && x.entry_price > 0.0 && x.exit_price > 0.0);
-            assert_eq!(x.is_win, Some(x.pnl > 0.0));
-        }
-        let now = Utc::now();
-        assert_eq!(a.trade_closed_at("late".into(), now).exit_time, now);
-    }
-}
-
 /// Gives strategy `id` live figures, as its own trades would: `wins` trades of +3% and
 /// `losses` of -1%, one a day up to yesterday (a Sharpe ratio well above 1; the win rate
 /// `wins / (wins + losses)`), then waits until its list entry carries them (the live
@@ -294,5 +255,44 @@ pub async fn record_live_figures(
             detail.summary
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_built_trade_is_consistent_and_says_what_it_was_told() {
+        let exit = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let t = closed_trade("t1")
+            .closed_at(exit)
+            .held(Duration::hours(2))
+            .returning(0.04)
+            .build();
+        assert_eq!(t.trade_id, "t1");
+        assert_eq!(
+            (t.entry_time, t.exit_time),
+            (exit - Duration::hours(2), exit)
+        );
+        assert_eq!(t.exit_price, 65_000.0 * (1.0 + 0.04));
+        assert_eq!((t.pnl, t.pnl_pct), (40.0, 0.04));
+        let t = closed_trade("t2").pnl(-3.0).mem_enhanced(0.05).build();
+        assert_eq!((t.pnl, t.pnl_pct), (-3.0, 0.0015));
+        assert_eq!((t.mem_enhanced, t.mem_confidence_boost), (true, Some(0.05)));
+    }
+
+    #[test]
+    fn random_trades_are_the_same_for_a_seed_and_valid() {
+        let mut a = RandomTrades::new(7);
+        let mut b = RandomTrades::new(7);
+        for n in 0..1_000 {
+            let (x, y) = (a.trade(format!("t{n}"), n), b.trade(format!("t{n}"), n));
+            assert_eq!(x, y);
+            assert!(x.entry_time < x.exit_time && x.entry_price > 0.0 && x.exit_price > 0.0);
+            assert_eq!(x.is_win, Some(x.pnl > 0.0));
+        }
+        let now = Utc::now();
+        assert_eq!(a.trade_closed_at("late".into(), now).exit_time, now);
     }
 }
