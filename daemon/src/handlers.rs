@@ -236,3 +236,52 @@ pub fn mem_outcome(d: &Daemon, p: OutcomeParams) -> Result<OutcomeReport, RpcErr
         true,
     )
 }
+
+/// `backtest.run`: checks what to measure, then queues it (the queue runs it when its
+/// turn comes; `queue.changed` events follow it).
+pub fn backtest_run(
+    d: &Daemon,
+    p: mem_protocol::backtest::BacktestParams,
+) -> Result<mem_protocol::backtest::QueueJob, RpcError> {
+    use mem_protocol::backtest::QueueJobKind;
+    let method = "backtest.run";
+    if p.days.is_some() && p.timerange.is_some() {
+        return Err(RpcError::invalid_params(
+            method,
+            "fields `days` and `timerange`: give one or the other",
+        ));
+    }
+    if p.days == Some(0) {
+        return Err(RpcError::invalid_params(
+            method,
+            "field `days`: must be at least 1",
+        ));
+    }
+    if let Some(range) = &p.timerange {
+        crate::backtest::parse_timerange(range)
+            .map_err(|e| RpcError::invalid_params(method, format!("field `timerange`: {e}")))?;
+    }
+    if matches!(p.walk_forward, Some(1)) || p.walk_forward.is_some_and(|n| n > 20) {
+        return Err(RpcError::invalid_params(
+            method,
+            "field `walkForward`: 2 to 20 folds (0 for the configured number)",
+        ));
+    }
+    if p.epochs.is_some_and(|e| !(1..=10_000).contains(&e)) {
+        return Err(RpcError::invalid_params(
+            method,
+            "field `epochs`: 1 to 10,000",
+        ));
+    }
+    let detail = d.registry.get(p.id).map_err(|e| e.into_rpc(method))?;
+    crate::backtest::plan_of(&detail).map_err(|why| {
+        RpcError::invalid_params(method, format!("strategy {}: {why}", detail.summary.name))
+    })?;
+    let kind = if p.walk_forward.is_some() {
+        QueueJobKind::WalkForward
+    } else {
+        QueueJobKind::Backtest
+    };
+    Ok(d.queue
+        .submit(kind, p.id, detail.summary.display_name.clone(), p))
+}

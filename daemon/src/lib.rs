@@ -65,6 +65,8 @@ pub struct Daemon {
     pub ml: Arc<ml::service::MlService>,
     pub memory: Arc<mem::service::Memory>,
     pub scheduler: Arc<schedule::Scheduler>,
+    /// The queue of heavy work: backtests and walk-forwards.
+    pub queue: Arc<queue::Queue>,
     /// The daemon's figures (`mem.metrics`, `/metrics`): each subsystem records its own.
     pub metrics: Arc<Metrics>,
     pub bus: Arc<EventBus>,
@@ -255,6 +257,12 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         bus.clone(),
     )?;
     scheduler.start().await?;
+    let queue = queue::Queue::open(
+        &settings.data_dir.join("queue"),
+        settings.queue.clone(),
+        bus.clone(),
+    )?;
+    queue.spawn();
     let http_tokens = Arc::new(http::tokens::Tokens::open(&settings.data_dir)?);
     Ok(Daemon {
         settings,
@@ -263,6 +271,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         ml,
         memory,
         scheduler,
+        queue,
         metrics,
         bus,
         health: HealthMonitor::start(),
@@ -328,6 +337,8 @@ async fn shut_down(
     tracker: TaskTracker,
 ) {
     daemon.scheduler.shutdown().await;
+    // A backtest's processes end with memd; the job is recorded interrupted.
+    daemon.queue.shutdown(Duration::from_secs(8)).await;
     stop.cancel();
     if let Some(http) = http {
         let _ = tokio::time::timeout(Duration::from_secs(3), http).await;

@@ -283,5 +283,11 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
             d.scheduler.run_now(p).await.map(R::JobsRun)
         }),
         Request::JobsHistory(p) => blocking(d, move |d| d.scheduler.history(p).map(R::JobsHistory)),
+        // The queue of heavy work: queued here, run on its own threads and processes.
+        Request::BacktestRun(p) => {
+            blocking(d, move |d| handlers::backtest_run(d, p).map(R::BacktestRun))
+        }
+        Request::QueueList(p) => now(Ok(R::QueueList(d.queue.list(p.limit)))),
+        Request::QueueCancel(p) => now(d.queue.cancel(&p.id).map(R::QueueCancel)),
     }
 }

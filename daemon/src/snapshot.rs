@@ -46,6 +46,9 @@ pub async fn take(daemon: &Arc<Daemon>, topics: &[Topic], access: Access) -> Sna
     if topics.contains(&Topic::Jobs) {
         snapshot.jobs = Some(daemon.scheduler.list().await);
     }
+    if topics.contains(&Topic::Queue) {
+        snapshot.queue = Some(daemon.queue.list(None));
+    }
     if topics.contains(&Topic::Market) {
         // Reads candles (once per version of the file): a blocking thread.
         let ml = daemon.ml.clone();

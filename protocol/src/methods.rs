@@ -249,6 +249,13 @@ methods! {
     JobsRun = "jobs.run", Control, crate::jobs::RunJobParams => crate::jobs::RunJobResult;
     /// Recorded runs, newest first.
     JobsHistory = "jobs.history", View, crate::jobs::JobHistoryParams => crate::jobs::JobHistory;
+    /// Queue a backtest (or a walk-forward) of a strategy: measured by the real Freqtrade
+    /// or the native engine, stored on its registry version.
+    BacktestRun = "backtest.run", Control, crate::backtest::BacktestParams => crate::backtest::QueueJob;
+    /// The queue of heavy work: running, queued, then finished jobs.
+    QueueList = "queue.list", View, crate::backtest::QueueListParams => crate::backtest::QueueList;
+    /// Cancel a queued or running job (a running one's processes are ended).
+    QueueCancel = "queue.cancel", Control, crate::backtest::QueueCancelParams => crate::backtest::QueueJob;
     /// The HTTP API's control token, or a new view-only one.
     HttpToken = "http.token", Control, crate::http::HttpTokenParams => crate::http::HttpToken;
     /// Copy the data directory, writers paused, into a new directory with a manifest.
@@ -464,6 +471,9 @@ pub struct Snapshot {
     /// `market`: `market.conditions` without params, or why there are none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub market: Option<crate::market::MarketState>,
+    /// `queue`: `queue.list` without params.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<crate::backtest::QueueList>,
 }
 
 /// `strategies.list` params: every filter is optional and they combine with AND.

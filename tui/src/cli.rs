@@ -22,6 +22,21 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// One progress line: `[#####     ] 2/4 ETH/USDT 5m: 30 candles fetched`.
+pub fn progress_bar(done: u64, total: u64, message: &str) -> String {
+    let width = 30usize;
+    let filled = if total > 0 {
+        (done as usize * width / total as usize).min(width)
+    } else {
+        0
+    };
+    format!(
+        "[{}{}] {done}/{total} {message}",
+        "#".repeat(filled),
+        " ".repeat(width - filled)
+    )
+}
+
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

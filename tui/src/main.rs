@@ -2,6 +2,7 @@
 //! to memd over its Unix socket with mem-protocol's client.
 #![forbid(unsafe_code)]
 
+mod backtest_cli;
 mod backup_cli;
 mod cli;
 mod daemon_cli;
@@ -115,6 +116,42 @@ enum Command {
         /// Default: the daemon's conditions timeframe (1h).
         #[arg(long)]
         timeframe: Option<String>,
+    },
+    /// Measure a strategy: the real Freqtrade's backtesting (a native strategy: memd's
+    /// engine) on the market data, queued, followed with a progress bar; its figures go on
+    /// the strategy's version, and a passed backtest is what recommendations score on.
+    Backtest {
+        /// The strategy's id.
+        id: String,
+        /// The last N days of the market data (default 30).
+        #[arg(long, conflicts_with = "timerange")]
+        days: Option<u32>,
+        /// Freqtrade's form: 20261101-20261201 (either side may be empty).
+        #[arg(long)]
+        timerange: Option<String>,
+        /// A walk-forward of N folds (optimised in-sample, tested out-of-sample).
+        #[arg(long, value_name = "N")]
+        walk_forward: Option<u32>,
+        /// Optimisation trials per fold (hyperopt epochs).
+        #[arg(long)]
+        epochs: Option<u32>,
+        /// Only this pair (repeatable; default: the strategy's).
+        #[arg(long = "pair")]
+        pair: Vec<String>,
+        /// A native strategy's entries go through MEM (a throwaway memory).
+        #[arg(long)]
+        through_mem: bool,
+        /// Queue it and return (memctl queue follows it).
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// The queue of backtests and walk-forwards: running, queued, finished.
+    Queue {
+        #[command(subcommand)]
+        action: Option<QueueCommand>,
+        /// Finished jobs shown (default 50).
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Strategies that suit the market, best first, with each score explained.
     Recommend {
@@ -230,6 +267,16 @@ enum HttpCommand {
         /// The TradingView webhook's secret (the alert's `secret`, or `?secret=` in its URL).
         #[arg(long)]
         webhook: bool,
+    },
+}
+
+/// `memctl queue ...`.
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Cancel a queued job, or stop a running one (its processes are ended).
+    Cancel {
+        /// The job's id (memctl queue lists them).
+        job: String,
     },
 }
 
@@ -948,6 +995,35 @@ async fn run(args: Args) -> ExitCode {
             pair,
             timeframe,
         }) => cli::market(&client, pair, timeframe, args.json).await,
+        Some(Command::Backtest {
+            id,
+            days,
+            timerange,
+            walk_forward,
+            epochs,
+            pair,
+            through_mem,
+            no_wait,
+        }) => match backtest_cli::params(
+            &id,
+            days,
+            timerange,
+            walk_forward,
+            epochs,
+            pair,
+            through_mem,
+        ) {
+            Ok(params) => backtest_cli::backtest(&client, params, no_wait, args.json).await,
+            Err(e) => Err(e),
+        },
+        Some(Command::Queue {
+            action: Some(QueueCommand::Cancel { job }),
+            ..
+        }) => backtest_cli::cancel(&client, job, args.json).await,
+        Some(Command::Queue {
+            action: None,
+            limit,
+        }) => backtest_cli::list(&client, limit, args.json).await,
         Some(Command::Recommend {
             trend,
             volatility,

@@ -14,21 +14,6 @@ use std::time::Duration;
 /// `[market.refresh] timeout_secs`).
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// One progress line: `[#####     ] 2/4 ETH/USDT 5m: 30 candles fetched`.
-fn bar(done: u64, total: u64, message: &str) -> String {
-    let width = 30usize;
-    let filled = if total > 0 {
-        (done as usize * width / total as usize).min(width)
-    } else {
-        0
-    };
-    format!(
-        "[{}{}] {done}/{total} {message}",
-        "#".repeat(filled),
-        " ".repeat(width - filled)
-    )
-}
-
 /// `memctl market refresh [--pair P] [--timeframe T] [--days N]`.
 pub async fn refresh(
     client: &Client,
@@ -48,10 +33,13 @@ pub async fn refresh(
                 continue;
             }
             if terminal {
-                eprint!("\r\x1b[2K{}", bar(p.done, p.total, &p.message));
+                eprint!(
+                    "\r\x1b[2K{}",
+                    crate::cli::progress_bar(p.done, p.total, &p.message)
+                );
                 let _ = std::io::stderr().flush();
             } else if !json {
-                eprintln!("{}", bar(p.done, p.total, &p.message));
+                eprintln!("{}", crate::cli::progress_bar(p.done, p.total, &p.message));
             }
         }
     });
@@ -138,9 +126,9 @@ mod tests {
     #[test]
     fn the_bar_fills_with_the_work_done() {
         assert_eq!(
-            super::bar(2, 4, "ETH/USDT 5m"),
+            crate::cli::progress_bar(2, 4, "ETH/USDT 5m"),
             format!("[{}{}] 2/4 ETH/USDT 5m", "#".repeat(15), " ".repeat(15))
         );
-        assert!(super::bar(0, 0, "starting").starts_with("[    "));
+        assert!(crate::cli::progress_bar(0, 0, "starting").starts_with("[    "));
     }
 }
