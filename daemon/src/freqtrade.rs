@@ -89,6 +89,35 @@ pub fn find_binary(configured: Option<&Path>, data_dir: &Path) -> Result<PathBuf
 /// to the data directory).
 pub const DEFAULT_OVERRIDES: &str = "freqtrade/overrides.json";
 
+/// The operator's overrides, as every Freqtrade run gets them (bots, `download-data`,
+/// backtests): `[freqtrade] config_overrides`, else [`DEFAULT_OVERRIDES`] when it exists
+/// (where `mock-exchange --write-overrides` puts a mock's exchange section). Read at each
+/// use, so a change needs no restart; the error names the file.
+pub fn read_overrides(configured: Option<&Path>, data_dir: &Path) -> Result<Option<Value>, String> {
+    let path = match configured {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let default = data_dir.join(DEFAULT_OVERRIDES);
+            if !default.exists() {
+                return Ok(None);
+            }
+            default
+        }
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!(
+            "cannot read [freqtrade] config_overrides {}: {e}",
+            path.display()
+        )
+    })?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        format!(
+            "[freqtrade] config_overrides {} is not valid JSON: {e}",
+            path.display()
+        )
+    })
+}
+
 /// Where `setup-freqtrade` puts its virtualenv.
 pub fn venv_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("freqtrade-venv")
