@@ -154,8 +154,7 @@ impl FreqtradeSetup {
         work_dir: &Path,
     ) -> Result<FreqtradeSetup, String> {
         let bin = crate::freqtrade::find_binary(freqtrade.bin.as_deref(), data_dir)?;
-        let strategy_file =
-            find_strategy_file(&data_dir.join("freqtrade/strategies"), plan.class)?;
+        let strategy_file = find_strategy_file(&data_dir.join("freqtrade/strategies"), plan.class)?;
         let base_path = crate::datadir::confined(data_dir, plan.config_file)
             .map_err(|e| format!("the deployment section's config_file: {e}"))?;
         let bytes = std::fs::read(&base_path)
@@ -212,7 +211,9 @@ impl FreqtradeSetup {
                 .strategy_class
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !self.strategy_class.starts_with(|c: char| c.is_ascii_digit());
+            && !self
+                .strategy_class
+                .starts_with(|c: char| c.is_ascii_digit());
         if !class_ok {
             return Err(format!(
                 "{:?} is not a Python class name",
@@ -284,11 +285,11 @@ impl FreqtradeSetup {
 /// A Freqtrade timerange: `YYYYMMDD`, epoch seconds or milliseconds on either side of
 /// one `-`, at least one side given.
 fn check_timerange(timerange: &str) -> Result<(), String> {
-    let side = |s: &str| s.is_empty() || (s.chars().all(|c| c.is_ascii_digit()) && [8, 10, 13].contains(&s.len()));
+    let side = |s: &str| {
+        s.is_empty() || (s.chars().all(|c| c.is_ascii_digit()) && [8, 10, 13].contains(&s.len()))
+    };
     match timerange.split_once('-') {
-        Some((from, to)) if side(from) && side(to) && !(from.is_empty() && to.is_empty()) => {
-            Ok(())
-        }
+        Some((from, to)) if side(from) && side(to) && !(from.is_empty() && to.is_empty()) => Ok(()),
         _ => Err(format!(
             "timerange {timerange:?} is not Freqtrade's form, e.g. 20261101-20261201"
         )),
@@ -312,7 +313,12 @@ pub fn find_strategy_file(dir: &Path, class: &str) -> Result<PathBuf, String> {
         return Ok(named);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read the strategies directory {}: {e}", dir.display()))?
+        .map_err(|e| {
+            format!(
+                "cannot read the strategies directory {}: {e}",
+                dir.display()
+            )
+        })?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "py"))
         .collect();
@@ -609,9 +615,8 @@ pub struct HyperoptOptions {
 impl HyperoptOptions {
     /// Every value as Freqtrade takes it; the error names the option.
     pub fn check(&self) -> Result<(), String> {
-        let name = |s: &str| {
-            !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
+        let name =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if self.epochs == 0 {
             return Err("hyperopt epochs must be 1 or more".into());
         }
@@ -625,10 +630,7 @@ impl HyperoptOptions {
             ));
         }
         if !name(&self.loss) {
-            return Err(format!(
-                "hyperopt loss {:?} is not a class name",
-                self.loss
-            ));
+            return Err(format!("hyperopt loss {:?} is not a class name", self.loss));
         }
         Ok(())
     }
@@ -883,9 +885,9 @@ fn equity_curve(
 ) -> Result<Vec<EquityPoint>, String> {
     let mut closes = Vec::with_capacity(trades.len());
     for (i, trade) in trades.iter().enumerate() {
-        let ts = trade["close_timestamp"].as_i64().ok_or_else(|| {
-            format!("{what}: trade {i} has no `close_timestamp` in milliseconds")
-        })?;
+        let ts = trade["close_timestamp"]
+            .as_i64()
+            .ok_or_else(|| format!("{what}: trade {i} has no `close_timestamp` in milliseconds"))?;
         let profit = trade["profit_abs"]
             .as_f64()
             .ok_or_else(|| format!("{what}: trade {i} has no `profit_abs`"))?;
@@ -940,11 +942,15 @@ pub fn read_hyperopt_result(user_dir: &Path, strategy_class: &str) -> Result<Hyp
     let dir = user_dir.join(HYPEROPT_RESULTS);
     let name = newest_result(&dir.join(LAST_RESULT), "latest_hyperopt")?;
     let file = dir.join(&name);
-    let text =
-        std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let mut epochs = 0u64;
     let mut best: Option<(u64, f64, Value)> = None;
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         epochs += 1;
         let epoch: Value = serde_json::from_str(line)
             .map_err(|e| format!("{}: line {}: not JSON: {e}", file.display(), i + 1))?;
@@ -1029,6 +1035,20 @@ pub fn freqtrade_version(log_file: &Path) -> Option<String> {
         .rfind(|v| !v.is_empty())
 }
 
+/// The message of the last error a run's log names (`freqtrade - ERROR - Could not load
+/// markets, therefore cannot start. ...`): why a failed run failed, in Freqtrade's words.
+pub fn freqtrade_error(log_file: &Path) -> Option<String> {
+    let text = std::fs::read(log_file).ok()?;
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|line| {
+            line.split_once(" - ERROR - ")
+                .or_else(|| line.split_once(" - CRITICAL - "))
+                .map(|(_, message)| message.trim().to_string())
+        })
+        .rfind(|m| !m.is_empty())
+}
+
 /// The last `n` lines of a Freqtrade run's log that say something (blank lines and the
 /// borders of its tables left out): what a failed job reports.
 pub fn last_log_lines(log_file: &Path, n: usize) -> Vec<String> {
@@ -1041,4 +1061,999 @@ pub fn last_log_lines(log_file: &Path, n: usize) -> Vec<String> {
     let skip = lines.len().saturating_sub(n);
     lines.drain(..skip);
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files of real Freqtrade 2026.9 runs (daemon/tests/fixtures/freqtrade/README.md).
+    fn fixture(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/freqtrade")
+            .join(path)
+    }
+
+    fn ms(ts: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ts).unwrap()
+    }
+
+    #[test]
+    fn a_backtest_reads_as_freqtrade_reported_it() {
+        let result = read_backtest_result(&fixture("backtest/results"), "MACD_Aggressive").unwrap();
+        assert_eq!(
+            result.result_file,
+            fixture("backtest/results/backtest-result-2026-12-05_08-18-57.zip")
+        );
+        let m = result.measured;
+        assert_eq!(
+            m.figures,
+            BacktestFigures {
+                trades: 21,
+                wins: 9,
+                losses: 12,
+                win_rate: 0.42857142857142855,
+                profit_abs: 2.66469513,
+                profit_pct: 0.0026646951300000003,
+                sharpe: Some(45.173743495980936),
+                sortino: Some(156.71674818516908),
+                calmar: Some(1202.4251901576515),
+                max_drawdown: 0.00423385416354344,
+                max_drawdown_abs: 4.25257815,
+                profit_factor: Some(1.3273893133403953),
+                starting_balance: 1000.0,
+                final_balance: 1002.66469513,
+            }
+        );
+        assert_eq!(m.pairs, ["ETH/USDT", "BTC/USDT"]);
+        assert_eq!(m.timeframe, "5m");
+        // backtest_start 2026-12-04 00:00; backtest_end 2026-12-05 00:00 is the last
+        // candle's open time: the data reach its close, 5 minutes later.
+        assert_eq!(m.data_from, ms(1_796_342_400_000));
+        assert_eq!(m.data_to, ms(1_796_428_800_000 + 300_000));
+        assert_eq!(m.equity.len(), 22, "the start, then 21 distinct closes");
+        assert_eq!(
+            m.equity[0],
+            EquityPoint {
+                ts_ms: 1_796_342_400_000,
+                equity: 1000.0
+            }
+        );
+        assert_eq!(m.equity[1].ts_ms, 1_796_347_800_000);
+        assert!((m.equity[1].equity - 1000.06333552).abs() < 1e-9);
+        assert!((m.equity[2].equity - 999.46782156).abs() < 1e-9);
+        let last = m.equity.last().unwrap();
+        assert_eq!(last.ts_ms, 1_796_428_800_000);
+        assert!((last.equity - m.figures.final_balance).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_hyperopt_gives_its_best_epoch_and_freqtrade_runs_it_out_of_sample() {
+        let user_dir = fixture("hyperopt/user_data");
+        let best = read_hyperopt_result(&user_dir, "MACD_Tunable").unwrap();
+        assert_eq!((best.epoch, best.epochs), (2, 3));
+        assert_eq!(best.loss, -33.21973405307465);
+        assert_eq!(
+            Value::Object(best.parameters.clone()),
+            json!({"buy_trend": 50, "stoploss": -0.249,
+                   "minimal_roi": {"0": 0.26, "27": 0.09, "71": 0.026, "108": 0}}),
+            "the optimised spaces only, under the registry's names"
+        );
+        let i = &best.in_sample;
+        assert_eq!(
+            (i.figures.trades, i.figures.wins, i.figures.losses),
+            (4, 2, 2)
+        );
+        assert_eq!(i.figures.profit_abs, 2.26448445);
+        assert_eq!(i.figures.final_balance, 1002.26448445);
+        assert_eq!(i.figures.sharpe, Some(33.21973405307465));
+        assert_eq!(i.figures.profit_factor, Some(3.0280377404070764));
+        assert_eq!(i.figures.max_drawdown, 0.0007599519300000566);
+        assert_eq!(i.pairs, ["ETH/USDT"]);
+        assert_eq!(i.data_from, ms(1_796_256_000_000));
+        assert_eq!(i.equity.len(), 5);
+
+        // The out-of-sample backtest ran with that parameter file beside the strategy's
+        // copy: Freqtrade kept it in its result, and reports the ROI and stoploss it used.
+        let oos = read_backtest_result(&fixture("out-of-sample/results"), "MACD_Tunable").unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&oos.result_file).unwrap()).unwrap();
+        let mut kept = String::new();
+        zip.by_name("backtest-result-2026-12-05_08-19-11_MACD_Tunable.json")
+            .unwrap()
+            .read_to_string(&mut kept)
+            .unwrap();
+        let kept: Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(kept, best.parameter_file);
+        assert_eq!(
+            kept["params"]["sell"],
+            json!({"sell_signal": true}),
+            "not optimised, kept"
+        );
+        let stats = read_zipped_json(&oos.result_file).unwrap();
+        let section = &stats["strategy"]["MACD_Tunable"];
+        assert_eq!(section["stoploss"], best.parameters["stoploss"]);
+        assert_eq!(section["minimal_roi"], best.parameters["minimal_roi"]);
+        let f = &oos.measured.figures;
+        assert_eq!((f.trades, f.wins, f.losses), (7, 2, 5));
+        assert_eq!(f.profit_abs, 0.1659823199999999);
+        assert_eq!(f.calmar, Some(157.88261605226867));
+        assert_eq!(f.final_balance, 1000.16598232);
+    }
+
+    #[test]
+    fn a_failed_run_says_why() {
+        // The backtest of a config whose exchange does not answer (exit 2).
+        let log = fixture("failed/job.log");
+        assert_eq!(freqtrade_version(&log).as_deref(), Some("2026.9"));
+        assert_eq!(
+            freqtrade_error(&log).as_deref(),
+            Some(
+                "Could not load markets, therefore cannot start. Please investigate the above error for more details."
+            )
+        );
+        let lines = last_log_lines(&log, 3);
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[2].ends_with("Please investigate the above error for more details."),
+            "{lines:?}"
+        );
+        assert!(last_log_lines(&fixture("no-such.log"), 3).is_empty());
+        assert_eq!(freqtrade_version(&fixture("no-such.log")), None);
+
+        let empty = tempfile::tempdir().unwrap();
+        let err = read_backtest_result(empty.path(), "MACD_Aggressive").unwrap_err();
+        assert!(
+            err.contains(".last_result.json is missing: Freqtrade wrote no result"),
+            "{err}"
+        );
+        let err = read_hyperopt_result(empty.path(), "MACD_Tunable").unwrap_err();
+        assert!(
+            err.contains("hyperopt_results/.last_result.json is missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reading_errors_name_the_file_and_what_is_missing() {
+        let err =
+            read_backtest_result(&fixture("backtest/results"), "RSI_Conservative").unwrap_err();
+        assert!(
+            err.contains("backtest-result-2026-12-05_08-18-57.zip: no result for strategy RSI_Conservative (it holds [\"MACD_Aggressive\"])"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let last = dir.path().join(LAST_RESULT);
+        std::fs::write(&last, r#"{"latest_backtest": "backtest-result-x.zip"}"#).unwrap();
+        let err = read_backtest_result(dir.path(), "S").unwrap_err();
+        assert!(
+            err.contains("backtest-result-x.zip") && err.contains("cannot read"),
+            "{err}"
+        );
+        std::fs::write(&last, r#"{"latest_backtest": "../elsewhere.json"}"#).unwrap();
+        assert!(
+            read_backtest_result(dir.path(), "S")
+                .unwrap_err()
+                .contains("`latest_backtest` is")
+        );
+
+        // An older Freqtrade's plain JSON result, without its final balance.
+        let mut stats = stats(&[(1_000, 1.0)]);
+        stats.as_object_mut().unwrap().remove("final_balance");
+        std::fs::write(&last, r#"{"latest_backtest": "backtest-result-old.json"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("backtest-result-old.json"),
+            json!({"strategy": {"S": stats}}).to_string(),
+        )
+        .unwrap();
+        let err = read_backtest_result(dir.path(), "S").unwrap_err();
+        assert!(
+            err.contains(
+                "backtest-result-old.json (S): `final_balance` is missing or not a number"
+            ),
+            "{err}"
+        );
+    }
+
+    /// A strategy section with these (close time, profit) trades.
+    fn stats(trades: &[(i64, f64)]) -> Value {
+        let wins = trades.iter().filter(|t| t.1 > 0.0).count();
+        let losses = trades.iter().filter(|t| t.1 < 0.0).count();
+        let profit: f64 = trades.iter().map(|t| t.1).sum();
+        json!({
+            "total_trades": trades.len(), "wins": wins, "losses": losses,
+            "profit_total_abs": profit, "profit_total": profit / 1000.0,
+            "sharpe": 0, "sortino": null, "calmar": 0, "profit_factor": 0.0,
+            "max_drawdown_account": 0.0, "max_drawdown_abs": "0.000",
+            "starting_balance": 1000, "final_balance": 1000.0 + profit,
+            "backtest_start_ts": 0, "backtest_end_ts": 86_400_000, "timeframe": "1h",
+            "pairlist": ["BTC/USDT"],
+            "trades": trades.iter().map(|(ts, p)| json!({"close_timestamp": ts, "profit_abs": p})).collect::<Vec<_>>(),
+        })
+    }
+
+    #[test]
+    fn ratios_without_trades_and_a_profit_factor_without_losses_are_absent() {
+        let none = measured(&stats(&[]), "none").unwrap();
+        assert_eq!((none.figures.trades, none.figures.win_rate), (0, 0.0));
+        assert_eq!((none.figures.sharpe, none.figures.calmar), (None, None));
+        assert_eq!(none.figures.profit_factor, None);
+        assert_eq!(
+            none.equity,
+            [EquityPoint {
+                ts_ms: 0,
+                equity: 1000.0
+            }]
+        );
+        assert_eq!(none.data_to, ms(86_400_000 + 3_600_000));
+
+        let winners = measured(
+            &stats(&[(7_200_000, 2.0), (3_600_000, 1.0), (3_600_000, 0.5)]),
+            "w",
+        )
+        .unwrap();
+        assert_eq!(winners.figures.profit_factor, None, "no losing trade");
+        assert_eq!(
+            winners.figures.sharpe,
+            Some(0.0),
+            "as Freqtrade said, with trades"
+        );
+        assert_eq!(winners.figures.sortino, None, "Freqtrade's null (NaN)");
+        assert_eq!(
+            winners.figures.win_rate, 1.0,
+            "computed when Freqtrade gives none"
+        );
+        assert_eq!(
+            winners.equity,
+            [
+                EquityPoint {
+                    ts_ms: 0,
+                    equity: 1000.0
+                },
+                EquityPoint {
+                    ts_ms: 3_600_000,
+                    equity: 1001.5
+                },
+                EquityPoint {
+                    ts_ms: 7_200_000,
+                    equity: 1003.5
+                },
+            ],
+            "sorted by close, one point an instant"
+        );
+        let mut bad = stats(&[(1, 1.0)]);
+        bad["trades"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("close_timestamp");
+        assert!(
+            measured(&bad, "x")
+                .unwrap_err()
+                .contains("trade 0 has no `close_timestamp`")
+        );
+    }
+
+    #[test]
+    fn hyperopt_parameters_under_the_registrys_names() {
+        let spaces = json!({"roi": {"0": 0.1, "30": 0}, "stoploss": {"stoploss": -0.05},
+                            "trailing": {"trailing_stop": true, "trailing_stop_positive": 0.01},
+                            "max_open_trades": {"max_open_trades": 2},
+                            "buy": {"buy_rsi": 28}, "sell": {"sell_rsi": 71}});
+        assert_eq!(
+            Value::Object(registry_parameters(spaces.as_object().unwrap())),
+            json!({"minimal_roi": {"0": 0.1, "30": 0}, "stoploss": -0.05,
+                   "trailing_stop": true, "trailing_stop_positive": 0.01, "max_open_trades": 2,
+                   "buy_rsi": 28, "sell_rsi": 71})
+        );
+    }
+
+    /// A data directory with the seed's Freqtrade files and candle files (empty: only
+    /// their names are read before Freqtrade runs).
+    fn seeded(root: &Path) -> (PathBuf, PathBuf) {
+        let data = root.join("data");
+        crate::datadir::seed_freqtrade(&data).unwrap();
+        let market = data.join("market");
+        std::fs::create_dir_all(&market).unwrap();
+        for name in [
+            "ETH_USDT-5m.feather",
+            "BTC_USDT-5m.feather",
+            "BNB_USDT-5m.json",
+            "XRP_USDT-5m.csv",
+        ] {
+            std::fs::write(market.join(name), "").unwrap();
+        }
+        (data, market)
+    }
+
+    fn seed_macd(data: &Path, market: &Path, work: &Path) -> FreqtradeSetup {
+        let spec: FreqtradeSpec = serde_json::from_value(json!({
+            "strategy_name": "MACD_Aggressive", "config_file": "freqtrade/configs/macd_hunter.json",
+            "pairs": ["ETH/USDT", "BTC/USDT"], "timeframe": "5m"}))
+        .unwrap();
+        let parameters = json!({
+            "macd_fast": {"value": 12, "type": "integer"},
+            "stoploss": {"value": -0.08, "type": "float"},
+            "minimal_roi": {"value": {"0": 0.15}, "type": "object"}});
+        let settings = crate::config::FreqtradeConfig {
+            bin: Some(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake-python3"),
+            ),
+            ..Default::default()
+        };
+        std::fs::write(
+            data.join(crate::freqtrade::DEFAULT_OVERRIDES),
+            json!({"exchange": {"key": "live-key", "secret": "live-secret",
+                                "ccxt_config": {"apiKey": "k", "urls": {"api": {"public": "http://127.0.0.1:1/api/v3"}}},
+                                "enable_ws": true},
+                   "api_server": {"password": "hunter2"}})
+            .to_string(),
+        )
+        .unwrap();
+        let plan = StrategyPlan {
+            class: "MACD_Aggressive",
+            config_file: "freqtrade/configs/macd_hunter.json",
+            spec: &spec,
+            parameters: parameters.as_object().unwrap(),
+        };
+        FreqtradeSetup::for_strategy(
+            data,
+            market,
+            &settings,
+            plan,
+            None,
+            "20261101-20261201",
+            work,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_setup_renders_the_bots_config_without_what_a_backtest_must_not_have() {
+        let root = tempfile::tempdir().unwrap();
+        let (data, market) = seeded(root.path());
+        let work = root.path().join("job");
+        let mut setup = seed_macd(&data, &market, &work);
+        assert_eq!(
+            setup.pairs,
+            ["ETH/USDT", "BTC/USDT"],
+            "the deployment section's"
+        );
+        assert_eq!(
+            setup.strategy_file,
+            data.join("freqtrade/strategies/MACD_Aggressive.py")
+        );
+        // A previous run's leftovers.
+        std::fs::create_dir_all(work.join("results")).unwrap();
+        std::fs::write(work.join("results").join(LAST_RESULT), "{}").unwrap();
+        std::fs::create_dir_all(work.join("user_data/hyperopt_results")).unwrap();
+        std::fs::write(
+            work.join("user_data/hyperopt_results").join(LAST_RESULT),
+            "{}",
+        )
+        .unwrap();
+
+        let rendered = render_config(&setup).unwrap();
+        assert_eq!(rendered.data_format, "feather");
+        assert!(
+            std::fs::read_dir(&rendered.results_dir)
+                .unwrap()
+                .next()
+                .is_none(),
+            "emptied"
+        );
+        assert!(!rendered.user_dir.join("hyperopt_results").exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&rendered.config_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let c: Value =
+            serde_json::from_slice(&std::fs::read(&rendered.config_file).unwrap()).unwrap();
+        for gone in ["api_server", "memd", "telegram", "db_url"] {
+            assert!(c.get(gone).is_none(), "{gone} left out");
+        }
+        assert_eq!(c["dry_run"], json!(true));
+        assert_eq!(c["timeframe"], "5m");
+        assert_eq!(c["stake_amount"], json!(100), "the base config's stake");
+        assert_eq!(c["dry_run_wallet"], json!(1000));
+        assert_eq!(
+            c["stoploss"],
+            json!(-0.08),
+            "the registry's config keys, as for a bot"
+        );
+        assert!(c.get("macd_fast").is_none());
+        assert_eq!(c["pairlists"], json!([{"method": "StaticPairList"}]));
+        let ex = &c["exchange"];
+        assert_eq!(ex["pair_whitelist"], json!(["ETH/USDT", "BTC/USDT"]));
+        assert_eq!(ex["enable_ws"], json!(false));
+        assert_eq!(
+            ex["ccxt_config"]["urls"]["api"]["public"], "http://127.0.0.1:1/api/v3",
+            "the overrides'"
+        );
+        assert!(
+            ex.get("key").is_none()
+                && ex.get("secret").is_none()
+                && ex["ccxt_config"].get("apiKey").is_none()
+        );
+        let text = std::fs::read_to_string(&rendered.config_file).unwrap();
+        assert!(!text.contains("live-secret") && !text.contains("hunter2"));
+
+        // The strategy's copy, with the mixin it imports and nothing else.
+        let mut copied: Vec<String> = std::fs::read_dir(&rendered.strategy_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        copied.sort();
+        assert_eq!(copied, ["MACD_Aggressive.py", "memd_mixin.py"]);
+        let source = std::fs::read(&setup.strategy_file).unwrap();
+        assert_eq!(rendered.strategy_hash, sha256_hex(&source));
+        assert_eq!(rendered.strategy_hash.len(), 64);
+
+        // The hash is of the config: another exchange key (left out) gives the same one,
+        // another stoploss another.
+        let again = render_config(&setup).unwrap();
+        assert_eq!(again.config_hash, rendered.config_hash);
+        setup.overrides.as_mut().unwrap()["exchange"]["secret"] = json!("rotated");
+        assert_eq!(
+            render_config(&setup).unwrap().config_hash,
+            rendered.config_hash
+        );
+
+        // Chosen parameters: the file beside the copy, and its config keys over the
+        // registry's (Freqtrade lets a config key win over the file).
+        let chosen = json!({"strategy_name": "MACD_Aggressive", "ft_stratparam_v": 1,
+                            "params": {"stoploss": {"stoploss": -0.2}, "roi": {"0": 0.3}, "buy": {"x": 1}}});
+        setup.strategy_parameters = Some(chosen.clone());
+        let tuned = render_config(&setup).unwrap();
+        assert_ne!(tuned.config_hash, rendered.config_hash);
+        let file: Value = serde_json::from_slice(
+            &std::fs::read(tuned.strategy_dir.join("MACD_Aggressive.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(file, chosen);
+        let c: Value = serde_json::from_slice(&std::fs::read(&tuned.config_file).unwrap()).unwrap();
+        assert_eq!(
+            (c["stoploss"].clone(), c["minimal_roi"].clone()),
+            (json!(-0.2), json!({"0": 0.3}))
+        );
+        assert!(
+            c.get("x").is_none(),
+            "a strategy parameter is the file's, not the config's"
+        );
+        setup.strategy_parameters = None;
+        render_config(&setup).unwrap();
+        assert!(
+            !tuned.strategy_dir.join("MACD_Aggressive.json").exists(),
+            "no stale parameters"
+        );
+        setup.strategy_parameters = Some(json!({"strategy_name": "Other", "params": {}}));
+        assert!(
+            render_config(&setup)
+                .unwrap_err()
+                .contains("for strategy \"Other\", not MACD_Aggressive")
+        );
+    }
+
+    #[test]
+    fn what_freqtrade_cannot_run_is_refused_before_it_runs() {
+        let root = tempfile::tempdir().unwrap();
+        let (data, market) = seeded(root.path());
+        let mut setup = seed_macd(&data, &market, &root.path().join("job"));
+        setup.pairs = vec!["ETH/USDT".into(), "BNB/USDT".into()];
+        let err = render_config(&setup).unwrap_err();
+        assert!(
+            err.contains("two formats") && err.contains("BNB_USDT-5m.json"),
+            "{err}"
+        );
+        setup.pairs = vec!["XRP/USDT".into()];
+        assert!(
+            render_config(&setup)
+                .unwrap_err()
+                .contains("XRP_USDT-5m.csv: Freqtrade reads")
+        );
+        setup.pairs = vec!["SOL/USDT".into()];
+        assert!(render_config(&setup).unwrap_err().contains("SOL/USDT"));
+        setup.pairs = vec!["ETH/USDT".into()];
+        for bad in ["2026-11", "-", "20261101", "2026110-", "x-y"] {
+            setup.timerange = bad.into();
+            assert!(
+                render_config(&setup).unwrap_err().contains("timerange"),
+                "{bad}"
+            );
+        }
+        for good in [
+            "20261101-",
+            "-20261201",
+            "20261101-20261201",
+            "1796342400-1796428800",
+        ] {
+            assert!(check_timerange(good).is_ok(), "{good}");
+        }
+        setup.timerange = "20261101-".into();
+        setup.strategy_class = "MACD; rm".into();
+        assert!(
+            render_config(&setup)
+                .unwrap_err()
+                .contains("not a Python class name")
+        );
+    }
+
+    #[test]
+    fn the_commands_run_freqtrade_on_the_work_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let (data, market) = seeded(root.path());
+        let work = root.path().join("job");
+        let setup = seed_macd(&data, &market, &work);
+        let rendered = render_config(&setup).unwrap();
+        let args = |c: &Command| -> Vec<String> {
+            c.get_args()
+                .map(|a| a.to_string_lossy().to_string())
+                .collect()
+        };
+        let w = |p: &str| work.join(p).display().to_string();
+        let backtest = backtest_command(&setup, &rendered);
+        assert_eq!(backtest.get_program(), setup.bin.as_os_str());
+        assert_eq!(
+            args(&backtest),
+            [
+                "backtesting",
+                "--config",
+                &w("config.json"),
+                "--userdir",
+                &w("user_data"),
+                "--strategy-path",
+                &w("strategy"),
+                "--strategy",
+                "MACD_Aggressive",
+                "--datadir",
+                &market.display().to_string(),
+                "--data-format-ohlcv",
+                "feather",
+                "--timerange",
+                "20261101-20261201",
+                "--export",
+                "trades",
+                "--backtest-directory",
+                &w("results"),
+                "--cache",
+                "none",
+            ]
+        );
+        assert_eq!(backtest.get_current_dir(), Some(work.as_path()));
+        let env: Vec<(String, String)> = backtest
+            .get_envs()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_string_lossy().to_string(),
+                    v?.to_string_lossy().to_string(),
+                ))
+            })
+            .collect();
+        assert!(env.contains(&("PYTHONDONTWRITEBYTECODE".into(), "1".into())));
+        assert!(env.contains(&("HOME".into(), work.display().to_string())));
+
+        let mut options = HyperoptOptions {
+            epochs: 30,
+            spaces: vec!["roi".into(), "stoploss".into()],
+            loss: "SharpeHyperOptLoss".into(),
+            random_state: 7,
+            jobs: 1,
+        };
+        let hyperopt = hyperopt_command(&setup, &rendered, &options).unwrap();
+        let a = args(&hyperopt);
+        assert_eq!(a[0], "hyperopt");
+        assert_eq!(
+            a[15..],
+            [
+                "--epochs",
+                "30",
+                "--spaces",
+                "roi",
+                "stoploss",
+                "--hyperopt-loss",
+                "SharpeHyperOptLoss",
+                "--random-state",
+                "7",
+                "-j",
+                "1",
+                "--disable-param-export"
+            ]
+        );
+        options.spaces = vec!["roi stoploss".into()];
+        assert!(
+            hyperopt_command(&setup, &rendered, &options)
+                .unwrap_err()
+                .contains("spaces")
+        );
+        options.spaces = vec!["roi".into()];
+        options.epochs = 0;
+        assert!(
+            hyperopt_command(&setup, &rendered, &options)
+                .unwrap_err()
+                .contains("epochs")
+        );
+    }
+
+    #[test]
+    fn a_strategy_file_is_found_as_freqtrade_finds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.py"), "class Other(IStrategy):\n").unwrap();
+        std::fs::write(
+            dir.path().join("b.py"),
+            "import x\nclass Mine(Base, IStrategy):\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("Mine2.py"), "class Mine2:\n").unwrap();
+        assert_eq!(
+            find_strategy_file(dir.path(), "Mine").unwrap(),
+            dir.path().join("b.py")
+        );
+        assert_eq!(
+            find_strategy_file(dir.path(), "Mine2").unwrap(),
+            dir.path().join("Mine2.py")
+        );
+        assert!(
+            find_strategy_file(dir.path(), "Min")
+                .unwrap_err()
+                .contains("defines the strategy class Min")
+        );
+        assert_eq!(
+            imported_modules(
+                "from memd_mixin import MemdMixin\nimport numpy as np, pandas\n  from .rel import x\nfrom a.b import c\n"
+            ),
+            ["memd_mixin", "numpy", "pandas", "a"]
+        );
+    }
+}
+
+/// Runs of the real Freqtrade against the mock exchange (`MEMD_TEST_FREQTRADE`; skipped
+/// without it): what the queue will do, end to end, and the benchmark of BENCHMARKS.md.
+#[cfg(test)]
+mod real {
+    use super::*;
+    use mem_e2e::mock_exchange::MockExchange;
+    use mem_protocol::deploy_spec::{RunPlan, deployable};
+    use mem_protocol::strategy::StrategyDocument;
+    use std::time::{Duration, Instant};
+
+    /// The seed's Freqtrade MACD Hunter, Conservative RSI and Aggressive RSI.
+    const SEED_BOTS: [&str; 3] = [
+        "4ce3a79b-c22b-4b42-9d87-3a58052a9eec",
+        "186062cd-e0f7-45eb-b387-3067360efe34",
+        "8a778f7f-37b5-4eae-9fca-e7cb383b048a",
+    ];
+
+    /// A data directory seeded as memd seeds one, its overrides pointing at `mock`.
+    fn data_dir(root: &Path, mock: &MockExchange) -> PathBuf {
+        let data = root.join("data");
+        crate::datadir::seed_freqtrade(&data).unwrap();
+        std::fs::write(
+            data.join(crate::freqtrade::DEFAULT_OVERRIDES),
+            serde_json::to_vec(&mock.memd_overrides()).unwrap(),
+        )
+        .unwrap();
+        data
+    }
+
+    /// `freqtrade download-data` of `days` from the mock into `market`, as memd's refresh
+    /// runs it.
+    fn download(
+        bin: &Path,
+        mock: &MockExchange,
+        market: &Path,
+        pairs: &[&str],
+        timeframes: &[&str],
+        days: u32,
+    ) {
+        let staging = market.join(".download");
+        std::fs::create_dir_all(staging.join("user_data")).unwrap();
+        let mut exchange = mock.ccxt_config();
+        exchange["pair_whitelist"] = json!([]);
+        let config = json!({"exchange": exchange, "stake_currency": "USDT", "dry_run": true,
+                            "trading_mode": "spot", "dataformat_ohlcv": "feather"});
+        std::fs::write(staging.join("config.json"), config.to_string()).unwrap();
+        let mut command = Command::new(bin);
+        command
+            .arg("download-data")
+            .arg("--config")
+            .arg(staging.join("config.json"))
+            .arg("--userdir")
+            .arg(staging.join("user_data"))
+            .arg("--datadir")
+            .arg(market)
+            .args([
+                "--data-format-ohlcv",
+                "feather",
+                "--days",
+                &days.to_string(),
+                "--pairs",
+            ])
+            .args(pairs)
+            .arg("--timeframes")
+            .args(timeframes)
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        let (ok, _) = run(command, &staging.join("download.log"));
+        assert!(
+            ok,
+            "download-data failed: {:?}",
+            last_log_lines(&staging.join("download.log"), 20)
+        );
+        std::fs::remove_dir_all(&staging).unwrap();
+    }
+
+    /// Runs a command as the queue does (output into a log file); answers whether it
+    /// exited 0, and its wall time.
+    fn run(mut command: Command, log: &Path) -> (bool, Duration) {
+        let out = std::fs::File::create(log).unwrap();
+        let started = Instant::now();
+        let status = command
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .status()
+            .unwrap();
+        (status.success(), started.elapsed())
+    }
+
+    /// A seed bot's setup, as the queue makes it from the registry.
+    fn seed_setup(
+        data: &Path,
+        id: &str,
+        pairs: Option<&[String]>,
+        timerange: &str,
+        work: &Path,
+    ) -> FreqtradeSetup {
+        let path = format!(
+            "{}/../data/strategy_registry/metadata/{id}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: StrategyDocument = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let Ok(RunPlan::Freqtrade {
+            class,
+            config_file,
+            spec,
+        }) = deployable(&doc.strategy)
+        else {
+            panic!("{id} is a Freqtrade bot");
+        };
+        let settings = crate::config::FreqtradeConfig {
+            bin: mem_e2e::freqtrade::binary(),
+            ..Default::default()
+        };
+        let plan = StrategyPlan {
+            class: &class,
+            config_file: &config_file,
+            spec: &spec,
+            parameters: &doc.strategy.parameters,
+        };
+        FreqtradeSetup::for_strategy(
+            data,
+            &data.join("market"),
+            &settings,
+            plan,
+            pairs,
+            timerange,
+            work,
+        )
+        .unwrap()
+    }
+
+    fn day(days_ago: i64) -> String {
+        (Utc::now() - chrono::Duration::days(days_ago))
+            .format("%Y%m%d")
+            .to_string()
+    }
+
+    /// Keeps a run's work directory in `MEMD_KEEP_FREQTRADE_RUNS` (fixtures are made so).
+    fn keep(work: &Path, name: &str) {
+        if let Some(dir) = std::env::var_os("MEMD_KEEP_FREQTRADE_RUNS") {
+            let target = PathBuf::from(dir).join(name);
+            std::fs::create_dir_all(&target).unwrap();
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(format!("{}/.", work.display()))
+                .arg(&target)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    #[test]
+    fn a_backtest_a_hyperopt_and_the_chosen_parameters_out_of_sample() {
+        let Some(bin) = mem_e2e::freqtrade::binary() else {
+            return;
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let mock = runtime.block_on(mem_e2e::mock_exchange::start(&["ETH/USDT", "BTC/USDT"]));
+        let root = tempfile::tempdir().unwrap();
+        let data = data_dir(root.path(), &mock);
+        download(
+            &bin,
+            &mock,
+            &data.join("market"),
+            &["ETH/USDT", "BTC/USDT"],
+            &["5m"],
+            3,
+        );
+
+        // The seed's MACD Hunter over one day, as its bot runs it.
+        let work = root.path().join("job-backtest");
+        let setup = seed_setup(
+            &data,
+            SEED_BOTS[0],
+            None,
+            &format!("{}-{}", day(1), day(0)),
+            &work,
+        );
+        assert_eq!(setup.pairs, ["ETH/USDT", "BTC/USDT"]);
+        let rendered = render_config(&setup).unwrap();
+        let log = work.join("job.log");
+        let (ok, took) = run(backtest_command(&setup, &rendered), &log);
+        assert!(ok, "{:?}", last_log_lines(&log, 20));
+        let result = read_backtest_result(&rendered.results_dir, "MACD_Aggressive").unwrap();
+        eprintln!(
+            "backtest: {:.1} s, {:?}",
+            took.as_secs_f64(),
+            result.measured.figures
+        );
+        assert_eq!(
+            freqtrade_version(&log).as_deref(),
+            Some(crate::freqtrade::PINNED_VERSION)
+        );
+        let m = &result.measured;
+        assert_eq!(m.pairs, ["ETH/USDT", "BTC/USDT"]);
+        assert!(
+            m.figures.trades > 0,
+            "MACD crosses in a day of the mock's prices"
+        );
+        let last = m.equity.last().unwrap().equity;
+        assert!(
+            (last - m.figures.final_balance).abs() < 1e-6,
+            "{last} vs {}",
+            m.figures.final_balance
+        );
+        assert!(!rendered.strategy_dir.join("__pycache__").exists());
+        keep(&work, "backtest");
+
+        // Hyperopt of a tunable MACD (its own parameters and ROI and stoploss) in-sample.
+        let strategies = data.join("freqtrade/strategies");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/freqtrade/MACD_Tunable.py"
+            ),
+            strategies.join("MACD_Tunable.py"),
+        )
+        .unwrap();
+        let work = root.path().join("job-walk-forward");
+        let mut setup = seed_setup(
+            &data,
+            SEED_BOTS[0],
+            Some(&["ETH/USDT".to_string()]),
+            &format!("{}-{}", day(2), day(1)),
+            &work,
+        );
+        setup.strategy_class = "MACD_Tunable".into();
+        setup.strategy_file = find_strategy_file(&strategies, "MACD_Tunable").unwrap();
+        let rendered = render_config(&setup).unwrap();
+        for module in ["MACD_Tunable.py", "MACD_Aggressive.py", "memd_mixin.py"] {
+            assert!(
+                rendered.strategy_dir.join(module).is_file(),
+                "{module} copied"
+            );
+        }
+        let options = HyperoptOptions {
+            epochs: 3,
+            spaces: vec!["buy".into(), "roi".into(), "stoploss".into()],
+            loss: "SharpeHyperOptLoss".into(),
+            random_state: 24,
+            jobs: 1,
+        };
+        let log = work.join("job.log");
+        let (ok, took) = run(hyperopt_command(&setup, &rendered, &options).unwrap(), &log);
+        assert!(ok, "{:?}", last_log_lines(&log, 20));
+        let best = read_hyperopt_result(&rendered.user_dir, "MACD_Tunable").unwrap();
+        eprintln!(
+            "hyperopt: {:.1} s, epoch {} of {}: {:?}",
+            took.as_secs_f64(),
+            best.epoch,
+            best.epochs,
+            best.parameters
+        );
+        assert_eq!(best.epochs, 3);
+        for key in ["buy_trend", "minimal_roi", "stoploss"] {
+            assert!(
+                best.parameters.contains_key(key),
+                "{key} in {:?}",
+                best.parameters
+            );
+        }
+        assert!(
+            !best.parameters.contains_key("sell_signal"),
+            "not optimised"
+        );
+        assert!(
+            !rendered.strategy_dir.join("MACD_Tunable.json").exists(),
+            "no export"
+        );
+        keep(&work, "hyperopt");
+
+        // The chosen parameters, out-of-sample: Freqtrade loads them from the parameter
+        // file beside the copy; its report shows the ROI and stoploss it ran with.
+        setup.timerange = format!("{}-{}", day(1), day(0));
+        setup.strategy_parameters = Some(best.parameter_file.clone());
+        let rendered = render_config(&setup).unwrap();
+        let (ok, _) = run(backtest_command(&setup, &rendered), &log);
+        assert!(ok, "{:?}", last_log_lines(&log, 20));
+        let out = read_backtest_result(&rendered.results_dir, "MACD_Tunable").unwrap();
+        let zip = read_zipped_json(&out.result_file).unwrap();
+        let section = &zip["strategy"]["MACD_Tunable"];
+        assert_eq!(section["stoploss"], best.parameters["stoploss"]);
+        assert_eq!(section["minimal_roi"], best.parameters["minimal_roi"]);
+        let loaded = std::fs::read_to_string(work.join("job.log")).unwrap();
+        let trend = format!(
+            "Strategy Parameter: buy_trend = {}",
+            best.parameters["buy_trend"]
+        );
+        assert!(loaded.contains(&trend), "{trend} in the log");
+        keep(&work, "out-of-sample");
+        runtime.block_on(mock.shutdown());
+    }
+
+    /// BENCHMARKS.md's row: each seed bot's strategy backtested by the real Freqtrade on
+    /// 30 days of two pairs from the mock, as memd renders it; wall time of `freqtrade
+    /// backtesting`, median of 3.
+    #[test]
+    #[ignore = "timing: downloads 30 days of candles and runs 9 backtests (about 2 minutes)"]
+    fn seed_strategies_backtest_times() {
+        let Some(bin) = mem_e2e::freqtrade::binary() else {
+            return;
+        };
+        let pairs = ["ETH/USDT".to_string(), "BTC/USDT".to_string()];
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let mock = runtime.block_on(mem_e2e::mock_exchange::start(&["ETH/USDT", "BTC/USDT"]));
+        let root = tempfile::tempdir().unwrap();
+        let data = data_dir(root.path(), &mock);
+        let started = Instant::now();
+        download(
+            &bin,
+            &mock,
+            &data.join("market"),
+            &["ETH/USDT", "BTC/USDT"],
+            &["5m", "1m"],
+            30,
+        );
+        eprintln!(
+            "download-data, 30 days, 2 pairs, 5m and 1m: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        for id in SEED_BOTS {
+            let work = root.path().join(id);
+            let setup = seed_setup(&data, id, Some(&pairs), &format!("{}-", day(30)), &work);
+            let mut times = Vec::new();
+            let mut trades = 0;
+            for _ in 0..3 {
+                let rendered = render_config(&setup).unwrap();
+                let log = work.join("job.log");
+                let (ok, took) = run(backtest_command(&setup, &rendered), &log);
+                assert!(ok, "{:?}", last_log_lines(&log, 20));
+                let result =
+                    read_backtest_result(&rendered.results_dir, &setup.strategy_class).unwrap();
+                trades = result.measured.figures.trades;
+                times.push(took.as_secs_f64());
+            }
+            let mut sorted = times.clone();
+            sorted.sort_by(f64::total_cmp);
+            eprintln!(
+                "{} ({}, {}): median {:.2} s of {:?}, {} trades",
+                setup.strategy_class,
+                setup.timeframe,
+                setup.pairs.join(" "),
+                sorted[1],
+                times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>(),
+                trades
+            );
+        }
+        runtime.block_on(mock.shutdown());
+    }
 }
