@@ -952,7 +952,7 @@ pub fn read_hyperopt_result(user_dir: &Path, strategy_class: &str) -> Result<Hyp
         .filter(|(_, l)| !l.trim().is_empty())
     {
         epochs += 1;
-        let epoch: Value = serde_json::from_str(line)
+        let epoch = parse_epoch(line)
             .map_err(|e| format!("{}: line {}: not JSON: {e}", file.display(), i + 1))?;
         if epoch["is_best"] != json!(true) {
             continue;
@@ -1001,6 +1001,67 @@ pub fn read_hyperopt_result(user_dir: &Path, strategy_class: &str) -> Result<Hyp
         in_sample,
         result_file: file,
     })
+}
+
+/// One epoch line of a `.fthypt` file. Freqtrade writes them with python-rapidjson's
+/// `NM_NAN`: a NaN figure (the p-value of a single trade) is the bare token `NaN`, and
+/// infinities `Infinity`, which JSON does not have; they are read as null (absent).
+fn parse_epoch(line: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(line).or_else(|first| {
+        let mut clean = String::with_capacity(line.len());
+        let (mut in_string, mut escaped) = (false, false);
+        let mut rest = line;
+        while let Some(c) = rest.chars().next() {
+            if !in_string {
+                if let Some(token) = ["-Infinity", "Infinity", "NaN"]
+                    .into_iter()
+                    .find(|t| rest.starts_with(t))
+                {
+                    clean.push_str("null");
+                    rest = &rest[token.len()..];
+                    continue;
+                }
+            }
+            if in_string {
+                match (escaped, c) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => in_string = false,
+                    _ => {}
+                }
+            } else if c == '"' {
+                in_string = true;
+            }
+            clean.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        serde_json::from_str(&clean).map_err(|_| first)
+    })
+}
+
+/// How many epochs a running hyperopt has finished: the lines of its `.fthypt` file,
+/// which Freqtrade appends to as each batch of epochs ends (`.last_result.json` comes
+/// only at the end). 0 before the first batch.
+pub fn hyperopt_epochs_done(user_dir: &Path) -> u64 {
+    let dir = user_dir.join(HYPEROPT_RESULTS);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "fthypt"))
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count() as u64)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Freqtrade's timerange of the candles that open from `from` up to, not including,
+/// `to`, in epoch seconds: Freqtrade keeps a candle that opens at the stop, so a
+/// walk-forward whose in-sample range ended at its out-of-sample start would share that
+/// candle between them.
+pub fn timerange(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    format!("{}-{}", from.timestamp(), to.timestamp() - 1)
 }
 
 /// Freqtrade's parameters by space (`{"roi": {"0": 0.2}, "stoploss": {"stoploss":
@@ -1330,6 +1391,46 @@ mod tests {
                 .unwrap_err()
                 .contains("trade 0 has no `close_timestamp`")
         );
+    }
+
+    #[test]
+    fn hyperopt_epochs_with_nan_figures_read_and_count() {
+        // The fixture's epochs, with the NaN a single trade's p-value is written as.
+        let source = fixture("hyperopt/user_data/hyperopt_results");
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join(HYPEROPT_RESULTS);
+        std::fs::create_dir_all(&results).unwrap();
+        assert_eq!(hyperopt_epochs_done(dir.path()), 0);
+        let name = "strategy_MACD_Tunable_2026-12-05_08-19-02.fthypt";
+        let text = std::fs::read_to_string(source.join(name)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(results.join(name), format!("{}\n", lines[0])).unwrap();
+        assert_eq!(hyperopt_epochs_done(dir.path()), 1, "a run's progress");
+        let nan = text.replacen(
+            "\"p_value\":",
+            "\"odd\":\"NaN in a string\",\"p_value\":NaN,\"was\":",
+            3,
+        );
+        std::fs::write(results.join(name), &nan).unwrap();
+        std::fs::copy(source.join(LAST_RESULT), results.join(LAST_RESULT)).unwrap();
+        assert_eq!(hyperopt_epochs_done(dir.path()), 3);
+        let best = read_hyperopt_result(dir.path(), "MACD_Tunable").unwrap();
+        assert_eq!((best.epoch, best.loss), (2, -33.21973405307465));
+        let line =
+            parse_epoch(r#"{"a": NaN, "b": -Infinity, "c": "Infinity", "d": [Infinity]}"#).unwrap();
+        assert_eq!(
+            line,
+            json!({"a": null, "b": null, "c": "Infinity", "d": [null]})
+        );
+        assert!(parse_epoch("{\"a\": Nope}").is_err());
+    }
+
+    #[test]
+    fn a_timerange_leaves_out_the_candle_at_its_end() {
+        let from = ms(1_796_256_000_000);
+        let to = ms(1_796_342_400_000);
+        assert_eq!(timerange(from, to), "1796256000-1796342399");
+        assert!(check_timerange(&timerange(from, to)).is_ok());
     }
 
     #[test]
@@ -1837,6 +1938,11 @@ mod real {
         .unwrap()
     }
 
+    fn midnight(days_ago: i64) -> DateTime<Utc> {
+        let day = (Utc::now() - chrono::Duration::days(days_ago)).date_naive();
+        day.and_hms_opt(0, 0, 0).unwrap().and_utc()
+    }
+
     fn day(days_ago: i64) -> String {
         (Utc::now() - chrono::Duration::days(days_ago))
             .format("%Y%m%d")
@@ -1930,7 +2036,8 @@ mod real {
             &data,
             SEED_BOTS[0],
             Some(&["ETH/USDT".to_string()]),
-            &format!("{}-{}", day(2), day(1)),
+            // In-sample up to the out-of-sample day, its first candle left out.
+            &timerange(midnight(2), midnight(1)),
             &work,
         );
         setup.strategy_class = "MACD_Tunable".into();
@@ -1961,6 +2068,12 @@ mod real {
             best.parameters
         );
         assert_eq!(best.epochs, 3);
+        assert_eq!(best.in_sample.data_from, midnight(2));
+        assert_eq!(
+            best.in_sample.data_to,
+            midnight(1),
+            "the last candle closes at the end"
+        );
         for key in ["buy_trend", "minimal_roi", "stoploss"] {
             assert!(
                 best.parameters.contains_key(key),
