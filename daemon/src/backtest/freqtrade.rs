@@ -2117,7 +2117,7 @@ mod real {
     /// 30 days of two pairs from the mock, as memd renders it; wall time of `freqtrade
     /// backtesting`, median of 3.
     #[test]
-    #[ignore = "timing: downloads 30 days of candles and runs 9 backtests (about 2 minutes)"]
+    #[ignore = "timing: downloads 30 days of candles and runs 12 backtests (about 2 minutes)"]
     fn seed_strategies_backtest_times() {
         let Some(bin) = mem_e2e::freqtrade::binary() else {
             return;
@@ -2140,31 +2140,40 @@ mod real {
             "download-data, 30 days, 2 pairs, 5m and 1m: {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        for id in SEED_BOTS {
-            let work = root.path().join(id);
-            let setup = seed_setup(&data, id, Some(&pairs), &format!("{}-", day(30)), &work);
+        // Each seed bot over the 30 days, then the MACD Hunter over its last day alone:
+        // Freqtrade's fixed cost (start-up, markets, strategy), for comparison.
+        let runs = SEED_BOTS
+            .iter()
+            .map(|id| (*id, format!("{}-", day(30))))
+            .chain([(SEED_BOTS[0], format!("{}-", day(1)))]);
+        for (i, (id, range)) in runs.enumerate() {
+            let work = root.path().join(format!("run-{i}"));
+            let setup = seed_setup(&data, id, Some(&pairs), &range, &work);
             let mut times = Vec::new();
-            let mut trades = 0;
+            let mut result = None;
             for _ in 0..3 {
                 let rendered = render_config(&setup).unwrap();
                 let log = work.join("job.log");
                 let (ok, took) = run(backtest_command(&setup, &rendered), &log);
                 assert!(ok, "{:?}", last_log_lines(&log, 20));
-                let result =
-                    read_backtest_result(&rendered.results_dir, &setup.strategy_class).unwrap();
-                trades = result.measured.figures.trades;
+                result = Some(
+                    read_backtest_result(&rendered.results_dir, &setup.strategy_class).unwrap(),
+                );
                 times.push(took.as_secs_f64());
             }
+            let m = result.unwrap().measured;
             let mut sorted = times.clone();
             sorted.sort_by(f64::total_cmp);
             eprintln!(
-                "{} ({}, {}): median {:.2} s of {:?}, {} trades",
+                "{} ({}, {}, {} to {}): median {:.2} s of {:?}, {} trades",
                 setup.strategy_class,
                 setup.timeframe,
                 setup.pairs.join(" "),
+                m.data_from.format("%Y-%m-%d %H:%M"),
+                m.data_to.format("%Y-%m-%d %H:%M"),
                 sorted[1],
                 times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>(),
-                trades
+                m.figures.trades
             );
         }
         runtime.block_on(mock.shutdown());
