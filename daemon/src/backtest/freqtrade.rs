@@ -109,7 +109,8 @@ pub struct FreqtradeSetup {
     pub timeframe: String,
     /// The config's static whitelist.
     pub pairs: Vec<String>,
-    /// Freqtrade's form: `20261101-20261201` (either side may be empty).
+    /// Freqtrade's form: `20261101-20261201` (either side may be empty), or epoch
+    /// seconds; [`timerange`] makes a range that leaves out the candle at its end.
     pub timerange: String,
     /// The strategy's base config (its deployment section's `config_file`).
     pub base_config: Value,
