@@ -89,6 +89,35 @@ pub fn find_binary(configured: Option<&Path>, data_dir: &Path) -> Result<PathBuf
 /// to the data directory).
 pub const DEFAULT_OVERRIDES: &str = "freqtrade/overrides.json";
 
+/// The operator's overrides, as every Freqtrade run gets them (bots, `download-data`,
+/// backtests): `[freqtrade] config_overrides`, else [`DEFAULT_OVERRIDES`] when it exists
+/// (where `mock-exchange --write-overrides` puts a mock's exchange section). Read at each
+/// use, so a change needs no restart; the error names the file.
+pub fn read_overrides(configured: Option<&Path>, data_dir: &Path) -> Result<Option<Value>, String> {
+    let path = match configured {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let default = data_dir.join(DEFAULT_OVERRIDES);
+            if !default.exists() {
+                return Ok(None);
+            }
+            default
+        }
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!(
+            "cannot read [freqtrade] config_overrides {}: {e}",
+            path.display()
+        )
+    })?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        format!(
+            "[freqtrade] config_overrides {} is not valid JSON: {e}",
+            path.display()
+        )
+    })
+}
+
 /// Where `setup-freqtrade` puts its virtualenv.
 pub fn venv_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("freqtrade-venv")
@@ -106,7 +135,8 @@ pub fn setup_log_path(data_dir: &Path) -> PathBuf {
 const PYTHONS: [&str; 4] = ["python3.13", "python3.12", "python3.11", "python3"];
 
 /// Creates the virtualenv under the data directory and installs Freqtrade from PyPI into
-/// it, showing a line a step (a spinner, the elapsed time and what pip is at, on a
+/// it, with its `hyperopt` extra (optuna, scikit-learn: walk-forwards run `freqtrade
+/// hyperopt`; a virtualenv made before gets the extra), showing a line a step (a spinner, the elapsed time and what pip is at, on a
 /// terminal); pip's own output goes to [`setup_log_path`], whose last lines are shown if it
 /// fails. Returns the `freqtrade` binary. The dependency versions known to work are
 /// constraints (`freqtrade/requirements-lock.txt`); if pip cannot satisfy them with this
@@ -149,13 +179,13 @@ pub fn setup_with(data_dir: &Path, version: &str, pythons: &[&str]) -> anyhow::R
         );
     }
     let pip = venv.join("bin/pip");
-    let what = format!("[2/3] installing freqtrade=={version} from PyPI");
+    let what = format!("[2/3] installing freqtrade[hyperopt]=={version} from PyPI");
     progress.step(&format!(
         "{what} (a few hundred MB; this takes minutes; pip's output goes to {})",
         log_path.display()
     ));
     let lock = data_dir.join("freqtrade/requirements-lock.txt");
-    let spec = format!("freqtrade=={version}");
+    let spec = format!("freqtrade[hyperopt]=={version}");
     let mut install = Command::new(&pip);
     install.args([
         "install",
@@ -202,10 +232,25 @@ pub fn setup_with(data_dir: &Path, version: &str, pythons: &[&str]) -> anyhow::R
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The extra's packages are imported by hyperopt only: a missing one shows here rather
+    // than at the first walk-forward.
+    let imports = Command::new(venv.join("bin/python"))
+        .args(["-c", HYPEROPT_IMPORTS])
+        .output()
+        .context("cannot run the virtualenv's python")?;
+    if !imports.status.success() {
+        bail!(
+            "freqtrade installed, but its hyperopt extra does not import: {}",
+            String::from_utf8_lossy(&imports.stderr).trim()
+        );
+    }
     eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
     eprintln!("pip's output: {}", log_path.display());
     Ok(bin)
 }
+
+/// What `freqtrade hyperopt` imports beyond plain Freqtrade (its `hyperopt` extra).
+const HYPEROPT_IMPORTS: &str = "import optuna, sklearn, filelock, cmaes";
 
 /// The setup's log file: every command's output appended, each under its command line.
 struct SetupLog {
@@ -908,6 +953,10 @@ mod tests {
         assert!(log.lines().count() > 240, "{log}");
         assert!(log.contains("Collecting package119==1.0"), "{log}");
         assert!(log.contains("Successfully installed"), "{log}");
+        assert!(
+            log.contains("freqtrade[hyperopt]==2026.9"),
+            "with the extra walk-forwards need: {log}"
+        );
 
         // pip fails twice (the known-good versions, then Freqtrade's own): an error that
         // names the log, which holds both attempts.
@@ -917,7 +966,7 @@ mod tests {
         let err = setup_with(&data, PINNED_VERSION, &[FAKE_PYTHON]).unwrap_err();
         let message = format!("{err:#}");
         assert!(
-            message.contains("pip could not install freqtrade==2026.9")
+            message.contains("pip could not install freqtrade[hyperopt]==2026.9")
                 && message.contains(&setup_log_path(&data).display().to_string()),
             "{message}"
         );

@@ -38,7 +38,7 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum MemdCommand {
-    /// Install Freqtrade from PyPI into a virtualenv under the data directory.
+    /// Install Freqtrade (with its hyperopt extra) from PyPI into a virtualenv under the data directory.
     SetupFreqtrade {
         #[arg(long, default_value = memd::freqtrade::PINNED_VERSION)]
         version: String,

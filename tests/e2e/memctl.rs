@@ -376,7 +376,7 @@ fn setup_freqtrade_shows_its_steps_and_keeps_pips_output_in_a_log() {
     let said = String::from_utf8_lossy(&out.stderr).to_string();
     for step in [
         "[1/3] creating the virtualenv",
-        "[2/3] installing freqtrade==",
+        "[2/3] installing freqtrade[hyperopt]==",
         "[3/3] checking",
     ] {
         assert!(said.contains(step), "{step} missing:\n{said}");

@@ -370,7 +370,7 @@ enum ModelCommand {
 
 #[derive(Debug, Subcommand)]
 enum SetupCommand {
-    /// Install Freqtrade into a virtualenv under the daemon's data directory (runs `memd setup-freqtrade`).
+    /// Install Freqtrade (with its hyperopt extra) into a virtualenv under the daemon's data directory (runs `memd setup-freqtrade`).
     Freqtrade {
         #[arg(long)]
         version: Option<String>,

@@ -184,27 +184,10 @@ impl Refresher {
 
     /// The `exchange` section for Freqtrade: the overrides' over `{"name": "binance"}`.
     fn exchange_section(&self) -> Result<Value, String> {
-        let path = match &self.overrides {
-            Some(p) => Some(p.clone()),
-            None => Some(self.data_dir.join(freqtrade::DEFAULT_OVERRIDES)).filter(|p| p.exists()),
-        };
         let mut section = json!({"name": "binance"});
-        if let Some(path) = path {
-            let bytes = std::fs::read(&path).map_err(|e| {
-                format!(
-                    "cannot read [freqtrade] config_overrides {}: {e}",
-                    path.display()
-                )
-            })?;
-            let overrides: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "[freqtrade] config_overrides {} is not valid JSON: {e}",
-                    path.display()
-                )
-            })?;
-            if let Some(exchange) = overrides.get("exchange") {
-                freqtrade::deep_merge(&mut section, exchange);
-            }
+        let overrides = freqtrade::read_overrides(self.overrides.as_deref(), &self.data_dir)?;
+        if let Some(exchange) = overrides.as_ref().and_then(|o| o.get("exchange")) {
+            freqtrade::deep_merge(&mut section, exchange);
         }
         if let Some(name) = &self.exchange {
             section["name"] = json!(name);

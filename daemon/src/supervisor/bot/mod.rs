@@ -176,32 +176,10 @@ impl Supervisor {
     }
 
     /// The operator's overrides, read now (it may have changed: no restart needed):
-    /// `[freqtrade] config_overrides`, else `<data>/freqtrade/overrides.json` if it exists
-    /// (where `mock-exchange --write-overrides` puts the mock's exchange section).
+    /// [`freqtrade::read_overrides`].
     fn config_overrides(&self) -> Result<Option<Value>, RpcError> {
-        let path = match &self.settings.config_overrides {
-            Some(path) => path.clone(),
-            None => {
-                let default = self.data_dir.join(freqtrade::DEFAULT_OVERRIDES);
-                if !default.exists() {
-                    return Ok(None);
-                }
-                default
-            }
-        };
-        let path = &path;
-        let bytes = std::fs::read(path).map_err(|e| {
-            unavailable(format!(
-                "cannot read [freqtrade] config_overrides {}: {e}",
-                path.display()
-            ))
-        })?;
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            unavailable(format!(
-                "[freqtrade] config_overrides {} is not valid JSON: {e}",
-                path.display()
-            ))
-        })
+        freqtrade::read_overrides(self.settings.config_overrides.as_deref(), &self.data_dir)
+            .map_err(unavailable)
     }
 
     fn choose_port(&self, requested: Option<u16>, preferred: Option<u16>) -> Result<u16, RpcError> {
