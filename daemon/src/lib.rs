@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod backtest;
 pub mod backup;
 pub mod bus;
 pub mod config;

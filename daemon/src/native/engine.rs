@@ -59,7 +59,10 @@ pub struct Engine {
     spec: EngineSpec,
     strategy: Box<dyn NativeStrategy>,
     indicators: IndicatorState,
-    features: FeatureState,
+    /// The model's features, kept only when an entry can ask the model (MEM on, with a
+    /// memory and a model): they are about half of a candle's cost, and nothing else reads
+    /// them.
+    features: Option<FeatureState>,
     broker: PaperBroker,
     memory: Option<Arc<Memory>>,
     /// The served model, asked at each entry: a promotion applies from the next one.
@@ -92,11 +95,12 @@ impl Engine {
         durability: Durability,
         announce: bool,
     ) -> Engine {
+        let asks_model = spec.mem_enabled && memory.is_some() && model.is_some();
         Engine {
             spec,
             strategy,
             indicators: IndicatorState::new(),
-            features: FeatureState::new(),
+            features: asks_model.then(FeatureState::new),
             broker,
             memory,
             model,
@@ -153,7 +157,9 @@ impl Engine {
     pub fn warm(&mut self, c: &Candle) {
         self.indicators
             .update(c.open, c.high, c.low, c.close, c.volume);
-        self.features.update(c);
+        if let Some(features) = &mut self.features {
+            features.update(c);
+        }
         let _ = self.strategy.on_candle(c);
         self.remember(c);
         self.stats.last_ts_ms = Some(c.ts_ms);
@@ -164,7 +170,7 @@ impl Engine {
     pub fn step(&mut self, c: &Candle) {
         self.indicators
             .update(c.open, c.high, c.low, c.close, c.volume);
-        let row = self.features.update(c);
+        let row = self.features.as_mut().and_then(|f| f.update(c));
         self.remember(c);
         self.stats.candles += 1;
         self.stats.last_ts_ms = Some(c.ts_ms);
