@@ -57,6 +57,9 @@ pub struct ConfigFile {
     /// `[queue]`: the queue of heavy work (backtests, walk-forwards).
     #[serde(default)]
     pub queue: crate::queue::QueueConfig,
+    /// `[backtest]`: what a backtest measures by default, and what passes.
+    #[serde(default)]
+    pub backtest: crate::backtest::job::BacktestConfig,
 }
 
 /// `[recommend]`.
@@ -362,6 +365,8 @@ pub struct Settings {
     pub unmeasured: crate::recommend::Unmeasured,
     /// `[queue]`, checked.
     pub queue: crate::queue::QueueSettings,
+    /// `[backtest]`, checked.
+    pub backtest: crate::backtest::job::BacktestSettings,
     /// Renamed keys read under their old names, one sentence each (logged at start,
     /// printed by `--check-config`).
     pub warnings: Vec<String>,
@@ -504,6 +509,7 @@ impl Settings {
             at_rest,
             unmeasured: file.recommend.unmeasured,
             queue: file.queue.settings()?,
+            backtest: file.backtest.settings()?,
             warnings,
         })
     }

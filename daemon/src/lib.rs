@@ -263,6 +263,14 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         settings.queue.clone(),
         bus.clone(),
     )?;
+    queue.set_runner(backtest::job::runner(Arc::new(backtest::job::JobDeps {
+        registry: registry.clone(),
+        ml: ml.clone(),
+        data_dir: settings.data_dir.clone(),
+        freqtrade: settings.freqtrade.clone(),
+        enhance: settings.enhancement.clone(),
+        settings: settings.backtest.clone(),
+    })));
     queue.spawn();
     let http_tokens = Arc::new(http::tokens::Tokens::open(&settings.data_dir)?);
     Ok(Daemon {

@@ -759,6 +759,10 @@ pub(crate) mod tests {
                 conditions: None,
                 error: Some("no candles".into()),
             }),
+            queue: Some(crate::backtest::QueueList {
+                jobs: vec![],
+                parallel: 1,
+            }),
         };
         let json = serde_json::to_value(&snapshot).unwrap();
         let mut members: Vec<&str> = json
@@ -779,6 +783,7 @@ pub(crate) mod tests {
                 "memMetrics",
                 "model",
                 "modelHistory",
+                "queue",
                 "strategies"
             ]
         );

@@ -263,6 +263,15 @@ impl Daemon {
         self.wait_ready();
     }
 
+    /// [`Daemon::restart_after`] for a daemon started with `--config config`.
+    pub fn restart_with_config(&mut self, signal: Signal, config: &Path) {
+        self.stop_with(signal);
+        self.child = Self::spawn_raw(self.root.path(), &self.socket, &self.data_dir, |cmd| {
+            cmd.arg("--config").arg(config);
+        });
+        self.wait_ready();
+    }
+
     /// Sends `signal` and waits for the exit (at most 10 s).
     pub fn stop_with(&mut self, signal: Signal) -> ExitStatus {
         kill(Pid::from_raw(self.pid()), signal).expect("signal memd");

@@ -228,7 +228,7 @@ impl FreqtradeSetup {
         check_timerange(&self.timerange)
     }
 
-    fn timeframe(&self) -> Result<Timeframe, String> {
+    pub fn timeframe(&self) -> Result<Timeframe, String> {
         self.timeframe
             .parse::<Timeframe>()
             .map_err(|e| format!("timeframe: {e}"))

@@ -12,7 +12,7 @@ use super::paper::{ClosedTrade, ExitReason, PaperBroker, PaperSettings};
 use super::strategies::{NativeStrategy, StrategySignal};
 use crate::market::candles::Candle;
 use crate::market::features::FeatureState;
-use crate::market::indicators::IndicatorState;
+use crate::market::indicators::{Atr, IndicatorState};
 use crate::mem::enhance::EnhanceSettings;
 use crate::mem::patterns;
 use crate::mem::service::{EnhanceRequest, Memory, NewDecision, NewOutcome};
@@ -58,8 +58,11 @@ pub struct EngineStats {
 pub struct Engine {
     spec: EngineSpec,
     strategy: Box<dyn NativeStrategy>,
-    indicators: IndicatorState,
-    features: FeatureState,
+    indicators: Indicators,
+    /// The model's features, kept only when an entry can ask the model (MEM on, with a
+    /// memory and a model): they are about half of a candle's cost, and nothing else reads
+    /// them.
+    features: Option<FeatureState>,
     broker: PaperBroker,
     memory: Option<Arc<Memory>>,
     /// The served model, asked at each entry: a promotion applies from the next one.
@@ -72,6 +75,30 @@ pub struct Engine {
     errors: Vec<String>,
     /// The last [`RECENT_CANDLES`] candles seen, oldest first.
     recent: VecDeque<Candle>,
+}
+
+/// The indicators an engine keeps: every one when entries go through MEM (the pattern
+/// signature reads them), else only ATR 14 with its last value, the one an entry without
+/// MEM reads (its stop and target): the others are most of a candle's cost.
+enum Indicators {
+    All(Box<IndicatorState>),
+    Atr(Atr, Option<f64>),
+}
+
+impl Indicators {
+    fn update(&mut self, c: &Candle) {
+        match self {
+            Indicators::All(all) => all.update(c.open, c.high, c.low, c.close, c.volume),
+            Indicators::Atr(atr, last) => *last = atr.update(c.high, c.low, c.close),
+        }
+    }
+
+    fn atr14(&self) -> Option<f64> {
+        match self {
+            Indicators::All(all) => all.atr14(),
+            Indicators::Atr(_, last) => *last,
+        }
+    }
 }
 
 fn time(ts_ms: i64) -> DateTime<Utc> {
@@ -92,11 +119,17 @@ impl Engine {
         durability: Durability,
         announce: bool,
     ) -> Engine {
+        let through_mem = spec.mem_enabled && memory.is_some();
+        let asks_model = through_mem && model.is_some();
         Engine {
             spec,
             strategy,
-            indicators: IndicatorState::new(),
-            features: FeatureState::new(),
+            indicators: if through_mem {
+                Indicators::All(Box::default())
+            } else {
+                Indicators::Atr(Atr::new(14), None)
+            },
+            features: asks_model.then(FeatureState::new),
             broker,
             memory,
             model,
@@ -151,9 +184,10 @@ impl Engine {
 
     /// Feeds a candle of history: indicators and the strategy warm up, nothing trades.
     pub fn warm(&mut self, c: &Candle) {
-        self.indicators
-            .update(c.open, c.high, c.low, c.close, c.volume);
-        self.features.update(c);
+        self.indicators.update(c);
+        if let Some(features) = &mut self.features {
+            features.update(c);
+        }
         let _ = self.strategy.on_candle(c);
         self.remember(c);
         self.stats.last_ts_ms = Some(c.ts_ms);
@@ -162,9 +196,8 @@ impl Engine {
 
     /// Trades one candle.
     pub fn step(&mut self, c: &Candle) {
-        self.indicators
-            .update(c.open, c.high, c.low, c.close, c.volume);
-        let row = self.features.update(c);
+        self.indicators.update(c);
+        let row = self.features.as_mut().and_then(|f| f.update(c));
         self.remember(c);
         self.stats.candles += 1;
         self.stats.last_ts_ms = Some(c.ts_ms);
@@ -217,7 +250,8 @@ impl Engine {
             .map(|atr| atr / c.close * 100.0)
             .filter(|v| v.is_finite() && *v > 0.0)
             .unwrap_or(reference);
-        let Some(memory) = self.memory.clone().filter(|_| self.spec.mem_enabled) else {
+        let memory = self.memory.clone().filter(|_| self.spec.mem_enabled);
+        let (Some(memory), Indicators::All(indicators)) = (memory, &self.indicators) else {
             self.broker.open(
                 at_ms,
                 c.close,
@@ -245,7 +279,7 @@ impl Engine {
             }
             _ => (None, None),
         };
-        let signature = patterns::signature(signal.action, &self.indicators, c.close, reference);
+        let signature = patterns::signature(signal.action, indicators, c.close, reference);
         let enhanced = memory.enhance(&EnhanceRequest {
             signal: BaseSignal {
                 strategy: self.spec.strategy_key.clone(),
