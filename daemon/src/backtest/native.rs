@@ -10,7 +10,8 @@
 //!
 //! Several pairs are one account: the starting balance is shared evenly between the pairs,
 //! each traded by its own engine (with its own throwaway memory through MEM, so no pair
-//! learns from another's future), and the figures are those of all their trades together.
+//! learns from another's future; every backtest, a fold's test too, starts with an empty
+//! memory), and the figures are those of all their trades together.
 
 use super::figures::{self, Trade};
 use super::folds::{self, FoldRange};
