@@ -50,15 +50,15 @@ pub fn figures(
     let n = profits.len();
     let wins = profits.iter().filter(|p| **p > 0.0).count() as u64;
     let losses = profits.iter().filter(|p| **p < 0.0).count() as u64;
-    let profit_abs: f64 = profits.iter().sum();
-    let gross_profit: f64 = profits.iter().filter(|p| **p > 0.0).sum();
-    let gross_loss: f64 = profits.iter().filter(|p| **p < 0.0).sum();
+    let profit_abs = total(profits.iter().copied());
+    let gross_profit = total(profits.iter().copied().filter(|p| *p > 0.0));
+    let gross_loss = total(profits.iter().copied().filter(|p| *p < 0.0));
     let drawdown = max_drawdown(&profits, starting_balance);
     // Freqtrade measures no ratio without trades or over an empty range.
     let measured = n > 0 && from_ms != to_ms;
     let days = ((to_ms - from_ms).div_euclid(DAY_MS)).max(1) as f64;
     let returns: Vec<f64> = profits.iter().map(|p| p / starting_balance).collect();
-    let daily_mean = returns.iter().sum::<f64>() / days;
+    let daily_mean = total(returns.iter().copied()) / days;
     let losing: Vec<f64> = returns.iter().copied().filter(|r| *r < 0.0).collect();
     let total_return = profit_abs / starting_balance;
     BacktestFigures {
@@ -106,14 +106,19 @@ fn in_closing_order(trades: &[Trade]) -> Vec<f64> {
     sorted.iter().map(|t| t.profit_abs).collect()
 }
 
+/// A sum from +0: Rust's float `sum` starts at −0, which an empty list would keep.
+fn total(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, |sum, v| sum + v)
+}
+
 /// numpy's `std` (ddof 0); NaN for no value, as numpy's.
 fn population_stdev(values: &[f64]) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
     let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
+    let mean = total(values.iter().copied()) / n;
+    (total(values.iter().map(|v| (v - mean).powi(2))) / n).sqrt()
 }
 
 /// `mean / denominator · √365`; None where Freqtrade writes −100 (a denominator of 0 or
@@ -299,6 +304,7 @@ mod tests {
         );
         assert_eq!((f.max_drawdown, f.max_drawdown_abs), (0.0, 0.0));
         assert_eq!(f.final_balance, 1000.0);
+        assert!(f.profit_abs.is_sign_positive() && f.profit_pct.is_sign_positive());
         // Winners only: no losing deviation, no drawdown, no profit factor (Freqtrade: −100,
         // −100, 0); the Sharpe is measured.
         let f = figures(&[trade(1, 10.0), trade(2, 30.0)], 1000.0, 0, 2 * DAY);
@@ -337,5 +343,94 @@ mod tests {
                 equity: 500.0
             }]
         );
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Case {
+        name: String,
+        starting_balance: f64,
+        from_ms: i64,
+        to_ms: i64,
+        trades: Vec<(i64, f64)>,
+        freqtrade: Freqtrade,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Freqtrade {
+        sharpe: f64,
+        sortino: f64,
+        calmar: f64,
+        max_drawdown_account: f64,
+        max_drawdown_abs: f64,
+        profit_factor: f64,
+        profit_total: f64,
+        profit_total_abs: f64,
+        wins: u64,
+        losses: u64,
+    }
+
+    /// Freqtrade's own functions on the same trades (tests/fixtures/backtest/README.md).
+    #[test]
+    fn agrees_with_freqtrade() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/backtest/reference.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            reference["library"]
+                .as_str()
+                .unwrap()
+                .starts_with("freqtrade ")
+        );
+        let cases: Vec<Case> = serde_json::from_value(reference["cases"].clone()).unwrap();
+        assert_eq!(cases.len(), 6);
+        let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        for case in &cases {
+            let trades: Vec<Trade> = case
+                .trades
+                .iter()
+                .map(|&(exit_ms, profit_abs)| Trade {
+                    entry_ms: exit_ms - 3_600_000,
+                    exit_ms,
+                    profit_abs,
+                    profit_ratio: 0.0,
+                })
+                .collect();
+            let f = figures(&trades, case.starting_balance, case.from_ms, case.to_ms);
+            let ft = &case.freqtrade;
+            let name = &case.name;
+            // Absent where Freqtrade writes its placeholder.
+            for (what, ours, theirs, placeholder) in [
+                ("sharpe", f.sharpe, ft.sharpe, -100.0),
+                ("sortino", f.sortino, ft.sortino, -100.0),
+                ("calmar", f.calmar, ft.calmar, -100.0),
+            ] {
+                let expected = (theirs != placeholder).then_some(theirs);
+                match (ours, expected) {
+                    (Some(a), Some(b)) => assert!(near(a, b), "{name}: {what} {a} is not {b}"),
+                    (a, b) => assert_eq!(a, b, "{name}: {what}"),
+                }
+            }
+            // Freqtrade's 0 without a losing trade is a placeholder; with one, a figure.
+            let factor = (ft.losses > 0).then_some(ft.profit_factor);
+            match (f.profit_factor, factor) {
+                (Some(a), Some(b)) => assert!(near(a, b), "{name}: profit factor {a} is not {b}"),
+                (a, b) => assert_eq!(a, b, "{name}: profit factor"),
+            }
+            for (what, a, b) in [
+                ("max drawdown", f.max_drawdown, ft.max_drawdown_account),
+                ("max drawdown abs", f.max_drawdown_abs, ft.max_drawdown_abs),
+                ("profit", f.profit_pct, ft.profit_total),
+                ("profit abs", f.profit_abs, ft.profit_total_abs),
+            ] {
+                assert!(near(a, b), "{name}: {what} {a} is not {b}");
+            }
+            assert_eq!((f.wins, f.losses), (ft.wins, ft.losses), "{name}");
+            assert_eq!(f.trades as usize, case.trades.len());
+        }
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! Several pairs are one account: the starting balance is shared evenly between the pairs,
 //! each traded by its own engine (with its own throwaway memory through MEM, so no pair
-//! learns from another's future), and the figures are those of all their trades together.
+//! learns from another's future; every backtest, a fold's test too, starts with an empty
+//! memory), and the figures are those of all their trades together.
 
 use super::figures::{self, Trade};
 use super::folds::{self, FoldRange};
@@ -459,27 +460,37 @@ fn draw(
     refused: &mut u32,
 ) -> Option<Map<String, Value>> {
     for _ in 0..DRAWS_PER_CANDIDATE {
-        let mut candidate = parameters.clone();
-        for dim in space {
-            let (name, value) = match dim {
-                Dimension::Int { name, min, max } => {
-                    let span = (max - min) as u64 + 1;
-                    (name, Value::from(min + (rng.next() % span) as i64))
-                }
-                Dimension::Float { name, min, max } => {
-                    let v = (min + rng.unit() * (max - min)).clamp(*min, *max);
-                    (name, Value::from(v))
-                }
-                Dimension::Bool { name } => (name, Value::from(rng.next() & 1 == 1)),
-            };
-            set_value(&mut candidate, name, value);
-        }
+        let candidate = sample(parameters, space, rng);
         if strategies::build(&setup.kind, &candidate).is_ok() {
             return Some(candidate);
         }
         *refused += 1;
     }
     None
+}
+
+/// `parameters` with a value drawn for each dimension of `space`.
+fn sample(
+    parameters: &Map<String, Value>,
+    space: &[Dimension],
+    rng: &mut SplitMix64,
+) -> Map<String, Value> {
+    let mut candidate = parameters.clone();
+    for dim in space {
+        let (name, value) = match dim {
+            Dimension::Int { name, min, max } => {
+                let span = (max - min) as u64 + 1;
+                (name, Value::from(min + (rng.next() % span) as i64))
+            }
+            Dimension::Float { name, min, max } => {
+                let v = (min + rng.unit() * (max - min)).clamp(*min, *max);
+                (name, Value::from(v))
+            }
+            Dimension::Bool { name } => (name, Value::from(rng.next() & 1 == 1)),
+        };
+        set_value(&mut candidate, name, value);
+    }
+    candidate
 }
 
 /// Sets a parameter's value, in its declared form when it has one.
@@ -1220,5 +1231,62 @@ mod tests {
         broke.paper.fee_rate = 2.0;
         let e = backtest(&broke, &s.parameters, pair, &no_cancel()).unwrap_err();
         assert!(e.to_string().contains("`fee_rate`"), "{e}");
+    }
+
+    #[test]
+    fn the_space_is_the_optimizable_parameters_within_their_bounds() {
+        let declared = |v: Value| v.as_object().unwrap().clone();
+        let p = declared(serde_json::json!({
+            "period": {"value": 3, "type": "integer", "min": 1.5, "max": 4.2, "optimizable": true},
+            "level": {"value": 0.5, "type": "float", "min": -1, "max": 1, "optimizable": true},
+            "confirm": {"value": true, "type": "boolean", "optimizable": true},
+            "fixed": {"value": 9, "type": "integer", "min": 0, "max": 10, "optimizable": false},
+            "plain": 4
+        }));
+        let dims = space(&p).unwrap();
+        assert_eq!(
+            dims,
+            [
+                Dimension::Bool {
+                    name: "confirm".into()
+                },
+                Dimension::Float {
+                    name: "level".into(),
+                    min: -1.0,
+                    max: 1.0
+                },
+                Dimension::Int {
+                    name: "period".into(),
+                    min: 2,
+                    max: 4
+                },
+            ]
+        );
+        // Every draw within, integers whole, both booleans drawn; the rest untouched.
+        let mut rng = SplitMix64(5);
+        let mut flags = std::collections::BTreeSet::new();
+        let mut periods = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let c = sample(&p, &dims, &mut rng);
+            let level = c["level"]["value"].as_f64().unwrap();
+            assert!((-1.0..=1.0).contains(&level));
+            periods.insert(c["period"]["value"].as_i64().unwrap());
+            flags.insert(c["confirm"]["value"].as_bool().unwrap());
+            assert_eq!((&c["fixed"], &c["plain"]), (&p["fixed"], &p["plain"]));
+        }
+        assert_eq!(periods.into_iter().collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(flags.len(), 2);
+        // What a search cannot draw is named.
+        let bad = |v: Value| space(&declared(v)).unwrap_err();
+        let e = bad(
+            serde_json::json!({"x": {"value": 1, "type": "integer", "min": 5, "max": 2, "optimizable": true}}),
+        );
+        assert!(e.contains("`x`") && e.contains("above"), "{e}");
+        let e = bad(
+            serde_json::json!({"x": {"value": "a", "type": "string", "min": 0, "max": 1, "optimizable": true}}),
+        );
+        assert!(e.contains("`x`") && e.contains("`string`"), "{e}");
+        let e = bad(serde_json::json!({"x": {"value": 1.0, "type": "float", "optimizable": true}}));
+        assert!(e.contains("`x`") && e.contains("`min` and `max`"), "{e}");
     }
 }
