@@ -166,7 +166,7 @@ fn run(deps: &JobDeps, job: &QueueJob, ctx: &JobContext) -> Result<BacktestResul
                 spec: &spec,
                 parameters: &parameters,
             };
-            freqtrade_run(deps, job, ctx, plan)?
+            freqtrade_run(deps, job, ctx, &detail, plan)?
         }
     };
     result.validation = validate(&deps.settings, &result);
@@ -387,12 +387,9 @@ fn freqtrade_run(
     deps: &JobDeps,
     job: &QueueJob,
     ctx: &JobContext,
+    detail: &StrategyDetail,
     plan: StrategyPlan<'_>,
 ) -> Result<BacktestResult, String> {
-    let detail = deps
-        .registry
-        .get(job.strategy_id)
-        .map_err(|e| e.to_string())?;
     let market = deps.ml.market_dir().to_path_buf();
     let work = ctx.dir.join("freqtrade");
     let mut setup = FreqtradeSetup::for_strategy(
@@ -417,7 +414,7 @@ fn freqtrade_run(
     }
     let (from, to) = range_of(job, &deps.settings, time(newest))?;
     let from = from.unwrap_or(DateTime::UNIX_EPOCH);
-    let mut result = base_result(job, &detail, BacktestEngine::Freqtrade);
+    let mut result = base_result(job, detail, BacktestEngine::Freqtrade);
     match job.params.walk_forward {
         None => {
             setup.timerange = ft::timerange(from, to);

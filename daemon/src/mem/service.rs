@@ -119,7 +119,14 @@ struct State {
     regime_rules: HashMap<String, Vec<String>>,
     /// Adjustments whose impact is not known yet: (strategy, when made).
     pending_impacts: Vec<(String, DateTime<Utc>)>,
+    /// Per strategy, its last [`CLOSED_KEPT`] closed decisions by closing time: (closed
+    /// at, won, P&L %). What an adjustment's before and after are read from, at each
+    /// outcome, without a scan of every decision.
+    closed: HashMap<String, VecDeque<(DateTime<Utc>, bool, f64)>>,
 }
+
+/// Closed decisions kept per strategy for the adjustments' windows.
+const CLOSED_KEPT: usize = 1_000;
 
 impl State {
     /// A strategy's closed decisions among the recent ones as (won, P&L %), by closing
@@ -131,21 +138,16 @@ impl State {
         before: bool,
         n: usize,
     ) -> Vec<(bool, f64)> {
-        let mut closed: Vec<(DateTime<Utc>, bool, f64)> = self
-            .recent
-            .iter()
-            .filter(|d| d.strategy == strategy)
-            .filter_map(|d| d.outcome.as_ref())
-            .filter(|o| (o.closed_at <= at) == before)
-            .map(|o| (o.closed_at, o.win, o.pnl_pct))
-            .collect();
-        closed.sort_by_key(|(t, _, _)| *t);
-        let window = if before {
-            &closed[closed.len().saturating_sub(n)..]
-        } else {
-            &closed[..closed.len().min(n)]
+        let Some(closed) = self.closed.get(strategy) else {
+            return Vec::new();
         };
-        window.iter().map(|(_, w, p)| (*w, *p)).collect()
+        let split = closed.partition_point(|(t, _, _)| *t <= at);
+        let range = if before {
+            split.saturating_sub(n)..split
+        } else {
+            split..(split + n).min(closed.len())
+        };
+        closed.range(range).map(|(_, w, p)| (*w, *p)).collect()
     }
 
     fn add_decision(&mut self, d: Decision) {
@@ -202,6 +204,12 @@ impl State {
             if let Some(slot) = pair.iter_mut().find(|(id, _)| *id == d.id) {
                 slot.1 = Some(o.win);
             }
+        }
+        let closed = self.closed.entry(d.strategy.clone()).or_default();
+        let at = closed.partition_point(|(t, _, _)| *t <= o.closed_at);
+        closed.insert(at, (o.closed_at, o.win, o.pnl_pct));
+        if closed.len() > CLOSED_KEPT {
+            closed.pop_front();
         }
         let record = self.strategies.entry(d.strategy.clone()).or_default();
         record.closed += 1;
