@@ -285,3 +285,82 @@ pub fn backtest_run(
     Ok(d.queue
         .submit(kind, p.id, detail.summary.display_name.clone(), p))
 }
+
+/// `backtest.save`: the parameters a walk-forward chose, as a new minor version of its
+/// strategy (each declared parameter's `value` replaced, others set as found), its result
+/// kept on that version. Nothing running changes.
+pub fn backtest_save(
+    d: &Daemon,
+    p: mem_protocol::backtest::BacktestSaveParams,
+    caller: &Caller,
+) -> Result<mem_protocol::registry::VersionRecord, RpcError> {
+    use mem_protocol::backtest::QueueJobState;
+    let method = "backtest.save";
+    let job = d
+        .queue
+        .get(&p.job_id)
+        .ok_or_else(|| RpcError::not_found(format!("no queue job `{}`", p.job_id)))?;
+    let (QueueJobState::Succeeded, Some(result)) = (job.state, job.result.as_ref()) else {
+        return Err(RpcError::invalid_params(
+            method,
+            format!(
+                "field `jobId`: job {} did not succeed ({:?})",
+                job.id, job.state
+            )
+            .to_lowercase(),
+        ));
+    };
+    let Some(wf) = &result.walk_forward else {
+        return Err(RpcError::invalid_params(
+            method,
+            format!(
+                "field `jobId`: job {} is a backtest: only a walk-forward chooses parameters",
+                job.id
+            ),
+        ));
+    };
+    let detail = d
+        .registry
+        .get(job.strategy_id)
+        .map_err(|e| e.into_rpc(method))?;
+    let mut parameters = detail.metadata.strategy.parameters.clone();
+    for (name, found) in &wf.parameters {
+        let value = found.get("value").cloned().unwrap_or_else(|| found.clone());
+        match parameters.get_mut(name) {
+            Some(serde_json::Value::Object(declared)) if declared.contains_key("value") => {
+                declared.insert("value".into(), value);
+            }
+            _ => {
+                parameters.insert(name.clone(), value);
+            }
+        }
+    }
+    let backtest = match serde_json::to_value(result) {
+        Ok(serde_json::Value::Object(map)) => Some(map),
+        _ => None,
+    };
+    let changelog = p.changelog.unwrap_or_else(|| {
+        format!(
+            "parameters of walk-forward job {} ({} folds; out-of-sample {} trades, profit {:+.2}%)",
+            job.id,
+            wf.folds.len(),
+            wf.out_of_sample.trades,
+            wf.out_of_sample.profit_pct * 100.0
+        )
+    });
+    d.registry
+        .create_version(
+            mem_protocol::registry::CreateVersionParams {
+                id: job.strategy_id,
+                bump: Some(mem_protocol::registry::VersionBump::Minor),
+                version: None,
+                changelog,
+                parameters: Some(parameters),
+                backtest,
+                code_snapshot: None,
+                git_hash: None,
+            },
+            caller,
+        )
+        .map_err(|e| e.into_rpc(method))
+}

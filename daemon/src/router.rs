@@ -289,5 +289,8 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         }
         Request::QueueList(p) => now(Ok(R::QueueList(d.queue.list(p.limit)))),
         Request::QueueCancel(p) => now(d.queue.cancel(&p.id).map(R::QueueCancel)),
+        Request::BacktestSave(p) => blocking(d, move |d| {
+            handlers::backtest_save(d, p, &caller).map(R::BacktestSave)
+        }),
     }
 }

@@ -256,6 +256,9 @@ methods! {
     QueueList = "queue.list", View, crate::backtest::QueueListParams => crate::backtest::QueueList;
     /// Cancel a queued or running job (a running one's processes are ended).
     QueueCancel = "queue.cancel", Control, crate::backtest::QueueCancelParams => crate::backtest::QueueJob;
+    /// A walk-forward's parameters as a new registry version (never applied to a running
+    /// bot: deploy or restart it to use them).
+    BacktestSave = "backtest.save", Control, crate::backtest::BacktestSaveParams => VersionRecord;
     /// The HTTP API's control token, or a new view-only one.
     HttpToken = "http.token", Control, crate::http::HttpTokenParams => crate::http::HttpToken;
     /// Copy the data directory, writers paused, into a new directory with a manifest.

@@ -200,8 +200,55 @@ fn full_summary() -> StrategySummary {
         live_win_rate: Some(0.51),
         last_used_at: Some("2026-11-22T01:00:00+00:00".into()),
         is_deployed: true,
-        measured: None,
+        measured: Some(Box::new(
+            serde_json::from_value(serde_json::json!({
+                "job_id": "5d1c", "version": "1.0.0", "engine": "freqtrade",
+                "pairs": ["ETH/USDT"], "timeframe": "5m",
+                "data_from": "2026-11-01T00:00:00Z", "data_to": "2026-12-01T00:00:00Z",
+                "trades": 40, "sharpe_ratio": 1.2, "win_rate": 0.6, "max_drawdown": 0.1,
+                "total_return": 0.05, "finished_at": "2026-12-01T01:00:00Z"
+            }))
+            .unwrap(),
+        )),
     }
+}
+
+/// A queue job: a walk-forward that ended with every member of its result, or one
+/// queued with nothing but what a queued job has.
+fn queue_job(full: bool) -> mem_protocol::backtest::QueueJob {
+    let figures = serde_json::json!({"trades": 4, "wins": 3, "losses": 1, "winRate": 0.75,
+        "profitAbs": 12.0, "profitPct": 0.012, "sharpe": 1.5, "sortino": 2.0, "calmar": 3.0,
+        "maxDrawdown": 0.01, "maxDrawdownAbs": 10.0, "profitFactor": 2.5,
+        "startingBalance": 1000.0, "finalBalance": 1012.0});
+    let params = serde_json::json!({"id": ID, "days": 30, "timerange": "20261101-",
+        "walkForward": 2, "epochs": 3, "pairs": ["ETH/USDT"], "throughMem": true});
+    let job = if full {
+        serde_json::json!({"id": "5d1c", "kind": "walk_forward", "strategyId": ID,
+            "strategy": "Freqtrade MACD Hunter", "params": params, "state": "succeeded",
+            "queuedAt": "2026-12-01T00:00:00Z", "startedAt": "2026-12-01T00:00:01Z",
+            "finishedAt": "2026-12-01T00:01:00Z",
+            "progress": {"done": 1, "total": 4, "message": "fold 1 of 2"},
+            "error": "none", "logFile": "/var/lib/memd/queue/5d1c/job.log",
+            "result": {"measured": true, "jobId": "5d1c", "strategyId": ID, "version": "1.0.0",
+                "engine": "freqtrade", "engineVersion": "2026.9", "pairs": ["ETH/USDT"],
+                "timeframe": "5m", "dataFrom": "2026-11-01T00:00:00Z",
+                "dataTo": "2026-12-01T00:00:00Z", "parameters": {"stoploss": -0.1},
+                "configHash": "c0", "strategyHash": "5e", "figures": figures,
+                "equity": [{"tsMs": 1, "equity": 1000.0}],
+                "validation": {"status": "passed", "reasons": ["4 trades"]},
+                "walkForward": {"folds": [{"index": 0,
+                    "inSampleFrom": "2026-11-01T00:00:00Z", "inSampleTo": "2026-11-11T00:00:00Z",
+                    "outOfSampleFrom": "2026-11-11T00:00:00Z", "outOfSampleTo": "2026-11-21T00:00:00Z",
+                    "parameters": {"stoploss": -0.1}, "inSample": figures, "outOfSample": figures}],
+                    "inSample": figures, "outOfSample": figures, "parameters": {"stoploss": -0.1}},
+                "resultFile": "/var/lib/memd/queue/5d1c/freqtrade/results/r.zip",
+                "finishedAt": "2026-12-01T00:01:00Z", "seconds": 59.0}})
+    } else {
+        serde_json::json!({"id": "5d1d", "kind": "backtest", "strategyId": ID,
+            "strategy": "Freqtrade MACD Hunter", "params": {"id": ID}, "state": "queued",
+            "queuedAt": "2026-12-01T00:00:00Z", "logFile": "/var/lib/memd/queue/5d1d/job.log"})
+    };
+    serde_json::from_value(job).unwrap()
 }
 
 fn minimal_summary() -> StrategySummary {
@@ -631,6 +678,8 @@ fn events() -> Vec<Event> {
             conditions: None,
             error: Some("no candles".into()),
         })),
+        Event::QueueChanged(Box::new(queue_job(true))),
+        Event::QueueChanged(Box::new(queue_job(false))),
         Event::DaemonPulse(Box::new(full_pulse())),
         Event::DaemonPulse(Box::new(minimal_pulse())),
         Event::MemMetrics(Box::new(full_mem_metrics())),
@@ -789,7 +838,11 @@ fn every_string_enum_variant_validates() {
     );
     each(
         "MetricsSource",
-        &[MetricsSource::Live, MetricsSource::Backtest],
+        &[
+            MetricsSource::Live,
+            MetricsSource::Backtest,
+            MetricsSource::Unmeasured,
+        ],
     );
     each(
         "RegistryChange",
@@ -890,17 +943,25 @@ fn event_payloads_agree_with_serde() {
     both["error"] = json!("too few candles");
     assert_agrees::<MarketState>("MarketState", &both);
     assert_agrees::<Freshness>("Freshness", &market["conditions"]["freshness"]);
-    let pulse = full(events()[20].clone());
+    let job = full(events()[20].clone());
+    assert_agrees::<mem_protocol::backtest::QueueJob>("QueueJob", &job);
+    let result = &job["result"];
+    assert_agrees::<mem_protocol::backtest::BacktestResult>("BacktestResult", result);
+    assert_agrees::<mem_protocol::backtest::BacktestFigures>("BacktestFigures", &result["figures"]);
+    assert_agrees::<mem_protocol::backtest::WalkForward>("WalkForward", &result["walkForward"]);
+    assert_agrees::<mem_protocol::backtest::Fold>("Fold", &result["walkForward"]["folds"][0]);
+    assert_agrees::<mem_protocol::backtest::BacktestParams>("BacktestParams", &job["params"]);
+    let pulse = full(events()[22].clone());
     assert_agrees::<DaemonPulse>("DaemonPulse", &pulse);
     assert_agrees::<Counts>("Counts", &pulse["counts"]);
     assert_agrees::<HostStatus>("HostStatus", &pulse["host"]);
     assert_agrees::<ProcessStatus>("ProcessStatus", &pulse["process"]);
-    let metrics = full(events()[22].clone());
+    let metrics = full(events()[24].clone());
     assert_agrees::<MemMetrics>("MemMetrics", &metrics);
     assert_agrees::<LatencyStats>("LatencyStats", &metrics["enhancementTimeMs"]);
     assert_agrees::<LearnedCounts>("LearnedCounts", &metrics["learnedStrategies"]);
     assert_agrees::<BotPollMetrics>("BotPollMetrics", &metrics["botPolls"][0]);
-    let usage = full(events()[24].clone());
+    let usage = full(events()[26].clone());
     assert_agrees::<DeploymentsUsage>("DeploymentsUsage", &usage);
     assert_agrees::<DeploymentUsage>("DeploymentUsage", &usage["deployments"][0]);
     let message = EventMessage {

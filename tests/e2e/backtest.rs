@@ -152,7 +152,7 @@ async fn a_freqtrade_backtest_stores_freqtrades_own_figures_and_recommendations_
         f.max_drawdown_abs,
         stats["max_drawdown_abs"].as_f64().unwrap()
     );
-    assert_eq!(result.equity.len() as u64 >= 2, true, "{:?}", result.equity);
+    assert!(result.equity.len() >= 2, "{:?}", result.equity);
 
     // On the strategy's version, with what makes it reproducible.
     let client = daemon.client().await;
@@ -424,6 +424,7 @@ async fn a_native_backtest_makes_the_trades_of_a_paper_replay_of_the_same_candle
     let out = daemon.memctl(&["backtest", &id, "--timerange", "20180101-", "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
     let job = job_of(&out);
+    let first_job = job.id.clone();
     let result = job.result.expect("a result");
     assert_eq!(result.figures.trades, trades.len() as u64, "{result:?}");
     assert_eq!(
@@ -442,4 +443,49 @@ async fn a_native_backtest_makes_the_trades_of_a_paper_replay_of_the_same_candle
     );
     let wins = trades.iter().filter(|t| t.pnl > 0.0).count() as u64;
     assert_eq!(result.figures.wins, wins);
+
+    // A walk-forward of two folds: each fold's parameters inside their declared bounds;
+    // saved as a new version (nothing running changes).
+    let out = daemon.memctl(&[
+        "backtest",
+        &id,
+        "--timerange",
+        "20180101-",
+        "--walk-forward",
+        "2",
+        "--epochs",
+        "6",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let job = job_of(&out);
+    let wf = job.result.clone().unwrap().walk_forward.expect("folds");
+    assert_eq!(wf.folds.len(), 2);
+    let declared = &detail.metadata.strategy.parameters;
+    for fold in &wf.folds {
+        for (name, p) in &fold.parameters {
+            let (Some(d), Some(v)) = (declared.get(name), p["value"].as_f64()) else {
+                continue;
+            };
+            if d["optimizable"] == true {
+                let (lo, hi) = (d["min"].as_f64().unwrap(), d["max"].as_f64().unwrap());
+                assert!((lo..=hi).contains(&v), "{name} = {v} outside {lo}..{hi}");
+            }
+        }
+    }
+    let out = daemon.memctl(&["queue", "save", &job.id, "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let version: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(version["version_number"], "1.1.0", "{version}");
+    for (name, p) in &wf.parameters {
+        assert_eq!(version["parameters"][name]["value"], p["value"], "{name}");
+    }
+    // A backtest is not a walk-forward: nothing to save.
+    let out = daemon.memctl(&["queue", "save", &first_job]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("only a walk-forward"),
+        "{}",
+        describe(&out)
+    );
 }

@@ -228,6 +228,29 @@ pub async fn cancel(client: &Client, id: String, json: bool) -> anyhow::Result<(
     Ok(())
 }
 
+/// `memctl queue save JOB`.
+pub async fn save(
+    client: &Client,
+    job_id: String,
+    changelog: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let version = client
+        .call::<method::BacktestSave>(mem_protocol::backtest::BacktestSaveParams {
+            job_id,
+            changelog,
+        })
+        .await?;
+    if json {
+        return print_json(&version);
+    }
+    println!(
+        "version {} of {}: {} (deploy or restart it to trade with these parameters)",
+        version.version_number, version.strategy_id, version.changelog
+    );
+    Ok(())
+}
+
 /// The params of `memctl backtest` from its flags.
 pub fn params(
     id: &str,

@@ -120,31 +120,7 @@ enum Command {
     /// Measure a strategy: the real Freqtrade's backtesting (a native strategy: memd's
     /// engine) on the market data, queued, followed with a progress bar; its figures go on
     /// the strategy's version, and a passed backtest is what recommendations score on.
-    Backtest {
-        /// The strategy's id.
-        id: String,
-        /// The last N days of the market data (default 30).
-        #[arg(long, conflicts_with = "timerange")]
-        days: Option<u32>,
-        /// Freqtrade's form: 20261101-20261201 (either side may be empty).
-        #[arg(long)]
-        timerange: Option<String>,
-        /// A walk-forward of N folds (optimised in-sample, tested out-of-sample).
-        #[arg(long, value_name = "N")]
-        walk_forward: Option<u32>,
-        /// Optimisation trials per fold (hyperopt epochs).
-        #[arg(long)]
-        epochs: Option<u32>,
-        /// Only this pair (repeatable; default: the strategy's).
-        #[arg(long = "pair")]
-        pair: Vec<String>,
-        /// A native strategy's entries go through MEM (a throwaway memory).
-        #[arg(long)]
-        through_mem: bool,
-        /// Queue it and return (memctl queue follows it).
-        #[arg(long)]
-        no_wait: bool,
-    },
+    Backtest(BacktestArgs),
     /// The queue of backtests and walk-forwards: running, queued, finished.
     Queue {
         #[command(subcommand)]
@@ -270,6 +246,66 @@ enum HttpCommand {
     },
 }
 
+/// `memctl backtest ID ...`.
+#[derive(Debug, clap::Args)]
+struct BacktestArgs {
+    /// The strategy's id.
+    id: String,
+    /// The last N days of the market data (default 30).
+    #[arg(long, conflicts_with = "timerange")]
+    days: Option<u32>,
+    /// Freqtrade's form: 20261101-20261201 (either side may be empty).
+    #[arg(long)]
+    timerange: Option<String>,
+    /// A walk-forward of N folds (optimised in-sample, tested out-of-sample).
+    #[arg(long, value_name = "N")]
+    walk_forward: Option<u32>,
+    /// Optimisation trials per fold (hyperopt epochs).
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// Only this pair (repeatable; default: the strategy's).
+    #[arg(long = "pair")]
+    pair: Vec<String>,
+    /// A native strategy's entries go through MEM (a throwaway memory).
+    #[arg(long)]
+    through_mem: bool,
+    /// Queue it and return (memctl queue follows it).
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// `memctl queue`, `queue cancel`, `queue save`.
+async fn queue(
+    client: &mem_protocol::Client,
+    action: Option<QueueCommand>,
+    limit: Option<usize>,
+    json: bool,
+) -> anyhow::Result<()> {
+    match action {
+        None => backtest_cli::list(client, limit, json).await,
+        Some(QueueCommand::Cancel { job }) => backtest_cli::cancel(client, job, json).await,
+        Some(QueueCommand::Save { job, changelog }) => {
+            backtest_cli::save(client, job, changelog, json).await
+        }
+    }
+}
+
+impl BacktestArgs {
+    async fn run(self, client: &mem_protocol::Client, json: bool) -> anyhow::Result<()> {
+        let no_wait = self.no_wait;
+        let params = backtest_cli::params(
+            &self.id,
+            self.days,
+            self.timerange,
+            self.walk_forward,
+            self.epochs,
+            self.pair,
+            self.through_mem,
+        )?;
+        backtest_cli::backtest(client, params, no_wait, json).await
+    }
+}
+
 /// `memctl queue ...`.
 #[derive(Debug, Subcommand)]
 enum QueueCommand {
@@ -277,6 +313,15 @@ enum QueueCommand {
     Cancel {
         /// The job's id (memctl queue lists them).
         job: String,
+    },
+    /// Save the parameters a walk-forward chose as a new version of its strategy (a
+    /// running bot keeps its own until it is deployed again).
+    Save {
+        /// The walk-forward's job id.
+        job: String,
+        /// What the version changes (default: the job and its out-of-sample figures).
+        #[arg(long)]
+        changelog: Option<String>,
     },
 }
 
@@ -995,35 +1040,8 @@ async fn run(args: Args) -> ExitCode {
             pair,
             timeframe,
         }) => cli::market(&client, pair, timeframe, args.json).await,
-        Some(Command::Backtest {
-            id,
-            days,
-            timerange,
-            walk_forward,
-            epochs,
-            pair,
-            through_mem,
-            no_wait,
-        }) => match backtest_cli::params(
-            &id,
-            days,
-            timerange,
-            walk_forward,
-            epochs,
-            pair,
-            through_mem,
-        ) {
-            Ok(params) => backtest_cli::backtest(&client, params, no_wait, args.json).await,
-            Err(e) => Err(e),
-        },
-        Some(Command::Queue {
-            action: Some(QueueCommand::Cancel { job }),
-            ..
-        }) => backtest_cli::cancel(&client, job, args.json).await,
-        Some(Command::Queue {
-            action: None,
-            limit,
-        }) => backtest_cli::list(&client, limit, args.json).await,
+        Some(Command::Backtest(a)) => a.run(&client, args.json).await,
+        Some(Command::Queue { action, limit }) => queue(&client, action, limit, args.json).await,
         Some(Command::Recommend {
             trend,
             volatility,
