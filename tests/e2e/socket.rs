@@ -311,13 +311,17 @@ async fn subscribers_get_a_snapshot_then_the_shutdown_event() {
             Topic::Model,
             Topic::Memory,
             Topic::Jobs,
-            Topic::Market
+            Topic::Market,
+            Topic::Queue
         ]
     );
     assert_eq!(
         subscribed.snapshot.strategies.as_ref().map(Vec::len),
         Some(11)
     );
+    // The queue's state is in the snapshot too: empty on a new data directory.
+    let queue = subscribed.snapshot.queue.as_ref().expect("the queue's snapshot");
+    assert!(queue.jobs.is_empty() && queue.parallel == 1, "{queue:?}");
     assert_eq!(
         subscribed
             .snapshot
