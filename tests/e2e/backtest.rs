@@ -152,7 +152,7 @@ async fn a_freqtrade_backtest_stores_freqtrades_own_figures_and_recommendations_
         f.max_drawdown_abs,
         stats["max_drawdown_abs"].as_f64().unwrap()
     );
-    assert_eq!(result.equity.len() as u64 >= 2, true, "{:?}", result.equity);
+    assert!(result.equity.len() >= 2, "{:?}", result.equity);
 
     // On the strategy's version, with what makes it reproducible.
     let client = daemon.client().await;

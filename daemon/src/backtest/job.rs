@@ -91,10 +91,11 @@ pub fn plan_of(detail: &StrategyDetail) -> Result<RunPlan, String> {
     deploy_spec::deployable(&detail.metadata.strategy).map_err(|e| e.to_string())
 }
 
+/// A timerange's start and end (either may be open).
+pub type TimeBounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Freqtrade's `--timerange` form: `20261101-20261201`, either side may be empty.
-pub fn parse_timerange(
-    text: &str,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), String> {
+pub fn parse_timerange(text: &str) -> Result<TimeBounds, String> {
     let Some((from, to)) = text.split_once('-') else {
         return Err(format!(
             "{text:?} is not FROM-TO (20261101-20261201; a side may be empty)"
