@@ -907,31 +907,80 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
-async fn run(args: Args) -> ExitCode {
-    if let Some(Command::Setup(SetupCommand::Freqtrade { version })) = &args.command {
-        return setup_freqtrade(&args, version.as_deref()).await;
-    }
-    if let Some(Command::Restore {
+/// `memctl restore`: runs without a daemon (it must not run on the data it replaces).
+/// None for any other command.
+async fn restore(args: &Args) -> Option<ExitCode> {
+    let Some(Command::Restore {
         backup,
         data_dir,
         check,
         resume_deployments,
     }) = &args.command
-    {
-        let (backup, data_dir) = (backup.clone(), data_dir.clone());
-        let (check, resume, json) = (*check, *resume_deployments, args.json);
-        let result = tokio::task::spawn_blocking(move || {
-            backup_cli::restore(&backup, data_dir.as_deref(), check, resume, json)
-        })
-        .await
-        .unwrap_or_else(|e| Err(anyhow::anyhow!("restore failed: {e}")));
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("memctl: {err:#}");
-                ExitCode::from(exit::DAEMON_ERROR)
-            }
-        };
+    else {
+        return None;
+    };
+    let (backup, data_dir) = (backup.clone(), data_dir.clone());
+    let (check, resume, json) = (*check, *resume_deployments, args.json);
+    let result = tokio::task::spawn_blocking(move || {
+        backup_cli::restore(&backup, data_dir.as_deref(), check, resume, json)
+    })
+    .await
+    .unwrap_or_else(|e| Err(anyhow::anyhow!("restore failed: {e}")));
+    Some(match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("memctl: {err:#}");
+            ExitCode::from(exit::DAEMON_ERROR)
+        }
+    })
+}
+
+/// `memctl backtest` and `memctl queue`.
+async fn measure(
+    client: &mem_protocol::Client,
+    command: Command,
+    json: bool,
+) -> anyhow::Result<()> {
+    match command {
+        Command::Backtest {
+            id,
+            days,
+            timerange,
+            walk_forward,
+            epochs,
+            pair,
+            through_mem,
+            no_wait,
+        } => {
+            let params = backtest_cli::params(
+                &id,
+                days,
+                timerange,
+                walk_forward,
+                epochs,
+                pair,
+                through_mem,
+            )?;
+            backtest_cli::backtest(client, params, no_wait, json).await
+        }
+        Command::Queue {
+            action: Some(QueueCommand::Cancel { job }),
+            ..
+        } => backtest_cli::cancel(client, job, json).await,
+        Command::Queue {
+            action: None,
+            limit,
+        } => backtest_cli::list(client, limit, json).await,
+        _ => unreachable!("only `backtest` and `queue` come here"),
+    }
+}
+
+async fn run(args: Args) -> ExitCode {
+    if let Some(Command::Setup(SetupCommand::Freqtrade { version })) = &args.command {
+        return setup_freqtrade(&args, version.as_deref()).await;
+    }
+    if let Some(code) = restore(&args).await {
+        return code;
     }
     // The terminal UI's keys, before anything else: a bad keys.toml is said plainly here,
     // not lost behind a screen the terminal then has to be restored from.
@@ -995,35 +1044,9 @@ async fn run(args: Args) -> ExitCode {
             pair,
             timeframe,
         }) => cli::market(&client, pair, timeframe, args.json).await,
-        Some(Command::Backtest {
-            id,
-            days,
-            timerange,
-            walk_forward,
-            epochs,
-            pair,
-            through_mem,
-            no_wait,
-        }) => match backtest_cli::params(
-            &id,
-            days,
-            timerange,
-            walk_forward,
-            epochs,
-            pair,
-            through_mem,
-        ) {
-            Ok(params) => backtest_cli::backtest(&client, params, no_wait, args.json).await,
-            Err(e) => Err(e),
-        },
-        Some(Command::Queue {
-            action: Some(QueueCommand::Cancel { job }),
-            ..
-        }) => backtest_cli::cancel(&client, job, args.json).await,
-        Some(Command::Queue {
-            action: None,
-            limit,
-        }) => backtest_cli::list(&client, limit, args.json).await,
+        Some(command @ (Command::Backtest { .. } | Command::Queue { .. })) => {
+            measure(&client, command, args.json).await
+        }
         Some(Command::Recommend {
             trend,
             volatility,
