@@ -268,7 +268,9 @@ const STRIP_TABLE_WIDTH: u16 = 34;
 fn metrics_lines(data: &StrategyData, theme: Theme) -> Vec<Line<'static>> {
     let typed = &data.detail.metadata.strategy.performance.backtest;
     let measured = data.backtest.as_deref().map(|r| &r.figures);
-    let live = data.performance.as_ref().map(|p| &p.all);
+    let report = data.performance.as_ref().map(|p| &p.all);
+    // Without a closed trade there is no live figure but the count.
+    let live = report.filter(|m| m.total_trades > 0);
     let row = |name: &str, a: String, b: String| Line::raw(format!("  {name:<11}{a:>10}{b:>10}"));
     let dash = || "-".to_string();
     let mut lines = vec![Line::styled(
@@ -291,7 +293,7 @@ fn metrics_lines(data: &StrategyData, theme: Theme) -> Vec<Line<'static>> {
             (None, Some(n)) => n.to_string(),
             (None, None) => dash(),
         },
-        live.map_or_else(dash, |m| m.total_trades.to_string()),
+        report.map_or_else(dash, |m| m.total_trades.to_string()),
     ));
     lines.push(row(
         "win rate",
