@@ -320,7 +320,11 @@ async fn subscribers_get_a_snapshot_then_the_shutdown_event() {
         Some(11)
     );
     // The queue's state is in the snapshot too: empty on a new data directory.
-    let queue = subscribed.snapshot.queue.as_ref().expect("the queue's snapshot");
+    let queue = subscribed
+        .snapshot
+        .queue
+        .as_ref()
+        .expect("the queue's snapshot");
     assert!(queue.jobs.is_empty() && queue.parallel == 1, "{queue:?}");
     assert_eq!(
         subscribed

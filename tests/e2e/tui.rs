@@ -135,7 +135,7 @@ async fn find_deploy_watch_read_the_log_stop_and_quit_with_the_keyboard() {
     assert_eq!(t.exit_status(), Some(0));
     // The terminal is back to the shell's screen: the UI's is gone.
     assert!(
-        !t.screen().contains("1 Dashboard"),
+        !t.screen().contains("8 Backtests"),
         "the UI's screen was left:\n{}",
         t.screen()
     );
@@ -279,7 +279,7 @@ async fn sigterm_and_sighup_restore_the_terminal() {
         }
         assert_eq!(t.exit_status(), Some(0), "{signal}");
         assert!(
-            !t.screen().contains("1 Dashboard"),
+            !t.screen().contains("8 Backtests"),
             "{signal}: the UI's screen was left"
         );
         drop(t);
@@ -596,4 +596,44 @@ async fn out_of_the_box_the_ui_says_its_candles_are_stale_demo_data() {
     );
     assert!(screen.contains("demo data"), "{screen}");
     t.keys(&["q"]);
+}
+
+/// Issue 24: `b` on a strategy queues a backtest; the Backtests view follows it live to its
+/// figures, the job's detail says what it measured, and the strategy's detail shows them
+/// beside the live figures. The seed's native RSI on the shipped candles: no Freqtrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_queues_a_backtest_and_the_backtests_view_follows_it_to_its_figures() {
+    if skip() {
+        return;
+    }
+    let daemon = Daemon::start();
+    let t = memctl_in_tmux(&daemon, 120, 32, "");
+    t.wait_for("connected", SCREEN);
+    t.keys(&["2", "/"]);
+    t.type_text("native_rsi");
+    t.keys(&["Enter"]);
+    t.wait_for("strategies 1/11", SCREEN);
+    t.keys(&["b"]);
+    // The answer, or the job's end if it came first (the native engine is quick).
+    t.wait_until("the backtest queued", SCREEN, |s| {
+        s.contains("queued a backtest of RSI") || s.contains("backtest of RSI succeeded")
+    });
+    t.keys(&["8"]);
+    let screen = t.wait_until("the backtest's end", Duration::from_secs(120), |s| {
+        s.contains("validation ✓") || s.contains("validation ✗") || s.contains("FAILED")
+    });
+    let row = line_with(&screen, "RSI");
+    assert!(
+        row.contains("succeeded") && row.contains("trades"),
+        "{screen}"
+    );
+    assert!(screen.contains("whole range"), "{screen}");
+    assert!(screen.contains("native"), "the engine: {screen}");
+    // A finished job cannot be cancelled; the strategy's detail has its figures now.
+    t.keys(&["c"]);
+    t.wait_for("has already ended (succeeded)", SCREEN);
+    t.keys(&["2", "Enter"]);
+    let screen = t.wait_for("Metrics        measured", SCREEN);
+    assert!(screen.contains("backtest equity"), "{screen}");
+    t.keys(&["q", "q"]);
 }

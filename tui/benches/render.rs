@@ -61,6 +61,7 @@ fn app_with(n: usize) -> App {
         },
         metrics: None,
         panels: vec![],
+        queue: None,
     });
     app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::NONE));
     app

@@ -952,31 +952,40 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
-async fn run(args: Args) -> ExitCode {
-    if let Some(Command::Setup(SetupCommand::Freqtrade { version })) = &args.command {
-        return setup_freqtrade(&args, version.as_deref()).await;
-    }
-    if let Some(Command::Restore {
+/// `memctl restore`: runs without a daemon (it must not run on the data it replaces).
+/// None for any other command.
+async fn restore(args: &Args) -> Option<ExitCode> {
+    let Some(Command::Restore {
         backup,
         data_dir,
         check,
         resume_deployments,
     }) = &args.command
-    {
-        let (backup, data_dir) = (backup.clone(), data_dir.clone());
-        let (check, resume, json) = (*check, *resume_deployments, args.json);
-        let result = tokio::task::spawn_blocking(move || {
-            backup_cli::restore(&backup, data_dir.as_deref(), check, resume, json)
-        })
-        .await
-        .unwrap_or_else(|e| Err(anyhow::anyhow!("restore failed: {e}")));
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("memctl: {err:#}");
-                ExitCode::from(exit::DAEMON_ERROR)
-            }
-        };
+    else {
+        return None;
+    };
+    let (backup, data_dir) = (backup.clone(), data_dir.clone());
+    let (check, resume, json) = (*check, *resume_deployments, args.json);
+    let result = tokio::task::spawn_blocking(move || {
+        backup_cli::restore(&backup, data_dir.as_deref(), check, resume, json)
+    })
+    .await
+    .unwrap_or_else(|e| Err(anyhow::anyhow!("restore failed: {e}")));
+    Some(match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("memctl: {err:#}");
+            ExitCode::from(exit::DAEMON_ERROR)
+        }
+    })
+}
+
+async fn run(args: Args) -> ExitCode {
+    if let Some(Command::Setup(SetupCommand::Freqtrade { version })) = &args.command {
+        return setup_freqtrade(&args, version.as_deref()).await;
+    }
+    if let Some(code) = restore(&args).await {
+        return code;
     }
     // The terminal UI's keys, before anything else: a bad keys.toml is said plainly here,
     // not lost behind a screen the terminal then has to be restored from.

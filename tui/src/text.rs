@@ -3,6 +3,7 @@
 //! texts use it too), and the names of the protocol's enums (never their Rust `Debug`
 //! names).
 
+use mem_protocol::backtest::{BacktestEngine, QueueJobKind, QueueJobState, ValidationStatus};
 use mem_protocol::deploy::DeploymentStatus;
 use mem_protocol::mem::SignalAction;
 use mem_protocol::ml::{ModelStatus, PromotionMetric};
@@ -85,5 +86,41 @@ pub fn version_bump(bump: VersionBump) -> &'static str {
         VersionBump::Major => "major",
         VersionBump::Minor => "minor",
         VersionBump::Patch => "patch",
+    }
+}
+
+/// `queued`, `running`, `succeeded`, `failed`, `cancelled`, `interrupted`.
+pub fn queue_state(state: QueueJobState) -> &'static str {
+    match state {
+        QueueJobState::Queued => "queued",
+        QueueJobState::Running => "running",
+        QueueJobState::Succeeded => "succeeded",
+        QueueJobState::Failed => "failed",
+        QueueJobState::Cancelled => "cancelled",
+        QueueJobState::Interrupted => "interrupted",
+    }
+}
+
+/// `backtest`, `walk-forward`.
+pub fn queue_kind(kind: QueueJobKind) -> &'static str {
+    match kind {
+        QueueJobKind::Backtest => "backtest",
+        QueueJobKind::WalkForward => "walk-forward",
+    }
+}
+
+/// `freqtrade`, `native`.
+pub fn backtest_engine(engine: BacktestEngine) -> &'static str {
+    match engine {
+        BacktestEngine::Freqtrade => "freqtrade",
+        BacktestEngine::Native => "native",
+    }
+}
+
+/// `passed`, `failed`.
+pub fn validation_status(status: ValidationStatus) -> &'static str {
+    match status {
+        ValidationStatus::Passed => "passed",
+        ValidationStatus::Failed => "failed",
     }
 }

@@ -5,6 +5,7 @@
 use super::keys::{self, Action, Context, Key, Keymap};
 use super::native_deploy::DeployRunner;
 use chrono::{DateTime, Utc};
+use mem_protocol::backtest::{BacktestParams, BacktestResult, QueueJob, QueueJobState, QueueList};
 use mem_protocol::deploy::{
     DeployParams, DeployedList, DeployedStrategy, DeploymentId, DeploymentStatus, DeploymentsUsage,
     LogTail, StopMode, StopParams,
@@ -29,7 +30,7 @@ use std::time::Duration;
 /// Log lines kept per deployment.
 pub const LOG_LINES_KEPT: usize = 500;
 
-/// The views, in tab order; the number keys 1-7 pick them.
+/// The views, in tab order; the number keys 1-8 pick them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum View {
     Dashboard,
@@ -39,10 +40,11 @@ pub enum View {
     Memory,
     Model,
     Jobs,
+    Backtests,
 }
 
 impl View {
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Dashboard,
         View::Strategies,
         View::Deployed,
@@ -50,6 +52,7 @@ impl View {
         View::Memory,
         View::Model,
         View::Jobs,
+        View::Backtests,
     ];
 
     pub fn title(self) -> &'static str {
@@ -61,6 +64,17 @@ impl View {
             View::Memory => "Memory",
             View::Model => "Model",
             View::Jobs => "Jobs",
+            View::Backtests => "Backtests",
+        }
+    }
+
+    /// The tab's title where the full ones do not fit in one line (80 columns).
+    pub fn short_title(self) -> &'static str {
+        match self {
+            View::Dashboard => "Dash",
+            View::Strategies => "Strats",
+            View::Recommendations => "Recom",
+            other => other.title(),
         }
     }
 
@@ -105,6 +119,12 @@ pub enum Command {
     LoadParameterHistory(StrategyId),
     /// Change one parameter (the parameter editor's submit).
     UpdateParameter(UpdateParameterParams),
+    /// `queue.list`: the Backtests view's queue (a memd whose snapshot had none, `u`).
+    LoadQueue,
+    /// `backtest.run`: queue a backtest (`b`).
+    Backtest(BacktestParams),
+    /// `queue.cancel`: cancel a queued or running job (`c`, confirmed).
+    CancelQueueJob(String),
 }
 
 /// The connection task's news.
@@ -124,6 +144,9 @@ pub enum Update {
         /// The data panels the snapshot filled (`mem.decisions`, `ml.history`, `jobs.list`
         /// answers); the others are loaded as their view comes on screen.
         panels: Vec<(View, Value)>,
+        /// The queue (`queue.list`), if the snapshot had it; `queue.changed` events keep
+        /// it current.
+        queue: Option<QueueList>,
     },
     Disconnected {
         reason: String,
@@ -153,6 +176,8 @@ pub enum Update {
     ParameterHistory(StrategyId, Result<ParameterHistory, String>),
     /// The answer to the parameter editor's submit.
     ParameterUpdated(StrategyId, Result<ParameterUpdate, Failure>),
+    /// `queue.list`'s answer (the Backtests view).
+    Queue(Result<QueueList, Failure>),
 }
 
 /// A daemon error, with its code when it has one.
@@ -170,6 +195,26 @@ pub struct StrategyData {
     pub performance: Option<PerformanceReport>,
     /// Cumulative P&L after each closed trade, oldest first (the sparkline).
     pub equity: Vec<f64>,
+    /// The latest backtest memd measured, from the versions ([`measured_result`]).
+    pub backtest: Option<Box<BacktestResult>>,
+}
+
+/// The backtest memd measured of a strategy, as its versions keep it
+/// (`backtest_results`): the current version's, else the newest version's that has one.
+/// Hand-typed results (no `measured` member, another shape) are not measured ones.
+pub fn measured_result(versions: &VersionList) -> Option<BacktestResult> {
+    let measured = |v: &mem_protocol::registry::VersionRecord| {
+        if v.backtest_results.get("measured") != Some(&Value::Bool(true)) {
+            return None;
+        }
+        serde_json::from_value::<BacktestResult>(Value::Object(v.backtest_results.clone())).ok()
+    };
+    let current = versions
+        .versions
+        .iter()
+        .find(|v| v.version_number == versions.current_version)
+        .and_then(measured);
+    current.or_else(|| versions.versions.iter().rev().find_map(measured))
 }
 
 /// The connection as the header shows it.
@@ -237,6 +282,13 @@ pub enum Confirm {
     Restart {
         id: StrategyId,
         display_name: String,
+    },
+    /// Cancel a queue job (a running one's processes are ended).
+    CancelJob {
+        id: String,
+        /// `backtest of Freqtrade MACD Hunter`.
+        what: String,
+        running: bool,
     },
 }
 
@@ -628,6 +680,80 @@ impl RecommendView {
     }
 }
 
+/// Finished jobs kept in the Backtests view (as many as `queue.list` answers by default).
+pub const QUEUE_FINISHED_KEPT: usize = 50;
+
+/// The Backtests view: the queue, kept current by `queue.changed` events.
+#[derive(Debug, Default)]
+pub struct BacktestsView {
+    /// `queue.list` (running, then queued in order, then finished newest first), or why
+    /// there is none; None until the snapshot or an answer brings it.
+    pub queue: Option<Result<QueueList, Failure>>,
+    pub cursor: Cursor,
+    /// Enter: the selected job's result takes the whole body.
+    pub detail_open: bool,
+    /// Lines the open result is scrolled down.
+    pub detail_scroll: u16,
+}
+
+impl BacktestsView {
+    /// The jobs, in the order they are listed.
+    pub fn jobs(&self) -> &[QueueJob] {
+        match &self.queue {
+            Some(Ok(list)) => &list.jobs,
+            _ => &[],
+        }
+    }
+
+    pub fn selected(&self) -> Option<&QueueJob> {
+        self.jobs().get(self.cursor.selected)
+    }
+
+    /// A new list (the snapshot, an answer), keeping the selected job selected.
+    fn replace(&mut self, queue: Result<QueueList, Failure>) {
+        let keep = self.selected().map(|j| j.id.clone());
+        self.queue = Some(queue);
+        self.reselect(keep);
+    }
+
+    /// A job as it now stands (`queue.changed`): in its place by state (running, queued
+    /// in the order they were queued, finished newest first), the selection kept.
+    fn upsert(&mut self, job: QueueJob) {
+        let keep = self.selected().map(|j| j.id.clone());
+        let Some(Ok(list)) = &mut self.queue else {
+            // No list yet: the snapshot or the view's load brings the job with the rest.
+            return;
+        };
+        list.jobs.retain(|j| j.id != job.id);
+        list.jobs.push(job);
+        list.jobs.sort_by_key(queue_order);
+        let mut finished = 0;
+        list.jobs.retain(|j| {
+            finished += usize::from(j.state.is_finished());
+            finished <= QUEUE_FINISHED_KEPT || !j.state.is_finished()
+        });
+        self.reselect(keep);
+    }
+
+    fn reselect(&mut self, keep: Option<String>) {
+        if let Some(i) = keep.and_then(|id| self.jobs().iter().position(|j| j.id == id)) {
+            self.cursor.selected = i;
+        }
+        self.cursor.clamp(self.jobs().len());
+    }
+}
+
+/// The queue's order: running, then queued (first queued first), then finished (newest
+/// first), as `queue.list` answers.
+fn queue_order(job: &QueueJob) -> (u8, i64) {
+    let ms = |t: Option<DateTime<Utc>>| t.unwrap_or(job.queued_at).timestamp_millis();
+    match job.state {
+        QueueJobState::Running => (0, ms(job.started_at)),
+        QueueJobState::Queued => (1, job.queued_at.timestamp_millis()),
+        _ => (2, -ms(job.finished_at)),
+    }
+}
+
 /// A view whose data is one daemon method's answer (Memory, Model, Jobs).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Panel {
@@ -655,6 +781,7 @@ pub struct App {
     pub deployed: DeployedView,
     pub recommend: RecommendView,
     pub panels: HashMap<View, Panel>,
+    pub backtests: BacktestsView,
     /// Today's closed P&L per strategy, each in its stake currency.
     pub today_pnl: Option<Vec<(StrategyId, f64)>>,
     pub overlay: Option<Overlay>,
@@ -682,6 +809,7 @@ impl App {
             deployed: DeployedView::default(),
             recommend: RecommendView::default(),
             panels: HashMap::new(),
+            backtests: BacktestsView::default(),
             today_pnl: None,
             overlay: None,
             status_line: None,
@@ -749,6 +877,7 @@ impl App {
                 deployed,
                 metrics,
                 panels,
+                queue,
             } => {
                 let was_down = matches!(self.connection, Connection::Disconnected { .. });
                 self.connection = Connection::Connected;
@@ -764,6 +893,10 @@ impl App {
                 for (view, value) in panels {
                     self.panels.entry(view).or_default().data = Some(Ok(value));
                 }
+                let had_queue = queue.is_some();
+                if let Some(queue) = queue {
+                    self.backtests.replace(Ok(queue));
+                }
                 if was_down {
                     self.say(Tone::Success, "reconnected to memd");
                 }
@@ -772,6 +905,7 @@ impl App {
                 commands.extend(self.on_enter_view().into_iter().filter(|c| match c {
                     Command::RefreshDeployed => false,
                     Command::LoadPanel(view) => !filled.contains(view),
+                    Command::LoadQueue => !had_queue,
                     _ => true,
                 }));
                 commands.push(Command::LoadTodayPnl(self.trading_strategies()));
@@ -853,26 +987,40 @@ impl App {
             Update::ParameterUpdated(id, result) => {
                 commands.extend(self.on_parameter_updated(id, result));
             }
+            Update::Queue(result) => self.backtests.replace(result),
         }
         commands
     }
 
-    /// A queue job that ended is said on the status line.
-    fn on_queue_job(&mut self, job: &mem_protocol::backtest::QueueJob) {
-        if !job.state.is_finished() {
-            return;
+    /// A queue job as it now stands: in the Backtests view; one that ended is also said
+    /// on the status line (the error's first line; `m` and the view have it whole).
+    fn on_queue_job(&mut self, job: QueueJob) {
+        if job.state.is_finished() {
+            let tone = match job.state {
+                QueueJobState::Succeeded => Tone::Success,
+                _ => Tone::Error,
+            };
+            let how = match (&job.result, &job.error) {
+                (Some(r), _) => format!(
+                    ": {} trades, profit {:+.2}%, validation {}",
+                    r.figures.trades,
+                    r.figures.profit_pct * 100.0,
+                    crate::text::validation_status(r.validation.status)
+                ),
+                (None, Some(e)) => format!(": {}", e.lines().next().unwrap_or_default()),
+                (None, None) => String::new(),
+            };
+            self.say(
+                tone,
+                format!(
+                    "{} of {} {}{how}",
+                    crate::text::queue_kind(job.kind),
+                    job.strategy,
+                    crate::text::queue_state(job.state)
+                ),
+            );
         }
-        let tone = match job.state {
-            mem_protocol::backtest::QueueJobState::Succeeded => Tone::Success,
-            _ => Tone::Error,
-        };
-        let why = job
-            .error
-            .as_deref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default();
-        let what = format!("{:?} of {}: {:?}", job.kind, job.strategy, job.state).to_lowercase();
-        self.say(tone, format!("{what}{why}"));
+        self.backtests.upsert(job);
     }
 
     fn trading_strategies(&self) -> Vec<StrategyId> {
@@ -1008,7 +1156,7 @@ impl App {
             }
             Event::MemMetrics(metrics) => self.metrics = Some(*metrics),
             Event::MarketChanged(state) => self.market = Some(*state),
-            Event::QueueChanged(job) => self.on_queue_job(&job),
+            Event::QueueChanged(job) => self.on_queue_job(*job),
             Event::JobProgress(p) => {
                 self.say(
                     Tone::Info,
@@ -1057,6 +1205,11 @@ impl App {
                 Command::LoadPanel(View::Jobs),
             ],
             View::Memory | View::Jobs => vec![Command::LoadPanel(self.view)],
+            // `queue.changed` keeps a loaded queue current.
+            View::Backtests => match &self.backtests.queue {
+                Some(Ok(_)) => vec![],
+                _ => vec![Command::LoadQueue],
+            },
             View::Dashboard => vec![
                 Command::RefreshDeployed,
                 Command::LoadPanel(View::Memory),
@@ -1148,6 +1301,8 @@ impl App {
                     self.strategies.detail_open = false;
                 } else if self.view == View::Deployed && self.deployed.log_focus {
                     self.deployed.log_focus = false;
+                } else if self.view == View::Backtests && self.backtests.detail_open {
+                    self.backtests.detail_open = false;
                 } else if self.view == View::Strategies && !self.strategies.search.is_empty() {
                     self.strategies.search.clear();
                     self.strategies.refresh_rows();
@@ -1175,6 +1330,7 @@ impl App {
             View::Deployed => self.on_deployed_key(action),
             View::Recommendations => self.on_recommend_key(action),
             View::Memory | View::Model | View::Jobs => self.on_panel_key(action),
+            View::Backtests => self.on_backtests_key(action),
         }
     }
 
@@ -1270,7 +1426,11 @@ impl App {
     ) -> Vec<Command> {
         let confirmed = matches!(action, Some(Action::Confirm | Action::Yes));
         if action == Some(Action::Cancel) {
-            self.say(Tone::Info, "cancelled");
+            let text = match &confirm {
+                Confirm::CancelJob { what, .. } => format!("the {what} goes on"),
+                _ => "cancelled".to_string(),
+            };
+            self.say(Tone::Info, text);
             return vec![];
         }
         match &mut confirm {
@@ -1364,6 +1524,12 @@ impl App {
                         mode: StopMode::Now,
                         deadline_secs: None,
                     })];
+                }
+            }
+            Confirm::CancelJob { id, what, .. } => {
+                if confirmed {
+                    self.say(Tone::Info, format!("cancelling the {what}..."));
+                    return vec![Command::CancelQueueJob(id.clone())];
                 }
             }
         }
@@ -1493,6 +1659,7 @@ impl App {
         match action {
             Some(Action::Deploy) => return self.confirm_deploy(&s),
             Some(Action::Params) => return self.open_param_editor(&s),
+            Some(Action::Backtest) => return self.queue_backtest(s.id, &s.display_name),
             _ => {}
         }
         if matches!(action, Some(Action::Stop | Action::Restart | Action::Logs)) {
@@ -1731,6 +1898,93 @@ impl App {
             }
         }
         vec![]
+    }
+
+    fn on_backtests_key(&mut self, action: Option<Action>) -> Vec<Command> {
+        let page = self.page.get().max(1);
+        let v = &mut self.backtests;
+        if v.detail_open {
+            // The open result scrolls; Enter or Esc closes it.
+            let scroll = match action {
+                Some(Action::Down) => Some(v.detail_scroll.saturating_add(1)),
+                Some(Action::Up) => Some(v.detail_scroll.saturating_sub(1)),
+                Some(Action::PageDown) => Some(v.detail_scroll.saturating_add(page as u16)),
+                Some(Action::PageUp) => Some(v.detail_scroll.saturating_sub(page as u16)),
+                Some(Action::Top) => Some(0),
+                _ => None,
+            };
+            if let Some(scroll) = scroll {
+                v.detail_scroll = scroll;
+                return vec![];
+            }
+        }
+        let len = v.jobs().len();
+        if v.cursor.on_action(action, len, page) {
+            v.detail_scroll = 0;
+            return vec![];
+        }
+        match action {
+            Some(Action::Open) => {
+                v.detail_open = !v.detail_open;
+                v.detail_scroll = 0;
+                return vec![];
+            }
+            Some(Action::Reload) => return vec![Command::LoadQueue],
+            _ => {}
+        }
+        let Some(job) = v.selected().cloned() else {
+            if matches!(action, Some(Action::CancelJob | Action::Backtest)) {
+                self.say(Tone::Info, "no job selected");
+            }
+            return vec![];
+        };
+        match action {
+            Some(Action::CancelJob) => self.confirm_cancel_job(&job),
+            Some(Action::Backtest) => self.queue_backtest(job.strategy_id, &job.strategy),
+            _ => vec![],
+        }
+    }
+
+    /// `c` in Backtests: a queued or running job, after a confirmation.
+    fn confirm_cancel_job(&mut self, job: &QueueJob) -> Vec<Command> {
+        let what = format!("{} of {}", crate::text::queue_kind(job.kind), job.strategy);
+        if job.state.is_finished() {
+            self.say(
+                Tone::Info,
+                format!(
+                    "the {what} has already ended ({})",
+                    crate::text::queue_state(job.state)
+                ),
+            );
+            return vec![];
+        }
+        if self.refuse_control("cancelling a job") {
+            return vec![];
+        }
+        self.overlay = Some(Overlay::Confirm(Confirm::CancelJob {
+            id: job.id.clone(),
+            what,
+            running: job.state == QueueJobState::Running,
+        }));
+        vec![]
+    }
+
+    /// `b`: a backtest of the strategy with the daemon's defaults (`[backtest] days`, the
+    /// strategy's pairs), queued at once (nothing runs that `c` cannot cancel).
+    fn queue_backtest(&mut self, id: StrategyId, name: &str) -> Vec<Command> {
+        if self.refuse_control("queueing a backtest") {
+            return vec![];
+        }
+        self.say(Tone::Info, format!("queueing a backtest of {name}..."));
+        vec![Command::Backtest(BacktestParams {
+            id,
+            days: None,
+            timerange: None,
+            walk_forward: None,
+            epochs: None,
+            pairs: None,
+            through_mem: false,
+        })]
     }
 
     /// The tick: advances the clock; returns true when something on screen depends on it.

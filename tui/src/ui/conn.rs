@@ -8,6 +8,7 @@
 //! for what the operator asks for (a view's data as it comes on screen, a deploy, ...).
 
 use super::app::{Command, Failure, StrategyData, Update, View};
+use mem_protocol::backtest::{QueueCancelParams, QueueListParams};
 use mem_protocol::deploy::{DeployedList, DeployedParams};
 use mem_protocol::methods::{GetStrategyParams, Snapshot, method};
 use mem_protocol::registry::{
@@ -118,6 +119,7 @@ async fn serve(
             Topic::Memory,
             Topic::Jobs,
             Topic::Market,
+            Topic::Queue,
         ])
         .await;
     let (subscribed, mut events) = match subscribed {
@@ -139,6 +141,7 @@ async fn serve(
         return "the daemon sent no status".into();
     };
     let market = snapshot.market.take();
+    let queue = snapshot.queue.take();
     let _ = updates.send(Update::Connected {
         access: client.hello().access,
         status: Box::new(status),
@@ -146,6 +149,7 @@ async fn serve(
         deployed,
         metrics: snapshot.mem_metrics.take().map(Box::new),
         panels: panels_of(snapshot),
+        queue,
     });
     if let Some(market) = market {
         let _ = updates.send(Update::Market(Box::new(market)));
@@ -228,12 +232,62 @@ async fn load_detail(client: &Client, id: StrategyId) -> Result<Box<StrategyData
             total
         })
         .collect();
+    let backtest = versions
+        .as_ref()
+        .and_then(super::app::measured_result)
+        .map(Box::new);
     Ok(Box::new(StrategyData {
         detail,
         versions,
         performance,
         equity,
+        backtest,
     }))
+}
+
+/// The Backtests view's commands: the queue, a backtest queued, a job cancelled.
+async fn execute_queue(client: &Client, command: Command) -> Update {
+    match command {
+        Command::LoadQueue => Update::Queue(
+            client
+                .call::<method::QueueList>(QueueListParams::default())
+                .await
+                .map_err(failure),
+        ),
+        Command::Backtest(params) => Update::Done(
+            client
+                .call::<method::BacktestRun>(params)
+                .await
+                .map(|job| {
+                    format!(
+                        "queued a {} of {} (job {})",
+                        crate::text::queue_kind(job.kind),
+                        job.strategy,
+                        job.id
+                    )
+                })
+                .map_err(|e| format!("backtest refused: {}", failure(e).message)),
+        ),
+        Command::CancelQueueJob(id) => Update::Done(
+            client
+                .call::<method::QueueCancel>(QueueCancelParams { id: id.clone() })
+                .await
+                .map(|job| match job.state {
+                    mem_protocol::backtest::QueueJobState::Running => format!(
+                        "the {} of {} is being stopped (its processes are ended)",
+                        crate::text::queue_kind(job.kind),
+                        job.strategy
+                    ),
+                    _ => format!(
+                        "cancelled the {} of {} before it started",
+                        crate::text::queue_kind(job.kind),
+                        job.strategy
+                    ),
+                })
+                .map_err(|e| format!("cancel of job {id} failed: {}", failure(e).message)),
+        ),
+        other => Update::Done(Err(format!("not a queue command: {other:?}"))),
+    }
 }
 
 /// Runs one command; the answer becomes an update.
@@ -366,6 +420,9 @@ async fn execute(client: &Client, command: Command) -> Option<Update> {
                 })
                 .map_err(|e| format!("acknowledge failed: {}", failure(e).message)),
         ),
+        Command::LoadQueue | Command::Backtest(_) | Command::CancelQueueJob(_) => {
+            return Some(execute_queue(client, command).await);
+        }
         Command::RunJob(name) => Update::Done(
             client
                 .call_value("jobs.run", serde_json::json!({ "name": name }))
@@ -418,7 +475,8 @@ mod tests {
             },
             "decisions": {"decisions": [], "unreadableLines": 0},
             "modelHistory": {"versions": []},
-            "jobs": {"jobs": []}
+            "jobs": {"jobs": []},
+            "queue": {"jobs": [], "parallel": 1}
         })
     }
 
@@ -500,6 +558,7 @@ mod tests {
             deployed,
             metrics,
             panels,
+            queue,
             ..
         }) = updates.recv().await
         else {
@@ -509,6 +568,11 @@ mod tests {
         assert!(metrics.is_some());
         let views: Vec<View> = panels.iter().map(|(v, _)| *v).collect();
         assert_eq!(views, [View::Memory, View::Model, View::Jobs]);
+        assert_eq!(
+            queue.map(|q| q.parallel),
+            Some(1),
+            "the Backtests view's queue"
+        );
         match updates.recv().await {
             Some(Update::Event(event)) => assert_eq!(*event, usage),
             other => panic!("expected the pushed event, got {other:?}"),

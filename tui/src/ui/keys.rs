@@ -81,6 +81,7 @@ pub enum Action {
     ViewMemory,
     ViewModel,
     ViewJobs,
+    ViewBacktests,
     NextView,
     PrevView,
     Up,
@@ -105,6 +106,11 @@ pub enum Action {
     Computed,
     Reload,
     RunJob,
+    /// Queue a backtest of the selected strategy with the default params (Strategies,
+    /// Backtests).
+    Backtest,
+    /// Cancel the selected queued or running job (Backtests).
+    CancelJob,
     /// A failed deployment's failure has been read (Deployed).
     Acknowledge,
     /// The recent messages, in full.
@@ -133,6 +139,7 @@ pub enum Context {
     /// The Memory and Model views.
     Panel,
     Jobs,
+    Backtests,
     /// The parameter editor, moving between parameters.
     Editor,
     /// The parameter editor, typing a value or a reason.
@@ -144,13 +151,14 @@ pub enum Context {
 }
 
 impl Context {
-    pub const ALL: [Context; 10] = [
+    pub const ALL: [Context; 11] = [
         Context::Dashboard,
         Context::Strategies,
         Context::Deployed,
         Context::Recommend,
         Context::Panel,
         Context::Jobs,
+        Context::Backtests,
         Context::Editor,
         Context::Edit,
         Context::Search,
@@ -166,6 +174,7 @@ impl Context {
             View::Recommendations => Context::Recommend,
             View::Memory | View::Model => Context::Panel,
             View::Jobs => Context::Jobs,
+            View::Backtests => Context::Backtests,
         }
     }
 
@@ -178,6 +187,7 @@ impl Context {
             Context::Recommend => "the Recommend view",
             Context::Panel => "the Memory and Model views",
             Context::Jobs => "the Jobs view",
+            Context::Backtests => "the Backtests view",
             Context::Editor => "the parameter editor",
             Context::Edit => "a parameter's edit",
             Context::Search => "the search",
@@ -212,6 +222,7 @@ const VIEWS_AND_EDITOR: &[Context] = &[
     C::Recommend,
     C::Panel,
     C::Jobs,
+    C::Backtests,
     C::Editor,
 ];
 /// Up and Down also leave a search (as arrows: a typed `j` is text).
@@ -222,6 +233,7 @@ const MOVING: &[Context] = &[
     C::Recommend,
     C::Panel,
     C::Jobs,
+    C::Backtests,
     C::Editor,
     C::Search,
 ];
@@ -270,6 +282,7 @@ pub const ACTIONS: &[ActionInfo] = &[
     a(A::ViewMemory,     "view_memory",     &["5"],            VIEWS_AND_EDITOR),
     a(A::ViewModel,      "view_model",      &["6"],            VIEWS_AND_EDITOR),
     a(A::ViewJobs,       "view_jobs",       &["7"],            VIEWS_AND_EDITOR),
+    a(A::ViewBacktests,  "view_backtests",  &["8"],            VIEWS_AND_EDITOR),
     a(A::NextView,       "next_view",       &["tab"],          VIEWS_AND_EDITOR),
     a(A::PrevView,       "prev_view",       &["shift-tab"],    VIEWS_AND_EDITOR),
     a(A::Up,             "up",              &["up", "k"],      MOVING),
@@ -279,7 +292,7 @@ pub const ACTIONS: &[ActionInfo] = &[
     a(A::Top,            "top",             &["home", "g"],    VIEWS_AND_EDITOR),
     a(A::Bottom,         "bottom",          &["end", "G"],     VIEWS_AND_EDITOR),
     a(A::Open,           "open",            &["enter"],
-        &[C::Dashboard, C::Strategies, C::Deployed, C::Recommend, C::Editor]),
+        &[C::Dashboard, C::Strategies, C::Deployed, C::Recommend, C::Backtests, C::Editor]),
     a(A::Logs,           "logs",            &["l"],            &[C::Dashboard, C::Strategies,
                                                                    C::Deployed]),
     a(A::Search,         "search",          &["/"],            &[C::Strategies]),
@@ -293,8 +306,11 @@ pub const ACTIONS: &[ActionInfo] = &[
     a(A::Trend,          "trend",           &["t"],            &[C::Recommend]),
     a(A::Volatility,     "volatility",      &["v"],            &[C::Recommend]),
     a(A::Computed,       "computed",        &["c"],            &[C::Recommend]),
-    a(A::Reload,         "reload",          &["u", "R"],       &[C::Panel, C::Jobs]),
+    a(A::Reload,         "reload",          &["u", "R"],       &[C::Panel, C::Jobs,
+                                                                   C::Backtests]),
     a(A::RunJob,         "run_job",         &["x"],            &[C::Jobs]),
+    a(A::Backtest,       "backtest",        &["b"],            &[C::Strategies, C::Backtests]),
+    a(A::CancelJob,      "cancel_job",      &["c"],            &[C::Backtests]),
     a(A::Acknowledge,    "acknowledge",     &["a"],            &[C::Deployed]),
     a(A::Messages,       "messages",        &["m"],            VIEWS_AND_EDITOR),
     fixed(A::Confirm,    "confirm",         &["enter"],        TEXT_AND_DIALOG),
@@ -324,6 +340,7 @@ impl Action {
             Action::ViewMemory => View::Memory,
             Action::ViewModel => View::Model,
             Action::ViewJobs => View::Jobs,
+            Action::ViewBacktests => View::Backtests,
             _ => return None,
         })
     }
@@ -573,6 +590,7 @@ const VIEW_KEYS: &[Action] = &[
     A::ViewMemory,
     A::ViewModel,
     A::ViewJobs,
+    A::ViewBacktests,
 ];
 
 /// The view keys and Tab, Shift-Tab: one line of the help.
@@ -584,6 +602,7 @@ const VIEW_SWITCH: &[Action] = &[
     A::ViewMemory,
     A::ViewModel,
     A::ViewJobs,
+    A::ViewBacktests,
     A::NextView,
     A::PrevView,
 ];
@@ -594,7 +613,7 @@ use Section as S;
 #[rustfmt::skip]
 pub const HELP: &[HelpRow] = &[
     row(S::Everywhere, VIEW_SWITCH, "switch view ({next_view} / {prev_view}: next / previous)")
-        .label("1-7"),
+        .label("1-8"),
     row(S::Everywhere, &[A::Up, A::Down], "move").label("↑↓ j k"),
     row(S::Everywhere, &[A::Top, A::Bottom], "first / last").label("g G"),
     row(S::Everywhere, &[A::PageUp, A::PageDown], "page up / down"),
@@ -617,9 +636,12 @@ pub const HELP: &[HelpRow] = &[
         .hint(6, "params"),
     row(S::View(C::Strategies), &[A::Deploy], "deploy (dry-run unless you choose live)")
         .control().hint(4, "deploy"),
-    row(S::View(C::Strategies), &[A::Stop], "stop its bot").control().hint(5, "stop"),
-    row(S::View(C::Strategies), &[A::Restart], "restart its bot").control(),
+    row(S::View(C::Strategies), &[A::Stop, A::Restart], "stop / restart its bot")
+        .label("s r").control().hint_as(5, "stop", "s"),
     row(S::View(C::Strategies), &[A::Logs], "its bot's log"),
+    row(S::View(C::Strategies), &[A::Backtest],
+        "measure it: queue a backtest ({view_backtests} shows the queue)")
+        .control(),
 
     row(S::View(C::Deployed), &[A::Filter],
         "filter: active (and failures not acknowledged), dry-run, live, failed, all")
@@ -645,6 +667,15 @@ pub const HELP: &[HelpRow] = &[
     row(S::View(C::Panel), &[A::Reload], "reload").label("u").hint(0, "reload"),
     row(S::View(C::Jobs), &[A::Reload], "reload").label("u").hint(0, "reload"),
     row(S::View(C::Jobs), &[A::RunJob], "run the selected job now").control().hint(1, "run now"),
+
+    row(S::View(C::Backtests), &[A::Open],
+        "the selected job's result, whole screen ({up}{down} scroll)")
+        .hint(0, "result"),
+    row(S::View(C::Backtests), &[A::CancelJob], "cancel the selected queued or running job")
+        .control().hint(1, "cancel"),
+    row(S::View(C::Backtests), &[A::Backtest],
+        "queue another backtest of the selected job's strategy").control().hint(2, "backtest"),
+    row(S::View(C::Backtests), &[A::Reload], "reload").label("u").hint(3, "reload"),
 
     row(S::Editor, &[A::Up, A::Down], "pick a parameter")
         .label("↑↓ j k").hint_as(0, "pick", "↑↓"),
@@ -855,10 +886,10 @@ impl Keymap {
         }
     }
 
-    /// The view keys as the hints write them: `1-7`, or each view's first key.
+    /// The view keys as the hints write them: `1-8`, or each view's first key.
     pub fn views_label(&self) -> String {
         if VIEW_KEYS.iter().all(|a| self.is_default(*a)) {
-            "1-7".into()
+            "1-8".into()
         } else {
             VIEW_KEYS
                 .iter()
@@ -1071,7 +1102,7 @@ mod tests {
         assert_eq!(press(C::Search, Down, none), Some(A::Down));
         // The labels of the help as they were written by hand.
         let label = |section, i: usize| keys.help_label(rows(section).nth(i).unwrap());
-        assert_eq!(label(S::Everywhere, 0), "1-7");
+        assert_eq!(label(S::Everywhere, 0), "1-8");
         assert_eq!(label(S::Everywhere, 3), "PgUp PgDn");
         assert_eq!(label(S::Everywhere, 5), "q Esc");
         assert_eq!(label(S::View(C::Deployed), 1), "l Enter");

@@ -145,6 +145,7 @@ fn connected() -> App {
         },
         metrics: None,
         panels: vec![],
+        queue: None,
     });
     assert!(
         commands.contains(&Command::LoadPanel(View::Memory)),
@@ -251,6 +252,7 @@ fn macd_data() -> StrategyData {
         versions: Some(versions),
         performance: Some(performance),
         equity: vec![2.0, 5.5, 4.0, 9.0, 12.5],
+        backtest: None,
     }
 }
 
@@ -355,6 +357,8 @@ fn number_keys_and_tab_switch_views_and_load_their_data() {
     press(&mut app, &[key(KeyCode::BackTab), key(KeyCode::BackTab)]);
     assert_eq!(app.view, View::Deployed);
     press(&mut app, &[ch('7'), key(KeyCode::Tab)]);
+    assert_eq!(app.view, View::Backtests);
+    press(&mut app, &[key(KeyCode::Tab)]);
     assert_eq!(app.view, View::Dashboard, "Tab wraps around");
 }
 
@@ -682,6 +686,7 @@ fn a_lost_connection_closes_dialogs_and_control_keys_say_why() {
         },
         metrics: None,
         panels: vec![],
+        queue: None,
     });
     assert_eq!(
         app.status_line.as_ref().unwrap().text,
@@ -780,6 +785,7 @@ fn snapshot_strategies_search_rsi_ranks_words_before_letters_inside_words() {
         },
         metrics: None,
         panels: vec![],
+        queue: None,
     });
     press(&mut app, &[ch('2'), ch('/'), ch('r'), ch('s'), ch('i')]);
     let names = |app: &App| -> Vec<String> {
@@ -1272,6 +1278,7 @@ fn a_snapshot_of_every_topic_leaves_nothing_to_ask_but_todays_pnl() {
             (View::Model, history),
             (View::Jobs, jobs_sample()),
         ],
+        queue: Some(queue_sample()),
     });
     // No `strategies.deployed`, `mem.decisions` or `jobs.list`: the snapshot had them.
     assert_eq!(commands, [Command::LoadTodayPnl(vec![id(MACD)])]);
@@ -1917,4 +1924,520 @@ fn every_ended_deployment_has_its_row_when_none_is_active() {
     assert!(screen.contains("Freqtrade MACD Hunter  "), "{screen}");
     assert!(line_of(&screen, "│RSI ").contains("stopped"), "{screen}");
     assert!(screen.contains("total, 0 active"), "{screen}");
+}
+
+// ---- issue 24: the Backtests view, and the backtest beside the live figures ----
+
+const RESEARCH: &str = "4fdcbb3a-abea-4662-badd-a6f6886825b0";
+const RUNNING_JOB: &str = "7d1f2c3a-0b4e-4f6a-9c8d-1e2f3a4b5c01";
+const QUEUED_JOB: &str = "7d1f2c3a-0b4e-4f6a-9c8d-1e2f3a4b5c02";
+const PASSED_JOB: &str = "7d1f2c3a-0b4e-4f6a-9c8d-1e2f3a4b5c03";
+const FAILED_JOB: &str = "7d1f2c3a-0b4e-4f6a-9c8d-1e2f3a4b5c04";
+const FOLDS_JOB: &str = "7d1f2c3a-0b4e-4f6a-9c8d-1e2f3a4b5c05";
+
+/// Backtest figures as memd measures them (ratios are fractions).
+fn figures(trades: u64, wins: u64, profit_pct: f64, sharpe: f64, dd: f64) -> serde_json::Value {
+    json!({
+        "trades": trades, "wins": wins, "losses": trades - wins,
+        "winRate": if trades > 0 { wins as f64 / trades as f64 } else { 0.0 },
+        "profitAbs": profit_pct * 1000.0, "profitPct": profit_pct,
+        "sharpe": sharpe, "sortino": sharpe * 1.4, "calmar": 2.0,
+        "maxDrawdown": dd, "maxDrawdownAbs": dd * 1000.0, "profitFactor": 1.0 + profit_pct * 10.0,
+        "startingBalance": 1000.0, "finalBalance": 1000.0 + profit_pct * 1000.0
+    })
+}
+
+/// 2026-10-01 00:00 UTC.
+const OCTOBER_MS: i64 = 1_790_812_800_000;
+
+/// An equity curve of `n` daily points from `start` (ms), from 1000 to
+/// `1000 * (1 + profit)`, with a dip.
+fn equity_curve(start: i64, n: i64, profit: f64) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / (n - 1) as f64;
+            let dip = if (n / 3..n / 2).contains(&i) {
+                -25.0
+            } else {
+                0.0
+            };
+            json!({"tsMs": start + i * 86_400_000, "equity": 1000.0 + profit * 1000.0 * t + dip})
+        })
+        .collect()
+}
+
+/// A result as memd stores it on the version and answers it with the job.
+fn backtest_result(job: &str, strategy: &str, version: &str) -> serde_json::Value {
+    json!({
+        "measured": true, "jobId": job, "strategyId": strategy, "version": version,
+        "engine": "freqtrade", "engineVersion": "2026.9",
+        "pairs": ["BTC/USDT", "ETH/USDT"], "timeframe": "5m",
+        "dataFrom": "2026-10-01T00:00:00Z", "dataTo": "2026-10-31T00:00:00Z",
+        "parameters": {"macd_fast": 12}, "configHash": "ab12", "strategyHash": "cd34",
+        "figures": figures(42, 24, 0.0421, 1.32, 0.031),
+        "equity": equity_curve(OCTOBER_MS, 31, 0.0421),
+        "validation": {"status": "passed", "reasons": [
+            "42 trades, at least 10 needed: met",
+            "profit +4.21%, above +0.00% needed: met"
+        ]},
+        "finishedAt": "2026-11-22T10:20:00Z", "seconds": 48.2
+    })
+}
+
+/// A walk-forward's result: two folds, out-of-sample figures that fail the validation.
+fn walk_forward_result() -> serde_json::Value {
+    let fold = |i: u32, from: &str, mid: &str, to: &str, ins: f64, outs: f64| {
+        json!({
+            "index": i, "inSampleFrom": from, "inSampleTo": mid,
+            "outOfSampleFrom": mid, "outOfSampleTo": to, "parameters": {"rsi_buy": 30 + i},
+            "inSample": figures(20, 12, ins, 1.6, 0.02),
+            "outOfSample": figures(5, 2, outs, -0.4, 0.018)
+        })
+    };
+    let mut r = backtest_result(FOLDS_JOB, RSI, "1.0.0");
+    r["figures"] = figures(10, 4, -0.0052, -0.4, 0.018);
+    // The out-of-sample folds, one after the other: 2026-09-22 to 2026-10-06.
+    r["dataFrom"] = json!("2026-09-01T00:00:00Z");
+    r["dataTo"] = json!("2026-10-06T00:00:00Z");
+    r["equity"] = json!(equity_curve(OCTOBER_MS - 9 * 86_400_000, 15, -0.0052));
+    r["validation"] = json!({"status": "failed", "reasons": [
+        "10 trades out-of-sample, at least 10 needed: met",
+        "profit out-of-sample -0.52%, above +0.00% needed: not met"
+    ]});
+    r["walkForward"] = json!({
+        "folds": [
+            fold(0, "2026-09-01T00:00:00Z", "2026-09-22T00:00:00Z", "2026-09-29T00:00:00Z", 0.031, -0.004),
+            fold(1, "2026-09-08T00:00:00Z", "2026-09-29T00:00:00Z", "2026-10-06T00:00:00Z", 0.027, -0.0012)
+        ],
+        "inSample": figures(40, 24, 0.058, 1.6, 0.02),
+        "outOfSample": figures(10, 4, -0.0052, -0.4, 0.018),
+        "parameters": {"rsi_buy": 31}
+    });
+    r
+}
+
+fn queue_job(
+    job: &str,
+    kind: &str,
+    strategy: &str,
+    name: &str,
+    state: &str,
+    more: serde_json::Value,
+) -> serde_json::Value {
+    let mut j = json!({
+        "id": job, "kind": kind, "strategyId": strategy, "strategy": name,
+        "params": {"id": strategy}, "state": state, "queuedAt": "2026-11-22T10:00:00Z",
+        "logFile": format!("/var/lib/memd/queue/{job}/job.log")
+    });
+    for (k, v) in more.as_object().unwrap() {
+        j[k] = v.clone();
+    }
+    j
+}
+
+/// The queue as `queue.list` answers it: a walk-forward running (fold 2 of 2), a backtest
+/// queued, then finished ones newest first: a passed backtest, a failed one, a
+/// walk-forward whose out-of-sample figures failed the validation.
+fn queue_sample() -> mem_protocol::backtest::QueueList {
+    serde_json::from_value(json!({"parallel": 1, "jobs": [
+        queue_job(RUNNING_JOB, "walk_forward", MACD, "Freqtrade MACD Hunter", "running", json!({
+            "params": {"id": MACD, "walkForward": 2, "epochs": 50},
+            "queuedAt": "2026-11-22T10:25:00Z", "startedAt": "2026-11-22T10:26:00Z",
+            "progress": {"done": 3, "total": 4, "message": "fold 2 of 2: backtest out-of-sample"}
+        })),
+        queue_job(QUEUED_JOB, "backtest", RSI, "Freqtrade Conservative RSI", "queued", json!({
+            "params": {"id": RSI, "days": 60, "pairs": ["BTC/USDT"]},
+            "queuedAt": "2026-11-22T10:27:00Z"
+        })),
+        queue_job(PASSED_JOB, "backtest", MACD, "Freqtrade MACD Hunter", "succeeded", json!({
+            "queuedAt": "2026-11-22T10:19:00Z", "startedAt": "2026-11-22T10:19:10Z", "finishedAt": "2026-11-22T10:20:00Z",
+            "result": backtest_result(PASSED_JOB, MACD, "1.1.0")
+        })),
+        queue_job(FAILED_JOB, "backtest", RESEARCH, "Volatility-Managed Momentum", "failed", json!({
+            "queuedAt": "2026-11-22T09:09:00Z", "startedAt": "2026-11-22T09:10:00Z", "finishedAt": "2026-11-22T09:10:05Z",
+            "error": "freqtrade backtesting wrote no result (exit status 2); the last lines of its log:\n2026-11-22 09:10:04 - freqtrade - ERROR - No data found. Terminating.\n2026-11-22 09:10:05 - freqtrade - INFO - exiting"
+        })),
+        queue_job(FOLDS_JOB, "walk_forward", RSI, "Freqtrade Conservative RSI", "succeeded", json!({
+            "params": {"id": RSI, "walkForward": 2},
+            "queuedAt": "2026-11-22T07:59:30Z", "startedAt": "2026-11-22T08:00:00Z", "finishedAt": "2026-11-22T08:40:00Z",
+            "result": walk_forward_result()
+        }))
+    ]}))
+    .unwrap()
+}
+
+/// Connected to a memd whose snapshot had the queue.
+fn with_queue() -> App {
+    let mut app = App::new(now());
+    let mut strategies = strategies();
+    Arc::make_mut(&mut strategies[1]).is_deployed = true;
+    app.on_update(Update::Connected {
+        access: Access::Control,
+        status: Box::new(status()),
+        strategies,
+        deployed: DeployedList {
+            deployments: vec![deployment(
+                MACD,
+                "Freqtrade MACD Hunter",
+                DeploymentStatus::Running,
+            )],
+        },
+        metrics: None,
+        panels: vec![],
+        queue: Some(queue_sample()),
+    });
+    app.on_update(Update::Market(Box::new(demo_market())));
+    app
+}
+
+fn queue_changed(app: &mut App, job: serde_json::Value) -> Vec<Command> {
+    let job: mem_protocol::backtest::QueueJob = serde_json::from_value(job).unwrap();
+    app.on_update(Update::Event(Box::new(Event::QueueChanged(Box::new(job)))))
+}
+
+fn selected_job(app: &App) -> &str {
+    &app.backtests.selected().unwrap().id
+}
+
+#[test]
+fn eight_shows_the_queue_of_the_snapshot_and_events_keep_it_current() {
+    let mut app = with_queue();
+    assert_eq!(
+        press(&mut app, &[ch('8')]),
+        [],
+        "the snapshot had the queue"
+    );
+    assert_eq!(app.view, View::Backtests);
+    assert_eq!(app.backtests.jobs().len(), 5);
+    press(&mut app, &[ch('j')]);
+    assert_eq!(selected_job(&app), QUEUED_JOB);
+    // Progress of the running job: in place, no request, no message.
+    let c = queue_changed(
+        &mut app,
+        queue_job(
+            RUNNING_JOB,
+            "walk_forward",
+            MACD,
+            "Freqtrade MACD Hunter",
+            "running",
+            json!({
+                "startedAt": "2026-11-22T10:26:00Z",
+                "progress": {"done": 4, "total": 4, "message": "recording the result"}
+            }),
+        ),
+    );
+    assert!(c.is_empty());
+    assert_eq!(app.backtests.jobs()[0].progress.as_ref().unwrap().done, 4);
+    assert!(app.status_line.is_none());
+    // It ends: first of the finished ones, said on the status line; the selection stays.
+    let mut result = backtest_result(RUNNING_JOB, MACD, "1.1.0");
+    result["figures"] = figures(12, 7, 0.0188, 1.1, 0.02);
+    queue_changed(
+        &mut app,
+        queue_job(
+            RUNNING_JOB,
+            "walk_forward",
+            MACD,
+            "Freqtrade MACD Hunter",
+            "succeeded",
+            json!({
+                "startedAt": "2026-11-22T10:26:00Z", "finishedAt": "2026-11-22T10:30:00Z",
+                "result": result
+            }),
+        ),
+    );
+    let ids: Vec<&str> = app.backtests.jobs().iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [QUEUED_JOB, RUNNING_JOB, PASSED_JOB, FAILED_JOB, FOLDS_JOB]
+    );
+    assert_eq!(selected_job(&app), QUEUED_JOB);
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "walk-forward of Freqtrade MACD Hunter succeeded: 12 trades, profit +1.88%, validation passed"
+    );
+    // The queued one starts; a new one is queued behind it.
+    queue_changed(
+        &mut app,
+        queue_job(
+            QUEUED_JOB,
+            "backtest",
+            RSI,
+            "Freqtrade Conservative RSI",
+            "running",
+            json!({
+                "queuedAt": "2026-11-22T10:27:00Z", "startedAt": "2026-11-22T10:30:00Z"
+            }),
+        ),
+    );
+    queue_changed(
+        &mut app,
+        queue_job(
+            "new",
+            "backtest",
+            MACD,
+            "Freqtrade MACD Hunter",
+            "queued",
+            json!({
+                "queuedAt": "2026-11-22T10:30:00Z"
+            }),
+        ),
+    );
+    let ids: Vec<&str> = app.backtests.jobs().iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids[..3], [QUEUED_JOB, "new", RUNNING_JOB]);
+    // A failure's first line on the status line, whole in the view.
+    queue_changed(
+        &mut app,
+        queue_job(
+            "new",
+            "backtest",
+            MACD,
+            "Freqtrade MACD Hunter",
+            "failed",
+            json!({
+                "finishedAt": "2026-11-22T10:30:01Z", "error": "no candles for BTC/USDT 5m\nsee the log"
+            }),
+        ),
+    );
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "backtest of Freqtrade MACD Hunter failed: no candles for BTC/USDT 5m"
+    );
+    assert_eq!(app.status_line.as_ref().unwrap().tone, Tone::Error);
+    // `u` reloads.
+    assert_eq!(press(&mut app, &[ch('u')]), [Command::LoadQueue]);
+}
+
+#[test]
+fn eight_asks_for_the_queue_when_the_snapshot_had_none() {
+    let mut app = connected();
+    assert_eq!(press(&mut app, &[ch('8')]), [Command::LoadQueue]);
+    let screen = render(&app, 100, 12);
+    assert!(screen.contains("loading..."), "{screen}");
+    // An event before the answer is not a list yet: the answer brings every job.
+    queue_changed(
+        &mut app,
+        queue_job(
+            "x",
+            "backtest",
+            MACD,
+            "Freqtrade MACD Hunter",
+            "queued",
+            json!({}),
+        ),
+    );
+    assert!(app.backtests.queue.is_none());
+    app.on_update(Update::Queue(Err(not_built("queue.list", "backtests"))));
+    let screen = render(&app, 100, 12);
+    assert!(screen.contains("Not available yet"), "{screen}");
+    app.on_update(Update::Queue(Ok(mem_protocol::backtest::QueueList {
+        jobs: vec![],
+        parallel: 2,
+    })));
+    let screen = render(&app, 100, 12);
+    assert!(
+        screen.contains("The queue is empty. b on a strategy (Strategies, 2) queues a backtest"),
+        "{screen}"
+    );
+    assert!(screen.contains("2 at a time"), "{screen}");
+}
+
+#[test]
+fn c_cancels_a_queued_or_running_job_after_a_confirmation() {
+    let mut app = with_queue();
+    press(&mut app, &[ch('8'), ch('c')]);
+    assert_eq!(
+        app.overlay,
+        Some(Overlay::Confirm(Confirm::CancelJob {
+            id: RUNNING_JOB.into(),
+            what: "walk-forward of Freqtrade MACD Hunter".into(),
+            running: true,
+        }))
+    );
+    insta::assert_snapshot!("backtests_cancel_running", render(&app, 100, 24));
+    assert_eq!(
+        press(&mut app, &[ch('y')]),
+        [Command::CancelQueueJob(RUNNING_JOB.into())]
+    );
+    assert!(app.overlay.is_none());
+    // Esc keeps the job, and says so in words that cannot be misread.
+    press(&mut app, &[ch('j'), ch('c'), key(KeyCode::Esc)]);
+    assert!(app.overlay.is_none());
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "the backtest of Freqtrade Conservative RSI goes on"
+    );
+    press(&mut app, &[ch('c')]);
+    assert_eq!(
+        press(&mut app, &[key(KeyCode::Enter)]),
+        [Command::CancelQueueJob(QUEUED_JOB.into())]
+    );
+    // A finished job: nothing to cancel.
+    assert_eq!(press(&mut app, &[ch('j'), ch('c')]), []);
+    assert!(app.overlay.is_none());
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "the backtest of Freqtrade MACD Hunter has already ended (succeeded)"
+    );
+}
+
+#[test]
+fn a_read_only_session_sees_the_queue_but_cannot_cancel_or_queue() {
+    let mut app = with_queue();
+    app.access = Access::View;
+    assert_eq!(press(&mut app, &[ch('8'), ch('c')]), []);
+    assert!(app.overlay.is_none());
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "read-only session: cancelling a job is not available"
+    );
+    assert_eq!(press(&mut app, &[ch('b')]), []);
+    let screen = render(&app, 120, 24);
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        !footer.contains("cancel") && !footer.contains("backtest"),
+        "{footer}"
+    );
+    assert_eq!(
+        press(&mut app, &[ch('2'), ch('b')]),
+        [Command::LoadDetail(id(RSI))],
+        "the detail, and no backtest"
+    );
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "read-only session: queueing a backtest is not available"
+    );
+}
+
+#[test]
+fn b_queues_a_backtest_with_just_the_id_from_strategies_and_backtests() {
+    let mut app = with_queue();
+    press(&mut app, &[ch('2'), ch('j')]);
+    let c = press(&mut app, &[ch('b')]);
+    let params = match c.as_slice() {
+        [Command::Backtest(params)] => params.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(serde_json::to_value(&params).unwrap(), json!({"id": MACD}));
+    assert_eq!(
+        app.status_line.as_ref().unwrap().text,
+        "queueing a backtest of Freqtrade MACD Hunter..."
+    );
+    // From the open detail too.
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(app.strategies.detail_open);
+    assert!(
+        matches!(press(&mut app, &[ch('b')]).as_slice(), [Command::Backtest(p)] if p.id == id(MACD))
+    );
+    // In Backtests: another backtest of the selected job's strategy.
+    press(&mut app, &[ch('8'), ch('G')]);
+    assert_eq!(selected_job(&app), FOLDS_JOB);
+    assert!(
+        matches!(press(&mut app, &[ch('b')]).as_slice(), [Command::Backtest(p)] if p.id == id(RSI) && p.walk_forward.is_none())
+    );
+}
+
+#[test]
+fn enter_opens_the_selected_result_and_the_arrows_scroll_it() {
+    let mut app = with_queue();
+    press(&mut app, &[ch('8'), ch('G'), key(KeyCode::Enter)]);
+    assert!(app.backtests.detail_open);
+    press(&mut app, &[ch('j'), ch('j')]);
+    assert_eq!(app.backtests.detail_scroll, 2);
+    assert_eq!(
+        selected_job(&app),
+        FOLDS_JOB,
+        "the arrows scroll, not select"
+    );
+    press(&mut app, &[ch('g'), key(KeyCode::Esc)]);
+    assert!(!app.backtests.detail_open);
+    assert!(!app.quit);
+    press(&mut app, &[ch('k')]);
+    assert_eq!(selected_job(&app), FAILED_JOB);
+}
+
+#[test]
+fn snapshot_backtests_running_queued_and_finished() {
+    let mut app = with_queue();
+    press(&mut app, &[ch('8')]);
+    // The running walk-forward selected: its progress, what was asked.
+    insta::assert_snapshot!("backtests_running_wide", render(&app, 140, 30));
+    insta::assert_snapshot!("backtests_running_80x24", render(&app, 80, 24));
+    // The queued one: its place.
+    press(&mut app, &[ch('j')]);
+    insta::assert_snapshot!("backtests_queued_80x24", render(&app, 80, 24));
+    // The passed backtest: figures, data, validation, the equity curve beside them.
+    press(&mut app, &[ch('j')]);
+    insta::assert_snapshot!("backtests_passed_wide", render(&app, 140, 30));
+    insta::assert_snapshot!("backtests_passed_80x24", render(&app, 80, 24));
+    // The failed one: its error whole, and the log.
+    press(&mut app, &[ch('j')]);
+    insta::assert_snapshot!("backtests_failed_wide", render(&app, 140, 30));
+    // The walk-forward: each fold's in-sample and out-of-sample figures.
+    press(&mut app, &[ch('j')]);
+    insta::assert_snapshot!("backtests_walk_forward_wide", render(&app, 140, 30));
+    press(&mut app, &[key(KeyCode::Enter)]);
+    insta::assert_snapshot!("backtests_walk_forward_open_80x24", render(&app, 80, 24));
+    press(&mut app, &[ch('?')]);
+    insta::assert_snapshot!("backtests_help", render(&app, 100, 30));
+}
+
+fn macd_versions_with_backtest() -> VersionList {
+    serde_json::from_value(json!({
+        "strategyId": MACD, "currentVersion": "1.1.0",
+        "versions": [
+            {"strategy_id": MACD, "version_number": "1.0.0", "changelog": "Initial version",
+             "created_by": "system", "created_at": "2025-10-21T06:30:28Z",
+             "backtest_results": {"sharpe_ratio": 1.45, "win_rate": 0.58}},
+            {"strategy_id": MACD, "version_number": "1.1.0", "changelog": "Faster MACD",
+             "created_by": "ops", "created_at": "2026-11-01T09:00:00Z",
+             "backtest_results": backtest_result(PASSED_JOB, MACD, "1.1.0")}
+        ]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_measured_backtest_is_the_current_versions_else_the_newest_measured() {
+    let mut versions = macd_versions_with_backtest();
+    let r = measured_result(&versions).unwrap();
+    assert_eq!(
+        (r.job_id.as_str(), r.version.as_str()),
+        (PASSED_JOB, "1.1.0")
+    );
+    assert_eq!(r.equity.len(), 31);
+    // A newer version, not measured yet: the last measurement still stands, with its
+    // version named.
+    let mut newer = versions.versions[0].clone();
+    newer.version_number = "1.2.0".into();
+    versions.versions.push(newer);
+    versions.current_version = "1.2.0".into();
+    assert_eq!(measured_result(&versions).unwrap().version, "1.1.0");
+    // Hand-typed results are not measured ones.
+    versions.versions.remove(1);
+    assert_eq!(measured_result(&versions), None);
+}
+
+#[test]
+fn snapshot_detail_with_the_backtest_equity_curve_beside_the_figures() {
+    let mut app = with_panels(with_queue());
+    press(&mut app, &[ch('2'), ch('j')]);
+    let mut data = macd_data();
+    data.versions = Some(macd_versions_with_backtest());
+    data.backtest = measured_result(data.versions.as_ref().unwrap()).map(Box::new);
+    app.on_update(Update::Detail(id(MACD), Ok(Box::new(data.clone()))));
+    insta::assert_snapshot!("strategies_detail_backtest_wide", render(&app, 160, 40));
+    press(&mut app, &[key(KeyCode::Enter)]);
+    insta::assert_snapshot!("strategies_detail_backtest_80x24", render(&app, 80, 24));
+    // Not measured: the typed figures, said so, and the key that measures them.
+    data.backtest = None;
+    app.on_update(Update::Detail(id(MACD), Ok(Box::new(data))));
+    let screen = render(&app, 80, 24);
+    assert!(line_of(&screen, "Metrics").contains("typed"), "{screen}");
+    press(&mut app, &[ch('j'); 14]);
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("not measured: the figures are typed (b measures them)"),
+        "{screen}"
+    );
 }

@@ -4,6 +4,7 @@
 //! are drawn over the body. The hints and the help are laid out by `keys::HELP` and show
 //! the keys of the app's keymap: what they say is what the keys do.
 
+pub mod backtests;
 mod dashboard;
 pub mod deployed;
 pub mod jobs;
@@ -139,6 +140,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         View::Model => model::draw(frame, body, app, theme),
         View::Memory => memory::draw(frame, body, app, theme),
         View::Jobs => jobs::draw(frame, body, app, theme),
+        View::Backtests => backtests::draw(frame, body, app, theme),
     }
     if !app.is_connected() {
         // The last data stay on screen, greyed: they may be stale.
@@ -189,9 +191,17 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 }
 
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    // Eight full titles take 92 columns: at 80, the shorter ones.
+    let full: usize = View::ALL.iter().map(|v| v.title().len() + 4).sum();
+    let short = full > area.width as usize;
     let mut spans = Vec::new();
     for (i, view) in View::ALL.iter().enumerate() {
-        let label = format!(" {} {} ", i + 1, view.title());
+        let title = if short {
+            view.short_title()
+        } else {
+            view.title()
+        };
+        let label = format!(" {} {title} ", i + 1);
         spans.push(if *view == app.view {
             Span::styled(label, theme.selected().add_modifier(Modifier::BOLD))
         } else {
@@ -360,7 +370,7 @@ fn draw_help(frame: &mut Frame, body: Rect, app: &App, theme: Theme) {
         help_lines(Section::Dialog, app, theme, &mut lines);
     } else if app.access != Access::Control {
         lines.push(Line::styled(
-            "Read-only session: deploy, stop, restart and edits are hidden.",
+            "Read-only session: deploys, stops, backtests and edits are hidden.",
             theme.warn(),
         ));
     }
@@ -476,6 +486,24 @@ fn draw_confirm(frame: &mut Frame, body: Rect, app: &App, confirm: &Confirm, the
             lines.push(Line::raw(""));
             lines.push(Line::styled(
                 "Enter or y restarts · Esc cancels",
+                theme.dim(),
+            ));
+        }
+        Confirm::CancelJob { id, what, running } => {
+            title = " cancel a job ";
+            lines.push(Line::from(vec![
+                Span::raw("Cancel    "),
+                Span::styled(what.clone(), theme.bold()),
+            ]));
+            lines.push(Line::from(format!("Job       {id}")));
+            lines.push(Line::raw(if *running {
+                "It is running: its processes are ended, its work is lost."
+            } else {
+                "It is queued: it leaves the queue before it starts."
+            }));
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                "Enter or y cancels the job · Esc keeps it",
                 theme.dim(),
             ));
         }

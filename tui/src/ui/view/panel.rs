@@ -1,6 +1,6 @@
 //! The Memory, Model and Jobs views each show one daemon method's answer; here is what
 //! they share: reading the answer, and saying why there is none (loading, not provided
-//! by this memd, or the daemon's error).
+//! by this memd, or the daemon's error; the Backtests view says it the same way).
 
 use super::{Theme, message};
 use crate::ui::app::{Failure, Panel};
@@ -10,11 +10,10 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::widgets::Block;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// Why a panel has nothing to show, as a message and its style: still loading, not
 /// built in this memd, or the daemon's error.
-pub fn missing(data: Option<&Result<Value, Failure>>, theme: Theme) -> Option<(String, Style)> {
+pub fn missing<T>(data: Option<&Result<T, Failure>>, theme: Theme) -> Option<(String, Style)> {
     match data {
         None => Some(("loading...".into(), theme.dim())),
         Some(Err(f)) if f.code == Some(ErrorCode::NotImplemented) => Some((

@@ -1,6 +1,13 @@
 //! The Strategies view: the registry table and the selected strategy's detail.
 //! Only the visible rows are built, so 10,000 strategies cost what a screenful does.
+//!
+//! The detail ends with the performance strip when there is room (14 rows): the
+//! backtest's figures beside the live ones, and the latest measured backtest's equity
+//! curve beside them (else the live P&L); the live P&L goes under the strip when both
+//! curves fit. A backtest column says whether its figures were measured by memd or typed
+//! into the document.
 
+use super::backtests::{drawdown, equity_chart, signed_percent};
 use super::{Theme, message, number, percent};
 use crate::ui::app::{App, StrategyData, sort_label};
 use crate::ui::keys::Action;
@@ -193,22 +200,195 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             return;
         }
     };
-    let spark_height = if data.equity.len() >= 2 && inner.height > 16 {
-        4
+    let live = data.equity.len() >= 2;
+    let curve = data.backtest.as_deref().filter(|r| r.equity.len() >= 2);
+    let strip_height = if inner.height >= 14 && inner.width >= STRIP_TABLE_WIDTH + 20 {
+        STRIP_HEIGHT
     } else {
         0
     };
-    let [text, spark] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(spark_height)]).areas(inner);
+    // The live P&L takes the strip's chart place when no backtest curve does.
+    let live_in_strip = strip_height > 0 && live && curve.is_none();
+    let room = if strip_height > 0 {
+        inner.height >= strip_height + 4 + 6
+    } else {
+        inner.height > 16
+    };
+    let spark_height = if live && !live_in_strip && room { 4 } else { 0 };
+    let [text, strip, spark] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(strip_height),
+        Constraint::Length(spark_height),
+    ])
+    .areas(inner);
+    let measure_key = app.keys.label(Action::Backtest);
     frame.render_widget(
-        Paragraph::new(detail_lines(selected, data, theme))
-            .wrap(Wrap { trim: false })
-            .scroll((v.detail_scroll, 0)),
+        Paragraph::new(detail_lines(
+            selected,
+            data,
+            strip_height == 0,
+            &measure_key,
+            theme,
+        ))
+        .wrap(Wrap { trim: false })
+        .scroll((v.detail_scroll, 0)),
         text,
     );
+    if strip_height > 0 {
+        let [table, _, chart] = Layout::horizontal([
+            Constraint::Length(STRIP_TABLE_WIDTH),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(strip);
+        frame.render_widget(Paragraph::new(metrics_lines(data, theme)), table);
+        match curve {
+            Some(result) => equity_chart(frame, chart, result, theme),
+            None if live => draw_equity(frame, chart, &data.equity, theme),
+            None => message(
+                frame,
+                chart,
+                &format!("no backtest measured yet: {measure_key} queues one"),
+                theme.dim(),
+            ),
+        }
+    }
     if spark_height > 0 {
         draw_equity(frame, spark, &data.equity, theme);
     }
+}
+
+/// The performance strip's height: the figures' table (a header and eight rows).
+const STRIP_HEIGHT: u16 = 9;
+/// The figures' table is this wide; the chart takes the rest.
+const STRIP_TABLE_WIDTH: u16 = 34;
+
+/// The backtest's figures beside the live ones: the measured backtest's (the latest on
+/// the strategy's versions) when memd ran one, else the document's typed figures.
+fn metrics_lines(data: &StrategyData, theme: Theme) -> Vec<Line<'static>> {
+    let typed = &data.detail.metadata.strategy.performance.backtest;
+    let measured = data.backtest.as_deref().map(|r| &r.figures);
+    let report = data.performance.as_ref().map(|p| &p.all);
+    // Without a closed trade there is no live figure but the count.
+    let live = report.filter(|m| m.total_trades > 0);
+    let row = |name: &str, a: String, b: String| Line::raw(format!("  {name:<11}{a:>10}{b:>10}"));
+    let dash = || "-".to_string();
+    let mut lines = vec![Line::styled(
+        format!(
+            "{:<13}{:>10}{:>10}",
+            "Metrics",
+            if measured.is_some() {
+                "measured"
+            } else {
+                "typed"
+            },
+            "live"
+        ),
+        theme.bold(),
+    )];
+    lines.push(row(
+        "trades",
+        match (measured, typed.num_trades) {
+            (Some(f), _) => f.trades.to_string(),
+            (None, Some(n)) => n.to_string(),
+            (None, None) => dash(),
+        },
+        report.map_or_else(dash, |m| m.total_trades.to_string()),
+    ));
+    lines.push(row(
+        "win rate",
+        percent(measured.map(|f| f.win_rate).or(typed.win_rate)),
+        percent(live.and_then(|m| m.win_rate)),
+    ));
+    lines.push(row(
+        "profit",
+        measured
+            .map(|f| f.profit_pct)
+            .or(typed.total_return)
+            .map_or_else(dash, signed_percent),
+        live.map_or_else(dash, |m| signed_percent(m.total_return)),
+    ));
+    lines.push(row(
+        "Sharpe",
+        number(measured.map_or(typed.sharpe_ratio, |f| f.sharpe)),
+        number(live.and_then(|m| m.sharpe_ratio)),
+    ));
+    lines.push(row(
+        "Sortino",
+        number(measured.and_then(|f| f.sortino)),
+        number(live.and_then(|m| m.sortino_ratio)),
+    ));
+    lines.push(row(
+        "max DD",
+        measured
+            .map(|f| f.max_drawdown)
+            .or(typed.max_drawdown)
+            .map_or_else(dash, drawdown),
+        live.map_or_else(dash, |m| drawdown(m.max_drawdown)),
+    ));
+    lines.push(row(
+        "PF",
+        number(measured.and_then(|f| f.profit_factor)),
+        number(live.and_then(|m| m.profit_factor)),
+    ));
+    if let Some(m) = live {
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {:<11}{:>10}", "P&L", "")),
+            Span::styled(
+                format!("{:>10}", super::money(m.total_pnl)),
+                theme.pnl(m.total_pnl),
+            ),
+        ]));
+    }
+    lines
+}
+
+/// What the backtest column stands on: the measured run (version, engine, data,
+/// validation), or that the figures are typed.
+fn backtest_lines(data: &StrategyData, measure_key: &str, theme: Theme) -> Vec<Line<'static>> {
+    let Some(r) = data.backtest.as_deref() else {
+        return vec![Line::from(vec![
+            Span::styled("Backtest ", theme.bold()),
+            Span::styled(
+                format!("not measured: the figures are typed ({measure_key} measures them)"),
+                theme.dim(),
+            ),
+        ])];
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("Backtest ", theme.bold()),
+            Span::raw(format!(
+                "measured on version {} by {} {}",
+                r.version,
+                crate::text::backtest_engine(r.engine),
+                r.engine_version
+            )),
+        ]),
+        Line::raw(format!("  {} {}", r.pairs.join(", "), r.timeframe)),
+        Line::raw(format!(
+            "  {} → {} UTC",
+            r.data_from.format("%Y-%m-%d %H:%M"),
+            r.data_to.format("%Y-%m-%d %H:%M")
+        )),
+    ];
+    let passed = r.validation.status == mem_protocol::backtest::ValidationStatus::Passed;
+    lines.push(Line::from(vec![
+        Span::raw("  validation "),
+        if passed {
+            Span::styled("passed", theme.good())
+        } else {
+            Span::styled("failed", theme.bad())
+        },
+        Span::raw(format!(": {}", r.validation.reasons.join("; "))),
+    ]));
+    if let Some(wf) = &r.walk_forward {
+        lines.push(Line::raw(format!(
+            "  walk-forward of {} folds: the figures are out-of-sample",
+            wf.folds.len()
+        )));
+    }
+    lines
 }
 
 fn kv(key: &str, value: String, theme: Theme) -> Line<'static> {
@@ -218,7 +398,13 @@ fn kv(key: &str, value: String, theme: Theme) -> Line<'static> {
     ])
 }
 
-fn detail_lines(s: &StrategySummary, data: &StrategyData, theme: Theme) -> Vec<Line<'static>> {
+fn detail_lines(
+    s: &StrategySummary,
+    data: &StrategyData,
+    with_metrics: bool,
+    measure_key: &str,
+    theme: Theme,
+) -> Vec<Line<'static>> {
     let meta = &data.detail.metadata.strategy;
     let mut lines = vec![
         kv("id", s.id.to_string(), theme),
@@ -293,46 +479,11 @@ fn detail_lines(s: &StrategySummary, data: &StrategyData, theme: Theme) -> Vec<L
         }
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        format!("{:<13}{:>10}{:>10}", "Metrics", "backtest", "live"),
-        theme.bold(),
-    ));
-    let bt = &meta.performance.backtest;
-    let live = data.performance.as_ref().map(|p| &p.all);
-    let row = |name: &str, a: String, b: String| Line::raw(format!("  {name:<11}{a:>10}{b:>10}"));
-    lines.push(row(
-        "Sharpe",
-        number(bt.sharpe_ratio),
-        number(live.and_then(|m| m.sharpe_ratio)),
-    ));
-    lines.push(row(
-        "win rate",
-        percent(bt.win_rate),
-        percent(live.and_then(|m| m.win_rate)),
-    ));
-    lines.push(row(
-        "trades",
-        bt.num_trades.map_or("-".into(), |n| n.to_string()),
-        live.map_or("-".into(), |m| m.total_trades.to_string()),
-    ));
-    lines.push(row(
-        "return",
-        percent(bt.total_return),
-        live.map_or("-".into(), |m| percent(Some(m.total_return))),
-    ));
-    lines.push(row(
-        "max DD",
-        percent(bt.max_drawdown),
-        live.map_or("-".into(), |m| percent(Some(m.max_drawdown))),
-    ));
-    if let Some(m) = live {
-        lines.push(Line::from(vec![
-            Span::raw(format!("  {:<11}{:>10}", "P&L", "")),
-            Span::styled(
-                format!("{:>10}", super::money(m.total_pnl)),
-                theme.pnl(m.total_pnl),
-            ),
-        ]));
+    lines.extend(backtest_lines(data, measure_key, theme));
+    if with_metrics {
+        // No room for the strip: the figures are part of the text.
+        lines.push(Line::raw(""));
+        lines.extend(metrics_lines(data, theme));
     }
     if let Some(versions) = &data.versions {
         lines.push(Line::raw(""));
@@ -389,10 +540,14 @@ fn draw_equity(frame: &mut Frame, area: Rect, equity: &[f64], theme: Theme) {
             .style(theme.pnl(last))
             .block(Block::new().title(Line::from(vec![
                 Span::styled("P&L ", theme.bold().add_modifier(Modifier::BOLD)),
-                Span::raw(format!(
-                    "{last:.2} over {} trades (min {min:.2}, max {max:.2})",
-                    equity.len()
-                )),
+                Span::raw(if area.width >= 45 {
+                    format!(
+                        "{last:.2} over {} trades (min {min:.2}, max {max:.2})",
+                        equity.len()
+                    )
+                } else {
+                    format!("{last:.2} over {} trades", equity.len())
+                }),
             ]))),
         area,
     );
