@@ -60,6 +60,9 @@ pub struct ConfigFile {
     /// `[backtest]`: what a backtest measures by default, and what passes.
     #[serde(default)]
     pub backtest: crate::backtest::job::BacktestConfig,
+    /// `[alerts]`: Telegram, a webhook, the log; the rules and how often.
+    #[serde(default)]
+    pub alerts: crate::alerts::config::AlertsConfig,
 }
 
 /// `[recommend]`.
@@ -367,6 +370,8 @@ pub struct Settings {
     pub queue: crate::queue::QueueSettings,
     /// `[backtest]`, checked.
     pub backtest: crate::backtest::job::BacktestSettings,
+    /// `[alerts]`, checked (the token read from its file).
+    pub alerts: crate::alerts::config::AlertsSettings,
     /// Renamed keys read under their old names, one sentence each (logged at start,
     /// printed by `--check-config`).
     pub warnings: Vec<String>,
@@ -510,6 +515,7 @@ impl Settings {
             unmeasured: file.recommend.unmeasured,
             queue: file.queue.settings()?,
             backtest: file.backtest.settings()?,
+            alerts: file.alerts.settings()?,
             warnings,
         })
     }

@@ -73,14 +73,16 @@ pub fn mem_metrics(d: &Daemon) -> MemMetrics {
 /// `/metrics`: [`mem_metrics`] and a few daemon figures as Prometheus text.
 pub fn prometheus_metrics(d: &Daemon) -> String {
     let m = mem_metrics(d);
-    crate::metrics::prometheus_text(
+    let mut text = crate::metrics::prometheus_text(
         &m,
         &crate::metrics::DaemonFigures {
             version: env!("CARGO_PKG_VERSION").into(),
             strategies: d.registry.len(),
             deployments_active: d.supervisor.active_ids().len(),
         },
-    )
+    );
+    text.push_str(&d.alerts.prometheus());
+    text
 }
 
 /// `http.token`: the control token, a new view-only one, or the webhook's secret.

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod alerts;
 pub mod backtest;
 pub mod backup;
 pub mod bus;
@@ -73,6 +74,8 @@ pub struct Daemon {
     pub bus: Arc<EventBus>,
     pub health: HealthMonitor,
     pub access: AccessPolicy,
+    /// Alerts: the rules, the outbox, the channels (Telegram, a webhook, the log).
+    pub alerts: Arc<alerts::Alerts>,
     /// The HTTP API's bearer tokens (made on first start, whether the API is on or not).
     pub http_tokens: Arc<http::tokens::Tokens>,
     pub started_at: DateTime<Utc>,
@@ -138,6 +141,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         true
     }));
     pulse::spawn(Arc::downgrade(&daemon));
+    daemon.alerts.spawn(Arc::downgrade(&daemon));
 
     let stop = CancellationToken::new();
     let http = match daemon.settings.http_listen {
@@ -273,6 +277,14 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
     })));
     queue.spawn();
     let http_tokens = Arc::new(http::tokens::Tokens::open(&settings.data_dir)?);
+    let alerts = Arc::new(alerts::Alerts::open(
+        &settings.data_dir,
+        settings.alerts.clone(),
+    )?);
+    let hook = alerts.clone();
+    memory.set_alert_hook(Arc::new(move |raised| {
+        hook.raise(raised);
+    }));
     Ok(Daemon {
         settings,
         registry,
@@ -286,6 +298,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         health: HealthMonitor::start(),
         access,
         http_tokens,
+        alerts,
         started_at: Utc::now(),
         started: Instant::now(),
         stop_request: StopRequest::default(),
@@ -360,6 +373,9 @@ async fn shut_down(
         warn!("some connections did not close in time");
     }
     daemon.supervisor.suspend_native().await;
+    // `daemon_stopping` (and anything queued) gets a moment to go out; the rest is sent
+    // after the next start.
+    daemon.alerts.drain(Duration::from_secs(3)).await;
     let registry = daemon.registry.clone();
     let _ = tokio::task::spawn_blocking(move || registry.flush_live_summaries()).await;
 }

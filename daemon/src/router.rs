@@ -107,6 +107,10 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::DaemonStop(_) => now(Ok(R::DaemonStop(handlers::stop(d, &caller)))),
         Request::MemMetrics(_) => now(Ok(R::MemMetrics(handlers::mem_metrics(d)))),
         Request::HttpToken(p) => blocking(d, move |d| handlers::http_token(d, p).map(R::HttpToken)),
+        Request::AlertsTest(p) => now(d.alerts.test(p).map(R::AlertsTest)),
+        Request::AlertsHistory(p) => {
+            blocking(d, move |d| d.alerts.history(p).map(R::AlertsHistory))
+        }
         Request::DaemonBackup(p) => {
             blocking(d, move |d| crate::backup::backup(d, p).map(R::DaemonBackup))
         }

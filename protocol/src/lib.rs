@@ -7,6 +7,7 @@
 //! The async [`client::Client`] is shared by the CLI, the TUI and the tests.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod backtest;
 pub mod backup;
 pub mod client;

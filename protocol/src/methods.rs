@@ -263,6 +263,10 @@ methods! {
     HttpToken = "http.token", Control, crate::http::HttpTokenParams => crate::http::HttpToken;
     /// Copy the data directory, writers paused, into a new directory with a manifest.
     DaemonBackup = "daemon.backup", Control, crate::backup::BackupParams => crate::backup::BackupReport;
+    /// Send a test alert to one channel (`telegram`, `webhook`, `log`) or to all.
+    AlertsTest = "alerts.test", Control, crate::alerts::AlertsTestParams => crate::alerts::AlertsTestResult;
+    /// The alerts sent, failed or given up (`alerts/history.jsonl`), oldest first.
+    AlertsHistory = "alerts.history", View, crate::alerts::AlertsHistoryParams => crate::alerts::AlertsHistory;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.

@@ -245,7 +245,13 @@ pub struct Memory {
     metrics: Arc<Metrics>,
     /// What `mem.enhance` reads from a symbol's candles, kept per candle file.
     market_inputs: super::market_inputs::InputsCache,
+    /// Where the learning loop's news goes (the performance monitor cutting a
+    /// strategy's size, a learned strategy deprecated): the alerts, once set.
+    alert_hook: std::sync::OnceLock<AlertHook>,
 }
+
+/// Receives the learning loop's alerts (see [`Memory::set_alert_hook`]).
+pub type AlertHook = Arc<dyn Fn(crate::alerts::rules::Raised) + Send + Sync>;
 
 fn daemon_caller() -> Caller {
     Caller {
@@ -309,6 +315,7 @@ impl Memory {
             state: Mutex::new(state),
             metrics,
             market_inputs: Default::default(),
+            alert_hook: Default::default(),
         };
         for file in [patterns::LEARNED_FILE, learning::PARAMETERS_FILE] {
             if let Err(e) = memory.load(&mut memory.state.lock().expect("memory lock"), file) {
@@ -1000,11 +1007,44 @@ impl Memory {
         learned
     }
 
+    /// Hands the learning loop's news to the alerts (set once, by the composition root).
+    pub fn set_alert_hook(&self, hook: AlertHook) {
+        let _ = self.alert_hook.set(hook);
+    }
+
+    fn alert(&self, effect: &RegistryEffect) {
+        use crate::alerts::rules::{Raised, Rule};
+        let Some(hook) = self.alert_hook.get() else {
+            return;
+        };
+        match effect {
+            RegistryEffect::Adjustment(a) if a.parameter == "position_size_multiplier" => {
+                let (from, to) = (a.from.as_f64().unwrap_or(1.0), a.to.as_f64().unwrap_or(1.0));
+                if to < from {
+                    hook(Raised::new(
+                        Rule::RiskCut,
+                        format!("risk_cut:{}:{to}", a.strategy),
+                        format!("Risk cut for {}", a.strategy),
+                        format!("position size x{from} -> x{to}: {}", a.reason),
+                    ));
+                }
+            }
+            RegistryEffect::Deprecate(id, reason) => hook(Raised::new(
+                Rule::LearnedDeprecated,
+                format!("learned_deprecated:{id}"),
+                "A learned strategy was deprecated",
+                format!("strategy {id}: {reason}"),
+            )),
+            _ => {}
+        }
+    }
+
     /// Makes the learning loop's changes to the registry, through its API, with the
     /// memory's lock released: the memory never waits on the registry while it holds
     /// its own lock (so a backup may pause the two in any order).
     fn apply(&self, effects: Vec<RegistryEffect>) {
         for effect in effects {
+            self.alert(&effect);
             match effect {
                 RegistryEffect::Adjustment(a) => self.record_in_registry(&a),
                 RegistryEffect::LearnedTrade(id, done) => {

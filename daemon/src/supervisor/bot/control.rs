@@ -81,6 +81,28 @@ impl Supervisor {
         }
     }
 
+    /// No new entries on a running Freqtrade bot (Freqtrade's `/stopentry`): its open
+    /// trades still run their exits. Native runners have no such switch.
+    pub async fn stop_entries(&self, id: DeploymentId) -> Result<(), String> {
+        let client = self.table.slot(id).and_then(|slot| {
+            let r = slot.record.lock().expect("slot lock");
+            r.public
+                .status
+                .is_active()
+                .then(|| r.bot_client())
+                .flatten()
+        });
+        let Some(client) = client else {
+            return Err(format!("deployment {id} is no running Freqtrade bot"));
+        };
+        client
+            .stop_entries()
+            .await
+            .map_err(|e| format!("the bot (deployment {id}) refused stopentry: {e:#}"))?;
+        info!(deployment = %id, "no new entries: stopentry sent");
+        Ok(())
+    }
+
     /// Sends a signal to the strategy's running Freqtrade bot: a buy as a forced long
     /// entry on `pair` (tagged `tradingview`, which the bot's memd mixin does not ask MEM
     /// about again: `decision` is MEM's decision on it, closed by the trade sync when the

@@ -1,0 +1,406 @@
+//! Alerts: telling the trader what happened without anyone looking (issue 25).
+//!
+//! Rules ([`rules`]) read the daemon's events; an alert that passes its rule's switch
+//! and the dedup window ([`throttle`]) is written to the outbox ([`outbox`]) before
+//! anything else, then each target's own task delivers it ([`send`]): Telegram chats, a
+//! webhook, memd's log. The daily summary and the Telegram commands are in [`summary`]
+//! and [`telegram`].
+//!
+//! Invariants:
+//! - raising never waits on a channel: a delivery task per target, woken by a `Notify`;
+//!   a target that is down is retried with backoff ([`throttle::backoff`]) while the
+//!   others go on;
+//! - an alert is in `<data>/alerts/outbox.jsonl` before it is sent, and leaves it when
+//!   sent or given up (`[alerts] give_up_after_hours`): a crash loses none;
+//! - each try is a line of `<data>/alerts/history.jsonl` (sent, failed, given up);
+//! - the bot token and the webhook URL reach no log, event, history or answer.
+
+pub mod config;
+pub mod outbox;
+pub mod rules;
+pub mod send;
+pub mod summary;
+pub mod telegram;
+pub mod throttle;
+
+use crate::linelog::{self, Durability};
+use chrono::Utc;
+use config::AlertsSettings;
+use mem_protocol::RpcError;
+use mem_protocol::alerts::{
+    AlertDelivery, AlertsHistory, AlertsHistoryParams, AlertsTestParams, AlertsTestResult,
+    DeliveryResult,
+};
+use outbox::Outbox;
+use rules::{Alert, Raised, Rule};
+use send::Target;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use throttle::{Dedup, RateLimit};
+use tokio::sync::Notify;
+use tracing::warn;
+
+/// The alerts subsystem: the outbox, the targets, the counters.
+pub struct Alerts {
+    settings: AlertsSettings,
+    dir: PathBuf,
+    outbox: Mutex<Outbox>,
+    dedup: Mutex<Dedup>,
+    targets: Vec<Target>,
+    wake: HashMap<String, Arc<Notify>>,
+    http: reqwest::Client,
+    history_lock: Mutex<()>,
+    /// Per channel (`telegram`, `webhook`, `log`): deliveries sent, tries failed.
+    counters: HashMap<&'static str, (AtomicU64, AtomicU64)>,
+}
+
+impl Alerts {
+    /// Opens `<data>/alerts/` (the outbox as a crash left it).
+    pub fn open(data_dir: &Path, settings: AlertsSettings) -> anyhow::Result<Alerts> {
+        let dir = data_dir.join("alerts");
+        crate::datadir::ensure_dir(&dir, 0o700)?;
+        let outbox = Outbox::open(&dir.join("outbox.jsonl"))?;
+        let targets = Target::all(
+            settings.telegram.as_ref(),
+            settings.webhook.as_ref(),
+            settings.log,
+        );
+        let wake = targets
+            .iter()
+            .map(|t| (t.name(), Arc::new(Notify::new())))
+            .collect();
+        let counters = ["telegram", "webhook", "log"]
+            .into_iter()
+            .map(|c| (c, (AtomicU64::new(0), AtomicU64::new(0))))
+            .collect();
+        Ok(Alerts {
+            dedup: Mutex::new(Dedup::new(settings.dedup_window)),
+            settings,
+            dir,
+            outbox: Mutex::new(outbox),
+            targets,
+            wake,
+            http: send::client(),
+            history_lock: Mutex::new(()),
+            counters,
+        })
+    }
+
+    pub fn settings(&self) -> &AlertsSettings {
+        &self.settings
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Raises an alert: checked against its rule's switch and the dedup window, queued on
+    /// disk for every target, the targets woken. Answers the alert, if it goes out.
+    pub fn raise(&self, raised: Raised) -> Option<Alert> {
+        if !self.settings.rule_enabled(raised.rule) || self.targets.is_empty() {
+            return None;
+        }
+        if raised.rule != Rule::Test
+            && !self
+                .dedup
+                .lock()
+                .expect("dedup lock")
+                .admit(&raised.key, Instant::now())
+        {
+            return None;
+        }
+        let targets = self.targets.iter().map(Target::name).collect();
+        self.queue(raised, targets)
+    }
+
+    fn queue(&self, raised: Raised, targets: Vec<String>) -> Option<Alert> {
+        let alert = Alert {
+            id: uuid::Uuid::new_v4().to_string(),
+            severity: self.settings.severity(raised.rule),
+            rule: raised.rule,
+            key: raised.key,
+            title: raised.title,
+            text: raised.text,
+            raised_at: Utc::now(),
+        };
+        if let Err(e) = self
+            .outbox
+            .lock()
+            .expect("outbox lock")
+            .raise(alert.clone(), targets.clone())
+        {
+            warn!(error = %e, rule = %alert.rule.name(), "cannot queue an alert: {}", alert.title);
+            return None;
+        }
+        for t in &targets {
+            if let Some(wake) = self.wake.get(t) {
+                wake.notify_one();
+            }
+        }
+        Some(alert)
+    }
+
+    /// `alerts.test`: a test alert to one channel or all.
+    pub fn test(&self, p: AlertsTestParams) -> Result<AlertsTestResult, RpcError> {
+        let targets: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|t| {
+                p.channel
+                    .as_deref()
+                    .is_none_or(|c| c == t.channel() || c == t.name())
+            })
+            .map(Target::name)
+            .collect();
+        if targets.is_empty() {
+            let configured: Vec<&str> = self.targets.iter().map(Target::channel).collect();
+            return Err(RpcError::invalid_params(
+                "alerts.test",
+                format!(
+                    "no channel {} is configured (configured: {})",
+                    p.channel.as_deref().unwrap_or("at all"),
+                    if configured.is_empty() {
+                        "none".into()
+                    } else {
+                        configured.join(", ")
+                    }
+                ),
+            ));
+        }
+        let raised = Raised::new(
+            Rule::Test,
+            "test",
+            "memd test alert",
+            format!(
+                "memd {} on {} can reach you.",
+                env!("CARGO_PKG_VERSION"),
+                hostname()
+            ),
+        );
+        let alert = self.queue(raised, targets.clone()).ok_or_else(|| {
+            RpcError::internal("cannot write the alerts' outbox (see memd's log)")
+        })?;
+        Ok(AlertsTestResult {
+            alert_id: alert.id,
+            targets,
+        })
+    }
+
+    /// `alerts.history`: the newest deliveries, oldest first.
+    pub fn history(&self, p: AlertsHistoryParams) -> Result<AlertsHistory, RpcError> {
+        let limit = p.limit.unwrap_or(50).clamp(1, 1000);
+        let bytes = linelog::read_tail(&self.history_path(), 512 * 1024)
+            .map_err(|e| RpcError::internal(format!("alerts history: {e}")))?;
+        let mut deliveries: Vec<AlertDelivery> = linelog::lines(&bytes)
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect();
+        let skip = deliveries.len().saturating_sub(limit);
+        deliveries.drain(..skip);
+        Ok(AlertsHistory {
+            deliveries,
+            pending: self.outbox.lock().expect("outbox lock").len(),
+        })
+    }
+
+    /// Prometheus lines: alerts sent and tries failed, per channel.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, help, pick) in [
+            (
+                "memd_alerts_sent_total",
+                "Alerts delivered, per channel.",
+                0,
+            ),
+            (
+                "memd_alerts_failed_total",
+                "Alert deliveries that failed (each try), per channel.",
+                1,
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            for channel in ["telegram", "webhook", "log"] {
+                let (sent, failed) = &self.counters[channel];
+                let n = if pick == 0 { sent } else { failed }.load(Ordering::Relaxed);
+                out.push_str(&format!("{name}{{channel=\"{channel}\"}} {n}\n"));
+            }
+        }
+        out
+    }
+
+    fn history_path(&self) -> PathBuf {
+        self.dir.join("history.jsonl")
+    }
+
+    fn record(
+        &self,
+        alert: &Alert,
+        target: &Target,
+        result: DeliveryResult,
+        attempt: u32,
+        error: Option<String>,
+    ) {
+        let (sent, failed) = &self.counters[target.channel()];
+        match result {
+            DeliveryResult::Sent => sent.fetch_add(1, Ordering::Relaxed),
+            _ => failed.fetch_add(1, Ordering::Relaxed),
+        };
+        let line = AlertDelivery {
+            at: Utc::now(),
+            alert_id: alert.id.clone(),
+            rule: alert.rule.name(),
+            severity: format!("{:?}", alert.severity).to_lowercase(),
+            title: alert.title.clone(),
+            text: alert.text.clone(),
+            raised_at: alert.raised_at,
+            target: target.name(),
+            result,
+            attempt,
+            error,
+        };
+        let mut text = serde_json::to_vec(&line).unwrap_or_default();
+        text.push(b'\n');
+        let _guard = self.history_lock.lock().expect("history lock");
+        if let Err(e) = linelog::append(&self.history_path(), 0o600, &text, Durability::Batched) {
+            warn!(error = %e, "cannot write the alerts' history");
+        }
+    }
+
+    /// Waits (at most `timeout`) for the outbox to empty: at shutdown, so that
+    /// `daemon_stopping` goes out; what is left is sent after the next start.
+    pub async fn drain(&self, timeout: std::time::Duration) {
+        let until = Instant::now() + timeout;
+        // The bus task raises `daemon_stopping` a moment after the event is published.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        while Instant::now() < until && !self.outbox.lock().expect("outbox lock").is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Starts a delivery task per target, and the task that reads the bus.
+    pub fn spawn(self: &Arc<Self>, daemon: std::sync::Weak<crate::Daemon>) {
+        for target in &self.targets {
+            tokio::spawn(deliver(self.clone(), target.clone()));
+        }
+        tokio::spawn(watch_bus(self.clone(), daemon.clone()));
+        summary::spawn(self.clone(), daemon.clone());
+        telegram::spawn(self.clone(), daemon);
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this host".into())
+}
+
+/// One target's delivery loop: the oldest pending alert, the rate limit, a try; on
+/// failure the backoff, then the same alert again.
+async fn deliver(alerts: Arc<Alerts>, target: Target) {
+    let name = target.name();
+    let wake = alerts.wake[&name].clone();
+    let mut limit = RateLimit::new(alerts.settings.rate_limit_per_minute);
+    let mut failures = 0u32;
+    loop {
+        let next = alerts.outbox.lock().expect("outbox lock").next_for(&name);
+        let Some(pending) = next else {
+            wake.notified().await;
+            continue;
+        };
+        let alert = pending.alert;
+        let age = (Utc::now() - alert.raised_at).to_std().unwrap_or_default();
+        if age > alerts.settings.give_up_after {
+            alerts.record(&alert, &target, DeliveryResult::GivenUp, failures + 1, None);
+            finish(&alerts, &alert, &name);
+            failures = 0;
+            continue;
+        }
+        let wait = limit.wait(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        limit.record(Instant::now());
+        match send::send(&alerts.http, &target, &alert).await {
+            Ok(()) => {
+                alerts.record(&alert, &target, DeliveryResult::Sent, failures + 1, None);
+                finish(&alerts, &alert, &name);
+                failures = 0;
+            }
+            Err(error) => {
+                failures += 1;
+                if failures == 1 {
+                    warn!(target = %name, %error, "an alert could not be sent; retrying with backoff");
+                }
+                alerts.record(
+                    &alert,
+                    &target,
+                    DeliveryResult::Failed,
+                    failures,
+                    Some(error),
+                );
+                tokio::time::sleep(throttle::backoff(failures, alerts.settings.retry_max)).await;
+            }
+        }
+    }
+}
+
+fn finish(alerts: &Alerts, alert: &Alert, target: &str) {
+    if let Err(e) = alerts
+        .outbox
+        .lock()
+        .expect("outbox lock")
+        .done(&alert.id, target)
+    {
+        warn!(error = %e, "cannot mark an alert done in the outbox; it may be sent again after a restart");
+    }
+}
+
+/// Reads the bus: each event through the rules. Periodic events and bots' log lines are
+/// skipped unread.
+async fn watch_bus(alerts: Arc<Alerts>, daemon: std::sync::Weak<crate::Daemon>) {
+    use mem_protocol::Topic;
+    use mem_protocol::jsonrpc::ServerMessage;
+    let Some(d) = daemon.upgrade() else { return };
+    let (mut rx, _) = d.bus.subscribe();
+    let mut watcher = rules::Watcher::new(alerts.settings.restarts_threshold);
+    watcher.know(&d.supervisor.deployed(true).deployments);
+    drop(d);
+    alerts.raise(Raised::new(
+        Rule::DaemonStarted,
+        "daemon_started",
+        "memd started",
+        format!("memd {} on {}", env!("CARGO_PKG_VERSION"), hostname()),
+    ));
+    loop {
+        let published = match rx.recv().await {
+            Ok(p) => p,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                warn!(
+                    missed = n,
+                    "the alerts fell behind the event bus; some events were not read"
+                );
+                continue;
+            }
+            Err(_) => return,
+        };
+        if published.topic == Topic::Logs {
+            continue;
+        }
+        let Ok(ServerMessage::Notification(n)) = ServerMessage::parse(&published.line) else {
+            continue;
+        };
+        let raised = match mem_protocol::EventMessage::from_notification(&n) {
+            Ok(m) if m.event.is_periodic() => continue,
+            Ok(m) => watcher.on_event(&m.event),
+            Err(_) => {
+                let data = n.params.get("data").cloned().unwrap_or_default();
+                watcher.on_unknown(&n.method, &data)
+            }
+        };
+        for r in raised {
+            alerts.raise(r);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The persistent queue alerts are delivered from: `<data>/alerts/outbox.jsonl`.
+//!
+//! Invariants:
+//! - an alert is on disk (`fdatasync`) before anyone is told it was raised: one raised
+//!   just before a crash is sent after the restart;
+//! - a line `{"raise": alert, "targets": [...]}` queues an alert for each target, a line
+//!   `{"done": id, "target": t}` ends it for one (sent, or given up); what was raised and
+//!   is not done is pending, in the order it was raised;
+//! - the file is rewritten with only what is pending when it is opened (so it does not
+//!   grow forever); it is written through [`linelog`](crate::linelog) (whole lines, a torn
+//!   last line cut).
+
+use super::rules::Alert;
+use crate::linelog::{Durability, LineLog};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::path::Path;
+
+/// One line of the outbox.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Raise {
+        raise: Box<Alert>,
+        targets: Vec<String>,
+    },
+    Done {
+        done: String,
+        target: String,
+    },
+}
+
+/// An alert waiting for one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub alert: Alert,
+    pub target: String,
+}
+
+/// The queue, on disk and in memory.
+pub struct Outbox {
+    log: LineLog,
+    pending: VecDeque<Pending>,
+}
+
+impl Outbox {
+    /// Opens (or creates) the outbox at `path`, keeping only what is still pending.
+    pub fn open(path: &Path) -> std::io::Result<Outbox> {
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        {
+            let lines: Vec<Line> = crate::linelog::read_json(path)?;
+            for line in lines {
+                match line {
+                    Line::Raise { raise, targets } => {
+                        pending.extend(targets.into_iter().map(|target| Pending {
+                            alert: (*raise).clone(),
+                            target,
+                        }))
+                    }
+                    Line::Done { done, target } => {
+                        pending.retain(|p| !(p.alert.id == done && p.target == target))
+                    }
+                }
+            }
+        }
+        // Rewritten with what is pending, whole, then renamed over the old one.
+        let fresh = path.with_extension("jsonl.new");
+        let _ = std::fs::remove_file(&fresh);
+        let mut rewritten = LineLog::open(&fresh, 0o600)?;
+        let mut text = Vec::new();
+        for p in &pending {
+            let line = Line::Raise {
+                raise: Box::new(p.alert.clone()),
+                targets: vec![p.target.clone()],
+            };
+            serde_json::to_writer(&mut text, &line).map_err(std::io::Error::other)?;
+            text.push(b'\n');
+        }
+        rewritten.append(&text, Durability::Sync)?;
+        std::fs::rename(&fresh, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        drop(rewritten);
+        Ok(Outbox {
+            log: LineLog::open(path, 0o600)?,
+            pending,
+        })
+    }
+
+    /// Queues `alert` for each of `targets`, on disk first.
+    pub fn raise(&mut self, alert: Alert, targets: Vec<String>) -> std::io::Result<()> {
+        let line = Line::Raise {
+            raise: Box::new(alert.clone()),
+            targets: targets.clone(),
+        };
+        self.append(&line)?;
+        self.pending
+            .extend(targets.into_iter().map(|target| Pending {
+                alert: alert.clone(),
+                target,
+            }));
+        Ok(())
+    }
+
+    /// The oldest alert waiting for `target`.
+    pub fn next_for(&self, target: &str) -> Option<Pending> {
+        self.pending.iter().find(|p| p.target == target).cloned()
+    }
+
+    /// How many deliveries wait.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// `id` is done for `target` (sent, or given up).
+    pub fn done(&mut self, id: &str, target: &str) -> std::io::Result<()> {
+        self.pending
+            .retain(|p| !(p.alert.id == id && p.target == target));
+        self.append(&Line::Done {
+            done: id.to_string(),
+            target: target.to_string(),
+        })
+    }
+
+    fn append(&mut self, line: &Line) -> std::io::Result<()> {
+        let mut text = serde_json::to_vec(line).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        self.log.append(&text, Durability::Sync).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::rules::{Rule, Severity};
+
+    fn alert(id: &str) -> Alert {
+        Alert {
+            id: id.into(),
+            rule: Rule::BotFailed,
+            severity: Severity::Critical,
+            key: "k".into(),
+            title: "t".into(),
+            text: "x".into(),
+            raised_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn what_was_raised_and_not_done_survives_a_reopen_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.jsonl");
+        let mut o = Outbox::open(&path).unwrap();
+        let targets = || vec!["log".to_string(), "webhook".to_string()];
+        o.raise(alert("a"), targets()).unwrap();
+        o.raise(alert("b"), targets()).unwrap();
+        o.done("a", "log").unwrap();
+        o.done("a", "webhook").unwrap();
+        o.done("b", "log").unwrap();
+        drop(o);
+        let o = Outbox::open(&path).unwrap();
+        assert_eq!(o.len(), 1);
+        assert_eq!(o.next_for("webhook").unwrap().alert.id, "b");
+        assert!(o.next_for("log").is_none());
+        let lines = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(lines.lines().count(), 1, "compacted: {lines}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.jsonl");
+        let mut o = Outbox::open(&path).unwrap();
+        o.raise(alert("a"), vec!["log".into()]).unwrap();
+        drop(o);
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"raise\": {\"id\"").unwrap();
+        let o = Outbox::open(&path).unwrap();
+        assert_eq!(o.len(), 1);
+    }
+}

@@ -1,0 +1,163 @@
+//! Sending one alert to one target: Telegram's `sendMessage`, a webhook POST (JSON,
+//! Discord's or Slack's body), or memd's log.
+//!
+//! Invariant: an error names what failed and never carries the request's URL (the bot
+//! token is in Telegram's path, a webhook's key in its URL): `reqwest` errors are
+//! stripped of it ([`reqwest::Error::without_url`]).
+
+use super::config::{Secret, TelegramSettings, WebhookConfig, WebhookFormat};
+use super::rules::{Alert, Severity};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Where one delivery goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Telegram {
+        api_base: String,
+        token: Secret,
+        chat: i64,
+    },
+    Webhook(WebhookConfig),
+    Log,
+}
+
+impl Target {
+    /// The name history and the CLI show: `telegram/<chat>`, `webhook`, `log`.
+    pub fn name(&self) -> String {
+        match self {
+            Target::Telegram { chat, .. } => format!("telegram/{chat}"),
+            Target::Webhook(_) => "webhook".into(),
+            Target::Log => "log".into(),
+        }
+    }
+
+    /// The channel: `telegram`, `webhook`, `log`.
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Target::Telegram { .. } => "telegram",
+            Target::Webhook(_) => "webhook",
+            Target::Log => "log",
+        }
+    }
+
+    /// Every target of the configured channels.
+    pub fn all(
+        telegram: Option<&TelegramSettings>,
+        webhook: Option<&WebhookConfig>,
+        log: bool,
+    ) -> Vec<Target> {
+        let mut out: Vec<Target> = telegram
+            .into_iter()
+            .flat_map(|t| {
+                t.chat_ids.iter().map(|chat| Target::Telegram {
+                    api_base: t.api_base.clone(),
+                    token: t.token.clone(),
+                    chat: *chat,
+                })
+            })
+            .collect();
+        out.extend(webhook.cloned().map(Target::Webhook));
+        if log {
+            out.push(Target::Log);
+        }
+        out
+    }
+}
+
+/// The HTTP client alerts are sent with: a timeout, no redirects followed.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client with no TLS settings builds")
+}
+
+/// Telegram's method URL (holds the token: never printed).
+pub fn telegram_url(api_base: &str, token: &Secret, method: &str) -> String {
+    format!("{api_base}/bot{}/{method}", token.expose())
+}
+
+/// Sends `alert` to `target`.
+pub async fn send(http: &reqwest::Client, target: &Target, alert: &Alert) -> Result<(), String> {
+    match target {
+        Target::Log => {
+            match alert.severity {
+                Severity::Info => {
+                    tracing::info!(rule = %alert.rule.name(), id = %alert.id, "alert: {}: {}", alert.title, alert.text)
+                }
+                _ => {
+                    tracing::warn!(rule = %alert.rule.name(), severity = ?alert.severity, id = %alert.id, "alert: {}: {}", alert.title, alert.text)
+                }
+            }
+            Ok(())
+        }
+        Target::Telegram {
+            api_base,
+            token,
+            chat,
+        } => telegram_message(http, api_base, token, *chat, &alert.message()).await,
+        Target::Webhook(w) => {
+            let body = webhook_body(w.format, alert);
+            let response = http
+                .post(w.url.expose())
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| format!("webhook: {}", e.without_url()))?;
+            let status = response.status();
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("webhook answered {status}"))
+            }
+        }
+    }
+}
+
+/// Telegram's `sendMessage` to `chat`.
+pub async fn telegram_message(
+    http: &reqwest::Client,
+    api_base: &str,
+    token: &Secret,
+    chat: i64,
+    text: &str,
+) -> Result<(), String> {
+    let response = http
+        .post(telegram_url(api_base, token, "sendMessage"))
+        .json(&json!({"chat_id": chat, "text": text, "disable_web_page_preview": true}))
+        .send()
+        .await
+        .map_err(|e| format!("telegram: {}", e.without_url()))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let description = response
+        .json::<Value>()
+        .await
+        .ok()
+        .and_then(|v| {
+            v.get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    Err(format!("telegram answered {status} {description}")
+        .trim_end()
+        .to_string())
+}
+
+/// The webhook's body in its format.
+pub fn webhook_body(format: WebhookFormat, alert: &Alert) -> Value {
+    match format {
+        WebhookFormat::Json => json!({
+            "id": alert.id, "rule": alert.rule, "severity": alert.severity,
+            "title": alert.title, "text": alert.text, "raisedAt": alert.raised_at,
+        }),
+        WebhookFormat::Discord => json!({ "content": alert.message() }),
+        WebhookFormat::Slack => json!({ "text": alert.message() }),
+    }
+}
