@@ -2,6 +2,7 @@
 //! to memd over its Unix socket with mem-protocol's client.
 #![forbid(unsafe_code)]
 
+mod alerts_cli;
 mod backtest_cli;
 mod backup_cli;
 mod cli;
@@ -161,6 +162,9 @@ enum Command {
     /// The HTTP API (`[http] listen` in memd's config): `memctl http token [--view]`.
     #[command(subcommand)]
     Http(HttpCommand),
+    /// memd's alerts (`[alerts]`: Telegram, a webhook, the log): a test, the history.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Install what memd needs: `memctl setup freqtrade`.
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -207,6 +211,18 @@ enum DaemonCommand {
     /// Stop the daemon this socket reaches (as SIGTERM would) and wait until it has
     /// ended. Its Freqtrade bots keep running; memd adopts them at its next start.
     Stop,
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// Send a test alert to a channel (telegram, webhook, log), or to every channel.
+    Test { channel: Option<String> },
+    /// The alerts sent, failed or given up, oldest first.
+    History {
+        /// Newest deliveries shown (default 50).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1091,6 +1107,12 @@ async fn run(args: Args) -> ExitCode {
                 jobs_cli::history(&client, name, limit, args.json).await
             }
         },
+        Some(Command::Alerts(AlertsCommand::Test { channel })) => {
+            alerts_cli::test(&client, channel, args.json).await
+        }
+        Some(Command::Alerts(AlertsCommand::History { limit })) => {
+            alerts_cli::history(&client, limit, args.json).await
+        }
         Some(Command::Http(HttpCommand::Token { view, webhook })) => {
             cli::http_token(&client, view, webhook, args.json).await
         }
