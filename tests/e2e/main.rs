@@ -5,6 +5,7 @@
 //! `mem_e2e` library (tests/src).
 
 mod adaptation;
+mod alerts;
 mod backtest;
 mod backup;
 mod clock;

@@ -9,6 +9,7 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test executables
 //! (`target/<profile>/memd`, `target/<profile>/memctl`).
 
+pub mod alert_sink;
 pub mod deployments;
 pub mod freqtrade;
 pub mod market;
