@@ -60,6 +60,9 @@ pub struct ConfigFile {
     /// `[backtest]`: what a backtest measures by default, and what passes.
     #[serde(default)]
     pub backtest: crate::backtest::job::BacktestConfig,
+    /// `[risk]`: the risk guard's limits over every deployment (all off unless set).
+    #[serde(default)]
+    pub risk: crate::risk::RiskConfig,
 }
 
 /// `[recommend]`.
@@ -367,6 +370,8 @@ pub struct Settings {
     pub queue: crate::queue::QueueSettings,
     /// `[backtest]`, checked.
     pub backtest: crate::backtest::job::BacktestSettings,
+    /// `[risk]`, checked.
+    pub risk: mem_protocol::risk::RiskLimits,
     /// Renamed keys read under their old names, one sentence each (logged at start,
     /// printed by `--check-config`).
     pub warnings: Vec<String>,
@@ -510,6 +515,7 @@ impl Settings {
             unmeasured: file.recommend.unmeasured,
             queue: file.queue.settings()?,
             backtest: file.backtest.settings()?,
+            risk: file.risk.limits()?,
             warnings,
         })
     }

@@ -28,6 +28,7 @@ pub mod pulse;
 pub mod queue;
 pub mod recommend;
 pub mod registry;
+pub mod risk;
 pub mod router;
 pub mod schedule;
 pub mod server;
@@ -68,6 +69,9 @@ pub struct Daemon {
     pub scheduler: Arc<schedule::Scheduler>,
     /// The queue of heavy work: backtests and walk-forwards.
     pub queue: Arc<queue::Queue>,
+    /// The risk guard over every deployment (`[risk]`): the supervisor feeds it the bots'
+    /// profits and asks it before a deploy.
+    pub risk: Arc<risk::RiskGuard>,
     /// The daemon's figures (`mem.metrics`, `/metrics`): each subsystem records its own.
     pub metrics: Arc<Metrics>,
     pub bus: Arc<EventBus>,
@@ -222,6 +226,11 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         reference_pair: ml.reference_pair().unwrap_or_else(|| "BTC/USDT".into()),
         timeframe: ml.timeframe().to_string(),
     };
+    let risk = Arc::new(risk::RiskGuard::open(
+        &settings.data_dir,
+        settings.risk.clone(),
+        bus.clone(),
+    )?);
     let mut bots = settings.freqtrade.supervisor_settings();
     // The bots' memd mixin connects here (the bot may run in another directory).
     bots.mem_socket = Some(std::path::absolute(&settings.socket)?);
@@ -234,6 +243,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
             metrics: metrics.clone(),
             active,
             native,
+            risk: risk.clone(),
         },
     )
     .await?;
@@ -281,6 +291,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         memory,
         scheduler,
         queue,
+        risk,
         metrics,
         bus,
         health: HealthMonitor::start(),
@@ -360,6 +371,7 @@ async fn shut_down(
         warn!("some connections did not close in time");
     }
     daemon.supervisor.suspend_native().await;
+    daemon.risk.flush();
     let registry = daemon.registry.clone();
     let _ = tokio::task::spawn_blocking(move || registry.flush_live_summaries()).await;
 }

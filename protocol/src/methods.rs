@@ -263,6 +263,12 @@ methods! {
     HttpToken = "http.token", Control, crate::http::HttpTokenParams => crate::http::HttpToken;
     /// Copy the data directory, writers paused, into a new directory with a manifest.
     DaemonBackup = "daemon.backup", Control, crate::backup::BackupParams => crate::backup::BackupReport;
+    /// The risk guard: its limits, the fleet's equity, peak, drawdown and day's loss, the
+    /// limits crossed since the last reset.
+    RiskStatus = "risk.status", View, NoParams => crate::risk::RiskStatus;
+    /// Clear a tripped risk guard (the peak and the day start again from the equity now;
+    /// the paused bots stay paused until restarted).
+    RiskReset = "risk.reset", Control, crate::risk::RiskResetParams => crate::risk::RiskStatus;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
@@ -374,6 +380,9 @@ pub struct StatusReport {
     pub process: ProcessStatus,
     /// The caller's access level.
     pub access: Access,
+    /// The risk guard, as `risk.status` answers it.
+    #[serde(default)]
+    pub risk: crate::risk::RiskStatus,
 }
 
 /// How many of each thing the daemon holds.
@@ -720,6 +729,20 @@ pub(crate) mod tests {
                 cpu_percent: 0.5,
             },
             access: Access::Control,
+            risk: crate::risk::RiskStatus {
+                limits: crate::risk::RiskLimits {
+                    max_drawdown: Some(50.0),
+                    ..Default::default()
+                },
+                tripped: true,
+                trips: vec![crate::risk::tests::sample_trip()],
+                equity: 15.0,
+                peak: 70.0,
+                drawdown: 55.0,
+                day: Some("2026-11-22".parse().unwrap()),
+                day_loss: 12.5,
+                last_reset: None,
+            },
         }
     }
 

@@ -42,6 +42,7 @@ use mem_protocol::recommend::{
     AppliedConditions, ConditionsReport, ConditionsSource, MarketConditions, MetricsSource,
     QuickConditions, Recommendation, Recommendations, ScorePoint, Trend, Volatility,
 };
+use mem_protocol::risk::{RiskBot, RiskLimit, RiskReset, RiskTrip};
 use mem_protocol::strategy::{Origin, StrategyId, StrategyStatus, StrategySummary};
 use mem_protocol::{Event, EventMessage};
 use serde::Serialize;
@@ -680,6 +681,23 @@ fn events() -> Vec<Event> {
         })),
         Event::QueueChanged(Box::new(queue_job(true))),
         Event::QueueChanged(Box::new(queue_job(false))),
+        Event::RiskTripped(Box::new(risk_trip())),
+        Event::RiskTripped(Box::new(RiskTrip {
+            bots: Vec::new(),
+            ..risk_trip()
+        })),
+        Event::RiskReset(Box::new(RiskReset {
+            at: at("2026-11-22T03:00:00Z"),
+            reason: Some("checked the bots".into()),
+            by: Some("memctl".into()),
+            cleared: vec![risk_trip()],
+        })),
+        Event::RiskReset(Box::new(RiskReset {
+            at: at("2026-11-22T03:00:00Z"),
+            reason: None,
+            by: None,
+            cleared: Vec::new(),
+        })),
         Event::DaemonPulse(Box::new(full_pulse())),
         Event::DaemonPulse(Box::new(minimal_pulse())),
         Event::MemMetrics(Box::new(full_mem_metrics())),
@@ -689,6 +707,21 @@ fn events() -> Vec<Event> {
             deployments: Vec::new(),
         }),
     ]
+}
+
+fn risk_trip() -> RiskTrip {
+    RiskTrip {
+        limit: RiskLimit::DailyLoss,
+        figure: 26.0,
+        threshold: 20.0,
+        bots: vec![RiskBot {
+            deployment_id: DeploymentId::new_random(),
+            strategy_id: strategy_id(),
+            strategy_name: "Freqtrade Aggressive RSI".into(),
+        }],
+        at: at("2026-11-22T02:00:00Z"),
+        message: "the fleet lost 26.00 today, over [risk] daily_loss 20.00".into(),
+    }
 }
 
 #[test]
@@ -951,17 +984,22 @@ fn event_payloads_agree_with_serde() {
     assert_agrees::<mem_protocol::backtest::WalkForward>("WalkForward", &result["walkForward"]);
     assert_agrees::<mem_protocol::backtest::Fold>("Fold", &result["walkForward"]["folds"][0]);
     assert_agrees::<mem_protocol::backtest::BacktestParams>("BacktestParams", &job["params"]);
-    let pulse = full(events()[22].clone());
+    let trip = full(events()[22].clone());
+    assert_agrees::<RiskTrip>("RiskTrip", &trip);
+    assert_agrees::<RiskBot>("RiskBot", &trip["bots"][0]);
+    let reset = full(events()[24].clone());
+    assert_agrees::<RiskReset>("RiskReset", &reset);
+    let pulse = full(events()[26].clone());
     assert_agrees::<DaemonPulse>("DaemonPulse", &pulse);
     assert_agrees::<Counts>("Counts", &pulse["counts"]);
     assert_agrees::<HostStatus>("HostStatus", &pulse["host"]);
     assert_agrees::<ProcessStatus>("ProcessStatus", &pulse["process"]);
-    let metrics = full(events()[24].clone());
+    let metrics = full(events()[28].clone());
     assert_agrees::<MemMetrics>("MemMetrics", &metrics);
     assert_agrees::<LatencyStats>("LatencyStats", &metrics["enhancementTimeMs"]);
     assert_agrees::<LearnedCounts>("LearnedCounts", &metrics["learnedStrategies"]);
     assert_agrees::<BotPollMetrics>("BotPollMetrics", &metrics["botPolls"][0]);
-    let usage = full(events()[26].clone());
+    let usage = full(events()[30].clone());
     assert_agrees::<DeploymentsUsage>("DeploymentsUsage", &usage);
     assert_agrees::<DeploymentUsage>("DeploymentUsage", &usage["deployments"][0]);
     let message = EventMessage {
