@@ -128,6 +128,10 @@ pub struct DaemonPulse {
     pub counts: Counts,
     pub host: HostStatus,
     pub process: ProcessStatus,
+    /// The risk guard's figures (they move with every poll of a bot; a trip and a reset
+    /// are events of their own).
+    #[serde(default)]
+    pub risk: crate::risk::RiskStatus,
 }
 
 /// `registry.invalid` data.
@@ -565,6 +569,7 @@ mod tests {
             counts: status.counts,
             host: status.host,
             process: status.process,
+            risk: status.risk,
         }
     }
 

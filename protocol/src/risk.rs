@@ -48,11 +48,13 @@ impl RiskLimit {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RiskLimits {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // No `default` here: a missing member is `None` all the same, and a JSON array is
+    // refused (with `default` on every member serde would take `[]` for a struct).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_drawdown: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bot_loss: Option<f64>,
 }
 

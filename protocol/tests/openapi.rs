@@ -42,7 +42,9 @@ use mem_protocol::recommend::{
     AppliedConditions, ConditionsReport, ConditionsSource, MarketConditions, MetricsSource,
     QuickConditions, Recommendation, Recommendations, ScorePoint, Trend, Volatility,
 };
-use mem_protocol::risk::{RiskBot, RiskLimit, RiskReset, RiskTrip};
+use mem_protocol::risk::{
+    RiskBot, RiskLimit, RiskLimits, RiskReset, RiskResetInfo, RiskStatus, RiskTrip,
+};
 use mem_protocol::strategy::{Origin, StrategyId, StrategyStatus, StrategySummary};
 use mem_protocol::{Event, EventMessage};
 use serde::Serialize;
@@ -523,6 +525,25 @@ fn full_pulse() -> DaemonPulse {
             rss_bytes: 1 << 24,
             cpu_percent: 0.5,
         },
+        risk: RiskStatus {
+            limits: RiskLimits {
+                max_drawdown: Some(150.0),
+                daily_loss: Some(75.0),
+                bot_loss: Some(40.0),
+            },
+            tripped: true,
+            trips: vec![risk_trip()],
+            equity: -30.0,
+            peak: 12.0,
+            drawdown: 42.0,
+            day: Some("2026-11-22".parse().unwrap()),
+            day_loss: 26.0,
+            last_reset: Some(RiskResetInfo {
+                at: at("2026-11-21T08:00:00Z"),
+                reason: Some("new week".into()),
+                by: Some("memctl".into()),
+            }),
+        },
     }
 }
 
@@ -530,6 +551,7 @@ fn minimal_pulse() -> DaemonPulse {
     let mut pulse = full_pulse();
     pulse.host.hostname = None;
     pulse.counts.strategies_by_status.clear();
+    pulse.risk = RiskStatus::default();
     pulse
 }
 
@@ -994,6 +1016,9 @@ fn event_payloads_agree_with_serde() {
     assert_agrees::<Counts>("Counts", &pulse["counts"]);
     assert_agrees::<HostStatus>("HostStatus", &pulse["host"]);
     assert_agrees::<ProcessStatus>("ProcessStatus", &pulse["process"]);
+    assert_agrees::<RiskStatus>("RiskStatus", &pulse["risk"]);
+    assert_agrees::<RiskLimits>("RiskLimits", &pulse["risk"]["limits"]);
+    assert_agrees::<RiskResetInfo>("RiskResetInfo", &pulse["risk"]["lastReset"]);
     let metrics = full(events()[28].clone());
     assert_agrees::<MemMetrics>("MemMetrics", &metrics);
     assert_agrees::<LatencyStats>("LatencyStats", &metrics["enhancementTimeMs"]);

@@ -1175,6 +1175,7 @@ impl App {
                     status.counts = pulse.counts;
                     status.host = pulse.host;
                     status.process = pulse.process;
+                    status.risk = pulse.risk;
                 }
             }
             Event::RiskTripped(_) | Event::RiskReset(_) => self.on_risk_event(event),
