@@ -63,6 +63,9 @@ pub struct ConfigFile {
     /// `[alerts]`: Telegram, a webhook, the log; the rules and how often.
     #[serde(default)]
     pub alerts: crate::alerts::config::AlertsConfig,
+    /// `[risk]`: the risk guard's limits over every deployment (all off unless set).
+    #[serde(default)]
+    pub risk: crate::risk::RiskConfig,
 }
 
 /// `[recommend]`.
@@ -372,6 +375,8 @@ pub struct Settings {
     pub backtest: crate::backtest::job::BacktestSettings,
     /// `[alerts]`, checked (the token read from its file).
     pub alerts: crate::alerts::config::AlertsSettings,
+    /// `[risk]`, checked.
+    pub risk: mem_protocol::risk::RiskLimits,
     /// Renamed keys read under their old names, one sentence each (logged at start,
     /// printed by `--check-config`).
     pub warnings: Vec<String>,
@@ -516,6 +521,7 @@ impl Settings {
             queue: file.queue.settings()?,
             backtest: file.backtest.settings()?,
             alerts: file.alerts.settings()?,
+            risk: file.risk.limits()?,
             warnings,
         })
     }

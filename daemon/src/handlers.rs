@@ -58,6 +58,7 @@ pub fn status(d: &Daemon, access: Access) -> StatusReport {
         host,
         process,
         access,
+        risk: d.risk.status(),
     }
 }
 

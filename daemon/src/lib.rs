@@ -29,6 +29,7 @@ pub mod pulse;
 pub mod queue;
 pub mod recommend;
 pub mod registry;
+pub mod risk;
 pub mod router;
 pub mod schedule;
 pub mod server;
@@ -69,6 +70,9 @@ pub struct Daemon {
     pub scheduler: Arc<schedule::Scheduler>,
     /// The queue of heavy work: backtests and walk-forwards.
     pub queue: Arc<queue::Queue>,
+    /// The risk guard over every deployment (`[risk]`): the supervisor feeds it the bots'
+    /// profits and asks it before a deploy.
+    pub risk: Arc<risk::RiskGuard>,
     /// The daemon's figures (`mem.metrics`, `/metrics`): each subsystem records its own.
     pub metrics: Arc<Metrics>,
     pub bus: Arc<EventBus>,
@@ -226,6 +230,11 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         reference_pair: ml.reference_pair().unwrap_or_else(|| "BTC/USDT".into()),
         timeframe: ml.timeframe().to_string(),
     };
+    let risk = Arc::new(risk::RiskGuard::open(
+        &settings.data_dir,
+        settings.risk.clone(),
+        bus.clone(),
+    )?);
     let mut bots = settings.freqtrade.supervisor_settings();
     // The bots' memd mixin connects here (the bot may run in another directory).
     bots.mem_socket = Some(std::path::absolute(&settings.socket)?);
@@ -238,6 +247,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
             metrics: metrics.clone(),
             active,
             native,
+            risk: risk.clone(),
         },
     )
     .await?;
@@ -293,6 +303,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         memory,
         scheduler,
         queue,
+        risk,
         metrics,
         bus,
         health: HealthMonitor::start(),
@@ -376,6 +387,7 @@ async fn shut_down(
     // `daemon_stopping` (and anything queued) gets a moment to go out; the rest is sent
     // after the next start.
     daemon.alerts.drain(Duration::from_secs(3)).await;
+    daemon.risk.flush();
     let registry = daemon.registry.clone();
     let _ = tokio::task::spawn_blocking(move || registry.flush_live_summaries()).await;
 }

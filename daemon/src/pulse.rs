@@ -66,6 +66,7 @@ pub fn publish(daemon: &Arc<Daemon>) {
         counts: status.counts,
         host: status.host,
         process: status.process,
+        risk: status.risk,
     };
     let bus = &daemon.bus;
     bus.publish_periodic(Event::DaemonPulse(Box::new(pulse)));

@@ -296,5 +296,15 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::BacktestSave(p) => blocking(d, move |d| {
             handlers::backtest_save(d, p, &caller).map(R::BacktestSave)
         }),
+        // The risk guard: a reset writes its state file.
+        Request::RiskStatus(_) => now(Ok(R::RiskStatus(d.risk.status()))),
+        Request::RiskReset(p) => blocking(d, move |d| {
+            let by = caller
+                .client
+                .as_deref()
+                .map(str::to_string)
+                .or_else(|| caller.uid.map(|uid| format!("uid {uid}")));
+            Ok(R::RiskReset(d.risk.reset(p.reason, by)))
+        }),
     }
 }

@@ -37,7 +37,8 @@ pub const PERIODIC_INTERVAL: Duration = Duration::from_secs(2);
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Topic {
-    /// The daemon itself (shutting down, its figures every 2 s).
+    /// The daemon itself (shutting down, its figures every 2 s, the risk guard tripping
+    /// and being reset).
     Daemon,
     /// Strategies added, changed or removed.
     Registry,
@@ -103,6 +104,11 @@ pub enum Event {
     MarketChanged(Box<crate::market::MarketState>),
     /// A queue job was queued, started, moved on or ended (the job as it now stands).
     QueueChanged(Box<crate::backtest::QueueJob>),
+    /// The risk guard tripped: a limit was crossed, the affected bots enter nothing more,
+    /// deploys are refused until an operator resets it.
+    RiskTripped(Box<crate::risk::RiskTrip>),
+    /// An operator reset the risk guard.
+    RiskReset(Box<crate::risk::RiskReset>),
     /// Periodic: the daemon's figures that change by themselves.
     DaemonPulse(Box<DaemonPulse>),
     /// Periodic: MEM's figures, as `mem.metrics` answers them.
@@ -122,6 +128,10 @@ pub struct DaemonPulse {
     pub counts: Counts,
     pub host: HostStatus,
     pub process: ProcessStatus,
+    /// The risk guard's figures (they move with every poll of a bot; a trip and a reset
+    /// are events of their own).
+    #[serde(default)]
+    pub risk: crate::risk::RiskStatus,
 }
 
 /// `registry.invalid` data.
@@ -183,6 +193,8 @@ impl Event {
             Event::JobProgress(_) => "job.progress",
             Event::MarketChanged(_) => "market.changed",
             Event::QueueChanged(_) => "queue.changed",
+            Event::RiskTripped(_) => "risk.tripped",
+            Event::RiskReset(_) => "risk.reset",
             Event::DaemonPulse(_) => "daemon.pulse",
             Event::MemMetrics(_) => "mem.metrics",
             Event::DeploymentsUsage(_) => "deployments.usage",
@@ -199,7 +211,10 @@ impl Event {
 
     pub fn topic(&self) -> Topic {
         match self {
-            Event::DaemonStopping(_) | Event::DaemonPulse(_) => Topic::Daemon,
+            Event::DaemonStopping(_)
+            | Event::DaemonPulse(_)
+            | Event::RiskTripped(_)
+            | Event::RiskReset(_) => Topic::Daemon,
             Event::RegistryChanged(_) | Event::RegistryInvalid(_) => Topic::Registry,
             Event::DeploymentChanged(_) | Event::DeploymentsUsage(_) => Topic::Deployments,
             Event::BotLog(_) => Topic::Logs,
@@ -228,6 +243,8 @@ impl Event {
             Event::JobProgress(d) => serde_json::to_value(d),
             Event::MarketChanged(d) => serde_json::to_value(d),
             Event::QueueChanged(d) => serde_json::to_value(d),
+            Event::RiskTripped(d) => serde_json::to_value(d),
+            Event::RiskReset(d) => serde_json::to_value(d),
             Event::DaemonPulse(d) => serde_json::to_value(d),
             Event::MemMetrics(d) => serde_json::to_value(d),
             Event::DeploymentsUsage(d) => serde_json::to_value(d),
@@ -275,6 +292,12 @@ impl Event {
                 .map_err(bad),
             "queue.changed" => serde_json::from_value(data)
                 .map(|d| Event::QueueChanged(Box::new(d)))
+                .map_err(bad),
+            "risk.tripped" => serde_json::from_value(data)
+                .map(|d| Event::RiskTripped(Box::new(d)))
+                .map_err(bad),
+            "risk.reset" => serde_json::from_value(data)
+                .map(|d| Event::RiskReset(Box::new(d)))
                 .map_err(bad),
             "daemon.pulse" => serde_json::from_value(data)
                 .map(|d| Event::DaemonPulse(Box::new(d)))
@@ -332,7 +355,7 @@ impl EventMessage {
 #[cfg(feature = "openapi")]
 mod openapi {
     use super::{Event, EventMessage};
-    use crate::{backtest, deploy, events, jobs, market, mem, ml};
+    use crate::{backtest, deploy, events, jobs, market, mem, ml, risk};
     use chrono::{DateTime, Utc};
     use std::borrow::Cow;
     use utoipa::openapi::schema::{AnyOfBuilder, Schema};
@@ -389,6 +412,8 @@ mod openapi {
         JobProgress = "job.progress" => jobs::JobProgress,
         MarketChanged = "market.changed" => market::MarketState,
         QueueChanged = "queue.changed" => backtest::QueueJob,
+        RiskTripped = "risk.tripped" => risk::RiskTrip,
+        RiskReset = "risk.reset" => risk::RiskReset,
         DaemonPulse = "daemon.pulse" => events::DaemonPulse,
         MemMetrics = "mem.metrics" => mem::MemMetrics,
         DeploymentsUsage = "deployments.usage" => deploy::DeploymentsUsage,
@@ -506,6 +531,13 @@ mod tests {
                 conditions: None,
                 error: Some("no candles".into()),
             })),
+            Event::RiskTripped(Box::new(crate::risk::tests::sample_trip())),
+            Event::RiskReset(Box::new(crate::risk::RiskReset {
+                at: "2026-11-22T03:00:00Z".parse().unwrap(),
+                reason: Some("checked the bots".into()),
+                by: Some("memctl".into()),
+                cleared: vec![crate::risk::tests::sample_trip()],
+            })),
             Event::DaemonPulse(Box::new(sample_pulse())),
             Event::MemMetrics(Box::new(sample_mem_metrics())),
             Event::DeploymentsUsage(crate::deploy::DeploymentsUsage {
@@ -537,6 +569,7 @@ mod tests {
             counts: status.counts,
             host: status.host,
             process: status.process,
+            risk: status.risk,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod numbers;
 pub mod paths;
 pub mod recommend;
 pub mod registry;
+pub mod risk;
 pub mod search;
 pub mod strategy;
 

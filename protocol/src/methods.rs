@@ -267,6 +267,12 @@ methods! {
     AlertsTest = "alerts.test", Control, crate::alerts::AlertsTestParams => crate::alerts::AlertsTestResult;
     /// The alerts sent, failed or given up (`alerts/history.jsonl`), oldest first.
     AlertsHistory = "alerts.history", View, crate::alerts::AlertsHistoryParams => crate::alerts::AlertsHistory;
+    /// The risk guard: its limits, the fleet's equity, peak, drawdown and day's loss, the
+    /// limits crossed since the last reset.
+    RiskStatus = "risk.status", View, NoParams => crate::risk::RiskStatus;
+    /// Clear a tripped risk guard (the peak and the day start again from the equity now;
+    /// the paused bots stay paused until restarted).
+    RiskReset = "risk.reset", Control, crate::risk::RiskResetParams => crate::risk::RiskStatus;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.
@@ -378,6 +384,9 @@ pub struct StatusReport {
     pub process: ProcessStatus,
     /// The caller's access level.
     pub access: Access,
+    /// The risk guard, as `risk.status` answers it.
+    #[serde(default)]
+    pub risk: crate::risk::RiskStatus,
 }
 
 /// How many of each thing the daemon holds.
@@ -724,6 +733,20 @@ pub(crate) mod tests {
                 cpu_percent: 0.5,
             },
             access: Access::Control,
+            risk: crate::risk::RiskStatus {
+                limits: crate::risk::RiskLimits {
+                    max_drawdown: Some(50.0),
+                    ..Default::default()
+                },
+                tripped: true,
+                trips: vec![crate::risk::tests::sample_trip()],
+                equity: 15.0,
+                peak: 70.0,
+                drawdown: 55.0,
+                day: Some("2026-11-22".parse().unwrap()),
+                day_loss: 12.5,
+                last_reset: None,
+            },
         }
     }
 

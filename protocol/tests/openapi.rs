@@ -42,6 +42,9 @@ use mem_protocol::recommend::{
     AppliedConditions, ConditionsReport, ConditionsSource, MarketConditions, MetricsSource,
     QuickConditions, Recommendation, Recommendations, ScorePoint, Trend, Volatility,
 };
+use mem_protocol::risk::{
+    RiskBot, RiskLimit, RiskLimits, RiskReset, RiskResetInfo, RiskStatus, RiskTrip,
+};
 use mem_protocol::strategy::{Origin, StrategyId, StrategyStatus, StrategySummary};
 use mem_protocol::{Event, EventMessage};
 use serde::Serialize;
@@ -522,6 +525,25 @@ fn full_pulse() -> DaemonPulse {
             rss_bytes: 1 << 24,
             cpu_percent: 0.5,
         },
+        risk: RiskStatus {
+            limits: RiskLimits {
+                max_drawdown: Some(150.0),
+                daily_loss: Some(75.0),
+                bot_loss: Some(40.0),
+            },
+            tripped: true,
+            trips: vec![risk_trip()],
+            equity: -30.0,
+            peak: 12.0,
+            drawdown: 42.0,
+            day: Some("2026-11-22".parse().unwrap()),
+            day_loss: 26.0,
+            last_reset: Some(RiskResetInfo {
+                at: at("2026-11-21T08:00:00Z"),
+                reason: Some("new week".into()),
+                by: Some("memctl".into()),
+            }),
+        },
     }
 }
 
@@ -529,6 +551,7 @@ fn minimal_pulse() -> DaemonPulse {
     let mut pulse = full_pulse();
     pulse.host.hostname = None;
     pulse.counts.strategies_by_status.clear();
+    pulse.risk = RiskStatus::default();
     pulse
 }
 
@@ -680,6 +703,23 @@ fn events() -> Vec<Event> {
         })),
         Event::QueueChanged(Box::new(queue_job(true))),
         Event::QueueChanged(Box::new(queue_job(false))),
+        Event::RiskTripped(Box::new(risk_trip())),
+        Event::RiskTripped(Box::new(RiskTrip {
+            bots: Vec::new(),
+            ..risk_trip()
+        })),
+        Event::RiskReset(Box::new(RiskReset {
+            at: at("2026-11-22T03:00:00Z"),
+            reason: Some("checked the bots".into()),
+            by: Some("memctl".into()),
+            cleared: vec![risk_trip()],
+        })),
+        Event::RiskReset(Box::new(RiskReset {
+            at: at("2026-11-22T03:00:00Z"),
+            reason: None,
+            by: None,
+            cleared: Vec::new(),
+        })),
         Event::DaemonPulse(Box::new(full_pulse())),
         Event::DaemonPulse(Box::new(minimal_pulse())),
         Event::MemMetrics(Box::new(full_mem_metrics())),
@@ -689,6 +729,21 @@ fn events() -> Vec<Event> {
             deployments: Vec::new(),
         }),
     ]
+}
+
+fn risk_trip() -> RiskTrip {
+    RiskTrip {
+        limit: RiskLimit::DailyLoss,
+        figure: 26.0,
+        threshold: 20.0,
+        bots: vec![RiskBot {
+            deployment_id: DeploymentId::new_random(),
+            strategy_id: strategy_id(),
+            strategy_name: "Freqtrade Aggressive RSI".into(),
+        }],
+        at: at("2026-11-22T02:00:00Z"),
+        message: "the fleet lost 26.00 today, over [risk] daily_loss 20.00".into(),
+    }
 }
 
 #[test]
@@ -951,17 +1006,25 @@ fn event_payloads_agree_with_serde() {
     assert_agrees::<mem_protocol::backtest::WalkForward>("WalkForward", &result["walkForward"]);
     assert_agrees::<mem_protocol::backtest::Fold>("Fold", &result["walkForward"]["folds"][0]);
     assert_agrees::<mem_protocol::backtest::BacktestParams>("BacktestParams", &job["params"]);
-    let pulse = full(events()[22].clone());
+    let trip = full(events()[22].clone());
+    assert_agrees::<RiskTrip>("RiskTrip", &trip);
+    assert_agrees::<RiskBot>("RiskBot", &trip["bots"][0]);
+    let reset = full(events()[24].clone());
+    assert_agrees::<RiskReset>("RiskReset", &reset);
+    let pulse = full(events()[26].clone());
     assert_agrees::<DaemonPulse>("DaemonPulse", &pulse);
     assert_agrees::<Counts>("Counts", &pulse["counts"]);
     assert_agrees::<HostStatus>("HostStatus", &pulse["host"]);
     assert_agrees::<ProcessStatus>("ProcessStatus", &pulse["process"]);
-    let metrics = full(events()[24].clone());
+    assert_agrees::<RiskStatus>("RiskStatus", &pulse["risk"]);
+    assert_agrees::<RiskLimits>("RiskLimits", &pulse["risk"]["limits"]);
+    assert_agrees::<RiskResetInfo>("RiskResetInfo", &pulse["risk"]["lastReset"]);
+    let metrics = full(events()[28].clone());
     assert_agrees::<MemMetrics>("MemMetrics", &metrics);
     assert_agrees::<LatencyStats>("LatencyStats", &metrics["enhancementTimeMs"]);
     assert_agrees::<LearnedCounts>("LearnedCounts", &metrics["learnedStrategies"]);
     assert_agrees::<BotPollMetrics>("BotPollMetrics", &metrics["botPolls"][0]);
-    let usage = full(events()[26].clone());
+    let usage = full(events()[30].clone());
     assert_agrees::<DeploymentsUsage>("DeploymentsUsage", &usage);
     assert_agrees::<DeploymentUsage>("DeploymentUsage", &usage["deployments"][0]);
     let message = EventMessage {

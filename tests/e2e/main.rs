@@ -28,6 +28,7 @@ mod native;
 mod newcomer;
 mod readme;
 mod registry;
+mod risk;
 mod secrets;
 mod socket;
 mod systemd_units;

@@ -13,6 +13,7 @@ mod market_cli;
 mod metrics_cli;
 mod model_cli;
 mod registry_cli;
+mod risk_cli;
 mod spawn;
 
 use memctl::ui;
@@ -159,6 +160,12 @@ enum Command {
         #[command(subcommand)]
         command: Option<JobsCommand>,
     },
+    /// The risk guard over every deployment (`[risk]` in memd's config): its limits, the
+    /// fleet's equity, drawdown and day's loss, what tripped it; `risk reset` clears it.
+    Risk {
+        #[command(subcommand)]
+        command: Option<RiskCommand>,
+    },
     /// The HTTP API (`[http] listen` in memd's config): `memctl http token [--view]`.
     #[command(subcommand)]
     Http(HttpCommand),
@@ -222,6 +229,19 @@ enum AlertsCommand {
         /// Newest deliveries shown (default 50).
         #[arg(long)]
         limit: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RiskCommand {
+    /// The guard's state (the default).
+    Status,
+    /// Clear a tripped guard: deploys are allowed again, its figures start again from now
+    /// (paused bots stay paused until restarted).
+    Reset {
+        /// Why (kept with the reset, in memd's log and the `risk.reset` event).
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -1035,6 +1055,10 @@ async fn run(args: Args) -> ExitCode {
             ui::run(client, target, keys.unwrap_or_default()).await
         }
         Some(Command::Status) => cli::status(&client, args.json).await,
+        Some(Command::Risk { command }) => match command.unwrap_or(RiskCommand::Status) {
+            RiskCommand::Status => risk_cli::status(&client, args.json).await,
+            RiskCommand::Reset { reason } => risk_cli::reset(&client, reason, args.json).await,
+        },
         Some(Command::Strategies(command)) => strategies(&client, *command, args.json).await,
         Some(Command::Deploy {
             id,

@@ -99,6 +99,7 @@ pub struct Supervisor {
     native: NativeContext,
     /// Fired when the daemon stops: native runners save their state and return.
     suspend_native: CancellationToken,
+    risk: Arc<crate::risk::RiskGuard>,
 }
 
 fn unavailable(message: impl Into<String>) -> RpcError {
@@ -122,6 +123,8 @@ pub struct SupervisorParts {
     /// Which strategies have an active deployment: this supervisor keeps it.
     pub active: Arc<ActiveStrategies>,
     pub native: NativeContext,
+    /// The risk guard: fed each bot's polled profit, asked before each deploy.
+    pub risk: Arc<crate::risk::RiskGuard>,
 }
 
 impl Supervisor {
@@ -142,6 +145,7 @@ impl Supervisor {
             ),
             native: parts.native,
             suspend_native: CancellationToken::new(),
+            risk: parts.risk,
         });
         let records = supervisor.table.load();
         let known: Vec<u32> = records
@@ -243,6 +247,9 @@ impl Supervisor {
         started_by: StartedBy,
     ) -> Result<DeployedStrategy, RpcError> {
         let method = "strategies.deploy";
+        if let Some(why) = self.risk.refusal(params.id) {
+            return Err(conflict(why));
+        }
         let detail = self
             .registry
             .get(params.id)
@@ -338,6 +345,10 @@ impl Supervisor {
         let slot = self.table.active_of(params.id).ok_or_else(|| {
             RpcError::not_found(format!("strategy {} is not deployed", params.id))
         })?;
+        // Refused before the stop: a restart the guard refuses leaves the bot running.
+        if let Some(why) = self.risk.refusal(params.id) {
+            return Err(conflict(why));
+        }
         let DeployedStrategy {
             dry_run,
             port,

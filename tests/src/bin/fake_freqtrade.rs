@@ -7,7 +7,11 @@
 //! What it does is set by a `fake_bot` object in the config (the daemon's tests merge it
 //! in through `[freqtrade] config_overrides`): `exit_at_start` (exit code), `never_ready`,
 //! `ignore_sigterm`, `idle` (health never advances), `crash_after_secs`,
-//! `closed_trades` (how many closed trades to report), `open_trade_secs_after_stopentry`.
+//! `closed_trades` (how many closed trades to report), `open_trade_secs_after_stopentry`,
+//! `profit_dir` (the profit of all trades `/profit` reports is read, at each request, from
+//! the file `{profit_dir}/{api port}` when it exists: a test drives each bot's profit).
+//! `POST /api/v1/stopentry` is recorded in the log (`Entries stopped by the API`) and in
+//! `show_config`'s `state` (`paused`); `POST /api/v1/start` makes it `running` again.
 //! `POST /api/v1/reload_config` re-reads the config and logs the values of the config
 //! keys memd may change (`reload_config: re-read the config: stoploss=-0.05 ...`).
 
@@ -44,6 +48,8 @@ struct Bot {
     strategy: String,
     /// The `--config` file, read again on `reload_config`.
     config_path: String,
+    /// Where `/profit`'s profit of all trades comes from, if set.
+    profit_file: Option<std::path::PathBuf>,
 }
 
 impl Bot {
@@ -102,9 +108,15 @@ impl Bot {
             ),
             ("GET", "/api/v1/profit") => {
                 let closed: f64 = (1..=self.closed_trades).map(|i| 0.1 * i as f64).sum();
+                let all = self
+                    .profit_file
+                    .as_ref()
+                    .and_then(|f| std::fs::read_to_string(f).ok())
+                    .and_then(|t| t.trim().parse::<f64>().ok())
+                    .unwrap_or(closed);
                 (
                     200,
-                    json!({"profit_closed_coin": closed, "profit_all_coin": closed, "closed_trade_count": self.closed_trades, "trade_count": self.closed_trades}),
+                    json!({"profit_closed_coin": closed, "profit_all_coin": all, "closed_trade_count": self.closed_trades, "trade_count": self.closed_trades}),
                 )
             }
             ("GET", "/api/v1/balance") => (
@@ -148,6 +160,16 @@ impl Bot {
                     200,
                     json!({"status": "paused, no more entries will occur from now. Run /start to enable entries."}),
                 )
+            }
+            ("POST", "/api/v1/start") => {
+                let was = self.entries_stopped_at.lock().unwrap().take();
+                self.log("INFO", "Entries started by the API");
+                let status = if was.is_some() {
+                    "starting trader ..."
+                } else {
+                    "already running"
+                };
+                (200, json!({ "status": status }))
             }
             _ => (404, json!({"detail": "Not Found"})),
         }
@@ -244,6 +266,9 @@ fn main() {
         log: Mutex::new(log),
         strategy: arg(&args, "--strategy").unwrap_or_default(),
         config_path: config_path.clone(),
+        profit_file: fake["profit_dir"].as_str().map(|dir| {
+            std::path::Path::new(dir).join(api["listen_port"].as_u64().unwrap_or(0).to_string())
+        }),
     });
     bot.log("INFO", &format!("Starting the fake bot with {config_path}"));
     eprintln!("fake_freqtrade starting (pid {})", std::process::id());

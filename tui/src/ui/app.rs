@@ -1030,6 +1030,29 @@ impl App {
         ids
     }
 
+    /// The risk guard tripped or was reset: the header's and the Dashboard's risk line
+    /// follow, and the status line says it.
+    fn on_risk_event(&mut self, event: Event) {
+        match event {
+            Event::RiskTripped(trip) => {
+                self.say(Tone::Error, format!("risk guard tripped: {}", trip.message));
+                if let Some(status) = self.status.as_mut() {
+                    status.risk.tripped = true;
+                    status.risk.trips.push(*trip);
+                }
+            }
+            Event::RiskReset(reset) => {
+                let why = reset.reason.map(|r| format!(": {r}")).unwrap_or_default();
+                self.say(Tone::Info, format!("risk guard reset{why}"));
+                if let Some(status) = self.status.as_mut() {
+                    status.risk.tripped = false;
+                    status.risk.trips.clear();
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn on_event(&mut self, event: Event) -> Vec<Command> {
         let mut commands = Vec::new();
         match event {
@@ -1152,8 +1175,10 @@ impl App {
                     status.counts = pulse.counts;
                     status.host = pulse.host;
                     status.process = pulse.process;
+                    status.risk = pulse.risk;
                 }
             }
+            Event::RiskTripped(_) | Event::RiskReset(_) => self.on_risk_event(event),
             Event::MemMetrics(metrics) => self.metrics = Some(*metrics),
             Event::MarketChanged(state) => self.market = Some(*state),
             Event::QueueChanged(job) => self.on_queue_job(*job),

@@ -747,6 +747,38 @@ fn snapshot_dashboard_with_mem_metrics() {
 }
 
 #[test]
+fn snapshot_dashboard_with_the_risk_guard() {
+    let mut app = with_panels(connected());
+    let status = app.status.as_mut().unwrap();
+    status.risk.limits.max_drawdown = Some(50.0);
+    status.risk.limits.daily_loss = Some(20.0);
+    status.risk.equity = 58.0;
+    status.risk.peak = 70.0;
+    status.risk.drawdown = 12.0;
+    status.risk.day_loss = 3.5;
+    insta::assert_snapshot!("dashboard_80x24_risk_ok", render(&app, 80, 24));
+    let trip = mem_protocol::risk::RiskTrip {
+        limit: mem_protocol::risk::RiskLimit::FleetDrawdown,
+        figure: 55.0,
+        threshold: 50.0,
+        bots: Vec::new(),
+        at: now(),
+        message: "the fleet's drawdown 55.00 crossed [risk] max_drawdown 50.00".into(),
+    };
+    app.on_update(Update::Event(Box::new(Event::RiskTripped(Box::new(trip)))));
+    insta::assert_snapshot!("dashboard_80x24_risk_tripped", render(&app, 80, 24));
+    app.on_update(Update::Event(Box::new(Event::RiskReset(Box::new(
+        mem_protocol::risk::RiskReset {
+            at: now(),
+            reason: Some("checked".into()),
+            by: None,
+            cleared: Vec::new(),
+        },
+    )))));
+    assert!(!app.status.as_ref().unwrap().risk.tripped);
+}
+
+#[test]
 fn snapshot_strategies_wide_with_detail() {
     let mut app = with_panels(connected());
     press(&mut app, &[ch('2'), ch('j')]);

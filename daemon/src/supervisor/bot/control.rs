@@ -25,6 +25,62 @@ pub struct SignalForwarded {
 }
 
 impl Supervisor {
+    /// The risk guard's part of a poll: the bot's profit (when read) handed to the guard;
+    /// a bot the guard pauses is told `stopentry` (once per process of it: a restarted bot
+    /// is told again; after a daemon restart, each is told again).
+    pub(in crate::supervisor) async fn guard_risk(
+        &self,
+        slot: &Slot,
+        client: &BotClient,
+        profit_all: Option<f64>,
+    ) {
+        let (bot, since) = {
+            let r = slot.record.lock().expect("slot lock");
+            let p = &r.public;
+            let bot = mem_protocol::risk::RiskBot {
+                deployment_id: p.deployment_id,
+                strategy_id: p.strategy_id,
+                strategy_name: p.strategy_name.clone(),
+            };
+            (bot, p.running_since)
+        };
+        let pauses = match profit_all {
+            Some(profit) => self.risk.observe(&bot, profit, || self.risk_bots()),
+            None => self.risk.pauses(bot.deployment_id),
+        };
+        if !pauses || self.risk.told(bot.deployment_id, since) {
+            return;
+        }
+        let deployment = bot.deployment_id;
+        match client.stop_entries().await {
+            Ok(()) => {
+                self.risk.mark_told(deployment, since);
+                warn!(%deployment, strategy = %bot.strategy_name, "risk guard: the bot was told to stop entering (stopentry); open trades run their exits");
+            }
+            Err(e) => {
+                warn!(%deployment, error = %format!("{e:#}"), "risk guard: the bot did not take stopentry; asked again at its next poll")
+            }
+        }
+    }
+
+    /// The Freqtrade bots that are active: those a fleet-wide trip names.
+    fn risk_bots(&self) -> Vec<mem_protocol::risk::RiskBot> {
+        self.table
+            .slots(true)
+            .iter()
+            .filter_map(|s| {
+                let r = s.record.lock().expect("slot lock");
+                matches!(r.runner, RunnerRecord::Freqtrade(_)).then(|| {
+                    mem_protocol::risk::RiskBot {
+                        deployment_id: r.public.deployment_id,
+                        strategy_id: r.public.strategy_id,
+                        strategy_name: r.public.strategy_name.clone(),
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// A running bot's config key `name` changed in the registry: the key is set in its
     /// rendered `config.json` (rewritten atomically, 0600), then the bot is told to
     /// `reload_config`. A bot being stopped or restarted is left alone; a bot that does

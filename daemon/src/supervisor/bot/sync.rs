@@ -24,6 +24,7 @@ impl Supervisor {
     ) {
         let open = client.open_trade_count().await.ok();
         let profit = client.profit().await.ok();
+        let profit_all = profit.as_ref().map(|p| p.profit_all_coin);
         // What changes slowly is read about once a minute.
         let minute = (60.0 / self.settings.poll_interval.as_secs_f64())
             .ceil()
@@ -65,6 +66,7 @@ impl Supervisor {
             }
             stats.polled_at = Some(Utc::now());
         });
+        self.guard_risk(slot, client, profit_all).await;
     }
 
     /// Copies the bot's closed trades newer than the last one copied (looking at its

@@ -238,6 +238,9 @@ fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme, mem_line: 
             ),
         ]),
     ];
+    if let Some(risk) = risk_line(app, theme) {
+        lines.push(risk);
+    }
     if let Some(m) = app.metrics.as_ref().filter(|_| mem_line) {
         // A short screen: MEM's figures in one line.
         lines.push(Line::raw(format!(
@@ -249,6 +252,44 @@ fn draw_money(frame: &mut Frame, area: Rect, app: &App, theme: Theme, mem_line: 
         )));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The risk guard in one line, when it is on: `risk ok · drawdown 12.00/50.00` or
+/// `TRIPPED max_drawdown 55/50 · memctl risk reset` (the first limit crossed).
+fn risk_line(app: &App, theme: Theme) -> Option<Line<'static>> {
+    let risk = &app.status.as_ref()?.risk;
+    if let Some(trip) = risk.trips.first().filter(|_| risk.tripped) {
+        return Some(Line::from(vec![
+            Span::styled(
+                format!(
+                    "TRIPPED {} {:.0}/{:.0}",
+                    trip.limit.config_key(),
+                    trip.figure,
+                    trip.threshold
+                ),
+                theme.bad(),
+            ),
+            Span::styled(" · memctl risk reset", theme.dim()),
+        ]));
+    }
+    if !risk.enabled() {
+        return None;
+    }
+    let l = &risk.limits;
+    let mut parts = Vec::new();
+    if let Some(max) = l.max_drawdown {
+        parts.push(format!("drawdown {:.2}/{max:.2}", risk.drawdown));
+    }
+    if let Some(max) = l.daily_loss {
+        parts.push(format!("today {:.2}/{max:.2}", risk.day_loss.max(0.0)));
+    }
+    if let Some(max) = l.bot_loss {
+        parts.push(format!("bot {max:.2}"));
+    }
+    Some(Line::from(vec![
+        Span::styled("risk ok", theme.good()),
+        Span::raw(format!(" · {}", parts.join(" · "))),
+    ]))
 }
 
 /// `15.25 USDT · -0.01 BTC`, each amount coloured by its sign; `0.00` for none.

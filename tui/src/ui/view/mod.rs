@@ -158,6 +158,11 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
 
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let mut spans = vec![Span::styled(" memctl ", theme.bold())];
+    // The risk guard tripped comes first: the header is cut on the right at 80 columns.
+    let risk = app.status.as_ref().map(|s| &s.risk);
+    if risk.is_some_and(|r| r.tripped) {
+        spans.push(Span::styled("RISK TRIPPED ", theme.bad()));
+    }
     match &app.status {
         Some(s) => spans.push(Span::raw(format!(
             "memd {} · pid {} · {} · up {} ",
@@ -181,6 +186,10 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     if app.access == Access::View {
         spans.push(Span::styled(" · read-only", theme.warn()));
+    }
+    // The risk guard, when it is on and not tripped.
+    if risk.is_some_and(|r| !r.tripped && r.enabled()) {
+        spans.push(Span::styled(" · risk ok", theme.dim()));
     }
     let clock = format!("  {} UTC ", app.now.format("%H:%M:%S"));
     let [left, right] =
