@@ -433,14 +433,27 @@ async fn a_bot_without_the_mixin_has_its_closed_trades_observed() {
         .await
         .unwrap();
     assert_eq!(trades["trades"][0]["memEnhanced"], false, "{trades}");
-    // A second sync of the same trades records nothing twice.
-    client
-        .call_value(
-            "jobs.run",
-            json!({"name": "performance_sync", "wait": true}),
-        )
-        .await
-        .unwrap();
+    // A second sync of the same trades records nothing twice (the scheduled one, every
+    // minute, may be running: then this one runs after it).
+    let mut sync_run = None;
+    wait_for(
+        "a sync run of our own",
+        Duration::from_secs(60),
+        async || {
+            match client
+                .call_value(
+                    "jobs.run",
+                    json!({"name": "performance_sync", "wait": true}),
+                )
+                .await
+            {
+                Ok(run) => sync_run = Some(run),
+                Err(e) => assert!(e.to_string().contains("already running"), "{e}"),
+            }
+            sync_run.is_some()
+        },
+    )
+    .await;
     assert_eq!(decisions(&client, &id).await.len(), 1);
     client
         .call_with_timeout::<method::Stop>(stop_now(sid(&id)), Duration::from_secs(60))
