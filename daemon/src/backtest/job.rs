@@ -6,6 +6,7 @@
 use super::freqtrade::{self as ft, FreqtradeSetup, HyperoptOptions, StrategyPlan};
 use super::native::{self, BacktestError, NativeSetup, PairCandles, Search};
 use crate::market::candles::{self, Candle, Timeframe};
+use crate::native::engine::time;
 use crate::queue::{CANCELLED, JobContext, Runner};
 use crate::registry::Registry;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -325,11 +326,11 @@ fn native_run(
     let mut result = base_result(job, detail, BacktestEngine::Native);
     result.pairs = pairs;
     result.timeframe = timeframe.as_str().to_string();
-    result.config_hash = sha256(
+    result.config_hash = ft::sha256_hex(
         &serde_json::to_vec(&(&setup.paper.fee_rate, &job.params.through_mem)).unwrap_or_default(),
     );
     result.strategy_hash =
-        sha256(format!("{kind} {}", Value::Object(parameters.clone())).as_bytes());
+        ft::sha256_hex(format!("{kind} {}", Value::Object(parameters.clone())).as_bytes());
     match job.params.walk_forward {
         None => {
             let measured = native::backtest_pairs(
@@ -371,15 +372,6 @@ fn native_run(
         }
     }
     Ok(result)
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("{:x}", Sha256::digest(bytes))
 }
 
 /// A Freqtrade strategy measured by the real `freqtrade backtesting` (and `hyperopt` for

@@ -21,7 +21,7 @@ use crate::mem::enhance::EnhanceSettings;
 use crate::mem::service::Memory;
 use crate::mem::store::Durability;
 use crate::ml::service::ServingModel;
-use crate::native::engine::{Engine, EngineSpec, RECENT_CANDLES};
+use crate::native::engine::{Engine, EngineSpec, RECENT_CANDLES, time};
 use crate::native::paper::{PaperBroker, PaperSettings};
 use crate::native::strategies;
 use crate::registry::Registry;
@@ -200,10 +200,6 @@ pub fn figure_trade(t: &TradeRecord) -> Trade {
         profit_abs: t.pnl,
         profit_ratio: t.pnl_pct,
     }
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// One pair's engine run.

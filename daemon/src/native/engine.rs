@@ -101,7 +101,8 @@ impl Indicators {
     }
 }
 
-fn time(ts_ms: i64) -> DateTime<Utc> {
+/// A candle's time from its epoch milliseconds (the epoch for one out of range).
+pub(crate) fn time(ts_ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ts_ms).unwrap_or_default()
 }
 
