@@ -729,7 +729,7 @@ impl BotClient {
             .timeout(Duration::from_secs(5))
             .no_proxy()
             .build()
-            .expect("an HTTP client without TLS builds");
+            .expect("an HTTP client with the default TLS settings builds");
         BotClient {
             http,
             base: format!("http://127.0.0.1:{port}/api/v1"),

@@ -65,14 +65,19 @@ impl Target {
     }
 }
 
-/// The HTTP client alerts are sent with: a timeout, no redirects followed.
+/// The HTTP client alerts are sent with: a timeout, no redirects followed, HTTPS checked
+/// against the system's roots.
 pub fn client() -> reqwest::Client {
+    builder()
+        .build()
+        .expect("an HTTP client with the default TLS settings builds")
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client with no TLS settings builds")
 }
 
 /// Telegram's method URL (holds the token: never printed).
@@ -159,5 +164,54 @@ pub fn webhook_body(format: WebhookFormat, alert: &Alert) -> Value {
         }),
         WebhookFormat::Discord => json!({ "content": alert.message() }),
         WebhookFormat::Slack => json!({ "text": alert.message() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Telegram and most webhooks are HTTPS: the alert client completes a TLS handshake
+    /// and a POST against a local HTTPS server whose certificate it is told to trust.
+    #[tokio::test]
+    async fn the_alert_client_posts_over_https() {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert_der = key.cert.der().clone();
+        let server_config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert_der.clone()],
+                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
+                    key.signing_key.serialize_der().into(),
+                ),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let n = tls.read(&mut request).await.unwrap();
+            tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            tls.shutdown().await.ok();
+            String::from_utf8_lossy(&request[..n]).into_owned()
+        });
+        let client = super::builder()
+            .tls_certs_only([reqwest::Certificate::from_der(&cert_der).unwrap()])
+            .build()
+            .unwrap();
+        let response = client
+            .post(format!("https://localhost:{port}/hook"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(server.await.unwrap().starts_with("POST /hook "));
     }
 }
