@@ -11,23 +11,50 @@ use crate::error::{ErrorCode, RpcError};
 use crate::events::{EventMessage, Topic};
 use crate::jsonrpc::{Id, RequestFrame, ServerMessage};
 use crate::methods::{HelloParams, HelloResult, Method, SubscribeParams, SubscribeResult, method};
+use crate::ssh::{SshEndpoint, SshFailure};
 use futures::StreamExt;
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 
 /// Largest line the client accepts from the daemon (a list of 100,000 strategies is big).
 const MAX_RESPONSE_BYTES: usize = 512 * 1024 * 1024;
+
+/// The byte streams a session runs over: a Unix socket's halves, or ssh's stdio.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Where a daemon is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Its Unix socket on this machine.
+    Socket(PathBuf),
+    /// A server reached over SSH ([`crate::ssh`]).
+    Ssh(SshEndpoint),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Socket(path) => write!(f, "{}", path.display()),
+            Endpoint::Ssh(ssh) => match &ssh.socket {
+                Some(socket) => write!(f, "ssh {}:{}", ssh.destination, socket.display()),
+                None => write!(f, "ssh {}", ssh.destination),
+            },
+        }
+    }
+}
 
 /// How to connect.
 #[derive(Debug, Clone)]
@@ -70,6 +97,19 @@ pub enum ClientError {
     Decode { method: String, detail: String },
     #[error("already subscribed on this connection")]
     AlreadySubscribed,
+    /// The SSH session to a server ended before memd answered.
+    #[error("{destination}: {failure}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    Ssh {
+        destination: String,
+        failure: SshFailure,
+        /// ssh's (or the remote bridge's) last line on stderr.
+        detail: String,
+    },
+    /// The daemon speaks another protocol version: nothing it sends can be read safely.
+    #[error(
+        "protocol version differs: memd speaks {server}, this memctl {client}; use a memctl from the same release as that memd"
+    )]
+    ProtocolVersion { server: u32, client: u32 },
 }
 
 impl ClientError {
@@ -77,6 +117,7 @@ impl ClientError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Rpc(e) => Some(e.code),
+            ClientError::ProtocolVersion { .. } => Some(ErrorCode::IncompatibleVersion),
             _ => None,
         }
     }
@@ -86,7 +127,7 @@ type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>
 
 /// A connection to memd that has completed the handshake.
 pub struct Client {
-    writer: tokio::sync::Mutex<WriteHalf<Stream>>,
+    writer: tokio::sync::Mutex<Writer>,
     pending: Pending,
     next_id: AtomicI64,
     closed: Arc<AtomicBool>,
@@ -97,7 +138,9 @@ pub struct Client {
     closing_error: Arc<Mutex<Option<RpcError>>>,
     events: Mutex<Option<mpsc::UnboundedReceiver<EventMessage>>>,
     hello: HelloResult,
-    socket: PathBuf,
+    endpoint: Endpoint,
+    /// The `ssh` process a remote session runs through (killed when the client drops).
+    _transport: Option<tokio::process::Child>,
     call_timeout: Duration,
 }
 
@@ -126,6 +169,76 @@ impl Client {
             .map_err(|_| connect_err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))?
             .map_err(connect_err)?;
         let (recv, send) = tokio::io::split(stream);
+        let endpoint = Endpoint::Socket(path.to_path_buf());
+        Client::start(Box::new(recv), Box::new(send), endpoint, None, options).await
+    }
+
+    /// Connects to `endpoint`: a local socket, or a server over SSH.
+    pub async fn connect_to(
+        endpoint: &Endpoint,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let ssh = match endpoint {
+            Endpoint::Socket(path) => return Client::connect(path, options).await,
+            Endpoint::Ssh(ssh) => ssh,
+        };
+        let session = ssh.spawn().map_err(|e| ClientError::Ssh {
+            destination: ssh.destination.clone(),
+            failure: SshFailure::NoSshClient,
+            detail: e.to_string(),
+        })?;
+        let crate::ssh::SshSession {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        } = session;
+        let started = Client::start(
+            Box::new(stdout),
+            Box::new(stdin),
+            endpoint.clone(),
+            None,
+            options,
+        )
+        .await;
+        match started {
+            Ok(mut client) => {
+                client._transport = Some(child);
+                // ssh's stderr is drained so a chatty server never blocks the session.
+                tokio::spawn(async move {
+                    let mut stderr = stderr;
+                    let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+                });
+                Ok(client)
+            }
+            // The session ended before memd answered: ssh and the bridge say why.
+            Err(ClientError::Disconnected) | Err(ClientError::Timeout { .. }) => {
+                let mut child = child;
+                // ssh closes its stdout a moment before it exits with the status that
+                // says why; one still running after that will not answer now.
+                let exited = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
+                if exited.is_err() {
+                    let _ = child.start_kill();
+                }
+                let (failure, detail) = crate::ssh::ended(child, stderr).await;
+                Err(ClientError::Ssh {
+                    destination: ssh.destination.clone(),
+                    failure,
+                    detail,
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Says hello over an open byte stream and starts reading it.
+    async fn start(
+        recv: Reader,
+        send: Writer,
+        endpoint: Endpoint,
+        transport: Option<tokio::process::Child>,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
         let pending: Pending = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
         let closing_error = Arc::new(Mutex::new(None));
@@ -159,17 +272,37 @@ impl Client {
                 pid: 0,
                 access: crate::Access::View,
             },
-            socket: path.to_path_buf(),
+            endpoint,
+            _transport: transport,
             call_timeout: options.call_timeout,
         };
-        client.hello = client
-            .call::<method::Hello>(HelloParams {
-                protocol_version: PROTOCOL_VERSION,
-                client: Some(options.client_name),
-                read_only: options.read_only,
-                credential: options.credential.clone(),
-            })
-            .await?;
+        let hello = client
+            .call_with_timeout::<method::Hello>(
+                HelloParams {
+                    protocol_version: PROTOCOL_VERSION,
+                    client: Some(options.client_name),
+                    read_only: options.read_only,
+                    credential: options.credential.clone(),
+                },
+                options.call_timeout.max(options.connect_timeout),
+            )
+            .await;
+        client.hello = match hello {
+            Ok(hello) => hello,
+            Err(ClientError::Rpc(rpc)) if rpc.code == ErrorCode::IncompatibleVersion => {
+                let server = rpc
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("serverProtocolVersion"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0) as u32;
+                return Err(ClientError::ProtocolVersion {
+                    server,
+                    client: PROTOCOL_VERSION,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         Ok(client)
     }
 
@@ -178,9 +311,9 @@ impl Client {
         &self.hello
     }
 
-    /// The socket this client is connected to.
-    pub fn socket(&self) -> &Path {
-        &self.socket
+    /// Where this client is connected.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// Whether the daemon has closed the connection.
@@ -295,7 +428,7 @@ impl Client {
 
 /// Reads everything the daemon sends until the connection closes.
 async fn read_loop(
-    recv: ReadHalf<Stream>,
+    recv: Reader,
     pending: Pending,
     closed: Arc<AtomicBool>,
     closing_error: Arc<Mutex<Option<RpcError>>>,

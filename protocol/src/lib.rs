@@ -29,9 +29,10 @@ pub mod recommend;
 pub mod registry;
 pub mod risk;
 pub mod search;
+pub mod ssh;
 pub mod strategy;
 
-pub use client::{Client, ClientError, ClientOptions, EventStream};
+pub use client::{Client, ClientError, ClientOptions, Endpoint, EventStream};
 pub use error::{ErrorCode, RpcError};
 pub use events::{Event, EventMessage, Topic};
 pub use methods::{Access, Method, Request};

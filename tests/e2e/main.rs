@@ -13,6 +13,7 @@ mod crash;
 mod deploy;
 mod encryption;
 mod faults;
+mod fleet;
 mod freqtrade_bots;
 mod freqtrade_mock;
 mod http;

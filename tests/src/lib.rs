@@ -18,6 +18,7 @@ pub mod mock_exchange;
 pub mod model;
 pub mod random;
 pub mod seed;
+pub mod sshd;
 pub mod tmux;
 pub mod trades;
 

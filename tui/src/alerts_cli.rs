@@ -54,7 +54,7 @@ pub async fn history(client: &Client, limit: Option<usize>, json: bool) -> anyho
         ]);
     }
     if !h.deliveries.is_empty() {
-        println!("{t}");
+        crate::cli::print_table(&t);
     }
     if h.pending > 0 {
         println!("{} deliveries waiting in the outbox", h.pending);

@@ -149,7 +149,7 @@ fn print_job(job: &QueueJob) {
         }
         None => row("whole range", &result.figures),
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     println!(
         "validation: {} ({})",
         format!("{:?}", result.validation.status).to_lowercase(),
@@ -205,7 +205,7 @@ pub async fn list(client: &Client, limit: Option<usize>, json: bool) -> anyhow::
             detail,
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     println!("{} at a time ([queue] parallel)", list.parallel);
     Ok(())
 }

@@ -51,6 +51,28 @@ pub fn table(headers: &[&str]) -> Table {
     table
 }
 
+/// Marks a table's lines when memctl runs for `--server all` (see [`crate::fleet_cli`]):
+/// the parent reads the cells back and merges every server's rows into one table.
+pub const MERGE_ENV: &str = "MEMCTL_MERGE_TABLES";
+pub const MERGE_HEADER: &str = "\u{1e}memctl-table-header ";
+pub const MERGE_ROW: &str = "\u{1e}memctl-table-row ";
+
+/// Prints a table; for `--server all`, as cells the parent merges.
+pub fn print_table(table: &Table) {
+    if std::env::var_os(MERGE_ENV).is_none() {
+        println!("{table}");
+        return;
+    }
+    let cells =
+        |row: &comfy_table::Row| -> Vec<String> { row.cell_iter().map(|c| c.content()).collect() };
+    if let Some(header) = table.header() {
+        println!("{MERGE_HEADER}{}", serde_json::json!(cells(header)));
+    }
+    for row in table.row_iter() {
+        println!("{MERGE_ROW}{}", serde_json::json!(cells(row)));
+    }
+}
+
 pub fn percent(ratio: Option<f64>) -> String {
     ratio.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
 }
@@ -172,7 +194,7 @@ pub async fn strategies_list(
             Cell::new(if s.mem_enabled { "yes" } else { "no" }),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     if list.total != list.strategies.len() {
         println!(
             "({} of {} matching strategies shown)",
@@ -265,7 +287,7 @@ fn print_detail(d: &StrategyDetail) -> anyhow::Result<()> {
                 Cell::new(field("description")),
             ]);
         }
-        println!("{t}");
+        crate::cli::print_table(&t);
     }
     Ok(())
 }
@@ -331,7 +353,7 @@ pub async fn recommend(
             Cell::new(r.strategy_id),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     if explain {
         for r in &result.recommendations {
             println!();
@@ -446,7 +468,7 @@ pub async fn decisions(
         ]);
     }
     if !list.decisions.is_empty() {
-        println!("{t}");
+        crate::cli::print_table(&t);
     }
     if list.unreadable_lines > 0 {
         eprintln!(
@@ -475,7 +497,7 @@ pub async fn parameters(client: &Client, json: bool) -> anyhow::Result<()> {
             Cell::new(p["confidence_threshold"].to_string()),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     Ok(())
 }
 
@@ -518,7 +540,7 @@ pub async fn patterns(client: &Client, strategy: Option<String>, json: bool) -> 
                 }),
             ]);
         }
-        println!("{t}");
+        crate::cli::print_table(&t);
     }
     if !list.candidates.is_empty() {
         let mut t = table(&["STRATEGY", "MARKET STATE", "SEEN", "WON", "WIN RATE"]);
@@ -531,7 +553,7 @@ pub async fn patterns(client: &Client, strategy: Option<String>, json: bool) -> 
                 Cell::new(format!("{:.0}%", c.win_rate * 100.0)),
             ]);
         }
-        println!("{t}");
+        crate::cli::print_table(&t);
     }
     Ok(())
 }

@@ -204,7 +204,7 @@ pub async fn deployed(client: &Client, all: bool, json: bool) -> anyhow::Result<
             right(d.errors.to_string()),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     let noted = |d: &&DeployedStrategy| d.last_error.is_some() && !d.needs_acknowledgement();
     for d in list.deployments.iter().filter(noted) {
         println!(

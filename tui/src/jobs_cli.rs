@@ -59,7 +59,7 @@ pub async fn list(client: &Client, json: bool) -> anyhow::Result<()> {
             Cell::new(when(j.next_run)),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     if let Some(tz) = list.jobs.first().map(|j| &j.timezone) {
         println!("cron expressions are read in {tz}; times shown in UTC");
     }

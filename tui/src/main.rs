@@ -5,9 +5,11 @@
 mod alerts_cli;
 mod backtest_cli;
 mod backup_cli;
+mod bridge;
 mod cli;
 mod daemon_cli;
 mod deploy_cli;
+mod fleet_cli;
 mod jobs_cli;
 mod market_cli;
 mod metrics_cli;
@@ -31,9 +33,14 @@ use std::process::ExitCode;
     after_help = "Run without a command for the terminal UI."
 )]
 struct Args {
-    /// memd's socket (default: the user daemon's, else the system service's).
+    /// memd's socket (default: the user daemon's, else the system service's). With
+    /// `server add` or `bridge`: the socket on that server.
     #[arg(long, global = true, env = "MEMD_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// A server of the fleet (`memctl server list`), reached over SSH; `all`: every one
+    /// (read-only commands, merged with a SERVER column).
+    #[arg(long, global = true, env = "MEMCTL_SERVER", value_name = "NAME")]
+    server: Option<String>,
     /// Ask the daemon for view-only access: nothing can be changed from this session.
     #[arg(long, global = true)]
     read_only: bool,
@@ -204,6 +211,13 @@ enum Command {
         #[arg(long)]
         resume_deployments: bool,
     },
+    /// The servers this memctl reaches over SSH (`~/.config/memctl/fleet.toml`):
+    /// `--server NAME` runs any command on one, `--server all` the read-only ones on all.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// memd's socket on stdin and stdout: what a memctl on another machine runs here
+    /// through `ssh -T THIS-SERVER memctl bridge`.
+    Bridge,
     /// Stop every deployment (an emergency brake).
     StopAll {
         #[arg(long)]
@@ -211,6 +225,63 @@ enum Command {
         #[arg(long)]
         deadline: Option<u64>,
     },
+}
+
+impl Command {
+    /// Whether the command only reads, so it may run on every server (`--server all`).
+    fn reads_only(&self) -> bool {
+        match self {
+            Command::Status
+            | Command::Deployed { .. }
+            | Command::Metrics
+            | Command::Recommend { .. }
+            | Command::Memory(_) => true,
+            Command::Market { action, .. } => action.is_none(),
+            Command::Queue { action, .. } => action.is_none(),
+            Command::Jobs { command } => matches!(
+                command,
+                None | Some(JobsCommand::List) | Some(JobsCommand::History { .. })
+            ),
+            Command::Risk { command } => matches!(command, None | Some(RiskCommand::Status)),
+            Command::Alerts(a) => matches!(a, AlertsCommand::History { .. }),
+            Command::Model(m) => matches!(
+                m,
+                ModelCommand::Status | ModelCommand::History | ModelCommand::Predict { .. }
+            ),
+            Command::Strategies(s) => matches!(
+                **s,
+                StrategiesCommand::List(_)
+                    | StrategiesCommand::Show { .. }
+                    | StrategiesCommand::Performance { .. }
+                    | StrategiesCommand::Compare { .. }
+                    | StrategiesCommand::Related { .. }
+                    | StrategiesCommand::Audit { .. }
+            ),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
+    /// Add (or replace) a server: an SSH destination, or only `--socket` for a daemon on
+    /// this machine. `--socket` with a destination is memd's socket on that server.
+    Add {
+        name: String,
+        /// `user@host`, or a `Host` of ~/.ssh/config.
+        destination: Option<String>,
+        /// An argument for ssh (repeatable): `--ssh-option=-p --ssh-option=2222`.
+        #[arg(long = "ssh-option", value_name = "ARG", allow_hyphen_values = true)]
+        ssh_options: Vec<String>,
+        /// How to run memctl on that server (default `memctl` on its PATH).
+        #[arg(long, value_name = "COMMAND")]
+        memctl: Option<String>,
+    },
+    /// Forget a server.
+    Remove { name: String },
+    /// Every server, where it is, and whether memd answers there (its version, our access).
+    #[command(visible_alias = "ls")]
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -988,6 +1059,62 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
+/// `memctl server ...`, `memctl bridge` and `--server all`: what runs before (or instead
+/// of) connecting to one daemon. None for anything else.
+async fn fleet(args: &Args) -> Option<ExitCode> {
+    let result = match &args.command {
+        Some(Command::Bridge) => {
+            let socket = args
+                .socket
+                .clone()
+                .unwrap_or_else(mem_protocol::paths::default_client_socket);
+            return Some(bridge::run(&socket).await);
+        }
+        Some(Command::Server(ServerCommand::Add {
+            name,
+            destination,
+            ssh_options,
+            memctl,
+        })) => fleet_cli::add(
+            memctl::fleet::Server {
+                name: name.clone(),
+                ssh: destination.clone(),
+                socket: args.socket.clone(),
+                ssh_options: ssh_options.clone(),
+                memctl: memctl.clone(),
+            },
+            args.json,
+        ),
+        Some(Command::Server(ServerCommand::Remove { name })) => fleet_cli::remove(name, args.json),
+        Some(Command::Server(ServerCommand::List)) => fleet_cli::list(args.json).await,
+        _ if args.server.as_deref() == Some("all") => {
+            return Some(match &args.command {
+                Some(command) if command.reads_only() => fleet_cli::all(args.json).await,
+                Some(_) => {
+                    eprintln!(
+                        "memctl: --server all runs only the commands that read (status, deployed, metrics, recommend, jobs, ...); name one server for this one: --server NAME"
+                    );
+                    ExitCode::from(exit::USAGE)
+                }
+                None => {
+                    eprintln!(
+                        "memctl: the terminal UI's all-servers view is not built yet; pick one server with --server NAME"
+                    );
+                    ExitCode::from(exit::USAGE)
+                }
+            });
+        }
+        _ => return None,
+    };
+    Some(match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("memctl: {err:#}");
+            ExitCode::from(exit::USAGE)
+        }
+    })
+}
+
 /// `memctl restore`: runs without a daemon (it must not run on the data it replaces).
 /// None for any other command.
 async fn restore(args: &Args) -> Option<ExitCode> {
@@ -1016,11 +1143,42 @@ async fn restore(args: &Args) -> Option<ExitCode> {
     })
 }
 
+/// Connects to the daemon the arguments name: `--server NAME` over SSH, else the socket.
+async fn connect(args: &Args) -> Result<(mem_protocol::Client, mem_protocol::Endpoint), ExitCode> {
+    let connected = match &args.server {
+        Some(name) => match fleet_cli::endpoint(name) {
+            Ok(endpoint) => spawn::connect_server(name, &endpoint, args.read_only)
+                .await
+                .map(|client| (client, endpoint)),
+            Err(err) => {
+                eprintln!("memctl: {err:#}");
+                return Err(ExitCode::from(exit::USAGE));
+            }
+        },
+        None => {
+            let socket = args
+                .socket
+                .clone()
+                .unwrap_or_else(mem_protocol::paths::default_client_socket);
+            spawn::connect(&socket, args.read_only, args.spawn)
+                .await
+                .map(|client| (client, mem_protocol::Endpoint::Socket(socket)))
+        }
+    };
+    connected.map_err(|err| {
+        eprintln!("memctl: {err}");
+        ExitCode::from(err.exit_code())
+    })
+}
+
 async fn run(args: Args) -> ExitCode {
     if let Some(Command::Setup(SetupCommand::Freqtrade { version })) = &args.command {
         return setup_freqtrade(&args, version.as_deref()).await;
     }
     if let Some(code) = restore(&args).await {
+        return code;
+    }
+    if let Some(code) = fleet(&args).await {
         return code;
     }
     // The terminal UI's keys, before anything else: a bad keys.toml is said plainly here,
@@ -1035,21 +1193,14 @@ async fn run(args: Args) -> ExitCode {
         },
         Some(_) => None,
     };
-    let socket = args
-        .socket
-        .clone()
-        .unwrap_or_else(mem_protocol::paths::default_client_socket);
-    let client = match spawn::connect(&socket, args.read_only, args.spawn).await {
-        Ok(client) => client,
-        Err(err) => {
-            eprintln!("memctl: {err}");
-            return ExitCode::from(err.exit_code());
-        }
+    let (client, endpoint) = match connect(&args).await {
+        Ok(connected) => connected,
+        Err(code) => return code,
     };
     let result = match args.command {
         None => {
             let target = ui::conn::Target {
-                socket: socket.clone(),
+                endpoint,
                 read_only: args.read_only,
             };
             ui::run(client, target, keys.unwrap_or_default()).await
@@ -1097,7 +1248,10 @@ async fn run(args: Args) -> ExitCode {
             limit,
             explain,
         }) => cli::recommend(&client, trend, volatility, limit, explain, args.json).await,
-        Some(Command::Setup(_)) | Some(Command::Restore { .. }) => {
+        Some(Command::Setup(_))
+        | Some(Command::Restore { .. })
+        | Some(Command::Server(_))
+        | Some(Command::Bridge) => {
             unreachable!("handled before connecting")
         }
         Some(Command::Backup {

@@ -108,7 +108,7 @@ fn print_report(r: &RefreshReport) {
             Cell::new(p.error.as_deref().unwrap_or("")),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     println!(
         "from {} into {} in {:.1} s ({:.1} s of it Freqtrade's{})",
         r.exchange,

@@ -74,7 +74,7 @@ pub fn print(m: &MemMetrics) {
     t.add_row(latency_row("ML prediction", &m.prediction_latency_ms));
     t.add_row(latency_row("enhancement", &m.enhancement_time_ms));
     t.add_row(latency_row("memory load", &m.memory_load_ms));
-    println!("{t}");
+    crate::cli::print_table(&t);
     println!();
     if m.bot_polls.is_empty() {
         println!("no Freqtrade bot running: no poll latency");
@@ -94,7 +94,7 @@ pub fn print(m: &MemMetrics) {
             right(b.failed_polls),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
 }
 
 /// `memctl metrics`.

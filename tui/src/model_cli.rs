@@ -105,7 +105,7 @@ pub async fn train(client: &Client, params: TrainParams, json: bool) -> anyhow::
             current,
         ));
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     println!(
         "{}",
         if report.promoted {
@@ -141,7 +141,7 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
             describe(v);
             let mut t = table(&METRIC_HEADERS);
             t.add_row(metric_row("holdout", &v.metrics));
-            println!("{t}");
+            crate::cli::print_table(&t);
             println!("feature importances:");
             for (name, importance) in &v.feature_importances {
                 println!("  {name:<15} {importance:.3}");
@@ -189,7 +189,7 @@ pub async fn history(client: &Client, json: bool) -> anyhow::Result<()> {
             Cell::new(&v.reason),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     Ok(())
 }
 

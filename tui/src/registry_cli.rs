@@ -313,7 +313,7 @@ pub async fn related(
             Cell::new(&r.strategy.display_name),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     Ok(())
 }
 
@@ -335,7 +335,7 @@ pub async fn versions(client: &Client, strategy: &str, json: bool) -> anyhow::Re
             Cell::new(v.changelog.lines().next().unwrap_or("")),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     Ok(())
 }
 
@@ -496,7 +496,7 @@ pub async fn list_trades(
             Cell::new(if tr.mem_enhanced { "yes" } else { "" }),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     println!("({} of {} trades)", list.trades.len(), list.total);
     Ok(())
 }
@@ -551,7 +551,7 @@ pub async fn performance(
     metric_rows(&mut t, "all", &report.all);
     metric_rows(&mut t, "MEM-enhanced", &report.mem_enhanced);
     metric_rows(&mut t, "not enhanced", &report.not_mem_enhanced);
-    println!("{t}");
+    crate::cli::print_table(&t);
     let m = &report.all;
     println!(
         "best trade {}, worst {}, CAGR {}",
@@ -587,7 +587,7 @@ pub async fn compare(
     for report in &result.reports {
         metric_rows(&mut t, &report.strategy_name, &report.all);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     if let Some(first) = result.reports.first() {
         println!("conventions: {}", first.convention);
     }
@@ -654,7 +654,7 @@ pub async fn parameter_history(
             Cell::new(&c.change_reason),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     Ok(())
 }
 
@@ -722,6 +722,6 @@ pub async fn audit(
             Cell::new(changes),
         ]);
     }
-    println!("{t}");
+    crate::cli::print_table(&t);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Reaching the daemon: connect, and with `--spawn` start a user daemon first when none
 //! answers, so one command brings the whole system up.
 
-use mem_protocol::{Client, ClientError, ClientOptions};
+use mem_protocol::{Client, ClientError, ClientOptions, Endpoint};
 use std::fmt;
 use std::io;
 use std::os::unix::process::CommandExt;
@@ -21,12 +21,19 @@ pub enum ConnectError {
     Handshake { socket: PathBuf, error: ClientError },
     /// `--spawn` could not start a daemon.
     Spawn { socket: PathBuf, detail: String },
+    /// A server of the fleet could not be reached (SSH refused, memd not running there,
+    /// another protocol version, ...).
+    Server { name: String, error: ClientError },
 }
 
 impl ConnectError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ConnectError::Handshake { .. } => crate::exit::DAEMON_ERROR,
+            ConnectError::Server {
+                error: ClientError::Rpc(_) | ClientError::ProtocolVersion { .. },
+                ..
+            } => crate::exit::DAEMON_ERROR,
             _ => crate::exit::UNREACHABLE,
         }
     }
@@ -47,6 +54,9 @@ impl fmt::Display for ConnectError {
             ),
             ConnectError::Spawn { socket, detail } => {
                 write!(f, "could not start memd for {}: {detail}", socket.display())
+            }
+            ConnectError::Server { name, error } => {
+                write!(f, "server {name}: {}", connection_state(error))
             }
         }
     }
@@ -75,6 +85,38 @@ pub async fn connect(socket: &Path, read_only: bool, spawn: bool) -> Result<Clie
             socket: socket.to_path_buf(),
             error,
         }),
+    }
+}
+
+/// Connects to a server of the fleet.
+pub async fn connect_server(
+    name: &str,
+    endpoint: &Endpoint,
+    read_only: bool,
+) -> Result<Client, ConnectError> {
+    Client::connect_to(endpoint, options(read_only))
+        .await
+        .map_err(|error| ConnectError::Server {
+            name: name.to_string(),
+            error,
+        })
+}
+
+/// A failed connection in the words the fleet's lists use: "authentication refused",
+/// "memd not running there", "protocol version differs ...".
+pub fn connection_state(error: &ClientError) -> String {
+    match error {
+        ClientError::Ssh {
+            failure, detail, ..
+        } if detail.is_empty() => failure.to_string(),
+        ClientError::Ssh {
+            failure, detail, ..
+        } => format!("{failure}: {detail}"),
+        ClientError::Connect { .. } => "memd not running there".into(),
+        ClientError::ProtocolVersion { server, client } => {
+            format!("protocol version differs (memd {server}, memctl {client})")
+        }
+        other => other.to_string(),
     }
 }
 

@@ -109,7 +109,7 @@ async fn connect(daemon: &Daemon) -> Client {
 
 /// A load connection: the protocol crate's client, or a raw line writer (`--raw`).
 enum Conn {
-    Client(Client),
+    Client(Box<Client>),
     Raw {
         reader: BufReader<OwnedReadHalf>,
         writer: OwnedWriteHalf,
@@ -122,7 +122,7 @@ enum Conn {
 impl Conn {
     async fn open(daemon: &Daemon, raw: bool) -> Conn {
         if !raw {
-            return Conn::Client(connect(daemon).await);
+            return Conn::Client(Box::new(connect(daemon).await));
         }
         let stream = UnixStream::connect(&daemon.socket)
             .await

@@ -15,8 +15,8 @@ use mem_protocol::registry::{
     IdParams, ListTradesParams, ParameterHistoryParams, PerformanceParams,
 };
 use mem_protocol::strategy::StrategyId;
-use mem_protocol::{Client, ClientError, ClientOptions, Topic};
-use std::path::PathBuf;
+use mem_protocol::{Client, ClientError, ClientOptions, Endpoint, Topic};
+
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -32,7 +32,7 @@ const BACKOFF: [u64; 5] = [500, 1000, 2000, 4000, 5000];
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub socket: PathBuf,
+    pub endpoint: Endpoint,
     pub read_only: bool,
 }
 
@@ -63,7 +63,7 @@ pub async fn run(
                     read_only: target.read_only,
                     ..ClientOptions::default()
                 };
-                Client::connect(&target.socket, options).await
+                Client::connect_to(&target.endpoint, options).await
             }
         };
         let reason = match session {
@@ -549,7 +549,7 @@ mod tests {
         let (updates_tx, mut updates) = mpsc::unbounded_channel();
         let (_commands, commands_rx) = mpsc::unbounded_channel();
         let target = Target {
-            socket: socket.clone(),
+            endpoint: Endpoint::Socket(socket.clone()),
             read_only: false,
         };
         let session = tokio::spawn(run(target, client, updates_tx, commands_rx));

@@ -952,21 +952,9 @@ impl Keymap {
     }
 }
 
-/// Where memctl reads `keys.toml`: `$XDG_CONFIG_HOME/memctl/keys.toml` (an absolute
-/// `XDG_CONFIG_HOME`, as the XDG spec wants), else `$HOME/.config/memctl/keys.toml`.
+/// Where memctl reads `keys.toml`: in its config directory ([`crate::config_dir`]).
 pub fn config_path() -> Option<PathBuf> {
-    let absolute = |v: std::ffi::OsString| {
-        let path = PathBuf::from(v);
-        path.is_absolute().then_some(path)
-    };
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .and_then(absolute)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .and_then(absolute)
-                .map(|home| home.join(".config"))
-        })?;
-    Some(base.join("memctl").join("keys.toml"))
+    crate::config_dir().map(|d| d.join("keys.toml"))
 }
 
 /// The rows of one section, in order.
