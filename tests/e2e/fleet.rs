@@ -353,3 +353,165 @@ async fn a_view_only_user_sees_a_server_read_only_over_ssh() {
             .is_some()
     );
 }
+
+/// The row of the screen that mentions `text`.
+fn line_with<'a>(screen: &'a str, text: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(text)).unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_all_servers_view_shows_every_bot_greys_a_lost_server_and_acts_on_the_rows_server() {
+    if !mem_e2e::tmux::available() {
+        assert!(
+            std::env::var_os("MEMD_REQUIRE_TMUX").is_none(),
+            "tmux is required here (MEMD_REQUIRE_TMUX) but not installed"
+        );
+        eprintln!("tmux is not installed: skipping the terminal test");
+        return;
+    }
+    // West deploys Conservative RSI on its preferred port from the TUI.
+    let _ports = mem_e2e::seed::preferred_ports().await;
+    let sshd = Sshd::start();
+    let east_alias = sshd.login("memd-east", None, true);
+    let west_alias = sshd.login("memd-west", None, true);
+    let (here, _) = fake_daemon("");
+    let (mut east, east_config) = fake_daemon("");
+    let (west, _) = fake_daemon("");
+    deploy(&here, AGGRESSIVE_RSI).await;
+    deploy(&east, MACD_HUNTER).await;
+    deploy(&west, CONSERVATIVE_RSI).await;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let remote_memctl = sshd::public_memctl(sshd.dir.path());
+    ok(memctl(
+        home,
+        &[
+            "server",
+            "add",
+            "here",
+            "--socket",
+            here.socket.to_str().unwrap(),
+        ],
+    ));
+    add_ssh_server(
+        home,
+        &sshd,
+        "east",
+        &east_alias,
+        &east.socket,
+        &remote_memctl,
+    );
+    add_ssh_server(
+        home,
+        &sshd,
+        "west",
+        &west_alias,
+        &west.socket,
+        &remote_memctl,
+    );
+
+    let config = home.join("xdg-config").display().to_string();
+    let home_text = home.display().to_string();
+    let t = mem_e2e::tmux::Tmux::start(
+        home,
+        &format!("{} --server all", bin("memctl").display()),
+        140,
+        40,
+        &[
+            ("HOME", &home_text),
+            ("XDG_CONFIG_HOME", &config),
+            ("TERM", "xterm-256color"),
+        ],
+    );
+    let screen_wait = Duration::from_secs(20);
+    t.wait_for("3 of 3 connected", screen_wait);
+
+    // Deployed, every server's bot on a row of its own with its server.
+    t.keys(&["3"]);
+    let screen = t.wait_until("every bot", screen_wait, |s| {
+        line_with(s, "MACD Hunter").contains("east")
+            && line_with(s, "Conservative RSI").contains("west")
+            && line_with(s, "Aggressive RSI").contains("here")
+    });
+    assert!(
+        line_with(&screen, "MACD Hunter").contains("running"),
+        "{screen}"
+    );
+
+    // East's daemon dies: its row is kept, greyed, "last seen"; the others go on.
+    east.stop_with(nix::sys::signal::Signal::SIGKILL);
+    let screen = t.wait_until("east's row, last seen", screen_wait, |s| {
+        line_with(s, "MACD Hunter").contains("last seen")
+    });
+    assert!(
+        line_with(&screen, "Conservative RSI").contains("running"),
+        "{screen}"
+    );
+    assert!(
+        !line_with(&screen, "Aggressive RSI").contains("last seen"),
+        "{screen}"
+    );
+    east.child = Daemon::spawn_raw(east.root.path(), &east.socket, &east.data_dir, |cmd| {
+        cmd.arg("--config").arg(&east_config);
+    });
+    east.wait_ready();
+    t.wait_until("east back", Duration::from_secs(30), |s| {
+        let row = line_with(s, "MACD Hunter");
+        row.contains("running") && !row.contains("last seen")
+    });
+
+    // A stop on west's row (the third) reaches west, and only west.
+    t.keys(&["Down", "Down"]);
+    t.keys(&["s"]);
+    t.wait_for("Enter or y stops", screen_wait);
+    t.keys(&["y"]);
+    let west_client = west.client().await;
+    wait_for("west's bot to stop", Duration::from_secs(30), async || {
+        active_deployment(&west_client, sid(CONSERVATIVE_RSI))
+            .await
+            .is_none()
+    })
+    .await;
+    assert!(
+        active_deployment(&east.client().await, sid(MACD_HUNTER))
+            .await
+            .is_some()
+    );
+    assert!(
+        active_deployment(&here.client().await, sid(AGGRESSIVE_RSI))
+            .await
+            .is_some()
+    );
+
+    // A deploy from the all-servers Dashboard asks which server, then deploys there.
+    t.keys(&["1", "d"]);
+    t.wait_for("server: ", screen_wait);
+    t.type_text("west");
+    t.keys(&["Enter", "2", "/"]);
+    t.type_text("conservative");
+    t.keys(&["Enter"]);
+    t.wait_for("strategies 1/", screen_wait);
+    t.keys(&["d"]);
+    t.wait_for("Enter deploys", screen_wait);
+    t.keys(&["Enter"]);
+    wait_for(
+        "west's bot deployed again",
+        Duration::from_secs(30),
+        async || {
+            active_deployment(&west_client, sid(CONSERVATIVE_RSI))
+                .await
+                .is_some()
+        },
+    )
+    .await;
+    assert!(
+        active_deployment(&east.client().await, sid(CONSERVATIVE_RSI))
+            .await
+            .is_none()
+    );
+    assert!(
+        active_deployment(&here.client().await, sid(CONSERVATIVE_RSI))
+            .await
+            .is_none()
+    );
+}

@@ -50,5 +50,8 @@ pub async fn run(socket: &Path) -> ExitCode {
         _ = upstream => {}
         _ = downstream => {}
     }
-    ExitCode::SUCCESS
+    // Exit now: the runtime would otherwise wait, at its shutdown, for the blocking read
+    // of stdin that only the far side's closing ends, keeping the SSH session (and the
+    // far memctl's view of a daemon that is gone) open.
+    std::process::exit(0)
 }

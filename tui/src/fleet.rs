@@ -60,6 +60,24 @@ impl Server {
     }
 }
 
+/// A failed connection in the words the fleet's lists use: "authentication refused",
+/// "memd not running there", "protocol version differs ...".
+pub fn connection_state(error: &mem_protocol::ClientError) -> String {
+    use mem_protocol::ClientError;
+    match error {
+        ClientError::Ssh {
+            failure, detail, ..
+        } if detail.is_empty() => failure.to_string(),
+        ClientError::Ssh {
+            failure, detail, ..
+        } => format!("{failure}: {detail}"),
+        ClientError::ProtocolVersion { server, client } => {
+            format!("protocol version differs (memd {server}, memctl {client})")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// A name that reads well in a column and cannot be mistaken for a flag or `all`.
 fn check_name(name: &str) -> anyhow::Result<()> {
     if name == "all" {

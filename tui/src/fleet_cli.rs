@@ -90,7 +90,7 @@ async fn probe(server: Server) -> Probe {
             }
         }
         Ok(Err(e)) => Probe {
-            state: crate::spawn::connection_state(&e),
+            state: fleet::connection_state(&e),
             version: None,
             access: None,
             server,

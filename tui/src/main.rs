@@ -1087,21 +1087,17 @@ async fn fleet(args: &Args) -> Option<ExitCode> {
         ),
         Some(Command::Server(ServerCommand::Remove { name })) => fleet_cli::remove(name, args.json),
         Some(Command::Server(ServerCommand::List)) => fleet_cli::list(args.json).await,
-        _ if args.server.as_deref() == Some("all") => {
-            return Some(match &args.command {
-                Some(command) if command.reads_only() => fleet_cli::all(args.json).await,
-                Some(_) => {
-                    eprintln!(
-                        "memctl: --server all runs only the commands that read (status, deployed, metrics, recommend, jobs, ...); name one server for this one: --server NAME"
-                    );
-                    ExitCode::from(exit::USAGE)
-                }
-                None => {
-                    eprintln!(
-                        "memctl: the terminal UI's all-servers view is not built yet; pick one server with --server NAME"
-                    );
-                    ExitCode::from(exit::USAGE)
-                }
+        None if args.server.is_some() => {
+            return Some(fleet_ui(args).await);
+        }
+        Some(command) if args.server.as_deref() == Some("all") => {
+            return Some(if command.reads_only() {
+                fleet_cli::all(args.json).await
+            } else {
+                eprintln!(
+                    "memctl: --server all runs only the commands that read (status, deployed, metrics, recommend, jobs, ...); name one server for this one: --server NAME"
+                );
+                ExitCode::from(exit::USAGE)
             });
         }
         _ => return None,
@@ -1113,6 +1109,61 @@ async fn fleet(args: &Args) -> Option<ExitCode> {
             ExitCode::from(exit::USAGE)
         }
     })
+}
+
+/// The terminal UI over the fleet: `--server all` (every server at once) or `--server
+/// NAME` (that one first; `:` switches).
+async fn fleet_ui(args: &Args) -> ExitCode {
+    let keys = match ui::keys::Keymap::load() {
+        Ok(keys) => keys,
+        Err(err) => {
+            eprintln!("memctl: {err}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let fleet = match memctl::fleet::Fleet::load() {
+        Ok(fleet) => fleet,
+        Err(err) => {
+            eprintln!("memctl: {err:#}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let wanted = args.server.as_deref().unwrap_or("all");
+    let focus = if wanted == "all" {
+        if fleet.servers.is_empty() {
+            eprintln!(
+                "memctl: --server all: no server yet (`memctl server add NAME SSH-DESTINATION`)"
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+        ui::fleet::Focus::All
+    } else {
+        match fleet.get(wanted) {
+            Ok(_) => ui::fleet::Focus::One(
+                fleet
+                    .servers
+                    .iter()
+                    .position(|s| s.name == wanted)
+                    .unwrap_or(0),
+            ),
+            Err(err) => {
+                eprintln!("memctl: {err:#}");
+                return ExitCode::from(exit::USAGE);
+            }
+        }
+    };
+    let servers = fleet
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), s.endpoint()))
+        .collect();
+    match ui::run_fleet(servers, focus, args.read_only, keys).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("memctl: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `memctl restore`: runs without a daemon (it must not run on the data it replaces).

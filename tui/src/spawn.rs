@@ -56,7 +56,11 @@ impl fmt::Display for ConnectError {
                 write!(f, "could not start memd for {}: {detail}", socket.display())
             }
             ConnectError::Server { name, error } => {
-                write!(f, "server {name}: {}", connection_state(error))
+                write!(
+                    f,
+                    "server {name}: {}",
+                    memctl::fleet::connection_state(error)
+                )
             }
         }
     }
@@ -100,24 +104,6 @@ pub async fn connect_server(
             name: name.to_string(),
             error,
         })
-}
-
-/// A failed connection in the words the fleet's lists use: "authentication refused",
-/// "memd not running there", "protocol version differs ...".
-pub fn connection_state(error: &ClientError) -> String {
-    match error {
-        ClientError::Ssh {
-            failure, detail, ..
-        } if detail.is_empty() => failure.to_string(),
-        ClientError::Ssh {
-            failure, detail, ..
-        } => format!("{failure}: {detail}"),
-        ClientError::Connect { .. } => "memd not running there".into(),
-        ClientError::ProtocolVersion { server, client } => {
-            format!("protocol version differs (memd {server}, memctl {client})")
-        }
-        other => other.to_string(),
-    }
 }
 
 fn is_absent(err: &io::Error) -> bool {

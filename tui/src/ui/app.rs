@@ -1728,6 +1728,41 @@ impl App {
         commands
     }
 
+    /// Selects deployment `id` in the Deployed view (the fleet's all-servers view hands
+    /// a row's action to its server's App this way).
+    pub fn select_deployment(&mut self, id: DeploymentId) {
+        if let Some(i) = self
+            .deployed
+            .rows()
+            .iter()
+            .position(|d| d.deployment_id == id)
+        {
+            self.deployed.cursor.selected = i;
+        }
+    }
+
+    /// The Deployed view's `action` on the selected deployment (stop, restart, ...).
+    pub fn on_deployed_action(&mut self, action: Option<Action>) -> Vec<Command> {
+        self.on_deployed_key(action)
+    }
+
+    /// The deploy dialog for the selected deployment's strategy (deployed again).
+    pub fn deploy_selected_again(&mut self) -> Vec<Command> {
+        let Some(id) = self.deployed.selected().map(|d| d.strategy_id) else {
+            return vec![];
+        };
+        match self.strategies.all.iter().find(|s| s.id == id).cloned() {
+            Some(summary) => self.confirm_deploy(&summary),
+            None => {
+                self.say(
+                    Tone::Error,
+                    "that strategy is not in this server's registry",
+                );
+                vec![]
+            }
+        }
+    }
+
     fn on_deployed_key(&mut self, action: Option<Action>) -> Vec<Command> {
         let log_key = matches!(action, Some(Action::Logs | Action::Open));
         if self.deployed.log_focus {

@@ -46,14 +46,15 @@ fn failure(e: ClientError) -> Failure {
     }
 }
 
-/// Runs until the UI drops its receiver. `first` is the session memctl opened at start.
+/// Runs until the UI drops its receiver. `first` is the session memctl opened at start
+/// (none: the task connects itself, as the fleet's do).
 pub async fn run(
     target: Target,
-    first: Client,
+    first: Option<Client>,
     updates: mpsc::UnboundedSender<Update>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    let mut client = Some(first);
+    let mut client = first;
     let mut attempt = 0usize;
     loop {
         let session = match client.take() {
@@ -71,7 +72,7 @@ pub async fn run(
                 attempt = 0;
                 serve(Arc::new(c), &updates, &mut commands).await
             }
-            Err(e) => e.to_string(),
+            Err(e) => crate::fleet::connection_state(&e),
         };
         if updates.is_closed() {
             return;
@@ -552,7 +553,7 @@ mod tests {
             endpoint: Endpoint::Socket(socket.clone()),
             read_only: false,
         };
-        let session = tokio::spawn(run(target, client, updates_tx, commands_rx));
+        let session = tokio::spawn(run(target, Some(client), updates_tx, commands_rx));
 
         let Some(Update::Connected {
             deployed,

@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod conn;
+pub mod fleet;
 pub mod keys;
 pub mod native_deploy;
 pub mod params;
@@ -77,7 +78,7 @@ pub async fn run(client: Client, target: conn::Target, keys: keys::Keymap) -> an
     }
     let (update_tx, mut updates) = mpsc::unbounded_channel::<Update>();
     let (command_tx, command_rx) = mpsc::unbounded_channel::<Command>();
-    let connection = tokio::spawn(conn::run(target, client, update_tx, command_rx));
+    let connection = tokio::spawn(conn::run(target, Some(client), update_tx, command_rx));
 
     let mut terminal = ratatui::init();
     let _guard = TerminalGuard;
@@ -135,6 +136,106 @@ pub async fn run(client: Client, target: conn::Target, keys: keys::Keymap) -> an
     };
     drop(command_tx);
     connection.abort();
+    last_resort.abort();
+    result
+}
+
+/// The fleet's UI (`memctl --server NAME|all`): a connection task per server, each
+/// reconnecting by itself; `focus` is what the screen shows first.
+pub async fn run_fleet(
+    servers: Vec<(String, mem_protocol::Endpoint)>,
+    focus: fleet::Focus,
+    read_only: bool,
+    keys: keys::Keymap,
+) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the terminal UI needs a terminal; for scripts use a subcommand (memctl --help)"
+        );
+    }
+    let (update_tx, mut updates) = mpsc::unbounded_channel::<(usize, Update)>();
+    let mut command_txs = Vec::new();
+    let mut tasks = Vec::new();
+    let names = servers.iter().map(|(name, _)| name.clone()).collect();
+    for (i, (_, endpoint)) in servers.into_iter().enumerate() {
+        let (command_tx, command_rx) = mpsc::unbounded_channel::<Command>();
+        let (member_tx, mut member_rx) = mpsc::unbounded_channel::<Update>();
+        let target = conn::Target {
+            endpoint,
+            read_only,
+        };
+        tasks.push(tokio::spawn(conn::run(target, None, member_tx, command_rx)));
+        let tx = update_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(update) = member_rx.recv().await {
+                if tx.send((i, update)).is_err() {
+                    return;
+                }
+            }
+        }));
+        command_txs.push(command_tx);
+    }
+    drop(update_tx);
+
+    let mut terminal = ratatui::init();
+    let _guard = TerminalGuard;
+    let theme = view::Theme::from_env();
+    let mut fleet = fleet::FleetApp::new(names, focus, keys, chrono::Utc::now());
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let last_resort = spawn_exit_on_signal()?;
+    let mut dirty = true;
+    let result = loop {
+        if fleet.quit {
+            break Ok(());
+        }
+        if dirty {
+            terminal.draw(|frame| view::fleet::draw(frame, &fleet, theme))?;
+            dirty = false;
+        }
+        let commands = tokio::select! {
+            input = keys.next() => match input {
+                Some(Ok(TermEvent::Key(key))) if key.kind == KeyEventKind::Press => {
+                    dirty = true;
+                    fleet.on_key(key)
+                }
+                Some(Ok(TermEvent::Resize(..))) => { dirty = true; vec![] }
+                Some(Ok(_)) => vec![],
+                Some(Err(err)) => break Err(err.into()),
+                None => break Ok(()),
+            },
+            update = updates.recv() => match update {
+                Some((member, update)) => {
+                    dirty = true;
+                    let mut commands = fleet.on_update(member, update);
+                    // One frame per burst, whichever servers it came from.
+                    while let Ok((member, more)) = updates.try_recv() {
+                        commands.extend(fleet.on_update(member, more));
+                    }
+                    commands
+                }
+                None => break Ok(()),
+            },
+            _ = tick.tick() => {
+                dirty |= fleet.on_tick(chrono::Utc::now());
+                vec![]
+            }
+            _ = term.recv() => break Ok(()),
+            _ = hup.recv() => break Ok(()),
+        };
+        for (member, command) in commands {
+            if let Some(tx) = command_txs.get(member) {
+                let _ = tx.send(command);
+            }
+        }
+    };
+    drop(command_txs);
+    for task in tasks {
+        task.abort();
+    }
     last_resort.abort();
     result
 }

@@ -7,6 +7,7 @@
 pub mod backtests;
 mod dashboard;
 pub mod deployed;
+pub mod fleet;
 pub mod jobs;
 mod memory;
 mod model;
@@ -108,7 +109,11 @@ impl Theme {
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
-    let area = frame.area();
+    draw_in(frame, frame.area(), app, theme);
+}
+
+/// [`draw`] in `area` (the fleet's screen keeps a line above it for the servers).
+pub fn draw_in(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         frame.render_widget(
             Paragraph::new(format!(
@@ -148,6 +153,11 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     }
     draw_status(frame, status, app, theme);
     draw_footer(frame, footer, app, theme);
+    draw_overlay(frame, body, app, theme);
+}
+
+/// The app's dialog, help or messages over `body`, if one is open.
+pub fn draw_overlay(frame: &mut Frame, body: Rect, app: &App, theme: Theme) {
     match &app.overlay {
         Some(Overlay::Help) => draw_help(frame, body, app, theme),
         Some(Overlay::Messages { scroll }) => draw_messages(frame, body, app, *scroll, theme),
