@@ -473,3 +473,51 @@ async fn read_loop(
     closed.store(true, Ordering::Release);
     pending.lock().expect("pending lock").clear(); // dropping the senders fails the waiting calls
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    /// A daemon of another release refuses the handshake and says its version: the
+    /// client names both versions and reads nothing else from it.
+    #[tokio::test]
+    async fn a_daemon_of_another_protocol_version_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("memd.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let newer = PROTOCOL_VERSION + 1;
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut hello = String::new();
+            BufReader::new(read).read_line(&mut hello).await.unwrap();
+            let id = serde_json::from_str::<Value>(&hello).unwrap()["id"].clone();
+            let error = RpcError::new(ErrorCode::IncompatibleVersion, "another release")
+                .with_data(serde_json::json!({ "serverProtocolVersion": newer }));
+            let answer = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error });
+            write
+                .write_all(format!("{answer}\n").as_bytes())
+                .await
+                .unwrap();
+        });
+        let err = Client::connect(&socket, ClientOptions::default())
+            .await
+            .err()
+            .expect("the handshake is refused");
+        match err {
+            ClientError::ProtocolVersion { server, client } => {
+                assert_eq!((server, client), (newer, PROTOCOL_VERSION));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            ClientError::ProtocolVersion {
+                server: 2,
+                client: 1
+            }
+            .to_string(),
+            "protocol version differs: memd speaks 2, this memctl 1; use a memctl from the same release as that memd"
+        );
+    }
+}

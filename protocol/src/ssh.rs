@@ -166,8 +166,12 @@ pub fn classify(code: Option<i32>, stderr: &str) -> SshFailure {
     }
 }
 
-/// Quotes `text` for a POSIX shell (the remote user's shell reads the command).
+/// Quotes `text` for a POSIX shell (the remote user's shell reads the command). A
+/// leading `~/` stays unquoted so that it means the remote user's home.
 fn shell_quote(text: &str) -> String {
+    if let Some(rest) = text.strip_prefix("~/") {
+        return format!("~/{}", shell_quote(rest));
+    }
     if !text.is_empty()
         && text
             .chars()
@@ -201,6 +205,8 @@ mod tests {
             "memctl bridge --socket '/srv/memd data/memd.sock'"
         );
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("~/.cargo/bin/memctl"), "~/.cargo/bin/memctl");
+        assert_eq!(shell_quote("~/my bin/memctl"), "~/'my bin/memctl'");
     }
 
     #[test]
