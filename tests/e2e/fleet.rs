@@ -99,54 +99,88 @@ fn servers_of(answers: &Value) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// The fleet both tests use: `here` through its local socket, `east` and `west` through
+/// SSH, each with one bot (Aggressive RSI, MACD Hunter, Conservative RSI), in a fleet
+/// file under `home`.
+struct ThreeServers {
+    sshd: Sshd,
+    here: Daemon,
+    east: Daemon,
+    east_config: PathBuf,
+    west: Daemon,
+    home: tempfile::TempDir,
+    remote_memctl: PathBuf,
+}
+
+impl ThreeServers {
+    async fn start() -> ThreeServers {
+        let sshd = Sshd::start();
+        let east_alias = sshd.login("memd-east", None, true);
+        let west_alias = sshd.login("memd-west", None, true);
+        let (here, _) = fake_daemon("");
+        let (east, east_config) = fake_daemon("");
+        let (west, _) = fake_daemon("");
+        deploy(&here, AGGRESSIVE_RSI).await;
+        deploy(&east, MACD_HUNTER).await;
+        deploy(&west, CONSERVATIVE_RSI).await;
+        let home = tempfile::tempdir().unwrap();
+        let remote_memctl = sshd::public_memctl(sshd.dir.path());
+        let socket = here.socket.to_str().unwrap();
+        ok(memctl(
+            home.path(),
+            &["server", "add", "here", "--socket", socket],
+        ));
+        add_ssh_server(
+            home.path(),
+            &sshd,
+            "east",
+            &east_alias,
+            &east.socket,
+            &remote_memctl,
+        );
+        add_ssh_server(
+            home.path(),
+            &sshd,
+            "west",
+            &west_alias,
+            &west.socket,
+            &remote_memctl,
+        );
+        ThreeServers {
+            sshd,
+            here,
+            east,
+            east_config,
+            west,
+            home,
+            remote_memctl,
+        }
+    }
+
+    /// Starts east's daemon again after it was killed.
+    fn restart_east(&mut self) {
+        let config = self.east_config.clone();
+        let east = &mut self.east;
+        east.child = Daemon::spawn_raw(east.root.path(), &east.socket, &east.data_dir, |cmd| {
+            cmd.arg("--config").arg(&config);
+        });
+        east.wait_ready();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memctl_reaches_each_server_over_ssh_and_all_of_them_at_once() {
-    let sshd = Sshd::start();
-    let east_alias = sshd.login("memd-east", None, true);
-    let west_alias = sshd.login("memd-west", None, true);
-    let stranger_alias = sshd.login("memd-stranger", None, false);
-    let (here, _) = fake_daemon("");
-    let (mut east, east_config) = fake_daemon("");
-    let (west, _) = fake_daemon("");
-    deploy(&here, AGGRESSIVE_RSI).await;
-    deploy(&east, MACD_HUNTER).await;
-    deploy(&west, CONSERVATIVE_RSI).await;
-
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path();
-    let remote_memctl = sshd::public_memctl(sshd.dir.path());
-    ok(memctl(
-        home,
-        &[
-            "server",
-            "add",
-            "here",
-            "--socket",
-            here.socket.to_str().unwrap(),
-        ],
-    ));
+    let mut fleet = ThreeServers::start().await;
+    let stranger_alias = fleet.sshd.login("memd-stranger", None, false);
+    let (sshd, remote_memctl) = (&fleet.sshd, fleet.remote_memctl.clone());
+    let home = fleet.home.path().to_path_buf();
+    let home = home.as_path();
     add_ssh_server(
         home,
-        &sshd,
-        "east",
-        &east_alias,
-        &east.socket,
-        &remote_memctl,
-    );
-    add_ssh_server(
-        home,
-        &sshd,
-        "west",
-        &west_alias,
-        &west.socket,
-        &remote_memctl,
-    );
-    add_ssh_server(
-        home,
-        &sshd,
+        sshd,
         "stranger",
         &stranger_alias,
-        &west.socket,
+        &fleet.west.socket,
         &remote_memctl,
     );
     assert!(
@@ -251,14 +285,14 @@ async fn memctl_reaches_each_server_over_ssh_and_all_of_them_at_once() {
             &port,
         ],
     ));
-    let west_client = west.client().await;
+    let west_client = fleet.west.client().await;
     assert!(
         active_deployment(&west_client, sid(AGGRESSIVE_RSI))
             .await
             .is_some()
     );
     assert!(
-        active_deployment(&east.client().await, sid(AGGRESSIVE_RSI))
+        active_deployment(&fleet.east.client().await, sid(AGGRESSIVE_RSI))
             .await
             .is_none()
     );
@@ -269,7 +303,7 @@ async fn memctl_reaches_each_server_over_ssh_and_all_of_them_at_once() {
             .is_none()
     );
     assert!(
-        active_deployment(&here.client().await, sid(AGGRESSIVE_RSI))
+        active_deployment(&fleet.here.client().await, sid(AGGRESSIVE_RSI))
             .await
             .is_some()
     );
@@ -278,10 +312,13 @@ async fn memctl_reaches_each_server_over_ssh_and_all_of_them_at_once() {
     let refused = memctl(home, &["--server", "all", "stop", MACD_HUNTER]);
     assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--server NAME"));
-    assert_eq!(active_deployments(&east.client().await).await.len(), 1);
+    assert_eq!(
+        active_deployments(&fleet.east.client().await).await.len(),
+        1
+    );
 
     // A remote daemon that is gone is said so, for that server; back, it answers again.
-    east.stop_with(nix::sys::signal::Signal::SIGKILL);
+    fleet.east.stop_with(nix::sys::signal::Signal::SIGKILL);
     let gone = memctl(home, &["--server", "east", "status"]);
     assert_eq!(gone.status.code(), Some(3), "{}", describe(&gone));
     assert!(
@@ -289,10 +326,7 @@ async fn memctl_reaches_each_server_over_ssh_and_all_of_them_at_once() {
         "{}",
         describe(&gone)
     );
-    east.child = Daemon::spawn_raw(east.root.path(), &east.socket, &east.data_dir, |cmd| {
-        cmd.arg("--config").arg(&east_config);
-    });
-    east.wait_ready();
+    fleet.restart_east();
     wait_for(
         "east answers again over SSH",
         Duration::from_secs(20),
@@ -371,44 +405,9 @@ async fn the_all_servers_view_shows_every_bot_greys_a_lost_server_and_acts_on_th
     }
     // West deploys Conservative RSI on its preferred port from the TUI.
     let _ports = mem_e2e::seed::preferred_ports().await;
-    let sshd = Sshd::start();
-    let east_alias = sshd.login("memd-east", None, true);
-    let west_alias = sshd.login("memd-west", None, true);
-    let (here, _) = fake_daemon("");
-    let (mut east, east_config) = fake_daemon("");
-    let (west, _) = fake_daemon("");
-    deploy(&here, AGGRESSIVE_RSI).await;
-    deploy(&east, MACD_HUNTER).await;
-    deploy(&west, CONSERVATIVE_RSI).await;
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path();
-    let remote_memctl = sshd::public_memctl(sshd.dir.path());
-    ok(memctl(
-        home,
-        &[
-            "server",
-            "add",
-            "here",
-            "--socket",
-            here.socket.to_str().unwrap(),
-        ],
-    ));
-    add_ssh_server(
-        home,
-        &sshd,
-        "east",
-        &east_alias,
-        &east.socket,
-        &remote_memctl,
-    );
-    add_ssh_server(
-        home,
-        &sshd,
-        "west",
-        &west_alias,
-        &west.socket,
-        &remote_memctl,
-    );
+    let mut fleet = ThreeServers::start().await;
+    let home = fleet.home.path().to_path_buf();
+    let home = home.as_path();
 
     let config = home.join("xdg-config").display().to_string();
     let home_text = home.display().to_string();
@@ -439,7 +438,7 @@ async fn the_all_servers_view_shows_every_bot_greys_a_lost_server_and_acts_on_th
     );
 
     // East's daemon dies: its row is kept, greyed, "last seen"; the others go on.
-    east.stop_with(nix::sys::signal::Signal::SIGKILL);
+    fleet.east.stop_with(nix::sys::signal::Signal::SIGKILL);
     let screen = t.wait_until("east's row, last seen", screen_wait, |s| {
         line_with(s, "MACD Hunter").contains("last seen")
     });
@@ -451,21 +450,18 @@ async fn the_all_servers_view_shows_every_bot_greys_a_lost_server_and_acts_on_th
         !line_with(&screen, "Aggressive RSI").contains("last seen"),
         "{screen}"
     );
-    east.child = Daemon::spawn_raw(east.root.path(), &east.socket, &east.data_dir, |cmd| {
-        cmd.arg("--config").arg(&east_config);
-    });
-    east.wait_ready();
+    fleet.restart_east();
     t.wait_until("east back", Duration::from_secs(30), |s| {
         let row = line_with(s, "MACD Hunter");
         row.contains("running") && !row.contains("last seen")
     });
 
-    // A stop on west's row (the third) reaches west, and only west.
+    // A stop on west's row (the third) reaches west, and only fleet.west.
     t.keys(&["Down", "Down"]);
     t.keys(&["s"]);
     t.wait_for("Enter or y stops", screen_wait);
     t.keys(&["y"]);
-    let west_client = west.client().await;
+    let west_client = fleet.west.client().await;
     wait_for("west's bot to stop", Duration::from_secs(30), async || {
         active_deployment(&west_client, sid(CONSERVATIVE_RSI))
             .await
@@ -473,12 +469,12 @@ async fn the_all_servers_view_shows_every_bot_greys_a_lost_server_and_acts_on_th
     })
     .await;
     assert!(
-        active_deployment(&east.client().await, sid(MACD_HUNTER))
+        active_deployment(&fleet.east.client().await, sid(MACD_HUNTER))
             .await
             .is_some()
     );
     assert!(
-        active_deployment(&here.client().await, sid(AGGRESSIVE_RSI))
+        active_deployment(&fleet.here.client().await, sid(AGGRESSIVE_RSI))
             .await
             .is_some()
     );
@@ -505,12 +501,12 @@ async fn the_all_servers_view_shows_every_bot_greys_a_lost_server_and_acts_on_th
     )
     .await;
     assert!(
-        active_deployment(&east.client().await, sid(CONSERVATIVE_RSI))
+        active_deployment(&fleet.east.client().await, sid(CONSERVATIVE_RSI))
             .await
             .is_none()
     );
     assert!(
-        active_deployment(&here.client().await, sid(CONSERVATIVE_RSI))
+        active_deployment(&fleet.here.client().await, sid(CONSERVATIVE_RSI))
             .await
             .is_none()
     );
