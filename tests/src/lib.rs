@@ -16,6 +16,7 @@ pub mod market;
 pub mod measure;
 pub mod mock_exchange;
 pub mod model;
+pub mod postgres;
 pub mod random;
 pub mod seed;
 pub mod sshd;
