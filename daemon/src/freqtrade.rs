@@ -713,6 +713,13 @@ pub struct ClosedTrade {
     pub timeframe: Option<Value>,
     #[serde(default)]
     pub exit_reason: Option<String>,
+    /// The highest and lowest prices while the trade was open (its excursions).
+    #[serde(default)]
+    pub max_rate: Option<f64>,
+    #[serde(default)]
+    pub min_rate: Option<f64>,
+    #[serde(default)]
+    pub stop_loss_abs: Option<f64>,
 }
 
 /// `/api/v1/trades`.

@@ -233,9 +233,10 @@ pub struct VersionList {
 }
 
 /// What a signal said: buy, sell or hold (case-insensitive on input).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum TradeAction {
+    #[default]
     #[serde(alias = "buy", alias = "Buy", alias = "long", alias = "LONG")]
     Buy,
     #[serde(alias = "sell", alias = "Sell", alias = "short", alias = "SHORT")]
@@ -244,36 +245,62 @@ pub enum TradeAction {
     Hold,
 }
 
-/// One closed trade: the seed's TradePerformance fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One closed trade: the seed's TradePerformance fields, and the extra columns of its
+/// `strategy_performance` table. Read in memd's camelCase names or in the seed's own
+/// (`signal_action`, `entry_timestamp`, `was_mem_enhanced`, ...; naive timestamps are
+/// UTC), so a line of the seed's `performance/{id}_trades.jsonl` is a valid trade.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TradeRecord {
     /// Unique per strategy; a trade id seen before is not counted twice.
+    #[serde(alias = "trade_id")]
     pub trade_id: String,
     pub symbol: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeframe: Option<String>,
+    #[serde(alias = "signal_action")]
     pub action: TradeAction,
     /// The signal's confidence, 0 to 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "signal_confidence",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub confidence: Option<f64>,
+    #[serde(alias = "entry_price")]
     pub entry_price: f64,
+    #[serde(alias = "exit_price")]
     pub exit_price: f64,
+    #[serde(alias = "entry_timestamp", deserialize_with = "seed_time::deserialize")]
     pub entry_time: DateTime<Utc>,
+    #[serde(alias = "exit_timestamp", deserialize_with = "seed_time::deserialize")]
     pub exit_time: DateTime<Utc>,
     pub pnl: f64,
     /// The trade's return as a fraction: 0.04 is +4%.
+    #[serde(alias = "pnl_pct", alias = "pnl_percentage")]
     pub pnl_pct: f64,
     /// Defaults to `pnl > 0`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "is_win", skip_serializing_if = "Option::is_none")]
     pub is_win: Option<bool>,
-    #[serde(default)]
+    #[serde(default, alias = "was_mem_enhanced")]
     pub mem_enhanced: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "mem_confidence_boost",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mem_confidence_boost: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "learned_pattern_applied",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub learned_pattern: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "market_regime",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub market_regime: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volatility: Option<f64>,
@@ -283,6 +310,86 @@ pub struct TradeRecord {
     pub slippage: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commission: Option<f64>,
+    /// The strategy's version the trade ran (a version number of its history, `1.2.0`).
+    #[serde(default, alias = "version_id", skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// From entry to exit; filled in from the times when absent.
+    #[serde(
+        default,
+        alias = "duration_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration_seconds: Option<i64>,
+    /// The worst price move while the trade was open, as a fraction of the entry price
+    /// in the trade's favour (-0.02: 2% against it at worst); before fees.
+    #[serde(
+        default,
+        alias = "max_adverse_excursion",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_adverse_excursion: Option<f64>,
+    /// The best price move while the trade was open, as a fraction in its favour.
+    #[serde(
+        default,
+        alias = "max_favorable_excursion",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_favorable_excursion: Option<f64>,
+    /// The stop-loss price the trade was placed with.
+    #[serde(default, alias = "stop_loss", skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<f64>,
+    /// The take-profit price the trade was placed with.
+    #[serde(
+        default,
+        alias = "take_profit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub take_profit: Option<f64>,
+    /// MEM's reasoning for the decision that opened the trade.
+    #[serde(
+        default,
+        alias = "mem_reasoning",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mem_reasoning: Option<String>,
+    /// The bar's volume over its average when the trade opened.
+    #[serde(
+        default,
+        alias = "volume_ratio",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub volume_ratio: Option<f64>,
+    /// When it was recorded (the seed's column): written by memd, ignored on input.
+    #[serde(default, alias = "recorded_at", skip_serializing)]
+    pub recorded_at: Option<serde::de::IgnoredAny>,
+}
+
+/// Trade timestamps: RFC 3339, or the seed's naive ISO form (`2025-10-21T05:11:50.590225`,
+/// written by Python's `isoformat()`), which is taken as UTC.
+pub mod seed_time {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    use serde::{Deserialize, Deserializer};
+
+    pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                    .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+                    .ok()
+                    .map(|n| n.and_utc())
+            })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "bad time {text:?}: use RFC 3339 (2025-10-21T05:11:50Z) or the seed's 2025-10-21T05:11:50.590225 (UTC)"
+            ))
+        })
+    }
 }
 
 /// `strategies.trades.record`: closed trades of one strategy, appended in one batch.

@@ -481,8 +481,11 @@ pub async fn list_trades(
         "EXIT PRICE",
         "P&L",
         "P&L %",
+        "MAE / MFE",
+        "SL / TP",
         "MEM",
     ]);
+    let price = |p: Option<f64>| p.map_or("-".into(), text::significant);
     for tr in &list.trades {
         t.add_row(vec![
             Cell::new(tr.exit_time.format("%Y-%m-%d %H:%M")),
@@ -493,6 +496,18 @@ pub async fn list_trades(
             Cell::new(text::significant(tr.exit_price)).set_alignment(CellAlignment::Right),
             Cell::new(format!("{:.2}", tr.pnl)).set_alignment(CellAlignment::Right),
             Cell::new(percent(Some(tr.pnl_pct))).set_alignment(CellAlignment::Right),
+            Cell::new(
+                match (tr.max_adverse_excursion, tr.max_favorable_excursion) {
+                    (None, None) => String::new(),
+                    (mae, mfe) => format!("{} / {}", percent(mae), percent(mfe)),
+                },
+            )
+            .set_alignment(CellAlignment::Right),
+            Cell::new(match (tr.stop_loss, tr.take_profit) {
+                (None, None) => String::new(),
+                (sl, tp) => format!("{} / {}", price(sl), price(tp)),
+            })
+            .set_alignment(CellAlignment::Right),
             Cell::new(if tr.mem_enhanced { "yes" } else { "" }),
         ]);
     }

@@ -952,8 +952,10 @@ impl Memory {
             market_regime: d.signature.clone(),
             volatility: None,
             broker: Some("memd paper".into()),
-            slippage: None,
-            commission: None,
+            // The registry keeps at most 4096 characters of it.
+            mem_reasoning: Some(d.reasoning.chars().take(4096).collect::<String>())
+                .filter(|r| !r.is_empty()),
+            ..TradeRecord::default()
         };
         if let Err(e) = self.registry.record_trades(
             RecordTradesParams {

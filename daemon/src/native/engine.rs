@@ -385,6 +385,7 @@ impl Engine {
             broker: Some(format!("memd paper ({})", t.reason)),
             slippage: Some(slippage),
             commission: Some(t.fees),
+            ..TradeRecord::default()
         });
     }
 }

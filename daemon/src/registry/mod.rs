@@ -38,7 +38,7 @@ use mem_protocol::strategy::{
 use mem_protocol::{ErrorCode, Event, RpcError};
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
@@ -1302,6 +1302,7 @@ impl Registry {
         for (i, trade) in params.trades.iter().enumerate() {
             validate::trade(i, trade)?;
         }
+        self.check_trade_versions(&params)?;
         let _writing = self.writing();
         let log = self.trades.log(params.id)?;
         let (duplicates, totals) = {
@@ -1337,6 +1338,39 @@ impl Registry {
             duplicates,
             total_trades: totals.trades,
         })
+    }
+
+    /// A trade that names the version it ran (`versionId`) names one of the strategy's
+    /// (its history's, or its current one).
+    fn check_trade_versions(&self, params: &RecordTradesParams) -> Result<()> {
+        let named: BTreeSet<&str> = params
+            .trades
+            .iter()
+            .filter_map(|t| t.version_id.as_deref())
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        let list = self.versions(params.id)?;
+        let known: BTreeSet<String> = list
+            .versions
+            .into_iter()
+            .map(|v| v.version_number)
+            .chain([list.current_version])
+            .collect();
+        for (i, trade) in params.trades.iter().enumerate() {
+            if let Some(v) = trade.version_id.as_deref().filter(|v| !known.contains(*v)) {
+                return Err(RegistryError::invalid(
+                    format!("trades[{i}].versionId"),
+                    format!(
+                        "strategy {} has no version {v:?} (its versions: {})",
+                        params.id,
+                        known.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `strategies.trades.list`.
@@ -1733,6 +1767,71 @@ mod tests {
         assert!(registry.get_cached(id).is_none());
         let err = registry.get(id).unwrap_err().to_string();
         assert!(err.contains("unreadable"), "{err}");
+    }
+
+    /// A trade in the seed's shape, with the seed's SQL columns, is stored and returned
+    /// whole; one naming a version the strategy does not have is refused with its name.
+    #[test]
+    fn seed_shaped_trades_keep_every_column_and_name_a_version_of_theirs() {
+        let (_dir, registry) = seeded();
+        let caller = Caller::default();
+        let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
+        let version = registry.versions(id).unwrap().current_version;
+        let trade = |trade_id: &str, version_id: &str| -> TradeRecord {
+            serde_json::from_value(json!({
+                "trade_id": trade_id, "symbol": "BTC/USDT", "signal_action": "BUY",
+                "signal_confidence": 0.8, "entry_price": 100.0, "exit_price": 103.0,
+                "entry_timestamp": "2026-03-01T10:00:00.250000", "exit_timestamp": "2026-03-01T12:00:00",
+                "pnl": 3.0, "pnl_pct": 0.03, "is_win": true, "was_mem_enhanced": true,
+                "version_id": version_id, "max_adverse_excursion": -0.01,
+                "max_favorable_excursion": 0.04, "stop_loss": 95.0, "take_profit": 104.0,
+                "mem_reasoning": "oversold, trend turning", "volume_ratio": 1.7
+            }))
+            .unwrap()
+        };
+        let err = registry
+            .record_trades(
+                RecordTradesParams {
+                    id,
+                    trades: vec![trade("t-1", "9.9.9")],
+                },
+                &caller,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trades[0].versionId") && err.contains("9.9.9"),
+            "{err}"
+        );
+        registry
+            .record_trades(
+                RecordTradesParams {
+                    id,
+                    trades: vec![trade("t-1", &version)],
+                },
+                &caller,
+            )
+            .unwrap();
+        let listed = registry
+            .list_trades(ListTradesParams {
+                id,
+                from: None,
+                to: None,
+                limit: None,
+                offset: None,
+            })
+            .unwrap();
+        let t = &listed.trades[0];
+        assert_eq!(t.version_id.as_deref(), Some(version.as_str()));
+        assert_eq!(t.duration_seconds, Some(7199), "filled in from the times");
+        assert_eq!(
+            (t.max_adverse_excursion, t.max_favorable_excursion),
+            (Some(-0.01), Some(0.04))
+        );
+        assert_eq!((t.stop_loss, t.take_profit), (Some(95.0), Some(104.0)));
+        assert_eq!(t.mem_reasoning.as_deref(), Some("oversold, trend turning"));
+        assert_eq!(t.volume_ratio, Some(1.7));
+        assert!(t.mem_enhanced);
     }
 
     /// A backtest memd ran is kept on the version it measured; when it passed, its figures

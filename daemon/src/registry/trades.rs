@@ -9,7 +9,7 @@ use super::metrics::TradePoint;
 use super::store::Paths;
 use crate::linelog::{Durability, LineLog};
 use anyhow::Context;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use mem_protocol::registry::{TradeAction, TradeRecord};
 use mem_protocol::strategy::StrategyId;
 use rayon::prelude::*;
@@ -56,18 +56,27 @@ struct TradeLine {
     commission: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recorded_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    duration_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_adverse_excursion: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_favorable_excursion: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stop_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    take_profit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mem_reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    volume_ratio: Option<f64>,
 }
 
 /// Reads a timestamp as RFC 3339, or as the seed's naive ISO form (taken as UTC).
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|n| n.and_utc())
-        })
+    mem_protocol::registry::seed_time::parse(s)
 }
 
 impl TradeLine {
@@ -103,6 +112,17 @@ impl TradeLine {
             slippage: t.slippage,
             commission: t.commission,
             recorded_at: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            version_id: t.version_id.clone(),
+            duration_seconds: Some(
+                t.duration_seconds
+                    .unwrap_or_else(|| (t.exit_time - t.entry_time).num_seconds()),
+            ),
+            max_adverse_excursion: t.max_adverse_excursion,
+            max_favorable_excursion: t.max_favorable_excursion,
+            stop_loss: t.stop_loss,
+            take_profit: t.take_profit,
+            mem_reasoning: t.mem_reasoning.clone(),
+            volume_ratio: t.volume_ratio,
         }
     }
 
@@ -130,6 +150,15 @@ impl TradeLine {
             broker: self.broker.clone(),
             slippage: self.slippage,
             commission: self.commission,
+            version_id: self.version_id.clone(),
+            duration_seconds: self.duration_seconds,
+            max_adverse_excursion: self.max_adverse_excursion,
+            max_favorable_excursion: self.max_favorable_excursion,
+            stop_loss: self.stop_loss,
+            take_profit: self.take_profit,
+            mem_reasoning: self.mem_reasoning.clone(),
+            volume_ratio: self.volume_ratio,
+            recorded_at: None,
         })
     }
 }

@@ -368,11 +368,29 @@ pub fn trade(index: usize, t: &TradeRecord) -> Result<(), FieldError> {
         && in_range(t.commission, 0.0, 1e12)
         && opt_text(&t.learned_pattern, 128)
         && opt_text(&t.market_regime, 128)
-        && opt_text(&t.broker, 128);
+        && opt_text(&t.broker, 128)
+        && t.version_id.as_deref().is_none_or(|v| text_ok(v, 64, true))
+        && opt_text(&t.mem_reasoning, 4096)
+        && t.duration_seconds.is_none_or(|d| d >= 0)
+        && in_range(t.max_adverse_excursion, -1e3, 1e6)
+        && in_range(t.max_favorable_excursion, -1e3, 1e6)
+        && excursions_ok(t)
+        && t.stop_loss.is_none_or(|p| p.is_finite() && p > 0.0)
+        && t.take_profit.is_none_or(|p| p.is_finite() && p > 0.0)
+        && in_range(t.volume_ratio, 0.0, 1e9);
     if ok {
         return Ok(());
     }
     trade_detailed(index, t)
+}
+
+/// The worst move is not above the best. (The return itself may fall outside them: the
+/// excursions are price moves, `pnlPct` is after fees.)
+fn excursions_ok(t: &TradeRecord) -> bool {
+    match (t.max_adverse_excursion, t.max_favorable_excursion) {
+        (Some(low), Some(high)) => low <= high,
+        _ => true,
+    }
 }
 
 /// [`trade`], building the message that names the field at fault.
@@ -426,6 +444,51 @@ fn trade_detailed(index: usize, t: &TradeRecord) -> Result<(), FieldError> {
             text(&field(name), value, 128, false)?;
         }
     }
+    if let Some(v) = &t.version_id {
+        text(&field("versionId"), v, 64, true)?;
+    }
+    if let Some(r) = &t.mem_reasoning {
+        text(&field("memReasoning"), r, 4096, false)?;
+    }
+    if let Some(d) = t.duration_seconds.filter(|d| *d < 0) {
+        return Err(err(
+            field("durationSeconds"),
+            format!("must be 0 or more, got {d}"),
+        ));
+    }
+    number_in(
+        &field("maxAdverseExcursion"),
+        t.max_adverse_excursion,
+        -1e3,
+        1e6,
+    )?;
+    number_in(
+        &field("maxFavorableExcursion"),
+        t.max_favorable_excursion,
+        -1e3,
+        1e6,
+    )?;
+    if !excursions_ok(t) {
+        return Err(err(
+            field("maxAdverseExcursion"),
+            format!(
+                "the worst move ({}) is above the best ({})",
+                t.max_adverse_excursion
+                    .map_or("-".into(), |v| v.to_string()),
+                t.max_favorable_excursion
+                    .map_or("-".into(), |v| v.to_string()),
+            ),
+        ));
+    }
+    for (name, value) in [("stopLoss", t.stop_loss), ("takeProfit", t.take_profit)] {
+        if let Some(v) = value.filter(|v| !v.is_finite() || *v <= 0.0) {
+            return Err(err(
+                field(name),
+                format!("must be a finite price above 0, got {v}"),
+            ));
+        }
+    }
+    number_in(&field("volumeRatio"), t.volume_ratio, 0.0, 1e9)?;
     Ok(())
 }
 
@@ -454,6 +517,17 @@ mod tests {
             |t| t.confidence = Some(1.5),
             |t| t.commission = Some(-1.0),
             |t| t.broker = Some("b".repeat(300)),
+            |t| t.duration_seconds = Some(-1),
+            |t| {
+                t.max_adverse_excursion = Some(0.1);
+                t.max_favorable_excursion = Some(-0.1);
+            },
+            |t| t.max_favorable_excursion = Some(f64::INFINITY),
+            |t| t.stop_loss = Some(0.0),
+            |t| t.take_profit = Some(f64::NAN),
+            |t| t.volume_ratio = Some(-1.0),
+            |t| t.mem_reasoning = Some("r".repeat(5000)),
+            |t| t.version_id = Some(String::new()),
         ];
         for (i, mutate) in mutations.iter().enumerate() {
             let mut bad = good.clone();
@@ -467,6 +541,47 @@ mod tests {
                 "case {i}: the quick check let it through"
             );
         }
+    }
+
+    /// A line of the seed's `performance/{id}_trades.jsonl`, as its registry wrote it, is
+    /// a valid trade; so is one with the seed's SQL columns.
+    #[test]
+    fn trades_in_the_seeds_shape_are_read() {
+        let seed: TradeRecord = serde_json::from_value(json!({
+            "trade_id": "test-trade-001", "symbol": "BTC/USD", "signal_action": "BUY",
+            "signal_confidence": 0.85, "entry_price": 50000.0, "exit_price": 52000.0,
+            "entry_timestamp": "2025-10-21T05:11:50.590225", "exit_timestamp": "2025-10-21T05:11:50.590252",
+            "pnl": 200.0, "pnl_pct": 0.04, "is_win": true, "was_mem_enhanced": false,
+            "mem_confidence_boost": 0.0, "learned_pattern_applied": null
+        }))
+        .unwrap();
+        assert_eq!(seed.trade_id, "test-trade-001");
+        assert_eq!(seed.confidence, Some(0.85));
+        assert_eq!(
+            seed.entry_time.to_rfc3339(),
+            "2025-10-21T05:11:50.590225+00:00"
+        );
+        assert!(trade(0, &seed).is_ok());
+        let columns: TradeRecord = serde_json::from_value(json!({
+            "trade_id": "t2", "symbol": "ETH/USDT", "signal_action": "sell", "entry_price": 2000.0,
+            "exit_price": 1900.0, "entry_timestamp": "2026-01-01T00:00:00Z",
+            "exit_timestamp": "2026-01-01T02:00:00Z", "pnl": 5.0, "pnl_percentage": 0.05,
+            "version_id": "1.2.0", "duration_seconds": 7200, "max_adverse_excursion": -0.01,
+            "max_favorable_excursion": 0.06, "stop_loss": 2100.0, "take_profit": 1800.0,
+            "mem_reasoning": "RSI oversold", "volume_ratio": 1.4, "market_regime": "trending",
+            "recorded_at": "2026-01-01T02:00:01Z"
+        }))
+        .unwrap();
+        assert_eq!(columns.max_favorable_excursion, Some(0.06));
+        assert_eq!(columns.version_id.as_deref(), Some("1.2.0"));
+        assert!(trade(0, &columns).is_ok());
+        let unknown = serde_json::from_value::<TradeRecord>(json!({
+            "trade_id": "t3", "symbol": "X", "signal_action": "BUY", "entry_price": 1.0,
+            "exit_price": 1.0, "entry_timestamp": "2026-01-01T00:00:00Z",
+            "exit_timestamp": "2026-01-01T00:00:00Z", "pnl": 0.0, "pnl_pct": 0.0, "colour": "red"
+        }))
+        .unwrap_err();
+        assert!(unknown.to_string().contains("colour"), "{unknown}");
     }
 
     #[test]

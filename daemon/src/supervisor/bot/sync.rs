@@ -270,5 +270,27 @@ fn to_trade_record(deployment: DeploymentId, t: &freqtrade::ClosedTrade) -> Opti
             .fee_open
             .zip(t.stake_amount)
             .map(|(fee, stake)| fee * stake * 2.0),
+        duration_seconds: Some((exit.max(entry) - entry).num_seconds()),
+        max_adverse_excursion: excursion(t, false),
+        max_favorable_excursion: excursion(t, true),
+        stop_loss: t.stop_loss_abs.filter(|p| p.is_finite() && *p > 0.0),
+        ..TradeRecord::default()
+    })
+}
+
+/// A trade's best (`favourable`) or worst price move, from Freqtrade's highest and
+/// lowest rates while it was open, as a fraction of the entry in the trade's favour.
+fn excursion(t: &freqtrade::ClosedTrade, favourable: bool) -> Option<f64> {
+    let (high, low) = (t.max_rate?, t.min_rate?);
+    if t.open_rate <= 0.0 || !high.is_finite() || !low.is_finite() || high < low {
+        return None;
+    }
+    let up = high / t.open_rate - 1.0;
+    let down = low / t.open_rate - 1.0;
+    Some(match (t.is_short, favourable) {
+        (false, true) => up,
+        (false, false) => down,
+        (true, true) => -down,
+        (true, false) => -up,
     })
 }
