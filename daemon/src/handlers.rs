@@ -362,6 +362,11 @@ pub fn backtest_save(
                 backtest,
                 code_snapshot: None,
                 git_hash: None,
+                breaking_changes: None,
+                migration_notes: None,
+                default_parameters: None,
+                test_coverage: None,
+                mem_improvement_pct: None,
             },
             caller,
         )

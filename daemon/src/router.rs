@@ -177,6 +177,13 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::VersionsGet(p) => blocking(d, move |d| {
             registry(method, d.registry.version(p), R::VersionsGet)
         }),
+        Request::VersionsApprove(p) => blocking(d, move |d| {
+            registry(
+                method,
+                d.registry.approve_version(p, &caller),
+                R::VersionsApprove,
+            )
+        }),
         Request::TradesRecord(p) => blocking(d, move |d| {
             registry(
                 method,

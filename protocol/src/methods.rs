@@ -169,6 +169,8 @@ methods! {
     VersionsList = "strategies.versions.list", View, IdParams => VersionList;
     /// One version.
     VersionsGet = "strategies.versions.get", View, GetVersionParams => VersionRecord;
+    /// A person approves a version (`approvedBy`, `approvedAt`).
+    VersionsApprove = "strategies.versions.approve", Control, ApproveVersionParams => VersionRecord;
     /// Append closed trades to a strategy's performance log.
     TradesRecord = "strategies.trades.record", Control, RecordTradesParams => RecordedTrades;
     /// Closed trades, newest first.

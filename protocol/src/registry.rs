@@ -190,6 +190,43 @@ pub struct CreateVersionParams {
     pub code_snapshot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_hash: Option<String>,
+    /// What this version breaks for its users (the seed's `breaking_changes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaking_changes: Option<String>,
+    /// How to move to this version (the seed's `migration_notes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_notes: Option<String>,
+    /// The parameters' defaults in this version's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_parameters: Option<Map<String, Value>>,
+    /// The share of the strategy's code its tests cover, in percent (0 to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_coverage: Option<f64>,
+    /// How much MEM improved this version over the one it enhances, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_improvement_pct: Option<f64>,
+}
+
+/// Where a version stands with its validation (the seed's `validation_status`): pending
+/// until one of memd's backtests of it passes or fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionValidation {
+    Pending,
+    Passed,
+    Failed,
+}
+
+/// `strategies.versions.approve`: a person approves a version (the seed's
+/// `approved_by`, `approved_at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApproveVersionParams {
+    pub id: StrategyId,
+    pub version: String,
+    /// Who approves (default: the connected user's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// One version of a strategy, as kept in `versions/{id}/{version}.json`.
@@ -211,8 +248,81 @@ pub struct VersionRecord {
     pub git_commit_hash: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaking_changes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_notes: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub default_parameters: Map<String, Value>,
+    /// Absent in a version written before memd kept it: read as pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_status: Option<VersionValidation>,
+    /// Percent of the code covered by tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_coverage: Option<f64>,
+    /// The measured figures of memd's newest backtest of this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharpe_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub win_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_drawdown: Option<f64>,
+    /// The backtest's return, compounded to a year.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cagr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_improvement_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Whether this is the version the strategy runs now (one at a time).
+    #[serde(default)]
+    pub is_active: bool,
+    /// When a newer version replaced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated_at: Option<DateTime<Utc>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl VersionRecord {
+    /// A new version made now: pending validation, not yet active, nothing else known.
+    pub fn new(
+        strategy_id: StrategyId,
+        version_number: String,
+        changelog: String,
+        parameters: Map<String, Value>,
+        created_by: String,
+    ) -> VersionRecord {
+        VersionRecord {
+            strategy_id,
+            version_number,
+            version_type: None,
+            changelog,
+            parameters,
+            backtest_results: Map::new(),
+            code_snapshot: None,
+            git_commit_hash: None,
+            created_by,
+            created_at: Utc::now(),
+            breaking_changes: None,
+            migration_notes: None,
+            default_parameters: Map::new(),
+            validation_status: Some(VersionValidation::Pending),
+            test_coverage: None,
+            sharpe_ratio: None,
+            win_rate: None,
+            max_drawdown: None,
+            cagr: None,
+            mem_improvement_pct: None,
+            approved_by: None,
+            approved_at: None,
+            is_active: false,
+            deprecated_at: None,
+            extra: Map::new(),
+        }
+    }
 }
 
 /// `strategies.versions.get`.

@@ -168,7 +168,10 @@ async fn a_freqtrade_backtest_stores_freqtrades_own_figures_and_recommendations_
         version.backtest_results["figures"]["trades"],
         json!(f.trades)
     );
-    assert_eq!(version.extra["validation_status"], "passed");
+    assert_eq!(
+        version.validation_status,
+        Some(mem_protocol::registry::VersionValidation::Passed)
+    );
 
     // The recommendation scores the measured figures and says where they come from.
     let out = daemon.memctl(&[

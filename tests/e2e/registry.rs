@@ -451,10 +451,45 @@ async fn versions_follow_semver_and_the_strategy() {
             backtest: Some(serde_json::from_value(json!({"sharpe_ratio": 1.5})).unwrap()),
             code_snapshot: Some("class MACD_Aggressive: ...".into()),
             git_hash: Some("0123abcd".into()),
+            breaking_changes: Some("macd_signal renamed".into()),
+            migration_notes: Some("rename the parameter in your overrides".into()),
+            default_parameters: Some(
+                serde_json::from_value(json!({"macd_fast": {"value": 12, "type": "integer"}}))
+                    .unwrap(),
+            ),
+            test_coverage: Some(81.5),
+            mem_improvement_pct: Some(4.2),
         })
         .await
         .unwrap();
     assert_eq!(v.version_number, "1.1.0");
+    assert_eq!(v.breaking_changes.as_deref(), Some("macd_signal renamed"));
+    assert_eq!(v.test_coverage, Some(81.5));
+    assert_eq!(v.default_parameters["macd_fast"]["value"], 12);
+    assert_eq!(
+        v.validation_status,
+        Some(mem_protocol::registry::VersionValidation::Pending)
+    );
+    assert!(v.is_active);
+    // Typed-in figures are not the version's measured ones.
+    assert_eq!(v.sharpe_ratio, None);
+    let refused = daemon.memctl(&[
+        "strategies",
+        "versions",
+        "create",
+        MACD_HUNTER,
+        "--bump",
+        "patch",
+        "--changelog",
+        "x",
+        "--test-coverage",
+        "101",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("testCoverage"),
+        "{}",
+        describe(&refused)
+    );
     let out = daemon.memctl(&[
         "strategies",
         "versions",
@@ -493,6 +528,44 @@ async fn versions_follow_semver_and_the_strategy() {
         Some("class MACD_Aggressive: ...")
     );
     assert_eq!(one.parameters["macd_fast"]["value"], 12);
+    assert_eq!(
+        one.migration_notes.as_deref(),
+        Some("rename the parameter in your overrides")
+    );
+    assert!(!one.is_active, "2.0.0 replaced it");
+    assert!(one.deprecated_at.is_some());
+    assert!(list.versions[1].is_active);
+
+    // Approval: who and when, on the version; the table says so.
+    let out = daemon.memctl(&[
+        "strategies",
+        "versions",
+        "approve",
+        MACD_HUNTER,
+        "2.0.0",
+        "--by",
+        "risk desk",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let approved = client
+        .call::<method::VersionsGet>(GetVersionParams {
+            id,
+            version: "2.0.0".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(approved.approved_by.as_deref(), Some("risk desk"));
+    assert!(approved.approved_at.is_some());
+    let table = daemon.memctl(&["strategies", "versions", "list", MACD_HUNTER]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("2.0.0"))
+        .unwrap_or("");
+    assert!(
+        row.contains("(active)") && row.contains("risk desk") && row.contains("pending"),
+        "{table}"
+    );
 
     let explicit = |version: &str| CreateVersionParams {
         id,
@@ -503,6 +576,11 @@ async fn versions_follow_semver_and_the_strategy() {
         backtest: None,
         code_snapshot: None,
         git_hash: None,
+        breaking_changes: None,
+        migration_notes: None,
+        default_parameters: None,
+        test_coverage: None,
+        mem_improvement_pct: None,
     };
     let err = client
         .call::<method::VersionsCreate>(explicit("1.5.0"))

@@ -652,22 +652,14 @@ enum VersionsCommand {
     /// One version.
     Show { id: String, version: String },
     /// A new version: --bump major|minor|patch or --version X.Y.Z.
-    Create {
+    Create(registry_cli::NewVersionArgs),
+    /// Approve a version: who (default: you) and when are kept on it.
+    Approve {
         id: String,
-        #[arg(long, value_parser = ["major", "minor", "patch"])]
-        bump: Option<String>,
+        version: String,
+        /// Who approves (default: your user name).
         #[arg(long)]
-        version: Option<String>,
-        #[arg(long)]
-        changelog: String,
-        #[arg(long)]
-        git_hash: Option<String>,
-        /// A file whose content is kept as the code snapshot.
-        #[arg(long, value_name = "FILE")]
-        code: Option<PathBuf>,
-        /// A JSON file of the version's parameters.
-        #[arg(long, value_name = "FILE")]
-        parameters: Option<PathBuf>,
+        by: Option<String>,
     },
 }
 
@@ -938,19 +930,11 @@ async fn strategies(
         StrategiesCommand::Versions(VersionsCommand::Show { id, version }) => {
             r::version(client, &id, &version, json).await
         }
-        StrategiesCommand::Versions(VersionsCommand::Create {
-            id,
-            bump,
-            version,
-            changelog,
-            git_hash,
-            code,
-            parameters,
-        }) => {
-            r::create_version(
-                client, &id, bump, version, changelog, git_hash, code, parameters, json,
-            )
-            .await
+        StrategiesCommand::Versions(VersionsCommand::Create(args)) => {
+            r::create_version(client, args, json).await
+        }
+        StrategiesCommand::Versions(VersionsCommand::Approve { id, version, by }) => {
+            r::approve_version(client, &id, version, by, json).await
         }
         StrategiesCommand::Trades(TradesCommand::Record { id, file }) => {
             r::record_trades(client, &id, &file, json).await

@@ -325,13 +325,39 @@ pub async fn versions(client: &Client, strategy: &str, json: bool) -> anyhow::Re
         return print_json(&list);
     }
     println!("current version {}", list.current_version);
-    let mut t = table(&["VERSION", "TYPE", "CREATED", "BY", "CHANGELOG"]);
+    let mut t = table(&[
+        "VERSION",
+        "TYPE",
+        "CREATED",
+        "BY",
+        "VALIDATION",
+        "SHARPE",
+        "WIN",
+        "MAX DD",
+        "CAGR",
+        "APPROVED",
+        "CHANGELOG",
+    ]);
     for v in &list.versions {
+        let version = if v.is_active {
+            format!("{} (active)", v.version_number)
+        } else {
+            v.version_number.clone()
+        };
         t.add_row(vec![
-            Cell::new(&v.version_number),
+            Cell::new(version),
             Cell::new(v.version_type.map_or("-", text::version_bump)),
             Cell::new(v.created_at.format("%Y-%m-%d %H:%M")),
             Cell::new(&v.created_by),
+            Cell::new(
+                v.validation_status
+                    .map_or("pending", text::version_validation),
+            ),
+            Cell::new(number(v.sharpe_ratio)).set_alignment(CellAlignment::Right),
+            Cell::new(percent(v.win_rate)).set_alignment(CellAlignment::Right),
+            Cell::new(percent(v.max_drawdown)).set_alignment(CellAlignment::Right),
+            Cell::new(percent(v.cagr)).set_alignment(CellAlignment::Right),
+            Cell::new(v.approved_by.as_deref().unwrap_or("-")),
             Cell::new(v.changelog.lines().next().unwrap_or("")),
         ]);
     }
@@ -377,36 +403,100 @@ pub async fn version(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn create_version(
+/// `memctl strategies versions approve`.
+pub async fn approve_version(
     client: &Client,
     strategy: &str,
-    bump: Option<String>,
-    version: Option<String>,
-    changelog: String,
-    git_hash: Option<String>,
-    code: Option<PathBuf>,
-    parameters: Option<PathBuf>,
+    version: String,
+    by: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let parameters = match parameters {
+    let v = client
+        .call::<method::VersionsApprove>(mem_protocol::registry::ApproveVersionParams {
+            id: id(strategy)?,
+            version,
+            by,
+        })
+        .await?;
+    if json {
+        return print_json(&v);
+    }
+    println!(
+        "version {} of {} approved by {}",
+        v.version_number,
+        v.strategy_id,
+        v.approved_by.as_deref().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// `memctl strategies versions create`.
+#[derive(Debug, clap::Args)]
+pub struct NewVersionArgs {
+    id: String,
+    #[arg(long, value_parser = ["major", "minor", "patch"])]
+    bump: Option<String>,
+    #[arg(long)]
+    version: Option<String>,
+    #[arg(long)]
+    changelog: String,
+    #[arg(long)]
+    git_hash: Option<String>,
+    /// A file whose content is kept as the code snapshot.
+    #[arg(long, value_name = "FILE")]
+    code: Option<PathBuf>,
+    /// A JSON file of the version's parameters.
+    #[arg(long, value_name = "FILE")]
+    parameters: Option<PathBuf>,
+    /// A JSON file of the parameters' defaults in this version's code.
+    #[arg(long, value_name = "FILE")]
+    default_parameters: Option<PathBuf>,
+    /// What this version breaks for its users.
+    #[arg(long)]
+    breaking_changes: Option<String>,
+    /// How to move to this version.
+    #[arg(long)]
+    migration_notes: Option<String>,
+    /// Percent of the strategy's code its tests cover (0-100).
+    #[arg(long)]
+    test_coverage: Option<f64>,
+    /// How much MEM improved this version over the one it enhances, in percent.
+    #[arg(long)]
+    mem_improvement_pct: Option<f64>,
+}
+
+/// A JSON object of parameters read from `file`.
+fn parameters_file(
+    file: Option<PathBuf>,
+) -> anyhow::Result<Option<serde_json::Map<String, Value>>> {
+    match file {
         Some(file) => match parse_json(&read_input(&file)?, &file.display().to_string())? {
-            Value::Object(map) => Some(map),
+            Value::Object(map) => Ok(Some(map)),
             _ => bail!("{} must hold a JSON object of parameters", file.display()),
         },
-        None => None,
-    };
+        None => Ok(None),
+    }
+}
+
+pub async fn create_version(client: &Client, a: NewVersionArgs, json: bool) -> anyhow::Result<()> {
     let params = CreateVersionParams {
-        id: id(strategy)?,
-        bump: bump
+        id: id(&a.id)?,
+        bump: a
+            .bump
             .as_deref()
             .map(|b| crate::enum_value("bump", b))
             .transpose()?,
-        version,
-        changelog,
-        parameters,
+        version: a.version,
+        changelog: a.changelog,
+        parameters: parameters_file(a.parameters)?,
         backtest: None,
-        code_snapshot: code.map(|f| read_input(&f)).transpose()?,
-        git_hash,
+        code_snapshot: a.code.map(|f| read_input(&f)).transpose()?,
+        git_hash: a.git_hash,
+        breaking_changes: a.breaking_changes,
+        migration_notes: a.migration_notes,
+        default_parameters: parameters_file(a.default_parameters)?,
+        test_coverage: a.test_coverage,
+        mem_improvement_pct: a.mem_improvement_pct,
     };
     let v = client.call::<method::VersionsCreate>(params).await?;
     if json {

@@ -124,3 +124,13 @@ pub fn validation_status(status: ValidationStatus) -> &'static str {
         ValidationStatus::Failed => "failed",
     }
 }
+
+/// A version's validation, in words.
+pub fn version_validation(v: mem_protocol::registry::VersionValidation) -> &'static str {
+    use mem_protocol::registry::VersionValidation as V;
+    match v {
+        V::Pending => "pending",
+        V::Passed => "passed",
+        V::Failed => "failed",
+    }
+}

@@ -253,6 +253,30 @@ fn load_index_record(path: &Path) -> std::result::Result<Record, String> {
 /// waits on the disk.
 const LOAD_THREADS: usize = 8;
 
+/// Who a caller is, in words: the user's name (from the uid), else the client's name.
+fn caller_name(caller: &Caller) -> String {
+    caller
+        .uid
+        .and_then(|uid| {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten()
+        })
+        .map(|u| u.name)
+        .or_else(|| caller.client.as_deref().map(String::from))
+        .unwrap_or_else(|| "memd".into())
+}
+
+/// A return over `from..to`, compounded to a year; none over less than a day.
+fn cagr(total_return: f64, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<f64> {
+    let days = (to - from).num_seconds() as f64 / 86_400.0;
+    if days < 1.0 || total_return <= -1.0 || !total_return.is_finite() {
+        return None;
+    }
+    let rate = (1.0 + total_return).powf(365.25 / days) - 1.0;
+    rate.is_finite().then_some(rate)
+}
+
 fn now_text(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -1051,27 +1075,29 @@ impl Registry {
                 .into_iter()
                 .find(|v| v.version_number == result.version);
             let mut record = existing.unwrap_or_else(|| VersionRecord {
-                strategy_id: result.strategy_id,
-                version_number: result.version.clone(),
-                version_type: None,
-                changelog: "recorded by memd with its first backtest".into(),
-                parameters: doc.strategy.parameters.clone(),
-                backtest_results: Default::default(),
-                code_snapshot: None,
-                git_commit_hash: None,
-                created_by: "memd".into(),
-                created_at: Utc::now(),
-                extra: Default::default(),
+                is_active: result.version == doc.strategy.version,
+                ..VersionRecord::new(
+                    result.strategy_id,
+                    result.version.clone(),
+                    "recorded by memd with its first backtest".into(),
+                    doc.strategy.parameters.clone(),
+                    "memd".into(),
+                )
             });
             record.backtest_results = results.clone();
             let f = &result.figures;
-            for (key, value) in [
-                ("validation_status", json!(result.validation.status)),
-                ("sharpe_ratio", json!(f.sharpe)),
-                ("win_rate", json!(f.win_rate)),
-                ("max_drawdown", json!(f.max_drawdown)),
-            ] {
-                record.extra.insert(key.into(), value);
+            record.validation_status = Some(if passed {
+                VersionValidation::Passed
+            } else {
+                VersionValidation::Failed
+            });
+            record.sharpe_ratio = f.sharpe;
+            record.win_rate = Some(f.win_rate);
+            record.max_drawdown = Some(f.max_drawdown);
+            record.cagr = cagr(f.profit_pct, result.data_from, result.data_to);
+            // Written loose by memd before these fields were typed.
+            for key in ["validation_status", "sharpe_ratio", "win_rate", "max_drawdown"] {
+                record.extra.remove(key);
             }
             history::replace_version(&self.paths, &record)?;
             doc.strategy.metadata.last_backtest = Some(now_text(result.finished_at));
@@ -1112,6 +1138,36 @@ impl Registry {
         caller: &Caller,
     ) -> Result<VersionRecord> {
         validate_text("changelog", &params.changelog, 20_000)?;
+        for (field, text) in [
+            ("breakingChanges", &params.breaking_changes),
+            ("migrationNotes", &params.migration_notes),
+        ] {
+            if let Some(text) = text {
+                validate_text(field, text, 20_000)?;
+            }
+        }
+        if let Some(c) = params.test_coverage.filter(|c| !(0.0..=100.0).contains(c)) {
+            return Err(RegistryError::invalid(
+                "testCoverage",
+                format!("is a percentage from 0 to 100, got {c}"),
+            ));
+        }
+        if let Some(m) = params
+            .mem_improvement_pct
+            .filter(|m| !m.is_finite() || m.abs() > 1e6)
+        {
+            return Err(RegistryError::invalid(
+                "memImprovementPct",
+                format!("must be a finite percentage, got {m}"),
+            ));
+        }
+        if let Some(defaults) = &params.default_parameters {
+            for (name, value) in defaults {
+                validate::parameter_declaration(name, value).map_err(|e| {
+                    RegistryError::invalid(format!("defaultParameters.{name}"), e.message)
+                })?;
+            }
+        }
         if params.changelog.trim().is_empty() {
             return Err(RegistryError::invalid("changelog", "must say what changed"));
         }
@@ -1155,19 +1211,31 @@ impl Registry {
                 }
             };
             let record = VersionRecord {
-                strategy_id: params.id,
-                version_number: version.to_string(),
                 version_type,
-                changelog: params.changelog.clone(),
-                parameters: params.parameters.clone().unwrap_or_else(|| doc.strategy.parameters.clone()),
                 backtest_results: params.backtest.clone().unwrap_or_default(),
                 code_snapshot: params.code_snapshot.clone(),
                 git_commit_hash: params.git_hash.clone(),
-                created_by: caller.client.as_deref().map(String::from).unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
-                created_at: Utc::now(),
-                extra: Default::default(),
+                breaking_changes: params.breaking_changes.clone(),
+                migration_notes: params.migration_notes.clone(),
+                default_parameters: params.default_parameters.clone().unwrap_or_default(),
+                test_coverage: params.test_coverage,
+                mem_improvement_pct: params.mem_improvement_pct,
+                is_active: true,
+                ..VersionRecord::new(
+                    params.id,
+                    version.to_string(),
+                    params.changelog.clone(),
+                    params.parameters.clone().unwrap_or_else(|| doc.strategy.parameters.clone()),
+                    caller.client.as_deref().map(String::from).unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
+                )
             };
             history::write_version(&self.paths, &record)?;
+            // The version it replaces is no longer the one that runs.
+            for mut older in existing.iter().filter(|v| v.is_active).cloned() {
+                older.is_active = false;
+                older.deprecated_at = Some(record.created_at);
+                history::replace_version(&self.paths, &older)?;
+            }
             doc.strategy.version = record.version_number.clone();
             if let Some(parameters) = &params.parameters {
                 doc.strategy.parameters = parameters.clone();
@@ -1188,11 +1256,48 @@ impl Registry {
             .get(id)
             .map(|r| r.summary.version.clone())
             .ok_or(RegistryError::NotFound(id))?;
+        let mut versions = history::versions(&self.paths, id)?;
+        // Versions written before memd kept `is_active`: the current one is.
+        if !versions.iter().any(|v| v.is_active) {
+            for v in versions.iter_mut().filter(|v| v.version_number == current) {
+                v.is_active = true;
+            }
+        }
         Ok(VersionList {
             strategy_id: id,
             current_version: current,
-            versions: history::versions(&self.paths, id)?,
+            versions,
         })
+    }
+
+    /// `strategies.versions.approve`: records who approved a version, and when.
+    pub fn approve_version(
+        &self,
+        params: ApproveVersionParams,
+        caller: &Caller,
+    ) -> Result<VersionRecord> {
+        let by = match &params.by {
+            Some(by) => {
+                validate_text("by", by, 128)?;
+                by.clone()
+            }
+            None => caller_name(caller),
+        };
+        let mut record = self.version(GetVersionParams {
+            id: params.id,
+            version: params.version.clone(),
+        })?;
+        let _writing = self.writing();
+        record.approved_by = Some(by.clone());
+        record.approved_at = Some(Utc::now());
+        history::replace_version(&self.paths, &record)?;
+        self.audit(
+            caller,
+            "versions.approve",
+            Some(params.id),
+            json!({ "version": record.version_number, "by": by }),
+        )?;
+        Ok(record)
     }
 
     /// `strategies.versions.get`.
@@ -1865,7 +1970,14 @@ mod tests {
             })
             .unwrap();
         assert_eq!(version.backtest_results["jobId"], "job-1");
-        assert_eq!(version.extra["validation_status"], "failed");
+        assert_eq!(version.validation_status, Some(VersionValidation::Failed));
+        assert_eq!(version.sharpe_ratio, Some(1.8));
+        // 3.1% over 20 days, compounded to a year.
+        let cagr = version.cagr.expect("cagr");
+        assert!(
+            (cagr - (1.031f64.powf(365.25 / 20.0) - 1.0)).abs() < 1e-9,
+            "{cagr}"
+        );
         assert!(registry.get(id).unwrap().summary.measured.is_none());
         result.validation = Validation {
             status: ValidationStatus::Passed,
