@@ -663,6 +663,12 @@ pub struct UpdateParameterParams {
     pub reason: String,
     #[serde(default = "manual")]
     pub changed_by: ChangedBy,
+    /// The change is one arm of an A/B test (the seed's `is_ab_test`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_ab_test: bool,
+    /// Which arm: `A`, `B`, `C`... (up to 8 letters or digits); needed with `isAbTest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ab_test_group: Option<String>,
 }
 
 fn manual() -> ChangedBy {
@@ -682,6 +688,62 @@ pub struct ParameterChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_uid: Option<u32>,
     pub changed_at: DateTime<Utc>,
+    /// The strategy's version when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// When the value took effect ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_from: Option<DateTime<Utc>>,
+    /// ... and when the next change of the same parameter replaced it (none: in force).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_to: Option<DateTime<Utc>>,
+    /// The measured effect, from the strategy's closed trades (memd computes these when
+    /// the history is read; see `strategies.parameters.history`): the Sharpe of the 30
+    /// days before `appliedFrom`, of the span the value was in force, and the change in
+    /// percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_sharpe: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_sharpe: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub improvement_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_ab_test: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ab_test_group: Option<String>,
+}
+
+impl ParameterChange {
+    /// A change made now (it applies from now; memd adds the version and measures it).
+    pub fn new(
+        strategy_id: StrategyId,
+        parameter_name: String,
+        old_value: Value,
+        new_value: Value,
+        change_reason: String,
+        changed_by: ChangedBy,
+        client_uid: Option<u32>,
+    ) -> ParameterChange {
+        let now = Utc::now();
+        ParameterChange {
+            strategy_id,
+            parameter_name,
+            old_value,
+            new_value,
+            change_reason,
+            changed_by,
+            client_uid,
+            changed_at: now,
+            version_id: None,
+            applied_from: Some(now),
+            applied_to: None,
+            before_sharpe: None,
+            after_sharpe: None,
+            improvement_pct: None,
+            is_ab_test: false,
+            ab_test_group: None,
+        }
+    }
 }
 
 /// `strategies.parameters.update` result: the change as recorded in the history, and

@@ -823,6 +823,8 @@ async fn parameters_are_type_checked_and_have_a_history() {
             value: json!(30),
             reason: "slower market".into(),
             changed_by: ChangedBy::MemLearning,
+            is_ab_test: false,
+            ab_test_group: None,
         })
         .await
         .unwrap()
@@ -857,6 +859,8 @@ async fn parameters_are_type_checked_and_have_a_history() {
                 value,
                 reason: "x".into(),
                 changed_by: ChangedBy::Manual,
+                is_ab_test: false,
+                ab_test_group: None,
             })
             .await
             .unwrap_err();
@@ -880,6 +884,58 @@ async fn parameters_are_type_checked_and_have_a_history() {
     assert_eq!(
         read_metadata(&daemon, id)["strategy"]["parameters"]["lookback"]["value"],
         30
+    );
+    assert_eq!(only.changes[0].version_id.as_deref(), Some("1.0.0"));
+    assert!(only.changes[0].applied_to.is_none(), "still in force");
+
+    // An A/B arm, from memctl; the earlier value's span ends where it begins.
+    let out = daemon.memctl(&[
+        "strategies",
+        "params",
+        "set",
+        &id.to_string(),
+        "lookback",
+        "40",
+        "--reason",
+        "arm B",
+        "--ab-test",
+        "B",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let refused = daemon.memctl(&[
+        "strategies",
+        "params",
+        "set",
+        &id.to_string(),
+        "lookback",
+        "41",
+        "--reason",
+        "x",
+        "--ab-test",
+        "B/../x",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("abTestGroup"),
+        "{}",
+        describe(&refused)
+    );
+    let lookback = client
+        .call::<method::ParametersHistory>(ParameterHistoryParams {
+            id,
+            name: Some("lookback".into()),
+        })
+        .await
+        .unwrap()
+        .changes;
+    assert_eq!(lookback.len(), 2);
+    assert_eq!(lookback[0].applied_to, lookback[1].applied_from);
+    assert!(lookback[1].is_ab_test);
+    assert_eq!(lookback[1].ab_test_group.as_deref(), Some("B"));
+    let table = daemon.memctl(&["strategies", "params", "history", &id.to_string()]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("SHARPE BEFORE") && table.contains("A/B"),
+        "{table}"
     );
 }
 

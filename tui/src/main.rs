@@ -693,8 +693,12 @@ enum ParametersCommand {
         /// manual, mem_learning or optimisation.
         #[arg(long, default_value = "manual")]
         by: String,
+        /// This change is arm GROUP (A, B, ...) of an A/B test.
+        #[arg(long, value_name = "GROUP")]
+        ab_test: Option<String>,
     },
-    /// Parameter changes, oldest first.
+    /// Parameter changes, oldest first, with each one's span and its measured effect
+    /// (Sharpe of the 30 days before, and while it was in force).
     History { id: String, name: Option<String> },
 }
 
@@ -955,7 +959,8 @@ async fn strategies(
             value,
             reason,
             by,
-        }) => r::set_parameter(client, &id, name, &value, reason, &by, json).await,
+            ab_test,
+        }) => r::set_parameter(client, &id, name, &value, reason, &by, ab_test, json).await,
         StrategiesCommand::Parameters(ParametersCommand::History { id, name }) => {
             r::parameter_history(client, &id, name, json).await
         }

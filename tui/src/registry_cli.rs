@@ -706,6 +706,7 @@ pub async fn set_parameter(
     value: &str,
     reason: String,
     by: &str,
+    ab_test: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
     let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
@@ -717,6 +718,8 @@ pub async fn set_parameter(
             value,
             reason,
             changed_by,
+            is_ab_test: ab_test.is_some(),
+            ab_test_group: ab_test,
         })
         .await?;
     if json {
@@ -748,7 +751,19 @@ pub async fn parameter_history(
     if json {
         return print_json(&history);
     }
-    let mut t = table(&["WHEN", "PARAMETER", "FROM", "TO", "BY", "REASON"]);
+    let mut t = table(&[
+        "WHEN",
+        "PARAMETER",
+        "FROM",
+        "TO",
+        "BY",
+        "VERSION",
+        "SHARPE BEFORE",
+        "AFTER",
+        "CHANGE",
+        "A/B",
+        "REASON",
+    ]);
     for c in &history.changes {
         t.add_row(vec![
             Cell::new(c.changed_at.format("%Y-%m-%d %H:%M:%S")),
@@ -756,6 +771,15 @@ pub async fn parameter_history(
             Cell::new(crate::cli::compact(&c.old_value)),
             Cell::new(crate::cli::compact(&c.new_value)),
             Cell::new(serde_json::to_value(c.changed_by)?.as_str().unwrap_or("?")),
+            Cell::new(c.version_id.as_deref().unwrap_or("-")),
+            Cell::new(number(c.before_sharpe)).set_alignment(CellAlignment::Right),
+            Cell::new(number(c.after_sharpe)).set_alignment(CellAlignment::Right),
+            Cell::new(
+                c.improvement_pct
+                    .map_or("-".into(), |p| format!("{p:+.1}%")),
+            )
+            .set_alignment(CellAlignment::Right),
+            Cell::new(c.ab_test_group.as_deref().unwrap_or("")),
             Cell::new(&c.change_reason),
         ]);
     }

@@ -911,16 +911,15 @@ impl Memory {
         let Some(id) = self.registry_id(&a.strategy) else {
             return;
         };
-        let change = ParameterChange {
-            strategy_id: id,
-            parameter_name: format!("mem.{}", a.parameter),
-            old_value: a.from.clone(),
-            new_value: a.to.clone(),
-            change_reason: a.reason.clone(),
-            changed_by: ChangedBy::MemLearning,
-            client_uid: None,
-            changed_at: Utc::now(),
-        };
+        let change = ParameterChange::new(
+            id,
+            format!("mem.{}", a.parameter),
+            a.from.clone(),
+            a.to.clone(),
+            a.reason.clone(),
+            ChangedBy::MemLearning,
+            None,
+        );
         if let Err(e) = self
             .registry
             .record_parameter_change(change, &daemon_caller())

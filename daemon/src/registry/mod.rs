@@ -1325,6 +1325,31 @@ impl Registry {
                 "must say why the parameter changes",
             ));
         }
+        match (&params.ab_test_group, params.is_ab_test) {
+            (Some(group), _)
+                if group.is_empty()
+                    || group.len() > 8
+                    || !group.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                return Err(RegistryError::invalid(
+                    "abTestGroup",
+                    format!("{group:?}: an A/B arm is 1 to 8 letters or digits (A, B, C...)"),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(RegistryError::invalid(
+                    "abTestGroup",
+                    "is given only with isAbTest",
+                ));
+            }
+            (None, true) => {
+                return Err(RegistryError::invalid(
+                    "abTestGroup",
+                    "say which arm (A, B...) this change is",
+                ));
+            }
+            _ => {}
+        }
         let mut change = None;
         self.mutate(params.id, caller, "parameters.update", |doc| {
             let names: Vec<String> = doc.strategy.parameters.keys().cloned().collect();
@@ -1348,14 +1373,18 @@ impl Registry {
             };
             check_runnable(doc, &params.name, &params.value, &old, &field)?;
             let record = ParameterChange {
-                strategy_id: params.id,
-                parameter_name: params.name.clone(),
-                old_value: old.clone(),
-                new_value: params.value.clone(),
-                change_reason: params.reason.clone(),
-                changed_by: params.changed_by,
-                client_uid: caller.uid,
-                changed_at: Utc::now(),
+                version_id: Some(doc.strategy.version.clone()),
+                is_ab_test: params.is_ab_test,
+                ab_test_group: params.ab_test_group.clone(),
+                ..ParameterChange::new(
+                    params.id,
+                    params.name.clone(),
+                    old.clone(),
+                    params.value.clone(),
+                    params.reason.clone(),
+                    params.changed_by,
+                    caller.uid,
+                )
             };
             history::append_parameter_change(&self.paths, &record)?;
             change = Some(record);
@@ -1366,8 +1395,15 @@ impl Registry {
 
     /// Records a change made outside the strategy's declared parameters (the learning
     /// loop's position-size multiplier and confidence threshold) in its parameter history.
-    pub fn record_parameter_change(&self, change: ParameterChange, caller: &Caller) -> Result<()> {
+    pub fn record_parameter_change(
+        &self,
+        mut change: ParameterChange,
+        caller: &Caller,
+    ) -> Result<()> {
         self.exists(change.strategy_id)?;
+        if change.version_id.is_none() {
+            change.version_id = self.summary(change.strategy_id).map(|s| s.version);
+        }
         let _writing = self.writing();
         history::append_parameter_change(&self.paths, &change)?;
         self.audit(
@@ -1381,9 +1417,44 @@ impl Registry {
     /// `strategies.parameters.history`.
     pub fn parameter_history(&self, params: ParameterHistoryParams) -> Result<ParameterHistory> {
         self.exists(params.id)?;
-        Ok(ParameterHistory {
-            changes: history::parameter_history(&self.paths, params.id, params.name.as_deref())?,
-        })
+        let mut changes =
+            history::parameter_history(&self.paths, params.id, params.name.as_deref())?;
+        self.measure_changes(params.id, &mut changes)?;
+        Ok(ParameterHistory { changes })
+    }
+
+    /// Fills in each change's span (until the next change of the same parameter) and its
+    /// measured effect: the Sharpe of the strategy's trades closed in the 30 days before
+    /// it and while it was in force (none with fewer than two days of trades).
+    fn measure_changes(&self, id: StrategyId, changes: &mut [ParameterChange]) -> Result<()> {
+        const BEFORE_MS: i64 = 30 * 86_400_000;
+        for i in 0..changes.len() {
+            let next = changes[i + 1..]
+                .iter()
+                .find(|c| c.parameter_name == changes[i].parameter_name)
+                .map(|c| c.applied_from.unwrap_or(c.changed_at));
+            let c = &mut changes[i];
+            c.applied_from.get_or_insert(c.changed_at);
+            c.applied_to = next;
+        }
+        if changes.is_empty() || !self.trades.exists_on_disk(id) {
+            return Ok(());
+        }
+        let log = self.trades.log(id)?;
+        let log = log.lock().expect("trade log lock");
+        for c in changes.iter_mut() {
+            let from = c.applied_from.unwrap_or(c.changed_at).timestamp_millis();
+            let to = c.applied_to.map(|t| t.timestamp_millis());
+            let sharpe =
+                |a: i64, b: Option<i64>| metrics::compute(&log.points_in(Some(a), b)).sharpe_ratio;
+            c.before_sharpe = sharpe(from - BEFORE_MS, Some(from));
+            c.after_sharpe = sharpe(from, to);
+            c.improvement_pct = match (c.before_sharpe, c.after_sharpe) {
+                (Some(b), Some(a)) if b.abs() > 1e-12 => Some((a - b) / b.abs() * 100.0),
+                _ => None,
+            };
+        }
+        Ok(())
     }
 
     /// `strategies.trades.record`: all trades are checked first; nothing is written when
@@ -1874,6 +1945,71 @@ mod tests {
         assert!(err.contains("unreadable"), "{err}");
     }
 
+    /// A parameter change's effect is measured from the trades: the 30 days before it and
+    /// the span it was in force (until the next change of the same parameter).
+    #[test]
+    fn a_parameter_changes_effect_is_measured_from_the_trades_around_it() {
+        let (_dir, registry) = seeded();
+        let caller = Caller::default();
+        let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
+        let t0 = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let day = chrono::Duration::days(1);
+        // Ten days of small, uneven gains before; ten of larger, steadier ones after.
+        let trades: Vec<TradeRecord> = (0..20)
+            .map(|i| {
+                let exit = t0 + day * (i - 10) + chrono::Duration::hours(12);
+                let pct = if i < 10 {
+                    [0.002, -0.003, 0.004, -0.001][i as usize % 4]
+                } else {
+                    [0.006, 0.004, 0.005][i as usize % 3]
+                };
+                TradeRecord {
+                    trade_id: format!("t{i}"),
+                    symbol: "BTC/USDT".into(),
+                    entry_price: 100.0,
+                    exit_price: 100.0 * (1.0 + pct),
+                    entry_time: exit - chrono::Duration::hours(1),
+                    exit_time: exit,
+                    pnl: pct * 1000.0,
+                    pnl_pct: pct,
+                    ..TradeRecord::default()
+                }
+            })
+            .collect();
+        registry
+            .record_trades(RecordTradesParams { id, trades }, &caller)
+            .unwrap();
+        let mut change = ParameterChange::new(
+            id,
+            "stoploss".into(),
+            json!(-0.1),
+            json!(-0.05),
+            "tighter".into(),
+            ChangedBy::Manual,
+            None,
+        );
+        change.changed_at = t0;
+        change.applied_from = Some(t0);
+        registry.record_parameter_change(change, &caller).unwrap();
+        let history = registry
+            .parameter_history(ParameterHistoryParams { id, name: None })
+            .unwrap();
+        let c = &history.changes[0];
+        let (before, after) = (
+            c.before_sharpe.expect("before"),
+            c.after_sharpe.expect("after"),
+        );
+        assert!(after > before, "{before} -> {after}");
+        let pct = c.improvement_pct.expect("improvement");
+        assert!((pct - (after - before) / before.abs() * 100.0).abs() < 1e-9);
+        assert_eq!(
+            c.version_id.as_deref(),
+            Some(registry.versions(id).unwrap().current_version.as_str())
+        );
+    }
+
     /// A trade in the seed's shape, with the seed's SQL columns, is stored and returned
     /// whole; one naming a version the strategy does not have is refused with its name.
     #[test]
@@ -2319,6 +2455,8 @@ mod tests {
                 value,
                 reason: "tuning".into(),
                 changed_by: ChangedBy::Manual,
+                is_ab_test: false,
+                ab_test_group: None,
             },
             &Caller::default(),
         )

@@ -314,6 +314,8 @@ impl App {
                     value: parse_value(&kind, &edit.value),
                     reason: edit.reason.trim().to_string(),
                     changed_by: ChangedBy::Manual,
+                    is_ab_test: false,
+                    ab_test_group: None,
                 }));
             }
         }

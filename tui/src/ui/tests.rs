@@ -1124,6 +1124,8 @@ fn the_parameter_editor_sends_a_typed_value_with_its_reason() {
                 value: json!(-0.05),
                 reason: "quieter market".into(),
                 changed_by: mem_protocol::registry::ChangedBy::Manual,
+                is_ab_test: false,
+                ab_test_group: None,
             }
         )]
     );
