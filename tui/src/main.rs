@@ -682,21 +682,7 @@ enum TradesCommand {
 #[derive(Debug, Subcommand)]
 enum ParametersCommand {
     /// Set one parameter (VALUE is JSON if it parses as JSON, else a string).
-    Set {
-        id: String,
-        name: String,
-        /// A negative number is a value, not an option (`stoploss -0.05`).
-        #[arg(allow_negative_numbers = true)]
-        value: String,
-        #[arg(long)]
-        reason: String,
-        /// manual, mem_learning or optimisation.
-        #[arg(long, default_value = "manual")]
-        by: String,
-        /// This change is arm GROUP (A, B, ...) of an A/B test.
-        #[arg(long, value_name = "GROUP")]
-        ab_test: Option<String>,
-    },
+    Set(registry_cli::SetParameterArgs),
     /// Parameter changes, oldest first, with each one's span and its measured effect
     /// (Sharpe of the 30 days before, and while it was in force).
     History { id: String, name: Option<String> },
@@ -953,14 +939,9 @@ async fn strategies(
             r::performance(client, &id, range, json).await
         }
         StrategiesCommand::Compare { ids, range } => r::compare(client, &ids, range, json).await,
-        StrategiesCommand::Parameters(ParametersCommand::Set {
-            id,
-            name,
-            value,
-            reason,
-            by,
-            ab_test,
-        }) => r::set_parameter(client, &id, name, &value, reason, &by, ab_test, json).await,
+        StrategiesCommand::Parameters(ParametersCommand::Set(args)) => {
+            r::set_parameter(client, args, json).await
+        }
         StrategiesCommand::Parameters(ParametersCommand::History { id, name }) => {
             r::parameter_history(client, &id, name, json).await
         }

@@ -699,21 +699,31 @@ pub async fn compare(
     Ok(())
 }
 
-pub async fn set_parameter(
-    client: &Client,
-    strategy: &str,
+/// `memctl strategies params set`.
+#[derive(Debug, clap::Args)]
+pub struct SetParameterArgs {
+    id: String,
     name: String,
-    value: &str,
+    /// A negative number is a value, not an option (`stoploss -0.05`).
+    #[arg(allow_negative_numbers = true)]
+    value: String,
+    #[arg(long)]
     reason: String,
-    by: &str,
+    /// manual, mem_learning or optimisation.
+    #[arg(long, default_value = "manual")]
+    by: String,
+    /// This change is arm GROUP (A, B, ...) of an A/B test.
+    #[arg(long, value_name = "GROUP")]
     ab_test: Option<String>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
-    let changed_by = crate::enum_value("--by", by)?;
+}
+
+pub async fn set_parameter(client: &Client, a: SetParameterArgs, json: bool) -> anyhow::Result<()> {
+    let value = serde_json::from_str(&a.value).unwrap_or_else(|_| Value::from(a.value.as_str()));
+    let (strategy, name, reason, by, ab_test) = (a.id, a.name, a.reason, a.by, a.ab_test);
+    let changed_by = crate::enum_value("--by", &by)?;
     let update = client
         .call::<method::ParametersUpdate>(UpdateParameterParams {
-            id: id(strategy)?,
+            id: id(&strategy)?,
             name,
             value,
             reason,
