@@ -97,6 +97,9 @@ pub struct Relationship {
     pub relationship: RelationshipType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How alike the two strategies are, 0 to 1 (the seed's `similarity_score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity_score: Option<f64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -109,6 +112,9 @@ pub struct LinkParams {
     pub relationship: RelationshipType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How alike they are, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity_score: Option<f64>,
 }
 
 /// `strategies.unlink` result.

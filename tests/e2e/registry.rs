@@ -966,15 +966,31 @@ async fn relationships_deprecation_and_mem_marks() {
             .as_deref(),
         Some("full")
     );
-    client
+    let link = client
         .call::<method::StrategiesLink>(LinkParams {
             from: learned,
             to: enhanced,
             relationship: RelationshipType::DerivedFrom,
             note: None,
+            similarity_score: Some(0.82),
         })
         .await
         .unwrap();
+    assert_eq!(link.similarity_score, Some(0.82));
+    let refused = daemon.memctl(&[
+        "strategies",
+        "link",
+        &learned.to_string(),
+        "alternative_to",
+        &base.to_string(),
+        "--similarity",
+        "1.5",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("similarityScore"),
+        "{}",
+        describe(&refused)
+    );
     let patterns = client
         .call::<method::MemLearnedPatterns>(LearnedPatternsParams {
             id: learned,
@@ -997,6 +1013,7 @@ async fn relationships_deprecation_and_mem_marks() {
             to: base,
             relationship: RelationshipType::AlternativeTo,
             note: None,
+            similarity_score: None,
         })
         .await
         .unwrap_err();

@@ -596,6 +596,9 @@ enum StrategiesCommand {
         to: String,
         #[arg(long)]
         note: Option<String>,
+        /// How alike the two are, 0 to 1.
+        #[arg(long, value_name = "0..1")]
+        similarity: Option<f64>,
     },
     /// Remove a link: FROM RELATIONSHIP TO.
     Unlink {
@@ -905,7 +908,11 @@ async fn strategies(
             relationship,
             to,
             note,
-        } => r::link(client, &from, &relationship, &to, note, json).await,
+            similarity,
+        } => {
+            let link = (from, relationship, to);
+            r::link(client, link, note, similarity, json).await
+        }
         StrategiesCommand::Unlink {
             from,
             relationship,

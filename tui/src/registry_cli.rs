@@ -224,19 +224,20 @@ fn relationship(text: &str) -> anyhow::Result<RelationshipType> {
     crate::enum_value("relationship", text)
 }
 
+/// `memctl strategies link FROM RELATIONSHIP TO`.
 pub async fn link(
     client: &Client,
-    from: &str,
-    rel: &str,
-    to: &str,
+    (from, rel, to): (String, String, String),
     note: Option<String>,
+    similarity: Option<f64>,
     json: bool,
 ) -> anyhow::Result<()> {
     let params = LinkParams {
-        from: id(from)?,
-        to: id(to)?,
-        relationship: relationship(rel)?,
+        from: id(&from)?,
+        to: id(&to)?,
+        relationship: relationship(&rel)?,
         note,
+        similarity_score: similarity,
     };
     let link = client.call::<method::StrategiesLink>(params).await?;
     if json {
@@ -258,6 +259,7 @@ pub async fn unlink(
         to: id(to)?,
         relationship: relationship(rel)?,
         note: None,
+        similarity_score: None,
     };
     let result = client.call::<method::StrategiesUnlink>(params).await?;
     if json {

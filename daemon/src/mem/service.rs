@@ -1150,6 +1150,7 @@ impl Memory {
                 to: parent_id,
                 relationship: RelationshipType::DerivedFrom,
                 note: Some(format!("learned pattern {}", l.signature)),
+                similarity_score: None,
             },
             &caller,
         ) {

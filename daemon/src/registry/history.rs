@@ -6,7 +6,7 @@ use super::store::Paths;
 use crate::linelog::{Durability, LineLog, read_json};
 use chrono::Utc;
 use mem_protocol::registry::{
-    AuditEntry, ParameterChange, Relationship, RelationshipType, VersionRecord,
+    AuditEntry, LinkParams, ParameterChange, Relationship, RelationshipType, VersionRecord,
 };
 use mem_protocol::strategy::StrategyId;
 use serde::{Deserialize, Serialize};
@@ -192,22 +192,17 @@ impl Relations {
     }
 
     /// Adds a link; linking the same pair twice is a no-op that returns the first link.
-    pub fn link(
-        &self,
-        from: StrategyId,
-        to: StrategyId,
-        relationship: RelationshipType,
-        note: Option<String>,
-    ) -> anyhow::Result<(Relationship, bool)> {
+    pub fn link(&self, params: LinkParams) -> anyhow::Result<(Relationship, bool)> {
         let mut file = self.file.lock().expect("relations lock");
-        if let Some(existing) = self.find(from, to, relationship) {
+        if let Some(existing) = self.find(params.from, params.to, params.relationship) {
             return Ok((existing, false));
         }
         let link = Relationship {
-            from,
-            to,
-            relationship,
-            note,
+            from: params.from,
+            to: params.to,
+            relationship: params.relationship,
+            note: params.note,
+            similarity_score: params.similarity_score,
             created_at: Utc::now(),
         };
         let mut line = serde_json::to_vec(&RelationshipLine {

@@ -881,6 +881,7 @@ impl Registry {
                     to: params.id,
                     relationship: RelationshipType::Replaces,
                     note: Some(params.reason),
+                    similarity_score: None,
                 },
                 caller,
             )?;
@@ -936,6 +937,7 @@ impl Registry {
                 to: params.base_id,
                 relationship: RelationshipType::MemEnhancedVersion,
                 note: None,
+                similarity_score: None,
             },
             caller,
         )?;
@@ -974,15 +976,19 @@ impl Registry {
         if let Some(note) = &params.note {
             validate_text("note", note, 2_000)?;
         }
-        let (link, created) =
-            self.relations
-                .link(params.from, params.to, params.relationship, params.note)?;
+        if let Some(s) = params.similarity_score.filter(|s| !(0.0..=1.0).contains(s)) {
+            return Err(RegistryError::invalid(
+                "similarityScore",
+                format!("is from 0 (unlike) to 1 (the same), got {s}"),
+            ));
+        }
+        let (link, created) = self.relations.link(params)?;
         if created {
             self.audit(
                 caller,
                 "link",
-                Some(params.from),
-                json!({ "to": params.to, "relationship": params.relationship }),
+                Some(link.from),
+                json!({ "to": link.to, "relationship": link.relationship, "similarityScore": link.similarity_score }),
             )?;
         }
         Ok(link)
