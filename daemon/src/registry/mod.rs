@@ -20,6 +20,7 @@
 mod history;
 pub mod index;
 pub mod metrics;
+pub mod postgres;
 pub mod shapes;
 pub mod store;
 pub mod trades;
