@@ -394,10 +394,7 @@ async fn watch_bus(alerts: Arc<Alerts>, daemon: std::sync::Weak<crate::Daemon>) 
         let raised = match mem_protocol::EventMessage::from_notification(&n) {
             Ok(m) if m.event.is_periodic() => continue,
             Ok(m) => watcher.on_event(&m.event),
-            Err(_) => {
-                let data = n.params.get("data").cloned().unwrap_or_default();
-                watcher.on_unknown(&n.method, &data)
-            }
+            Err(_) => continue,
         };
         for r in raised {
             alerts.raise(r);
