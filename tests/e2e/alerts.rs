@@ -2,7 +2,8 @@
 //! webhook receiver on 127.0.0.1 ([`mem_e2e::alert_sink`]) in place of Telegram and
 //! Discord. A bot crashing past its restarts alerts once per condition; a failed job
 //! (the data refresh, a backtest) and the stale market data a failed refresh leaves
-//! alert once each, however often they recur inside the dedup window; a live bot
+//! alert once each, however often they recur inside the dedup window, a restart
+//! included; a live bot
 //! starting and stopping alerts once each, a dry run not at all; a channel that
 //! is down gets the alert once it is back; an alert raised just before memd is SIGKILLed
 //! is delivered after the restart; Telegram commands from an unknown chat do nothing,
@@ -324,7 +325,7 @@ fn failing_backtest(daemon: &Daemon) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_job_and_stale_data_alert_once_each_however_often_inside_the_window() {
     let sink = AlertSink::start().await;
-    let (daemon, _) = daemon_with_overrides(&sink, json!({"fake_bot": {}}), stale_market);
+    let (mut daemon, config) = daemon_with_overrides(&sink, json!({"fake_bot": {}}), stale_market);
     let client = daemon.client().await;
 
     // The refresh fails: its failure, and the market data it left stale.
@@ -387,6 +388,24 @@ async fn a_failed_job_and_stale_data_alert_once_each_however_often_inside_the_wi
             .count();
         assert_eq!(n, 1, "{needle}: {hooks:?}");
     }
+
+    // A restart inside the window (the windows are in alerts/dedup.json): the same
+    // failures again send nothing; the daemon's start is news each time.
+    drop(client);
+    daemon.restart_with_config(Signal::SIGTERM, &config);
+    let client = daemon.client().await;
+    failing_refresh(&client).await;
+    failing_backtest(&daemon);
+    let sent = sink
+        .wait_sent(Duration::from_secs(15), |s| {
+            count(s, CHAT, "Backtest of") >= 2
+        })
+        .await;
+    assert_eq!(count(&sent, CHAT, "Backtest of"), 2, "{sent:?}");
+    assert_eq!(count(&sent, CHAT, "Job data_refresh failed"), 1, "{sent:?}");
+    assert_eq!(count(&sent, CHAT, "Market data are stale"), 1, "{sent:?}");
+    assert_eq!(count(&sent, CHAT, "memd started"), 2, "{sent:?}");
+    assert_eq!(count(&sent, CHAT, "memd is stopping"), 1, "{sent:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

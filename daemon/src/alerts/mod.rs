@@ -13,6 +13,8 @@
 //! - an alert is in `<data>/alerts/outbox.jsonl` before it is sent, and leaves it when
 //!   sent or given up (`[alerts] give_up_after_hours`): a crash loses none;
 //! - each try is a line of `<data>/alerts/history.jsonl` (sent, failed, given up);
+//! - a condition alerts once per `dedup_window_secs`, restarts included: the windows are
+//!   saved in `<data>/alerts/dedup.json` before the alert is queued ([`throttle::Dedup`]);
 //! - the bot token and the webhook URL reach no log, event, history or answer.
 
 pub mod config;
@@ -42,6 +44,9 @@ use std::time::Instant;
 use throttle::{Dedup, RateLimit};
 use tokio::sync::Notify;
 use tracing::warn;
+
+/// `<data>/alerts/dedup.json`: when each condition's dedup window started.
+const DEDUP_FILE: &str = "dedup.json";
 
 /// The alerts subsystem: the outbox, the targets, the counters.
 pub struct Alerts {
@@ -76,8 +81,9 @@ impl Alerts {
             .into_iter()
             .map(|c| (c, (AtomicU64::new(0), AtomicU64::new(0))))
             .collect();
+        let dedup = Dedup::load(&dir.join(DEDUP_FILE), settings.dedup_window, Utc::now());
         Ok(Alerts {
-            dedup: Mutex::new(Dedup::new(settings.dedup_window)),
+            dedup: Mutex::new(dedup),
             settings,
             dir,
             outbox: Mutex::new(outbox),
@@ -103,14 +109,14 @@ impl Alerts {
         if !self.settings.rule_enabled(raised.rule) || self.targets.is_empty() {
             return None;
         }
-        if raised.rule != Rule::Test
-            && !self
-                .dedup
-                .lock()
-                .expect("dedup lock")
-                .admit(&raised.key, Instant::now())
-        {
-            return None;
+        if raised.rule.deduplicated() {
+            let mut dedup = self.dedup.lock().expect("dedup lock");
+            if !dedup.admit(&raised.key, Utc::now()) {
+                return None;
+            }
+            if let Err(e) = dedup.save(&self.dir.join(DEDUP_FILE)) {
+                warn!(error = %e, "cannot save the alerts' dedup windows; a restart may send this condition again");
+            }
         }
         let targets = self.targets.iter().map(Target::name).collect();
         self.queue(raised, targets)

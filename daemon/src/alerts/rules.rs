@@ -76,6 +76,15 @@ impl Rule {
             .unwrap_or_default()
     }
 
+    /// Whether the same key alerts once per dedup window. Not for the daemon's own
+    /// starts and stops (each one is news, restarts included) nor `alerts.test`.
+    pub fn deduplicated(self) -> bool {
+        !matches!(
+            self,
+            Rule::Test | Rule::DaemonStarted | Rule::DaemonStopping
+        )
+    }
+
     /// The severity a rule has unless the config says otherwise.
     pub fn default_severity(self) -> Severity {
         match self {
