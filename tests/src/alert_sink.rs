@@ -4,7 +4,7 @@
 //! - `POST /bot<token>/sendMessage` records `(token, chat_id, text)`;
 //! - `POST /bot<token>/getUpdates` answers the updates the test pushed
 //!   ([`AlertSink::push_message`]) past the request's `offset`, waiting up to 1 s for one;
-//! - `POST /hook` records the JSON body.
+//! - `POST /hook` (or `/hook/<key>`, a URL that carries its secret) records the JSON body.
 //!
 //! [`AlertSink::set_down`] makes every endpoint answer 503 (a channel that is down).
 
@@ -47,12 +47,20 @@ pub struct AlertSink {
 impl AlertSink {
     /// Starts it on a free port of 127.0.0.1.
     pub async fn start() -> AlertSink {
+        Self::start_on(0).await
+    }
+
+    /// Starts it on `port` of 127.0.0.1 (0: a free one).
+    pub async fn start_on(port: u16) -> AlertSink {
         let inner = Arc::new(Inner::default());
         let app = Router::new()
             .route("/hook", post(hook))
+            .route("/hook/{key}", post(keyed_hook))
             .route("/{bot}/{method}", post(telegram))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -124,6 +132,15 @@ async fn hook(State(s): State<Arc<Inner>>, Json(body): Json<Value>) -> Response 
     }
     s.hooks.lock().unwrap().push((body, Instant::now()));
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// A webhook whose URL carries its key, as Discord's and Slack's do.
+async fn keyed_hook(
+    State(s): State<Arc<Inner>>,
+    Path(_key): Path<String>,
+    body: Json<Value>,
+) -> Response {
+    hook(State(s), body).await
 }
 
 async fn telegram(

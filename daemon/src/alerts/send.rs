@@ -3,7 +3,7 @@
 //!
 //! Invariant: an error names what failed and never carries the request's URL (the bot
 //! token is in Telegram's path, a webhook's key in its URL): `reqwest` errors are
-//! stripped of it ([`reqwest::Error::without_url`]).
+//! stripped of it ([`reqwest::Error::without_url`]), their causes kept ([`request_error`]).
 
 use super::config::{Secret, TelegramSettings, WebhookConfig, WebhookFormat};
 use super::rules::{Alert, Severity};
@@ -85,6 +85,23 @@ pub fn telegram_url(api_base: &str, token: &Secret, method: &str) -> String {
     format!("{api_base}/bot{}/{method}", token.expose())
 }
 
+/// A request's error for the log and the history: what failed and why (its causes, such
+/// as `Connection refused`), without the URL, which holds the token or the webhook's key.
+pub fn request_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Sends `alert` to `target`.
 pub async fn send(http: &reqwest::Client, target: &Target, alert: &Alert) -> Result<(), String> {
     match target {
@@ -111,7 +128,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, alert: &Alert) -> Res
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| format!("webhook: {}", e.without_url()))?;
+                .map_err(|e| format!("webhook: {}", request_error(e)))?;
             let status = response.status();
             if status.is_success() {
                 Ok(())
@@ -135,7 +152,7 @@ pub async fn telegram_message(
         .json(&json!({"chat_id": chat, "text": text, "disable_web_page_preview": true}))
         .send()
         .await
-        .map_err(|e| format!("telegram: {}", e.without_url()))?;
+        .map_err(|e| format!("telegram: {}", request_error(e)))?;
     let status = response.status();
     if status.is_success() {
         return Ok(());
@@ -171,6 +188,25 @@ pub fn webhook_body(format: WebhookFormat, alert: &Alert) -> Value {
 mod tests {
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A request refused (nothing listens): the error says so, and not the URL (whose
+    /// path holds the token).
+    #[tokio::test]
+    async fn a_refused_request_says_why_without_its_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = super::client()
+            .post(format!("http://127.0.0.1:{port}/bot123:SECRET/sendMessage"))
+            .send()
+            .await
+            .unwrap_err();
+        let text = super::request_error(e);
+        assert!(!text.contains("SECRET") && !text.contains("/bot"), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+    }
 
     /// Telegram and most webhooks are HTTPS: the alert client completes a TLS handshake
     /// and a POST against a local HTTPS server whose certificate it is told to trust.
