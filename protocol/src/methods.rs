@@ -490,6 +490,10 @@ pub struct Snapshot {
     /// `queue`: `queue.list` without params.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<crate::backtest::QueueList>,
+    /// `daemon`: the newest alerts as they stand (oldest first; `alert.changed` events
+    /// keep them current).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Vec<crate::alerts::AlertStatus>>,
 }
 
 /// `strategies.list` params: every filter is optional and they combine with AND.
@@ -793,6 +797,7 @@ pub(crate) mod tests {
                 jobs: vec![],
                 parallel: 1,
             }),
+            alerts: Some(vec![]),
         };
         let json = serde_json::to_value(&snapshot).unwrap();
         let mut members: Vec<&str> = json
@@ -805,6 +810,7 @@ pub(crate) mod tests {
         assert_eq!(
             members,
             [
+                "alerts",
                 "daemon",
                 "decisions",
                 "deployments",

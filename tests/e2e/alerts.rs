@@ -14,8 +14,10 @@ use mem_e2e::alert_sink::AlertSink;
 use mem_e2e::deployments::{active_deployments, dry_run_on_port};
 use mem_e2e::seed::{AGGRESSIVE_RSI, MACD_HUNTER, sid};
 use mem_e2e::{Daemon, free_port, wait_for};
+use mem_protocol::alerts::AlertProgress;
 use mem_protocol::deploy::DeploymentStatus;
 use mem_protocol::methods::method;
+use mem_protocol::{Event, Topic};
 use nix::sys::signal::Signal;
 use serde_json::json;
 use std::path::Path;
@@ -163,7 +165,39 @@ async fn a_channel_down_is_retried_and_an_alert_survives_a_sigkill() {
     drop(client);
     // Raised, not delivered, then memd dies without a word.
     daemon.restart_with_config(Signal::SIGKILL, &config);
+    // The Dashboard's road: the snapshot has the alert as it stands (not sent, rebuilt
+    // from the history and the outbox), then `alert.changed` says when it is.
+    let client = daemon.client().await;
+    let (subscribed, mut events) = client.subscribe(vec![Topic::Daemon]).await.unwrap();
+    let recent = subscribed.snapshot.alerts.unwrap_or_default();
+    let test_alert = recent
+        .iter()
+        .find(|a| a.title == "memd test alert")
+        .unwrap_or_else(|| panic!("the test alert is in the snapshot: {recent:?}"));
+    assert_ne!(test_alert.progress(), AlertProgress::Sent, "{test_alert:?}");
+    assert!(
+        test_alert
+            .targets
+            .iter()
+            .any(|t| t.target == "telegram/4242"),
+        "{test_alert:?}"
+    );
     sink.set_down(false);
+    let id = test_alert.id.clone();
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let m = events.next().await.expect("the event stream ended");
+            if let Event::AlertChanged(a) = m.event {
+                if a.id == id && a.progress() == AlertProgress::Sent {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("alert.changed says the test alert was sent");
+    drop(events);
+    drop(client);
     let sent = sink
         .wait_sent(Duration::from_secs(15), |s| {
             count(s, CHAT, "memd test alert") >= 1 && count(s, CONTROL_CHAT, "memd test alert") >= 1

@@ -15,25 +15,33 @@
 //! - each try is a line of `<data>/alerts/history.jsonl` (sent, failed, given up);
 //! - a condition alerts once per `dedup_window_secs`, restarts included: the windows are
 //!   saved in `<data>/alerts/dedup.json` before the alert is queued ([`throttle::Dedup`]);
+//! - each alert as it stands (raised, then tried at each target) is announced on the bus
+//!   (`alert.changed`) and kept among the newest few ([`recent`]) for the snapshot; the
+//!   `recent` lock is held from the outbox write to the announcement, so a target's try
+//!   is never announced before its alert;
 //! - the bot token and the webhook URL reach no log, event, history or answer.
 
 pub mod config;
 pub mod outbox;
+pub mod recent;
 pub mod rules;
 pub mod send;
 pub mod summary;
 pub mod telegram;
 pub mod throttle;
 
+use crate::bus::EventBus;
 use crate::linelog::{self, Durability};
 use chrono::Utc;
 use config::AlertsSettings;
+use mem_protocol::Event;
 use mem_protocol::RpcError;
 use mem_protocol::alerts::{
-    AlertDelivery, AlertsHistory, AlertsHistoryParams, AlertsTestParams, AlertsTestResult,
-    DeliveryResult,
+    AlertDelivery, AlertStatus, AlertsHistory, AlertsHistoryParams, AlertsTestParams,
+    AlertsTestResult, DeliveryResult,
 };
 use outbox::Outbox;
+use recent::Recent;
 use rules::{Alert, Raised, Rule};
 use send::Target;
 use std::collections::HashMap;
@@ -54,6 +62,9 @@ pub struct Alerts {
     dir: PathBuf,
     outbox: Mutex<Outbox>,
     dedup: Mutex<Dedup>,
+    /// The newest alerts as they stand; taken before `outbox` when both are.
+    recent: Mutex<Recent>,
+    bus: Arc<EventBus>,
     targets: Vec<Target>,
     wake: HashMap<String, Arc<Notify>>,
     http: reqwest::Client,
@@ -63,11 +74,17 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    /// Opens `<data>/alerts/` (the outbox as a crash left it).
-    pub fn open(data_dir: &Path, settings: AlertsSettings) -> anyhow::Result<Alerts> {
+    /// Opens `<data>/alerts/` (the outbox as a crash left it); alerts as they stand are
+    /// announced on `bus`.
+    pub fn open(
+        data_dir: &Path,
+        settings: AlertsSettings,
+        bus: Arc<EventBus>,
+    ) -> anyhow::Result<Alerts> {
         let dir = data_dir.join("alerts");
         crate::datadir::ensure_dir(&dir, 0o700)?;
         let outbox = Outbox::open(&dir.join("outbox.jsonl"))?;
+        let recent = Recent::rebuild(read_history(&dir.join(HISTORY_FILE))?, outbox.pending());
         let targets = Target::all(
             settings.telegram.as_ref(),
             settings.webhook.as_ref(),
@@ -84,6 +101,8 @@ impl Alerts {
         let dedup = Dedup::load(&dir.join(DEDUP_FILE), settings.dedup_window, Utc::now());
         Ok(Alerts {
             dedup: Mutex::new(dedup),
+            recent: Mutex::new(recent),
+            bus,
             settings,
             dir,
             outbox: Mutex::new(outbox),
@@ -132,14 +151,19 @@ impl Alerts {
             text: raised.text,
             raised_at: Utc::now(),
         };
-        if let Err(e) = self
-            .outbox
-            .lock()
-            .expect("outbox lock")
-            .raise(alert.clone(), targets.clone())
         {
-            warn!(error = %e, rule = %alert.rule.name(), "cannot queue an alert: {}", alert.title);
-            return None;
+            let mut recent = self.recent.lock().expect("recent lock");
+            if let Err(e) = self
+                .outbox
+                .lock()
+                .expect("outbox lock")
+                .raise(alert.clone(), targets.clone())
+            {
+                warn!(error = %e, rule = %alert.rule.name(), "cannot queue an alert: {}", alert.title);
+                return None;
+            }
+            let status = recent.raised(&alert, &targets);
+            self.bus.publish(Event::AlertChanged(Box::new(status)));
         }
         for t in &targets {
             if let Some(wake) = self.wake.get(t) {
@@ -198,11 +222,8 @@ impl Alerts {
     /// `alerts.history`: the newest deliveries, oldest first.
     pub fn history(&self, p: AlertsHistoryParams) -> Result<AlertsHistory, RpcError> {
         let limit = p.limit.unwrap_or(50).clamp(1, 1000);
-        let bytes = linelog::read_tail(&self.history_path(), 512 * 1024)
+        let mut deliveries = read_history(&self.history_path())
             .map_err(|e| RpcError::internal(format!("alerts history: {e}")))?;
-        let mut deliveries: Vec<AlertDelivery> = linelog::lines(&bytes)
-            .filter_map(|l| serde_json::from_slice(l).ok())
-            .collect();
         let skip = deliveries.len().saturating_sub(limit);
         deliveries.drain(..skip);
         Ok(AlertsHistory {
@@ -236,8 +257,13 @@ impl Alerts {
         out
     }
 
+    /// The newest alerts as they stand, oldest first (the snapshot's `alerts`).
+    pub fn recent(&self) -> Vec<AlertStatus> {
+        self.recent.lock().expect("recent lock").list()
+    }
+
     fn history_path(&self) -> PathBuf {
-        self.dir.join("history.jsonl")
+        self.dir.join(HISTORY_FILE)
     }
 
     fn record(
@@ -257,7 +283,7 @@ impl Alerts {
             at: Utc::now(),
             alert_id: alert.id.clone(),
             rule: alert.rule.name(),
-            severity: format!("{:?}", alert.severity).to_lowercase(),
+            severity: alert.severity.name().to_string(),
             title: alert.title.clone(),
             text: alert.text.clone(),
             raised_at: alert.raised_at,
@@ -268,9 +294,16 @@ impl Alerts {
         };
         let mut text = serde_json::to_vec(&line).unwrap_or_default();
         text.push(b'\n');
-        let _guard = self.history_lock.lock().expect("history lock");
-        if let Err(e) = linelog::append(&self.history_path(), 0o600, &text, Durability::Batched) {
-            warn!(error = %e, "cannot write the alerts' history");
+        {
+            let _guard = self.history_lock.lock().expect("history lock");
+            if let Err(e) = linelog::append(&self.history_path(), 0o600, &text, Durability::Batched)
+            {
+                warn!(error = %e, "cannot write the alerts' history");
+            }
+        }
+        let mut recent = self.recent.lock().expect("recent lock");
+        if let Some(status) = recent.tried(&line) {
+            self.bus.publish(Event::AlertChanged(Box::new(status)));
         }
     }
 
@@ -294,6 +327,17 @@ impl Alerts {
         summary::spawn(self.clone(), daemon.clone());
         telegram::spawn(self.clone(), daemon);
     }
+}
+
+/// `<data>/alerts/history.jsonl`: a line per try.
+const HISTORY_FILE: &str = "history.jsonl";
+
+/// The history's newest lines (its last 512 KiB), oldest first.
+fn read_history(path: &Path) -> std::io::Result<Vec<AlertDelivery>> {
+    let bytes = linelog::read_tail(path, 512 * 1024)?;
+    Ok(linelog::lines(&bytes)
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect())
 }
 
 fn hostname() -> String {

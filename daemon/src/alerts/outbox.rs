@@ -108,6 +108,11 @@ impl Outbox {
         self.pending.iter().find(|p| p.target == target).cloned()
     }
 
+    /// Every delivery that waits, oldest first.
+    pub fn pending(&self) -> impl Iterator<Item = &Pending> {
+        self.pending.iter()
+    }
+
     /// How many deliveries wait.
     pub fn len(&self) -> usize {
         self.pending.len()

@@ -113,6 +113,15 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `info`, `warning`, `critical`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
     pub fn icon(self) -> &'static str {
         match self {
             Severity::Info => "ℹ️",
