@@ -206,14 +206,17 @@ async fn a_channel_down_is_retried_and_an_alert_survives_a_sigkill() {
     assert_eq!(count(&sent, CHAT, "memd test alert"), 1, "{sent:?}");
     assert_eq!(count(&sent, CONTROL_CHAT, "memd test alert"), 1, "{sent:?}");
 
-    // The channel down while memd runs: retried with backoff, delivered once it is back.
+    // The channel down while memd runs: retried with backoff, delivered once it is back;
+    // the three alerts that waited together go out as one message.
     sink.set_down(true);
-    assert!(
-        daemon
-            .memctl(&["alerts", "test", "webhook"])
-            .status
-            .success()
-    );
+    for _ in 0..3 {
+        assert!(
+            daemon
+                .memctl(&["alerts", "test", "webhook"])
+                .status
+                .success()
+        );
+    }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let tests = |sink: &AlertSink| {
         let hooks = sink.hooks();
@@ -231,6 +234,14 @@ async fn a_channel_down_is_retried_and_an_alert_survives_a_sigkill() {
         async || tests(&sink) == 1,
     )
     .await;
+    let hooks = sink.hooks();
+    let batch = hooks
+        .iter()
+        .filter_map(|h| h["content"].as_str())
+        .find(|t| t.contains("memd test alert"))
+        .unwrap();
+    assert!(batch.contains(" 3 alerts\n"), "{batch}");
+    assert_eq!(batch.matches("memd test alert").count(), 3, "{batch}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,8 @@ pub struct Sent {
     pub chat_id: i64,
     pub text: String,
     pub at: Instant,
+    /// When it arrived, by the wall clock (to compare with memd's event times).
+    pub received: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Default)]
@@ -165,6 +167,7 @@ async fn telegram(
                 chat_id: body["chat_id"].as_i64().unwrap_or_default(),
                 text: body["text"].as_str().unwrap_or_default().to_string(),
                 at: Instant::now(),
+                received: chrono::Utc::now(),
             });
             Json(json!({"ok": true, "result": {"message_id": 1}})).into_response()
         }

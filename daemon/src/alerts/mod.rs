@@ -10,6 +10,10 @@
 //! - raising never waits on a channel: a delivery task per target, woken by a `Notify`;
 //!   a target that is down is retried with backoff ([`throttle::backoff`]) while the
 //!   others go on;
+//! - alerts waiting together for a text channel (a Telegram chat, a Discord or Slack
+//!   webhook) go out as one message, as many as fit its length ([`send::compose`]): fifty
+//!   bots failing at once are a few messages, not fifty held back by the rate limit and
+//!   Telegram's (about one message a second a chat); each alert has its own history line;
 //! - an alert is in `<data>/alerts/outbox.jsonl` before it is sent, and leaves it when
 //!   sent or given up (`[alerts] give_up_after_hours`): a crash loses none;
 //! - each try is a line of `<data>/alerts/history.jsonl` (sent, failed, given up);
@@ -346,36 +350,71 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "this host".into())
 }
 
-/// One target's delivery loop: the oldest pending alert, the rate limit, a try; on
-/// failure the backoff, then the same alert again.
+/// Alerts a message of several holds at most (what fits decides first).
+const MAX_BATCH: usize = 100;
+
+/// One target's delivery loop: the rate limit, then what waits for the target, oldest
+/// first (for a text channel, as many as fit one message: alerts raised together go out
+/// together), a try; on failure the backoff, then the same alerts again.
 async fn deliver(alerts: Arc<Alerts>, target: Target) {
     let name = target.name();
     let wake = alerts.wake[&name].clone();
     let mut limit = RateLimit::new(alerts.settings.rate_limit_per_minute);
     let mut failures = 0u32;
+    // Tries so far of the alerts still pending here.
+    let mut tries: HashMap<String, u32> = HashMap::new();
+    let take = if target.message_limit().is_some() {
+        MAX_BATCH
+    } else {
+        1
+    };
     loop {
-        let next = alerts.outbox.lock().expect("outbox lock").next_for(&name);
-        let Some(pending) = next else {
+        if alerts
+            .outbox
+            .lock()
+            .expect("outbox lock")
+            .next_for(&name)
+            .is_none()
+        {
             wake.notified().await;
             continue;
-        };
-        let alert = pending.alert;
-        let age = (Utc::now() - alert.raised_at).to_std().unwrap_or_default();
-        if age > alerts.settings.give_up_after {
-            alerts.record(&alert, &target, DeliveryResult::GivenUp, failures + 1, None);
-            finish(&alerts, &alert, &name);
-            failures = 0;
-            continue;
         }
+        // Waiting for the rate limit lets what is raised meanwhile join the message.
         let wait = limit.wait(Instant::now());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        let waiting: Vec<Alert> = alerts
+            .outbox
+            .lock()
+            .expect("outbox lock")
+            .waiting_for(&name, take)
+            .into_iter()
+            .map(|p| p.alert)
+            .collect();
+        let (old, mut batch): (Vec<Alert>, Vec<Alert>) = waiting.into_iter().partition(|a| {
+            (Utc::now() - a.raised_at).to_std().unwrap_or_default() > alerts.settings.give_up_after
+        });
+        for alert in &old {
+            let attempt = tries.remove(&alert.id).unwrap_or(0) + 1;
+            alerts.record(alert, &target, DeliveryResult::GivenUp, attempt, None);
+        }
+        finish(&alerts, &old, &name);
+        if batch.is_empty() {
+            continue;
+        }
+        if let Some(chars) = target.message_limit() {
+            let fits = send::compose(&batch, chars).1;
+            batch.truncate(fits.max(1));
+        }
         limit.record(Instant::now());
-        match send::send(&alerts.http, &target, &alert).await {
+        match send::send(&alerts.http, &target, &batch).await {
             Ok(()) => {
-                alerts.record(&alert, &target, DeliveryResult::Sent, failures + 1, None);
-                finish(&alerts, &alert, &name);
+                for alert in &batch {
+                    let attempt = tries.remove(&alert.id).unwrap_or(0) + 1;
+                    alerts.record(alert, &target, DeliveryResult::Sent, attempt, None);
+                }
+                finish(&alerts, &batch, &name);
                 failures = 0;
             }
             Err(error) => {
@@ -383,27 +422,36 @@ async fn deliver(alerts: Arc<Alerts>, target: Target) {
                 if failures == 1 {
                     warn!(target = %name, %error, "an alert could not be sent; retrying with backoff");
                 }
-                alerts.record(
-                    &alert,
-                    &target,
-                    DeliveryResult::Failed,
-                    failures,
-                    Some(error),
-                );
+                for alert in &batch {
+                    let attempt = tries.entry(alert.id.clone()).or_insert(0);
+                    *attempt += 1;
+                    alerts.record(
+                        alert,
+                        &target,
+                        DeliveryResult::Failed,
+                        *attempt,
+                        Some(error.clone()),
+                    );
+                }
                 tokio::time::sleep(throttle::backoff(failures, alerts.settings.retry_max)).await;
             }
         }
     }
 }
 
-fn finish(alerts: &Alerts, alert: &Alert, target: &str) {
+/// `done` are done at `target` (sent, or given up): one line each, one sync.
+fn finish(alerts: &Alerts, done: &[Alert], target: &str) {
+    if done.is_empty() {
+        return;
+    }
+    let ids: Vec<&str> = done.iter().map(|a| a.id.as_str()).collect();
     if let Err(e) = alerts
         .outbox
         .lock()
         .expect("outbox lock")
-        .done(&alert.id, target)
+        .done(&ids, target)
     {
-        warn!(error = %e, "cannot mark an alert done in the outbox; it may be sent again after a restart");
+        warn!(error = %e, "cannot mark alerts done in the outbox; they may be sent again after a restart");
     }
 }
 

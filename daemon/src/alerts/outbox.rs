@@ -108,6 +108,16 @@ impl Outbox {
         self.pending.iter().find(|p| p.target == target).cloned()
     }
 
+    /// The oldest `max` alerts waiting for `target`, oldest first.
+    pub fn waiting_for(&self, target: &str, max: usize) -> Vec<Pending> {
+        self.pending
+            .iter()
+            .filter(|p| p.target == target)
+            .take(max)
+            .cloned()
+            .collect()
+    }
+
     /// Every delivery that waits, oldest first.
     pub fn pending(&self) -> impl Iterator<Item = &Pending> {
         self.pending.iter()
@@ -122,19 +132,31 @@ impl Outbox {
         self.pending.is_empty()
     }
 
-    /// `id` is done for `target` (sent, or given up).
-    pub fn done(&mut self, id: &str, target: &str) -> std::io::Result<()> {
+    /// `ids` are done for `target` (sent, or given up): a line each, written and synced
+    /// together.
+    pub fn done(&mut self, ids: &[&str], target: &str) -> std::io::Result<()> {
         self.pending
-            .retain(|p| !(p.alert.id == id && p.target == target));
-        self.append(&Line::Done {
-            done: id.to_string(),
-            target: target.to_string(),
-        })
+            .retain(|p| !(p.target == target && ids.contains(&p.alert.id.as_str())));
+        let lines: Vec<Line> = ids
+            .iter()
+            .map(|id| Line::Done {
+                done: id.to_string(),
+                target: target.to_string(),
+            })
+            .collect();
+        self.append_all(&lines)
     }
 
     fn append(&mut self, line: &Line) -> std::io::Result<()> {
-        let mut text = serde_json::to_vec(line).map_err(std::io::Error::other)?;
-        text.push(b'\n');
+        self.append_all(std::slice::from_ref(line))
+    }
+
+    fn append_all(&mut self, lines: &[Line]) -> std::io::Result<()> {
+        let mut text = Vec::new();
+        for line in lines {
+            serde_json::to_writer(&mut text, line).map_err(std::io::Error::other)?;
+            text.push(b'\n');
+        }
         self.log.append(&text, Durability::Sync).map(drop)
     }
 }
@@ -164,9 +186,9 @@ mod tests {
         let targets = || vec!["log".to_string(), "webhook".to_string()];
         o.raise(alert("a"), targets()).unwrap();
         o.raise(alert("b"), targets()).unwrap();
-        o.done("a", "log").unwrap();
-        o.done("a", "webhook").unwrap();
-        o.done("b", "log").unwrap();
+        o.done(&["a"], "log").unwrap();
+        o.done(&["a"], "webhook").unwrap();
+        o.done(&["b"], "log").unwrap();
         drop(o);
         let o = Outbox::open(&path).unwrap();
         assert_eq!(o.len(), 1);
