@@ -24,6 +24,7 @@
 use chrono::{DateTime, Utc};
 use mem_e2e::alert_sink::AlertSink;
 use mem_e2e::measure::{median, percentile};
+use mem_protocol::alerts::AlertDelivery;
 use mem_protocol::deploy::{DeploymentStatus, StopAllParams};
 use mem_protocol::methods::method;
 use mem_protocol::{Client, ClientOptions, Event, Topic};
@@ -100,6 +101,9 @@ async fn main() {
         "memd with {bots} fake bots per run, {runs} run(s); poll {poll_ms} ms; Telegram rate limit {rate}/min"
     );
     let (mut from_event, mut from_kill) = (Vec::new(), Vec::new());
+    // The two halves of event -> stand-in: memd's rules to the outbox (the alert's
+    // `raisedAt` in the history), and the outbox to the stand-in.
+    let (mut to_raise, mut to_send) = (Vec::new(), Vec::new());
     let mut messages = Vec::new();
     for run in 1..=runs {
         for id in &ids {
@@ -166,6 +170,23 @@ async fn main() {
                 }
             }
         }
+        let raised_at: HashMap<String, DateTime<Utc>> =
+            std::fs::read_to_string(root.path().join("data/alerts/history.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<AlertDelivery>(l).ok())
+                .filter(|d| d.raised_at >= killed_at && d.target.starts_with("telegram"))
+                .filter_map(|d| {
+                    let name = d.title.strip_prefix("Bot ")?.strip_suffix(" failed")?;
+                    Some((name.to_string(), d.raised_at))
+                })
+                .collect();
+        for (name, got) in &received {
+            if let (Some(event), Some(raised)) = (failed_at.get(name), raised_at.get(name)) {
+                to_raise.push(ms(*raised - *event));
+                to_send.push(ms(*got - *raised));
+            }
+        }
         let sent_now = sink.sent().len() - base;
         messages.push(sent_now);
         let mut run_event = Vec::new();
@@ -191,6 +212,8 @@ async fn main() {
         "event -> Telegram stand-in (memd's deployment.changed `at` to the request)",
         &mut from_event,
     );
+    summary("  of it: event -> raised (rules, dedup, outbox)", &mut to_raise);
+    summary("  of it: raised -> Telegram stand-in (delivery)", &mut to_send);
     summary(
         "kill -> Telegram stand-in (includes noticing the death: up to one poll)",
         &mut from_kill,
