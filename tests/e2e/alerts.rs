@@ -207,7 +207,7 @@ async fn a_channel_down_is_retried_and_an_alert_survives_a_sigkill() {
     assert_eq!(count(&sent, CONTROL_CHAT, "memd test alert"), 1, "{sent:?}");
 
     // The channel down while memd runs: retried with backoff, delivered once it is back;
-    // the three alerts that waited together go out as one message.
+    // the alerts that waited together go out as one message.
     sink.set_down(true);
     for _ in 0..3 {
         assert!(
@@ -240,7 +240,8 @@ async fn a_channel_down_is_retried_and_an_alert_survives_a_sigkill() {
         .filter_map(|h| h["content"].as_str())
         .find(|t| t.contains("memd test alert"))
         .unwrap();
-    assert!(batch.contains(" 3 alerts\n"), "{batch}");
+    // (memd's start after the restart may still have been waiting for the webhook too.)
+    assert!(batch.contains(" alerts\n\n"), "{batch}");
     assert_eq!(batch.matches("memd test alert").count(), 3, "{batch}");
 }
 

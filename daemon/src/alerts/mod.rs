@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use throttle::{Dedup, RateLimit};
+use throttle::Dedup;
 use tokio::sync::Notify;
 use tracing::warn;
 
@@ -129,52 +129,81 @@ impl Alerts {
     /// Raises an alert: checked against its rule's switch and the dedup window, queued on
     /// disk for every target, the targets woken. Answers the alert, if it goes out.
     pub fn raise(&self, raised: Raised) -> Option<Alert> {
-        if !self.settings.rule_enabled(raised.rule) || self.targets.is_empty() {
-            return None;
-        }
-        if raised.rule.deduplicated() {
-            let mut dedup = self.dedup.lock().expect("dedup lock");
-            if !dedup.admit(&raised.key, Utc::now()) {
-                return None;
-            }
-            if let Err(e) = dedup.save(&self.dir.join(DEDUP_FILE)) {
-                warn!(error = %e, "cannot save the alerts' dedup windows; a restart may send this condition again");
-            }
-        }
-        let targets = self.targets.iter().map(Target::name).collect();
-        self.queue(raised, targets)
+        self.raise_all(vec![raised]).pop()
     }
 
-    fn queue(&self, raised: Raised, targets: Vec<String>) -> Option<Alert> {
-        let alert = Alert {
-            id: uuid::Uuid::new_v4().to_string(),
-            severity: self.settings.severity(raised.rule),
-            rule: raised.rule,
-            key: raised.key,
-            title: raised.title,
-            text: raised.text,
-            raised_at: Utc::now(),
-        };
+    /// Raises alerts together (the conditions of the events read at once): one dedup
+    /// save, one outbox write for them all, so fifty bots failing at once cost one disk
+    /// sync, not fifty, and reach their targets together. Answers those that go out.
+    pub fn raise_all(&self, raised: Vec<Raised>) -> Vec<Alert> {
+        if self.targets.is_empty() {
+            return Vec::new();
+        }
+        let mut admitted: Vec<Raised> = raised
+            .into_iter()
+            .filter(|r| self.settings.rule_enabled(r.rule))
+            .collect();
+        if admitted.iter().any(|r| r.rule.deduplicated()) {
+            let mut dedup = self.dedup.lock().expect("dedup lock");
+            let now = Utc::now();
+            admitted.retain(|r| !r.rule.deduplicated() || dedup.admit(&r.key, now));
+            if admitted.iter().any(|r| r.rule.deduplicated()) {
+                if let Err(e) = dedup.save(&self.dir.join(DEDUP_FILE)) {
+                    warn!(error = %e, "cannot save the alerts' dedup windows; a restart may send these conditions again");
+                }
+            }
+        }
+        let targets: Vec<String> = self.targets.iter().map(Target::name).collect();
+        self.queue(admitted.into_iter().map(|r| (r, targets.clone())).collect())
+    }
+
+    /// Queues each alert for its targets (on disk, one sync), announces each, wakes the
+    /// targets.
+    fn queue(&self, raised: Vec<(Raised, Vec<String>)>) -> Vec<Alert> {
+        if raised.is_empty() {
+            return Vec::new();
+        }
+        let now = Utc::now();
+        let queued: Vec<(Alert, Vec<String>)> = raised
+            .into_iter()
+            .map(|(r, targets)| {
+                let alert = Alert {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    severity: self.settings.severity(r.rule),
+                    rule: r.rule,
+                    key: r.key,
+                    title: r.title,
+                    text: r.text,
+                    raised_at: now,
+                };
+                (alert, targets)
+            })
+            .collect();
         {
             let mut recent = self.recent.lock().expect("recent lock");
-            if let Err(e) = self
-                .outbox
-                .lock()
-                .expect("outbox lock")
-                .raise(alert.clone(), targets.clone())
-            {
-                warn!(error = %e, rule = %alert.rule.name(), "cannot queue an alert: {}", alert.title);
-                return None;
+            if let Err(e) = self.outbox.lock().expect("outbox lock").raise_all(&queued) {
+                for (alert, _) in &queued {
+                    warn!(error = %e, rule = %alert.rule.name(), "cannot queue an alert: {}", alert.title);
+                }
+                return Vec::new();
             }
-            let status = recent.raised(&alert, &targets);
-            self.bus.publish(Event::AlertChanged(Box::new(status)));
-        }
-        for t in &targets {
-            if let Some(wake) = self.wake.get(t) {
-                wake.notify_one();
+            for (alert, targets) in &queued {
+                let status = recent.raised(alert, targets);
+                self.bus.publish(Event::AlertChanged(Box::new(status)));
             }
         }
-        Some(alert)
+        let mut woken: Vec<&str> = Vec::new();
+        for (_, targets) in &queued {
+            for t in targets {
+                if !woken.contains(&t.as_str()) {
+                    woken.push(t);
+                    if let Some(wake) = self.wake.get(t) {
+                        wake.notify_one();
+                    }
+                }
+            }
+        }
+        queued.into_iter().map(|(alert, _)| alert).collect()
     }
 
     /// `alerts.test`: a test alert to one channel or all.
@@ -214,9 +243,12 @@ impl Alerts {
                 hostname()
             ),
         );
-        let alert = self.queue(raised, targets.clone()).ok_or_else(|| {
-            RpcError::internal("cannot write the alerts' outbox (see memd's log)")
-        })?;
+        let alert = self
+            .queue(vec![(raised, targets.clone())])
+            .pop()
+            .ok_or_else(|| {
+                RpcError::internal("cannot write the alerts' outbox (see memd's log)")
+            })?;
         Ok(AlertsTestResult {
             alert_id: alert.id,
             targets,
@@ -359,7 +391,7 @@ const MAX_BATCH: usize = 100;
 async fn deliver(alerts: Arc<Alerts>, target: Target) {
     let name = target.name();
     let wake = alerts.wake[&name].clone();
-    let mut limit = RateLimit::new(alerts.settings.rate_limit_per_minute);
+    let mut limit = target.rate_limit(alerts.settings.rate_limit_per_minute);
     let mut failures = 0u32;
     // Tries so far of the alerts still pending here.
     let mut tries: HashMap<String, u32> = HashMap::new();
@@ -471,31 +503,44 @@ async fn watch_bus(alerts: Arc<Alerts>, daemon: std::sync::Weak<crate::Daemon>) 
         "memd started",
         format!("memd {} on {}", env!("CARGO_PKG_VERSION"), hostname()),
     ));
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    let lagged = |n: u64| {
+        warn!(
+            missed = n,
+            "the alerts fell behind the event bus; some events were not read"
+        );
+    };
     loop {
-        let published = match rx.recv().await {
-            Ok(p) => p,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                warn!(
-                    missed = n,
-                    "the alerts fell behind the event bus; some events were not read"
-                );
+        // The next event, then every one already there: their alerts are raised together.
+        let mut events = match rx.recv().await {
+            Ok(p) => vec![p],
+            Err(RecvError::Lagged(n)) => {
+                lagged(n);
                 continue;
             }
-            Err(_) => return,
+            Err(RecvError::Closed) => return,
         };
-        if published.topic == Topic::Logs {
-            continue;
+        while events.len() < 1024 {
+            match rx.try_recv() {
+                Ok(p) => events.push(p),
+                Err(TryRecvError::Lagged(n)) => lagged(n),
+                Err(_) => break,
+            }
         }
-        let Ok(ServerMessage::Notification(n)) = ServerMessage::parse(&published.line) else {
-            continue;
-        };
-        let raised = match mem_protocol::EventMessage::from_notification(&n) {
-            Ok(m) if m.event.is_periodic() => continue,
-            Ok(m) => watcher.on_event(&m.event),
-            Err(_) => continue,
-        };
-        for r in raised {
-            alerts.raise(r);
+        let mut raised = Vec::new();
+        for published in events {
+            if published.topic == Topic::Logs {
+                continue;
+            }
+            let Ok(ServerMessage::Notification(n)) = ServerMessage::parse(&published.line) else {
+                continue;
+            };
+            match mem_protocol::EventMessage::from_notification(&n) {
+                Ok(m) if m.event.is_periodic() => {}
+                Ok(m) => raised.extend(watcher.on_event(&m.event)),
+                Err(_) => {}
+            }
         }
+        alerts.raise_all(raised);
     }
 }

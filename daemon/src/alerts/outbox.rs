@@ -90,16 +90,25 @@ impl Outbox {
 
     /// Queues `alert` for each of `targets`, on disk first.
     pub fn raise(&mut self, alert: Alert, targets: Vec<String>) -> std::io::Result<()> {
-        let line = Line::Raise {
-            raise: Box::new(alert.clone()),
-            targets: targets.clone(),
-        };
-        self.append(&line)?;
-        self.pending
-            .extend(targets.into_iter().map(|target| Pending {
+        self.raise_all(&[(alert, targets)])
+    }
+
+    /// Queues each alert for its targets: a line each, written and synced together.
+    pub fn raise_all(&mut self, alerts: &[(Alert, Vec<String>)]) -> std::io::Result<()> {
+        let lines: Vec<Line> = alerts
+            .iter()
+            .map(|(alert, targets)| Line::Raise {
+                raise: Box::new(alert.clone()),
+                targets: targets.clone(),
+            })
+            .collect();
+        self.append_all(&lines)?;
+        for (alert, targets) in alerts {
+            self.pending.extend(targets.iter().map(|target| Pending {
                 alert: alert.clone(),
-                target,
+                target: target.clone(),
             }));
+        }
         Ok(())
     }
 
@@ -145,10 +154,6 @@ impl Outbox {
             })
             .collect();
         self.append_all(&lines)
-    }
-
-    fn append(&mut self, line: &Line) -> std::io::Result<()> {
-        self.append_all(std::slice::from_ref(line))
     }
 
     fn append_all(&mut self, lines: &[Line]) -> std::io::Result<()> {

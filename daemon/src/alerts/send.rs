@@ -7,6 +7,7 @@
 
 use super::config::{Secret, TelegramSettings, WebhookConfig, WebhookFormat};
 use super::rules::{Alert, Severity};
+use super::throttle::RateLimit;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -55,6 +56,18 @@ impl Target {
                 WebhookFormat::Slack => Some(3900),
             },
             Target::Log => None,
+        }
+    }
+
+    /// How it is throttled: a text channel at most `per_minute` messages a minute and
+    /// [`PACE`] apart while alerts keep coming (they gather in the next message); the
+    /// JSON webhook `per_minute`; the log not at all (it is memd's own file: no service
+    /// to spare).
+    pub fn rate_limit(&self, per_minute: u32) -> RateLimit {
+        match self {
+            Target::Log => RateLimit::new(u32::MAX),
+            _ if self.message_limit().is_some() => RateLimit::new(per_minute).with_gap(PACE),
+            _ => RateLimit::new(per_minute),
         }
     }
 
@@ -118,6 +131,12 @@ pub fn request_error(e: reqwest::Error) -> String {
     }
     text
 }
+
+/// The least time between two messages to one chat or text webhook while alerts keep
+/// coming: a burst (fifty bots failing within a poll) becomes a few messages a second,
+/// each alert waiting at most this long, instead of one message each (Telegram asks for
+/// about one a second a chat, Discord allows five per two seconds a webhook).
+pub const PACE: Duration = Duration::from_millis(300);
 
 /// Characters an alert takes at most in a message of several.
 const ALERT_CHARS_IN_BATCH: usize = 600;

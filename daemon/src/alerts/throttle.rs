@@ -1,6 +1,6 @@
 //! How often: one alert per condition per window (dedup), at most so many messages a
-//! minute per channel (rate limit), and the wait between tries of a channel that is down
-//! (backoff). Pure: every function takes the time it is asked at.
+//! minute per channel and a short gap between two while they follow each other (rate
+//! limit), and the wait between tries of a channel that is down (backoff). Pure: every function takes the time it is asked at.
 //!
 //! The dedup window outlives the process: [`Dedup`] keeps wall-clock times (an `Instant`
 //! means nothing after a restart) and is saved whole to `<data>/alerts/dedup.json` each
@@ -94,10 +94,11 @@ impl Dedup {
     }
 }
 
-/// At most `per_minute` sends in any minute.
+/// At most `per_minute` sends in any minute, and at least `gap` between two.
 #[derive(Debug)]
 pub struct RateLimit {
     per_minute: usize,
+    gap: Duration,
     sent: VecDeque<Instant>,
 }
 
@@ -105,8 +106,16 @@ impl RateLimit {
     pub fn new(per_minute: u32) -> RateLimit {
         RateLimit {
             per_minute: per_minute.max(1) as usize,
+            gap: Duration::ZERO,
             sent: VecDeque::new(),
         }
+    }
+
+    /// With at least `gap` from one send to the next: while alerts keep coming, what is
+    /// raised meanwhile waits that long and goes out together (a lone alert goes at once).
+    pub fn with_gap(mut self, gap: Duration) -> RateLimit {
+        self.gap = gap;
+        self
     }
 
     /// How long to wait before the next send may go at `now` (zero: now).
@@ -119,10 +128,13 @@ impl RateLimit {
         {
             self.sent.pop_front();
         }
+        let paced = self.sent.back().map_or(Duration::ZERO, |last| {
+            self.gap.saturating_sub(now.duration_since(*last))
+        });
         if self.sent.len() < self.per_minute {
-            return Duration::ZERO;
+            return paced;
         }
-        MINUTE - now.duration_since(self.sent[0])
+        (MINUTE - now.duration_since(self.sent[0])).max(paced)
     }
 
     /// A send went at `now`.
@@ -210,6 +222,18 @@ mod tests {
             Duration::from_secs(40)
         );
         assert_eq!(r.wait(t0 + Duration::from_secs(60)), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_gap_holds_the_next_send_only_while_sends_follow_each_other() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut r = RateLimit::new(20).with_gap(ms(300));
+        assert_eq!(r.wait(t0), Duration::ZERO, "the first goes at once");
+        r.record(t0);
+        assert_eq!(r.wait(t0 + ms(100)), ms(200));
+        assert_eq!(r.wait(t0 + ms(300)), Duration::ZERO);
+        assert_eq!(r.wait(t0 + ms(5000)), Duration::ZERO, "a lone alert later");
     }
 
     #[test]

@@ -18,8 +18,10 @@
 //!
 //! Options: `--bots N` (50), `--runs N` (3), `--poll-ms N` (the supervisor's poll, 500:
 //! how soon a dead bot is seen; it is not part of the event-to-request figure),
-//! `--rate-per-minute N` (`[alerts] rate_limit_per_minute`, the default 20), `--timeout S`
-//! (a run's wait for every alert, 300).
+//! `--rate-per-minute N` (`[alerts] rate_limit_per_minute`, the default 20), `--gap S`
+//! (the wait before each run after the first, 61: the rate limit counts messages over a
+//! minute, so back-to-back runs would measure its wait, not the burst), `--timeout S` (a
+//! run's wait for every alert, 300).
 
 use chrono::{DateTime, Utc};
 use mem_e2e::alert_sink::AlertSink;
@@ -67,6 +69,7 @@ async fn main() {
     let poll_ms = arg("--poll-ms", 500);
     let rate = arg("--rate-per-minute", 20);
     let timeout = Duration::from_secs(arg("--timeout", 300));
+    let gap = Duration::from_secs(arg("--gap", 61));
     let sink = AlertSink::start().await;
     let root = tempfile::tempdir().unwrap();
     let extra = format!(
@@ -98,7 +101,8 @@ async fn main() {
         ids.push(detail.summary.id);
     }
     println!(
-        "memd with {bots} fake bots per run, {runs} run(s); poll {poll_ms} ms; Telegram rate limit {rate}/min"
+        "memd with {bots} fake bots per run, {runs} run(s) {} s apart; poll {poll_ms} ms; Telegram rate limit {rate}/min",
+        gap.as_secs()
     );
     let (mut from_event, mut from_kill) = (Vec::new(), Vec::new());
     // The two halves of event -> stand-in: memd's rules to the outbox (the alert's
@@ -106,6 +110,11 @@ async fn main() {
     let (mut to_raise, mut to_send) = (Vec::new(), Vec::new());
     let mut messages = Vec::new();
     for run in 1..=runs {
+        if run > 1 && gap > Duration::ZERO {
+            // The last run's messages leave the rate limit's minute first: each run is a
+            // burst of its own, as fifty bots failing at once would be.
+            tokio::time::sleep(gap).await;
+        }
         for id in &ids {
             client
                 .call::<method::Deploy>(mem_e2e::deployments::dry_run(*id))
@@ -212,8 +221,14 @@ async fn main() {
         "event -> Telegram stand-in (memd's deployment.changed `at` to the request)",
         &mut from_event,
     );
-    summary("  of it: event -> raised (rules, dedup, outbox)", &mut to_raise);
-    summary("  of it: raised -> Telegram stand-in (delivery)", &mut to_send);
+    summary(
+        "  of it: event -> raised (rules, dedup, outbox)",
+        &mut to_raise,
+    );
+    summary(
+        "  of it: raised -> Telegram stand-in (delivery)",
+        &mut to_send,
+    );
     summary(
         "kill -> Telegram stand-in (includes noticing the death: up to one poll)",
         &mut from_kill,
