@@ -302,34 +302,36 @@ impl Alerts {
         self.dir.join(HISTORY_FILE)
     }
 
-    fn record(
-        &self,
-        alert: &Alert,
-        target: &Target,
-        result: DeliveryResult,
-        attempt: u32,
-        error: Option<String>,
-    ) {
+    /// The tries of a delivery: a history line each (one write), the counters, each
+    /// alert as it now stands announced.
+    fn record(&self, target: &Target, tries: &[(&Alert, DeliveryResult, u32, Option<String>)]) {
         let (sent, failed) = &self.counters[target.channel()];
-        match result {
-            DeliveryResult::Sent => sent.fetch_add(1, Ordering::Relaxed),
-            _ => failed.fetch_add(1, Ordering::Relaxed),
-        };
-        let line = AlertDelivery {
-            at: Utc::now(),
-            alert_id: alert.id.clone(),
-            rule: alert.rule.name(),
-            severity: alert.severity.name().to_string(),
-            title: alert.title.clone(),
-            text: alert.text.clone(),
-            raised_at: alert.raised_at,
-            target: target.name(),
-            result,
-            attempt,
-            error,
-        };
-        let mut text = serde_json::to_vec(&line).unwrap_or_default();
-        text.push(b'\n');
+        let now = Utc::now();
+        let mut text = Vec::new();
+        let mut lines = Vec::with_capacity(tries.len());
+        for (alert, result, attempt, error) in tries {
+            match result {
+                DeliveryResult::Sent => sent.fetch_add(1, Ordering::Relaxed),
+                _ => failed.fetch_add(1, Ordering::Relaxed),
+            };
+            let line = AlertDelivery {
+                at: now,
+                alert_id: alert.id.clone(),
+                rule: alert.rule.name(),
+                severity: alert.severity.name().to_string(),
+                title: alert.title.clone(),
+                text: alert.text.clone(),
+                raised_at: alert.raised_at,
+                target: target.name(),
+                result: *result,
+                attempt: *attempt,
+                error: error.clone(),
+            };
+            if serde_json::to_writer(&mut text, &line).is_ok() {
+                text.push(b'\n');
+            }
+            lines.push(line);
+        }
         {
             let _guard = self.history_lock.lock().expect("history lock");
             if let Err(e) = linelog::append(&self.history_path(), 0o600, &text, Durability::Batched)
@@ -338,8 +340,10 @@ impl Alerts {
             }
         }
         let mut recent = self.recent.lock().expect("recent lock");
-        if let Some(status) = recent.tried(&line) {
-            self.bus.publish(Event::AlertChanged(Box::new(status)));
+        for line in &lines {
+            if let Some(status) = recent.tried(line) {
+                self.bus.publish(Event::AlertChanged(Box::new(status)));
+            }
         }
     }
 
@@ -427,11 +431,17 @@ async fn deliver(alerts: Arc<Alerts>, target: Target) {
         let (old, mut batch): (Vec<Alert>, Vec<Alert>) = waiting.into_iter().partition(|a| {
             (Utc::now() - a.raised_at).to_std().unwrap_or_default() > alerts.settings.give_up_after
         });
-        for alert in &old {
-            let attempt = tries.remove(&alert.id).unwrap_or(0) + 1;
-            alerts.record(alert, &target, DeliveryResult::GivenUp, attempt, None);
+        if !old.is_empty() {
+            let given_up: Vec<_> = old
+                .iter()
+                .map(|a| {
+                    let attempt = tries.remove(&a.id).unwrap_or(0) + 1;
+                    (a, DeliveryResult::GivenUp, attempt, None)
+                })
+                .collect();
+            alerts.record(&target, &given_up);
+            finish(&alerts, &old, &name);
         }
-        finish(&alerts, &old, &name);
         if batch.is_empty() {
             continue;
         }
@@ -442,10 +452,14 @@ async fn deliver(alerts: Arc<Alerts>, target: Target) {
         limit.record(Instant::now());
         match send::send(&alerts.http, &target, &batch).await {
             Ok(()) => {
-                for alert in &batch {
-                    let attempt = tries.remove(&alert.id).unwrap_or(0) + 1;
-                    alerts.record(alert, &target, DeliveryResult::Sent, attempt, None);
-                }
+                let sent: Vec<_> = batch
+                    .iter()
+                    .map(|a| {
+                        let attempt = tries.remove(&a.id).unwrap_or(0) + 1;
+                        (a, DeliveryResult::Sent, attempt, None)
+                    })
+                    .collect();
+                alerts.record(&target, &sent);
                 finish(&alerts, &batch, &name);
                 failures = 0;
             }
@@ -454,17 +468,15 @@ async fn deliver(alerts: Arc<Alerts>, target: Target) {
                 if failures == 1 {
                     warn!(target = %name, %error, "an alert could not be sent; retrying with backoff");
                 }
-                for alert in &batch {
-                    let attempt = tries.entry(alert.id.clone()).or_insert(0);
-                    *attempt += 1;
-                    alerts.record(
-                        alert,
-                        &target,
-                        DeliveryResult::Failed,
-                        *attempt,
-                        Some(error.clone()),
-                    );
-                }
+                let failed: Vec<_> = batch
+                    .iter()
+                    .map(|a| {
+                        let attempt = tries.entry(a.id.clone()).or_insert(0);
+                        *attempt += 1;
+                        (a, DeliveryResult::Failed, *attempt, Some(error.clone()))
+                    })
+                    .collect();
+                alerts.record(&target, &failed);
                 tokio::time::sleep(throttle::backoff(failures, alerts.settings.retry_max)).await;
             }
         }

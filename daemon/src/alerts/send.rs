@@ -136,7 +136,7 @@ pub fn request_error(e: reqwest::Error) -> String {
 /// coming: a burst (fifty bots failing within a poll) becomes a few messages a second,
 /// each alert waiting at most this long, instead of one message each (Telegram asks for
 /// about one a second a chat, Discord allows five per two seconds a webhook).
-pub const PACE: Duration = Duration::from_millis(300);
+pub const PACE: Duration = Duration::from_millis(250);
 
 /// Characters an alert takes at most in a message of several.
 const ALERT_CHARS_IN_BATCH: usize = 600;
