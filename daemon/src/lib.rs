@@ -290,6 +290,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
     let alerts = Arc::new(alerts::Alerts::open(
         &settings.data_dir,
         settings.alerts.clone(),
+        bus.clone(),
     )?);
     let hook = alerts.clone();
     memory.set_alert_hook(Arc::new(move |raised| {

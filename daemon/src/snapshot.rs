@@ -1,7 +1,8 @@
 //! The snapshot a new subscriber starts from (`mem_protocol::methods::Snapshot`): for
 //! each topic it asked for, the state that topic's events change, each member what its
 //! method answers (`strategies.deployed {all: true}`, `mem.metrics`, `mem.decisions`,
-//! `ml.status`, `ml.history`, `jobs.list`, `market.conditions`).
+//! `ml.status`, `ml.history`, `jobs.list`, `market.conditions`; the newest alerts as
+//! `alert.changed` announces them).
 //!
 //! It is taken after the subscriber's bus receiver exists (the server subscribes first),
 //! so an event can repeat what the snapshot already shows but none that changed it
@@ -25,6 +26,9 @@ pub async fn take(daemon: &Arc<Daemon>, topics: &[Topic], access: Access) -> Sna
             .then(|| daemon.registry.list(&Default::default()).strategies),
         ..Snapshot::default()
     };
+    if topics.contains(&Topic::Daemon) {
+        snapshot.alerts = Some(daemon.alerts.recent());
+    }
     if topics.contains(&Topic::Deployments) {
         snapshot.deployments = Some(daemon.supervisor.deployed(true).deployments);
     }

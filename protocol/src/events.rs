@@ -38,7 +38,7 @@ pub const PERIODIC_INTERVAL: Duration = Duration::from_secs(2);
 #[serde(rename_all = "lowercase")]
 pub enum Topic {
     /// The daemon itself (shutting down, its figures every 2 s, the risk guard tripping
-    /// and being reset).
+    /// and being reset, the alerts it raises and sends).
     Daemon,
     /// Strategies added, changed or removed.
     Registry,
@@ -115,6 +115,8 @@ pub enum Event {
     MemMetrics(Box<crate::mem::MemMetrics>),
     /// Periodic: the CPU and memory of the bots that run.
     DeploymentsUsage(crate::deploy::DeploymentsUsage),
+    /// An alert was raised, or tried at one of its targets (the alert as it now stands).
+    AlertChanged(Box<crate::alerts::AlertStatus>),
 }
 
 /// `daemon.pulse` data: the members of `daemon.status` that change without an event. The
@@ -198,6 +200,7 @@ impl Event {
             Event::DaemonPulse(_) => "daemon.pulse",
             Event::MemMetrics(_) => "mem.metrics",
             Event::DeploymentsUsage(_) => "deployments.usage",
+            Event::AlertChanged(_) => "alert.changed",
         }
     }
 
@@ -214,7 +217,8 @@ impl Event {
             Event::DaemonStopping(_)
             | Event::DaemonPulse(_)
             | Event::RiskTripped(_)
-            | Event::RiskReset(_) => Topic::Daemon,
+            | Event::RiskReset(_)
+            | Event::AlertChanged(_) => Topic::Daemon,
             Event::RegistryChanged(_) | Event::RegistryInvalid(_) => Topic::Registry,
             Event::DeploymentChanged(_) | Event::DeploymentsUsage(_) => Topic::Deployments,
             Event::BotLog(_) => Topic::Logs,
@@ -248,6 +252,7 @@ impl Event {
             Event::DaemonPulse(d) => serde_json::to_value(d),
             Event::MemMetrics(d) => serde_json::to_value(d),
             Event::DeploymentsUsage(d) => serde_json::to_value(d),
+            Event::AlertChanged(d) => serde_json::to_value(d),
         }
         .expect("event data always serializes")
     }
@@ -308,6 +313,9 @@ impl Event {
             "deployments.usage" => serde_json::from_value(data)
                 .map(Event::DeploymentsUsage)
                 .map_err(bad),
+            "alert.changed" => serde_json::from_value(data)
+                .map(|d| Event::AlertChanged(Box::new(d)))
+                .map_err(bad),
             other => Err(format!("unknown event `{other}`")),
         }
     }
@@ -355,7 +363,7 @@ impl EventMessage {
 #[cfg(feature = "openapi")]
 mod openapi {
     use super::{Event, EventMessage};
-    use crate::{backtest, deploy, events, jobs, market, mem, ml, risk};
+    use crate::{alerts, backtest, deploy, events, jobs, market, mem, ml, risk};
     use chrono::{DateTime, Utc};
     use std::borrow::Cow;
     use utoipa::openapi::schema::{AnyOfBuilder, Schema};
@@ -417,6 +425,7 @@ mod openapi {
         DaemonPulse = "daemon.pulse" => events::DaemonPulse,
         MemMetrics = "mem.metrics" => mem::MemMetrics,
         DeploymentsUsage = "deployments.usage" => deploy::DeploymentsUsage,
+        AlertChanged = "alert.changed" => alerts::AlertStatus,
     }
 
     /// An event's data: one of the payloads, which one the event's name says. `anyOf`, not
@@ -547,6 +556,20 @@ mod tests {
                     rss_bytes: 300 << 20,
                 }],
             }),
+            Event::AlertChanged(Box::new(crate::alerts::AlertStatus {
+                id: "4792d8d4".into(),
+                rule: "bot_failed".into(),
+                severity: "critical".into(),
+                title: "Bot Freqtrade MACD Hunter failed".into(),
+                text: "gave up after 2 restarts".into(),
+                raised_at: "2026-11-22T03:00:00Z".parse().unwrap(),
+                targets: vec![crate::alerts::AlertTargetStatus {
+                    target: "telegram/4242".into(),
+                    result: Some(crate::alerts::DeliveryResult::Failed),
+                    attempts: 2,
+                    error: Some("telegram answered 503".into()),
+                }],
+            })),
         ];
         for (i, event) in events.into_iter().enumerate() {
             let msg = EventMessage {

@@ -492,6 +492,10 @@ pub struct Snapshot {
     /// `queue`: `queue.list` without params.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<crate::backtest::QueueList>,
+    /// `daemon`: the newest alerts as they stand (oldest first; `alert.changed` events
+    /// keep them current).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Vec<crate::alerts::AlertStatus>>,
 }
 
 /// `strategies.list` params: every filter is optional and they combine with AND.
@@ -795,6 +799,7 @@ pub(crate) mod tests {
                 jobs: vec![],
                 parallel: 1,
             }),
+            alerts: Some(vec![]),
         };
         let json = serde_json::to_value(&snapshot).unwrap();
         let mut members: Vec<&str> = json
@@ -807,6 +812,7 @@ pub(crate) mod tests {
         assert_eq!(
             members,
             [
+                "alerts",
                 "daemon",
                 "decisions",
                 "deployments",

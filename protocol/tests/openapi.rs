@@ -23,6 +23,7 @@
 //! Run: `cargo test -p mem-protocol --features openapi --test openapi`.
 #![cfg(feature = "openapi")]
 
+use mem_protocol::alerts::{AlertStatus, AlertTargetStatus, DeliveryResult};
 use mem_protocol::deploy::{
     BotLog, BotStats, DeployedList, DeployedStrategy, DeploymentChanged, DeploymentId,
     DeploymentStatus, DeploymentType, DeploymentUsage, DeploymentsUsage, StartedBy,
@@ -728,7 +729,42 @@ fn events() -> Vec<Event> {
         Event::DeploymentsUsage(DeploymentsUsage {
             deployments: Vec::new(),
         }),
+        Event::AlertChanged(Box::new(alert_status())),
+        Event::AlertChanged(Box::new(AlertStatus {
+            targets: vec![AlertTargetStatus {
+                target: "log".into(),
+                result: None,
+                attempts: 0,
+                error: None,
+            }],
+            ..alert_status()
+        })),
     ]
+}
+
+fn alert_status() -> AlertStatus {
+    AlertStatus {
+        id: "4792d8d4-75f8-46e1-8dca-a44544ef9181".into(),
+        rule: "bot_failed".into(),
+        severity: "critical".into(),
+        title: "Bot Freqtrade MACD Hunter failed".into(),
+        text: "gave up after 2 restarts: Fatal exception".into(),
+        raised_at: at("2026-11-22T02:00:00Z"),
+        targets: vec![
+            AlertTargetStatus {
+                target: "telegram/4242".into(),
+                result: Some(DeliveryResult::Sent),
+                attempts: 1,
+                error: None,
+            },
+            AlertTargetStatus {
+                target: "webhook".into(),
+                result: Some(DeliveryResult::Failed),
+                attempts: 3,
+                error: Some("webhook answered 503 Service Unavailable".into()),
+            },
+        ],
+    }
 }
 
 fn risk_trip() -> RiskTrip {
@@ -856,6 +892,14 @@ fn every_string_enum_variant_validates() {
         );
     }
     each("StrategyStatus", &StrategyStatus::ALL);
+    each(
+        "DeliveryResult",
+        &[
+            DeliveryResult::Sent,
+            DeliveryResult::Failed,
+            DeliveryResult::GivenUp,
+        ],
+    );
     each(
         "Origin",
         &[
@@ -1027,6 +1071,9 @@ fn event_payloads_agree_with_serde() {
     let usage = full(events()[30].clone());
     assert_agrees::<DeploymentsUsage>("DeploymentsUsage", &usage);
     assert_agrees::<DeploymentUsage>("DeploymentUsage", &usage["deployments"][0]);
+    let alert = full(events()[32].clone());
+    assert_agrees::<AlertStatus>("AlertStatus", &alert);
+    assert_agrees::<AlertTargetStatus>("AlertTargetStatus", &alert["targets"][1]);
     let message = EventMessage {
         seq: 7,
         at: at("2026-11-22T01:02:03Z"),

@@ -2,8 +2,10 @@
 //! drives (`fake_bot.profit_dir`: each bot's profit of all trades is read from a file
 //! named by its API port): each limit crossed tells the affected bots `stopentry` (the
 //! fake bot logs it), refuses deploys with the reason, publishes `risk.tripped`, stays
-//! tripped across a daemon restart and clears only on `memctl risk reset`.
+//! tripped across a daemon restart and clears only on `memctl risk reset`. The alert
+//! (Telegram, to the local stand-in) goes out once.
 
+use mem_e2e::alert_sink::AlertSink;
 use mem_e2e::deployments::{dry_run_on_port, stop_now};
 use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, NATIVE_RSI, sid};
 use mem_e2e::{Daemon, describe, free_port, wait_for};
@@ -69,9 +71,13 @@ async fn next_trip(events: &mut EventStream) -> RiskTrip {
 #[tokio::test]
 async fn a_fleet_drawdown_pauses_every_bot_refuses_deploys_and_holds_until_reset() {
     let profits = tempfile::tempdir().unwrap();
+    let sink = AlertSink::start().await;
     let mut daemon = Daemon::with_fake_freqtrade(
         json!({"profit_dir": profits.path()}),
-        "[risk]\nmax_drawdown = 50\n",
+        &format!(
+            "[risk]\nmax_drawdown = 50\n[alerts]\ndaily_summary_at = \"\"\n[alerts.telegram]\nbot_token = \"1:risk-e2e\"\nchat_ids = [5]\ncommands = false\napi_base = {:?}\n",
+            sink.api_base()
+        ),
     );
     let config = daemon.root.path().join("memd.toml");
     let client = daemon.client().await;
@@ -119,6 +125,21 @@ async fn a_fleet_drawdown_pauses_every_bot_refuses_deploys_and_holds_until_reset
         async || stopped_entries(&a) && stopped_entries(&b),
     )
     .await;
+    // The alert goes out, once.
+    let tripped = |s: &[mem_e2e::alert_sink::Sent]| {
+        s.iter()
+            .filter(|m| m.text.contains("Risk guard tripped"))
+            .count()
+    };
+    let sent = sink
+        .wait_sent(Duration::from_secs(10), |s| tripped(s) >= 1)
+        .await;
+    assert_eq!(tripped(&sent), 1, "{sent:?}");
+    assert!(
+        sent.iter()
+            .any(|m| m.text.contains("max_drawdown 50.00") && m.text.contains("55.00")),
+        "{sent:?}"
+    );
     let err = client
         .call::<method::Deploy>(dry_run_on_port(sid(CONSERVATIVE_RSI), free_port()))
         .await

@@ -6,8 +6,13 @@
 //! and `--json`), and memd's own files other than the 0600 ones that must hold them.
 //! The HTTP API's bearer tokens (control and view) and the TradingView webhook's secret
 //! are secrets too: the API is on and used during the run (the webhook's secret in a URL).
+//! The alerts' secrets too: the Telegram bot token (in every Bot API URL) and the
+//! webhook's URL (Discord's and Slack's carry their key): alerts go out through both
+//! (the webhook refused at first, the Telegram stand-in down for a while, so failed tries
+//! are logged and recorded), Telegram commands are answered, and `memctl alerts` is used.
 //! The fake Freqtrade bot stands in for Freqtrade (it does not log its config).
 
+use mem_e2e::alert_sink::AlertSink;
 use mem_e2e::deployments::total_trades;
 use mem_e2e::seed::{AGGRESSIVE_RSI, preferred_ports, sid};
 use mem_e2e::{Daemon, describe, free_port};
@@ -20,6 +25,9 @@ use std::time::Duration;
 
 const EXCHANGE_KEY: &str = "KEY-7f3a9c1e5b2d4e6f8a0b";
 const EXCHANGE_SECRET: &str = "SECRET-2b4d6f8a0c1e3a5c7e9f";
+const BOT_TOKEN: &str = "8123456:AAF-tg-secret-0d9e8f7a6b5c";
+const HOOK_KEY: &str = "hookkey-4e1f0a9b7c2d6e5f";
+const CHAT: i64 = 31337;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -41,6 +49,15 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
     let _ports = preferred_ports().await;
     let root = tempfile::tempdir().unwrap();
     let http_port = free_port();
+    // Telegram's stand-in runs; the webhook's receiver starts later (refused at first).
+    let telegram = AlertSink::start().await;
+    let hook_port = free_port();
+    let alerts = format!(
+        "[alerts]\nretry_max_secs = 1\ndaily_summary_at = \"\"\n\
+         [alerts.telegram]\nbot_token = {BOT_TOKEN:?}\nchat_ids = [{CHAT}]\ncontrol_chat_ids = [{CHAT}]\napi_base = {:?}\n\
+         [alerts.webhook]\nurl = \"http://127.0.0.1:{hook_port}/hook/{HOOK_KEY}\"\nformat = \"slack\"\n",
+        telegram.api_base()
+    );
     let config = mem_e2e::fake_freqtrade_config(
         root.path(),
         json!({
@@ -48,7 +65,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
             "exchange": {"key": EXCHANGE_KEY, "secret": EXCHANGE_SECRET}
         }),
         "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3\nport_range = [19700, 19799]",
-        &format!("[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n"),
+        &format!("[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n{alerts}"),
     );
     let daemon = Daemon::with_config(root, &config);
     let client = daemon.client().await;
@@ -109,6 +126,99 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         let out = memctl(&args);
         assert!(out.status.success(), "{}", describe(&out));
     }
+    // Alerts: the webhook refused (a connection error, retried), then up; Telegram down
+    // for a test alert, then up; commands answered, one from a stranger ignored.
+    let history = async || {
+        client
+            .call::<method::AlertsHistory>(Default::default())
+            .await
+            .unwrap()
+    };
+    mem_e2e::wait_for(
+        "a refused webhook try",
+        Duration::from_secs(15),
+        async || {
+            history()
+                .await
+                .deliveries
+                .iter()
+                .any(|d| d.target == "webhook" && d.error.is_some())
+        },
+    )
+    .await;
+    let hook = AlertSink::start_on(hook_port).await;
+    mem_e2e::wait_for(
+        "the webhook delivered",
+        Duration::from_secs(15),
+        async || {
+            hook.hooks()
+                .iter()
+                .any(|h| h["text"].as_str().unwrap_or("").contains("memd started"))
+        },
+    )
+    .await;
+    telegram.set_down(true);
+    let out = memctl(&["alerts", "test", "telegram"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    mem_e2e::wait_for(
+        "a failed Telegram try",
+        Duration::from_secs(15),
+        async || {
+            history()
+                .await
+                .deliveries
+                .iter()
+                .any(|d| d.target.starts_with("telegram") && d.error.is_some())
+        },
+    )
+    .await;
+    telegram.set_down(false);
+    for text in [
+        "/status",
+        "/bots",
+        "/profit week",
+        "/decisions",
+        "/stopentry all",
+        "/confirm",
+    ] {
+        telegram.push_message(CHAT, text);
+    }
+    telegram.push_message(7, "/bots");
+    // The bot was stopped above: `/stopentry all` finds none, `/confirm` nothing to do.
+    let answered = |s: &[mem_e2e::alert_sink::Sent]| {
+        s.iter().any(|m| m.text.contains("memd test alert"))
+            && s.iter()
+                .any(|m| m.text.contains("Nothing waits for a confirmation"))
+    };
+    let sent = telegram
+        .wait_sent(Duration::from_secs(15), |s| answered(s))
+        .await;
+    assert!(answered(&sent), "{sent:?}");
+    assert!(sent.iter().all(|m| m.chat_id == CHAT), "{sent:?}");
+    for args in [
+        vec!["alerts", "test"],
+        vec!["alerts", "test", "webhook", "--json"],
+        vec!["alerts", "history"],
+        vec!["alerts", "history", "--json"],
+        vec!["--json", "alerts", "history", "--limit", "500"],
+        vec!["metrics"],
+        vec!["--json", "metrics"],
+    ] {
+        let out = memctl(&args);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    mem_e2e::wait_for(
+        "the test alerts sent",
+        Duration::from_secs(15),
+        async || history().await.pending == 0,
+    )
+    .await;
+    let sent = telegram.sent();
+    assert!(
+        sent.iter().all(|m| m.token == BOT_TOKEN) && sent.len() >= 4,
+        "the search works: memd did send with the token: {sent:?}"
+    );
+
     // The HTTP API, used with its tokens (asked over the socket: `memctl http token`
     // prints them by design, so its output is not a place they leak to).
     let mut tokens = Vec::new();
@@ -139,6 +249,19 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         .await
         .unwrap();
     assert_eq!(refused.status().as_u16(), 403);
+    // `/metrics` counts the alerts (per channel, never per URL).
+    let metrics = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{http_port}/metrics"))
+        .bearer_auth(&tokens[1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("memd_alerts_sent_total{channel=\"webhook\"}"),
+        "{metrics}"
+    );
     // The TradingView webhook's secret, used in the URL (where a careless server would log
     // it) by an alert that is refused (and so logged).
     let webhook = client
@@ -168,7 +291,15 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
     );
     let state: Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
     let text = state.to_string();
-    let mut secrets: Vec<String> = vec![EXCHANGE_KEY.into(), EXCHANGE_SECRET.into()];
+    let mut secrets: Vec<String> = vec![
+        EXCHANGE_KEY.into(),
+        EXCHANGE_SECRET.into(),
+        BOT_TOKEN.into(),
+        // The token's secret half alone, and the webhook's key.
+        BOT_TOKEN.split(':').nth(1).unwrap().into(),
+        HOOK_KEY.into(),
+    ];
+    let credentials_from = secrets.len();
     for key in ["password", "jwt_secret", "ws_token"] {
         // Every value stored under these keys, wherever the state nests them.
         let needle = format!("\"{key}\":\"");
@@ -182,7 +313,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         }
     }
     assert!(
-        secrets.len() >= 4,
+        secrets.len() >= credentials_from + 2,
         "the bot's credentials are in state.json: {text}"
     );
     secrets.extend(tokens);
@@ -221,7 +352,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
                 // The search works: the rendered bot config does hold them.
                 let text = std::fs::read_to_string(f).unwrap();
                 assert!(
-                    text.contains(EXCHANGE_KEY) && text.contains(&secrets[2]),
+                    text.contains(EXCHANGE_KEY) && text.contains(&secrets[credentials_from]),
                     "{text}"
                 );
             }

@@ -4,7 +4,7 @@
 //! - `POST /bot<token>/sendMessage` records `(token, chat_id, text)`;
 //! - `POST /bot<token>/getUpdates` answers the updates the test pushed
 //!   ([`AlertSink::push_message`]) past the request's `offset`, waiting up to 1 s for one;
-//! - `POST /hook` records the JSON body.
+//! - `POST /hook` (or `/hook/<key>`, a URL that carries its secret) records the JSON body.
 //!
 //! [`AlertSink::set_down`] makes every endpoint answer 503 (a channel that is down).
 
@@ -26,6 +26,8 @@ pub struct Sent {
     pub chat_id: i64,
     pub text: String,
     pub at: Instant,
+    /// When it arrived, by the wall clock (to compare with memd's event times).
+    pub received: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Default)]
@@ -47,12 +49,20 @@ pub struct AlertSink {
 impl AlertSink {
     /// Starts it on a free port of 127.0.0.1.
     pub async fn start() -> AlertSink {
+        Self::start_on(0).await
+    }
+
+    /// Starts it on `port` of 127.0.0.1 (0: a free one).
+    pub async fn start_on(port: u16) -> AlertSink {
         let inner = Arc::new(Inner::default());
         let app = Router::new()
             .route("/hook", post(hook))
+            .route("/hook/{key}", post(keyed_hook))
             .route("/{bot}/{method}", post(telegram))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -126,6 +136,15 @@ async fn hook(State(s): State<Arc<Inner>>, Json(body): Json<Value>) -> Response 
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// A webhook whose URL carries its key, as Discord's and Slack's do.
+async fn keyed_hook(
+    State(s): State<Arc<Inner>>,
+    Path(_key): Path<String>,
+    body: Json<Value>,
+) -> Response {
+    hook(State(s), body).await
+}
+
 async fn telegram(
     State(s): State<Arc<Inner>>,
     Path((bot, method)): Path<(String, String)>,
@@ -148,6 +167,7 @@ async fn telegram(
                 chat_id: body["chat_id"].as_i64().unwrap_or_default(),
                 text: body["text"].as_str().unwrap_or_default().to_string(),
                 at: Instant::now(),
+                received: chrono::Utc::now(),
             });
             Json(json!({"ok": true, "result": {"message_id": 1}})).into_response()
         }

@@ -47,7 +47,8 @@ pub struct AlertsConfig {
     pub enabled: Option<bool>,
     /// The same condition alerts once per this many seconds (default 600).
     pub dedup_window_secs: Option<u64>,
-    /// Messages a channel is sent per minute at most (default 20); the rest wait.
+    /// Messages a channel is sent per minute at most (default 20; the log is not limited);
+    /// the rest wait, and go out together on the text channels.
     pub rate_limit_per_minute: Option<u32>,
     /// The longest wait between two tries of a channel that is down (default 300 s).
     pub retry_max_secs: Option<u64>,

@@ -90,22 +90,46 @@ impl Outbox {
 
     /// Queues `alert` for each of `targets`, on disk first.
     pub fn raise(&mut self, alert: Alert, targets: Vec<String>) -> std::io::Result<()> {
-        let line = Line::Raise {
-            raise: Box::new(alert.clone()),
-            targets: targets.clone(),
-        };
-        self.append(&line)?;
-        self.pending
-            .extend(targets.into_iter().map(|target| Pending {
+        self.raise_all(&[(alert, targets)])
+    }
+
+    /// Queues each alert for its targets: a line each, written and synced together.
+    pub fn raise_all(&mut self, alerts: &[(Alert, Vec<String>)]) -> std::io::Result<()> {
+        let lines: Vec<Line> = alerts
+            .iter()
+            .map(|(alert, targets)| Line::Raise {
+                raise: Box::new(alert.clone()),
+                targets: targets.clone(),
+            })
+            .collect();
+        self.append_all(&lines)?;
+        for (alert, targets) in alerts {
+            self.pending.extend(targets.iter().map(|target| Pending {
                 alert: alert.clone(),
-                target,
+                target: target.clone(),
             }));
+        }
         Ok(())
     }
 
     /// The oldest alert waiting for `target`.
     pub fn next_for(&self, target: &str) -> Option<Pending> {
         self.pending.iter().find(|p| p.target == target).cloned()
+    }
+
+    /// The oldest `max` alerts waiting for `target`, oldest first.
+    pub fn waiting_for(&self, target: &str, max: usize) -> Vec<Pending> {
+        self.pending
+            .iter()
+            .filter(|p| p.target == target)
+            .take(max)
+            .cloned()
+            .collect()
+    }
+
+    /// Every delivery that waits, oldest first.
+    pub fn pending(&self) -> impl Iterator<Item = &Pending> {
+        self.pending.iter()
     }
 
     /// How many deliveries wait.
@@ -117,19 +141,27 @@ impl Outbox {
         self.pending.is_empty()
     }
 
-    /// `id` is done for `target` (sent, or given up).
-    pub fn done(&mut self, id: &str, target: &str) -> std::io::Result<()> {
+    /// `ids` are done for `target` (sent, or given up): a line each, written and synced
+    /// together.
+    pub fn done(&mut self, ids: &[&str], target: &str) -> std::io::Result<()> {
         self.pending
-            .retain(|p| !(p.alert.id == id && p.target == target));
-        self.append(&Line::Done {
-            done: id.to_string(),
-            target: target.to_string(),
-        })
+            .retain(|p| !(p.target == target && ids.contains(&p.alert.id.as_str())));
+        let lines: Vec<Line> = ids
+            .iter()
+            .map(|id| Line::Done {
+                done: id.to_string(),
+                target: target.to_string(),
+            })
+            .collect();
+        self.append_all(&lines)
     }
 
-    fn append(&mut self, line: &Line) -> std::io::Result<()> {
-        let mut text = serde_json::to_vec(line).map_err(std::io::Error::other)?;
-        text.push(b'\n');
+    fn append_all(&mut self, lines: &[Line]) -> std::io::Result<()> {
+        let mut text = Vec::new();
+        for line in lines {
+            serde_json::to_writer(&mut text, line).map_err(std::io::Error::other)?;
+            text.push(b'\n');
+        }
         self.log.append(&text, Durability::Sync).map(drop)
     }
 }
@@ -159,9 +191,9 @@ mod tests {
         let targets = || vec!["log".to_string(), "webhook".to_string()];
         o.raise(alert("a"), targets()).unwrap();
         o.raise(alert("b"), targets()).unwrap();
-        o.done("a", "log").unwrap();
-        o.done("a", "webhook").unwrap();
-        o.done("b", "log").unwrap();
+        o.done(&["a"], "log").unwrap();
+        o.done(&["a"], "webhook").unwrap();
+        o.done(&["b"], "log").unwrap();
         drop(o);
         let o = Outbox::open(&path).unwrap();
         assert_eq!(o.len(), 1);

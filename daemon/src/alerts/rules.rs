@@ -11,7 +11,6 @@ use mem_protocol::backtest::QueueJobState;
 use mem_protocol::deploy::{DeployedStrategy, DeploymentId, DeploymentStatus};
 use mem_protocol::jobs::JobOutcome;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::HashMap;
 
 /// What an alert is about: each rule can be switched off (`[alerts.rules.<rule>]`).
@@ -77,6 +76,15 @@ impl Rule {
             .unwrap_or_default()
     }
 
+    /// Whether the same key alerts once per dedup window. Not for the daemon's own
+    /// starts and stops (each one is news, restarts included) nor `alerts.test`.
+    pub fn deduplicated(self) -> bool {
+        !matches!(
+            self,
+            Rule::Test | Rule::DaemonStarted | Rule::DaemonStopping
+        )
+    }
+
     /// The severity a rule has unless the config says otherwise.
     pub fn default_severity(self) -> Severity {
         match self {
@@ -105,6 +113,15 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `info`, `warning`, `critical`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
     pub fn icon(self) -> &'static str {
         match self {
             Severity::Info => "ℹ️",
@@ -232,6 +249,21 @@ impl Watcher {
                     m.reason.clone(),
                 )]
             }
+            // The risk guard's own event: one alert per limit (per bot for `bot_loss`).
+            Event::RiskTripped(trip) => {
+                let mut key = format!("risk_tripped:{}", trip.limit.config_key());
+                if !trip.limit.is_fleet_wide() {
+                    for b in &trip.bots {
+                        key.push_str(&format!(":{}", b.deployment_id));
+                    }
+                }
+                vec![Raised::new(
+                    Rule::RiskTripped,
+                    key,
+                    "Risk guard tripped: no new entries",
+                    trip.message.clone(),
+                )]
+            }
             Event::DaemonStopping(s) => vec![Raised::new(
                 Rule::DaemonStopping,
                 "daemon_stopping",
@@ -240,29 +272,6 @@ impl Watcher {
             )],
             _ => vec![],
         }
-    }
-
-    /// An event this build of memd does not know, by name and data: the risk guard's
-    /// `risk.tripped` (`{"reason": "..."}`), or `risk.changed` with `"tripped": true`.
-    pub fn on_unknown(&mut self, name: &str, data: &Value) -> Vec<Raised> {
-        let tripped = match name {
-            "risk.tripped" => true,
-            "risk.changed" => data.get("tripped").and_then(Value::as_bool) == Some(true),
-            _ => false,
-        };
-        if !tripped {
-            return vec![];
-        }
-        let reason = ["reason", "message", "limit"]
-            .iter()
-            .find_map(|k| data.get(*k).and_then(Value::as_str))
-            .unwrap_or("a limit was crossed");
-        vec![Raised::new(
-            Rule::RiskTripped,
-            "risk_tripped",
-            "Risk guard tripped: no new entries",
-            reason.to_string(),
-        )]
     }
 
     fn deployment(&mut self, d: &DeployedStrategy) -> Vec<Raised> {
@@ -395,17 +404,18 @@ mod tests {
     }
 
     #[test]
-    fn the_risk_guards_event_is_read_by_name() {
+    fn the_risk_guard_tripping_raises_one_alert_per_limit() {
         let mut w = Watcher::new(2);
-        let r = w.on_unknown(
-            "risk.tripped",
-            &serde_json::json!({"reason": "fleet drawdown 12% > 10%"}),
-        );
+        let trip: mem_protocol::risk::RiskTrip = serde_json::from_value(serde_json::json!({
+            "limit": "fleet_drawdown", "figure": 12.0, "threshold": 10.0, "bots": [],
+            "at": "2026-11-22T02:00:00Z",
+            "message": "the fleet's drawdown 12.00 crossed [risk] max_drawdown 10.00"
+        }))
+        .unwrap();
+        let r = w.on_event(&Event::RiskTripped(Box::new(trip)));
+        assert_eq!(r.len(), 1);
         assert_eq!(r[0].rule, Rule::RiskTripped);
-        assert!(r[0].text.contains("12%"));
-        assert!(
-            w.on_unknown("risk.changed", &serde_json::json!({"tripped": false}))
-                .is_empty()
-        );
+        assert_eq!(r[0].key, "risk_tripped:max_drawdown");
+        assert!(r[0].text.contains("12.00"), "{}", r[0].text);
     }
 }

@@ -11,7 +11,7 @@
 
 use super::Alerts;
 use super::config::TelegramSettings;
-use super::send::{telegram_message, telegram_url};
+use super::send::{request_error, telegram_message, telegram_url};
 use crate::Daemon;
 use mem_protocol::deploy::{DeployedStrategy, StopMode, StopParams};
 use serde_json::{Value, json};
@@ -124,12 +124,9 @@ impl Poller {
             .json(&body)
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(request_error)?;
         let status = response.status();
-        let v: Value = response
-            .json()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
+        let v: Value = response.json().await.map_err(request_error)?;
         if !status.is_success() || v["ok"] != json!(true) {
             return Err(format!(
                 "getUpdates answered {status}: {}",

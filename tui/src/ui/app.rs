@@ -5,6 +5,7 @@
 use super::keys::{self, Action, Context, Key, Keymap};
 use super::native_deploy::DeployRunner;
 use chrono::{DateTime, Utc};
+use mem_protocol::alerts::AlertStatus;
 use mem_protocol::backtest::{BacktestParams, BacktestResult, QueueJob, QueueJobState, QueueList};
 use mem_protocol::deploy::{
     DeployParams, DeployedList, DeployedStrategy, DeploymentId, DeploymentStatus, DeploymentsUsage,
@@ -156,6 +157,9 @@ pub enum Update {
     /// The snapshot's market conditions (after `Connected`; later ones come as
     /// `market.changed` events).
     Market(Box<mem_protocol::market::MarketState>),
+    /// The snapshot's newest alerts as they stand (after `Connected`; `alert.changed`
+    /// events keep them current).
+    Alerts(Vec<AlertStatus>),
     /// `strategies.deployed`: fresh CPU and memory (a view's data on entering it).
     Deployed(DeployedList),
     Detail(StrategyId, Result<Box<StrategyData>, String>),
@@ -257,6 +261,9 @@ pub enum Overlay {
 
 /// Messages kept for the messages overlay.
 pub const MESSAGES_KEPT: usize = 200;
+
+/// Alerts kept for the Dashboard (memd's snapshot has its newest 20).
+pub const ALERTS_KEPT: usize = 20;
 
 /// How long an error stays in the status line (the messages overlay keeps it).
 pub const ERROR_SHOWN_SECS: i64 = 10;
@@ -777,6 +784,9 @@ pub struct App {
     /// The market conditions and how old their candles are: the snapshot's, then each
     /// `market.changed` event's (the age grows with [`App::now`]).
     pub market: Option<mem_protocol::market::MarketState>,
+    /// The newest alerts as they stand, oldest first (at most [`ALERTS_KEPT`]): the
+    /// snapshot's, then each `alert.changed` event's, for the Dashboard.
+    pub alerts: VecDeque<AlertStatus>,
     pub strategies: StrategiesView,
     pub deployed: DeployedView,
     pub recommend: RecommendView,
@@ -805,6 +815,7 @@ impl App {
             status: None,
             metrics: None,
             market: None,
+            alerts: VecDeque::new(),
             strategies: StrategiesView::default(),
             deployed: DeployedView::default(),
             recommend: RecommendView::default(),
@@ -978,6 +989,12 @@ impl App {
             }
             Update::TodayPnl(pnl) => self.today_pnl = Some(pnl),
             Update::Market(state) => self.market = Some(*state),
+            Update::Alerts(alerts) => {
+                self.alerts.clear();
+                for alert in alerts {
+                    self.on_alert(alert);
+                }
+            }
             Update::Panel(view, result) => {
                 self.panels.entry(view).or_default().data = Some(result);
             }
@@ -1021,6 +1038,24 @@ impl App {
             );
         }
         self.backtests.upsert(job);
+    }
+
+    /// An alert as it now stands: replaced where it is, or added in raise order; the
+    /// oldest dropped past [`ALERTS_KEPT`].
+    fn on_alert(&mut self, alert: AlertStatus) {
+        if let Some(known) = self.alerts.iter_mut().find(|a| a.id == alert.id) {
+            *known = alert;
+            return;
+        }
+        let at = self
+            .alerts
+            .iter()
+            .rposition(|a| a.raised_at <= alert.raised_at)
+            .map_or(0, |i| i + 1);
+        self.alerts.insert(at, alert);
+        while self.alerts.len() > ALERTS_KEPT {
+            self.alerts.pop_front();
+        }
     }
 
     fn trading_strategies(&self) -> Vec<StrategyId> {
@@ -1181,6 +1216,7 @@ impl App {
             Event::RiskTripped(_) | Event::RiskReset(_) => self.on_risk_event(event),
             Event::MemMetrics(metrics) => self.metrics = Some(*metrics),
             Event::MarketChanged(state) => self.market = Some(*state),
+            Event::AlertChanged(alert) => self.on_alert(*alert),
             Event::QueueChanged(job) => self.on_queue_job(*job),
             Event::JobProgress(p) => {
                 self.say(

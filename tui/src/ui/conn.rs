@@ -143,6 +143,7 @@ async fn serve(
     };
     let market = snapshot.market.take();
     let queue = snapshot.queue.take();
+    let alerts = snapshot.alerts.take();
     let _ = updates.send(Update::Connected {
         access: client.hello().access,
         status: Box::new(status),
@@ -154,6 +155,9 @@ async fn serve(
     });
     if let Some(market) = market {
         let _ = updates.send(Update::Market(Box::new(market)));
+    }
+    if let Some(alerts) = alerts {
+        let _ = updates.send(Update::Alerts(alerts));
     }
     loop {
         tokio::select! {

@@ -778,6 +778,95 @@ fn snapshot_dashboard_with_the_risk_guard() {
     assert!(!app.status.as_ref().unwrap().risk.tripped);
 }
 
+/// An alert as memd announces it: raised at `minute` past 10:00 today, queued for
+/// Telegram and the log, each target's last result as given.
+fn alert_status(
+    id: &str,
+    minute: u32,
+    severity: &str,
+    (title, text): (&str, &str),
+    results: [Option<mem_protocol::alerts::DeliveryResult>; 2],
+) -> mem_protocol::alerts::AlertStatus {
+    let targets = ["telegram/4242", "log"]
+        .into_iter()
+        .zip(results)
+        .map(|(target, result)| mem_protocol::alerts::AlertTargetStatus {
+            target: target.into(),
+            result,
+            attempts: u32::from(result.is_some()),
+            error: None,
+        })
+        .collect();
+    mem_protocol::alerts::AlertStatus {
+        id: id.into(),
+        rule: "bot_failed".into(),
+        severity: severity.into(),
+        title: title.into(),
+        text: text.into(),
+        raised_at: format!("2026-11-22T10:{minute:02}:00Z").parse().unwrap(),
+        targets,
+    }
+}
+
+#[test]
+fn a_raised_alert_appears_on_the_dashboard_and_follows_its_deliveries() {
+    use mem_protocol::alerts::DeliveryResult::{Failed, Sent};
+    let mut app = with_panels(connected());
+    // The snapshot's alerts (after a restart of memd, say): the last ones sent.
+    app.on_update(Update::Alerts(vec![
+        alert_status(
+            "a",
+            1,
+            "info",
+            ("memd started", "memd 0.1.0 on trader-01"),
+            [Some(Sent), Some(Sent)],
+        ),
+        alert_status(
+            "b",
+            5,
+            "warning",
+            (
+                "Job data_refresh failed",
+                "freqtrade download-data failed (exit status: 2)",
+            ),
+            [Some(Sent), Some(Sent)],
+        ),
+    ]));
+    // Raised now: pending, then Telegram refuses (retried), the log has it.
+    let failed = |results| {
+        Update::Event(Box::new(Event::AlertChanged(Box::new(alert_status(
+            "c",
+            29,
+            "critical",
+            (
+                "Bot Freqtrade MACD Hunter failed",
+                "gave up after 2 restarts: Fatal exception\nTraceback...",
+            ),
+            results,
+        )))))
+    };
+    app.on_update(failed([None, None]));
+    let screen = render(&app, 100, 30);
+    assert!(
+        screen.contains("Bot Freqtrade MACD Hunter failed") && screen.contains("pending 0/2"),
+        "{screen}"
+    );
+    app.on_update(failed([Some(Failed), Some(Sent)]));
+    insta::assert_snapshot!("dashboard_alerts_failing", render(&app, 100, 30));
+    // 80x24: the newest line still fits under the bots.
+    let small = render(&app, 80, 24);
+    assert!(
+        small.contains("10:29 CRIT Bot Freqtrade MACD Hunter failed") && small.contains("FAILING"),
+        "{small}"
+    );
+    // Delivered once Telegram is back: one line for the alert, sent.
+    app.on_update(failed([Some(Sent), Some(Sent)]));
+    let screen = render(&app, 100, 30);
+    assert_eq!(screen.matches("MACD Hunter failed").count(), 1, "{screen}");
+    assert!(!screen.contains("FAILING"), "{screen}");
+    assert_eq!(app.alerts.len(), 3);
+}
+
 #[test]
 fn snapshot_strategies_wide_with_detail() {
     let mut app = with_panels(connected());

@@ -1,10 +1,13 @@
-//! The Dashboard: the market data's age (demo or stale data said first), daemon and host health, the bots at a glance, today's P&L, MEM's figures,
-//! the last decisions and the next jobs. It is the first screen: it speaks of decisions
-//! and figures, never of the protocol's method or event names.
+//! The Dashboard: the market data's age (demo or stale data said first), daemon and host
+//! health, the bots at a glance, today's P&L, MEM's figures, the newest alerts and
+//! whether they reached their channels, the last decisions and the next jobs. It is the
+//! first screen: it speaks of decisions and figures, never of the protocol's method or
+//! event names.
 
 use super::{Theme, bytes, message, since};
 use crate::ui::app::App;
 use crate::ui::keys::Action;
+use mem_protocol::alerts::AlertProgress;
 use mem_protocol::mem::MemMetrics;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -15,28 +18,51 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 /// bots keep their rows (80x24 leaves 20).
 const MEM_PANEL_MIN_HEIGHT: u16 = 24;
 
+/// Rows of alerts shown at most; the panel gives the bots what they need first.
+const ALERT_ROWS: usize = 5;
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let [market, area] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     frame.render_widget(Paragraph::new(market_line(app, theme)), market);
     let mem_panel = area.height >= MEM_PANEL_MIN_HEIGHT;
-    let (top, mem, bots, bottom) = if mem_panel {
-        let [top, mem, bots, bottom] = Layout::vertical([
-            Constraint::Length(6),
-            Constraint::Length(4),
-            Constraint::Min(4),
-            Constraint::Length(6),
-        ])
-        .areas(area);
-        (top, mem, bots, bottom)
+    let fixed = 6 + 6 + if mem_panel { 4 } else { 0 };
+    // What is left is the bots' (their rows first) and the alerts' (at least one line).
+    let free = area.height.saturating_sub(fixed);
+    let bots_need = 3 + app.deployed.rows().len().max(1) as u16;
+    let alert_rows = app.alerts.len().clamp(1, ALERT_ROWS) as u16;
+    let alerts_height = if free >= 4 + 3 {
+        free.saturating_sub(bots_need)
+            .clamp(3, 2 + alert_rows)
+            .min(free - 4)
     } else {
-        let [top, bots, bottom] = Layout::vertical([
-            Constraint::Length(6),
-            Constraint::Min(4),
-            Constraint::Length(6),
-        ])
-        .areas(area);
-        (top, Rect::default(), bots, bottom)
+        0
     };
+    // Only the panels drawn take part in the layout (a short screen squeezes them all).
+    let mut constraints = vec![Constraint::Length(6)];
+    if mem_panel {
+        constraints.push(Constraint::Length(4));
+    }
+    constraints.push(Constraint::Min(4));
+    if alerts_height > 0 {
+        constraints.push(Constraint::Length(alerts_height));
+    }
+    constraints.push(Constraint::Length(6));
+    let areas = Layout::vertical(constraints).split(area);
+    let mut next = areas.iter().copied();
+    let mut take = |drawn: bool| {
+        if drawn {
+            next.next().unwrap_or_default()
+        } else {
+            Rect::default()
+        }
+    };
+    let (top, mem, bots, alerts, bottom) = (
+        take(true),
+        take(mem_panel),
+        take(true),
+        take(alerts_height > 0),
+        take(true),
+    );
     let [health, money] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(top);
     draw_health(frame, health, app, theme);
@@ -45,10 +71,74 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         draw_mem(frame, mem, app, theme);
     }
     draw_bots(frame, bots, app, theme);
+    if alerts_height > 0 {
+        draw_alerts(frame, alerts, app, theme);
+    }
     let [decisions, jobs] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     super::memory::draw_short(frame, decisions, app, theme);
     super::jobs::draw_short(frame, jobs, app, theme);
+}
+
+/// The newest alerts, newest first: when, how urgent, what, and whether it reached every
+/// channel (`sent`), is being retried (`FAILING`), waits (`pending`) or was given up.
+fn draw_alerts(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let block = Block::bordered().title(" alerts, newest first · memctl alerts history ");
+    let inner = block.inner(area);
+    if app.alerts.is_empty() {
+        frame.render_widget(block, area);
+        message(
+            frame,
+            inner,
+            "No alert yet (their channels: [alerts] in memd.toml).",
+            theme.dim(),
+        );
+        return;
+    }
+    let today = app.now.date_naive();
+    let rows = app
+        .alerts
+        .iter()
+        .rev()
+        .take(inner.height as usize)
+        .map(|a| {
+            let when = if a.raised_at.date_naive() == today {
+                a.raised_at.format("%H:%M").to_string()
+            } else {
+                a.raised_at.format("%m-%d").to_string()
+            };
+            let (severity, style) = match a.severity.as_str() {
+                "critical" => ("CRIT", theme.bad()),
+                "warning" => ("warn", theme.warn()),
+                _ => ("info", theme.dim()),
+            };
+            let (sent, all) = a.sent_of();
+            let (state, state_style) = match a.progress() {
+                AlertProgress::Sent => ("sent".to_string(), theme.good()),
+                AlertProgress::Pending => (format!("pending {sent}/{all}"), theme.dim()),
+                AlertProgress::Failing => (format!("FAILING {sent}/{all}"), theme.bad()),
+                AlertProgress::GivenUp => (format!("given up {sent}/{all}"), theme.bad()),
+            };
+            let text = a.text.lines().next().unwrap_or_default();
+            let what = if text.is_empty() {
+                a.title.clone()
+            } else {
+                format!("{}: {text}", a.title)
+            };
+            Row::new(vec![
+                Cell::from(when),
+                Cell::from(severity).style(style),
+                Cell::from(what),
+                Cell::from(state).style(state_style),
+            ])
+        });
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Fill(1),
+        Constraint::Length(13),
+    ];
+    frame.render_widget(Table::new(rows, widths).block(block), area);
 }
 
 /// The market in one line, what matters first: `market: DEMO DATA, 8 years old (stale):
