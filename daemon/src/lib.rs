@@ -139,11 +139,6 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
     }
     let daemon = Arc::new(open(settings, access).await?);
     debug_hang(&daemon);
-    let watched = daemon.clone();
-    systemd::spawn_watchdog(Arc::new(move || {
-        let _ = watched.registry.len(); // takes the index lock: a hung writer shows here
-        true
-    }));
     pulse::spawn(Arc::downgrade(&daemon));
     daemon.alerts.spawn(Arc::downgrade(&daemon));
 
@@ -158,6 +153,12 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         daemon.registry.len(),
         socket.path.display()
     ));
+    // Pings begin once systemd has READY (before it, a busy start could ping first).
+    let watched = daemon.clone();
+    systemd::spawn_watchdog(Arc::new(move || {
+        let _ = watched.registry.len(); // takes the index lock: a hung writer shows here
+        true
+    }));
 
     let tracker = TaskTracker::new();
     let accepting = server::accept_loop(daemon.clone(), &socket, stop.clone(), tracker.clone());
