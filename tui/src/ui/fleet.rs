@@ -11,6 +11,7 @@
 use super::app::{App, Command, Connection, Cursor, Update, View};
 use super::keys::{self, Action, Context, Key, Keymap};
 use chrono::{DateTime, Utc};
+use mem_protocol::Event;
 use mem_protocol::deploy::DeployedStrategy;
 use mem_protocol::jobs::{JobInfo, JobList};
 
@@ -130,6 +131,47 @@ impl FleetApp {
     /// The index of the server named `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
         self.members.iter().position(|m| m.name == name)
+    }
+
+    /// Whether server `member`'s update may change what the screen shows, before it is
+    /// applied. One server's screen is drawn again at every update, as `memctl` alone
+    /// does. The all-servers screen, which every server's events reach (with 50 bots, 20
+    /// to 30 a second each, nearly all of them a bot's poll that found nothing new or a
+    /// periodic figure), is drawn again only for what it shows; it is also drawn every
+    /// second (its clock, [`FleetApp::on_tick`]), which shows a server's new host load.
+    pub fn changes_screen(&self, member: usize, update: &Update) -> bool {
+        if self.focus != Focus::All || self.dialog.is_some() || self.switcher.is_some() {
+            return true;
+        }
+        let Update::Event(event) = update else {
+            return true;
+        };
+        match event.as_ref() {
+            // MEM's figures, bots' logs and their CPU and memory: not in these views.
+            Event::MemMetrics(_) | Event::BotLog(_) | Event::DeploymentsUsage(_) => false,
+            // The host's load, drawn by the next second's frame.
+            Event::DaemonPulse(_) => false,
+            Event::DeploymentChanged(changed) => {
+                let new = &changed.deployment;
+                let old = self.members.get(member).and_then(|m| {
+                    m.app
+                        .deployed
+                        .all
+                        .iter()
+                        .find(|d| d.deployment_id == new.deployment_id)
+                });
+                // A poll that changed nothing but its time (and the CPU and memory, which
+                // the event does not carry) changes no row.
+                !old.is_some_and(|old| {
+                    let mut old = old.clone();
+                    old.stats.polled_at = new.stats.polled_at;
+                    old.cpu_percent = new.cpu_percent;
+                    old.rss_bytes = new.rss_bytes;
+                    old == *new
+                })
+            }
+            _ => true,
+        }
     }
 
     /// A connection's news for server `member`.

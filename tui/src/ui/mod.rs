@@ -209,10 +209,11 @@ pub async fn run_fleet(
             },
             update = updates.recv() => match update {
                 Some((member, update)) => {
-                    dirty = true;
+                    dirty |= fleet.changes_screen(member, &update);
                     let mut commands = fleet.on_update(member, update);
                     // One frame per burst, whichever servers it came from.
                     while let Ok((member, more)) = updates.try_recv() {
+                        dirty |= fleet.changes_screen(member, &more);
                         commands.extend(fleet.on_update(member, more));
                     }
                     commands

@@ -659,6 +659,70 @@ fn events_update_the_tables() {
     );
 }
 
+/// The all-servers screen, which every server's events reach, is drawn again only for
+/// what it shows (issue 26: with 50 bots a server, nearly every event is a poll that found
+/// nothing new or a periodic figure); one server's screen at every update.
+#[test]
+fn the_all_servers_screen_is_drawn_again_only_for_what_it_shows() {
+    use super::fleet::{FleetApp, Focus};
+    let mut fleet = FleetApp::new(
+        vec!["east".into(), "west".into()],
+        Focus::All,
+        keys::Keymap::default(),
+        now(),
+    );
+    let d = deployment(MACD, "Freqtrade MACD Hunter", DeploymentStatus::Running);
+    fleet.on_update(
+        0,
+        Update::Connected {
+            access: Access::Control,
+            status: Box::new(status()),
+            strategies: strategies(),
+            deployed: DeployedList {
+                deployments: vec![d.clone()],
+            },
+            metrics: None,
+            panels: vec![],
+            queue: None,
+        },
+    );
+    let changed = |d: &DeployedStrategy| {
+        Update::Event(Box::new(Event::DeploymentChanged(Box::new(
+            DeploymentChanged {
+                deployment: d.clone(),
+            },
+        ))))
+    };
+    // A poll that found nothing new: its time only (the event has no CPU or memory).
+    let mut polled = d.clone();
+    polled.stats.polled_at = Some(now());
+    polled.cpu_percent = None;
+    polled.rss_bytes = None;
+    assert!(!fleet.changes_screen(0, &changed(&polled)));
+    let mut profit = polled.clone();
+    profit.stats.profit_all += 1.0;
+    assert!(fleet.changes_screen(0, &changed(&profit)));
+    let mut stopped = polled.clone();
+    stopped.status = DeploymentStatus::Stopped;
+    assert!(fleet.changes_screen(0, &changed(&stopped)));
+    // West has not told of this bot: a new row.
+    assert!(fleet.changes_screen(1, &changed(&polled)));
+    let usage = Update::Event(Box::new(Event::DeploymentsUsage(DeploymentsUsage {
+        deployments: vec![DeploymentUsage {
+            deployment_id: d.deployment_id,
+            cpu_percent: 3.0,
+            rss_bytes: 1 << 20,
+        }],
+    })));
+    assert!(!fleet.changes_screen(0, &usage));
+    assert!(fleet.changes_screen(0, &Update::Done(Ok("stopped".into()))));
+    // The second's redraw still comes (the clock, a server's host load).
+    assert!(fleet.on_tick(now() + chrono::Duration::seconds(1)));
+    fleet.focus = Focus::One(0);
+    assert!(fleet.changes_screen(0, &changed(&polled)));
+    assert!(fleet.changes_screen(0, &usage));
+}
+
 #[test]
 fn a_lost_connection_closes_dialogs_and_control_keys_say_why() {
     let mut app = connected();
