@@ -179,9 +179,11 @@ async fn a_mixin_bot_asks_mem_before_it_enters_and_its_trades_teach_mem() {
     // The trade closes: its decision gets the outcome (profit, duration, exit reason), the
     // registry's line says MEM enhanced it, and the monitor counts it.
     exit(&api, trade_id).await;
+    // The real Freqtrade fills the exit on its next loop, then memd's next poll syncs it:
+    // seconds alone, but a minute was once not enough with the whole suite running on 2 cores.
     wait_for(
         "the decision to be closed by the trade sync",
-        Duration::from_secs(60),
+        Duration::from_secs(150),
         async || decisions(&client, MACD_HUNTER).await[0].outcome.is_some(),
     )
     .await;
