@@ -385,6 +385,7 @@ impl Engine {
             broker: Some(format!("memd paper ({})", t.reason)),
             slippage: Some(slippage),
             commission: Some(t.fees),
+            duration_seconds: Some((t.exit_ts_ms.max(p.entry_ts_ms) - p.entry_ts_ms) / 1000),
             ..TradeRecord::default()
         });
     }
