@@ -86,6 +86,8 @@ pub struct Daemon {
     pub(crate) started: Instant,
     pub connections: AtomicUsize,
     pub subscribers: AtomicUsize,
+    /// The bots' CPU and memory as `deployments.usage` last published them.
+    pub usage: pulse::UsageLedger,
     /// A stop asked over the socket (`daemon.stop`).
     pub stop_request: StopRequest,
     /// The file watchers of the registry and the memory (watching stops when dropped).
@@ -317,6 +319,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         stop_request: StopRequest::default(),
         connections: AtomicUsize::new(0),
         subscribers: AtomicUsize::new(0),
+        usage: pulse::UsageLedger::default(),
         _watchers: watchers,
     })
 }

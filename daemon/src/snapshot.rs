@@ -30,7 +30,11 @@ pub async fn take(daemon: &Arc<Daemon>, topics: &[Topic], access: Access) -> Sna
         snapshot.alerts = Some(daemon.alerts.recent());
     }
     if topics.contains(&Topic::Deployments) {
-        snapshot.deployments = Some(daemon.supervisor.deployed(true).deployments);
+        let mut deployments = daemon.supervisor.deployed(true).deployments;
+        // The figures `deployments.usage` announced last: its next one brings only those
+        // that change from them.
+        daemon.usage.overlay(&mut deployments);
+        snapshot.deployments = Some(deployments);
     }
     if topics.contains(&Topic::Memory) {
         snapshot.mem_metrics = Some(crate::handlers::mem_metrics(daemon));

@@ -141,7 +141,17 @@ pub struct Client {
     endpoint: Endpoint,
     /// The `ssh` process a remote session runs through (killed when the client drops).
     _transport: Option<tokio::process::Child>,
+    /// The read loop, which holds the connection's read half: ended when the client
+    /// drops, so that a dropped client closes its connection (the write half alone does
+    /// not, and a subscribed daemon never would).
+    reader: tokio::task::AbortHandle,
     call_timeout: Duration,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// Events received after [`Client::subscribe`], in the order the daemon sent them.
@@ -246,7 +256,7 @@ impl Client {
             (pending.clone(), closed.clone(), closing_error.clone());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (done_tx, read_done) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             read_loop(
                 recv,
                 pending_for_reader,
@@ -256,7 +266,8 @@ impl Client {
             )
             .await;
             let _ = done_tx.send(true);
-        });
+        })
+        .abort_handle();
         let mut client = Client {
             writer: tokio::sync::Mutex::new(send),
             pending,
@@ -274,6 +285,7 @@ impl Client {
             },
             endpoint,
             _transport: transport,
+            reader,
             call_timeout: options.call_timeout,
         };
         let hello = client
@@ -519,5 +531,38 @@ mod tests {
             .to_string(),
             "protocol version differs: memd speaks 2, this memctl 1; use a memctl from the same release as that memd"
         );
+    }
+
+    /// A dropped client closes its connection, though the daemon would never close it
+    /// (a subscription): a memctl that subscribes anew leaves no session behind.
+    #[tokio::test]
+    async fn a_dropped_client_closes_its_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("memd.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let daemon = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            let hello = lines.next_line().await.unwrap().unwrap();
+            let id = serde_json::from_str::<Value>(&hello).unwrap()["id"].clone();
+            let result = serde_json::json!({"protocolVersion": PROTOCOL_VERSION,
+                "server": "memd", "serverVersion": "0", "pid": 1, "access": "control"});
+            let answer = serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result });
+            write
+                .write_all(format!("{answer}\n").as_bytes())
+                .await
+                .unwrap();
+            // Open until the client closes it.
+            lines.next_line().await.unwrap()
+        });
+        let client = Client::connect(&socket, ClientOptions::default())
+            .await
+            .unwrap();
+        drop(client);
+        let end = tokio::time::timeout(Duration::from_secs(5), daemon)
+            .await
+            .expect("the connection closed");
+        assert_eq!(end.unwrap(), None, "closed, with nothing more sent");
     }
 }

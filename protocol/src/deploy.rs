@@ -349,13 +349,14 @@ pub struct DeployedList {
     pub deployments: Vec<DeployedStrategy>,
 }
 
-/// `deployments.usage` data: the CPU and memory of every active deployment's process, the
-/// figures `strategies.deployed` computes when asked and no other event carries.
+/// `deployments.usage` data: the CPU and memory of the active deployments' processes whose
+/// figures changed as shown since the last event, the figures `strategies.deployed`
+/// computes when asked and no other event carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentsUsage {
-    /// One entry per active deployment with a live process (none is listed without one).
+    /// One entry per changed active deployment with a live process (none without one).
     pub deployments: Vec<DeploymentUsage>,
 }
 

@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | `daemon.pulse` | `daemon` | [`DaemonPulse`]: `daemon.status`'s uptime, counts, host and process figures |
 //! | `mem.metrics` | `memory` | [`MemMetrics`](crate::mem::MemMetrics): what `mem.metrics` answers |
-//! | `deployments.usage` | `deployments` | [`DeploymentsUsage`](crate::deploy::DeploymentsUsage): each active bot's CPU and memory; not sent while no bot runs |
+//! | `deployments.usage` | `deployments` | [`DeploymentsUsage`](crate::deploy::DeploymentsUsage): the running bots whose CPU or memory changed (as shown: 0.1 %, 0.1 of the unit) since the last; not sent when none did |
 //!
 //! With the subscription's snapshot ([`Snapshot`](crate::methods::Snapshot)), they let a
 //! client show the daemon's state without ever polling it. Each is serialized once for all
@@ -84,7 +84,7 @@ pub enum Event {
     /// A metadata file edited outside the daemon could not be read; the last good
     /// version is kept.
     RegistryInvalid(RegistryInvalid),
-    /// A deployment changed status or stats.
+    /// A deployment changed status or stats (not for a poll that only moved `polledAt`).
     DeploymentChanged(Box<crate::deploy::DeploymentChanged>),
     /// New lines in a bot's log.
     BotLog(crate::deploy::BotLog),

@@ -1227,10 +1227,7 @@ async fn run(args: Args) -> ExitCode {
     };
     let result = match args.command {
         None => {
-            let target = ui::conn::Target {
-                endpoint,
-                read_only: args.read_only,
-            };
+            let target = ui::conn::Target::new(endpoint, args.read_only);
             ui::run(client, target, keys.unwrap_or_default()).await
         }
         Some(Command::Status) => cli::status(&client, args.json).await,

@@ -35,7 +35,7 @@
 //!   and received (`ss -ti` `bytes_sent` + `bytes_received`: the encrypted stream, SSH's
 //!   framing, MACs and keep-alives included, TCP/IP headers not); the CPU of the SSH
 //!   plumbing (the ssh clients and the bridges) for information; and which events the
-//!   bytes are (a subscriber of the TUI's topics on each daemon's socket, each event
+//!   bytes are (a subscriber of the all-servers view's topics on each daemon's socket, each event
 //!   counted as the line the daemon writes). `--memctl PATH` runs another memctl in the
 //!   terminal (an older build, side by side).
 //! - `all`: the three, on one set-up; `hold`: the set-up only, until interrupted, for
@@ -77,13 +77,13 @@ const BYTES_BAR: f64 = 1000.0;
 const PAINT_POLL_MS: u64 = 10;
 
 /// The topics memctl's TUI subscribes to (`ui::conn::serve`).
-const TUI_TOPICS: [Topic; 9] = [
+/// What the all-servers view subscribes each server to (memctl's `FleetApp::topics_of`
+/// for a server not on screen): every topic but bots' logs and MEM's memory.
+const ALL_SERVERS_TOPICS: [Topic; 7] = [
     Topic::Daemon,
     Topic::Registry,
     Topic::Deployments,
-    Topic::Logs,
     Topic::Model,
-    Topic::Memory,
     Topic::Jobs,
     Topic::Market,
     Topic::Queue,
@@ -726,13 +726,14 @@ async fn idle(fleet: &Fleet, seconds: u64) {
     }
     let sshd_port = fleet._sshd.port;
 
-    // Which events the bytes are: a subscriber of the TUI's topics on each daemon.
+    // Which events the bytes are: a subscriber of the all-servers view's topics on each
+    // daemon.
     let mut tallies: Vec<Tally> = Vec::new();
     let mut listeners = Vec::new();
     for s in &fleet.servers {
         let client = s.daemon.client().await;
         let tally: Tally = Arc::default();
-        let (_, mut events) = client.subscribe(TUI_TOPICS.to_vec()).await.unwrap();
+        let (_, mut events) = client.subscribe(ALL_SERVERS_TOPICS.to_vec()).await.unwrap();
         let counted = tally.clone();
         listeners.push(tokio::spawn(async move {
             let _client = client;
@@ -809,7 +810,7 @@ async fn idle(fleet: &Fleet, seconds: u64) {
     println!("  load average after: {}", load());
     let servers = fleet.servers.len() as f64;
     println!(
-        "  what memd sends a TUI subscriber, average per server and second over both views (each event as the daemon's line):"
+        "  what memd sends a subscriber of the all-servers topics, average per server and second over both views (each event as the daemon's line):"
     );
     let mut total = 0.0;
     let mut rows: Vec<_> = breakdown.into_iter().collect();

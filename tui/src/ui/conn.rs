@@ -19,7 +19,7 @@ use mem_protocol::{Client, ClientError, ClientOptions, Endpoint, Topic};
 
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Deploying waits for the bot's API to answer.
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,6 +34,47 @@ const BACKOFF: [u64; 5] = [500, 1000, 2000, 4000, 5000];
 pub struct Target {
     pub endpoint: Endpoint,
     pub read_only: bool,
+    /// The topics to subscribe to, if they change with what the screen shows (a fleet's
+    /// servers not on screen leave out bots' logs and MEM's figures); a change opens a new
+    /// session with them. None: every topic, always.
+    pub topics: Option<watch::Receiver<Vec<Topic>>>,
+}
+
+impl Target {
+    /// Every topic, always: one server's screen.
+    pub fn new(endpoint: Endpoint, read_only: bool) -> Target {
+        Target {
+            endpoint,
+            read_only,
+            topics: None,
+        }
+    }
+
+    fn topics(&mut self) -> Vec<Topic> {
+        match &mut self.topics {
+            Some(topics) => topics.borrow_and_update().clone(),
+            None => Topic::ALL.to_vec(),
+        }
+    }
+
+    /// Returns when the topics wanted change (never, if they cannot).
+    async fn topics_changed(&mut self) {
+        let changed = match &mut self.topics {
+            Some(topics) => topics.changed().await.is_ok(),
+            None => false,
+        };
+        if !changed {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Why a session ended.
+enum Ended {
+    /// The connection was lost or refused, for this reason.
+    Lost(String),
+    /// Other topics are wanted: a new session at once, the UI keeping what it shows.
+    Topics,
 }
 
 fn failure(e: ClientError) -> Failure {
@@ -49,7 +90,7 @@ fn failure(e: ClientError) -> Failure {
 /// Runs until the UI drops its receiver. `first` is the session memctl opened at start
 /// (none: the task connects itself, as the fleet's do).
 pub async fn run(
-    target: Target,
+    mut target: Target,
     first: Option<Client>,
     updates: mpsc::UnboundedSender<Update>,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -70,7 +111,10 @@ pub async fn run(
         let reason = match session {
             Ok(c) => {
                 attempt = 0;
-                serve(Arc::new(c), &updates, &mut commands).await
+                match serve(Arc::new(c), &mut target, &updates, &mut commands).await {
+                    Ended::Lost(reason) => reason,
+                    Ended::Topics => continue,
+                }
             }
             Err(e) => crate::fleet::connection_state(&e),
         };
@@ -107,25 +151,14 @@ pub async fn run(
 /// is asked for them.
 async fn serve(
     client: Arc<Client>,
+    target: &mut Target,
     updates: &mpsc::UnboundedSender<Update>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
-) -> String {
-    let subscribed = client
-        .subscribe(vec![
-            Topic::Daemon,
-            Topic::Registry,
-            Topic::Deployments,
-            Topic::Logs,
-            Topic::Model,
-            Topic::Memory,
-            Topic::Jobs,
-            Topic::Market,
-            Topic::Queue,
-        ])
-        .await;
+) -> Ended {
+    let subscribed = client.subscribe(target.topics()).await;
     let (subscribed, mut events) = match subscribed {
         Ok(s) => s,
-        Err(e) => return format!("cannot subscribe: {e}"),
+        Err(e) => return Ended::Lost(format!("cannot subscribe: {e}")),
     };
     let mut snapshot = subscribed.snapshot;
     let deployed = match snapshot.deployments.take() {
@@ -135,11 +168,11 @@ async fn serve(
             .await
         {
             Ok(d) => d,
-            Err(e) => return format!("cannot list deployments: {e}"),
+            Err(e) => return Ended::Lost(format!("cannot list deployments: {e}")),
         },
     };
     let Some(status) = snapshot.daemon.take() else {
-        return "the daemon sent no status".into();
+        return Ended::Lost("the daemon sent no status".into());
     };
     let market = snapshot.market.take();
     let queue = snapshot.queue.take();
@@ -165,8 +198,9 @@ async fn serve(
                 Some(message) => {
                     let _ = updates.send(Update::Event(Box::new(message.event)));
                 }
-                None => return "the daemon closed the connection".into(),
+                None => return Ended::Lost("the daemon closed the connection".into()),
             },
+            _ = target.topics_changed() => return Ended::Topics,
             command = commands.recv() => match command {
                 Some(command) => {
                     let (client, updates) = (client.clone(), updates.clone());
@@ -176,7 +210,7 @@ async fn serve(
                         }
                     });
                 }
-                None => return "the UI ended".into(),
+                None => return Ended::Lost("the UI ended".into()),
             },
         }
     }
@@ -485,15 +519,26 @@ mod tests {
         })
     }
 
-    /// A memd stand-in for one session: answers `hello` and `events.subscribe` (with
-    /// [`snapshot`]), then pushes `pushed`; reports every method it is asked for, and
-    /// answers any other with an error.
+    /// A memd stand-in for one session after another: answers `hello` and
+    /// `events.subscribe` (with [`snapshot`]), then pushes `pushed`; reports every method
+    /// it is asked for (a subscription with its topics, `events.subscribe daemon,...`),
+    /// and answers any other with an error.
     async fn fake_memd(
         listener: UnixListener,
         pushed: Vec<Event>,
         asked: mpsc::UnboundedSender<String>,
     ) {
-        let (stream, _) = listener.accept().await.unwrap();
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            fake_session(stream, &pushed, &asked).await;
+        }
+    }
+
+    async fn fake_session(
+        stream: tokio::net::UnixStream,
+        pushed: &[Event],
+        asked: &mpsc::UnboundedSender<String>,
+    ) {
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -525,7 +570,14 @@ mod tests {
                         .unwrap();
                 }
             }
-            let _ = asked.send(method);
+            let _ = asked.send(match method.as_str() {
+                "events.subscribe" => {
+                    let topics: Vec<String> =
+                        serde_json::from_value(request["params"]["topics"].clone()).unwrap();
+                    format!("{method} {}", topics.join(","))
+                }
+                _ => method,
+            });
         }
     }
 
@@ -553,10 +605,7 @@ mod tests {
             .unwrap();
         let (updates_tx, mut updates) = mpsc::unbounded_channel();
         let (_commands, commands_rx) = mpsc::unbounded_channel();
-        let target = Target {
-            endpoint: Endpoint::Socket(socket.clone()),
-            read_only: false,
-        };
+        let target = Target::new(Endpoint::Socket(socket.clone()), false);
         let session = tokio::spawn(run(target, Some(client), updates_tx, commands_rx));
 
         let Some(Update::Connected {
@@ -588,8 +637,62 @@ mod tests {
         while let Ok(m) = asked.try_recv() {
             methods.push(m);
         }
-        assert_eq!(methods, ["hello", "events.subscribe"]);
+        assert_eq!(
+            methods,
+            [
+                "hello",
+                "events.subscribe daemon,registry,deployments,logs,model,memory,jobs,market,queue"
+            ]
+        );
         assert!(updates.try_recv().is_err(), "no other update");
+        session.abort();
+        memd.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Other topics wanted (a fleet's server leaving the screen, or coming on it): a new
+    /// session at once, subscribed to them, its snapshot the next update; the UI is never
+    /// told the daemon went away.
+    #[tokio::test]
+    async fn other_topics_open_a_new_session_with_them() {
+        let dir = std::env::temp_dir().join(format!("memctl-topics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("memd.sock");
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket).unwrap();
+        let (asked_tx, mut asked) = mpsc::unbounded_channel();
+        let memd = tokio::spawn(fake_memd(listener, vec![], asked_tx));
+        let (updates_tx, mut updates) = mpsc::unbounded_channel();
+        let (_commands, commands_rx) = mpsc::unbounded_channel();
+        let (topics_tx, topics) = watch::channel(vec![Topic::Daemon, Topic::Deployments]);
+        let target = Target {
+            topics: Some(topics),
+            ..Target::new(Endpoint::Socket(socket.clone()), false)
+        };
+        let session = tokio::spawn(run(target, None, updates_tx, commands_rx));
+        let mut next_asked = async || {
+            tokio::time::timeout(Duration::from_secs(10), asked.recv())
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(next_asked().await, "hello");
+        assert_eq!(next_asked().await, "events.subscribe daemon,deployments");
+        assert!(matches!(
+            updates.recv().await,
+            Some(Update::Connected { .. })
+        ));
+
+        topics_tx.send(Topic::ALL.to_vec()).unwrap();
+        assert_eq!(next_asked().await, "hello");
+        assert_eq!(
+            next_asked().await,
+            "events.subscribe daemon,registry,deployments,logs,model,memory,jobs,market,queue"
+        );
+        match updates.recv().await {
+            Some(Update::Connected { .. }) => {}
+            other => panic!("expected the new session's snapshot, got {other:?}"),
+        }
         session.abort();
         memd.abort();
         let _ = std::fs::remove_dir_all(&dir);

@@ -11,9 +11,9 @@
 use super::app::{App, Command, Connection, Cursor, Update, View};
 use super::keys::{self, Action, Context, Key, Keymap};
 use chrono::{DateTime, Utc};
-use mem_protocol::Event;
 use mem_protocol::deploy::DeployedStrategy;
 use mem_protocol::jobs::{JobInfo, JobList};
+use mem_protocol::{Event, Topic};
 
 /// One server of the fleet.
 #[derive(Debug)]
@@ -131,6 +131,21 @@ impl FleetApp {
     /// The index of the server named `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
         self.members.iter().position(|m| m.name == name)
+    }
+
+    /// The topics server `member`'s session subscribes to: every one for the server on
+    /// screen; the others leave out what no all-servers view shows and costs the most on
+    /// an idle session (bots' log lines, MEM's figures every 2 s: with 50 bots, 11 of the
+    /// 22 KB/s an SSH session carried). Focusing a server subscribes it anew, at once.
+    pub fn topics_of(&self, member: usize) -> Vec<Topic> {
+        if self.focus == Focus::One(member) {
+            Topic::ALL.to_vec()
+        } else {
+            Topic::ALL
+                .into_iter()
+                .filter(|t| !matches!(t, Topic::Logs | Topic::Memory))
+                .collect()
+        }
     }
 
     /// Whether server `member`'s update may change what the screen shows, before it is

@@ -155,14 +155,19 @@ pub async fn run_fleet(
     }
     let (update_tx, mut updates) = mpsc::unbounded_channel::<(usize, Update)>();
     let mut command_txs = Vec::new();
+    let mut topic_txs = Vec::new();
     let mut tasks = Vec::new();
     let names = servers.iter().map(|(name, _)| name.clone()).collect();
+    let mut fleet = fleet::FleetApp::new(names, focus, keys, chrono::Utc::now());
     for (i, (_, endpoint)) in servers.into_iter().enumerate() {
         let (command_tx, command_rx) = mpsc::unbounded_channel::<Command>();
         let (member_tx, mut member_rx) = mpsc::unbounded_channel::<Update>();
+        let (topic_tx, topics) = tokio::sync::watch::channel(fleet.topics_of(i));
+        topic_txs.push(topic_tx);
         let target = conn::Target {
             endpoint,
             read_only,
+            topics: Some(topics),
         };
         tasks.push(tokio::spawn(conn::run(target, None, member_tx, command_rx)));
         let tx = update_tx.clone();
@@ -180,7 +185,6 @@ pub async fn run_fleet(
     let mut terminal = ratatui::init();
     let _guard = TerminalGuard;
     let theme = view::Theme::from_env();
-    let mut fleet = fleet::FleetApp::new(names, focus, keys, chrono::Utc::now());
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -231,6 +235,14 @@ pub async fn run_fleet(
             if let Some(tx) = command_txs.get(member) {
                 let _ = tx.send(command);
             }
+        }
+        for (member, tx) in topic_txs.iter().enumerate() {
+            let wanted = fleet.topics_of(member);
+            tx.send_if_modified(|topics| {
+                let changed = *topics != wanted;
+                *topics = wanted;
+                changed
+            });
         }
     };
     drop(command_txs);
