@@ -360,9 +360,9 @@ async fn restart_gives_a_new_process_and_logs_can_be_followed() {
     let daemon = Daemon::with_fake_freqtrade(json!({}), "");
     let client = daemon.client().await;
     let first = deploy(&client, MACD_HUNTER).await.unwrap();
-    let (_, mut events) = daemon
-        .client()
-        .await
+    // Kept: a dropped client closes its connection.
+    let follower = daemon.client().await;
+    let (_, mut events) = follower
         .subscribe(vec![mem_protocol::Topic::Logs])
         .await
         .unwrap();

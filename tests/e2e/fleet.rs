@@ -510,4 +510,26 @@ async fn the_all_servers_view_shows_every_bot_greys_a_lost_server_and_acts_on_th
             .await
             .is_none()
     );
+
+    // On east alone (`:east`): its session is subscribed anew with what the all-servers
+    // views leave out, the bots' log lines among them: the log view follows MACD Hunter's
+    // new lines (the fake bot's heartbeat, every 5 s) with no request for them.
+    t.type_text(":east");
+    t.keys(&["Enter", "3"]);
+    t.wait_until("east alone, its Deployed view", screen_wait, |s| {
+        s.contains("MACD Hunter") && !s.contains("Aggressive RSI")
+    });
+    t.keys(&["l"]);
+    let last_heartbeat = |s: &str| {
+        s.lines()
+            .rfind(|l| l.contains("Bot heartbeat"))
+            .map(str::to_string)
+    };
+    let screen = t.wait_until("MACD Hunter's log", screen_wait, |s| {
+        last_heartbeat(s).is_some()
+    });
+    let first = last_heartbeat(&screen);
+    t.wait_until("a new heartbeat line", screen_wait, |s| {
+        last_heartbeat(s) != first
+    });
 }

@@ -96,12 +96,9 @@ fn read_metadata(daemon: &Daemon, id: StrategyId) -> Value {
 async fn register_update_status_tags_and_the_audit_log() {
     let daemon = Daemon::start();
     let client = daemon.client().await;
-    let (_, mut events) = daemon
-        .client()
-        .await
-        .subscribe(vec![Topic::Registry])
-        .await
-        .unwrap();
+    // Kept: a dropped client closes its connection.
+    let subscriber = daemon.client().await;
+    let (_, mut events) = subscriber.subscribe(vec![Topic::Registry]).await.unwrap();
 
     let id = register(&client, "breakout_one").await;
     let added = tokio::time::timeout(Duration::from_secs(5), events.next())

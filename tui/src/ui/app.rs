@@ -987,7 +987,17 @@ impl App {
                 self.recommend.result = Some(result);
                 self.recommend.cursor.clamp(self.recommend.rows().len());
             }
-            Update::TodayPnl(pnl) => self.today_pnl = Some(pnl),
+            Update::TodayPnl(pnl) => {
+                // The strategies asked about (all of them on connecting, one whose bot
+                // closed a trade after): the others keep their figure.
+                let today = self.today_pnl.get_or_insert_with(Vec::new);
+                for (id, value) in pnl {
+                    match today.iter_mut().find(|(known, _)| *known == id) {
+                        Some(entry) => entry.1 = value,
+                        None => today.push((id, value)),
+                    }
+                }
+            }
             Update::Market(state) => self.market = Some(*state),
             Update::Alerts(alerts) => {
                 self.alerts.clear();
@@ -1132,7 +1142,7 @@ impl App {
                     .find(|x| x.deployment_id == d.deployment_id)
                     .map(|x| x.stats.closed_trades);
                 if closed_before.is_some_and(|n| n != d.stats.closed_trades) {
-                    commands.push(Command::LoadTodayPnl(self.trading_strategies()));
+                    commands.push(Command::LoadTodayPnl(vec![d.strategy_id]));
                 }
                 if let Some(s) = self
                     .strategies

@@ -1785,6 +1785,20 @@ fn snapshot_deployed_totals_per_currency_and_a_failure() {
         line_of(&screen, "running ·").contains("1 failed"),
         "{screen}"
     );
+    // The native bot closed a trade: its P&L alone is asked again (not every strategy's:
+    // 50 bots were 50 calls for one trade); the others keep theirs.
+    let mut traded = running.clone();
+    traded.stats.closed_trades += 1;
+    let commands = app.on_update(Update::Event(Box::new(Event::DeploymentChanged(Box::new(
+        DeploymentChanged { deployment: traded },
+    )))));
+    assert_eq!(commands, [Command::LoadTodayPnl(vec![id(NATIVE_RSI)])]);
+    app.on_update(Update::TodayPnl(vec![(id(NATIVE_RSI), 0.005)]));
+    let screen = render(&app, 120, 30);
+    assert!(
+        line_of(&screen, "P&L today").contains("12.50 USDT · 0.005 BTC"),
+        "{screen}"
+    );
 }
 
 #[test]
