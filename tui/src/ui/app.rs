@@ -794,6 +794,8 @@ pub struct App {
     pub backtests: BacktestsView,
     /// Today's closed P&L per strategy, each in its stake currency.
     pub today_pnl: Option<Vec<(StrategyId, f64)>>,
+    /// The UTC day every strategy's P&L was last asked for: a new day asks again.
+    pnl_day: Option<chrono::NaiveDate>,
     pub overlay: Option<Overlay>,
     pub status_line: Option<StatusLine>,
     /// Every message the status line showed, oldest first (at most [`MESSAGES_KEPT`]).
@@ -822,6 +824,7 @@ impl App {
             panels: HashMap::new(),
             backtests: BacktestsView::default(),
             today_pnl: None,
+            pnl_day: None,
             overlay: None,
             status_line: None,
             messages: VecDeque::new(),
@@ -919,7 +922,7 @@ impl App {
                     Command::LoadQueue => !had_queue,
                     _ => true,
                 }));
-                commands.push(Command::LoadTodayPnl(self.trading_strategies()));
+                commands.push(self.load_today_pnl());
             }
             Update::Disconnected { reason, retry_in } => {
                 self.connection = Connection::Disconnected {
@@ -1068,6 +1071,13 @@ impl App {
         }
     }
 
+    /// Asks for every deployed strategy's P&L today (on connecting, and on a new UTC day,
+    /// when yesterday's figures no longer count).
+    fn load_today_pnl(&mut self) -> Command {
+        self.pnl_day = Some(self.now.date_naive());
+        Command::LoadTodayPnl(self.trading_strategies())
+    }
+
     fn trading_strategies(&self) -> Vec<StrategyId> {
         let mut ids: Vec<StrategyId> = self.deployed.all.iter().map(|d| d.strategy_id).collect();
         ids.sort();
@@ -1214,6 +1224,10 @@ impl App {
             }
             Event::MemoryChanged(_) => {}
             Event::DaemonPulse(pulse) => {
+                // Every 2 s: after midnight UTC, yesterday's P&L no longer counts.
+                if self.pnl_day.is_some_and(|day| day != self.now.date_naive()) {
+                    commands.push(self.load_today_pnl());
+                }
                 if let Some(status) = self.status.as_mut() {
                     let pulse = *pulse;
                     status.uptime_secs = pulse.uptime_secs;

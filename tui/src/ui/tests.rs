@@ -1476,6 +1476,20 @@ fn a_snapshot_of_every_topic_leaves_nothing_to_ask_but_todays_pnl() {
     assert!(!screen.contains("loading..."), "{screen}");
 }
 
+/// A `daemon.pulse`: a busy host, 5 connections.
+fn pulse_sample() -> mem_protocol::events::DaemonPulse {
+    serde_json::from_value(json!({
+        "uptimeSecs": 9002,
+        "counts": {"strategies": 3, "strategiesByStatus": {"active": 2, "experimental": 1},
+                   "registryErrors": 1, "connections": 5, "subscribers": 2},
+        "host": {"hostname": "trader-01", "cpuCount": 2, "cpuPercent": 97.0,
+                 "memoryTotalBytes": 4294967296u64, "memoryUsedBytes": 3221225472u64,
+                 "loadAverage": [1.5, 1.0, 0.5]},
+        "process": {"rssBytes": 41943040u64, "cpuPercent": 7.5}
+    }))
+    .unwrap()
+}
+
 #[test]
 fn the_figures_change_with_the_periodic_events_alone() {
     let mut app = with_panels(connected());
@@ -1485,18 +1499,8 @@ fn the_figures_change_with_the_periodic_events_alone() {
         "{before}"
     );
     // daemon.pulse: the daemon's and the host's figures; the rest of the status stays.
-    let pulse = serde_json::from_value(json!({
-        "uptimeSecs": 9002,
-        "counts": {"strategies": 3, "strategiesByStatus": {"active": 2, "experimental": 1},
-                   "registryErrors": 1, "connections": 5, "subscribers": 2},
-        "host": {"hostname": "trader-01", "cpuCount": 2, "cpuPercent": 97.0,
-                 "memoryTotalBytes": 4294967296u64, "memoryUsedBytes": 3221225472u64,
-                 "loadAverage": [1.5, 1.0, 0.5]},
-        "process": {"rssBytes": 41943040u64, "cpuPercent": 7.5}
-    }))
-    .unwrap();
     let events = [
-        Event::DaemonPulse(Box::new(pulse)),
+        Event::DaemonPulse(Box::new(pulse_sample())),
         Event::MemMetrics(Box::new(metrics_sample())),
     ];
     for event in events {
@@ -1799,6 +1803,15 @@ fn snapshot_deployed_totals_per_currency_and_a_failure() {
         line_of(&screen, "P&L today").contains("12.50 USDT · 0.005 BTC"),
         "{screen}"
     );
+    // Past midnight UTC, the next pulse asks for every strategy's P&L of the new day.
+    let pulse = || Update::Event(Box::new(Event::DaemonPulse(Box::new(pulse_sample()))));
+    assert!(app.on_update(pulse()).is_empty(), "the same day");
+    app.on_tick(now() + chrono::Duration::days(1));
+    assert_eq!(
+        app.on_update(pulse()),
+        [Command::LoadTodayPnl(vec![id(NATIVE_RSI), id(MACD)])], // sorted by id
+    );
+    assert!(app.on_update(pulse()).is_empty(), "once a day");
 }
 
 #[test]
