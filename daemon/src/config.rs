@@ -29,6 +29,9 @@ use std::path::{Path, PathBuf};
 pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
     pub registry_dir: Option<PathBuf>,
+    /// `[registry]`: files (under `registry_dir`) or a PostgreSQL database.
+    #[serde(default)]
+    pub registry: crate::registry::config::RegistryConfig,
     pub socket: Option<PathBuf>,
     /// Copy the built-in strategies into a new data directory (default true).
     pub seed_default_data: Option<bool>,
@@ -349,6 +352,8 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub registry_dir: PathBuf,
+    /// `[registry]`, checked (the password read from its file).
+    pub registry: crate::registry::config::Backend,
     pub socket: PathBuf,
     pub log_dir: PathBuf,
     pub log_level: String,
@@ -503,6 +508,9 @@ impl Settings {
             config_file,
             data_dir,
             registry_dir,
+            registry: file
+                .registry
+                .backend(env_path("CREDENTIALS_DIRECTORY").as_deref())?,
             socket,
             log_dir,
             log_level: file.log.level.clone().unwrap_or_else(|| "info".into()),

@@ -332,6 +332,12 @@ fn open_registry(
     active: Arc<ActiveStrategies>,
     watchers: &mut Vec<watch::Watcher>,
 ) -> anyhow::Result<Arc<Registry>> {
+    if let registry::config::Backend::Postgres(pg) = &settings.registry {
+        anyhow::bail!(
+            "[registry] backend = \"postgres\" ({}) is not available in this memd yet: the PostgreSQL registry is being built (issue 27); use backend = \"files\"",
+            pg.url
+        );
+    }
     let started = Instant::now();
     let registry = Arc::new(Registry::open_with(
         &settings.registry_dir,

@@ -128,7 +128,21 @@ fn main() -> ExitCode {
                 .map_or("(none)".into(), |p| p.display().to_string())
         );
         println!("data dir      {}", settings.data_dir.display());
-        println!("registry dir  {}", settings.registry_dir.display());
+        match &settings.registry {
+            memd::registry::config::Backend::Files => {
+                println!("registry dir  {}", settings.registry_dir.display())
+            }
+            memd::registry::config::Backend::Postgres(pg) => println!(
+                "registry      {} (PostgreSQL, as server {}; password {})",
+                pg.url,
+                pg.server,
+                if pg.password.is_some() {
+                    "given"
+                } else {
+                    "none"
+                }
+            ),
+        }
         println!("socket        {}", settings.socket.display());
         println!("log dir       {}", settings.log_dir.display());
         println!("log level     {}", settings.log_level);

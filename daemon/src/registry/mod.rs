@@ -17,6 +17,7 @@
 //!   writers and exclusively by [`Registry::with_writes_paused`] (a backup): while it is
 //!   held, no file of the registry changes.
 
+pub mod config;
 mod history;
 pub mod index;
 pub mod metrics;

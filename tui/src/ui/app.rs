@@ -1071,6 +1071,21 @@ impl App {
         }
     }
 
+    /// `daemon.pulse`, every 2 s: the daemon's and the host's figures; after midnight UTC,
+    /// yesterday's P&L no longer counts.
+    fn on_pulse(&mut self, pulse: mem_protocol::events::DaemonPulse) -> Option<Command> {
+        if let Some(status) = self.status.as_mut() {
+            status.uptime_secs = pulse.uptime_secs;
+            status.counts = pulse.counts;
+            status.host = pulse.host;
+            status.process = pulse.process;
+            status.risk = pulse.risk;
+        }
+        self.pnl_day
+            .is_some_and(|day| day != self.now.date_naive())
+            .then(|| self.load_today_pnl())
+    }
+
     /// Asks for every deployed strategy's P&L today (on connecting, and on a new UTC day,
     /// when yesterday's figures no longer count).
     fn load_today_pnl(&mut self) -> Command {
@@ -1223,20 +1238,7 @@ impl App {
                 }
             }
             Event::MemoryChanged(_) => {}
-            Event::DaemonPulse(pulse) => {
-                // Every 2 s: after midnight UTC, yesterday's P&L no longer counts.
-                if self.pnl_day.is_some_and(|day| day != self.now.date_naive()) {
-                    commands.push(self.load_today_pnl());
-                }
-                if let Some(status) = self.status.as_mut() {
-                    let pulse = *pulse;
-                    status.uptime_secs = pulse.uptime_secs;
-                    status.counts = pulse.counts;
-                    status.host = pulse.host;
-                    status.process = pulse.process;
-                    status.risk = pulse.risk;
-                }
-            }
+            Event::DaemonPulse(pulse) => commands.extend(self.on_pulse(*pulse)),
             Event::RiskTripped(_) | Event::RiskReset(_) => self.on_risk_event(event),
             Event::MemMetrics(metrics) => self.metrics = Some(*metrics),
             Event::MarketChanged(state) => self.market = Some(*state),
