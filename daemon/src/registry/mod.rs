@@ -1,6 +1,9 @@
 //! The strategy registry: every strategy's metadata, versions, parameter history,
 //! relationships, closed trades and the metrics computed from them, and the audit log.
 //!
+//! What is kept goes through a [`backend::Store`] (today [`files::FileStore`]); this
+//! module checks, locks, keeps the index and announces.
+//!
 //! Invariants:
 //! - A strategy id is a UUID and nothing else reaches a path; version strings are
 //!   checked as semver before they name a file.
@@ -17,7 +20,8 @@
 //!   writers and exclusively by [`Registry::with_writes_paused`] (a backup): while it is
 //!   held, no file of the registry changes.
 
-mod history;
+pub mod backend;
+pub mod files;
 pub mod index;
 pub mod metrics;
 pub mod postgres;
@@ -27,8 +31,9 @@ pub mod trades;
 pub mod validate;
 
 use crate::bus::EventBus;
-use anyhow::Context;
+use backend::{Commit, DocumentWrite, LinkWrite, Store, StoreError, VersionWrite};
 use chrono::{DateTime, Utc};
+use files::FileStore;
 use index::{Index, Record};
 use mem_protocol::events::{RegistryChange, RegistryChanged, RegistryInvalid};
 use mem_protocol::methods::{ListStrategiesParams, StrategyList};
@@ -43,7 +48,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
-use store::Paths;
 use tracing::{info, warn};
 use validate::FieldError;
 
@@ -58,6 +62,9 @@ pub enum RegistryError {
     Invalid(FieldError),
     #[error("{0}")]
     Conflict(String),
+    /// The store cannot be reached (a database that is down; files never are).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0:#}")]
     Io(anyhow::Error),
 }
@@ -80,6 +87,7 @@ impl RegistryError {
             RegistryError::Missing(what) => RpcError::not_found(what),
             RegistryError::Invalid(e) => RpcError::invalid_params(method, e),
             RegistryError::Conflict(what) => RpcError::new(ErrorCode::Conflict, what),
+            RegistryError::Unavailable(what) => RpcError::new(ErrorCode::Unavailable, what),
             RegistryError::Io(e) => RpcError::internal(format!("{e:#}")),
         }
     }
@@ -88,6 +96,20 @@ impl RegistryError {
 impl From<anyhow::Error> for RegistryError {
     fn from(e: anyhow::Error) -> Self {
         RegistryError::Io(e)
+    }
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => RegistryError::NotFound(id),
+            StoreError::Unavailable(why) => RegistryError::Unavailable(why),
+            StoreError::Stale(id) => RegistryError::Conflict(format!(
+                "strategy {id} was changed meanwhile; read it again and retry"
+            )),
+            StoreError::Conflict(what) => RegistryError::Conflict(what),
+            StoreError::Io(e) => RegistryError::Io(e),
+        }
     }
 }
 
@@ -134,15 +156,17 @@ pub struct LoadIssue {
 /// The registry. All methods are synchronous (they may touch the disk): call them from a
 /// blocking task.
 pub struct Registry {
-    paths: Paths,
+    store: Arc<dyn Store>,
+    /// The same store when it is files, for what only files have (paths, hand edits).
+    files: Option<Arc<FileStore>>,
     index: RwLock<Index>,
     issues: Mutex<BTreeMap<PathBuf, String>>,
     writer: Mutex<()>,
     /// Held shared by every change to a file, exclusively while writes are paused.
     gate: RwLock<()>,
     trades: trades::TradeStore,
-    relations: history::Relations,
-    audit: history::Audit,
+    /// Every relationship (the store holds them; memory answers).
+    relations: RwLock<Vec<Relationship>>,
     bus: Arc<EventBus>,
     /// Strategies whose live summary in the metadata is behind their trade log.
     dirty_live: Mutex<HashSet<StrategyId>>,
@@ -180,80 +204,6 @@ impl DeploymentView for NothingDeployed {
 /// Documents kept for `strategies.get` at most; past it the cache starts over.
 const CACHED_DOCUMENTS: usize = 4096;
 
-/// Reads a metadata file whose name must be `{uuid}.json`, within the size limit.
-fn read_metadata_file(path: &Path) -> std::result::Result<(StrategyId, Vec<u8>), String> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Some(stem) = name.strip_suffix(".json") else {
-        return Err("not a metadata file: names must be {uuid}.json".into());
-    };
-    let file_id: StrategyId = stem.parse().map_err(|e| format!("bad file name: {e}"))?;
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() > validate::MAX_DOCUMENT_BYTES {
-        return Err(format!(
-            "{} bytes; the limit is {}",
-            bytes.len(),
-            validate::MAX_DOCUMENT_BYTES
-        ));
-    }
-    Ok((file_id, bytes))
-}
-
-fn check_id(file_id: StrategyId, inside: StrategyId) -> std::result::Result<(), String> {
-    if inside != file_id {
-        return Err(format!(
-            "the file is named {file_id} but holds strategy {inside}"
-        ));
-    }
-    Ok(())
-}
-
-/// Reads and checks one metadata file in full into an index record.
-fn load_record(path: &Path) -> std::result::Result<Record, String> {
-    let (file_id, bytes) = read_metadata_file(path)?;
-    let doc = shapes::parse_bytes(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
-    validate::document(&doc).map_err(|e| format!("invalid metadata: {e}"))?;
-    check_id(file_id, doc.strategy.id)?;
-    Ok(Record::from_doc(&doc, store::content_hash(&bytes)))
-}
-
-/// Loads a file that just changed on disk. One that fails is read again until its bytes
-/// stop changing: an editor or `cp` may be half-way through writing it (a truncated,
-/// empty file is the usual sight), and only a file that stays broken is reported.
-fn load_settled(path: &Path) -> std::result::Result<Record, String> {
-    let mut previous: Option<Vec<u8>> = None;
-    for _ in 0..10 {
-        let problem = match load_record(path) {
-            Ok(record) => return Ok(record),
-            Err(problem) => problem,
-        };
-        let bytes = std::fs::read(path).ok();
-        if bytes.is_some() && bytes == previous {
-            return Err(problem);
-        }
-        previous = bytes;
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    load_record(path)
-}
-
-/// Reads one metadata file into an index record, quickly: only the members the index
-/// needs are read, and only the file name and id are checked. The full check
-/// ([`load_record`]) runs in the background after start-up ([`Registry::validate_all`]).
-fn load_index_record(path: &Path) -> std::result::Result<Record, String> {
-    let (file_id, bytes) = read_metadata_file(path)?;
-    let fields =
-        shapes::view::index_fields(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
-    check_id(file_id, fields.id)?;
-    Ok(Record::new(fields, store::content_hash(&bytes)))
-}
-
-/// Threads reading metadata files at start-up: more than the cores, since a cold start
-/// waits on the disk.
-const LOAD_THREADS: usize = 8;
-
 /// Who a caller is, in words: the user's name (from the uid), else the client's name.
 fn caller_name(caller: &Caller) -> String {
     caller
@@ -266,6 +216,32 @@ fn caller_name(caller: &Caller) -> String {
         .map(|u| u.name)
         .or_else(|| caller.client.as_deref().map(String::from))
         .unwrap_or_else(|| "memd".into())
+}
+
+fn audit_entry(
+    caller: &Caller,
+    action: &str,
+    id: Option<StrategyId>,
+    changes: Value,
+) -> AuditEntry {
+    AuditEntry {
+        at: Utc::now(),
+        uid: caller.uid,
+        client: caller.client.as_deref().map(String::from),
+        action: action.into(),
+        strategy_id: id,
+        changes,
+    }
+}
+
+/// Parses a version string strictly (it becomes a file name).
+fn parse_version(field: &str, version: &str) -> Result<semver::Version> {
+    semver::Version::parse(version).map_err(|e| {
+        RegistryError::invalid(
+            field,
+            format!("{version:?} is not a semantic version (like 1.2.0): {e}"),
+        )
+    })
 }
 
 /// A return over `from..to`, compounded to a year; none over less than a day.
@@ -295,66 +271,28 @@ impl Registry {
         bus: Arc<EventBus>,
         deployed: Arc<dyn DeploymentView>,
     ) -> anyhow::Result<Registry> {
-        let paths = Paths::new(root);
-        paths.create_dirs()?;
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(&paths.metadata)
-            .with_context(|| format!("cannot list {}", paths.metadata.display()))?
-        {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.contains(".tmp-") {
-                // A write cut short by a crash: the real file is intact, this is debris.
-                let _ = std::fs::remove_file(entry.path());
-                info!(file = %entry.path().display(), "removed the temporary file of an interrupted write");
-            } else if !name.starts_with('.') {
-                files.push(entry.path());
-            }
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(LOAD_THREADS)
-            .build()
-            .context("cannot start the loading threads")?;
-        let loaded: Vec<(PathBuf, std::result::Result<Record, String>)> = pool.install(|| {
-            files
-                .into_par_iter()
-                .map(|p| {
-                    let r = load_index_record(&p);
-                    (p, r)
-                })
-                .collect()
-        });
-        let mut records = Vec::with_capacity(loaded.len());
-        let mut issues = BTreeMap::new();
-        for (path, result) in loaded {
-            match result {
-                Ok(record) => records.push(record),
-                Err(problem) => {
-                    warn!(file = %path.display(), %problem, "skipped a metadata file");
-                    issues.insert(path, problem);
-                }
-            }
-        }
-        let registry = Registry {
-            relations: history::Relations::open(&paths)?,
-            audit: history::Audit::open(&paths)?,
-            trades: trades::TradeStore::new(paths.clone()),
-            paths,
-            index: RwLock::new(Index::from_records(records)),
-            issues: Mutex::new(issues),
+        let files = Arc::new(FileStore::open(root)?);
+        let loaded = files.load()?;
+        Ok(Registry {
+            trades: trades::TradeStore::new(files.paths().clone()),
+            store: files.clone(),
+            files: Some(files),
+            index: RwLock::new(Index::from_records(loaded.records)),
+            issues: Mutex::new(loaded.issues),
             writer: Mutex::new(()),
             gate: RwLock::new(()),
+            relations: RwLock::new(loaded.relations),
             bus,
             dirty_live: Mutex::new(HashSet::new()),
             documents: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             deployed,
-        };
-        Ok(registry)
+        })
     }
 
-    pub fn paths(&self) -> &Paths {
-        &self.paths
+    /// The file store, when the registry is on files (backup, the watcher, hand edits).
+    pub fn files(&self) -> Option<&FileStore> {
+        self.files.as_deref()
     }
 
     /// The shared hold a change to the registry's files takes (never nested: a second
@@ -482,33 +420,10 @@ impl Registry {
         })
     }
 
-    /// Reads a strategy's document from its file.
-    fn read_document(&self, id: StrategyId) -> Result<StrategyDocument> {
-        self.read_document_hashed(id).map(|(doc, _)| doc)
-    }
-
-    /// The document and the content hash of the bytes it was parsed from.
+    /// The document and the stamp of what it was read from.
     fn read_document_hashed(&self, id: StrategyId) -> Result<(StrategyDocument, u64)> {
         self.exists(id)?;
-        let path = self.paths.metadata_file(id);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RegistryError::NotFound(id));
-            }
-            Err(e) => {
-                return Err(RegistryError::Io(
-                    anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
-                ));
-            }
-        };
-        let doc = shapes::parse_bytes(&bytes).map_err(|e| {
-            RegistryError::Conflict(format!(
-                "the metadata file {} is unreadable ({e}); lists keep its last good version until it is fixed",
-                path.display()
-            ))
-        })?;
-        Ok((doc, store::content_hash(&bytes)))
+        Ok(self.store.document(id)?)
     }
 
     /// One strategy in full.
@@ -567,6 +482,7 @@ impl Registry {
         })
     }
 
+    /// Writes one audit entry on its own.
     fn audit(
         &self,
         caller: &Caller,
@@ -574,15 +490,11 @@ impl Registry {
         id: Option<StrategyId>,
         changes: Value,
     ) -> Result<()> {
-        let entry = AuditEntry {
-            at: Utc::now(),
-            uid: caller.uid,
-            client: caller.client.as_deref().map(String::from),
-            action: action.into(),
-            strategy_id: id,
-            changes,
-        };
-        self.audit.append(&entry).map_err(RegistryError::Io)
+        self.store.commit(&Commit {
+            audit: vec![audit_entry(caller, action, id, changes)],
+            ..Commit::default()
+        })?;
+        Ok(())
     }
 
     /// Reads, changes, checks, writes, indexes, audits and announces one document.
@@ -607,7 +519,7 @@ impl Registry {
         change: impl FnOnce(&mut StrategyDocument) -> Result<Option<Value>>,
     ) -> Result<StrategyDetail> {
         let _writer = self.writer.lock().expect("writer lock");
-        let mut doc = self.read_document(id)?;
+        let (mut doc, stamp) = self.read_document_hashed(id)?;
         let audit = change(&mut doc)?;
         doc.strategy.metadata.last_updated = Some(now_text(Utc::now()));
         validate::document(&doc)?;
@@ -621,13 +533,23 @@ impl Registry {
                 ),
             ));
         }
-        let hash = store::write_document(&self.paths.metadata_file(id), &doc)?;
-        let record = Record::from_doc(&doc, hash);
+        let stamp = self
+            .store
+            .commit(&Commit {
+                document: Some(DocumentWrite::Update {
+                    doc: &doc,
+                    expected: stamp,
+                }),
+                audit: audit
+                    .map(|changes| audit_entry(caller, action, Some(id), changes))
+                    .into_iter()
+                    .collect(),
+                ..Commit::default()
+            })?
+            .expect("a document write has a stamp");
+        let record = Record::from_doc(&doc, stamp);
         let summary = self.shown((*record.summary).clone());
         self.index.write().expect("index lock").upsert(record);
-        if let Some(changes) = audit {
-            self.audit(caller, action, Some(id), changes)?;
-        }
         self.announce(id, RegistryChange::Updated, Some(summary.clone()));
         Ok(StrategyDetail {
             summary: Arc::new(summary),
@@ -698,23 +620,22 @@ impl Registry {
                 )));
             }
         }
-        let path = self.paths.metadata_file(id);
-        if path.exists() {
-            return Err(RegistryError::Conflict(format!(
-                "{} exists but is not a usable strategy; move it away first",
-                path.display()
-            )));
-        }
-        let hash = store::write_document(&path, &doc)?;
-        let record = Record::from_doc(&doc, hash);
+        let stamp = self
+            .store
+            .commit(&Commit {
+                document: Some(DocumentWrite::Create(&doc)),
+                audit: vec![audit_entry(
+                    caller,
+                    action,
+                    Some(id),
+                    json!({ "name": doc.strategy.name, "source": source }),
+                )],
+                ..Commit::default()
+            })?
+            .expect("a document write has a stamp");
+        let record = Record::from_doc(&doc, stamp);
         let summary = self.shown((*record.summary).clone());
         self.index.write().expect("index lock").upsert(record);
-        self.audit(
-            caller,
-            action,
-            Some(id),
-            json!({ "name": doc.strategy.name, "source": source }),
-        )?;
         self.announce(id, RegistryChange::Added, Some(summary.clone()));
         Ok(StrategyDetail {
             summary: Arc::new(summary),
@@ -983,33 +904,82 @@ impl Registry {
                 format!("is from 0 (unlike) to 1 (the same), got {s}"),
             ));
         }
-        let (link, created) = self.relations.link(params)?;
-        if created {
-            self.audit(
+        let _writer = self.writer.lock().expect("writer lock");
+        // Linking the same pair twice is a no-op that answers the first link.
+        if let Some(existing) = self.find_link(params.from, params.to, params.relationship) {
+            return Ok(existing);
+        }
+        let link = Relationship {
+            from: params.from,
+            to: params.to,
+            relationship: params.relationship,
+            note: params.note,
+            similarity_score: params.similarity_score,
+            created_at: Utc::now(),
+        };
+        self.store.commit(&Commit {
+            link: Some(LinkWrite::Link(link.clone())),
+            audit: vec![audit_entry(
                 caller,
                 "link",
                 Some(link.from),
                 json!({ "to": link.to, "relationship": link.relationship, "similarityScore": link.similarity_score }),
-            )?;
-        }
+            )],
+            ..Commit::default()
+        })?;
+        self.relations
+            .write()
+            .expect("relations lock")
+            .push(link.clone());
         Ok(link)
+    }
+
+    fn find_link(
+        &self,
+        from: StrategyId,
+        to: StrategyId,
+        relationship: RelationshipType,
+    ) -> Option<Relationship> {
+        self.relations
+            .read()
+            .expect("relations lock")
+            .iter()
+            .find(|r| r.from == from && r.to == to && r.relationship == relationship)
+            .cloned()
+    }
+
+    /// Every link touching `id`.
+    fn links_touching(&self, id: StrategyId) -> Vec<Relationship> {
+        self.relations
+            .read()
+            .expect("relations lock")
+            .iter()
+            .filter(|r| r.from == id || r.to == id)
+            .cloned()
+            .collect()
     }
 
     /// `strategies.unlink`.
     pub fn unlink(&self, params: LinkParams, caller: &Caller) -> Result<Unlinked> {
         let _writing = self.writing();
-        let removed = self
-            .relations
-            .unlink(params.from, params.to, params.relationship)?;
-        if removed {
-            self.audit(
+        let _writer = self.writer.lock().expect("writer lock");
+        let Some(existing) = self.find_link(params.from, params.to, params.relationship) else {
+            return Ok(Unlinked { removed: false });
+        };
+        self.store.commit(&Commit {
+            link: Some(LinkWrite::Unlink(existing)),
+            audit: vec![audit_entry(
                 caller,
                 "unlink",
                 Some(params.from),
                 json!({ "to": params.to, "relationship": params.relationship }),
-            )?;
-        }
-        Ok(Unlinked { removed })
+            )],
+            ..Commit::default()
+        })?;
+        self.relations.write().expect("relations lock").retain(|r| {
+            !(r.from == params.from && r.to == params.to && r.relationship == params.relationship)
+        });
+        Ok(Unlinked { removed: true })
     }
 
     /// `strategies.related`: breadth-first over links in both directions.
@@ -1029,7 +999,7 @@ impl Registry {
             if depth >= depth_limit {
                 continue;
             }
-            for link in self.relations.touching(current) {
+            for link in self.links_touching(current) {
                 if !params.types.is_empty() && !params.types.contains(&link.relationship) {
                     continue;
                 }
@@ -1078,7 +1048,9 @@ impl Registry {
         };
         let passed = result.validation.status == ValidationStatus::Passed;
         self.mutate(result.strategy_id, &caller, "backtest", |doc| {
-            let existing = history::versions(&self.paths, result.strategy_id)?
+            let existing = self
+                .store
+                .versions(result.strategy_id)?
                 .into_iter()
                 .find(|v| v.version_number == result.version);
             let mut record = existing.unwrap_or_else(|| VersionRecord {
@@ -1106,7 +1078,11 @@ impl Registry {
             for key in ["validation_status", "sharpe_ratio", "win_rate", "max_drawdown"] {
                 record.extra.remove(key);
             }
-            history::replace_version(&self.paths, &record)?;
+            parse_version("version", &record.version_number)?;
+            self.store.commit(&Commit {
+                versions: vec![VersionWrite::Replace(record)],
+                ..Commit::default()
+            })?;
             doc.strategy.metadata.last_backtest = Some(now_text(result.finished_at));
             if passed {
                 let b = &mut doc.strategy.performance.backtest;
@@ -1199,17 +1175,17 @@ impl Registry {
                 validate::parameter_declaration(name, value)?;
             }
         }
-        let existing = history::versions(&self.paths, params.id)?;
+        let existing = self.store.versions(params.id)?;
         let mut created = None;
         self.mutate(params.id, caller, "versions.create", |doc| {
-            let current = history::parse_version("version", &doc.strategy.version)?;
+            let current = parse_version("version", &doc.strategy.version)?;
             let latest = existing.iter().filter_map(|v| semver::Version::parse(&v.version_number).ok()).max().map_or(current.clone(), |v| v.max(current.clone()));
             let (version, version_type) = match (&params.version, params.bump) {
                 (Some(_), Some(_)) => return Err(RegistryError::invalid("version", "give either `version` or `bump`, not both")),
                 (None, None) => return Err(RegistryError::invalid("bump", "give `bump` (major, minor, patch) or an explicit `version`")),
                 (None, Some(bump)) => (bumped(&latest, bump), Some(bump)),
                 (Some(text), None) => {
-                    let v = history::parse_version("version", text)?;
+                    let v = parse_version("version", text)?;
                     if v <= latest {
                         return Err(RegistryError::invalid("version", format!("{v} is not above the latest version {latest}")));
                     }
@@ -1236,13 +1212,14 @@ impl Registry {
                     caller.client.as_deref().map(String::from).unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
                 )
             };
-            history::write_version(&self.paths, &record)?;
+            let mut versions = vec![VersionWrite::New(record.clone())];
             // The version it replaces is no longer the one that runs.
             for mut older in existing.iter().filter(|v| v.is_active).cloned() {
                 older.is_active = false;
                 older.deprecated_at = Some(record.created_at);
-                history::replace_version(&self.paths, &older)?;
+                versions.push(VersionWrite::Replace(older));
             }
+            self.store.commit(&Commit { versions, ..Commit::default() })?;
             doc.strategy.version = record.version_number.clone();
             if let Some(parameters) = &params.parameters {
                 doc.strategy.parameters = parameters.clone();
@@ -1263,7 +1240,7 @@ impl Registry {
             .get(id)
             .map(|r| r.summary.version.clone())
             .ok_or(RegistryError::NotFound(id))?;
-        let mut versions = history::versions(&self.paths, id)?;
+        let mut versions = self.store.versions(id)?;
         // Versions written before memd kept `is_active`: the current one is.
         if !versions.iter().any(|v| v.is_active) {
             for v in versions.iter_mut().filter(|v| v.version_number == current) {
@@ -1297,21 +1274,25 @@ impl Registry {
         let _writing = self.writing();
         record.approved_by = Some(by.clone());
         record.approved_at = Some(Utc::now());
-        history::replace_version(&self.paths, &record)?;
-        self.audit(
-            caller,
-            "versions.approve",
-            Some(params.id),
-            json!({ "version": record.version_number, "by": by }),
-        )?;
+        self.store.commit(&Commit {
+            versions: vec![VersionWrite::Replace(record.clone())],
+            audit: vec![audit_entry(
+                caller,
+                "versions.approve",
+                Some(params.id),
+                json!({ "version": record.version_number, "by": by }),
+            )],
+            ..Commit::default()
+        })?;
         Ok(record)
     }
 
     /// `strategies.versions.get`.
     pub fn version(&self, params: GetVersionParams) -> Result<VersionRecord> {
         self.exists(params.id)?;
-        let wanted = history::parse_version("version", &params.version)?;
-        history::versions(&self.paths, params.id)?
+        let wanted = parse_version("version", &params.version)?;
+        self.store
+            .versions(params.id)?
             .into_iter()
             .find(|v| semver::Version::parse(&v.version_number).ok().as_ref() == Some(&wanted))
             .ok_or_else(|| {
@@ -1393,7 +1374,10 @@ impl Registry {
                     caller.uid,
                 )
             };
-            history::append_parameter_change(&self.paths, &record)?;
+            self.store.commit(&Commit {
+                parameter_change: Some(&record),
+                ..Commit::default()
+            })?;
             change = Some(record);
             Ok(Some(json!({ "parameter": params.name, "from": old, "to": params.value, "reason": params.reason, "changedBy": params.changed_by })))
         })?;
@@ -1412,20 +1396,25 @@ impl Registry {
             change.version_id = self.summary(change.strategy_id).map(|s| s.version);
         }
         let _writing = self.writing();
-        history::append_parameter_change(&self.paths, &change)?;
-        self.audit(
-            caller,
-            "parameters.record",
-            Some(change.strategy_id),
-            json!({ "parameter": change.parameter_name, "from": change.old_value, "to": change.new_value, "reason": change.change_reason, "changedBy": change.changed_by }),
-        )
+        self.store.commit(&Commit {
+            parameter_change: Some(&change),
+            audit: vec![audit_entry(
+                caller,
+                "parameters.record",
+                Some(change.strategy_id),
+                json!({ "parameter": change.parameter_name, "from": change.old_value, "to": change.new_value, "reason": change.change_reason, "changedBy": change.changed_by }),
+            )],
+            ..Commit::default()
+        })?;
+        Ok(())
     }
 
     /// `strategies.parameters.history`.
     pub fn parameter_history(&self, params: ParameterHistoryParams) -> Result<ParameterHistory> {
         self.exists(params.id)?;
-        let mut changes =
-            history::parameter_history(&self.paths, params.id, params.name.as_deref())?;
+        let mut changes = self
+            .store
+            .parameter_changes(params.id, params.name.as_deref())?;
         self.measure_changes(params.id, &mut changes)?;
         Ok(ParameterHistory { changes })
     }
@@ -1631,7 +1620,7 @@ impl Registry {
     pub fn audit_tail(&self, params: AuditParams) -> Result<AuditLog> {
         let limit = params.limit.unwrap_or(100).min(10_000);
         Ok(AuditLog {
-            entries: self.audit.tail(&self.paths, params.id, limit)?,
+            entries: self.store.audit_tail(params.id, limit)?,
         })
     }
 
@@ -1692,12 +1681,11 @@ impl Registry {
     /// needs). A file that fails is dropped from the lists and reported like a broken hand
     /// edit. Returns how many files were checked and how many failed.
     pub fn validate_all(&self) -> (usize, usize) {
-        let files: Vec<PathBuf> = match std::fs::read_dir(&self.paths.metadata) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path())
-                .collect(),
+        let Some(file_store) = self.files() else {
+            return (0, 0);
+        };
+        let files: Vec<PathBuf> = match file_store.metadata_files() {
+            Ok(files) => files,
             Err(e) => {
                 warn!(error = %e, "cannot list the metadata directory to check it");
                 return (0, 0);
@@ -1705,7 +1693,12 @@ impl Registry {
         };
         let failures: Vec<(PathBuf, String)> = files
             .par_iter()
-            .filter_map(|p| load_record(p).err().map(|problem| (p.clone(), problem)))
+            .filter_map(|p| {
+                file_store
+                    .check_file(p)
+                    .err()
+                    .map(|problem| (p.clone(), problem))
+            })
             .collect();
         for (path, problem) in &failures {
             let _writer = self.writer.lock().expect("writer lock");
@@ -1714,7 +1707,7 @@ impl Registry {
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.parse::<StrategyId>().ok());
             // Checked again under the lock: a client may have fixed it meanwhile.
-            if load_record(path).is_ok() {
+            if file_store.check_file(path).is_ok() {
                 continue;
             }
             if let Some(id) = id {
@@ -1736,6 +1729,9 @@ impl Registry {
         if name.starts_with('.') || !name.ends_with(".json") {
             return;
         }
+        let Some(file_store) = self.files() else {
+            return;
+        };
         let _writing = self.writing(); // a reload is audited
         let _writer = self.writer.lock().expect("writer lock");
         let stem = name.trim_end_matches(".json");
@@ -1781,7 +1777,7 @@ impl Registry {
             self.issues.lock().expect("issues lock").remove(path);
             return;
         }
-        match load_settled(path) {
+        match file_store.read_changed(path) {
             Ok(record) => {
                 self.issues.lock().expect("issues lock").remove(path);
                 let summary = (*record.summary).clone();
@@ -1937,7 +1933,7 @@ mod tests {
         assert!(text.contains("cached-or-not"), "{text}");
 
         // A hand edit (the watcher calls reload_file), then a broken one: the file rules.
-        let path = registry.paths().metadata_file(id);
+        let path = registry.files().unwrap().paths().metadata_file(id);
         let edited = std::fs::read_to_string(&path)
             .unwrap()
             .replace("cached-or-not", "edited-by-hand");
@@ -2135,7 +2131,11 @@ mod tests {
         );
         assert_eq!(detail.summary.sharpe_ratio, Some(1.8));
         // Read back as the index reads files at start.
-        let reopened = Registry::open(&registry.paths().root, Arc::new(EventBus::new(8))).unwrap();
+        let reopened = Registry::open(
+            &registry.files().unwrap().paths().root,
+            Arc::new(EventBus::new(8)),
+        )
+        .unwrap();
         assert_eq!(
             reopened
                 .get(id)
@@ -2258,7 +2258,7 @@ mod tests {
             "{err}"
         );
         // By hand: refused, reported with the field, the last good version kept.
-        let path = registry.paths().metadata_file(id);
+        let path = registry.files().unwrap().paths().metadata_file(id);
         let edited = std::fs::read_to_string(&path)
             .unwrap()
             .replace("\"config_file\"", "\"config_fiel\"");
@@ -2274,7 +2274,7 @@ mod tests {
     fn reading_trades_creates_no_file_and_the_first_record_does() {
         let (_dir, registry) = seeded();
         let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
-        let file = registry.paths().trades_file(id);
+        let file = registry.files().unwrap().paths().trades_file(id);
         let _ = std::fs::remove_file(&file);
         let listed = || {
             registry
