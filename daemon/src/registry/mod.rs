@@ -121,6 +121,16 @@ impl From<FieldError> for RegistryError {
 
 type Result<T> = std::result::Result<T, RegistryError>;
 
+/// What a mutation writes besides its document, collected by its closure and written in
+/// the same commit, only once the document is valid (nothing is left behind when it is not).
+#[derive(Default)]
+struct Pending {
+    versions: Vec<VersionWrite>,
+    parameter_change: Option<ParameterChange>,
+    /// A link made with the change (checked like `strategies.link`; no-op if it exists).
+    link: Option<LinkParams>,
+}
+
 /// Who asked for a change, for the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
@@ -413,6 +423,17 @@ impl Registry {
         }
     }
 
+    /// The strategy with this name, if any (names are unique).
+    fn named(&self, name: &str) -> Option<StrategyId> {
+        self.index
+            .read()
+            .expect("index lock")
+            .records()
+            .iter()
+            .find(|r| r.summary.name == name)
+            .map(|r| r.id())
+    }
+
     /// A strategy named in a request's `field` (a replacement, a base, a link's end) must exist.
     fn referenced(&self, field: &str, id: StrategyId) -> Result<()> {
         self.exists(id).map_err(|_| {
@@ -504,7 +525,7 @@ impl Registry {
         id: StrategyId,
         caller: &Caller,
         action: &str,
-        change: impl FnOnce(&mut StrategyDocument) -> Result<Option<Value>>,
+        change: impl FnOnce(&mut StrategyDocument, &mut Pending) -> Result<Option<Value>>,
     ) -> Result<StrategyDetail> {
         let _writing = self.writing();
         self.mutate_ungated(id, caller, action, change)
@@ -516,11 +537,12 @@ impl Registry {
         id: StrategyId,
         caller: &Caller,
         action: &str,
-        change: impl FnOnce(&mut StrategyDocument) -> Result<Option<Value>>,
+        change: impl FnOnce(&mut StrategyDocument, &mut Pending) -> Result<Option<Value>>,
     ) -> Result<StrategyDetail> {
         let _writer = self.writer.lock().expect("writer lock");
         let (mut doc, stamp) = self.read_document_hashed(id)?;
-        let audit = change(&mut doc)?;
+        let mut pending = Pending::default();
+        let audit = change(&mut doc, &mut pending)?;
         doc.strategy.metadata.last_updated = Some(now_text(Utc::now()));
         validate::document(&doc)?;
         let size = store::document_bytes(&doc).len();
@@ -533,6 +555,21 @@ impl Registry {
                 ),
             ));
         }
+        for write in &pending.versions {
+            let (VersionWrite::New(v) | VersionWrite::Replace(v)) = write;
+            parse_version("version", &v.version_number)?;
+        }
+        let mut audit: Vec<AuditEntry> = audit
+            .map(|changes| audit_entry(caller, action, Some(id), changes))
+            .into_iter()
+            .collect();
+        let link = match pending.link {
+            Some(params) => {
+                self.check_link(&params)?;
+                self.new_link(params, caller, &mut audit)
+            }
+            None => None,
+        };
         let stamp = self
             .store
             .commit(&Commit {
@@ -540,13 +577,15 @@ impl Registry {
                     doc: &doc,
                     expected: stamp,
                 }),
-                audit: audit
-                    .map(|changes| audit_entry(caller, action, Some(id), changes))
-                    .into_iter()
-                    .collect(),
-                ..Commit::default()
+                versions: pending.versions,
+                parameter_change: pending.parameter_change.as_ref(),
+                link: link.clone().map(LinkWrite::Link),
+                audit,
             })?
             .expect("a document write has a stamp");
+        if let Some(link) = link {
+            self.relations.write().expect("relations lock").push(link);
+        }
         let record = Record::from_doc(&doc, stamp);
         let summary = self.shown((*record.summary).clone());
         self.index.write().expect("index lock").upsert(record);
@@ -608,17 +647,12 @@ impl Registry {
                     "strategy {id} is already registered"
                 )));
             }
-            if let Some(other) = index
-                .records()
-                .iter()
-                .find(|r| r.summary.name == doc.strategy.name)
-            {
-                return Err(RegistryError::Conflict(format!(
-                    "a strategy named {:?} is already registered ({})",
-                    doc.strategy.name,
-                    other.id()
-                )));
-            }
+        }
+        if let Some(other) = self.named(&doc.strategy.name) {
+            return Err(RegistryError::Conflict(format!(
+                "a strategy named {:?} is already registered ({other})",
+                doc.strategy.name
+            )));
         }
         let stamp = self
             .store
@@ -729,7 +763,7 @@ impl Registry {
             return Err(measured_refused("patch.performance.backtest.measured"));
         }
         let patch_value = params.patch.clone();
-        self.mutate(params.id, caller, "update", |doc| {
+        self.mutate(params.id, caller, "update", |doc, _| {
             let measured = doc.strategy.performance.backtest.measured.take();
             let mut value = serde_json::to_value(&doc.strategy).map_err(anyhow::Error::from)?;
             json_patch::merge(&mut value, &patch_value);
@@ -737,6 +771,12 @@ impl Registry {
                 RegistryError::invalid(format!("strategy.{}", e.path()), e.into_inner().to_string())
             })?;
             doc.strategy.performance.backtest.measured = measured;
+            if let Some(other) = self.named(&doc.strategy.name).filter(|&o| o != params.id) {
+                return Err(RegistryError::Conflict(format!(
+                    "a strategy named {:?} is already registered ({other})",
+                    doc.strategy.name
+                )));
+            }
             Ok(Some(
                 json!({ "patch": patch_value, "reason": params.reason }),
             ))
@@ -754,7 +794,7 @@ impl Registry {
         if let Some(reason) = &params.reason {
             validate_text("reason", reason, 2_000)?;
         }
-        self.mutate(params.id, caller, "status", |doc| {
+        self.mutate(params.id, caller, "status", |doc, _| {
             let old = doc.strategy.status;
             doc.strategy.status = params.status;
             if old == StrategyStatus::Deprecated {
@@ -786,29 +826,23 @@ impl Registry {
             self.referenced("replacementId", replacement)?;
         }
         let date = params.date.unwrap_or_else(|| Utc::now().date_naive());
-        let _writing = self.writing(); // the status and its link change together
-        let detail = self.mutate_ungated(params.id, caller, "deprecate", |doc| {
+        // The status and its link are one commit.
+        self.mutate(params.id, caller, "deprecate", |doc, pending| {
             let old = doc.strategy.status;
             doc.strategy.status = StrategyStatus::Deprecated;
             let meta = &mut doc.strategy.metadata;
             meta.deprecation_date = Some(date.to_string());
             meta.deprecation_reason = Some(params.reason.clone());
             meta.replacement_strategy_id = params.replacement_id.map(|r| r.to_string());
+            pending.link = params.replacement_id.map(|replacement| LinkParams {
+                from: replacement,
+                to: params.id,
+                relationship: RelationshipType::Replaces,
+                note: Some(params.reason.clone()),
+                similarity_score: None,
+            });
             Ok(Some(json!({ "from": old, "reason": params.reason, "date": date, "replacementId": params.replacement_id })))
-        })?;
-        if let Some(replacement) = params.replacement_id {
-            self.link_ungated(
-                LinkParams {
-                    from: replacement,
-                    to: params.id,
-                    relationship: RelationshipType::Replaces,
-                    note: Some(params.reason),
-                    similarity_score: None,
-                },
-                caller,
-            )?;
-        }
-        Ok(detail)
+        })
     }
 
     /// `strategies.tags`.
@@ -819,7 +853,7 @@ impl Registry {
                 "give tags to add or to remove",
             ));
         }
-        self.mutate(params.id, caller, "tags", |doc| {
+        self.mutate(params.id, caller, "tags", |doc, _| {
             let tags = &mut doc.strategy.classification.tags;
             let before = tags.clone();
             tags.retain(|t| !params.remove.iter().any(|r| r.eq_ignore_ascii_case(t)));
@@ -845,25 +879,21 @@ impl Registry {
             ));
         }
         self.referenced("baseId", params.base_id)?;
-        let _writing = self.writing(); // the flag and its link change together
-        let detail = self.mutate_ungated(params.id, caller, "mem.mark_enhanced", |doc| {
+        // The flag and its link are one commit.
+        self.mutate(params.id, caller, "mem.mark_enhanced", |doc, pending| {
             let mem = &mut doc.strategy.mem_integration;
             mem.enabled = true;
             mem.enhancement_type = Some("full".into());
             mem.base_strategy_id = Some(params.base_id);
-            Ok(Some(json!({ "baseId": params.base_id })))
-        })?;
-        self.link_ungated(
-            LinkParams {
+            pending.link = Some(LinkParams {
                 from: params.id,
                 to: params.base_id,
                 relationship: RelationshipType::MemEnhancedVersion,
                 note: None,
                 similarity_score: None,
-            },
-            caller,
-        )?;
-        Ok(detail)
+            });
+            Ok(Some(json!({ "baseId": params.base_id })))
+        })
     }
 
     /// `strategies.mem.learned_patterns`.
@@ -872,7 +902,7 @@ impl Registry {
         params: LearnedPatternsParams,
         caller: &Caller,
     ) -> Result<StrategyDetail> {
-        self.mutate(params.id, caller, "mem.learned_patterns", |doc| {
+        self.mutate(params.id, caller, "mem.learned_patterns", |doc, _| {
             let old = doc.strategy.mem_integration.learned_patterns_count;
             doc.strategy.mem_integration.learned_patterns_count = params.count;
             Ok(Some(json!({ "from": old, "to": params.count })))
@@ -882,11 +912,29 @@ impl Registry {
     /// `strategies.link`.
     pub fn link(&self, params: LinkParams, caller: &Caller) -> Result<Relationship> {
         let _writing = self.writing();
-        self.link_ungated(params, caller)
+        self.check_link(&params)?;
+        let _writer = self.writer.lock().expect("writer lock");
+        let mut audit = Vec::new();
+        let Some(link) = self.new_link(params.clone(), caller, &mut audit) else {
+            // Linking the same pair twice is a no-op that answers the first link.
+            return Ok(self
+                .find_link(params.from, params.to, params.relationship)
+                .expect("found by new_link"));
+        };
+        self.store.commit(&Commit {
+            link: Some(LinkWrite::Link(link.clone())),
+            audit,
+            ..Commit::default()
+        })?;
+        self.relations
+            .write()
+            .expect("relations lock")
+            .push(link.clone());
+        Ok(link)
     }
 
-    /// [`Registry::link`] for a caller that holds the gate.
-    fn link_ungated(&self, params: LinkParams, caller: &Caller) -> Result<Relationship> {
+    /// What `strategies.link` checks of a link.
+    fn check_link(&self, params: &LinkParams) -> Result<()> {
         if params.from == params.to {
             return Err(RegistryError::invalid(
                 "to",
@@ -904,10 +952,21 @@ impl Registry {
                 format!("is from 0 (unlike) to 1 (the same), got {s}"),
             ));
         }
-        let _writer = self.writer.lock().expect("writer lock");
-        // Linking the same pair twice is a no-op that answers the first link.
-        if let Some(existing) = self.find_link(params.from, params.to, params.relationship) {
-            return Ok(existing);
+        Ok(())
+    }
+
+    /// The link to write, with its audit entry, unless it exists (under the writer's lock).
+    fn new_link(
+        &self,
+        params: LinkParams,
+        caller: &Caller,
+        audit: &mut Vec<AuditEntry>,
+    ) -> Option<Relationship> {
+        if self
+            .find_link(params.from, params.to, params.relationship)
+            .is_some()
+        {
+            return None;
         }
         let link = Relationship {
             from: params.from,
@@ -917,21 +976,13 @@ impl Registry {
             similarity_score: params.similarity_score,
             created_at: Utc::now(),
         };
-        self.store.commit(&Commit {
-            link: Some(LinkWrite::Link(link.clone())),
-            audit: vec![audit_entry(
-                caller,
-                "link",
-                Some(link.from),
-                json!({ "to": link.to, "relationship": link.relationship, "similarityScore": link.similarity_score }),
-            )],
-            ..Commit::default()
-        })?;
-        self.relations
-            .write()
-            .expect("relations lock")
-            .push(link.clone());
-        Ok(link)
+        audit.push(audit_entry(
+            caller,
+            "link",
+            Some(link.from),
+            json!({ "to": link.to, "relationship": link.relationship, "similarityScore": link.similarity_score }),
+        ));
+        Some(link)
     }
 
     fn find_link(
@@ -1047,7 +1098,7 @@ impl Registry {
             _ => unreachable!("a result serializes to an object"),
         };
         let passed = result.validation.status == ValidationStatus::Passed;
-        self.mutate(result.strategy_id, &caller, "backtest", |doc| {
+        self.mutate(result.strategy_id, &caller, "backtest", |doc, pending| {
             let existing = self
                 .store
                 .versions(result.strategy_id)?
@@ -1078,11 +1129,7 @@ impl Registry {
             for key in ["validation_status", "sharpe_ratio", "win_rate", "max_drawdown"] {
                 record.extra.remove(key);
             }
-            parse_version("version", &record.version_number)?;
-            self.store.commit(&Commit {
-                versions: vec![VersionWrite::Replace(record)],
-                ..Commit::default()
-            })?;
+            pending.versions.push(VersionWrite::Replace(record));
             doc.strategy.metadata.last_backtest = Some(now_text(result.finished_at));
             if passed {
                 let b = &mut doc.strategy.performance.backtest;
@@ -1177,7 +1224,7 @@ impl Registry {
         }
         let existing = self.store.versions(params.id)?;
         let mut created = None;
-        self.mutate(params.id, caller, "versions.create", |doc| {
+        self.mutate(params.id, caller, "versions.create", |doc, pending| {
             let current = parse_version("version", &doc.strategy.version)?;
             let latest = existing.iter().filter_map(|v| semver::Version::parse(&v.version_number).ok()).max().map_or(current.clone(), |v| v.max(current.clone()));
             let (version, version_type) = match (&params.version, params.bump) {
@@ -1219,7 +1266,7 @@ impl Registry {
                 older.deprecated_at = Some(record.created_at);
                 versions.push(VersionWrite::Replace(older));
             }
-            self.store.commit(&Commit { versions, ..Commit::default() })?;
+            pending.versions = versions;
             doc.strategy.version = record.version_number.clone();
             if let Some(parameters) = &params.parameters {
                 doc.strategy.parameters = parameters.clone();
@@ -1339,7 +1386,7 @@ impl Registry {
             _ => {}
         }
         let mut change = None;
-        self.mutate(params.id, caller, "parameters.update", |doc| {
+        self.mutate(params.id, caller, "parameters.update", |doc, pending| {
             let names: Vec<String> = doc.strategy.parameters.keys().cloned().collect();
             let Some(slot) = doc.strategy.parameters.get_mut(&params.name) else {
                 return Err(RegistryError::invalid("name", format!("strategy has no parameter {:?}; it has: {}", params.name, names.join(", "))));
@@ -1374,10 +1421,7 @@ impl Registry {
                     caller.uid,
                 )
             };
-            self.store.commit(&Commit {
-                parameter_change: Some(&record),
-                ..Commit::default()
-            })?;
+            pending.parameter_change = Some(record.clone());
             change = Some(record);
             Ok(Some(json!({ "parameter": params.name, "from": old, "to": params.value, "reason": params.reason, "changedBy": params.changed_by })))
         })?;
@@ -1654,7 +1698,7 @@ impl Registry {
                         let log = log.lock().expect("trade log lock");
                         (metrics::compute(&log.points), log.totals())
                     };
-                    self.mutate_ungated(id, &Caller::default(), "live summary", |doc| {
+                    self.mutate_ungated(id, &Caller::default(), "live summary", |doc, _| {
                         let live = &mut doc.strategy.performance.live_trading;
                         live.total_trades = m.total_trades;
                         live.live_sharpe = m.sharpe_ratio;
@@ -2573,5 +2617,93 @@ mod tests {
                 .unwrap()
                 .contains("registry.invalid")
         );
+    }
+
+    #[test]
+    fn a_change_whose_document_fails_validation_writes_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::datadir::seed_registry(dir.path()).unwrap();
+        let id = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+        let path = dir.path().join(format!("metadata/{id}.json"));
+        // A hand edit the quick load lets through: every rewrite of it fails validation.
+        let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        doc["strategy"]["performance"]["backtest"]["num_trades"] = json!(-3);
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let registry = Registry::open(dir.path(), Arc::new(EventBus::new(64))).unwrap();
+        let audit_before = registry
+            .audit_tail(AuditParams::default())
+            .unwrap()
+            .entries
+            .len();
+
+        let params: CreateVersionParams = serde_json::from_value(
+            json!({ "id": id, "bump": "patch", "changelog": "tighter stops" }),
+        )
+        .unwrap();
+        let err = registry
+            .create_version(params, &Caller::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("num_trades"), "{err}");
+        assert!(
+            !dir.path().join(format!("versions/{id}")).exists(),
+            "no version file is left behind"
+        );
+        assert!(
+            registry
+                .versions(id.parse().unwrap())
+                .unwrap()
+                .versions
+                .is_empty()
+        );
+
+        let err = set(&registry, id, "macd_fast", json!(13)).unwrap_err();
+        assert!(err.to_string().contains("num_trades"), "{err}");
+        let history = registry
+            .parameter_history(ParameterHistoryParams {
+                id: id.parse().unwrap(),
+                name: None,
+            })
+            .unwrap();
+        assert!(
+            history.changes.is_empty(),
+            "no parameter line is left behind"
+        );
+        assert_eq!(
+            registry
+                .audit_tail(AuditParams::default())
+                .unwrap()
+                .entries
+                .len(),
+            audit_before
+        );
+    }
+
+    #[test]
+    fn a_rename_onto_another_strategys_name_is_refused() {
+        let (_dir, registry) = seeded();
+        let all = registry.summaries();
+        let (a, b) = (&all[0], &all[1]);
+        let rename = |name: &str| {
+            registry.update(
+                UpdateParams {
+                    id: a.id,
+                    patch: json!({ "name": name }),
+                    reason: None,
+                },
+                &Caller::default(),
+            )
+        };
+        let err = rename(&b.name).unwrap_err();
+        assert!(matches!(err, RegistryError::Conflict(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&b.name) && message.contains(&b.id.to_string()),
+            "{message}"
+        );
+        assert_eq!(registry.summary(a.id).unwrap().name, a.name, "unchanged");
+        // Its own name, or a free one, is fine.
+        rename(&a.name).unwrap();
+        rename("a_name_nobody_has").unwrap();
+        assert_eq!(registry.summary(a.id).unwrap().name, "a_name_nobody_has");
     }
 }
