@@ -2627,7 +2627,7 @@ mod tests {
         let path = dir.path().join(format!("metadata/{id}.json"));
         // A hand edit the quick load lets through: every rewrite of it fails validation.
         let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        doc["strategy"]["performance"]["backtest"]["num_trades"] = json!(-3);
+        doc["strategy"]["name"] = json!("macd/hunter");
         std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
         let registry = Registry::open(dir.path(), Arc::new(EventBus::new(64))).unwrap();
         let audit_before = registry
@@ -2643,7 +2643,7 @@ mod tests {
         let err = registry
             .create_version(params, &Caller::default())
             .unwrap_err();
-        assert!(err.to_string().contains("num_trades"), "{err}");
+        assert!(err.to_string().contains("strategy.name"), "{err}");
         assert!(
             !dir.path().join(format!("versions/{id}")).exists(),
             "no version file is left behind"
@@ -2657,7 +2657,7 @@ mod tests {
         );
 
         let err = set(&registry, id, "macd_fast", json!(13)).unwrap_err();
-        assert!(err.to_string().contains("num_trades"), "{err}");
+        assert!(err.to_string().contains("strategy.name"), "{err}");
         let history = registry
             .parameter_history(ParameterHistoryParams {
                 id: id.parse().unwrap(),
