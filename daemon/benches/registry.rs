@@ -398,7 +398,7 @@ fn trades_1m() -> &'static Trades1m {
             in_calls += call.elapsed();
             assert_eq!(recorded.recorded, FIXTURE_BATCH);
         }
-        let file = registry.paths().trades_file(id);
+        let file = registry.files().unwrap().paths().trades_file(id);
         let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         note!(
             "recorded {N_TRADES} trades in-process in batches of {FIXTURE_BATCH}: {:.1} s total, \

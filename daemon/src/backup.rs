@@ -102,12 +102,23 @@ pub fn backup(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, Rpc
     run(daemon, params)
 }
 
+/// The registry's directory: files are its only backend until issue 27 wires PostgreSQL
+/// (whose data a backup would name as excluded: pg_dump backs it up).
+fn registry_root(daemon: &Daemon) -> &std::path::Path {
+    &daemon
+        .registry
+        .files()
+        .expect("the registry is on files")
+        .paths()
+        .root
+}
+
 fn run(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, RpcError> {
     let started = Instant::now();
     let s = &daemon.settings;
     let data_dir = s.data_dir.clone();
     let others = [
-        daemon.registry.paths().root.as_path(),
+        registry_root(daemon),
         daemon.ml.market_dir(),
         s.log_dir.as_path(),
     ];
@@ -149,7 +160,7 @@ fn write_backup(
 ) -> Result<BackupReport, RpcError> {
     let s = &daemon.settings;
     let market_dir = daemon.ml.market_dir().to_path_buf();
-    let registry_dir = daemon.registry.paths().root.clone();
+    let registry_dir = registry_root(daemon).to_path_buf();
     // Skipped in the walk of the data directory: runtime files, what is rebuilt, and the
     // trees copied under their own names below.
     let mut skip = vec![

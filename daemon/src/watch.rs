@@ -56,7 +56,10 @@ fn watch_dir(
 
 /// Starts watching `registry`'s metadata directory.
 pub fn watch_registry(registry: Arc<Registry>) -> anyhow::Result<Watcher> {
-    let dir = registry.paths().metadata.clone();
+    let Some(files) = registry.files() else {
+        anyhow::bail!("the registry is not on files: there is nothing to watch");
+    };
+    let dir = files.paths().metadata.clone();
     watch_dir(&dir, move |paths| {
         debug!(count = paths.len(), "metadata files changed");
         for path in paths {

@@ -1,6 +1,9 @@
 //! The strategy registry: every strategy's metadata, versions, parameter history,
 //! relationships, closed trades and the metrics computed from them, and the audit log.
 //!
+//! What is kept goes through a [`backend::Store`] (today [`files::FileStore`]); this
+//! module checks, locks, keeps the index and announces.
+//!
 //! Invariants:
 //! - A strategy id is a UUID and nothing else reaches a path; version strings are
 //!   checked as semver before they name a file.
@@ -17,8 +20,9 @@
 //!   writers and exclusively by [`Registry::with_writes_paused`] (a backup): while it is
 //!   held, no file of the registry changes.
 
+pub mod backend;
 pub mod config;
-mod history;
+pub mod files;
 pub mod index;
 pub mod metrics;
 pub mod postgres;
@@ -28,8 +32,9 @@ pub mod trades;
 pub mod validate;
 
 use crate::bus::EventBus;
-use anyhow::Context;
+use backend::{Commit, DocumentWrite, LinkWrite, Store, StoreError, VersionWrite};
 use chrono::{DateTime, Utc};
+use files::FileStore;
 use index::{Index, Record};
 use mem_protocol::events::{RegistryChange, RegistryChanged, RegistryInvalid};
 use mem_protocol::methods::{ListStrategiesParams, StrategyList};
@@ -44,7 +49,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
-use store::Paths;
 use tracing::{info, warn};
 use validate::FieldError;
 
@@ -59,6 +63,9 @@ pub enum RegistryError {
     Invalid(FieldError),
     #[error("{0}")]
     Conflict(String),
+    /// The store cannot be reached (a database that is down; files never are).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0:#}")]
     Io(anyhow::Error),
 }
@@ -81,6 +88,7 @@ impl RegistryError {
             RegistryError::Missing(what) => RpcError::not_found(what),
             RegistryError::Invalid(e) => RpcError::invalid_params(method, e),
             RegistryError::Conflict(what) => RpcError::new(ErrorCode::Conflict, what),
+            RegistryError::Unavailable(what) => RpcError::new(ErrorCode::Unavailable, what),
             RegistryError::Io(e) => RpcError::internal(format!("{e:#}")),
         }
     }
@@ -92,6 +100,20 @@ impl From<anyhow::Error> for RegistryError {
     }
 }
 
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => RegistryError::NotFound(id),
+            StoreError::Unavailable(why) => RegistryError::Unavailable(why),
+            StoreError::Stale(id) => RegistryError::Conflict(format!(
+                "strategy {id} was changed meanwhile; read it again and retry"
+            )),
+            StoreError::Conflict(what) => RegistryError::Conflict(what),
+            StoreError::Io(e) => RegistryError::Io(e),
+        }
+    }
+}
+
 impl From<FieldError> for RegistryError {
     fn from(e: FieldError) -> Self {
         RegistryError::Invalid(e)
@@ -99,6 +121,16 @@ impl From<FieldError> for RegistryError {
 }
 
 type Result<T> = std::result::Result<T, RegistryError>;
+
+/// What a mutation writes besides its document, collected by its closure and written in
+/// the same commit, only once the document is valid (nothing is left behind when it is not).
+#[derive(Default)]
+struct Pending {
+    versions: Vec<VersionWrite>,
+    parameter_change: Option<ParameterChange>,
+    /// A link made with the change (checked like `strategies.link`; no-op if it exists).
+    link: Option<LinkParams>,
+}
 
 /// Who asked for a change, for the audit log.
 #[derive(Debug, Clone, Default)]
@@ -135,15 +167,17 @@ pub struct LoadIssue {
 /// The registry. All methods are synchronous (they may touch the disk): call them from a
 /// blocking task.
 pub struct Registry {
-    paths: Paths,
+    store: Arc<dyn Store>,
+    /// The same store when it is files, for what only files have (paths, hand edits).
+    files: Option<Arc<FileStore>>,
     index: RwLock<Index>,
     issues: Mutex<BTreeMap<PathBuf, String>>,
     writer: Mutex<()>,
     /// Held shared by every change to a file, exclusively while writes are paused.
     gate: RwLock<()>,
     trades: trades::TradeStore,
-    relations: history::Relations,
-    audit: history::Audit,
+    /// Every relationship (the store holds them; memory answers).
+    relations: RwLock<Vec<Relationship>>,
     bus: Arc<EventBus>,
     /// Strategies whose live summary in the metadata is behind their trade log.
     dirty_live: Mutex<HashSet<StrategyId>>,
@@ -181,80 +215,6 @@ impl DeploymentView for NothingDeployed {
 /// Documents kept for `strategies.get` at most; past it the cache starts over.
 const CACHED_DOCUMENTS: usize = 4096;
 
-/// Reads a metadata file whose name must be `{uuid}.json`, within the size limit.
-fn read_metadata_file(path: &Path) -> std::result::Result<(StrategyId, Vec<u8>), String> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Some(stem) = name.strip_suffix(".json") else {
-        return Err("not a metadata file: names must be {uuid}.json".into());
-    };
-    let file_id: StrategyId = stem.parse().map_err(|e| format!("bad file name: {e}"))?;
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() > validate::MAX_DOCUMENT_BYTES {
-        return Err(format!(
-            "{} bytes; the limit is {}",
-            bytes.len(),
-            validate::MAX_DOCUMENT_BYTES
-        ));
-    }
-    Ok((file_id, bytes))
-}
-
-fn check_id(file_id: StrategyId, inside: StrategyId) -> std::result::Result<(), String> {
-    if inside != file_id {
-        return Err(format!(
-            "the file is named {file_id} but holds strategy {inside}"
-        ));
-    }
-    Ok(())
-}
-
-/// Reads and checks one metadata file in full into an index record.
-fn load_record(path: &Path) -> std::result::Result<Record, String> {
-    let (file_id, bytes) = read_metadata_file(path)?;
-    let doc = shapes::parse_bytes(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
-    validate::document(&doc).map_err(|e| format!("invalid metadata: {e}"))?;
-    check_id(file_id, doc.strategy.id)?;
-    Ok(Record::from_doc(&doc, store::content_hash(&bytes)))
-}
-
-/// Loads a file that just changed on disk. One that fails is read again until its bytes
-/// stop changing: an editor or `cp` may be half-way through writing it (a truncated,
-/// empty file is the usual sight), and only a file that stays broken is reported.
-fn load_settled(path: &Path) -> std::result::Result<Record, String> {
-    let mut previous: Option<Vec<u8>> = None;
-    for _ in 0..10 {
-        let problem = match load_record(path) {
-            Ok(record) => return Ok(record),
-            Err(problem) => problem,
-        };
-        let bytes = std::fs::read(path).ok();
-        if bytes.is_some() && bytes == previous {
-            return Err(problem);
-        }
-        previous = bytes;
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    load_record(path)
-}
-
-/// Reads one metadata file into an index record, quickly: only the members the index
-/// needs are read, and only the file name and id are checked. The full check
-/// ([`load_record`]) runs in the background after start-up ([`Registry::validate_all`]).
-fn load_index_record(path: &Path) -> std::result::Result<Record, String> {
-    let (file_id, bytes) = read_metadata_file(path)?;
-    let fields =
-        shapes::view::index_fields(&bytes).map_err(|e| format!("invalid metadata: {e}"))?;
-    check_id(file_id, fields.id)?;
-    Ok(Record::new(fields, store::content_hash(&bytes)))
-}
-
-/// Threads reading metadata files at start-up: more than the cores, since a cold start
-/// waits on the disk.
-const LOAD_THREADS: usize = 8;
-
 /// Who a caller is, in words: the user's name (from the uid), else the client's name.
 fn caller_name(caller: &Caller) -> String {
     caller
@@ -267,6 +227,32 @@ fn caller_name(caller: &Caller) -> String {
         .map(|u| u.name)
         .or_else(|| caller.client.as_deref().map(String::from))
         .unwrap_or_else(|| "memd".into())
+}
+
+fn audit_entry(
+    caller: &Caller,
+    action: &str,
+    id: Option<StrategyId>,
+    changes: Value,
+) -> AuditEntry {
+    AuditEntry {
+        at: Utc::now(),
+        uid: caller.uid,
+        client: caller.client.as_deref().map(String::from),
+        action: action.into(),
+        strategy_id: id,
+        changes,
+    }
+}
+
+/// Parses a version string strictly (it becomes a file name).
+fn parse_version(field: &str, version: &str) -> Result<semver::Version> {
+    semver::Version::parse(version).map_err(|e| {
+        RegistryError::invalid(
+            field,
+            format!("{version:?} is not a semantic version (like 1.2.0): {e}"),
+        )
+    })
 }
 
 /// A return over `from..to`, compounded to a year; none over less than a day.
@@ -296,66 +282,28 @@ impl Registry {
         bus: Arc<EventBus>,
         deployed: Arc<dyn DeploymentView>,
     ) -> anyhow::Result<Registry> {
-        let paths = Paths::new(root);
-        paths.create_dirs()?;
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(&paths.metadata)
-            .with_context(|| format!("cannot list {}", paths.metadata.display()))?
-        {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.contains(".tmp-") {
-                // A write cut short by a crash: the real file is intact, this is debris.
-                let _ = std::fs::remove_file(entry.path());
-                info!(file = %entry.path().display(), "removed the temporary file of an interrupted write");
-            } else if !name.starts_with('.') {
-                files.push(entry.path());
-            }
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(LOAD_THREADS)
-            .build()
-            .context("cannot start the loading threads")?;
-        let loaded: Vec<(PathBuf, std::result::Result<Record, String>)> = pool.install(|| {
-            files
-                .into_par_iter()
-                .map(|p| {
-                    let r = load_index_record(&p);
-                    (p, r)
-                })
-                .collect()
-        });
-        let mut records = Vec::with_capacity(loaded.len());
-        let mut issues = BTreeMap::new();
-        for (path, result) in loaded {
-            match result {
-                Ok(record) => records.push(record),
-                Err(problem) => {
-                    warn!(file = %path.display(), %problem, "skipped a metadata file");
-                    issues.insert(path, problem);
-                }
-            }
-        }
-        let registry = Registry {
-            relations: history::Relations::open(&paths)?,
-            audit: history::Audit::open(&paths)?,
-            trades: trades::TradeStore::new(paths.clone()),
-            paths,
-            index: RwLock::new(Index::from_records(records)),
-            issues: Mutex::new(issues),
+        let files = Arc::new(FileStore::open(root)?);
+        let loaded = files.load()?;
+        Ok(Registry {
+            trades: trades::TradeStore::new(files.paths().clone()),
+            store: files.clone(),
+            files: Some(files),
+            index: RwLock::new(Index::from_records(loaded.records)),
+            issues: Mutex::new(loaded.issues),
             writer: Mutex::new(()),
             gate: RwLock::new(()),
+            relations: RwLock::new(loaded.relations),
             bus,
             dirty_live: Mutex::new(HashSet::new()),
             documents: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             deployed,
-        };
-        Ok(registry)
+        })
     }
 
-    pub fn paths(&self) -> &Paths {
-        &self.paths
+    /// The file store, when the registry is on files (backup, the watcher, hand edits).
+    pub fn files(&self) -> Option<&FileStore> {
+        self.files.as_deref()
     }
 
     /// The shared hold a change to the registry's files takes (never nested: a second
@@ -476,6 +424,17 @@ impl Registry {
         }
     }
 
+    /// The strategy with this name, if any (names are unique).
+    fn named(&self, name: &str) -> Option<StrategyId> {
+        self.index
+            .read()
+            .expect("index lock")
+            .records()
+            .iter()
+            .find(|r| r.summary.name == name)
+            .map(|r| r.id())
+    }
+
     /// A strategy named in a request's `field` (a replacement, a base, a link's end) must exist.
     fn referenced(&self, field: &str, id: StrategyId) -> Result<()> {
         self.exists(id).map_err(|_| {
@@ -483,33 +442,10 @@ impl Registry {
         })
     }
 
-    /// Reads a strategy's document from its file.
-    fn read_document(&self, id: StrategyId) -> Result<StrategyDocument> {
-        self.read_document_hashed(id).map(|(doc, _)| doc)
-    }
-
-    /// The document and the content hash of the bytes it was parsed from.
+    /// The document and the stamp of what it was read from.
     fn read_document_hashed(&self, id: StrategyId) -> Result<(StrategyDocument, u64)> {
         self.exists(id)?;
-        let path = self.paths.metadata_file(id);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RegistryError::NotFound(id));
-            }
-            Err(e) => {
-                return Err(RegistryError::Io(
-                    anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
-                ));
-            }
-        };
-        let doc = shapes::parse_bytes(&bytes).map_err(|e| {
-            RegistryError::Conflict(format!(
-                "the metadata file {} is unreadable ({e}); lists keep its last good version until it is fixed",
-                path.display()
-            ))
-        })?;
-        Ok((doc, store::content_hash(&bytes)))
+        Ok(self.store.document(id)?)
     }
 
     /// One strategy in full.
@@ -568,6 +504,7 @@ impl Registry {
         })
     }
 
+    /// Writes one audit entry on its own.
     fn audit(
         &self,
         caller: &Caller,
@@ -575,15 +512,11 @@ impl Registry {
         id: Option<StrategyId>,
         changes: Value,
     ) -> Result<()> {
-        let entry = AuditEntry {
-            at: Utc::now(),
-            uid: caller.uid,
-            client: caller.client.as_deref().map(String::from),
-            action: action.into(),
-            strategy_id: id,
-            changes,
-        };
-        self.audit.append(&entry).map_err(RegistryError::Io)
+        self.store.commit(&Commit {
+            audit: vec![audit_entry(caller, action, id, changes)],
+            ..Commit::default()
+        })?;
+        Ok(())
     }
 
     /// Reads, changes, checks, writes, indexes, audits and announces one document.
@@ -593,7 +526,7 @@ impl Registry {
         id: StrategyId,
         caller: &Caller,
         action: &str,
-        change: impl FnOnce(&mut StrategyDocument) -> Result<Option<Value>>,
+        change: impl FnOnce(&mut StrategyDocument, &mut Pending) -> Result<Option<Value>>,
     ) -> Result<StrategyDetail> {
         let _writing = self.writing();
         self.mutate_ungated(id, caller, action, change)
@@ -605,11 +538,12 @@ impl Registry {
         id: StrategyId,
         caller: &Caller,
         action: &str,
-        change: impl FnOnce(&mut StrategyDocument) -> Result<Option<Value>>,
+        change: impl FnOnce(&mut StrategyDocument, &mut Pending) -> Result<Option<Value>>,
     ) -> Result<StrategyDetail> {
         let _writer = self.writer.lock().expect("writer lock");
-        let mut doc = self.read_document(id)?;
-        let audit = change(&mut doc)?;
+        let (mut doc, stamp) = self.read_document_hashed(id)?;
+        let mut pending = Pending::default();
+        let audit = change(&mut doc, &mut pending)?;
         doc.strategy.metadata.last_updated = Some(now_text(Utc::now()));
         validate::document(&doc)?;
         let size = store::document_bytes(&doc).len();
@@ -622,13 +556,40 @@ impl Registry {
                 ),
             ));
         }
-        let hash = store::write_document(&self.paths.metadata_file(id), &doc)?;
-        let record = Record::from_doc(&doc, hash);
+        for write in &pending.versions {
+            let (VersionWrite::New(v) | VersionWrite::Replace(v)) = write;
+            parse_version("version", &v.version_number)?;
+        }
+        let mut audit: Vec<AuditEntry> = audit
+            .map(|changes| audit_entry(caller, action, Some(id), changes))
+            .into_iter()
+            .collect();
+        let link = match pending.link {
+            Some(params) => {
+                self.check_link(&params)?;
+                self.new_link(params, caller, &mut audit)
+            }
+            None => None,
+        };
+        let stamp = self
+            .store
+            .commit(&Commit {
+                document: Some(DocumentWrite::Update {
+                    doc: &doc,
+                    expected: stamp,
+                }),
+                versions: pending.versions,
+                parameter_change: pending.parameter_change.as_ref(),
+                link: link.clone().map(LinkWrite::Link),
+                audit,
+            })?
+            .expect("a document write has a stamp");
+        if let Some(link) = link {
+            self.relations.write().expect("relations lock").push(link);
+        }
+        let record = Record::from_doc(&doc, stamp);
         let summary = self.shown((*record.summary).clone());
         self.index.write().expect("index lock").upsert(record);
-        if let Some(changes) = audit {
-            self.audit(caller, action, Some(id), changes)?;
-        }
         self.announce(id, RegistryChange::Updated, Some(summary.clone()));
         Ok(StrategyDetail {
             summary: Arc::new(summary),
@@ -687,35 +648,29 @@ impl Registry {
                     "strategy {id} is already registered"
                 )));
             }
-            if let Some(other) = index
-                .records()
-                .iter()
-                .find(|r| r.summary.name == doc.strategy.name)
-            {
-                return Err(RegistryError::Conflict(format!(
-                    "a strategy named {:?} is already registered ({})",
-                    doc.strategy.name,
-                    other.id()
-                )));
-            }
         }
-        let path = self.paths.metadata_file(id);
-        if path.exists() {
+        if let Some(other) = self.named(&doc.strategy.name) {
             return Err(RegistryError::Conflict(format!(
-                "{} exists but is not a usable strategy; move it away first",
-                path.display()
+                "a strategy named {:?} is already registered ({other})",
+                doc.strategy.name
             )));
         }
-        let hash = store::write_document(&path, &doc)?;
-        let record = Record::from_doc(&doc, hash);
+        let stamp = self
+            .store
+            .commit(&Commit {
+                document: Some(DocumentWrite::Create(&doc)),
+                audit: vec![audit_entry(
+                    caller,
+                    action,
+                    Some(id),
+                    json!({ "name": doc.strategy.name, "source": source }),
+                )],
+                ..Commit::default()
+            })?
+            .expect("a document write has a stamp");
+        let record = Record::from_doc(&doc, stamp);
         let summary = self.shown((*record.summary).clone());
         self.index.write().expect("index lock").upsert(record);
-        self.audit(
-            caller,
-            action,
-            Some(id),
-            json!({ "name": doc.strategy.name, "source": source }),
-        )?;
         self.announce(id, RegistryChange::Added, Some(summary.clone()));
         Ok(StrategyDetail {
             summary: Arc::new(summary),
@@ -809,7 +764,7 @@ impl Registry {
             return Err(measured_refused("patch.performance.backtest.measured"));
         }
         let patch_value = params.patch.clone();
-        self.mutate(params.id, caller, "update", |doc| {
+        self.mutate(params.id, caller, "update", |doc, _| {
             let measured = doc.strategy.performance.backtest.measured.take();
             let mut value = serde_json::to_value(&doc.strategy).map_err(anyhow::Error::from)?;
             json_patch::merge(&mut value, &patch_value);
@@ -817,6 +772,12 @@ impl Registry {
                 RegistryError::invalid(format!("strategy.{}", e.path()), e.into_inner().to_string())
             })?;
             doc.strategy.performance.backtest.measured = measured;
+            if let Some(other) = self.named(&doc.strategy.name).filter(|&o| o != params.id) {
+                return Err(RegistryError::Conflict(format!(
+                    "a strategy named {:?} is already registered ({other})",
+                    doc.strategy.name
+                )));
+            }
             Ok(Some(
                 json!({ "patch": patch_value, "reason": params.reason }),
             ))
@@ -834,7 +795,7 @@ impl Registry {
         if let Some(reason) = &params.reason {
             validate_text("reason", reason, 2_000)?;
         }
-        self.mutate(params.id, caller, "status", |doc| {
+        self.mutate(params.id, caller, "status", |doc, _| {
             let old = doc.strategy.status;
             doc.strategy.status = params.status;
             if old == StrategyStatus::Deprecated {
@@ -866,29 +827,23 @@ impl Registry {
             self.referenced("replacementId", replacement)?;
         }
         let date = params.date.unwrap_or_else(|| Utc::now().date_naive());
-        let _writing = self.writing(); // the status and its link change together
-        let detail = self.mutate_ungated(params.id, caller, "deprecate", |doc| {
+        // The status and its link are one commit.
+        self.mutate(params.id, caller, "deprecate", |doc, pending| {
             let old = doc.strategy.status;
             doc.strategy.status = StrategyStatus::Deprecated;
             let meta = &mut doc.strategy.metadata;
             meta.deprecation_date = Some(date.to_string());
             meta.deprecation_reason = Some(params.reason.clone());
             meta.replacement_strategy_id = params.replacement_id.map(|r| r.to_string());
+            pending.link = params.replacement_id.map(|replacement| LinkParams {
+                from: replacement,
+                to: params.id,
+                relationship: RelationshipType::Replaces,
+                note: Some(params.reason.clone()),
+                similarity_score: None,
+            });
             Ok(Some(json!({ "from": old, "reason": params.reason, "date": date, "replacementId": params.replacement_id })))
-        })?;
-        if let Some(replacement) = params.replacement_id {
-            self.link_ungated(
-                LinkParams {
-                    from: replacement,
-                    to: params.id,
-                    relationship: RelationshipType::Replaces,
-                    note: Some(params.reason),
-                    similarity_score: None,
-                },
-                caller,
-            )?;
-        }
-        Ok(detail)
+        })
     }
 
     /// `strategies.tags`.
@@ -899,7 +854,7 @@ impl Registry {
                 "give tags to add or to remove",
             ));
         }
-        self.mutate(params.id, caller, "tags", |doc| {
+        self.mutate(params.id, caller, "tags", |doc, _| {
             let tags = &mut doc.strategy.classification.tags;
             let before = tags.clone();
             tags.retain(|t| !params.remove.iter().any(|r| r.eq_ignore_ascii_case(t)));
@@ -925,25 +880,21 @@ impl Registry {
             ));
         }
         self.referenced("baseId", params.base_id)?;
-        let _writing = self.writing(); // the flag and its link change together
-        let detail = self.mutate_ungated(params.id, caller, "mem.mark_enhanced", |doc| {
+        // The flag and its link are one commit.
+        self.mutate(params.id, caller, "mem.mark_enhanced", |doc, pending| {
             let mem = &mut doc.strategy.mem_integration;
             mem.enabled = true;
             mem.enhancement_type = Some("full".into());
             mem.base_strategy_id = Some(params.base_id);
-            Ok(Some(json!({ "baseId": params.base_id })))
-        })?;
-        self.link_ungated(
-            LinkParams {
+            pending.link = Some(LinkParams {
                 from: params.id,
                 to: params.base_id,
                 relationship: RelationshipType::MemEnhancedVersion,
                 note: None,
                 similarity_score: None,
-            },
-            caller,
-        )?;
-        Ok(detail)
+            });
+            Ok(Some(json!({ "baseId": params.base_id })))
+        })
     }
 
     /// `strategies.mem.learned_patterns`.
@@ -952,7 +903,7 @@ impl Registry {
         params: LearnedPatternsParams,
         caller: &Caller,
     ) -> Result<StrategyDetail> {
-        self.mutate(params.id, caller, "mem.learned_patterns", |doc| {
+        self.mutate(params.id, caller, "mem.learned_patterns", |doc, _| {
             let old = doc.strategy.mem_integration.learned_patterns_count;
             doc.strategy.mem_integration.learned_patterns_count = params.count;
             Ok(Some(json!({ "from": old, "to": params.count })))
@@ -962,11 +913,29 @@ impl Registry {
     /// `strategies.link`.
     pub fn link(&self, params: LinkParams, caller: &Caller) -> Result<Relationship> {
         let _writing = self.writing();
-        self.link_ungated(params, caller)
+        self.check_link(&params)?;
+        let _writer = self.writer.lock().expect("writer lock");
+        let mut audit = Vec::new();
+        let Some(link) = self.new_link(params.clone(), caller, &mut audit) else {
+            // Linking the same pair twice is a no-op that answers the first link.
+            return Ok(self
+                .find_link(params.from, params.to, params.relationship)
+                .expect("found by new_link"));
+        };
+        self.store.commit(&Commit {
+            link: Some(LinkWrite::Link(link.clone())),
+            audit,
+            ..Commit::default()
+        })?;
+        self.relations
+            .write()
+            .expect("relations lock")
+            .push(link.clone());
+        Ok(link)
     }
 
-    /// [`Registry::link`] for a caller that holds the gate.
-    fn link_ungated(&self, params: LinkParams, caller: &Caller) -> Result<Relationship> {
+    /// What `strategies.link` checks of a link.
+    fn check_link(&self, params: &LinkParams) -> Result<()> {
         if params.from == params.to {
             return Err(RegistryError::invalid(
                 "to",
@@ -984,33 +953,85 @@ impl Registry {
                 format!("is from 0 (unlike) to 1 (the same), got {s}"),
             ));
         }
-        let (link, created) = self.relations.link(params)?;
-        if created {
-            self.audit(
-                caller,
-                "link",
-                Some(link.from),
-                json!({ "to": link.to, "relationship": link.relationship, "similarityScore": link.similarity_score }),
-            )?;
+        Ok(())
+    }
+
+    /// The link to write, with its audit entry, unless it exists (under the writer's lock).
+    fn new_link(
+        &self,
+        params: LinkParams,
+        caller: &Caller,
+        audit: &mut Vec<AuditEntry>,
+    ) -> Option<Relationship> {
+        if self
+            .find_link(params.from, params.to, params.relationship)
+            .is_some()
+        {
+            return None;
         }
-        Ok(link)
+        let link = Relationship {
+            from: params.from,
+            to: params.to,
+            relationship: params.relationship,
+            note: params.note,
+            similarity_score: params.similarity_score,
+            created_at: Utc::now(),
+        };
+        audit.push(audit_entry(
+            caller,
+            "link",
+            Some(link.from),
+            json!({ "to": link.to, "relationship": link.relationship, "similarityScore": link.similarity_score }),
+        ));
+        Some(link)
+    }
+
+    fn find_link(
+        &self,
+        from: StrategyId,
+        to: StrategyId,
+        relationship: RelationshipType,
+    ) -> Option<Relationship> {
+        self.relations
+            .read()
+            .expect("relations lock")
+            .iter()
+            .find(|r| r.from == from && r.to == to && r.relationship == relationship)
+            .cloned()
+    }
+
+    /// Every link touching `id`.
+    fn links_touching(&self, id: StrategyId) -> Vec<Relationship> {
+        self.relations
+            .read()
+            .expect("relations lock")
+            .iter()
+            .filter(|r| r.from == id || r.to == id)
+            .cloned()
+            .collect()
     }
 
     /// `strategies.unlink`.
     pub fn unlink(&self, params: LinkParams, caller: &Caller) -> Result<Unlinked> {
         let _writing = self.writing();
-        let removed = self
-            .relations
-            .unlink(params.from, params.to, params.relationship)?;
-        if removed {
-            self.audit(
+        let _writer = self.writer.lock().expect("writer lock");
+        let Some(existing) = self.find_link(params.from, params.to, params.relationship) else {
+            return Ok(Unlinked { removed: false });
+        };
+        self.store.commit(&Commit {
+            link: Some(LinkWrite::Unlink(existing)),
+            audit: vec![audit_entry(
                 caller,
                 "unlink",
                 Some(params.from),
                 json!({ "to": params.to, "relationship": params.relationship }),
-            )?;
-        }
-        Ok(Unlinked { removed })
+            )],
+            ..Commit::default()
+        })?;
+        self.relations.write().expect("relations lock").retain(|r| {
+            !(r.from == params.from && r.to == params.to && r.relationship == params.relationship)
+        });
+        Ok(Unlinked { removed: true })
     }
 
     /// `strategies.related`: breadth-first over links in both directions.
@@ -1030,7 +1051,7 @@ impl Registry {
             if depth >= depth_limit {
                 continue;
             }
-            for link in self.relations.touching(current) {
+            for link in self.links_touching(current) {
                 if !params.types.is_empty() && !params.types.contains(&link.relationship) {
                     continue;
                 }
@@ -1078,8 +1099,10 @@ impl Registry {
             _ => unreachable!("a result serializes to an object"),
         };
         let passed = result.validation.status == ValidationStatus::Passed;
-        self.mutate(result.strategy_id, &caller, "backtest", |doc| {
-            let existing = history::versions(&self.paths, result.strategy_id)?
+        self.mutate(result.strategy_id, &caller, "backtest", |doc, pending| {
+            let existing = self
+                .store
+                .versions(result.strategy_id)?
                 .into_iter()
                 .find(|v| v.version_number == result.version);
             let mut record = existing.unwrap_or_else(|| VersionRecord {
@@ -1107,7 +1130,7 @@ impl Registry {
             for key in ["validation_status", "sharpe_ratio", "win_rate", "max_drawdown"] {
                 record.extra.remove(key);
             }
-            history::replace_version(&self.paths, &record)?;
+            pending.versions.push(VersionWrite::Replace(record));
             doc.strategy.metadata.last_backtest = Some(now_text(result.finished_at));
             if passed {
                 let b = &mut doc.strategy.performance.backtest;
@@ -1200,17 +1223,17 @@ impl Registry {
                 validate::parameter_declaration(name, value)?;
             }
         }
-        let existing = history::versions(&self.paths, params.id)?;
+        let existing = self.store.versions(params.id)?;
         let mut created = None;
-        self.mutate(params.id, caller, "versions.create", |doc| {
-            let current = history::parse_version("version", &doc.strategy.version)?;
+        self.mutate(params.id, caller, "versions.create", |doc, pending| {
+            let current = parse_version("version", &doc.strategy.version)?;
             let latest = existing.iter().filter_map(|v| semver::Version::parse(&v.version_number).ok()).max().map_or(current.clone(), |v| v.max(current.clone()));
             let (version, version_type) = match (&params.version, params.bump) {
                 (Some(_), Some(_)) => return Err(RegistryError::invalid("version", "give either `version` or `bump`, not both")),
                 (None, None) => return Err(RegistryError::invalid("bump", "give `bump` (major, minor, patch) or an explicit `version`")),
                 (None, Some(bump)) => (bumped(&latest, bump), Some(bump)),
                 (Some(text), None) => {
-                    let v = history::parse_version("version", text)?;
+                    let v = parse_version("version", text)?;
                     if v <= latest {
                         return Err(RegistryError::invalid("version", format!("{v} is not above the latest version {latest}")));
                     }
@@ -1237,13 +1260,14 @@ impl Registry {
                     caller.client.as_deref().map(String::from).unwrap_or_else(|| caller.uid.map_or("memd".into(), |u| format!("uid {u}"))),
                 )
             };
-            history::write_version(&self.paths, &record)?;
+            let mut versions = vec![VersionWrite::New(record.clone())];
             // The version it replaces is no longer the one that runs.
             for mut older in existing.iter().filter(|v| v.is_active).cloned() {
                 older.is_active = false;
                 older.deprecated_at = Some(record.created_at);
-                history::replace_version(&self.paths, &older)?;
+                versions.push(VersionWrite::Replace(older));
             }
+            pending.versions = versions;
             doc.strategy.version = record.version_number.clone();
             if let Some(parameters) = &params.parameters {
                 doc.strategy.parameters = parameters.clone();
@@ -1264,7 +1288,7 @@ impl Registry {
             .get(id)
             .map(|r| r.summary.version.clone())
             .ok_or(RegistryError::NotFound(id))?;
-        let mut versions = history::versions(&self.paths, id)?;
+        let mut versions = self.store.versions(id)?;
         // Versions written before memd kept `is_active`: the current one is.
         if !versions.iter().any(|v| v.is_active) {
             for v in versions.iter_mut().filter(|v| v.version_number == current) {
@@ -1298,21 +1322,25 @@ impl Registry {
         let _writing = self.writing();
         record.approved_by = Some(by.clone());
         record.approved_at = Some(Utc::now());
-        history::replace_version(&self.paths, &record)?;
-        self.audit(
-            caller,
-            "versions.approve",
-            Some(params.id),
-            json!({ "version": record.version_number, "by": by }),
-        )?;
+        self.store.commit(&Commit {
+            versions: vec![VersionWrite::Replace(record.clone())],
+            audit: vec![audit_entry(
+                caller,
+                "versions.approve",
+                Some(params.id),
+                json!({ "version": record.version_number, "by": by }),
+            )],
+            ..Commit::default()
+        })?;
         Ok(record)
     }
 
     /// `strategies.versions.get`.
     pub fn version(&self, params: GetVersionParams) -> Result<VersionRecord> {
         self.exists(params.id)?;
-        let wanted = history::parse_version("version", &params.version)?;
-        history::versions(&self.paths, params.id)?
+        let wanted = parse_version("version", &params.version)?;
+        self.store
+            .versions(params.id)?
             .into_iter()
             .find(|v| semver::Version::parse(&v.version_number).ok().as_ref() == Some(&wanted))
             .ok_or_else(|| {
@@ -1359,7 +1387,7 @@ impl Registry {
             _ => {}
         }
         let mut change = None;
-        self.mutate(params.id, caller, "parameters.update", |doc| {
+        self.mutate(params.id, caller, "parameters.update", |doc, pending| {
             let names: Vec<String> = doc.strategy.parameters.keys().cloned().collect();
             let Some(slot) = doc.strategy.parameters.get_mut(&params.name) else {
                 return Err(RegistryError::invalid("name", format!("strategy has no parameter {:?}; it has: {}", params.name, names.join(", "))));
@@ -1394,7 +1422,7 @@ impl Registry {
                     caller.uid,
                 )
             };
-            history::append_parameter_change(&self.paths, &record)?;
+            pending.parameter_change = Some(record.clone());
             change = Some(record);
             Ok(Some(json!({ "parameter": params.name, "from": old, "to": params.value, "reason": params.reason, "changedBy": params.changed_by })))
         })?;
@@ -1413,20 +1441,25 @@ impl Registry {
             change.version_id = self.summary(change.strategy_id).map(|s| s.version);
         }
         let _writing = self.writing();
-        history::append_parameter_change(&self.paths, &change)?;
-        self.audit(
-            caller,
-            "parameters.record",
-            Some(change.strategy_id),
-            json!({ "parameter": change.parameter_name, "from": change.old_value, "to": change.new_value, "reason": change.change_reason, "changedBy": change.changed_by }),
-        )
+        self.store.commit(&Commit {
+            parameter_change: Some(&change),
+            audit: vec![audit_entry(
+                caller,
+                "parameters.record",
+                Some(change.strategy_id),
+                json!({ "parameter": change.parameter_name, "from": change.old_value, "to": change.new_value, "reason": change.change_reason, "changedBy": change.changed_by }),
+            )],
+            ..Commit::default()
+        })?;
+        Ok(())
     }
 
     /// `strategies.parameters.history`.
     pub fn parameter_history(&self, params: ParameterHistoryParams) -> Result<ParameterHistory> {
         self.exists(params.id)?;
-        let mut changes =
-            history::parameter_history(&self.paths, params.id, params.name.as_deref())?;
+        let mut changes = self
+            .store
+            .parameter_changes(params.id, params.name.as_deref())?;
         self.measure_changes(params.id, &mut changes)?;
         Ok(ParameterHistory { changes })
     }
@@ -1632,7 +1665,7 @@ impl Registry {
     pub fn audit_tail(&self, params: AuditParams) -> Result<AuditLog> {
         let limit = params.limit.unwrap_or(100).min(10_000);
         Ok(AuditLog {
-            entries: self.audit.tail(&self.paths, params.id, limit)?,
+            entries: self.store.audit_tail(params.id, limit)?,
         })
     }
 
@@ -1666,7 +1699,7 @@ impl Registry {
                         let log = log.lock().expect("trade log lock");
                         (metrics::compute(&log.points), log.totals())
                     };
-                    self.mutate_ungated(id, &Caller::default(), "live summary", |doc| {
+                    self.mutate_ungated(id, &Caller::default(), "live summary", |doc, _| {
                         let live = &mut doc.strategy.performance.live_trading;
                         live.total_trades = m.total_trades;
                         live.live_sharpe = m.sharpe_ratio;
@@ -1693,12 +1726,11 @@ impl Registry {
     /// needs). A file that fails is dropped from the lists and reported like a broken hand
     /// edit. Returns how many files were checked and how many failed.
     pub fn validate_all(&self) -> (usize, usize) {
-        let files: Vec<PathBuf> = match std::fs::read_dir(&self.paths.metadata) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path())
-                .collect(),
+        let Some(file_store) = self.files() else {
+            return (0, 0);
+        };
+        let files: Vec<PathBuf> = match file_store.metadata_files() {
+            Ok(files) => files,
             Err(e) => {
                 warn!(error = %e, "cannot list the metadata directory to check it");
                 return (0, 0);
@@ -1706,7 +1738,12 @@ impl Registry {
         };
         let failures: Vec<(PathBuf, String)> = files
             .par_iter()
-            .filter_map(|p| load_record(p).err().map(|problem| (p.clone(), problem)))
+            .filter_map(|p| {
+                file_store
+                    .check_file(p)
+                    .err()
+                    .map(|problem| (p.clone(), problem))
+            })
             .collect();
         for (path, problem) in &failures {
             let _writer = self.writer.lock().expect("writer lock");
@@ -1715,7 +1752,7 @@ impl Registry {
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.parse::<StrategyId>().ok());
             // Checked again under the lock: a client may have fixed it meanwhile.
-            if load_record(path).is_ok() {
+            if file_store.check_file(path).is_ok() {
                 continue;
             }
             if let Some(id) = id {
@@ -1737,6 +1774,9 @@ impl Registry {
         if name.starts_with('.') || !name.ends_with(".json") {
             return;
         }
+        let Some(file_store) = self.files() else {
+            return;
+        };
         let _writing = self.writing(); // a reload is audited
         let _writer = self.writer.lock().expect("writer lock");
         let stem = name.trim_end_matches(".json");
@@ -1782,7 +1822,7 @@ impl Registry {
             self.issues.lock().expect("issues lock").remove(path);
             return;
         }
-        match load_settled(path) {
+        match file_store.read_changed(path) {
             Ok(record) => {
                 self.issues.lock().expect("issues lock").remove(path);
                 let summary = (*record.summary).clone();
@@ -1938,7 +1978,7 @@ mod tests {
         assert!(text.contains("cached-or-not"), "{text}");
 
         // A hand edit (the watcher calls reload_file), then a broken one: the file rules.
-        let path = registry.paths().metadata_file(id);
+        let path = registry.files().unwrap().paths().metadata_file(id);
         let edited = std::fs::read_to_string(&path)
             .unwrap()
             .replace("cached-or-not", "edited-by-hand");
@@ -2136,7 +2176,11 @@ mod tests {
         );
         assert_eq!(detail.summary.sharpe_ratio, Some(1.8));
         // Read back as the index reads files at start.
-        let reopened = Registry::open(&registry.paths().root, Arc::new(EventBus::new(8))).unwrap();
+        let reopened = Registry::open(
+            &registry.files().unwrap().paths().root,
+            Arc::new(EventBus::new(8)),
+        )
+        .unwrap();
         assert_eq!(
             reopened
                 .get(id)
@@ -2259,7 +2303,7 @@ mod tests {
             "{err}"
         );
         // By hand: refused, reported with the field, the last good version kept.
-        let path = registry.paths().metadata_file(id);
+        let path = registry.files().unwrap().paths().metadata_file(id);
         let edited = std::fs::read_to_string(&path)
             .unwrap()
             .replace("\"config_file\"", "\"config_fiel\"");
@@ -2275,7 +2319,7 @@ mod tests {
     fn reading_trades_creates_no_file_and_the_first_record_does() {
         let (_dir, registry) = seeded();
         let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
-        let file = registry.paths().trades_file(id);
+        let file = registry.files().unwrap().paths().trades_file(id);
         let _ = std::fs::remove_file(&file);
         let listed = || {
             registry
@@ -2574,5 +2618,93 @@ mod tests {
                 .unwrap()
                 .contains("registry.invalid")
         );
+    }
+
+    #[test]
+    fn a_change_whose_document_fails_validation_writes_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::datadir::seed_registry(dir.path()).unwrap();
+        let id = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
+        let path = dir.path().join(format!("metadata/{id}.json"));
+        // A hand edit the quick load lets through: every rewrite of it fails validation.
+        let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        doc["strategy"]["name"] = json!("macd/hunter");
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let registry = Registry::open(dir.path(), Arc::new(EventBus::new(64))).unwrap();
+        let audit_before = registry
+            .audit_tail(AuditParams::default())
+            .unwrap()
+            .entries
+            .len();
+
+        let params: CreateVersionParams = serde_json::from_value(
+            json!({ "id": id, "bump": "patch", "changelog": "tighter stops" }),
+        )
+        .unwrap();
+        let err = registry
+            .create_version(params, &Caller::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("strategy.name"), "{err}");
+        assert!(
+            !dir.path().join(format!("versions/{id}")).exists(),
+            "no version file is left behind"
+        );
+        assert!(
+            registry
+                .versions(id.parse().unwrap())
+                .unwrap()
+                .versions
+                .is_empty()
+        );
+
+        let err = set(&registry, id, "macd_fast", json!(13)).unwrap_err();
+        assert!(err.to_string().contains("strategy.name"), "{err}");
+        let history = registry
+            .parameter_history(ParameterHistoryParams {
+                id: id.parse().unwrap(),
+                name: None,
+            })
+            .unwrap();
+        assert!(
+            history.changes.is_empty(),
+            "no parameter line is left behind"
+        );
+        assert_eq!(
+            registry
+                .audit_tail(AuditParams::default())
+                .unwrap()
+                .entries
+                .len(),
+            audit_before
+        );
+    }
+
+    #[test]
+    fn a_rename_onto_another_strategys_name_is_refused() {
+        let (_dir, registry) = seeded();
+        let all = registry.summaries();
+        let (a, b) = (&all[0], &all[1]);
+        let rename = |name: &str| {
+            registry.update(
+                UpdateParams {
+                    id: a.id,
+                    patch: json!({ "name": name }),
+                    reason: None,
+                },
+                &Caller::default(),
+            )
+        };
+        let err = rename(&b.name).unwrap_err();
+        assert!(matches!(err, RegistryError::Conflict(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&b.name) && message.contains(&b.id.to_string()),
+            "{message}"
+        );
+        assert_eq!(registry.summary(a.id).unwrap().name, a.name, "unchanged");
+        // Its own name, or a free one, is fine.
+        rename(&a.name).unwrap();
+        rename("a_name_nobody_has").unwrap();
+        assert_eq!(registry.summary(a.id).unwrap().name, "a_name_nobody_has");
     }
 }
