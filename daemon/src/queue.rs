@@ -821,6 +821,21 @@ mod tests {
         let running = submit(&q);
         let waiting = submit(&q);
         wait_for(&q, &running.id, QueueJobState::Running).await;
+        // Running in memory comes a moment before it is on disk (the record is written
+        // outside the queue's lock): wait for the record, as a crash would find it.
+        let history = dir.path().join("jobs.jsonl");
+        let started = Instant::now();
+        while !std::fs::read_to_string(&history)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(&running.id) && l.contains("\"state\":\"running\""))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "never recorded running"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         // Another daemon opens the history while the first one's job runs: as after a crash.
         let after = queue(dir.path());
         let interrupted = after.get(&running.id).unwrap();
