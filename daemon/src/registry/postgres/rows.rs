@@ -82,15 +82,21 @@ impl RowError {
 pub(crate) fn db(doing: impl Into<String>) -> impl FnOnce(sqlx::Error) -> RowError {
     let doing = doing.into();
     move |e| {
-        let connection = matches!(
-            e,
-            sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed
-        );
+        // Class 08 is a connection exception; 57P01-57P03 the server shutting down or
+        // starting (a fast shutdown answers 57P01 on idle connections).
+        let server_going = code_of(&e).is_some_and(|(code, _)| {
+            code.starts_with("08") || matches!(code.as_str(), "57P01" | "57P02" | "57P03")
+        });
+        let connection = server_going
+            || matches!(
+                e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            );
         RowError::Db {
             doing,
             detail: e.to_string(),

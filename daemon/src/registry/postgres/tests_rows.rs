@@ -174,6 +174,36 @@ fn the_handle_answers_from_any_thread_even_inside_a_runtime() {
     drop(handle);
 }
 
+/// While the server is down a call answers "unavailable" (not a refusal), within the
+/// pool's acquire timeout; once it is back the same handle answers again.
+#[test]
+fn a_stopped_server_is_unavailable_until_it_is_back() {
+    let Some(mut pg) = cluster() else { return };
+    let handle = PgHandle::connect(&pg.url_without_password("registry"), Some(PASSWORD)).unwrap();
+    let read = |handle: &PgHandle| {
+        let id = StrategyId::new_random();
+        handle
+            .call(move |pool| async move { rows::read_document(&pool, id).await })
+            .unwrap_or_else(|gone| Err(gone.into()))
+    };
+    assert!(read(&handle).unwrap().is_none());
+    pg.stop();
+    for _ in 0..2 {
+        let started = Instant::now();
+        let err = read(&handle).unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(err.to_string().contains("reading strategy"), "{err}");
+        assert!(!err.to_string().contains(PASSWORD), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(7),
+            "{err}"
+        );
+        println!("down: answered in {:?}: {err}", started.elapsed());
+    }
+    pg.start_server();
+    assert!(read(&handle).unwrap().is_none());
+}
+
 /// A wrong password is refused at connect, naming the server and not the password.
 #[test]
 fn a_handle_that_cannot_connect_says_where() {
@@ -815,5 +845,54 @@ async fn measure_recording_100k_trades() {
         100_000.0 / took.as_secs_f64(),
         read.as_secs_f64(),
         100_000.0 / read.as_secs_f64()
+    );
+}
+
+/// Measures (prints) loading the index of 100,000 strategies: `load_index` (the rows'
+/// text over the socket) and parsing the documents on rayon, as a start would. Ignored:
+/// about 40 s in a debug build
+/// (`cargo test --release -p memd --lib measure_loading -- --ignored --nocapture`).
+#[tokio::test]
+#[ignore = "a measure: run with --release --ignored --nocapture"]
+async fn measure_loading_100k_strategies() {
+    use rayon::prelude::*;
+    let Some(pg) = cluster() else { return };
+    let pool = pool(&pg).await;
+    // The largest built-in document, copied 100,000 times with its own id and name.
+    let template = built_ins()
+        .into_iter()
+        .max_by_key(|d| serde_json::to_vec(d).unwrap().len())
+        .unwrap();
+    let mut tx = rows::begin(&pool).await.unwrap();
+    rows::insert_strategy(&mut tx, &template).await.unwrap();
+    rows::commit(tx).await.unwrap();
+    pg.psql(
+        "registry",
+        &format!(
+            "INSERT INTO strategies (strategy_id, strategy_name, display_name, status, current_version, \
+             created_at, updated_at, document) \
+             SELECT g.u, 'gen_' || g.i, 'Gen', 'active', '1.0.0', now(), now(), \
+             jsonb_set(jsonb_set(t.document, '{{strategy,id}}', to_jsonb(g.u::text)), '{{strategy,name}}', to_jsonb('gen_' || g.i)) \
+             FROM (SELECT gen_random_uuid() AS u, i FROM generate_series(1, 99999) i) g, \
+             (SELECT document FROM strategies WHERE strategy_id = '{}') t",
+            template.strategy.id
+        ),
+    );
+    let started = Instant::now();
+    let index = rows::load_index(&pool).await.unwrap();
+    let fetched = started.elapsed();
+    let bytes: usize = index.iter().map(|r| r.document.len()).sum();
+    let parsed: Vec<StrategyDocument> = index
+        .par_iter()
+        .map(|r| serde_json::from_str(&r.document).unwrap())
+        .collect();
+    let total = started.elapsed();
+    assert_eq!(parsed.len(), 100_000);
+    println!(
+        "PG index: 100,000 strategies ({:.0} MB of document text, {} B each) fetched in {:.2} s, fetched and parsed in {:.2} s",
+        bytes as f64 / 1e6,
+        bytes / 100_000,
+        fetched.as_secs_f64(),
+        total.as_secs_f64()
     );
 }
