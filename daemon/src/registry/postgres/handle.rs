@@ -3,7 +3,7 @@
 //! pool lives on a thread of its own with a current-thread runtime, and a caller sends
 //! it a job and waits on a std channel, which works on any thread.
 
-use super::{PgError, connect};
+use super::{PgError, RowError, connect};
 use futures::future::BoxFuture;
 use sqlx::postgres::PgPool;
 use std::future::Future;
@@ -112,6 +112,17 @@ impl PgHandle {
             .send(job)
             .map_err(|_| Gone)?;
         rx.recv().map_err(|_| Gone)
+    }
+
+    /// [`PgHandle::call`] for the row functions: one error type, the thread's loss
+    /// included.
+    pub fn rows<T, F, Fut>(&self, job: F) -> Result<T, RowError>
+    where
+        F: FnOnce(PgPool) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, RowError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.call(job)?
     }
 }
 

@@ -172,24 +172,45 @@ pub struct IndexRow {
     pub document: String,
 }
 
-/// Every strategy's id, revision and document text, by id.
+/// Every strategy's id, revision and document text, by id, all at once. For 100,000
+/// strategies prefer [`load_index_each`]: this holds every text (about 300 MB) at once.
 pub async fn load_index<'e>(ex: impl PgExecutor<'e>) -> Result<Vec<IndexRow>, RowError> {
-    let rows = sqlx::query(
+    let mut out = Vec::new();
+    load_index_each(ex, |row| {
+        out.push(row);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Hands `each` every strategy's id, revision and document text, by id, as the rows
+/// arrive, so a start can parse and drop them without holding every text; answers how
+/// many there were. An error from `each` stops the load.
+pub async fn load_index_each<'e>(
+    ex: impl PgExecutor<'e>,
+    mut each: impl FnMut(IndexRow) -> Result<(), RowError>,
+) -> Result<usize, RowError> {
+    use futures::TryStreamExt;
+    let mut rows = sqlx::query(
         "SELECT strategy_id, revision, document::text AS document FROM strategies ORDER BY strategy_id",
     )
-    .fetch_all(ex)
-    .await
-    .map_err(db("loading the registry's index"))?;
-    rows.iter()
-        .map(|row| {
-            let what = || "a strategies row".to_string();
-            Ok(IndexRow {
-                id: StrategyId(get(row, "strategy_id", &what)?),
-                revision: get(row, "revision", &what)?,
-                document: get(row, "document", &what)?,
-            })
-        })
-        .collect()
+    .fetch(ex);
+    let mut n = 0;
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .map_err(db("loading the registry's index"))?
+    {
+        let what = || "a strategies row".to_string();
+        each(IndexRow {
+            id: StrategyId(get(&row, "strategy_id", &what)?),
+            revision: get(&row, "revision", &what)?,
+            document: get(&row, "document", &what)?,
+        })?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// One strategy's document and revision, or `None` when it is not there.

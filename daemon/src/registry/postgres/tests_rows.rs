@@ -166,8 +166,7 @@ fn the_handle_answers_from_any_thread_even_inside_a_runtime() {
     // Rows through the handle: errors come back as values.
     let id = StrategyId::new_random();
     let missing = handle
-        .call(move |pool| async move { rows::read_document(&pool, id).await })
-        .unwrap()
+        .rows(move |pool| async move { rows::read_document(&pool, id).await })
         .unwrap();
     assert!(missing.is_none());
     let handle = std::sync::Arc::into_inner(handle).unwrap();
@@ -182,9 +181,7 @@ fn a_stopped_server_is_unavailable_until_it_is_back() {
     let handle = PgHandle::connect(&pg.url_without_password("registry"), Some(PASSWORD)).unwrap();
     let read = |handle: &PgHandle| {
         let id = StrategyId::new_random();
-        handle
-            .call(move |pool| async move { rows::read_document(&pool, id).await })
-            .unwrap_or_else(|gone| Err(gone.into()))
+        handle.rows(move |pool| async move { rows::read_document(&pool, id).await })
     };
     assert!(read(&handle).unwrap().is_none());
     pg.stop();
@@ -242,6 +239,25 @@ async fn documents_round_trip_and_stale_or_taken_writes_are_refused() {
     assert_eq!((index[0].id, index[0].revision), (id, 1));
     let parsed: StrategyDocument = serde_json::from_str(&index[0].document).unwrap();
     assert_eq!(parsed, doc);
+    let mut streamed = Vec::new();
+    let n = rows::load_index_each(&pool, |row| {
+        streamed.push(row);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!((n, streamed), (1, index));
+
+    // Text PostgreSQL cannot store (NUL) is refused naming the strategy.
+    let mut nul = document(StrategyId::new_random(), "nul");
+    nul.strategy.description = "a\0b".into();
+    let mut tx = rows::begin(&pool).await.unwrap();
+    let err = rows::insert_strategy(&mut tx, &nul).await.unwrap_err();
+    assert!(
+        matches!(&err, RowError::Invalid(m) if m.contains(&nul.strategy.id.to_string())),
+        "{err:?}"
+    );
+    drop(tx);
 
     let flat = pg.psql(
         "registry",
