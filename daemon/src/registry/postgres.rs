@@ -16,7 +16,7 @@ pub mod trades;
 
 pub use handle::{Gone, PgHandle};
 pub use rows::{IndexRow, RowError, Tx};
-pub use trades::{Inserted, StoredTrade};
+pub use trades::{Inserted, PointRow, StoredTrade};
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -751,6 +751,47 @@ async fn trades_round_trip_and_duplicates_stay_out() {
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].trade, third_back);
     assert_eq!(after[0].performance_id, second.inserted[0].1);
+    // A page located by row ids, in the order asked; a row not there is left out.
+    let page = trades::read_trades_at(
+        &pool,
+        id,
+        &[back[2].performance_id, back[0].performance_id, 999_999],
+    )
+    .await
+    .unwrap();
+    assert_eq!(page, vec![back[2].clone(), back[0].clone()]);
+    assert!(
+        trades::read_trades_at(&pool, StrategyId::new_random(), &[back[0].performance_id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // What a log loads on first use: the points and ids, as the file log reduces them.
+    let points = trades::read_trade_points(&pool, id, 0).await.unwrap();
+    assert_eq!(points.len(), 3);
+    for (p, s) in points.iter().zip(&back) {
+        assert_eq!(
+            (p.performance_id, &p.trade_id),
+            (s.performance_id, &s.trade.trade_id)
+        );
+        assert_eq!(
+            p.point,
+            crate::registry::metrics::TradePoint {
+                entry_ms: s.trade.entry_time.timestamp_millis(),
+                exit_ms: s.trade.exit_time.timestamp_millis(),
+                pnl: s.trade.pnl,
+                pnl_pct: s.trade.pnl_pct,
+                is_win: s.trade.is_win.unwrap(),
+                mem_enhanced: s.trade.mem_enhanced,
+            }
+        );
+    }
+    assert_eq!(
+        trades::read_trade_points(&pool, id, back[1].performance_id)
+            .await
+            .unwrap(),
+        points[2..]
+    );
     assert_eq!(
         pg.psql(
             "registry",
@@ -855,12 +896,18 @@ async fn measure_recording_100k_trades() {
     let back = trades::read_trades(&pool, id, 0).await.unwrap();
     let read = started.elapsed();
     assert_eq!(back.len(), 100_000);
+    let started = Instant::now();
+    let points = trades::read_trade_points(&pool, id, 0).await.unwrap();
+    let read_points = started.elapsed();
+    assert_eq!(points.len(), 100_000);
     println!(
-        "PG trades: 100,000 recorded in batches of 2,000 in {:.2} s = {:.0} trades/s; read back in {:.2} s = {:.0} trades/s (fsync off: the test cluster's setting)",
+        "PG trades: 100,000 recorded in batches of 2,000 in {:.2} s = {:.0} trades/s; read back whole in {:.2} s = {:.0} trades/s, as points in {:.2} s = {:.0} trades/s (fsync off: the test cluster's setting)",
         took.as_secs_f64(),
         100_000.0 / took.as_secs_f64(),
         read.as_secs_f64(),
-        100_000.0 / read.as_secs_f64()
+        100_000.0 / read.as_secs_f64(),
+        read_points.as_secs_f64(),
+        100_000.0 / read_points.as_secs_f64()
     );
 }
 
