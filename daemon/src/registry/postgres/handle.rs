@@ -93,7 +93,8 @@ impl PgHandle {
 
     /// Runs `job` with the pool on the pool's thread and waits for its answer. Callable
     /// from any thread, inside another runtime's async code too (it blocks that thread
-    /// for the query's time, as a file read does).
+    /// for the query's time, as a file read does). Not from within a job: that would wait
+    /// on itself.
     pub fn call<T, F, Fut>(&self, job: F) -> Result<T, Gone>
     where
         F: FnOnce(PgPool) -> Fut + Send + 'static,

@@ -343,7 +343,8 @@ fn bind_strategy(
         .bind(live.total_pnl.unwrap_or(0.0))
         .bind(s.mem_integration.enabled)
         .bind(i32::try_from(s.mem_integration.learned_patterns_count).unwrap_or(i32::MAX))
-        .bind(time_of(s.metadata.created_at.as_deref()).unwrap_or(now))
+        // Absent: now on insert, the row's own on update (see the SQL).
+        .bind(time_of(s.metadata.created_at.as_deref()))
         .bind(time_of(s.metadata.last_updated.as_deref()).unwrap_or(now))
         .bind(time_of(s.metadata.last_used_at.as_deref()))
         .bind(time_of(s.metadata.deprecation_date.as_deref()))
@@ -381,7 +382,10 @@ static UPDATE_STRATEGY: LazyLock<String> = LazyLock::new(|| {
         .iter()
         .enumerate()
         .skip(1)
-        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .map(|(i, c)| match *c {
+            "created_at" => format!("{c} = COALESCE(${}, created_at)", i + 1),
+            _ => format!("{c} = ${}", i + 1),
+        })
         .collect();
     format!(
         "UPDATE strategies SET {}, revision = revision + 1 WHERE strategy_id = $1 AND revision = ${} RETURNING revision",
@@ -391,8 +395,13 @@ static UPDATE_STRATEGY: LazyLock<String> = LazyLock::new(|| {
 });
 
 fn insert_sql(on_conflict: &str) -> String {
-    let values: Vec<String> = (1..=STRATEGY_COLUMNS.len())
-        .map(|i| format!("${i}"))
+    let values: Vec<String> = STRATEGY_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match *c {
+            "created_at" => format!("COALESCE(${}, now())", i + 1),
+            _ => format!("${}", i + 1),
+        })
         .collect();
     format!(
         "INSERT INTO strategies ({}) VALUES ({}) {on_conflict} RETURNING revision",

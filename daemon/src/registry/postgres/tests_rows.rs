@@ -294,17 +294,41 @@ async fn documents_round_trip_and_stale_or_taken_writes_are_refused() {
         rows::read_document(&pool, id).await.unwrap().unwrap(),
         (changed.clone(), 2)
     );
+    // A document without a creation time keeps the row's.
+    let mut undated = changed.clone();
+    undated.strategy.metadata.created_at = None;
+    let mut tx = rows::begin(&pool).await.unwrap();
+    assert_eq!(
+        rows::update_document(&mut tx, &undated, 2).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        rows::update_document(&mut tx, &changed, 3).await.unwrap(),
+        4
+    );
+    rows::commit(tx).await.unwrap();
+    assert_eq!(
+        pg.psql(
+            "registry",
+            &format!("SELECT created_at FROM strategies WHERE strategy_id = '{id}'")
+        )
+        .trim(),
+        "2026-11-01 10:00:00+00"
+    );
 
     // Another writer read revision 1 too: refused, nothing changed.
     let mut tx = rows::begin(&pool).await.unwrap();
     let err = rows::update_document(&mut tx, &doc, 1).await.unwrap_err();
     assert!(
-        matches!(err, RowError::Stale { id: i, expected: 1, found: 2 } if i == id),
+        matches!(err, RowError::Stale { id: i, expected: 1, found: 4 } if i == id),
         "{err}"
     );
     assert!(err.to_string().contains(&id.to_string()), "{err}");
     drop(tx);
-    assert_eq!(rows::read_document(&pool, id).await.unwrap().unwrap().1, 2);
+    assert_eq!(
+        rows::read_document(&pool, id).await.unwrap().unwrap(),
+        (changed.clone(), 4)
+    );
 
     // Not there at all.
     let missing = document(StrategyId::new_random(), "nowhere");
