@@ -1,11 +1,22 @@
 //! The registry on PostgreSQL (issue 27), under construction: the seed's schema
-//! (`daemon/migrations`, applied at start with sqlx's versioned migrations) and
-//! connecting. The registry does not read or write through it yet: `[registry] backend`
-//! stays files until the backend is whole.
+//! (`daemon/migrations`, applied at start with sqlx's versioned migrations), connecting,
+//! a synchronous handle on the pool ([`PgHandle`]) and the rows of memd's registry types
+//! ([`rows`], [`trades`]). The registry does not read or write through it yet:
+//! `[registry] backend` stays files until the backend is whole.
 //!
 //! A database whose schema is newer than this memd (a migration it does not know was
 //! applied) is refused: reading it could misread what a newer memd wrote. Passwords come
 //! from a file and never reach an error message or the log.
+
+mod handle;
+pub mod rows;
+#[cfg(test)]
+mod tests_rows;
+pub mod trades;
+
+pub use handle::{Gone, PgHandle};
+pub use rows::{IndexRow, RowError, Tx};
+pub use trades::{Inserted, PointRow, StoredTrade};
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -28,6 +39,8 @@ pub enum PgError {
     Newer { found: i64, known: i64 },
     #[error("cannot migrate the registry schema: {0}")]
     Migrate(String),
+    #[error("cannot start memd's PostgreSQL thread: {0}")]
+    Runtime(String),
 }
 
 /// The newest migration this memd has.
@@ -92,7 +105,7 @@ mod tests {
     use super::*;
     use mem_e2e::postgres::{self, PASSWORD, Postgres};
 
-    fn cluster() -> Option<Postgres> {
+    pub(super) fn cluster() -> Option<Postgres> {
         if !postgres::available() {
             assert!(
                 std::env::var_os("MEMD_REQUIRE_POSTGRES").is_none(),
