@@ -283,11 +283,36 @@ impl Registry {
         deployed: Arc<dyn DeploymentView>,
     ) -> anyhow::Result<Registry> {
         let files = Arc::new(FileStore::open(root)?);
-        let loaded = files.load()?;
+        let trades = trades::TradeStore::new(files.paths().clone());
+        Self::on_store(files.clone(), Some(files), trades, bus, deployed)
+    }
+
+    /// The registry in a PostgreSQL database (issue 27, under construction: its trade
+    /// logs are still files, under `trades_root`).
+    pub fn open_postgres(
+        store: postgres::PgStore,
+        trades_root: &Path,
+        bus: Arc<EventBus>,
+        deployed: Arc<dyn DeploymentView>,
+    ) -> anyhow::Result<Registry> {
+        let paths = store::Paths::new(trades_root);
+        paths.create_dirs()?;
+        let trades = trades::TradeStore::new(paths);
+        Self::on_store(Arc::new(store), None, trades, bus, deployed)
+    }
+
+    fn on_store(
+        store: Arc<dyn Store>,
+        files: Option<Arc<FileStore>>,
+        trades: trades::TradeStore,
+        bus: Arc<EventBus>,
+        deployed: Arc<dyn DeploymentView>,
+    ) -> anyhow::Result<Registry> {
+        let loaded = store.load()?;
         Ok(Registry {
-            trades: trades::TradeStore::new(files.paths().clone()),
-            store: files.clone(),
-            files: Some(files),
+            trades,
+            store,
+            files,
             index: RwLock::new(Index::from_records(loaded.records)),
             issues: Mutex::new(loaded.issues),
             writer: Mutex::new(()),
@@ -1945,6 +1970,103 @@ mod tests {
         (dir, registry)
     }
 
+    /// The built-in strategies in a registry on files, or in a PostgreSQL database of its
+    /// own (a real cluster, started for the test): the same test runs on both.
+    struct Fixture {
+        registry: Registry,
+        dir: tempfile::TempDir,
+        pg: Option<mem_e2e::postgres::Postgres>,
+    }
+
+    impl Fixture {
+        fn files() -> Fixture {
+            let (dir, registry) = seeded();
+            Fixture {
+                registry,
+                dir,
+                pg: None,
+            }
+        }
+
+        /// None when PostgreSQL is not installed (and not required).
+        fn postgres() -> Option<Fixture> {
+            let pg = postgres::tests::cluster()?;
+            let dir = tempfile::tempdir().unwrap();
+            let builtin = tempfile::tempdir().unwrap();
+            crate::datadir::seed_registry(builtin.path()).unwrap();
+            let documents: Vec<StrategyDocument> =
+                std::fs::read_dir(builtin.path().join("metadata"))
+                    .unwrap()
+                    .map(|e| {
+                        serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap()
+                    })
+                    .collect();
+            let store = Self::store(&pg);
+            assert_eq!(store.seed(documents).unwrap(), 11);
+            let registry = Registry::open_postgres(
+                store,
+                dir.path(),
+                Arc::new(EventBus::new(64)),
+                Arc::new(NothingDeployed),
+            )
+            .unwrap();
+            Some(Fixture {
+                registry,
+                dir,
+                pg: Some(pg),
+            })
+        }
+
+        fn store(pg: &mem_e2e::postgres::Postgres) -> postgres::PgStore {
+            postgres::PgStore::connect(
+                &pg.url_without_password("registry"),
+                Some(mem_e2e::postgres::PASSWORD),
+                "test-server",
+            )
+            .unwrap()
+        }
+
+        /// The same registry opened again, as after a restart.
+        fn reopen(&self) -> Registry {
+            let bus = Arc::new(EventBus::new(64));
+            match &self.pg {
+                None => Registry::open(self.dir.path(), bus).unwrap(),
+                Some(pg) => Registry::open_postgres(
+                    Self::store(pg),
+                    self.dir.path(),
+                    bus,
+                    Arc::new(NothingDeployed),
+                )
+                .unwrap(),
+            }
+        }
+    }
+
+    /// A test run on a registry on files (`NAME::on_files`) and on PostgreSQL
+    /// (`NAME::on_postgres`): `$f` is its [`Fixture`].
+    macro_rules! on_both_backends {
+        ($(#[$meta:meta])* fn $name:ident($f:ident) $body:block) => {
+            $(#[$meta])*
+            mod $name {
+                use super::*;
+
+                fn run($f: Fixture) $body
+
+                #[test]
+                fn on_files() {
+                    run(Fixture::files())
+                }
+
+                #[test]
+                fn on_postgres() {
+                    if let Some(f) = Fixture::postgres() {
+                        run(f)
+                    }
+                }
+            }
+        };
+    }
+
     fn names(registry: &Registry, p: ListStrategiesParams) -> Vec<String> {
         registry
             .list(&p)
@@ -1993,11 +2115,11 @@ mod tests {
         assert!(err.contains("unreadable"), "{err}");
     }
 
+    on_both_backends! {
     /// A parameter change's effect is measured from the trades: the 30 days before it and
     /// the span it was in force (until the next change of the same parameter).
-    #[test]
-    fn a_parameter_changes_effect_is_measured_from_the_trades_around_it() {
-        let (_dir, registry) = seeded();
+    fn a_parameter_changes_effect_is_measured_from_the_trades_around_it(f) {
+        let registry = &f.registry;
         let caller = Caller::default();
         let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
         let t0 = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
@@ -2057,12 +2179,13 @@ mod tests {
             Some(registry.versions(id).unwrap().current_version.as_str())
         );
     }
+    }
 
+    on_both_backends! {
     /// A trade in the seed's shape, with the seed's SQL columns, is stored and returned
     /// whole; one naming a version the strategy does not have is refused with its name.
-    #[test]
-    fn seed_shaped_trades_keep_every_column_and_name_a_version_of_theirs() {
-        let (_dir, registry) = seeded();
+    fn seed_shaped_trades_keep_every_column_and_name_a_version_of_theirs(f) {
+        let registry = &f.registry;
         let caller = Caller::default();
         let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
         let version = registry.versions(id).unwrap().current_version;
@@ -2122,15 +2245,16 @@ mod tests {
         assert_eq!(t.volume_ratio, Some(1.7));
         assert!(t.mem_enhanced);
     }
+    }
 
+    on_both_backends! {
     /// A backtest memd ran is kept on the version it measured; when it passed, its figures
     /// are the ones a recommendation uses, and no client can write them.
-    #[test]
-    fn a_backtest_is_recorded_on_its_version_and_only_memd_writes_measured_figures() {
+    fn a_backtest_is_recorded_on_its_version_and_only_memd_writes_measured_figures(f) {
         use mem_protocol::backtest::{
             BacktestEngine, BacktestResult, Validation, ValidationStatus,
         };
-        let (_dir, registry) = seeded();
+        let registry = &f.registry;
         let caller = Caller::default();
         let id = registry.list(&ListStrategiesParams::default()).strategies[0].id;
         let mut result: BacktestResult = serde_json::from_value(json!({
@@ -2176,11 +2300,7 @@ mod tests {
         );
         assert_eq!(detail.summary.sharpe_ratio, Some(1.8));
         // Read back as the index reads files at start.
-        let reopened = Registry::open(
-            &registry.files().unwrap().paths().root,
-            Arc::new(EventBus::new(8)),
-        )
-        .unwrap();
+        let reopened = f.reopen();
         assert_eq!(
             reopened
                 .get(id)
@@ -2234,6 +2354,7 @@ mod tests {
             updated.summary.measured.as_ref().unwrap().sharpe_ratio,
             Some(1.8)
         );
+    }
     }
 
     /// A strategy's deployment section is checked on every way into the registry, the
@@ -2363,19 +2484,20 @@ mod tests {
         assert_eq!(counted(), count_before + 1);
     }
 
-    #[test]
-    fn default_data_has_the_eleven_seed_strategies() {
-        let (_dir, registry) = seeded();
+    on_both_backends! {
+    fn default_data_has_the_eleven_seed_strategies(f) {
+        let registry = &f.registry;
         assert_eq!(registry.len(), 11, "issues: {:?}", registry.issues());
         assert!(registry.issues().is_empty());
     }
+    }
 
-    #[test]
-    fn filters_sorts_and_pages() {
-        let (_dir, registry) = seeded();
+    on_both_backends! {
+    fn filters_sorts_and_pages(f) {
+        let registry = &f.registry;
         assert_eq!(
             names(
-                &registry,
+                registry,
                 ListStrategiesParams {
                     tag: Some("FREQTRADE".into()),
                     min_sharpe: Some(1.2),
@@ -2386,7 +2508,7 @@ mod tests {
         );
         assert_eq!(
             names(
-                &registry,
+                registry,
                 ListStrategiesParams {
                     tags_any: vec!["carry".into(), "cointegration".into()],
                     ..Default::default()
@@ -2399,7 +2521,7 @@ mod tests {
         );
         assert_eq!(
             names(
-                &registry,
+                registry,
                 ListStrategiesParams {
                     sort: Some(SortKey::Sharpe),
                     limit: Some(3),
@@ -2414,7 +2536,7 @@ mod tests {
         );
         assert_eq!(
             names(
-                &registry,
+                registry,
                 ListStrategiesParams {
                     min_win_rate: Some(0.6),
                     sort: Some(SortKey::WinRate),
@@ -2425,7 +2547,7 @@ mod tests {
         );
         assert_eq!(
             names(
-                &registry,
+                registry,
                 ListStrategiesParams {
                     query: Some("macd hunter".into()),
                     ..Default::default()
@@ -2435,7 +2557,7 @@ mod tests {
         );
         assert_eq!(
             names(
-                &registry,
+                registry,
                 ListStrategiesParams {
                     asset_class: Some("FX".into()),
                     ..Default::default()
@@ -2463,6 +2585,7 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 11);
+    }
     }
 
     #[test]
@@ -2514,38 +2637,38 @@ mod tests {
         )
     }
 
-    #[test]
-    fn parameter_changes_are_held_to_their_bounds_and_their_runner() {
+    on_both_backends! {
+    fn parameter_changes_are_held_to_their_bounds_and_their_runner(f) {
         const RSI: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d62";
         const MACD: &str = "0b3c5d1e-6f7a-4b8c-9d0e-1f2a3b4c5d63";
         const HUNTER: &str = "4ce3a79b-c22b-4b42-9d87-3a58052a9eec";
-        let (_dir, registry) = seeded();
+        let registry = &f.registry;
         let message = |r: Result<ParameterChange>| r.unwrap_err().into_rpc("m").message;
         // Each bound is named with the parameter.
-        let e = message(set(&registry, RSI, "oversold", json!(60)));
+        let e = message(set(registry, RSI, "oversold", json!(60)));
         assert!(
             e.contains("parameter oversold")
                 && e.contains("outside the declared range 1 .. 50: above the maximum 50"),
             "{e}"
         );
-        let e = message(set(&registry, RSI, "period", json!(1)));
+        let e = message(set(registry, RSI, "period", json!(1)));
         assert!(
             e.contains("parameter period") && e.contains("below the minimum 2"),
             "{e}"
         );
-        let e = message(set(&registry, RSI, "period", json!(14.5)));
+        let e = message(set(registry, RSI, "period", json!(14.5)));
         assert!(e.contains("integer"), "{e}");
         // Within bounds but not runnable: the native strategy's own rule.
-        let e = message(set(&registry, MACD, "fast_period", json!(40)));
+        let e = message(set(registry, MACD, "fast_period", json!(40)));
         assert!(
             e.contains("the native macd strategy cannot run with it")
                 && e.contains("must be below `slow_period`"),
             "{e}"
         );
         // A Freqtrade config key is checked as Freqtrade would.
-        let e = message(set(&registry, HUNTER, "minimal_roi", json!({"soon": 0.1})));
+        let e = message(set(registry, HUNTER, "minimal_roi", json!({"soon": 0.1})));
         assert!(e.contains("minimal_roi") && e.contains("minutes"), "{e}");
-        let e = message(set(&registry, HUNTER, "stoploss", json!(-0.9)));
+        let e = message(set(registry, HUNTER, "stoploss", json!(-0.9)));
         assert!(e.contains("below the minimum -0.5"), "{e}");
         assert!(
             registry
@@ -2561,7 +2684,7 @@ mod tests {
 
         // A good change is written, recorded and counted.
         let before = registry.generation();
-        let change = set(&registry, RSI, "oversold", json!(25)).unwrap();
+        let change = set(registry, RSI, "oversold", json!(25)).unwrap();
         assert_eq!((change.old_value, change.new_value), (json!(30), json!(25)));
         assert!(registry.generation() > before);
         let params = registry.parameters(RSI.parse().unwrap()).unwrap();
@@ -2574,14 +2697,15 @@ mod tests {
             .unwrap();
         assert_eq!(history.changes.len(), 1);
         assert_eq!(history.changes[0].change_reason, "tuning");
-        set(&registry, HUNTER, "stoploss", json!(-0.05)).unwrap();
+        set(registry, HUNTER, "stoploss", json!(-0.05)).unwrap();
         set(
-            &registry,
+            registry,
             HUNTER,
             "minimal_roi",
             json!({"0": 0.1, "30": 0.02}),
         )
         .unwrap();
+    }
     }
 
     #[test]
@@ -2679,9 +2803,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_rename_onto_another_strategys_name_is_refused() {
-        let (_dir, registry) = seeded();
+    on_both_backends! {
+    fn a_rename_onto_another_strategys_name_is_refused(f) {
+        let registry = &f.registry;
         let all = registry.summaries();
         let (a, b) = (&all[0], &all[1]);
         let rename = |name: &str| {
@@ -2706,5 +2830,6 @@ mod tests {
         rename(&a.name).unwrap();
         rename("a_name_nobody_has").unwrap();
         assert_eq!(registry.summary(a.id).unwrap().name, "a_name_nobody_has");
+    }
     }
 }

@@ -10,12 +10,14 @@
 
 mod handle;
 pub mod rows;
+mod store;
 #[cfg(test)]
 mod tests_rows;
 pub mod trades;
 
 pub use handle::{Gone, PgHandle};
 pub use rows::{IndexRow, RowError, Tx};
+pub use store::PgStore;
 pub use trades::{Inserted, PointRow, StoredTrade};
 
 use sqlx::migrate::{MigrateError, Migrator};
@@ -56,6 +58,12 @@ fn target(options: &PgConnectOptions) -> String {
         options.get_port(),
         options.get_database().unwrap_or("")
     )
+}
+
+/// `host:port/database` of a URL, for messages; the URL itself when it does not parse
+/// (it holds no password: the config refuses one in it).
+pub fn target_of(url: &str) -> String {
+    PgConnectOptions::from_str(url).map_or_else(|_| url.to_string(), |o| target(&o))
 }
 
 /// Connects to `url` (its password, if any, replaced by `password`), then brings the
@@ -101,11 +109,13 @@ fn without_password(text: &str, password: Option<&str>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use mem_e2e::postgres::{self, PASSWORD, Postgres};
 
-    pub(super) fn cluster() -> Option<Postgres> {
+    /// A cluster of its own with a `registry` database; None when PostgreSQL is not
+    /// installed (a failure when MEMD_REQUIRE_POSTGRES says it must be).
+    pub(crate) fn cluster() -> Option<Postgres> {
         if !postgres::available() {
             assert!(
                 std::env::var_os("MEMD_REQUIRE_POSTGRES").is_none(),
