@@ -88,6 +88,17 @@ impl From<anyhow::Error> for StoreError {
     }
 }
 
+/// What another server's daemon changed in a store they share (its notification).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteChange {
+    /// A strategy was written at this stamp.
+    Strategy { id: StrategyId, stamp: Stamp },
+    /// A relationship was made or removed.
+    Relations,
+    /// Notifications may have been missed (the connection was lost): compare everything.
+    Resync,
+}
+
 /// The registry's persistence. Synchronous, so any thread can call it (a blocking task,
 /// a native runner's thread, a test); object-safe, so the registry holds `Arc<dyn Store>`.
 pub trait Store: Send + Sync {
@@ -112,4 +123,11 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError>;
     fn health(&self) -> Health;
+    /// Every relationship (read again after another server changed them).
+    fn relations(&self) -> Result<Vec<Relationship>, StoreError>;
+    /// Sends `changes` what other servers' daemons write to a shared store, from now on
+    /// (a store of this server's alone sends nothing).
+    fn follow(&self, changes: std::sync::mpsc::Sender<RemoteChange>) {
+        drop(changes);
+    }
 }

@@ -160,7 +160,7 @@ impl FileStore {
     }
 
     /// Replays `relationships.jsonl`.
-    fn relations(&self) -> anyhow::Result<Vec<Relationship>> {
+    fn read_relations(&self) -> anyhow::Result<Vec<Relationship>> {
         let _guard = self.relationships.lock().expect("relationships lock");
         let lines: Vec<RelationshipLine> = read_json(&self.paths.relationships)?;
         let mut links: Vec<Relationship> = Vec::new();
@@ -210,7 +210,7 @@ impl Store for FileStore {
         Ok(Loaded {
             records,
             issues,
-            relations: self.relations()?,
+            relations: self.read_relations()?,
         })
     }
 
@@ -333,6 +333,10 @@ impl Store for FileStore {
 
     fn health(&self) -> Health {
         Health::Up
+    }
+
+    fn relations(&self) -> Result<Vec<Relationship>, StoreError> {
+        Ok(self.read_relations()?)
     }
 }
 

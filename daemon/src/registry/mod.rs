@@ -32,7 +32,9 @@ pub mod trades;
 pub mod validate;
 
 use crate::bus::EventBus;
-use backend::{Commit, DocumentWrite, LinkWrite, Store, StoreError, VersionWrite};
+use backend::{
+    Commit, DocumentWrite, LinkWrite, RemoteChange, Stamp, Store, StoreError, VersionWrite,
+};
 use chrono::{DateTime, Utc};
 use files::FileStore;
 use index::{Index, Record};
@@ -324,6 +326,128 @@ impl Registry {
             generation: AtomicU64::new(0),
             deployed,
         })
+    }
+
+    /// Applies what other servers' daemons write to a shared store, on a thread of its
+    /// own, for as long as the registry lives (a store of this server's alone sends
+    /// nothing and the thread ends at once).
+    pub fn follow_remote(self: &Arc<Self>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.store.follow(tx);
+        let registry = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("memd-registry-remote".into())
+            .spawn(move || {
+                while let Ok(change) = rx.recv() {
+                    let Some(registry) = registry.upgrade() else {
+                        return;
+                    };
+                    registry.apply_remote(change);
+                }
+            });
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot start following the other servers' changes");
+        }
+    }
+
+    /// Brings memory up to what another server wrote: its index record, its cached
+    /// document, the relationships; announced as if it were a change made here.
+    pub fn apply_remote(&self, change: RemoteChange) {
+        match change {
+            RemoteChange::Strategy { id, stamp } => {
+                let known = self
+                    .index
+                    .read()
+                    .expect("index lock")
+                    .get(id)
+                    .map(|r| r.content_hash);
+                if known.is_some_and(|k| k >= stamp) {
+                    return;
+                }
+                match self.store.document(id) {
+                    Ok((doc, stamp)) => self.apply_remote_document(doc, stamp),
+                    Err(StoreError::NotFound(_)) => {
+                        if self.index.write().expect("index lock").remove(id).is_some() {
+                            self.documents.lock().expect("documents lock").remove(&id);
+                            self.announce(id, RegistryChange::Removed, None);
+                        }
+                    }
+                    Err(e) => {
+                        warn!(%id, error = %e, "cannot read a strategy another server changed")
+                    }
+                }
+            }
+            RemoteChange::Relations => match self.store.relations() {
+                Ok(all) => *self.relations.write().expect("relations lock") = all,
+                Err(e) => warn!(error = %e, "cannot read the relationships another server changed"),
+            },
+            RemoteChange::Resync => self.resync(),
+        }
+    }
+
+    fn apply_remote_document(&self, doc: StrategyDocument, stamp: Stamp) {
+        let id = doc.strategy.id;
+        let record = Record::from_doc(&doc, stamp);
+        let summary = self.shown((*record.summary).clone());
+        {
+            let mut index = self.index.write().expect("index lock");
+            // A change made here meanwhile is newer: keep it.
+            if index.get(id).is_some_and(|r| r.content_hash >= stamp) {
+                return;
+            }
+            let added = index.upsert(record);
+            drop(index);
+            self.documents.lock().expect("documents lock").remove(&id);
+            let change = if added {
+                RegistryChange::Added
+            } else {
+                RegistryChange::Updated
+            };
+            self.announce(id, change, Some(summary));
+        }
+    }
+
+    /// After notifications may have been missed: every strategy whose stamp moved is read
+    /// again, those gone are dropped, and the relationships are read again.
+    fn resync(&self) {
+        let loaded = match self.store.load() {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                warn!(error = %e, "cannot compare the registry with its store");
+                return;
+            }
+        };
+        let present: HashSet<StrategyId> = loaded.records.iter().map(|r| r.summary.id).collect();
+        for record in loaded.records {
+            let id = record.summary.id;
+            let stamp = record.content_hash;
+            let known = self
+                .index
+                .read()
+                .expect("index lock")
+                .get(id)
+                .map(|r| r.content_hash);
+            if known.is_none_or(|k| k < stamp)
+                && let Ok((doc, stamp)) = self.store.document(id)
+            {
+                self.apply_remote_document(doc, stamp);
+            }
+        }
+        let gone: Vec<StrategyId> = self
+            .index
+            .read()
+            .expect("index lock")
+            .records()
+            .iter()
+            .map(Record::id)
+            .filter(|id| !present.contains(id))
+            .collect();
+        for id in gone {
+            self.index.write().expect("index lock").remove(id);
+            self.documents.lock().expect("documents lock").remove(&id);
+            self.announce(id, RegistryChange::Removed, None);
+        }
+        *self.relations.write().expect("relations lock") = loaded.relations;
     }
 
     /// The file store, when the registry is on files (backup, the watcher, hand edits).
@@ -2831,5 +2955,114 @@ mod tests {
         rename("a_name_nobody_has").unwrap();
         assert_eq!(registry.summary(a.id).unwrap().name, "a_name_nobody_has");
     }
+    }
+
+    /// Two servers' daemons on one database: what one writes reaches the other's memory
+    /// and its subscribers by PostgreSQL's notifications, within a second; its own writes
+    /// are not applied twice.
+    #[test]
+    fn two_registries_on_one_database_follow_each_others_changes() {
+        let Some(fixture) = Fixture::postgres() else {
+            return;
+        };
+        let a = Arc::new(fixture.reopen());
+        a.follow_remote();
+        let b_dir = tempfile::tempdir().unwrap();
+        let b_bus = Arc::new(EventBus::new(256));
+        let b = Arc::new(
+            Registry::open_postgres(
+                Fixture::store(fixture.pg.as_ref().unwrap()),
+                b_dir.path(),
+                b_bus.clone(),
+                Arc::new(NothingDeployed),
+            )
+            .unwrap(),
+        );
+        b.follow_remote();
+        let (mut b_events, _) = b_bus.subscribe();
+        let within = |what: &str, ok: &dyn Fn() -> bool| {
+            let started = std::time::Instant::now();
+            while !ok() {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(2),
+                    "{what} within 2 s"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            started.elapsed()
+        };
+        let all = a.summaries();
+        let (x, y) = (all[0].id, all[1].id);
+        // Give the listener its moment to LISTEN before the first write.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+
+        a.tags(
+            TagsParams {
+                id: x,
+                add: vec!["shared-db".into()],
+                remove: vec![],
+            },
+            &Caller::default(),
+        )
+        .unwrap();
+        let took = within("b's index has a's tag", &|| {
+            b.summary(x).unwrap().tags.iter().any(|t| t == "shared-db")
+        });
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+        assert_eq!(
+            b.get(x).unwrap().summary.tags,
+            a.get(x).unwrap().summary.tags
+        );
+        let line = b_events.try_recv().expect("b announced it");
+        assert!(
+            std::str::from_utf8(&line.line)
+                .unwrap()
+                .contains("registry.changed")
+        );
+
+        a.link(
+            LinkParams {
+                from: x,
+                to: y,
+                relationship: RelationshipType::Replaces,
+                note: None,
+                similarity_score: Some(0.5),
+            },
+            &Caller::default(),
+        )
+        .unwrap();
+        within("b has a's link", &|| {
+            b.related(RelatedParams {
+                id: x,
+                types: vec![],
+                depth: None,
+            })
+            .unwrap()
+            .related
+            .iter()
+            .any(|r| r.strategy.id == y)
+        });
+
+        // b's own change: applied once, by b itself (its notification is its own).
+        b.tags(
+            TagsParams {
+                id: y,
+                add: vec!["from-b".into()],
+                remove: vec![],
+            },
+            &Caller::default(),
+        )
+        .unwrap();
+        within("a has b's tag", &|| {
+            a.summary(y).unwrap().tags.iter().any(|t| t == "from-b")
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut announced = 0;
+        while let Ok(line) = b_events.try_recv() {
+            let text = std::str::from_utf8(&line.line).unwrap();
+            announced +=
+                usize::from(text.contains("registry.changed") && text.contains(&y.to_string()));
+        }
+        assert_eq!(announced, 1, "b announced its own change once");
     }
 }

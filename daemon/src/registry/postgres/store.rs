@@ -9,7 +9,8 @@
 use super::rows::{self, RowError};
 use super::{PgError, PgHandle};
 use crate::registry::backend::{
-    Commit, DocumentWrite, Health, LinkWrite, Loaded, Stamp, Store, StoreError, VersionWrite,
+    Commit, DocumentWrite, Health, LinkWrite, Loaded, RemoteChange, Stamp, Store, StoreError,
+    VersionWrite,
 };
 use crate::registry::index::Record;
 use crate::registry::shapes;
@@ -258,5 +259,86 @@ impl Store for PgStore {
 
     fn health(&self) -> Health {
         self.health.lock().expect("health lock").clone()
+    }
+
+    fn relations(&self) -> Result<Vec<Relationship>, StoreError> {
+        self.run("reading relationships", |pool| async move {
+            rows::read_relationships(&pool).await
+        })
+    }
+
+    /// Listens on [`rows::CHANNEL`] on the pool's thread; a lost connection (which sqlx's
+    /// listener makes again) may have missed notifications: a `Resync` follows it.
+    fn follow(&self, changes: std::sync::mpsc::Sender<RemoteChange>) {
+        let origin = self.origin;
+        let started = self.handle.call(move |pool| async move {
+            tokio::spawn(listen(pool, origin, changes));
+        });
+        if started.is_err() {
+            tracing::warn!(
+                "cannot follow the other servers' changes: the registry's PostgreSQL thread is gone"
+            );
+        }
+    }
+}
+
+/// Forwards the other processes' notifications until `changes` is dropped.
+async fn listen(
+    pool: sqlx::PgPool,
+    origin: uuid::Uuid,
+    changes: std::sync::mpsc::Sender<RemoteChange>,
+) {
+    use sqlx::postgres::PgListener;
+    let mut listener = loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut l) => match l.listen(rows::CHANNEL).await {
+                Ok(()) => break l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for the other servers' changes; trying again")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for the other servers' changes; trying again")
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    loop {
+        let change = match listener.try_recv().await {
+            Ok(Some(n)) => match remote_change(n.payload(), origin) {
+                Some(change) => change,
+                None => continue,
+            },
+            // The connection was lost (the next call connects again): once the database
+            // answers again, everything is compared, for what was missed meanwhile.
+            Ok(None) | Err(_) => {
+                tracing::warn!(
+                    "lost the registry's notifications; listening again when the database is back"
+                );
+                while sqlx::query("SELECT 1").execute(&pool).await.is_err() {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                RemoteChange::Resync
+            }
+        };
+        if changes.send(change).is_err() {
+            return;
+        }
+    }
+}
+
+/// The change a notification announces, unless this process sent it.
+fn remote_change(payload: &str, origin: uuid::Uuid) -> Option<RemoteChange> {
+    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+    if v["o"].as_str() == Some(origin.to_string().as_str()) {
+        return None;
+    }
+    match v["k"].as_str()? {
+        "strategy" => Some(RemoteChange::Strategy {
+            id: serde_json::from_value(v["id"].clone()).ok()?,
+            stamp: v["rev"].as_u64()?,
+        }),
+        "relations" => Some(RemoteChange::Relations),
+        _ => None,
     }
 }
