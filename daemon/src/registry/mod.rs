@@ -3065,4 +3065,62 @@ mod tests {
         }
         assert_eq!(announced, 1, "b announced its own change once");
     }
+
+    /// PostgreSQL down: lists, summaries and documents already read are answered from
+    /// memory, a change is refused naming the database (nothing half-written) and the
+    /// store says since when it is down; back up, changes go through again.
+    #[test]
+    fn while_the_database_is_down_reads_are_answered_and_changes_refused() {
+        let Some(mut fixture) = Fixture::postgres() else {
+            return;
+        };
+        let registry = &fixture.registry;
+        let id = registry.summaries()[0].id;
+        let before = registry.get(id).unwrap();
+        let tag = |name: &str| {
+            registry.tags(
+                TagsParams {
+                    id,
+                    add: vec![name.into()],
+                    remove: vec![],
+                },
+                &Caller::default(),
+            )
+        };
+        fixture.pg.as_mut().unwrap().stop();
+
+        let started = std::time::Instant::now();
+        let err = tag("while-down").unwrap_err();
+        let refused_after = started.elapsed();
+        assert!(matches!(err, RegistryError::Unavailable(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("/registry cannot be reached") && message.contains("refused"),
+            "{message}"
+        );
+        assert!(!message.contains(mem_e2e::postgres::PASSWORD), "{message}");
+        eprintln!("a change refused {refused_after:?} after the database went down");
+        // Known down: the next refusal does not wait for the pool.
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            tag("again").unwrap_err(),
+            RegistryError::Unavailable(_)
+        ));
+        let again = started.elapsed();
+        assert!(again < std::time::Duration::from_secs(2), "{again:?}");
+        assert!(matches!(
+            registry.store.health(),
+            backend::Health::Down { .. }
+        ));
+        assert_eq!(registry.list(&ListStrategiesParams::default()).total, 11);
+        assert_eq!(registry.summary(id).unwrap().tags, before.summary.tags);
+        let cached = registry.get_cached(id).expect("the document read before");
+        assert_eq!(cached.metadata.strategy.id, id);
+
+        fixture.pg.as_mut().unwrap().start_server();
+        let detail = tag("after").unwrap();
+        assert!(detail.summary.tags.iter().any(|t| t == "after"));
+        assert!(!detail.summary.tags.iter().any(|t| t == "while-down"));
+        assert_eq!(registry.store.health(), backend::Health::Up);
+    }
 }

@@ -66,7 +66,21 @@ impl PgStore {
         Fut: std::future::Future<Output = Result<T, RowError>> + Send + 'static,
         T: Send + 'static,
     {
-        let outcome = self.handle.rows(job);
+        // Known down: a quick look first, so that a refusal does not wait for the pool's
+        // 5 s to connect (the first failure does).
+        let down = matches!(
+            *self.health.lock().expect("health lock"),
+            Health::Down { .. }
+        );
+        let outcome = if down && !self.reachable() {
+            Err(RowError::Db {
+                doing: doing.to_string(),
+                detail: "no connection within 0.5 s".into(),
+                connection: true,
+            })
+        } else {
+            self.handle.rows(job)
+        };
         let mut health = self.health.lock().expect("health lock");
         match outcome {
             Ok(value) => {
@@ -89,6 +103,18 @@ impl PgStore {
             }
             Err(e) => Err(store_error(e)),
         }
+    }
+}
+
+impl PgStore {
+    /// Whether a connection can be had within half a second.
+    fn reachable(&self) -> bool {
+        self.handle
+            .call(|pool| async move {
+                let wait = std::time::Duration::from_millis(500);
+                matches!(tokio::time::timeout(wait, pool.acquire()).await, Ok(Ok(_)))
+            })
+            .unwrap_or(false)
     }
 }
 
