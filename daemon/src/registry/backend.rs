@@ -93,6 +93,8 @@ impl From<anyhow::Error> for StoreError {
 pub enum RemoteChange {
     /// A strategy was written at this stamp.
     Strategy { id: StrategyId, stamp: Stamp },
+    /// A strategy's trades were recorded (its live summary follows as a `Strategy`).
+    Trades { id: StrategyId },
     /// A relationship was made or removed.
     Relations,
     /// Notifications may have been missed (the connection was lost): compare everything.

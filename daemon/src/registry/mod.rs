@@ -289,18 +289,15 @@ impl Registry {
         Self::on_store(files.clone(), Some(files), trades, bus, deployed)
     }
 
-    /// The registry in a PostgreSQL database (issue 27, under construction: its trade
-    /// logs are still files, under `trades_root`).
+    /// The registry in a PostgreSQL database, its trades included.
     pub fn open_postgres(
         store: postgres::PgStore,
-        trades_root: &Path,
         bus: Arc<EventBus>,
         deployed: Arc<dyn DeploymentView>,
     ) -> anyhow::Result<Registry> {
-        let paths = store::Paths::new(trades_root);
-        paths.create_dirs()?;
-        let trades = trades::TradeStore::new(paths);
-        Self::on_store(Arc::new(store), None, trades, bus, deployed)
+        let store = Arc::new(store);
+        let trades = trades::TradeStore::on_rows(store.clone());
+        Self::on_store(store, None, trades, bus, deployed)
     }
 
     fn on_store(
@@ -377,6 +374,7 @@ impl Registry {
                     }
                 }
             }
+            RemoteChange::Trades { id } => self.trades.forget(id),
             RemoteChange::Relations => match self.store.relations() {
                 Ok(all) => *self.relations.write().expect("relations lock") = all,
                 Err(e) => warn!(error = %e, "cannot read the relationships another server changed"),
@@ -1627,7 +1625,7 @@ impl Registry {
             c.applied_from.get_or_insert(c.changed_at);
             c.applied_to = next;
         }
-        if changes.is_empty() || !self.trades.exists_on_disk(id) {
+        if changes.is_empty() || !self.trades.may_have_trades(id) {
             return Ok(());
         }
         let log = self.trades.log(id)?;
@@ -2129,7 +2127,6 @@ mod tests {
             assert_eq!(store.seed(documents).unwrap(), 11);
             let registry = Registry::open_postgres(
                 store,
-                dir.path(),
                 Arc::new(EventBus::new(64)),
                 Arc::new(NothingDeployed),
             )
@@ -2155,13 +2152,10 @@ mod tests {
             let bus = Arc::new(EventBus::new(64));
             match &self.pg {
                 None => Registry::open(self.dir.path(), bus).unwrap(),
-                Some(pg) => Registry::open_postgres(
-                    Self::store(pg),
-                    self.dir.path(),
-                    bus,
-                    Arc::new(NothingDeployed),
-                )
-                .unwrap(),
+                Some(pg) => {
+                    Registry::open_postgres(Self::store(pg), bus, Arc::new(NothingDeployed))
+                        .unwrap()
+                }
             }
         }
     }
@@ -2967,12 +2961,10 @@ mod tests {
         };
         let a = Arc::new(fixture.reopen());
         a.follow_remote();
-        let b_dir = tempfile::tempdir().unwrap();
         let b_bus = Arc::new(EventBus::new(256));
         let b = Arc::new(
             Registry::open_postgres(
                 Fixture::store(fixture.pg.as_ref().unwrap()),
-                b_dir.path(),
                 b_bus.clone(),
                 Arc::new(NothingDeployed),
             )
@@ -3042,6 +3034,42 @@ mod tests {
             .iter()
             .any(|r| r.strategy.id == y)
         });
+
+        // Trades a records are in b's metrics, and one both record is counted once.
+        let trade = |id: &str| -> TradeRecord {
+            serde_json::from_value(json!({
+                "tradeId": id, "symbol": "ETH/BTC", "action": "BUY", "entryPrice": 1.0,
+                "exitPrice": 1.1, "entryTime": "2026-12-01T10:00:00Z",
+                "exitTime": "2026-12-01T11:00:00Z", "pnl": 10.0, "pnlPct": 0.1
+            }))
+            .unwrap()
+        };
+        let record = |r: &Registry, ids: &[&str]| {
+            r.record_trades(
+                RecordTradesParams {
+                    id: x,
+                    trades: ids.iter().map(|i| trade(i)).collect(),
+                },
+                &Caller::default(),
+            )
+            .unwrap()
+            .recorded
+        };
+        let trades_of = |r: &Registry| {
+            r.performance(PerformanceParams {
+                id: x,
+                from: None,
+                to: None,
+            })
+            .unwrap()
+            .all
+            .total_trades
+        };
+        assert_eq!(trades_of(&b), 0, "b's log loaded before a records");
+        assert_eq!(record(&a, &["t1", "t2"]), 2);
+        within("b's metrics count a's trades", &|| trades_of(&b) == 2);
+        assert_eq!(record(&b, &["t2", "t3"]), 1, "t2 is a's already");
+        within("a counts b's", &|| trades_of(&a) == 3);
 
         // b's own change: applied once, by b itself (its notification is its own).
         b.tags(

@@ -6,6 +6,7 @@
 //! `strategies.trades.list` reads only the lines it returns.
 
 use super::metrics::TradePoint;
+use super::postgres::PgStore;
 use super::store::Paths;
 use crate::linelog::{Durability, LineLog};
 use anyhow::Context;
@@ -228,24 +229,32 @@ impl LineView<'_> {
     }
 }
 
-/// Where a trade's line is.
+/// Where a trade is: its line in a log file, or its row in the database.
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    legacy: bool,
-    offset: u64,
-    len: u32,
+enum Locator {
+    Line { legacy: bool, offset: u64, len: u32 },
+    Row(i64),
+}
+
+/// Where a strategy's trades are kept.
+enum LogBacking {
+    /// `{id}.jsonl`, opened (and created) by the first append: reading a strategy's
+    /// trades neither creates its file nor holds a descriptor.
+    File {
+        file: Option<LineLog>,
+        path: PathBuf,
+        legacy_path: PathBuf,
+    },
+    /// Rows of the registry's PostgreSQL database (shared by several servers).
+    Rows { store: Arc<PgStore>, id: StrategyId },
 }
 
 /// One strategy's trades in memory.
 pub struct TradeLog {
     pub points: Vec<TradePoint>,
-    spans: Vec<Span>,
+    locators: Vec<Locator>,
     ids: IdSet,
-    /// `{id}.jsonl`, opened (and created) by the first append: reading a strategy's
-    /// trades neither creates its file nor holds a descriptor.
-    file: Option<LineLog>,
-    path: PathBuf,
-    legacy_path: PathBuf,
+    backing: LogBacking,
     pub total_pnl: f64,
     pub last_exit_ms: Option<i64>,
     pub first_exit_ms: Option<i64>,
@@ -263,17 +272,12 @@ pub struct LiveTotals {
 impl TradeLog {
     fn load(paths: &Paths, id: StrategyId) -> anyhow::Result<TradeLog> {
         let legacy_path = paths.legacy_trades_file(id);
-        let mut log = TradeLog {
-            points: Vec::new(),
-            spans: Vec::new(),
-            ids: IdSet::default(),
+        let main_path = paths.trades_file(id);
+        let mut log = TradeLog::empty(LogBacking::File {
             file: None,
-            path: paths.trades_file(id),
+            path: main_path.clone(),
             legacy_path: legacy_path.clone(),
-            total_pnl: 0.0,
-            last_exit_ms: None,
-            first_exit_ms: None,
-        };
+        });
         if legacy_path.exists() {
             log.ingest(
                 &std::fs::read(&legacy_path)
@@ -284,12 +288,36 @@ impl TradeLog {
         }
         // A torn last line (a crash mid-append) is not read (only whole lines are), and
         // the first append cuts it before writing.
-        let main_path = log.path.clone();
         match std::fs::read(&main_path) {
             Ok(bytes) => log.ingest(&bytes, false, &main_path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(e).with_context(|| format!("cannot read {}", main_path.display()));
+            }
+        }
+        Ok(log)
+    }
+
+    fn empty(backing: LogBacking) -> TradeLog {
+        TradeLog {
+            points: Vec::new(),
+            locators: Vec::new(),
+            ids: IdSet::default(),
+            backing,
+            total_pnl: 0.0,
+            last_exit_ms: None,
+            first_exit_ms: None,
+        }
+    }
+
+    /// A strategy's trades from the database's rows.
+    fn load_rows(store: Arc<PgStore>, id: StrategyId) -> anyhow::Result<TradeLog> {
+        let rows = store.trade_points(id)?;
+        let mut log = TradeLog::empty(LogBacking::Rows { store, id });
+        log.ids.reserve(rows.len());
+        for row in rows {
+            if log.ids.insert(fingerprint(&row.trade_id)) {
+                log.push(row.point, Locator::Row(row.performance_id));
             }
         }
         Ok(log)
@@ -316,7 +344,7 @@ impl TradeLog {
             .collect();
         self.ids.reserve(parsed.len());
         self.points.reserve(parsed.len());
-        self.spans.reserve(parsed.len());
+        self.locators.reserve(parsed.len());
         let mut bad = 0usize;
         for ((s, e), line) in lines.into_iter().zip(parsed) {
             let Some((id, point)) = line else {
@@ -328,7 +356,7 @@ impl TradeLog {
             }
             self.push(
                 point,
-                Span {
+                Locator::Line {
                     legacy,
                     offset: s as u64,
                     len: (e - s) as u32,
@@ -340,7 +368,7 @@ impl TradeLog {
         }
     }
 
-    fn push(&mut self, point: TradePoint, span: Span) {
+    fn push(&mut self, point: TradePoint, at: Locator) {
         self.total_pnl += point.pnl;
         self.last_exit_ms = Some(
             self.last_exit_ms
@@ -351,7 +379,7 @@ impl TradeLog {
                 .map_or(point.exit_ms, |m| m.min(point.exit_ms)),
         );
         self.points.push(point);
-        self.spans.push(span);
+        self.locators.push(at);
     }
 
     pub fn totals(&self) -> LiveTotals {
@@ -398,9 +426,21 @@ impl TradeLog {
         if pending.is_empty() {
             return Ok(duplicates);
         }
-        let file = match &mut self.file {
+        let (file, path) = match &mut self.backing {
+            LogBacking::File { file, path, .. } => (file, path),
+            LogBacking::Rows { store, id } => {
+                let (store, id) = (store.clone(), *id);
+                let fresh: Vec<TradeRecord> = trades
+                    .iter()
+                    .filter(|t| !duplicates.contains(&t.trade_id))
+                    .cloned()
+                    .collect();
+                return self.append_rows(&store, id, &fresh, pending, duplicates, now);
+            }
+        };
+        let file = match file {
             Some(file) => file,
-            None => self.file.insert(LineLog::open(&self.path, 0o640)?),
+            None => file.insert(LineLog::open(path, 0o640)?),
         };
         let base = file.append(&buf, Durability::Sync)?;
         // Grow ahead of need, so that the rehash of a large set is rare.
@@ -411,12 +451,41 @@ impl TradeLog {
             self.ids.insert(id);
             self.push(
                 point,
-                Span {
+                Locator::Line {
                     legacy: false,
                     offset: base + start as u64,
                     len: len as u32,
                 },
             );
+        }
+        Ok(duplicates)
+    }
+
+    /// [`TradeLog::append`] to the database: one statement; a trade another server
+    /// recorded first is a duplicate too (the database decides).
+    fn append_rows(
+        &mut self,
+        store: &PgStore,
+        id: StrategyId,
+        fresh: &[TradeRecord],
+        pending: Vec<(u128, TradePoint, usize, usize)>,
+        mut duplicates: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        let inserted = store.insert_trades(id, fresh, now)?;
+        let rows: HashMap<&str, i64> = inserted
+            .inserted
+            .iter()
+            .map(|(trade, row)| (trade.as_str(), *row))
+            .collect();
+        for (t, (key, point, ..)) in fresh.iter().zip(pending) {
+            match rows.get(t.trade_id.as_str()) {
+                Some(row) => {
+                    self.ids.insert(key);
+                    self.push(point, Locator::Row(*row));
+                }
+                None => duplicates.push(t.trade_id.clone()),
+            }
         }
         Ok(duplicates)
     }
@@ -434,26 +503,54 @@ impl TradeLog {
             .collect();
         let total = matching.len();
         matching.sort_unstable_by_key(|&i| std::cmp::Reverse((self.points[i].exit_ms, i)));
-        let main = if self.path.exists() {
-            Some(File::open(&self.path)?)
+        let page: Vec<Locator> = matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|&i| self.locators[i])
+            .collect();
+        let (path, legacy_path) = match &self.backing {
+            LogBacking::File {
+                path, legacy_path, ..
+            } => (path, legacy_path),
+            LogBacking::Rows { store, id } => {
+                let rows: Vec<i64> = page
+                    .iter()
+                    .filter_map(|l| match l {
+                        Locator::Row(row) => Some(*row),
+                        Locator::Line { .. } => None,
+                    })
+                    .collect();
+                return Ok((store.trades_at(*id, &rows)?, total));
+            }
+        };
+        let main = if path.exists() {
+            Some(File::open(path)?)
         } else {
             None
         };
-        let legacy = if self.legacy_path.exists() {
-            Some(File::open(&self.legacy_path)?)
+        let legacy = if legacy_path.exists() {
+            Some(File::open(legacy_path)?)
         } else {
             None
         };
         let mut out = Vec::new();
-        for &i in matching.iter().skip(offset).take(limit) {
-            let span = self.spans[i];
-            let mut buf = vec![0u8; span.len as usize];
-            let file = if span.legacy {
+        for at in page {
+            let Locator::Line {
+                legacy: in_legacy,
+                offset,
+                len,
+            } = at
+            else {
+                continue;
+            };
+            let mut buf = vec![0u8; len as usize];
+            let file = if in_legacy {
                 legacy.as_ref().context("legacy trade log vanished")?
             } else {
                 main.as_ref().context("trade log vanished")?
             };
-            file.read_exact_at(&mut buf, span.offset)?;
+            file.read_exact_at(&mut buf, offset)?;
             let line: TradeLine =
                 serde_json::from_slice(&buf).context("a trade line changed on disk")?;
             out.extend(line.to_record());
@@ -480,7 +577,10 @@ fn in_range(t: i64, from: Option<i64>, to: Option<i64>) -> bool {
 
 /// Every strategy's trade log, loaded on first use.
 pub struct TradeStore {
+    /// Files under these paths, unless `rows`.
     paths: Paths,
+    /// The registry's database, when the trades are its rows.
+    rows: Option<Arc<PgStore>>,
     logs: Mutex<HashMap<StrategyId, Arc<Mutex<TradeLog>>>>,
 }
 
@@ -488,6 +588,16 @@ impl TradeStore {
     pub fn new(paths: Paths) -> TradeStore {
         TradeStore {
             paths,
+            rows: None,
+            logs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The trades as rows of the registry's PostgreSQL database.
+    pub fn on_rows(store: Arc<PgStore>) -> TradeStore {
+        TradeStore {
+            paths: Paths::new(std::path::Path::new("/nonexistent")),
+            rows: Some(store),
             logs: Mutex::new(HashMap::new()),
         }
     }
@@ -499,14 +609,26 @@ impl TradeStore {
         }
         // Load outside the map lock so other strategies are not held up; if two loads
         // race, the first inserted wins.
-        let loaded = Arc::new(Mutex::new(TradeLog::load(&self.paths, id)?));
+        let log = match &self.rows {
+            Some(store) => TradeLog::load_rows(store.clone(), id)?,
+            None => TradeLog::load(&self.paths, id)?,
+        };
+        let loaded = Arc::new(Mutex::new(log));
         let mut logs = self.logs.lock().expect("trade store lock");
         Ok(logs.entry(id).or_insert(loaded).clone())
     }
 
-    /// Whether the strategy has any trade log on disk (without loading it).
-    pub fn exists_on_disk(&self, id: StrategyId) -> bool {
-        self.paths.trades_file(id).exists() || self.paths.legacy_trades_file(id).exists()
+    /// Drops a loaded log (another server recorded trades): the next use reads it again.
+    pub fn forget(&self, id: StrategyId) {
+        self.logs.lock().expect("trade store lock").remove(&id);
+    }
+
+    /// Whether the strategy may have trades (without loading them): on files, whether it
+    /// has a log; the database's rows are always worth a look.
+    pub fn may_have_trades(&self, id: StrategyId) -> bool {
+        self.rows.is_some()
+            || self.paths.trades_file(id).exists()
+            || self.paths.legacy_trades_file(id).exists()
     }
 }
 

@@ -15,7 +15,9 @@ use crate::registry::backend::{
 use crate::registry::index::Record;
 use crate::registry::shapes;
 use chrono::Utc;
-use mem_protocol::registry::{AuditEntry, ParameterChange, Relationship, VersionRecord};
+use mem_protocol::registry::{
+    AuditEntry, ParameterChange, Relationship, TradeRecord, VersionRecord,
+};
 use mem_protocol::strategy::{StrategyDocument, StrategyId};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -107,6 +109,48 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// A strategy's trades reduced to what its log in memory holds, in the order recorded.
+    pub fn trade_points(&self, id: StrategyId) -> Result<Vec<super::PointRow>, StoreError> {
+        self.run("loading trades", move |pool| async move {
+            super::trades::read_trade_points(&pool, id, 0).await
+        })
+    }
+
+    /// Records a batch of one strategy's trades in one transaction, announcing it; the
+    /// database decides which were there already.
+    pub fn insert_trades(
+        &self,
+        id: StrategyId,
+        trades: &[TradeRecord],
+        now: chrono::DateTime<Utc>,
+    ) -> Result<super::Inserted, StoreError> {
+        let trades = trades.to_vec();
+        let (server, origin) = (self.server.clone(), self.origin);
+        self.run("recording trades", move |pool| async move {
+            let mut tx = rows::begin(&pool).await?;
+            let inserted = super::trades::insert_trades(&mut tx, id, &server, &trades, now).await?;
+            if !inserted.inserted.is_empty() {
+                let payload = serde_json::json!({"o": origin, "k": "trades", "id": id});
+                rows::notify(&mut tx, &payload.to_string()).await?;
+            }
+            rows::commit(tx).await?;
+            Ok(inserted)
+        })
+    }
+
+    /// The trades at these rows, in that order.
+    pub fn trades_at(
+        &self,
+        id: StrategyId,
+        wanted: &[i64],
+    ) -> Result<Vec<TradeRecord>, StoreError> {
+        let wanted = wanted.to_vec();
+        self.run("reading trades", move |pool| async move {
+            let stored = super::trades::read_trades_at(&pool, id, &wanted).await?;
+            Ok(stored.into_iter().map(|t| t.trade).collect())
+        })
+    }
+
     /// Whether a connection can be had within half a second.
     fn reachable(&self) -> bool {
         self.handle
@@ -363,6 +407,9 @@ fn remote_change(payload: &str, origin: uuid::Uuid) -> Option<RemoteChange> {
         "strategy" => Some(RemoteChange::Strategy {
             id: serde_json::from_value(v["id"].clone()).ok()?,
             stamp: v["rev"].as_u64()?,
+        }),
+        "trades" => Some(RemoteChange::Trades {
+            id: serde_json::from_value(v["id"].clone()).ok()?,
         }),
         "relations" => Some(RemoteChange::Relations),
         _ => None,
