@@ -86,6 +86,12 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> RpcError {
 
 /// `daemon.backup`; runs on a blocking thread (it copies files).
 pub fn backup(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, RpcError> {
+    if daemon.registry.files().is_none() {
+        return Err(RpcError::new(
+            ErrorCode::Unavailable,
+            "the registry is in PostgreSQL: back it up with pg_dump; memd's own backup of a server whose registry is in a database is not built yet",
+        ));
+    }
     struct Running;
     impl Drop for Running {
         fn drop(&mut self) {
@@ -102,8 +108,7 @@ pub fn backup(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, Rpc
     run(daemon, params)
 }
 
-/// The registry's directory: files are its only backend until issue 27 wires PostgreSQL
-/// (whose data a backup would name as excluded: pg_dump backs it up).
+/// The registry's directory ([`backup`] refuses a registry in PostgreSQL before this).
 fn registry_root(daemon: &Daemon) -> &std::path::Path {
     &daemon
         .registry

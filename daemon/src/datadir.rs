@@ -111,6 +111,21 @@ pub fn seed_registry(registry_dir: &Path) -> anyhow::Result<usize> {
     Ok(written)
 }
 
+/// The built-in strategies' documents (what [`seed_registry`] copies as files), for a
+/// registry in a database.
+pub fn builtin_strategies() -> anyhow::Result<Vec<mem_protocol::strategy::StrategyDocument>> {
+    let Some(metadata) = DEFAULT_DATA.get_dir("strategy_registry/metadata") else {
+        bail!("this memd binary was built without default registry data");
+    };
+    metadata
+        .files()
+        .map(|f| {
+            serde_json::from_slice(f.contents())
+                .with_context(|| format!("built-in strategy {}", f.path().display()))
+        })
+        .collect()
+}
+
 fn copy_tree(
     dir: &Dir<'_>,
     strip: &Path,

@@ -193,9 +193,12 @@ fn seed(settings: &Settings) -> anyhow::Result<()> {
         Err(e) => warn!(file = datadir::MIXIN, error = %e, "cannot write the memd mixin"),
     }
     datadir::seed_market(&settings.data_dir)?;
-    let written = datadir::seed_registry(&settings.registry_dir)?;
-    if written > 0 {
-        info!(files = written, dir = %settings.registry_dir.display(), "new registry: copied the built-in strategies");
+    // A registry in a database is seeded when it is opened (if it is empty).
+    if settings.registry == registry::config::Backend::Files {
+        let written = datadir::seed_registry(&settings.registry_dir)?;
+        if written > 0 {
+            info!(files = written, dir = %settings.registry_dir.display(), "new registry: copied the built-in strategies");
+        }
     }
     Ok(())
 }
@@ -333,10 +336,7 @@ fn open_registry(
     watchers: &mut Vec<watch::Watcher>,
 ) -> anyhow::Result<Arc<Registry>> {
     if let registry::config::Backend::Postgres(pg) = &settings.registry {
-        anyhow::bail!(
-            "[registry] backend = \"postgres\" ({}) is not available in this memd yet: the PostgreSQL registry is being built (issue 27); use backend = \"files\"",
-            pg.url
-        );
+        return open_postgres_registry(settings, pg, bus, active);
     }
     let started = Instant::now();
     let registry = Arc::new(Registry::open_with(
@@ -369,6 +369,40 @@ fn open_registry(
             "metadata files checked in full"
         );
     });
+    Ok(registry)
+}
+
+/// The registry in PostgreSQL, shared with other servers' daemons: seeded if the database
+/// has no strategy yet, following the others' changes. No file watcher and no background
+/// check of files (there are none).
+fn open_postgres_registry(
+    settings: &Settings,
+    pg: &registry::config::PostgresSettings,
+    bus: &Arc<EventBus>,
+    active: Arc<ActiveStrategies>,
+) -> anyhow::Result<Arc<Registry>> {
+    let started = Instant::now();
+    let password = pg.password.as_ref().map(|p| p.expose());
+    let store = registry::postgres::PgStore::connect(&pg.url, password, &pg.server)
+        .map_err(|e| anyhow::anyhow!("[registry] {e}"))?;
+    if settings.seed_default_data && store.is_empty()? {
+        let seeded = store.seed(datadir::builtin_strategies()?)?;
+        info!(
+            strategies = seeded,
+            "new registry database: inserted the built-in strategies"
+        );
+    }
+    let registry = Arc::new(Registry::open_postgres(store, bus.clone(), active)?);
+    registry.follow_remote();
+    info!(
+        strategies = registry.len(),
+        skipped = registry.issues().len(),
+        database = %registry::postgres::target_of(&pg.url),
+        server = %pg.server,
+        millis = started.elapsed().as_millis() as u64,
+        "registry loaded from PostgreSQL"
+    );
+    spawn_live_summary_flusher(registry.clone());
     Ok(registry)
 }
 

@@ -29,6 +29,7 @@ mod native;
 mod newcomer;
 mod readme;
 mod registry;
+mod registry_postgres;
 mod risk;
 mod secrets;
 mod socket;

@@ -13,7 +13,7 @@ use mem_protocol::{Access, Client, ClientError, ErrorCode, Event, Topic};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn new_strategy(name: &str) -> Value {
+pub(crate) fn new_strategy(name: &str) -> Value {
     json!({
         "schema_version": "1.0.0",
         "strategy": {
@@ -33,7 +33,7 @@ fn new_strategy(name: &str) -> Value {
     })
 }
 
-async fn register(client: &Client, name: &str) -> StrategyId {
+pub(crate) async fn register(client: &Client, name: &str) -> StrategyId {
     let detail = client
         .call::<method::StrategiesRegister>(RegisterParams {
             strategy: new_strategy(name),

@@ -2114,17 +2114,11 @@ mod tests {
         fn postgres() -> Option<Fixture> {
             let pg = postgres::tests::cluster()?;
             let dir = tempfile::tempdir().unwrap();
-            let builtin = tempfile::tempdir().unwrap();
-            crate::datadir::seed_registry(builtin.path()).unwrap();
-            let documents: Vec<StrategyDocument> =
-                std::fs::read_dir(builtin.path().join("metadata"))
-                    .unwrap()
-                    .map(|e| {
-                        serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap()
-                    })
-                    .collect();
             let store = Self::store(&pg);
-            assert_eq!(store.seed(documents).unwrap(), 11);
+            assert!(store.is_empty().unwrap());
+            let builtin = crate::datadir::builtin_strategies().unwrap();
+            assert_eq!(store.seed(builtin).unwrap(), 11);
+            assert!(!store.is_empty().unwrap());
             let registry = Registry::open_postgres(
                 store,
                 Arc::new(EventBus::new(64)),

@@ -1,8 +1,7 @@
-//! The registry on PostgreSQL (issue 27), under construction: the seed's schema
-//! (`daemon/migrations`, applied at start with sqlx's versioned migrations), connecting,
-//! a synchronous handle on the pool ([`PgHandle`]) and the rows of memd's registry types
-//! ([`rows`], [`trades`]). The registry does not read or write through it yet:
-//! `[registry] backend` stays files until the backend is whole.
+//! The registry in PostgreSQL (issue 27, `[registry] backend = "postgres"`): the seed's
+//! schema (`daemon/migrations`, applied at start with sqlx's versioned migrations),
+//! connecting, a synchronous handle on the pool ([`PgHandle`]), the rows of memd's
+//! registry types ([`rows`], [`trades`]) and the registry's store on them ([`PgStore`]).
 //!
 //! A database whose schema is newer than this memd (a migration it does not know was
 //! applied) is refused: reading it could misread what a newer memd wrote. Passwords come

@@ -109,6 +109,17 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Whether the database holds no strategy yet (a new one, to seed).
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        self.run("counting strategies", |pool| async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM strategies")
+                .fetch_one(&pool)
+                .await
+                .map_err(rows::db("counting strategies"))?;
+            Ok(n == 0)
+        })
+    }
+
     /// A strategy's trades reduced to what its log in memory holds, in the order recorded.
     pub fn trade_points(&self, id: StrategyId) -> Result<Vec<super::PointRow>, StoreError> {
         self.run("loading trades", move |pool| async move {

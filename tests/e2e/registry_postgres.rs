@@ -1,0 +1,133 @@
+//! The registry in PostgreSQL, shared by two servers' daemons (issue 27): a real
+//! PostgreSQL cluster of the test's own on a loopback port, two real memd pointed at it
+//! by `[registry]`.
+
+use crate::registry::register;
+use mem_e2e::Daemon;
+use mem_e2e::postgres::{self, PASSWORD, Postgres};
+use mem_e2e::trades::closed_trade;
+use mem_protocol::events::RegistryChange;
+use mem_protocol::methods::{ListStrategiesParams, method};
+use mem_protocol::registry::{PerformanceParams, RecordTradesParams};
+use mem_protocol::{Client, Event, Topic};
+use std::time::{Duration, Instant};
+
+fn cluster() -> Option<Postgres> {
+    if !postgres::available() {
+        assert!(
+            std::env::var_os("MEMD_REQUIRE_POSTGRES").is_none(),
+            "PostgreSQL is required here (MEMD_REQUIRE_POSTGRES) but not installed"
+        );
+        eprintln!("PostgreSQL is not installed: skipped");
+        return None;
+    }
+    let pg = Postgres::start();
+    pg.create_database("registry");
+    Some(pg)
+}
+
+/// A memd whose registry is `pg`'s database, named `server` there.
+fn daemon_on(pg: &Postgres, server: &str) -> Daemon {
+    let root = tempfile::tempdir().unwrap();
+    let password_file = pg.password_file(root.path());
+    let config = root.path().join("memd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[registry]\nbackend = \"postgres\"\nurl = \"{}\"\npassword_file = \"{}\"\nserver = \"{server}\"\n",
+            pg.url_without_password("registry"),
+            password_file.display()
+        ),
+    )
+    .unwrap();
+    Daemon::with_config(root, &config)
+}
+
+async fn total(client: &Client) -> usize {
+    client
+        .call::<method::StrategiesList>(ListStrategiesParams::default())
+        .await
+        .unwrap()
+        .total
+}
+
+async fn trades_of(client: &Client, id: mem_protocol::strategy::StrategyId) -> u64 {
+    client
+        .call::<method::Performance>(PerformanceParams {
+            id,
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap()
+        .all
+        .total_trades
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_share_one_registry_in_postgresql() {
+    let Some(pg) = cluster() else { return };
+    let a = daemon_on(&pg, "server-a");
+    let b = daemon_on(&pg, "server-b");
+    let (ca, cb) = (a.client().await, b.client().await);
+    // The built-in strategies, inserted once into the new database.
+    assert_eq!(total(&ca).await, 11);
+    assert_eq!(total(&cb).await, 11);
+
+    // A strategy registered on a: b's subscribers hear of it within a second.
+    let (_, mut b_events) = cb.subscribe(vec![Topic::Registry]).await.unwrap();
+    let asked = Instant::now();
+    let id = register(&ca, "shared_breakout").await;
+    let heard = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let m = b_events.next().await.expect("b's events");
+            if let Event::RegistryChanged(c) = m.event
+                && c.strategy_id == id
+            {
+                return (c.change, asked.elapsed());
+            }
+        }
+    })
+    .await
+    .expect("b announces a's new strategy");
+    assert_eq!(heard.0, RegistryChange::Added);
+    assert!(heard.1 < Duration::from_secs(1), "{:?}", heard.1);
+    assert_eq!(total(&cb).await, 12);
+
+    // Trades recorded on both: each server's metrics count them all, a trade both record
+    // once.
+    let record = async |client: &Client, ids: &[&str]| {
+        client
+            .call::<method::TradesRecord>(RecordTradesParams {
+                id,
+                trades: ids.iter().map(|t| closed_trade(*t).build()).collect(),
+            })
+            .await
+            .unwrap()
+            .recorded
+    };
+    assert_eq!(record(&ca, &["t1", "t2"]).await, 2);
+    assert_eq!(record(&cb, &["t2", "t3"]).await, 1, "t2 is recorded once");
+    let started = Instant::now();
+    while trades_of(&ca, id).await != 3 || trades_of(&cb, id).await != 3 {
+        assert!(started.elapsed() < Duration::from_secs(5), "both count 3");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The password is in no output, and --check-config names the database, not it.
+    for daemon in [&a, &b] {
+        assert!(!daemon.stderr().contains(PASSWORD), "{}", daemon.stderr());
+    }
+    let check = std::process::Command::new(mem_e2e::bin("memd"))
+        .arg("--config")
+        .arg(a.root.path().join("memd.toml"))
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        said.contains("PostgreSQL, as server server-a; password given"),
+        "{said}"
+    );
+    assert!(!said.contains(PASSWORD), "{said}");
+}
