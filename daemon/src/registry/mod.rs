@@ -1865,6 +1865,14 @@ impl Registry {
                 });
             if let Err(e) = result {
                 warn!(%id, error = %e, "cannot update the live summary");
+                // The database away, or another server's write first: the next flush
+                // tries again.
+                if matches!(
+                    e,
+                    RegistryError::Unavailable(_) | RegistryError::Conflict(_)
+                ) {
+                    self.dirty_live.lock().expect("dirty lock").insert(id);
+                }
             }
         }
     }
