@@ -12,20 +12,6 @@ use mem_protocol::registry::{PerformanceParams, RecordTradesParams};
 use mem_protocol::{Client, Event, Topic};
 use std::time::{Duration, Instant};
 
-fn cluster() -> Option<Postgres> {
-    if !postgres::available() {
-        assert!(
-            std::env::var_os("MEMD_REQUIRE_POSTGRES").is_none(),
-            "PostgreSQL is required here (MEMD_REQUIRE_POSTGRES) but not installed"
-        );
-        eprintln!("PostgreSQL is not installed: skipped");
-        return None;
-    }
-    let pg = Postgres::start();
-    pg.create_database("registry");
-    Some(pg)
-}
-
 /// A memd whose registry is `pg`'s database, named `server` there.
 fn daemon_on(pg: &Postgres, server: &str) -> Daemon {
     let root = tempfile::tempdir().unwrap();
@@ -66,7 +52,7 @@ async fn trades_of(client: &Client, id: mem_protocol::strategy::StrategyId) -> u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_share_one_registry_in_postgresql() {
-    let Some(pg) = cluster() else { return };
+    let Some(pg) = postgres::registry_cluster() else { return };
     let a = daemon_on(&pg, "server-a");
     let b = daemon_on(&pg, "server-b");
     let (ca, cb) = (a.client().await, b.client().await);

@@ -33,6 +33,22 @@ pub fn available() -> bool {
     bin_dir().is_some()
 }
 
+/// A cluster of the test's own with a `registry` database; None when PostgreSQL is not
+/// installed (a failure instead when `MEMD_REQUIRE_POSTGRES` says it must be).
+pub fn registry_cluster() -> Option<Postgres> {
+    if !available() {
+        assert!(
+            std::env::var_os("MEMD_REQUIRE_POSTGRES").is_none(),
+            "PostgreSQL is required here (MEMD_REQUIRE_POSTGRES) but not installed"
+        );
+        eprintln!("PostgreSQL is not installed: skipped");
+        return None;
+    }
+    let pg = Postgres::start();
+    pg.create_database("registry");
+    Some(pg)
+}
+
 /// A running PostgreSQL cluster.
 pub struct Postgres {
     child: Option<Child>,

@@ -112,20 +112,9 @@ pub(crate) mod tests {
     use super::*;
     use mem_e2e::postgres::{self, PASSWORD, Postgres};
 
-    /// A cluster of its own with a `registry` database; None when PostgreSQL is not
-    /// installed (a failure when MEMD_REQUIRE_POSTGRES says it must be).
+    /// A cluster of the test's own with a `registry` database (or skipped).
     pub(crate) fn cluster() -> Option<Postgres> {
-        if !postgres::available() {
-            assert!(
-                std::env::var_os("MEMD_REQUIRE_POSTGRES").is_none(),
-                "PostgreSQL is required here (MEMD_REQUIRE_POSTGRES) but not installed"
-            );
-            eprintln!("PostgreSQL is not installed: skipped");
-            return None;
-        }
-        let pg = Postgres::start();
-        pg.create_database("registry");
-        Some(pg)
+        postgres::registry_cluster()
     }
 
     /// The seed's five tables, with the seed's columns, and memd's audit; applying the
