@@ -52,7 +52,9 @@ async fn trades_of(client: &Client, id: mem_protocol::strategy::StrategyId) -> u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_share_one_registry_in_postgresql() {
-    let Some(pg) = postgres::registry_cluster() else { return };
+    let Some(pg) = postgres::registry_cluster() else {
+        return;
+    };
     let a = daemon_on(&pg, "server-a");
     let b = daemon_on(&pg, "server-b");
     let (ca, cb) = (a.client().await, b.client().await);
