@@ -59,7 +59,26 @@ pub fn status(d: &Daemon, access: Access) -> StatusReport {
         process,
         access,
         risk: d.risk.status(),
+        registry_database: registry_database(d),
     }
+}
+
+/// The registry's database as this daemon sees it, when it is in one.
+fn registry_database(d: &Daemon) -> Option<mem_protocol::methods::RegistryDatabase> {
+    let crate::registry::config::Backend::Postgres(pg) = &d.settings.registry else {
+        return None;
+    };
+    let (reachable, down_since, problem) = match d.registry.health() {
+        crate::registry::backend::Health::Up => (true, None, None),
+        crate::registry::backend::Health::Down { since, why } => (false, Some(since), Some(why)),
+    };
+    Some(mem_protocol::methods::RegistryDatabase {
+        database: crate::registry::postgres::target_of(&pg.url),
+        server: pg.server.clone(),
+        reachable,
+        down_since,
+        problem,
+    })
 }
 
 /// `mem.metrics`: the daemon's figures ([`crate::metrics`]), the learned strategies, the

@@ -389,6 +389,26 @@ pub struct StatusReport {
     /// The risk guard, as `risk.status` answers it.
     #[serde(default)]
     pub risk: crate::risk::RiskStatus,
+    /// The registry's database, when it is in one (`[registry] backend = "postgres"`;
+    /// absent: files under `registryDir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_database: Option<RegistryDatabase>,
+}
+
+/// A registry in a database shared by several servers' daemons, as this one sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryDatabase {
+    /// `host:port/database`.
+    pub database: String,
+    /// This server's name in it.
+    pub server: String,
+    /// False while it cannot be reached: reads are answered from memory, changes refused.
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// How many of each thing the daemon holds.
@@ -753,6 +773,13 @@ pub(crate) mod tests {
                 day_loss: 12.5,
                 last_reset: None,
             },
+            registry_database: Some(RegistryDatabase {
+                database: "db.internal:5432/memd_registry".into(),
+                server: "trader-01".into(),
+                reachable: false,
+                down_since: Some("2026-11-22T10:00:00Z".parse().unwrap()),
+                problem: Some("the connection to the database was lost".into()),
+            }),
         }
     }
 

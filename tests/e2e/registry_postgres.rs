@@ -2,14 +2,14 @@
 //! PostgreSQL cluster of the test's own on a loopback port, two real memd pointed at it
 //! by `[registry]`.
 
-use crate::registry::register;
+use crate::registry::{new_strategy, register};
 use mem_e2e::Daemon;
 use mem_e2e::postgres::{self, PASSWORD, Postgres};
 use mem_e2e::trades::closed_trade;
 use mem_protocol::events::RegistryChange;
 use mem_protocol::methods::{ListStrategiesParams, method};
-use mem_protocol::registry::{PerformanceParams, RecordTradesParams};
-use mem_protocol::{Client, Event, Topic};
+use mem_protocol::registry::{PerformanceParams, RecordTradesParams, RegisterParams};
+use mem_protocol::{Client, ErrorCode, Event, Topic};
 use std::time::{Duration, Instant};
 
 /// A memd whose registry is `pg`'s database, named `server` there.
@@ -52,7 +52,7 @@ async fn trades_of(client: &Client, id: mem_protocol::strategy::StrategyId) -> u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_share_one_registry_in_postgresql() {
-    let Some(pg) = postgres::registry_cluster() else {
+    let Some(mut pg) = postgres::registry_cluster() else {
         return;
     };
     let a = daemon_on(&pg, "server-a");
@@ -101,6 +101,61 @@ async fn two_daemons_share_one_registry_in_postgresql() {
         assert!(started.elapsed() < Duration::from_secs(5), "both count 3");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // PostgreSQL stops: status says so, reads are answered from memory, a change is
+    // refused naming the database; back, changes go through and reach the other server.
+    pg.stop();
+    let status = async |client: &Client| {
+        client
+            .call::<method::DaemonStatus>(Default::default())
+            .await
+            .unwrap()
+            .registry_database
+            .expect("a registry in a database")
+    };
+    let started = Instant::now();
+    while status(&ca).await.reachable {
+        assert!(started.elapsed() < Duration::from_secs(10), "a notices");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = ca
+        .call::<method::StrategiesRegister>(RegisterParams {
+            strategy: new_strategy("while_down"),
+            status: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::Unavailable), "{refused}");
+    assert!(
+        refused.to_string().contains("/registry cannot be reached"),
+        "{refused}"
+    );
+    assert_eq!(total(&ca).await, 12, "answered from memory");
+    assert_eq!(trades_of(&ca, id).await, 3);
+    let said = a.memctl(&["status"]);
+    let said = String::from_utf8_lossy(&said.stdout);
+    assert!(said.contains("UNREACHABLE since"), "{said}");
+
+    pg.start_server();
+    let started = Instant::now();
+    while !status(&ca).await.reachable || !status(&cb).await.reachable {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "both see it back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    register(&ca, "after_the_outage").await;
+    let started = Instant::now();
+    while total(&cb).await != 13 {
+        assert!(started.elapsed() < Duration::from_secs(2), "b has it");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        trades_of(&cb, id).await,
+        3,
+        "every acknowledged trade is there"
+    );
 
     // The password is in no output, and --check-config names the database, not it.
     for daemon in [&a, &b] {

@@ -124,7 +124,22 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     );
     println!("socket      {}", status.socket);
     println!("data dir    {}", status.data_dir);
-    println!("registry    {}", status.registry_dir);
+    match &status.registry_database {
+        None => println!("registry    {}", status.registry_dir),
+        Some(db) if db.reachable => println!(
+            "registry    PostgreSQL {} (as server {}): reachable",
+            db.database, db.server
+        ),
+        Some(db) => println!(
+            "registry    PostgreSQL {} (as server {}): UNREACHABLE since {} ({}): changes are refused, reads come from memory",
+            db.database,
+            db.server,
+            db.down_since.map_or("?".into(), |t| t
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()),
+            db.problem.as_deref().unwrap_or("no reason given")
+        ),
+    }
     println!("logs        {}", status.log_dir);
     if let Some(config) = &status.config_file {
         println!("config      {config}");

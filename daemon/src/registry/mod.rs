@@ -448,6 +448,11 @@ impl Registry {
         *self.relations.write().expect("relations lock") = loaded.relations;
     }
 
+    /// Whether the store can be reached (files always can).
+    pub fn health(&self) -> backend::Health {
+        self.store.health()
+    }
+
     /// The file store, when the registry is on files (backup, the watcher, hand edits).
     pub fn files(&self) -> Option<&FileStore> {
         self.files.as_deref()

@@ -22,7 +22,7 @@ use mem_protocol::strategy::{StrategyDocument, StrategyId};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The registry in a PostgreSQL database, shared by every server whose memd points at it.
 pub struct PgStore {
@@ -33,7 +33,9 @@ pub struct PgStore {
     target: String,
     /// This process, so that its own notifications can be told from the others'.
     origin: uuid::Uuid,
-    health: Mutex<Health>,
+    /// Set by the queries (a lost connection: down; a success: up) and by the listener
+    /// (its connection lost: down; the database answering again: up).
+    health: Arc<Mutex<Health>>,
 }
 
 impl PgStore {
@@ -46,7 +48,7 @@ impl PgStore {
             server: server.to_string(),
             target,
             origin: uuid::Uuid::new_v4(),
-            health: Mutex::new(Health::Up),
+            health: Arc::new(Mutex::new(Health::Up)),
         })
     }
 
@@ -351,9 +353,9 @@ impl Store for PgStore {
     /// Listens on [`rows::CHANNEL`] on the pool's thread; a lost connection (which sqlx's
     /// listener makes again) may have missed notifications: a `Resync` follows it.
     fn follow(&self, changes: std::sync::mpsc::Sender<RemoteChange>) {
-        let origin = self.origin;
+        let (origin, health) = (self.origin, self.health.clone());
         let started = self.handle.call(move |pool| async move {
-            tokio::spawn(listen(pool, origin, changes));
+            tokio::spawn(listen(pool, origin, health, changes));
         });
         if started.is_err() {
             tracing::warn!(
@@ -367,6 +369,7 @@ impl Store for PgStore {
 async fn listen(
     pool: sqlx::PgPool,
     origin: uuid::Uuid,
+    health: Arc<Mutex<Health>>,
     changes: std::sync::mpsc::Sender<RemoteChange>,
 ) {
     use sqlx::postgres::PgListener;
@@ -396,9 +399,20 @@ async fn listen(
                 tracing::warn!(
                     "lost the registry's notifications; listening again when the database is back"
                 );
+                {
+                    let mut health = health.lock().expect("health lock");
+                    if *health == Health::Up {
+                        *health = Health::Down {
+                            since: Utc::now(),
+                            why: "the connection to the database was lost".into(),
+                        };
+                    }
+                }
                 while sqlx::query("SELECT 1").execute(&pool).await.is_err() {
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
+                *health.lock().expect("health lock") = Health::Up;
+                tracing::info!("the registry's database answers again; catching up");
                 RemoteChange::Resync
             }
         };
