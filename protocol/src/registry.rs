@@ -878,6 +878,10 @@ pub struct AuditEntry {
     pub strategy_id: Option<StrategyId>,
     /// What changed: the patch, the old and new status, ...
     pub changes: Value,
+    /// Which server's memd acted, in a registry several share (PostgreSQL); absent in a
+    /// registry on files, which is one server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// `strategies.audit` result, oldest first.

@@ -8,7 +8,7 @@ use mem_e2e::postgres::{self, PASSWORD, Postgres};
 use mem_e2e::trades::closed_trade;
 use mem_protocol::events::RegistryChange;
 use mem_protocol::methods::{ListStrategiesParams, method};
-use mem_protocol::registry::{PerformanceParams, RecordTradesParams, RegisterParams};
+use mem_protocol::registry::{AuditParams, PerformanceParams, RecordTradesParams, RegisterParams};
 use mem_protocol::{Client, ErrorCode, Event, Topic};
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,21 @@ async fn two_daemons_share_one_registry_in_postgresql() {
     assert_eq!(heard.0, RegistryChange::Added);
     assert!(heard.1 < Duration::from_secs(1), "{:?}", heard.1);
     assert_eq!(total(&cb).await, 12);
+    // b's audit says which server registered it.
+    let audit = cb
+        .call::<method::Audit>(AuditParams {
+            id: Some(id),
+            limit: None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .entries
+            .iter()
+            .any(|e| e.action == "register" && e.server.as_deref() == Some("server-a")),
+        "{audit:?}"
+    );
 
     // Trades recorded on both: each server's metrics count them all, a trade both record
     // once.

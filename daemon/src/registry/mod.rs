@@ -244,6 +244,7 @@ fn audit_entry(
         action: action.into(),
         strategy_id: id,
         changes,
+        server: None,
     }
 }
 

@@ -901,7 +901,7 @@ pub async fn insert_audit(tx: &mut Tx<'_>, server: &str, a: &AuditEntry) -> Resu
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(a.at)
-    .bind(server)
+    .bind(a.server.as_deref().unwrap_or(server))
     .bind(uid_to_db(a.uid))
     .bind(a.client.clone())
     .bind(a.action.clone())
@@ -920,7 +920,7 @@ pub async fn audit_tail<'e>(
     limit: usize,
 ) -> Result<Vec<AuditEntry>, RowError> {
     let rows = sqlx::query(
-        "SELECT audit_id, at, uid, client, action, strategy_id, details FROM registry_audit \
+        "SELECT audit_id, at, server, uid, client, action, strategy_id, details FROM registry_audit \
          WHERE ($1::uuid IS NULL OR strategy_id = $1) ORDER BY audit_id DESC LIMIT $2",
     )
     .bind(id.map(|s| s.0))
@@ -941,6 +941,7 @@ pub async fn audit_tail<'e>(
                 action: get(row, "action", what)?,
                 strategy_id: get::<Option<Uuid>>(row, "strategy_id", what)?.map(StrategyId),
                 changes: get::<Json<Value>>(row, "details", what)?.0,
+                server: Some(get(row, "server", what)?),
             })
         })
         .collect::<Result<Vec<_>, RowError>>()?;

@@ -677,6 +677,8 @@ async fn the_audit_tail() {
                 3 => Value::Null,
                 _ => json!({"i": i, "patch": [{"op": "replace"}]}),
             },
+            // Read back with the server that wrote it.
+            server: Some("host-a".into()),
         })
         .collect();
     let mut tx = rows::begin(&pool).await.unwrap();
