@@ -13,6 +13,27 @@ use mem_protocol::{Access, Client, ClientError, ErrorCode, Event, Topic};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// A test run on a registry on files (`NAME::on_files`) and on one in PostgreSQL
+/// (`NAME::on_postgres`, a cluster of its own): the function takes the daemon.
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn on_files() {
+                super::$name(&mem_e2e::Daemon::start()).await
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let Some(pg) = mem_e2e::postgres::registry_cluster() else {
+                    return;
+                };
+                super::$name(&crate::registry_postgres::daemon_on(&pg, "e2e")).await
+            }
+        }
+    };
+}
+
 pub(crate) fn new_strategy(name: &str) -> Value {
     json!({
         "schema_version": "1.0.0",
@@ -337,9 +358,8 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
     );
 }
 
-#[tokio::test]
-async fn list_filters_sorts_and_pages() {
-    let daemon = Daemon::start();
+on_both_backends!(list_filters_sorts_and_pages);
+async fn list_filters_sorts_and_pages(daemon: &Daemon) {
     let client = daemon.client().await;
     let names = |p: ListStrategiesParams| {
         let client = &client;
@@ -936,9 +956,8 @@ async fn parameters_are_type_checked_and_have_a_history() {
     );
 }
 
-#[tokio::test]
-async fn relationships_deprecation_and_mem_marks() {
-    let daemon = Daemon::start();
+on_both_backends!(relationships_deprecation_and_mem_marks);
+async fn relationships_deprecation_and_mem_marks(daemon: &Daemon) {
     let client = daemon.client().await;
     let base = sid(CONSERVATIVE_RSI);
     let enhanced = register(&client, "rsi_mem").await;
@@ -1099,9 +1118,8 @@ async fn relationships_deprecation_and_mem_marks() {
     assert!(two.related.iter().all(|r| r.strategy.id != learned));
 }
 
-#[tokio::test]
-async fn import_reads_both_seed_shapes() {
-    let daemon = Daemon::start();
+on_both_backends!(import_reads_both_seed_shapes);
+async fn import_reads_both_seed_shapes(daemon: &Daemon) {
     let dir = tempfile::tempdir().unwrap();
     // The seed's nested registry file, as the Python registry wrote it.
     std::fs::write(

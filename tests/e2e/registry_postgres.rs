@@ -13,7 +13,7 @@ use mem_protocol::{Client, ErrorCode, Event, Topic};
 use std::time::{Duration, Instant};
 
 /// A memd whose registry is `pg`'s database, named `server` there.
-fn daemon_on(pg: &Postgres, server: &str) -> Daemon {
+pub(crate) fn daemon_on(pg: &Postgres, server: &str) -> Daemon {
     let root = tempfile::tempdir().unwrap();
     let password_file = pg.password_file(root.path());
     let config = root.path().join("memd.toml");
