@@ -577,18 +577,21 @@ fn in_range(t: i64, from: Option<i64>, to: Option<i64>) -> bool {
 
 /// Every strategy's trade log, loaded on first use.
 pub struct TradeStore {
-    /// Files under these paths, unless `rows`.
-    paths: Paths,
-    /// The registry's database, when the trades are its rows.
-    rows: Option<Arc<PgStore>>,
+    kept: Kept,
     logs: Mutex<HashMap<StrategyId, Arc<Mutex<TradeLog>>>>,
+}
+
+/// Where the trade logs are kept.
+enum Kept {
+    Files(Paths),
+    /// Rows of the registry's PostgreSQL database.
+    Rows(Arc<PgStore>),
 }
 
 impl TradeStore {
     pub fn new(paths: Paths) -> TradeStore {
         TradeStore {
-            paths,
-            rows: None,
+            kept: Kept::Files(paths),
             logs: Mutex::new(HashMap::new()),
         }
     }
@@ -596,8 +599,7 @@ impl TradeStore {
     /// The trades as rows of the registry's PostgreSQL database.
     pub fn on_rows(store: Arc<PgStore>) -> TradeStore {
         TradeStore {
-            paths: Paths::new(std::path::Path::new("/nonexistent")),
-            rows: Some(store),
+            kept: Kept::Rows(store),
             logs: Mutex::new(HashMap::new()),
         }
     }
@@ -609,9 +611,9 @@ impl TradeStore {
         }
         // Load outside the map lock so other strategies are not held up; if two loads
         // race, the first inserted wins.
-        let log = match &self.rows {
-            Some(store) => TradeLog::load_rows(store.clone(), id)?,
-            None => TradeLog::load(&self.paths, id)?,
+        let log = match &self.kept {
+            Kept::Rows(store) => TradeLog::load_rows(store.clone(), id)?,
+            Kept::Files(paths) => TradeLog::load(paths, id)?,
         };
         let loaded = Arc::new(Mutex::new(log));
         let mut logs = self.logs.lock().expect("trade store lock");
@@ -626,9 +628,12 @@ impl TradeStore {
     /// Whether the strategy may have trades (without loading them): on files, whether it
     /// has a log; the database's rows are always worth a look.
     pub fn may_have_trades(&self, id: StrategyId) -> bool {
-        self.rows.is_some()
-            || self.paths.trades_file(id).exists()
-            || self.paths.legacy_trades_file(id).exists()
+        match &self.kept {
+            Kept::Rows(_) => true,
+            Kept::Files(paths) => {
+                paths.trades_file(id).exists() || paths.legacy_trades_file(id).exists()
+            }
+        }
     }
 }
 
