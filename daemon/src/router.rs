@@ -184,6 +184,9 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
                 R::VersionsApprove,
             )
         }),
+        Request::RegistryMigrate(p) => blocking(d, move |d| {
+            registry(method, d.registry.migrate(p), R::RegistryMigrate)
+        }),
         Request::TradesRecord(p) => blocking(d, move |d| {
             registry(
                 method,

@@ -171,6 +171,7 @@ methods! {
     VersionsGet = "strategies.versions.get", View, GetVersionParams => VersionRecord;
     /// A person approves a version (`approvedBy`, `approvedAt`).
     VersionsApprove = "strategies.versions.approve", Control, ApproveVersionParams => VersionRecord;
+    RegistryMigrate = "registry.migrate", Control, crate::registry::MigrateParams => crate::registry::MigrateReport;
     /// Append closed trades to a strategy's performance log.
     TradesRecord = "strategies.trades.record", Control, RecordTradesParams => RecordedTrades;
     /// Closed trades, newest first.

@@ -311,7 +311,7 @@ impl VersionRecord {
             code_snapshot: None,
             git_commit_hash: None,
             created_by,
-            created_at: Utc::now(),
+            created_at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
             breaking_changes: None,
             migration_notes: None,
             default_parameters: Map::new(),
@@ -730,7 +730,8 @@ impl ParameterChange {
         changed_by: ChangedBy,
         client_uid: Option<u32>,
     ) -> ParameterChange {
-        let now = Utc::now();
+        // To the microsecond, as a database keeps it: a registry copied reads the same.
+        let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
         ParameterChange {
             strategy_id,
             parameter_name,
@@ -893,3 +894,57 @@ pub struct AuditLog {
 
 /// Results that are one strategy in full.
 pub type StrategyResult = StrategyDetail;
+
+/// `registry.migrate` params: where to copy this daemon's registry. The target must be
+/// empty (a database with no strategy, or a directory without a registry); the daemon's
+/// own registry is not changed and stays the one it runs on.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "camelCase", deny_unknown_fields)]
+pub enum MigrateParams {
+    /// A PostgreSQL database: `url` without a password; the password (read by memctl from
+    /// a file, never on a command line) apart.
+    #[serde(rename = "postgres", rename_all = "camelCase")]
+    Postgres {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        /// This server's name in the database's audit (default: its host name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<String>,
+    },
+    /// A directory on the daemon's machine, for a registry on files.
+    #[serde(rename = "files")]
+    Files { dir: String },
+}
+
+impl std::fmt::Debug for MigrateParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MigrateParams::Postgres { url, server, .. } => f
+                .debug_struct("Postgres")
+                .field("url", url)
+                .field("password", &"<redacted>")
+                .field("server", server)
+                .finish(),
+            MigrateParams::Files { dir } => f.debug_struct("Files").field("dir", dir).finish(),
+        }
+    }
+}
+
+/// `registry.migrate` result: what was copied, counted again in the target, and a
+/// checksum of every document and trade on both sides (equal, or the migration failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrateReport {
+    /// `host:port/database`, or the directory.
+    pub target: String,
+    pub strategies: usize,
+    pub versions: usize,
+    pub parameter_changes: usize,
+    pub relationships: usize,
+    pub audit_entries: usize,
+    pub trades: usize,
+    /// SHA-256 over every document and trade, in id order, as read back from the target.
+    pub checksum: String,
+    pub seconds: f64,
+}

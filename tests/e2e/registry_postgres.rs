@@ -189,3 +189,187 @@ async fn two_daemons_share_one_registry_in_postgresql() {
     );
     assert!(!said.contains(PASSWORD), "{said}");
 }
+
+/// Everything a client can read of the registry, per strategy, as JSON: documents,
+/// versions, parameter history, links and every trade.
+async fn registry_as_seen(client: &Client) -> Vec<serde_json::Value> {
+    let list = client
+        .call_value("strategies.list", serde_json::json!({"limit": 1000}))
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = list["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut seen = Vec::new();
+    for id in ids {
+        let ask = async |method: &str, params: serde_json::Value| {
+            client.call_value(method, params).await.unwrap()
+        };
+        let one = serde_json::json!({ "id": id });
+        let mut trades = ask(
+            "strategies.trades.list",
+            serde_json::json!({"id": id, "limit": 100000}),
+        )
+        .await["trades"]
+            .as_array()
+            .unwrap()
+            .clone();
+        trades.sort_by_key(|t| t["tradeId"].as_str().unwrap().to_string());
+        seen.push(serde_json::json!({
+            "document": ask("strategies.get", one.clone()).await["metadata"],
+            "versions": ask("strategies.versions.list", one.clone()).await,
+            "parameters": ask("strategies.parameters.history", one.clone()).await,
+            "related": ask("strategies.related", one.clone()).await,
+            "trades": trades,
+        }));
+    }
+    seen
+}
+
+/// `memctl registry migrate`: a registry on files (the built-in strategies and one with a
+/// new version, a parameter change, a link and trades) copied into an empty database reads
+/// the same through a memd started on it; copied from there back into files, the same
+/// again. A database that holds strategies is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_files_to_postgres_and_back_keeps_every_document_and_trade() {
+    let Some(pg) = postgres::registry_cluster() else {
+        return;
+    };
+    let files = Daemon::start();
+    let client = files.client().await;
+    let id = register(&client, "to_migrate").await;
+    let control = async |method: &str, params: serde_json::Value| {
+        client.call_value(method, params).await.unwrap();
+    };
+    control(
+        "strategies.versions.create",
+        serde_json::json!({"id": id, "bump": "minor", "changelog": "wider lookback"}),
+    )
+    .await;
+    control(
+        "strategies.parameters.update",
+        serde_json::json!({"id": id, "name": "lookback", "value": 30, "reason": "calmer market"}),
+    )
+    .await;
+    control(
+        "strategies.link",
+        serde_json::json!({"from": id, "to": mem_e2e::seed::MACD_HUNTER, "relationship": "derived_from", "similarityScore": 0.4}),
+    )
+    .await;
+    let trades: Vec<_> = (0..5)
+        .map(|i| closed_trade(format!("m{i}")).build())
+        .collect();
+    client
+        .call::<method::TradesRecord>(RecordTradesParams { id, trades })
+        .await
+        .unwrap();
+
+    let password_file = pg.password_file(files.root.path());
+    let url = pg.url_without_password("registry");
+    let migrate_to_pg = || {
+        files.memctl(&[
+            "registry",
+            "migrate",
+            "--to",
+            &url,
+            "--password-file",
+            password_file.to_str().unwrap(),
+            "--server-name",
+            "migrated",
+            "--json",
+        ])
+    };
+    let out = migrate_to_pg();
+    assert!(out.status.success(), "{}", mem_e2e::describe(&out));
+    let report: mem_protocol::registry::MigrateReport =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.strategies, 12, "{report:?}");
+    assert_eq!(report.trades, 5, "{report:?}");
+    assert!(
+        report.versions >= 1 && report.parameter_changes >= 1,
+        "{report:?}"
+    );
+    assert!(
+        report.relationships >= 1 && report.audit_entries >= 4,
+        "{report:?}"
+    );
+    assert_eq!(report.checksum.len(), 64);
+    // What was copied: the registry as it stands (the migration first wrote the live
+    // summaries of the trades just recorded into their documents, as a backup does).
+    let before = registry_as_seen(&client).await;
+
+    let on_pg = daemon_on(&pg, "on-pg");
+    same(&registry_as_seen(&on_pg.client().await).await, &before);
+    // Into a database that holds strategies: refused, nothing written.
+    let again = migrate_to_pg();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds strategies"),
+        "{}",
+        mem_e2e::describe(&again)
+    );
+
+    // Back into files, from the daemon on the database.
+    let back_root = tempfile::tempdir().unwrap();
+    let back_dir = back_root.path().join("registry");
+    let out = on_pg.memctl(&[
+        "registry",
+        "migrate",
+        "--to",
+        "files",
+        back_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", mem_e2e::describe(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("copied 12 strategies") && said.contains("5 trades"),
+        "{said}"
+    );
+    let config = back_root.path().join("memd.toml");
+    std::fs::write(
+        &config,
+        format!("registry_dir = \"{}\"\n", back_dir.display()),
+    )
+    .unwrap();
+    let on_files = Daemon::with_config(back_root, &config);
+    same(&registry_as_seen(&on_files.client().await).await, &before);
+}
+
+/// Fails naming the first place where `got` and `want` differ (a registry is long).
+fn same(got: &[serde_json::Value], want: &[serde_json::Value]) {
+    fn first_difference(
+        a: &serde_json::Value,
+        b: &serde_json::Value,
+        at: String,
+    ) -> Option<String> {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                keys.into_iter().find_map(|k| {
+                    first_difference(
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        format!("{at}.{k}"),
+                    )
+                })
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (p, q))| first_difference(p, q, format!("{at}[{i}]"))),
+            _ if a == b => None,
+            _ => Some(format!("{at}: {a} instead of {b}")),
+        }
+    }
+    let got = serde_json::Value::Array(got.to_vec());
+    let want = serde_json::Value::Array(want.to_vec());
+    if let Some(difference) = first_difference(&got, &want, String::new()) {
+        panic!("the registries differ at {difference}");
+    }
+}

@@ -182,6 +182,9 @@ enum Command {
     /// Install what memd needs: `memctl setup freqtrade`.
     #[command(subcommand)]
     Setup(SetupCommand),
+    /// The registry itself: `memctl registry migrate`.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// A consistent copy of memd's data (registry, trades, memory, models, deployments,
     /// jobs, tokens), made by memd with its writers paused, with a manifest.
     Backup {
@@ -282,6 +285,27 @@ enum ServerCommand {
     /// Every server, where it is, and whether memd answers there (its version, our access).
     #[command(visible_alias = "ls")]
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Copy this daemon's registry into an empty PostgreSQL database
+    /// (`--to postgres://USER@HOST:PORT/DATABASE`) or an empty directory (`--to files
+    /// DIR`), then read the copy back and compare every document and trade. memd goes on
+    /// with its own registry; point it at the copy with `[registry]` in memd.toml.
+    Migrate {
+        /// `postgres://USER@HOST:PORT/DATABASE` (no password in it), or `files`.
+        #[arg(long)]
+        to: String,
+        /// With `--to files`: the directory (memd writes it).
+        dir: Option<PathBuf>,
+        /// The database's password, read from this file (never on the command line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// This server's name in the database's audit (default: memd's host name).
+        #[arg(long)]
+        server_name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1284,6 +1308,12 @@ async fn run(args: Args) -> ExitCode {
             with_market,
             with_logs,
         }) => backup_cli::backup(&client, dir, with_market, with_logs, args.json).await,
+        Some(Command::Registry(RegistryCommand::Migrate {
+            to,
+            dir,
+            password_file,
+            server_name,
+        })) => registry_cli::migrate(&client, to, dir, password_file, server_name, args.json).await,
         Some(Command::Model(command)) => model(&client, command, args.json).await,
         Some(Command::Metrics) => metrics_cli::metrics(&client, args.json).await,
         Some(Command::Memory(MemoryCommand::Decisions {

@@ -866,3 +866,76 @@ pub async fn audit(
     crate::cli::print_table(&t);
     Ok(())
 }
+
+/// A migration copies every strategy and trade and reads them back: minutes for a large
+/// registry.
+const MIGRATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `memctl registry migrate --to postgres://...|files DIR`.
+pub async fn migrate(
+    client: &Client,
+    to: String,
+    dir: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    server: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let params = if to == "files" {
+        let Some(dir) = dir else {
+            bail!("--to files needs the directory: memctl registry migrate --to files DIR");
+        };
+        if password_file.is_some() || server.is_some() {
+            bail!("--password-file and --server-name are for --to postgres://...");
+        }
+        let dir = std::path::absolute(&dir)?;
+        MigrateParams::Files {
+            dir: dir.display().to_string(),
+        }
+    } else if to.starts_with("postgres://") || to.starts_with("postgresql://") {
+        if dir.is_some() {
+            bail!("a directory is for --to files; --to {to} is a database");
+        }
+        let password = match password_file {
+            Some(file) => Some(
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("--password-file {}", file.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            None => None,
+        };
+        MigrateParams::Postgres {
+            url: to,
+            password,
+            server,
+        }
+    } else {
+        bail!("--to is postgres://USER@HOST:PORT/DATABASE or files, not {to:?}");
+    };
+    eprintln!("memd is copying its registry (writes wait until it is done)...");
+    let report = client
+        .call_with_timeout::<method::RegistryMigrate>(params, MIGRATE_TIMEOUT)
+        .await?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "copied {} strategies, {} versions, {} parameter changes, {} relationships, {} audit entries and {} trades into {} in {:.1} s",
+        report.strategies,
+        report.versions,
+        report.parameter_changes,
+        report.relationships,
+        report.audit_entries,
+        report.trades,
+        report.target,
+        report.seconds
+    );
+    println!(
+        "read back and compared: every document and trade the same (checksum {})",
+        report.checksum
+    );
+    println!(
+        "memd still runs on its own registry; point it at the copy with [registry] in memd.toml and restart it"
+    );
+    Ok(())
+}

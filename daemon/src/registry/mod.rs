@@ -25,6 +25,7 @@ pub mod config;
 pub mod files;
 pub mod index;
 pub mod metrics;
+mod migrate;
 pub mod postgres;
 pub mod shapes;
 pub mod store;
@@ -238,7 +239,7 @@ fn audit_entry(
     changes: Value,
 ) -> AuditEntry {
     AuditEntry {
-        at: Utc::now(),
+        at: micros_now(),
         uid: caller.uid,
         client: caller.client.as_deref().map(String::from),
         action: action.into(),
@@ -266,6 +267,12 @@ fn cagr(total_return: f64, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<f64
     }
     let rate = (1.0 + total_return).powf(365.25 / days) - 1.0;
     rate.is_finite().then_some(rate)
+}
+
+/// Now, to the microsecond: what a database keeps, so a registry copied between backends
+/// reads the same.
+fn micros_now() -> DateTime<Utc> {
+    chrono::SubsecRound::trunc_subsecs(Utc::now(), 6)
 }
 
 fn now_text(now: DateTime<Utc>) -> String {
@@ -1128,7 +1135,7 @@ impl Registry {
             relationship: params.relationship,
             note: params.note,
             similarity_score: params.similarity_score,
-            created_at: Utc::now(),
+            created_at: micros_now(),
         };
         audit.push(audit_entry(
             caller,
@@ -1474,7 +1481,7 @@ impl Registry {
         })?;
         let _writing = self.writing();
         record.approved_by = Some(by.clone());
-        record.approved_at = Some(Utc::now());
+        record.approved_at = Some(micros_now());
         self.store.commit(&Commit {
             versions: vec![VersionWrite::Replace(record.clone())],
             audit: vec![audit_entry(
