@@ -86,12 +86,6 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> RpcError {
 
 /// `daemon.backup`; runs on a blocking thread (it copies files).
 pub fn backup(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, RpcError> {
-    if daemon.registry.files().is_none() {
-        return Err(RpcError::new(
-            ErrorCode::Unavailable,
-            "the registry is in PostgreSQL: back it up with pg_dump; memd's own backup of a server whose registry is in a database is not built yet",
-        ));
-    }
     struct Running;
     impl Drop for Running {
         fn drop(&mut self) {
@@ -108,25 +102,40 @@ pub fn backup(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, Rpc
     run(daemon, params)
 }
 
-/// The registry's directory ([`backup`] refuses a registry in PostgreSQL before this).
-fn registry_root(daemon: &Daemon) -> &std::path::Path {
-    &daemon
+/// The registry's directory, when it is on files.
+fn registry_root(daemon: &Daemon) -> Option<&std::path::Path> {
+    daemon.registry.files().map(|f| f.paths().root.as_path())
+}
+
+/// The registry of a database copied into a registry on files in a temporary directory
+/// (`registry.migrate`'s copy, read back and compared).
+fn export_registry(daemon: &Daemon) -> Result<tempfile::TempDir, RpcError> {
+    let dir = tempfile::tempdir().map_err(|e| {
+        RpcError::internal(format!("backup: cannot make a temporary directory: {e}"))
+    })?;
+    let report = daemon
         .registry
-        .files()
-        .expect("the registry is on files")
-        .paths()
-        .root
+        .migrate(mem_protocol::registry::MigrateParams::Files {
+            dir: dir.path().join("registry").display().to_string(),
+        })
+        .map_err(|e| RpcError::internal(format!("backup: cannot export the registry: {e}")))?;
+    tracing::info!(
+        strategies = report.strategies,
+        trades = report.trades,
+        checksum = %report.checksum,
+        "backup: exported the registry from its database"
+    );
+    Ok(dir)
 }
 
 fn run(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, RpcError> {
     let started = Instant::now();
     let s = &daemon.settings;
     let data_dir = s.data_dir.clone();
-    let others = [
-        registry_root(daemon),
-        daemon.ml.market_dir(),
-        s.log_dir.as_path(),
-    ];
+    let others: Vec<&Path> = registry_root(daemon)
+        .into_iter()
+        .chain([daemon.ml.market_dir(), s.log_dir.as_path()])
+        .collect();
     let target = check_target(&params.dir, &data_dir, &others)?;
     let created = !target.exists();
     if created {
@@ -165,7 +174,17 @@ fn write_backup(
 ) -> Result<BackupReport, RpcError> {
     let s = &daemon.settings;
     let market_dir = daemon.ml.market_dir().to_path_buf();
-    let registry_dir = registry_root(daemon).to_path_buf();
+    // A registry in a database is exported as a registry on files (the restore's), before
+    // the pause: the database is shared, and other servers write on meanwhile anyway.
+    let export = match registry_root(daemon) {
+        Some(_) => None,
+        None => Some(export_registry(daemon)?),
+    };
+    let registry_dir = match (&export, registry_root(daemon)) {
+        (Some(dir), _) => dir.path().join("registry"),
+        (None, Some(root)) => root.to_path_buf(),
+        (None, None) => unreachable!("exported above"),
+    };
     // Skipped in the walk of the data directory: runtime files, what is rebuilt, and the
     // trees copied under their own names below.
     let mut skip = vec![
@@ -192,7 +211,7 @@ fn write_backup(
         Source {
             root: registry_dir,
             prefix: "strategy_registry",
-            paused: true,
+            paused: export.is_none(),
         },
         Source {
             root: data_dir.to_path_buf(),
@@ -227,7 +246,9 @@ fn write_backup(
     for source in sources.iter().filter(|s| !s.paused) {
         copy_tree(source, &source.root, target, &skip, &mut copy, &mut buf)?;
     }
-    precopy_logs(&sources[0], &sources[0].root, target, &mut copy, &mut buf)?;
+    if sources[0].paused {
+        precopy_logs(&sources[0], &sources[0].root, target, &mut copy, &mut buf)?;
+    }
     // The writers, held together (in any order: none waits on another's lock while
     // holding its own).
     let paused = daemon.ml.with_writes_paused(|| {
