@@ -54,6 +54,23 @@ pub enum LockError {
 impl LockFile {
     /// Takes the lock at `path` without waiting, and writes our pid into it.
     pub fn acquire(path: &Path) -> Result<LockFile, LockError> {
+        // A memd killed a moment ago can leave the lock held for a moment by a child it
+        // had just forked (the lock goes with the child's copy of the descriptor until it
+        // execs): when the memd named in the file is gone, try again for a while.
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            match Self::try_acquire(path) {
+                Err(LockError::Held { pid, .. })
+                    if !pid_alive(&pid) && std::time::Instant::now() < patience =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_acquire(path: &Path) -> Result<LockFile, LockError> {
         let io_err = |source| LockError::Io {
             path: path.to_path_buf(),
             source,
@@ -89,6 +106,14 @@ impl LockFile {
             _lock: lock,
             path: path.to_path_buf(),
         })
+    }
+}
+
+/// Whether `pid` (as a lock file holds it) names a live process.
+fn pid_alive(pid: &str) -> bool {
+    match pid.parse::<i32>() {
+        Ok(pid) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok(),
+        Err(_) => true,
     }
 }
 

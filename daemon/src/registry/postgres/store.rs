@@ -373,52 +373,52 @@ async fn listen(
     changes: std::sync::mpsc::Sender<RemoteChange>,
 ) {
     use sqlx::postgres::PgListener;
-    let mut listener = loop {
-        match PgListener::connect_with(&pool).await {
-            Ok(mut l) => match l.listen(rows::CHANNEL).await {
-                Ok(()) => break l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for the other servers' changes; trying again")
-                }
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for the other servers' changes; trying again")
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    };
+    let mut reconnected = false;
     loop {
-        let change = match listener.try_recv().await {
-            Ok(Some(n)) => match remote_change(n.payload(), origin) {
-                Some(change) => change,
-                None => continue,
-            },
-            // The connection was lost (the next call connects again): once the database
-            // answers again, everything is compared, for what was missed meanwhile.
-            Ok(None) | Err(_) => {
-                tracing::warn!(
-                    "lost the registry's notifications; listening again when the database is back"
-                );
-                {
-                    let mut health = health.lock().expect("health lock");
-                    if *health == Health::Up {
-                        *health = Health::Down {
-                            since: Utc::now(),
-                            why: "the connection to the database was lost".into(),
-                        };
+        // Listening again before comparing: a change made after the comparison is then
+        // heard, one made before it is found by it.
+        let mut listener = loop {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen(rows::CHANNEL).await {
+                    Ok(()) => break l,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot listen for the other servers' changes yet")
                     }
+                },
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot listen for the other servers' changes yet")
                 }
-                while sqlx::query("SELECT 1").execute(&pool).await.is_err() {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-                *health.lock().expect("health lock") = Health::Up;
-                tracing::info!("the registry's database answers again; catching up");
-                RemoteChange::Resync
             }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         };
-        if changes.send(change).is_err() {
-            return;
+        if reconnected {
+            *health.lock().expect("health lock") = Health::Up;
+            tracing::info!("the registry's database answers again; catching up");
+            if changes.send(RemoteChange::Resync).is_err() {
+                return;
+            }
         }
+        // Until the connection is lost (`Ok(None)`, or an error).
+        while let Ok(Some(n)) = listener.try_recv().await {
+            if let Some(change) = remote_change(n.payload(), origin)
+                && changes.send(change).is_err()
+            {
+                return;
+            }
+        }
+        tracing::warn!(
+            "lost the registry's notifications; listening again when the database is back"
+        );
+        {
+            let mut health = health.lock().expect("health lock");
+            if *health == Health::Up {
+                *health = Health::Down {
+                    since: Utc::now(),
+                    why: "the connection to the database was lost".into(),
+                };
+            }
+        }
+        reconnected = true;
     }
 }
 
