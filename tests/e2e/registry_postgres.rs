@@ -4,11 +4,12 @@
 
 use crate::registry::{new_strategy, register};
 use mem_e2e::Daemon;
+use mem_e2e::deployments::total_trades;
 use mem_e2e::postgres::{self, PASSWORD, Postgres};
 use mem_e2e::trades::closed_trade;
 use mem_protocol::events::RegistryChange;
 use mem_protocol::methods::{ListStrategiesParams, method};
-use mem_protocol::registry::{AuditParams, PerformanceParams, RecordTradesParams, RegisterParams};
+use mem_protocol::registry::{AuditParams, RecordTradesParams, RegisterParams};
 use mem_protocol::{Client, ErrorCode, Event, Topic};
 use std::time::{Duration, Instant};
 
@@ -35,19 +36,6 @@ async fn total(client: &Client) -> usize {
         .await
         .unwrap()
         .total
-}
-
-async fn trades_of(client: &Client, id: mem_protocol::strategy::StrategyId) -> u64 {
-    client
-        .call::<method::Performance>(PerformanceParams {
-            id,
-            from: None,
-            to: None,
-        })
-        .await
-        .unwrap()
-        .all
-        .total_trades
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +100,7 @@ async fn two_daemons_share_one_registry_in_postgresql() {
     assert_eq!(record(&ca, &["t1", "t2"]).await, 2);
     assert_eq!(record(&cb, &["t2", "t3"]).await, 1, "t2 is recorded once");
     let started = Instant::now();
-    while trades_of(&ca, id).await != 3 || trades_of(&cb, id).await != 3 {
+    while total_trades(&ca, id).await != 3 || total_trades(&cb, id).await != 3 {
         assert!(started.elapsed() < Duration::from_secs(5), "both count 3");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -146,7 +134,7 @@ async fn two_daemons_share_one_registry_in_postgresql() {
         "{refused}"
     );
     assert_eq!(total(&ca).await, 12, "answered from memory");
-    assert_eq!(trades_of(&ca, id).await, 3);
+    assert_eq!(total_trades(&ca, id).await, 3);
     let said = a.memctl(&["status"]);
     let said = String::from_utf8_lossy(&said.stdout);
     assert!(said.contains("UNREACHABLE since"), "{said}");
@@ -167,7 +155,7 @@ async fn two_daemons_share_one_registry_in_postgresql() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        trades_of(&cb, id).await,
+        total_trades(&cb, id).await,
         3,
         "every acknowledged trade is there"
     );
