@@ -629,7 +629,8 @@ async fn b_queues_a_backtest_and_the_backtests_view_follows_it_to_its_figures() 
         row.contains("succeeded") && row.contains("trades"),
         "{screen}"
     );
-    assert!(screen.contains("whole range"), "{screen}");
+    // The job's detail pane is filled a frame after its row (CI caught it empty once).
+    let screen = t.wait_for("whole range", SCREEN);
     assert!(screen.contains("native"), "the engine: {screen}");
     // A finished job cannot be cancelled; the strategy's detail has its figures now.
     t.keys(&["c"]);
