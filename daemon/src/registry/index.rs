@@ -163,6 +163,12 @@ impl Record {
     pub fn id(&self) -> StrategyId {
         self.summary.id
     }
+
+    /// The search words beside the list entry (keywords, asset classes).
+    #[cfg(test)]
+    pub fn search_words(&self) -> (&[Box<str>], &[Box<str>]) {
+        (&self.keywords, &self.asset_classes)
+    }
 }
 
 /// Lowercase words (categories, languages, tags, ...) as small integers.

@@ -7,6 +7,8 @@
 //! Times are kept to the microsecond (PostgreSQL's precision): nanoseconds are cut off.
 
 use super::handle::Gone;
+use crate::registry::index::IndexFields;
+use crate::registry::shapes;
 use chrono::{DateTime, Utc};
 use mem_protocol::registry::{
     AuditEntry, ChangedBy, ParameterChange, Relationship, RelationshipType, VersionBump,
@@ -163,13 +165,15 @@ fn uid_from_db(uid: Option<i64>, what: &dyn Fn() -> String) -> Result<Option<u32
 // ---------------------------------------------------------------------------------------
 // Strategies
 
-/// One strategy as the index loads it: the document's text is parsed by the caller (on
-/// rayon), and `revision` is its stamp.
+/// One strategy as the index loads it: the text is parsed by the caller (on rayon), and
+/// `revision` is its stamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexRow {
     pub id: StrategyId,
     pub revision: i64,
-    pub document: String,
+    /// Its index entry (`shapes::view::entry`, written with every document since migration
+    /// 0003), or its whole document for a row written before.
+    pub entry: String,
 }
 
 /// Every strategy's id, revision and document text, by id, all at once. For 100,000
@@ -193,7 +197,9 @@ pub async fn load_index_each<'e>(
 ) -> Result<usize, RowError> {
     use futures::TryStreamExt;
     let mut rows = sqlx::query(
-        "SELECT strategy_id, revision, document::text AS document FROM strategies ORDER BY strategy_id",
+        // A row written before migration 0003 has no entry: its document serves.
+        "SELECT strategy_id, revision, COALESCE(index_entry, document::text) AS entry \
+         FROM strategies ORDER BY strategy_id",
     )
     .fetch(ex);
     let mut n = 0;
@@ -206,7 +212,7 @@ pub async fn load_index_each<'e>(
         each(IndexRow {
             id: StrategyId(get(&row, "strategy_id", &what)?),
             revision: get(&row, "revision", &what)?,
-            document: get(&row, "document", &what)?,
+            entry: get(&row, "entry", &what)?,
         })?;
         n += 1;
     }
@@ -236,7 +242,7 @@ pub async fn read_document<'e>(
 }
 
 /// The seed's flat columns, a view of the document (which stays the source of truth).
-const STRATEGY_COLUMNS: [&str; 34] = [
+const STRATEGY_COLUMNS: [&str; 35] = [
     "strategy_id",
     "strategy_name",
     "display_name",
@@ -270,6 +276,7 @@ const STRATEGY_COLUMNS: [&str; 34] = [
     "last_used_at",
     "deprecated_at",
     "deprecation_reason",
+    "index_entry",
     "document",
 ];
 
@@ -349,6 +356,7 @@ fn bind_strategy(
         .bind(time_of(s.metadata.last_used_at.as_deref()))
         .bind(time_of(s.metadata.deprecation_date.as_deref()))
         .bind(s.metadata.deprecation_reason.clone())
+        .bind(shapes::view::entry(&IndexFields::of(doc)))
         .bind(Json(to_json(doc)))
 }
 

@@ -228,7 +228,7 @@ impl Store for PgStore {
         let parsed: Vec<(StrategyId, Result<Record, String>)> = index
             .into_par_iter()
             .map(|row| {
-                let record = shapes::view::index_fields(row.document.as_bytes())
+                let record = shapes::view::index_fields(row.entry.as_bytes())
                     .map_err(|e| format!("invalid metadata: {e}"))
                     .and_then(|fields| {
                         if fields.id != row.id {

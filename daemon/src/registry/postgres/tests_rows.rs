@@ -4,6 +4,7 @@ use super::rows::{self, RowError};
 use super::tests::cluster;
 use super::trades::{self, Inserted};
 use super::{PgHandle, connect};
+use crate::registry::index::Record;
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use mem_e2e::postgres::{PASSWORD, Postgres};
 use mem_e2e::trades::{RandomTrades, closed_trade};
@@ -237,8 +238,12 @@ async fn documents_round_trip_and_stale_or_taken_writes_are_refused() {
     let index = rows::load_index(&pool).await.unwrap();
     assert_eq!(index.len(), 1);
     assert_eq!((index[0].id, index[0].revision), (id, 1));
-    let parsed: StrategyDocument = serde_json::from_str(&index[0].document).unwrap();
-    assert_eq!(parsed, doc);
+    // The index reads the entry, which indexes as the document does.
+    let entry = crate::registry::shapes::view::index_fields(index[0].entry.as_bytes()).unwrap();
+    assert_eq!(
+        Record::new(entry, 1).summary,
+        Record::from_doc(&doc, 1).summary
+    );
     let mut streamed = Vec::new();
     let n = rows::load_index_each(&pool, |row| {
         streamed.push(row);
@@ -247,6 +252,11 @@ async fn documents_round_trip_and_stale_or_taken_writes_are_refused() {
     .await
     .unwrap();
     assert_eq!((n, streamed), (1, index));
+    // A row from before migration 0003 (no entry) is indexed from its document.
+    pg.psql("registry", "UPDATE strategies SET index_entry = NULL");
+    let old = rows::load_index(&pool).await.unwrap();
+    let parsed: StrategyDocument = serde_json::from_str(&old[0].entry).unwrap();
+    assert_eq!(parsed, doc);
 
     // Text PostgreSQL cannot store (NUL) is refused naming the strategy.
     let mut nul = document(StrategyId::new_random(), "nul");
@@ -1031,14 +1041,15 @@ async fn measure_recording_100k_trades() {
     );
 }
 
-/// Measures (prints) loading the index of 100,000 strategies: `load_index` (the rows'
-/// text over the socket) and parsing the documents on rayon, as a start would. Ignored:
-/// about 40 s in a debug build
+/// Measures (prints) loading the index of 100,000 strategies as a start does
+/// (`PgStore::load`: every row's index entry over the socket, parsed on rayon, and the
+/// relationships), beside fetching the whole documents, which a start read before
+/// migration 0003. Ignored: about 40 s in a debug build
 /// (`cargo test --release -p memd --lib measure_loading -- --ignored --nocapture`).
 #[tokio::test]
 #[ignore = "a measure: run with --release --ignored --nocapture"]
 async fn measure_loading_100k_strategies() {
-    use rayon::prelude::*;
+    use crate::registry::backend::Store;
     let Some(pg) = cluster() else { return };
     let pool = pool(&pg).await;
     // The largest built-in document, copied 100,000 times with its own id and name.
@@ -1049,61 +1060,66 @@ async fn measure_loading_100k_strategies() {
     let mut tx = rows::begin(&pool).await.unwrap();
     rows::insert_strategy(&mut tx, &template).await.unwrap();
     rows::commit(tx).await.unwrap();
+    let rename = |column: &str| {
+        format!(
+            "jsonb_set(jsonb_set(t.{column}, '{{strategy,id}}', to_jsonb(g.u::text)), '{{strategy,name}}', to_jsonb('gen_' || g.i))"
+        )
+    };
     pg.psql(
         "registry",
         &format!(
             "INSERT INTO strategies (strategy_id, strategy_name, display_name, status, current_version, \
-             created_at, updated_at, document) \
-             SELECT g.u, 'gen_' || g.i, 'Gen', 'active', '1.0.0', now(), now(), \
-             jsonb_set(jsonb_set(t.document, '{{strategy,id}}', to_jsonb(g.u::text)), '{{strategy,name}}', to_jsonb('gen_' || g.i)) \
+             created_at, updated_at, document, index_entry) \
+             SELECT g.u, 'gen_' || g.i, 'Gen', 'active', '1.0.0', now(), now(), {}, {}::text \
              FROM (SELECT gen_random_uuid() AS u, i FROM generate_series(1, 99999) i) g, \
-             (SELECT document FROM strategies WHERE strategy_id = '{}') t",
+             (SELECT document, index_entry::jsonb AS entry FROM strategies WHERE strategy_id = '{}') t",
+            rename("document"),
+            rename("entry"),
             template.strategy.id
         ),
     );
-    // The server's part alone: JSONB to text for every document, nothing sent.
-    let started = Instant::now();
-    pg.psql(
-        "registry",
-        "SELECT sum(length(document::text)) FROM strategies",
-    );
-    let server = started.elapsed();
-    let started = Instant::now();
-    let index = rows::load_index(&pool).await.unwrap();
-    let fetched = started.elapsed();
-    let bytes: usize = index.iter().map(|r| r.document.len()).sum();
-    let parsed: Vec<StrategyDocument> = index
-        .par_iter()
-        .map(|r| serde_json::from_str(&r.document).unwrap())
-        .collect();
-    let total = started.elapsed();
-    assert_eq!(parsed.len(), 100_000);
-    drop(parsed);
-    drop(index);
-    // For comparison (not memd's schema): the same documents kept as TEXT.
-    pg.psql(
-        "registry",
-        "ALTER TABLE strategies ADD COLUMN probe TEXT; UPDATE strategies SET probe = document::text",
-    );
     pg.psql("registry", "VACUUM ANALYZE strategies");
+    let store = super::PgStore::connect(
+        &pg.url_without_password("registry"),
+        Some(PASSWORD),
+        "measure",
+    )
+    .unwrap();
+    let mut loads = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let loaded = store.load().unwrap();
+        loads.push(started.elapsed().as_secs_f64());
+        assert_eq!((loaded.records.len(), loaded.issues.len()), (100_000, 0));
+    }
+    let entries: usize = rows::load_index(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.entry.len())
+        .sum();
+    // What a start read before: the whole documents, as text.
     let started = Instant::now();
-    let texts: Vec<(uuid::Uuid, i64, String)> =
-        sqlx::query_as("SELECT strategy_id, revision, probe FROM strategies ORDER BY strategy_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    let as_text = started.elapsed();
-    assert_eq!(texts.len(), 100_000);
+    let documents: Vec<(uuid::Uuid, i64, String)> = sqlx::query_as(
+        "SELECT strategy_id, revision, document::text FROM strategies ORDER BY strategy_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let fetched_documents = started.elapsed();
+    let bytes: usize = documents.iter().map(|d| d.2.len()).sum();
     println!(
-        "PG index: 100,000 strategies ({:.0} MB of document text, {} B each): the server's JSONB to text alone {:.2} s; fetched in {:.2} s, fetched and parsed in {:.2} s",
+        "PG index: 100,000 strategies: PgStore::load (index entries, {:.0} MB, {} B each, parsed into the index) in {} s; \
+         the whole documents ({:.0} MB, {} B each) fetched alone in {:.2} s",
+        entries as f64 / 1e6,
+        entries / 100_000,
+        loads
+            .iter()
+            .map(|s| format!("{s:.2}"))
+            .collect::<Vec<_>>()
+            .join(" / "),
         bytes as f64 / 1e6,
         bytes / 100_000,
-        server.as_secs_f64(),
-        fetched.as_secs_f64(),
-        total.as_secs_f64()
-    );
-    println!(
-        "PG index: the same documents kept as TEXT (a probe column, not memd's schema) fetched in {:.2} s",
-        as_text.as_secs_f64()
+        fetched_documents.as_secs_f64()
     );
 }
