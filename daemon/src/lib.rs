@@ -327,17 +327,33 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
     })
 }
 
-/// The registry, watched for hand edits, its live summaries flushed every 2 s, its files
-/// checked in full in the background (start-up reads only what the index needs).
+/// The registry on the backend the config names, its live summaries flushed and memd's
+/// own trades it could not take recorded again every 2 s.
 fn open_registry(
     settings: &Settings,
     bus: &Arc<EventBus>,
     active: Arc<ActiveStrategies>,
     watchers: &mut Vec<watch::Watcher>,
 ) -> anyhow::Result<Arc<Registry>> {
-    if let registry::config::Backend::Postgres(pg) = &settings.registry {
-        return open_postgres_registry(settings, pg, bus, active);
-    }
+    let registry = match &settings.registry {
+        registry::config::Backend::Postgres(pg) => {
+            open_postgres_registry(settings, pg, bus, active)?
+        }
+        registry::config::Backend::Files => open_file_registry(settings, bus, active, watchers)?,
+    };
+    registry.keep_own_trades_in(&settings.data_dir.join("trade-outbox.jsonl"))?;
+    spawn_live_summary_flusher(registry.clone());
+    Ok(registry)
+}
+
+/// The registry on files, watched for hand edits, its files checked in full in the
+/// background (start-up reads only what the index needs).
+fn open_file_registry(
+    settings: &Settings,
+    bus: &Arc<EventBus>,
+    active: Arc<ActiveStrategies>,
+    watchers: &mut Vec<watch::Watcher>,
+) -> anyhow::Result<Arc<Registry>> {
     let started = Instant::now();
     let registry = Arc::new(Registry::open_with(
         &settings.registry_dir,
@@ -357,7 +373,6 @@ fn open_registry(
             warn!(%err, "cannot watch the registry's metadata directory; hand edits need a restart")
         }
     }
-    spawn_live_summary_flusher(registry.clone());
     let checked = registry.clone();
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -402,7 +417,6 @@ fn open_postgres_registry(
         millis = started.elapsed().as_millis() as u64,
         "registry loaded from PostgreSQL"
     );
-    spawn_live_summary_flusher(registry.clone());
     Ok(registry)
 }
 
@@ -465,7 +479,11 @@ fn spawn_live_summary_flusher(registry: Arc<Registry>) {
         loop {
             tick.tick().await;
             let registry = registry.clone();
-            let _ = tokio::task::spawn_blocking(move || registry.flush_live_summaries()).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                registry.flush_live_summaries();
+                registry.retry_own_trades();
+            })
+            .await;
         }
     });
 }

@@ -334,7 +334,14 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
     // as many rounds as it takes to get the next one acknowledged).
     let may_be_current: Arc<Mutex<Vec<String>>> = Default::default();
     let mut deploys = 0usize;
-    for round in 0..KILLS_MODELS_AND_BOTS {
+    // A loaded machine acknowledges fewer deployments a round: go on past the rounds
+    // planned until enough were (at most twice as many rounds).
+    let mut rounds = 0;
+    for round in 0..2 * KILLS_MODELS_AND_BOTS {
+        if round >= KILLS_MODELS_AND_BOTS && deploys > 20 {
+            break;
+        }
+        rounds += 1;
         let daemon = start();
         // After a restart the daemon itself must bring bots and state into agreement.
         let mut agreed = Err(String::new());
@@ -458,6 +465,6 @@ async fn sigkill_during_promotions_and_deployments_loses_and_duplicates_nothing(
         "the test deployed too little to mean anything: {deploys}"
     );
     eprintln!(
-        "{KILLS_MODELS_AND_BOTS} kills during promotions and deployments; {deploys} deployments acknowledged"
+        "{rounds} kills during promotions and deployments; {deploys} deployments acknowledged"
     );
 }

@@ -956,7 +956,7 @@ impl Memory {
                 .filter(|r| !r.is_empty()),
             ..TradeRecord::default()
         };
-        if let Err(e) = self.registry.record_trades(
+        if let Err(e) = self.registry.record_own_trades(
             RecordTradesParams {
                 id,
                 trades: vec![trade],

@@ -498,7 +498,7 @@ impl<R: FnMut(&NativeSaved, Option<&str>)> Run<R> {
             ));
         }
         for chunk in trades.chunks(10_000) {
-            if let Err(e) = self.ctx.registry.record_trades(
+            if let Err(e) = self.ctx.registry.record_own_trades(
                 RecordTradesParams {
                     id: self.ctx.strategy_id,
                     trades: chunk.to_vec(),

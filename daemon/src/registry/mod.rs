@@ -26,6 +26,7 @@ pub mod files;
 pub mod index;
 pub mod metrics;
 mod migrate;
+pub mod outbox;
 pub mod postgres;
 pub mod shapes;
 pub mod store;
@@ -99,7 +100,12 @@ impl RegistryError {
 
 impl From<anyhow::Error> for RegistryError {
     fn from(e: anyhow::Error) -> Self {
-        RegistryError::Io(e)
+        // A store's error carried through code that speaks anyhow (the trade logs) keeps
+        // its kind: a database that is down refuses as unavailable, not as internal.
+        match e.downcast::<StoreError>() {
+            Ok(store) => store.into(),
+            Err(e) => RegistryError::Io(e),
+        }
     }
 }
 
@@ -194,6 +200,8 @@ pub struct Registry {
     /// Which strategies are deployed (the supervisor's to say): read into every summary
     /// that leaves the registry (`isDeployed`), never stored in the index.
     deployed: Arc<dyn DeploymentView>,
+    /// memd's own trades refused while the store was unreachable, to record again.
+    outbox: outbox::Outbox,
 }
 
 /// What the registry asks of the deployments: whether a strategy has an active one.
@@ -330,6 +338,7 @@ impl Registry {
             documents: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             deployed,
+            outbox: outbox::Outbox::default(),
         })
     }
 
@@ -1715,6 +1724,80 @@ impl Registry {
             duplicates,
             total_trades: totals.trades,
         })
+    }
+
+    /// Records trades memd itself made (a learned strategy's, a native runner's). Refused
+    /// because the store cannot be reached, they wait in the outbox and are recorded when
+    /// it answers again ([`Registry::retry_own_trades`]): answered `None`.
+    pub fn record_own_trades(
+        &self,
+        params: RecordTradesParams,
+        caller: &Caller,
+    ) -> Result<Option<RecordedTrades>> {
+        let RecordTradesParams { id, trades } = params;
+        match self.record_trades(
+            RecordTradesParams {
+                id,
+                trades: trades.clone(),
+            },
+            caller,
+        ) {
+            Err(RegistryError::Unavailable(why)) => {
+                let count = trades.len();
+                let by = caller.client.as_deref().unwrap_or("memd").to_string();
+                self.outbox.keep(outbox::Held { id, by, trades })?;
+                warn!(strategy_id = %id, trades = count, %why, "the registry cannot take memd's trades now: kept to record them when it can");
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
+    }
+
+    /// Keeps memd's own refused trades in `file` (and records those a previous memd left
+    /// there at the next retry).
+    pub fn keep_own_trades_in(&self, file: &Path) -> anyhow::Result<()> {
+        let found = self.outbox.keep_in(file)?;
+        if found > 0 {
+            info!(batches = found, file = %file.display(), "found memd's trades the registry could not take before: recording them");
+        }
+        Ok(())
+    }
+
+    /// How many of memd's own trades wait for the store.
+    pub fn own_trades_waiting(&self) -> usize {
+        self.outbox.trades()
+    }
+
+    /// Records what waits in the outbox, while the store takes it. A batch refused for
+    /// another reason than an unreachable store (its strategy deleted meanwhile) can never
+    /// be recorded: it is dropped with a warning.
+    pub fn retry_own_trades(&self) {
+        let recorded = self.outbox.retry(|held| {
+            let caller = Caller {
+                uid: None,
+                client: Some(held.by.as_str().into()),
+            };
+            let params = RecordTradesParams {
+                id: held.id,
+                trades: held.trades.clone(),
+            };
+            match self.record_trades(params, &caller) {
+                Ok(_) => true,
+                Err(RegistryError::Unavailable(_)) => false,
+                Err(e) => {
+                    warn!(strategy_id = %held.id, trades = held.trades.len(), error = %e, "dropped memd's trades the registry refused");
+                    true
+                }
+            }
+        });
+        match recorded {
+            Ok(0) => {}
+            Ok(n) => info!(
+                trades = n,
+                "recorded memd's trades the registry could not take before"
+            ),
+            Err(e) => warn!(error = %format!("{e:#}"), "cannot rewrite the trade outbox"),
+        }
     }
 
     /// A trade that names the version it ran (`versionId`) names one of the strategy's
@@ -3159,11 +3242,76 @@ mod tests {
         assert_eq!(registry.summary(id).unwrap().tags, before.summary.tags);
         let cached = registry.get_cached(id).expect("the document read before");
         assert_eq!(cached.metadata.strategy.id, id);
+        // memd's own trades (a native runner's) wait in the outbox, kept in its file.
+        let outbox = fixture.dir.path().join("trade-outbox.jsonl");
+        registry.keep_own_trades_in(&outbox).unwrap();
+        let own = |ids: &[&str]| RecordTradesParams {
+            id,
+            trades: ids
+                .iter()
+                .map(|t| mem_e2e::trades::closed_trade(*t).build())
+                .collect(),
+        };
+        let runner = Caller {
+            uid: None,
+            client: Some("memd native deployment".into()),
+        };
+        assert!(
+            registry
+                .record_own_trades(own(&["own-1", "own-2"]), &runner)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            registry
+                .record_own_trades(own(&["own-3"]), &runner)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(registry.own_trades_waiting(), 3);
+        registry.retry_own_trades();
+        assert_eq!(
+            registry.own_trades_waiting(),
+            3,
+            "still down: still waiting"
+        );
+        assert_eq!(std::fs::read_to_string(&outbox).unwrap().lines().count(), 2);
 
         fixture.pg.as_mut().unwrap().start_server();
         let detail = tag("after").unwrap();
         assert!(detail.summary.tags.iter().any(|t| t == "after"));
         assert!(!detail.summary.tags.iter().any(|t| t == "while-down"));
         assert_eq!(registry.store.health(), backend::Health::Up);
+        registry.retry_own_trades();
+        assert_eq!(registry.own_trades_waiting(), 0);
+        assert_eq!(std::fs::read_to_string(&outbox).unwrap(), "");
+        let recorded: Vec<String> = registry
+            .list_trades(ListTradesParams {
+                id,
+                from: None,
+                to: None,
+                limit: None,
+                offset: None,
+            })
+            .unwrap()
+            .trades
+            .into_iter()
+            .map(|t| t.trade_id)
+            .collect();
+        for t in ["own-1", "own-2", "own-3"] {
+            assert!(recorded.iter().any(|r| r == t), "{t} in {recorded:?}");
+        }
+        // Recorded as the runner's, in the shared audit.
+        let audit = registry
+            .audit_tail(AuditParams {
+                limit: Some(5),
+                ..AuditParams::default()
+            })
+            .unwrap();
+        assert!(
+            audit.entries.iter().any(|e| e.action == "trades.record"
+                && e.client.as_deref() == Some("memd native deployment")),
+            "{audit:?}"
+        );
     }
 }
