@@ -7,12 +7,15 @@
 //! Recording again is safe: the registry ignores a trade id it already has (a batch whose
 //! commit was acknowledged by the database but not to memd is not counted twice).
 
+use crate::linelog::{self, Durability};
 use mem_protocol::registry::TradeRecord;
 use mem_protocol::strategy::StrategyId;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// The outbox file's mode (the registry's logs' own).
+const MODE: u32 = 0o640;
 
 /// One refused batch of one strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,26 +42,9 @@ struct State {
 impl Outbox {
     /// Keeps the batches in `file` from now on, after the ones it already holds (left by a
     /// memd that stopped before it could record them). A torn last line (a crash during
-    /// its write) is skipped with a warning: its batch was never kept.
+    /// its write, never acknowledged as kept) is left out, as `linelog` reads.
     pub fn keep_in(&self, file: &Path) -> anyhow::Result<usize> {
-        let mut found = Vec::new();
-        match std::fs::read_to_string(file) {
-            Ok(text) => {
-                for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
-                    match serde_json::from_str::<Held>(line) {
-                        Ok(held) => found.push(held),
-                        Err(e) => tracing::warn!(
-                            file = %file.display(),
-                            line = n + 1,
-                            error = %e,
-                            "skipped an unreadable line of the trade outbox"
-                        ),
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => anyhow::bail!("cannot read the trade outbox {}: {e}", file.display()),
-        }
+        let mut found: Vec<Held> = linelog::read_json(file)?;
         let mut state = self.state.lock().expect("outbox lock");
         let kept = found.len();
         found.append(&mut state.held);
@@ -68,19 +54,14 @@ impl Outbox {
         Ok(kept)
     }
 
-    /// Keeps a refused batch (durably, when there is a file) until [`Outbox::retry`]
-    /// records it.
+    /// Keeps a refused batch (on disk before this returns, when there is a file) until
+    /// [`Outbox::retry`] records it.
     pub fn keep(&self, held: Held) -> anyhow::Result<()> {
         let mut state = self.state.lock().expect("outbox lock");
         if let Some(file) = &state.file {
             let mut line = serde_json::to_vec(&held)?;
             line.push(b'\n');
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(file)?;
-            f.write_all(&line)?;
-            f.sync_data()?;
+            linelog::append(file, MODE, &line, Durability::Sync)?;
         }
         state.held.push(held);
         Ok(())
@@ -127,7 +108,7 @@ fn write_all(file: &Path, held: &[Held]) -> anyhow::Result<()> {
         serde_json::to_writer(&mut text, h)?;
         text.push(b'\n');
     }
-    crate::datadir::write_atomic(file, &text, 0o640)
+    crate::datadir::write_atomic(file, &text, MODE)
 }
 
 #[cfg(test)]
