@@ -16,17 +16,7 @@ use std::time::{Duration, Instant};
 /// A memd whose registry is `pg`'s database, named `server` there.
 pub(crate) fn daemon_on(pg: &Postgres, server: &str) -> Daemon {
     let root = tempfile::tempdir().unwrap();
-    let password_file = pg.password_file(root.path());
-    let config = root.path().join("memd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[registry]\nbackend = \"postgres\"\nurl = \"{}\"\npassword_file = \"{}\"\nserver = \"{server}\"\n",
-            pg.url_without_password("registry"),
-            password_file.display()
-        ),
-    )
-    .unwrap();
+    let config = pg.memd_config(root.path(), server);
     Daemon::with_config(root, &config)
 }
 

@@ -57,6 +57,8 @@ pub struct Postgres {
     bin: PathBuf,
     /// The Unix user it runs as (`postgres` when the tests run as root).
     run_as: Option<nix::unistd::User>,
+    /// Whether it syncs to disk (PostgreSQL's defaults): off unless [`Postgres::durable`].
+    durable: bool,
 }
 
 impl Postgres {
@@ -87,6 +89,7 @@ impl Postgres {
             dir,
             bin,
             run_as,
+            durable: false,
         };
         let status = pg
             .command("initdb")
@@ -112,6 +115,15 @@ impl Postgres {
         cmd
     }
 
+    /// The same cluster restarted with PostgreSQL's own durability settings (every commit
+    /// synced to disk), for benchmarks of durable writes.
+    pub fn durable(mut self) -> Postgres {
+        self.stop();
+        self.durable = true;
+        self.start_server();
+        self
+    }
+
     /// The cluster's data directory.
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -131,8 +143,12 @@ impl Postgres {
             .args(["-p", &self.port.to_string(), "-h", "127.0.0.1", "-k"])
             .arg(self.dir.path())
             // Test speed, not durability across power loss: the tests crash processes,
-            // not the machine.
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            // not the machine. A benchmark of durable writes asks for PostgreSQL's own.
+            .args(if self.durable {
+                &[][..]
+            } else {
+                &["-c", "fsync=off", "-c", "full_page_writes=off"][..]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -197,6 +213,23 @@ impl Postgres {
         std::fs::write(&path, PASSWORD).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
+    }
+
+    /// Writes `dir/memd.toml` putting memd's registry in this cluster's `registry`
+    /// database as server `server` (the password in a 0600 file beside it); answers its
+    /// path.
+    pub fn memd_config(&self, dir: &Path, server: &str) -> PathBuf {
+        let config = dir.join("memd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[registry]\nbackend = \"postgres\"\nurl = \"{}\"\npassword_file = \"{}\"\nserver = \"{server}\"\n",
+                self.url_without_password("registry"),
+                self.password_file(dir).display()
+            ),
+        )
+        .unwrap();
+        config
     }
 
     /// Runs SQL with `psql` as the superuser, on database `db`.

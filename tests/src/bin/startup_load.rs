@@ -145,17 +145,9 @@ async fn start(memd: &Path, backend: Backend<'_>, call_timeout: Duration) -> (Da
             command.env("STRATEGY_REGISTRY_PATH", registry);
         }
         Backend::Postgres(pg) => {
-            let config = root.path().join("memd.toml");
-            std::fs::write(
-                &config,
-                format!(
-                    "[registry]\nbackend = \"postgres\"\nurl = \"{}\"\npassword_file = \"{}\"\nserver = \"startup-load\"\n",
-                    pg.url_without_password("registry"),
-                    pg.password_file(root.path()).display()
-                ),
-            )
-            .expect("memd.toml");
-            command.arg("--config").arg(config);
+            command
+                .arg("--config")
+                .arg(pg.memd_config(root.path(), "startup-load"));
         }
     }
     let started = Instant::now();

@@ -12,6 +12,10 @@
 //!    log file `performance/{id}.jsonl` (and the file holds no other lines);
 //! 3. a memd restarted on the same data reports the same total again.
 //!
+//! `--postgres` puts the registry in a PostgreSQL cluster of its own (the test kit's:
+//! Debian's `postgresql` on loopback, with PostgreSQL's own durability settings, every
+//! commit synced) and checks the database's rows instead of the log file.
+//!
 //! Build and run (release; memd is looked up next to this executable):
 //!
 //! ```text
@@ -33,7 +37,7 @@
 
 use mem_e2e::measure::{cpu_seconds, median, percentile, status_mb};
 use mem_e2e::trades::RandomTrades;
-use mem_e2e::{Daemon, find_memd, start_memd};
+use mem_e2e::{Daemon, find_memd, start_memd_with};
 use mem_protocol::methods::method;
 use mem_protocol::registry::{PerformanceParams, RecordTradesParams, RegisterParams, TradeRecord};
 use mem_protocol::strategy::StrategyId;
@@ -56,11 +60,12 @@ struct Options {
     memd: Option<PathBuf>,
     keep: bool,
     raw: bool,
+    postgres: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: trade-load [--seconds S] [--connections N] [--batch N] [--memd PATH] [--keep] [--raw]"
+        "usage: trade-load [--seconds S] [--connections N] [--batch N] [--memd PATH] [--keep] [--raw] [--postgres]"
     );
     std::process::exit(2)
 }
@@ -73,6 +78,7 @@ fn parse_args() -> Options {
         memd: std::env::var_os("MEMD_BIN").map(PathBuf::from),
         keep: false,
         raw: false,
+        postgres: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -84,6 +90,7 @@ fn parse_args() -> Options {
             "--memd" => options.memd = Some(PathBuf::from(value())),
             "--keep" => options.keep = true,
             "--raw" => options.raw = true,
+            "--postgres" => options.postgres = true,
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -256,8 +263,31 @@ async fn main() {
     let data_dir = work.path().join("data");
     println!("memd:        {}", memd.display());
     println!("data dir:    {}", data_dir.display());
+    // The registry in a database of its own, syncing every commit (PostgreSQL's defaults).
+    let pg = options.postgres.then(|| {
+        mem_e2e::postgres::registry_cluster()
+            .expect("PostgreSQL is not installed")
+            .durable()
+    });
+    let config = pg
+        .as_ref()
+        .map(|pg| pg.memd_config(work.path(), "trade-load"));
+    println!(
+        "registry:    {}",
+        pg.as_ref().map_or("files".to_string(), |pg| format!(
+            "PostgreSQL {}",
+            pg.url_without_password("registry")
+        ))
+    );
+    let start_memd = || {
+        start_memd_with(&memd, work.path(), &data_dir, |cmd| {
+            if let Some(config) = &config {
+                cmd.arg("--config").arg(config);
+            }
+        })
+    };
 
-    let (daemon, ready_after) = start_memd(&memd, work.path(), &data_dir);
+    let (daemon, ready_after) = start_memd();
     let memd_pid = daemon.pid().to_string();
     println!(
         "memd ready:  {:.0} ms after spawn (pid {memd_pid})",
@@ -450,27 +480,35 @@ async fn main() {
         daemon.child.wait().expect("reap memd");
         std::mem::replace(&mut daemon.root, tempfile::tempdir().expect("temp dir"))
     };
-    let text = std::fs::read_to_string(&log_path).expect("read the trade log");
-    let mut in_file: HashSet<&str> = HashSet::new();
-    let mut lines = 0usize;
-    let mut unreadable = 0usize;
-    let mut repeated = 0usize;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        lines += 1;
-        match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(v) => match v.get("trade_id").and_then(|t| t.as_str()) {
-                Some(tid) => {
-                    // Borrow the id from `text`: find it in the line.
-                    let start = line.find(tid).expect("id in its line");
-                    if !in_file.insert(&line[start..start + tid.len()]) {
-                        repeated += 1;
-                    }
+    // The trade ids stored: the log's lines, or the database's rows.
+    let (stored, unreadable, where_) = match &pg {
+        None => {
+            let text = std::fs::read_to_string(&log_path).expect("read the trade log");
+            let mut ids = Vec::new();
+            let mut unreadable = 0usize;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(v) => match v.get("trade_id").and_then(|t| t.as_str()) {
+                        Some(tid) => ids.push(tid.to_string()),
+                        None => unreadable += 1,
+                    },
+                    Err(_) => unreadable += 1,
                 }
-                None => unreadable += 1,
-            },
-            Err(_) => unreadable += 1,
+            }
+            (ids, unreadable, log_path.display().to_string())
         }
-    }
+        Some(pg) => {
+            let rows = pg.psql(
+                "registry",
+                &format!("SELECT trade_id FROM strategy_performance WHERE strategy_id = '{id}'"),
+            );
+            let ids = rows.lines().map(str::to_string).collect();
+            (ids, 0, "the database".to_string())
+        }
+    };
+    let lines = stored.len();
+    let in_file: HashSet<&str> = stored.iter().map(String::as_str).collect();
+    let repeated = lines - in_file.len();
     let mut missing = 0u64;
     let mut first_missing = None;
     for r in results.iter().filter(|r| r.outcome.is_ok()) {
@@ -487,7 +525,7 @@ async fn main() {
         missing == 0,
         format!(
             "after SIGKILL, every acknowledged trade is in {}: {missing} missing{}",
-            log_path.display(),
+            where_,
             first_missing.map_or(String::new(), |t| format!(" (first: {t})"))
         ),
     );
@@ -496,12 +534,12 @@ async fn main() {
         &mut ok,
         unreadable == 0 && repeated == 0 && lines as u64 <= acked + unacked_attempted,
         format!(
-            "the log has {lines} lines ({unreadable} unreadable, {repeated} repeated ids) for {acked} acknowledged trades"
+            "{where_} has {lines} trades ({unreadable} unreadable, {repeated} repeated ids) for {acked} acknowledged"
         ),
     );
     drop(root);
 
-    let (daemon, ready_after) = start_memd(&memd, work.path(), &data_dir);
+    let (daemon, ready_after) = start_memd();
     let client = connect(&daemon).await;
     let load_started = Instant::now();
     let report = client
