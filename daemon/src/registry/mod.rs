@@ -99,7 +99,14 @@ impl RegistryError {
 
 impl From<anyhow::Error> for RegistryError {
     fn from(e: anyhow::Error) -> Self {
-        RegistryError::Io(e)
+        // The trade logs answer anyhow errors, and on PostgreSQL their store's errors are
+        // in them: keep those errors' kind, so that a trade recorded while the database is
+        // down is refused as `unavailable` (try again later), as every other change is,
+        // rather than as an internal error.
+        match e.downcast::<StoreError>() {
+            Ok(e) => e.into(),
+            Err(e) => RegistryError::Io(e),
+        }
     }
 }
 
@@ -1848,7 +1855,7 @@ impl Registry {
             let result = self
                 .trades
                 .log(id)
-                .map_err(RegistryError::Io)
+                .map_err(RegistryError::from)
                 .and_then(|log| {
                     // Computed in place under the lock (one pass over the points; no
                     // allocation of their size when they are in exit order, as trades
@@ -3151,6 +3158,17 @@ mod tests {
         ));
         let again = started.elapsed();
         assert!(again < std::time::Duration::from_secs(2), "{again:?}");
+        // Trades too: their log's error keeps its kind (it was an internal error).
+        let err = registry
+            .record_trades(
+                RecordTradesParams {
+                    id,
+                    trades: vec![mem_e2e::trades::closed_trade("while-down").build()],
+                },
+                &Caller::default(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Unavailable(_)), "{err:?}");
         assert!(matches!(
             registry.store.health(),
             backend::Health::Down { .. }
