@@ -717,71 +717,92 @@ async fn postgresql_stopped_during_a_load_of_trades_loses_no_acknowledged_trade(
     );
 }
 
-/// memd is killed (SIGKILL) while three clients record batches of trades into PostgreSQL:
-/// a new memd on the same database, as the same server, has every acknowledged trade, and
-/// the database nothing that was never sent, no batch in part.
+/// memd is killed (SIGKILL) while three clients record batches of trades into PostgreSQL,
+/// four times, after a different number of acknowledged batches: each time a new memd on
+/// the same database, as the same server, lists every acknowledged trade (what the
+/// database holds), the database holds nothing that was never sent and no batch in part,
+/// and the new memd records (an acknowledged trade sent again is a duplicate).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_writes_loses_no_acknowledged_trade_in_postgresql() {
     let Some(pg) = postgres::registry_cluster() else {
         return;
     };
     let mut daemon = daemon_on(&pg, "server-a");
-    let client = daemon.client().await;
-    let id = register(&client, "killed_under_load").await;
-    let load = TradeLoad::start(&daemon, id, 3, "kill").await;
-    load.wait_for("acknowledged", 20, Duration::from_secs(30), |b| {
-        b.outcome.is_ok()
-    })
-    .await;
-    let killed_at = Instant::now();
-    tokio::task::block_in_place(|| daemon.stop_with(nix::sys::signal::Signal::SIGKILL));
-    let batches = load.finish().await;
-    for b in &batches {
-        if let Err(e) = &b.outcome {
-            assert!(
-                e.code().is_none() && b.answered >= killed_at,
-                "batch {} failed otherwise than by the kill: {e}",
-                b.ids[0]
-            );
+    let id = register(&daemon.client().await, "killed_under_load").await;
+    let mut batches = Vec::new();
+    let mut extra_trades = 0;
+    for (round, acked_before_kill) in [20, 3, 11, 7].into_iter().enumerate() {
+        let load = TradeLoad::start(&daemon, id, 3, &format!("kill{round}")).await;
+        load.wait_for(
+            "acknowledged",
+            acked_before_kill,
+            Duration::from_secs(30),
+            |b| b.outcome.is_ok(),
+        )
+        .await;
+        let killed_at = Instant::now();
+        tokio::task::block_in_place(|| daemon.stop_with(nix::sys::signal::Signal::SIGKILL));
+        let sent = load.finish().await;
+        for b in &sent {
+            if let Err(e) = &b.outcome {
+                assert!(
+                    e.code().is_none() && b.answered >= killed_at,
+                    "batch {} failed otherwise than by the kill: {e}",
+                    b.ids[0]
+                );
+            }
         }
+        eprintln!(
+            "round {round}: {} batches sent, {} acknowledged",
+            sent.len(),
+            sent.iter().filter(|b| b.outcome.is_ok()).count()
+        );
+        batches.extend(sent);
+
+        let mut in_db = trade_ids_in_database(&pg, id);
+        for t in 0..extra_trades {
+            assert!(in_db.remove(&format!("kill-after-{t}")));
+        }
+        let acked = check_batches(&batches, &in_db);
+
+        daemon = daemon_on(&pg, "server-a");
+        let client = daemon.client().await;
+        let mut listed = trade_ids_listed(&client, id).await;
+        for t in 0..extra_trades {
+            assert!(listed.remove(&format!("kill-after-{t}")));
+        }
+        let missing: Vec<_> = in_db.difference(&listed).take(3).collect();
+        let extra: Vec<_> = listed.difference(&in_db).take(3).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "the new memd lists what the database holds: missing {missing:?}, extra {extra:?}"
+        );
+        assert_eq!(
+            total_trades(&client, id).await as usize,
+            in_db.len() + extra_trades
+        );
+        // It records: one new, and an acknowledged one again (a duplicate).
+        let acked_one = acked.iter().next().unwrap().clone();
+        let recorded = client
+            .call::<method::TradesRecord>(RecordTradesParams {
+                id,
+                trades: vec![
+                    closed_trade(format!("kill-after-{extra_trades}")).build(),
+                    closed_trade(acked_one.as_str()).build(),
+                ],
+            })
+            .await
+            .unwrap();
+        extra_trades += 1;
+        assert_eq!(recorded.recorded, 1);
+        assert_eq!(recorded.duplicates, vec![acked_one]);
+        assert_eq!(
+            trade_ids_in_database(&pg, id).len(),
+            in_db.len() + extra_trades
+        );
     }
-    drop(client);
-
-    let in_db = trade_ids_in_database(&pg, id);
-    let acked = check_batches(&batches, &in_db);
-    assert!(acked.len() >= 20 * BATCH, "{}", acked.len());
-
-    let again = daemon_on(&pg, "server-a");
-    let client = again.client().await;
-    let listed = trade_ids_listed(&client, id).await;
-    let missing: Vec<_> = in_db.difference(&listed).take(3).collect();
-    let extra: Vec<_> = listed.difference(&in_db).take(3).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "the new memd lists what the database holds: missing {missing:?}, extra {extra:?}"
-    );
-    assert_eq!(total_trades(&client, id).await as usize, in_db.len());
-    // It records: one new, and an acknowledged one again (a duplicate).
-    let acked_one = acked.iter().next().unwrap().clone();
-    let recorded = client
-        .call::<method::TradesRecord>(RecordTradesParams {
-            id,
-            trades: vec![
-                closed_trade("kill-after").build(),
-                closed_trade(acked_one.as_str()).build(),
-            ],
-        })
-        .await
-        .unwrap();
-    assert_eq!(recorded.recorded, 1);
-    assert_eq!(recorded.duplicates, vec![acked_one]);
-    assert_eq!(trade_ids_in_database(&pg, id).len(), in_db.len() + 1);
-    eprintln!(
-        "{} batches sent, {} acknowledged, {} trades in the database",
-        batches.len(),
-        batches.iter().filter(|b| b.outcome.is_ok()).count(),
-        in_db.len()
-    );
+    let acked = batches.iter().filter(|b| b.outcome.is_ok()).count();
+    assert!(acked >= 41, "{acked} batches acknowledged");
 }
 
 /// A memd on `pg`'s database as `server`, whose `freqtrade` is the fake bot (cheap
