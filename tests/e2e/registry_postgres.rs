@@ -943,3 +943,64 @@ async fn a_deployment_on_one_daemon_is_not_touched_by_the_other() {
     let stopped = ca.call::<method::Stop>(stop_now(id)).await.unwrap();
     assert_eq!(stopped.deployment_id, on_a.deployment_id);
 }
+
+/// Trades recorded through one daemon right after the database came back (while the
+/// other may not listen again yet, and so may miss their notification) reach the other's
+/// figures all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trades_recorded_right_after_the_database_is_back_reach_the_other_daemon() {
+    let Some(mut pg) = postgres::registry_cluster() else {
+        return;
+    };
+    let a = daemon_on(&pg, "server-a");
+    let b = daemon_on(&pg, "server-b");
+    let (ca, cb) = (a.client().await, b.client().await);
+    let id = register(&ca, "after_the_outage_trades").await;
+    ca.call::<method::TradesRecord>(RecordTradesParams {
+        id,
+        trades: vec![closed_trade("before").build()],
+    })
+    .await
+    .unwrap();
+    mem_e2e::wait_for("both count the trade", Duration::from_secs(5), async || {
+        total_trades(&ca, id).await == 1 && total_trades(&cb, id).await == 1
+    })
+    .await;
+
+    tokio::task::block_in_place(|| pg.stop());
+    mem_e2e::wait_for("both notice", Duration::from_secs(10), async || {
+        !registry_status(&ca).await.reachable && !registry_status(&cb).await.reachable
+    })
+    .await;
+    tokio::task::block_in_place(|| pg.start_server());
+    // At once, through b: refused until b reaches the database again, then recorded.
+    let started = Instant::now();
+    loop {
+        match cb
+            .call::<method::TradesRecord>(RecordTradesParams {
+                id,
+                trades: vec![closed_trade("right-after").build()],
+            })
+            .await
+        {
+            Ok(r) => {
+                assert_eq!(r.recorded, 1);
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Some(ErrorCode::Unavailable), "{e}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "b records: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    eprintln!("recorded through b {:?} after the start", started.elapsed());
+    mem_e2e::wait_for("a counts b's trade", Duration::from_secs(10), async || {
+        total_trades(&ca, id).await == 2
+    })
+    .await;
+    assert_eq!(trade_ids_listed(&ca, id).await.len(), 2);
+}

@@ -625,6 +625,12 @@ impl TradeStore {
         self.logs.lock().expect("trade store lock").remove(&id);
     }
 
+    /// Drops every loaded log (notifications of other servers' trades may have been
+    /// missed): each is read again at its next use.
+    pub fn forget_all(&self) {
+        self.logs.lock().expect("trade store lock").clear();
+    }
+
     /// Whether the strategy may have trades (without loading them): on files, whether it
     /// has a log; the database's rows are always worth a look.
     pub fn may_have_trades(&self, id: StrategyId) -> bool {
