@@ -625,10 +625,31 @@ impl TradeStore {
         self.logs.lock().expect("trade store lock").remove(&id);
     }
 
-    /// Drops every loaded log (notifications of other servers' trades may have been
-    /// missed): each is read again at its next use.
-    pub fn forget_all(&self) {
-        self.logs.lock().expect("trade store lock").clear();
+    /// Reads every loaded log again from the database's rows, in place (notifications of
+    /// other servers' trades may have been missed). Each is read under its lock, so a
+    /// batch this daemon records meanwhile is either in the rows read or appended after:
+    /// dropping the logs instead would let a batch in flight land in a dropped log while
+    /// the next use loads one without it. A log that cannot be read (the database gone
+    /// again) stays as it was: reads are still answered from it, and the next reconnection
+    /// reads it again. Nothing to do on files.
+    pub fn reload_all(&self) {
+        let Kept::Rows(store) = &self.kept else {
+            return;
+        };
+        let loaded: Vec<(StrategyId, Arc<Mutex<TradeLog>>)> = self
+            .logs
+            .lock()
+            .expect("trade store lock")
+            .iter()
+            .map(|(id, log)| (*id, log.clone()))
+            .collect();
+        for (id, log) in loaded {
+            let mut log = log.lock().expect("trade log lock");
+            match TradeLog::load_rows(store.clone(), id) {
+                Ok(fresh) => *log = fresh,
+                Err(e) => warn!(%id, error = %e, "cannot read the strategy's trades again"),
+            }
+        }
     }
 
     /// Whether the strategy may have trades (without loading them): on files, whether it
