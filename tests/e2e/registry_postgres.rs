@@ -1004,3 +1004,68 @@ async fn trades_recorded_right_after_the_database_is_back_reach_the_other_daemon
     .await;
     assert_eq!(trade_ids_listed(&ca, id).await.len(), 2);
 }
+
+/// Two daemons record batches of trades to the same strategy at once (each hears of the
+/// other's): every acknowledged trade is in the database, and once the load is over both
+/// daemons list and count exactly what the database holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_recording_one_strategy_at_once_agree_with_the_database() {
+    let Some(pg) = postgres::registry_cluster() else {
+        return;
+    };
+    let a = daemon_on(&pg, "server-a");
+    let b = daemon_on(&pg, "server-b");
+    let (ca, cb) = (a.client().await, b.client().await);
+    let id = register(&ca, "recorded_by_both").await;
+    mem_e2e::wait_for(
+        "b to know the strategy",
+        Duration::from_secs(5),
+        async || {
+            cb.call::<method::StrategiesGet>(mem_protocol::methods::GetStrategyParams { id })
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    let on_a = TradeLoad::start(&a, id, 2, "on-a").await;
+    let on_b = TradeLoad::start(&b, id, 2, "on-b").await;
+    on_a.wait_for("acknowledged by a", 40, Duration::from_secs(60), |b| {
+        b.outcome.is_ok()
+    })
+    .await;
+    on_b.wait_for("acknowledged by b", 40, Duration::from_secs(60), |b| {
+        b.outcome.is_ok()
+    })
+    .await;
+    let mut batches = on_a.finish().await;
+    batches.extend(on_b.finish().await);
+    for b in &batches {
+        assert!(
+            b.outcome.is_ok(),
+            "batch {}: {:?}",
+            b.ids[0],
+            b.outcome.as_ref().err()
+        );
+    }
+    let in_db = trade_ids_in_database(&pg, id);
+    let acked = check_batches(&batches, &in_db);
+    assert_eq!(acked, in_db);
+    for (name, client) in [("a", &ca), ("b", &cb)] {
+        let started = Instant::now();
+        loop {
+            let listed = trade_ids_listed(client, id).await;
+            let counted = total_trades(client, id).await as usize;
+            if listed == in_db && counted == in_db.len() {
+                break;
+            }
+            let missing: Vec<_> = in_db.difference(&listed).take(3).collect();
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{name} lists {} trades and counts {counted}, the database holds {}: missing {missing:?}",
+                listed.len(),
+                in_db.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -421,14 +421,14 @@ impl Registry {
     }
 
     /// After notifications may have been missed: every strategy whose stamp moved is read
-    /// again, those gone are dropped, and the relationships and the trade logs loaded are
-    /// read again.
+    /// again, those gone are dropped, the relationships are read again, and the trade logs
+    /// at their next use.
     fn resync(&self) {
         // Trades have no stamp to compare: a batch another server recorded while this one
         // did not listen (right after the database came back) would be missing from the
         // log in memory, and from the strategy's figures, until the next notification of
-        // its trades. The logs loaded are read again.
-        self.trades.reload_all();
+        // its trades. The logs are read again at their next use.
+        self.trades.forget_all();
         let loaded = match self.store.load() {
             Ok(loaded) => loaded,
             Err(e) => {
