@@ -100,10 +100,12 @@ impl RegistryError {
 
 impl From<anyhow::Error> for RegistryError {
     fn from(e: anyhow::Error) -> Self {
-        // A store's error carried through code that speaks anyhow (the trade logs) keeps
-        // its kind: a database that is down refuses as unavailable, not as internal.
+        // The trade logs answer anyhow errors, and on PostgreSQL their store's errors are
+        // in them: keep those errors' kind, so that a trade recorded while the database is
+        // down is refused as `unavailable` (try again later), as every other change is,
+        // rather than as an internal error.
         match e.downcast::<StoreError>() {
-            Ok(store) => store.into(),
+            Ok(e) => e.into(),
             Err(e) => RegistryError::Io(e),
         }
     }
@@ -423,8 +425,14 @@ impl Registry {
     }
 
     /// After notifications may have been missed: every strategy whose stamp moved is read
-    /// again, those gone are dropped, and the relationships are read again.
+    /// again, those gone are dropped, the relationships are read again, and the trade logs
+    /// at their next use.
     fn resync(&self) {
+        // Trades have no stamp to compare: a batch another server recorded while this one
+        // did not listen (right after the database came back) would be missing from the
+        // log in memory, and from the strategy's figures, until the next notification of
+        // its trades. The logs are read again at their next use.
+        self.trades.forget_all();
         let loaded = match self.store.load() {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -1931,7 +1939,7 @@ impl Registry {
             let result = self
                 .trades
                 .log(id)
-                .map_err(RegistryError::Io)
+                .map_err(RegistryError::from)
                 .and_then(|log| {
                     // Computed in place under the lock (one pass over the points; no
                     // allocation of their size when they are in exit order, as trades
@@ -3234,6 +3242,17 @@ mod tests {
         ));
         let again = started.elapsed();
         assert!(again < std::time::Duration::from_secs(2), "{again:?}");
+        // Trades too: their log's error keeps its kind (it was an internal error).
+        let err = registry
+            .record_trades(
+                RecordTradesParams {
+                    id,
+                    trades: vec![mem_e2e::trades::closed_trade("while-down").build()],
+                },
+                &Caller::default(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Unavailable(_)), "{err:?}");
         assert!(matches!(
             registry.store.health(),
             backend::Health::Down { .. }

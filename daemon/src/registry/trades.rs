@@ -258,6 +258,11 @@ pub struct TradeLog {
     pub total_pnl: f64,
     pub last_exit_ms: Option<i64>,
     pub first_exit_ms: Option<i64>,
+    /// To be read again before its next use (not read yet, or another server recorded
+    /// trades since): see [`TradeStore::log`].
+    stale: bool,
+    /// It holds what was read once (else it is the empty stand-in of a log not read yet).
+    read: bool,
 }
 
 /// Running totals a strategy's index record shows.
@@ -307,6 +312,8 @@ impl TradeLog {
             total_pnl: 0.0,
             last_exit_ms: None,
             first_exit_ms: None,
+            stale: false,
+            read: true,
         }
     }
 
@@ -604,25 +611,92 @@ impl TradeStore {
         }
     }
 
-    /// The log of `id`, loading it if needed.
+    /// The log of `id`, read if needed (the first use, or once it went stale).
+    ///
+    /// A strategy has one log object from its first use on, never dropped: a log to read
+    /// again is marked stale (under its lock) and read again in place, under its lock, by
+    /// its next use. So a batch being recorded (which holds the lock while it is written)
+    /// is either in the rows read or appended after them, and a log being read when
+    /// another server's trades are announced is read again. (Dropping the log instead, a
+    /// batch in flight landed in the dropped log while the next use loaded one without it,
+    /// and a load begun before the announcement could be kept: the log in memory lacked
+    /// acknowledged trades until the strategy's next notification.) A log read once that
+    /// cannot be read again (the database away) is answered as it is, still stale.
     pub fn log(&self, id: StrategyId) -> anyhow::Result<Arc<Mutex<TradeLog>>> {
-        if let Some(log) = self.logs.lock().expect("trade store lock").get(&id) {
-            return Ok(log.clone());
+        let log = self
+            .logs
+            .lock()
+            .expect("trade store lock")
+            .entry(id)
+            .or_insert_with(|| Arc::new(Mutex::new(self.unread(id))))
+            .clone();
+        {
+            // Outside the map lock, so other strategies are not held up.
+            let mut held = log.lock().expect("trade log lock");
+            if held.stale {
+                let fresh = match &self.kept {
+                    Kept::Rows(store) => TradeLog::load_rows(store.clone(), id),
+                    Kept::Files(paths) => TradeLog::load(paths, id),
+                };
+                match fresh {
+                    Ok(fresh) => *held = fresh,
+                    Err(e) if held.read => {
+                        warn!(%id, error = %e, "cannot read the strategy's trades again; answering from memory")
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
-        // Load outside the map lock so other strategies are not held up; if two loads
-        // race, the first inserted wins.
-        let log = match &self.kept {
-            Kept::Rows(store) => TradeLog::load_rows(store.clone(), id)?,
-            Kept::Files(paths) => TradeLog::load(paths, id)?,
-        };
-        let loaded = Arc::new(Mutex::new(log));
-        let mut logs = self.logs.lock().expect("trade store lock");
-        Ok(logs.entry(id).or_insert(loaded).clone())
+        Ok(log)
     }
 
-    /// Drops a loaded log (another server recorded trades): the next use reads it again.
+    /// The stand-in of a log not read yet.
+    fn unread(&self, id: StrategyId) -> TradeLog {
+        let backing = match &self.kept {
+            Kept::Rows(store) => LogBacking::Rows {
+                store: store.clone(),
+                id,
+            },
+            Kept::Files(paths) => LogBacking::File {
+                file: None,
+                path: paths.trades_file(id),
+                legacy_path: paths.legacy_trades_file(id),
+            },
+        };
+        TradeLog {
+            stale: true,
+            read: false,
+            ..TradeLog::empty(backing)
+        }
+    }
+
+    /// Another server recorded trades: the log is read again at its next use (see
+    /// [`TradeStore::log`]).
     pub fn forget(&self, id: StrategyId) {
-        self.logs.lock().expect("trade store lock").remove(&id);
+        let log = self
+            .logs
+            .lock()
+            .expect("trade store lock")
+            .get(&id)
+            .cloned();
+        if let Some(log) = log {
+            log.lock().expect("trade log lock").stale = true;
+        }
+    }
+
+    /// Every log is read again at its next use (notifications of other servers' trades
+    /// may have been missed).
+    pub fn forget_all(&self) {
+        let logs: Vec<Arc<Mutex<TradeLog>>> = self
+            .logs
+            .lock()
+            .expect("trade store lock")
+            .values()
+            .cloned()
+            .collect();
+        for log in logs {
+            log.lock().expect("trade log lock").stale = true;
+        }
     }
 
     /// Whether the strategy may have trades (without loading them): on files, whether it
