@@ -27,6 +27,8 @@ const TRADE_BATCH: usize = 2000;
 /// The store to copy into, and its trades.
 struct Target {
     name: String,
+    /// A database: documents, versions and parameter changes are kept as JSONB there.
+    jsonb: bool,
     store: Arc<dyn Store>,
     trades: TradeStore,
 }
@@ -55,6 +57,7 @@ impl Target {
                 let store = Arc::new(store);
                 Ok(Target {
                     name: super::postgres::target_of(&url),
+                    jsonb: true,
                     trades: TradeStore::on_rows(store.clone()),
                     store,
                 })
@@ -76,6 +79,7 @@ impl Target {
                     .map_err(|e| RegistryError::invalid("dir", format!("{e:#}")))?;
                 Ok(Target {
                     name: dir,
+                    jsonb: false,
                     trades: TradeStore::new(files.paths().clone()),
                     store: Arc::new(files),
                 })
@@ -114,16 +118,29 @@ impl Registry {
             seconds: 0.0,
         };
         let mut source_sum = Sha256::new();
+        // Each strategy's parts digested apart too, to name what differs if the sums do.
+        let mut source_parts = Vec::with_capacity(ids.len());
         for &id in &ids {
             let (doc, _) = self.store.document(id)?;
             let versions = self.store.versions(id)?;
+            let changes = self.store.parameter_changes(id, None)?;
+            // What the target keeps of them (a negative zero, in a database, as zero).
+            let (doc, versions, changes) = if target.jsonb {
+                use super::postgres::as_jsonb_keeps;
+                (
+                    as_jsonb_keeps(&doc),
+                    as_jsonb_keeps(&versions),
+                    as_jsonb_keeps(&changes),
+                )
+            } else {
+                (doc, versions, changes)
+            };
             report.versions += versions.len();
             target.store.commit(&Commit {
                 document: Some(DocumentWrite::Create(&doc)),
                 versions: versions.iter().cloned().map(VersionWrite::New).collect(),
                 ..Commit::default()
             })?;
-            let changes = self.store.parameter_changes(id, None)?;
             for change in &changes {
                 target.store.commit(&Commit {
                     parameter_change: Some(change),
@@ -147,6 +164,7 @@ impl Registry {
             }
             report.trades += trades.len();
             digest(&mut source_sum, &doc, &versions, &changes, &trades);
+            source_parts.push(parts(&doc, &versions, &changes, &trades));
             report.strategies += 1;
         }
         let relations = self.relations.read().expect("relations lock").clone();
@@ -186,12 +204,36 @@ impl Registry {
             )));
         }
         let mut target_sum = Sha256::new();
-        for &id in &ids {
+        for (&id, source) in ids.iter().zip(&source_parts) {
             let (doc, _) = target.store.document(id)?;
             let versions = target.store.versions(id)?;
             let changes = target.store.parameter_changes(id, None)?;
             let trades = self.all_trades(&target.trades, id)?;
             digest(&mut target_sum, &doc, &versions, &changes, &trades);
+            let copied = parts(&doc, &versions, &changes, &trades);
+            if let Some(part) = PARTS
+                .iter()
+                .zip(source.iter().zip(&copied))
+                .find(|(_, (a, b))| a != b)
+            {
+                let detail = if part.0 == &"document" {
+                    let (mine, _) = self.store.document(id)?;
+                    let mine = if target.jsonb {
+                        super::postgres::as_jsonb_keeps(&mine)
+                    } else {
+                        mine
+                    };
+                    first_difference(&to_value(&mine), &to_value(&doc), "")
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                return Err(mismatch(format!(
+                    "strategy {id}: its {} reads back differently{detail}",
+                    part.0
+                )));
+            }
         }
         let (source_sum, target_sum) = (hex(source_sum), hex(target_sum));
         if source_sum != target_sum {
@@ -235,6 +277,70 @@ fn digest(
     versions.iter().for_each(|v| add(sum, v));
     changes.iter().for_each(|c| add(sum, c));
     trades.iter().for_each(|t| add(sum, t));
+}
+
+/// What [`parts`] digests, in its order.
+const PARTS: [&str; 4] = ["document", "versions", "parameter changes", "trades"];
+
+/// A strategy's document, versions, parameter changes and trades, each digested alone.
+fn parts(
+    doc: &StrategyDocument,
+    versions: &[VersionRecord],
+    changes: &[ParameterChange],
+    trades: &[TradeRecord],
+) -> [[u8; 32]; 4] {
+    let one = |f: &dyn Fn(&mut Sha256)| {
+        let mut sum = Sha256::new();
+        f(&mut sum);
+        <[u8; 32]>::from(sum.finalize())
+    };
+    let add = |sum: &mut Sha256, value: &dyn erased::Json| sum.update(value.json());
+    [
+        one(&|s| add(s, doc)),
+        one(&|s| versions.iter().for_each(|v| add(s, v))),
+        one(&|s| changes.iter().for_each(|c| add(s, c))),
+        one(&|s| trades.iter().for_each(|t| add(s, t))),
+    ]
+}
+
+/// Serializing behind a `dyn` (serde's trait is not object safe).
+mod erased {
+    pub trait Json {
+        fn json(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> Vec<u8> {
+            serde_json::to_vec(self).expect("registry types serialize")
+        }
+    }
+}
+
+fn to_value(doc: &StrategyDocument) -> serde_json::Value {
+    serde_json::to_value(doc).expect("documents serialize")
+}
+
+/// Where two JSON values first differ (a path and both sides), if they do.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let here = format!("{path}.{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => first_difference(p, q, &here),
+                    (p, q) => Some(format!("{here} is {p:?} here, {q:?} in the copy")),
+                }
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{path}[{i}]"))),
+        _ if a.to_string() == b.to_string() => None,
+        _ => Some(format!("{path} is {a} here, {b} in the copy")),
+    }
 }
 
 fn hex(sum: Sha256) -> String {

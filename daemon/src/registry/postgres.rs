@@ -59,6 +59,27 @@ fn target(options: &PgConnectOptions) -> String {
     )
 }
 
+/// `value` as PostgreSQL's JSONB gives it back: a negative zero reads back as zero (its
+/// numeric type has no sign for zero); every other number keeps its digits. A copy into a
+/// database compares what it wrote with this, not with the original.
+pub fn as_jsonb_keeps<T: serde::Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
+    fn unsign(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n)
+                if n.as_f64() == Some(0.0) && n.to_string().starts_with('-') =>
+            {
+                *v = serde_json::json!(0.0);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(unsign),
+            serde_json::Value::Object(map) => map.values_mut().for_each(unsign),
+            _ => {}
+        }
+    }
+    let mut json = serde_json::to_value(value).expect("registry types serialize");
+    unsign(&mut json);
+    serde_json::from_value(json).expect("registry types read back what they wrote")
+}
+
 /// `host:port/database` of a URL, for messages; the URL itself when it does not parse
 /// (it holds no password: the config refuses one in it).
 pub fn target_of(url: &str) -> String {

@@ -218,6 +218,35 @@ fn a_handle_that_cannot_connect_says_where() {
     assert!(!err.contains(wrong), "{err}");
 }
 
+/// JSONB keeps no negative zero: a document reads back as `as_jsonb_keeps` says, which a
+/// migration compares its copy with (a registry on files found -0.0 in a document).
+#[tokio::test]
+async fn a_negative_zero_reads_back_as_jsonb_keeps_it() {
+    let Some(pg) = cluster() else { return };
+    let pool = pool(&pg).await;
+    let mut doc = document(StrategyId::new_random(), "signed_zero");
+    doc.strategy.performance.backtest.sharpe_ratio = Some(-0.0);
+    doc.extra
+        .insert("zeros".into(), json!([-0.0, 0.0, -1.5, {"z": -0.0}]));
+    let mut tx = rows::begin(&pool).await.unwrap();
+    rows::insert_strategy(&mut tx, &doc).await.unwrap();
+    rows::commit(tx).await.unwrap();
+    let (back, _) = rows::read_document(&pool, doc.strategy.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        serde_json::to_string(&back).unwrap(),
+        serde_json::to_string(&doc).unwrap()
+    );
+    let expected = super::as_jsonb_keeps(&doc);
+    assert_eq!(
+        serde_json::to_string(&back).unwrap(),
+        serde_json::to_string(&expected).unwrap()
+    );
+    assert_eq!(back.extra["zeros"], json!([0.0, 0.0, -1.5, {"z": 0.0}]));
+}
+
 /// A document reads back as written (unknown members kept), the flat columns show it,
 /// and optimistic concurrency refuses a write on a stale revision.
 #[tokio::test]
