@@ -1,5 +1,7 @@
 //! The registry through the real daemon: every method, validation, reload of hand-edited
-//! files, import of both seed shapes, the audit log.
+//! files, import of both seed shapes, the audit log. Each test runs on a registry on files
+//! and on one in PostgreSQL (`on_both_backends!`), but the hand edits, which are about
+//! files.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use mem_e2e::postgres::Postgres;
