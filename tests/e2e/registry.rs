@@ -1,7 +1,10 @@
 //! The registry through the real daemon: every method, validation, reload of hand-edited
-//! files, import of both seed shapes, the audit log.
+//! files, import of both seed shapes, the audit log. Each test runs on a registry on files
+//! and on one in PostgreSQL (`on_both_backends!`), but the hand edits, which are about
+//! files.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use mem_e2e::postgres::Postgres;
 use mem_e2e::seed::{AGGRESSIVE_RSI, CONSERVATIVE_RSI, MACD_HUNTER, sid};
 use mem_e2e::trades::closed_trade;
 use mem_e2e::{Daemon, describe};
@@ -14,24 +17,137 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A test run on a registry on files (`NAME::on_files`) and on one in PostgreSQL
-/// (`NAME::on_postgres`, a cluster of its own): the function takes the daemon.
+/// (`NAME::on_postgres`, a cluster of its own): one body, the backend is the switch. The
+/// function takes the daemon (`&Daemon`), or the daemon and its registry (`&OnBackend`,
+/// `&mut OnBackend` to restart it).
 macro_rules! on_both_backends {
     ($name:ident) => {
         mod $name {
             #[tokio::test]
             async fn on_files() {
-                super::$name(&mem_e2e::Daemon::start()).await
+                super::$name(&mut super::OnBackend::files()).await
             }
 
             #[tokio::test]
             async fn on_postgres() {
-                let Some(pg) = mem_e2e::postgres::registry_cluster() else {
+                let Some(mut on) = super::OnBackend::postgres() else {
                     return;
                 };
-                super::$name(&crate::registry_postgres::daemon_on(&pg, "e2e")).await
+                super::$name(&mut on).await
             }
         }
     };
+}
+
+/// A memd and where its registry is: files in its data directory, or a PostgreSQL
+/// cluster of the test's own (`pg`). What the tests check of what is stored goes through
+/// here, so a test body reads the same on both.
+struct OnBackend {
+    /// Dropped (killed) before the cluster it uses.
+    daemon: Daemon,
+    pg: Option<Postgres>,
+}
+
+impl std::ops::Deref for OnBackend {
+    type Target = Daemon;
+
+    fn deref(&self) -> &Daemon {
+        &self.daemon
+    }
+}
+
+impl OnBackend {
+    fn files() -> OnBackend {
+        OnBackend {
+            daemon: Daemon::start(),
+            pg: None,
+        }
+    }
+
+    /// None when PostgreSQL is not installed (and not required).
+    fn postgres() -> Option<OnBackend> {
+        let pg = mem_e2e::postgres::registry_cluster()?;
+        Some(OnBackend {
+            daemon: crate::registry_postgres::daemon_on(&pg, "e2e"),
+            pg: Some(pg),
+        })
+    }
+
+    /// Kills memd (SIGKILL, as a crash) and starts one again on the same registry: on
+    /// files, on the same data directory; in PostgreSQL, a new memd (a new data
+    /// directory) on the same database, so what it shows came from there.
+    fn crash_and_restart(&mut self) {
+        match &self.pg {
+            None => self.daemon.crash_and_restart(),
+            Some(pg) => {
+                self.daemon.stop_with(nix::sys::signal::Signal::SIGKILL);
+                self.daemon = crate::registry_postgres::daemon_on(pg, "e2e");
+            }
+        }
+    }
+
+    /// A number the database answers (`SELECT count(*) ...`).
+    fn count(pg: &Postgres, sql: &str) -> usize {
+        let said = pg.psql("registry", sql);
+        said.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{sql}: {said}"))
+    }
+
+    /// The strategies stored: metadata files, or rows of `strategies`.
+    fn stored_strategies(&self) -> usize {
+        match &self.pg {
+            None => std::fs::read_dir(self.data_dir.join("strategy_registry/metadata"))
+                .unwrap()
+                .count(),
+            Some(pg) => Self::count(pg, "SELECT count(*) FROM strategies"),
+        }
+    }
+
+    /// The audit entries stored: lines of `audit.jsonl`, or rows of `registry_audit`.
+    fn stored_audit_entries(&self) -> usize {
+        match &self.pg {
+            None => std::fs::read_to_string(self.data_dir.join("strategy_registry/audit.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .count(),
+            Some(pg) => Self::count(pg, "SELECT count(*) FROM registry_audit"),
+        }
+    }
+
+    /// The trades of `id` stored: lines of its trade log, or its rows of
+    /// `strategy_performance`.
+    fn stored_trades(&self, id: StrategyId) -> usize {
+        match &self.pg {
+            None => std::fs::read_to_string(
+                self.data_dir
+                    .join(format!("strategy_registry/performance/{id}.jsonl")),
+            )
+            .unwrap_or_default()
+            .lines()
+            .count(),
+            Some(pg) => Self::count(
+                pg,
+                &format!("SELECT count(*) FROM strategy_performance WHERE strategy_id = '{id}'"),
+            ),
+        }
+    }
+
+    /// The metadata document of `id` as stored: its file, or its `document` column.
+    fn stored_document(&self, id: StrategyId) -> Value {
+        let text = match &self.pg {
+            None => std::fs::read_to_string(
+                self.data_dir
+                    .join(format!("strategy_registry/metadata/{id}.json")),
+            )
+            .unwrap(),
+            Some(pg) => pg.psql(
+                "registry",
+                &format!("SELECT document FROM strategies WHERE strategy_id = '{id}'"),
+            ),
+        };
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
 }
 
 pub(crate) fn new_strategy(name: &str) -> Value {
@@ -90,32 +206,8 @@ fn trade(id: &str, exit: DateTime<Utc>, pnl: f64, pnl_pct: f64, mem: bool) -> Tr
     }
 }
 
-fn metadata_files(daemon: &Daemon) -> usize {
-    std::fs::read_dir(daemon.data_dir.join("strategy_registry/metadata"))
-        .unwrap()
-        .count()
-}
-
-fn audit_lines(daemon: &Daemon) -> usize {
-    std::fs::read_to_string(daemon.data_dir.join("strategy_registry/audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .count()
-}
-
-fn read_metadata(daemon: &Daemon, id: StrategyId) -> Value {
-    let text = std::fs::read_to_string(
-        daemon
-            .data_dir
-            .join(format!("strategy_registry/metadata/{id}.json")),
-    )
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-#[tokio::test]
-async fn register_update_status_tags_and_the_audit_log() {
-    let daemon = Daemon::start();
+on_both_backends!(register_update_status_tags_and_the_audit_log);
+async fn register_update_status_tags_and_the_audit_log(daemon: &OnBackend) {
     let client = daemon.client().await;
     // Kept: a dropped client closes its connection.
     let subscriber = daemon.client().await;
@@ -139,7 +231,13 @@ async fn register_update_status_tags_and_the_audit_log() {
         StrategyStatus::Experimental,
         "experimental unless given"
     );
-    assert_eq!(metadata_files(&daemon), 12);
+    // Stored beside the 11 built-in ones (a file each, or a row each).
+    assert_eq!(daemon.stored_strategies(), 12);
+    let listed = client
+        .call::<method::StrategiesList>(ListStrategiesParams::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 12);
 
     // A merge patch; members memd does not know survive the rewrite.
     let updated = client
@@ -151,16 +249,24 @@ async fn register_update_status_tags_and_the_audit_log() {
         .await
         .unwrap();
     assert_eq!(updated.summary.display_name, "Breakout One");
-    let on_disk = read_metadata(&daemon, id);
-    assert_eq!(
-        on_disk["strategy"]["future_section"],
-        json!({"kept": [1, 2, 3]})
-    );
-    assert_eq!(
-        on_disk["strategy"]["classification"]["tags"],
-        json!(["test", "breakout"]),
-        "untouched members stay"
-    );
+    // As stored, and as a client reads it back.
+    let read = client
+        .call_value("strategies.get", json!({ "id": id }))
+        .await
+        .unwrap()["metadata"]
+        .clone();
+    for document in [daemon.stored_document(id), read] {
+        assert_eq!(
+            document["strategy"]["future_section"],
+            json!({"kept": [1, 2, 3]}),
+            "{document}"
+        );
+        assert_eq!(
+            document["strategy"]["classification"]["tags"],
+            json!(["test", "breakout"]),
+            "untouched members stay"
+        );
+    }
     let found = client
         .call::<method::StrategiesList>(ListStrategiesParams {
             query: Some("donchian".into()),
@@ -251,12 +357,28 @@ async fn register_update_status_tags_and_the_audit_log() {
     assert_eq!(code(&err), Some(ErrorCode::Conflict), "{err}");
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
-    let daemon = Daemon::start();
+on_both_backends!(bad_input_is_refused_naming_the_field_and_nothing_is_written);
+async fn bad_input_is_refused_naming_the_field_and_nothing_is_written(daemon: &OnBackend) {
     let client = daemon.client().await;
     let id = register(&client, "victim").await;
-    let (files, audits) = (metadata_files(&daemon), audit_lines(&daemon));
+    let stored = (
+        daemon.stored_strategies(),
+        daemon.stored_audit_entries(),
+        daemon.stored_document(id),
+    );
+    // What a client reads of the registry: every strategy, the audit, the victim.
+    let seen = async || {
+        let ask =
+            async |method: &str, params: Value| client.call_value(method, params).await.unwrap();
+        json!({
+            "list": ask("strategies.list", json!({"limit": 1000})).await,
+            "audit": ask("strategies.audit", json!({"limit": 100_000})).await,
+            "victim": ask("strategies.get", json!({ "id": id })).await,
+            "trades": ask("strategies.trades.list", json!({ "id": id })).await,
+            "parameters": ask("strategies.parameters.history", json!({ "id": id })).await,
+        })
+    };
+    let before = seen().await;
 
     let mut long_description = new_strategy("too_long");
     long_description["strategy"]["description"] = json!("x".repeat(20_000));
@@ -341,21 +463,19 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         .unwrap_err();
     assert!(raw.to_string().contains("count"), "{raw}");
 
-    assert_eq!(metadata_files(&daemon), files, "no file was written");
-    assert_eq!(audit_lines(&daemon), audits, "no mutation was audited");
-    assert!(
-        !daemon
-            .data_dir
-            .join(format!("strategy_registry/performance/{id}.jsonl"))
-            .exists()
-            || std::fs::read_to_string(
-                daemon
-                    .data_dir
-                    .join(format!("strategy_registry/performance/{id}.jsonl"))
-            )
-            .unwrap()
-            .is_empty()
+    // Nothing was stored (no file or row written, no mutation audited, no trade kept),
+    // and a client reads the registry as before.
+    assert_eq!(
+        (
+            daemon.stored_strategies(),
+            daemon.stored_audit_entries(),
+            daemon.stored_document(id)
+        ),
+        stored,
+        "no strategy stored, no mutation audited, the victim's document as it was"
     );
+    assert_eq!(daemon.stored_trades(id), 0, "no trade stored");
+    assert_eq!(seen().await, before);
 }
 
 on_both_backends!(list_filters_sorts_and_pages);
@@ -453,9 +573,8 @@ async fn list_filters_sorts_and_pages(daemon: &Daemon) {
     );
 }
 
-#[tokio::test]
-async fn versions_follow_semver_and_the_strategy() {
-    let daemon = Daemon::start();
+on_both_backends!(versions_follow_semver_and_the_strategy);
+async fn versions_follow_semver_and_the_strategy(daemon: &OnBackend) {
     let client = daemon.client().await;
     let id = sid(MACD_HUNTER);
     let v = client
@@ -621,12 +740,11 @@ async fn versions_follow_semver_and_the_strategy() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), Some(ErrorCode::NotFound), "{err}");
-    assert_eq!(read_metadata(&daemon, id)["strategy"]["version"], "2.0.0");
+    assert_eq!(daemon.stored_document(id)["strategy"]["version"], "2.0.0");
 }
 
-#[tokio::test]
-async fn trades_metrics_comparison_and_the_live_summary() {
-    let daemon = Daemon::start();
+on_both_backends!(trades_metrics_comparison_and_the_live_summary);
+async fn trades_metrics_comparison_and_the_live_summary(daemon: &OnBackend) {
     let client = daemon.client().await;
     let id = sid(CONSERVATIVE_RSI);
     let day =
@@ -752,10 +870,10 @@ async fn trades_metrics_comparison_and_the_live_summary() {
         [5, 1]
     );
 
-    // The lifetime summary in the metadata catches up within a few seconds.
+    // The lifetime summary in the stored metadata catches up within a few seconds.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let live = &read_metadata(&daemon, id)["strategy"]["performance"]["live_trading"];
+        let live = &daemon.stored_document(id)["strategy"]["performance"]["live_trading"];
         if live["total_trades"] == 5 {
             assert_eq!(live["live_win_rate"], json!(0.8));
             assert_eq!(live["total_pnl"], json!(65.0));
@@ -785,9 +903,8 @@ async fn trades_metrics_comparison_and_the_live_summary() {
     );
 }
 
-#[tokio::test]
-async fn trades_survive_a_restart_and_duplicates_stay_out() {
-    let mut daemon = Daemon::start();
+on_both_backends!(trades_survive_a_restart_and_duplicates_stay_out);
+async fn trades_survive_a_restart_and_duplicates_stay_out(daemon: &mut OnBackend) {
     let id = sid(MACD_HUNTER);
     let now = Utc::now();
     {
@@ -808,9 +925,7 @@ async fn trades_survive_a_restart_and_duplicates_stay_out() {
             .await
             .unwrap();
     }
-    daemon.stop_with(nix::sys::signal::Signal::SIGKILL);
-    let root = std::mem::replace(&mut daemon.root, tempfile::tempdir().unwrap());
-    let daemon = Daemon::start_in(root, daemon.socket.clone(), daemon.data_dir.clone(), |_| {});
+    daemon.crash_and_restart();
     let client = daemon.client().await;
     let again = client
         .call::<method::TradesRecord>(RecordTradesParams {
@@ -826,11 +941,11 @@ async fn trades_survive_a_restart_and_duplicates_stay_out() {
         (again.recorded, again.duplicates.len(), again.total_trades),
         (1, 1, 501)
     );
+    assert_eq!(daemon.stored_trades(id), 501, "each stored once");
 }
 
-#[tokio::test]
-async fn parameters_are_type_checked_and_have_a_history() {
-    let daemon = Daemon::start();
+on_both_backends!(parameters_are_type_checked_and_have_a_history);
+async fn parameters_are_type_checked_and_have_a_history(daemon: &OnBackend) {
     let client = daemon.client().await;
     let id = register(&client, "params").await;
     let change = client
@@ -899,7 +1014,7 @@ async fn parameters_are_type_checked_and_have_a_history() {
         .unwrap();
     assert_eq!(only.changes.len(), 1);
     assert_eq!(
-        read_metadata(&daemon, id)["strategy"]["parameters"]["lookback"]["value"],
+        daemon.stored_document(id)["strategy"]["parameters"]["lookback"]["value"],
         30
     );
     assert_eq!(only.changes[0].version_id.as_deref(), Some("1.0.0"));
@@ -1369,9 +1484,8 @@ async fn hand_edits_are_reloaded_and_broken_ones_reported() {
     );
 }
 
-#[tokio::test]
-async fn view_only_clients_cannot_change_the_registry() {
-    let daemon = Daemon::start();
+on_both_backends!(view_only_clients_cannot_change_the_registry);
+async fn view_only_clients_cannot_change_the_registry(daemon: &Daemon) {
     let client = daemon.view_client().await;
     assert_eq!(client.hello().access, Access::View);
     let err = client

@@ -345,11 +345,11 @@ pub mod view {
     /// back the same: a shared store keeps it beside the document so a start reads this
     /// (a tenth of the bytes) instead of every document.
     pub fn entry(f: &IndexFields<'_>) -> String {
-        fn c<'b>(v: &'b Cow<'_, str>) -> Cow<'b, str> {
+        fn c(v: &str) -> Cow<'_, str> {
             Cow::Borrowed(v)
         }
         fn all<'b>(v: &'b [Cow<'_, str>]) -> Vec<Cow<'b, str>> {
-            v.iter().map(c).collect()
+            v.iter().map(|v| c(v)).collect()
         }
         let doc = Doc {
             strategy: Strategy {
@@ -387,10 +387,10 @@ pub mod view {
                     enabled: f.mem_enabled,
                 },
                 risk_profile: Risk {
-                    risk_level: f.risk_level.as_ref().map(c),
+                    risk_level: f.risk_level.as_deref().map(c),
                 },
                 metadata: Meta {
-                    last_used_at: f.last_used_at.as_ref().map(c),
+                    last_used_at: f.last_used_at.as_deref().map(c),
                 },
             },
         };

@@ -409,7 +409,9 @@ impl TradeLog {
         let mut batch_ids = IdSet::default();
         let mut buf = Vec::with_capacity(trades.len() * 320);
         let mut pending = Vec::with_capacity(trades.len());
-        for t in trades {
+        // Where each trade of `pending` is in the batch (those the database is sent).
+        let mut fresh_at = Vec::with_capacity(trades.len());
+        for (at, t) in trades.iter().enumerate() {
             let id = fingerprint(&t.trade_id);
             if self.ids.contains(&id) || !batch_ids.insert(id) {
                 duplicates.push(t.trade_id.clone());
@@ -429,6 +431,7 @@ impl TradeLog {
             let len = buf.len() - start;
             buf.push(b'\n');
             pending.push((id, point, start, len));
+            fresh_at.push(at);
         }
         if pending.is_empty() {
             return Ok(duplicates);
@@ -437,11 +440,12 @@ impl TradeLog {
             LogBacking::File { file, path, .. } => (file, path),
             LogBacking::Rows { store, id } => {
                 let (store, id) = (store.clone(), *id);
-                let fresh: Vec<TradeRecord> = trades
-                    .iter()
-                    .filter(|t| !duplicates.contains(&t.trade_id))
-                    .cloned()
-                    .collect();
+                // The trades of `pending`, in its order. (Not "those whose id is not in
+                // `duplicates`": that left out the first of an id the batch repeats too, so
+                // it was reported recorded but never stored, and put the trades after it
+                // beside the wrong points of `pending`.)
+                let fresh: Vec<TradeRecord> =
+                    fresh_at.iter().map(|&at| trades[at].clone()).collect();
                 return self.append_rows(&store, id, &fresh, pending, duplicates, now);
             }
         };

@@ -1155,3 +1155,56 @@ async fn measure_loading_100k_strategies() {
         fetched_documents.as_secs_f64()
     );
 }
+
+/// A strategy's trade log on rows (what `strategies.trades.record` appends to): of a
+/// trade id a batch repeats, the first copy is recorded (it was none, though reported
+/// recorded), and every trade kept is its own point and its own row.
+#[tokio::test]
+async fn a_trade_log_on_rows_keeps_the_first_of_an_id_a_batch_repeats() {
+    let Some(pg) = cluster() else { return };
+    let pool = pool(&pg).await;
+    let id = inserted_strategy(&pool, "repeats").await;
+    let store = super::PgStore::connect(
+        &pg.url_without_password("registry"),
+        Some(PASSWORD),
+        "repeats",
+    )
+    .unwrap();
+    let logs = crate::registry::trades::TradeStore::on_rows(std::sync::Arc::new(store));
+    let trade = |trade_id: &str, pnl: f64| closed_trade(trade_id).pnl(pnl).build();
+    let pnls = |log: &crate::registry::trades::TradeLog| {
+        log.points.iter().map(|p| p.pnl).collect::<Vec<_>>()
+    };
+    {
+        let log = logs.log(id).unwrap();
+        let mut log = log.lock().unwrap();
+        let duplicates = log
+            .append(&[trade("x", 1.0), trade("y", 2.0), trade("x", 1.0)], at(0))
+            .unwrap();
+        assert_eq!(duplicates, ["x"]);
+        assert_eq!(pnls(&log), [1.0, 2.0]);
+        // One there already, and a new one twice.
+        let duplicates = log
+            .append(&[trade("y", 2.0), trade("z", 3.0), trade("z", 3.0)], at(1))
+            .unwrap();
+        assert_eq!(duplicates, ["y", "z"]);
+        assert_eq!(pnls(&log), [1.0, 2.0, 3.0]);
+    }
+    assert_eq!(
+        pg.psql(
+            "registry",
+            &format!(
+                "SELECT string_agg(trade_id || '=' || pnl, ',' ORDER BY performance_id) \
+                 FROM strategy_performance WHERE strategy_id = '{id}'"
+            )
+        )
+        .trim(),
+        "x=1,y=2,z=3"
+    );
+    // Loaded again from the rows: the same points.
+    logs.forget(id);
+    assert_eq!(
+        pnls(&logs.log(id).unwrap().lock().unwrap()),
+        [1.0, 2.0, 3.0]
+    );
+}
