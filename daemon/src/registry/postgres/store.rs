@@ -4,7 +4,9 @@
 //! is the row's `revision`, so an update over another server's change is refused as
 //! stale instead of lost.
 //!
-//! Trades are not here yet: the registry still keeps them in its trade logs on files.
+//! Trades are rows too (`trade_points`, `insert_trades`, `trades_at`): the registry's
+//! trade logs (`registry::trades`) hold their figures in memory and locate each by row id.
+//! A start reads each strategy's index entry, not its document (`load`).
 
 use super::rows::{self, RowError};
 use super::{PgError, PgHandle};
