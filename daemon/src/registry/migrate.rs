@@ -329,7 +329,14 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
                 let here = format!("{path}.{k}");
                 match (x.get(k), y.get(k)) {
                     (Some(p), Some(q)) => first_difference(p, q, &here),
-                    (p, q) => Some(format!("{here} is {p:?} here, {q:?} in the copy")),
+                    (p, q) => {
+                        let show = |v: Option<&Value>| v.map_or("absent".into(), Value::to_string);
+                        Some(format!(
+                            "{here} is {} here, {} in the copy",
+                            show(p),
+                            show(q)
+                        ))
+                    }
                 }
             })
         }
@@ -338,8 +345,11 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
             .zip(y)
             .enumerate()
             .find_map(|(i, (p, q))| first_difference(p, q, &format!("{path}[{i}]"))),
-        _ if a.to_string() == b.to_string() => None,
-        _ => Some(format!("{path} is {a} here, {b} in the copy")),
+        _ => {
+            // As text: -0.0 and 0.0 are equal numbers but digest differently.
+            let (here, there) = (a.to_string(), b.to_string());
+            (here != there).then(|| format!("{path} is {here} here, {there} in the copy"))
+        }
     }
 }
 
@@ -351,4 +361,27 @@ fn mismatch(what: String) -> RegistryError {
     RegistryError::Io(anyhow::anyhow!(
         "the migration did not copy faithfully: {what}; the target is left as it is for a look, the registry is unchanged"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_difference_names_its_path_and_both_sides() {
+        let a = json!({"strategy": {"performance": {"backtest": {"sharpe_ratio": -0.0}}, "tags": ["a", "b"]}});
+        let b = json!({"strategy": {"performance": {"backtest": {"sharpe_ratio": 0.0}}, "tags": ["a", "b"]}});
+        assert_eq!(
+            first_difference(&a, &b, "").as_deref(),
+            Some(".strategy.performance.backtest.sharpe_ratio is -0.0 here, 0.0 in the copy")
+        );
+        let c = json!({"strategy": {"tags": ["a", "c"], "new": 1}});
+        let d = json!({"strategy": {"tags": ["a", "b"]}});
+        assert_eq!(
+            first_difference(&c, &d, "").as_deref(),
+            Some(".strategy.new is 1 here, absent in the copy")
+        );
+        assert_eq!(first_difference(&a, &a.clone(), ""), None);
+    }
 }
