@@ -1,6 +1,7 @@
 //! `memd`: parse the command line, resolve the settings, start logging, run the daemon.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use mem_protocol::generate::Generated;
 use memd::config::{Overrides, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,11 @@ enum MemdCommand {
     SetupFreqtrade {
         #[arg(long, default_value = memd::freqtrade::PINNED_VERSION)]
         version: String,
+    },
+    /// Print memd's man page or a shell completion script (the package installs them).
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
     },
 }
 
@@ -85,6 +91,17 @@ fn release_free_memory() {}
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(MemdCommand::Generate { what }) = args.command {
+        let printed =
+            mem_protocol::generate::generate(Args::command(), what, &mut std::io::stdout());
+        return match printed {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("memd: cannot print it: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let overrides = Overrides {
         config: args.config,
         data_dir: args.data_dir,

@@ -16,6 +16,8 @@ pub mod deploy;
 pub mod deploy_spec;
 pub mod error;
 pub mod events;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod http;
 pub mod jobs;
 pub mod jsonrpc;

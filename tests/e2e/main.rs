@@ -20,6 +20,7 @@ mod http;
 mod http_schema;
 mod jobs;
 mod lifecycle;
+mod manual;
 mod market_refresh;
 mod mem_bots;
 mod memctl;

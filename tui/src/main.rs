@@ -20,7 +20,8 @@ mod spawn;
 
 use memctl::ui;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use mem_protocol::generate::Generated;
 use mem_protocol::strategy::StrategyStatus;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -221,6 +222,11 @@ enum Command {
     /// memd's socket on stdin and stdout: what a memctl on another machine runs here
     /// through `ssh -T THIS-SERVER memctl bridge`.
     Bridge,
+    /// Print memctl's man page or a shell completion script (the package installs them).
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+    },
     /// Stop every deployment (an emergency brake).
     StopAll {
         #[arg(long)]
@@ -1046,6 +1052,17 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Generate { what }) = args.command {
+        let printed =
+            mem_protocol::generate::generate(Args::command(), what, &mut std::io::stdout());
+        return match printed {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("memctl: cannot print it: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1300,7 +1317,8 @@ async fn run(args: Args) -> ExitCode {
         Some(Command::Setup(_))
         | Some(Command::Restore { .. })
         | Some(Command::Server(_))
-        | Some(Command::Bridge) => {
+        | Some(Command::Bridge)
+        | Some(Command::Generate { .. }) => {
             unreachable!("handled before connecting")
         }
         Some(Command::Backup {
