@@ -92,15 +92,7 @@ fn release_free_memory() {}
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(MemdCommand::Generate { what }) = args.command {
-        let printed =
-            mem_protocol::generate::generate(Args::command(), what, &mut std::io::stdout());
-        return match printed {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("memd: cannot print it: {err}");
-                ExitCode::FAILURE
-            }
-        };
+        return mem_protocol::generate::print(Args::command(), what);
     }
     let overrides = Overrides {
         config: args.config,

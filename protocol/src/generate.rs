@@ -17,20 +17,41 @@ pub enum Generated {
     Fish,
 }
 
-/// Writes `what` for the command line `command` to `out`.
+/// Writes `what` for the command line `command` to `out` (made whole in memory first: a
+/// reader that goes away early is a write error, not a panic in the generator).
 pub fn generate(
     mut command: clap::Command,
     what: Generated,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     use clap_complete::Shell;
-    let name = command.get_name().to_string();
+    let mut text = Vec::new();
     let shell = match what {
-        Generated::Man => return clap_mangen::Man::new(command).render(out),
-        Generated::Bash => Shell::Bash,
-        Generated::Zsh => Shell::Zsh,
-        Generated::Fish => Shell::Fish,
+        Generated::Man => None,
+        Generated::Bash => Some(Shell::Bash),
+        Generated::Zsh => Some(Shell::Zsh),
+        Generated::Fish => Some(Shell::Fish),
     };
-    clap_complete::generate(shell, &mut command, name, out);
-    Ok(())
+    match shell {
+        None => clap_mangen::Man::new(command).render(&mut text)?,
+        Some(shell) => {
+            let name = command.get_name().to_string();
+            clap_complete::generate(shell, &mut command, name, &mut text);
+        }
+    }
+    out.write_all(&text)?;
+    out.flush()
+}
+
+/// Prints `what` for `command` on stdout, for a binary's `generate` subcommand: its exit
+/// status (a failure said on stderr).
+pub fn print(command: clap::Command, what: Generated) -> std::process::ExitCode {
+    let name = command.get_name().to_string();
+    match generate(command, what, &mut std::io::stdout()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{name}: cannot print it: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

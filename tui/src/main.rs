@@ -1053,15 +1053,7 @@ pub mod exit {
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Command::Generate { what }) = args.command {
-        let printed =
-            mem_protocol::generate::generate(Args::command(), what, &mut std::io::stdout());
-        return match printed {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("memctl: cannot print it: {err}");
-                ExitCode::FAILURE
-            }
-        };
+        return mem_protocol::generate::print(Args::command(), what);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
