@@ -30,7 +30,10 @@
 //!   directory is 0700. `backup.json` is written last, fsynced, after every file is: a
 //!   backup without it is incomplete, and `memctl restore` refuses it.
 
-use crate::Daemon;
+use crate::mem::service::Memory;
+use crate::ml::service::MlService;
+use crate::registry::Registry;
+use crate::supervisor::Supervisor;
 use chrono::Utc;
 use mem_protocol::backup::*;
 use mem_protocol::deploy::DeploymentStatus;
@@ -41,11 +44,24 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tracing::info;
 
 const METHOD: &str = "daemon.backup";
+
+/// What a backup copies and whose writes it pauses: the daemon's data directory and its
+/// writers (the request handler's and the scheduled job's road to the same backup).
+#[derive(Clone)]
+pub struct Sources {
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub ml: Arc<MlService>,
+    pub supervisor: Arc<Supervisor>,
+    pub memory: Arc<Memory>,
+    pub registry: Arc<Registry>,
+}
 
 /// One backup at a time.
 static RUNNING: AtomicBool = AtomicBool::new(false);
@@ -85,7 +101,7 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> RpcError {
 }
 
 /// `daemon.backup`; runs on a blocking thread (it copies files).
-pub fn backup(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, RpcError> {
+pub fn backup(daemon: &Sources, params: BackupParams) -> Result<BackupReport, RpcError> {
     struct Running;
     impl Drop for Running {
         fn drop(&mut self) {
@@ -103,13 +119,13 @@ pub fn backup(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, Rpc
 }
 
 /// The registry's directory, when it is on files.
-fn registry_root(daemon: &Daemon) -> Option<&std::path::Path> {
+fn registry_root(daemon: &Sources) -> Option<&std::path::Path> {
     daemon.registry.files().map(|f| f.paths().root.as_path())
 }
 
 /// The registry of a database copied into a registry on files in a temporary directory
 /// (`registry.migrate`'s copy, read back and compared).
-fn export_registry(daemon: &Daemon) -> Result<tempfile::TempDir, RpcError> {
+fn export_registry(daemon: &Sources) -> Result<tempfile::TempDir, RpcError> {
     let dir = tempfile::tempdir().map_err(|e| {
         RpcError::internal(format!("backup: cannot make a temporary directory: {e}"))
     })?;
@@ -128,9 +144,9 @@ fn export_registry(daemon: &Daemon) -> Result<tempfile::TempDir, RpcError> {
     Ok(dir)
 }
 
-fn run(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, RpcError> {
+fn run(daemon: &Sources, params: BackupParams) -> Result<BackupReport, RpcError> {
     let started = Instant::now();
-    let s = &daemon.settings;
+    let s = daemon;
     let data_dir = s.data_dir.clone();
     let others: Vec<&Path> = registry_root(daemon)
         .into_iter()
@@ -166,13 +182,13 @@ fn run(daemon: &Daemon, params: BackupParams) -> Result<BackupReport, RpcError> 
 }
 
 fn write_backup(
-    daemon: &Daemon,
+    daemon: &Sources,
     params: &BackupParams,
     data_dir: &Path,
     target: &Path,
     started: Instant,
 ) -> Result<BackupReport, RpcError> {
-    let s = &daemon.settings;
+    let s = daemon;
     let market_dir = daemon.ml.market_dir().to_path_buf();
     // A registry in a database is exported as a registry on files (the restore's), before
     // the pause: the database is shared, and other servers write on meanwhile anyway.
@@ -610,6 +626,64 @@ fn copy_file(
         remaining -= n as u64;
     }
     Ok((keep - remaining, hasher))
+}
+
+/// Reads a backup back against its manifest: every file it lists is there with its size
+/// and SHA-256. Answers how many files were checked, or what is wrong (the first few).
+pub fn verify(backup: &Path) -> Result<usize, String> {
+    let path = backup.join(MANIFEST);
+    let bytes = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not a valid manifest: {e}", path.display()))?;
+    let mut problems = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    for file in &manifest.files {
+        let sum = File::open(backup.join(&file.path)).and_then(|mut f| {
+            let (mut hasher, mut len) = (Sha256::new(), 0u64);
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                len += n as u64;
+            }
+            let hex: String = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            Ok((len, hex))
+        });
+        match sum {
+            Err(e) => problems.push(format!("{}: {e}", file.path)),
+            Ok((len, _)) if len != file.size => problems.push(format!(
+                "{}: {len} bytes, the manifest says {}",
+                file.path, file.size
+            )),
+            Ok((_, hex)) if hex != file.sha256 => problems.push(format!(
+                "{}: its SHA-256 differs from the manifest's",
+                file.path
+            )),
+            Ok(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(manifest.files.len())
+    } else {
+        let more = problems.len().saturating_sub(5);
+        problems.truncate(5);
+        Err(format!(
+            "{} does not match its manifest: {}{}",
+            backup.display(),
+            problems.join("; "),
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        ))
+    }
 }
 
 /// Whole, non-empty lines of a file.

@@ -94,6 +94,20 @@ pub struct Daemon {
     _watchers: Vec<watch::Watcher>,
 }
 
+impl Daemon {
+    /// What a backup copies and pauses (`daemon.backup`, the `backup` job).
+    pub fn backup_sources(&self) -> backup::Sources {
+        backup::Sources {
+            data_dir: self.settings.data_dir.clone(),
+            log_dir: self.settings.log_dir.clone(),
+            ml: self.ml.clone(),
+            supervisor: self.supervisor.clone(),
+            memory: self.memory.clone(),
+            registry: self.registry.clone(),
+        }
+    }
+}
+
 /// A stop asked of the daemon by a client, with its reason; [`run`] waits on it beside the
 /// signals.
 #[derive(Default)]
@@ -274,6 +288,14 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
             memory: memory.clone(),
             refresher,
             unmeasured: settings.unmeasured,
+            backup: backup::Sources {
+                data_dir: settings.data_dir.clone(),
+                log_dir: settings.log_dir.clone(),
+                ml: ml.clone(),
+                supervisor: supervisor.clone(),
+                memory: memory.clone(),
+                registry: registry.clone(),
+            },
         },
         bus.clone(),
     )?;

@@ -111,9 +111,9 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::AlertsHistory(p) => {
             blocking(d, move |d| d.alerts.history(p).map(R::AlertsHistory))
         }
-        Request::DaemonBackup(p) => {
-            blocking(d, move |d| crate::backup::backup(d, p).map(R::DaemonBackup))
-        }
+        Request::DaemonBackup(p) => blocking(d, move |d| {
+            crate::backup::backup(&d.backup_sources(), p).map(R::DaemonBackup)
+        }),
         // The registry: reads from memory answer at once; the rest reads or writes files.
         Request::StrategiesList(p) => now(handlers::strategies_list(d, &p)),
         Request::StrategiesGet(p) => match d.registry.get_cached(p.id) {

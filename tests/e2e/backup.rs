@@ -509,3 +509,122 @@ async fn a_backup_under_load_restores_into_a_daemon_with_the_same_data() {
         assert!(err.to_string().contains(needle), "{err}");
     }
 }
+
+/// A memd whose `[schedule.backup]` is `schedule` (its `dir` a directory of the test's).
+fn with_backup_job(schedule: &str) -> (Daemon, std::path::PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let backups = root.path().join("backups");
+    let config = root.path().join("memd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[schedule.backup]\nenabled = true\ndir = {:?}\n{schedule}\n",
+            backups.display().to_string()
+        ),
+    )
+    .unwrap();
+    (Daemon::with_config(root, &config), backups)
+}
+
+/// The job's backups in `dir` that are complete (a manifest), by name.
+fn complete_backups(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().join(mem_protocol::backup::MANIFEST).is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+async fn run_backup_job(client: &mem_protocol::Client) -> mem_protocol::jobs::JobRun {
+    client
+        .call::<method::JobsRun>(mem_protocol::jobs::RunJobParams {
+            name: "backup".into(),
+            wait: true,
+        })
+        .await
+        .unwrap()
+        .run
+        .expect("the finished run")
+}
+
+/// The backup job keeps the newest `keep` of its backups, each verified, restorable by
+/// memctl; one it cannot write is a failed run naming the directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_job_keeps_the_newest_verified_backups() {
+    use mem_protocol::jobs::JobOutcome;
+    // Its cron far away: the runs are the test's.
+    let (daemon, dir) = with_backup_job("cron = \"0 0 0 1 1 *\"\nkeep = 2");
+    let client = daemon.client().await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let run = run_backup_job(&client).await;
+        assert_eq!(run.outcome, JobOutcome::Succeeded, "{run:?}");
+        assert!(
+            run.summary.contains("verified against its manifest"),
+            "{}",
+            run.summary
+        );
+        let written = run.details["dir"].as_str().unwrap().to_string();
+        made.push(
+            Path::new(&written)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    assert_eq!(complete_backups(&dir), made[1..].to_vec());
+    assert_eq!(mode(&dir.join(&made[2])), 0o700);
+    // memctl finds the newest whole and restorable.
+    let out = daemon.memctl(&["restore", dir.join(&made[2]).to_str().unwrap(), "--check"]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // A directory it cannot make: a failed run that says why, and nothing removed.
+    let (broken, blocked) = with_backup_job("cron = \"0 0 0 1 1 *\"");
+    std::fs::write(&blocked, "a file where the directory should be").unwrap();
+    let run = run_backup_job(&broken.client().await).await;
+    assert_eq!(run.outcome, JobOutcome::Failed, "{run:?}");
+    let error = run.error.unwrap_or_default();
+    assert!(error.contains(&blocked.display().to_string()), "{error}");
+}
+
+/// On its schedule (every second here), the job runs by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_job_runs_on_its_schedule() {
+    let (daemon, dir) = with_backup_job("cron = \"* * * * * *\"\nkeep = 1");
+    let client = daemon.client().await;
+    wait_for(
+        "two scheduled backups",
+        Duration::from_secs(30),
+        async || {
+            client
+                .call::<method::JobsHistory>(mem_protocol::jobs::JobHistoryParams {
+                    name: Some("backup".into()),
+                    limit: Some(100),
+                })
+                .await
+                .unwrap()
+                .runs
+                .iter()
+                .filter(|r| {
+                    r.trigger == mem_protocol::jobs::JobTrigger::Schedule
+                        && r.outcome == mem_protocol::jobs::JobOutcome::Succeeded
+                })
+                .count()
+                >= 2
+        },
+    )
+    .await;
+    // One kept (and at most one more, being written by a run under way).
+    assert!(
+        (1..=2).contains(&complete_backups(&dir).len()),
+        "{:?}",
+        complete_backups(&dir)
+    );
+}

@@ -10,6 +10,11 @@
 //! cron = "0 0 2 * * *"             # sec min hour day month weekday (5 fields: sec 0)
 //! days = 30                        # the last N days of candles of each pair
 //!
+//! [schedule.backup]
+//! enabled = true                   # off by default
+//! dir = "/srv/memd-backups"        # default: backups/ in the data directory
+//! keep = 7
+//!
 //! [schedule.rotation]
 //! enabled = true                   # off by default
 //! min_confidence = 0.8
@@ -27,13 +32,15 @@ pub const REGIME_DEPLOY: &str = "regime_deploy";
 pub const PERFORMANCE_SYNC: &str = "performance_sync";
 pub const LEARNING: &str = "learning";
 pub const DATA_REFRESH: &str = "data_refresh";
-pub const JOB_NAMES: [&str; 6] = [
+pub const BACKUP: &str = "backup";
+pub const JOB_NAMES: [&str; 7] = [
     RETRAIN,
     ROTATION,
     REGIME_DEPLOY,
     PERFORMANCE_SYNC,
     LEARNING,
     DATA_REFRESH,
+    BACKUP,
 ];
 
 /// `[schedule]` as written.
@@ -55,6 +62,33 @@ pub struct ScheduleConfig {
     /// The market data's refresh (what it refreshes: `[market.refresh]`).
     #[serde(default)]
     pub data_refresh: BasicJobConfig,
+    #[serde(default)]
+    pub backup: BackupJobConfig,
+}
+
+/// `[schedule.backup]`: off by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupJobConfig {
+    pub cron: Option<String>,
+    pub enabled: Option<bool>,
+    pub catch_up: Option<bool>,
+    /// Where the backups go, each in a directory of its own (`memd-backup-<time>`); an
+    /// absolute path. Default: `backups/` in the data directory.
+    pub dir: Option<std::path::PathBuf>,
+    /// The job's backups kept, newest first (default 7).
+    pub keep: Option<usize>,
+    /// Also copy the market candles (default false).
+    pub with_market: Option<bool>,
+}
+
+/// What the backup job writes, and how many it keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupPolicy {
+    /// None: the data directory's `backups/`.
+    pub dir: Option<std::path::PathBuf>,
+    pub keep: usize,
+    pub with_market: bool,
 }
 
 /// A job with nothing but its schedule.
@@ -148,6 +182,7 @@ pub struct Schedule {
     pub retrain_pairs: Vec<String>,
     pub rotation: RotationPolicy,
     pub regime: RotationPolicy,
+    pub backup: BackupPolicy,
 }
 
 impl Schedule {
@@ -229,6 +264,7 @@ impl ScheduleConfig {
         };
         let (r, o, g) = (&self.retrain, &self.rotation, &self.regime_deploy);
         let d = &self.data_refresh;
+        let b = &self.backup;
         let jobs = vec![
             spec(
                 RETRAIN,
@@ -291,7 +327,29 @@ impl ScheduleConfig {
                 d.catch_up,
                 false,
             )?,
+            spec(
+                BACKUP,
+                "back up the data directory, read the backup back against its manifest, keep the newest ones",
+                &b.cron,
+                "0 30 3 * * *",
+                b.enabled,
+                false,
+                b.catch_up,
+                true,
+            )?,
         ];
+        if let Some(dir) = &b.dir {
+            if !dir.is_absolute() {
+                return Err(format!(
+                    "[schedule.backup] dir must be an absolute path, got {:?}",
+                    dir.display().to_string()
+                ));
+            }
+        }
+        let keep = b.keep.unwrap_or(7);
+        if keep == 0 {
+            return Err("[schedule.backup] keep must be 1 or more".into());
+        }
         let days = r.days.unwrap_or(30);
         if days == 0 {
             return Err("[schedule.retrain] days must be 1 or more".into());
@@ -314,6 +372,11 @@ impl ScheduleConfig {
                 max_concurrent: at_least_one("regime_deploy", g.max_concurrent)?,
                 allow_live: g.allow_live.unwrap_or(false),
                 drain_deadline_secs: g.drain_deadline_secs.unwrap_or(300),
+            },
+            backup: BackupPolicy {
+                dir: b.dir.clone(),
+                keep,
+                with_market: b.with_market.unwrap_or(false),
             },
         })
     }

@@ -14,6 +14,7 @@
 //!   conditions, retraining leaves out (or refuses) pairs whose newest candle is older
 //!   than its window, each naming the pair, the candle and its age.
 
+mod backups;
 pub mod config;
 pub mod history;
 pub mod refresh;
@@ -76,6 +77,8 @@ pub struct JobContext {
     pub refresher: Arc<crate::market::refresh::Refresher>,
     /// `[recommend] unmeasured`, for the rotation's and the regime job's recommendations.
     pub unmeasured: crate::recommend::Unmeasured,
+    /// What the backup job copies and pauses.
+    pub backup: crate::backup::Sources,
 }
 
 /// What a run was asked to do beyond its settings: `market.refresh`'s pairs and days.
@@ -518,6 +521,13 @@ impl Scheduler {
                     Ok(Ok(summary)) => Done::Ok(summary, Value::Null),
                     Ok(Err(e)) => Done::Fail(e, Value::Null),
                     Err(e) => Done::Fail(format!("the review panicked: {e}"), Value::Null),
+                }
+            }
+            config::BACKUP => {
+                let (sources, policy) = (self.ctx.backup.clone(), self.schedule.backup.clone());
+                match tokio::task::spawn_blocking(move || backups::run(&sources, &policy)).await {
+                    Ok(done) => done,
+                    Err(e) => Done::Fail(format!("the backup panicked: {e}"), Value::Null),
                 }
             }
             other => Done::Fail(format!("no work is defined for job {other}"), Value::Null),
