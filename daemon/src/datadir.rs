@@ -275,6 +275,63 @@ mod tests {
         }
     }
 
+    /// What a memd killed while it forks a bot leaves: the lock still held (by the child's
+    /// copy of the descriptor, until it execs) and the file naming the dead memd. Here the
+    /// test holds the lock on a descriptor of its own, and names a pid that is gone.
+    fn held_for_a_dead_memd(path: &Path) -> Flock<std::fs::File> {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = gone.id();
+        gone.wait().unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        let mut held = Flock::lock(file, FlockArg::LockExclusiveNonblock).unwrap();
+        writeln!(held, "{dead_pid}").unwrap();
+        held
+    }
+
+    #[test]
+    fn a_lock_whose_memd_is_gone_is_waited_for_until_its_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memd.lock");
+        let held = held_for_a_dead_memd(&path);
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            drop(held);
+        });
+        let started = std::time::Instant::now();
+        let lock = LockFile::acquire(&path).expect("taken once the holder let go");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(350));
+        release.join().unwrap();
+        let named = fs::read_to_string(&path).unwrap();
+        assert_eq!(named.trim(), std::process::id().to_string());
+        drop(lock);
+    }
+
+    #[test]
+    fn a_lock_held_on_past_the_wait_is_refused_naming_the_memd_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memd.lock");
+        let _held = held_for_a_dead_memd(&path);
+        let named = fs::read_to_string(&path).unwrap().trim().to_string();
+        let started = std::time::Instant::now();
+        match LockFile::acquire(&path) {
+            Err(LockError::Held { pid, .. }) => assert_eq!(pid, named),
+            other => panic!("expected Held, got {other:?}"),
+        }
+        // Waited its 3 s, no more.
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(2900)
+                && waited < std::time::Duration::from_secs(10),
+            "{waited:?}"
+        );
+    }
+
     #[test]
     fn the_mixin_is_kept_as_this_memd_ships_it() {
         let dir = tempfile::tempdir().unwrap();

@@ -119,6 +119,46 @@ async fn a_second_daemon_on_the_same_data_dir_exits_with_a_clear_message() {
     );
 }
 
+/// What a memd SIGKILLed while it forks a bot leaves (issue 28): its lock still held by
+/// the child until it execs, the lock file naming the dead memd. A memd started then
+/// waits for the lock instead of refusing (the holder here: `flock` from util-linux,
+/// letting go after a second).
+#[tokio::test]
+async fn a_restart_waits_for_the_lock_a_killed_memds_child_still_holds() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let lock = data.join("memd.lock");
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&lock, format!("{dead_pid}\n")).unwrap();
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "1"])
+        .spawn()
+        .expect("flock (util-linux)");
+    mem_e2e::wait_for("flock holds the lock", Duration::from_secs(5), async || {
+        !mem_e2e::holders_of(&lock).is_empty()
+    })
+    .await;
+    let socket = root.path().join("run/memd.sock");
+    let daemon = Daemon::start_in(root, socket, data, |_| {});
+    let status = daemon
+        .client()
+        .await
+        .call::<method::DaemonStatus>(NoParams {})
+        .await
+        .unwrap();
+    assert!(status.counts.strategies > 0);
+    assert!(holder.wait().unwrap().success());
+    assert!(
+        !daemon.stderr().contains("already using the data directory"),
+        "{}",
+        daemon.stderr()
+    );
+}
+
 #[tokio::test]
 async fn a_stale_socket_from_a_killed_daemon_is_replaced() {
     let mut daemon = Daemon::start();
