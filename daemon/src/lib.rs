@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod audit;
 pub mod backtest;
 pub mod backup;
 pub mod bus;
@@ -82,6 +83,8 @@ pub struct Daemon {
     pub alerts: Arc<alerts::Alerts>,
     /// The HTTP API's bearer tokens (made on first start, whether the API is on or not).
     pub http_tokens: Arc<http::tokens::Tokens>,
+    /// The audit of actions (deploys, stops, jobs, tokens, backups, ...): the router records.
+    pub actions: Arc<audit::ActionAudit>,
     pub started_at: DateTime<Utc>,
     pub(crate) started: Instant,
     pub connections: AtomicUsize,
@@ -315,6 +318,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
     })));
     queue.spawn();
     let http_tokens = Arc::new(http::tokens::Tokens::open(&settings.data_dir)?);
+    let actions = Arc::new(audit::ActionAudit::open(&settings.data_dir)?);
     let alerts = Arc::new(alerts::Alerts::open(
         &settings.data_dir,
         settings.alerts.clone(),
@@ -338,6 +342,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         health: HealthMonitor::start(),
         access,
         http_tokens,
+        actions,
         alerts,
         started_at: Utc::now(),
         started: Instant::now(),

@@ -92,12 +92,52 @@ fn registry<T>(method: &'static str, result: Result<T, RegistryError>, wrap: fn(
     result.map(wrap).map_err(|e| e.into_rpc(method))
 }
 
+/// Which function answers `request`, and how; an action is recorded in the audit of
+/// actions once it has ended.
+pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
+    match crate::audit::ActionAudit::begin(&request, &asker.caller) {
+        None => answer(d, request, asker),
+        Some(pending) => audited(d, pending, answer(d, request, asker)),
+    }
+}
+
+/// `work`, recording its action once it has ended (however it runs).
+fn audited(d: &Arc<Daemon>, pending: crate::audit::Pending, work: Work) -> Work {
+    let actions = d.actions.clone();
+    match work {
+        Work::Now(answer) => {
+            actions.end(pending, &*answer);
+            Work::Now(answer)
+        }
+        Work::Blocking(work) => Work::Blocking(Box::new(move || {
+            let answer = work();
+            actions.end(pending, &answer);
+            answer
+        })),
+        Work::Async(work) => Work::Async(Box::pin(async move {
+            let answer = work.await;
+            // The line is synced to disk: not on the runtime's thread.
+            tokio::task::spawn_blocking(move || {
+                actions.end(pending, &answer);
+                answer
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(RpcError::internal(format!(
+                    "recording the action failed: {e}"
+                )))
+            })
+        })),
+        Work::Connection(request) => Work::Connection(request),
+    }
+}
+
 /// Which function answers `request`, and how.
 #[expect(
     clippy::too_many_lines,
     reason = "one flat arm per method of the protocol (60): split, it would hide which function answers which request"
 )]
-pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
+fn answer(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
     let method = request.method();
     let Asker { access, caller } = asker;
     match request {
@@ -111,6 +151,7 @@ pub fn route(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::AlertsHistory(p) => {
             blocking(d, move |d| d.alerts.history(p).map(R::AlertsHistory))
         }
+        Request::AuditActions(p) => blocking(d, move |d| d.actions.list(&p).map(R::AuditActions)),
         Request::DaemonBackup(p) => blocking(d, move |d| {
             crate::backup::backup(&d.backup_sources(), p).map(R::DaemonBackup)
         }),

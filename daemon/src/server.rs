@@ -395,6 +395,8 @@ impl Session {
             .with_data(serde_json::json!({ "serverProtocolVersion": PROTOCOL_VERSION })));
         }
         self.bot_credential = None;
+        // The audits name the client by what it said here (a bot: by its deployment).
+        self.caller.client = params.client.as_deref().map(Into::into);
         let access = match (&params.credential, params.read_only) {
             (Some(credential), _) => self.bot_hello(credential, params.read_only)?,
             (None, true) => Access::View,

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerts;
+pub mod audit;
 pub mod backtest;
 pub mod backup;
 pub mod client;

@@ -123,6 +123,11 @@ macro_rules! methods {
                 match self { $( Request::$variant(_) => $name, )* }
             }
 
+            /// Its params as JSON (for the audit of actions).
+            pub fn params_json(&self) -> Value {
+                match self { $( Request::$variant(p) => serde_json::to_value(p).unwrap_or(Value::Null), )* }
+            }
+
             /// The least access needed to call it.
             pub fn access(&self) -> Access {
                 match self { $( Request::$variant(_) => Access::$access, )* }
@@ -276,6 +281,9 @@ methods! {
     /// Clear a tripped risk guard (the peak and the day start again from the equity now;
     /// the paused bots stay paused until restarted).
     RiskReset = "risk.reset", Control, crate::risk::RiskResetParams => crate::risk::RiskStatus;
+    /// What was done to the daemon (deploys, stops, jobs, tokens, backups, ...), by whom,
+    /// and how it ended (`audit/actions.jsonl`), oldest first.
+    AuditActions = "audit.actions", View, crate::audit::ActionsParams => crate::audit::ActionLog;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.

@@ -311,6 +311,22 @@ async fn telegram_commands_only_from_known_chats_and_stopentry_all_reaches_every
                 .all(|d| d.stats.bot_state.as_deref() == Some("paused"))
     })
     .await;
+    // Each bot's pause is in the audit of actions, as the control chat's.
+    let log = client
+        .call::<mem_protocol::methods::method::AuditActions>(mem_protocol::audit::ActionsParams {
+            action: Some("strategies.stopentry".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(log.entries.len(), 2, "{log:?}");
+    for entry in &log.entries {
+        assert_eq!(
+            entry.client.as_deref(),
+            Some(format!("telegram chat {CONTROL_CHAT}").as_str())
+        );
+        assert_eq!(entry.outcome, mem_protocol::audit::ActionOutcome::Ok);
+    }
 }
 
 /// 300 hourly candles of `TST/USDT` whose newest closed two days ago: market data, not

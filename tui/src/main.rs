@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod alerts_cli;
+mod audit_cli;
 mod backtest_cli;
 mod backup_cli;
 mod bridge;
@@ -180,6 +181,19 @@ enum Command {
     /// memd's alerts (`[alerts]`: Telegram, a webhook, the log): a test, the history.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// What was done to the daemon (deploys, stops, jobs, tokens, backups, ...), by whom,
+    /// and how it ended; oldest first. The registry's changes: `memctl strategies audit`.
+    Audit {
+        /// Since a time (2026-12-05T10:00:00Z), a day (2026-12-05) or how long ago (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only actions whose method starts with this (strategies.deploy, jobs.).
+        #[arg(long)]
+        action: Option<String>,
+        /// The newest N (default 100).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Install what memd needs: `memctl setup freqtrade`.
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -253,6 +267,7 @@ impl Command {
             ),
             Command::Risk { command } => matches!(command, None | Some(RiskCommand::Status)),
             Command::Alerts(a) => matches!(a, AlertsCommand::History { .. }),
+            Command::Audit { .. } => true,
             Command::Model(m) => matches!(
                 m,
                 ModelCommand::Status | ModelCommand::History | ModelCommand::Predict { .. }
@@ -1350,6 +1365,11 @@ async fn run(args: Args) -> ExitCode {
                 jobs_cli::history(&client, name, limit, args.json).await
             }
         },
+        Some(Command::Audit {
+            since,
+            action,
+            limit,
+        }) => audit_cli::actions(&client, since.as_deref(), action, limit, args.json).await,
         Some(Command::Alerts(AlertsCommand::Test { channel })) => {
             alerts_cli::test(&client, channel, args.json).await
         }

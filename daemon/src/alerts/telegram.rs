@@ -215,7 +215,7 @@ impl Poller {
             Command::Confirm => match self.waiting.remove(&chat) {
                 Some((control, at)) if at.elapsed() <= CONFIRM_WITHIN => {
                     info!(chat, ?control, "a Telegram control command confirmed");
-                    act(d, &control).await
+                    act(d, &control, chat).await
                 }
                 Some(_) => "Too late: send the command again.".into(),
                 None => "Nothing waits for a confirmation.".into(),
@@ -251,7 +251,9 @@ fn non_empty(list: Vec<DeployedStrategy>, why: &str) -> Result<Vec<DeployedStrat
     }
 }
 
-async fn act(d: &Arc<Daemon>, control: &Control) -> String {
+/// Carries out a confirmed control command on each bot it names, each recorded in the
+/// audit of actions as the chat's.
+async fn act(d: &Arc<Daemon>, control: &Control, chat: i64) -> String {
     let bots = match targets(d, control) {
         Ok(b) => b,
         Err(e) => return e,
@@ -271,6 +273,18 @@ async fn act(d: &Arc<Daemon>, control: &Control) -> String {
                 .map(drop)
                 .map_err(|e| e.message),
         };
+        let caller = crate::registry::Caller {
+            uid: None,
+            client: Some(format!("telegram chat {chat}").into()),
+        };
+        let (action, mode) = match control {
+            Control::StopEntry(_) => ("strategies.stopentry", "stopentry"),
+            Control::Stop(_) => ("strategies.stop", "now"),
+        };
+        let mut params = serde_json::Map::new();
+        params.insert("id".into(), b.strategy_id.to_string().into());
+        params.insert("mode".into(), mode.into());
+        d.actions.record(action, &caller, params, &result);
         lines.push(match result {
             Ok(()) => format!("{}: done", b.strategy_name),
             Err(e) => format!("{}: {e}", b.strategy_name),
