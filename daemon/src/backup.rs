@@ -17,8 +17,8 @@
 //! - The pause is kept short for large registries: the registry's logs only ever grow by
 //!   whole lines, so their whole lines are copied first, writers running, and only what
 //!   was appended since is copied in the pause (the same SHA-256 carried on).
-//! - Files appended without one of those locks (the jobs' history, the bots' and the
-//!   daemon's logs) are copied up to their last whole line, so no half-written line
+//! - Files appended without one of those locks (the jobs' history, the audit of actions, the
+//!   trade outbox, the bots' and the daemon's logs) are copied up to their last whole line, so no half-written line
 //!   reaches a backup; the files rewritten by rename are read whole. Bots are other
 //!   processes: a running bot's database is copied as it stands (its closed trades are
 //!   in the registry).
@@ -561,6 +561,8 @@ fn relative(source: &Source, path: &Path) -> String {
 fn whole_lines_only(rel: &str) -> bool {
     (rel.starts_with("mem_knowledge/") && (rel.ends_with(".jsonl") || rel.ends_with(".txt")))
         || (rel.starts_with("jobs/") && rel.ends_with(".jsonl"))
+        || (rel.starts_with("audit/") && rel.ends_with(".jsonl"))
+        || rel == "trade-outbox.jsonl"
         || (rel.starts_with("deployments/") && rel.ends_with(".log"))
         || rel.starts_with("logs/")
 }
