@@ -17,9 +17,10 @@
 //! - The pause is kept short for large registries: the registry's logs only ever grow by
 //!   whole lines, so their whole lines are copied first, writers running, and only what
 //!   was appended since is copied in the pause (the same SHA-256 carried on).
-//! - Files appended without one of those locks (the jobs' history, the audit of actions, the
-//!   trade outbox, the bots' and the daemon's logs) are copied up to their last whole line, so no half-written line
-//!   reaches a backup; the files rewritten by rename are read whole. Bots are other
+//! - Files appended without one of those locks (the jobs' history, the audit of actions,
+//!   the trade outbox, the bots' and the daemon's logs) are copied up to their last whole
+//!   line, so no half-written line reaches a backup; the files rewritten by rename are
+//!   read whole. Bots are other
 //!   processes: a running bot's database is copied as it stands (its closed trades are
 //!   in the registry).
 //! - Left out: `memd.lock`, earlier backups (`backups/`), the Freqtrade virtualenv (made
