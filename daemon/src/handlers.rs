@@ -105,8 +105,72 @@ pub fn prometheus_metrics(d: &Daemon) -> String {
     text
 }
 
+/// `http.tokens.list`: every credential's name and scope.
+pub fn http_tokens_list(d: &Daemon) -> mem_protocol::http::TokenList {
+    mem_protocol::http::TokenList {
+        tokens: d
+            .http_tokens
+            .list()
+            .into_iter()
+            .map(|t| mem_protocol::http::TokenInfo {
+                name: t.name,
+                scope: t.scope.into(),
+                issued_at: t.issued_at,
+                previous_accepted_until: t.previous_until,
+            })
+            .collect(),
+    }
+}
+
+/// `http.tokens.rotate`: a new value for one credential (the webhook's old secret accepted
+/// for its grace period).
+pub fn http_tokens_rotate(
+    d: &Daemon,
+    p: mem_protocol::http::RotateTokenParams,
+) -> Result<HttpToken, RpcError> {
+    const METHOD: &str = "http.tokens.rotate";
+    let grace = match (p.name.as_str(), p.grace_secs) {
+        ("webhook", secs) => {
+            chrono::Duration::seconds(secs.unwrap_or(3_600).min(30 * 86_400) as i64)
+        }
+        (_, Some(_)) => {
+            return Err(RpcError::invalid_params(
+                METHOD,
+                "field `graceSecs`: only the webhook's secret has a grace period; a bearer token is refused as soon as it is rotated",
+            ));
+        }
+        (_, None) => chrono::Duration::zero(),
+    };
+    let (token, scope) = d
+        .http_tokens
+        .rotate(&p.name, grace)
+        .map_err(|e| RpcError::invalid_params(METHOD, format!("field `name`: {e:#}")))?;
+    Ok(HttpToken {
+        token,
+        access: scope.into(),
+        url: None,
+    })
+}
+
+/// `http.tokens.revoke`: a view token removed; answers the credentials left.
+pub fn http_tokens_revoke(
+    d: &Daemon,
+    p: mem_protocol::http::RevokeTokenParams,
+) -> Result<mem_protocol::http::TokenList, RpcError> {
+    d.http_tokens.revoke(&p.name).map_err(|e| {
+        RpcError::invalid_params("http.tokens.revoke", format!("field `name`: {e:#}"))
+    })?;
+    Ok(http_tokens_list(d))
+}
+
 /// `http.token`: the control token, a new view-only one, or the webhook's secret.
 pub fn http_token(d: &Daemon, p: HttpTokenParams) -> Result<HttpToken, RpcError> {
+    if p.name.is_some() && !p.view {
+        return Err(RpcError::invalid_params(
+            "http.token",
+            "field `name`: it names a new view token: give `view` too",
+        ));
+    }
     if p.webhook {
         if p.view {
             return Err(RpcError::invalid_params(
@@ -127,7 +191,7 @@ pub fn http_token(d: &Daemon, p: HttpTokenParams) -> Result<HttpToken, RpcError>
     let (token, access) = if p.view {
         let token = d
             .http_tokens
-            .issue_view()
+            .issue_view(p.name.as_deref())
             .map_err(|e| RpcError::internal(format!("cannot save the new token: {e:#}")))?;
         (token, "view")
     } else {

@@ -147,6 +147,13 @@ fn answer(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::DaemonStop(_) => now(Ok(R::DaemonStop(handlers::stop(d, &caller)))),
         Request::MemMetrics(_) => now(Ok(R::MemMetrics(handlers::mem_metrics(d)))),
         Request::HttpToken(p) => blocking(d, move |d| handlers::http_token(d, p).map(R::HttpToken)),
+        Request::HttpTokensList(_) => now(Ok(R::HttpTokensList(handlers::http_tokens_list(d)))),
+        Request::HttpTokensRotate(p) => blocking(d, move |d| {
+            handlers::http_tokens_rotate(d, p).map(R::HttpTokensRotate)
+        }),
+        Request::HttpTokensRevoke(p) => blocking(d, move |d| {
+            handlers::http_tokens_revoke(d, p).map(R::HttpTokensRevoke)
+        }),
         Request::AlertsTest(p) => now(d.alerts.test(p).map(R::AlertsTest)),
         Request::AlertsHistory(p) => {
             blocking(d, move |d| d.alerts.history(p).map(R::AlertsHistory))

@@ -284,6 +284,13 @@ methods! {
     /// What was done to the daemon (deploys, stops, jobs, tokens, backups, ...), by whom,
     /// and how it ended (`audit/actions.jsonl`), oldest first.
     AuditActions = "audit.actions", View, crate::audit::ActionsParams => crate::audit::ActionLog;
+    /// The HTTP API's credentials by name and scope (never their values).
+    HttpTokensList = "http.tokens.list", View, NoParams => crate::http::TokenList;
+    /// A new value for a credential (`control`, `webhook`, a view token's name); the old
+    /// one refused at once, but the webhook's, accepted for its grace period.
+    HttpTokensRotate = "http.tokens.rotate", Control, crate::http::RotateTokenParams => crate::http::HttpToken;
+    /// Removes a view token: refused from then on.
+    HttpTokensRevoke = "http.tokens.revoke", Control, crate::http::RevokeTokenParams => crate::http::TokenList;
 }
 
 /// Methods of the protocol whose subsystems are not built yet, with where they are planned.

@@ -7,6 +7,7 @@
 use mem_e2e::free_port;
 use mem_e2e::seed::{CONSERVATIVE_RSI, MACD_HUNTER, preferred_ports};
 use mem_e2e::{Daemon, describe};
+use mem_protocol::methods::method;
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -670,4 +671,84 @@ async fn periodic_events_are_published_only_while_a_socket_client_is_subscribed(
     let _ = sse_names(&mut stream, Duration::from_secs(1)).await;
     let after = sse_names(&mut stream, Duration::from_secs(5)).await;
     assert_eq!(periodic(&after), 0, "{after:?}");
+}
+
+/// Credentials are rotated and revoked by name (issue 28): a revoked view token and a
+/// rotated control token are refused by the API at once, the new ones work, and each
+/// change is in the audit of actions; `list` shows names and scopes, never a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_or_rotated_token_is_refused_at_once() {
+    let api = Api::start(None);
+    let board = mem_e2e::http_token(&api.daemon, &["--view", "--name", "board"]);
+    let status = |token: String| {
+        let api = &api;
+        async move {
+            api.call_as(
+                Some(&token),
+                reqwest::Method::GET,
+                "/api/mem/strategies",
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(status(board.clone()).await, 200);
+
+    let out = api.daemon.memctl(&["http", "token", "list"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("board") && listed.contains("view"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&board) && !listed.contains(&api.token),
+        "{listed}"
+    );
+
+    let out = api.daemon.memctl(&["http", "token", "revoke", "board"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(status(board).await, 401);
+
+    let rotated = mem_e2e::http_token(&api.daemon, &["rotate", "control"]);
+    assert_ne!(rotated, api.token);
+    assert_eq!(status(api.token.clone()).await, 401);
+    assert_eq!(status(rotated.clone()).await, 200);
+    assert_eq!(mem_e2e::http_token(&api.daemon, &[]), rotated);
+    // A name that is not a token's: refused, naming it.
+    let out = api.daemon.memctl(&["http", "token", "revoke", "nobody"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"nobody\""),
+        "{}",
+        describe(&out)
+    );
+
+    let log = api
+        .daemon
+        .client()
+        .await
+        .call::<method::AuditActions>(mem_protocol::audit::ActionsParams {
+            action: Some("http.tokens.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = log
+        .entries
+        .iter()
+        .map(|e| (e.action.as_str(), e.params["name"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("http.tokens.revoke", "board"),
+            ("http.tokens.rotate", "control"),
+            ("http.tokens.revoke", "nobody"),
+        ]
+    );
+    let audit_file =
+        std::fs::read_to_string(api.daemon.data_dir.join("audit/actions.jsonl")).unwrap();
+    assert!(!audit_file.contains(&rotated), "a token value in the audit");
 }

@@ -227,6 +227,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
             .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams {
                 view,
                 webhook: false,
+                name: None,
             })
             .await
             .unwrap()
@@ -268,6 +269,7 @@ async fn no_secret_reaches_a_log_an_event_or_memctl_and_secret_files_are_0600() 
         .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams {
             view: false,
             webhook: true,
+            name: None,
         })
         .await
         .unwrap()

@@ -579,10 +579,15 @@ pub async fn http_token(
     client: &Client,
     view: bool,
     webhook: bool,
+    name: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
     let token = client
-        .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams { view, webhook })
+        .call::<method::HttpToken>(mem_protocol::http::HttpTokenParams {
+            view,
+            webhook,
+            name,
+        })
         .await?;
     if json {
         return print_json(&token);
@@ -602,5 +607,80 @@ pub async fn http_token(
             "{what}; the HTTP API is off (set [http] listen = \"127.0.0.1:5002\" in memd's config)"
         ),
     }
+    Ok(())
+}
+
+/// `memctl http token list`: names and scopes, never a value.
+pub async fn http_tokens_list(client: &Client, json: bool) -> anyhow::Result<()> {
+    let list = client
+        .call::<method::HttpTokensList>(mem_protocol::methods::NoParams {})
+        .await?;
+    print_tokens(&list, json)
+}
+
+fn print_tokens(list: &mem_protocol::http::TokenList, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(list);
+    }
+    let mut t = table(&["NAME", "SCOPE", "ISSUED", "NOTE"]);
+    for token in &list.tokens {
+        t.add_row(vec![
+            token.name.clone(),
+            token.scope.clone(),
+            token
+                .issued_at
+                .map_or(String::new(), |at| at.format("%Y-%m-%d %H:%M").to_string()),
+            token
+                .previous_accepted_until
+                .map_or(String::new(), |until| {
+                    format!(
+                        "the old secret accepted until {}",
+                        until.format("%Y-%m-%d %H:%M:%S UTC")
+                    )
+                }),
+        ]);
+    }
+    print_table(&t);
+    Ok(())
+}
+
+/// `memctl http token rotate NAME`: the new value alone on stdout.
+pub async fn http_tokens_rotate(
+    client: &Client,
+    name: String,
+    grace_secs: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let token = client
+        .call::<method::HttpTokensRotate>(mem_protocol::http::RotateTokenParams {
+            name: name.clone(),
+            grace_secs,
+        })
+        .await?;
+    if json {
+        return print_json(&token);
+    }
+    println!("{}", token.token);
+    if token.access == "webhook" {
+        eprintln!(
+            "webhook rotated: the old secret is still accepted for its grace period (`memctl http token list` says until when)"
+        );
+    } else {
+        eprintln!("{name} rotated: the old value is refused from now on");
+    }
+    Ok(())
+}
+
+/// `memctl http token revoke NAME`.
+pub async fn http_tokens_revoke(client: &Client, name: String, json: bool) -> anyhow::Result<()> {
+    let list = client
+        .call::<method::HttpTokensRevoke>(mem_protocol::http::RevokeTokenParams {
+            name: name.clone(),
+        })
+        .await?;
+    if json {
+        return print_json(&list);
+    }
+    println!("{name} revoked: refused from now on");
     Ok(())
 }

@@ -388,6 +388,7 @@ enum HttpCommand {
     /// Print the API's control bearer token (or, with --view, issue a new view-only one
     /// for a dashboard; with --webhook, the TradingView webhook's secret); only the token
     /// goes to stdout, for `$(memctl http token)`.
+    #[command(args_conflicts_with_subcommands = true)]
     Token {
         /// A new token that can read but not deploy or stop.
         #[arg(long, conflicts_with = "webhook")]
@@ -395,7 +396,29 @@ enum HttpCommand {
         /// The TradingView webhook's secret (the alert's `secret`, or `?secret=` in its URL).
         #[arg(long)]
         webhook: bool,
+        /// With --view: the new token's name (default view-N), to rotate or revoke it by.
+        #[arg(long, requires = "view")]
+        name: Option<String>,
+        #[command(subcommand)]
+        action: Option<TokenCommand>,
     },
+}
+
+/// `memctl http token list|rotate|revoke`: the API's credentials by name.
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Every credential's name and scope (control, view, webhook), never a value.
+    List,
+    /// A new value for `control`, `webhook` or a view token (printed alone on stdout); the
+    /// old one is refused at once, but the webhook's, accepted for --grace-secs.
+    Rotate {
+        name: String,
+        /// For the webhook: how long its old secret is still accepted (default 3600).
+        #[arg(long)]
+        grace_secs: Option<u64>,
+    },
+    /// Remove a view token: refused from now on.
+    Revoke { name: String },
 }
 
 /// `memctl backtest ID ...`.
@@ -1376,9 +1399,21 @@ async fn run(args: Args) -> ExitCode {
         Some(Command::Alerts(AlertsCommand::History { limit })) => {
             alerts_cli::history(&client, limit, args.json).await
         }
-        Some(Command::Http(HttpCommand::Token { view, webhook })) => {
-            cli::http_token(&client, view, webhook, args.json).await
-        }
+        Some(Command::Http(HttpCommand::Token {
+            view,
+            webhook,
+            name,
+            action,
+        })) => match action {
+            None => cli::http_token(&client, view, webhook, name, args.json).await,
+            Some(TokenCommand::List) => cli::http_tokens_list(&client, args.json).await,
+            Some(TokenCommand::Rotate { name, grace_secs }) => {
+                cli::http_tokens_rotate(&client, name, grace_secs, args.json).await
+            }
+            Some(TokenCommand::Revoke { name }) => {
+                cli::http_tokens_revoke(&client, name, args.json).await
+            }
+        },
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await
         }
