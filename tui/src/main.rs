@@ -1107,6 +1107,25 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
+/// `memctl http token [list|rotate|revoke]`.
+async fn http_token(
+    client: &mem_protocol::Client,
+    view: bool,
+    webhook: bool,
+    name: Option<String>,
+    action: Option<TokenCommand>,
+    json: bool,
+) -> anyhow::Result<()> {
+    match action {
+        None => cli::http_token(client, view, webhook, name, json).await,
+        Some(TokenCommand::List) => cli::http_tokens_list(client, json).await,
+        Some(TokenCommand::Rotate { name, grace_secs }) => {
+            cli::http_tokens_rotate(client, name, grace_secs, json).await
+        }
+        Some(TokenCommand::Revoke { name }) => cli::http_tokens_revoke(client, name, json).await,
+    }
+}
+
 /// `memctl server ...`, `memctl bridge` and `--server all`: what runs before (or instead
 /// of) connecting to one daemon. None for anything else.
 async fn fleet(args: &Args) -> Option<ExitCode> {
@@ -1404,16 +1423,7 @@ async fn run(args: Args) -> ExitCode {
             webhook,
             name,
             action,
-        })) => match action {
-            None => cli::http_token(&client, view, webhook, name, args.json).await,
-            Some(TokenCommand::List) => cli::http_tokens_list(&client, args.json).await,
-            Some(TokenCommand::Rotate { name, grace_secs }) => {
-                cli::http_tokens_rotate(&client, name, grace_secs, args.json).await
-            }
-            Some(TokenCommand::Revoke { name }) => {
-                cli::http_tokens_revoke(&client, name, args.json).await
-            }
-        },
+        })) => http_token(&client, view, webhook, name, action, args.json).await,
         Some(Command::Logs { id, lines, follow }) => {
             deploy_cli::logs(&client, &id, lines, follow).await
         }
