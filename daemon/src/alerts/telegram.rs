@@ -284,7 +284,11 @@ async fn act(d: &Arc<Daemon>, control: &Control, chat: i64) -> String {
         let mut params = serde_json::Map::new();
         params.insert("id".into(), b.strategy_id.to_string().into());
         params.insert("mode".into(), mode.into());
-        d.actions.record(action, &caller, params, &result);
+        // The line is synced to disk: not on the runtime's thread.
+        let (actions, outcome) = (d.actions.clone(), result.clone());
+        let _ =
+            tokio::task::spawn_blocking(move || actions.record(action, &caller, params, &outcome))
+                .await;
         lines.push(match result {
             Ok(()) => format!("{}: done", b.strategy_name),
             Err(e) => format!("{}: {e}", b.strategy_name),

@@ -163,8 +163,7 @@ impl Registry {
                 }
             }
             report.trades += trades.len();
-            digest(&mut source_sum, &doc, &versions, &changes, &trades);
-            source_parts.push(parts(&doc, &versions, &changes, &trades));
+            source_parts.push(digest(&mut source_sum, &doc, &versions, &changes, &trades));
             report.strategies += 1;
         }
         let relations = self.relations.read().expect("relations lock").clone();
@@ -209,8 +208,7 @@ impl Registry {
             let versions = target.store.versions(id)?;
             let changes = target.store.parameter_changes(id, None)?;
             let trades = self.all_trades(&target.trades, id)?;
-            digest(&mut target_sum, &doc, &versions, &changes, &trades);
-            let copied = parts(&doc, &versions, &changes, &trades);
+            let copied = digest(&mut target_sum, &doc, &versions, &changes, &trades);
             if let Some(part) = PARTS
                 .iter()
                 .zip(source.iter().zip(&copied))
@@ -261,58 +259,34 @@ impl Registry {
     }
 }
 
-/// Adds a strategy's document, versions, parameter changes and trades to a checksum (as
-/// JSON: what memd reads back).
-fn digest(
-    sum: &mut Sha256,
-    doc: &StrategyDocument,
-    versions: &[VersionRecord],
-    changes: &[ParameterChange],
-    trades: &[TradeRecord],
-) {
-    fn add(sum: &mut Sha256, value: &impl serde::Serialize) {
-        sum.update(serde_json::to_vec(value).expect("registry types serialize"));
-    }
-    add(sum, doc);
-    versions.iter().for_each(|v| add(sum, v));
-    changes.iter().for_each(|c| add(sum, c));
-    trades.iter().for_each(|t| add(sum, t));
-}
-
-/// What [`parts`] digests, in its order.
+/// What [`digest`] sums apart, in its order.
 const PARTS: [&str; 4] = ["document", "versions", "parameter changes", "trades"];
 
-/// A strategy's document, versions, parameter changes and trades, each digested alone.
-fn parts(
+/// Adds a strategy's document, versions, parameter changes and trades to the checksum of
+/// the whole registry (as JSON: what memd reads back), and answers each part's own sum
+/// (to name what differs when the whole ones do); each item is serialized once.
+fn digest(
+    total: &mut Sha256,
     doc: &StrategyDocument,
     versions: &[VersionRecord],
     changes: &[ParameterChange],
     trades: &[TradeRecord],
 ) -> [[u8; 32]; 4] {
-    let one = |f: &dyn Fn(&mut Sha256)| {
+    fn part<T: serde::Serialize>(total: &mut Sha256, items: &[T]) -> [u8; 32] {
         let mut sum = Sha256::new();
-        f(&mut sum);
-        <[u8; 32]>::from(sum.finalize())
-    };
-    let add = |sum: &mut Sha256, value: &dyn erased::Json| sum.update(value.json());
-    [
-        one(&|s| add(s, doc)),
-        one(&|s| versions.iter().for_each(|v| add(s, v))),
-        one(&|s| changes.iter().for_each(|c| add(s, c))),
-        one(&|s| trades.iter().for_each(|t| add(s, t))),
-    ]
-}
-
-/// Serializing behind a `dyn` (serde's trait is not object safe).
-mod erased {
-    pub trait Json {
-        fn json(&self) -> Vec<u8>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> Vec<u8> {
-            serde_json::to_vec(self).expect("registry types serialize")
+        for item in items {
+            let json = serde_json::to_vec(item).expect("registry types serialize");
+            sum.update(&json);
+            total.update(&json);
         }
+        sum.finalize().into()
     }
+    [
+        part(total, std::slice::from_ref(doc)),
+        part(total, versions),
+        part(total, changes),
+        part(total, trades),
+    ]
 }
 
 fn to_value(doc: &StrategyDocument) -> serde_json::Value {
