@@ -174,11 +174,13 @@ pub fn document(doc: &StrategyDocument) -> Result<(), FieldError> {
         parameter_declaration(name, value)?;
     }
     let b = &s.performance.backtest;
+    // As wide as the live Sharpe's: Freqtrade annualises the Sharpe of a backtest, and a
+    // day's backtest with a few winning trades measures well over 100.
     number_in(
         "strategy.performance.backtest.sharpe_ratio",
         b.sharpe_ratio,
-        -100.0,
-        100.0,
+        -1e6,
+        1e6,
     )?;
     number_in(
         "strategy.performance.backtest.win_rate",
@@ -541,6 +543,31 @@ mod tests {
                 "case {i}: the quick check let it through"
             );
         }
+    }
+
+    /// A backtest's Sharpe is Freqtrade's, annualised: a day's backtest measured 119.9 (CI,
+    /// 2026-12-05) and its result could not be recorded while the bound was 100.
+    #[test]
+    fn a_measured_backtest_sharpe_over_100_is_kept_and_a_nan_refused() {
+        let with = |sharpe: f64| -> StrategyDocument {
+            serde_json::from_value(json!({
+                "schema_version": "1.0.0",
+                "strategy": {
+                    "id": "00000000-0000-4000-8000-000000000001",
+                    "name": "s", "display_name": "s",
+                    "classification": {"category": "momentum", "tags": ["t"]},
+                    "implementation": {"language": "rust"},
+                    "performance": {"backtest": {"sharpe_ratio": sharpe}}
+                }
+            }))
+            .unwrap()
+        };
+        assert!(document(&with(119.91704967258045)).is_ok());
+        assert!(document(&with(-250.0)).is_ok());
+        let mut nan = with(1.0);
+        nan.strategy.performance.backtest.sharpe_ratio = Some(f64::NAN);
+        let refused = document(&nan).unwrap_err();
+        assert_eq!(refused.field, "strategy.performance.backtest.sharpe_ratio");
     }
 
     /// A line of the seed's `performance/{id}_trades.jsonl`, as its registry wrote it, is
