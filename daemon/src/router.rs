@@ -146,6 +146,7 @@ fn answer(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::DaemonStatus(_) => now(Ok(R::DaemonStatus(handlers::status(d, access)))),
         Request::DaemonStop(_) => now(Ok(R::DaemonStop(handlers::stop(d, &caller)))),
         Request::MemMetrics(_) => now(Ok(R::MemMetrics(handlers::mem_metrics(d)))),
+        Request::MemKeyRotate(_) => blocking(d, |d| d.memory.rotate_key().map(R::MemKeyRotate)),
         Request::HttpToken(p) => blocking(d, move |d| handlers::http_token(d, p).map(R::HttpToken)),
         Request::HttpTokensList(_) => now(Ok(R::HttpTokensList(handlers::http_tokens_list(d)))),
         Request::HttpTokensRotate(p) => blocking(d, move |d| {

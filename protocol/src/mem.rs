@@ -440,3 +440,18 @@ pub struct BotPollMetrics {
     /// Polls its API did not answer, since memd started.
     pub failed_polls: u64,
 }
+
+/// `mem.key.rotate`: the memory's files re-encrypted with a new key, now in `keyFile`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRotation {
+    /// The key file that now holds the new key (the old key is gone from it; a backup
+    /// made before keeps its own copy).
+    pub key_file: String,
+    /// Memory files re-encrypted (logs, archives, documents).
+    pub files: u64,
+    /// Records in them (log lines, documents).
+    pub records: u64,
+    /// How long the memory's writes waited.
+    pub millis: u64,
+}

@@ -239,6 +239,9 @@ methods! {
     /// MEM's figures: decisions per hour, prediction, enhancement and memory-load latency
     /// (average, p99), the win rate over 24 h, learned strategies, each bot's poll latency.
     MemMetrics = "mem.metrics", View, NoParams => crate::mem::MemMetrics;
+    /// Re-encrypt the memory at rest with a new key, which replaces the key file (crash-safe:
+    /// a rotation cut short is finished at the next start).
+    MemKeyRotate = "mem.key.rotate", Control, NoParams => crate::mem::KeyRotation;
     /// Train a new trend-reversal model; it becomes current only if it beats the current one.
     MlTrain = "ml.train", Control, TrainParams => TrainReport;
     /// The current model, and where training reads its data.

@@ -376,3 +376,101 @@ async fn turning_encryption_on_encrypts_a_plain_memory() {
         ],
     );
 }
+
+/// `memctl memory rotate-key`: every file re-encrypted with a new key, the memory read as
+/// before, the old key refused, the rotation in the audit of actions. Then a rotation
+/// stopped for good after one file (fault injection) and memd SIGKILLed: the next start
+/// finishes it, and the memory reads as before under the new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_and_one_cut_short_by_a_sigkill_leave_the_memory_readable() {
+    let root = tempfile::tempdir().unwrap();
+    write_default_config(root.path(), "[mem.encryption]\nencrypt = true\n");
+    let (socket, data) = (root.path().join("run/memd.sock"), root.path().join("data"));
+    let mut daemon = Daemon::start_in(root, socket, data.clone(), |_| {});
+    let key = data.join("memory.key");
+    let first_key = std::fs::read(&key).unwrap();
+    decide_and_close(&daemon, 24, 21).await;
+    let expected = [
+        "decisions.jsonl",
+        "core_memory_updates.txt",
+        "parameter_updates.json",
+    ];
+
+    let rotated = json_of(&daemon.memctl(&["memory", "rotate-key", "--json"]));
+    assert_eq!(rotated["keyFile"], key.display().to_string(), "{rotated}");
+    assert_eq!(rotated["files"], 3, "{rotated}");
+    let second_key = std::fs::read(&key).unwrap();
+    assert_ne!(second_key, first_key);
+    assert_eq!(mode(&key), 0o600);
+    assert_readable(&daemon, 24, 21);
+    decide_and_close(&daemon, 1, 0).await;
+    assert_unreadable(&data, &expected);
+    let audit = json_of(&daemon.memctl(&["audit", "--action", "mem.key.rotate", "--json"]));
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["outcome"], "ok", "{audit}");
+    assert!(entries[0]["uid"].is_u64(), "{audit}");
+    let key_hex = String::from_utf8(second_key.clone()).unwrap();
+    assert!(
+        !daemon.stderr().contains(key_hex.trim()),
+        "the key is never logged"
+    );
+
+    // The old key no longer reads the memory.
+    daemon.stop_with(Signal::SIGTERM);
+    let root = daemon.root.path().to_path_buf();
+    let old_key = root.join("old.key");
+    std::fs::write(&old_key, &first_key).unwrap();
+    std::fs::set_permissions(&old_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let old_config = root.join("old.toml");
+    std::fs::write(
+        &old_config,
+        format!(
+            "[mem.encryption]\nencrypt = true\nkey_file = \"{}\"\n",
+            old_key.display()
+        ),
+    )
+    .unwrap();
+    let stderr = start_fails(&daemon, |cmd| {
+        cmd.arg("--config").arg(&old_config);
+    });
+    assert!(stderr.contains("wrong key"), "{stderr}");
+
+    // A rotation that stops after its first file, and memd killed there.
+    start_again(&mut daemon, |cmd| {
+        cmd.env("MEMD_FAULT_STALL_KEY_ROTATION", "1");
+    });
+    let mut rotation = daemon.memctl_child(&["memory", "rotate-key"]);
+    let next = data.join("memory.key.next");
+    mem_e2e::wait_for(
+        "the rotation to stall after a file",
+        Duration::from_secs(30),
+        async || daemon.stderr().contains("the key rotation stalls here"),
+    )
+    .await;
+    let third_key = std::fs::read(&next).unwrap();
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        second_key,
+        "not installed yet"
+    );
+    daemon.stop_with(Signal::SIGKILL);
+    let _ = rotation.kill();
+    let _ = rotation.wait();
+
+    start_again(&mut daemon, |_| {});
+    assert!(
+        daemon
+            .stderr()
+            .contains("a key rotation cut short by a stop was finished"),
+        "{}",
+        daemon.stderr()
+    );
+    assert_eq!(std::fs::read(&key).unwrap(), third_key);
+    assert!(!next.exists());
+    assert_readable(&daemon, 25, 21);
+    assert_unreadable(&data, &expected);
+    decide_and_close(&daemon, 1, 1).await;
+    daemon.restart_after(Signal::SIGTERM);
+    assert_readable(&daemon, 26, 22);
+}

@@ -516,6 +516,21 @@ pub async fn parameters(client: &Client, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn rotate_memory_key(client: &Client, json: bool) -> anyhow::Result<()> {
+    let rotated = client.call::<method::MemKeyRotate>(NoParams {}).await?;
+    if json {
+        return print_json(&rotated);
+    }
+    println!(
+        "the memory's key was rotated: {} files ({} records) re-encrypted in {} ms; {} holds the new key",
+        rotated.files, rotated.records, rotated.millis, rotated.key_file
+    );
+    println!(
+        "backups made before keep the old key in their own copy of the key file; the new key is nowhere else: copy it somewhere safe"
+    );
+    Ok(())
+}
+
 pub async fn patterns(client: &Client, strategy: Option<String>, json: bool) -> anyhow::Result<()> {
     let list = client
         .call::<method::MemPatterns>(mem_protocol::mem::PatternsParams { strategy })

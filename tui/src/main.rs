@@ -538,6 +538,10 @@ enum MemoryCommand {
         #[arg(long)]
         strategy: Option<String>,
     },
+    /// Re-encrypt the memory at rest with a new key ([mem.encryption] encrypt = true, a
+    /// key file): the key file then holds the new key. Decisions wait meanwhile; a rotation
+    /// cut short is finished at memd's next start.
+    RotateKey,
     /// The old name of `memory learned` (still accepted, with a warning).
     #[command(hide = true)]
     Patterns {
@@ -1037,6 +1041,27 @@ async fn strategies(
     }
 }
 
+async fn memory(
+    client: &mem_protocol::Client,
+    command: MemoryCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    match command {
+        MemoryCommand::Decisions {
+            strategy,
+            symbol,
+            limit,
+        } => cli::decisions(client, strategy, symbol, limit, json).await,
+        MemoryCommand::Parameters => cli::parameters(client, json).await,
+        MemoryCommand::Learned { strategy } => cli::patterns(client, strategy, json).await,
+        MemoryCommand::Patterns { strategy } => {
+            renamed("memory patterns", "memory learned");
+            cli::patterns(client, strategy, json).await
+        }
+        MemoryCommand::RotateKey => cli::rotate_memory_key(client, json).await,
+    }
+}
+
 async fn model(
     client: &mem_protocol::Client,
     command: ModelCommand,
@@ -1383,21 +1408,7 @@ async fn run(args: Args) -> ExitCode {
         })) => registry_cli::migrate(&client, to, dir, password_file, server_name, args.json).await,
         Some(Command::Model(command)) => model(&client, command, args.json).await,
         Some(Command::Metrics) => metrics_cli::metrics(&client, args.json).await,
-        Some(Command::Memory(MemoryCommand::Decisions {
-            strategy,
-            symbol,
-            limit,
-        })) => cli::decisions(&client, strategy, symbol, limit, args.json).await,
-        Some(Command::Memory(MemoryCommand::Parameters)) => {
-            cli::parameters(&client, args.json).await
-        }
-        Some(Command::Memory(MemoryCommand::Learned { strategy })) => {
-            cli::patterns(&client, strategy, args.json).await
-        }
-        Some(Command::Memory(MemoryCommand::Patterns { strategy })) => {
-            renamed("memory patterns", "memory learned");
-            cli::patterns(&client, strategy, args.json).await
-        }
+        Some(Command::Memory(command)) => memory(&client, command, args.json).await,
         Some(Command::Jobs { command }) => match command.unwrap_or(JobsCommand::List) {
             JobsCommand::List => jobs_cli::list(&client, args.json).await,
             JobsCommand::Run { name, no_wait } => {

@@ -22,6 +22,13 @@
 //! (default `{data_dir}/memory.key`, mode 0600 or 0400, else refused). Either holds 64
 //! hex digits (what memd writes), base64 of 32 bytes, or 32 raw bytes. The key is never
 //! logged or shown; errors name where it came from.
+//!
+//! Rotating the key (`mem.key.rotate`, a key file only: a credential is systemd's to
+//! replace): a new key is written to `{key_file}.next`, every file is re-encrypted with it
+//! (each atomically, by rename), then `.next` is renamed over the key file. Cut short at
+//! any step, each file is wholly under one of the two keys and both keys are on disk:
+//! the next start finishes the rotation ([`super::store::prepare`]). A backup holds the
+//! key file of its own time, so backups made before a rotation stay readable.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -107,6 +114,59 @@ impl Key {
     pub fn source(&self) -> &KeySource {
         &self.source
     }
+
+    /// The same key, now read from `path` (the rotation's `.next` renamed into place).
+    pub fn moved_to(self, path: &Path) -> Key {
+        Key {
+            cipher: self.cipher,
+            source: KeySource::File(path.to_path_buf()),
+        }
+    }
+}
+
+/// Where a rotation keeps the new key until every file is re-encrypted with it.
+pub fn next_key_path(key_file: &Path) -> PathBuf {
+    let mut name = key_file.as_os_str().to_os_string();
+    name.push(".next");
+    PathBuf::from(name)
+}
+
+/// A rotation's new key, when one was left by a rotation cut short: `None` when there is
+/// none, or when it was cut short before the key was whole on disk (then no file had
+/// been re-encrypted yet, and the stray file is removed).
+pub fn unfinished_rotation_key(key_file: &Path) -> Result<Option<Key>, String> {
+    let next = next_key_path(key_file);
+    if !next.exists() {
+        return Ok(None);
+    }
+    match read_key(&next, KeySource::File(next.clone())) {
+        Ok(key) => Ok(Some(key)),
+        Err(e) => {
+            tracing::warn!(file = %next.display(), error = %e, "a key rotation was cut short before its new key was written: nothing was re-encrypted; removing it");
+            std::fs::remove_file(&next)
+                .map_err(|e| format!("cannot remove {}: {e}", next.display()))?;
+            Ok(None)
+        }
+    }
+}
+
+/// Makes the rotation's new key the key: `.next` renamed over `key_file`, durably.
+pub fn install_next_key(key_file: &Path) -> Result<(), String> {
+    let next = next_key_path(key_file);
+    let installed = (|| -> std::io::Result<()> {
+        std::fs::rename(&next, key_file)?;
+        if let Some(dir) = key_file.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    installed.map_err(|e| {
+        format!(
+            "cannot rename {} to {}: {e}",
+            next.display(),
+            key_file.display()
+        )
+    })
 }
 
 /// The key's 32 bytes from a key file's content.

@@ -269,6 +269,31 @@ impl Memory {
         self.store.with_appends_paused(f)
     }
 
+    /// `mem.key.rotate`: every memory file re-encrypted with a new key, with the memory's
+    /// writes paused (decisions wait; nothing is refused).
+    pub fn rotate_key(&self) -> Result<mem_protocol::mem::KeyRotation, RpcError> {
+        let started = std::time::Instant::now();
+        let rotated = {
+            let _state = self.state.lock().expect("memory state lock");
+            self.store.rotate_key()
+        }
+        .map_err(|e| RpcError::new(mem_protocol::ErrorCode::Conflict, e))?;
+        let millis = started.elapsed().as_millis() as u64;
+        info!(
+            key_file = %rotated.key_file.display(),
+            files = rotated.files,
+            records = rotated.records,
+            millis,
+            "the memory's key was rotated: every file is re-encrypted with the new key"
+        );
+        Ok(mem_protocol::mem::KeyRotation {
+            key_file: rotated.key_file.display().to_string(),
+            files: rotated.files as u64,
+            records: rotated.records as u64,
+            millis,
+        })
+    }
+
     /// Opens `data_dir/mem_knowledge` (plain files) and loads what the memory needs.
     pub fn open(
         data_dir: &Path,
@@ -361,7 +386,7 @@ impl Memory {
 
     /// `parameter_updates.json`, read and written as the store's files are.
     fn parameter_updates(&self) -> ParameterUpdates {
-        ParameterUpdates::with_codec(self.dir(), self.store.codec().clone())
+        ParameterUpdates::with_codec(self.dir(), self.store.codec())
     }
 
     /// Reads one of the files that hold state into `state`; an error leaves it as it was.

@@ -14,7 +14,7 @@
 //! start and converts the directory when `encrypt` changed. The rest of the daemon sees
 //! the same lines either way.
 
-use super::crypt::{self, AtRestSettings, Codec};
+use super::crypt::{self, AtRestSettings, Codec, Key};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
@@ -22,7 +22,7 @@ use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, RwLock};
 
 /// Bytes read from the end of `decisions.jsonl` at start: some 30,000 decisions.
 const TAIL_BYTES: u64 = 16 << 20;
@@ -51,8 +51,8 @@ pub enum Entry {
 pub struct MemoryStore {
     dir: PathBuf,
     text_log_max_bytes: u64,
-    /// Plain, or the key the files are encrypted with.
-    codec: Codec,
+    /// Plain, or the key the files are encrypted with (replaced by a key rotation).
+    codec: RwLock<Codec>,
     /// Appends are serialised so lines never interleave.
     write: Mutex<()>,
     /// Synced decisions written at the same moment share one sync of each file.
@@ -121,44 +121,92 @@ impl MemoryStore {
         Ok(MemoryStore {
             dir,
             text_log_max_bytes,
-            codec,
+            codec: RwLock::new(codec),
             write: Mutex::new(()),
             group: GroupSync::default(),
         })
     }
 
     /// How the files are read and written.
-    pub fn codec(&self) -> &Codec {
-        &self.codec
+    pub fn codec(&self) -> Codec {
+        self.codec.read().expect("memory codec lock").clone()
     }
 
     /// A whole document of the directory (`parameter_updates.json`,
     /// `learned_strategies.json`), decrypted; `None` when absent.
     pub fn read_doc(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
         Ok(self
-            .codec
+            .codec()
             .read_doc(&self.dir.join(name), name)?
             .map(|(bytes, _)| bytes))
     }
 
     /// Writes a whole document atomically (0600), encrypted when the memory is.
     pub fn write_doc(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        self.codec.write_doc(&self.dir.join(name), name, bytes)
+        self.codec().write_doc(&self.dir.join(name), name, bytes)
     }
 
     /// An encrypted memory's document written in plain text by hand (and applied): it is
     /// encrypted now. Answers whether it was.
     pub fn seal_plain_doc(&self, name: &str) -> Result<bool, String> {
-        if !self.codec.is_encrypted() {
+        let codec = self.codec();
+        if !codec.is_encrypted() {
             return Ok(false);
         }
-        match self.codec.read_doc(&self.dir.join(name), name)? {
+        match codec.read_doc(&self.dir.join(name), name)? {
             Some((bytes, true)) => {
                 self.write_doc(name, &bytes).map_err(|e| format!("{e:#}"))?;
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+
+    /// Re-encrypts every memory file with a new key, then makes it the key (the steps and
+    /// why each may be cut short: [`crypt`]'s module comment). Appends wait meanwhile; the
+    /// caller holds what else writes the files (the service's state lock).
+    pub fn rotate_key(&self) -> Result<KeyRotated, String> {
+        let _guard = self.write.lock().expect("memory write lock");
+        let old = self.codec();
+        let key_file = match old.key_source() {
+            None => {
+                return Err("the memory is not encrypted ([mem.encryption] encrypt is off): there is no key to rotate".into());
+            }
+            Some(crypt::KeySource::Credential(path)) => {
+                return Err(format!(
+                    "the memory's key is the systemd credential {} ({}): memd cannot replace it. Stop memd, decrypt (encrypt = false), start and stop it, put the new key in the credential, then set encrypt = true",
+                    crypt::CREDENTIAL,
+                    path.display()
+                ));
+            }
+            Some(crypt::KeySource::File(path)) => path.clone(),
+        };
+        // Lines waiting for a group sync are rewritten with the rest: durable first.
+        let dir_error = |e: std::io::Error| format!("{}: {e}", self.dir.display());
+        sync_file(&self.dir.join(TEXT_LOG)).map_err(dir_error)?;
+        sync_file(&self.dir.join(DECISIONS)).map_err(dir_error)?;
+        let next = crypt::next_key_path(&key_file);
+        match std::fs::remove_file(&next) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("cannot remove {}: {e}", next.display()));
+            }
+            _ => {}
+        }
+        // Named by where it will be: the codec outlives the rename.
+        let new = Codec::encrypted(crypt::create_key(&next)?.moved_to(&key_file));
+        let files = memory_files(&self.dir).map_err(dir_error)?;
+        let mut records = 0;
+        for (done, f) in files.iter().enumerate() {
+            records += convert(f, &old, &new)?;
+            stall_for_a_fault_test(done + 1);
+        }
+        crypt::install_next_key(&key_file)?;
+        *self.codec.write().expect("memory codec lock") = new;
+        Ok(KeyRotated {
+            key_file,
+            files: files.len(),
+            records,
+        })
     }
 
     /// Runs `f` while no line can be appended (a backup's copy).
@@ -221,7 +269,7 @@ impl MemoryStore {
         }
         append(
             &path,
-            &self.codec.seal(TEXT_LOG, text.as_bytes()),
+            &self.codec().seal(TEXT_LOG, text.as_bytes()),
             durability,
         )
     }
@@ -273,7 +321,7 @@ impl MemoryStore {
         line.push('\n');
         append(
             &self.dir.join(DECISIONS),
-            &self.codec.seal(DECISIONS, line.as_bytes()),
+            &self.codec().seal(DECISIONS, line.as_bytes()),
             durability,
         )?;
         self.appended();
@@ -304,7 +352,7 @@ impl MemoryStore {
         line.push('\n');
         append(
             &self.dir.join(DECISIONS),
-            &self.codec.seal(DECISIONS, line.as_bytes()),
+            &self.codec().seal(DECISIONS, line.as_bytes()),
             durability,
         )
     }
@@ -326,7 +374,8 @@ impl MemoryStore {
     pub fn tail(&self) -> std::io::Result<(Vec<mem_protocol::mem::Decision>, usize)> {
         let path = self.dir.join(DECISIONS);
         // Encrypted records are base64 and a nonce and tag longer: read as many.
-        let tail = if self.codec.is_encrypted() {
+        let codec = self.codec();
+        let tail = if codec.is_encrypted() {
             TAIL_BYTES * 3 / 2
         } else {
             TAIL_BYTES
@@ -337,7 +386,7 @@ impl MemoryStore {
         let mut index = std::collections::HashMap::new();
         for line in lines {
             // A line on disk: a plain line, or an encrypted record of whole lines.
-            let Ok(record) = self.codec.open(DECISIONS, line) else {
+            let Ok(record) = codec.open(DECISIONS, line) else {
                 bad += 1;
                 continue;
             };
@@ -432,6 +481,52 @@ fn memory_files(dir: &Path) -> std::io::Result<Vec<Found>> {
         });
     }
     Ok(found)
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRotated {
+    pub key_file: PathBuf,
+    /// Memory files re-encrypted.
+    pub files: usize,
+    /// Records (lines, documents) in them.
+    pub records: usize,
+}
+
+/// Fault injection for the crash test of a key rotation: with
+/// `MEMD_FAULT_STALL_KEY_ROTATION=N` in memd's environment a rotation stops for good
+/// after re-encrypting N files (the test then kills memd). Unset in any real run.
+fn stall_for_a_fault_test(files_done: usize) {
+    let stall_after = std::env::var("MEMD_FAULT_STALL_KEY_ROTATION")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    if stall_after == Some(files_done) {
+        tracing::warn!(
+            files_done,
+            "fault injection (MEMD_FAULT_STALL_KEY_ROTATION): the key rotation stalls here"
+        );
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// A key rotation cut short (`{key_file}.next` on disk): every file still under the old
+/// key is re-encrypted with the new one, which then becomes the key. Answers its codec.
+fn finish_rotation(found: &[Found], old: Key, new: Key, key_file: &Path) -> Result<Codec, String> {
+    let (old, new) = (
+        Codec::encrypted(old),
+        Codec::encrypted(new.moved_to(key_file)),
+    );
+    for f in found.iter().filter(|f| f.sealed) {
+        if verify(f, &new).is_err() {
+            verify(f, &old)?;
+            convert(f, &old, &new)?;
+        }
+    }
+    crypt::install_next_key(key_file)?;
+    tracing::warn!(key_file = %key_file.display(), "a key rotation cut short by a stop was finished: the memory is under the new key");
+    Ok(new)
 }
 
 /// Lines of an encrypted log tried against the key at start: a torn record (a crash
@@ -588,7 +683,16 @@ pub fn prepare(dir: &Path, at_rest: &AtRestSettings) -> Result<Codec, String> {
         }
         (None, None) => None,
     };
-    let reader = key.map_or_else(Codec::plain, Codec::encrypted);
+    let reader = match key {
+        Some(key) => match key.source().clone() {
+            crypt::KeySource::File(key_file) => match crypt::unfinished_rotation_key(&key_file)? {
+                Some(new) => finish_rotation(&found, key, new, &key_file)?,
+                None => Codec::encrypted(key),
+            },
+            crypt::KeySource::Credential(_) => Codec::encrypted(key),
+        },
+        None => Codec::plain(),
+    };
     for f in found.iter().filter(|f| f.sealed) {
         verify(f, &reader)?;
     }
@@ -762,7 +866,7 @@ mod tests {
             b"{\"x\": 1}"
         );
         let updates =
-            crate::mem::learning::ParameterUpdates::with_codec(store.dir(), store.codec().clone());
+            crate::mem::learning::ParameterUpdates::with_codec(store.dir(), store.codec());
         assert_eq!(updates.history().unwrap(), serde_json::json!({"x": 1}));
     }
 
@@ -894,5 +998,124 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("encrypt is off"), "{err}");
+    }
+
+    /// An encrypted memory with each kind of file: both logs, an archive, a document.
+    fn encrypted_memory(data: &Path) -> MemoryStore {
+        let store = open(data, &encrypted(data)).unwrap();
+        write_some(&store);
+        store
+            .write_doc("learned_strategies.json", b"{\"a\": 1}")
+            .unwrap();
+        std::fs::write(
+            store
+                .dir()
+                .join("core_memory_updates.20260101T000000.000.txt"),
+            store
+                .codec()
+                .seal(TEXT_LOG, b"[2026-01-01 00:00:00] archived\n"),
+        )
+        .unwrap();
+        store
+    }
+
+    fn key_of(data: &Path) -> Vec<u8> {
+        std::fs::read(data.join("memory.key")).unwrap()
+    }
+
+    #[test]
+    fn a_key_rotation_re_encrypts_every_file_and_the_old_key_reads_none() {
+        let data = tempfile::tempdir().unwrap();
+        let store = encrypted_memory(data.path());
+        let old_key = key_of(data.path());
+        let old_codec = store.codec();
+
+        let rotated = store.rotate_key().unwrap();
+        assert_eq!(
+            (rotated.files, rotated.key_file.clone()),
+            (4, data.path().join("memory.key"))
+        );
+        assert_ne!(key_of(data.path()), old_key);
+        assert!(!crypt::next_key_path(&rotated.key_file).exists());
+        assert_eq!(
+            std::fs::metadata(&rotated.key_file)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        // The running store reads and appends with the new key; a new one opens with it.
+        check_read(&store);
+        store
+            .record_lessons(&["after the rotation".into()])
+            .unwrap();
+        for found in memory_files(store.dir()).unwrap() {
+            assert!(
+                verify(&found, &store.codec()).is_ok(),
+                "{}",
+                found.path.display()
+            );
+            assert!(
+                verify(&found, &old_codec).is_err(),
+                "{}",
+                found.path.display()
+            );
+        }
+        drop(store);
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        check_read(&store);
+        assert_eq!(
+            store.read_doc("learned_strategies.json").unwrap().unwrap(),
+            b"{\"a\": 1}"
+        );
+        assert!(text(&store.dir().join(TEXT_LOG)).starts_with("enc1:"));
+
+        // Nothing to rotate in a plain memory.
+        let plain = tempfile::tempdir().unwrap();
+        let store = open(plain.path(), &AtRestSettings::plain(plain.path())).unwrap();
+        let err = store.rotate_key().unwrap_err();
+        assert!(err.contains("not encrypted"), "{err}");
+    }
+
+    /// A rotation stopped after any number of files (memd killed): the next start finishes
+    /// it, and the memory reads as before under the new key.
+    #[test]
+    fn a_key_rotation_cut_short_after_any_file_is_finished_at_the_next_start() {
+        for cut_after in 0..=4 {
+            let data = tempfile::tempdir().unwrap();
+            let store = encrypted_memory(data.path());
+            let old = store.codec();
+            let key_file = data.path().join("memory.key");
+            let next = crypt::next_key_path(&key_file);
+            // The rotation's steps as `rotate_key` takes them, stopped after `cut_after` files.
+            let new = Codec::encrypted(crypt::create_key(&next).unwrap());
+            let files = memory_files(store.dir()).unwrap();
+            assert_eq!(files.len(), 4);
+            for f in files.iter().take(cut_after) {
+                convert(f, &old, &new).unwrap();
+            }
+            drop(store);
+            let new_key = std::fs::read(&next).unwrap();
+
+            let store = open(data.path(), &encrypted(data.path())).unwrap();
+            check_read(&store);
+            assert_eq!(key_of(data.path()), new_key, "cut after {cut_after} files");
+            assert!(!next.exists());
+            for found in memory_files(store.dir()).unwrap() {
+                assert!(verify(&found, &new).is_ok(), "{}", found.path.display());
+            }
+        }
+        // Cut short while the new key was being written: nothing was re-encrypted yet.
+        let data = tempfile::tempdir().unwrap();
+        let store = encrypted_memory(data.path());
+        let old_key = key_of(data.path());
+        drop(store);
+        let next = crypt::next_key_path(&data.path().join("memory.key"));
+        std::fs::write(&next, "0123").unwrap();
+        let store = open(data.path(), &encrypted(data.path())).unwrap();
+        check_read(&store);
+        assert_eq!(key_of(data.path()), old_key);
+        assert!(!next.exists());
     }
 }
