@@ -96,6 +96,37 @@ pub struct MemConfig {
     pub adaptation: crate::mem::enhance::AdaptationSettings,
     /// The human decision log is archived past this size.
     pub text_log_max_bytes: Option<u64>,
+    /// `decisions.jsonl` is archived past this size.
+    pub decision_log_max_bytes: Option<u64>,
+    /// Either log is archived once its first record is this old (0: by size only).
+    pub log_max_age_days: Option<f64>,
+    /// Archives older than this are deleted (0: kept for ever).
+    pub archive_keep_days: Option<f64>,
+}
+
+impl MemConfig {
+    /// `[mem]`'s log keys, defaults filled in; a negative or absurd age is refused.
+    fn log_limits(&self) -> anyhow::Result<crate::mem::archive::Limits> {
+        let defaults = crate::mem::archive::Limits::default();
+        let days = |name: &str, value: Option<f64>, default: Option<chrono::Duration>| match value {
+            None => Ok(default),
+            Some(0.0) => Ok(None),
+            Some(d) if d.is_finite() && d > 0.0 && d <= 100.0 * 365.0 => Ok(Some(
+                chrono::Duration::milliseconds((d * 86_400_000.0).round() as i64),
+            )),
+            Some(d) => Err(anyhow::anyhow!(
+                "[mem] {name} must be 0 (never) or a number of days up to 36500, got {d}"
+            )),
+        };
+        Ok(crate::mem::archive::Limits {
+            text_max_bytes: self.text_log_max_bytes.unwrap_or(defaults.text_max_bytes),
+            decisions_max_bytes: self
+                .decision_log_max_bytes
+                .unwrap_or(defaults.decisions_max_bytes),
+            max_age: days("log_max_age_days", self.log_max_age_days, defaults.max_age)?,
+            keep: days("archive_keep_days", self.archive_keep_days, defaults.keep)?,
+        })
+    }
 }
 
 /// `[mem.encryption]`: encryption at rest of `mem_knowledge/` (see `mem::crypt`).
@@ -482,9 +513,7 @@ impl Settings {
             bail!("[market] stale_after_candles must be 1 or more");
         }
         let mut mem = file.mem.enhancement.clone();
-        if let Some(bytes) = file.mem.text_log_max_bytes {
-            mem.text_log_max_bytes = bytes;
-        }
+        mem.logs = file.mem.log_limits()?;
         mem.adaptation = file.mem.adaptation.clone();
         mem.validate().map_err(anyhow::Error::msg)?;
         let schedule = file.schedule.resolve().map_err(anyhow::Error::msg)?;
@@ -682,6 +711,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("encrypted"), "{err}");
+    }
+
+    #[test]
+    fn the_memory_logs_limits_take_fractions_of_days_and_zero_for_never() {
+        let (file, _) = parse(
+            "[mem]\ndecision_log_max_bytes = 8192\nlog_max_age_days = 0.5\narchive_keep_days = 0\n",
+        )
+        .unwrap();
+        let limits = file.mem.log_limits().unwrap();
+        assert_eq!(limits.decisions_max_bytes, 8192);
+        assert_eq!(limits.text_max_bytes, 64 << 20);
+        assert_eq!(limits.max_age, Some(chrono::Duration::hours(12)));
+        assert_eq!(limits.keep, None);
+        let (file, _) = parse("[mem]\nlog_max_age_days = -1\n").unwrap();
+        let err = file.mem.log_limits().unwrap_err().to_string();
+        assert!(
+            err.contains("[mem] log_max_age_days") && err.contains("-1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -153,10 +153,10 @@ pub struct EnhanceSettings {
     pub reference_volatility_pct: f64,
     pub stop_atr: f64,
     pub target_atr: f64,
-    /// The human decision log is archived past this size (`[mem] text_log_max_bytes`:
-    /// not an enhancement setting, carried here to the memory).
+    /// When the memory's logs are archived and how long archives are kept (`[mem]`
+    /// `text_log_max_bytes`, ...: not enhancement settings, carried here to the memory).
     #[serde(skip)]
-    pub text_log_max_bytes: u64,
+    pub logs: super::archive::Limits,
     /// `[mem.adaptation]` (its own table, carried here to the enhancement).
     #[serde(skip)]
     pub adaptation: AdaptationSettings,
@@ -175,7 +175,7 @@ impl Default for EnhanceSettings {
             reference_volatility_pct: 1.0,
             stop_atr: 1.5,
             target_atr: 2.0,
-            text_log_max_bytes: super::store::DEFAULT_TEXT_LOG_MAX_BYTES,
+            logs: super::archive::Limits::default(),
             adaptation: AdaptationSettings::default(),
         }
     }
@@ -222,11 +222,13 @@ impl EnhanceSettings {
             }
         }
         self.adaptation.validate()?;
-        if self.text_log_max_bytes < 4096 {
-            return Err(format!(
-                "[mem] text_log_max_bytes must be at least 4096, got {}",
-                self.text_log_max_bytes
-            ));
+        for (name, bytes) in [
+            ("text_log_max_bytes", self.logs.text_max_bytes),
+            ("decision_log_max_bytes", self.logs.decisions_max_bytes),
+        ] {
+            if bytes < 4096 {
+                return Err(format!("[mem] {name} must be at least 4096, got {bytes}"));
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! memory, and the learning loop (performance monitor, pattern discovery, learned
 //! strategies); [`service::Memory`] holds them together in the daemon.
 
+pub mod archive;
 pub mod bots;
 pub mod crypt;
 pub mod enhance;

@@ -317,7 +317,7 @@ impl Memory {
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Memory> {
         let load_started = std::time::Instant::now();
-        let store = MemoryStore::open_at_rest(data_dir, settings.text_log_max_bytes, at_rest)?;
+        let store = MemoryStore::open_at_rest(data_dir, settings.logs.clone(), at_rest)?;
         let (decisions, unreadable_lines) = store.tail()?;
         let mut state = State {
             unreadable_lines,

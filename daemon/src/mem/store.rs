@@ -14,21 +14,17 @@
 //! start and converts the directory when `encrypt` changed. The rest of the daemon sees
 //! the same lines either way.
 
+use super::archive::{self, Limits, Log};
 use super::crypt::{self, AtRestSettings, Codec, Key};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fs::OpenOptions;
-use std::io::{BufRead, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 /// Bytes read from the end of `decisions.jsonl` at start: some 30,000 decisions.
 const TAIL_BYTES: u64 = 16 << 20;
-
-/// The human log is archived when it passes this size (`[mem] text_log_max_bytes`).
-pub const DEFAULT_TEXT_LOG_MAX_BYTES: u64 = 64 << 20;
 
 /// Whether an append waits for the disk. The socket's `mem.decide` answers after its lines
 /// are on disk; a native replay writes thousands a second and syncs in batches
@@ -50,13 +46,35 @@ pub enum Entry {
 /// `mem_knowledge/`.
 pub struct MemoryStore {
     dir: PathBuf,
-    text_log_max_bytes: u64,
+    /// When the logs are archived, and for how long archives are kept.
+    limits: Limits,
+    /// When each log's first record was written (text log, decisions), for its age.
+    started: Mutex<[Option<DateTime<Utc>>; 2]>,
+    /// Held while archives are compressed or deleted (a thread of its own), and by what
+    /// must see the files still: a key rotation, a backup's copy. Taken before `write`.
+    tidying: Arc<Mutex<()>>,
+    /// The threads tidying archives, joined when the store is dropped (a stop waits for a
+    /// compression under way rather than leave it to the next start).
+    tidy_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Plain, or the key the files are encrypted with (replaced by a key rotation).
     codec: RwLock<Codec>,
     /// Appends are serialised so lines never interleave.
     write: Mutex<()>,
     /// Synced decisions written at the same moment share one sync of each file.
     group: GroupSync,
+}
+
+impl Drop for MemoryStore {
+    fn drop(&mut self) {
+        for thread in self
+            .tidy_threads
+            .get_mut()
+            .expect("memory tidy threads lock")
+            .drain(..)
+        {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// A group commit: a synced append waits until a sync that started after it has ended;
@@ -96,31 +114,35 @@ fn stamp(at: DateTime<Utc>) -> String {
 }
 
 impl MemoryStore {
-    /// Opens `data_dir/mem_knowledge` with plain files (an encrypted directory is
-    /// decrypted, with the key in its default place).
-    pub fn open(data_dir: &Path, text_log_max_bytes: u64) -> std::io::Result<MemoryStore> {
-        Self::open_at_rest(
-            data_dir,
-            text_log_max_bytes,
-            &AtRestSettings::plain(data_dir),
-        )
-    }
-
     /// Opens `data_dir/mem_knowledge` as `[mem.encryption]` says: finds (or, for a directory with
     /// nothing encrypted yet, creates) the key, checks it decrypts every encrypted file,
     /// and converts the files that are not as `encrypt` wants (see [`prepare`]). A missing
     /// or wrong key is an error naming the file and where the key came from.
+    /// The logs' archives are tidied (compressed, the old ones deleted) before it answers.
     pub fn open_at_rest(
         data_dir: &Path,
-        text_log_max_bytes: u64,
+        limits: Limits,
         at_rest: &AtRestSettings,
     ) -> std::io::Result<MemoryStore> {
         let dir = data_dir.join("mem_knowledge");
         std::fs::create_dir_all(&dir)?;
         let codec = prepare(&dir, at_rest).map_err(std::io::Error::other)?;
+        let tidied = archive::tidy(&dir, &limits, Utc::now())?;
+        if tidied != archive::Tidied::default() {
+            tracing::info!(
+                compressed = tidied.compressed,
+                deleted = tidied.deleted,
+                "the memory's log archives were tidied"
+            );
+        }
+        let started = [archive::TEXT, archive::DECISIONS]
+            .map(|log| first_record_at(&dir.join(log.file), log, &codec));
         Ok(MemoryStore {
             dir,
-            text_log_max_bytes,
+            limits,
+            started: Mutex::new(started),
+            tidying: Arc::default(),
+            tidy_threads: Mutex::default(),
             codec: RwLock::new(codec),
             write: Mutex::new(()),
             group: GroupSync::default(),
@@ -166,6 +188,7 @@ impl MemoryStore {
     /// why each may be cut short: [`crypt`]'s module comment). Appends wait meanwhile; the
     /// caller holds what else writes the files (the service's state lock).
     pub fn rotate_key(&self) -> Result<KeyRotated, String> {
+        let _tidying = self.tidying.lock().expect("memory tidying lock");
         let _guard = self.write.lock().expect("memory write lock");
         let old = self.codec();
         let key_file = match old.key_source() {
@@ -211,6 +234,7 @@ impl MemoryStore {
 
     /// Runs `f` while no line can be appended (a backup's copy).
     pub fn with_appends_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _tidying = self.tidying.lock().expect("memory tidying lock");
         let _guard = self.write.lock().expect("memory write lock");
         f()
     }
@@ -255,23 +279,65 @@ impl MemoryStore {
         self.group.appended.fetch_add(1, Ordering::Release);
     }
 
-    /// Appends to the human log, first archiving it as
-    /// `core_memory_updates.{YYYYMMDDTHHMMSS}.txt` when it has grown past its limit.
+    /// Appends to the human log (archived first when it is due).
     fn append_text(&self, text: &str, durability: Durability) -> std::io::Result<()> {
-        let path = self.dir.join(TEXT_LOG);
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() >= self.text_log_max_bytes) {
-            // Lines waiting for a group sync go with the archive: make them durable first.
-            sync_file(&path)?;
-            let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
-            let archive = self.dir.join(format!("core_memory_updates.{stamp}.txt"));
-            std::fs::rename(&path, &archive)?;
-            tracing::info!(archive = %archive.display(), "the decision log reached its size limit; archived");
-        }
+        self.archive_if_due(archive::TEXT, Utc::now())?;
         append(
-            &path,
+            &self.dir.join(TEXT_LOG),
             &self.codec().seal(TEXT_LOG, text.as_bytes()),
             durability,
         )
+    }
+
+    /// Appends a line to `decisions.jsonl` (archived first when it is due).
+    fn append_entry(&self, entry: &Entry, durability: Durability) -> std::io::Result<()> {
+        self.archive_if_due(archive::DECISIONS, Utc::now())?;
+        let mut line = serde_json::to_string(entry).expect("serializes");
+        line.push('\n');
+        append(
+            &self.dir.join(DECISIONS),
+            &self.codec().seal(DECISIONS, line.as_bytes()),
+            durability,
+        )
+    }
+
+    /// Archives `log` when it has passed its size or its age (the caller holds the write
+    /// lock), then compresses and prunes the archives on a thread of their own.
+    fn archive_if_due(&self, log: Log, now: DateTime<Utc>) -> std::io::Result<()> {
+        let path = self.dir.join(log.file);
+        let slot = usize::from(log == archive::DECISIONS);
+        let mut started = self.started.lock().expect("memory log ages lock");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            started[slot] = Some(now); // the log starts with this append
+            return Ok(());
+        };
+        let too_old = match (self.limits.max_age, started[slot]) {
+            (Some(max_age), Some(at)) => now - at >= max_age,
+            _ => false,
+        };
+        if meta.len() == 0 || (meta.len() < self.limits.max_bytes(log) && !too_old) {
+            started[slot].get_or_insert(now);
+            return Ok(());
+        }
+        // Lines waiting for a group sync go with the archive: make them durable first.
+        sync_file(&path)?;
+        let archived = archive::archive_now(&self.dir, log, now)?;
+        started[slot] = Some(now);
+        tracing::info!(archive = %archived.display(), bytes = meta.len(), too_old, "a memory log reached its size or age limit; archived");
+        let (dir, limits, tidying) = (self.dir.clone(), self.limits.clone(), self.tidying.clone());
+        let mut threads = self.tidy_threads.lock().expect("memory tidy threads lock");
+        threads.retain(|t| !t.is_finished());
+        let thread = std::thread::Builder::new()
+            .name("memory-archives".into())
+            .spawn(move || {
+                let _tidying = tidying.lock().expect("memory tidying lock");
+                match archive::tidy(&dir, &limits, Utc::now()) {
+                    Ok(done) => tracing::info!(compressed = done.compressed, deleted = done.deleted, "the memory's log archives were tidied"),
+                    Err(e) => tracing::warn!(error = %e, dir = %dir.display(), "cannot tidy the memory's log archives; tried again at the next archive or start"),
+                }
+            })?;
+        threads.push(thread);
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -316,14 +382,7 @@ impl MemoryStore {
             d.price, d.position_size, d.stop_loss, d.take_profit
         ));
         self.append_text(&text, durability)?;
-        let mut line =
-            serde_json::to_string(&Entry::Decision(Box::new(d.clone()))).expect("serializes");
-        line.push('\n');
-        append(
-            &self.dir.join(DECISIONS),
-            &self.codec().seal(DECISIONS, line.as_bytes()),
-            durability,
-        )?;
+        self.append_entry(&Entry::Decision(Box::new(d.clone())), durability)?;
         self.appended();
         Ok(())
     }
@@ -348,13 +407,7 @@ impl MemoryStore {
             text.push_str(&format!("{t} LEARNED: {lesson}\n"));
         }
         self.append_text(&text, durability)?;
-        let mut line = serde_json::to_string(&Entry::Outcome(o.clone())).expect("serializes");
-        line.push('\n');
-        append(
-            &self.dir.join(DECISIONS),
-            &self.codec().seal(DECISIONS, line.as_bytes()),
-            durability,
-        )
+        self.append_entry(&Entry::Outcome(o.clone()), durability)
     }
 
     /// Logs lessons learned outside a trade's outcome (the periodic review) in the text
@@ -372,6 +425,7 @@ impl MemoryStore {
     /// The decisions in the file's tail, oldest first, each with its outcome if one was
     /// recorded; unreadable lines are counted, not fatal.
     pub fn tail(&self) -> std::io::Result<(Vec<mem_protocol::mem::Decision>, usize)> {
+        let _tidying = self.tidying.lock().expect("memory tidying lock");
         let path = self.dir.join(DECISIONS);
         // Encrypted records are base64 and a nonce and tag longer: read as many.
         let codec = self.codec();
@@ -380,7 +434,17 @@ impl MemoryStore {
         } else {
             TAIL_BYTES
         };
-        let bytes = crate::linelog::read_tail(&path, tail)?;
+        let mut bytes = crate::linelog::read_tail(&path, tail)?;
+        // A log archived lately is short: the window is filled from the newest archives.
+        for older in archive::DECISIONS.archives(&self.dir)?.iter().rev() {
+            let room = tail.saturating_sub(bytes.len() as u64);
+            if room == 0 {
+                break;
+            }
+            let mut before = archive::tail_of(&older.path, room)?;
+            before.append(&mut bytes);
+            bytes = before;
+        }
         let lines = crate::linelog::lines(&bytes);
         let (mut decisions, mut bad) = (Vec::new(), 0);
         let mut index = std::collections::HashMap::new();
@@ -433,7 +497,7 @@ struct Found {
     sealed: bool,
 }
 
-/// The memory's non-empty files: the two logs, the text log's archives, the documents.
+/// The memory's non-empty files: the two logs, their archives, the documents.
 fn memory_files(dir: &Path) -> std::io::Result<Vec<Found>> {
     let mut files = vec![
         (dir.join(DECISIONS), DECISIONS, Shape::Lines),
@@ -449,27 +513,22 @@ fn memory_files(dir: &Path) -> std::io::Result<Vec<Found>> {
             Shape::Document,
         ),
     ];
-    let mut archives = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        if name != TEXT_LOG && name.starts_with("core_memory_updates.") && name.ends_with(".txt") {
-            archives.push(dir.join(&*name));
-        }
+    for log in [archive::DECISIONS, archive::TEXT] {
+        files.extend(
+            log.archives(dir)?
+                .into_iter()
+                .map(|a| (a.path, log.file, Shape::Lines)),
+        );
     }
-    archives.sort();
-    files.extend(archives.into_iter().map(|p| (p, TEXT_LOG, Shape::Lines)));
     let mut found = Vec::new();
     for (path, kind, shape) in files {
-        let file = match std::fs::File::open(&path) {
+        let file = match archive::reader(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
         let mut first = Vec::new();
-        std::io::BufReader::new(file)
-            .take(64)
-            .read_until(b'\n', &mut first)?;
+        file.take(64).read_until(b'\n', &mut first)?;
         if first.is_empty() {
             continue;
         }
@@ -481,6 +540,18 @@ fn memory_files(dir: &Path) -> std::io::Result<Vec<Found>> {
         });
     }
     Ok(found)
+}
+
+/// When `log`'s first record was written, if it says (the start of its age).
+fn first_record_at(path: &Path, log: Log, codec: &Codec) -> Option<DateTime<Utc>> {
+    let mut first = Vec::new();
+    archive::reader(path)
+        .ok()?
+        .take(1 << 20)
+        .read_until(b'\n', &mut first)
+        .ok()?;
+    let record = codec.open(log.file, first.trim_ascii_end()).ok()?;
+    archive::first_record_at(&record)
 }
 
 /// What a key rotation did.
@@ -537,7 +608,7 @@ const CHECKED_LINES: usize = 16;
 /// complete lines).
 fn verify(f: &Found, reader: &Codec) -> Result<(), String> {
     let io = |e: std::io::Error| format!("{}: {e}", f.path.display());
-    let mut file = std::io::BufReader::new(std::fs::File::open(&f.path).map_err(io)?);
+    let mut file = archive::reader(&f.path).map_err(io)?;
     if f.shape == Shape::Document {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
@@ -587,14 +658,8 @@ fn convert(f: &Found, reader: &Codec, target: &Codec) -> Result<usize, String> {
         .path
         .with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let written = (|| -> std::io::Result<usize> {
-        let mut input = std::io::BufReader::new(std::fs::File::open(&f.path)?);
-        let out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let mut out = std::io::BufWriter::new(out);
+        let mut input = archive::reader(&f.path)?;
+        let mut out = archive::Writer::create(&tmp, archive::is_gz(&f.path))?;
         let mut count = 0;
         let mut line = Vec::new();
         loop {
@@ -623,8 +688,7 @@ fn convert(f: &Found, reader: &Codec, target: &Codec) -> Result<usize, String> {
             out.write_all(&target.seal(f.kind, &plain))?;
             count += 1;
         }
-        let out = out.into_inner().map_err(|e| e.into_error())?;
-        out.sync_all()?;
+        out.finish()?;
         std::fs::rename(&tmp, &f.path)?;
         std::fs::File::open(f.path.parent().expect("a directory"))?.sync_all()?;
         Ok(count)
@@ -772,7 +836,7 @@ mod tests {
     }
 
     fn open(data: &Path, at_rest: &AtRestSettings) -> std::io::Result<MemoryStore> {
-        MemoryStore::open_at_rest(data, DEFAULT_TEXT_LOG_MAX_BYTES, at_rest)
+        MemoryStore::open_at_rest(data, Limits::default(), at_rest)
     }
 
     fn write_some(store: &MemoryStore) {
@@ -796,8 +860,14 @@ mod tests {
         assert_eq!(decisions[1].outcome, Some(outcome(1)));
     }
 
+    /// A file's text (an archive's decompressed).
     fn text(path: &Path) -> String {
-        String::from_utf8(std::fs::read(path).unwrap()).unwrap()
+        let mut text = String::new();
+        archive::reader(path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
     }
 
     #[test]
@@ -881,8 +951,11 @@ mod tests {
             .codec()
             .seal(DECISIONS, b"{\"kind\":\"decision\"}\n")
             .into_owned();
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&sealed[..sealed.len() / 2]).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, &sealed[..sealed.len() / 2]).unwrap();
         drop(f);
         let store = open(data.path(), &encrypted(data.path())).unwrap();
         let (decisions, bad) = store.tail().unwrap();
@@ -1117,5 +1190,80 @@ mod tests {
         check_read(&store);
         assert_eq!(key_of(data.path()), old_key);
         assert!(!next.exists());
+    }
+
+    /// Past its size, and past its age, each log is archived and compressed; the archives
+    /// past their keep are deleted; a restart loads the same decisions as before, their
+    /// outcomes joined across an archive's edge.
+    #[test]
+    fn logs_are_archived_by_size_and_age_and_the_start_loads_the_same_window() {
+        let data = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            text_max_bytes: 4096,
+            decisions_max_bytes: 4096,
+            max_age: Some(chrono::Duration::days(1)),
+            keep: Some(chrono::Duration::days(30)),
+        };
+        let open_small =
+            || MemoryStore::open_at_rest(data.path(), limits.clone(), &encrypted(data.path()));
+        let store = open_small().unwrap();
+        for n in 0..40 {
+            store
+                .record_decision(&decision(n), Durability::Batched)
+                .unwrap();
+            if n > 0 {
+                store
+                    .record_outcome(&outcome(n - 1), &[], Durability::Batched)
+                    .unwrap();
+            }
+        }
+        store.sync().unwrap();
+        drop(store);
+        let store = open_small().unwrap(); // the start tidies what a thread may still do
+        let dir = store.dir().to_path_buf();
+        let decision_archives = archive::DECISIONS.archives(&dir).unwrap();
+        assert!(decision_archives.len() >= 5, "{decision_archives:?}");
+        assert!(decision_archives.iter().all(|a| a.compressed));
+        assert!(!archive::TEXT.archives(&dir).unwrap().is_empty());
+        assert!(std::fs::metadata(dir.join(DECISIONS)).unwrap().len() < 4096 + 2048);
+        let (decisions, bad) = store.tail().unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(decisions.len(), 40);
+        assert_eq!(decisions.iter().filter(|d| d.outcome.is_some()).count(), 39);
+        assert_eq!(decisions[7], {
+            let mut d = decision(7);
+            d.outcome = Some(outcome(7));
+            d
+        });
+
+        // By age: a log whose first record is older than a day is archived at the next
+        // append, however small.
+        store.record_lessons(&["small".into()]).unwrap();
+        let before = archive::TEXT.archives(&dir).unwrap().len();
+        store.started.lock().unwrap()[0] = Some(Utc::now() - chrono::Duration::days(2));
+        store.record_lessons(&["a day later".into()]).unwrap();
+        assert_eq!(archive::TEXT.archives(&dir).unwrap().len(), before + 1);
+        let log = text(&dir.join(TEXT_LOG));
+        assert_eq!(log.lines().count(), 1, "{log}");
+        let record = store
+            .codec()
+            .open(TEXT_LOG, log.trim_end().as_bytes())
+            .unwrap()
+            .into_owned();
+        assert!(
+            String::from_utf8(record)
+                .unwrap()
+                .contains("LEARNED: a day later")
+        );
+
+        // Past the keep: deleted at the next pass.
+        let month_ago = Utc::now() - chrono::Duration::days(31);
+        let old = archive::DECISIONS.archive_path(&dir, month_ago);
+        std::fs::copy(&decision_archives[0].path, &old).unwrap();
+        drop(store);
+        let store = open_small().unwrap();
+        assert!(!old.exists());
+        assert!(!dir.join(format!("{}.gz", old.display())).exists());
+        assert_eq!(store.tail().unwrap().0.len(), 40);
     }
 }
