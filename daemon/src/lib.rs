@@ -167,6 +167,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         None => None,
     };
     info!(socket = %socket.path.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "memd is ready");
+    record_lifecycle(&daemon, "daemon.start", config_params(&daemon.settings));
     systemd::notify_ready(&format!(
         "serving {} strategies on {}",
         daemon.registry.len(),
@@ -187,6 +188,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = String>) -> 
         _ = accepting => "the listener stopped".to_string(),
     };
     info!(%reason, "shutting down");
+    let mut why = serde_json::Map::new();
+    why.insert("reason".into(), reason.clone().into());
+    record_lifecycle(&daemon, "daemon.shutdown", why);
     systemd::notify_stopping();
     daemon
         .bus
@@ -445,6 +449,38 @@ fn open_postgres_registry(
         "registry loaded from PostgreSQL"
     );
     Ok(registry)
+}
+
+/// A start or a stop in the audit of actions, as memd's own (its uid: who runs it).
+fn record_lifecycle(
+    daemon: &Daemon,
+    action: &str,
+    params: serde_json::Map<String, serde_json::Value>,
+) {
+    let memd = registry::Caller {
+        uid: Some(nix::unistd::getuid().as_raw()),
+        client: Some("memd".into()),
+    };
+    daemon.actions.record(action, &memd, params, &Ok(()));
+}
+
+/// What a start records of its configuration: memd reads its config file only at start,
+/// so each start is where a changed config takes effect, and its SHA-256 says whether
+/// it changed since the start before.
+fn config_params(settings: &Settings) -> serde_json::Map<String, serde_json::Value> {
+    use sha2::Digest;
+    let mut params = serde_json::Map::new();
+    params.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    params.insert("pid".into(), std::process::id().into());
+    if let Some(path) = &settings.config_file {
+        params.insert("configFile".into(), path.display().to_string().into());
+        if let Ok(bytes) = std::fs::read(path) {
+            let digest = sha2::Sha256::digest(&bytes);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            params.insert("configSha256".into(), hex.into());
+        }
+    }
+    params
 }
 
 /// Stops what runs, in order: the scheduler, the listeners and their connections, the

@@ -5,6 +5,7 @@
 use mem_e2e::seed::AGGRESSIVE_RSI;
 use mem_e2e::{Daemon, describe, free_port};
 use mem_protocol::audit::{ActionLog, ActionOutcome};
+use sha2::Digest;
 
 fn audit(daemon: &Daemon, args: &[&str]) -> ActionLog {
     let mut all = vec!["audit", "--json"];
@@ -31,7 +32,21 @@ async fn memctls_actions_are_audited_with_caller_outcome_and_no_secret() {
     let refused = daemon.memctl(&["deploy", "00000000-0000-4000-8000-000000000000"]);
     assert!(!refused.status.success());
 
-    let log = audit(&daemon, &[]);
+    let mut log = audit(&daemon, &[]);
+    // memd's own start first: its version and its config file's SHA-256 (memd reads its
+    // config only at start: each start is where a changed config takes effect).
+    let start = log.entries.remove(0);
+    assert_eq!(start.action, "daemon.start", "{start:?}");
+    assert_eq!(start.client.as_deref(), Some("memd"), "{start:?}");
+    assert_eq!(start.params["version"], env!("CARGO_PKG_VERSION"));
+    let config = start.params["configFile"]
+        .as_str()
+        .expect("the config file");
+    let sha: String = sha2::Sha256::digest(std::fs::read(config).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(start.params["configSha256"], sha, "{start:?}");
     let actions: Vec<(&str, ActionOutcome)> = log
         .entries
         .iter()
@@ -74,7 +89,7 @@ async fn memctls_actions_are_audited_with_caller_outcome_and_no_secret() {
     // The filters.
     let deploys = audit(&daemon, &["--action", "strategies.deploy"]);
     assert_eq!(deploys.entries.len(), 2);
-    assert_eq!(audit(&daemon, &["--since", "1h"]).entries.len(), 5);
+    assert_eq!(audit(&daemon, &["--since", "1h"]).entries.len(), 6);
     assert!(
         audit(&daemon, &["--since", "2099-01-01"])
             .entries
@@ -91,4 +106,13 @@ async fn memctls_actions_are_audited_with_caller_outcome_and_no_secret() {
         text.contains("strategies.stop") && text.contains(&format!("uid {me} (memctl ")),
         "{text}"
     );
+
+    // A stop is recorded with its reason.
+    let mut daemon = daemon;
+    daemon.stop_with(nix::sys::signal::Signal::SIGTERM);
+    let file = std::fs::read_to_string(daemon.data_dir.join("audit/actions.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(file.lines().last().unwrap()).unwrap();
+    assert_eq!(last["action"], "daemon.shutdown", "{last}");
+    assert_eq!(last["params"]["reason"], "SIGTERM", "{last}");
+    assert_eq!(last["client"], "memd", "{last}");
 }

@@ -326,6 +326,30 @@ async fn a_backup_under_load_restores_into_a_daemon_with_the_same_data() {
         |_| {},
     );
     let b_client = b.client().await;
+    // The restore is in the restored directory's audit of actions, then B's start.
+    let audit = json_of(&b.memctl(&["audit", "--action", "daemon.", "--json"]));
+    let entries = audit["entries"].as_array().unwrap();
+    let at = entries
+        .iter()
+        .position(|e| e["action"] == "daemon.restore")
+        .unwrap_or_else(|| panic!("no restore in {audit}"));
+    let restore = &entries[at];
+    assert_eq!(restore["outcome"], "ok", "{restore}");
+    assert!(
+        restore["client"].as_str().unwrap().starts_with("memctl "),
+        "{restore}"
+    );
+    assert!(restore["uid"].is_u64(), "{restore}");
+    assert_eq!(restore["params"]["backup"], dir_text, "{restore}");
+    assert_eq!(restore["params"]["deploymentsStopped"], 1, "{restore}");
+    let start = &entries[at + 1];
+    assert_eq!(start["action"], "daemon.start", "{audit}");
+    assert_eq!(start["client"], "memd", "{start}");
+    assert_eq!(
+        start["params"]["version"],
+        env!("CARGO_PKG_VERSION"),
+        "{start}"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await; // A's live summaries flushed
     let (a_list, b_list) = (list(&client).await, list(&b_client).await);
     assert_eq!(

@@ -404,6 +404,43 @@ impl Staging {
     }
 }
 
+/// The restore in the restored directory's audit of actions (`audit/actions.jsonl`, as
+/// memd writes it): its newest line says where the data came from, when, and who restored
+/// it. Written before the directory is moved into place, synced.
+fn record_restore(staging: &Path, backup: &Path, stopped: &[String]) -> anyhow::Result<()> {
+    let dir = staging.join("audit");
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut params = serde_json::Map::new();
+    params.insert("backup".into(), backup.display().to_string().into());
+    params.insert("deploymentsStopped".into(), stopped.len().into());
+    let entry = mem_protocol::audit::ActionEntry {
+        at: chrono::Utc::now(),
+        action: "daemon.restore".into(),
+        uid: Some(nix::unistd::getuid().as_raw()),
+        client: Some(concat!("memctl ", env!("CARGO_PKG_VERSION")).into()),
+        params,
+        outcome: mem_protocol::audit::ActionOutcome::Ok,
+        error: None,
+    };
+    let mut line = serde_json::to_vec(&entry)?;
+    line.push(b'\n');
+    let path = dir.join("actions.jsonl");
+    let written = (|| -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .open(&path)?;
+        file.write_all(&line)?;
+        file.sync_all()
+    })();
+    written.with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// `memctl restore BACKUP --data-dir DIR` (or `--check`: verify only).
 pub fn restore(
     backup: &Path,
@@ -481,7 +518,9 @@ pub fn restore(
         }
     };
     let result = assemble(backup, &manifest, &staging, &target, resume_deployments);
-    let (stopped, rewritten) = match result {
+    let (stopped, rewritten) = match result
+        .and_then(|done| record_restore(staging.dir(), backup, &done.0).map(|()| done))
+    {
         Ok(done) => done,
         Err(e) => {
             let _ = fs::remove_dir_all(staging.dir());
