@@ -133,6 +133,26 @@ impl ActionAudit {
         );
     }
 
+    /// Archives the log when it is past `max_bytes` (gzip, beside it; the newest `keep`
+    /// archives kept): `audit.actions` then reads the entries since. Answers the archive
+    /// written. The rename happens under the writer's lock, the compression after it.
+    pub fn roll_over(
+        &self,
+        max_bytes: u64,
+        keep: usize,
+        now: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<Option<PathBuf>> {
+        // One set aside by a roll cut short is archived first.
+        let earlier = linelog::archive_rolled(&self.path, keep, now)?;
+        {
+            let mut log = self.log.lock().expect("action audit lock");
+            if linelog::roll_aside(&self.path, max_bytes)? {
+                *log = LineLog::open(&self.path, 0o640)?;
+            }
+        }
+        Ok(linelog::archive_rolled(&self.path, keep, now)?.or(earlier))
+    }
+
     /// `audit.actions`.
     pub fn list(&self, params: &ActionsParams) -> Result<ActionLog, RpcError> {
         let all: Vec<ActionEntry> = linelog::read_json(&self.path)
