@@ -322,6 +322,7 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
             },
             retention: schedule::retention::RetentionParts {
                 supervisor: supervisor.clone(),
+                ml: ml.clone(),
                 queue: queue.clone(),
                 actions: actions.clone(),
                 alerts: alerts.clone(),

@@ -316,6 +316,12 @@ impl Alerts {
         Ok(linelog::archive_rolled(&path, keep, now)?.or(earlier))
     }
 
+    /// Rewrites the outbox with what is pending (see [`Outbox::compact`]): the retention
+    /// job's. Answers the bytes it holds now.
+    pub fn compact_outbox(&self) -> std::io::Result<u64> {
+        self.outbox.lock().expect("outbox lock").compact()
+    }
+
     fn history_path(&self) -> PathBuf {
         self.dir.join(HISTORY_FILE)
     }

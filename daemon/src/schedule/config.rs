@@ -29,6 +29,7 @@
 //! audit_max_bytes = 16777216       # the audit of actions, then archived (gzip)
 //! alerts_history_max_bytes = 16777216
 //! archives = 8                     # archives kept of each
+//! model_versions = 30              # the trend-reversal model's versions kept
 //! ```
 
 use serde::Deserialize;
@@ -101,6 +102,9 @@ pub struct RetentionJobConfig {
     pub alerts_history_max_bytes: Option<u64>,
     /// Archives kept of each of those logs, newest first (default 8).
     pub archives: Option<usize>,
+    /// The trend-reversal model's versions kept, newest first, besides the current one and
+    /// the one a rollback goes back to (default 30: a month of daily retraining).
+    pub model_versions: Option<usize>,
 }
 
 /// What the retention job keeps, resolved.
@@ -112,6 +116,7 @@ pub struct RetentionPolicy {
     pub audit_max_bytes: u64,
     pub alerts_history_max_bytes: u64,
     pub archives: usize,
+    pub model_versions: usize,
 }
 
 /// A fraction of days as a duration; the error names the key.
@@ -152,6 +157,7 @@ impl RetentionJobConfig {
                 self.alerts_history_max_bytes,
             )?,
             archives: at_least_one("archives", self.archives, 8)?,
+            model_versions: at_least_one("model_versions", self.model_versions, 30)?,
         })
     }
 }
@@ -529,6 +535,7 @@ mod tests {
         assert_eq!(s.retention.queue_after, chrono::Duration::days(7));
         assert_eq!(s.retention.audit_max_bytes, 16 << 20);
         assert_eq!(s.retention.archives, 8);
+        assert_eq!(s.retention.model_versions, 30);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! - the queue: finished jobs' work directories past `queue_days` (their log and record
 //!   kept; `[queue] keep` bounds how many jobs are remembered);
 //! - the audit of actions and the alerts' history: archived (gzip) past their size, the
-//!   newest `archives` kept.
+//!   newest `archives` kept;
+//! - the alerts' outbox: rewritten with what is still pending;
+//! - the model: versions beyond the newest `model_versions` (never the current one nor the
+//!   rollback target).
 //!
 //! Bounded elsewhere, and not touched here: the jobs' history (rolled past 8 MB), the
 //! daemon's text logs (`[log] keep_files`), the table of deployments (the newest 200 ended
@@ -27,6 +30,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct RetentionParts {
     pub supervisor: Arc<Supervisor>,
+    pub ml: Arc<crate::ml::service::MlService>,
     pub queue: Arc<Queue>,
     pub actions: Arc<ActionAudit>,
     pub alerts: Arc<Alerts>,
@@ -55,9 +59,19 @@ pub(super) fn run(parts: &RetentionParts, policy: &RetentionPolicy, now: DateTim
         Ok(archive) => archived.extend(archive),
         Err(e) => problems.push(format!("the alerts' history: {e:#}")),
     }
+    if let Err(e) = parts.alerts.compact_outbox() {
+        problems.push(format!("the alerts' outbox: {e}"));
+    }
+    let models = parts
+        .ml
+        .prune_versions(policy.model_versions)
+        .unwrap_or_else(|e| {
+            problems.push(format!("the model versions: {e}"));
+            Vec::new()
+        });
     let freed = deployments.bytes_freed + queue.bytes_freed;
     let summary = format!(
-        "{} ended deployment{} pruned ({} kept, not yet {}), {} backtest work director{} removed, {} log{} archived; {} freed",
+        "{} ended deployment{} pruned ({} kept, not yet {}), {} backtest work director{} removed, {} log{} archived, {} model version{} removed; {} freed",
         deployments.pruned.len(),
         if deployments.pruned.len() == 1 {
             ""
@@ -70,12 +84,15 @@ pub(super) fn run(parts: &RetentionParts, policy: &RetentionPolicy, now: DateTim
         if queue.jobs == 1 { "y" } else { "ies" },
         archived.len(),
         if archived.len() == 1 { "" } else { "s" },
+        models.len(),
+        if models.len() == 1 { "" } else { "s" },
         bytes_text(freed),
     );
     let details = json!({
         "deployments": deployments,
         "queue": queue,
         "archived": archived,
+        "modelVersions": models,
         "bytesFreed": freed,
         "problems": problems,
     });
