@@ -33,6 +33,25 @@ fn disk_bytes(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Each entry of `dir` with its bytes: what grew, when the size is not flat.
+fn breakdown(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.file_name().to_string_lossy(),
+                        disk_bytes(&e.path())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 /// The names in `dir` ending in `suffix`.
 fn named(dir: &Path, suffix: &str) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -112,7 +131,8 @@ async fn the_data_directory_stays_flat_under_an_accelerated_clock() {
     let late = sizes[CYCLES - 3..].iter().max().unwrap();
     assert!(
         *late <= early + (256 << 10),
-        "the data directory grew: {sizes:?}"
+        "the data directory grew: {sizes:?}; now {}",
+        breakdown(&data)
     );
 
     // The last deployment ages out too; summaries beyond 3 are removed, the newest kept.
