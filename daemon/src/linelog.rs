@@ -106,7 +106,7 @@ pub fn append(path: &Path, mode: u32, lines: &[u8], durability: Durability) -> s
 }
 
 /// Where [`roll_aside`] moves a log past its size, until [`archive_rolled`] compresses it.
-fn rolled_path(path: &Path) -> PathBuf {
+pub fn rolled_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".rolled");
     path.with_file_name(name)
