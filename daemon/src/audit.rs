@@ -133,6 +133,33 @@ impl ActionAudit {
         );
     }
 
+    /// Archives the log when it is past `max_bytes` (gzip, beside it; the newest `keep`
+    /// archives kept): `audit.actions` then reads the entries since. Answers the archive
+    /// written. The rename happens under the writer's lock, the compression after it.
+    pub fn roll_over(
+        &self,
+        max_bytes: u64,
+        keep: usize,
+        now: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<Option<PathBuf>> {
+        // One set aside by a roll cut short is archived first.
+        let earlier = linelog::archive_rolled(&self.path, keep, now)?;
+        {
+            let mut log = self.log.lock().expect("action audit lock");
+            if linelog::roll_aside(&self.path, max_bytes)? {
+                match LineLog::open(&self.path, 0o640) {
+                    Ok(fresh) => *log = fresh,
+                    Err(e) => {
+                        // Appends would go on into the file set aside: it is put back.
+                        let _ = std::fs::rename(linelog::rolled_path(&self.path), &self.path);
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+        Ok(linelog::archive_rolled(&self.path, keep, now)?.or(earlier))
+    }
+
     /// `audit.actions`.
     pub fn list(&self, params: &ActionsParams) -> Result<ActionLog, RpcError> {
         let all: Vec<ActionEntry> = linelog::read_json(&self.path)
@@ -251,5 +278,28 @@ mod tests {
             filtered("registry.", Some(Utc::now() + chrono::Duration::seconds(5))),
             0
         );
+    }
+
+    #[test]
+    fn past_its_size_the_audit_is_archived_and_goes_on_in_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = ActionAudit::open(dir.path()).unwrap();
+        let now = "2026-12-01T00:00:00Z".parse().unwrap();
+        for _ in 0..20 {
+            audit.record("telegram.stop", &memctl(), Map::new(), &Ok(()));
+        }
+        assert_eq!(
+            audit.roll_over(1 << 20, 2, now).unwrap(),
+            None,
+            "within its size"
+        );
+        let archive = audit.roll_over(1024, 2, now).unwrap().expect("archived");
+        assert!(archive.to_string_lossy().ends_with(".jsonl.gz"));
+        let params = ActionsParams::default();
+        assert!(audit.list(&params).unwrap().entries.is_empty());
+        audit.record("telegram.stopentry", &memctl(), Map::new(), &Ok(()));
+        let entries = audit.list(&params).unwrap().entries;
+        assert_eq!(entries.len(), 1, "the new file takes the appends");
+        assert_eq!(entries[0].action, "telegram.stopentry");
     }
 }

@@ -229,6 +229,19 @@ pub fn seed_market(data_dir: &Path) -> anyhow::Result<usize> {
     Ok(written)
 }
 
+/// The bytes under `path`, files and directories alike (symlinks not followed).
+pub fn disk_bytes(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| disk_bytes(&e.path())).sum())
+        .unwrap_or(0)
+}
+
 /// Writes a whole file crash-safely: a temporary file in the same directory, fsync,
 /// rename over the target, fsync the directory.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {

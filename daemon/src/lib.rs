@@ -285,28 +285,6 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         &settings.market.refresh,
         &[ml.timeframe(), ml.conditions_timeframe()],
     )?);
-    let scheduler = schedule::Scheduler::open(
-        &settings.data_dir,
-        settings.schedule.clone(),
-        schedule::JobContext {
-            ml: ml.clone(),
-            registry: registry.clone(),
-            supervisor: supervisor.clone(),
-            memory: memory.clone(),
-            refresher,
-            unmeasured: settings.unmeasured,
-            backup: backup::Sources {
-                data_dir: settings.data_dir.clone(),
-                log_dir: settings.log_dir.clone(),
-                ml: ml.clone(),
-                supervisor: supervisor.clone(),
-                memory: memory.clone(),
-                registry: registry.clone(),
-            },
-        },
-        bus.clone(),
-    )?;
-    scheduler.start().await?;
     let queue = queue::Queue::open(
         &settings.data_dir.join("queue"),
         settings.queue.clone(),
@@ -328,6 +306,35 @@ async fn open(settings: Settings, access: AccessPolicy) -> anyhow::Result<Daemon
         settings.alerts.clone(),
         bus.clone(),
     )?);
+    let scheduler = schedule::Scheduler::open(
+        &settings.data_dir,
+        settings.schedule.clone(),
+        schedule::JobContext {
+            ml: ml.clone(),
+            registry: registry.clone(),
+            supervisor: supervisor.clone(),
+            memory: memory.clone(),
+            refresher,
+            unmeasured: settings.unmeasured,
+            backup: backup::Sources {
+                data_dir: settings.data_dir.clone(),
+                log_dir: settings.log_dir.clone(),
+                ml: ml.clone(),
+                supervisor: supervisor.clone(),
+                memory: memory.clone(),
+                registry: registry.clone(),
+            },
+            retention: schedule::retention::RetentionParts {
+                supervisor: supervisor.clone(),
+                ml: ml.clone(),
+                queue: queue.clone(),
+                actions: actions.clone(),
+                alerts: alerts.clone(),
+            },
+        },
+        bus.clone(),
+    )?;
+    scheduler.start().await?;
     let hook = alerts.clone();
     memory.set_alert_hook(Arc::new(move |raised| {
         hook.raise(raised);

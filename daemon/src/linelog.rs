@@ -105,6 +105,83 @@ pub fn append(path: &Path, mode: u32, lines: &[u8], durability: Durability) -> s
         .map(drop)
 }
 
+/// Where [`roll_aside`] moves a log past its size, until [`archive_rolled`] compresses it.
+pub fn rolled_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".rolled");
+    path.with_file_name(name)
+}
+
+/// The name prefix and suffix of a log's archives: `actions.jsonl` is archived as
+/// `actions.{YYYYMMDDTHHMMSSZ}.jsonl.gz`.
+fn archive_affixes(path: &Path) -> (String, String) {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = path.extension().unwrap_or_default().to_string_lossy();
+    (format!("{stem}."), format!(".{ext}.gz"))
+}
+
+/// Renames the log at `path` aside when it is longer than `max_bytes` (answers whether it
+/// did); the next append starts a new file. The caller holds its writer's lock and reopens
+/// the log it holds open; then [`archive_rolled`] compresses what was set aside, outside
+/// the lock. A log set aside earlier and not yet archived (a crash between the two) is
+/// left as it is: nothing is renamed over it.
+pub fn roll_aside(path: &Path, max_bytes: u64) -> std::io::Result<bool> {
+    let rolled = rolled_path(path);
+    if rolled.exists() || std::fs::metadata(path).map_or(true, |m| m.len() <= max_bytes) {
+        return Ok(false);
+    }
+    std::fs::rename(path, &rolled).map_err(|e| at(path, "roll over", e))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(true)
+}
+
+/// Compresses the log [`roll_aside`] set aside (if any) into a gzip archive beside it
+/// (written whole and fsynced before the set-aside file is removed: a crash leaves one or
+/// the other), then removes the oldest archives beyond `keep`. Answers the archive
+/// written, if one was.
+pub fn archive_rolled(
+    path: &Path,
+    keep: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<PathBuf>> {
+    use std::io::BufReader;
+    let rolled = rolled_path(path);
+    let (prefix, suffix) = archive_affixes(path);
+    let mut written = None;
+    if let Ok(file) = File::open(&rolled) {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&file.metadata()?.permissions());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::copy(&mut BufReader::new(file), &mut encoder)?;
+        let bytes = encoder.finish()?;
+        let archive = path.with_file_name(format!(
+            "{prefix}{}{suffix}",
+            now.format("%Y%m%dT%H%M%S%.3fZ")
+        ));
+        crate::datadir::write_atomic(&archive, &bytes, mode & 0o777)?;
+        std::fs::remove_file(&rolled).map_err(|e| at(&rolled, "remove", e))?;
+        written = Some(archive);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut archives: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| at(dir, "list", e))?
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(&prefix) && name.ends_with(&suffix)
+        })
+        .map(|e| e.path())
+        .collect();
+    // The names sort by time.
+    archives.sort();
+    let excess = archives.len().saturating_sub(keep);
+    for old in &archives[..excess] {
+        std::fs::remove_file(old).map_err(|e| at(old, "remove", e))?;
+    }
+    Ok(written)
+}
+
 /// The length of `file` (`len` bytes long) up to and including its last newline: its
 /// whole lines.
 pub fn whole_len(file: &mut File, len: u64) -> std::io::Result<u64> {
@@ -233,5 +310,64 @@ mod tests {
         assert!(read_tail(&dir.path().join("none"), 10).unwrap().is_empty());
         let all: Vec<&[u8]> = lines(b"a\n\n b\n").collect();
         assert_eq!(all, vec![&b"a"[..], &b" b"[..]]);
+    }
+
+    #[test]
+    fn a_log_past_its_size_is_archived_compressed_and_the_newest_archives_kept() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("actions.jsonl");
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        append(&path, 0o640, b"{\"a\":1}\n", Durability::Sync).unwrap();
+        // Within its size: nothing happens.
+        assert!(!roll_aside(&path, 1024).unwrap());
+        assert_eq!(
+            archive_rolled(&path, 2, at("2026-12-01T00:00:00Z")).unwrap(),
+            None
+        );
+        let mut archives = Vec::new();
+        for (i, when) in [
+            "2026-12-01T01:00:00Z",
+            "2026-12-01T02:00:00Z",
+            "2026-12-01T03:00:00Z",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            append(
+                &path,
+                0o640,
+                format!("{{\"roll\":{i}}}\n").as_bytes(),
+                Durability::Sync,
+            )
+            .unwrap();
+            assert!(roll_aside(&path, 4).unwrap());
+            // A crash here: the set-aside file is not replaced by a second roll.
+            append(&path, 0o640, b"{\"next\":1}\n", Durability::Sync).unwrap();
+            assert!(!roll_aside(&path, 4).unwrap());
+            std::fs::remove_file(&path).unwrap();
+            archives.push(archive_rolled(&path, 2, at(when)).unwrap().unwrap());
+        }
+        assert!(
+            !archives[0].exists(),
+            "the oldest archive beyond 2 is removed"
+        );
+        assert!(archives[1].exists() && archives[2].exists());
+        assert_eq!(
+            archives[2].file_name().unwrap(),
+            "actions.20261201T030000.000Z.jsonl.gz"
+        );
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&archives[2]).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "{\"roll\":2}\n");
+        assert!(!rolled_path(&path).exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&archives[2])
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
     }
 }

@@ -624,6 +624,65 @@ impl Queue {
     }
 }
 
+/// What [`Queue::prune_work`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePruned {
+    /// Finished jobs whose work was removed (their `job.log` and record kept).
+    pub jobs: usize,
+    pub bytes_freed: u64,
+}
+
+impl Queue {
+    /// Removes the work of jobs finished at least `after` before `now`: everything in
+    /// their directory but `job.log` (a Freqtrade backtest leaves its rendered config, a
+    /// copy of the strategy, `user_data/` and its result files there). The result itself
+    /// is in the job's record and on the strategy's version; the job and its log stay
+    /// until `[queue] keep` forgets them. A queued or running job is never touched.
+    pub fn prune_work(&self, after: chrono::Duration, now: chrono::DateTime<Utc>) -> QueuePruned {
+        let finished: Vec<String> = self
+            .state
+            .lock()
+            .expect("queue lock")
+            .jobs
+            .iter()
+            .filter(|j| j.state.is_finished())
+            .filter(|j| j.finished_at.is_some_and(|at| at + after <= now))
+            .map(|j| j.id.clone())
+            .collect();
+        let mut report = QueuePruned::default();
+        for id in finished {
+            let Ok(entries) = std::fs::read_dir(self.dir.join(&id)) else {
+                continue;
+            };
+            let mut pruned = false;
+            for entry in entries.flatten() {
+                if entry.file_name() == "job.log" {
+                    continue;
+                }
+                let path = entry.path();
+                let bytes = crate::datadir::disk_bytes(&path);
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                match removed {
+                    Ok(()) => {
+                        report.bytes_freed += bytes;
+                        pruned = true;
+                    }
+                    Err(e) => {
+                        warn!(job = %id, path = %path.display(), error = %e, "cannot remove a finished job's work")
+                    }
+                }
+            }
+            report.jobs += usize::from(pruned);
+        }
+        report
+    }
+}
+
 /// Memory available to start a job (the kernel's MemAvailable), in MB; unknown counts
 /// as enough (a guard must not stop the queue on a system without /proc).
 fn free_memory_mb() -> u64 {
@@ -807,6 +866,54 @@ mod tests {
             error.contains("OperationalException: no data for ETH/USDT"),
             "{error}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_finished_jobs_work_is_removed_after_its_time_and_its_log_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(dir.path());
+        q.set_runner(Arc::new(|_job, ctx| {
+            let work = ctx.dir.join("freqtrade/user_data/backtest_results");
+            std::fs::create_dir_all(&work).unwrap();
+            std::fs::write(work.join("result.zip"), vec![0u8; 10_000]).unwrap();
+            ctx.log("backtest done");
+            Err("no trades".into())
+        }));
+        q.spawn();
+        let job = submit(&q);
+        let failed = wait_for(&q, &job.id, QueueJobState::Failed).await;
+        let finished = failed.finished_at.unwrap();
+        let job_dir = dir.path().join(&job.id);
+        assert!(job_dir.join("freqtrade").exists());
+        let week = chrono::Duration::days(7);
+        // Not yet: finished less than a week before.
+        let report = q.prune_work(week, finished + chrono::Duration::days(6));
+        assert_eq!((report.jobs, report.bytes_freed), (0, 0));
+        assert!(job_dir.join("freqtrade").exists());
+        let report = q.prune_work(week, finished + week);
+        assert_eq!(report.jobs, 1);
+        assert!(report.bytes_freed >= 10_000, "{report:?}");
+        assert!(!job_dir.join("freqtrade").exists());
+        assert!(job_dir.join("job.log").exists(), "its log is kept");
+        assert_eq!(
+            q.get(&job.id).unwrap().state,
+            QueueJobState::Failed,
+            "and its record"
+        );
+        // A second run finds nothing more to do.
+        assert_eq!(q.prune_work(week, finished + week).jobs, 0);
+        // A queued job is never touched, however old (a queue that runs nothing).
+        let idle_dir = tempfile::tempdir().unwrap();
+        let idle = queue(idle_dir.path());
+        let queued = submit(&idle);
+        let work = idle_dir.path().join(&queued.id).join("freqtrade");
+        std::fs::create_dir_all(&work).unwrap();
+        assert_eq!(
+            idle.prune_work(week, Utc::now() + chrono::Duration::days(365))
+                .jobs,
+            0
+        );
+        assert!(work.exists());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

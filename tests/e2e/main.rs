@@ -32,6 +32,7 @@ mod newcomer;
 mod readme;
 mod registry;
 mod registry_postgres;
+mod retention;
 mod risk;
 mod secrets;
 mod socket;

@@ -366,7 +366,7 @@ enum JobsCommand {
     /// Every job: schedule, last run and its result, next run (the default).
     List,
     /// Run a job now and wait for its result (retrain, rotation, regime_deploy,
-    /// performance_sync, learning).
+    /// performance_sync, learning, data_refresh, backup, retention).
     Run {
         name: String,
         /// Answer at once; the result goes to the history.

@@ -298,6 +298,30 @@ impl Alerts {
         self.recent.lock().expect("recent lock").list()
     }
 
+    /// Archives the history of tries when it is past `max_bytes` (gzip, beside it; the
+    /// newest `keep` archives kept); `alerts.history` then reads the tries since. Answers
+    /// the archive written.
+    pub fn roll_history(
+        &self,
+        max_bytes: u64,
+        keep: usize,
+        now: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<Option<PathBuf>> {
+        let path = self.history_path();
+        let earlier = linelog::archive_rolled(&path, keep, now)?;
+        {
+            let _guard = self.history_lock.lock().expect("history lock");
+            linelog::roll_aside(&path, max_bytes)?;
+        }
+        Ok(linelog::archive_rolled(&path, keep, now)?.or(earlier))
+    }
+
+    /// Rewrites the outbox with what is pending (see [`Outbox::compact`]): the retention
+    /// job's. Answers the bytes it holds now.
+    pub fn compact_outbox(&self) -> std::io::Result<u64> {
+        self.outbox.lock().expect("outbox lock").compact()
+    }
+
     fn history_path(&self) -> PathBuf {
         self.dir.join(HISTORY_FILE)
     }

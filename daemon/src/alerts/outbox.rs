@@ -63,29 +63,19 @@ impl Outbox {
                 }
             }
         }
-        // Rewritten with what is pending, whole, then renamed over the old one.
-        let fresh = path.with_extension("jsonl.new");
-        let _ = std::fs::remove_file(&fresh);
-        let mut rewritten = LineLog::open(&fresh, 0o600)?;
-        let mut text = Vec::new();
-        for p in &pending {
-            let line = Line::Raise {
-                raise: Box::new(p.alert.clone()),
-                targets: vec![p.target.clone()],
-            };
-            serde_json::to_writer(&mut text, &line).map_err(std::io::Error::other)?;
-            text.push(b'\n');
-        }
-        rewritten.append(&text, Durability::Sync)?;
-        std::fs::rename(&fresh, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        drop(rewritten);
         Ok(Outbox {
-            log: LineLog::open(path, 0o600)?,
+            log: rewrite(path, &pending)?,
             pending,
         })
+    }
+
+    /// Rewrites the file with what is pending: the lines of alerts delivered everywhere
+    /// are dropped (at open, and by the retention job: a daemon up for months would
+    /// otherwise keep every alert it ever sent). Answers the bytes it holds now.
+    pub fn compact(&mut self) -> std::io::Result<u64> {
+        let path = self.log.path().to_path_buf();
+        self.log = rewrite(&path, &self.pending)?;
+        Ok(std::fs::metadata(&path)?.len())
     }
 
     /// Queues `alert` for each of `targets`, on disk first.
@@ -166,6 +156,30 @@ impl Outbox {
     }
 }
 
+/// Writes `pending` whole to a new file, renamed over the one at `path`; answers the
+/// log open on it.
+fn rewrite(path: &Path, pending: &VecDeque<Pending>) -> std::io::Result<LineLog> {
+    let fresh = path.with_extension("jsonl.new");
+    let _ = std::fs::remove_file(&fresh);
+    let mut rewritten = LineLog::open(&fresh, 0o600)?;
+    let mut text = Vec::new();
+    for p in pending {
+        let line = Line::Raise {
+            raise: Box::new(p.alert.clone()),
+            targets: vec![p.target.clone()],
+        };
+        serde_json::to_writer(&mut text, &line).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+    }
+    rewritten.append(&text, Durability::Sync)?;
+    std::fs::rename(&fresh, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    drop(rewritten);
+    LineLog::open(path, 0o600)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +215,29 @@ mod tests {
         assert!(o.next_for("log").is_none());
         let lines = std::fs::read_to_string(&path).unwrap();
         assert_eq!(lines.lines().count(), 1, "compacted: {lines}");
+    }
+
+    #[test]
+    fn a_running_outbox_is_compacted_to_what_is_pending_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.jsonl");
+        let mut o = Outbox::open(&path).unwrap();
+        for i in 0..50 {
+            let id = format!("sent{i}");
+            o.raise(alert(&id), vec!["log".into()]).unwrap();
+            o.done(&[id.as_str()], "log").unwrap();
+        }
+        o.raise(alert("waiting"), vec!["webhook".into()]).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let after = o.compact().unwrap();
+        assert!(after * 20 < before, "{before} -> {after}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        // Appends go on to the new file; a reopen sees the same.
+        o.raise(alert("later"), vec!["webhook".into()]).unwrap();
+        drop(o);
+        let o = Outbox::open(&path).unwrap();
+        let ids: Vec<String> = o.pending().map(|p| p.alert.id.clone()).collect();
+        assert_eq!(ids, ["waiting", "later"]);
     }
 
     #[test]

@@ -624,6 +624,14 @@ impl MlService {
         f()
     }
 
+    /// Removes the model versions beyond the newest `keep` (never the current one nor the
+    /// rollback target), under the writes lock: the retention job's. Answers the names
+    /// removed.
+    pub fn prune_versions(&self, keep: usize) -> Result<Vec<String>, String> {
+        let _writing = self.writes.lock().expect("model writes lock");
+        self.store.prune(keep).map_err(|e| e.to_string())
+    }
+
     pub fn promote(&self, p: PromoteParams) -> Result<ModelVersion, RpcError> {
         if p.reason.trim().is_empty() {
             return Err(invalid("ml.promote", "field `reason`: say why"));

@@ -235,6 +235,32 @@ impl ModelStore {
         Ok(fixed)
     }
 
+    /// Removes the version directories beyond the newest `keep` (by name: their time),
+    /// never the current one nor the one a rollback goes back to ([`ModelStore::previous`]);
+    /// answers the names removed. The caller holds the service's writes lock (a version
+    /// being written is the newest, and kept).
+    pub fn prune(&self, keep: usize) -> Result<Vec<String>, StoreError> {
+        let current = self.current()?;
+        let previous = self.previous().ok();
+        let mut names: Vec<String> = std::fs::read_dir(&self.root)
+            .map_err(io(&self.root))?
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| valid_version_name(n))
+            .collect();
+        names.sort_unstable_by(|a, b| b.cmp(a));
+        let mut removed = Vec::new();
+        for name in names.into_iter().skip(keep) {
+            if Some(&name) == current.as_ref() || Some(&name) == previous.as_ref() {
+                continue;
+            }
+            let dir = self.root.join(&name);
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+            removed.push(name);
+        }
+        Ok(removed)
+    }
+
     /// Pointer changes, oldest first (a torn last line is skipped).
     pub fn pointer_history(&self) -> Vec<PointerChange> {
         std::fs::read_to_string(self.root.join("pointer.jsonl"))
@@ -273,5 +299,36 @@ mod tests {
         ] {
             assert!(!valid_version_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_newest_versions_are_kept_with_the_current_and_the_rollback_target() {
+        let models = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(models.path()).unwrap();
+        let dir = store.root();
+        let names: Vec<String> = (1..=6).map(|d| format!("2026110{d}_020000")).collect();
+        for name in &names {
+            std::fs::create_dir(dir.join(name)).unwrap();
+            std::fs::write(dir.join(name).join("model.json"), b"{}").unwrap();
+        }
+        // The 1st was current, then the 2nd (rolled back to by default).
+        let pointer = |v: &str| {
+            format!(
+                r#"{{"at":"2026-11-02T02:00:00Z","version":"{v}","action":"promoted","reason":"r"}}"#
+            )
+        };
+        std::fs::write(
+            dir.join("pointer.jsonl"),
+            format!("{}\n{}\n", pointer(&names[0]), pointer(&names[1])),
+        )
+        .unwrap();
+        std::fs::write(dir.join("current"), format!("{}\n", names[1])).unwrap();
+        assert!(store.prune(6).unwrap().is_empty());
+        let removed = store.prune(2).unwrap();
+        assert_eq!(removed, [names[3].clone(), names[2].clone()]);
+        for kept in [&names[0], &names[1], &names[4], &names[5]] {
+            assert!(dir.join(kept).is_dir(), "{kept}");
+        }
+        assert!(dir.join("current").exists() && dir.join("pointer.jsonl").exists());
     }
 }

@@ -21,6 +21,15 @@
 //! max_concurrent = 1
 //! keep_current = true
 //! drain_deadline_secs = 300
+//!
+//! [schedule.retention]             # on by default, hourly
+//! deployments_days = 14            # an ended deployment's directory, then its summary
+//! deployment_summaries = 1000
+//! queue_days = 7                   # a finished backtest's work directory
+//! audit_max_bytes = 16777216       # the audit of actions, then archived (gzip)
+//! alerts_history_max_bytes = 16777216
+//! archives = 8                     # archives kept of each
+//! model_versions = 30              # the trend-reversal model's versions kept
 //! ```
 
 use serde::Deserialize;
@@ -33,7 +42,8 @@ pub const PERFORMANCE_SYNC: &str = "performance_sync";
 pub const LEARNING: &str = "learning";
 pub const DATA_REFRESH: &str = "data_refresh";
 pub const BACKUP: &str = "backup";
-pub const JOB_NAMES: [&str; 7] = [
+pub const RETENTION: &str = "retention";
+pub const JOB_NAMES: [&str; 8] = [
     RETRAIN,
     ROTATION,
     REGIME_DEPLOY,
@@ -41,6 +51,7 @@ pub const JOB_NAMES: [&str; 7] = [
     LEARNING,
     DATA_REFRESH,
     BACKUP,
+    RETENTION,
 ];
 
 /// `[schedule]` as written.
@@ -64,6 +75,91 @@ pub struct ScheduleConfig {
     pub data_refresh: BasicJobConfig,
     #[serde(default)]
     pub backup: BackupJobConfig,
+    /// What the data directory keeps, and for how long.
+    #[serde(default)]
+    pub retention: RetentionJobConfig,
+}
+
+/// `[schedule.retention]`: on by default, hourly. Ages are in days, fractions allowed (a
+/// test's soak runs on seconds).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionJobConfig {
+    pub cron: Option<String>,
+    pub enabled: Option<bool>,
+    pub catch_up: Option<bool>,
+    /// An ended deployment's directory is removed this long after it was last written
+    /// to, its summary kept (default 14).
+    pub deployments_days: Option<f64>,
+    /// Pruned deployments' summaries kept, newest first (default 1000).
+    pub deployment_summaries: Option<usize>,
+    /// A finished queue job's work directory is removed this long after it finished, its
+    /// log and record kept (default 7).
+    pub queue_days: Option<f64>,
+    /// `audit/actions.jsonl` is archived past this size (default 16 MiB).
+    pub audit_max_bytes: Option<u64>,
+    /// `alerts/history.jsonl` is archived past this size (default 16 MiB).
+    pub alerts_history_max_bytes: Option<u64>,
+    /// Archives kept of each of those logs, newest first (default 8).
+    pub archives: Option<usize>,
+    /// The trend-reversal model's versions kept, newest first, besides the current one and
+    /// the one a rollback goes back to (default 30: a month of daily retraining).
+    pub model_versions: Option<usize>,
+}
+
+/// What the retention job keeps, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionPolicy {
+    pub deployments_after: chrono::Duration,
+    pub deployment_summaries: usize,
+    pub queue_after: chrono::Duration,
+    pub audit_max_bytes: u64,
+    pub alerts_history_max_bytes: u64,
+    pub archives: usize,
+    pub model_versions: usize,
+}
+
+/// A fraction of days as a duration; the error names the key.
+fn days(key: &str, value: Option<f64>, default: f64) -> Result<chrono::Duration, String> {
+    let days = value.unwrap_or(default);
+    if !(days.is_finite() && days > 0.0 && days <= 36_500.0) {
+        return Err(format!(
+            "[schedule.retention] {key} must be a number of days above 0 (fractions allowed), got {days}"
+        ));
+    }
+    Ok(chrono::Duration::milliseconds((days * 86_400_000.0) as i64))
+}
+
+impl RetentionJobConfig {
+    fn policy(&self) -> Result<RetentionPolicy, String> {
+        let at_least_one =
+            |key: &str, value: Option<usize>, default: usize| match value.unwrap_or(default) {
+                0 => Err(format!("[schedule.retention] {key} must be 1 or more")),
+                n => Ok(n),
+            };
+        let bytes = |key: &str, value: Option<u64>| match value.unwrap_or(16 << 20) {
+            n if n < 1024 => Err(format!(
+                "[schedule.retention] {key} must be 1024 bytes or more, got {n}"
+            )),
+            n => Ok(n),
+        };
+        Ok(RetentionPolicy {
+            deployments_after: days("deployments_days", self.deployments_days, 14.0)?,
+            deployment_summaries: at_least_one(
+                "deployment_summaries",
+                self.deployment_summaries,
+                1000,
+            )?,
+            queue_after: days("queue_days", self.queue_days, 7.0)?,
+            audit_max_bytes: bytes("audit_max_bytes", self.audit_max_bytes)?,
+            alerts_history_max_bytes: bytes(
+                "alerts_history_max_bytes",
+                self.alerts_history_max_bytes,
+            )?,
+            archives: at_least_one("archives", self.archives, 8)?,
+            model_versions: at_least_one("model_versions", self.model_versions, 30)?,
+        })
+    }
 }
 
 /// `[schedule.backup]`: off by default.
@@ -80,6 +176,28 @@ pub struct BackupJobConfig {
     pub keep: Option<usize>,
     /// Also copy the market candles (default false).
     pub with_market: Option<bool>,
+}
+
+impl BackupJobConfig {
+    fn policy(&self) -> Result<BackupPolicy, String> {
+        if let Some(dir) = &self.dir {
+            if !dir.is_absolute() {
+                return Err(format!(
+                    "[schedule.backup] dir must be an absolute path, got {:?}",
+                    dir.display().to_string()
+                ));
+            }
+        }
+        let keep = self.keep.unwrap_or(7);
+        if keep == 0 {
+            return Err("[schedule.backup] keep must be 1 or more".into());
+        }
+        Ok(BackupPolicy {
+            dir: self.dir.clone(),
+            keep,
+            with_market: self.with_market.unwrap_or(false),
+        })
+    }
 }
 
 /// What the backup job writes, and how many it keeps.
@@ -183,6 +301,7 @@ pub struct Schedule {
     pub rotation: RotationPolicy,
     pub regime: RotationPolicy,
     pub backup: BackupPolicy,
+    pub retention: RetentionPolicy,
 }
 
 impl Schedule {
@@ -265,6 +384,7 @@ impl ScheduleConfig {
         let (r, o, g) = (&self.retrain, &self.rotation, &self.regime_deploy);
         let d = &self.data_refresh;
         let b = &self.backup;
+        let t = &self.retention;
         let jobs = vec![
             spec(
                 RETRAIN,
@@ -337,19 +457,17 @@ impl ScheduleConfig {
                 b.catch_up,
                 true,
             )?,
+            spec(
+                RETENTION,
+                "prune what the data directory keeps beyond its time: ended deployments' directories, finished backtests' work, oversized logs",
+                &t.cron,
+                "0 17 * * * *",
+                t.enabled,
+                true,
+                t.catch_up,
+                false,
+            )?,
         ];
-        if let Some(dir) = &b.dir {
-            if !dir.is_absolute() {
-                return Err(format!(
-                    "[schedule.backup] dir must be an absolute path, got {:?}",
-                    dir.display().to_string()
-                ));
-            }
-        }
-        let keep = b.keep.unwrap_or(7);
-        if keep == 0 {
-            return Err("[schedule.backup] keep must be 1 or more".into());
-        }
         let days = r.days.unwrap_or(30);
         if days == 0 {
             return Err("[schedule.retrain] days must be 1 or more".into());
@@ -373,11 +491,8 @@ impl ScheduleConfig {
                 allow_live: g.allow_live.unwrap_or(false),
                 drain_deadline_secs: g.drain_deadline_secs.unwrap_or(300),
             },
-            backup: BackupPolicy {
-                dir: b.dir.clone(),
-                keep,
-                with_market: b.with_market.unwrap_or(false),
-            },
+            backup: b.policy()?,
+            retention: t.policy()?,
         })
     }
 }
@@ -410,6 +525,40 @@ mod tests {
         assert_eq!(s.rotation.min_confidence, 0.8);
         assert_eq!(s.rotation.max_concurrent, 1);
         assert!(s.rotation.keep_current && !s.rotation.allow_live);
+        let retention = s.job(RETENTION).unwrap();
+        assert_eq!(
+            (retention.cron.as_str(), retention.enabled),
+            ("0 17 * * * *", true),
+            "hourly, on by default"
+        );
+        assert_eq!(s.retention.deployments_after, chrono::Duration::days(14));
+        assert_eq!(s.retention.queue_after, chrono::Duration::days(7));
+        assert_eq!(s.retention.audit_max_bytes, 16 << 20);
+        assert_eq!(s.retention.archives, 8);
+        assert_eq!(s.retention.model_versions, 30);
+    }
+
+    #[test]
+    fn retention_ages_take_fractions_of_days() {
+        let c: ScheduleConfig =
+            toml::from_str("[retention]\ndeployments_days = 0.5\nqueue_days = 0.0001").unwrap();
+        let s = c.resolve().unwrap();
+        assert_eq!(s.retention.deployments_after, chrono::Duration::hours(12));
+        assert_eq!(
+            s.retention.queue_after,
+            chrono::Duration::milliseconds(8640)
+        );
+        for bad in [
+            "deployments_days = 0",
+            "queue_days = -1",
+            "archives = 0",
+            "audit_max_bytes = 10",
+        ] {
+            let c: ScheduleConfig = toml::from_str(&format!("[retention]\n{bad}")).unwrap();
+            let e = c.resolve().unwrap_err();
+            let key = bad.split(' ').next().unwrap();
+            assert!(e.contains(&format!("[schedule.retention] {key}")), "{e}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Scheduled jobs: retraining, rotation, deployment on a regime change, performance
-//! sync, the learning review and the market data's refresh ([`refresh`]), fired by
+//! sync, the learning review, the market data's refresh ([`refresh`]), backups and the
+//! data directory's retention ([`retention`]), fired by
 //! tokio-cron-scheduler from the cron expressions of `[schedule]` (see [`config`]).
 //!
 //! Invariants:
@@ -18,6 +19,7 @@ mod backups;
 pub mod config;
 pub mod history;
 pub mod refresh;
+pub mod retention;
 pub mod rotation;
 
 use crate::bus::EventBus;
@@ -79,6 +81,8 @@ pub struct JobContext {
     pub unmeasured: crate::recommend::Unmeasured,
     /// What the backup job copies and pauses.
     pub backup: crate::backup::Sources,
+    /// What the retention job prunes through.
+    pub retention: retention::RetentionParts,
 }
 
 /// What a run was asked to do beyond its settings: `market.refresh`'s pairs and days.
@@ -528,6 +532,16 @@ impl Scheduler {
                 match tokio::task::spawn_blocking(move || backups::run(&sources, &policy)).await {
                     Ok(done) => done,
                     Err(e) => Done::Fail(format!("the backup panicked: {e}"), Value::Null),
+                }
+            }
+            config::RETENTION => {
+                let (parts, policy) = (self.ctx.retention.clone(), self.schedule.retention.clone());
+                let pruned = tokio::task::spawn_blocking(move || {
+                    retention::run(&parts, &policy, Utc::now())
+                });
+                match pruned.await {
+                    Ok(done) => done,
+                    Err(e) => Done::Fail(format!("the retention run panicked: {e}"), Value::Null),
                 }
             }
             other => Done::Fail(format!("no work is defined for job {other}"), Value::Null),

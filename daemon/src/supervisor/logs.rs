@@ -99,6 +99,13 @@ impl Supervisor {
         if lines.is_empty() {
             lines = tail_lines(&record.dir.join("console.log"), n);
         }
+        // A pruned deployment's directory is gone: its summary kept the last lines.
+        if lines.is_empty() && !record.dir.exists() {
+            if let Some(summary) = self.pruned_summary(record.public.deployment_id) {
+                let from = summary.log_lines.len().saturating_sub(n);
+                lines = summary.log_lines[from..].to_vec();
+            }
+        }
         Ok(LogTail {
             deployment_id: record.public.deployment_id,
             lines,

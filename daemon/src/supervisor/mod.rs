@@ -9,6 +9,7 @@
 //!   thread of its own.
 //! - [`process`]: pids with start times, process groups, strays of a previous daemon.
 //! - [`logs`]: one task following every deployment's log; the tail of one.
+//! - [`retention`]: an ended deployment's directory pruned after a while, its summary kept.
 //!
 //! Invariants and choices:
 //! - Whether and how a strategy runs is [`mem_protocol::deploy_spec::deployable`]'s
@@ -26,6 +27,7 @@ pub mod logs;
 pub mod native;
 pub mod process;
 pub mod record;
+pub mod retention;
 
 use crate::bus::EventBus;
 use crate::metrics::Metrics;
