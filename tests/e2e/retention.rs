@@ -73,7 +73,7 @@ async fn the_data_directory_stays_flat_under_an_accelerated_clock() {
         root.path(),
         json!({"fake_bot": {"closed_trades": 3}}),
         "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3",
-        "[schedule.retention]\ncron = \"* * * * * *\"\ndeployments_days = 0.00003\ndeployment_summaries = 3\nqueue_days = 0.00003\naudit_max_bytes = 1024\nalerts_history_max_bytes = 1024\narchives = 2\n",
+        "[schedule.retention]\ncron = \"* * * * * *\"\ndeployments_days = 0.00003\ndeployment_summaries = 3\nqueue_days = 0.00003\naudit_max_bytes = 1024\nalerts_history_max_bytes = 1024\narchives = 2\n[mem]\ndecision_log_max_bytes = 4096\ntext_log_max_bytes = 4096\narchive_keep_days = 0.00003\n",
     );
     let daemon = Daemon::with_config(root, &config);
     let client = daemon.client().await;
@@ -90,6 +90,20 @@ async fn the_data_directory_stays_flat_under_an_accelerated_clock() {
         assert_eq!(d.status, DeploymentStatus::Running);
         let dir = deployments.join(d.deployment_id.to_string());
         std::fs::write(dir.join("tradesv3.sqlite-heavy"), vec![7u8; HEAVY]).unwrap();
+        // MEM's decisions: both memory logs archived past 4 KiB, archives gone after 2.6 s.
+        for i in 0..20 {
+            client
+                .call_value(
+                    "mem.decide",
+                    json!({
+                        "signal": {"strategy": "soak", "symbol": "BTC/USDT", "action": "BUY", "confidence": 0.7},
+                        "volatilityPct": 1.0,
+                        "price": 100.0 + i as f64
+                    }),
+                )
+                .await
+                .unwrap();
+        }
         wait_for(
             "the bot's trades synced",
             Duration::from_secs(10),
@@ -185,6 +199,20 @@ async fn the_data_directory_stays_flat_under_an_accelerated_clock() {
         .await
         .unwrap();
     assert_eq!(all.deployments.len(), CYCLES, "the records stay");
+
+    // The memory's logs: archived and compressed, the old archives deleted.
+    let memory = data.join("mem_knowledge");
+    assert!(
+        !named(&memory, ".jsonl.gz").is_empty(),
+        "{}",
+        breakdown(&memory)
+    );
+    assert!(
+        named(&memory, ".jsonl").len() <= 2,
+        "{}",
+        breakdown(&memory)
+    );
+    assert!(disk_bytes(&memory) < 64 << 10, "{}", breakdown(&memory));
 
     // The audit of actions (a deploy and a stop a cycle) was archived past 1 KiB; two
     // archives kept.
