@@ -166,6 +166,11 @@ fn the_package_installs_into_a_throwaway_root_with_what_the_unit_needs() {
     let Some(deb) = deb() else {
         return;
     };
+    if !nix::unistd::Uid::effective().is_root() {
+        // dpkg installs as root only, and the data directory is chowned to user memd.
+        eprintln!("installing the package into a throwaway root needs root: skipped");
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     // The least dpkg needs to keep a database in a root of its own.
