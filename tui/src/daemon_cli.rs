@@ -490,9 +490,9 @@ async fn start(socket: &Path, given: bool, extra: Vec<OsString>, json: bool) -> 
 }
 
 /// The command line process `pid` runs, to start it again as it was: its program and
-/// arguments (`/proc/PID/cmdline`) and working directory. A command line without
-/// `--socket` gets this one, so the new memd listens where the old one did whatever its
-/// environment says.
+/// arguments (`/proc/PID/cmdline`), working directory, and the environment variables
+/// memd's settings come from ([`settings_env`]). A command line without `--socket` gets
+/// this one, so the new memd listens where the old one did.
 fn launch_of(pid: u32, socket: &Path) -> anyhow::Result<Launch> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map_err(|e| anyhow::anyhow!("cannot read memd's command line (pid {pid}): {e}"))?;
@@ -512,11 +512,35 @@ fn launch_of(pid: u32, socket: &Path) -> anyhow::Result<Launch> {
     {
         args.extend(["--socket".into(), socket.as_os_str().to_owned()]);
     }
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
     Ok(Launch {
         program,
         args,
         cwd: std::fs::read_link(format!("/proc/{pid}/cwd")).ok(),
+        env: settings_env(&environ),
     })
+}
+
+/// From a process's environment (`/proc/PID/environ`: `NAME=value`, NUL-separated), the
+/// variables memd reads its settings from: `MEMD_*`, `STRATEGY_REGISTRY_PATH` and the
+/// XDG directories of user mode (docs/operator-guide.md, "Environment variables").
+fn settings_env(environ: &[u8]) -> Vec<(OsString, OsString)> {
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let (name, value) = entry.split_once('=')?;
+            let wanted = name.starts_with("MEMD_")
+                || matches!(
+                    name,
+                    "STRATEGY_REGISTRY_PATH"
+                        | "XDG_DATA_HOME"
+                        | "XDG_CONFIG_HOME"
+                        | "XDG_RUNTIME_DIR"
+                );
+            wanted.then(|| (name.into(), value.into()))
+        })
+        .collect()
 }
 
 /// `memctl daemon restart`: `systemctl restart` for a unit's memd; else stop, wait until
@@ -779,6 +803,45 @@ mod tests {
                 "-f"
             ]
         );
+    }
+
+    #[test]
+    fn a_restart_keeps_the_environment_memd_reads_its_settings_from() {
+        let environ = b"PATH=/usr/bin\0MEMD_DATA_DIR=/srv/memd\0HOME=/root\0XDG_CONFIG_HOME=/etc/x\0STRATEGY_REGISTRY_PATH=/r\0";
+        let kept: Vec<(String, String)> = settings_env(environ)
+            .into_iter()
+            .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))
+            .collect();
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            kept,
+            pairs(&[
+                ("MEMD_DATA_DIR", "/srv/memd"),
+                ("XDG_CONFIG_HOME", "/etc/x"),
+                ("STRATEGY_REGISTRY_PATH", "/r"),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_restart_runs_the_same_command_line_with_the_socket() {
+        let socket = Path::new("/tmp/x/memd.sock");
+        let launch = launch_of(std::process::id(), socket).unwrap();
+        assert_eq!(
+            launch.program,
+            PathBuf::from(std::env::args_os().next().unwrap())
+        );
+        assert_eq!(launch.cwd, Some(std::env::current_dir().unwrap()));
+        let args: Vec<String> = launch
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[args.len() - 2..], ["--socket", "/tmp/x/memd.sock"]);
     }
 
     #[test]

@@ -130,6 +130,8 @@ pub struct Launch {
     pub args: Vec<std::ffi::OsString>,
     /// The working directory (a restarted daemon's, for its relative paths).
     pub cwd: Option<PathBuf>,
+    /// Environment variables set over memctl's own (a restarted daemon's settings).
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 impl Launch {
@@ -141,6 +143,7 @@ impl Launch {
             program: memd_binary(),
             args,
             cwd: None,
+            env: Vec::new(),
         }
     }
 }
@@ -177,6 +180,7 @@ pub async fn start(socket: &Path, read_only: bool, launch: Launch) -> Result<Cli
     if let Some(cwd) = &launch.cwd {
         command.current_dir(cwd);
     }
+    command.envs(launch.env.iter().map(|(k, v)| (k, v)));
     let mut child = command
         .args(&launch.args)
         .stdin(Stdio::null())
