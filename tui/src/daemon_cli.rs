@@ -15,7 +15,8 @@
 //! kernel's record: it needs no D-Bus, no call to systemd and nothing from memd, and a
 //! memd started by hand from a shell that inherited a unit's `INVOCATION_ID` or
 //! `NOTIFY_SOCKET` is not mistaken for the unit's. When no memd answers, the unit that
-//! would start one is asked of systemd ([`unit_installed`]: `systemctl show -p LoadState`).
+//! would start one is asked of systemd ([`unit_for`]: `systemctl show -p LoadState -p
+//! UnitFileState`).
 
 use crate::cli::{duration, print_json};
 use crate::spawn::{self, ConnectError, Launch};
@@ -221,41 +222,98 @@ pub fn journalctl_args(unit: &str, user: bool, lines: usize, follow: bool) -> Ve
     args
 }
 
-/// Whether systemd (the system's, or with `user` the user's manager) has a memd unit
-/// installed. No systemd (a container), no unit or no answer: false.
-fn unit_installed(user: bool) -> bool {
+/// A memd unit as a systemd manager knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitState {
+    /// No such unit, no systemd (a container), or no answer.
+    Missing,
+    Installed,
+    /// Installed and enabled (started at boot, or at the user's login).
+    Enabled,
+}
+
+/// The state in `systemctl show -p LoadState -p UnitFileState`'s output.
+pub fn unit_state_of(show: &str) -> UnitState {
+    let value = |key: &str| {
+        show.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+            .map(str::trim)
+    };
+    match (value("LoadState"), value("UnitFileState")) {
+        (Some("loaded"), Some("enabled" | "enabled-runtime")) => UnitState::Enabled,
+        (Some("loaded"), _) => UnitState::Installed,
+        _ => UnitState::Missing,
+    }
+}
+
+/// The memd unit of systemd (the system's, or with `user` the user's manager).
+fn unit_state(user: bool) -> UnitState {
     let mut args = systemctl_args("show", UNIT, user);
-    args.extend(["-p".into(), "LoadState".into(), "--value".into()]);
-    Command::new("systemctl")
+    args.extend([
+        "-p".into(),
+        "LoadState".into(),
+        "-p".into(),
+        "UnitFileState".into(),
+    ]);
+    match Command::new("systemctl")
         .args(&args)
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output()
-        .is_ok_and(|out| {
-            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "loaded"
-        })
+    {
+        Ok(out) if out.status.success() => unit_state_of(&String::from_utf8_lossy(&out.stdout)),
+        _ => UnitState::Missing,
+    }
 }
 
-/// The unit that would start a memd for `socket` when none answers, and the socket it
-/// listens on: the user unit for the user daemon's socket, the system unit for the
-/// system service's; without `--socket`, the user's unit, else the system's. None: no
-/// unit (memctl spawns memd instead).
+/// Which unit starts memd when none answers (`Some(true)`: the user's, `Some(false)`: the
+/// system's, None: no unit, memctl spawns memd). For the user daemon's socket, the user
+/// unit; for the system service's, the system unit; for another socket, none. Without
+/// `--socket` (`socket_is`: None), a user unit the user enabled, else the system unit,
+/// else a user unit merely installed (the package installs both; a server's operator
+/// runs the system one).
+pub fn choose_unit(
+    socket_is: Option<Option<bool>>,
+    user: impl Fn() -> UnitState,
+    system: impl Fn() -> UnitState,
+) -> Option<bool> {
+    match socket_is {
+        Some(Some(true)) => (user() != UnitState::Missing).then_some(true),
+        Some(Some(false)) => (system() != UnitState::Missing).then_some(false),
+        Some(None) => None,
+        None => {
+            let user = user();
+            if user == UnitState::Enabled {
+                Some(true)
+            } else if system() != UnitState::Missing {
+                Some(false)
+            } else {
+                (user == UnitState::Installed).then_some(true)
+            }
+        }
+    }
+}
+
+/// The unit that would start a memd for `socket` when none answers ([`choose_unit`]),
+/// and the socket that memd listens on.
 fn unit_for(socket: &Path, given: bool) -> Option<(Manager, PathBuf)> {
     let user_socket = paths::user_socket_path();
     let system_socket = paths::system_socket_path();
-    let unit = |user: bool| Manager::Systemd {
+    let socket_is = given.then(|| {
+        if socket == user_socket {
+            Some(true)
+        } else if socket == system_socket {
+            Some(false)
+        } else {
+            None
+        }
+    });
+    let user = choose_unit(socket_is, || unit_state(true), || unit_state(false))?;
+    let manager = Manager::Systemd {
         unit: UNIT.to_string(),
         user,
     };
-    let wants_user = !given || socket == user_socket;
-    let wants_system = !given || socket == system_socket;
-    if wants_user && unit_installed(true) {
-        return Some((unit(true), user_socket));
-    }
-    if wants_system && unit_installed(false) {
-        return Some((unit(false), system_socket));
-    }
-    None
+    Some((manager, if user { user_socket } else { system_socket }))
 }
 
 /// Runs `systemctl`, its output passed through (it asks for a password when polkit
@@ -842,6 +900,42 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert_eq!(args[args.len() - 2..], ["--socket", "/tmp/x/memd.sock"]);
+    }
+
+    #[test]
+    fn systemctl_show_says_whether_the_unit_is_installed_and_enabled() {
+        assert_eq!(
+            unit_state_of("LoadState=loaded\nUnitFileState=enabled\n"),
+            UnitState::Enabled
+        );
+        assert_eq!(
+            unit_state_of("LoadState=loaded\nUnitFileState=disabled\n"),
+            UnitState::Installed
+        );
+        assert_eq!(
+            unit_state_of("LoadState=not-found\nUnitFileState=\n"),
+            UnitState::Missing
+        );
+        assert_eq!(unit_state_of(""), UnitState::Missing);
+    }
+
+    #[test]
+    fn the_unit_that_starts_memd_follows_the_socket_then_what_is_enabled() {
+        use UnitState::*;
+        let of = |socket_is, user: UnitState, system: UnitState| {
+            choose_unit(socket_is, || user, || system)
+        };
+        // The socket given decides.
+        assert_eq!(of(Some(Some(true)), Installed, Enabled), Some(true));
+        assert_eq!(of(Some(Some(false)), Enabled, Installed), Some(false));
+        assert_eq!(of(Some(Some(false)), Enabled, Missing), None);
+        assert_eq!(of(Some(None), Enabled, Enabled), None);
+        // No socket given: the user's enabled unit, else the system's, else the user's.
+        assert_eq!(of(None, Enabled, Enabled), Some(true));
+        assert_eq!(of(None, Installed, Installed), Some(false));
+        assert_eq!(of(None, Missing, Enabled), Some(false));
+        assert_eq!(of(None, Installed, Missing), Some(true));
+        assert_eq!(of(None, Missing, Missing), None);
     }
 
     #[test]
