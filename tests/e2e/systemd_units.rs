@@ -44,7 +44,7 @@ fn verify(unit: &Path, user: bool) {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(unit).unwrap();
     let memd = bin("memd");
-    let text = text.replace("/usr/local/bin/memd", &memd.display().to_string());
+    let text = text.replace("/usr/bin/memd", &memd.display().to_string());
     let copy = dir.path().join(unit.file_name().unwrap());
     std::fs::write(&copy, text).unwrap();
     let mut cmd = Command::new(systemd_analyze());

@@ -60,9 +60,10 @@ struct Args {
 enum Command {
     /// The daemon and its host: version, uptime, paths, counts, CPU, memory.
     Status,
-    /// The daemon itself: `memctl daemon stop`.
+    /// The daemon itself, on this machine: status, start, stop, restart, logs (through
+    /// systemctl and journalctl when systemd runs it).
     #[command(subcommand)]
-    Daemon(DaemonCommand),
+    Daemon(daemon_cli::DaemonCommand),
     /// The strategy registry.
     #[command(subcommand, visible_alias = "s")]
     Strategies(Box<StrategiesCommand>),
@@ -327,13 +328,6 @@ enum RegistryCommand {
         #[arg(long)]
         server_name: Option<String>,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum DaemonCommand {
-    /// Stop the daemon this socket reaches (as SIGTERM would) and wait until it has
-    /// ended. Its Freqtrade bots keep running; memd adopts them at its next start.
-    Stop,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1258,6 +1252,24 @@ async fn fleet_ui(args: &Args) -> ExitCode {
     }
 }
 
+/// `memctl daemon ...`: runs before connecting (the daemon may not run), on this
+/// machine's socket only. None for anything else.
+async fn daemon(args: &mut Args) -> Option<ExitCode> {
+    let Some(Command::Daemon(_)) = &args.command else {
+        return None;
+    };
+    if let Some(server) = &args.server {
+        eprintln!(
+            "memctl: `memctl daemon` acts on this machine's memd; for server {server}, run it there (ssh, then memctl daemon ...)"
+        );
+        return Some(ExitCode::from(exit::USAGE));
+    }
+    let Some(Command::Daemon(command)) = args.command.take() else {
+        unreachable!("matched above");
+    };
+    Some(daemon_cli::run(command, args.socket.clone(), args.json).await)
+}
+
 /// `memctl restore`: runs without a daemon (it must not run on the data it replaces).
 /// None for any other command.
 async fn restore(args: &Args) -> Option<ExitCode> {
@@ -1314,14 +1326,23 @@ async fn connect(args: &Args) -> Result<(mem_protocol::Client, mem_protocol::End
     })
 }
 
-async fn run(args: Args) -> ExitCode {
+/// The commands that run before (or instead of) connecting to one daemon: setup,
+/// restore, `memctl daemon`, the fleet's. None for anything else.
+async fn before_connecting(args: &mut Args) -> Option<ExitCode> {
     if let Some(Command::Setup(SetupCommand::Freqtrade { version })) = &args.command {
-        return setup_freqtrade(&args, version.as_deref()).await;
+        return Some(setup_freqtrade(args, version.as_deref()).await);
     }
-    if let Some(code) = restore(&args).await {
-        return code;
+    if let Some(code) = restore(args).await {
+        return Some(code);
     }
-    if let Some(code) = fleet(&args).await {
+    if let Some(code) = daemon(args).await {
+        return Some(code);
+    }
+    fleet(args).await
+}
+
+async fn run(mut args: Args) -> ExitCode {
+    if let Some(code) = before_connecting(&mut args).await {
         return code;
     }
     // The terminal UI's keys, before anything else: a bad keys.toml is said plainly here,
@@ -1365,7 +1386,6 @@ async fn run(args: Args) -> ExitCode {
         Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
         Some(Command::Deployed { all }) => deploy_cli::deployed(&client, all, args.json).await,
         Some(Command::Ack { ids }) => deploy_cli::acknowledge(&client, &ids, args.json).await,
-        Some(Command::Daemon(DaemonCommand::Stop)) => daemon_cli::stop(&client, args.json).await,
         Some(Command::Market {
             action:
                 Some(MarketCommand::Refresh {
@@ -1389,6 +1409,7 @@ async fn run(args: Args) -> ExitCode {
             explain,
         }) => cli::recommend(&client, trend, volatility, limit, explain, args.json).await,
         Some(Command::Setup(_))
+        | Some(Command::Daemon(_))
         | Some(Command::Restore { .. })
         | Some(Command::Server(_))
         | Some(Command::Bridge)

@@ -122,26 +122,67 @@ fn memd_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("memd"))
 }
 
+/// How to start memd: `memd --socket SOCKET` by default (`--spawn`, `memctl daemon
+/// start`); `memctl daemon restart` starts again the command line the stopped daemon ran.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<std::ffi::OsString>,
+    /// The working directory (a restarted daemon's, for its relative paths).
+    pub cwd: Option<PathBuf>,
+    /// Environment variables set over memctl's own (a restarted daemon's settings).
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+impl Launch {
+    /// `memd --socket SOCKET` and `extra` arguments.
+    pub fn memd(socket: &Path, extra: Vec<std::ffi::OsString>) -> Launch {
+        let mut args = vec!["--socket".into(), socket.as_os_str().to_owned()];
+        args.extend(extra);
+        Launch {
+            program: memd_binary(),
+            args,
+            cwd: None,
+            env: Vec::new(),
+        }
+    }
+}
+
 async fn spawn_and_connect(socket: &Path, read_only: bool) -> Result<Client, ConnectError> {
+    start(socket, read_only, Launch::memd(socket, Vec::new())).await
+}
+
+/// Starts memd as `launch` says, in the background in its own process group, its stderr
+/// in `memd.spawn.log` beside the socket, and waits until it answers on `socket`.
+pub async fn start(socket: &Path, read_only: bool, launch: Launch) -> Result<Client, ConnectError> {
     let fail = |detail: String| ConnectError::Spawn {
         socket: socket.to_path_buf(),
         detail,
     };
-    let binary = memd_binary();
+    let binary = launch.program;
     let socket_dir = socket.parent().unwrap_or(Path::new("/tmp"));
     std::fs::create_dir_all(socket_dir)
         .map_err(|e| fail(format!("cannot create {}: {e}", socket_dir.display())))?;
     let stderr_path = socket_dir.join("memd.spawn.log");
     let stderr = std::fs::File::create(&stderr_path)
         .map_err(|e| fail(format!("cannot create {}: {e}", stderr_path.display())))?;
+    let words: Vec<String> = launch
+        .args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     eprintln!(
-        "memctl: starting a user daemon: {} --socket {}",
+        "memctl: starting a user daemon: {} {}",
         binary.display(),
-        socket.display()
+        words.join(" ")
     );
-    let mut child = Command::new(&binary)
-        .arg("--socket")
-        .arg(socket)
+    let mut command = Command::new(&binary);
+    if let Some(cwd) = &launch.cwd {
+        command.current_dir(cwd);
+    }
+    command.envs(launch.env.iter().map(|(k, v)| (k, v)));
+    let mut child = command
+        .args(&launch.args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
