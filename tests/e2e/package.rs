@@ -324,21 +324,7 @@ fn the_package_installs_into_a_throwaway_root_with_what_the_unit_needs() {
     // The man pages render (man reads the gzip itself) and the completion loads.
     for program in ["memd", "memctl"] {
         let page = inside(&root, &format!("/usr/share/man/man1/{program}.1.gz"));
-        let out = Command::new("man")
-            .args(["-P", "cat", "-l"])
-            .arg(&page)
-            .env("MANWIDTH", "100")
-            .env("MAN_DISABLE_SECCOMP", "1")
-            .output()
-            .expect("man (Debian's man-db; tools/test-all installs it)");
-        assert!(
-            out.status.success(),
-            "man -l {}: {}",
-            page.display(),
-            describe(&out)
-        );
-        assert!(out.stderr.is_empty(), "man warned: {}", describe(&out));
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = mem_e2e::render_man_page(&page);
         assert!(text.contains("NAME") && text.contains(program), "{text}");
 
         let completion = inside(

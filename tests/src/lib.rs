@@ -386,6 +386,31 @@ fn answers_hello(socket: &Path) -> bool {
     BufReader::new(stream).read_line(&mut line).is_ok() && line.contains("\"result\"")
 }
 
+/// A man page (`.1` or `.1.gz`) rendered by the real `man -l` (Debian's man-db), 100
+/// columns: its text; a failure or a warning of `man` fails the test.
+pub fn render_man_page(page: &Path) -> String {
+    let out = Command::new("man")
+        .args(["-P", "cat", "-l"])
+        .arg(page)
+        .env("MANWIDTH", "100")
+        .env("MAN_DISABLE_SECCOMP", "1")
+        .output()
+        .expect("man (Debian's man-db; tools/test-all installs it)");
+    assert!(
+        out.status.success(),
+        "man -l {}: {}",
+        page.display(),
+        describe(&out)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "man warned about {}: {}",
+        page.display(),
+        describe(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Text of a process's stdout and stderr, for assertion messages.
 pub fn describe(output: &Output) -> String {
     format!(
