@@ -275,6 +275,7 @@ fn minimal_summary() -> StrategySummary {
 
 fn full_deployed() -> DeployedStrategy {
     DeployedStrategy {
+        attached: None,
         deployment_id: "0e0c8a4e-5b1f-4a53-9d39-2c1e0f7d6a11".parse().unwrap(),
         strategy_id: strategy_id(),
         strategy_name: "Freqtrade MACD Hunter".into(),
@@ -309,6 +310,7 @@ fn full_deployed() -> DeployedStrategy {
 
 fn minimal_deployed() -> DeployedStrategy {
     DeployedStrategy {
+        attached: None,
         deployment_type: DeploymentType::Native,
         process_id: None,
         port: None,
@@ -803,6 +805,7 @@ fn deployed_strategy() {
     assert_valid(
         "DeployedList",
         &DeployedList {
+            notes: Vec::new(),
             deployments: vec![full_deployed(), minimal_deployed()],
         },
     );

@@ -137,6 +137,7 @@ fn connected() -> App {
         status: Box::new(status()),
         strategies,
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![deployment(
                 MACD,
                 "Freqtrade MACD Hunter",
@@ -679,6 +680,7 @@ fn the_all_servers_screen_is_drawn_again_only_for_what_it_shows() {
             status: Box::new(status()),
             strategies: strategies(),
             deployed: DeployedList {
+                notes: Vec::new(),
                 deployments: vec![d.clone()],
             },
             metrics: None,
@@ -746,6 +748,7 @@ fn a_lost_connection_closes_dialogs_and_control_keys_say_why() {
         status: Box::new(status()),
         strategies: strategies(),
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![],
         },
         metrics: None,
@@ -966,6 +969,7 @@ fn snapshot_strategies_search_rsi_ranks_words_before_letters_inside_words() {
         status: Box::new(status()),
         strategies: seed_strategies(),
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![],
         },
         metrics: None,
@@ -1033,6 +1037,7 @@ fn snapshot_deployed_with_log_and_totals() {
     failed.errors = 2;
     failed.last_error = Some("exited with code 2 three times".into());
     app.on_update(Update::Deployed(DeployedList {
+        notes: Vec::new(),
         deployments: vec![failed],
     }));
     press(&mut app, &[ch('3')]);
@@ -1453,6 +1458,7 @@ fn a_snapshot_of_every_topic_leaves_nothing_to_ask_but_todays_pnl() {
         status: Box::new(status()),
         strategies: strategies(),
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![deployment(
                 MACD,
                 "Freqtrade MACD Hunter",
@@ -2290,6 +2296,7 @@ fn with_queue() -> App {
         status: Box::new(status()),
         strategies,
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![deployment(
                 MACD,
                 "Freqtrade MACD Hunter",

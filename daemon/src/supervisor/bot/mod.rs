@@ -347,6 +347,7 @@ pub(super) fn new_public(
     config_file: String,
 ) -> DeployedStrategy {
     DeployedStrategy {
+        attached: None,
         deployment_id,
         strategy_id: params.id,
         strategy_name: detail.summary.display_name.clone(),

@@ -1,11 +1,12 @@
-//! What a running bot has done: its stats polled (status, profit, balance) and its newly
+//! What a running bot has done (one memd started, or one attached: the same road): its
+//! stats polled (status, profit, balance) and its newly
 //! closed trades copied to the strategy's performance log, the sync cursor saved with
 //! the deployment. Each trade first teaches MEM ([`crate::mem::bots`]): it closes the
 //! decision the strategy's memd mixin logged for it, or is recorded as an observed
 //! decision and outcome; its registry line says what MEM had to do with it.
 
 use super::super::Supervisor;
-use super::super::record::{RunnerRecord, Slot};
+use super::super::record::Slot;
 use crate::freqtrade::{self, BotClient};
 use crate::registry::Caller;
 use chrono::{DateTime, Utc};
@@ -36,7 +37,7 @@ impl Supervisor {
         };
         let (public, last_synced) = {
             let r = slot.record.lock().expect("slot lock");
-            (r.public.clone(), r.bot().map_or(0, |b| b.last_synced_trade))
+            (r.public.clone(), r.last_synced_trade())
         };
         let known_closed = public.stats.closed_trades;
         let closed_now = profit.as_ref().map(|p| p.closed_trade_count);
@@ -83,7 +84,7 @@ impl Supervisor {
             (
                 r.public.deployment_id,
                 r.public.strategy_id,
-                r.bot().map_or(0, |b| b.last_synced_trade),
+                r.last_synced_trade(),
                 r.bot().map(|b| b.forwarded.clone()).unwrap_or_default(),
             )
         };
@@ -150,16 +151,12 @@ impl Supervisor {
         .await
         .map_err(|e| format!("the registry refused the trades: {e}"))?
         .map_err(|e| format!("the registry refused the trades: {e}"))?;
-        self.table.save_quietly(slot, |r| {
-            if let RunnerRecord::Freqtrade(bot) = &mut r.runner {
-                bot.last_synced_trade = newest;
-                bot.forwarded.retain(|trade, _| *trade > newest);
-            }
-        });
+        self.table
+            .save_quietly(slot, |r| r.set_last_synced_trade(newest));
         Ok(count)
     }
 
-    /// The scheduled performance sync: every running Freqtrade bot's closed trades not
+    /// The scheduled performance sync: every running Freqtrade bot's (attached ones too) closed trades not
     /// yet in the registry are copied (the poll does it when a bot's closed count grows;
     /// this catches what a missed poll or a restart left behind). Answers the bots
     /// synced, the trades copied, and a problem per bot that could not be read.
