@@ -13,6 +13,7 @@ use mem_e2e::seed::{MACD_HUNTER, sid};
 use mem_e2e::{Daemon, describe, mock_exchange, wait_for};
 use mem_protocol::audit::{ActionOutcome, ActionsParams};
 use mem_protocol::deploy::{DeployedParams, DeployedStrategy, DeploymentStatus};
+use mem_protocol::mem::DecisionsParams;
 use mem_protocol::methods::method;
 use mem_protocol::registry::{ListTradesParams, TradeRecord};
 use mem_protocol::{Client, ErrorCode};
@@ -278,6 +279,22 @@ async fn a_bot_memd_did_not_start_is_attached_synced_refused_a_stop_and_detached
     round_trip(&bot, "ETH/USDT").await;
     let second = synced(&client, &bot, &d).await;
     assert!(second > first, "{first} then {second}");
+    // MEM has each as an observed decision and its outcome, as a deployed bot's, once.
+    let decisions = client
+        .call::<method::MemDecisions>(DecisionsParams {
+            strategy: Some(MACD_HUNTER.into()),
+            symbol: None,
+            limit: Some(500),
+        })
+        .await
+        .unwrap()
+        .decisions;
+    let source = format!("bot {}", d.deployment_id);
+    let observed: Vec<_> = decisions
+        .iter()
+        .filter(|x| x.observed && x.outcome.is_some() && x.source.as_deref() == Some(&source))
+        .collect();
+    assert_eq!(observed.len(), second, "{decisions:?}");
 
     // Detach: forgotten, and the bot runs on.
     let out = daemon.memctl(&["detach", "outside"]);
