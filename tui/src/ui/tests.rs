@@ -2662,3 +2662,34 @@ fn snapshot_detail_with_the_backtest_equity_curve_beside_the_figures() {
         "{screen}"
     );
 }
+
+#[test]
+fn an_attached_bot_is_marked_in_the_deployed_view_and_leaves_it_when_detached() {
+    let mut app = connected();
+    let mut outside = deployment(RSI, "Freqtrade Conservative RSI", DeploymentStatus::Running);
+    outside.deployment_id = DeploymentId::new_random();
+    outside.process_id = None;
+    outside.attached = Some(Attachment {
+        name: "outside".into(),
+        url: "http://127.0.0.1:8080".into(),
+        username: "freqtrader".into(),
+        allow_control: false,
+    });
+    changed(&mut app, &outside);
+    press(&mut app, &[ch('3')]);
+    let screen = render(&app, 140, 24);
+    assert!(
+        screen.contains("Freqtrade Conservative RSI (attached: outside)"),
+        "{screen}"
+    );
+    // Detached: announced as stopped, it leaves the default list.
+    outside.status = DeploymentStatus::Stopped;
+    changed(&mut app, &outside);
+    assert!(
+        app.deployed
+            .rows()
+            .iter()
+            .all(|d| d.deployment_id != outside.deployment_id)
+    );
+    assert!(!render(&app, 140, 24).contains("attached: outside"));
+}
