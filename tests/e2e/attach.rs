@@ -207,6 +207,11 @@ async fn a_bot_memd_did_not_start_is_attached_synced_refused_a_stop_and_detached
     assert_eq!(d.strategy_id, sid(MACD_HUNTER));
     assert_eq!(d.status, DeploymentStatus::Running);
     assert!(d.dry_run && d.process_id.is_none(), "{d:?}");
+    // One deployment a bot: the same URL under another name is refused.
+    let twice = attach("twice", &bot.config.username);
+    assert!(!twice.status.success(), "{}", describe(&twice));
+    let said = String::from_utf8_lossy(&twice.stderr);
+    assert!(said.contains("already watches"), "{said}");
     let client = daemon.client().await;
     wait_for(
         "the attached bot's first poll",

@@ -6,6 +6,8 @@
 //! - The password never crosses the socket and never reaches `state.json` or a log: the
 //!   attach names a file the daemon reads (0600 or tighter for others: a file every user
 //!   can read is refused), at the attach and at each daemon start.
+//! - One deployment a bot: a URL memd already watches (an attached bot's, or the port of
+//!   a bot memd started, on loopback) is refused, as its trades would be recorded twice.
 //! - An attach is checked before it is recorded: the URL is `http(s)`, the API answers
 //!   `/api/v1/ping`, and the credentials open `/api/v1/show_config`; each failure names
 //!   the URL (never the password).
@@ -51,6 +53,12 @@ impl Supervisor {
         }
         let url = freqtrade::api_url(&params.url)
             .map_err(|e| RpcError::invalid_params(METHOD, format!("field `url`: {e}")))?;
+        if let Some(watched) = self.watching(&url) {
+            return Err(conflict(format!(
+                "memd already watches the bot at {url}: deployment {} ({}); one deployment a bot, or its trades would be recorded twice",
+                watched.deployment_id, watched.strategy_name
+            )));
+        }
         let password_file = PathBuf::from(&params.password_file);
         let password = read_password(&password_file)
             .map_err(|e| RpcError::invalid_params(METHOD, format!("field `passwordFile`: {e}")))?;
@@ -154,6 +162,21 @@ impl Supervisor {
         self.table.remove(detached.deployment_id);
         info!(deployment = %detached.deployment_id, name = %params.name, "detached: no longer watched; the bot runs on");
         Ok(detached)
+    }
+
+    /// The active deployment whose bot answers at `url`: an attached bot's URL, or a bot
+    /// memd started (on 127.0.0.1 or localhost, at its port).
+    fn watching(&self, url: &str) -> Option<DeployedStrategy> {
+        let parsed = reqwest::Url::parse(url).ok()?;
+        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        self.table.slots(true).into_iter().find_map(|s| {
+            let d = s.public();
+            let same = match &d.attached {
+                Some(a) => a.url == url,
+                None => loopback && d.port.is_some() && d.port == parsed.port_or_known_default(),
+            };
+            same.then_some(d)
+        })
     }
 
     /// The active attached bot called `name`.

@@ -1,9 +1,9 @@
 //! What a running bot has done (one memd started, or one attached: the same road): its
-//! stats polled (status, profit, balance) and its newly
-//! closed trades copied to the strategy's performance log, the sync cursor saved with
-//! the deployment. Each trade first teaches MEM ([`crate::mem::bots`]): it closes the
-//! decision the strategy's memd mixin logged for it, or is recorded as an observed
-//! decision and outcome; its registry line says what MEM had to do with it.
+//! stats polled (status, profit, balance) and its newly closed trades copied to the
+//! strategy's performance log, the sync cursor saved with the deployment. Each trade
+//! first teaches MEM ([`crate::mem::bots`]): it closes the decision the strategy's memd
+//! mixin logged for it, or is recorded as an observed decision and outcome; its registry
+//! line says what MEM had to do with it.
 
 use super::super::Supervisor;
 use super::super::record::Slot;
@@ -156,10 +156,11 @@ impl Supervisor {
         Ok(count)
     }
 
-    /// The scheduled performance sync: every running Freqtrade bot's (attached ones too) closed trades not
-    /// yet in the registry are copied (the poll does it when a bot's closed count grows;
-    /// this catches what a missed poll or a restart left behind). Answers the bots
-    /// synced, the trades copied, and a problem per bot that could not be read.
+    /// The scheduled performance sync: every running Freqtrade bot's closed trades (an
+    /// attached bot's too) not yet in the registry are copied (the poll does it when a
+    /// bot's closed count grows; this catches what a missed poll or a restart left
+    /// behind). Answers the bots synced, the trades copied, and a problem per bot that
+    /// could not be read.
     pub async fn sync_performance(&self) -> (usize, usize, Vec<String>) {
         let (mut bots, mut trades, mut problems) = (0, 0, Vec::new());
         for slot in self.table.slots(true) {
