@@ -336,3 +336,129 @@ async fn a_bot_memd_did_not_start_is_attached_synced_refused_a_stop_and_detached
     drop(daemon);
     drop(bot);
 }
+
+/// A `fake_freqtrade` started by the test on `port`, as the bot's operator would start it
+/// (its own process group; killed with it when dropped).
+struct FakeBot(std::process::Child);
+
+impl FakeBot {
+    async fn start(dir: &Path, port: u16, password: &str) -> FakeBot {
+        use std::os::unix::process::CommandExt;
+        let config = dir.join("fake.json");
+        let body = json!({
+            "api_server": {"listen_port": port, "username": "outside", "password": password},
+            "dry_run": true,
+        });
+        std::fs::write(&config, body.to_string()).unwrap();
+        let child = std::process::Command::new(mem_e2e::bin("fake_freqtrade"))
+            .arg("trade")
+            .arg("--config")
+            .arg(&config)
+            .arg("--strategy")
+            .arg("MACD_Aggressive")
+            .arg("--logfile")
+            .arg(dir.join("fake.log"))
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let ping = format!("http://127.0.0.1:{port}/api/v1/ping");
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        wait_for("the fake bot's API", Duration::from_secs(20), async || {
+            http.get(&ping).send().await.is_ok()
+        })
+        .await;
+        FakeBot(child)
+    }
+}
+
+impl Drop for FakeBot {
+    fn drop(&mut self) {
+        let pgid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::killpg(pgid, Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+/// An attached bot that stops answering is shown crashed, with why, and never restarted
+/// (memd did not start it); it runs again once it answers. After a daemon restart its
+/// password file is read again: one every user can read is refused, the deployment shown
+/// crashed with why, and it can still be detached. On the fake Freqtrade (no
+/// `MEMD_TEST_FREQTRADE` needed).
+#[tokio::test]
+async fn an_attached_bot_that_stops_answering_is_crashed_until_it_answers_never_restarted() {
+    let mut daemon = Daemon::with_fake_freqtrade(json!({}), "");
+    let dir = tempfile::tempdir().unwrap();
+    let port = mem_e2e::free_port();
+    let password = format!("pw-{}", std::process::id());
+    let password_file = dir.path().join("outside.password");
+    std::fs::write(&password_file, &password).unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let bot = FakeBot::start(dir.path(), port, &password).await;
+    let client = daemon.client().await;
+    let d = client
+        .call::<method::Attach>(mem_protocol::deploy::AttachParams {
+            name: "outside".into(),
+            url: format!("http://127.0.0.1:{port}/"),
+            username: "outside".into(),
+            password_file: password_file.display().to_string(),
+            strategy: None,
+            allow_control: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(d.strategy_id, sid(MACD_HUNTER), "by the bot's class");
+    assert_eq!(
+        d.attached.as_ref().unwrap().url,
+        format!("http://127.0.0.1:{port}")
+    );
+
+    // Gone: crashed with why, not restarted.
+    drop(bot);
+    wait_for(
+        "the attached bot shown crashed",
+        Duration::from_secs(20),
+        async || {
+            attached(&client, "outside")
+                .await
+                .is_some_and(|d| d.status == DeploymentStatus::Crashed)
+        },
+    )
+    .await;
+    let crashed = attached(&client, "outside").await.unwrap();
+    let why = crashed.last_error.clone().unwrap_or_default();
+    assert!(why.contains("does not restart it"), "{why}");
+    assert_eq!(crashed.restarts, 0);
+    // Back (its operator started it again): running again.
+    let bot = FakeBot::start(dir.path(), port, &password).await;
+    wait_for(
+        "the attached bot running again",
+        Duration::from_secs(20),
+        async || {
+            attached(&client, "outside")
+                .await
+                .is_some_and(|d| d.status == DeploymentStatus::Running)
+        },
+    )
+    .await;
+
+    // A password file every user can read, found at the next start: refused, said, kept.
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(client);
+    let config = daemon.root.path().join("memd.toml");
+    daemon.restart_with_config(Signal::SIGTERM, &config);
+    let client = daemon.client().await;
+    let kept = attached(&client, "outside").await.expect("still attached");
+    assert_eq!(kept.status, DeploymentStatus::Crashed);
+    let why = kept.last_error.unwrap_or_default();
+    assert!(why.contains("readable by every user"), "{why}");
+    assert!(!why.contains(&password) && !daemon.stderr().contains(&password));
+    let detached = client
+        .call::<method::Detach>(mem_protocol::deploy::DetachParams {
+            name: kept.deployment_id.to_string(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(detached.deployment_id, d.deployment_id);
+    assert!(attached(&client, "outside").await.is_none());
+    drop(bot);
+}
