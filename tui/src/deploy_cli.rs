@@ -304,12 +304,8 @@ pub async fn deployed(client: &Client, all: bool, json: bool) -> anyhow::Result<
     ]);
     for d in &list.deployments {
         let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-        let name = match d.attached_name() {
-            Some(attached) => format!("{} (attached: {attached})", d.strategy_name),
-            None => d.strategy_name.clone(),
-        };
         t.add_row(vec![
-            Cell::new(name),
+            Cell::new(text::deployment_name(d)),
             Cell::new(text::deployment_status(d.status)),
             Cell::new(if d.dry_run { "dry-run" } else { "LIVE" }),
             right(live(d, d.process_id.map(|p| p.to_string()))),

@@ -7,8 +7,8 @@
 //!   [`RunnerRecord`]: a native record holds no bot credentials, an attached one only the
 //!   path of its password file (the password is read from it into memory, never saved).
 //! - What memd may do to a deployment's process is [`DeploymentRecord::refusal`]'s
-//!   answer: an attached bot is never stopped or restarted; `stopentry` and a reload reach
-//!   it only when the operator allowed them.
+//!   answer: an attached bot is never stopped or restarted; `stopentry` and forwarded
+//!   signals reach it only when the operator allowed them.
 //! - `state.json` (0600: it holds the bots' API credentials) is rewritten atomically on
 //!   every change of what must survive a restart (status, pid, sync cursor, a native
 //!   runner's progress); observed figures (stats) are only announced.

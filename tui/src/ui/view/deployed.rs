@@ -209,11 +209,7 @@ fn draw_table(
             .take(height)
             .map(|(i, d)| {
                 let profit = d.stats.profit_all;
-                // A bot memd did not start says so, with the name it was attached as.
-                let shown = match d.attached_name() {
-                    Some(attached) => format!("{} (attached: {attached})", d.strategy_name),
-                    None => d.strategy_name.clone(),
-                };
+                let shown = crate::text::deployment_name(d);
                 let name = if d.needs_acknowledgement() {
                     Cell::from(format!("✗ {shown}")).style(theme.bad())
                 } else {
