@@ -907,6 +907,28 @@ impl BotClient {
             .to_string())
     }
 
+    /// The newest `limit` lines of the bot's log (`/api/v1/logs`), oldest first, in
+    /// Freqtrade's own line format (`date - logger - LEVEL - message`).
+    pub async fn logs(&self, limit: usize) -> anyhow::Result<Vec<String>> {
+        let answer: Map<String, Value> = self.get(&format!("logs?limit={limit}")).await?;
+        Ok(answer
+            .get("logs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let field = |i: usize| entry.get(i).and_then(Value::as_str);
+                Some(format!(
+                    "{} - {} - {} - {}",
+                    field(0)?,
+                    field(2)?,
+                    field(3)?,
+                    field(4)?
+                ))
+            })
+            .collect())
+    }
+
     /// Re-reads the config files: Freqtrade restarts its worker and API server (about
     /// 2.5 s, the API refusing connections for part of it) and answers at once.
     pub async fn reload_config(&self) -> anyhow::Result<()> {

@@ -280,7 +280,10 @@ fn answer(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         }),
         // Deployments: the supervisor.
         Request::Deployed(p) => now(Ok(R::Deployed(d.supervisor.deployed(p.all)))),
-        Request::Logs(p) => blocking(d, move |d| d.supervisor.logs(p).map(R::Logs)),
+        Request::Logs(p) => awaited(
+            d,
+            |d| async move { d.supervisor.logs(p).await.map(R::Logs) },
+        ),
         Request::Deploy(p) => awaited(d, |d| async move {
             d.supervisor
                 .deploy(p, StartedBy::Manual)

@@ -227,6 +227,15 @@ async fn a_bot_memd_did_not_start_is_attached_synced_refused_a_stop_and_detached
     let table = String::from_utf8_lossy(&listed.stdout);
     assert!(table.contains("(attached: outside)"), "{table}");
 
+    // Its log, from its API (the file is its operator's).
+    let log = daemon.memctl(&["logs", "outside", "-n", "20"]);
+    assert!(log.status.success(), "{}", describe(&log));
+    let text = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        text.contains(" - INFO - ") || text.contains(" - WARNING - "),
+        "{text}"
+    );
+
     // Its closed trades, before and after the attach, reach the registry as the bot has them.
     let after_attach = round_trip(&bot, "BTC/USDT").await;
     assert_ne!(before_attach, after_attach);

@@ -438,7 +438,7 @@ pub async fn logs(
     lines: usize,
     follow: bool,
 ) -> anyhow::Result<()> {
-    let strategy = id(strategy)?;
+    let strategy = strategy_or_attached(client, strategy).await?;
     // Subscribe first, so no line falls between the tail and the stream.
     let events = if follow {
         Some(client.subscribe(vec![Topic::Logs, Topic::Daemon]).await?.1)

@@ -1,6 +1,7 @@
 //! Deployments' logs: one task follows every active deployment's log (one wakeup for all
 //! of them, not one each), counts its warnings and errors and publishes new lines
-//! (`bot.log`, what `memctl logs -f` shows); `deployments.logs` answers the last lines.
+//! (`bot.log`, what `memctl logs -f` shows); `deployments.logs` answers the last lines
+//! (an attached bot's from its API: its log file is its operator's).
 
 use super::Supervisor;
 use super::process::tail_lines;
@@ -88,20 +89,44 @@ impl Supervisor {
         }));
     }
 
-    /// `deployments.logs`: the last lines of the strategy's newest deployment.
-    pub fn logs(&self, params: LogsParams) -> Result<LogTail, RpcError> {
+    /// `deployments.logs`: the last lines of the strategy's newest deployment: its log
+    /// file, or for a bot memd did not start (whose log is its operator's) what its API's
+    /// `/api/v1/logs` keeps.
+    pub async fn logs(&self, params: LogsParams) -> Result<LogTail, RpcError> {
         let newest = self.table.newest_of(params.id).ok_or_else(|| {
             RpcError::not_found(format!("strategy {} has never been deployed", params.id))
         })?;
         let record = newest.record.lock().expect("slot lock").clone();
         let n = params.lines.unwrap_or(100).min(10_000);
-        let mut lines = tail_lines(&record.log_path(), n);
-        if lines.is_empty() {
-            lines = tail_lines(&record.dir.join("console.log"), n);
+        if record.is_attached() {
+            let client = record
+                .bot_client()
+                .ok_or_else(|| RpcError::internal("an attached bot has a client"))?;
+            let lines = client.logs(n).await.map_err(|e| {
+                RpcError::new(
+                    mem_protocol::ErrorCode::Unavailable,
+                    format!("the attached bot's log could not be read from its API: {e:#}"),
+                )
+            })?;
+            return Ok(LogTail {
+                deployment_id: record.public.deployment_id,
+                lines,
+            });
         }
-        Ok(LogTail {
-            deployment_id: record.public.deployment_id,
-            lines,
-        })
+        tokio::task::spawn_blocking(move || file_tail(&record, n))
+            .await
+            .map_err(|e| RpcError::internal(e.to_string()))
+    }
+}
+
+/// The last `n` lines of a deployment's log file (else of its console output).
+fn file_tail(record: &super::record::DeploymentRecord, n: usize) -> LogTail {
+    let mut lines = tail_lines(&record.log_path(), n);
+    if lines.is_empty() {
+        lines = tail_lines(&record.dir.join("console.log"), n);
+    }
+    LogTail {
+        deployment_id: record.public.deployment_id,
+        lines,
     }
 }
