@@ -351,12 +351,13 @@ async fn a_bot_memd_did_not_start_is_attached_synced_refused_a_stop_and_detached
 struct FakeBot(std::process::Child);
 
 impl FakeBot {
-    async fn start(dir: &Path, port: u16, password: &str) -> FakeBot {
+    async fn start(dir: &Path, port: u16, password: &str, closed_trades: u32) -> FakeBot {
         use std::os::unix::process::CommandExt;
         let config = dir.join("fake.json");
         let body = json!({
             "api_server": {"listen_port": port, "username": "outside", "password": password},
             "dry_run": true,
+            "fake_bot": {"closed_trades": closed_trades},
         });
         std::fs::write(&config, body.to_string()).unwrap();
         let child = std::process::Command::new(mem_e2e::bin("fake_freqtrade"))
@@ -388,8 +389,9 @@ impl Drop for FakeBot {
     }
 }
 
-/// An attached bot that stops answering is shown crashed, with why, and never restarted
-/// (memd did not start it); it runs again once it answers. After a daemon restart its
+/// An attached bot's history longer than a page of its API reaches the registry whole,
+/// each trade once. An attached bot that stops answering is shown crashed, with why, and
+/// never restarted (memd did not start it); it runs again once it answers. After a daemon restart its
 /// password file is read again: one every user can read is refused, the deployment shown
 /// crashed with why, and it can still be detached. On the fake Freqtrade (no
 /// `MEMD_TEST_FREQTRADE` needed).
@@ -402,7 +404,9 @@ async fn an_attached_bot_that_stops_answering_is_crashed_until_it_answers_never_
     let password_file = dir.path().join("outside.password");
     std::fs::write(&password_file, &password).unwrap();
     std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let bot = FakeBot::start(dir.path(), port, &password).await;
+    // A history longer than a page of `/api/v1/trades` (500).
+    let history = 700;
+    let bot = FakeBot::start(dir.path(), port, &password, history).await;
     let client = daemon.client().await;
     let d = client
         .call::<method::Attach>(mem_protocol::deploy::AttachParams {
@@ -421,6 +425,19 @@ async fn an_attached_bot_that_stops_answering_is_crashed_until_it_answers_never_
         format!("http://127.0.0.1:{port}")
     );
 
+    // Its whole history reaches the registry, page after page, each trade once.
+    wait_for(
+        "the bot's history in the registry",
+        Duration::from_secs(120),
+        async || registry_trades(&client).await.len() >= history as usize,
+    )
+    .await;
+    let recorded = registry_trades(&client).await;
+    let mut ids: Vec<&str> = recorded.iter().map(|t| t.trade_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((recorded.len(), ids.len()), (700, 700));
+
     // Gone: crashed with why, not restarted.
     drop(bot);
     wait_for(
@@ -438,7 +455,7 @@ async fn an_attached_bot_that_stops_answering_is_crashed_until_it_answers_never_
     assert!(why.contains("does not restart it"), "{why}");
     assert_eq!(crashed.restarts, 0);
     // Back (its operator started it again): running again.
-    let bot = FakeBot::start(dir.path(), port, &password).await;
+    let bot = FakeBot::start(dir.path(), port, &password, history).await;
     wait_for(
         "the attached bot running again",
         Duration::from_secs(20),

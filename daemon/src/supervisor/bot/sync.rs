@@ -70,9 +70,9 @@ impl Supervisor {
         self.guard_risk(slot, client, profit_all).await;
     }
 
-    /// Copies the bot's closed trades newer than the last one copied (looking at its
-    /// newest `wanted`) into the strategy's performance log, then saves the new cursor;
-    /// answers how many.
+    /// Copies the bot's closed trades newer than the last one copied (read `wanted` at a
+    /// time, newest first) into the strategy's performance log, then saves the new
+    /// cursor; answers how many.
     async fn copy_new_trades(
         &self,
         slot: &Slot,
@@ -88,15 +88,32 @@ impl Supervisor {
                 r.bot().map(|b| b.forwarded.clone()).unwrap_or_default(),
             )
         };
-        let page = client
-            .closed_trades(wanted, 0)
-            .await
-            .map_err(|e| format!("the bot's trades could not be read: {e}"))?;
-        let mut new_trades: Vec<_> = page
-            .trades
-            .into_iter()
-            .filter(|t| t.trade_id > last_synced)
-            .collect();
+        // Newest first, page after page until one reaches the cursor (or the bot's first
+        // trade): one page as a rule; more for a bot attached with a history. A page that
+        // brings no older trade ends it too (an API that ignores the offset).
+        let mut new_trades: Vec<freqtrade::ClosedTrade> = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = client
+                .closed_trades(wanted, offset)
+                .await
+                .map_err(|e| format!("the bot's trades could not be read: {e}"))?;
+            let read = page.trades.len();
+            let oldest_before = new_trades.iter().map(|t| t.trade_id).min();
+            let reached = page.trades.iter().any(|t| t.trade_id <= last_synced);
+            let older: Vec<_> = page
+                .trades
+                .into_iter()
+                .filter(|t| t.trade_id > last_synced)
+                .filter(|t| oldest_before.is_none_or(|o| t.trade_id < o))
+                .collect();
+            let progressed = !older.is_empty();
+            new_trades.extend(older);
+            if reached || !progressed || read < wanted {
+                break;
+            }
+            offset += read;
+        }
         let Some(newest) = new_trades.iter().map(|t| t.trade_id).max() else {
             return Ok(0);
         };
