@@ -25,7 +25,6 @@
 use super::record::{AttachedRecord, DeploymentRecord, RunnerRecord, Slot};
 use super::{Supervisor, conflict, internal, unavailable};
 use crate::freqtrade::{self, BotClient};
-use chrono::Utc;
 use mem_protocol::RpcError;
 use mem_protocol::deploy::*;
 use mem_protocol::deploy_spec::{Runner, runner_of};
@@ -85,35 +84,24 @@ impl Supervisor {
             .and_then(|u| u.port_or_known_default());
         let record = DeploymentRecord {
             public: DeployedStrategy {
-                deployment_id,
-                strategy_id: strategy,
-                strategy_name: summary.display_name.clone(),
-                deployment_type: DeploymentType::Freqtrade,
-                process_id: None,
                 port,
-                started_at: Utc::now(),
-                running_since: None,
-                status: DeploymentStatus::Starting,
-                dry_run: config
-                    .get("dry_run")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                config_file: None,
-                started_by: StartedBy::Manual,
-                restarts: 0,
-                last_error: None,
-                stats: BotStats::default(),
-                warnings: 0,
-                errors: 0,
-                cpu_percent: None,
-                rss_bytes: None,
-                acknowledged: false,
                 attached: Some(Attachment {
                     name: name.clone(),
                     url: url.clone(),
                     username: params.username.clone(),
                     allow_control: params.allow_control,
                 }),
+                ..super::bot::starting(
+                    deployment_id,
+                    strategy,
+                    summary.display_name.clone(),
+                    DeploymentType::Freqtrade,
+                    config
+                        .get("dry_run")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    StartedBy::Manual,
+                )
             },
             // Named as every deployment's, never created: the bot's files are its own.
             dir: self.table.root().join(deployment_id.to_string()),
