@@ -657,6 +657,35 @@ pub struct BotClient {
     password: String,
 }
 
+/// A bot's API URL as an attach takes it: `http://` or `https://`, a host, maybe a port;
+/// no user or password in it (they come from the attach's username and password file),
+/// no query. A trailing `/` or `/api/v1` is dropped. Answers the URL to which `/api/v1`
+/// is added.
+pub fn api_url(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| format!("{url:?} is not a URL ({e}); give one like http://127.0.0.1:8080"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "{url:?}: a bot's API is reached over http:// or https://, not {}://",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{url:?} names no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "{}: no credentials in the URL; give the user with --user and the password in --password-file",
+            parsed.host_str().unwrap_or_default()
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("{url:?}: a bot's API URL has no query or fragment"));
+    }
+    let text = parsed.as_str().trim_end_matches('/');
+    Ok(text.strip_suffix("/api/v1").unwrap_or(text).to_string())
+}
+
 /// `/api/v1/health`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Health {
@@ -731,7 +760,26 @@ pub struct TradesPage {
 }
 
 impl BotClient {
+    /// The API of a bot memd started: on loopback, with its generated credentials.
     pub fn new(port: u16, credentials: &Credentials) -> BotClient {
+        Self::with_base(
+            format!("http://127.0.0.1:{port}/api/v1"),
+            &credentials.username,
+            &credentials.password,
+        )
+    }
+
+    /// The API of a bot memd did not start, at `url` (`http(s)://host:port`, what
+    /// [`api_url`] accepts).
+    pub fn at(url: &str, username: &str, password: &str) -> Result<BotClient, String> {
+        Ok(Self::with_base(
+            format!("{}/api/v1", api_url(url)?),
+            username,
+            password,
+        ))
+    }
+
+    fn with_base(base: String, username: &str, password: &str) -> BotClient {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .no_proxy()
@@ -739,10 +787,15 @@ impl BotClient {
             .expect("an HTTP client with the default TLS settings builds");
         BotClient {
             http,
-            base: format!("http://127.0.0.1:{port}/api/v1"),
-            username: credentials.username.clone(),
-            password: credentials.password.clone(),
+            base,
+            username: username.to_string(),
+            password: password.to_string(),
         }
+    }
+
+    /// Where the bot's API is (`http://127.0.0.1:8080/api/v1`), for messages.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
@@ -852,6 +905,28 @@ impl BotClient {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string())
+    }
+
+    /// The newest `limit` lines of the bot's log (`/api/v1/logs`), oldest first, in
+    /// Freqtrade's own line format (`date - logger - LEVEL - message`).
+    pub async fn logs(&self, limit: usize) -> anyhow::Result<Vec<String>> {
+        let answer: Map<String, Value> = self.get(&format!("logs?limit={limit}")).await?;
+        Ok(answer
+            .get("logs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let field = |i: usize| entry.get(i).and_then(Value::as_str);
+                Some(format!(
+                    "{} - {} - {} - {}",
+                    field(0)?,
+                    field(2)?,
+                    field(3)?,
+                    field(4)?
+                ))
+            })
+            .collect())
     }
 
     /// Re-reads the config files: Freqtrade restarts its worker and API server (about

@@ -281,7 +281,10 @@ fn answer(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         }),
         // Deployments: the supervisor.
         Request::Deployed(p) => now(Ok(R::Deployed(d.supervisor.deployed(p.all)))),
-        Request::Logs(p) => blocking(d, move |d| d.supervisor.logs(p).map(R::Logs)),
+        Request::Logs(p) => awaited(
+            d,
+            |d| async move { d.supervisor.logs(p).await.map(R::Logs) },
+        ),
         Request::Deploy(p) => awaited(d, |d| async move {
             d.supervisor
                 .deploy(p, StartedBy::Manual)
@@ -301,6 +304,14 @@ fn answer(d: &Arc<Daemon>, request: Request, asker: Asker) -> Work {
         Request::Acknowledge(p) => {
             blocking(d, move |d| d.supervisor.acknowledge(p).map(R::Acknowledge))
         }
+        Request::Attach(p) => awaited(
+            d,
+            |d| async move { d.supervisor.attach(p).await.map(R::Attach) },
+        ),
+        Request::Detach(p) => awaited(
+            d,
+            |d| async move { d.supervisor.detach(p).await.map(R::Detach) },
+        ),
         // MEM.
         Request::MemDecisions(p) => now(Ok(R::MemDecisions(d.memory.decisions(&p)))),
         // At once when the symbol's market inputs are kept (fifty bots at a candle close

@@ -151,9 +151,35 @@ pub struct DeployedStrategy {
     /// is shown by default until then. Kept with the deployment in `state.json`.
     #[serde(default)]
     pub acknowledged: bool,
+    /// A bot memd did not start and only watches (`deployments.attach`): absent for the
+    /// deployments memd runs itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<Attachment>,
+}
+
+/// What says a deployment is a Freqtrade bot memd did not start (`memctl attach`): memd
+/// reads its status, profit and trades, and never starts, stops or restarts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// The operator's name for it (`memctl attach NAME`), unique among attached bots.
+    pub name: String,
+    /// Its REST API's base URL (`http://127.0.0.1:8080`).
+    pub url: String,
+    /// The API user memd signs in as (the password stays in the daemon's file).
+    pub username: String,
+    /// The operator allowed `stopentry` and a config reload (the risk guard's pause, a
+    /// Telegram `/stopentry`, a forwarded TradingView alert); never a stop or restart.
+    pub allow_control: bool,
 }
 
 impl DeployedStrategy {
+    /// The attached bot's name, when memd did not start it.
+    pub fn attached_name(&self) -> Option<&str> {
+        self.attached.as_ref().map(|a| a.name.as_str())
+    }
+
     /// It ended in failure (restarts exhausted, never became ready, a native runner's
     /// error): no process, and nothing will restart it.
     pub fn ended_in_failure(&self) -> bool {
@@ -341,12 +367,47 @@ pub struct AcknowledgeParams {
     pub deployment_id: DeploymentId,
 }
 
-/// `strategies.deployed` result.
+/// `strategies.deployed` result (and `deployments.stop_all`'s: the deployments stopped).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeployedList {
     pub deployments: Vec<DeployedStrategy>,
+    /// What was left alone and why, one sentence each (`deployments.stop_all`: the
+    /// attached bots, which memd does not stop).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// `deployments.attach`: watch a Freqtrade bot memd did not start. The password is never
+/// sent: the daemon reads it from `passwordFile`, a file its user can read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttachParams {
+    /// A name for it, unique among attached bots (what `memctl detach` takes).
+    pub name: String,
+    /// Its REST API: `http://` or `https://`, host and port (`/api/v1` is added).
+    pub url: String,
+    /// Its `api_server.username`.
+    pub username: String,
+    /// An absolute path to a file holding its `api_server.password` (0600; a trailing
+    /// newline is ignored).
+    pub password_file: String,
+    /// The registry strategy its closed trades are recorded under; default: the one
+    /// whose Freqtrade class is the bot's strategy (`/show_config`), when exactly one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<StrategyId>,
+    /// Allow `stopentry` and a config reload (never a stop or restart). Default false.
+    #[serde(default)]
+    pub allow_control: bool,
+}
+
+/// `deployments.detach`: stop watching an attached bot; the bot runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DetachParams {
+    /// The attached bot's name, or its deployment id.
+    pub name: String,
 }
 
 /// `deployments.usage` data: the CPU and memory of the active deployments' processes whose
@@ -445,6 +506,7 @@ pub(crate) mod tests {
             cpu_percent: Some(1.5),
             rss_bytes: Some(320 << 20),
             acknowledged: false,
+            attached: None,
         }
     }
 
@@ -479,6 +541,27 @@ pub(crate) mod tests {
         });
         round_trip(DeployedList {
             deployments: vec![d.clone()],
+            notes: vec!["left alone".into()],
+        });
+        round_trip(DeployedStrategy {
+            attached: Some(Attachment {
+                name: "outside".into(),
+                url: "http://127.0.0.1:8080".into(),
+                username: "freqtrader".into(),
+                allow_control: false,
+            }),
+            ..d.clone()
+        });
+        round_trip(AttachParams {
+            name: "outside".into(),
+            url: "http://127.0.0.1:8080".into(),
+            username: "freqtrader".into(),
+            password_file: "/etc/memd/outside.password".into(),
+            strategy: Some(d.strategy_id),
+            allow_control: true,
+        });
+        round_trip(DetachParams {
+            name: "outside".into(),
         });
         round_trip(DeploymentsUsage {
             deployments: vec![DeploymentUsage {

@@ -211,6 +211,11 @@ methods! {
     StopAll = "deployments.stop_all", Control, StopAllParams => DeployedList;
     /// A person has seen that a deployment ended (failed): it leaves the default lists.
     Acknowledge = "deployments.acknowledge", Control, AcknowledgeParams => DeployedStrategy;
+    /// Watch a Freqtrade bot memd did not start: its status, profit and closed trades are
+    /// synced like a deployed bot's; memd never stops or restarts it.
+    Attach = "deployments.attach", Control, AttachParams => DeployedStrategy;
+    /// Stop watching an attached bot (it runs on); its record is forgotten.
+    Detach = "deployments.detach", Control, DetachParams => DeployedStrategy;
     /// Strategies that suit the given (or computed) market conditions, best first, each
     /// with its score broken down point by point.
     StrategiesRecommendations = "strategies.recommendations", View, MarketConditions => Recommendations;

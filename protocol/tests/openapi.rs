@@ -25,7 +25,7 @@
 
 use mem_protocol::alerts::{AlertStatus, AlertTargetStatus, DeliveryResult};
 use mem_protocol::deploy::{
-    BotLog, BotStats, DeployedList, DeployedStrategy, DeploymentChanged, DeploymentId,
+    Attachment, BotLog, BotStats, DeployedList, DeployedStrategy, DeploymentChanged, DeploymentId,
     DeploymentStatus, DeploymentType, DeploymentUsage, DeploymentsUsage, StartedBy,
 };
 use mem_protocol::events::{
@@ -275,6 +275,12 @@ fn minimal_summary() -> StrategySummary {
 
 fn full_deployed() -> DeployedStrategy {
     DeployedStrategy {
+        attached: Some(Attachment {
+            name: "outside".into(),
+            url: "http://127.0.0.1:8080".into(),
+            username: "freqtrader".into(),
+            allow_control: true,
+        }),
         deployment_id: "0e0c8a4e-5b1f-4a53-9d39-2c1e0f7d6a11".parse().unwrap(),
         strategy_id: strategy_id(),
         strategy_name: "Freqtrade MACD Hunter".into(),
@@ -309,6 +315,7 @@ fn full_deployed() -> DeployedStrategy {
 
 fn minimal_deployed() -> DeployedStrategy {
     DeployedStrategy {
+        attached: None,
         deployment_type: DeploymentType::Native,
         process_id: None,
         port: None,
@@ -800,9 +807,11 @@ fn deployed_strategy() {
     assert_valid("DeployedStrategy", &minimal_deployed());
     assert_agrees::<DeployedStrategy>("DeployedStrategy", &full);
     assert_agrees::<BotStats>("BotStats", &full["stats"]);
+    assert_agrees::<Attachment>("Attachment", &full["attached"]);
     assert_valid(
         "DeployedList",
         &DeployedList {
+            notes: vec!["left running: an attached bot".into()],
             deployments: vec![full_deployed(), minimal_deployed()],
         },
     );

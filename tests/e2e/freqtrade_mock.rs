@@ -51,11 +51,11 @@ fn token(len: usize) -> String {
 }
 
 /// What a deployment renders from a base config, the way memd is meant to.
-struct Rendered {
+pub(crate) struct Rendered {
     path: PathBuf,
-    api_port: u16,
-    username: String,
-    password: String,
+    pub(crate) api_port: u16,
+    pub(crate) username: String,
+    pub(crate) password: String,
 }
 
 fn render_config(
@@ -117,17 +117,18 @@ fn render_config(
 }
 
 /// A `freqtrade trade` process in its own process group; killed (group-wide) when dropped.
-struct Bot {
-    child: Child,
+/// (The `attach` tests start theirs with it: a bot memd did not start.)
+pub(crate) struct Bot {
+    pub(crate) child: Child,
     dir: TempDir,
     log: PathBuf,
-    config: Rendered,
+    pub(crate) config: Rendered,
     http: reqwest::Client,
     spawned: Instant,
 }
 
 impl Bot {
-    fn spawn(
+    pub(crate) fn spawn(
         freqtrade: &Path,
         base: &str,
         strategy: &str,
@@ -190,11 +191,11 @@ impl Bot {
         Pid::from_raw(self.child.id() as i32)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/api/v1/{path}", self.config.api_port)
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         // The last 200 lines are enough to see why.
         let lines: Vec<&str> = text.lines().collect();
@@ -202,7 +203,7 @@ impl Bot {
     }
 
     /// Panics with the log if the process is gone.
-    fn assert_alive(&mut self, while_doing: &str) {
+    pub(crate) fn assert_alive(&mut self, while_doing: &str) {
         if let Some(status) = self.child.try_wait().expect("try_wait") {
             panic!(
                 "freqtrade exited ({status}) while {while_doing}:\n{}",
@@ -212,7 +213,7 @@ impl Bot {
     }
 
     /// Waits for `GET /api/v1/ping`; returns the time since spawn.
-    async fn wait_ping(&mut self, deadline: Duration) -> Duration {
+    pub(crate) async fn wait_ping(&mut self, deadline: Duration) -> Duration {
         let until = self.spawned + deadline;
         loop {
             self.assert_alive("starting");
@@ -232,7 +233,7 @@ impl Bot {
         }
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         let resp = self
             .http
             .get(self.url(path))
@@ -246,7 +247,7 @@ impl Bot {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
         let resp = self
             .http
             .post(self.url(path))
@@ -266,7 +267,7 @@ impl Bot {
     }
 
     /// A POST whose failure is an answer too: (HTTP status, JSON body).
-    async fn post_raw(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post_raw(&self, path: &str, body: Value) -> (u16, Value) {
         let resp = self
             .http
             .post(self.url(path))

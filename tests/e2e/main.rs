@@ -6,6 +6,7 @@
 
 mod adaptation;
 mod alerts;
+mod attach;
 mod audit;
 mod backtest;
 mod backup;

@@ -57,6 +57,7 @@ fn app_with(n: usize) -> App {
         status: Box::new(status),
         strategies,
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![],
         },
         metrics: None,

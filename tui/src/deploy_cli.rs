@@ -19,6 +19,123 @@ fn id(text: &str) -> anyhow::Result<StrategyId> {
     text.parse().map_err(anyhow::Error::msg)
 }
 
+/// A strategy id, or the name of an attached bot (`memctl attach NAME`): its strategy.
+async fn strategy_or_attached(client: &Client, text: &str) -> anyhow::Result<StrategyId> {
+    if let Ok(id) = text.parse() {
+        return Ok(id);
+    }
+    let list = client
+        .call::<method::Deployed>(DeployedParams { all: false })
+        .await?;
+    list.deployments
+        .iter()
+        .find(|d| d.attached_name() == Some(text))
+        .map(|d| d.strategy_id)
+        .ok_or_else(|| {
+            anyhow::anyhow!("{text:?} is neither a strategy id nor the name of an attached bot")
+        })
+}
+
+/// The commands of bots memd did not start (flattened into memctl's own).
+#[derive(Debug, clap::Subcommand)]
+pub enum AttachCommand {
+    /// Watch a Freqtrade bot memd did not start: its status, profit and closed trades are
+    /// synced like a deployed bot's; memd never stops or restarts it.
+    Attach(AttachArgs),
+    /// Stop watching an attached bot (it runs on).
+    Detach {
+        /// The name it was attached as (or its deployment id).
+        name: String,
+    },
+}
+
+/// `memctl attach` or `memctl detach`.
+pub async fn attachment(client: &Client, command: AttachCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        AttachCommand::Attach(a) => attach(client, a, json).await,
+        AttachCommand::Detach { name } => detach(client, &name, json).await,
+    }
+}
+
+/// `memctl attach NAME --url URL --user U --password-file F`.
+#[derive(Debug, clap::Args)]
+pub struct AttachArgs {
+    /// A name for the bot (letters, digits, `-`, `_`, `.`): what `memctl detach` takes.
+    name: String,
+    /// Its REST API (`http://127.0.0.1:8080`): its api_server's address and port.
+    #[arg(long)]
+    url: String,
+    /// Its api_server.username.
+    #[arg(long)]
+    user: String,
+    /// A file holding its api_server.password (0600); the daemon reads it, the password
+    /// never crosses the socket.
+    #[arg(long, value_name = "FILE")]
+    password_file: std::path::PathBuf,
+    /// The registry strategy its trades are recorded under (default: the one that runs
+    /// the bot's Freqtrade strategy class).
+    #[arg(long, value_name = "ID")]
+    strategy: Option<String>,
+    /// Let memd send it stopentry (the risk guard, Telegram) and forward signals to it;
+    /// never a stop or restart.
+    #[arg(long)]
+    allow_control: bool,
+}
+
+/// `memctl attach`: the password file's path made absolute here (the daemon's working
+/// directory is not the caller's).
+pub async fn attach(client: &Client, a: AttachArgs, json: bool) -> anyhow::Result<()> {
+    let password_file = std::path::absolute(&a.password_file)
+        .with_context(|| format!("--password-file {}", a.password_file.display()))?;
+    let params = AttachParams {
+        name: a.name,
+        url: a.url,
+        username: a.user,
+        password_file: password_file.display().to_string(),
+        strategy: a.strategy.as_deref().map(id).transpose()?,
+        allow_control: a.allow_control,
+    };
+    let d = client.call::<method::Attach>(params).await?;
+    if json {
+        return print_json(&d);
+    }
+    let attached = d.attached.as_ref().expect("an attached deployment");
+    println!(
+        "attached {} at {} as {}: {}",
+        attached.name,
+        attached.url,
+        d.strategy_name,
+        describe(&d)
+    );
+    println!(
+        "memd reads its status and trades{}; `memctl detach {}` stops watching it",
+        if attached.allow_control {
+            " and may send it stopentry"
+        } else {
+            ""
+        },
+        attached.name
+    );
+    Ok(())
+}
+
+/// `memctl detach NAME`.
+pub async fn detach(client: &Client, name: &str, json: bool) -> anyhow::Result<()> {
+    let d = client
+        .call::<method::Detach>(DetachParams {
+            name: name.to_string(),
+        })
+        .await?;
+    if json {
+        return print_json(&d);
+    }
+    println!(
+        "detached {name} ({}, deployment {}): no longer watched; the bot runs on",
+        d.strategy_name, d.deployment_id
+    );
+    Ok(())
+}
+
 fn mode(drain: bool) -> StopMode {
     if drain {
         StopMode::Drain
@@ -35,6 +152,9 @@ fn describe(d: &DeployedStrategy) -> String {
         d.strategy_id,
         text::deployment_status(d.status)
     );
+    if let Some(a) = &d.attached {
+        text.push_str(&format!(", attached as {} ({})", a.name, a.url));
+    }
     if let Some(pid) = d.process_id {
         text.push_str(&format!(", pid {pid}"));
     }
@@ -94,7 +214,7 @@ pub async fn stop(
     json: bool,
 ) -> anyhow::Result<()> {
     let params = StopParams {
-        id: id(strategy)?,
+        id: strategy_or_attached(client, strategy).await?,
         mode: mode(drain),
         deadline_secs: deadline,
     };
@@ -110,7 +230,7 @@ pub async fn stop(
 
 pub async fn restart(client: &Client, strategy: &str, json: bool) -> anyhow::Result<()> {
     let params = StopParams {
-        id: id(strategy)?,
+        id: strategy_or_attached(client, strategy).await?,
         mode: StopMode::Now,
         deadline_secs: None,
     };
@@ -143,6 +263,9 @@ pub async fn stop_all(
         return print_json(&list);
     }
     println!("stopped {} deployments", list.deployments.len());
+    for note in &list.notes {
+        println!("{note}");
+    }
     Ok(())
 }
 
@@ -182,7 +305,7 @@ pub async fn deployed(client: &Client, all: bool, json: bool) -> anyhow::Result<
     for d in &list.deployments {
         let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
         t.add_row(vec![
-            Cell::new(&d.strategy_name),
+            Cell::new(text::deployment_name(d)),
             Cell::new(text::deployment_status(d.status)),
             Cell::new(if d.dry_run { "dry-run" } else { "LIVE" }),
             right(live(d, d.process_id.map(|p| p.to_string()))),
@@ -315,7 +438,7 @@ pub async fn logs(
     lines: usize,
     follow: bool,
 ) -> anyhow::Result<()> {
-    let strategy = id(strategy)?;
+    let strategy = strategy_or_attached(client, strategy).await?;
     // Subscribe first, so no line falls between the tail and the stream.
     let events = if follow {
         Some(client.subscribe(vec![Topic::Logs, Topic::Daemon]).await?.1)

@@ -107,6 +107,9 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// `attach` and `detach`: bots memd did not start.
+    #[command(flatten)]
+    Attachment(deploy_cli::AttachCommand),
     /// A strategy's bot log.
     Logs {
         id: String,
@@ -1386,6 +1389,7 @@ async fn run(mut args: Args) -> ExitCode {
         Some(Command::Restart { id }) => deploy_cli::restart(&client, &id, args.json).await,
         Some(Command::Deployed { all }) => deploy_cli::deployed(&client, all, args.json).await,
         Some(Command::Ack { ids }) => deploy_cli::acknowledge(&client, &ids, args.json).await,
+        Some(Command::Attachment(c)) => deploy_cli::attachment(&client, c, args.json).await,
         Some(Command::Market {
             action:
                 Some(MarketCommand::Refresh {

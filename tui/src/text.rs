@@ -4,7 +4,7 @@
 //! names).
 
 use mem_protocol::backtest::{BacktestEngine, QueueJobKind, QueueJobState, ValidationStatus};
-use mem_protocol::deploy::DeploymentStatus;
+use mem_protocol::deploy::{DeployedStrategy, DeploymentStatus};
 use mem_protocol::mem::SignalAction;
 use mem_protocol::ml::{ModelStatus, PromotionMetric};
 use mem_protocol::recommend::MetricsSource;
@@ -22,6 +22,15 @@ pub fn deployment_status(status: DeploymentStatus) -> &'static str {
         DeploymentStatus::Crashed => "crashed",
         DeploymentStatus::Restarting => "restarting",
         DeploymentStatus::Failed => "failed",
+    }
+}
+
+/// A deployment as lists name it: its strategy, and for a bot memd did not start the
+/// name it was attached as (`MACD Hunter (attached: outside)`).
+pub fn deployment_name(d: &DeployedStrategy) -> String {
+    match d.attached_name() {
+        Some(attached) => format!("{} (attached: {attached})", d.strategy_name),
+        None => d.strategy_name.clone(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Deployments' logs: one task follows every active deployment's log (one wakeup for all
 //! of them, not one each), counts its warnings and errors and publishes new lines
-//! (`bot.log`, what `memctl logs -f` shows); `deployments.logs` answers the last lines.
+//! (`bot.log`, what `memctl logs -f` shows); `deployments.logs` answers the last lines
+//! (an attached bot's from its API: its log file is its operator's).
 
 use super::Supervisor;
 use super::process::tail_lines;
@@ -8,6 +9,7 @@ use super::record::Slot;
 use mem_protocol::deploy::{BotLog, DeploymentId, LogTail, LogsParams};
 use mem_protocol::{Event, RpcError};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -88,27 +90,53 @@ impl Supervisor {
         }));
     }
 
-    /// `deployments.logs`: the last lines of the strategy's newest deployment.
-    pub fn logs(&self, params: LogsParams) -> Result<LogTail, RpcError> {
+    /// `deployments.logs`: the last lines of the strategy's newest deployment: its log
+    /// file, or for a bot memd did not start (whose log is its operator's) what its API's
+    /// `/api/v1/logs` keeps.
+    pub async fn logs(&self, params: LogsParams) -> Result<LogTail, RpcError> {
         let newest = self.table.newest_of(params.id).ok_or_else(|| {
             RpcError::not_found(format!("strategy {} has never been deployed", params.id))
         })?;
         let record = newest.record.lock().expect("slot lock").clone();
         let n = params.lines.unwrap_or(100).min(10_000);
-        let mut lines = tail_lines(&record.log_path(), n);
-        if lines.is_empty() {
-            lines = tail_lines(&record.dir.join("console.log"), n);
+        if record.is_attached() {
+            let client = record
+                .bot_client()
+                .ok_or_else(|| RpcError::internal("an attached bot has a client"))?;
+            let lines = client.logs(n).await.map_err(|e| {
+                RpcError::new(
+                    mem_protocol::ErrorCode::Unavailable,
+                    format!("the attached bot's log could not be read from its API: {e:#}"),
+                )
+            })?;
+            return Ok(LogTail {
+                deployment_id: record.public.deployment_id,
+                lines,
+            });
         }
-        // A pruned deployment's directory is gone: its summary kept the last lines.
-        if lines.is_empty() && !record.dir.exists() {
-            if let Some(summary) = self.pruned_summary(record.public.deployment_id) {
-                let from = summary.log_lines.len().saturating_sub(n);
-                lines = summary.log_lines[from..].to_vec();
-            }
+        let summary =
+            super::retention::summary_path(self.table.root(), record.public.deployment_id);
+        tokio::task::spawn_blocking(move || file_tail(&record, &summary, n))
+            .await
+            .map_err(|e| RpcError::internal(e.to_string()))
+    }
+}
+
+/// The last `n` lines of a deployment's log file (else of its console output; else, once
+/// its directory was pruned, of the summary the pruning kept at `summary`).
+fn file_tail(record: &super::record::DeploymentRecord, summary: &Path, n: usize) -> LogTail {
+    let mut lines = tail_lines(&record.log_path(), n);
+    if lines.is_empty() {
+        lines = tail_lines(&record.dir.join("console.log"), n);
+    }
+    if lines.is_empty() && !record.dir.exists() {
+        if let Some(summary) = super::retention::read_summary(summary) {
+            let from = summary.log_lines.len().saturating_sub(n);
+            lines = summary.log_lines[from..].to_vec();
         }
-        Ok(LogTail {
-            deployment_id: record.public.deployment_id,
-            lines,
-        })
+    }
+    LogTail {
+        deployment_id: record.public.deployment_id,
+        lines,
     }
 }

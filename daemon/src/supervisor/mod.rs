@@ -5,6 +5,8 @@
 //!   native runner) and the table of deployments, persisted in `deployments/state.json`.
 //! - [`bot`]: the Freqtrade runner: prepare a config, spawn, wait for the API, adopt
 //!   after a restart, poll, copy closed trades, reload the config, forward a signal.
+//! - [`attach`]: bots memd did not start, watched through the same supervision and
+//!   trade sync as its own, never started, stopped or restarted.
 //! - [`native`]: the native runner: a paper-trading strategy on a candle feed, on a
 //!   thread of its own.
 //! - [`process`]: pids with start times, process groups, strays of a previous daemon.
@@ -22,6 +24,7 @@
 //!   restart policy; a bot `state.json` does not record is stopped.
 //! - Every change is a `deployment.changed` event.
 
+pub mod attach;
 pub mod bot;
 pub mod logs;
 pub mod native;
@@ -36,7 +39,7 @@ use mem_protocol::deploy::*;
 use mem_protocol::deploy_spec::{NotDeployable, RunPlan, deployable};
 use mem_protocol::strategy::{StrategyDetail, StrategyId};
 use mem_protocol::{ErrorCode, RpcError};
-use record::{ActiveStrategies, Deployments, RunnerRecord, Slot};
+use record::{ActiveStrategies, Control, Deployments, RunnerRecord, Slot};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -174,17 +177,29 @@ impl Supervisor {
         Ok(supervisor)
     }
 
-    /// After a daemon restart: a native runner resumes; a bot is adopted or restarted.
+    /// After a daemon restart: a native runner resumes; a bot is adopted or restarted; an
+    /// attached bot is polled again.
     async fn resume(self: Arc<Self>, slot: Arc<Slot>) {
-        let native = matches!(
-            slot.record.lock().expect("slot lock").runner,
-            RunnerRecord::Native(_)
-        );
+        let (native, attached) = {
+            let r = slot.record.lock().expect("slot lock");
+            (matches!(r.runner, RunnerRecord::Native(_)), r.is_attached())
+        };
         if native {
             info!(deployment = %slot.public().deployment_id, "resuming a native deployment after its last saved candle");
             self.start_native(slot);
+        } else if attached {
+            self.resume_attached(slot).await;
         } else {
             self.adopt_or_restart(slot).await;
+        }
+    }
+
+    /// Why `control` is refused for the deployment in `slot`, as an error (see
+    /// [`record::DeploymentRecord::refusal`]).
+    fn refused(slot: &Slot, control: Control) -> Result<(), RpcError> {
+        match slot.record.lock().expect("slot lock").refusal(control) {
+            Some(why) => Err(RpcError::permission_denied(why)),
+            None => Ok(()),
         }
     }
 
@@ -239,7 +254,10 @@ impl Supervisor {
             }
         }
         deployments.sort_by_key(|d| d.started_at);
-        DeployedList { deployments }
+        DeployedList {
+            notes: Vec::new(),
+            deployments,
+        }
     }
 
     /// `strategies.deploy`: what runs is [`deployable`]'s plan for the strategy.
@@ -307,6 +325,7 @@ impl Supervisor {
         let slot = self.table.active_of(params.id).ok_or_else(|| {
             RpcError::not_found(format!("strategy {} is not deployed", params.id))
         })?;
+        Self::refused(&slot, Control::Stop)?;
         self.stop_slot(&slot, params.mode, params.deadline_secs)
             .await;
         Ok(slot.public())
@@ -347,6 +366,7 @@ impl Supervisor {
         let slot = self.table.active_of(params.id).ok_or_else(|| {
             RpcError::not_found(format!("strategy {} is not deployed", params.id))
         })?;
+        Self::refused(&slot, Control::Restart)?;
         // Refused before the stop: a restart the guard refuses leaves the bot running.
         if let Some(why) = self.risk.refusal(params.id) {
             return Err(conflict(why));
@@ -377,15 +397,25 @@ impl Supervisor {
         self.table.acknowledge(params.deployment_id)
     }
 
-    /// `deployments.stop_all`.
+    /// `deployments.stop_all`: every active deployment memd started; the attached bots
+    /// are left running, each named in the answer's notes.
     pub async fn stop_all(self: &Arc<Self>, params: StopAllParams) -> DeployedList {
-        let slots = self.table.slots(true);
+        let (attached, slots): (Vec<_>, Vec<_>) = self
+            .table
+            .slots(true)
+            .into_iter()
+            .partition(|s| s.record.lock().expect("slot lock").is_attached());
         let stops = slots
             .iter()
             .map(|slot| self.stop_slot(slot, params.mode, params.deadline_secs));
         futures::future::join_all(stops).await;
         DeployedList {
             deployments: slots.iter().map(|s| s.public()).collect(),
+            notes: attached
+                .iter()
+                .filter_map(|s| s.record.lock().expect("slot lock").refusal(Control::Stop))
+                .map(|why| format!("left running: {why}"))
+                .collect(),
         }
     }
 
@@ -421,6 +451,11 @@ impl Supervisor {
         if matches!(record.runner, RunnerRecord::Native(_)) {
             return vec![format!(
                 "native deployment {deployment} uses it from its next candle"
+            )];
+        }
+        if record.is_attached() {
+            return vec![format!(
+                "recorded only: deployment {deployment} is a bot memd did not start; its config is its operator's"
             )];
         }
         if !config_key {

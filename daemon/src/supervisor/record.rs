@@ -2,9 +2,13 @@
 //! `deployments/state.json`.
 //!
 //! Invariants:
-//! - One [`DeploymentRecord`] per deployment; what differs between a Freqtrade bot and a
-//!   native runner is one enum, [`RunnerRecord`]: a native record holds no bot
-//!   credentials.
+//! - One [`DeploymentRecord`] per deployment; what differs between a Freqtrade bot memd
+//!   started, a bot it only watches (attached) and a native runner is one enum,
+//!   [`RunnerRecord`]: a native record holds no bot credentials, an attached one only the
+//!   path of its password file (the password is read from it into memory, never saved).
+//! - What memd may do to a deployment's process is [`DeploymentRecord::refusal`]'s
+//!   answer: an attached bot is never stopped or restarted; `stopentry` and forwarded
+//!   signals reach it only when the operator allowed them.
 //! - `state.json` (0600: it holds the bots' API credentials) is rewritten atomically on
 //!   every change of what must survive a restart (status, pid, sync cursor, a native
 //!   runner's progress); observed figures (stats) are only announced.
@@ -50,6 +54,44 @@ pub enum RunnerRecord {
     Freqtrade(BotRecord),
     /// The feed, paper broker and progress of a native runner.
     Native(Box<NativeSaved>),
+    /// A Freqtrade bot memd did not start (`deployments.attach`): watched and synced,
+    /// never started, stopped or restarted. Its name, URL, user and whether control is
+    /// allowed are public ([`DeployedStrategy::attached`]).
+    Attached(AttachedRecord),
+}
+
+/// An attached bot's own part of its record.
+#[derive(Clone)]
+pub struct AttachedRecord {
+    /// The file its API password is read from (at attach and at each daemon start).
+    pub password_file: PathBuf,
+    /// The password read from it: in memory only (`state.json` keeps the path).
+    pub password: String,
+    /// The newest Freqtrade trade id already copied to the registry.
+    pub last_synced_trade: i64,
+}
+
+impl std::fmt::Debug for AttachedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachedRecord")
+            .field("password_file", &self.password_file)
+            .field("password", &"<redacted>")
+            .field("last_synced_trade", &self.last_synced_trade)
+            .finish()
+    }
+}
+
+/// Something memd may do to a deployment's process, asked of
+/// [`DeploymentRecord::refusal`] before it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop it (now or drained), or stop it with every other (`stop_all`).
+    Stop,
+    Restart,
+    /// No new entries (Telegram's `/stopentry`, the risk guard's pause).
+    StopEntry,
+    /// A TradingView alert forwarded as a forced entry or exit.
+    Signal,
 }
 
 /// A Freqtrade bot's own part of its record.
@@ -73,25 +115,88 @@ pub struct BotRecord {
 }
 
 impl DeploymentRecord {
-    /// The deployment's log: Freqtrade's, or the native runner's.
+    /// The deployment's log: Freqtrade's, or the native runner's (an attached bot writes
+    /// its log where its operator put it: none is here).
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(match self.runner {
             RunnerRecord::Native(_) => "native.log",
-            RunnerRecord::Freqtrade(_) => "freqtrade.log",
+            RunnerRecord::Freqtrade(_) | RunnerRecord::Attached(_) => "freqtrade.log",
         })
     }
 
-    /// The bot's part, for a Freqtrade deployment.
+    /// The bot's part, for a Freqtrade deployment memd started.
     pub fn bot(&self) -> Option<&BotRecord> {
         match &self.runner {
             RunnerRecord::Freqtrade(bot) => Some(bot),
+            RunnerRecord::Native(_) | RunnerRecord::Attached(_) => None,
+        }
+    }
+
+    /// Whether it is a bot memd did not start.
+    pub fn is_attached(&self) -> bool {
+        matches!(self.runner, RunnerRecord::Attached(_))
+    }
+
+    /// A client of the bot's API: a Freqtrade deployment's with a port, or an attached
+    /// bot's at its URL.
+    pub fn bot_client(&self) -> Option<BotClient> {
+        match &self.runner {
+            RunnerRecord::Freqtrade(bot) => {
+                Some(BotClient::new(self.public.port?, &bot.credentials))
+            }
+            RunnerRecord::Attached(a) => {
+                let public = self.public.attached.as_ref()?;
+                BotClient::at(&public.url, &public.username, &a.password).ok()
+            }
             RunnerRecord::Native(_) => None,
         }
     }
 
-    /// A client of the bot's API, for a Freqtrade deployment with a port.
-    pub fn bot_client(&self) -> Option<BotClient> {
-        Some(BotClient::new(self.public.port?, &self.bot()?.credentials))
+    /// The newest Freqtrade trade id already in the registry (0: none; a native runner
+    /// records its own trades).
+    pub fn last_synced_trade(&self) -> i64 {
+        match &self.runner {
+            RunnerRecord::Freqtrade(bot) => bot.last_synced_trade,
+            RunnerRecord::Attached(a) => a.last_synced_trade,
+            RunnerRecord::Native(_) => 0,
+        }
+    }
+
+    /// Moves the sync cursor (a bot's, memd's or attached) to `newest`.
+    pub fn set_last_synced_trade(&mut self, newest: i64) {
+        match &mut self.runner {
+            RunnerRecord::Freqtrade(bot) => {
+                bot.last_synced_trade = newest;
+                bot.forwarded.retain(|trade, _| *trade > newest);
+            }
+            RunnerRecord::Attached(a) => a.last_synced_trade = newest,
+            RunnerRecord::Native(_) => {}
+        }
+    }
+
+    /// Why memd must not do `control` to this deployment's process, if it must not: an
+    /// attached bot is its operator's, never stopped or restarted by memd; `stopentry` and
+    /// forced entries or exits reach it only when attached with control allowed (its
+    /// config is never rewritten: a registry parameter is recorded only). Deployments memd
+    /// started take everything.
+    pub fn refusal(&self, control: Control) -> Option<String> {
+        let attached = self.public.attached.as_ref()?;
+        let (name, id) = (&attached.name, self.public.deployment_id);
+        match control {
+            Control::Stop | Control::Restart => Some(format!(
+                "memd did not start this bot ({name}, deployment {id}, {}): it does not {} it; `memctl detach {name}` stops watching it",
+                attached.url,
+                if control == Control::Stop {
+                    "stop"
+                } else {
+                    "restart"
+                }
+            )),
+            Control::StopEntry | Control::Signal if !attached.allow_control => Some(format!(
+                "memd did not start this bot ({name}, deployment {id}) and was not allowed to control it: attach it with --allow-control for stopentry or forwarded signals"
+            )),
+            Control::StopEntry | Control::Signal => None,
+        }
     }
 
     /// Keeps `runningSince` with a change of status from `before`: set (to `now`) when
@@ -132,6 +237,14 @@ struct RecordRef<'a> {
     forwarded: Option<&'a BTreeMap<i64, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     native: Option<&'a NativeSaved>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached: Option<AttachedFile>,
+}
+
+/// An attached bot's part on disk: the path of its password file, never the password.
+#[derive(Serialize, Deserialize)]
+struct AttachedFile {
+    password_file: PathBuf,
 }
 
 /// The on-disk shape, read (earlier versions gave native records credentials too).
@@ -153,6 +266,8 @@ struct RecordFile {
     forwarded: BTreeMap<i64, String>,
     #[serde(default)]
     native: Option<NativeSaved>,
+    #[serde(default)]
+    attached: Option<AttachedFile>,
 }
 
 fn is_empty(forwarded: &Option<&BTreeMap<i64, String>>) -> bool {
@@ -161,9 +276,10 @@ fn is_empty(forwarded: &Option<&BTreeMap<i64, String>>) -> bool {
 
 impl Serialize for DeploymentRecord {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (bot, native) = match &self.runner {
-            RunnerRecord::Freqtrade(bot) => (Some(bot), None),
-            RunnerRecord::Native(native) => (None, Some(&**native)),
+        let (bot, native, attached) = match &self.runner {
+            RunnerRecord::Freqtrade(bot) => (Some(bot), None, None),
+            RunnerRecord::Native(native) => (None, Some(&**native), None),
+            RunnerRecord::Attached(a) => (None, None, Some(a)),
         };
         RecordRef {
             public: &self.public,
@@ -171,10 +287,13 @@ impl Serialize for DeploymentRecord {
             dir: &self.dir,
             strategy_class: bot.map_or("", |b| b.strategy_class.as_str()),
             pid_start_ticks: bot.and_then(|b| b.pid_start_ticks),
-            last_synced_trade: bot.map_or(0, |b| b.last_synced_trade),
+            last_synced_trade: self.last_synced_trade(),
             mem_credential: bot.and_then(|b| b.mem_credential.as_deref()),
             forwarded: bot.map(|b| &b.forwarded),
             native,
+            attached: attached.map(|a| AttachedFile {
+                password_file: a.password_file.clone(),
+            }),
         }
         .serialize(s)
     }
@@ -185,6 +304,12 @@ impl<'de> Deserialize<'de> for DeploymentRecord {
         let f = RecordFile::deserialize(d)?;
         let runner = match (f.native, f.credentials) {
             (Some(native), _) => RunnerRecord::Native(Box::new(native)),
+            (None, _) if f.attached.is_some() => RunnerRecord::Attached(AttachedRecord {
+                password_file: f.attached.expect("checked").password_file,
+                // Read again by the supervisor as it resumes the deployment.
+                password: String::new(),
+                last_synced_trade: f.last_synced_trade,
+            }),
             (None, Some(credentials)) => RunnerRecord::Freqtrade(BotRecord {
                 credentials,
                 strategy_class: f.strategy_class,
@@ -325,6 +450,13 @@ impl Deployments {
             .expect("slots lock")
             .insert(id, slot.clone());
         slot
+    }
+
+    /// Forgets a deployment (a detached bot): saved, and no longer counted as active.
+    pub fn remove(&self, id: DeploymentId) {
+        self.slots.lock().expect("slots lock").remove(&id);
+        self.save();
+        self.derive_active();
     }
 
     /// Runs `f` while `state.json` is not rewritten: a save under way finishes first, the
@@ -697,6 +829,114 @@ mod tests {
         let raw: serde_json::Value = serde_json::from_str(&written).unwrap();
         assert!(raw[1].get("credentials").is_none());
         assert_eq!(raw[0]["credentials"]["username"], "memd-1a2b3c4d");
+    }
+
+    /// An attached bot's record, as `deployments.attach` makes it.
+    fn attached_record(allow_control: bool) -> DeploymentRecord {
+        let mut records: Vec<DeploymentRecord> = serde_json::from_str(EARLIER_STATE).unwrap();
+        let mut r = records.remove(0);
+        r.public.process_id = None;
+        r.public.config_file = None;
+        r.public.attached = Some(mem_protocol::deploy::Attachment {
+            name: "outside".into(),
+            url: "http://127.0.0.1:8080".into(),
+            username: "freqtrader".into(),
+            allow_control,
+        });
+        r.runner = RunnerRecord::Attached(AttachedRecord {
+            password_file: "/etc/memd/outside.password".into(),
+            password: "never-saved-secret".into(),
+            last_synced_trade: 0,
+        });
+        r
+    }
+
+    #[test]
+    fn an_attached_record_is_saved_without_its_password_and_read_back() {
+        let mut r = attached_record(true);
+        r.set_last_synced_trade(12);
+        assert!(format!("{r:?}").contains("<redacted>"));
+        assert!(!format!("{r:?}").contains("never-saved-secret"));
+        let written = serde_json::to_string(&r).unwrap();
+        assert!(!written.contains("never-saved-secret"), "{written}");
+        assert!(!written.contains("credentials"), "{written}");
+        let raw: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(
+            raw["attached"]["password_file"],
+            "/etc/memd/outside.password"
+        );
+        assert_eq!(raw["public"]["attached"]["name"], "outside");
+        assert_eq!(raw["last_synced_trade"], 12);
+
+        let again: DeploymentRecord = serde_json::from_str(&written).unwrap();
+        assert!(again.is_attached() && again.bot().is_none());
+        assert_eq!(again.last_synced_trade(), 12);
+        let RunnerRecord::Attached(a) = &again.runner else {
+            panic!("an attached record");
+        };
+        assert_eq!(a.password, "", "read again from its file at start");
+        assert_eq!(a.password_file, Path::new("/etc/memd/outside.password"));
+        assert_eq!(again.public.attached, r.public.attached);
+        let client = r.bot_client().expect("a client at its URL");
+        assert_eq!(client.base(), "http://127.0.0.1:8080/api/v1");
+
+        // Through the table and state.json, as a daemon restart reads it.
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Arc::new(EventBus::new(16));
+        let active = Arc::new(ActiveStrategies::default());
+        let table = Deployments::new(dir.path().to_path_buf(), bus.clone(), active.clone());
+        table.add(r.clone());
+        table.save();
+        table.derive_active();
+        assert!(
+            active.contains(r.public.strategy_id),
+            "attached bots are deployed"
+        );
+        let state = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
+        assert!(!state.contains("never-saved-secret"));
+        let loaded = Deployments::new(dir.path().to_path_buf(), bus, active.clone()).load();
+        assert_eq!(loaded.len(), 1);
+        assert!(loaded[0].is_attached());
+        table.remove(r.public.deployment_id);
+        assert!(!active.contains(r.public.strategy_id), "detached");
+        let state = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
+        assert_eq!(state.trim(), "[]");
+    }
+
+    #[test]
+    fn memd_never_stops_an_attached_bot_and_pauses_it_only_when_allowed() {
+        let watched = attached_record(false);
+        for control in [Control::Stop, Control::Restart] {
+            let why = watched.refusal(control).expect("refused");
+            assert!(
+                why.contains("memd did not start this bot")
+                    && why.contains("memctl detach outside"),
+                "{why}"
+            );
+            assert!(
+                attached_record(true).refusal(control).is_some(),
+                "even with control"
+            );
+        }
+        for control in [Control::StopEntry, Control::Signal] {
+            let why = watched
+                .refusal(control)
+                .expect("refused without --allow-control");
+            assert!(why.contains("--allow-control"), "{why}");
+            assert_eq!(attached_record(true).refusal(control), None);
+        }
+        // memd's own deployments take everything.
+        let records: Vec<DeploymentRecord> = serde_json::from_str(EARLIER_STATE).unwrap();
+        for r in &records {
+            for control in [
+                Control::Stop,
+                Control::Restart,
+                Control::StopEntry,
+                Control::Signal,
+            ] {
+                assert_eq!(r.refusal(control), None);
+            }
+        }
     }
 
     #[test]

@@ -257,12 +257,12 @@ impl Supervisor {
         report.summaries_removed = prune_summaries(&root, keep_summaries);
         report
     }
+}
 
-    /// The summary of a pruned deployment, if it was pruned.
-    pub fn pruned_summary(&self, id: DeploymentId) -> Option<DeploymentSummary> {
-        let bytes = std::fs::read(summary_path(self.table.root(), id)).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
+/// The summary a pruning kept at `path` (from [`summary_path`]), if it did.
+pub fn read_summary(path: &Path) -> Option<DeploymentSummary> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]

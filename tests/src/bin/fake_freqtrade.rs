@@ -75,9 +75,19 @@ impl Bot {
         }
     }
 
-    fn closed(&self) -> Value {
+    /// `/api/v1/trades?limit=&offset=`: newest first, a page of them, as Freqtrade answers.
+    fn closed(&self, query: &str) -> Value {
+        let param = |name: &str| {
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse::<usize>().ok())
+        };
+        let (limit, offset) = (param("limit").unwrap_or(500), param("offset").unwrap_or(0));
         let trades: Vec<Value> = (1..=self.closed_trades)
             .rev()
+            .skip(offset)
+            .take(limit)
             .map(|i| {
                 let open = (self.started - 3600 + i * 60) * 1000;
                 json!({"trade_id": i, "pair": "ETH/USDT", "is_short": false, "open_rate": 3000.0, "close_rate": 3003.0,
@@ -85,11 +95,11 @@ impl Bot {
                        "close_profit": 0.001, "fee_open": 0.001, "stake_amount": 100.0, "timeframe": 5, "exit_reason": "roi"})
             })
             .collect();
-        json!({"trades": trades, "trades_count": self.closed_trades, "offset": 0, "total_trades": self.closed_trades})
+        json!({"trades": trades, "trades_count": self.closed_trades, "offset": offset, "total_trades": self.closed_trades})
     }
 
     fn answer(&self, method: &str, path: &str, authorized: bool) -> (u16, Value) {
-        let path = path.split('?').next().unwrap_or(path);
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         if path == "/api/v1/ping" {
             return (200, json!({"status": "pong"}));
         }
@@ -123,7 +133,7 @@ impl Bot {
                 200,
                 json!({"total": 1000.0, "stake": "USDT", "currencies": []}),
             ),
-            ("GET", "/api/v1/trades") => (200, self.closed()),
+            ("GET", "/api/v1/trades") => (200, self.closed(query)),
             ("GET", "/api/v1/show_config") => {
                 let state = if self.entries_stopped_at.lock().unwrap().is_some() {
                     "paused"

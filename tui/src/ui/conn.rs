@@ -162,7 +162,10 @@ async fn serve(
     };
     let mut snapshot = subscribed.snapshot;
     let deployed = match snapshot.deployments.take() {
-        Some(deployments) => DeployedList { deployments },
+        Some(deployments) => DeployedList {
+            notes: Vec::new(),
+            deployments,
+        },
         None => match client
             .call::<method::Deployed>(DeployedParams { all: true })
             .await

@@ -137,6 +137,7 @@ fn connected() -> App {
         status: Box::new(status()),
         strategies,
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![deployment(
                 MACD,
                 "Freqtrade MACD Hunter",
@@ -679,6 +680,7 @@ fn the_all_servers_screen_is_drawn_again_only_for_what_it_shows() {
             status: Box::new(status()),
             strategies: strategies(),
             deployed: DeployedList {
+                notes: Vec::new(),
                 deployments: vec![d.clone()],
             },
             metrics: None,
@@ -746,6 +748,7 @@ fn a_lost_connection_closes_dialogs_and_control_keys_say_why() {
         status: Box::new(status()),
         strategies: strategies(),
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![],
         },
         metrics: None,
@@ -966,6 +969,7 @@ fn snapshot_strategies_search_rsi_ranks_words_before_letters_inside_words() {
         status: Box::new(status()),
         strategies: seed_strategies(),
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![],
         },
         metrics: None,
@@ -1033,6 +1037,7 @@ fn snapshot_deployed_with_log_and_totals() {
     failed.errors = 2;
     failed.last_error = Some("exited with code 2 three times".into());
     app.on_update(Update::Deployed(DeployedList {
+        notes: Vec::new(),
         deployments: vec![failed],
     }));
     press(&mut app, &[ch('3')]);
@@ -1453,6 +1458,7 @@ fn a_snapshot_of_every_topic_leaves_nothing_to_ask_but_todays_pnl() {
         status: Box::new(status()),
         strategies: strategies(),
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![deployment(
                 MACD,
                 "Freqtrade MACD Hunter",
@@ -2290,6 +2296,7 @@ fn with_queue() -> App {
         status: Box::new(status()),
         strategies,
         deployed: DeployedList {
+            notes: Vec::new(),
             deployments: vec![deployment(
                 MACD,
                 "Freqtrade MACD Hunter",
@@ -2654,4 +2661,35 @@ fn snapshot_detail_with_the_backtest_equity_curve_beside_the_figures() {
         screen.contains("not measured: the figures are typed (b measures them)"),
         "{screen}"
     );
+}
+
+#[test]
+fn an_attached_bot_is_marked_in_the_deployed_view_and_leaves_it_when_detached() {
+    let mut app = connected();
+    let mut outside = deployment(RSI, "Freqtrade Conservative RSI", DeploymentStatus::Running);
+    outside.deployment_id = DeploymentId::new_random();
+    outside.process_id = None;
+    outside.attached = Some(Attachment {
+        name: "outside".into(),
+        url: "http://127.0.0.1:8080".into(),
+        username: "freqtrader".into(),
+        allow_control: false,
+    });
+    changed(&mut app, &outside);
+    press(&mut app, &[ch('3')]);
+    let screen = render(&app, 140, 24);
+    assert!(
+        screen.contains("Freqtrade Conservative RSI (attached: outside)"),
+        "{screen}"
+    );
+    // Detached: announced as stopped, it leaves the default list.
+    outside.status = DeploymentStatus::Stopped;
+    changed(&mut app, &outside);
+    assert!(
+        app.deployed
+            .rows()
+            .iter()
+            .all(|d| d.deployment_id != outside.deployment_id)
+    );
+    assert!(!render(&app, 140, 24).contains("attached: outside"));
 }

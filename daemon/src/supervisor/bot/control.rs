@@ -3,7 +3,7 @@
 //! entry or exit, after checking the bot takes it.
 
 use super::super::Supervisor;
-use super::super::record::{RunnerRecord, Slot};
+use super::super::record::{Control, RunnerRecord, Slot};
 use crate::freqtrade::{self, BotClient};
 use mem_protocol::deploy::*;
 use mem_protocol::mem::SignalAction;
@@ -52,6 +52,18 @@ impl Supervisor {
             return;
         }
         let deployment = bot.deployment_id;
+        // An attached bot is paused only when its operator allowed it; else said once (as
+        // if told: it is not asked again until it runs anew).
+        let refusal = slot
+            .record
+            .lock()
+            .expect("slot lock")
+            .refusal(Control::StopEntry);
+        if let Some(why) = refusal {
+            warn!(%deployment, strategy = %bot.strategy_name, %why, "risk guard: the bot would be paused, but memd may not tell it stopentry");
+            self.risk.mark_told(deployment, since);
+            return;
+        }
         match client.stop_entries().await {
             Ok(()) => {
                 self.risk.mark_told(deployment, since);
@@ -63,19 +75,22 @@ impl Supervisor {
         }
     }
 
-    /// The Freqtrade bots that are active: those a fleet-wide trip names.
+    /// The Freqtrade bots that are active, attached ones too: those a fleet-wide trip
+    /// names.
     fn risk_bots(&self) -> Vec<mem_protocol::risk::RiskBot> {
         self.table
             .slots(true)
             .iter()
             .filter_map(|s| {
                 let r = s.record.lock().expect("slot lock");
-                matches!(r.runner, RunnerRecord::Freqtrade(_)).then(|| {
-                    mem_protocol::risk::RiskBot {
-                        deployment_id: r.public.deployment_id,
-                        strategy_id: r.public.strategy_id,
-                        strategy_name: r.public.strategy_name.clone(),
-                    }
+                matches!(
+                    r.runner,
+                    RunnerRecord::Freqtrade(_) | RunnerRecord::Attached(_)
+                )
+                .then(|| mem_protocol::risk::RiskBot {
+                    deployment_id: r.public.deployment_id,
+                    strategy_id: r.public.strategy_id,
+                    strategy_name: r.public.strategy_name.clone(),
                 })
             })
             .collect()
@@ -140,15 +155,19 @@ impl Supervisor {
     /// No new entries on a running Freqtrade bot (Freqtrade's `/stopentry`): its open
     /// trades still run their exits. Native runners have no such switch.
     pub async fn stop_entries(&self, id: DeploymentId) -> Result<(), String> {
-        let client = self.table.slot(id).and_then(|slot| {
+        let client = self.table.slot(id).map(|slot| {
             let r = slot.record.lock().expect("slot lock");
-            r.public
-                .status
-                .is_active()
-                .then(|| r.bot_client())
-                .flatten()
+            match r.refusal(Control::StopEntry) {
+                Some(why) => Err(why),
+                None => Ok(r
+                    .public
+                    .status
+                    .is_active()
+                    .then(|| r.bot_client())
+                    .flatten()),
+            }
         });
-        let Some(client) = client else {
+        let Some(client) = client.transpose()?.flatten() else {
             return Err(format!("deployment {id} is no running Freqtrade bot"));
         };
         client
@@ -174,11 +193,14 @@ impl Supervisor {
         pair: &str,
         forward_live: bool,
     ) -> Result<SignalForwarded, String> {
-        let found = self.table.active_of(strategy).and_then(|slot| {
+        let found = self.table.active_of(strategy).map(|slot| {
             let r = slot.record.lock().expect("slot lock");
-            r.bot_client().map(|c| (r.public.clone(), c, slot.clone()))
+            match r.refusal(Control::Signal) {
+                Some(why) => Err(why),
+                None => Ok(r.bot_client().map(|c| (r.public.clone(), c, slot.clone()))),
+            }
         });
-        let Some((deployment, client, slot)) = found else {
+        let Some((deployment, client, slot)) = found.transpose()?.flatten() else {
             return Err(format!(
                 "strategy {strategy_name} has no running Freqtrade bot (memctl deploy {strategy} starts one)"
             ));

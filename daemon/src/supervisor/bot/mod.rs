@@ -347,17 +347,42 @@ pub(super) fn new_public(
     config_file: String,
 ) -> DeployedStrategy {
     DeployedStrategy {
+        port,
+        config_file: Some(config_file),
+        ..starting(
+            deployment_id,
+            params.id,
+            detail.summary.display_name.clone(),
+            deployment_type,
+            params.dry_run,
+            started_by,
+        )
+    }
+}
+
+/// A new deployment's public record, starting: no process, port or config yet, no
+/// figures (memd's bots and native runners: [`new_public`]; an attached bot's too).
+pub(super) fn starting(
+    deployment_id: DeploymentId,
+    strategy_id: mem_protocol::strategy::StrategyId,
+    strategy_name: String,
+    deployment_type: DeploymentType,
+    dry_run: bool,
+    started_by: StartedBy,
+) -> DeployedStrategy {
+    DeployedStrategy {
+        attached: None,
         deployment_id,
-        strategy_id: params.id,
-        strategy_name: detail.summary.display_name.clone(),
+        strategy_id,
+        strategy_name,
         deployment_type,
         process_id: None,
-        port,
+        port: None,
         started_at: Utc::now(),
         running_since: None,
         status: DeploymentStatus::Starting,
-        dry_run: params.dry_run,
-        config_file: Some(config_file),
+        dry_run,
+        config_file: None,
         started_by,
         restarts: 0,
         last_error: None,

@@ -1,11 +1,12 @@
-//! What a running bot has done: its stats polled (status, profit, balance) and its newly
-//! closed trades copied to the strategy's performance log, the sync cursor saved with
-//! the deployment. Each trade first teaches MEM ([`crate::mem::bots`]): it closes the
-//! decision the strategy's memd mixin logged for it, or is recorded as an observed
-//! decision and outcome; its registry line says what MEM had to do with it.
+//! What a running bot has done (one memd started, or one attached: the same road): its
+//! stats polled (status, profit, balance) and its newly closed trades copied to the
+//! strategy's performance log, the sync cursor saved with the deployment. Each trade
+//! first teaches MEM ([`crate::mem::bots`]): it closes the decision the strategy's memd
+//! mixin logged for it, or is recorded as an observed decision and outcome; its registry
+//! line says what MEM had to do with it.
 
 use super::super::Supervisor;
-use super::super::record::{RunnerRecord, Slot};
+use super::super::record::Slot;
 use crate::freqtrade::{self, BotClient};
 use crate::registry::Caller;
 use chrono::{DateTime, Utc};
@@ -36,7 +37,7 @@ impl Supervisor {
         };
         let (public, last_synced) = {
             let r = slot.record.lock().expect("slot lock");
-            (r.public.clone(), r.bot().map_or(0, |b| b.last_synced_trade))
+            (r.public.clone(), r.last_synced_trade())
         };
         let known_closed = public.stats.closed_trades;
         let closed_now = profit.as_ref().map(|p| p.closed_trade_count);
@@ -69,9 +70,9 @@ impl Supervisor {
         self.guard_risk(slot, client, profit_all).await;
     }
 
-    /// Copies the bot's closed trades newer than the last one copied (looking at its
-    /// newest `wanted`) into the strategy's performance log, then saves the new cursor;
-    /// answers how many.
+    /// Copies the bot's closed trades newer than the last one copied (read `wanted` at a
+    /// time, newest first) into the strategy's performance log, then saves the new
+    /// cursor; answers how many.
     async fn copy_new_trades(
         &self,
         slot: &Slot,
@@ -83,19 +84,36 @@ impl Supervisor {
             (
                 r.public.deployment_id,
                 r.public.strategy_id,
-                r.bot().map_or(0, |b| b.last_synced_trade),
+                r.last_synced_trade(),
                 r.bot().map(|b| b.forwarded.clone()).unwrap_or_default(),
             )
         };
-        let page = client
-            .closed_trades(wanted, 0)
-            .await
-            .map_err(|e| format!("the bot's trades could not be read: {e}"))?;
-        let mut new_trades: Vec<_> = page
-            .trades
-            .into_iter()
-            .filter(|t| t.trade_id > last_synced)
-            .collect();
+        // Newest first, page after page until one reaches the cursor (or the bot's first
+        // trade): one page as a rule; more for a bot attached with a history. A page that
+        // brings no older trade ends it too (an API that ignores the offset).
+        let mut new_trades: Vec<freqtrade::ClosedTrade> = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = client
+                .closed_trades(wanted, offset)
+                .await
+                .map_err(|e| format!("the bot's trades could not be read: {e}"))?;
+            let read = page.trades.len();
+            let oldest_before = new_trades.iter().map(|t| t.trade_id).min();
+            let reached = page.trades.iter().any(|t| t.trade_id <= last_synced);
+            let older: Vec<_> = page
+                .trades
+                .into_iter()
+                .filter(|t| t.trade_id > last_synced)
+                .filter(|t| oldest_before.is_none_or(|o| t.trade_id < o))
+                .collect();
+            let progressed = !older.is_empty();
+            new_trades.extend(older);
+            if reached || !progressed || read < wanted {
+                break;
+            }
+            offset += read;
+        }
         let Some(newest) = new_trades.iter().map(|t| t.trade_id).max() else {
             return Ok(0);
         };
@@ -150,19 +168,16 @@ impl Supervisor {
         .await
         .map_err(|e| format!("the registry refused the trades: {e}"))?
         .map_err(|e| format!("the registry refused the trades: {e}"))?;
-        self.table.save_quietly(slot, |r| {
-            if let RunnerRecord::Freqtrade(bot) = &mut r.runner {
-                bot.last_synced_trade = newest;
-                bot.forwarded.retain(|trade, _| *trade > newest);
-            }
-        });
+        self.table
+            .save_quietly(slot, |r| r.set_last_synced_trade(newest));
         Ok(count)
     }
 
-    /// The scheduled performance sync: every running Freqtrade bot's closed trades not
-    /// yet in the registry are copied (the poll does it when a bot's closed count grows;
-    /// this catches what a missed poll or a restart left behind). Answers the bots
-    /// synced, the trades copied, and a problem per bot that could not be read.
+    /// The scheduled performance sync: every running Freqtrade bot's closed trades (an
+    /// attached bot's too) not yet in the registry are copied (the poll does it when a
+    /// bot's closed count grows; this catches what a missed poll or a restart left
+    /// behind). Answers the bots synced, the trades copied, and a problem per bot that
+    /// could not be read.
     pub async fn sync_performance(&self) -> (usize, usize, Vec<String>) {
         let (mut bots, mut trades, mut problems) = (0, 0, Vec::new());
         for slot in self.table.slots(true) {

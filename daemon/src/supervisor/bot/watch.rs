@@ -71,9 +71,11 @@ impl Supervisor {
     ) -> Option<Child> {
         let mut watch = Watch::default();
         let mut polls = 0u64;
+        // A bot memd did not start has no process of ours: it is only polled.
+        let attached = slot.record.lock().expect("slot lock").is_attached();
         loop {
             // A crashed deployment (from adoption or below) is restarted first.
-            if slot.status() == DeploymentStatus::Crashed {
+            if !attached && slot.status() == DeploymentStatus::Crashed {
                 match self.restart_after_crash(&slot, &cancel).await {
                     Some(new_child) => {
                         child = Some(new_child);
@@ -87,20 +89,24 @@ impl Supervisor {
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
             }
             let record = slot.record.lock().expect("slot lock").clone();
-            let Some(pid) = record.public.process_id else {
-                continue;
-            };
-            let exited = match child.as_mut() {
-                Some(c) => match c.try_wait() {
-                    Ok(Some(status)) => Some(format!("exited ({status})")),
-                    _ => None,
-                },
-                None => (!same_process_alive(pid, record.bot().and_then(|b| b.pid_start_ticks)))
-                    .then(|| "the process is gone".to_string()),
-            };
-            if let Some(reason) = exited {
-                self.crashed(&slot, &mut child, reason).await;
-                continue;
+            if !attached {
+                let Some(pid) = record.public.process_id else {
+                    continue;
+                };
+                let exited = match child.as_mut() {
+                    Some(c) => match c.try_wait() {
+                        Ok(Some(status)) => Some(format!("exited ({status})")),
+                        _ => None,
+                    },
+                    None => {
+                        (!same_process_alive(pid, record.bot().and_then(|b| b.pid_start_ticks)))
+                            .then(|| "the process is gone".to_string())
+                    }
+                };
+                if let Some(reason) = exited {
+                    self.crashed(&slot, &mut child, reason).await;
+                    continue;
+                }
             }
             let Some(client) = record.bot_client() else {
                 continue;
@@ -114,11 +120,20 @@ impl Supervisor {
                     .bot_poll_failed(p.deployment_id, p.strategy_id, &p.strategy_name);
             }
             if let Some(reason) = watch.verdict(health.ok(), &self.settings) {
-                self.crashed(&slot, &mut child, reason).await;
+                if attached {
+                    self.unreachable(&slot, reason);
+                } else {
+                    self.crashed(&slot, &mut child, reason).await;
+                }
                 continue;
             }
             if !watch.answering() {
                 continue;
+            }
+            if attached && p.status != DeploymentStatus::Running {
+                info!(deployment = %p.deployment_id, "an attached bot answers again");
+                self.table
+                    .update(&slot, |r| r.public.status = DeploymentStatus::Running);
             }
             self.poll_stats(&slot, &client, polls).await;
             self.metrics.bot_poll(
@@ -129,6 +144,21 @@ impl Supervisor {
             );
             polls += 1;
         }
+    }
+
+    /// An attached bot stopped answering or looping: shown crashed with why (once), and
+    /// polled on; memd does not restart what it did not start.
+    fn unreachable(&self, slot: &Slot, reason: String) {
+        if slot.status() != DeploymentStatus::Running {
+            return;
+        }
+        warn!(deployment = %slot.public().deployment_id, %reason, "an attached bot does not answer; polled until it does");
+        self.table.update(slot, |r| {
+            r.public.status = DeploymentStatus::Crashed;
+            r.public.last_error = Some(format!(
+                "{reason} (memd did not start this bot and does not restart it)"
+            ));
+        });
     }
 
     /// Marks a deployment crashed and makes sure its process is gone.

@@ -433,7 +433,7 @@ fn draw_bots(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .map(|(i, d)| {
             let profit = d.stats.profit_all;
             let row = Row::new(vec![
-                Cell::from(d.strategy_name.clone()),
+                Cell::from(crate::text::deployment_name(d)),
                 Cell::from(crate::text::deployment_status(d.status))
                     .style(super::deployed::status_style(d, theme)),
                 Cell::from(if d.dry_run { "dry-run" } else { "LIVE" }),

@@ -209,10 +209,11 @@ fn draw_table(
             .take(height)
             .map(|(i, d)| {
                 let profit = d.stats.profit_all;
+                let shown = crate::text::deployment_name(d);
                 let name = if d.needs_acknowledgement() {
-                    Cell::from(format!("✗ {}", d.strategy_name)).style(theme.bad())
+                    Cell::from(format!("✗ {shown}")).style(theme.bad())
                 } else {
-                    Cell::from(d.strategy_name.clone())
+                    Cell::from(shown)
                 };
                 let r =
                     pick(vec![

@@ -289,7 +289,7 @@ fn draw_deployed(frame: &mut Frame, area: Rect, fleet: &FleetApp, theme: Theme) 
             let uptime = d.running_since.map_or("-".into(), |t| since(fleet.now, t));
             let row = Row::new(vec![
                 Cell::from(fleet.members[i].name.clone()),
-                Cell::from(d.strategy_name.clone()),
+                Cell::from(crate::text::deployment_name(d)),
                 status_cell,
                 Cell::from(if d.dry_run { "dry-run" } else { "LIVE" }),
                 Cell::from(d.port.map_or("-".into(), |p| p.to_string())),
