@@ -322,6 +322,34 @@ async fn drain_waits_for_open_trades_then_stops() {
     );
 }
 
+/// A stop polls the bot once more: trades it closed since the last poll reach the
+/// registry (with a minute between polls, the stop comes before any).
+#[tokio::test]
+async fn a_stop_copies_the_trades_closed_since_the_last_poll() {
+    let root = tempfile::tempdir().unwrap();
+    let config = mem_e2e::fake_freqtrade_config(
+        root.path(),
+        json!({"fake_bot": {"closed_trades": 3}}),
+        "poll_interval_secs = 60\nready_timeout_secs = 10\nstop_timeout_secs = 3",
+        "",
+    );
+    let daemon = Daemon::with_config(root, &config);
+    let client = daemon.client().await;
+    deploy(&client, AGGRESSIVE_RSI).await.unwrap();
+    assert_eq!(
+        total_trades(&client, sid(AGGRESSIVE_RSI)).await,
+        0,
+        "no poll yet"
+    );
+    let stopped = client
+        .call::<method::Stop>(stop_now(sid(AGGRESSIVE_RSI)))
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, DeploymentStatus::Stopped);
+    assert_eq!(stopped.stats.closed_trades, 3, "{stopped:?}");
+    assert_eq!(total_trades(&client, sid(AGGRESSIVE_RSI)).await, 3);
+}
+
 #[tokio::test]
 async fn after_a_daemon_crash_running_bots_are_adopted_not_duplicated() {
     let mut daemon = Daemon::with_fake_freqtrade(json!({}), "");

@@ -44,7 +44,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
+
+/// How long a stop waits at most for a bot's last poll (its trades closed since the one
+/// before).
+const FINAL_SYNC: Duration = Duration::from_secs(5);
 
 pub use bot::SignalForwarded;
 pub use native::NativeContext;
@@ -339,6 +343,7 @@ impl Supervisor {
             Some(task) => task.await.ok().flatten(),
             None => None,
         };
+        let was_running = slot.public().status == DeploymentStatus::Running;
         self.table
             .update(slot, |r| r.public.status = DeploymentStatus::Stopping);
         let record = slot.record.lock().expect("slot lock").clone();
@@ -346,6 +351,14 @@ impl Supervisor {
             if let Some(client) = record.bot_client() {
                 let deadline = Duration::from_secs(deadline_secs.unwrap_or(300));
                 bot::drain(&client, record.public.deployment_id, deadline).await;
+            }
+        }
+        // The trades closed since the last poll are copied before the bot goes: nothing
+        // polls it afterwards, and retention later removes its database.
+        if let (true, Some(client)) = (was_running, record.bot_client()) {
+            let last_poll = self.poll_stats(slot, &client, 1);
+            if tokio::time::timeout(FINAL_SYNC, last_poll).await.is_err() {
+                warn!(deployment = %record.public.deployment_id, "the bot did not answer its last poll in time: trades it closed since the one before are not in the registry");
             }
         }
         if let Some(pid) = record.public.process_id {
