@@ -673,6 +673,48 @@ async fn periodic_events_are_published_only_while_a_socket_client_is_subscribed(
     assert_eq!(periodic(&after), 0, "{after:?}");
 }
 
+/// The webhook's secret rotated with a grace period (issue 28): the new secret is taken at
+/// once, the old one too until the grace has passed, then refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_webhook_secret_is_taken_for_its_grace_then_refused() {
+    let api = Api::start(None);
+    let old = mem_e2e::http_token(&api.daemon, &["--webhook"]);
+    let new = mem_e2e::http_token(&api.daemon, &["rotate", "webhook", "--grace-secs", "8"]);
+    assert_ne!(old, new);
+    let alert = r#"{"strategy": "freqtrade_macd_hunter", "ticker": "BINANCE:ETHUSDT", "action": "buy", "price": 3646.17}"#;
+    let post = |secret: String| {
+        let api = &api;
+        async move {
+            api.call_as(
+                None,
+                reqwest::Method::POST,
+                &format!("/api/mem/webhooks/tradingview?secret={secret}"),
+                Some(alert),
+            )
+            .await
+        }
+    };
+    let (status, answer) = post(new.clone()).await;
+    assert_ne!(status, 401, "the new secret: {answer}");
+    let (status, answer) = post(old.clone()).await;
+    assert_ne!(status, 401, "the old secret inside its grace: {answer}");
+    mem_e2e::wait_for("the grace to pass", Duration::from_secs(30), async || {
+        post(old.clone()).await.0 == 401
+    })
+    .await;
+    let (status, answer) = post(old.clone()).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not this webhook's"),
+        "{answer}"
+    );
+    let (status, answer) = post(new).await;
+    assert_ne!(status, 401, "the new secret after the grace: {answer}");
+}
+
 /// Credentials are rotated and revoked by name (issue 28): a revoked view token and a
 /// rotated control token are refused by the API at once, the new ones work, and each
 /// change is in the audit of actions; `list` shows names and scopes, never a value.
