@@ -13,6 +13,7 @@ mod backup;
 mod clock;
 mod crash;
 mod daemon_cli;
+mod dashboard;
 mod deploy;
 mod encryption;
 mod faults;

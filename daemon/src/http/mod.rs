@@ -7,9 +7,11 @@
 //! cannot deploy or stop. The OpenAPI document is generated from the types (utoipa) and
 //! served at `/api/mem/openapi.json`; `/api/mem/events` streams the socket's events as
 //! Server-Sent Events. The TradingView webhook ([`tradingview`]) is the one route outside
-//! the bearer check: TradingView cannot send headers, so it has a secret of its own.
+//! the bearer check: TradingView cannot send headers, so it has a secret of its own. The
+//! dashboard's pages ([`dashboard`]) sign a browser in with a token kept in a cookie.
 
 pub mod api;
+pub mod dashboard;
 pub mod prometheus;
 pub mod tokens;
 pub mod tradingview;
@@ -87,10 +89,12 @@ pub fn router(state: HttpState) -> Router {
             authenticate,
         ))
         .merge(tradingview::routes())
+        .merge(dashboard::routes())
         .with_state(state)
 }
 
-/// Checks the bearer token and hands its access level to the handlers (an extension).
+/// Checks the bearer token (or, for a `GET` of the dashboard's page, its session cookie:
+/// view level) and hands the access level to the handlers (an extension).
 async fn authenticate(
     State(state): State<HttpState>,
     mut request: Request,
@@ -102,7 +106,11 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(access) = presented.and_then(|t| state.tokens.access_of(t)) else {
+    let access = match presented {
+        Some(token) => state.tokens.access_of(token),
+        None => dashboard::cookie_access(&state, request.method(), request.headers()),
+    };
+    let Some(access) = access else {
         let message = if presented.is_some() {
             "the bearer token is not one of this daemon's (memctl http token shows it)"
         } else {
