@@ -179,3 +179,101 @@ async fn the_dashboard_signs_in_with_a_token_kept_in_an_httponly_cookie() {
         "a token in the log"
     );
 }
+
+/// The Python with Playwright (`MEMD_TEST_PLAYWRIGHT`, tools/test-all installs it) and
+/// Debian's chromium; without them the browser test says it is skipped, unless
+/// `MEMD_REQUIRE_BROWSER` says it must run (test-all).
+fn playwright() -> Option<String> {
+    let python = std::env::var("MEMD_TEST_PLAYWRIGHT")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let ready = python.is_some() && std::path::Path::new("/usr/bin/chromium").exists();
+    if !ready {
+        assert!(
+            std::env::var_os("MEMD_REQUIRE_BROWSER").is_none(),
+            "the browser test is required here (MEMD_REQUIRE_BROWSER) but MEMD_TEST_PLAYWRIGHT or /usr/bin/chromium is missing: .ci/install-playwright, apt-get install chromium"
+        );
+        eprintln!("skipped: no MEMD_TEST_PLAYWRIGHT or no /usr/bin/chromium");
+        return None;
+    }
+    python
+}
+
+/// In a real browser (Debian's headless Chromium driven by Playwright), at a phone's
+/// width: refused without a session, signed in with a view token, both running bots
+/// shown and the stream live, the cookie out of the script's reach, no console error,
+/// an injected inline script blocked by the policy; a screenshot kept as an artefact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_signs_in_and_sees_both_bots_live() {
+    let Some(python) = playwright() else {
+        return;
+    };
+    let (daemon, base) = start_with_http(|dir, http| {
+        fake_freqtrade_config(
+            dir,
+            json!({"fake_bot": {"closed_trades": 2}}),
+            "poll_interval_secs = 0.3\nready_timeout_secs = 10\nstop_timeout_secs = 3",
+            http,
+        )
+    });
+    let client = daemon.client().await;
+    let mut names = Vec::new();
+    for id in [mem_e2e::seed::AGGRESSIVE_RSI, mem_e2e::seed::MACD_HUNTER] {
+        let d = client
+            .call::<mem_protocol::methods::method::Deploy>(mem_e2e::deployments::dry_run_on_port(
+                mem_e2e::seed::sid(id),
+                mem_e2e::free_port(),
+            ))
+            .await
+            .unwrap();
+        names.push(d.strategy_name);
+    }
+    let board = http_token(&daemon, &["--view", "--name", "browser"]);
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/dashboard_browser.py");
+    let mut args = vec![
+        script.display().to_string(),
+        base.clone(),
+        board.clone(),
+        shot.display().to_string(),
+    ];
+    args.extend(names.iter().cloned());
+    let out = tokio::process::Command::new(&python)
+        .args(&args)
+        .output()
+        .await
+        .expect("run the browser script");
+    assert!(out.status.success(), "{}", mem_e2e::describe(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", mem_e2e::describe(&out)));
+
+    assert_eq!(result["without_session_status"], 401, "{result}");
+    assert_eq!(result["login_form"], true, "{result}");
+    let rows = result["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{result}");
+    for name in &names {
+        assert!(
+            rows.iter()
+                .any(|r| r.as_str().unwrap().contains(name.as_str())),
+            "{name} in {result}"
+        );
+    }
+    assert_eq!(result["cookie_visible_to_script"], false, "{result}");
+    assert_eq!(
+        result["console_errors_before_injection"],
+        json!([]),
+        "the signed-in page's console errors: {result}"
+    );
+    assert_eq!(
+        result["injected_script_ran"], false,
+        "the CSP let an inline script run: {result}"
+    );
+    let png = std::fs::read(&shot).expect("the screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{}",
+        shot.display()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}

@@ -43,6 +43,12 @@ pub fn routes() -> Router<HttpState> {
         .route("/dashboard/logout", post(logout))
         .route("/dashboard/app.js", get(app_js))
         .route("/dashboard/app.css", get(app_css))
+        .route("/favicon.ico", get(no_icon))
+}
+
+/// Browsers ask for an icon on their own: none, said without an error.
+async fn no_icon() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// The token in a request's session cookie, if it has one.
