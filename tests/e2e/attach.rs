@@ -15,7 +15,7 @@ use mem_protocol::audit::{ActionOutcome, ActionsParams};
 use mem_protocol::deploy::{DeployedParams, DeployedStrategy, DeploymentStatus};
 use mem_protocol::mem::DecisionsParams;
 use mem_protocol::methods::method;
-use mem_protocol::registry::{ListTradesParams, TradeRecord};
+use mem_protocol::registry::TradeRecord;
 use mem_protocol::{Client, ErrorCode};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -76,17 +76,7 @@ async fn bot_closed_trades(bot: &Bot) -> BTreeMap<i64, Value> {
 }
 
 async fn registry_trades(client: &Client) -> Vec<TradeRecord> {
-    client
-        .call::<method::TradesList>(ListTradesParams {
-            id: sid(MACD_HUNTER),
-            from: None,
-            to: None,
-            limit: Some(10_000),
-            offset: None,
-        })
-        .await
-        .unwrap()
-        .trades
+    mem_e2e::deployments::all_trades(client, sid(MACD_HUNTER)).await
 }
 
 /// Waits until the registry holds exactly the bot's closed trades, each once, with the

@@ -408,17 +408,7 @@ async fn a_native_backtest_makes_the_trades_of_a_paper_replay_of_the_same_candle
         },
     )
     .await;
-    let mut trades = client
-        .call::<method::TradesList>(mem_protocol::registry::ListTradesParams {
-            id: sid_,
-            from: None,
-            to: None,
-            limit: Some(10_000),
-            offset: None,
-        })
-        .await
-        .unwrap()
-        .trades;
+    let mut trades = mem_e2e::deployments::all_trades(&client, sid_).await;
     trades.reverse(); // oldest first
     assert!(trades.len() >= 5, "{}", trades.len());
 

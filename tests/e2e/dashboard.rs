@@ -101,12 +101,11 @@ async fn the_dashboard_signs_in_with_a_token_kept_in_an_httponly_cookie() {
     assert_eq!(session, format!("memd_dashboard={board}"));
 
     // With it: the page, its script and style, and the API's reads.
-    let page = http
-        .get(format!("{base}/dashboard"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let get_with_session = |path: &'static str| {
+        let request = http.get(format!("{base}{path}")).header(COOKIE, &session);
+        async move { request.send().await.unwrap() }
+    };
+    let page = get_with_session("/dashboard").await;
     assert_eq!(page.status(), StatusCode::OK);
     assert_strict_csp(&page);
     let html = page.text().await.unwrap();
@@ -127,12 +126,7 @@ async fn the_dashboard_signs_in_with_a_token_kept_in_an_httponly_cookie() {
             "{asset}"
         );
     }
-    let deployed = http
-        .get(format!("{base}/api/mem/strategies/deployed"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let deployed = get_with_session("/api/mem/strategies/deployed").await;
     assert_eq!(deployed.status(), StatusCode::OK);
 
     // A cookie never changes anything, even the control token's.
@@ -151,12 +145,7 @@ async fn the_dashboard_signs_in_with_a_token_kept_in_an_httponly_cookie() {
     // The token revoked: the session ends, saying why.
     let out = daemon.memctl(&["http", "token", "revoke", "board"]);
     assert!(out.status.success(), "{}", mem_e2e::describe(&out));
-    let page = http
-        .get(format!("{base}/dashboard"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_with_session("/dashboard").await;
     assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
     assert!(page.text().await.unwrap().contains("sign in again"));
 

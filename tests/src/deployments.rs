@@ -4,7 +4,7 @@
 use mem_protocol::Client;
 use mem_protocol::deploy::{DeployParams, DeployedParams, DeployedStrategy, StopMode, StopParams};
 use mem_protocol::methods::method;
-use mem_protocol::registry::PerformanceParams;
+use mem_protocol::registry::{ListTradesParams, PerformanceParams, TradeRecord};
 use mem_protocol::strategy::StrategyId;
 
 /// A dry-run deploy of `id` with its registry parameters, a Freqtrade one on its
@@ -83,6 +83,23 @@ pub async fn newest_deployment(client: &Client, id: StrategyId) -> Option<Deploy
 }
 
 /// How many closed trades the registry has for the strategy, over all time.
+/// Every trade the registry holds for a strategy, as `strategies.trades.list` gives them
+/// (one page: checked).
+pub async fn all_trades(client: &Client, id: StrategyId) -> Vec<TradeRecord> {
+    let list = client
+        .call::<method::TradesList>(ListTradesParams {
+            id,
+            from: None,
+            to: None,
+            limit: Some(1_000_000),
+            offset: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(list.trades.len(), list.total, "one page holds them all");
+    list.trades
+}
+
 pub async fn total_trades(client: &Client, id: StrategyId) -> u64 {
     client
         .call::<method::Performance>(PerformanceParams {
